@@ -1,0 +1,193 @@
+"""Agent specs (definitions) and agents (instance values)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any, Final, Generic, TypeVar, final
+
+import attrs
+
+from ._action import Action
+from ._directives import Cron, Directive, Schedule
+from ._errors import SpecError
+from ._json import EMPTY, FrozenMap
+from ._plugin import Plugin
+from ._router import Route, Router
+from ._stamp import stamp
+from ._state import SetState, StateOpError, apply_ops
+from ._strategy import FSM, Direct, Instruction, Strategy
+
+__all__ = ["Agent", "AgentSpec"]
+
+S = TypeVar("S")
+
+_NAME_RE: Final = re.compile(r"[A-Za-z0-9_\-]+(?:\.[A-Za-z0-9_\-]+)*")
+
+
+@final
+@attrs.frozen(kw_only=True)
+class Agent(Generic[S]):
+    """An agent as a value: what ``step`` takes and returns. Immutable.
+
+    Attributes:
+        id: unique within a runtime.
+        spec: the name of the :class:`AgentSpec` it runs.
+        state: the agent's state (an instance of the spec's state class).
+        version: how many steps changed it (successful steps increment it by one).
+        status: the strategy's status (``"idle"`` under ``Direct``).
+        slices: each plugin's state slice, by plugin name.
+    """
+
+    id: str
+    spec: str
+    state: S
+    version: int = 0
+    status: str = "idle"
+    slices: FrozenMap[str, Any] = EMPTY
+
+
+def _problems_of_spec(spec: AgentSpec[Any]) -> list[str]:
+    problems: list[str] = []
+    name: object = spec.name
+    if not isinstance(name, str) or _NAME_RE.fullmatch(name) is None:
+        problems.append(f"name {spec.name!r}: use dot-separated [A-Za-z0-9_-] segments")
+    if not attrs.has(spec.state):
+        problems.append(f"state {spec.state!r} is not an attrs class")
+    strategy: object = spec.strategy
+    if not isinstance(strategy, Strategy):
+        problems.append(f"strategy {spec.strategy!r} lacks initial_status / decide")
+    seen_plugins: set[str] = set()
+    for plugin in spec.plugins:
+        if _NAME_RE.fullmatch(plugin.name) is None or "." in plugin.name:
+            problems.append(f"plugin name {plugin.name!r}: use [A-Za-z0-9_-]")
+        if plugin.name in seen_plugins:
+            problems.append(f"plugin {plugin.name!r} is mounted twice")
+        seen_plugins.add(plugin.name)
+        if not attrs.has(plugin.state):
+            problems.append(f"plugin {plugin.name!r}: state {plugin.state!r} is not an attrs class")
+
+    # Route conflicts: the same pattern claimed by two owners (the agent, or a plugin). Every
+    # matching route runs, so this is almost always a mistake, and with no silent prefixing
+    # it would otherwise go unnoticed.
+    owners: dict[str, set[str]] = {}
+    for route in spec.routes:
+        owners.setdefault(route.pattern, set()).add("the agent")
+    for plugin in spec.plugins:
+        for route in plugin.routes:
+            owners.setdefault(route.pattern, set()).add(f"plugin {plugin.name!r}")
+    for pattern, who in owners.items():
+        if len(who) > 1:
+            problems.append(f"route {pattern!r} is claimed by {' and '.join(sorted(who))}")
+    return problems
+
+
+@final
+@attrs.frozen(kw_only=True, eq=False)
+class AgentSpec(Generic[S]):
+    """The definition of a kind of agent. Immutable; compares by identity.
+
+    Building a spec checks it whole and reports every problem at once.
+
+    Attributes:
+        name: how interpreters and other agents refer to this spec.
+        state: the attrs class of the agent's state; ``new`` uses its defaults.
+        routes: signal patterns to actions.
+        actions: further actions, callable through ``cmd`` only.
+        strategy: :class:`Direct` (default), :class:`FSM`, or a custom :class:`Strategy`.
+        plugins: plugins to mount.
+        schedules: ``Schedule`` / ``Cron`` directives an interpreter registers on start.
+        description: one line for docs and graphs.
+        schema_version: the version of ``state``'s shape, for persisted snapshots.
+
+    Raises:
+        SpecError: the spec is inconsistent (bad names, duplicate plugins, action names bound
+            to different actions, a route pattern claimed by two owners...).
+    """
+
+    name: str
+    state: type[S]
+    routes: tuple[Route[Action[S, Any]], ...] = attrs.field(default=(), converter=tuple)
+    actions: tuple[Action[S, Any], ...] = attrs.field(default=(), converter=tuple)
+    strategy: Strategy = attrs.field(factory=Direct)
+    plugins: tuple[Plugin[Any], ...] = attrs.field(default=(), converter=tuple)
+    schedules: tuple[Schedule | Cron, ...] = attrs.field(default=(), converter=tuple)
+    description: str = ""
+    schema_version: int = 1
+    router: Router[Instruction] = attrs.field(init=False, repr=False)
+    action_table: Mapping[str, Instruction] = attrs.field(init=False, repr=False)
+
+    def __attrs_post_init__(self) -> None:
+        problems = _problems_of_spec(self)
+        table: dict[str, Instruction] = {}
+
+        def add(action: Action[Any, Any], slice: str | None) -> Instruction:
+            known = table.get(action.name)
+            if known is not None and (known.action is not action or known.slice != slice):
+                problems.append(f"action name {action.name!r} is bound to two different actions")
+            ins = Instruction(action=action, slice=slice)
+            table.setdefault(action.name, ins)
+            return ins
+
+        routes: list[Route[Instruction]] = []
+        for route in self.routes:
+            ins = add(route.target, None)
+            routes.append(_retarget(route, attrs.evolve(ins, params=route.params)))
+        for act in self.actions:
+            add(act, None)
+        if isinstance(self.strategy, FSM):
+            for act in self.strategy.actions():
+                add(act, None)
+        for plugin in self.plugins:
+            for route in plugin.routes:
+                ins = add(route.target, plugin.name)
+                routes.append(_retarget(route, attrs.evolve(ins, params=route.params)))
+            for act in plugin.actions:
+                add(act, plugin.name)
+        if problems:
+            raise SpecError(str(self.name), problems)
+        object.__setattr__(self, "router", Router(routes))
+        object.__setattr__(self, "action_table", FrozenMap(table))
+
+    def new(self, id: str, state: S | Mapping[str, Any] | None = None) -> Agent[S]:
+        """A fresh agent: version 0, the strategy's initial status, default plugin slices.
+
+        Args:
+            id: the agent's id.
+            state: a state instance, a mapping merged over the defaults (like ``SetState``),
+                or ``None`` for the defaults.
+
+        Raises:
+            TypeError: the state class needs arguments it has no defaults for, or ``state``
+                does not fit it.
+        """
+        if state is None or isinstance(state, Mapping):
+            base = self.state()
+            if state:
+                try:
+                    base = apply_ops(base, [SetState(state)])
+                except StateOpError as exc:
+                    raise TypeError(f"initial state for {self.name!r}: {exc}") from None
+            value: S = base
+        elif isinstance(state, self.state):
+            value = state
+        else:
+            raise TypeError(f"state for {self.name!r} must be a {self.state.__name__}")
+        return Agent(
+            id=id,
+            spec=self.name,
+            state=value,
+            status=self.strategy.initial_status,
+            slices=FrozenMap({p.name: p.state() for p in self.plugins}) if self.plugins else EMPTY,
+        )
+
+    def startup(self, agent: Agent[S]) -> tuple[Directive, ...]:
+        """The spec's and plugins' schedules, stamped for ``agent``: what to register on start."""
+        declared: list[Directive] = list(self.schedules)
+        for plugin in self.plugins:
+            declared.extend(plugin.schedules)
+        return stamp(declared, agent_id=agent.id, cause_id=f"start:{agent.id}", cause=None)
+
+
+def _retarget(route: Route[Any], target: Instruction) -> Route[Instruction]:
+    return Route(pattern=route.pattern, target=target, priority=route.priority, guard=route.guard)

@@ -1,0 +1,99 @@
+"""The one private cattrs converter: JSON data in and out of typed values.
+
+Two users: action parameter validation (``step`` structures signal data into the action's
+params class) and :mod:`jido.serde` (signals, directives and agents to and from JSON). Both are
+edges where data crosses into typed code, so both get the same strict rules: no silent
+coercion of ``"5"`` to ``5`` or of ``1.5`` to ``1``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any, Final, TypeVar, get_args, get_origin
+
+import attrs
+import cattrs
+from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError
+
+from ._json import FrozenMap, JsonValue, freeze, thaw
+
+__all__ = ["converter", "structure_params"]
+
+P = TypeVar("P")
+
+
+def _strict(
+    kind: type[Any], accept: tuple[type[Any], ...], reject: tuple[type[Any], ...] = ()
+) -> Any:
+    def hook(value: object, _: object) -> Any:
+        if isinstance(value, reject) or not isinstance(value, accept):
+            raise TypeError(f"expected {kind.__name__}, got {type(value).__name__} {value!r}")
+        return kind(value) if kind is float else value
+
+    return hook
+
+
+def _make() -> cattrs.Converter:
+    c = cattrs.Converter(detailed_validation=True)
+    c.register_structure_hook(str, _strict(str, (str,)))
+    c.register_structure_hook(bool, _strict(bool, (bool,)))
+    c.register_structure_hook(int, _strict(int, (int,), (bool,)))
+    c.register_structure_hook(float, _strict(float, (int, float), (bool,)))
+
+    def is_frozen_map(t: Any) -> bool:
+        return t is FrozenMap or get_origin(t) is FrozenMap
+
+    def structure_frozen_map(value: object, t: Any) -> FrozenMap[Any, Any]:
+        if not isinstance(value, Mapping):
+            raise TypeError(f"expected an object, got {type(value).__name__}")
+        args = get_args(t)
+        if not args or args[1] in (JsonValue, Any, object):
+            frozen = freeze(value)
+            assert isinstance(frozen, FrozenMap)
+            return frozen
+        return FrozenMap(
+            {c.structure(k, args[0]): c.structure(v, args[1]) for k, v in value.items()}
+        )
+
+    c.register_structure_hook_func(is_frozen_map, structure_frozen_map)
+    c.register_unstructure_hook_func(
+        is_frozen_map, lambda m: {k: c.unstructure(v) for k, v in m.items()}
+    )
+    # A bare JSON value (signal data, effect results): freeze on the way in, thaw on the way out.
+    c.register_structure_hook_func(lambda t: t == JsonValue, lambda v, _: freeze(v))
+    c.register_unstructure_hook_func(lambda t: t == JsonValue, thaw)
+    c.register_structure_hook(datetime, lambda v, _: datetime.fromisoformat(v))
+    c.register_unstructure_hook(datetime, lambda d: d.isoformat())
+    return c
+
+
+#: The converter. Only ``jido`` modules use it; users build their own for their needs.
+converter: Final = _make()
+
+
+def structure_params(data: object, cls: type[P], *, forbid_extra: bool) -> P | list[str]:
+    """Validate ``data`` into ``cls``; on failure return every problem, one string each.
+
+    Each message ends with the JSON path of the bad field (``... @ $.by``).
+    """
+    fields = attrs.fields(cls)  # type: ignore[arg-type]
+    if not fields:
+        return cls()
+    if data is None:
+        data = {}
+    if not isinstance(data, Mapping):
+        return [f"expected an object of parameters, got {type(data).__name__} @ $"]
+    errors: list[str] = []
+    if forbid_extra:
+        known = {f.alias for f in fields}
+        errors.extend(f"unknown parameter @ $.{k}" for k in data if k not in known)
+    try:
+        value = converter.structure(data, cls)
+    except (ClassValidationError, ForbiddenExtraKeysError) as exc:
+        errors.extend(cattrs.transform_error(exc))
+        return errors
+    except (TypeError, ValueError) as exc:
+        errors.append(f"{exc} @ $")
+        return errors
+    return errors if errors else value

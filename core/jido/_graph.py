@@ -1,0 +1,76 @@
+"""Mermaid diagrams of a spec: its routes, and its FSM table if it has one."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from ._agent import AgentSpec
+from ._strategy import FSM
+
+__all__ = ["to_mermaid"]
+
+
+def _node_id(prefix: str, text: str) -> str:
+    return prefix + re.sub(r"[^A-Za-z0-9_]", "_", text)
+
+
+def _label(text: str) -> str:
+    # Mermaid labels are quoted; a double quote inside one would end it.
+    return text.replace('"', "'")
+
+
+def to_mermaid(spec: AgentSpec[Any]) -> str:
+    """Render ``spec`` as Mermaid: a ``stateDiagram-v2`` for an FSM, else a ``flowchart``.
+
+    The FSM diagram shows every row of the table (``status --> status: on / action``); the
+    flowchart shows each route (pattern, priority, owner) and the action it runs.
+
+    >>> import attrs
+    >>> @attrs.frozen
+    ... class S: pass
+    >>> print(to_mermaid(AgentSpec(name="empty", state=S)))
+    flowchart LR
+        %% agent spec empty: no routes
+    """
+    if isinstance(spec.strategy, FSM):
+        return _fsm(spec.strategy)
+    return _routes(spec)
+
+
+def _fsm(fsm: FSM) -> str:
+    lines = ["stateDiagram-v2", f"    [*] --> {_node_id('', fsm.initial)}"]
+    for status in fsm.statuses:
+        sid = _node_id("", status)
+        if sid != status:
+            lines.append(f'    state "{_label(status)}" as {sid}')
+    for t in fsm.transitions:
+        label = t.on if t.action is None else f"{t.on} / {t.action.name}"
+        sources = fsm.statuses if t.source == "*" else (t.source,)
+        for source in sources:
+            lines.append(
+                f"    {_node_id('', source)} --> {_node_id('', t.target)}: {_label(label)}"
+            )
+    return "\n".join(lines)
+
+
+def _routes(spec: AgentSpec[Any]) -> str:
+    lines = ["flowchart LR"]
+    if not spec.router.routes:
+        lines.append(f"    %% agent spec {spec.name}: no routes")
+        return "\n".join(lines)
+    seen: set[str] = set()
+    for route in spec.router.routes:
+        ins = route.target
+        sig = _node_id("sig_", route.pattern)
+        act = _node_id("act_", (ins.slice + "__" if ins.slice else "") + ins.action.name)
+        if sig not in seen:
+            lines.append(f'    {sig}(["{_label(route.pattern)}"])')
+            seen.add(sig)
+        if act not in seen:
+            owner = f" ({ins.slice})" if ins.slice else ""
+            lines.append(f'    {act}["{_label(ins.action.name)}{owner}"]')
+            seen.add(act)
+        edge = f"|priority {route.priority}|" if route.priority else ""
+        lines.append(f"    {sig} -->{edge} {act}")
+    return "\n".join(lines)

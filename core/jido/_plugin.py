@@ -1,0 +1,46 @@
+"""Plugins: reusable bundles of routes, actions, a state slice and schedules."""
+
+from __future__ import annotations
+
+from typing import Any, Generic, TypeVar, final
+
+import attrs
+
+from ._action import Action
+from ._directives import Cron, Schedule
+from ._router import Route
+
+__all__ = ["EmptyState", "Plugin"]
+
+P = TypeVar("P")
+
+
+@final
+@attrs.frozen
+class EmptyState:
+    """The state slice of a plugin that keeps none."""
+
+
+@final
+@attrs.frozen(kw_only=True, eq=False)
+class Plugin(Generic[P]):
+    """A bundle mounted on an :class:`AgentSpec`.
+
+    The plugin's actions see only its own state slice (``agent.slices[name]``), never the
+    agent's state or other plugins' slices. Its routes are used exactly as written: no prefix
+    is added to patterns, so ``counter.increment`` means ``counter.increment``. Two plugins (or
+    a plugin and the agent) routing the same pattern is reported when the spec is built.
+
+    Attributes:
+        name: the slice key; unique on a spec.
+        state: the attrs class of the slice (all fields defaulted).
+        routes: routes to this plugin's actions.
+        actions: further actions, callable through ``cmd`` only.
+        schedules: ``Schedule`` / ``Cron`` directives the interpreter registers on start.
+    """
+
+    name: str
+    state: type[P] = EmptyState  # type: ignore[assignment]
+    routes: tuple[Route[Action[P, Any]], ...] = attrs.field(default=(), converter=tuple)
+    actions: tuple[Action[P, Any], ...] = attrs.field(default=(), converter=tuple)
+    schedules: tuple[Schedule | Cron, ...] = attrs.field(default=(), converter=tuple)

@@ -1,0 +1,215 @@
+"""Routing: from a signal type to the targets that handle it.
+
+Patterns are dot-separated like signal types. A segment is a literal (``order``), ``*`` (exactly
+one segment) or ``**`` (zero or more segments). Matching walks a trie of segments, so its cost
+grows with the length of the type, not with the number of routes.
+
+Every matching route runs. Their order is deterministic: higher ``priority`` first (an explicit
+number means what it says), then the more specific pattern (more literal segments, then more
+``*``, then fewer ``**``), then the order the routes were given.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Mapping
+from typing import Final, Generic, TypeVar, final
+
+import attrs
+
+from ._errors import InvalidPattern
+from ._json import FrozenMap, JsonValue, freeze_map
+from ._signal import Signal
+
+__all__ = ["MAX_PRIORITY", "MIN_PRIORITY", "Route", "Router", "validate_pattern"]
+
+T = TypeVar("T")
+
+MIN_PRIORITY: Final = -100
+MAX_PRIORITY: Final = 100
+
+_SEGMENT_RE: Final = re.compile(r"[A-Za-z0-9_\-]+")
+# Distinct signal types whose candidate lists a router remembers; past this the memo is
+# cleared, so a stream of ever-new types cannot grow memory without bound.
+_MEMO_LIMIT: Final = 4096
+
+
+def validate_pattern(pattern: object) -> tuple[str, ...]:
+    """Split ``pattern`` into segments, checking it.
+
+    Raises:
+        InvalidPattern: empty, an empty segment, a bad character, or ``**.**``.
+
+    >>> validate_pattern("audit.**")
+    ('audit', '**')
+    """
+    if not isinstance(pattern, str) or not pattern:
+        raise InvalidPattern(str(pattern), "must be a non-empty string")
+    segments = tuple(pattern.split("."))
+    for i, seg in enumerate(segments):
+        if seg in ("*", "**"):
+            if seg == "**" and i > 0 and segments[i - 1] == "**":
+                raise InvalidPattern(pattern, "'**' may not follow '**'")
+            continue
+        if not seg:
+            raise InvalidPattern(pattern, "empty segment (leading, trailing or double dot)")
+        if _SEGMENT_RE.fullmatch(seg) is None:
+            raise InvalidPattern(
+                pattern, f"segment {seg!r} may hold only letters, digits, '_', '-', or be * / **"
+            )
+    return segments
+
+
+def _check_priority(priority: object) -> int:
+    if not isinstance(priority, int) or isinstance(priority, bool):
+        raise ValueError(f"priority {priority!r} is not an integer")
+    if not MIN_PRIORITY <= priority <= MAX_PRIORITY:
+        raise ValueError(f"priority {priority!r} is outside {MIN_PRIORITY}..{MAX_PRIORITY}")
+    return priority
+
+
+def _opt_params(value: object) -> FrozenMap[str, JsonValue] | None:
+    return None if value is None else freeze_map(value)
+
+
+@final
+@attrs.frozen(kw_only=True)
+class Route(Generic[T]):
+    """One entry of a routing table.
+
+    Attributes:
+        pattern: what signal types it matches (see the module docs).
+        target: what handles the match (an action, for agent routes).
+        priority: -100..100, higher runs first; 0 by default.
+        guard: an optional predicate on the signal; the route matches only if it is true.
+        params: fixed parameters for the target; ``None`` means "the signal's data".
+    """
+
+    pattern: str = attrs.field()
+    target: T
+    priority: int = attrs.field(default=0, converter=_check_priority)
+    guard: Callable[[Signal], bool] | None = attrs.field(default=None, eq=False)
+    params: FrozenMap[str, JsonValue] | None = attrs.field(default=None, converter=_opt_params)
+
+    @pattern.validator
+    def _check_pattern(self, _: object, value: object) -> None:
+        validate_pattern(value)
+
+    @property
+    def specificity(self) -> tuple[int, int, int]:
+        """``(literal segments, '*' segments, -'**' segments)``: larger is more specific."""
+        segs = self.pattern.split(".")
+        return (
+            sum(1 for s in segs if s not in ("*", "**")),
+            segs.count("*"),
+            -segs.count("**"),
+        )
+
+
+class _Node(Generic[T]):
+    # Mutable only while the router is being built; never after.
+    __slots__ = ("children", "dstar", "entries", "star")
+
+    def __init__(self) -> None:
+        self.children: dict[str, _Node[T]] = {}
+        self.star: _Node[T] | None = None
+        self.dstar: _Node[T] | None = None
+        self.entries: list[tuple[tuple[int, int, int, int, int], Route[T]]] = []
+
+
+@final
+class Router(Generic[T]):
+    """An immutable routing table over a trie of pattern segments.
+
+    >>> r = Router([Route(pattern="order.*", target="a"), Route(pattern="order.**", target="b")])
+    >>> [x.target for x in r.candidates("order.paid")]
+    ['a', 'b']
+    """
+
+    __slots__ = ("_memo", "_root", "_routes")
+
+    def __init__(self, routes: Iterable[Route[T]] = ()) -> None:
+        self._routes: tuple[Route[T], ...] = tuple(routes)
+        self._root: _Node[T] = _Node()
+        # Memoizes candidates per signal type. Purely a cache of a pure function of the
+        # (immutable) table, so it cannot change any answer.
+        self._memo: dict[str, tuple[Route[T], ...]] = {}
+        for seq, route in enumerate(self._routes):
+            node = self._root
+            for seg in validate_pattern(route.pattern):
+                if seg == "*":
+                    node.star = node.star or _Node()
+                    node = node.star
+                elif seg == "**":
+                    node.dstar = node.dstar or _Node()
+                    node = node.dstar
+                else:
+                    node = node.children.setdefault(seg, _Node())
+            lit, stars, dstars = route.specificity
+            node.entries.append(((-route.priority, -lit, -stars, -dstars, seq), route))
+
+    @property
+    def routes(self) -> tuple[Route[T], ...]:
+        """The routes, in the order given."""
+        return self._routes
+
+    def __len__(self) -> int:
+        return len(self._routes)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Router):
+            return NotImplemented
+        return self._routes == other._routes
+
+    def __hash__(self) -> int:
+        return hash(self._routes)
+
+    def __repr__(self) -> str:
+        return f"Router({list(self._routes)!r})"
+
+    def candidates(self, signal_type: str) -> tuple[Route[T], ...]:
+        """The routes whose pattern matches ``signal_type``, in run order, guards not applied."""
+        found = self._memo.get(signal_type)
+        if found is not None:
+            return found
+        segments = signal_type.split(".")
+        hits: dict[int, tuple[tuple[int, int, int, int, int], Route[T]]] = {}
+        self._walk(self._root, segments, 0, hits)
+        found = tuple(route for _, route in sorted(hits.values(), key=lambda e: e[0]))
+        if len(self._memo) >= _MEMO_LIMIT:
+            self._memo.clear()
+        self._memo[signal_type] = found
+        return found
+
+    def match(self, signal: Signal) -> tuple[Route[T], ...]:
+        """The routes that handle ``signal``, in run order, guards applied."""
+        found = self.candidates(signal.type)
+        if not found:
+            return found
+        return tuple(r for r in found if r.guard is None or r.guard(signal))
+
+    def _walk(
+        self,
+        node: _Node[T],
+        segments: list[str],
+        i: int,
+        hits: dict[int, tuple[tuple[int, int, int, int, int], Route[T]]],
+    ) -> None:
+        if node.dstar is not None:
+            # '**' swallows segments i..k-1 for every k, including none at all.
+            for k in range(i, len(segments) + 1):
+                self._walk(node.dstar, segments, k, hits)
+        if i == len(segments):
+            for entry in node.entries:
+                hits[entry[0][4]] = entry
+            return
+        child = node.children.get(segments[i])
+        if child is not None:
+            self._walk(child, segments, i + 1, hits)
+        if node.star is not None:
+            self._walk(node.star, segments, i + 1, hits)
+
+
+def table(routes: Mapping[str, T]) -> list[Route[T]]:
+    """Routes from a ``{pattern: target}`` mapping, priority 0, in mapping order."""
+    return [Route(pattern=p, target=t) for p, t in routes.items()]

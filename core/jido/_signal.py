@@ -1,0 +1,190 @@
+"""Signals: facts that happened, in a CloudEvents 1.0 envelope."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from datetime import datetime
+from typing import Final, final
+
+import attrs
+
+from ._errors import InvalidSignal
+from ._json import EMPTY, FrozenMap, JsonValue, freeze
+
+__all__ = ["DRAFT", "Signal", "derive_id", "is_valid_type"]
+
+#: The id and source of a draft signal: one an action built without knowing where it stands.
+#: ``step`` replaces both when it stamps the signal (see :meth:`Signal.draft`).
+DRAFT: Final = "jido:draft"
+
+# CloudEvents leaves `type` free-form; Jido (and this library) use dot-separated segments
+# going from general to specific, e.g. "order.payment.captured". The same segment alphabet is
+# used by route patterns, so every valid type can be routed exactly.
+_TYPE_RE: Final = re.compile(r"[A-Za-z0-9_\-]+(?:\.[A-Za-z0-9_\-]+)*")
+# CloudEvents 1.0, "Extension Context Attributes": lower-case ASCII letters or digits.
+_EXT_NAME_RE: Final = re.compile(r"[a-z0-9]{1,20}")
+_RESERVED: Final = frozenset(
+    {"id", "source", "type", "subject", "time", "data", "datacontenttype", "specversion"}
+    | {"dataschema", "data_base64"}
+)
+
+
+def is_valid_type(value: str) -> bool:
+    """Whether ``value`` is a well-formed signal type (dot-separated ``[A-Za-z0-9_-]`` segments).
+
+    >>> is_valid_type("counter.incremented"), is_valid_type("a..b"), is_valid_type("")
+    (True, False, False)
+    """
+    return _TYPE_RE.fullmatch(value) is not None
+
+
+def _freeze_data(value: object) -> JsonValue:
+    try:
+        return freeze(value)
+    except TypeError as exc:
+        raise InvalidSignal("data", value, str(exc)) from None
+
+
+def _freeze_extensions(value: object) -> FrozenMap[str, str | int | bool]:
+    if value is None or value is EMPTY:
+        return EMPTY  # type: ignore[return-value]
+    if not isinstance(value, dict | FrozenMap):
+        raise InvalidSignal("extensions", value, "expected a mapping of name to value")
+    for name, v in value.items():
+        if not isinstance(name, str) or _EXT_NAME_RE.fullmatch(name) is None:
+            raise InvalidSignal(
+                "extensions", value, f"name {name!r} is not 1-20 lower-case letters or digits"
+            )
+        if name in _RESERVED:
+            raise InvalidSignal("extensions", value, f"name {name!r} is a core attribute")
+        if not isinstance(v, str | int | bool):
+            raise InvalidSignal(
+                "extensions", value, f"{name}: {v!r} is not a string, integer or boolean"
+            )
+    return FrozenMap(value)
+
+
+@final
+@attrs.frozen(kw_only=True)
+class Signal:
+    """A fact that happened, addressed to agents: a CloudEvents 1.0 envelope.
+
+    Signals are immutable and hash by value. Construction validates every field, so a
+    malformed signal cannot exist.
+
+    The core never makes ids or reads clocks: interpreters (the edge) pass ``id`` and ``time``
+    in, and signals produced inside ``step`` get ids derived from the signal being handled
+    (see :func:`derive_id`).
+
+    Attributes:
+        type: what happened, dot-separated, general to specific (``"order.paid"``).
+        source: who says so (a URI-reference, e.g. ``"/billing"`` or ``"jido://agent/a1"``).
+        id: unique for its source.
+        time: when it happened (timezone-aware), or ``None``.
+        subject: what it is about, within the source, or ``None``.
+        data: the payload, any JSON value (frozen: dicts become :class:`FrozenMap`, lists
+            become tuples).
+        datacontenttype: the media type of ``data``.
+        extensions: CloudEvents extension attributes (tracing: ``traceparent``,
+            ``correlationid``, ``causationid``...).
+
+    Raises:
+        InvalidSignal: a field is malformed; its ``field`` attribute names which.
+    """
+
+    type: str
+    source: str
+    id: str
+    time: datetime | None = None
+    subject: str | None = None
+    data: JsonValue = attrs.field(default=None, converter=_freeze_data)
+    datacontenttype: str = "application/json"
+    extensions: FrozenMap[str, str | int | bool] = attrs.field(
+        default=EMPTY, converter=_freeze_extensions
+    )
+
+    def __attrs_post_init__(self) -> None:
+        # Annotations are not enforced at run time; callers may pass anything.
+        type_: object = self.type
+        source: object = self.source
+        id_: object = self.id
+        time: object = self.time
+        subject: object = self.subject
+        ctype: object = self.datacontenttype
+        if not isinstance(type_, str) or _TYPE_RE.fullmatch(type_) is None:
+            raise InvalidSignal(
+                "type",
+                self.type,
+                "expected dot-separated segments of letters, digits, '_' or '-'",
+            )
+        if not isinstance(source, str) or not source:
+            raise InvalidSignal("source", self.source, "must be a non-empty string")
+        if not isinstance(id_, str) or not id_:
+            raise InvalidSignal("id", self.id, "must be a non-empty string")
+        if time is not None and (not isinstance(time, datetime) or time.utcoffset() is None):
+            raise InvalidSignal("time", self.time, "must be a timezone-aware datetime or None")
+        if subject is not None and (not isinstance(subject, str) or not subject):
+            raise InvalidSignal("subject", self.subject, "must be a non-empty string or None")
+        if not isinstance(ctype, str) or not ctype:
+            raise InvalidSignal(
+                "datacontenttype", self.datacontenttype, "must be a non-empty string"
+            )
+
+    @classmethod
+    def draft(
+        cls,
+        type: str,
+        data: object = None,
+        *,
+        subject: str | None = None,
+        extensions: FrozenMap[str, str | int | bool] | dict[str, str | int | bool] | None = None,
+    ) -> Signal:
+        """A signal an action produces: ``step`` stamps its id, source, time and trace.
+
+        Use this (or the ``emit``/``schedule`` helpers, which call it) inside actions.
+        When ``step`` returns, every draft in its directives has been replaced by a signal
+        whose id is derived from the handled signal, the agent id and its position.
+        """
+        return cls(
+            type=type,
+            source=DRAFT,
+            id=DRAFT,
+            subject=subject,
+            data=data,
+            extensions=extensions,
+        )
+
+    @property
+    def is_draft(self) -> bool:
+        """Whether this signal still waits for ``step`` to stamp it."""
+        return self.id == DRAFT
+
+    @property
+    def causation_id(self) -> str | None:
+        """The id of the signal whose handling produced this one, if recorded."""
+        v = self.extensions.get("causationid")
+        return v if isinstance(v, str) else None
+
+    @property
+    def correlation_id(self) -> str | None:
+        """The id shared by every signal in one chain of cause and effect, if recorded."""
+        v = self.extensions.get("correlationid")
+        return v if isinstance(v, str) else None
+
+
+def derive_id(parent_id: str, agent_id: str, position: int, salt: str = "") -> str:
+    """The deterministic id of the ``position``-th signal produced while handling ``parent_id``.
+
+    A 128-bit BLAKE2b digest, shown as 32 hex digits: the same inputs always give the same id,
+    different inputs collide with negligible probability, and ids stay short however long the
+    causal chain grows.
+
+    >>> derive_id("s1", "agent-1", 0) == derive_id("s1", "agent-1", 0)
+    True
+    >>> derive_id("s1", "agent-1", 0) != derive_id("s1", "agent-1", 1)
+    True
+    """
+    h = hashlib.blake2b(digest_size=16)
+    h.update(f"{parent_id}\x1f{agent_id}\x1f{position}\x1f{salt}".encode())
+    return h.hexdigest()

@@ -1,0 +1,212 @@
+"""Strategies: how an agent decides what to run for a signal.
+
+``step`` routes the signal, then asks the spec's strategy for a :data:`Decision`: either
+:class:`Run` (these instructions, then maybe a new status) or :class:`Refuse` (a problem; state
+and status stay as they were). Two strategies ship: :class:`Direct` and :class:`FSM`. A custom
+strategy is any object with the two members of :class:`Strategy`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any, Final, Protocol, TypeAlias, final, runtime_checkable
+
+import attrs
+
+from ._action import Action
+from ._errors import Problem, ProblemKind
+from ._json import FrozenMap, JsonValue
+from ._router import Route, Router
+from ._signal import Signal
+
+__all__ = [
+    "FSM",
+    "IDLE",
+    "Decision",
+    "Direct",
+    "Instruction",
+    "Refuse",
+    "Run",
+    "Strategy",
+    "Transition",
+]
+
+#: The status of an agent whose strategy keeps none (``Direct``).
+IDLE: Final = "idle"
+
+
+@final
+@attrs.frozen(kw_only=True)
+class Instruction:
+    """One action to run, with where its parameters and state come from.
+
+    Attributes:
+        action: what to run.
+        params: fixed parameters, or ``None`` for "the signal's data".
+        slice: the plugin whose state slice the action works on, or ``None`` for the agent's.
+    """
+
+    action: Action[Any, Any]
+    params: FrozenMap[str, JsonValue] | None = None
+    slice: str | None = None
+
+
+@final
+@attrs.frozen
+class Run:
+    """Run ``instructions`` in order; then, if all succeeded, move to ``next_status``."""
+
+    instructions: tuple[Instruction, ...]
+    next_status: str | None = None
+
+
+@final
+@attrs.frozen
+class Refuse:
+    """Run nothing; report ``problem``."""
+
+    problem: Problem
+
+
+Decision: TypeAlias = Run | Refuse
+
+
+@runtime_checkable
+class Strategy(Protocol):
+    """What ``step`` asks of a strategy. Implementations must be pure and deterministic."""
+
+    @property
+    def initial_status(self) -> str:
+        """The status of a new agent."""
+        ...
+
+    def decide(
+        self, status: str, signal: Signal, routed: tuple[Route[Instruction], ...]
+    ) -> Decision:
+        """Choose what to run for ``signal`` in ``status``, given the routes that matched."""
+        ...
+
+
+def _unrouted(signal: Signal) -> Refuse:
+    return Refuse(
+        Problem.of(
+            ProblemKind.ROUTING,
+            f"no route for signal type {signal.type!r}",
+            signal_type=signal.type,
+            signal_id=signal.id,
+        )
+    )
+
+
+@final
+@attrs.frozen
+class Direct:
+    """Run every routed action, in route order. The status stays :data:`IDLE`."""
+
+    @property
+    def initial_status(self) -> str:
+        return IDLE
+
+    def decide(
+        self, status: str, signal: Signal, routed: tuple[Route[Instruction], ...]
+    ) -> Decision:
+        if not routed:
+            return _unrouted(signal)
+        return Run(tuple(r.target for r in routed))
+
+
+@final
+@attrs.frozen(kw_only=True)
+class Transition:
+    """One row of an FSM table: in ``source``, a signal matching ``on`` moves to ``target``.
+
+    Attributes:
+        source: the status the row applies in (``"*"`` for any status).
+        on: a signal type pattern (exact, ``*`` or ``**``, as in routes).
+        target: the status after the transition.
+        action: run on the transition (before routed actions); the transition happens only if
+            every action succeeds.
+        priority: breaks ties when several rows match in one status (higher wins).
+    """
+
+    source: str
+    on: str
+    target: str
+    action: Action[Any, Any] | None = None
+    priority: int = 0
+
+
+@final
+@attrs.frozen(eq=False)
+class FSM:
+    """A finite-state machine over the agent's status.
+
+    Signal types that some row's ``on`` pattern matches are *controlled*: in a status with no
+    matching row they are refused with a ``transition`` problem naming the status and the
+    type. Other signal types are handled like :class:`Direct`.
+
+    >>> fsm = FSM("idle", [Transition(source="idle", on="job.started", target="busy")])
+    >>> fsm.statuses
+    ('idle', 'busy')
+    """
+
+    initial: str
+    transitions: tuple[Transition, ...] = attrs.field(converter=tuple)
+    _controlled: Router[Transition] = attrs.field(init=False, repr=False)
+    _by_status: dict[str, Router[Transition]] = attrs.field(init=False, repr=False)
+    _any: Router[Transition] = attrs.field(init=False, repr=False)
+
+    def __attrs_post_init__(self) -> None:
+        def route(t: Transition) -> Route[Transition]:
+            return Route(pattern=t.on, target=t, priority=t.priority)
+
+        by_status: dict[str, list[Route[Transition]]] = {}
+        for t in self.transitions:
+            if t.source != "*":
+                by_status.setdefault(t.source, []).append(route(t))
+        object.__setattr__(self, "_controlled", Router(route(t) for t in self.transitions))
+        object.__setattr__(
+            self, "_any", Router(route(t) for t in self.transitions if t.source == "*")
+        )
+        object.__setattr__(self, "_by_status", {s: Router(rs) for s, rs in by_status.items()})
+
+    @property
+    def initial_status(self) -> str:
+        return self.initial
+
+    @property
+    def statuses(self) -> tuple[str, ...]:
+        """Every status named in the table, the initial one first, in order of appearance."""
+        seen: dict[str, None] = {self.initial: None}
+        for t in self.transitions:
+            if t.source != "*":
+                seen[t.source] = None
+            seen[t.target] = None
+        return tuple(seen)
+
+    def actions(self) -> Iterable[Action[Any, Any]]:
+        """The actions the table runs."""
+        return (t.action for t in self.transitions if t.action is not None)
+
+    def decide(
+        self, status: str, signal: Signal, routed: tuple[Route[Instruction], ...]
+    ) -> Decision:
+        if not self._controlled.candidates(signal.type):
+            return Direct().decide(status, signal, routed)
+        router = self._by_status.get(status)
+        rows = router.match(signal) if router is not None else ()
+        if not rows:
+            rows = self._any.match(signal)
+        if not rows:
+            return Refuse(
+                Problem.of(
+                    ProblemKind.TRANSITION,
+                    f"no transition from status {status!r} on signal type {signal.type!r}",
+                    status=status,
+                    signal_type=signal.type,
+                    signal_id=signal.id,
+                )
+            )
+        row = rows[0].target
+        first = () if row.action is None else (Instruction(action=row.action),)
+        return Run(first + tuple(r.target for r in routed), row.target)

@@ -1,0 +1,288 @@
+"""JSON for signals, directives and agents: the serialization edge.
+
+Every :class:`~jido.Signal`, directive and :class:`~jido.Agent` round-trips exactly::
+
+    signal_from_json(to_json(s)) == s
+    directive_from_json(to_json(d)) == d
+    agent_from_json(to_json(a), spec) == a
+
+Signals use the CloudEvents 1.0 JSON format (``specversion``, extensions as top-level
+attributes). Directives and targets carry a ``"kind"`` tag whose values are part of the wire
+format (``"emit"``, ``"invoke"``, ...), independent of class names. Agents need their spec to
+decode, since the spec knows the state classes.
+
+User-defined directives are serialized by a :class:`Codec` that knows their classes::
+
+    codec = Codec(directives={"billing.refund": Refund})
+    codec.directive_from_json(codec.to_json(Refund(...)))
+
+Malformed input raises :class:`DecodeError` naming what is wrong and where.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any, Final, Union, final
+
+import cattrs
+from cattrs.strategies import configure_tagged_union
+
+from . import _directives as d
+from ._agent import Agent, AgentSpec
+from ._convert import converter as _base
+from ._errors import InvalidSignal, JidoError, Problem
+from ._json import EMPTY, FrozenMap, thaw
+from ._signal import Signal
+from ._step import Step
+
+__all__ = [
+    "Codec",
+    "DecodeError",
+    "agent_from_dict",
+    "agent_from_json",
+    "directive_from_dict",
+    "directive_from_json",
+    "signal_from_dict",
+    "signal_from_json",
+    "to_dict",
+    "to_json",
+]
+
+_DIRECTIVE_TAGS: Final[Mapping[type[Any], str]] = {
+    d.Emit: "emit",
+    d.Invoke: "invoke",
+    d.Schedule: "schedule",
+    d.Cron: "cron",
+    d.CronCancel: "cron_cancel",
+    d.SpawnAgent: "spawn_agent",
+    d.StopChild: "stop_child",
+    d.AdoptChild: "adopt_child",
+    d.StartSensor: "start_sensor",
+    d.StopSensor: "stop_sensor",
+    d.Stop: "stop",
+    d.Error: "error",
+}
+_TARGET_TAGS: Final[Mapping[type[Any], str]] = {
+    d.ToSelf: "self",
+    d.ToParent: "parent",
+    d.ToAgent: "agent",
+    d.ToSink: "sink",
+}
+_CE_CORE: Final = ("id", "source", "type", "subject", "time", "datacontenttype", "data")
+
+
+class DecodeError(JidoError, ValueError):
+    """Input could not be decoded; ``what`` is what was being decoded, ``reason`` why."""
+
+    def __init__(self, what: str, reason: str) -> None:
+        super().__init__(f"cannot decode {what}: {reason}")
+        self.what = what
+        self.reason = reason
+
+
+def _signal_to_dict(s: Signal) -> dict[str, Any]:
+    out: dict[str, Any] = {"specversion": "1.0", "id": s.id, "source": s.source, "type": s.type}
+    if s.subject is not None:
+        out["subject"] = s.subject
+    if s.time is not None:
+        out["time"] = s.time.isoformat()
+    out["datacontenttype"] = s.datacontenttype
+    if s.data is not None:
+        out["data"] = thaw(s.data)
+    out.update(s.extensions)
+    return out
+
+
+def _signal_from_dict(raw: object, _: object = None) -> Signal:
+    if not isinstance(raw, Mapping):
+        raise TypeError(f"a signal must be a JSON object, got {type(raw).__name__}")
+    if raw.get("specversion", "1.0") != "1.0":
+        raise ValueError(f"specversion {raw.get('specversion')!r} is not 1.0")
+    missing = [k for k in ("id", "source", "type") if k not in raw]
+    if missing:
+        raise ValueError(f"missing required attribute(s) {', '.join(missing)}")
+    time = raw.get("time")
+    if time is not None:
+        if not isinstance(time, str):
+            raise InvalidSignal("time", time, "must be an RFC 3339 string")
+        try:
+            time = datetime.fromisoformat(time)
+        except ValueError:
+            raise InvalidSignal("time", time, "is not an RFC 3339 timestamp") from None
+    extensions = {k: v for k, v in raw.items() if k not in _CE_CORE and k not in ("specversion",)}
+    return Signal(
+        id=raw["id"],
+        source=raw["source"],
+        type=raw["type"],
+        subject=raw.get("subject"),
+        time=time,
+        datacontenttype=raw.get("datacontenttype", "application/json"),
+        data=raw.get("data"),
+        extensions=extensions,
+    )
+
+
+def _union(classes: list[type[Any]]) -> Any:
+    union: Any = classes[0]
+    for cls in classes[1:]:
+        union = Union[union, cls]  # noqa: UP007 - a union built at run time
+    return union
+
+
+@final
+class Codec:
+    """A JSON codec for signals, directives and agents.
+
+    Args:
+        directives: user-defined directive classes (subclasses of
+            :class:`~jido.CustomDirective`), by the tag that names them on the wire.
+
+    Raises:
+        ValueError: a tag collides with a built-in one, or a class is not a frozen attrs
+            subclass of ``CustomDirective``.
+    """
+
+    __slots__ = ("_c", "_directive_type")
+
+    def __init__(self, *, directives: Mapping[str, type[d.CustomDirective]] | None = None) -> None:
+        custom = dict(directives or {})
+        tags: dict[type[Any], str] = dict(_DIRECTIVE_TAGS)
+        for tag, cls in custom.items():
+            if tag in tags.values():
+                raise ValueError(f"directive tag {tag!r} is built in")
+            candidate: object = cls
+            if not (isinstance(candidate, type) and issubclass(candidate, d.CustomDirective)):
+                raise ValueError(f"{cls!r} is not a CustomDirective subclass")
+            tags[cls] = tag
+        c = _base.copy()
+        c.register_unstructure_hook(Signal, _signal_to_dict)
+        c.register_structure_hook(Signal, _signal_from_dict)
+        configure_tagged_union(
+            _union(list(_TARGET_TAGS)), c, tag_generator=_TARGET_TAGS.__getitem__, tag_name="kind"
+        )
+        directive_type = _union(list(tags))
+        configure_tagged_union(directive_type, c, tag_generator=tags.__getitem__, tag_name="kind")
+        self._c = c
+        self._directive_type = directive_type
+
+    # ------------------------------------------------------------------ out
+
+    def to_dict(
+        self, value: Signal | d.Directive | Agent[Any] | Problem | Step[Any]
+    ) -> dict[str, Any]:
+        """The JSON-ready form of ``value`` (plain dicts, lists and scalars)."""
+        if isinstance(value, Signal):
+            return _signal_to_dict(value)
+        if isinstance(value, Agent):
+            return {
+                "id": value.id,
+                "spec": value.spec,
+                "state": self._c.unstructure(value.state),
+                "version": value.version,
+                "status": value.status,
+                "slices": {k: self._c.unstructure(v) for k, v in value.slices.items()},
+            }
+        if isinstance(value, Step):
+            return {
+                "agent": self.to_dict(value.agent),
+                "directives": [self.to_dict(x) for x in value.directives],
+            }
+        if isinstance(value, Problem):
+            return self._c.unstructure(value)  # type: ignore[no-any-return]
+        return self._c.unstructure(value, unstructure_as=self._directive_type)  # type: ignore[no-any-return]
+
+    def to_json(self, value: Signal | d.Directive | Agent[Any] | Problem | Step[Any]) -> str:
+        """``value`` as a compact JSON string (keys in a fixed order)."""
+        return json.dumps(self.to_dict(value), separators=(",", ":"), ensure_ascii=False)
+
+    # ------------------------------------------------------------------ in
+
+    def signal_from_dict(self, raw: object) -> Signal:
+        """Decode a CloudEvents JSON object. Raises :class:`DecodeError`."""
+        try:
+            return _signal_from_dict(raw)
+        except InvalidSignal as exc:
+            raise DecodeError("signal", str(exc)) from exc
+        except (TypeError, ValueError, KeyError) as exc:
+            raise DecodeError("signal", str(exc)) from None
+
+    def directive_from_dict(self, raw: object) -> d.Directive:
+        """Decode a tagged directive object. Raises :class:`DecodeError`."""
+        return self._structure(raw, self._directive_type, "directive")  # type: ignore[no-any-return]
+
+    def problem_from_dict(self, raw: object) -> Problem:
+        """Decode a problem object. Raises :class:`DecodeError`."""
+        return self._structure(raw, Problem, "problem")  # type: ignore[no-any-return]
+
+    def agent_from_dict(self, raw: object, spec: AgentSpec[Any]) -> Agent[Any]:
+        """Decode an agent of ``spec``. Raises :class:`DecodeError`, also on a spec mismatch."""
+        if not isinstance(raw, Mapping):
+            raise DecodeError("agent", f"expected a JSON object, got {type(raw).__name__}")
+        if raw.get("spec") != spec.name:
+            raise DecodeError("agent", f"it runs spec {raw.get('spec')!r}, not {spec.name!r}")
+        slice_types = {p.name: p.state for p in spec.plugins}
+        raw_slices = raw.get("slices") or {}
+        if not isinstance(raw_slices, Mapping) or set(raw_slices) != set(slice_types):
+            raise DecodeError(
+                "agent",
+                f"slices {sorted(raw_slices) if isinstance(raw_slices, Mapping) else raw_slices!r}"
+                f" do not match the spec's plugins {sorted(slice_types)}",
+            )
+        state = self._structure(raw.get("state"), spec.state, "agent state")
+        slices = {
+            name: self._structure(raw_slices[name], t, f"plugin slice {name!r}")
+            for name, t in slice_types.items()
+        }
+        try:
+            return Agent(
+                id=self._structure(raw.get("id"), str, "agent id"),
+                spec=spec.name,
+                state=state,
+                version=self._structure(raw.get("version"), int, "agent version"),
+                status=self._structure(raw.get("status"), str, "agent status"),
+                slices=FrozenMap(slices) if slices else EMPTY,
+            )
+        except (TypeError, ValueError) as exc:  # pragma: no cover - guarded above
+            raise DecodeError("agent", str(exc)) from None
+
+    def signal_from_json(self, text: str | bytes) -> Signal:
+        """Decode a signal from JSON text. Raises :class:`DecodeError`."""
+        return self.signal_from_dict(_load(text, "signal"))
+
+    def directive_from_json(self, text: str | bytes) -> d.Directive:
+        """Decode a directive from JSON text. Raises :class:`DecodeError`."""
+        return self.directive_from_dict(_load(text, "directive"))
+
+    def agent_from_json(self, text: str | bytes, spec: AgentSpec[Any]) -> Agent[Any]:
+        """Decode an agent of ``spec`` from JSON text. Raises :class:`DecodeError`."""
+        return self.agent_from_dict(_load(text, "agent"), spec)
+
+    def _structure(self, raw: object, t: Any, what: str) -> Any:
+        try:
+            return self._c.structure(raw, t)
+        except cattrs.BaseValidationError as exc:
+            raise DecodeError(what, "; ".join(cattrs.transform_error(exc))) from None
+        except (TypeError, ValueError, KeyError) as exc:
+            raise DecodeError(what, f"{type(exc).__name__}: {exc}") from None
+
+
+def _load(text: str | bytes, what: str) -> object:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise DecodeError(what, f"not JSON ({exc})") from None
+
+
+#: The codec for built-in directives, behind the module-level functions.
+_default: Final = Codec()
+
+to_dict = _default.to_dict
+to_json = _default.to_json
+signal_from_dict = _default.signal_from_dict
+signal_from_json = _default.signal_from_json
+directive_from_dict = _default.directive_from_dict
+directive_from_json = _default.directive_from_json
+agent_from_dict = _default.agent_from_dict
+agent_from_json = _default.agent_from_json

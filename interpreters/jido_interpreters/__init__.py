@@ -1,0 +1,3 @@
+"""jido_interpreters: the effectful runners of jido agents."""
+
+__all__: list[str] = []
