@@ -96,14 +96,22 @@ from ._strategy import Refuse as Refuse
 from ._strategy import Run as Run
 from ._strategy import Strategy as Strategy
 from ._strategy import Transition as Transition
+from ._system import CHILD_EXIT as CHILD_EXIT
+from ._system import CHILD_STARTED as CHILD_STARTED
+from ._system import ORPHANED as ORPHANED
+from ._system import SENSOR_EXIT as SENSOR_EXIT
 
 __all__ = [
+    "CHILD_EXIT",
+    "CHILD_STARTED",
     "FSM",
     "IDLE",
     "MAX_PRIORITY",
     "MIN_PRIORITY",
+    "ORPHANED",
     "PARENT",
     "SELF",
+    "SENSOR_EXIT",
     "Action",
     "ActionCrashed",
     "ActionResult",

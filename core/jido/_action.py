@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from typing import Any, Final, Generic, Literal, TypeAlias, TypeVar, final
+from typing import Any, Final, Generic, Literal, TypeAlias, TypeVar, final, overload
 
 import attrs
 from returns.result import Failure, Result, Success
@@ -149,13 +149,32 @@ class Action(Generic[S, P]):
         return self.run(state, params, ctx)
 
 
+@overload
 def action(
     name: str | None = None,
     *,
-    params: type[P] = NoParams,  # type: ignore[assignment]
     extra: Literal["ignore", "forbid"] = "ignore",
     description: str | None = None,
-) -> Callable[[Callable[[S, P, Context], Result[Outcome[S], Problem | str]]], Action[S, P]]:
+) -> Callable[
+    [Callable[[S, NoParams, Context], Result[Outcome[S], Problem | str]]], Action[S, NoParams]
+]: ...
+@overload
+def action(
+    name: str | None = None,
+    *,
+    params: type[P],
+    extra: Literal["ignore", "forbid"] = "ignore",
+    description: str | None = None,
+) -> Callable[[Callable[[S, P, Context], Result[Outcome[S], Problem | str]]], Action[S, P]]: ...
+def action(
+    name: str | None = None,
+    *,
+    params: type[Any] = NoParams,
+    extra: Literal["ignore", "forbid"] = "ignore",
+    description: str | None = None,
+) -> Callable[
+    [Callable[[Any, Any, Context], Result[Outcome[Any], Problem | str]]], Action[Any, Any]
+]:
     """Decorate ``fn(state, params, ctx)`` into an :class:`Action`.
 
     Args:
@@ -165,7 +184,9 @@ def action(
         description: defaults to the first line of the function's docstring.
     """
 
-    def wrap(fn: Callable[[S, P, Context], Result[Outcome[S], Problem | str]]) -> Action[S, P]:
+    def wrap(
+        fn: Callable[[Any, Any, Context], Result[Outcome[Any], Problem | str]],
+    ) -> Action[Any, Any]:
         doc = (fn.__doc__ or "").strip().splitlines()
         return Action(
             name=name or fn.__name__,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, Final, Generic, TypeVar, final
 
 import attrs
@@ -82,6 +82,24 @@ def _problems_of_spec(spec: AgentSpec[Any]) -> list[str]:
     return problems
 
 
+# Typed converters: with ``converter=tuple`` the attrs plugin would type the arguments as
+# ``Iterable[_T_co]`` and lose the element types.
+def _routes(value: Iterable[Route[Action[Any, Any]]]) -> tuple[Route[Action[Any, Any]], ...]:
+    return tuple(value)
+
+
+def _actions(value: Iterable[Action[Any, Any]]) -> tuple[Action[Any, Any], ...]:
+    return tuple(value)
+
+
+def _plugins(value: Iterable[Plugin[Any]]) -> tuple[Plugin[Any], ...]:
+    return tuple(value)
+
+
+def _schedules(value: Iterable[Schedule | Cron]) -> tuple[Schedule | Cron, ...]:
+    return tuple(value)
+
+
 @final
 @attrs.frozen(kw_only=True, eq=False)
 class AgentSpec(Generic[S]):
@@ -107,11 +125,11 @@ class AgentSpec(Generic[S]):
 
     name: str
     state: type[S]
-    routes: tuple[Route[Action[S, Any]], ...] = attrs.field(default=(), converter=tuple)
-    actions: tuple[Action[S, Any], ...] = attrs.field(default=(), converter=tuple)
+    routes: tuple[Route[Action[S, Any]], ...] = attrs.field(default=(), converter=_routes)
+    actions: tuple[Action[S, Any], ...] = attrs.field(default=(), converter=_actions)
     strategy: Strategy = attrs.field(factory=Direct)
-    plugins: tuple[Plugin[Any], ...] = attrs.field(default=(), converter=tuple)
-    schedules: tuple[Schedule | Cron, ...] = attrs.field(default=(), converter=tuple)
+    plugins: tuple[Plugin[Any], ...] = attrs.field(default=(), converter=_plugins)
+    schedules: tuple[Schedule | Cron, ...] = attrs.field(default=(), converter=_schedules)
     description: str = ""
     schema_version: int = 1
     router: Router[Instruction] = attrs.field(init=False, repr=False)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, Final, TypeVar, get_args, get_origin
+from typing import Any, Final, TypeVar, Union, get_args, get_origin
 
 import attrs
 import cattrs
@@ -34,6 +34,21 @@ def _strict(
     return hook
 
 
+_SCALAR_TYPES: Final = frozenset({bool, int, float, str, type(None)})
+
+
+def _is_json(t: Any) -> bool:
+    # JsonValue as annotated in user code may arrive with its forward references resolved to
+    # different depths (``from __future__ import annotations`` or not), so it is recognised
+    # by shape: a union of the JSON scalars, a tuple and a FrozenMap.
+    if t == JsonValue:
+        return True
+    if get_origin(t) is not Union:
+        return False
+    args = get_args(t)
+    return set(args) >= _SCALAR_TYPES and any(get_origin(a) is FrozenMap for a in args)
+
+
 def _make() -> cattrs.Converter:
     c = cattrs.Converter(detailed_validation=True)
     c.register_structure_hook(str, _strict(str, (str,)))
@@ -48,7 +63,7 @@ def _make() -> cattrs.Converter:
         if not isinstance(value, Mapping):
             raise TypeError(f"expected an object, got {type(value).__name__}")
         args = get_args(t)
-        if not args or args[1] in (JsonValue, Any, object):
+        if not args or _is_json(args[1]) or args[1] in (Any, object):
             frozen = freeze(value)
             assert isinstance(frozen, FrozenMap)
             return frozen
@@ -61,8 +76,8 @@ def _make() -> cattrs.Converter:
         is_frozen_map, lambda m: {k: c.unstructure(v) for k, v in m.items()}
     )
     # A bare JSON value (signal data, effect results): freeze on the way in, thaw on the way out.
-    c.register_structure_hook_func(lambda t: t == JsonValue, lambda v, _: freeze(v))
-    c.register_unstructure_hook_func(lambda t: t == JsonValue, thaw)
+    c.register_structure_hook_func(_is_json, lambda v, _: freeze(v))
+    c.register_unstructure_hook_func(_is_json, thaw)
     c.register_structure_hook(datetime, lambda v, _: datetime.fromisoformat(v))
     c.register_unstructure_hook(datetime, lambda d: d.isoformat())
     return c

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator, Mapping
-from typing import TypeAlias, TypeVar, final, overload
+from typing import TypeAlias, TypeVar, Union, final, overload
 
 __all__ = ["EMPTY", "FrozenMap", "JsonValue", "freeze", "freeze_map", "is_json", "thaw"]
 
@@ -79,9 +79,11 @@ class FrozenMap(Mapping[_K, _V]):
         return dict(self._d)
 
 
-JsonValue: TypeAlias = (
-    "bool | int | float | str | tuple[JsonValue, ...] | FrozenMap[str, JsonValue] | None"
-)
+# A real (recursive) union at run time, not a string, so that cattrs and get_type_hints can
+# recognise it inside user classes.
+JsonValue: TypeAlias = Union[  # noqa: UP007 - "X | 'Y'" is not valid at run time
+    bool, int, float, str, tuple["JsonValue", ...], FrozenMap[str, "JsonValue"], None
+]
 
 _SCALARS = (str, int, bool, type(None))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any, Generic, TypeVar, final
 
 import attrs
@@ -19,6 +20,18 @@ P = TypeVar("P")
 @attrs.frozen
 class EmptyState:
     """The state slice of a plugin that keeps none."""
+
+
+def _routes(value: Iterable[Route[Action[Any, Any]]]) -> tuple[Route[Action[Any, Any]], ...]:
+    return tuple(value)
+
+
+def _actions(value: Iterable[Action[Any, Any]]) -> tuple[Action[Any, Any], ...]:
+    return tuple(value)
+
+
+def _schedules(value: Iterable[Schedule | Cron]) -> tuple[Schedule | Cron, ...]:
+    return tuple(value)
 
 
 @final
@@ -41,6 +54,6 @@ class Plugin(Generic[P]):
 
     name: str
     state: type[P] = EmptyState  # type: ignore[assignment]
-    routes: tuple[Route[Action[P, Any]], ...] = attrs.field(default=(), converter=tuple)
-    actions: tuple[Action[P, Any], ...] = attrs.field(default=(), converter=tuple)
-    schedules: tuple[Schedule | Cron, ...] = attrs.field(default=(), converter=tuple)
+    routes: tuple[Route[Action[P, Any]], ...] = attrs.field(default=(), converter=_routes)
+    actions: tuple[Action[P, Any], ...] = attrs.field(default=(), converter=_actions)
+    schedules: tuple[Schedule | Cron, ...] = attrs.field(default=(), converter=_schedules)

@@ -136,6 +136,10 @@ class Transition:
     priority: int = 0
 
 
+def _transitions(value: Iterable[Transition]) -> tuple[Transition, ...]:
+    return tuple(value)
+
+
 @final
 @attrs.frozen(eq=False)
 class FSM:
@@ -151,7 +155,7 @@ class FSM:
     """
 
     initial: str
-    transitions: tuple[Transition, ...] = attrs.field(converter=tuple)
+    transitions: tuple[Transition, ...] = attrs.field(converter=_transitions)
     _controlled: Router[Transition] = attrs.field(init=False, repr=False)
     _by_status: dict[str, Router[Transition]] = attrs.field(init=False, repr=False)
     _any: Router[Transition] = attrs.field(init=False, repr=False)

@@ -1,0 +1,101 @@
+"""DryRun: run the core as SyncRuntime does, performing no effect, and report."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime
+from typing import Any, TypeAlias, final
+
+import attrs
+
+from jido import AgentSpec, CustomDirective, FrozenMap, Invoke, JsonValue, Problem, freeze
+from jido.serde import Codec
+
+from ._kernel import DEFAULT_EPOCH, EffectOutcome, Kernel
+from ._review import Review, review
+from ._sync import _Runtime
+
+__all__ = ["CannedError", "DryRun", "Reply"]
+
+
+@final
+@attrs.frozen
+class CannedError:
+    """A canned failure for an effect: the ``on_error`` signal gets this type and message."""
+
+    type: str
+    message: str
+
+
+#: A canned reply: a JSON-able result, a :class:`CannedError`, or a function of the args
+#: returning either.
+Reply: TypeAlias = "object | CannedError | Callable[[FrozenMap[str, JsonValue]], object]"
+
+
+class _Recorder:
+    __slots__ = ("intents", "replies")
+
+    def __init__(self, replies: Mapping[str, Reply]) -> None:
+        self.replies = dict(replies)
+        self.intents: list[tuple[str, Invoke]] = []
+
+    def perform(self, invoke: Invoke, agent_id: str, problems: list[Problem]) -> EffectOutcome:
+        self.intents.append((agent_id, invoke))
+        if invoke.effect not in self.replies:
+            return None  # no canned reply: the review stops down this path
+        reply = self.replies[invoke.effect]
+        if callable(reply):
+            reply = reply(invoke.args)
+        if isinstance(reply, CannedError):
+            return ("error", reply.type, reply.message)
+        try:
+            return ("ok", freeze(reply))
+        except TypeError as exc:
+            return ("error", "InvalidResult", str(exc))
+
+
+@final
+class DryRun(_Runtime):
+    """Runs agents like :class:`SyncRuntime` but performs no effect, then reports.
+
+    Signals between agents, spawns, timers and cron ticks are followed (they are the system's
+    own logic); ``Invoke`` effects are recorded and not run. Give ``replies`` to continue down
+    the happy path: an effect with a canned reply returns it as its ``on_ok`` signal (or a
+    :class:`CannedError` as ``on_error``); one without gets no outcome.
+
+    Args:
+        specs: the specs agents may run.
+        replies: canned replies by effect name.
+        sinks, sensors, directives, epoch, max_steps: as for :class:`SyncRuntime`.
+    """
+
+    def __init__(
+        self,
+        specs: Iterable[AgentSpec[Any]] = (),
+        *,
+        replies: Mapping[str, Reply] | None = None,
+        sinks: Iterable[str] = (),
+        sensors: Mapping[str, Any] | None = None,
+        directives: Mapping[type[CustomDirective], Any] | None = None,
+        epoch: datetime = DEFAULT_EPOCH,
+        max_steps: int = 1_000_000,
+    ) -> None:
+        self._recorder = _Recorder(replies or {})
+        self._kernel = Kernel(
+            specs,
+            effects=self._recorder,
+            sinks=sinks,
+            sensors=sensors,
+            directives=directives,
+            epoch=epoch,
+            max_steps=max_steps,
+        )
+
+    @property
+    def intents(self) -> tuple[tuple[str, Invoke], ...]:
+        """Every effect that would have run: ``(agent id, invoke)``, in order."""
+        return tuple(self._recorder.intents)
+
+    def review(self, *, title: str = "Dry-run review", codec: Codec | None = None) -> Review:
+        """The report of everything handled so far."""
+        return review(self._kernel.trace, self._kernel.agents, title=title, codec=codec)

@@ -1,0 +1,622 @@
+"""The single-threaded machinery behind SyncRuntime and DryRun.
+
+One FIFO queue of deliveries, a virtual clock, timers, cron jobs, the parent/child
+hierarchy and sensors. The kernel never changes an agent except through ``jido.step``: every
+directive's outcome comes back as a signal.
+
+What differs between interpreters is how an ``Invoke`` is performed (:class:`Effects`): run
+a plain function (SyncRuntime), or record it and maybe answer from canned replies (DryRun).
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final, Literal, Protocol, TypeAlias, assert_never
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import attrs
+from croniter import croniter
+
+import jido
+from jido import (
+    CHILD_EXIT,
+    CHILD_STARTED,
+    ORPHANED,
+    SENSOR_EXIT,
+    AdoptChild,
+    Agent,
+    AgentSpec,
+    Cron,
+    CronCancel,
+    CustomDirective,
+    Directive,
+    Emit,
+    Error,
+    FrozenMap,
+    Invoke,
+    JsonValue,
+    Problem,
+    ProblemKind,
+    Schedule,
+    Signal,
+    SpawnAgent,
+    StartSensor,
+    Stop,
+    StopChild,
+    StopSensor,
+    ToAgent,
+    ToParent,
+    ToSelf,
+    ToSink,
+    derive_id,
+)
+
+from ._trace import TraceEntry
+
+__all__ = [
+    "DEFAULT_EPOCH",
+    "EffectOutcome",
+    "Effects",
+    "Kernel",
+    "RunawayError",
+    "SensorFn",
+    "UnknownAgent",
+]
+
+#: Virtual time 0 of a runtime unless told otherwise.
+DEFAULT_EPOCH: Final = datetime(2026, 1, 1, tzinfo=UTC)
+
+#: ``("ok", result)``, ``("error", error type, message)``, or ``None`` for "no outcome".
+EffectOutcome: TypeAlias = (
+    tuple[Literal["ok"], JsonValue] | tuple[Literal["error"], str, str] | None
+)
+
+#: A sensor: given its config, the signals it will produce as ``(delay, type, data)``.
+SensorFn: TypeAlias = Callable[[FrozenMap[str, JsonValue]], Iterable[tuple[float, str, object]]]
+
+#: A handler for a user-defined directive: returns signals to deliver to the agent.
+DirectiveHandler: TypeAlias = Callable[[str, Any], Iterable[Signal]]
+
+
+class Effects(Protocol):
+    """How a kernel performs ``Invoke`` directives."""
+
+    def perform(self, invoke: Invoke, agent_id: str, problems: list[Problem]) -> EffectOutcome:
+        """Perform (or not) the effect; the outcome is delivered as a signal.
+
+        Problems worth a line in the trace (an effect with no handler) go to ``problems``.
+        """
+        ...
+
+
+class UnknownAgent(LookupError):
+    """The runtime has no running agent with this id."""
+
+    def __init__(self, agent_id: str) -> None:
+        super().__init__(f"no running agent {agent_id!r}")
+        self.agent_id = agent_id
+
+
+class RunawayError(RuntimeError):
+    """A run handled more signals than its ``max_steps`` without becoming idle.
+
+    Usually an agent that emits to itself on every signal. Nothing was lost: the queue still
+    holds what was pending (``pending``), and the trace shows the loop.
+    """
+
+    def __init__(self, max_steps: int, pending: int) -> None:
+        super().__init__(
+            f"still busy after {max_steps} signals ({pending} pending): an endless loop?"
+        )
+        self.max_steps = max_steps
+        self.pending = pending
+
+
+@attrs.define
+class _CronJob:
+    agent_id: str
+    directive: Cron
+    iterator: Any  # croniter
+    ticks: int = 0
+    generation: int = 0
+
+
+def _problem(message: str, **details: object) -> Problem:
+    return Problem.of(ProblemKind.DIRECTIVE, message, **details)
+
+
+class Kernel:
+    """The queue-and-clock engine shared by the synchronous interpreters."""
+
+    def __init__(
+        self,
+        specs: Iterable[AgentSpec[Any]],
+        *,
+        effects: Effects,
+        sinks: Iterable[str] = (),
+        sensors: Mapping[str, SensorFn] | None = None,
+        directives: Mapping[type[CustomDirective], DirectiveHandler] | None = None,
+        epoch: datetime = DEFAULT_EPOCH,
+        max_steps: int = 1_000_000,
+        record: bool = True,
+    ) -> None:
+        self.specs: dict[str, AgentSpec[Any]] = {}
+        for spec in specs:
+            if spec.name in self.specs and self.specs[spec.name] is not spec:
+                raise ValueError(f"two different specs are named {spec.name!r}")
+            self.specs[spec.name] = spec
+        if epoch.utcoffset() is None:
+            raise ValueError("epoch must be timezone-aware")
+        self.effects = effects
+        self.sinks: dict[str, list[Signal]] = {name: [] for name in sinks}
+        self.sensor_fns = dict(sensors or {})
+        self.directive_handlers = dict(directives or {})
+        self.epoch = epoch
+        self.max_steps = max_steps
+        self.record = record
+        self.now = 0.0
+        self.agents: dict[str, Agent[Any]] = {}
+        self.parents: dict[str, tuple[str, str]] = {}  # child id -> (parent id, tag)
+        self.children: dict[str, dict[str, str]] = {}  # parent id -> tag -> child id
+        self.queue: deque[tuple[str, Signal]] = deque()
+        self.timers: list[tuple[float, int, str, Signal, tuple[str, ...]]] = []
+        self.crons: dict[tuple[str, str], _CronJob] = {}
+        self.sensor_tags: dict[tuple[str, str], int] = {}  # (agent, tag) -> generation
+        self.trace: list[TraceEntry] = []
+        self.problems: list[Problem] = []
+        self.dead_letters: list[tuple[str, Signal]] = []
+        self.steps = 0
+        self._seq = itertools.count()
+        self._generation = itertools.count(1)
+        self._external = itertools.count()
+
+    # ------------------------------------------------------------------ time and ids
+
+    def clock(self) -> datetime:
+        """The current virtual time as a datetime."""
+        return self.epoch + timedelta(seconds=self.now)
+
+    def signal(
+        self, type: str, data: object = None, *, source: str = "jido://runtime", **kw: Any
+    ) -> Signal:
+        """A signal from outside, with a deterministic id and the current virtual time."""
+        n = next(self._external)
+        return Signal(type=type, source=source, id=f"ext-{n}", time=self.clock(), data=data, **kw)
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def start(
+        self,
+        spec: AgentSpec[Any] | str,
+        agent_id: str,
+        state: object = None,
+        *,
+        parent: tuple[str, str] | None = None,
+    ) -> Agent[Any]:
+        """Start an agent and register its declared schedules."""
+        s = self._spec(spec)
+        if agent_id in self.agents:
+            raise ValueError(f"an agent {agent_id!r} is already running")
+        agent = s.new(agent_id, state)
+        self.agents[agent_id] = agent
+        if parent is not None:
+            self._link(parent[0], parent[1], agent_id)
+        problems: list[Problem] = []
+        self._execute(agent_id, None, s.startup(agent), problems)
+        self.problems.extend(problems)
+        return agent
+
+    def _spec(self, spec: AgentSpec[Any] | str) -> AgentSpec[Any]:
+        if isinstance(spec, str):
+            try:
+                return self.specs[spec]
+            except KeyError:
+                raise LookupError(f"no spec named {spec!r} is registered") from None
+        known = self.specs.setdefault(spec.name, spec)
+        if known is not spec:
+            raise ValueError(f"a different spec is already registered as {spec.name!r}")
+        return spec
+
+    def _link(self, parent_id: str, tag: str, child_id: str) -> None:
+        self.parents[child_id] = (parent_id, tag)
+        self.children.setdefault(parent_id, {})[tag] = child_id
+
+    def agent(self, agent_id: str) -> Agent[Any]:
+        """The current value of a running agent. Raises :class:`UnknownAgent`."""
+        try:
+            return self.agents[agent_id]
+        except KeyError:
+            raise UnknownAgent(agent_id) from None
+
+    def stop(self, agent_id: str, reason: str = "normal") -> None:
+        """Stop an agent: its children are orphaned, its parent told, its timers dropped."""
+        if agent_id not in self.agents:
+            raise UnknownAgent(agent_id)
+        self._stop(agent_id, reason)
+
+    def _stop(self, agent_id: str, reason: str) -> None:
+        del self.agents[agent_id]
+        for key in [k for k in self.crons if k[0] == agent_id]:
+            del self.crons[key]
+        for key in [k for k in self.sensor_tags if k[0] == agent_id]:
+            del self.sensor_tags[key]
+        # Signals already queued for a stopped agent are not silently lost: dead letters.
+        kept: deque[tuple[str, Signal]] = deque()
+        for target, sig in self.queue:
+            (self.dead_letters if target == agent_id else kept).append((target, sig))
+        self.queue = kept
+        link = self.parents.pop(agent_id, None)
+        if link is not None:
+            parent_id, tag = link
+            self.children.get(parent_id, {}).pop(tag, None)
+            if parent_id in self.agents:
+                self._system(
+                    parent_id,
+                    CHILD_EXIT,
+                    {"child_id": agent_id, "tag": tag, "reason": reason},
+                    cause=agent_id,
+                )
+        for tag, child_id in sorted(self.children.pop(agent_id, {}).items()):
+            self.parents.pop(child_id, None)
+            if child_id in self.agents:
+                self._system(
+                    child_id,
+                    ORPHANED,
+                    {"parent_id": agent_id, "tag": tag, "reason": reason},
+                    cause=agent_id,
+                )
+
+    def _system(self, agent_id: str, type: str, data: object, *, cause: str) -> None:
+        n = next(self._seq)
+        sig = Signal(
+            type=type,
+            source="jido://runtime",
+            id=derive_id(f"system:{cause}", agent_id, n),
+            time=self.clock(),
+            data=data,
+        )
+        self.queue.append((agent_id, sig))
+
+    # ------------------------------------------------------------------ running
+
+    def deliver(self, agent_id: str, signal: Signal) -> None:
+        """Queue ``signal`` for ``agent_id`` (a dead letter if it is not running)."""
+        if agent_id not in self.agents:
+            raise UnknownAgent(agent_id)
+        self.queue.append((agent_id, signal))
+
+    def run_until_idle(self) -> int:
+        """Handle queued signals until none is left; return how many were handled."""
+        handled = 0
+        while self.queue:
+            if handled >= self.max_steps:
+                raise RunawayError(self.max_steps, len(self.queue))
+            agent_id, signal = self.queue.popleft()
+            self.handle(agent_id, signal)
+            handled += 1
+        return handled
+
+    def handle(self, agent_id: str, signal: Signal) -> Agent[Any] | None:
+        """Step one agent on one signal and execute the directives; the agent after, or
+        ``None`` if it is not running (the signal becomes a dead letter)."""
+        before = self.agents.get(agent_id)
+        if before is None:
+            self.dead_letters.append((agent_id, signal))
+            return None
+        spec = self.specs[before.spec]
+        result = jido.step(spec, before, signal)
+        self.agents[agent_id] = result.agent
+        self.steps += 1
+        problems: list[Problem] = []
+        self._execute(agent_id, signal, result.directives, problems)
+        if self.record:
+            self.trace.append(
+                TraceEntry(
+                    index=len(self.trace),
+                    at=self.now,
+                    agent_id=agent_id,
+                    signal=signal,
+                    before=before,
+                    after=result.agent,
+                    directives=result.directives,
+                    problems=tuple(problems),
+                )
+            )
+        self.problems.extend(problems)
+        return result.agent
+
+    # ------------------------------------------------------------------ directives
+
+    def _execute(
+        self,
+        agent_id: str,
+        cause: Signal | None,
+        directives: Iterable[Directive],
+        problems: list[Problem],
+    ) -> None:
+        for d in directives:
+            if agent_id not in self.agents:
+                break  # stopped by an earlier directive: the rest are not executed
+            if isinstance(d, CustomDirective):
+                self._custom(agent_id, d, problems)
+                continue
+            match d:
+                case Emit(signal=sig, to=to):
+                    self._emit(agent_id, sig, to, problems)
+                case Invoke():
+                    self._invoke(agent_id, cause, d, problems)
+                case Schedule(delay=delay, signal=sig):
+                    self._timer(self.now + delay, agent_id, sig)
+                case Cron():
+                    self._cron(agent_id, d, problems)
+                case CronCancel(job_id=job_id):
+                    self.crons.pop((agent_id, job_id), None)
+                case SpawnAgent():
+                    self._spawn(agent_id, d, problems)
+                case StopChild(tag=tag, reason=reason):
+                    child = self.children.get(agent_id, {}).get(tag)
+                    if child is None or child not in self.agents:
+                        problems.append(_problem(f"no child tagged {tag!r}", tag=tag))
+                    else:
+                        self._stop(child, reason)
+                case AdoptChild():
+                    self._adopt(agent_id, d, problems)
+                case StartSensor():
+                    self._start_sensor(agent_id, d, problems)
+                case StopSensor(tag=tag):
+                    self.sensor_tags.pop((agent_id, tag), None)
+                case Stop(reason=reason):
+                    self._stop(agent_id, reason)
+                case Error():
+                    pass  # recorded in the trace as a directive; nothing to execute
+                case _:
+                    assert_never(d)
+
+    def _emit(
+        self,
+        agent_id: str,
+        sig: Signal,
+        to: ToSelf | ToParent | ToAgent | ToSink,
+        problems: list[Problem],
+    ) -> None:
+        match to:
+            case ToSelf():
+                self.queue.append((agent_id, sig))
+            case ToParent():
+                link = self.parents.get(agent_id)
+                if link is None:
+                    problems.append(
+                        _problem(
+                            f"agent {agent_id!r} has no parent to emit {sig.type!r} to",
+                            signal_type=sig.type,
+                        )
+                    )
+                else:
+                    self.queue.append((link[0], sig))
+            case ToAgent(id=target):
+                if target in self.agents:
+                    self.queue.append((target, sig))
+                else:
+                    problems.append(
+                        _problem(
+                            f"no running agent {target!r} to emit {sig.type!r} to",
+                            agent=target,
+                            signal_type=sig.type,
+                        )
+                    )
+                    self.dead_letters.append((target, sig))
+            case ToSink(name=name):
+                sink = self.sinks.get(name)
+                if sink is None:
+                    problems.append(_problem(f"no sink named {name!r}", sink=name))
+                else:
+                    sink.append(sig)
+            case _:
+                assert_never(to)
+
+    def _invoke(
+        self, agent_id: str, cause: Signal | None, d: Invoke, problems: list[Problem]
+    ) -> None:
+        outcome = self.effects.perform(d, agent_id, problems)
+        if outcome is None:
+            return
+        base: dict[str, object] = {"effect": d.effect, "key": d.key, "context": d.context}
+        if outcome[0] == "ok":
+            sig_type, sig_id, data = d.on_ok, f"{d.key}:ok", {"result": outcome[1], **base}
+        else:
+            error = {"type": outcome[1], "message": outcome[2]}
+            sig_type, sig_id, data = d.on_error, f"{d.key}:error", {"error": error, **base}
+        ext: dict[str, str | int | bool] = {"causationid": d.key}
+        if cause is not None:
+            ext["correlationid"] = cause.correlation_id or cause.id
+            for k in ("traceparent", "tracestate"):
+                if k in cause.extensions:
+                    ext[k] = cause.extensions[k]
+        try:
+            sig = Signal(
+                type=sig_type,
+                source=f"jido://effect/{d.effect}",
+                id=sig_id,
+                time=self.clock(),
+                data=data,
+                extensions=ext,
+            )
+        except jido.InvalidSignal as exc:
+            # The handler returned something that is not JSON: an error outcome instead.
+            error = {"type": "InvalidResult", "message": str(exc)}
+            sig = Signal(
+                type=d.on_error,
+                source=f"jido://effect/{d.effect}",
+                id=f"{d.key}:error",
+                time=self.clock(),
+                data={"error": error, **base},
+                extensions=ext,
+            )
+        self.queue.append((agent_id, sig))
+
+    def _timer(self, due: float, agent_id: str, sig: Signal, tag: tuple[str, ...] = ()) -> None:
+        heapq.heappush(self.timers, (due, next(self._seq), agent_id, sig, tag))
+
+    def _cron(self, agent_id: str, d: Cron, problems: list[Problem]) -> None:
+        try:
+            tz = ZoneInfo(d.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            problems.append(
+                _problem(f"unknown timezone {d.timezone!r}", job_id=d.job_id, timezone=d.timezone)
+            )
+            return
+        if not croniter.is_valid(d.expression):
+            problems.append(
+                _problem(
+                    f"invalid cron expression {d.expression!r}",
+                    job_id=d.job_id,
+                    expression=d.expression,
+                )
+            )
+            return
+        it = croniter(d.expression, self.clock().astimezone(tz))
+        job = _CronJob(agent_id, d, it, generation=next(self._generation))
+        self.crons[(agent_id, d.job_id)] = job
+        self._arm_cron(job)
+
+    def _arm_cron(self, job: _CronJob) -> None:
+        nxt: datetime = job.iterator.get_next(datetime)
+        due = (nxt - self.epoch).total_seconds()
+        tag = ("cron", job.directive.job_id, str(job.generation))
+        self._timer(max(due, self.now), job.agent_id, job.directive.signal, tag)
+
+    def _spawn(self, parent_id: str, d: SpawnAgent, problems: list[Problem]) -> None:
+        child_id = d.id or f"{parent_id}/{d.tag}"
+        spec = self.specs.get(d.spec)
+        if spec is None:
+            problems.append(_problem(f"no spec named {d.spec!r} to spawn", spec=d.spec))
+            return
+        if child_id in self.agents:
+            problems.append(_problem(f"an agent {child_id!r} already runs", child_id=child_id))
+            return
+        if d.tag in self.children.get(parent_id, {}):
+            problems.append(_problem(f"child tag {d.tag!r} is already in use", tag=d.tag))
+            return
+        try:
+            self.start(spec, child_id, jido.thaw(d.state) or None, parent=(parent_id, d.tag))
+        except TypeError as exc:
+            problems.append(_problem(f"cannot start {child_id!r}: {exc}", child_id=child_id))
+            return
+        self._system(
+            parent_id,
+            CHILD_STARTED,
+            {"child_id": child_id, "tag": d.tag, "spec": d.spec, "meta": d.meta},
+            cause=child_id,
+        )
+
+    def _adopt(self, parent_id: str, d: AdoptChild, problems: list[Problem]) -> None:
+        child = d.child_id
+        if child == parent_id:
+            problems.append(_problem("an agent cannot adopt itself", child_id=child))
+        elif child not in self.agents:
+            problems.append(_problem(f"no running agent {child!r} to adopt", child_id=child))
+        elif child in self.parents:
+            problems.append(_problem(f"agent {child!r} already has a parent", child_id=child))
+        elif d.tag in self.children.get(parent_id, {}):
+            problems.append(_problem(f"child tag {d.tag!r} is already in use", tag=d.tag))
+        else:
+            self._link(parent_id, d.tag, child)
+            self._system(
+                parent_id,
+                CHILD_STARTED,
+                {
+                    "child_id": child,
+                    "tag": d.tag,
+                    "spec": self.agents[child].spec,
+                    "meta": d.meta,
+                },
+                cause=child,
+            )
+
+    def _start_sensor(self, agent_id: str, d: StartSensor, problems: list[Problem]) -> None:
+        fn = self.sensor_fns.get(d.sensor)
+        if fn is None:
+            problems.append(_problem(f"no sensor named {d.sensor!r}", sensor=d.sensor))
+            return
+        generation = next(self._generation)
+        self.sensor_tags[(agent_id, d.tag)] = generation  # replaces an older one
+        tag = ("sensor", d.tag, str(generation))
+        try:
+            emissions = list(fn(d.config))
+        except Exception as exc:
+            self.sensor_tags.pop((agent_id, d.tag), None)
+            self._system(
+                agent_id,
+                SENSOR_EXIT,
+                {"tag": d.tag, "sensor": d.sensor, "reason": f"{type(exc).__name__}: {exc}"},
+                cause=f"sensor:{d.tag}",
+            )
+            return
+        for n, (delay, type_, data) in enumerate(emissions):
+            sig = Signal(
+                type=type_,
+                source=f"jido://sensor/{d.sensor}",
+                id=derive_id(f"sensor:{d.tag}:{generation}", agent_id, n),
+                data=data,
+            )
+            self._timer(self.now + max(0.0, float(delay)), agent_id, sig, tag)
+
+    def _custom(self, agent_id: str, d: CustomDirective, problems: list[Problem]) -> None:
+        handler = self.directive_handlers.get(type(d))
+        if handler is None:
+            problems.append(
+                _problem(
+                    f"no handler for directive {type(d).__name__}",
+                    directive=type(d).__qualname__,
+                )
+            )
+            return
+        for sig in handler(agent_id, d):
+            self.queue.append((agent_id, sig))
+
+    # ------------------------------------------------------------------ the clock
+
+    def advance(self, seconds: float) -> int:
+        """Move virtual time forward, firing due timers in order; return signals handled."""
+        if seconds < 0:
+            raise ValueError("time only moves forward")
+        handled = self.run_until_idle()
+        target = self.now + seconds
+        while self.timers and self.timers[0][0] <= target:
+            due, _, agent_id, sig, tag = heapq.heappop(self.timers)
+            self.now = max(self.now, due)
+            if not self._timer_live(agent_id, tag):
+                continue
+            if tag and tag[0] == "cron":
+                job = self.crons[(agent_id, tag[1])]
+                job.ticks += 1
+                sig = attrs.evolve(
+                    sig, id=derive_id(sig.id, agent_id, job.ticks), time=self.clock()
+                )
+                self._arm_cron(job)
+            else:
+                sig = attrs.evolve(sig, time=self.clock())
+            if agent_id in self.agents:
+                self.queue.append((agent_id, sig))
+            handled += self.run_until_idle()
+        self.now = target
+        return handled
+
+    def _timer_live(self, agent_id: str, tag: tuple[str, ...]) -> bool:
+        if agent_id not in self.agents:
+            return False
+        if not tag:
+            return True
+        kind, name, generation = tag
+        if kind == "cron":
+            job = self.crons.get((agent_id, name))
+            return job is not None and str(job.generation) == generation
+        return str(self.sensor_tags.get((agent_id, name))) == generation
+
+    def pending_timers(self) -> int:
+        """How many timers (schedules, cron ticks, sensor emissions) are armed."""
+        return sum(1 for t in self.timers if self._timer_live(t[2], t[4]))

@@ -1,0 +1,266 @@
+"""Review reports: what a run did (or would do), per signal, as text, Markdown or JSON."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from typing import Any, assert_never, final
+
+import attrs
+
+from jido import (
+    AdoptChild,
+    Agent,
+    Cron,
+    CronCancel,
+    CustomDirective,
+    Directive,
+    Emit,
+    Error,
+    Invoke,
+    Schedule,
+    SpawnAgent,
+    StartSensor,
+    Stop,
+    StopChild,
+    StopSensor,
+    ToAgent,
+    ToParent,
+    ToSelf,
+    ToSink,
+    thaw,
+)
+from jido.serde import Codec
+
+from ._trace import TraceEntry
+
+__all__ = ["Change", "Review", "ReviewStep", "describe", "review"]
+
+
+@final
+@attrs.frozen
+class Change:
+    """One value that changed: ``path`` like ``state.count`` or ``slices.audit.events``."""
+
+    path: str
+    before: Any
+    after: Any
+
+
+@final
+@attrs.frozen(kw_only=True)
+class ReviewStep:
+    """One signal handled, as a reviewer reads it."""
+
+    index: int
+    at: float
+    agent_id: str
+    signal_type: str
+    signal_id: str
+    changes: tuple[Change, ...]
+    directives: tuple[str, ...]
+    effects: tuple[str, ...]
+    problems: tuple[str, ...]
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, separators=(", ", ": "), ensure_ascii=False, sort_keys=True)
+
+
+def describe(d: Directive) -> str:
+    """One line saying what a directive asks for.
+
+    >>> from jido import emit
+    >>> describe(emit("order.placed", {"n": 1}))
+    'emit order.placed {"n": 1} to self'
+    """
+    if isinstance(d, CustomDirective):
+        return f"custom {type(d).__name__}"
+    match d:
+        case Emit(signal=s, to=to):
+            data = "" if s.data is None else " " + _json(thaw(s.data))
+            match to:
+                case ToSelf():
+                    where = "self"
+                case ToParent():
+                    where = "parent"
+                case ToAgent(id=i):
+                    where = f"agent {i}"
+                case ToSink(name=n):
+                    where = f"sink {n}"
+                case _:
+                    assert_never(to)
+            return f"emit {s.type}{data} to {where}"
+        case Invoke(effect=e, args=a, on_ok=ok, on_error=err):
+            return f"invoke {e}({_json(thaw(a))}) -> {ok} | {err}"
+        case Schedule(delay=delay, signal=s):
+            return f"schedule {s.type} in {delay:g}s"
+        case Cron(expression=expr, signal=s, job_id=job):
+            return f"cron {job!r} {expr!r} ({d.timezone}) -> {s.type}"
+        case CronCancel(job_id=job):
+            return f"cancel cron {job!r}"
+        case SpawnAgent(spec=spec, tag=tag):
+            return f"spawn {spec} as {tag!r}"
+        case StopChild(tag=tag, reason=reason):
+            return f"stop child {tag!r} ({reason})"
+        case AdoptChild(child_id=child, tag=tag):
+            return f"adopt {child} as {tag!r}"
+        case StartSensor(sensor=sensor, tag=tag):
+            return f"start sensor {sensor} as {tag!r}"
+        case StopSensor(tag=tag):
+            return f"stop sensor {tag!r}"
+        case Stop(reason=reason):
+            return f"stop ({reason})"
+        case Error(problem=p):
+            return f"error [{p.kind.value}] {p.message}"
+    raise AssertionError(f"unhandled directive {d!r}")  # pragma: no cover
+
+
+def _is_effect(d: Directive) -> bool:
+    # What leaves the system: effects run, signals sent out, timers armed, agents started.
+    return isinstance(d, Invoke | Cron | Schedule | SpawnAgent | StartSensor) or (
+        isinstance(d, Emit) and isinstance(d.to, ToSink)
+    )
+
+
+def _flatten(prefix: str, value: Any, out: dict[str, Any]) -> None:
+    if isinstance(value, Mapping) and value:
+        for k, v in value.items():
+            _flatten(f"{prefix}.{k}", v, out)
+    else:
+        out[prefix] = value
+
+
+def _view(agent: Agent[Any], codec: Codec) -> dict[str, Any]:
+    raw = codec.to_dict(agent)
+    flat: dict[str, Any] = {"status": raw["status"]}
+    _flatten("state", raw["state"], flat)
+    _flatten("slices", raw["slices"], flat)
+    return flat
+
+
+def _changes(before: Agent[Any], after: Agent[Any], codec: Codec) -> tuple[Change, ...]:
+    if before == after:
+        return ()
+    b, a = _view(before, codec), _view(after, codec)
+    missing = object()
+    return tuple(
+        Change(path, None if b.get(path, missing) is missing else b[path], a.get(path))
+        for path in sorted(b.keys() | a.keys())
+        if b.get(path, missing) != a.get(path, missing)
+    )
+
+
+@final
+@attrs.frozen(kw_only=True)
+class Review:
+    """A review report: per signal, the state diff, the directives and the effects.
+
+    Attributes:
+        title: a heading.
+        steps: one per signal handled, in order.
+        final: each agent's final state, JSON-ready, by agent id.
+        problems: problems executing directives, one line each.
+    """
+
+    title: str
+    steps: tuple[ReviewStep, ...]
+    final: Mapping[str, Any]
+    problems: tuple[str, ...] = ()
+
+    def to_json(self) -> str:
+        """The report as one JSON document."""
+        return json.dumps(
+            {
+                "title": self.title,
+                "steps": [attrs.asdict(s, recurse=True) for s in self.steps],
+                "final": dict(self.final),
+                "problems": list(self.problems),
+            },
+            indent=2,
+            ensure_ascii=False,
+        )
+
+    def to_text(self) -> str:
+        """The report as plain text."""
+        lines = [self.title, "=" * len(self.title)]
+        for s in self.steps:
+            lines.append(f"[{s.index}] t={s.at:g}s {s.agent_id} <- {s.signal_type} ({s.signal_id})")
+            lines.extend(
+                f"    ~ {c.path}: {_json(c.before)} -> {_json(c.after)}" for c in s.changes
+            )
+            lines.extend(f"    > {d}" for d in s.directives)
+            lines.extend(f"    ! {p}" for p in s.problems)
+        lines.append("")
+        lines.append(f"effects that would run: {sum(len(s.effects) for s in self.steps)}")
+        for s in self.steps:
+            lines.extend(f"  [{s.index}] {s.agent_id}: {e}" for e in s.effects)
+        lines.append("final states:")
+        lines.extend(f"  {k}: {_json(v)}" for k, v in self.final.items())
+        return "\n".join(lines) + "\n"
+
+    def to_markdown(self) -> str:
+        """The report as Markdown (a table per step)."""
+        out = [f"# {self.title}", ""]
+        for s in self.steps:
+            out.append(f"## {s.index}. `{s.signal_type}` → `{s.agent_id}` (t={s.at:g}s)")
+            out.append("")
+            if s.changes:
+                out += ["| path | before | after |", "|---|---|---|"]
+                out += [
+                    f"| `{c.path}` | `{_json(c.before)}` | `{_json(c.after)}` |" for c in s.changes
+                ]
+                out.append("")
+            else:
+                out += ["_no state change_", ""]
+            out += [f"- {d}" for d in s.directives]
+            out += [f"- **effect**: {e}" for e in s.effects]
+            out += [f"- **problem**: {p}" for p in s.problems]
+            out.append("")
+        out += ["## Final states", ""]
+        out += [f"- `{k}`: `{_json(v)}`" for k, v in self.final.items()]
+        return "\n".join(out) + "\n"
+
+    def render(self, format: str) -> str:
+        """``to_text``, ``to_markdown`` or ``to_json`` by name (``text``, ``md``, ``json``)."""
+        match format:
+            case "text":
+                return self.to_text()
+            case "md" | "markdown":
+                return self.to_markdown()
+            case "json":
+                return self.to_json()
+        raise ValueError(f"unknown format {format!r}: use text, md or json")
+
+
+def review(
+    trace: Iterable[TraceEntry],
+    agents: Mapping[str, Agent[Any]],
+    *,
+    title: str = "Dry-run review",
+    codec: Codec | None = None,
+) -> Review:
+    """Build a :class:`Review` from a trace and the final agents."""
+    c = codec or Codec()
+    steps = []
+    problems: list[str] = []
+    for e in trace:
+        descr = tuple(describe(d) for d in e.directives)
+        effects = tuple(describe(d) for d in e.directives if _is_effect(d))
+        probs = tuple(f"[{p.kind.value}] {p.message}" for p in e.problems)
+        problems.extend(f"[{e.index}] {p}" for p in probs)
+        steps.append(
+            ReviewStep(
+                index=e.index,
+                at=e.at,
+                agent_id=e.agent_id,
+                signal_type=e.signal.type,
+                signal_id=e.signal.id,
+                changes=_changes(e.before, e.after, c),
+                directives=descr,
+                effects=effects,
+                problems=probs,
+            )
+        )
+    final = {k: c.to_dict(a)["state"] for k, a in agents.items()}
+    return Review(title=title, steps=tuple(steps), final=final, problems=tuple(problems))

@@ -1,0 +1,263 @@
+"""SyncRuntime: run agents in the calling thread, on a virtual clock, for tests."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime
+from typing import Any, TypeAlias, final
+
+from jido import (
+    Agent,
+    AgentSpec,
+    CustomDirective,
+    FrozenMap,
+    Invoke,
+    JsonValue,
+    Problem,
+    ProblemKind,
+    Signal,
+    freeze,
+)
+
+from ._kernel import (
+    DEFAULT_EPOCH,
+    DirectiveHandler,
+    EffectOutcome,
+    Kernel,
+    RunawayError,
+    SensorFn,
+    UnknownAgent,
+)
+from ._trace import TraceEntry
+
+__all__ = ["EffectHandler", "SyncRuntime"]
+
+#: A synchronous effect handler: gets the ``Invoke`` args, returns a JSON-able result or
+#: raises. Its outcome returns to the agent as the ``on_ok`` / ``on_error`` signal.
+EffectHandler: TypeAlias = Callable[[FrozenMap[str, JsonValue]], object]
+
+
+def unknown_effect(invoke: Invoke, problems: list[Problem]) -> EffectOutcome:
+    """The outcome of an ``Invoke`` no handler is registered for: a problem and an error."""
+    message = f"no handler for effect {invoke.effect!r}"
+    problems.append(Problem.of(ProblemKind.EFFECT, message, effect=invoke.effect))
+    return ("error", "UnknownEffect", message)
+
+
+class _CallHandlers:
+    __slots__ = ("handlers", "log")
+
+    def __init__(self, handlers: Mapping[str, EffectHandler]) -> None:
+        self.handlers = dict(handlers)
+        self.log: list[tuple[str, Invoke, EffectOutcome]] = []
+
+    def perform(self, invoke: Invoke, agent_id: str, problems: list[Problem]) -> EffectOutcome:
+        fn = self.handlers.get(invoke.effect)
+        outcome: EffectOutcome
+        if fn is None:
+            outcome = unknown_effect(invoke, problems)
+        else:
+            try:
+                result = fn(invoke.args)
+            except Exception as exc:
+                outcome = ("error", type(exc).__name__, str(exc))
+            else:
+                try:
+                    outcome = ("ok", freeze(result))
+                except TypeError as exc:
+                    outcome = ("error", "InvalidResult", str(exc))
+        self.log.append((agent_id, invoke, outcome))
+        return outcome
+
+
+class _Runtime:
+    """What every synchronous interpreter offers (SyncRuntime, DryRun)."""
+
+    _kernel: Kernel
+
+    def start(self, spec: AgentSpec[Any] | str, id: str, state: object = None) -> Agent[Any]:
+        """Start an agent (registering its spec if given one) and run until idle.
+
+        Returns:
+            The agent once everything its start caused has been handled.
+
+        Raises:
+            ValueError: an agent with this id is already running.
+            LookupError: ``spec`` names no registered spec.
+            TypeError: ``state`` does not fit the spec's state class.
+        """
+        self._kernel.start(spec, id, state)
+        self._kernel.run_until_idle()
+        return self._kernel.agent(id)
+
+    def signal(self, type: str, data: object = None, **fields: Any) -> Signal:
+        """A signal from outside: a deterministic id (``ext-N``) and the current virtual time."""
+        return self._kernel.signal(type, data, **fields)
+
+    def send(self, agent_id: str, signal: Signal | str, data: object = None) -> None:
+        """Deliver a signal (or a new one of this type with ``data``) and run until idle.
+
+        Raises:
+            UnknownAgent: no running agent has this id; nothing was queued.
+        """
+        sig = signal if isinstance(signal, Signal) else self.signal(signal, data)
+        self._kernel.deliver(agent_id, sig)
+        self._kernel.run_until_idle()
+
+    def cast(self, agent_id: str, signal: Signal | str, data: object = None) -> Signal:
+        """Queue a signal without running anything; :meth:`run_until_idle` handles it.
+
+        Returns:
+            The queued signal.
+
+        Raises:
+            UnknownAgent: no running agent has this id; nothing was queued.
+        """
+        sig = signal if isinstance(signal, Signal) else self.signal(signal, data)
+        self._kernel.deliver(agent_id, sig)
+        return sig
+
+    def call(self, agent_id: str, signal: Signal | str, data: object = None) -> Agent[Any]:
+        """Like :meth:`send`, returning the agent right after *this* signal's step.
+
+        Raises:
+            UnknownAgent: the agent is not running, or stopped before handling the signal.
+        """
+        sig = signal if isinstance(signal, Signal) else self.signal(signal, data)
+        k = self._kernel
+        k.deliver(agent_id, sig)
+        result: Agent[Any] | None = None
+        handled = 0
+        while k.queue:
+            if handled >= k.max_steps:
+                raise RunawayError(k.max_steps, len(k.queue))
+            target, current = k.queue.popleft()
+            after = k.handle(target, current)
+            handled += 1
+            if current is sig and target == agent_id:
+                result = after
+        if result is None:
+            raise UnknownAgent(agent_id)
+        return result
+
+    def agent(self, agent_id: str) -> Agent[Any]:
+        """The agent's current value. Raises :class:`UnknownAgent`."""
+        return self._kernel.agent(agent_id)
+
+    def state(self, agent_id: str) -> Any:
+        """The agent's current state. Raises :class:`UnknownAgent`."""
+        return self._kernel.agent(agent_id).state
+
+    def stop(self, agent_id: str, reason: str = "normal") -> None:
+        """Stop the agent (children are orphaned, the parent told) and run until idle."""
+        self._kernel.stop(agent_id, reason)
+        self._kernel.run_until_idle()
+
+    def advance(self, seconds: float) -> int:
+        """Move the virtual clock, firing due schedules, cron ticks and sensor emissions in
+        time order; returns how many signals were handled."""
+        return self._kernel.advance(seconds)
+
+    def run_until_idle(self) -> int:
+        """Handle everything queued; returns how many signals were handled."""
+        return self._kernel.run_until_idle()
+
+    @property
+    def now(self) -> datetime:
+        """The virtual time."""
+        return self._kernel.clock()
+
+    @property
+    def trace(self) -> tuple[TraceEntry, ...]:
+        """Every signal handled so far, with the directives out and the agent before/after."""
+        return tuple(self._kernel.trace)
+
+    @property
+    def problems(self) -> tuple[Problem, ...]:
+        """Problems executing directives (also in the trace entries), in order."""
+        return tuple(self._kernel.problems)
+
+    @property
+    def dead_letters(self) -> tuple[tuple[str, Signal], ...]:
+        """Signals addressed to agents that were not running, with the intended agent id."""
+        return tuple(self._kernel.dead_letters)
+
+    @property
+    def agent_ids(self) -> tuple[str, ...]:
+        """The running agents, in start order."""
+        return tuple(self._kernel.agents)
+
+    def sink(self, name: str) -> tuple[Signal, ...]:
+        """What was emitted to the named sink. Raises ``KeyError`` for an unknown sink."""
+        return tuple(self._kernel.sinks[name])
+
+    def children(self, agent_id: str) -> Mapping[str, str]:
+        """The agent's children, tag to child id."""
+        return dict(self._kernel.children.get(agent_id, {}))
+
+    def parent(self, agent_id: str) -> str | None:
+        """The agent's parent id, if it has one."""
+        link = self._kernel.parents.get(agent_id)
+        return None if link is None else link[0]
+
+    def pending_timers(self) -> int:
+        """How many schedules, cron ticks and sensor emissions are armed."""
+        return self._kernel.pending_timers()
+
+
+@final
+class SyncRuntime(_Runtime):
+    """Runs agents synchronously, until idle, on a virtual clock. For tests.
+
+    Every built-in directive is executed: ``Emit`` (to self, parent, another agent or a named
+    sink), ``Invoke`` (through plain-function handlers; the outcome comes back as the
+    ``on_ok``/``on_error`` signal), ``Schedule`` and ``Cron`` (on the virtual clock, moved by
+    :meth:`advance`), ``SpawnAgent``/``StopChild``/``AdoptChild`` (with child-started,
+    child-exit and orphaned signals), sensors, ``Stop``. A directive that cannot be executed
+    (no handler, no parent, unknown sink...) is a problem in the trace, never a crash.
+
+    Args:
+        specs: the specs agents may run (``start`` and ``SpawnAgent`` look them up by name).
+        effects: effect handlers by name.
+        sinks: the names of the sinks ``Emit`` may target.
+        sensors: sensor functions by name: ``config -> [(delay, type, data), ...]``.
+        directives: handlers for user-defined directives by class:
+            ``(agent_id, directive) -> signals to deliver to the agent``.
+        epoch: the virtual time at 0 seconds.
+        max_steps: a run handling more signals than this without going idle raises
+            :class:`RunawayError`.
+        record: keep the trace (turn off for long benchmark runs).
+
+    >>> rt = SyncRuntime()
+    >>> rt.now.isoformat()
+    '2026-01-01T00:00:00+00:00'
+    """
+
+    def __init__(
+        self,
+        specs: Iterable[AgentSpec[Any]] = (),
+        *,
+        effects: Mapping[str, EffectHandler] | None = None,
+        sinks: Iterable[str] = (),
+        sensors: Mapping[str, SensorFn] | None = None,
+        directives: Mapping[type[CustomDirective], DirectiveHandler] | None = None,
+        epoch: datetime = DEFAULT_EPOCH,
+        max_steps: int = 1_000_000,
+        record: bool = True,
+    ) -> None:
+        self._effects = _CallHandlers(effects or {})
+        self._kernel = Kernel(
+            specs,
+            effects=self._effects,
+            sinks=sinks,
+            sensors=sensors,
+            directives=directives,
+            epoch=epoch,
+            max_steps=max_steps,
+            record=record,
+        )
+
+    @property
+    def effect_log(self) -> tuple[tuple[str, Invoke, EffectOutcome], ...]:
+        """Every effect performed: ``(agent id, invoke, outcome)``, in order."""
+        return tuple(self._effects.log)
