@@ -92,7 +92,7 @@ def structure_params(data: object, cls: type[P], *, forbid_extra: bool) -> P | l
 
     Each message ends with the JSON path of the bad field (``... @ $.by``).
     """
-    fields = attrs.fields(cls)  # type: ignore[arg-type]
+    fields: tuple[attrs.Attribute[Any], ...] = cls.__attrs_attrs__  # type: ignore[attr-defined]
     if not fields:
         return cls()
     if data is None:

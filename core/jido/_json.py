@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator, Mapping
-from typing import TypeAlias, TypeVar, Union, final, overload
+from typing import Any, TypeAlias, TypeVar, Union, final, overload
 
 __all__ = ["EMPTY", "FrozenMap", "JsonValue", "freeze", "freeze_map", "is_json", "thaw"]
 
@@ -46,6 +46,10 @@ class FrozenMap(Mapping[_K, _V]):
 
     def __contains__(self, key: object) -> bool:
         return key in self._d
+
+    def get(self, key: _K, default: Any = None) -> Any:
+        """``self[key]`` if present, else ``default``."""
+        return self._d.get(key, default)
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, FrozenMap):
@@ -85,8 +89,6 @@ JsonValue: TypeAlias = Union[  # noqa: UP007 - "X | 'Y'" is not valid at run tim
     bool, int, float, str, tuple["JsonValue", ...], FrozenMap[str, "JsonValue"], None
 ]
 
-_SCALARS = (str, int, bool, type(None))
-
 #: The empty frozen map, shared.
 EMPTY: FrozenMap[str, JsonValue] = FrozenMap()
 
@@ -104,25 +106,56 @@ def freeze(value: object, *, path: str = "$") -> JsonValue:
     >>> freeze({"a": [1, 2]})
     FrozenMap({'a': (1, 2)})
     """
-    if isinstance(value, _SCALARS):
-        return value
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            raise TypeError(f"{path}: {value!r} is not a finite number, JSON has no such value")
-        return value
+    try:
+        return _freeze(value)
+    except _NotJson as exc:
+        raise TypeError(f"{path}{exc.where}: {exc.reason}") from None
+
+
+class _NotJson(Exception):
+    # Carries where (built only on failure, so the happy path formats no path strings).
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.where = ""
+
+
+def _freeze(value: object) -> JsonValue:
+    t = type(value)
+    if t is str or t is int or t is bool or value is None:
+        return value  # type: ignore[return-value]
+    if t is float:
+        if not math.isfinite(value):  # type: ignore[arg-type]
+            raise _NotJson(f"{value!r} is not a finite number, JSON has no such value")
+        return value  # type: ignore[return-value]
     if value is EMPTY:
-        return value
-    if isinstance(value, Mapping):
+        return EMPTY
+    if t is dict or isinstance(value, Mapping):
         # FrozenMap is public, so one may hold anything: its contents are checked too.
         out: dict[str, JsonValue] = {}
-        for k, v in value.items():
-            if not isinstance(k, str):
-                raise TypeError(f"{path}: key {k!r} is not a string")
-            out[k] = freeze(v, path=f"{path}.{k}")
+        for k, v in value.items():  # type: ignore[attr-defined]
+            if type(k) is not str and not isinstance(k, str):
+                raise _NotJson(f"key {k!r} is not a string")
+            try:
+                out[k] = _freeze(v)
+            except _NotJson as exc:
+                exc.where = f".{k}{exc.where}"
+                raise
         return FrozenMap(out)
-    if isinstance(value, list | tuple):
-        return tuple(freeze(v, path=f"{path}[{i}]") for i, v in enumerate(value))
-    raise TypeError(f"{path}: {type(value).__name__} {value!r} is not JSON-able")
+    if t is list or t is tuple or isinstance(value, list | tuple):
+        items: list[JsonValue] = []
+        for i, v in enumerate(value):  # type: ignore[arg-type]
+            try:
+                items.append(_freeze(v))
+            except _NotJson as exc:
+                exc.where = f"[{i}]{exc.where}"
+                raise
+        return tuple(items)
+    if isinstance(value, str | int):  # subclasses: str enums, int enums (bool is handled)
+        return value
+    if isinstance(value, float):
+        return _freeze(float(value))
+    raise _NotJson(f"{type(value).__name__} {value!r} is not JSON-able")
 
 
 def freeze_map(value: object, *, path: str = "$") -> FrozenMap[str, JsonValue]:

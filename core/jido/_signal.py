@@ -146,14 +146,33 @@ class Signal:
         When ``step`` returns, every draft in its directives has been replaced by a signal
         whose id is derived from the handled signal, the agent id and its position.
         """
-        return cls(
-            type=type,
-            source=DRAFT,
-            id=DRAFT,
-            subject=subject,
-            data=data,
-            extensions=extensions,
-        )
+        if extensions or (subject is not None):
+            return cls(
+                type=type,
+                source=DRAFT,
+                id=DRAFT,
+                subject=subject,
+                data=data,
+                extensions=extensions,
+            )
+        # The common case, on the hot path of every action that emits: only ``type`` and
+        # ``data`` come from the caller, and both are checked here exactly as __init__ would.
+        given: object = type
+        if not isinstance(given, str) or _TYPE_RE.fullmatch(given) is None:
+            raise InvalidSignal(
+                "type", given, "expected dot-separated segments of letters, digits, '_' or '-'"
+            )
+        new: Signal = object.__new__(cls)
+        setattr_ = object.__setattr__
+        setattr_(new, "type", type)
+        setattr_(new, "source", DRAFT)
+        setattr_(new, "id", DRAFT)
+        setattr_(new, "time", None)
+        setattr_(new, "subject", None)
+        setattr_(new, "data", _freeze_data(data))
+        setattr_(new, "datacontenttype", "application/json")
+        setattr_(new, "extensions", EMPTY)
+        return new
 
     @property
     def is_draft(self) -> bool:
@@ -188,3 +207,28 @@ def derive_id(parent_id: str, agent_id: str, position: int, salt: str = "") -> s
     h = hashlib.blake2b(digest_size=16)
     h.update(f"{parent_id}\x1f{agent_id}\x1f{position}\x1f{salt}".encode())
     return h.hexdigest()
+
+
+def _restamp(
+    draft: Signal,
+    *,
+    id: str,
+    source: str,
+    time: datetime | None,
+    extensions: FrozenMap[str, str | int | bool],
+) -> Signal:
+    # The hot path of ``step``: every field is either taken from an already-validated signal
+    # or computed by the core (a hex digest, an agent source, a cause's time and trace), so
+    # the constructor's checks could not fail. Skipping them (as h11 does for events built by
+    # its own parser) keeps stamping cheap.
+    new: Signal = object.__new__(Signal)
+    setattr_ = object.__setattr__
+    setattr_(new, "type", draft.type)
+    setattr_(new, "source", source)
+    setattr_(new, "id", id)
+    setattr_(new, "time", time)
+    setattr_(new, "subject", draft.subject)
+    setattr_(new, "data", draft.data)
+    setattr_(new, "datacontenttype", draft.datacontenttype)
+    setattr_(new, "extensions", extensions)
+    return new

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
 
 import attrs
 
 from ._directives import Cron, Directive, Emit, Invoke, Schedule
-from ._signal import DRAFT, Signal, derive_id
+from ._json import FrozenMap
+from ._signal import DRAFT, Signal, _restamp, derive_id
 
 __all__ = ["agent_source", "stamp"]
 
@@ -22,18 +22,16 @@ def agent_source(agent_id: str) -> str:
     return f"jido://agent/{agent_id}"
 
 
-def _stamp_signal(
-    draft: Signal,
-    *,
-    new_id: str,
-    source: str,
-    time: datetime | None,
-    trace: dict[str, str | int | bool],
-) -> Signal:
-    extensions = dict(trace)
-    # What the action set explicitly wins over inherited trace context.
-    extensions.update(draft.extensions)
-    return attrs.evolve(draft, id=new_id, source=source, time=time, extensions=extensions)
+def _with_signal(d: Emit | Schedule | Cron, signal: Signal) -> Emit | Schedule | Cron:
+    # Like attrs.evolve, minus re-running validators on fields that were already checked.
+    cls = type(d)
+    new = object.__new__(cls)
+    for name in _FIELDS[cls]:
+        object.__setattr__(new, name, signal if name == "signal" else getattr(d, name))
+    return new
+
+
+_FIELDS = {cls: tuple(f.name for f in attrs.fields(cls)) for cls in (Emit, Schedule, Cron)}
 
 
 def stamp(
@@ -57,22 +55,28 @@ def stamp(
     time = None
     if cause is not None:
         time = cause.time
-        trace["correlationid"] = cause.correlation_id or cause.id
+        trace["correlationid"] = cause.extensions.get("correlationid") or cause.id
         for key in ("traceparent", "tracestate"):
             if key in cause.extensions:
                 trace[key] = cause.extensions[key]
+    inherited = FrozenMap(trace)  # shared by every stamped signal without extensions of its own
     for d in directives:
         match d:
             case Emit(signal=s) | Schedule(signal=s) | Cron(signal=s) if s.id == DRAFT:
-                new = _stamp_signal(
+                if s.extensions:
+                    # What the action set explicitly wins over inherited trace context.
+                    extensions = FrozenMap({**trace, **s.extensions})
+                else:
+                    extensions = inherited
+                new = _restamp(
                     s,
-                    new_id=derive_id(cause_id, agent_id, position),
+                    id=derive_id(cause_id, agent_id, position),
                     source=source,
                     time=time,
-                    trace=trace,
+                    extensions=extensions,
                 )
                 position += 1
-                d = attrs.evolve(d, signal=new)
+                d = _with_signal(d, new)
             case Invoke(key=key) if key == DRAFT:
                 d = attrs.evolve(d, key=derive_id(cause_id, agent_id, position))
                 position += 1

@@ -234,13 +234,27 @@ def _run(
                 )
     if succeeded:
         status = next_status if next_status is not None and not failed else agent.status
-        agent = attrs.evolve(
-            agent, state=state, slices=slices, version=agent.version + 1, status=status
-        )
+        agent = _next_agent(agent, state, slices, status)
     elif next_status is not None and not failed:
         # A transition with no action at all still moves the status.
-        agent = attrs.evolve(agent, status=next_status, version=agent.version + 1)
-    return Step(agent, stamp(directives, agent_id=agent.id, cause_id=cause_id, cause=signal))
+        agent = _next_agent(agent, agent.state, agent.slices, next_status)
+    if directives:
+        return Step(agent, stamp(directives, agent_id=agent.id, cause_id=cause_id, cause=signal))
+    return Step(agent, ())
+
+
+def _next_agent(agent: Agent[S], state: S, slices: FrozenMap[str, Any], status: str) -> Agent[S]:
+    # attrs.evolve without re-running __init__: every field is the agent's own or came out
+    # of an action whose result was type-checked, and version/status are the core's.
+    new: Agent[S] = object.__new__(Agent)
+    set_ = object.__setattr__
+    set_(new, "id", agent.id)
+    set_(new, "spec", agent.spec)
+    set_(new, "state", state)
+    set_(new, "version", agent.version + 1)
+    set_(new, "status", status)
+    set_(new, "slices", slices)
+    return new
 
 
 def _apply(current: Any, new_state: Any, ops: tuple[Any, ...]) -> Any:
