@@ -16,10 +16,9 @@ from typing import Any
 import attrs
 
 from jido import ActionResult, AgentSpec, Context, Route, Signal, action, emit, ok, step
-from jido import _stamp
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
-from _common import Row, best_of, print_table  # noqa: E402
+from _common import Row, best_of, print_table
 
 
 @attrs.frozen
@@ -88,7 +87,6 @@ def main() -> None:
         ("jido.step (counter + 1 Emit)", core, "target ratio <= 3"),
     ]
     print_table(f"core step, {n} signals", rows, rows[0][0])
-    _ = _stamp
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ from jido import ActionResult, AgentSpec, Context, Route, action, emit_to, ok
 from jido_interpreters import SyncRuntime
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
-from _common import Row, best_of, print_table  # noqa: E402
+from _common import Row, best_of, print_table
 
 
 @attrs.frozen
