@@ -15,7 +15,7 @@ import itertools
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Any, Final, Literal, Protocol, TypeAlias, assert_never
+from typing import Any, Final, Protocol, TypeAlias, assert_never
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import attrs
@@ -40,7 +40,6 @@ from jido import (
     Invoke,
     JsonValue,
     Problem,
-    ProblemKind,
     Schedule,
     Signal,
     SpawnAgent,
@@ -55,6 +54,7 @@ from jido import (
     derive_id,
 )
 
+from ._outcomes import EffectOutcome, directive_problem, outcome_signal, system_signal
 from ._trace import TraceEntry
 
 __all__ = [
@@ -69,11 +69,6 @@ __all__ = [
 
 #: Virtual time 0 of a runtime unless told otherwise.
 DEFAULT_EPOCH: Final = datetime(2026, 1, 1, tzinfo=UTC)
-
-#: ``("ok", result)``, ``("error", error type, message)``, or ``None`` for "no outcome".
-EffectOutcome: TypeAlias = (
-    tuple[Literal["ok"], JsonValue] | tuple[Literal["error"], str, str] | None
-)
 
 #: A sensor: given its config, the signals it will produce as ``(delay, type, data)``.
 SensorFn: TypeAlias = Callable[[FrozenMap[str, JsonValue]], Iterable[tuple[float, str, object]]]
@@ -123,10 +118,6 @@ class _CronJob:
     iterator: Any  # croniter
     ticks: int = 0
     generation: int = 0
-
-
-def _problem(message: str, **details: object) -> Problem:
-    return Problem.of(ProblemKind.DIRECTIVE, message, **details)
 
 
 class Kernel:
@@ -271,13 +262,8 @@ class Kernel:
                 )
 
     def _system(self, agent_id: str, type: str, data: object, *, cause: str) -> None:
-        n = next(self._seq)
-        sig = Signal(
-            type=type,
-            source="jido://runtime",
-            id=derive_id(f"system:{cause}", agent_id, n),
-            time=self.clock(),
-            data=data,
+        sig = system_signal(
+            type, data, agent_id=agent_id, cause=cause, seq=next(self._seq), time=self.clock()
         )
         self.queue.append((agent_id, sig))
 
@@ -360,7 +346,7 @@ class Kernel:
                 case StopChild(tag=tag, reason=reason):
                     child = self.children.get(agent_id, {}).get(tag)
                     if child is None or child not in self.agents:
-                        problems.append(_problem(f"no child tagged {tag!r}", tag=tag))
+                        problems.append(directive_problem(f"no child tagged {tag!r}", tag=tag))
                     else:
                         self._stop(child, reason)
                 case AdoptChild():
@@ -390,7 +376,7 @@ class Kernel:
                 link = self.parents.get(agent_id)
                 if link is None:
                     problems.append(
-                        _problem(
+                        directive_problem(
                             f"agent {agent_id!r} has no parent to emit {sig.type!r} to",
                             signal_type=sig.type,
                         )
@@ -402,7 +388,7 @@ class Kernel:
                     self.queue.append((target, sig))
                 else:
                     problems.append(
-                        _problem(
+                        directive_problem(
                             f"no running agent {target!r} to emit {sig.type!r} to",
                             agent=target,
                             signal_type=sig.type,
@@ -412,7 +398,7 @@ class Kernel:
             case ToSink(name=name):
                 sink = self.sinks.get(name)
                 if sink is None:
-                    problems.append(_problem(f"no sink named {name!r}", sink=name))
+                    problems.append(directive_problem(f"no sink named {name!r}", sink=name))
                 else:
                     sink.append(sig)
             case _:
@@ -422,41 +408,10 @@ class Kernel:
         self, agent_id: str, cause: Signal | None, d: Invoke, problems: list[Problem]
     ) -> None:
         outcome = self.effects.perform(d, agent_id, problems)
-        if outcome is None:
-            return
-        base: dict[str, object] = {"effect": d.effect, "key": d.key, "context": d.context}
-        if outcome[0] == "ok":
-            sig_type, sig_id, data = d.on_ok, f"{d.key}:ok", {"result": outcome[1], **base}
-        else:
-            error = {"type": outcome[1], "message": outcome[2]}
-            sig_type, sig_id, data = d.on_error, f"{d.key}:error", {"error": error, **base}
-        ext: dict[str, str | int | bool] = {"causationid": d.key}
-        if cause is not None:
-            ext["correlationid"] = cause.correlation_id or cause.id
-            for k in ("traceparent", "tracestate"):
-                if k in cause.extensions:
-                    ext[k] = cause.extensions[k]
-        try:
-            sig = Signal(
-                type=sig_type,
-                source=f"jido://effect/{d.effect}",
-                id=sig_id,
-                time=self.clock(),
-                data=data,
-                extensions=ext,
+        if outcome is not None:
+            self.queue.append(
+                (agent_id, outcome_signal(d, outcome, cause=cause, time=self.clock()))
             )
-        except jido.InvalidSignal as exc:
-            # The handler returned something that is not JSON: an error outcome instead.
-            error = {"type": "InvalidResult", "message": str(exc)}
-            sig = Signal(
-                type=d.on_error,
-                source=f"jido://effect/{d.effect}",
-                id=f"{d.key}:error",
-                time=self.clock(),
-                data={"error": error, **base},
-                extensions=ext,
-            )
-        self.queue.append((agent_id, sig))
 
     def _timer(self, due: float, agent_id: str, sig: Signal, tag: tuple[str, ...] = ()) -> None:
         heapq.heappush(self.timers, (due, next(self._seq), agent_id, sig, tag))
@@ -466,12 +421,14 @@ class Kernel:
             tz = ZoneInfo(d.timezone)
         except (ZoneInfoNotFoundError, ValueError):
             problems.append(
-                _problem(f"unknown timezone {d.timezone!r}", job_id=d.job_id, timezone=d.timezone)
+                directive_problem(
+                    f"unknown timezone {d.timezone!r}", job_id=d.job_id, timezone=d.timezone
+                )
             )
             return
         if not croniter.is_valid(d.expression):
             problems.append(
-                _problem(
+                directive_problem(
                     f"invalid cron expression {d.expression!r}",
                     job_id=d.job_id,
                     expression=d.expression,
@@ -493,18 +450,22 @@ class Kernel:
         child_id = d.id or f"{parent_id}/{d.tag}"
         spec = self.specs.get(d.spec)
         if spec is None:
-            problems.append(_problem(f"no spec named {d.spec!r} to spawn", spec=d.spec))
+            problems.append(directive_problem(f"no spec named {d.spec!r} to spawn", spec=d.spec))
             return
         if child_id in self.agents:
-            problems.append(_problem(f"an agent {child_id!r} already runs", child_id=child_id))
+            problems.append(
+                directive_problem(f"an agent {child_id!r} already runs", child_id=child_id)
+            )
             return
         if d.tag in self.children.get(parent_id, {}):
-            problems.append(_problem(f"child tag {d.tag!r} is already in use", tag=d.tag))
+            problems.append(directive_problem(f"child tag {d.tag!r} is already in use", tag=d.tag))
             return
         try:
             self.start(spec, child_id, jido.thaw(d.state) or None, parent=(parent_id, d.tag))
         except TypeError as exc:
-            problems.append(_problem(f"cannot start {child_id!r}: {exc}", child_id=child_id))
+            problems.append(
+                directive_problem(f"cannot start {child_id!r}: {exc}", child_id=child_id)
+            )
             return
         self._system(
             parent_id,
@@ -516,13 +477,17 @@ class Kernel:
     def _adopt(self, parent_id: str, d: AdoptChild, problems: list[Problem]) -> None:
         child = d.child_id
         if child == parent_id:
-            problems.append(_problem("an agent cannot adopt itself", child_id=child))
+            problems.append(directive_problem("an agent cannot adopt itself", child_id=child))
         elif child not in self.agents:
-            problems.append(_problem(f"no running agent {child!r} to adopt", child_id=child))
+            problems.append(
+                directive_problem(f"no running agent {child!r} to adopt", child_id=child)
+            )
         elif child in self.parents:
-            problems.append(_problem(f"agent {child!r} already has a parent", child_id=child))
+            problems.append(
+                directive_problem(f"agent {child!r} already has a parent", child_id=child)
+            )
         elif d.tag in self.children.get(parent_id, {}):
-            problems.append(_problem(f"child tag {d.tag!r} is already in use", tag=d.tag))
+            problems.append(directive_problem(f"child tag {d.tag!r} is already in use", tag=d.tag))
         else:
             self._link(parent_id, d.tag, child)
             self._system(
@@ -540,7 +505,7 @@ class Kernel:
     def _start_sensor(self, agent_id: str, d: StartSensor, problems: list[Problem]) -> None:
         fn = self.sensor_fns.get(d.sensor)
         if fn is None:
-            problems.append(_problem(f"no sensor named {d.sensor!r}", sensor=d.sensor))
+            problems.append(directive_problem(f"no sensor named {d.sensor!r}", sensor=d.sensor))
             return
         generation = next(self._generation)
         self.sensor_tags[(agent_id, d.tag)] = generation  # replaces an older one
@@ -569,7 +534,7 @@ class Kernel:
         handler = self.directive_handlers.get(type(d))
         if handler is None:
             problems.append(
-                _problem(
+                directive_problem(
                     f"no handler for directive {type(d).__name__}",
                     directive=type(d).__qualname__,
                 )

@@ -1,0 +1,86 @@
+"""The signals interpreters send agents: effect outcomes and lifecycle notices.
+
+Every interpreter builds them here, so the same directive gives the same signal whichever
+interpreter ran it (the scenario suite compares final states across interpreters).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal, TypeAlias
+
+from jido import InvalidSignal, Invoke, JsonValue, Problem, ProblemKind, Signal, derive_id
+
+__all__ = ["EffectOutcome", "directive_problem", "outcome_signal", "system_signal"]
+
+#: ``("ok", result)``, ``("error", error type, message)``, or ``None`` for "no outcome".
+EffectOutcome: TypeAlias = (
+    tuple[Literal["ok"], JsonValue] | tuple[Literal["error"], str, str] | None
+)
+
+
+def directive_problem(message: str, **details: object) -> Problem:
+    """A ``directive`` problem: a directive that could not be executed."""
+    return Problem.of(ProblemKind.DIRECTIVE, message, **details)
+
+
+def outcome_signal(
+    invoke: Invoke,
+    outcome: tuple[Literal["ok"], JsonValue] | tuple[Literal["error"], str, str],
+    *,
+    cause: Signal | None,
+    time: datetime | None,
+) -> Signal:
+    """The ``on_ok`` / ``on_error`` signal for an effect's outcome.
+
+    Its id is ``<key>:ok`` or ``<key>:error`` (deterministic: the key is), its source
+    ``jido://effect/<name>``; it carries the trace context of the step that invoked it. A
+    result that is not JSON becomes an ``InvalidResult`` error outcome.
+    """
+    base: dict[str, object] = {
+        "effect": invoke.effect,
+        "key": invoke.key,
+        "context": invoke.context,
+    }
+    ext: dict[str, str | int | bool] = {"causationid": invoke.key}
+    if cause is not None:
+        ext["correlationid"] = cause.correlation_id or cause.id
+        for k in ("traceparent", "tracestate"):
+            if k in cause.extensions:
+                ext[k] = cause.extensions[k]
+    source = f"jido://effect/{invoke.effect}"
+    if outcome[0] == "ok":
+        try:
+            return Signal(
+                type=invoke.on_ok,
+                source=source,
+                id=f"{invoke.key}:ok",
+                time=time,
+                data={"result": outcome[1], **base},
+                extensions=ext,
+            )
+        except InvalidSignal as exc:
+            error = {"type": "InvalidResult", "message": str(exc)}
+    else:
+        error = {"type": outcome[1], "message": outcome[2]}
+    return Signal(
+        type=invoke.on_error,
+        source=source,
+        id=f"{invoke.key}:error",
+        time=time,
+        data={"error": error, **base},
+        extensions=ext,
+    )
+
+
+def system_signal(
+    type: str, data: object, *, agent_id: str, cause: str, seq: int, time: datetime | None
+) -> Signal:
+    """A lifecycle signal (child started / exited, orphaned, sensor exit) for ``agent_id``."""
+    return Signal(
+        type=type,
+        source="jido://runtime",
+        id=derive_id(f"system:{cause}", agent_id, seq),
+        time=time,
+        data=data,
+    )
