@@ -18,6 +18,7 @@ Everything here is pure: the effects are plain functions given to the interprete
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import attrs
@@ -47,7 +48,15 @@ from jido import (
     stop,
 )
 
-__all__ = ["EFFECTS", "ORCHESTRATOR", "SPECS", "WRITER", "Orchestrator", "Writer"]
+__all__ = [
+    "ASYNC_EFFECTS",
+    "EFFECTS",
+    "ORCHESTRATOR",
+    "SPECS",
+    "WRITER",
+    "Orchestrator",
+    "Writer",
+]
 
 DEADLINE_SECONDS = 60.0
 
@@ -325,3 +334,16 @@ def _publish(args: FrozenMap[str, JsonValue]) -> str:
 
 #: Deterministic stand-ins for the effects, by name.
 EFFECTS = {"llm.draft": _llm_draft, "report.publish": _publish}
+
+
+async def _llm_draft_async(args: FrozenMap[str, JsonValue]) -> dict[str, Any]:
+    await asyncio.sleep(0.01)  # a stand-in for the model's latency; drafts overlap
+    return _llm_draft(args)
+
+
+async def _publish_async(args: FrozenMap[str, JsonValue]) -> str:
+    return _publish(args)
+
+
+#: The same effects, for AsyncRuntime.
+ASYNC_EFFECTS = {"llm.draft": _llm_draft_async, "report.publish": _publish_async}

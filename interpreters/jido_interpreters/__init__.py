@@ -2,10 +2,25 @@
 
 * :class:`SyncRuntime` runs agents in the calling thread on a virtual clock (tests).
 * :class:`DryRun` runs them the same way but performs no effect and writes a review.
+* :class:`AsyncRuntime` runs them on asyncio with real time: the production interpreter.
 
 All share one vocabulary: ``start``, ``send``, ``call``, ``state``, ``stop``.
 """
 
+from ._async import AgentOptions as AgentOptions
+from ._async import AsyncEffectHandler as AsyncEffectHandler
+from ._async import AsyncRuntime as AsyncRuntime
+from ._async import AsyncSensorFn as AsyncSensorFn
+from ._async import CallTimeout as CallTimeout
+from ._async import Continue as Continue
+from ._async import ErrorPolicy as ErrorPolicy
+from ._async import Escalate as Escalate
+from ._async import MailboxFull as MailboxFull
+from ._async import Restart as Restart
+from ._async import RuntimeClosed as RuntimeClosed
+from ._async import RuntimeStatistics as RuntimeStatistics
+from ._async import ShutdownReport as ShutdownReport
+from ._async import StopAgent as StopAgent
 from ._dryrun import CannedError as CannedError
 from ._dryrun import DryRun as DryRun
 from ._dryrun import Reply as Reply
@@ -28,16 +43,30 @@ from ._trace import trace_to_jsonl as trace_to_jsonl
 
 __all__ = [
     "DEFAULT_EPOCH",
+    "AgentOptions",
+    "AsyncEffectHandler",
+    "AsyncRuntime",
+    "AsyncSensorFn",
+    "CallTimeout",
     "CannedError",
     "Change",
+    "Continue",
     "DryRun",
     "EffectHandler",
     "EffectOutcome",
+    "ErrorPolicy",
+    "Escalate",
+    "MailboxFull",
     "Reply",
+    "Restart",
     "Review",
     "ReviewStep",
     "RunawayError",
+    "RuntimeClosed",
+    "RuntimeStatistics",
     "SensorFn",
+    "ShutdownReport",
+    "StopAgent",
     "SyncRuntime",
     "TraceEntry",
     "UnknownAgent",

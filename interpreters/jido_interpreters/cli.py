@@ -6,6 +6,7 @@ line number where there is one, and exit code 2.
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import importlib.util
 import json
@@ -18,9 +19,10 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from jido import AgentSpec, Error, Signal, to_mermaid
+from jido import AgentSpec, Error, Invoke, Signal, to_mermaid
 from jido.serde import DecodeError, signal_from_dict
 
+from ._async import AsyncRuntime
 from ._dryrun import CannedError, DryRun, Reply
 from ._review import describe
 from ._sync import SyncRuntime
@@ -190,24 +192,58 @@ def demo(
     topics: Annotated[
         list[str] | None, typer.Option("--topic", help="A topic to write (repeatable).")
     ] = None,
+    runtime: Annotated[
+        str, typer.Option(help="async (AsyncRuntime, real time) or sync (SyncRuntime).")
+    ] = "async",
 ) -> None:
     """Run the ContentOps example: an orchestrator, writer agents, effects, a deadline."""
     from jido_examples import contentops
 
+    if runtime not in ("async", "sync"):
+        _die(f"unknown runtime {runtime!r}: use async or sync")
     chosen = topics or ["release notes", "migration guide", "flaky benchmark story"]
     out = Console(highlight=False, soft_wrap=True)
-    rt = SyncRuntime(contentops.SPECS, effects=contentops.EFFECTS, sinks=["audit"])
-    rt.start(contentops.ORCHESTRATOR, "orchestrator")
-    rt.cast("orchestrator", "contentops.run.requested", {"topics": chosen})
+    request = ("contentops.run.requested", {"topics": chosen})
     # A second request arrives while the run is going: the FSM refuses it.
-    rt.cast("orchestrator", "contentops.run.requested", {"topics": ["too soon"]})
-    rt.run_until_idle()
-    rt.advance(contentops.DEADLINE_SECONDS)
+    too_soon = ("contentops.run.requested", {"topics": ["too soon"]})
+    if runtime == "sync":
+        rt = SyncRuntime(contentops.SPECS, effects=contentops.EFFECTS, sinks=["audit"])
+        rt.start(contentops.ORCHESTRATOR, "orchestrator")
+        rt.cast("orchestrator", *request)
+        rt.cast("orchestrator", *too_soon)
+        rt.run_until_idle()
+        rt.advance(contentops.DEADLINE_SECONDS)
+        trace, audit = rt.trace, rt.sink("audit")
+        agent, effects = rt.agent("orchestrator"), len(rt.effect_log)
+        title = "SyncRuntime, virtual time"
+        extra = f"running agents: {list(rt.agent_ids)}"
+    else:
 
-    out.rule("ContentOps demo: SyncRuntime, virtual time")
-    for e in rt.trace:
+        async def run() -> tuple[Any, ...]:
+            async with AsyncRuntime(
+                contentops.SPECS, effects=contentops.ASYNC_EFFECTS, sinks=["audit"], record=True
+            ) as art:
+                await art.start(contentops.ORCHESTRATOR, "orchestrator")
+                await art.cast("orchestrator", *request)
+                await art.cast("orchestrator", *too_soon)
+                await art.wait_idle(timeout=30)
+                stats = art.statistics()
+                report = await art.shutdown()
+                return (tuple(art.trace), art.sink("audit"), stats, report)
+
+        trace, audit, stats, report = asyncio.run(run())
+        final = [e.after for e in trace if e.agent_id == "orchestrator"]
+        agent = final[-1]
+        effects = sum(1 for e in trace for d in e.directives if isinstance(d, Invoke))
+        title = "AsyncRuntime, real time"
+        extra = (
+            f"steps: {stats.steps}, step latency p50 {stats.step_latency_p50_us:.0f} µs; "
+            f"shutdown drained={report.drained}, timers cancelled={report.cancelled_timers}"
+        )
+    out.rule(f"ContentOps demo: {title}")
+    for e in trace:
         out.print(
-            f"[dim]{e.index:>3} t={e.at:<4g}[/] [cyan]{escape(e.agent_id)}[/] "
+            f"[dim]{e.index:>3} t={e.at:<6.3g}[/] [cyan]{escape(e.agent_id)}[/] "
             f"<- [bold]{escape(e.signal.type)}[/]"
         )
         for d in e.directives:
@@ -216,14 +252,14 @@ def demo(
         for p in e.problems:
             out.print(f"      [red]! {escape(p.message)}[/]")
     out.rule("Outcome")
-    state = rt.state("orchestrator")
-    out.print(f"orchestrator status: {rt.agent('orchestrator').status}")
+    state = agent.state
+    out.print(f"orchestrator status: {agent.status}")
     out.print(f"drafts: {dict(state.drafts)}")
     out.print(f"failed: {dict(state.failed)}")
     out.print(f"report: {state.report}")
-    out.print(f"audit sink: {[s.type for s in rt.sink('audit')]}")
-    out.print(f"effects performed: {len(rt.effect_log)}; running agents: {list(rt.agent_ids)}")
-    out.print(f"signals handled: {len(rt.trace)}")
+    out.print(f"audit sink: {[s.type for s in audit]}")
+    out.print(f"effects invoked: {effects}; {extra}")
+    out.print(f"signals handled: {len(trace)}")
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -1,0 +1,1258 @@
+"""AsyncRuntime: the production interpreter on asyncio (Jido's AgentServer).
+
+Theory of operation
+-------------------
+
+* One task and one bounded mailbox per agent. A step is synchronous: the task takes a
+  signal, calls ``jido.step``, stores the new agent, answers a waiting ``call``, and executes
+  the directives without awaiting anything. So an agent is never half-way through a step, and
+  nothing can interleave inside one.
+* Effects (``Invoke``) run as their own tasks, concurrently, outside the agent's loop: a slow
+  effect never blocks the agent's mailbox or a ``call``. Outcomes come back as signals, and the
+  outcomes of the effects one step invoked are delivered in the order of its ``Invoke``
+  directives (each as soon as it and those before it have finished).
+* The bound applies to what comes from outside (``cast``): ``cast`` waits for room,
+  ``cast_nowait`` raises :class:`MailboxFull`. Signals agents send each other, effect outcomes
+  and timer firings are always accepted, so two agents can never deadlock on each other's full
+  mailboxes.
+* A bug in user code (an action raising :class:`jido.ActionCrashed`, a failing sensor or
+  directive handler) follows the agent's :data:`ErrorPolicy`. The agent keeps its last good
+  state (the step never committed), and every accepted signal is either handled or reported
+  (dead letters, the shutdown report): nothing is dropped silently.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any, Literal, TypeAlias, assert_never, final
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import attrs
+from croniter import croniter
+from opentelemetry import trace
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+import jido
+from jido import (
+    CHILD_EXIT,
+    CHILD_STARTED,
+    ORPHANED,
+    SENSOR_EXIT,
+    ActionCrashed,
+    AdoptChild,
+    Agent,
+    AgentSpec,
+    Cron,
+    CronCancel,
+    CustomDirective,
+    Directive,
+    Emit,
+    Error,
+    FrozenMap,
+    Invoke,
+    JsonValue,
+    Problem,
+    ProblemKind,
+    Schedule,
+    Signal,
+    SpawnAgent,
+    StartSensor,
+    Stop,
+    StopChild,
+    StopSensor,
+    ToAgent,
+    ToParent,
+    ToSelf,
+    ToSink,
+    derive_id,
+    freeze,
+)
+
+from ._kernel import UnknownAgent
+from ._outcomes import directive_problem, outcome_signal, system_signal
+from ._trace import TraceEntry
+
+__all__ = [
+    "AgentOptions",
+    "AsyncEffectHandler",
+    "AsyncRuntime",
+    "AsyncSensorFn",
+    "CallTimeout",
+    "Continue",
+    "ErrorPolicy",
+    "Escalate",
+    "MailboxFull",
+    "Restart",
+    "RuntimeClosed",
+    "RuntimeStatistics",
+    "ShutdownReport",
+    "StopAgent",
+]
+
+log = logging.getLogger("jido.runtime")
+_tracer = trace.get_tracer("jido")
+_propagator = TraceContextTextMapPropagator()
+
+#: An async effect handler: gets the ``Invoke`` args, returns a JSON-able result or raises.
+AsyncEffectHandler: TypeAlias = Callable[[FrozenMap[str, JsonValue]], Awaitable[object]]
+#: An async sensor: given its config, yields ``(type, data)`` for signals to the agent.
+AsyncSensorFn: TypeAlias = Callable[[FrozenMap[str, JsonValue]], AsyncIterator[tuple[str, object]]]
+#: A sink: called with each signal emitted to it.
+SinkFn: TypeAlias = Callable[[Signal], None]
+#: A handler for a user-defined directive: returns signals to deliver to the agent.
+AsyncDirectiveHandler: TypeAlias = Callable[[str, Any], Iterable[Signal]]
+
+
+# ---------------------------------------------------------------------------- errors
+
+
+class MailboxFull(Exception):
+    """``cast_nowait`` found the agent's mailbox full; the signal was not accepted."""
+
+    def __init__(self, agent_id: str, size: int) -> None:
+        super().__init__(f"mailbox of agent {agent_id!r} is full ({size} signals)")
+        self.agent_id = agent_id
+        self.size = size
+
+
+class RuntimeClosed(Exception):
+    """The runtime is shutting down or shut down; it accepts no new signals or agents."""
+
+
+class CallTimeout(TimeoutError):
+    """``call`` gave up waiting. The signal was accepted and will still be handled."""
+
+    def __init__(self, agent_id: str, signal_type: str, timeout: float) -> None:
+        super().__init__(
+            f"agent {agent_id!r} did not handle {signal_type!r} within {timeout:g}s "
+            "(it is still queued and will be handled)"
+        )
+        self.agent_id = agent_id
+        self.signal_type = signal_type
+        self.timeout = timeout
+
+
+# ---------------------------------------------------------------------------- options
+
+
+@final
+@attrs.frozen
+class Continue:
+    """On a crash: log it, keep the last good state, go on with the next signal."""
+
+
+@final
+@attrs.frozen
+class StopAgent:
+    """On a crash: stop the agent (its parent gets ``jido.agent.child.exit``)."""
+
+
+@final
+@attrs.frozen(kw_only=True)
+class Restart:
+    """On a crash: restart from the last good state (timers re-registered from the spec),
+    at most ``max_restarts`` times within ``within`` seconds; beyond that, escalate."""
+
+    max_restarts: int = 3
+    within: float = 5.0
+
+
+@final
+@attrs.frozen
+class Escalate:
+    """On a crash: stop the agent and tell its parent why (``child.exit`` with the error);
+    a root agent is stopped and the crash logged at ERROR."""
+
+
+ErrorPolicy: TypeAlias = Continue | StopAgent | Restart | Escalate
+
+
+@final
+@attrs.frozen(kw_only=True)
+class AgentOptions:
+    """How the runtime runs the agents of one spec.
+
+    Attributes:
+        mailbox_size: how many signals from outside may wait (``cast`` backpressure).
+        error_policy: what a crash in user code does (see :data:`ErrorPolicy`).
+        on_parent_death: ``"orphan"`` (keep running, get ``jido.agent.orphaned``),
+            ``"stop"`` (stop too), or ``"continue"`` (keep running, no signal).
+        effect_timeout: seconds an effect may run before its outcome is a ``TimeoutError``.
+    """
+
+    mailbox_size: int = 1024
+    error_policy: ErrorPolicy = Continue()
+    on_parent_death: Literal["orphan", "stop", "continue"] = "orphan"
+    effect_timeout: float = 30.0
+
+
+@final
+@attrs.frozen(kw_only=True)
+class RuntimeStatistics:
+    """A snapshot of a runtime (trio-style ``statistics()``).
+
+    Latency percentiles are over the most recent steps (up to 10,000), in microseconds,
+    measuring ``step`` plus directive execution; ``nan`` before the first step.
+    """
+
+    agents: int
+    mailbox_depths: FrozenMap[str, int]
+    steps: int
+    errors: int
+    crashes: int
+    restarts: int
+    problems: int
+    dead_letters: int
+    in_flight_effects: int
+    step_latency_p50_us: float
+    step_latency_p90_us: float
+    step_latency_p99_us: float
+
+
+@final
+@attrs.frozen(kw_only=True)
+class ShutdownReport:
+    """What a shutdown left behind.
+
+    Attributes:
+        drained: every mailbox emptied and every effect finished before the deadline.
+        left: signals still queued at the deadline, by agent id (not handled, not lost:
+            here they are).
+        cancelled_effects: effects still running at the deadline, cancelled.
+        cancelled_timers: schedules, cron jobs and sensors that were armed.
+    """
+
+    drained: bool
+    left: FrozenMap[str, tuple[Signal, ...]]
+    cancelled_effects: int
+    cancelled_timers: int
+
+
+# ---------------------------------------------------------------------------- mailbox
+
+_Item: TypeAlias = "tuple[Signal, asyncio.Future[Agent[Any]] | None]"
+
+
+class _Mailbox:
+    # A FIFO with a bound on external puts only (see the module docs).
+    __slots__ = ("_getter", "_putters", "items", "maxsize")
+
+    def __init__(self, maxsize: int) -> None:
+        self.items: deque[_Item] = deque()
+        self.maxsize = maxsize
+        self._getter: asyncio.Future[None] | None = None
+        self._putters: deque[asyncio.Future[None]] = deque()
+
+    def _wake_getter(self) -> None:
+        g = self._getter
+        if g is not None and not g.done():
+            g.set_result(None)
+
+    def put_internal(self, item: _Item) -> None:
+        self.items.append(item)
+        self._wake_getter()
+
+    def full(self) -> bool:
+        return len(self.items) >= self.maxsize
+
+    def put_nowait(self, item: _Item, agent_id: str) -> None:
+        if self.full():
+            raise MailboxFull(agent_id, self.maxsize)
+        self.put_internal(item)
+
+    async def put(self, item: _Item) -> None:
+        while self.full():
+            fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self._putters.append(fut)
+            try:
+                await fut
+            finally:
+                if fut in self._putters:
+                    self._putters.remove(fut)
+        self.put_internal(item)
+
+    async def get(self) -> _Item:
+        while not self.items:
+            self._getter = asyncio.get_running_loop().create_future()
+            try:
+                await self._getter
+            finally:
+                self._getter = None
+        item = self.items.popleft()
+        while self._putters and not self.full():
+            p = self._putters.popleft()
+            if not p.done():
+                p.set_result(None)
+                break
+        return item
+
+    def release_putters(self, exc: BaseException) -> None:
+        while self._putters:
+            p = self._putters.popleft()
+            if not p.done():
+                p.set_exception(exc)
+
+
+# ---------------------------------------------------------------------------- one agent
+
+
+class _Server:
+    __slots__ = (
+        "agent",
+        "children",
+        "crons",
+        "effects",
+        "last_effect",
+        "mailbox",
+        "options",
+        "parent",
+        "restarts",
+        "sensors",
+        "spec",
+        "stopped",
+        "task",
+        "timers",
+    )
+
+    def __init__(self, spec: AgentSpec[Any], agent: Agent[Any], options: AgentOptions) -> None:
+        self.spec = spec
+        self.agent = agent
+        self.options = options
+        self.mailbox = _Mailbox(options.mailbox_size)
+        self.task: asyncio.Task[None] | None = None
+        self.parent: tuple[str, str] | None = None
+        self.children: dict[str, str] = {}
+        self.timers: set[asyncio.TimerHandle] = set()
+        self.crons: dict[str, asyncio.TimerHandle] = {}
+        self.sensors: dict[str, asyncio.Task[None]] = {}
+        self.effects: set[asyncio.Task[None]] = set()
+        self.last_effect: asyncio.Task[None] | None = None
+        self.restarts: deque[float] = deque()
+        self.stopped = False
+
+    def cancel_timers(self) -> int:
+        n = len(self.timers) + len(self.crons) + len(self.sensors)
+        for h in self.timers:
+            h.cancel()
+        for h in self.crons.values():
+            h.cancel()
+        for t in self.sensors.values():
+            t.cancel()
+        self.timers.clear()
+        self.crons.clear()
+        self.sensors.clear()
+        return n
+
+
+def _crashed(agent_id: str, sig: Signal, exc: Exception) -> ActionCrashed:
+    crash = ActionCrashed(agent_id, "<step>", sig.type)
+    crash.__cause__ = exc
+    return crash
+
+
+def _percentile(sorted_values: list[float], q: float) -> float:
+    if not sorted_values:
+        return math.nan
+    k = min(len(sorted_values) - 1, max(0, math.ceil(q * len(sorted_values)) - 1))
+    return sorted_values[k]
+
+
+# ---------------------------------------------------------------------------- the runtime
+
+
+@final
+class AsyncRuntime:
+    """Runs agents on asyncio, with real time. Many runtimes may coexist: no globals.
+
+    Use it as an async context manager (shutdown on exit), or call :meth:`shutdown`.
+
+    Args:
+        specs: the specs agents may run (``start`` and ``SpawnAgent`` find them by name).
+        effects: async effect handlers by name.
+        sinks: sink names (collected, see :meth:`sink`) or sink functions by name.
+        sensors: async sensors by name: ``config -> async iterator of (type, data)``.
+        directives: handlers for user-defined directives, by class.
+        options: :class:`AgentOptions` by spec name; ``default_options`` for the rest.
+        record: keep a trace of every step (as SyncRuntime does), for tests and review.
+        clock: the wall clock for signal times and cron (injectable for tests).
+
+    >>> async def main() -> None:
+    ...     async with AsyncRuntime() as rt:
+    ...         print(rt.statistics().agents)
+    >>> asyncio.run(main())
+    0
+    """
+
+    def __init__(
+        self,
+        specs: Iterable[AgentSpec[Any]] = (),
+        *,
+        effects: Mapping[str, AsyncEffectHandler] | None = None,
+        sinks: Iterable[str] | Mapping[str, SinkFn] = (),
+        sensors: Mapping[str, AsyncSensorFn] | None = None,
+        directives: Mapping[type[CustomDirective], AsyncDirectiveHandler] | None = None,
+        options: Mapping[str, AgentOptions] | None = None,
+        default_options: AgentOptions = AgentOptions(),
+        record: bool = False,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._specs: dict[str, AgentSpec[Any]] = {}
+        for spec in specs:
+            self._register(spec)
+        self._effects = dict(effects or {})
+        self._sink_fns: dict[str, SinkFn] = {}
+        self._sinks: dict[str, list[Signal]] = {}
+        if isinstance(sinks, Mapping):
+            self._sink_fns.update(sinks)
+        else:
+            for name in sinks:
+                collected: list[Signal] = []
+                self._sinks[name] = collected
+                self._sink_fns[name] = collected.append
+        self._sensor_fns = dict(sensors or {})
+        self._directive_handlers = dict(directives or {})
+        self._options = dict(options or {})
+        self._default_options = default_options
+        self._record = record
+        self._clock = clock
+        self._servers: dict[str, _Server] = {}
+        self._closed = False
+        self._seq = 0
+        self._pending = 0  # queued signals + running effects, runtime-wide
+        self._idle: asyncio.Event | None = None
+        self._t0 = time.perf_counter()
+        self.trace: list[TraceEntry] = []
+        self.problems: deque[Problem] = deque(maxlen=1000)
+        self.dead_letters: deque[tuple[str, Signal]] = deque(maxlen=10_000)
+        self._dead_count = 0
+        self._problem_count = 0
+        self._steps = 0
+        self._errors = 0
+        self._crashes = 0
+        self._restarts = 0
+        self._latencies: deque[float] = deque(maxlen=10_000)
+        self._external = 0
+        self._tracing = not isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider)
+
+    # ------------------------------------------------------------------ registry
+
+    def _register(self, spec: AgentSpec[Any]) -> AgentSpec[Any]:
+        known = self._specs.setdefault(spec.name, spec)
+        if known is not spec:
+            raise ValueError(f"a different spec is already registered as {spec.name!r}")
+        return spec
+
+    def _server(self, agent_id: str) -> _Server:
+        srv = self._servers.get(agent_id)
+        if srv is None or srv.stopped:
+            raise UnknownAgent(agent_id)
+        return srv
+
+    def _idle_event(self) -> asyncio.Event:
+        if self._idle is None:
+            self._idle = asyncio.Event()
+            if self._pending == 0:
+                self._idle.set()
+        return self._idle
+
+    def _add_pending(self, n: int = 1) -> None:
+        self._pending += n
+        if self._idle is not None and self._pending > 0:
+            self._idle.clear()
+
+    def _done_pending(self, n: int = 1) -> None:
+        self._pending -= n
+        if self._pending == 0 and self._idle is not None:
+            self._idle.set()
+
+    # ------------------------------------------------------------------ public API
+
+    def signal(self, type: str, data: object = None, **fields: Any) -> Signal:
+        """A signal from outside with a fresh id (``ext-<runtime>-<n>``) and the current time."""
+        self._external += 1
+        return Signal(
+            type=type,
+            source="jido://runtime",
+            id=f"ext-{id(self):x}-{self._external}",
+            time=self._clock(),
+            data=data,
+            **fields,
+        )
+
+    async def start(self, spec: AgentSpec[Any] | str, id: str, state: object = None) -> Agent[Any]:
+        """Start an agent and its declared schedules; returns the new agent.
+
+        Raises:
+            RuntimeClosed: the runtime is shutting down.
+            ValueError: an agent with this id is running.
+            LookupError: ``spec`` names no registered spec.
+            TypeError: ``state`` does not fit the spec's state class.
+        """
+        return self._start(spec, id, state, parent=None)
+
+    def _start(
+        self,
+        spec: AgentSpec[Any] | str,
+        agent_id: str,
+        state: object,
+        *,
+        parent: tuple[str, str] | None,
+    ) -> Agent[Any]:
+        if self._closed:
+            raise RuntimeClosed("the runtime is shut down")
+        if isinstance(spec, str):
+            s = self._specs.get(spec)
+            if s is None:
+                raise LookupError(f"no spec named {spec!r} is registered")
+        else:
+            s = self._register(spec)
+        existing = self._servers.get(agent_id)
+        if existing is not None and not existing.stopped:
+            raise ValueError(f"an agent {agent_id!r} is already running")
+        agent = s.new(agent_id, state)
+        srv = _Server(s, agent, self._options.get(s.name, self._default_options))
+        self._servers[agent_id] = srv
+        if parent is not None:
+            srv.parent = parent
+            self._servers[parent[0]].children[parent[1]] = agent_id
+        srv.task = asyncio.get_running_loop().create_task(
+            self._loop(agent_id, srv), name=f"jido-agent:{agent_id}"
+        )
+        self._execute(srv, None, s.startup(agent))
+        return agent
+
+    async def cast(self, agent_id: str, signal: Signal | str, data: object = None) -> Signal:
+        """Queue a signal for the agent, waiting while its mailbox is full.
+
+        Returns:
+            The queued signal.
+
+        Raises:
+            UnknownAgent: no such running agent.
+            RuntimeClosed: the runtime is shutting down.
+        """
+        sig = signal if isinstance(signal, Signal) else self.signal(signal, data)
+        srv = self._accepting(agent_id)
+        await srv.mailbox.put((sig, None))
+        self._add_pending()
+        return sig
+
+    def cast_nowait(self, agent_id: str, signal: Signal | str, data: object = None) -> Signal:
+        """Queue a signal, or raise :class:`MailboxFull` at once if there is no room."""
+        sig = signal if isinstance(signal, Signal) else self.signal(signal, data)
+        srv = self._accepting(agent_id)
+        srv.mailbox.put_nowait((sig, None), agent_id)
+        self._add_pending()
+        return sig
+
+    async def call(
+        self,
+        agent_id: str,
+        signal: Signal | str,
+        data: object = None,
+        *,
+        timeout: float = 5.0,
+    ) -> Agent[Any]:
+        """Queue a signal and return the agent right after *its* step.
+
+        The reply comes before the step's directives have had any effect (as in Jido): an
+        effect it invoked is still running.
+
+        Raises:
+            CallTimeout: no step within ``timeout`` s (the signal stays queued).
+            ActionCrashed: the step crashed (the agent's error policy has been applied).
+            UnknownAgent: no such agent, or it stopped before handling the signal.
+            RuntimeClosed: the runtime is shutting down.
+        """
+        sig = signal if isinstance(signal, Signal) else self.signal(signal, data)
+        srv = self._accepting(agent_id)
+        reply: asyncio.Future[Agent[Any]] = asyncio.get_running_loop().create_future()
+        await srv.mailbox.put((sig, reply))
+        self._add_pending()
+        try:
+            return await asyncio.wait_for(asyncio.shield(reply), timeout)
+        except TimeoutError:
+            raise CallTimeout(agent_id, sig.type, timeout) from None
+
+    def _accepting(self, agent_id: str) -> _Server:
+        if self._closed:
+            raise RuntimeClosed("the runtime is shutting down; no new signals are accepted")
+        return self._server(agent_id)
+
+    def agent(self, agent_id: str) -> Agent[Any]:
+        """The agent's current value. Raises :class:`UnknownAgent`."""
+        return self._server(agent_id).agent
+
+    def state(self, agent_id: str) -> Any:
+        """The agent's current state. Raises :class:`UnknownAgent`."""
+        return self._server(agent_id).agent.state
+
+    @property
+    def agent_ids(self) -> tuple[str, ...]:
+        """The running agents, in start order."""
+        return tuple(k for k, s in self._servers.items() if not s.stopped)
+
+    def children(self, agent_id: str) -> Mapping[str, str]:
+        """The agent's children, tag to child id."""
+        return dict(self._server(agent_id).children)
+
+    def parent(self, agent_id: str) -> str | None:
+        """The agent's parent id, if it has one."""
+        link = self._server(agent_id).parent
+        return None if link is None else link[0]
+
+    def sink(self, name: str) -> tuple[Signal, ...]:
+        """What was emitted to a collected sink (one given by name). ``KeyError`` if none."""
+        return tuple(self._sinks[name])
+
+    async def stop(self, agent_id: str, reason: str = "normal") -> None:
+        """Stop an agent: queued signals become dead letters, children follow their
+        ``on_parent_death`` policy, the parent gets ``jido.agent.child.exit``."""
+        self._stop(self._server(agent_id), reason)
+
+    async def wait_idle(self, timeout: float | None = None) -> None:
+        """Wait until no signal is queued and no effect is running (timers may be armed).
+
+        Raises:
+            TimeoutError: not idle within ``timeout`` seconds.
+        """
+        await asyncio.wait_for(self._idle_event().wait(), timeout)
+
+    def statistics(self) -> RuntimeStatistics:
+        """A frozen snapshot of the runtime's counters."""
+        lat = sorted(self._latencies)
+        running = [s for s in self._servers.values() if not s.stopped]
+        return RuntimeStatistics(
+            agents=len(running),
+            mailbox_depths=FrozenMap({s.agent.id: len(s.mailbox.items) for s in running}),
+            steps=self._steps,
+            errors=self._errors,
+            crashes=self._crashes,
+            restarts=self._restarts,
+            problems=self._problem_count,
+            dead_letters=self._dead_count,
+            in_flight_effects=sum(len(s.effects) for s in self._servers.values()),
+            step_latency_p50_us=_percentile(lat, 0.50),
+            step_latency_p90_us=_percentile(lat, 0.90),
+            step_latency_p99_us=_percentile(lat, 0.99),
+        )
+
+    async def shutdown(self, deadline: float = 5.0) -> ShutdownReport:
+        """Stop accepting signals, drain mailboxes for up to ``deadline`` seconds, then stop
+        every agent and report what was left. Timers, cron jobs and sensors are cancelled
+        first, so draining converges."""
+        if self._closed and not self._servers:
+            return ShutdownReport(
+                drained=True, left=FrozenMap(), cancelled_effects=0, cancelled_timers=0
+            )
+        self._closed = True
+        timers = sum(s.cancel_timers() for s in self._servers.values())
+        drained = True
+        try:
+            await asyncio.wait_for(self._idle_event().wait(), deadline)
+        except TimeoutError:
+            drained = False
+        left: dict[str, tuple[Signal, ...]] = {}
+        effects = 0
+        for agent_id, srv in list(self._servers.items()):
+            if srv.mailbox.items:
+                left[agent_id] = tuple(sig for sig, _ in srv.mailbox.items)
+            effects += sum(1 for t in srv.effects if not t.done())
+            for t in list(srv.effects):
+                t.cancel()
+            self._halt(srv, RuntimeClosed("the runtime shut down"))
+        self._servers.clear()
+        self._pending = 0
+        await asyncio.sleep(0)  # let cancelled tasks unwind
+        if left or effects:
+            log.warning(
+                "shutdown left %d signals and cancelled %d effects",
+                sum(map(len, left.values())),
+                effects,
+                extra={"jido": {"left": {k: len(v) for k, v in left.items()}}},
+            )
+        return ShutdownReport(
+            drained=drained and not left,
+            left=FrozenMap(left),
+            cancelled_effects=effects,
+            cancelled_timers=timers,
+        )
+
+    async def __aenter__(self) -> AsyncRuntime:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.shutdown()
+
+    # ------------------------------------------------------------------ the agent loop
+
+    async def _loop(self, agent_id: str, srv: _Server) -> None:
+        while not srv.stopped:
+            sig, reply = await srv.mailbox.get()
+            try:
+                self._handle(srv, sig, reply)
+            finally:
+                self._done_pending()
+
+    def _handle(self, srv: _Server, sig: Signal, reply: asyncio.Future[Agent[Any]] | None) -> None:
+        before = srv.agent
+        t0 = time.perf_counter()
+        span_cm = None
+        if self._tracing:
+            parent_ctx = _propagator.extract(dict(sig.extensions))
+            span_cm = _tracer.start_as_current_span(
+                f"jido.step {sig.type}",
+                context=parent_ctx,
+                attributes={"jido.agent.id": before.id, "jido.signal.type": sig.type},
+            )
+            span_cm.__enter__()
+            carrier: dict[str, str] = {}
+            _propagator.inject(carrier)
+            if carrier:
+                # Signals born in this step become children of this span: the core copies the
+                # handled signal's trace context into what it stamps.
+                sig = attrs.evolve(sig, extensions={**sig.extensions, **carrier})
+        try:
+            try:
+                result = jido.step(srv.spec, before, sig)
+            except Exception as exc:
+                # ActionCrashed from an action; anything else came from other user code the
+                # core calls (a route guard, a custom strategy): the same policy applies.
+                crash = exc if isinstance(exc, ActionCrashed) else _crashed(before.id, sig, exc)
+                self._crash(srv, sig, crash)
+                if reply is not None and not reply.done():
+                    reply.set_exception(crash)
+                return
+            srv.agent = result.agent
+            self._steps += 1
+            if reply is not None and not reply.done():
+                reply.set_result(result.agent)
+            problems = self._execute(srv, sig, result.directives)
+            if self._record:
+                self.trace.append(
+                    TraceEntry(
+                        index=len(self.trace),
+                        at=time.perf_counter() - self._t0,
+                        agent_id=before.id,
+                        signal=sig,
+                        before=before,
+                        after=result.agent,
+                        directives=result.directives,
+                        problems=tuple(problems),
+                    )
+                )
+        finally:
+            self._latencies.append((time.perf_counter() - t0) * 1e6)
+            if span_cm is not None:
+                span_cm.__exit__(None, None, None)
+
+    # ------------------------------------------------------------------ crashes
+
+    def _crash(self, srv: _Server, sig: Signal, exc: BaseException) -> None:
+        self._crashes += 1
+        self._errors += 1
+        policy = srv.options.error_policy
+        agent_id = srv.agent.id
+        log.error(
+            "agent %s crashed handling %s: %s",
+            agent_id,
+            sig.type,
+            exc.__cause__ or exc,
+            exc_info=exc,
+            extra={"jido": {"agent": agent_id, "signal": sig.id, "policy": type(policy).__name__}},
+        )
+        match policy:
+            case Continue():
+                pass
+            case StopAgent():
+                self._stop(srv, "crashed")
+            case Restart(max_restarts=limit, within=window):
+                now = time.monotonic()
+                srv.restarts.append(now)
+                while srv.restarts and srv.restarts[0] < now - window:
+                    srv.restarts.popleft()
+                if len(srv.restarts) > limit:
+                    self._escalate(srv, exc, f"restarted {limit} times within {window:g}s")
+                else:
+                    self._restarts += 1
+                    srv.cancel_timers()
+                    self._execute(srv, None, srv.spec.startup(srv.agent))
+            case Escalate():
+                self._escalate(srv, exc, "crashed")
+            case _:
+                assert_never(policy)
+
+    def _escalate(self, srv: _Server, exc: BaseException, why: str) -> None:
+        cause = exc.__cause__ or exc
+        reason = f"{why}: {type(cause).__name__}: {cause}"
+        if srv.parent is None:
+            log.error("root agent %s stopped: %s", srv.agent.id, reason)
+        self._stop(srv, reason)
+
+    # ------------------------------------------------------------------ stopping
+
+    def _stop(self, srv: _Server, reason: str) -> None:
+        if srv.stopped:
+            return
+        agent_id = srv.agent.id
+        self._halt(srv, UnknownAgent(agent_id))
+        for sig, _ in srv.mailbox.items:
+            self._dead(agent_id, sig)
+            self._done_pending()
+        srv.mailbox.items.clear()
+        for t in srv.effects:
+            t.cancel()
+        if srv.parent is not None:
+            parent_id, tag = srv.parent
+            parent = self._servers.get(parent_id)
+            if parent is not None and not parent.stopped:
+                parent.children.pop(tag, None)
+                self._system(
+                    parent,
+                    CHILD_EXIT,
+                    {"child_id": agent_id, "tag": tag, "reason": reason},
+                    agent_id,
+                )
+        for tag, child_id in sorted(srv.children.items()):
+            child = self._servers.get(child_id)
+            if child is None or child.stopped:
+                continue
+            child.parent = None
+            match child.options.on_parent_death:
+                case "stop":
+                    self._stop(child, f"parent {agent_id} stopped")
+                case "orphan":
+                    self._system(
+                        child,
+                        ORPHANED,
+                        {"parent_id": agent_id, "tag": tag, "reason": reason},
+                        agent_id,
+                    )
+                case "continue":
+                    pass
+        srv.children.clear()
+        log.info("agent %s stopped (%s)", agent_id, reason, extra={"jido": {"agent": agent_id}})
+
+    def _halt(self, srv: _Server, exc: BaseException) -> None:
+        srv.stopped = True
+        srv.cancel_timers()
+        for _, reply in srv.mailbox.items:
+            if reply is not None and not reply.done():
+                reply.set_exception(exc)
+        srv.mailbox.release_putters(exc)
+        task = srv.task
+        if task is not None and task is not asyncio.current_task():
+            task.cancel()
+
+    def _dead(self, agent_id: str, sig: Signal) -> None:
+        self._dead_count += 1
+        self.dead_letters.append((agent_id, sig))
+
+    # ------------------------------------------------------------------ delivery
+
+    def _deliver(self, agent_id: str, sig: Signal) -> bool:
+        srv = self._servers.get(agent_id)
+        if srv is None or srv.stopped:
+            self._dead(agent_id, sig)
+            return False
+        srv.mailbox.put_internal((sig, None))
+        self._add_pending()
+        return True
+
+    def _system(self, srv: _Server, type: str, data: object, cause: str) -> None:
+        self._seq += 1
+        sig = system_signal(
+            type, data, agent_id=srv.agent.id, cause=cause, seq=self._seq, time=self._clock()
+        )
+        self._deliver(srv.agent.id, sig)
+
+    def _problem(self, problems: list[Problem], problem: Problem, agent_id: str) -> None:
+        problems.append(problem)
+        self.problems.append(problem)
+        self._problem_count += 1
+        log.warning("agent %s: %s", agent_id, problem.message, extra={"jido": {"agent": agent_id}})
+
+    # ------------------------------------------------------------------ directives
+
+    def _execute(
+        self, srv: _Server, cause: Signal | None, directives: Iterable[Directive]
+    ) -> list[Problem]:
+        problems: list[Problem] = []
+        agent_id = srv.agent.id
+        chain: asyncio.Task[None] | None = None
+        for d in directives:
+            if srv.stopped:
+                break  # stopped by an earlier directive: the rest are not executed
+            try:
+                if isinstance(d, CustomDirective):
+                    self._custom(srv, d, problems)
+                    continue
+                match d:
+                    case Emit(signal=sig, to=to):
+                        self._emit(srv, sig, to, problems)
+                    case Invoke():
+                        chain = self._invoke(srv, cause, d, chain, problems)
+                    case Schedule(delay=delay, signal=sig):
+                        self._after(srv, delay, sig)
+                    case Cron():
+                        self._cron(srv, d, problems)
+                    case CronCancel(job_id=job_id):
+                        h = srv.crons.pop(job_id, None)
+                        if h is not None:
+                            h.cancel()
+                    case SpawnAgent():
+                        self._spawn(srv, d, problems)
+                    case StopChild(tag=tag, reason=reason):
+                        child = self._servers.get(srv.children.get(tag, ""))
+                        if child is None or child.stopped:
+                            self._problem(
+                                problems,
+                                directive_problem(f"no child tagged {tag!r}", tag=tag),
+                                agent_id,
+                            )
+                        else:
+                            self._stop(child, reason)
+                    case AdoptChild():
+                        self._adopt(srv, d, problems)
+                    case StartSensor():
+                        self._start_sensor(srv, d, problems)
+                    case StopSensor(tag=tag):
+                        t = srv.sensors.pop(tag, None)
+                        if t is not None:
+                            t.cancel()
+                    case Stop(reason=reason):
+                        self._stop(srv, reason)
+                    case Error(problem=p):
+                        self._errors += 1
+                        log.info(
+                            "agent %s: %s", agent_id, p.message, extra={"jido": {"agent": agent_id}}
+                        )
+                    case _:
+                        assert_never(d)
+            except Exception as exc:
+                # A bug in a user-supplied directive handler: the agent's error policy.
+                trigger = cause or Signal(type="jido.directive", source="jido://runtime", id="-")
+                crash = ActionCrashed(agent_id, type(d).__name__, trigger.type)
+                crash.__cause__ = exc
+                self._crash(srv, trigger, crash)
+        return problems
+
+    def _emit(
+        self,
+        srv: _Server,
+        sig: Signal,
+        to: ToSelf | ToParent | ToAgent | ToSink,
+        problems: list[Problem],
+    ) -> None:
+        agent_id = srv.agent.id
+        match to:
+            case ToSelf():
+                self._deliver(agent_id, sig)
+            case ToParent():
+                if srv.parent is None:
+                    self._problem(
+                        problems,
+                        directive_problem(
+                            f"agent {agent_id!r} has no parent to emit {sig.type!r} to",
+                            signal_type=sig.type,
+                        ),
+                        agent_id,
+                    )
+                else:
+                    self._deliver(srv.parent[0], sig)
+            case ToAgent(id=target):
+                if not self._deliver(target, sig):
+                    self._problem(
+                        problems,
+                        directive_problem(
+                            f"no running agent {target!r} to emit {sig.type!r} to",
+                            agent=target,
+                            signal_type=sig.type,
+                        ),
+                        agent_id,
+                    )
+            case ToSink(name=name):
+                fn = self._sink_fns.get(name)
+                if fn is None:
+                    self._problem(
+                        problems, directive_problem(f"no sink named {name!r}", sink=name), agent_id
+                    )
+                else:
+                    fn(sig)
+            case _:
+                assert_never(to)
+
+    def _invoke(
+        self,
+        srv: _Server,
+        cause: Signal | None,
+        d: Invoke,
+        previous: asyncio.Task[None] | None,
+        problems: list[Problem],
+    ) -> asyncio.Task[None]:
+        handler = self._effects.get(d.effect)
+        if handler is None:
+            self._problem(
+                problems,
+                Problem.of(
+                    ProblemKind.EFFECT, f"no handler for effect {d.effect!r}", effect=d.effect
+                ),
+                srv.agent.id,
+            )
+        self._add_pending()
+        task = asyncio.get_running_loop().create_task(
+            self._run_effect(srv, d, cause, handler, previous), name=f"jido-effect:{d.effect}"
+        )
+        srv.effects.add(task)
+
+        def done(t: asyncio.Task[None]) -> None:
+            # A callback, not a ``finally``: a task cancelled before it ever ran runs no
+            # ``finally``, and the pending count must still come down.
+            srv.effects.discard(t)
+            self._done_pending()
+
+        task.add_done_callback(done)
+        return task
+
+    async def _run_effect(
+        self,
+        srv: _Server,
+        d: Invoke,
+        cause: Signal | None,
+        handler: AsyncEffectHandler | None,
+        previous: asyncio.Task[None] | None,
+    ) -> None:
+        outcome: tuple[Literal["ok"], JsonValue] | tuple[Literal["error"], str, str]
+        if handler is None:
+            outcome = ("error", "UnknownEffect", f"no handler for effect {d.effect!r}")
+        else:
+            span = (
+                _tracer.start_as_current_span(
+                    f"jido.effect {d.effect}", attributes={"jido.effect.key": d.key}
+                )
+                if self._tracing
+                else None
+            )
+            limit = asyncio.timeout(srv.options.effect_timeout)
+            try:
+                if span is not None:
+                    span.__enter__()
+                async with limit:
+                    result = await handler(d.args)
+                try:
+                    outcome = ("ok", freeze(result))
+                except TypeError as exc:
+                    outcome = ("error", "InvalidResult", str(exc))
+            except TimeoutError as exc:
+                # Ours (the effect timeout) or the handler's own; the message tells which.
+                message = (
+                    f"effect {d.effect!r} took longer than {srv.options.effect_timeout:g}s"
+                    if limit.expired()
+                    else str(exc)
+                )
+                outcome = ("error", "TimeoutError", message)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                outcome = ("error", type(exc).__name__, str(exc))
+            finally:
+                if span is not None:
+                    span.__exit__(None, None, None)
+        if previous is not None and not previous.done():
+            # Outcomes of one step's effects are delivered in directive order.
+            await asyncio.wait([previous])
+        self._deliver(srv.agent.id, outcome_signal(d, outcome, cause=cause, time=self._clock()))
+
+    def _after(self, srv: _Server, delay: float, sig: Signal, tag: str | None = None) -> None:
+        loop = asyncio.get_running_loop()
+        handle: asyncio.TimerHandle
+
+        def fire() -> None:
+            srv.timers.discard(handle)
+            if not srv.stopped:
+                self._deliver(srv.agent.id, attrs.evolve(sig, time=self._clock()))
+
+        handle = loop.call_later(delay, fire)
+        srv.timers.add(handle)
+
+    def _cron(self, srv: _Server, d: Cron, problems: list[Problem]) -> None:
+        agent_id = srv.agent.id
+        try:
+            tz = ZoneInfo(d.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            self._problem(
+                problems,
+                directive_problem(
+                    f"unknown timezone {d.timezone!r}", job_id=d.job_id, timezone=d.timezone
+                ),
+                agent_id,
+            )
+            return
+        if not croniter.is_valid(d.expression):
+            self._problem(
+                problems,
+                directive_problem(
+                    f"invalid cron expression {d.expression!r}",
+                    job_id=d.job_id,
+                    expression=d.expression,
+                ),
+                agent_id,
+            )
+            return
+        old = srv.crons.pop(d.job_id, None)
+        if old is not None:
+            old.cancel()
+        it = croniter(d.expression, self._clock().astimezone(tz))
+        ticks = 0
+        loop = asyncio.get_running_loop()
+
+        def arm() -> None:
+            nxt: datetime = it.get_next(datetime)
+            delay = max(0.0, (nxt - self._clock()).total_seconds())
+            srv.crons[d.job_id] = loop.call_later(delay, tick)
+
+        def tick() -> None:
+            nonlocal ticks
+            if srv.stopped:
+                return
+            ticks += 1
+            sig = attrs.evolve(
+                d.signal, id=derive_id(d.signal.id, agent_id, ticks), time=self._clock()
+            )
+            self._deliver(agent_id, sig)
+            arm()
+
+        arm()
+
+    def _spawn(self, parent: _Server, d: SpawnAgent, problems: list[Problem]) -> None:
+        parent_id = parent.agent.id
+        child_id = d.id or f"{parent_id}/{d.tag}"
+        if d.spec not in self._specs:
+            self._problem(
+                problems,
+                directive_problem(f"no spec named {d.spec!r} to spawn", spec=d.spec),
+                parent_id,
+            )
+            return
+        existing = self._servers.get(child_id)
+        if existing is not None and not existing.stopped:
+            self._problem(
+                problems,
+                directive_problem(f"an agent {child_id!r} already runs", child_id=child_id),
+                parent_id,
+            )
+            return
+        if d.tag in parent.children:
+            self._problem(
+                problems,
+                directive_problem(f"child tag {d.tag!r} is already in use", tag=d.tag),
+                parent_id,
+            )
+            return
+        try:
+            self._start(d.spec, child_id, jido.thaw(d.state) or None, parent=(parent_id, d.tag))
+        except (TypeError, ValueError, RuntimeClosed) as exc:
+            self._problem(
+                problems,
+                directive_problem(f"cannot start {child_id!r}: {exc}", child_id=child_id),
+                parent_id,
+            )
+            return
+        self._system(
+            parent,
+            CHILD_STARTED,
+            {"child_id": child_id, "tag": d.tag, "spec": d.spec, "meta": d.meta},
+            child_id,
+        )
+
+    def _adopt(self, parent: _Server, d: AdoptChild, problems: list[Problem]) -> None:
+        parent_id = parent.agent.id
+        child = self._servers.get(d.child_id)
+        message: str | None = None
+        if d.child_id == parent_id:
+            message = "an agent cannot adopt itself"
+        elif child is None or child.stopped:
+            message = f"no running agent {d.child_id!r} to adopt"
+        elif child.parent is not None:
+            message = f"agent {d.child_id!r} already has a parent"
+        elif d.tag in parent.children:
+            message = f"child tag {d.tag!r} is already in use"
+        if message is not None or child is None:
+            self._problem(
+                problems, directive_problem(message or "", child_id=d.child_id), parent_id
+            )
+            return
+        child.parent = (parent_id, d.tag)
+        parent.children[d.tag] = d.child_id
+        self._system(
+            parent,
+            CHILD_STARTED,
+            {"child_id": d.child_id, "tag": d.tag, "spec": child.spec.name, "meta": d.meta},
+            d.child_id,
+        )
+
+    def _start_sensor(self, srv: _Server, d: StartSensor, problems: list[Problem]) -> None:
+        fn = self._sensor_fns.get(d.sensor)
+        if fn is None:
+            self._problem(
+                problems,
+                directive_problem(f"no sensor named {d.sensor!r}", sensor=d.sensor),
+                srv.agent.id,
+            )
+            return
+        old = srv.sensors.pop(d.tag, None)
+        if old is not None:
+            old.cancel()
+        self._seq += 1
+        generation = self._seq
+
+        async def run() -> None:
+            reason = "normal"
+            n = 0
+            try:
+                async for type_, data in fn(d.config):
+                    sig = Signal(
+                        type=type_,
+                        source=f"jido://sensor/{d.sensor}",
+                        id=derive_id(f"sensor:{d.tag}:{generation}", srv.agent.id, n),
+                        time=self._clock(),
+                        data=data,
+                    )
+                    n += 1
+                    self._deliver(srv.agent.id, sig)
+            except asyncio.CancelledError:
+                return  # StopSensor / the agent stopped: a controlled stop, no exit signal
+            except Exception as exc:
+                reason = f"{type(exc).__name__}: {exc}"
+            if srv.sensors.get(d.tag) is task:
+                del srv.sensors[d.tag]
+            if not srv.stopped:
+                self._system(
+                    srv,
+                    SENSOR_EXIT,
+                    {"tag": d.tag, "sensor": d.sensor, "reason": reason},
+                    f"sensor:{d.tag}",
+                )
+
+        task = asyncio.get_running_loop().create_task(run(), name=f"jido-sensor:{d.tag}")
+        srv.sensors[d.tag] = task
+
+    def _custom(self, srv: _Server, d: CustomDirective, problems: list[Problem]) -> None:
+        handler = self._directive_handlers.get(type(d))
+        if handler is None:
+            self._problem(
+                problems,
+                directive_problem(
+                    f"no handler for directive {type(d).__name__}", directive=type(d).__qualname__
+                ),
+                srv.agent.id,
+            )
+            return
+        for sig in handler(srv.agent.id, d):
+            self._deliver(srv.agent.id, sig)
