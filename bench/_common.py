@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import platform
 import time
 from collections.abc import Callable
@@ -24,11 +25,22 @@ def best_of(fn: Callable[[], int], *, repeat: int = 5) -> float:
     return best
 
 
+def _cpu() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown cpu"
+
+
 def machine() -> str:
     """One line describing where the numbers were taken."""
     return (
         f"{platform.python_implementation()} {platform.python_version()} on "
-        f"{platform.machine()} ({platform.processor() or 'unknown cpu'}), "
+        f"{platform.machine()} ({_cpu()}, {os.cpu_count()} cores), "
         f"{datetime.now(UTC):%Y-%m-%d}"
     )
 

@@ -24,11 +24,13 @@ Theory of operation
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any, Literal, TypeAlias, assert_never, final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -73,9 +75,21 @@ from jido import (
     derive_id,
     freeze,
 )
+from jido.serde import Codec
 
+from ._durable import Outbox, Replayed, Upgrade, decode_agent, replay, snapshot_record
 from ._kernel import UnknownAgent
 from ._outcomes import directive_problem, outcome_signal, system_signal
+from ._storage import (
+    AgentRecord,
+    CorruptJournal,
+    JournalEntry,
+    RecoveryError,
+    SnapshotRecord,
+    Storage,
+    StorageError,
+    UnknownSpec,
+)
 from ._trace import TraceEntry
 
 __all__ = [
@@ -236,7 +250,8 @@ class ShutdownReport:
 
 # ---------------------------------------------------------------------------- mailbox
 
-_Item: TypeAlias = "tuple[Signal, asyncio.Future[Agent[Any]] | None]"
+# (signal, a waiting call's reply, its journal position when the runtime is durable)
+_Item: TypeAlias = "tuple[Signal, asyncio.Future[Agent[Any]] | None, int | None]"
 
 
 class _Mailbox:
@@ -267,6 +282,10 @@ class _Mailbox:
         self.put_internal(item)
 
     async def put(self, item: _Item) -> None:
+        await self.wait_room()
+        self.put_internal(item)
+
+    async def wait_room(self) -> None:
         while self.full():
             fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
             self._putters.append(fut)
@@ -275,7 +294,6 @@ class _Mailbox:
             finally:
                 if fut in self._putters:
                     self._putters.remove(fut)
-        self.put_internal(item)
 
     async def get(self) -> _Item:
         while not self.items:
@@ -299,6 +317,88 @@ class _Mailbox:
                 p.set_exception(exc)
 
 
+# ---------------------------------------------------------------------------- group commit
+
+
+class _Committer:
+    """Runs storage operations on one thread, batching journal appends (group commit).
+
+    While one batch is being written, new operations accumulate; the next write takes them
+    all. Futures resolve in submission order, so callbacks see journal order.
+    """
+
+    def __init__(self, storage: Storage) -> None:
+        self._storage = storage
+        self._ops: list[tuple[str, Any, asyncio.Future[object]]] = []
+        self._wake = asyncio.Event()
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="jido-storage")
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="jido-storage")
+        self.batches = 0
+
+    def submit(self, kind: str, payload: Any) -> asyncio.Future[object]:
+        fut: asyncio.Future[object] = asyncio.get_running_loop().create_future()
+        self._ops.append((kind, payload, fut))
+        self._wake.set()
+        return fut
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            batch, self._ops = self._ops, []
+            if not batch:
+                continue
+            try:
+                results = await loop.run_in_executor(self._executor, self._apply, batch)
+            except Exception as exc:
+                for _, _, fut in batch:
+                    if not fut.done():
+                        fut.set_exception(exc)
+                continue
+            self.batches += 1
+            for (_, _, fut), result in zip(batch, results, strict=True):
+                if not fut.done():
+                    fut.set_result(result)
+
+    def _apply(self, batch: list[tuple[str, Any, asyncio.Future[object]]]) -> list[object]:
+        storage = self._storage
+        results: list[object] = [None] * len(batch)
+        i = 0
+        while i < len(batch):
+            kind, payload, _ = batch[i]
+            if kind == "append":
+                j = i
+                while j < len(batch) and batch[j][0] == "append":
+                    j += 1
+                results[i:j] = storage.append([b[1] for b in batch[i:j]])
+                i = j
+                continue
+            if kind == "register":
+                storage.register(payload)
+            elif kind == "snapshot":
+                storage.snapshot(payload)
+            elif kind == "stopped":
+                storage.mark_stopped(payload)
+            elif kind == "barrier":
+                pass
+            else:  # pragma: no cover - every kind is submitted by this module
+                raise AssertionError(kind)
+            i += 1
+        return results
+
+    async def close(self) -> None:
+        """Write what is pending, then stop the worker."""
+        while self._ops:
+            last = self._ops[-1][2]
+            self._wake.set()
+            await asyncio.wait([last])
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+        self._executor.shutdown(wait=True)
+
+
 # ---------------------------------------------------------------------------- one agent
 
 
@@ -309,11 +409,16 @@ class _Server:
         "crons",
         "effects",
         "last_effect",
+        "last_seq",
         "mailbox",
         "options",
+        "out_crons",
+        "out_invokes",
+        "out_schedules",
         "parent",
         "restarts",
         "sensors",
+        "since_snapshot",
         "spec",
         "stopped",
         "task",
@@ -335,6 +440,19 @@ class _Server:
         self.last_effect: asyncio.Task[None] | None = None
         self.restarts: deque[float] = deque()
         self.stopped = False
+        # What a snapshot must remember (kept only when the runtime is durable).
+        self.out_invokes: dict[str, tuple[Invoke, Signal | None]] = {}
+        self.out_schedules: dict[str, tuple[float, Signal]] = {}
+        self.out_crons: dict[str, Cron] = {}
+        self.since_snapshot = 0
+        self.last_seq = 0
+
+    def outbox(self) -> Outbox:
+        return Outbox(
+            invokes=tuple(self.out_invokes.values()),
+            schedules=tuple(self.out_schedules.values()),
+            crons=tuple(self.out_crons.values()),
+        )
 
     def cancel_timers(self) -> int:
         n = len(self.timers) + len(self.crons) + len(self.sensors)
@@ -401,6 +519,10 @@ class AsyncRuntime:
         default_options: AgentOptions = AgentOptions(),
         record: bool = False,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        storage: Storage | None = None,
+        snapshot_every: int = 1000,
+        upgrade: Upgrade | None = None,
+        codec: Codec | None = None,
     ) -> None:
         self._specs: dict[str, AgentSpec[Any]] = {}
         for spec in specs:
@@ -439,6 +561,11 @@ class AsyncRuntime:
         self._latencies: deque[float] = deque(maxlen=10_000)
         self._external = 0
         self._tracing = not isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider)
+        self._storage = storage
+        self._snapshot_every = snapshot_every
+        self._upgrade = upgrade
+        self._codec = codec or Codec()
+        self._committer: _Committer | None = None
 
     # ------------------------------------------------------------------ registry
 
@@ -524,6 +651,18 @@ class AsyncRuntime:
         srv.task = asyncio.get_running_loop().create_task(
             self._loop(agent_id, srv), name=f"jido-agent:{agent_id}"
         )
+        if self._storage is not None:
+            self._commit().submit(
+                "register",
+                AgentRecord(
+                    agent_id=agent_id,
+                    spec=s.name,
+                    schema_version=s.schema_version,
+                    initial=self._codec.to_json(agent),
+                    parent_id=None if parent is None else parent[0],
+                    tag=None if parent is None else parent[1],
+                ),
+            )
         self._execute(srv, None, s.startup(agent))
         return agent
 
@@ -539,16 +678,27 @@ class AsyncRuntime:
         """
         sig = signal if isinstance(signal, Signal) else self.signal(signal, data)
         srv = self._accepting(agent_id)
-        await srv.mailbox.put((sig, None))
-        self._add_pending()
+        await srv.mailbox.wait_room()
+        if self._storage is not None:
+            # Acknowledged only once journalled (group commit batches the fsyncs).
+            await self._journal(agent_id, sig, None)
+        else:
+            srv.mailbox.put_internal((sig, None, None))
+            self._add_pending()
         return sig
 
     def cast_nowait(self, agent_id: str, signal: Signal | str, data: object = None) -> Signal:
         """Queue a signal, or raise :class:`MailboxFull` at once if there is no room."""
         sig = signal if isinstance(signal, Signal) else self.signal(signal, data)
         srv = self._accepting(agent_id)
-        srv.mailbox.put_nowait((sig, None), agent_id)
-        self._add_pending()
+        if srv.mailbox.full():
+            raise MailboxFull(agent_id, srv.mailbox.maxsize)
+        if self._storage is not None:
+            # Queued for the next group commit; durable shortly (use ``cast`` to wait for it).
+            self._journal(agent_id, sig, None)
+        else:
+            srv.mailbox.put_internal((sig, None, None))
+            self._add_pending()
         return sig
 
     async def call(
@@ -573,8 +723,12 @@ class AsyncRuntime:
         sig = signal if isinstance(signal, Signal) else self.signal(signal, data)
         srv = self._accepting(agent_id)
         reply: asyncio.Future[Agent[Any]] = asyncio.get_running_loop().create_future()
-        await srv.mailbox.put((sig, reply))
-        self._add_pending()
+        await srv.mailbox.wait_room()
+        if self._storage is not None:
+            await self._journal(agent_id, sig, reply)
+        else:
+            srv.mailbox.put_internal((sig, reply, None))
+            self._add_pending()
         try:
             return await asyncio.wait_for(asyncio.shield(reply), timeout)
         except TimeoutError:
@@ -662,13 +816,16 @@ class AsyncRuntime:
         effects = 0
         for agent_id, srv in list(self._servers.items()):
             if srv.mailbox.items:
-                left[agent_id] = tuple(sig for sig, _ in srv.mailbox.items)
+                left[agent_id] = tuple(sig for sig, _, _ in srv.mailbox.items)
             effects += sum(1 for t in srv.effects if not t.done())
             for t in list(srv.effects):
                 t.cancel()
             self._halt(srv, RuntimeClosed("the runtime shut down"))
         self._servers.clear()
         self._pending = 0
+        if self._committer is not None:
+            await self._committer.close()
+            self._committer = None
         await asyncio.sleep(0)  # let cancelled tasks unwind
         if left or effects:
             log.warning(
@@ -690,13 +847,228 @@ class AsyncRuntime:
     async def __aexit__(self, *exc: object) -> None:
         await self.shutdown()
 
+    # ------------------------------------------------------------------ durability
+
+    def _commit(self) -> _Committer:
+        if self._committer is None:
+            assert self._storage is not None
+            self._committer = _Committer(self._storage)
+        return self._committer
+
+    def _journal(
+        self, agent_id: str, sig: Signal, reply: asyncio.Future[Agent[Any]] | None
+    ) -> asyncio.Future[object]:
+        """Journal a signal; once durable, it enters the agent's mailbox."""
+        self._add_pending()
+        fut = self._commit().submit(
+            "append", (agent_id, sig.id, self._codec.to_json(sig), self._clock().timestamp())
+        )
+        fut.add_done_callback(lambda f: self._committed(agent_id, sig, reply, f))
+        return fut
+
+    def _committed(
+        self,
+        agent_id: str,
+        sig: Signal,
+        reply: asyncio.Future[Agent[Any]] | None,
+        fut: asyncio.Future[object],
+    ) -> None:
+        # Done callbacks run in the order the batch resolved: mailbox order is journal order.
+        srv = self._servers.get(agent_id)
+        exc = None if fut.cancelled() else fut.exception()
+        if fut.cancelled() or exc is not None:
+            self._done_pending()
+            log.error("journalling %s for %s failed: %s", sig.id, agent_id, exc)
+            if reply is not None and not reply.done():
+                reply.set_exception(exc or RuntimeClosed("the runtime shut down"))
+            return
+        seq = fut.result()
+        if seq is None:
+            # Already journalled (a re-delivery after recovery): handled once, not twice.
+            self._done_pending()
+            if reply is not None and not reply.done() and srv is not None:
+                reply.set_result(srv.agent)
+            return
+        if srv is None or srv.stopped:
+            self._done_pending()
+            self._dead(agent_id, sig)
+            if reply is not None and not reply.done():
+                reply.set_exception(UnknownAgent(agent_id))
+            return
+        assert isinstance(seq, int)
+        srv.mailbox.put_internal((sig, reply, seq))
+
+    def _maybe_snapshot(self, srv: _Server, seq: int) -> None:
+        srv.last_seq = seq
+        srv.since_snapshot += 1
+        if srv.since_snapshot >= self._snapshot_every and not srv.stopped:
+            srv.since_snapshot = 0
+            self._commit().submit(
+                "snapshot", snapshot_record(srv.agent, srv.spec, seq, srv.outbox(), self._codec)
+            )
+
+    async def hibernate(self, agent_id: str) -> None:
+        """Snapshot the agent and take it out of memory; :meth:`thaw` brings it back.
+
+        Raises:
+            ValueError: the runtime has no storage.
+            UnknownAgent: no such running agent.
+        """
+        if self._storage is None:
+            raise ValueError("hibernate needs a runtime with storage")
+        srv = self._server(agent_id)
+        await self.wait_idle()
+        await self._commit().submit(
+            "snapshot",
+            snapshot_record(srv.agent, srv.spec, srv.last_seq, srv.outbox(), self._codec),
+        )
+        self._halt(srv, UnknownAgent(agent_id))
+        del self._servers[agent_id]
+
+    async def thaw(self, agent_id: str) -> Agent[Any]:
+        """Bring a hibernated (or not yet recovered) agent back from storage.
+
+        Raises:
+            RecoveryError: its stored data cannot be used (see :meth:`restore`).
+            UnknownAgent: storage holds no such agent that is not stopped.
+        """
+        ids = await self.restore(only=[agent_id])
+        if agent_id not in ids:
+            raise UnknownAgent(agent_id)
+        return self.agent(agent_id)
+
+    async def restore(self, *, only: Iterable[str] | None = None) -> tuple[str, ...]:
+        """Recover every stored agent that is not stopped (or just ``only``) by replay.
+
+        Each agent is its snapshot plus its journal replayed through ``jido.step``; then what
+        the replayed steps left outstanding is finished: effects without a recorded outcome
+        are re-issued once, timers re-armed for their remaining time, cron jobs re-registered,
+        emits re-delivered (receivers drop ids they already hold), missing children spawned.
+
+        Returns:
+            The ids of the agents recovered.
+
+        Raises:
+            ValueError: the runtime has no storage.
+            RecoveryError: some agents' data cannot be used (a corrupt entry, an unknown
+                spec, a schema mismatch); each error names its agent and position, and *no*
+                agent was started.
+        """
+        if self._storage is None:
+            raise ValueError("restore needs a runtime with storage")
+        storage = self._storage
+        loop = asyncio.get_running_loop()
+        await self._commit().submit("barrier", None)  # earlier writes are durable now
+        records = await loop.run_in_executor(None, storage.agents)
+        wanted = None if only is None else set(only)
+        todo = [
+            r
+            for r in records
+            if not r.stopped
+            and (wanted is None or r.agent_id in wanted)
+            and (r.agent_id not in self._servers or self._servers[r.agent_id].stopped)
+        ]
+        errors: list[StorageError] = []
+        plans: list[tuple[AgentRecord, AgentSpec[Any], Replayed]] = []
+        for rec in todo:
+            spec = self._specs.get(rec.spec)
+            if spec is None:
+                errors.append(UnknownSpec(rec.agent_id, rec.spec))
+                continue
+            try:
+                snap, entries = await loop.run_in_executor(None, storage.load, rec.agent_id)
+                plans.append((rec, spec, self._replay(rec, spec, snap, entries)))
+            except StorageError as exc:
+                errors.append(exc)
+        if errors:
+            raise RecoveryError("recovery failed; no agent was started", errors)
+        known = {r.agent_id for r in records}
+        now = self._clock().timestamp()
+        live = [(rec, spec, plan) for rec, spec, plan in plans if not plan.stopped]
+        for rec, _, plan in plans:
+            if plan.stopped:
+                self._commit().submit("stopped", rec.agent_id)
+        for rec, spec, plan in live:
+            srv = _Server(spec, plan.agent, self._options.get(spec.name, self._default_options))
+            srv.last_seq = plan.last_seq
+            self._servers[rec.agent_id] = srv
+            srv.task = loop.create_task(
+                self._loop(rec.agent_id, srv), name=f"jido-agent:{rec.agent_id}"
+            )
+        for rec, _, _ in live:
+            srv = self._servers[rec.agent_id]
+            if rec.parent_id is not None and rec.tag is not None:
+                srv.parent = (rec.parent_id, rec.tag)
+                parent = self._servers.get(rec.parent_id)
+                if parent is not None and not parent.stopped:
+                    parent.children[rec.tag] = rec.agent_id
+        for rec, _, plan in live:
+            srv = self._servers[rec.agent_id]
+            outbox = plan.outbox
+            self._execute(srv, None, outbox.crons)
+            for due, sig in outbox.schedules:
+                self._after(srv, max(0.0, due - now), sig)
+            for invoke, cause in outbox.invokes:
+                self._execute(srv, cause, (invoke,))
+            self._execute(srv, None, [e for e in plan.emits if not isinstance(e.to, ToSink)])
+            missing = [d for d in plan.spawns if (d.id or f"{rec.agent_id}/{d.tag}") not in known]
+            self._execute(srv, None, missing)
+        return tuple(rec.agent_id for rec, _, _ in live)
+
+    def _replay(
+        self,
+        rec: AgentRecord,
+        spec: AgentSpec[Any],
+        snap: SnapshotRecord | None,
+        entries: list[JournalEntry],
+    ) -> Replayed:
+        codec = self._codec
+        if snap is not None:
+            agent = decode_agent(
+                snap.agent,
+                spec,
+                snap.schema_version,
+                agent_id=rec.agent_id,
+                seq=-1,
+                codec=codec,
+                upgrade=self._upgrade,
+            )
+            try:
+                outbox = Outbox.from_json(snap.outbox, codec)
+            except (ValueError, KeyError, TypeError) as exc:
+                raise CorruptJournal(rec.agent_id, -1, f"outbox: {exc}") from None
+            start = snap.seq
+        else:
+            agent = decode_agent(
+                rec.initial,
+                spec,
+                rec.schema_version,
+                agent_id=rec.agent_id,
+                seq=0,
+                codec=codec,
+                upgrade=self._upgrade,
+            )
+            # The declared schedules were registered at start, not by a step.
+            started = spec.startup(agent)
+            first = entries[0].at if entries else self._clock().timestamp()
+            outbox = Outbox(
+                crons=tuple(d for d in started if isinstance(d, Cron)),
+                schedules=tuple(
+                    (first + d.delay, d.signal) for d in started if isinstance(d, Schedule)
+                ),
+            )
+            start = 0
+        return replay(spec, agent, entries, outbox=outbox, start_seq=start, codec=codec)
+
     # ------------------------------------------------------------------ the agent loop
 
     async def _loop(self, agent_id: str, srv: _Server) -> None:
         while not srv.stopped:
-            sig, reply = await srv.mailbox.get()
+            sig, reply, seq = await srv.mailbox.get()
             try:
                 self._handle(srv, sig, reply)
+                if seq is not None:
+                    self._maybe_snapshot(srv, seq)
             finally:
                 self._done_pending()
 
@@ -802,7 +1174,9 @@ class AsyncRuntime:
             return
         agent_id = srv.agent.id
         self._halt(srv, UnknownAgent(agent_id))
-        for sig, _ in srv.mailbox.items:
+        if self._storage is not None:
+            self._commit().submit("stopped", agent_id)
+        for sig, _, _ in srv.mailbox.items:
             self._dead(agent_id, sig)
             self._done_pending()
         srv.mailbox.items.clear()
@@ -842,7 +1216,7 @@ class AsyncRuntime:
     def _halt(self, srv: _Server, exc: BaseException) -> None:
         srv.stopped = True
         srv.cancel_timers()
-        for _, reply in srv.mailbox.items:
+        for _, reply, _ in srv.mailbox.items:
             if reply is not None and not reply.done():
                 reply.set_exception(exc)
         srv.mailbox.release_putters(exc)
@@ -861,8 +1235,11 @@ class AsyncRuntime:
         if srv is None or srv.stopped:
             self._dead(agent_id, sig)
             return False
-        srv.mailbox.put_internal((sig, None))
-        self._add_pending()
+        if self._storage is not None:
+            self._journal(agent_id, sig, None)
+        else:
+            srv.mailbox.put_internal((sig, None, None))
+            self._add_pending()
         return True
 
     def _system(self, srv: _Server, type: str, data: object, cause: str) -> None:
@@ -903,6 +1280,7 @@ class AsyncRuntime:
                     case Cron():
                         self._cron(srv, d, problems)
                     case CronCancel(job_id=job_id):
+                        srv.out_crons.pop(job_id, None)
                         h = srv.crons.pop(job_id, None)
                         if h is not None:
                             h.cancel()
@@ -1006,6 +1384,8 @@ class AsyncRuntime:
                 srv.agent.id,
             )
         self._add_pending()
+        if self._storage is not None:
+            srv.out_invokes[d.key] = (d, cause)
         task = asyncio.get_running_loop().create_task(
             self._run_effect(srv, d, cause, handler, previous), name=f"jido-effect:{d.effect}"
         )
@@ -1067,6 +1447,7 @@ class AsyncRuntime:
         if previous is not None and not previous.done():
             # Outcomes of one step's effects are delivered in directive order.
             await asyncio.wait([previous])
+        srv.out_invokes.pop(d.key, None)
         self._deliver(srv.agent.id, outcome_signal(d, outcome, cause=cause, time=self._clock()))
 
     def _after(self, srv: _Server, delay: float, sig: Signal, tag: str | None = None) -> None:
@@ -1075,11 +1456,14 @@ class AsyncRuntime:
 
         def fire() -> None:
             srv.timers.discard(handle)
+            srv.out_schedules.pop(sig.id, None)
             if not srv.stopped:
                 self._deliver(srv.agent.id, attrs.evolve(sig, time=self._clock()))
 
         handle = loop.call_later(delay, fire)
         srv.timers.add(handle)
+        if self._storage is not None:
+            srv.out_schedules[sig.id] = (self._clock().timestamp() + delay, sig)
 
     def _cron(self, srv: _Server, d: Cron, problems: list[Problem]) -> None:
         agent_id = srv.agent.id
@@ -1108,6 +1492,8 @@ class AsyncRuntime:
         old = srv.crons.pop(d.job_id, None)
         if old is not None:
             old.cancel()
+        if self._storage is not None:
+            srv.out_crons[d.job_id] = d
         it = croniter(d.expression, self._clock().astimezone(tz))
         ticks = 0
         loop = asyncio.get_running_loop()

@@ -1,0 +1,242 @@
+"""Recovery by replay: an agent is its snapshot plus the signals journalled since.
+
+Replaying runs ``jido.step`` over the journal and executes nothing; it only works out what the
+replayed steps left outstanding, so the runtime can finish it:
+
+* ``Invoke`` whose outcome signal (``<key>:ok`` / ``<key>:error``) is not in the journal:
+  in flight at the crash, re-issued once (at-least-once; the key lets the effect dedupe).
+* ``Schedule`` whose signal is not in the journal: re-armed for what is left of its delay.
+* ``Cron`` jobs (minus ``CronCancel``): re-registered.
+* ``Emit`` to other agents: re-delivered; the receiver's journal drops ids it already holds.
+* ``SpawnAgent`` of a child that was never registered: spawned now.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+from typing import Any, TypeAlias, final
+
+import attrs
+
+import jido
+from jido import (
+    ActionCrashed,
+    Agent,
+    AgentSpec,
+    Cron,
+    CronCancel,
+    Emit,
+    Invoke,
+    Schedule,
+    Signal,
+    SpawnAgent,
+    Stop,
+)
+from jido.serde import Codec, DecodeError
+
+from ._storage import CorruptJournal, JournalEntry, SchemaMismatch, SnapshotRecord
+
+__all__ = ["Outbox", "Replayed", "Upgrade", "decode_agent", "replay", "snapshot_record"]
+
+#: ``upgrade(spec_name, stored_version, raw_agent_dict) -> raw_agent_dict`` at the current
+#: version; raise to refuse.
+Upgrade: TypeAlias = Callable[[str, int, dict[str, Any]], dict[str, Any]]
+
+
+@final
+@attrs.frozen(kw_only=True)
+class Outbox:
+    """What an agent's past steps left outstanding (see the module docs).
+
+    Attributes:
+        invokes: effects without a journalled outcome, with the signal that invoked them.
+        schedules: ``(due, signal)``, due in wall-clock epoch seconds.
+        crons: registered cron jobs, by job id.
+    """
+
+    invokes: tuple[tuple[Invoke, Signal | None], ...] = ()
+    schedules: tuple[tuple[float, Signal], ...] = ()
+    crons: tuple[Cron, ...] = ()
+
+    def to_json(self, codec: Codec) -> str:
+        """The outbox as JSON, for a snapshot."""
+        return json.dumps(
+            {
+                "invokes": [
+                    [codec.to_dict(i), None if c is None else codec.to_dict(c)]
+                    for i, c in self.invokes
+                ],
+                "schedules": [[due, codec.to_dict(s)] for due, s in self.schedules],
+                "crons": [codec.to_dict(c) for c in self.crons],
+            },
+            separators=(",", ":"),
+        )
+
+    @classmethod
+    def from_json(cls, text: str, codec: Codec) -> Outbox:
+        """Decode :meth:`to_json`'s output. Raises ``DecodeError``, ``KeyError``..."""
+        raw = json.loads(text)
+        invokes = []
+        for i, c in raw["invokes"]:
+            inv = codec.directive_from_dict(i)
+            if not isinstance(inv, Invoke):
+                raise DecodeError("outbox", f"expected an invoke, got {type(inv).__name__}")
+            invokes.append((inv, None if c is None else codec.signal_from_dict(c)))
+        crons = []
+        for c in raw["crons"]:
+            cron = codec.directive_from_dict(c)
+            if not isinstance(cron, Cron):
+                raise DecodeError("outbox", f"expected a cron job, got {type(cron).__name__}")
+            crons.append(cron)
+        return cls(
+            invokes=tuple(invokes),
+            schedules=tuple((float(due), codec.signal_from_dict(s)) for due, s in raw["schedules"]),
+            crons=tuple(crons),
+        )
+
+
+@final
+@attrs.frozen(kw_only=True)
+class Replayed:
+    """The result of :func:`replay`.
+
+    Attributes:
+        agent: the agent after the last journal entry.
+        last_seq: that entry's position (the snapshot's, if the journal was empty).
+        outbox: what is outstanding.
+        emits: every ``Emit`` of the replayed steps, with the id of the emitting agent.
+        spawns: every ``SpawnAgent`` of the replayed steps.
+        stopped: a replayed step stopped the agent.
+    """
+
+    agent: Agent[Any]
+    last_seq: int
+    outbox: Outbox
+    emits: tuple[Emit, ...]
+    spawns: tuple[SpawnAgent, ...]
+    stopped: bool
+
+
+def decode_agent(
+    raw_text: str,
+    spec: AgentSpec[Any],
+    stored_version: int,
+    *,
+    agent_id: str,
+    seq: int,
+    codec: Codec,
+    upgrade: Upgrade | None,
+) -> Agent[Any]:
+    """Decode a stored agent, upgrading its state from an older schema version.
+
+    Raises:
+        SchemaMismatch: older (or newer) version and no upgrade for it.
+        CorruptJournal: the data does not decode (``seq`` says where).
+    """
+    try:
+        raw = json.loads(raw_text)
+    except json.JSONDecodeError as exc:
+        raise CorruptJournal(agent_id, seq, f"not JSON ({exc})") from None
+    if stored_version != spec.schema_version:
+        if upgrade is None or stored_version > spec.schema_version:
+            raise SchemaMismatch(agent_id, spec.name, stored_version, spec.schema_version)
+        try:
+            raw = upgrade(spec.name, stored_version, raw)
+        except Exception as exc:
+            raise SchemaMismatch(agent_id, spec.name, stored_version, spec.schema_version) from exc
+    try:
+        return codec.agent_from_dict(raw, spec)
+    except DecodeError as exc:
+        raise CorruptJournal(agent_id, seq, exc.reason) from None
+
+
+def replay(
+    spec: AgentSpec[Any],
+    agent: Agent[Any],
+    entries: Iterable[JournalEntry],
+    *,
+    outbox: Outbox,
+    start_seq: int,
+    codec: Codec,
+) -> Replayed:
+    """Replay journal ``entries`` over ``agent`` (see the module docs).
+
+    A step that crashes (an action raising) is skipped, as the live runtime's ``Continue``
+    policy skipped it.
+
+    Raises:
+        CorruptJournal: an entry does not decode; nothing is returned, so no partial state
+            can be used.
+    """
+    invokes: dict[str, tuple[Invoke, Signal | None]] = {i.key: (i, c) for i, c in outbox.invokes}
+    schedules: dict[str, tuple[float, Signal]] = {s.id: (due, s) for due, s in outbox.schedules}
+    crons: dict[str, Cron] = {c.job_id: c for c in outbox.crons}
+    emits: list[Emit] = []
+    spawns: list[SpawnAgent] = []
+    stopped = False
+    seq = start_seq
+    for entry in entries:
+        try:
+            signal = codec.signal_from_json(entry.signal)
+        except DecodeError as exc:
+            raise CorruptJournal(agent.id, entry.seq, exc.reason) from None
+        if signal.id != entry.signal_id:
+            raise CorruptJournal(agent.id, entry.seq, "the signal's id does not match its row")
+        seq = entry.seq
+        # An outcome or a fired timer settles what produced it.
+        key, _, outcome = signal.id.rpartition(":")
+        if outcome in ("ok", "error"):
+            invokes.pop(key, None)
+        schedules.pop(signal.id, None)
+        try:
+            result = jido.step(spec, agent, signal)
+        except ActionCrashed:
+            continue
+        agent = result.agent
+        for d in result.directives:
+            match d:
+                case Invoke():
+                    invokes[d.key] = (d, signal)
+                case Schedule(delay=delay, signal=s):
+                    schedules[s.id] = (entry.at + delay, s)
+                case Cron():
+                    crons[d.job_id] = d
+                case CronCancel(job_id=job_id):
+                    crons.pop(job_id, None)
+                case Emit():
+                    emits.append(d)
+                case SpawnAgent():
+                    spawns.append(d)
+                case Stop():
+                    stopped = True
+                case _:
+                    pass
+        if stopped:
+            break
+    return Replayed(
+        agent=agent,
+        last_seq=seq,
+        outbox=Outbox(
+            invokes=tuple(invokes.values()),
+            schedules=tuple(schedules.values()),
+            crons=tuple(crons.values()),
+        ),
+        emits=tuple(emits),
+        spawns=tuple(spawns),
+        stopped=stopped,
+    )
+
+
+def snapshot_record(
+    agent: Agent[Any], spec: AgentSpec[Any], seq: int, outbox: Outbox, codec: Codec
+) -> SnapshotRecord:
+    """The snapshot of ``agent`` after journal entry ``seq``."""
+    return SnapshotRecord(
+        agent_id=agent.id,
+        seq=seq,
+        schema_version=spec.schema_version,
+        agent=codec.to_json(agent),
+        outbox=outbox.to_json(codec),
+    )
+

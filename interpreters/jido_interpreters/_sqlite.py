@@ -1,0 +1,222 @@
+"""SQLiteStorage: the embedded default store (stdlib ``sqlite3``, WAL mode)."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Literal, final
+
+from ._storage import AgentRecord, JournalEntry, SnapshotRecord
+
+__all__ = ["SQLiteStorage"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS agents (
+    agent_id TEXT PRIMARY KEY,
+    position INTEGER NOT NULL,
+    spec TEXT NOT NULL,
+    schema_version INTEGER NOT NULL,
+    initial TEXT NOT NULL,
+    parent_id TEXT,
+    tag TEXT,
+    stopped INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS journal (
+    agent_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    signal_id TEXT NOT NULL,
+    signal TEXT NOT NULL,
+    at REAL NOT NULL,
+    PRIMARY KEY (agent_id, seq),
+    UNIQUE (agent_id, signal_id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS snapshots (
+    agent_id TEXT PRIMARY KEY,
+    seq INTEGER NOT NULL,
+    schema_version INTEGER NOT NULL,
+    agent TEXT NOT NULL,
+    outbox TEXT NOT NULL
+);
+"""
+
+
+@final
+class SQLiteStorage:
+    """Agents' journals and snapshots in one SQLite database file.
+
+    The database runs in WAL mode. Each :meth:`append` is one transaction, so the runtime's
+    group commit turns many accepted signals into one fsync. ``synchronous="FULL"`` (the
+    default) survives power loss; ``"NORMAL"`` survives a killed process and is faster.
+
+    Args:
+        path: the database file (created if missing), or ``":memory:"``.
+        synchronous: SQLite's ``PRAGMA synchronous``.
+        compact: drop journal entries covered by a snapshot when one is written. Off by
+            default: the journal is also what recognises a re-delivered signal id, and a
+            compacted journal forgets the ids it dropped.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        synchronous: Literal["FULL", "NORMAL", "OFF"] = "FULL",
+        compact: bool = False,
+    ) -> None:
+        self.path = str(path)
+        # One connection, used from the runtime's storage thread (and, before the runtime
+        # starts, from the caller's): guarded by a lock, so check_same_thread can be off.
+        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        self._lock = threading.Lock()
+        self._compact = compact
+        with self._lock:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute(f"PRAGMA synchronous={synchronous}")
+            self._db.executescript(_SCHEMA)
+            (n,) = self._db.execute("SELECT COALESCE(MAX(position), 0) FROM agents").fetchone()
+            self._position = int(n)
+            self._next: dict[str, int] = {}
+
+    def register(self, record: AgentRecord) -> None:
+        with self._lock:
+            self._position += 1
+            self._db.execute(
+                "INSERT INTO agents (agent_id, position, spec, schema_version, initial, parent_id,"
+                " tag, stopped) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(agent_id) DO UPDATE"
+                " SET spec=excluded.spec, schema_version=excluded.schema_version,"
+                " initial=excluded.initial, parent_id=excluded.parent_id, tag=excluded.tag,"
+                " stopped=excluded.stopped",
+                (
+                    record.agent_id,
+                    self._position,
+                    record.spec,
+                    record.schema_version,
+                    record.initial,
+                    record.parent_id,
+                    record.tag,
+                    int(record.stopped),
+                ),
+            )
+
+    def mark_stopped(self, agent_id: str) -> None:
+        with self._lock:
+            self._db.execute("UPDATE agents SET stopped = 1 WHERE agent_id = ?", (agent_id,))
+
+    def _next_seq(self, agent_id: str) -> int:
+        n = self._next.get(agent_id)
+        if n is None:
+            (m,) = self._db.execute(
+                "SELECT COALESCE(MAX(seq), 0) FROM journal WHERE agent_id = ?", (agent_id,)
+            ).fetchone()
+            (s,) = self._db.execute(
+                "SELECT COALESCE(MAX(seq), 0) FROM snapshots WHERE agent_id = ?", (agent_id,)
+            ).fetchone()
+            n = max(int(m), int(s)) + 1
+        return n
+
+    def append(self, entries: Sequence[tuple[str, str, str, float]]) -> list[int | None]:
+        out: list[int | None] = []
+        with self._lock:
+            db = self._db
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                for agent_id, signal_id, signal, at in entries:
+                    seq = self._next_seq(agent_id)
+                    cur = db.execute(
+                        "INSERT OR IGNORE INTO journal (agent_id, seq, signal_id, signal, at)"
+                        " VALUES (?, ?, ?, ?, ?)",
+                        (agent_id, seq, signal_id, signal, at),
+                    )
+                    if cur.rowcount == 1:
+                        self._next[agent_id] = seq + 1
+                        out.append(seq)
+                    else:
+                        out.append(None)
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                self._next.clear()
+                raise
+        return out
+
+    def snapshot(self, record: SnapshotRecord) -> None:
+        with self._lock:
+            db = self._db
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                db.execute(
+                    "INSERT INTO snapshots (agent_id, seq, schema_version, agent, outbox)"
+                    " VALUES (?, ?, ?, ?, ?) ON CONFLICT(agent_id) DO UPDATE SET seq=excluded.seq,"
+                    " schema_version=excluded.schema_version, agent=excluded.agent,"
+                    " outbox=excluded.outbox",
+                    (
+                        record.agent_id,
+                        record.seq,
+                        record.schema_version,
+                        record.agent,
+                        record.outbox,
+                    ),
+                )
+                if self._compact:
+                    db.execute(
+                        "DELETE FROM journal WHERE agent_id = ? AND seq <= ?",
+                        (record.agent_id, record.seq),
+                    )
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+
+    def agents(self) -> list[AgentRecord]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT agent_id, spec, schema_version, initial, parent_id, tag, stopped"
+                " FROM agents ORDER BY position"
+            ).fetchall()
+        return [
+            AgentRecord(
+                agent_id=r[0],
+                spec=r[1],
+                schema_version=r[2],
+                initial=r[3],
+                parent_id=r[4],
+                tag=r[5],
+                stopped=bool(r[6]),
+            )
+            for r in rows
+        ]
+
+    def load(self, agent_id: str) -> tuple[SnapshotRecord | None, list[JournalEntry]]:
+        with self._lock:
+            snap = self._db.execute(
+                "SELECT seq, schema_version, agent, outbox FROM snapshots WHERE agent_id = ?",
+                (agent_id,),
+            ).fetchone()
+            after = int(snap[0]) if snap is not None else 0
+            rows = self._db.execute(
+                "SELECT seq, signal_id, signal, at FROM journal WHERE agent_id = ? AND seq > ?"
+                " ORDER BY seq",
+                (agent_id, after),
+            ).fetchall()
+        record = (
+            None
+            if snap is None
+            else SnapshotRecord(
+                agent_id=agent_id,
+                seq=snap[0],
+                schema_version=snap[1],
+                agent=snap[2],
+                outbox=snap[3],
+            )
+        )
+        entries = [
+            JournalEntry(agent_id=agent_id, seq=r[0], signal_id=r[1], signal=r[2], at=r[3])
+            for r in rows
+        ]
+        return record, entries
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
