@@ -2,7 +2,9 @@
 
 * :class:`SyncRuntime` runs agents in the calling thread on a virtual clock (tests).
 * :class:`DryRun` runs them the same way but performs no effect and writes a review.
-* :class:`AsyncRuntime` runs them on asyncio with real time: the production interpreter.
+* :class:`AsyncRuntime` runs them on asyncio with real time: the production interpreter;
+  given a :class:`Storage` (:class:`SQLiteStorage`, :class:`RedisStorage`) its agents are
+  durable: journalled, snapshotted, recovered by replay.
 
 All share one vocabulary: ``start``, ``send``, ``call``, ``state``, ``stop``.
 """
@@ -24,17 +26,30 @@ from ._async import StopAgent as StopAgent
 from ._dryrun import CannedError as CannedError
 from ._dryrun import DryRun as DryRun
 from ._dryrun import Reply as Reply
+from ._durable import Outbox as Outbox
+from ._durable import Upgrade as Upgrade
 from ._edge import new_signal as new_signal
 from ._kernel import DEFAULT_EPOCH as DEFAULT_EPOCH
 from ._kernel import EffectOutcome as EffectOutcome
 from ._kernel import RunawayError as RunawayError
 from ._kernel import SensorFn as SensorFn
 from ._kernel import UnknownAgent as UnknownAgent
+from ._redis import RedisStorage as RedisStorage
 from ._review import Change as Change
 from ._review import Review as Review
 from ._review import ReviewStep as ReviewStep
 from ._review import describe as describe
 from ._review import review as review
+from ._sqlite import SQLiteStorage as SQLiteStorage
+from ._storage import AgentRecord as AgentRecord
+from ._storage import CorruptJournal as CorruptJournal
+from ._storage import JournalEntry as JournalEntry
+from ._storage import RecoveryError as RecoveryError
+from ._storage import SchemaMismatch as SchemaMismatch
+from ._storage import SnapshotRecord as SnapshotRecord
+from ._storage import Storage as Storage
+from ._storage import StorageError as StorageError
+from ._storage import UnknownSpec as UnknownSpec
 from ._sync import EffectHandler as EffectHandler
 from ._sync import SyncRuntime as SyncRuntime
 from ._trace import TraceEntry as TraceEntry
@@ -44,6 +59,7 @@ from ._trace import trace_to_jsonl as trace_to_jsonl
 __all__ = [
     "DEFAULT_EPOCH",
     "AgentOptions",
+    "AgentRecord",
     "AsyncEffectHandler",
     "AsyncRuntime",
     "AsyncSensorFn",
@@ -51,12 +67,17 @@ __all__ = [
     "CannedError",
     "Change",
     "Continue",
+    "CorruptJournal",
     "DryRun",
     "EffectHandler",
     "EffectOutcome",
     "ErrorPolicy",
     "Escalate",
+    "JournalEntry",
     "MailboxFull",
+    "Outbox",
+    "RecoveryError",
+    "RedisStorage",
     "Reply",
     "Restart",
     "Review",
@@ -64,12 +85,19 @@ __all__ = [
     "RunawayError",
     "RuntimeClosed",
     "RuntimeStatistics",
+    "SQLiteStorage",
+    "SchemaMismatch",
     "SensorFn",
     "ShutdownReport",
+    "SnapshotRecord",
     "StopAgent",
+    "Storage",
+    "StorageError",
     "SyncRuntime",
     "TraceEntry",
     "UnknownAgent",
+    "UnknownSpec",
+    "Upgrade",
     "describe",
     "new_signal",
     "review",

@@ -239,4 +239,3 @@ def snapshot_record(
         agent=codec.to_json(agent),
         outbox=outbox.to_json(codec),
     )
-
