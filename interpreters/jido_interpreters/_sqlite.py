@@ -122,18 +122,39 @@ class SQLiteStorage:
             db = self._db
             db.execute("BEGIN IMMEDIATE")
             try:
+                # Which ids are journalled already: one query per agent in the batch, then
+                # one executemany for the rest (a statement per row costs more than the row).
+                ids_by_agent: dict[str, list[str]] = {}
+                for agent_id, signal_id, _, _ in entries:
+                    ids_by_agent.setdefault(agent_id, []).append(signal_id)
+                known: set[tuple[str, str]] = set()
+                for agent_id, ids in ids_by_agent.items():
+                    for i in range(0, len(ids), 500):
+                        chunk = ids[i : i + 500]
+                        marks = ",".join("?" * len(chunk))
+                        known.update(
+                            (agent_id, r[0])
+                            for r in db.execute(
+                                "SELECT signal_id FROM journal WHERE agent_id = ? AND signal_id"
+                                f" IN ({marks})",
+                                (agent_id, *chunk),
+                            )
+                        )
+                rows = []
                 for agent_id, signal_id, signal, at in entries:
-                    seq = self._next_seq(agent_id)
-                    cur = db.execute(
-                        "INSERT OR IGNORE INTO journal (agent_id, seq, signal_id, signal, at)"
-                        " VALUES (?, ?, ?, ?, ?)",
-                        (agent_id, seq, signal_id, signal, at),
-                    )
-                    if cur.rowcount == 1:
-                        self._next[agent_id] = seq + 1
-                        out.append(seq)
-                    else:
+                    if (agent_id, signal_id) in known:
                         out.append(None)
+                        continue
+                    known.add((agent_id, signal_id))  # a duplicate within the batch, too
+                    seq = self._next_seq(agent_id)
+                    self._next[agent_id] = seq + 1
+                    rows.append((agent_id, seq, signal_id, signal, at))
+                    out.append(seq)
+                db.executemany(
+                    "INSERT INTO journal (agent_id, seq, signal_id, signal, at)"
+                    " VALUES (?, ?, ?, ?, ?)",
+                    rows,
+                )
                 db.execute("COMMIT")
             except BaseException:
                 db.execute("ROLLBACK")
