@@ -24,7 +24,7 @@ from jido import ActionResult, AgentSpec, Context, Route, action, ok
 from jido_interpreters import AgentOptions, AsyncRuntime, SQLiteStorage
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
-from _common import machine  # noqa: E402
+from _common import machine
 
 
 @attrs.frozen
