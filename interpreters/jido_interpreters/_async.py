@@ -110,7 +110,6 @@ __all__ = [
 ]
 
 log = logging.getLogger("jido.runtime")
-_tracer = trace.get_tracer("jido")
 _propagator = TraceContextTextMapPropagator()
 
 #: An async effect handler: gets the ``Invoke`` args, returns a JSON-able result or raises.
@@ -521,6 +520,7 @@ class AsyncRuntime:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         storage: Storage | None = None,
         snapshot_every: int = 1000,
+        tracer_provider: trace.TracerProvider | None = None,
         upgrade: Upgrade | None = None,
         codec: Codec | None = None,
     ) -> None:
@@ -560,7 +560,13 @@ class AsyncRuntime:
         self._restarts = 0
         self._latencies: deque[float] = deque(maxlen=10_000)
         self._external = 0
-        self._tracing = not isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider)
+        provider = tracer_provider or trace.get_tracer_provider()
+        # With no SDK configured the API hands out no-op spans; skipping them entirely keeps
+        # the hot path free of their (small, per-directive) cost.
+        self._tracing = not isinstance(
+            provider, trace.ProxyTracerProvider | trace.NoOpTracerProvider
+        )
+        self._tracer = provider.get_tracer("jido")
         self._storage = storage
         self._snapshot_every = snapshot_every
         self._upgrade = upgrade
@@ -1078,7 +1084,7 @@ class AsyncRuntime:
         span_cm = None
         if self._tracing:
             parent_ctx = _propagator.extract(dict(sig.extensions))
-            span_cm = _tracer.start_as_current_span(
+            span_cm = self._tracer.start_as_current_span(
                 f"jido.step {sig.type}",
                 context=parent_ctx,
                 attributes={"jido.agent.id": before.id, "jido.signal.type": sig.type},
@@ -1267,52 +1273,13 @@ class AsyncRuntime:
             if srv.stopped:
                 break  # stopped by an earlier directive: the rest are not executed
             try:
-                if isinstance(d, CustomDirective):
-                    self._custom(srv, d, problems)
-                    continue
-                match d:
-                    case Emit(signal=sig, to=to):
-                        self._emit(srv, sig, to, problems)
-                    case Invoke():
-                        chain = self._invoke(srv, cause, d, chain, problems)
-                    case Schedule(delay=delay, signal=sig):
-                        self._after(srv, delay, sig)
-                    case Cron():
-                        self._cron(srv, d, problems)
-                    case CronCancel(job_id=job_id):
-                        srv.out_crons.pop(job_id, None)
-                        h = srv.crons.pop(job_id, None)
-                        if h is not None:
-                            h.cancel()
-                    case SpawnAgent():
-                        self._spawn(srv, d, problems)
-                    case StopChild(tag=tag, reason=reason):
-                        child = self._servers.get(srv.children.get(tag, ""))
-                        if child is None or child.stopped:
-                            self._problem(
-                                problems,
-                                directive_problem(f"no child tagged {tag!r}", tag=tag),
-                                agent_id,
-                            )
-                        else:
-                            self._stop(child, reason)
-                    case AdoptChild():
-                        self._adopt(srv, d, problems)
-                    case StartSensor():
-                        self._start_sensor(srv, d, problems)
-                    case StopSensor(tag=tag):
-                        t = srv.sensors.pop(tag, None)
-                        if t is not None:
-                            t.cancel()
-                    case Stop(reason=reason):
-                        self._stop(srv, reason)
-                    case Error(problem=p):
-                        self._errors += 1
-                        log.info(
-                            "agent %s: %s", agent_id, p.message, extra={"jido": {"agent": agent_id}}
-                        )
-                    case _:
-                        assert_never(d)
+                if self._tracing:
+                    with self._tracer.start_as_current_span(
+                        f"jido.directive {type(d).__name__}", attributes={"jido.agent.id": agent_id}
+                    ):
+                        chain = self._execute_one(srv, cause, d, chain, problems)
+                else:
+                    chain = self._execute_one(srv, cause, d, chain, problems)
             except Exception as exc:
                 # A bug in a user-supplied directive handler: the agent's error policy.
                 trigger = cause or Signal(type="jido.directive", source="jido://runtime", id="-")
@@ -1320,6 +1287,61 @@ class AsyncRuntime:
                 crash.__cause__ = exc
                 self._crash(srv, trigger, crash)
         return problems
+
+    def _execute_one(
+        self,
+        srv: _Server,
+        cause: Signal | None,
+        d: Directive,
+        chain: asyncio.Task[None] | None,
+        problems: list[Problem],
+    ) -> asyncio.Task[None] | None:
+        agent_id = srv.agent.id
+        if isinstance(d, CustomDirective):
+            self._custom(srv, d, problems)
+            return chain
+        match d:
+            case Emit(signal=sig, to=to):
+                self._emit(srv, sig, to, problems)
+            case Invoke():
+                chain = self._invoke(srv, cause, d, chain, problems)
+            case Schedule(delay=delay, signal=sig):
+                self._after(srv, delay, sig)
+            case Cron():
+                self._cron(srv, d, problems)
+            case CronCancel(job_id=job_id):
+                srv.out_crons.pop(job_id, None)
+                h = srv.crons.pop(job_id, None)
+                if h is not None:
+                    h.cancel()
+            case SpawnAgent():
+                self._spawn(srv, d, problems)
+            case StopChild(tag=tag, reason=reason):
+                child = self._servers.get(srv.children.get(tag, ""))
+                if child is None or child.stopped:
+                    self._problem(
+                        problems,
+                        directive_problem(f"no child tagged {tag!r}", tag=tag),
+                        agent_id,
+                    )
+                else:
+                    self._stop(child, reason)
+            case AdoptChild():
+                self._adopt(srv, d, problems)
+            case StartSensor():
+                self._start_sensor(srv, d, problems)
+            case StopSensor(tag=tag):
+                t = srv.sensors.pop(tag, None)
+                if t is not None:
+                    t.cancel()
+            case Stop(reason=reason):
+                self._stop(srv, reason)
+            case Error(problem=p):
+                self._errors += 1
+                log.info("agent %s: %s", agent_id, p.message, extra={"jido": {"agent": agent_id}})
+            case _:
+                assert_never(d)
+        return chain
 
     def _emit(
         self,
@@ -1413,7 +1435,7 @@ class AsyncRuntime:
             outcome = ("error", "UnknownEffect", f"no handler for effect {d.effect!r}")
         else:
             span = (
-                _tracer.start_as_current_span(
+                self._tracer.start_as_current_span(
                     f"jido.effect {d.effect}", attributes={"jido.effect.key": d.key}
                 )
                 if self._tracing
