@@ -105,7 +105,13 @@ def ok(
     >>> ok(None).unwrap().directives
     ()
     """
-    return Success(Outcome(state=state, ops=tuple(ops), directives=directives))
+    # Built without Outcome's __init__: it has no validators, and this is every action's
+    # return path.
+    outcome: Outcome[S] = object.__new__(Outcome)
+    object.__setattr__(outcome, "state", state)
+    object.__setattr__(outcome, "ops", ops if type(ops) is tuple else tuple(ops))
+    object.__setattr__(outcome, "directives", directives)
+    return Success(outcome)
 
 
 def fail(message: str, **details: object) -> Result[Outcome[Any], Problem | str]:

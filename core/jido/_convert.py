@@ -97,14 +97,14 @@ def structure_params(data: object, cls: type[P], *, forbid_extra: bool) -> P | l
         return cls()
     if data is None:
         data = {}
-    if not isinstance(data, Mapping):
+    if type(data) is not FrozenMap and not isinstance(data, Mapping):
         return [f"expected an object of parameters, got {type(data).__name__} @ $"]
     errors: list[str] = []
     if forbid_extra:
         known = {f.alias for f in fields}
         errors.extend(f"unknown parameter @ $.{k}" for k in data if k not in known)
     try:
-        value = converter.structure(data, cls)
+        value = converter.get_structure_hook(cls)(data, cls)
     except (ClassValidationError, ForbiddenExtraKeysError) as exc:
         errors.extend(cattrs.transform_error(exc))
         return errors

@@ -181,14 +181,7 @@ def _run(
             )
             failed += 1
             continue
-        ctx = Context(
-            agent_id=agent.id,
-            spec=spec.name,
-            version=agent.version,
-            status=agent.status,
-            signal=signal,
-            slice=ins.slice,
-        )
+        ctx = _context(agent, spec.name, signal, ins.slice)
         try:
             result = act.run(current, params, ctx)
         except Exception as exc:
@@ -241,6 +234,20 @@ def _run(
     if directives:
         return Step(agent, stamp(directives, agent_id=agent.id, cause_id=cause_id, cause=signal))
     return Step(agent, ())
+
+
+def _context(agent: Agent[Any], spec: str, signal: Signal | None, slice: str | None) -> Context:
+    # Context has no validators and every field comes from values the core already holds;
+    # skipping attrs' frozen __init__ matters on the hot path (one per instruction).
+    ctx: Context = object.__new__(Context)
+    set_ = object.__setattr__
+    set_(ctx, "agent_id", agent.id)
+    set_(ctx, "spec", spec)
+    set_(ctx, "version", agent.version)
+    set_(ctx, "status", agent.status)
+    set_(ctx, "signal", signal)
+    set_(ctx, "slice", slice)
+    return ctx
 
 
 def _next_agent(agent: Agent[S], state: S, slices: FrozenMap[str, Any], status: str) -> Agent[S]:

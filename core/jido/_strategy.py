@@ -112,7 +112,7 @@ class Direct:
     ) -> Decision:
         if not routed:
             return _unrouted(signal)
-        return Run(tuple(r.target for r in routed))
+        return Run(tuple([r.target for r in routed]))
 
 
 @final
