@@ -6,6 +6,9 @@ or a key of a mapping.
 
 Removing a *field* is impossible on an attrs class, so "delete" resets a field to its default;
 on a mapping it removes the key.
+
+Plain dicts and lists stored inside a mapping are frozen (to :class:`FrozenMap` and tuples),
+like the mappings the ops build, so a state stays immutable and hashable.
 """
 
 from __future__ import annotations
@@ -151,6 +154,16 @@ def _default(obj: Any, name: str, where: tuple[str, ...]) -> Any:
     return default
 
 
+def _frozen(value: Any) -> Any:
+    # A plain dict or list stored inside a mapping is frozen like the mapping itself, so the
+    # state stays immutable, hashable and equal to its JSON round trip.
+    if isinstance(value, dict):
+        return FrozenMap({k: _frozen(v) for k, v in value.items()})
+    if isinstance(value, list) or type(value) is tuple:
+        return tuple(_frozen(v) for v in value)
+    return value
+
+
 def _check_field(obj: Any, name: str, where: tuple[str, ...]) -> None:
     if name not in _fields(obj):
         raise StateOpError(f"{type(obj).__name__} has no field {name!r}", where)
@@ -173,7 +186,7 @@ def _merge(current: Any, values: Mapping[str, Any], where: tuple[str, ...]) -> A
             old = merged.get(key)
             if isinstance(value, Mapping) and (attrs.has(type(old)) or isinstance(old, Mapping)):
                 value = _merge(old, value, (*where, key))
-            merged[key] = value
+            merged[key] = _frozen(value)
         return FrozenMap(merged)
     raise StateOpError(f"cannot merge into a {type(current).__name__}", where)
 
@@ -204,7 +217,7 @@ def _set_path(current: Any, path: tuple[str, ...], value: Any, where: tuple[str,
                 child = FrozenMap()
             value = _set_path(child, rest, value, here)
         merged = dict(current)
-        merged[name] = value
+        merged[name] = _frozen(value)
         return FrozenMap(merged)
     raise StateOpError(f"cannot set a path inside a {type(current).__name__}", where)
 

@@ -235,6 +235,10 @@ class Kernel:
             del self.crons[key]
         for key in [k for k in self.sensor_tags if k[0] == agent_id]:
             del self.sensor_tags[key]
+        # Its armed timers go too: a Schedule must not fire into a later agent with this id.
+        if any(t[2] == agent_id for t in self.timers):
+            self.timers = [t for t in self.timers if t[2] != agent_id]
+            heapq.heapify(self.timers)
         # Signals already queued for a stopped agent are not silently lost: dead letters.
         kept: deque[tuple[str, Signal]] = deque()
         for target, sig in self.queue:
@@ -511,7 +515,20 @@ class Kernel:
         self.sensor_tags[(agent_id, d.tag)] = generation  # replaces an older one
         tag = ("sensor", d.tag, str(generation))
         try:
-            emissions = list(fn(d.config))
+            # Malformed output (a bad type, data that is not JSON, no delay) ends the sensor
+            # like raising does, as in AsyncRuntime: a SENSOR_EXIT, not a crash of the run.
+            emissions = [
+                (
+                    max(0.0, float(delay)),
+                    Signal(
+                        type=type_,
+                        source=f"jido://sensor/{d.sensor}",
+                        id=derive_id(f"sensor:{d.tag}:{generation}", agent_id, n),
+                        data=data,
+                    ),
+                )
+                for n, (delay, type_, data) in enumerate(fn(d.config))
+            ]
         except Exception as exc:
             self.sensor_tags.pop((agent_id, d.tag), None)
             self._system(
@@ -521,14 +538,8 @@ class Kernel:
                 cause=f"sensor:{d.tag}",
             )
             return
-        for n, (delay, type_, data) in enumerate(emissions):
-            sig = Signal(
-                type=type_,
-                source=f"jido://sensor/{d.sensor}",
-                id=derive_id(f"sensor:{d.tag}:{generation}", agent_id, n),
-                data=data,
-            )
-            self._timer(self.now + max(0.0, float(delay)), agent_id, sig, tag)
+        for delay, sig in emissions:
+            self._timer(self.now + delay, agent_id, sig, tag)
 
     def _custom(self, agent_id: str, d: CustomDirective, problems: list[Problem]) -> None:
         handler = self.directive_handlers.get(type(d))

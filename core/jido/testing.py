@@ -1,0 +1,336 @@
+"""Hypothesis strategies for jido values: JSON data, signals, directives and agents.
+
+Every strategy here generates *valid* values only (each passes its class's own validation),
+bounded in size so that properties stay fast. They are meant for property tests of agent
+logic and of anything that consumes jido values (interpreters, serializers, reviewers):
+
+.. code-block:: python
+
+    from hypothesis import given
+    from jido import serde
+    from jido.testing import signals
+
+    @given(signals())
+    def test_round_trip(s):
+        assert serde.signal_from_json(serde.to_json(s)) == s
+
+Needs the ``testing`` extra (``pip install jido[testing]``), which brings Hypothesis.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any, Final, TypeVar, get_type_hints
+
+import attrs
+
+try:
+    from hypothesis import strategies as st
+except ImportError as exc:  # pragma: no cover - depends on the environment
+    raise ImportError(
+        "jido.testing needs Hypothesis: install jido[testing] (pip install 'jido[testing]')"
+    ) from exc
+
+from ._agent import Agent, AgentSpec
+from ._directives import (
+    PARENT,
+    SELF,
+    AdoptChild,
+    BuiltinDirective,
+    Cron,
+    CronCancel,
+    Emit,
+    Error,
+    Invoke,
+    Schedule,
+    SpawnAgent,
+    StartSensor,
+    Stop,
+    StopChild,
+    StopSensor,
+    Target,
+    ToAgent,
+    ToSink,
+)
+from ._errors import Problem, ProblemKind
+from ._json import FrozenMap, JsonValue, freeze
+from ._signal import DRAFT, Signal, is_valid_type
+from ._strategy import FSM, IDLE, Direct
+
+__all__ = [
+    "agents",
+    "directives",
+    "json_values",
+    "problems",
+    "signal_types",
+    "signals",
+    "targets",
+]
+
+S = TypeVar("S")
+
+# CloudEvents core attribute names: never valid as extension names.
+_RESERVED_EXTENSIONS: Final = frozenset(
+    {
+        "id",
+        "source",
+        "type",
+        "subject",
+        "time",
+        "data",
+        "datacontenttype",
+        "specversion",
+        "dataschema",
+        "data_base64",
+    }
+)
+_SEGMENT_ALPHABET: Final = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-"
+_EXT_ALPHABET: Final = "abcdefghijklmnopqrstuvwxyz0123456789"
+_CONTENT_TYPES: Final = ("application/json", "text/plain", "application/cloudevents+json")
+_CRON_EXPRESSIONS: Final = (
+    "* * * * *",
+    "*/5 * * * *",
+    "0 0 * * 0",
+    "30 9 * * 1-5",
+    "0 */2 * * * *",
+)
+_TIMEZONES: Final = ("UTC", "Europe/Paris", "America/New_York", "Asia/Tokyo")
+
+
+def _names(max_size: int = 16) -> st.SearchStrategy[str]:
+    # Non-empty free text that is never the draft marker.
+    return st.text(min_size=1, max_size=max_size).filter(lambda s: s != DRAFT)
+
+
+def _scalars() -> st.SearchStrategy[JsonValue]:
+    return st.one_of(
+        st.none(),
+        st.booleans(),
+        st.integers(min_value=-(2**63), max_value=2**63),
+        st.floats(allow_nan=False, allow_infinity=False),
+        st.text(max_size=12),
+    )
+
+
+def json_values(*, max_leaves: int = 12) -> st.SearchStrategy[JsonValue]:
+    """Frozen JSON values: ``None``, ``bool``, ``int``, finite ``float``, ``str``, tuples of
+    JSON values and :class:`~jido.FrozenMap` from ``str`` to JSON values, nested.
+
+    Every value generated is the output of :func:`jido.freeze` (so ``freeze(v) == v``), is
+    hashable, and holds about ``max_leaves`` scalars at most; containers hold at most 4 items.
+    """
+
+    def extend(children: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+        return st.one_of(
+            st.lists(children, max_size=4),
+            st.dictionaries(st.text(max_size=8), children, max_size=4),
+        )
+
+    return st.recursive(_scalars(), extend, max_leaves=max_leaves).map(freeze)
+
+
+def _json_maps(max_size: int = 3) -> st.SearchStrategy[FrozenMap[str, JsonValue]]:
+    # A frozen JSON object (effect args, details, config...).
+    return st.dictionaries(st.text(max_size=8), json_values(max_leaves=6), max_size=max_size).map(
+        FrozenMap
+    )
+
+
+def signal_types(*, max_segments: int = 4) -> st.SearchStrategy[str]:
+    """Valid signal types: 1 to ``max_segments`` dot-separated, non-empty segments of
+    ``[A-Za-z0-9_-]`` (each at most 8 characters), e.g. ``"order.paid"``."""
+    segment = st.text(alphabet=_SEGMENT_ALPHABET, min_size=1, max_size=8)
+    return st.lists(segment, min_size=1, max_size=max_segments).map(".".join)
+
+
+def _times() -> st.SearchStrategy[datetime]:
+    offsets = st.one_of(
+        st.just(UTC),  # datetime.UTC is timezone.utc
+        st.integers(min_value=-14 * 60, max_value=14 * 60).map(
+            lambda m: timezone(timedelta(minutes=m))
+        ),
+    )
+    return st.datetimes(
+        min_value=datetime(1970, 1, 1), max_value=datetime(2200, 1, 1), timezones=offsets
+    )
+
+
+def _extensions() -> st.SearchStrategy[dict[str, str | int | bool]]:
+    names = st.text(alphabet=_EXT_ALPHABET, min_size=1, max_size=20).filter(
+        lambda n: n not in _RESERVED_EXTENSIONS
+    )
+    values: st.SearchStrategy[str | int | bool] = st.one_of(
+        st.text(max_size=16), st.integers(min_value=-(2**53), max_value=2**53), st.booleans()
+    )
+    return st.dictionaries(names, values, max_size=3)
+
+
+def signals(
+    types: st.SearchStrategy[str] | Sequence[str] | None = None,
+    data: st.SearchStrategy[Any] | None = None,
+) -> st.SearchStrategy[Signal]:
+    """Valid, stamped (non-draft) :class:`~jido.Signal` values.
+
+    Args:
+        types: the signal types: a strategy, or a non-empty list of valid types to sample
+            from; :func:`signal_types` by default.
+        data: a strategy for the payload (any JSON-able value; it is frozen by ``Signal``);
+            :func:`json_values` by default.
+
+    Ids and sources are non-empty text, never the draft marker; ``time`` is ``None`` or a
+    timezone-aware datetime (UTC or a fixed offset); ``subject`` is ``None`` or non-empty;
+    extensions have CloudEvents names (``[a-z0-9]{1,20}``, no core attribute) and ``str`` /
+    ``int`` / ``bool`` values.
+
+    Raises:
+        ValueError: ``types`` is an empty list or holds an invalid signal type.
+    """
+    if types is None:
+        type_strategy = signal_types()
+    elif isinstance(types, st.SearchStrategy):
+        type_strategy = types
+    else:
+        listed = list(types)
+        bad = [t for t in listed if not is_valid_type(t)]
+        if not listed or bad:
+            raise ValueError(f"types must be a non-empty list of valid signal types, bad: {bad}")
+        type_strategy = st.sampled_from(listed)
+    return st.builds(
+        Signal,
+        type=type_strategy,
+        source=_names(24),
+        id=_names(24),
+        time=st.none() | _times(),
+        subject=st.none() | _names(),
+        data=json_values() if data is None else data,
+        datacontenttype=st.sampled_from(_CONTENT_TYPES),
+        extensions=_extensions(),
+    )
+
+
+def targets() -> st.SearchStrategy[Target]:
+    """Every kind of :data:`~jido.Target`: ``SELF``, ``PARENT``, ``ToAgent`` and ``ToSink``
+    (the last two with non-empty names)."""
+    return st.one_of(
+        st.just(SELF),
+        st.just(PARENT),
+        st.builds(ToAgent, id=_names()),
+        st.builds(ToSink, name=_names()),
+    )
+
+
+def problems() -> st.SearchStrategy[Problem]:
+    """:class:`~jido.Problem` values of every :class:`~jido.ProblemKind`, with free-text
+    messages and small frozen JSON ``details``."""
+    return st.builds(
+        Problem,
+        kind=st.sampled_from(list(ProblemKind)),
+        message=st.text(max_size=40),
+        details=_json_maps(),
+    )
+
+
+def directives() -> st.SearchStrategy[BuiltinDirective]:
+    """Every built-in directive class (``Emit``, ``Invoke``, ``Schedule``, ``Cron``,
+    ``CronCancel``, ``SpawnAgent``, ``StopChild``, ``AdoptChild``, ``StartSensor``,
+    ``StopSensor``, ``Stop``, ``Error``) with valid field values.
+
+    Directives are as ``step`` returns them: signals are stamped (see :func:`signals`) and
+    ``Invoke`` keys are set, never the draft marker.
+    """
+    return st.one_of(
+        st.builds(Emit, signal=signals(), to=targets()),
+        st.builds(
+            Invoke,
+            effect=_names(),
+            args=_json_maps(),
+            on_ok=signal_types(),
+            on_error=signal_types(),
+            context=_json_maps(),
+            key=_names(32),
+        ),
+        st.builds(
+            Schedule,
+            delay=st.floats(min_value=0, max_value=1e9, allow_nan=False)
+            | st.integers(min_value=0, max_value=10**9),
+            signal=signals(),
+        ),
+        st.builds(
+            Cron,
+            expression=st.sampled_from(_CRON_EXPRESSIONS),
+            signal=signals(),
+            job_id=_names(),
+            timezone=st.sampled_from(_TIMEZONES),
+        ),
+        st.builds(CronCancel, job_id=_names()),
+        st.builds(
+            SpawnAgent,
+            spec=_names(),
+            tag=_names(),
+            id=st.none() | _names(),
+            state=_json_maps(),
+            meta=_json_maps(),
+        ),
+        st.builds(StopChild, tag=_names(), reason=st.text(max_size=16)),
+        st.builds(AdoptChild, child_id=_names(), tag=_names(), meta=_json_maps()),
+        st.builds(StartSensor, sensor=_names(), tag=_names(), config=_json_maps()),
+        st.builds(StopSensor, tag=_names()),
+        st.builds(Stop, reason=st.text(max_size=16)),
+        st.builds(Error, problem=problems()),
+    )
+
+
+def _instances(cls: type[S]) -> st.SearchStrategy[S]:
+    # ``st.builds(cls)``, with string annotations (``from __future__ import annotations``)
+    # resolved for the fields it has to infer: those without defaults.
+    def build() -> st.SearchStrategy[S]:
+        try:
+            hints = get_type_hints(cls)
+        except (NameError, TypeError):  # unresolvable: let Hypothesis try on its own
+            hints = {}
+        fields: tuple[attrs.Attribute[Any], ...] = getattr(cls, "__attrs_attrs__", ())
+        required = {
+            f.alias: st.from_type(hints[f.name])
+            for f in fields
+            if f.init and f.default is attrs.NOTHING and f.name in hints and f.alias
+        }
+        return st.builds(cls, **required)
+
+    return st.deferred(build)
+
+
+def agents(
+    spec: AgentSpec[S], states: st.SearchStrategy[S] | None = None
+) -> st.SearchStrategy[Agent[S]]:
+    """:class:`~jido.Agent` values of ``spec``.
+
+    Args:
+        spec: the spec the agents run (their ``spec`` field is its name).
+        states: a strategy for the agent's state; by default ``st.builds(spec.state)``, which
+            keeps fields with defaults at their defaults and infers the others from their
+            annotations (string annotations included).
+
+    Ids are non-empty text and versions are ``>= 0``. The status is one of the FSM's
+    :attr:`~jido.FSM.statuses` under an :class:`~jido.FSM` strategy, :data:`~jido.IDLE` under
+    :class:`~jido.Direct`, and the strategy's ``initial_status`` under a custom strategy.
+    Each mounted plugin gets a slice built the same way from ``plugin.state``.
+    """
+    strategy = spec.strategy
+    if isinstance(strategy, FSM):
+        statuses: st.SearchStrategy[str] = st.sampled_from(strategy.statuses)
+    else:
+        # IDLE under Direct; a custom strategy's statuses are unknown, its initial one is safe.
+        statuses = st.just(IDLE if isinstance(strategy, Direct) else strategy.initial_status)
+    slices: st.SearchStrategy[FrozenMap[str, Any]] = st.fixed_dictionaries(
+        {p.name: _instances(p.state) for p in spec.plugins}
+    ).map(FrozenMap)
+    return st.builds(
+        Agent,
+        id=_names(),
+        spec=st.just(spec.name),
+        state=_instances(spec.state) if states is None else states,
+        version=st.integers(min_value=0, max_value=2**31),
+        status=statuses,
+        slices=slices,
+    )

@@ -1,0 +1,194 @@
+"""The ``jido`` command line: demo, graph, review, and one-line errors with exit code 2."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner, Result
+
+from jido_interpreters.cli import app
+
+SPEC = "jido_examples.contentops:ORCHESTRATOR"
+
+
+def run(*args: str) -> Result:
+    return CliRunner().invoke(app, list(args))
+
+
+def cloudevent(n: int, type: str, data: object = None, **extra: Any) -> dict[str, Any]:
+    event: dict[str, Any] = {
+        "specversion": "1.0",
+        "id": f"evt-{n}",
+        "source": "/tests",
+        "type": type,
+        "time": "2026-01-01T00:00:00+00:00",
+    }
+    if data is not None:
+        event["data"] = data
+    event.update(extra)
+    return event
+
+
+def script(tmp_path: Path, *lines: object, raw: str | None = None) -> Path:
+    path = tmp_path / "signals.jsonl"
+    text = "".join(json.dumps(line) + "\n" for line in lines)
+    path.write_text(text if raw is None else raw, encoding="utf-8")
+    return path
+
+
+def request(tmp_path: Path) -> Path:
+    return script(
+        tmp_path,
+        cloudevent(1, "contentops.run.requested", {"topics": ["alpha", "beta gamma"]}),
+        {"advance": 60},
+    )
+
+
+def one_error_line(result: Result) -> str:
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error:")
+    return lines[0]
+
+
+# ---------------------------------------------------------------- demo and graph
+
+
+def test_demo_on_the_sync_runtime_runs_the_example_and_reports() -> None:
+    """`jido demo --runtime sync` exits 0 and prints the published report."""
+    result = run("demo", "--runtime", "sync")
+    assert result.exit_code == 0, result.output
+    assert "report: report-1: 480 words" in result.stdout
+    assert "audit sink: ['contentops.run.completed']" in result.stdout
+
+
+def test_demo_on_the_default_runtime_runs_the_example_and_reports() -> None:
+    """`jido demo` (AsyncRuntime) exits 0 and prints the published report."""
+    result = run("demo")
+    assert result.exit_code == 0, result.output
+    assert "report: report-1: 480 words" in result.stdout
+
+
+def test_demo_rejects_an_unknown_runtime() -> None:
+    """`jido demo --runtime ray` is bad input: one error line, exit code 2."""
+    assert "ray" in one_error_line(run("demo", "--runtime", "ray"))
+
+
+def test_graph_prints_the_fsm_as_a_mermaid_state_diagram() -> None:
+    """`jido graph` on an FSM spec prints a Mermaid stateDiagram-v2 with its statuses."""
+    result = run("graph", SPEC)
+    assert result.exit_code == 0, result.output
+    assert "stateDiagram-v2" in result.stdout
+    for status in ("idle", "running", "reporting"):
+        assert status in result.stdout
+
+
+# ---------------------------------------------------------------- review
+
+
+def test_review_dry_runs_a_script_of_cloudevents_as_text(tmp_path: Path) -> None:
+    """`jido review` text: the request's steps, then the deadline after advancing 60 s."""
+    result = run("review", SPEC, str(request(tmp_path)))
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert out.startswith("Dry-run review of orchestrator (signals.jsonl)")
+    assert "orchestrator <- contentops.run.requested (evt-1)" in out
+    assert "t=60s orchestrator <- contentops.run.deadline" in out
+    assert "effects that would run:" in out
+
+
+def test_review_as_markdown(tmp_path: Path) -> None:
+    """`jido review --format md` prints Markdown."""
+    result = run("review", SPEC, str(request(tmp_path)), "--format", "md")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("# Dry-run review of orchestrator")
+    assert "`contentops.run.requested` → `orchestrator`" in result.stdout
+
+
+def test_review_as_json_performs_no_effect(tmp_path: Path) -> None:
+    """`jido review --format json` parses; with no replies the drafts time out at the deadline."""
+    result = run("review", SPEC, str(request(tmp_path)), "--format", "json")
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    types = [s["signal_type"] for s in doc["steps"]]
+    assert types[0] == "contentops.run.requested"
+    assert "contentops.run.deadline" in types
+    assert "contentops.draft.ready" not in types  # llm.draft never ran: no outcome
+    final = doc["final"]["orchestrator"]
+    assert final["failed"] == {"alpha": "timed out", "beta gamma": "timed out"}
+    assert final["drafts"] == {}
+
+
+def test_review_with_canned_replies_follows_the_happy_path(tmp_path: Path) -> None:
+    """`jido review --replies` feeds canned effect results back, so drafts complete."""
+    replies = tmp_path / "replies.json"
+    replies.write_text(json.dumps({"llm.draft": {"words": 7}, "report.publish": "done"}))
+    result = run(
+        "review", SPEC, str(request(tmp_path)), "--format", "json", "--replies", str(replies)
+    )
+    assert result.exit_code == 0, result.output
+    final = json.loads(result.stdout)["final"]["orchestrator"]
+    assert final["drafts"] == {"alpha": 7, "beta gamma": 7}
+    assert final["report"] == "done"
+
+
+# ---------------------------------------------------------------- bad input
+
+
+def test_review_line_that_is_not_json_is_one_error_naming_the_line(tmp_path: Path) -> None:
+    """A script line that is not JSON: exit 2, one error line naming line 2."""
+    good = json.dumps(cloudevent(1, "contentops.run.requested"))
+    path = script(tmp_path, raw=good + "\n{not json\n")
+    line = one_error_line(run("review", SPEC, str(path)))
+    assert "signals.jsonl:2:" in line
+    assert "not JSON" in line
+
+
+def test_review_signal_missing_id_is_one_error_naming_the_line(tmp_path: Path) -> None:
+    """A CloudEvent without `id`: exit 2, one error line naming the line and the attribute."""
+    event = cloudevent(2, "contentops.run.requested")
+    del event["id"]
+    path = script(tmp_path, {"advance": 1}, event)
+    line = one_error_line(run("review", SPEC, str(path)))
+    assert "signals.jsonl:2:" in line
+    assert "id" in line
+
+
+def test_review_unknown_spec_module_is_one_error(tmp_path: Path) -> None:
+    """A spec module that cannot be imported: exit 2, one error line naming it."""
+    line = one_error_line(run("review", "no_such_module_xyz:SPEC", str(request(tmp_path))))
+    assert "no_such_module_xyz" in line
+
+
+def test_review_name_that_is_not_an_agent_spec_is_one_error(tmp_path: Path) -> None:
+    """A MODULE:NAME whose NAME is not an AgentSpec: exit 2, one error line saying so."""
+    ref = "jido_examples.contentops:DEADLINE_SECONDS"
+    line = one_error_line(run("review", ref, str(request(tmp_path))))
+    assert "is not an AgentSpec" in line
+
+
+def test_graph_name_that_is_not_an_agent_spec_is_one_error() -> None:
+    """`jido graph` on something that is not a spec: exit 2, one error line."""
+    assert "is not an AgentSpec" in one_error_line(run("graph", "jido_examples.contentops:EFFECTS"))
+
+
+def test_review_bad_format_is_one_error(tmp_path: Path) -> None:
+    """`--format html`: exit 2, one error line naming the format."""
+    line = one_error_line(run("review", SPEC, str(request(tmp_path)), "--format", "html"))
+    assert "html" in line
+
+
+@pytest.mark.parametrize("advance", ["-5", '"soon"', "true"])
+def test_review_bad_advance_is_one_error_naming_the_line(tmp_path: Path, advance: str) -> None:
+    """An `advance` that is not a number of seconds >= 0: exit 2, naming line 1."""
+    path = script(tmp_path, raw='{"advance": ' + advance + "}\n")
+    assert "signals.jsonl:1:" in one_error_line(run("review", SPEC, str(path)))
+
+
+def test_review_missing_script_file_is_one_error(tmp_path: Path) -> None:
+    """A script path that does not exist: exit 2, one error line."""
+    one_error_line(run("review", SPEC, str(tmp_path / "missing.jsonl")))

@@ -1,0 +1,268 @@
+"""DryRun: no effect is performed, canned replies continue the run, the review report."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import attrs
+import pytest
+
+from jido import (
+    ActionResult,
+    AgentSpec,
+    Context,
+    FrozenMap,
+    Invoke,
+    JsonValue,
+    NoParams,
+    Route,
+    action,
+    emit_to,
+    emit_to_sink,
+    invoke,
+    ok,
+    thaw,
+)
+from jido_interpreters import CannedError, Change, DryRun
+
+# ---------------------------------------------------------------- a small shop
+
+
+@attrs.frozen
+class Order:
+    status: str = "new"
+    item: str = ""
+    qty: int = 0
+    receipt: str | None = None
+    failure: str | None = None
+
+
+@attrs.frozen
+class Placed:
+    item: str
+    qty: int
+
+
+@attrs.frozen
+class Charged:
+    result: FrozenMap[str, JsonValue]
+
+
+@attrs.frozen
+class Declined:
+    error: FrozenMap[str, JsonValue]
+
+
+@action(params=Placed)
+def place(state: Order, p: Placed, ctx: Context) -> ActionResult[Order]:
+    new = attrs.evolve(state, status="charging", item=p.item, qty=p.qty)
+    return ok(
+        new,
+        invoke(
+            "payment.charge",
+            {"amount": 10 * p.qty, "item": p.item},
+            on_ok="order.paid",
+            on_error="order.declined",
+            context={"item": p.item},
+        ),
+        emit_to_sink("audit", "order.placed", {"item": p.item}),
+    )
+
+
+@action(params=Charged)
+def paid(state: Order, p: Charged, ctx: Context) -> ActionResult[Order]:
+    new = attrs.evolve(state, status="paid", receipt=str(p.result.get("receipt")))
+    return ok(new, emit_to("shipper", "ship.requested", {"item": state.item}))
+
+
+@action(params=Declined)
+def declined(state: Order, p: Declined, ctx: Context) -> ActionResult[Order]:
+    return ok(attrs.evolve(state, status="failed", failure=str(p.error.get("message"))))
+
+
+ORDER: AgentSpec[Order] = AgentSpec(
+    name="order",
+    state=Order,
+    routes=[
+        Route(pattern="order.placed", target=place),
+        Route(pattern="order.paid", target=paid),
+        Route(pattern="order.declined", target=declined),
+    ],
+)
+
+
+@attrs.frozen
+class Shipper:
+    shipped: int = 0
+
+
+@action()
+def ship(state: Shipper, _: NoParams, ctx: Context) -> ActionResult[Shipper]:
+    return ok(Shipper(shipped=state.shipped + 1))
+
+
+SHIPPER: AgentSpec[Shipper] = AgentSpec(
+    name="shipper", state=Shipper, routes=[Route(pattern="ship.requested", target=ship)]
+)
+
+
+def shop(**kw: Any) -> DryRun:
+    kw.setdefault("sinks", ["audit"])
+    run = DryRun([ORDER, SHIPPER], **kw)
+    run.start(ORDER, "order")
+    run.start(SHIPPER, "shipper")
+    run.send("order", "order.placed", {"item": "book", "qty": 3})
+    return run
+
+
+# ---------------------------------------------------------------- no effects
+
+
+def test_dry_run_takes_no_effect_handlers_at_all() -> None:
+    """DryRun has no way to be given effect handlers, so none can run."""
+
+    def must_not_run(args: FrozenMap[str, JsonValue]) -> object:
+        pytest.fail("DryRun called an effect handler")
+
+    with pytest.raises(TypeError):
+        DryRun([ORDER], effects={"payment.charge": must_not_run})  # type: ignore[call-arg]
+
+
+def test_dry_run_records_the_intent_and_performs_nothing() -> None:
+    """An Invoke is recorded as an intent; without a reply no outcome signal arrives."""
+    run = shop()
+    ((agent_id, intent),) = run.intents
+    assert agent_id == "order"
+    assert isinstance(intent, Invoke)
+    assert (intent.effect, thaw(intent.args)) == ("payment.charge", {"amount": 30, "item": "book"})
+    assert [e.signal.type for e in run.trace] == ["order.placed"]
+    assert run.state("order").status == "charging"
+    assert run.state("shipper") == Shipper()
+    assert run.problems == ()
+
+
+def test_dry_run_still_follows_the_systems_own_signals() -> None:
+    """Signals to sinks are collected as in SyncRuntime (they are the system's logic)."""
+    run = shop()
+    assert [s.type for s in run.sink("audit")] == ["order.placed"]
+
+
+# ---------------------------------------------------------------- canned replies
+
+
+def test_a_canned_reply_continues_down_the_happy_path() -> None:
+    """A canned result comes back as on_ok, so the run goes on (payment, then shipping)."""
+    run = shop(replies={"payment.charge": {"receipt": "r-1"}})
+    order = run.state("order")
+    assert (order.status, order.receipt) == ("paid", "r-1")
+    assert run.state("shipper").shipped == 1
+    assert [e.signal.type for e in run.trace] == ["order.placed", "order.paid", "ship.requested"]
+    assert len(run.intents) == 1
+
+
+def test_a_canned_reply_function_gets_the_invoke_args() -> None:
+    """A callable reply is called with the effect's args and its value is the result."""
+    run = shop(replies={"payment.charge": lambda args: {"receipt": f"r-{args['amount']}"}})
+    assert run.state("order").receipt == "r-30"
+
+
+def test_a_canned_error_yields_on_error() -> None:
+    """A CannedError comes back as on_error with its type and message."""
+    run = shop(replies={"payment.charge": CannedError("CardDeclined", "insufficient funds")})
+    order = run.state("order")
+    assert (order.status, order.failure) == ("failed", "insufficient funds")
+    reply = run.trace[-1].signal
+    assert reply.type == "order.declined"
+    assert thaw(reply.data)["error"] == {"type": "CardDeclined", "message": "insufficient funds"}  # type: ignore[index]
+    assert run.state("shipper").shipped == 0
+
+
+# ---------------------------------------------------------------- the review
+
+
+def test_the_review_has_per_step_changes_directives_and_effects() -> None:
+    """run.review(): per step, the state changes, every directive and the effects."""
+    run = shop(replies={"payment.charge": {"receipt": "r-1"}})
+    report = run.review(title="Shop review")
+    assert report.title == "Shop review"
+    assert [s.signal_type for s in report.steps] == [
+        "order.placed",
+        "order.paid",
+        "ship.requested",
+    ]
+    placed, paid_step, shipped = report.steps
+    assert (placed.index, placed.agent_id) == (0, "order")
+    assert set(placed.changes) == {
+        Change("state.status", "new", "charging"),
+        Change("state.item", "", "book"),
+        Change("state.qty", 0, 3),
+    }
+    assert len(placed.directives) == 2
+    assert placed.directives[0].startswith("invoke payment.charge(")
+    assert '"amount": 30' in placed.directives[0]
+    assert "order.paid" in placed.directives[0]
+    assert placed.directives[1] == 'emit order.placed {"item": "book"} to sink audit'
+    assert placed.effects == placed.directives  # both leave the system
+    assert set(paid_step.changes) == {
+        Change("state.status", "charging", "paid"),
+        Change("state.receipt", None, "r-1"),
+    }
+    assert paid_step.directives == ('emit ship.requested {"item": "book"} to agent shipper',)
+    assert paid_step.effects == ()  # a signal between agents is not an effect
+    assert shipped.changes == (Change("state.shipped", 0, 1),)
+    assert report.final["order"]["status"] == "paid"
+    assert report.final["shipper"] == {"shipped": 1}
+    assert report.problems == ()
+
+
+def test_the_review_lists_problems_per_step() -> None:
+    """A directive that could not be executed shows up in its step and in the summary."""
+    run = shop(sinks=[])
+    report = run.review()
+    (problem,) = report.steps[0].problems
+    assert problem.startswith("[directive]")
+    assert "audit" in problem
+    assert report.problems == (f"[0] {problem}",)
+
+
+def test_the_review_renders_as_text() -> None:
+    """render('text') shows the title, each step's changes and directives, and the effects."""
+    text = shop(replies={"payment.charge": {"receipt": "r-1"}}).review(title="Shop").render("text")
+    lines = text.splitlines()
+    assert lines[:2] == ["Shop", "===="]
+    assert "[0] t=0s order <- order.placed (ext-0)" in lines
+    assert '    ~ state.status: "new" -> "charging"' in lines
+    assert "effects that would run: 2" in lines
+    assert any(line.startswith("    > invoke payment.charge(") for line in lines)
+
+
+def test_the_review_renders_as_markdown() -> None:
+    """render('md') is Markdown: a heading, a change table per step, the final states."""
+    md = shop(replies={"payment.charge": {"receipt": "r-1"}}).review(title="Shop").render("md")
+    assert md.startswith("# Shop\n")
+    assert "## 0. `order.placed` → `order` (t=0s)" in md
+    assert '| `state.status` | `"new"` | `"charging"` |' in md
+    assert "- **effect**: invoke payment.charge(" in md
+    assert "## Final states" in md
+
+
+def test_the_review_renders_as_json_that_parses() -> None:
+    """render('json') is one JSON document with the steps, changes and final states."""
+    report = shop(replies={"payment.charge": {"receipt": "r-1"}}).review(title="Shop")
+    doc = json.loads(report.render("json"))
+    assert doc["title"] == "Shop"
+    assert len(doc["steps"]) == 3
+    assert {"path": "state.status", "before": "new", "after": "charging"} in doc["steps"][0][
+        "changes"
+    ]
+    assert doc["steps"][0]["signal_type"] == "order.placed"
+    assert doc["final"]["order"]["receipt"] == "r-1"
+    assert doc["problems"] == []
+    assert report.render("markdown") == report.render("md")
+
+
+def test_render_rejects_an_unknown_format() -> None:
+    """render() with a format other than text, md or json raises ValueError."""
+    with pytest.raises(ValueError, match="unknown format"):
+        shop().review().render("html")

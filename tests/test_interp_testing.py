@@ -1,0 +1,228 @@
+"""jido_interpreters.testing.AgentMachine: setup, helpers, and an invariant that can fail."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+import pytest
+from hypothesis import settings
+from hypothesis.stateful import rule, run_state_machine_as_test
+
+from jido import (
+    Action,
+    ActionResult,
+    AgentSpec,
+    Context,
+    NoParams,
+    ProblemKind,
+    Route,
+    action,
+    cron,
+    emit,
+    emit_to_sink,
+    ok,
+    stop,
+)
+from jido_interpreters.testing import AgentMachine
+
+
+@attrs.frozen
+class Counter:
+    count: int = 0
+    notes: int = 0
+
+
+@attrs.frozen
+class By:
+    by: int = 1
+
+
+@action(params=By)
+def add(state: Counter, p: By, ctx: Context) -> ActionResult[Counter]:
+    return ok(attrs.evolve(state, count=state.count + p.by), emit("c.noted"))
+
+
+@action()
+def noted(state: Counter, _: NoParams, ctx: Context) -> ActionResult[Counter]:
+    return ok(attrs.evolve(state, notes=state.notes + 1))
+
+
+@action()
+def leak(state: Counter, _: NoParams, ctx: Context) -> ActionResult[Counter]:
+    return ok(None, emit_to_sink("nowhere", "c.leaked"))
+
+
+@action()
+def quit_(state: Counter, _: NoParams, ctx: Context) -> ActionResult[Counter]:
+    return ok(None, stop("bye"))
+
+
+ROUTES: list[Route[Action[Counter, Any]]] = [
+    Route(pattern="c.add", target=add),
+    Route(pattern="c.noted", target=noted),
+    Route(pattern="c.leak", target=leak),
+    Route(pattern="c.quit", target=quit_),
+]
+COUNTER: AgentSpec[Counter] = AgentSpec(name="counter", state=Counter, routes=ROUTES)
+BAD_CRON: AgentSpec[Counter] = AgentSpec(
+    name="bad-cron",
+    state=Counter,
+    routes=ROUTES,
+    schedules=[cron("not a cron", "c.noted", job_id="broken")],
+)
+
+
+class Base(AgentMachine):
+    spec = COUNTER
+
+    @rule()
+    def nothing(self) -> None:
+        pass
+
+
+def check(machine: AgentMachine) -> None:
+    machine.no_unexpected_problems_and_still_running()
+
+
+def test_the_machine_starts_the_agent_under_its_spec_name() -> None:
+    """__init__ starts a fresh runtime with the agent running, id = spec name."""
+    m = Base()
+    assert m.agent_id == "counter"
+    assert m.running
+    assert m.state == Counter()
+    assert m.runtime.agent_ids == ("counter",)
+    assert Base().runtime is not m.runtime
+    check(m)
+
+
+def test_initial_state_is_merged_over_the_defaults() -> None:
+    """The class attribute initial_state is the agent's starting state."""
+
+    class Started(Base):
+        initial_state = Counter(count=10)
+
+    assert Started().state == Counter(count=10)
+
+
+def test_send_returns_the_agent_once_idle_and_call_right_after_its_step() -> None:
+    """send() returns the agent after everything ran; call() right after its own step."""
+    m = Base()
+    after_send = m.send("c.add", {"by": 2})
+    assert after_send.state == Counter(count=2, notes=1)
+    after_call = m.call("c.add", {"by": 3})
+    assert after_call.state == Counter(count=5, notes=1)  # c.noted not yet handled then
+    assert m.state == Counter(count=5, notes=2)
+    assert m.agent.version == 4
+
+
+def test_a_spec_is_required() -> None:
+    """A subclass that sets no spec fails at construction with a clear TypeError."""
+
+    class NoSpec(AgentMachine):
+        @rule()
+        def nothing(self) -> None:
+            pass
+
+    with pytest.raises(TypeError, match="spec"):
+        NoSpec()
+
+
+def test_error_directives_are_not_problems() -> None:
+    """An unrouted signal or bad params (the agent's own answers) pass the invariant."""
+    m = Base()
+    m.send("c.unknown")
+    m.send("c.add", {"by": "many"})
+    assert m.state == Counter()
+    check(m)
+
+
+def test_the_invariant_fails_on_a_problem_executing_directives() -> None:
+    """A directive problem in the trace fails the invariant, naming the entry."""
+    m = Base()
+    m.send("c.leak")
+    with pytest.raises(AssertionError, match="nowhere") as info:
+        check(m)
+    assert "counter <- c.leak" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("allow", "passes"),
+    [
+        (True, True),
+        ({ProblemKind.DIRECTIVE}, True),
+        ({ProblemKind.EFFECT}, False),
+        (False, False),
+    ],
+)
+def test_allow_problems_says_which_problems_are_expected(
+    allow: bool | set[ProblemKind], passes: bool
+) -> None:
+    """allow_problems: True allows all, a set allows those kinds, False none."""
+
+    class Allowing(Base):
+        allow_problems = allow
+
+    m = Allowing()
+    m.send("c.leak")
+    if passes:
+        check(m)
+    else:
+        with pytest.raises(AssertionError):
+            check(m)
+
+
+def test_problems_starting_the_agent_fail_the_invariant() -> None:
+    """A problem registering the spec's declared schedules fails the invariant too."""
+
+    class BadStart(Base):
+        spec = BAD_CRON
+
+    m = BadStart()
+    with pytest.raises(AssertionError, match=r"\(start\).*not a cron"):
+        check(m)
+
+
+def test_the_invariant_fails_when_the_agent_stops_by_itself() -> None:
+    """An agent that stops without the test stopping it fails the invariant."""
+    m = Base()
+    m.runtime.send(m.agent_id, "c.quit")
+    assert not m.running
+    with pytest.raises(AssertionError, match="stopped"):
+        check(m)
+
+
+def test_expect_stop_allows_the_agent_to_stop_itself() -> None:
+    """After expect_stop() the agent stopping itself passes the invariant."""
+    m = Base()
+    m.expect_stop()
+    m.runtime.send(m.agent_id, "c.quit")
+    check(m)
+
+
+def test_stop_stops_the_agent_and_helpers_then_refuse() -> None:
+    """stop() ends the agent (invariant still passes); helpers then raise AssertionError."""
+    m = Base()
+    m.stop()
+    assert not m.running
+    check(m)
+    with pytest.raises(AssertionError, match="not running"):
+        m.send("c.add")
+    with pytest.raises(AssertionError, match="not running"):
+        m.call("c.add")
+    with pytest.raises(AssertionError, match="not running"):
+        _ = m.state
+
+
+def test_hypothesis_runs_the_inherited_invariant_and_reports_a_failure() -> None:
+    """Under Hypothesis, a rule causing a problem makes the state machine test fail."""
+
+    class Leaky(Base):
+        @rule()
+        def leak(self) -> None:
+            self.send("c.leak")
+
+    with pytest.raises(AssertionError, match="unexpected problems"):
+        run_state_machine_as_test(
+            Leaky, settings=settings(max_examples=20, database=None, derandomize=True)
+        )
