@@ -168,8 +168,9 @@ class Schedule:
 class Cron:
     """Register (or replace) a recurring job: ``signal`` is delivered on every tick.
 
-    The expression is parsed by the interpreter (standard five-field cron, or six with
-    seconds); an expression it cannot parse is reported as an error, not a crash.
+    The expression is parsed by the interpreter (standard five-field cron, or six fields with
+    the seconds *last*, as croniter reads them); an expression it cannot parse is reported as
+    an error, not a crash.
     """
 
     expression: str = attrs.field(validator=_non_empty)
