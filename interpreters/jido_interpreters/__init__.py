@@ -2,6 +2,8 @@
 
 * :class:`SyncRuntime` runs agents in the calling thread on a virtual clock (tests).
 * :class:`DryRun` runs them the same way but performs no effect and writes a review.
+* :class:`Simulation` runs them on virtual time with a seeded delivery order and injected
+  faults, checking invariants; a failing run replays from its seed.
 * :class:`AsyncRuntime` runs them on asyncio with real time: the production interpreter;
   given a :class:`Storage` (:class:`SQLiteStorage`, :class:`RedisStorage`) its agents are
   durable: journalled, snapshotted, recovered by replay.
@@ -29,6 +31,18 @@ from ._dryrun import Reply as Reply
 from ._durable import Outbox as Outbox
 from ._durable import Upgrade as Upgrade
 from ._edge import new_signal as new_signal
+from ._faults import NO_FAULTS as NO_FAULTS
+from ._faults import AgentCrashed as AgentCrashed
+from ._faults import EffectDelayed as EffectDelayed
+from ._faults import EffectFailed as EffectFailed
+from ._faults import Fault as Fault
+from ._faults import FaultPlan as FaultPlan
+from ._faults import InvalidFaultPlan as InvalidFaultPlan
+from ._faults import MessageDelayed as MessageDelayed
+from ._faults import MessageDropped as MessageDropped
+from ._faults import MessageDuplicated as MessageDuplicated
+from ._faults import MessageReordered as MessageReordered
+from ._faults import fault_plan_from_json as fault_plan_from_json
 from ._kernel import DEFAULT_EPOCH as DEFAULT_EPOCH
 from ._kernel import EffectOutcome as EffectOutcome
 from ._kernel import RunawayError as RunawayError
@@ -40,6 +54,20 @@ from ._review import Review as Review
 from ._review import ReviewStep as ReviewStep
 from ._review import describe as describe
 from ._review import review as review
+from ._simulation import AgentStarted as AgentStarted
+from ._simulation import DeadLettered as DeadLettered
+from ._simulation import Divergence as Divergence
+from ._simulation import Invariant as Invariant
+from ._simulation import InvariantViolated as InvariantViolated
+from ._simulation import Scenario as Scenario
+from ._simulation import SignalDelivered as SignalDelivered
+from ._simulation import SimEvent as SimEvent
+from ._simulation import Simulation as Simulation
+from ._simulation import SimulationResult as SimulationResult
+from ._simulation import Violation as Violation
+from ._simulation import replay as replay
+from ._simulation import simulate as simulate
+from ._simulation import simulation_to_jsonl as simulation_to_jsonl
 from ._sqlite import SQLiteStorage as SQLiteStorage
 from ._storage import AgentRecord as AgentRecord
 from ._storage import CorruptJournal as CorruptJournal
@@ -58,8 +86,11 @@ from ._trace import trace_to_jsonl as trace_to_jsonl
 
 __all__ = [
     "DEFAULT_EPOCH",
+    "NO_FAULTS",
+    "AgentCrashed",
     "AgentOptions",
     "AgentRecord",
+    "AgentStarted",
     "AsyncEffectHandler",
     "AsyncRuntime",
     "AsyncSensorFn",
@@ -68,13 +99,26 @@ __all__ = [
     "Change",
     "Continue",
     "CorruptJournal",
+    "DeadLettered",
+    "Divergence",
     "DryRun",
+    "EffectDelayed",
+    "EffectFailed",
     "EffectHandler",
     "EffectOutcome",
     "ErrorPolicy",
     "Escalate",
+    "Fault",
+    "FaultPlan",
+    "InvalidFaultPlan",
+    "Invariant",
+    "InvariantViolated",
     "JournalEntry",
     "MailboxFull",
+    "MessageDelayed",
+    "MessageDropped",
+    "MessageDuplicated",
+    "MessageReordered",
     "Outbox",
     "RecoveryError",
     "RedisStorage",
@@ -86,9 +130,14 @@ __all__ = [
     "RuntimeClosed",
     "RuntimeStatistics",
     "SQLiteStorage",
+    "Scenario",
     "SchemaMismatch",
     "SensorFn",
     "ShutdownReport",
+    "SignalDelivered",
+    "SimEvent",
+    "Simulation",
+    "SimulationResult",
     "SnapshotRecord",
     "StopAgent",
     "Storage",
@@ -98,9 +147,14 @@ __all__ = [
     "UnknownAgent",
     "UnknownSpec",
     "Upgrade",
+    "Violation",
     "describe",
+    "fault_plan_from_json",
     "new_signal",
+    "replay",
     "review",
+    "simulate",
+    "simulation_to_jsonl",
     "trace_from_jsonl",
     "trace_to_jsonl",
 ]

@@ -1,4 +1,4 @@
-"""The ``jido`` command line: ``demo``, ``review``, ``graph``.
+"""The ``jido`` command line: ``demo``, ``review``, ``graph``, ``simulate``, ``replay``.
 
 Bad input (an unloadable spec, a malformed line) is reported as one line on stderr, with the
 line number where there is one, and exit code 2.
@@ -18,13 +18,23 @@ from typing import Annotated, Any, NoReturn
 import typer
 from rich.console import Console
 from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from jido import AgentSpec, Error, Invoke, Signal, to_mermaid
+from jido import ActionCrashed, AgentSpec, Error, Invoke, Signal, to_mermaid
 from jido.serde import DecodeError, signal_from_dict
 
 from ._async import AsyncRuntime
 from ._dryrun import CannedError, DryRun, Reply
+from ._faults import NO_FAULTS, FaultPlan, fault_plan_from_json
 from ._review import describe
+from ._simulation import (
+    InvariantViolated,
+    Scenario,
+    Simulation,
+    SimulationResult,
+    simulation_to_jsonl,
+)
+from ._simulation import replay as replay_trace
 from ._sync import SyncRuntime
 
 __all__ = ["app", "load_specs", "main"]
@@ -260,6 +270,153 @@ def demo(
     out.print(f"audit sink: {[s.type for s in audit]}")
     out.print(f"effects invoked: {effects}; {extra}")
     out.print(f"signals handled: {len(trace)}")
+
+
+def _simulation_scenario(ref: str) -> Scenario:
+    """What ``simulate`` and ``replay`` run for SPEC: its module's ``SCENARIO`` if it has one,
+    else one agent of SPEC, named after it, with no inputs.
+
+    Raises:
+        BadInput: as :func:`load_specs`, or the module's ``SCENARIO`` is not a Scenario.
+    """
+    root, specs = load_specs(ref)
+    target = ref.rpartition(":")[0]
+    module = sys.modules.get(Path(target).stem if target.endswith(".py") else target)
+    found = getattr(module, "SCENARIO", None)
+    if found is None:
+
+        def setup(sim: Simulation) -> None:
+            sim.start(root, root.name)
+
+        return Scenario(specs=specs, setup=setup)
+    if not isinstance(found, Scenario):
+        raise BadInput(f"spec {ref!r}: SCENARIO is not a jido_interpreters.Scenario")
+    return found
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=_err,
+        transient=True,
+    )
+
+
+@app.command()
+def simulate(
+    spec: Annotated[
+        str,
+        typer.Argument(
+            help="MODULE:NAME or FILE.py:NAME. The module's SCENARIO, if any, says what to "
+            "start and send; else one agent of the spec runs."
+        ),
+    ],
+    seed: Annotated[int, typer.Option(help="Seeds every choice: delivery order, faults.")] = 0,
+    events: Annotated[int, typer.Option(min=0, help="Stop after this many events.")] = 10_000,
+    faults: Annotated[
+        Path | None,
+        typer.Option(help='A fault plan, JSON: {"drop": 0.1, "crash": 0.01, ...}.'),
+    ] = None,
+    trace_out: Annotated[
+        Path | None,
+        typer.Option("--trace-out", help="Write the trace here, as JSON lines (for replay)."),
+    ] = None,
+) -> None:
+    """Run SPEC's system in a deterministic simulation, checking its invariants.
+
+    Exit code 1 if an invariant fails (or an action crashes), 2 on bad input.
+    """
+    try:
+        scenario = _simulation_scenario(spec)
+        plan: FaultPlan = NO_FAULTS
+        if faults is not None:
+            try:
+                plan = fault_plan_from_json(faults.read_text(encoding="utf-8"), name=str(faults))
+            except OSError as exc:
+                raise BadInput(f"{faults}: {exc.strerror or exc}") from None
+            except DecodeError as exc:
+                raise BadInput(f"{exc.what}: {exc.reason}") from None
+        try:
+            sim = scenario.simulation(seed=seed, faults=plan)
+        except (ValueError, TypeError, LookupError) as exc:
+            raise BadInput(f"spec {spec!r}: the scenario's setup failed: {exc}") from None
+    except BadInput as exc:
+        _die(str(exc))
+    failure: InvariantViolated | ActionCrashed | None = None
+    with _progress() as bar:
+        task = bar.add_task(f"simulating, seed {seed}", total=events)
+        try:
+            result: SimulationResult = sim.run(
+                events, progress=lambda n: bar.update(task, completed=n)
+            )
+        except InvariantViolated as exc:
+            failure, result = exc, exc.result
+        except ActionCrashed as exc:
+            failure, result = exc, sim.result()
+    if trace_out is not None:
+        try:
+            trace_out.write_text(
+                simulation_to_jsonl(result, codec=scenario.codec), encoding="utf-8"
+            )
+        except OSError as exc:
+            _die(f"{trace_out}: {exc.strerror or exc}")
+    out = Console(highlight=False, soft_wrap=True)
+    ending = "quiescent" if result.quiescent else "stopped"
+    out.print(
+        f"seed {seed}: {result.event_count} events, {result.now:.6g} s of virtual time, {ending}"
+    )
+    out.print(", ".join(f"{kind} {n}" for kind, n in result.counts.items()))
+    out.print(
+        "agents: " + ", ".join(f"{escape(a.id)} v{a.version}" for a in result.agents.values())
+    )
+    if trace_out is not None:
+        out.print(f"trace: {escape(str(trace_out))}")
+    if failure is not None:
+        _err.print(f"[bold red]failed:[/] {escape(str(failure))}", markup=True)
+        if trace_out is not None:
+            _err.print(f"replay it: jido replay {escape(str(trace_out))} {escape(spec)}")
+        raise typer.Exit(code=1)
+
+
+@app.command()
+def replay(
+    trace: Annotated[Path, typer.Argument(help="A trace written by jido simulate --trace-out.")],
+    spec: Annotated[str, typer.Argument(help="MODULE:NAME or FILE.py:NAME, as simulated.")],
+) -> None:
+    """Re-run a simulation trace from its header and compare it line by line.
+
+    Exit code 0 if the replay is identical, 1 at the first divergence (a spec, fake or
+    invariant that changed behaviour), 2 on bad input.
+    """
+    try:
+        scenario = _simulation_scenario(spec)
+        try:
+            text = trace.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise BadInput(f"{trace}: {exc.strerror or exc}") from None
+    except BadInput as exc:
+        _die(str(exc))
+    lines = sum(1 for line in text.splitlines() if line.strip())
+    try:
+        with _progress() as bar:
+            task = bar.add_task("replaying", total=max(lines - 1, 0))
+            divergence = replay_trace(
+                text, scenario, progress=lambda n: bar.update(task, completed=n)
+            )
+    except DecodeError as exc:
+        _die(f"{trace}: {exc.what}: {exc.reason}")
+    except (ValueError, TypeError, LookupError) as exc:
+        _die(f"{trace}: the recorded setup does not fit {spec!r}: {exc}")
+    if divergence is None:
+        typer.echo(f"identical: {lines} lines replayed")
+        return
+    typer.echo(f"diverged at {divergence.describe()}")
+    typer.echo(f"  recorded: {divergence.expected}")
+    typer.echo(f"  replayed: {divergence.actual}")
+    raise typer.Exit(code=1)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

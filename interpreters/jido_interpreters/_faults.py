@@ -1,0 +1,291 @@
+"""Fault plans and fault events: what a simulation may do wrong, and what it did.
+
+A :class:`FaultPlan` says how often each kind of fault happens; the simulation draws every
+fault from its seeded random generator, so a plan and a seed fix the faults exactly. Each
+fault injected is recorded in the trace as one of the event classes here (:data:`Fault`).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any, Final, TypeAlias, final
+
+import attrs
+
+from jido import JidoError, Signal
+from jido.serde import DecodeError
+
+__all__ = [
+    "NO_FAULTS",
+    "AgentCrashed",
+    "EffectDelayed",
+    "EffectFailed",
+    "Fault",
+    "FaultPlan",
+    "InvalidFaultPlan",
+    "MessageDelayed",
+    "MessageDropped",
+    "MessageDuplicated",
+    "MessageReordered",
+    "fault_plan_from_json",
+]
+
+_PROBABILITIES: Final = (
+    "drop",
+    "delay",
+    "duplicate",
+    "reorder",
+    "crash",
+    "effect_failure",
+    "effect_latency",
+)
+_DURATIONS: Final = ("max_delay", "max_latency")
+# Sums of probabilities are compared with a little slack: 0.1 + 0.2 + 0.3 + 0.4 > 1.0 in
+# binary floating point, and a plan written that way should be accepted.
+_SLACK: Final = 1e-9
+
+
+class InvalidFaultPlan(JidoError, ValueError):
+    """A fault plan field holds a value that makes no sense.
+
+    Attributes:
+        field: the offending field (for a sum that exceeds 1, the last field of the sum).
+        value: the rejected value.
+        reason: why it was rejected.
+    """
+
+    def __init__(self, field: str, value: object, reason: str) -> None:
+        super().__init__(f"fault plan {field} {value!r}: {reason}")
+        self.field = field
+        self.value = value
+        self.reason = reason
+
+
+@final
+@attrs.frozen(kw_only=True)
+class FaultPlan:
+    """How often a :class:`~jido_interpreters.Simulation` injects each kind of fault.
+
+    Every field defaults to 0: the default plan injects nothing.
+
+    *Message* faults hit signals that cross between parties — an agent's emit to another
+    agent or to its parent, and inputs sent from outside — as they arrive. An agent's signals
+    to itself, lifecycle signals (child started, child exit...), timers and effect outcomes
+    are local and never hit by them. One draw per message picks at most one of ``drop``,
+    ``delay``, ``duplicate`` and ``reorder``, so their sum may not exceed 1; a message that
+    was delayed, reordered or is itself a duplicate is not faulted again.
+
+    Attributes:
+        drop: probability that a message is lost.
+        delay: probability that it is held back for up to ``max_delay`` seconds, so that
+            later messages and timers may overtake it.
+        duplicate: probability that it is delivered, and a copy arrives again later.
+        reorder: probability that it is sent to the back of its link: every message sent
+            before on the same (sender, receiver) link arrives before it.
+        crash: after each delivery, the probability that one agent, chosen at random,
+            crashes and restarts from its last state, as if recovered from persistence: the
+            agent value is kept, its in-memory timers (``Schedule``, cron ticks, sensor
+            emissions) are lost, and its spec's startup schedules are registered again.
+        effect_failure: probability that an ``Invoke`` outcome is replaced by an error of
+            type ``InjectedFault`` — the effect ran, but its caller is told it failed (the
+            hard case for idempotency).
+        effect_latency: probability that an ``Invoke`` outcome arrives up to
+            ``max_latency`` seconds late. ``effect_failure + effect_latency`` may not
+            exceed 1.
+        max_delay: the longest message delay, in virtual seconds (> 0).
+        max_latency: the longest extra effect latency, in virtual seconds (> 0).
+
+    Raises:
+        InvalidFaultPlan: a probability outside [0, 1], a sum above 1, a duration that is not
+            a finite number above 0.
+    """
+
+    drop: float = 0.0
+    delay: float = 0.0
+    duplicate: float = 0.0
+    reorder: float = 0.0
+    crash: float = 0.0
+    effect_failure: float = 0.0
+    effect_latency: float = 0.0
+    max_delay: float = 1.0
+    max_latency: float = 1.0
+
+    def __attrs_post_init__(self) -> None:
+        for name in (*_PROBABILITIES, *_DURATIONS):
+            value: object = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise InvalidFaultPlan(name, value, "must be a number")
+            if not math.isfinite(value):
+                raise InvalidFaultPlan(name, value, "must be finite")
+            if name in _DURATIONS and value <= 0:
+                raise InvalidFaultPlan(name, value, "must be a number of seconds above 0")
+            if name in _PROBABILITIES and not 0 <= value <= 1:
+                raise InvalidFaultPlan(name, value, "must be a probability in [0, 1]")
+            object.__setattr__(self, name, float(value))
+        if self.drop + self.delay + self.duplicate + self.reorder > 1 + _SLACK:
+            raise InvalidFaultPlan(
+                "reorder", self.reorder, "drop + delay + duplicate + reorder exceeds 1"
+            )
+        if self.effect_failure + self.effect_latency > 1 + _SLACK:
+            raise InvalidFaultPlan(
+                "effect_latency", self.effect_latency, "effect_failure + effect_latency exceeds 1"
+            )
+
+
+#: The plan that injects no fault.
+NO_FAULTS: Final = FaultPlan()
+
+
+def fault_plan_from_json(text: str, *, name: str = "fault plan") -> FaultPlan:
+    """Parse a fault plan: a JSON object of :class:`FaultPlan` fields to numbers.
+
+    >>> fault_plan_from_json('{"drop": 0.1, "crash": 0.01}').drop
+    0.1
+
+    Args:
+        text: the JSON text.
+        name: what to call the input in error messages (a file name).
+
+    Raises:
+        DecodeError: the text is not a JSON object, names an unknown field, or holds a bad
+            value; ``what`` is ``"<name> line <n>"``, the line of the offending key where it
+            can be found.
+    """
+    try:
+        raw: Any = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise DecodeError(f"{name} line {exc.lineno}", f"not JSON: {exc.msg}") from None
+    if not isinstance(raw, dict):
+        raise DecodeError(f"{name} line 1", "expected a JSON object of fault names to numbers")
+    known = (*_PROBABILITIES, *_DURATIONS)
+    for key in raw:
+        if key not in known:
+            raise DecodeError(
+                f"{name} line {_line_of(text, key)}",
+                f"unknown fault {key!r}; expected some of {', '.join(known)}",
+            )
+    try:
+        return FaultPlan(**raw)
+    except InvalidFaultPlan as exc:
+        raise DecodeError(f"{name} line {_line_of(text, exc.field)}", str(exc)) from None
+
+
+def _line_of(text: str, key: str) -> int:
+    needle = json.dumps(key)
+    for lineno, line in enumerate(text.splitlines(), start=1):
+        if needle in line:
+            return lineno
+    return 1
+
+
+# ---------------------------------------------------------------------------- fault events
+
+
+@final
+@attrs.frozen(kw_only=True)
+class MessageDropped:
+    """A message was lost on its way to ``agent_id``.
+
+    Attributes:
+        index: the event's position in the run, from 0.
+        at: virtual seconds since the epoch of the run.
+        agent_id: the addressee.
+        sender: the sending agent's id, or ``"@input"`` for an input from outside.
+        signal: the message.
+    """
+
+    index: int
+    at: float
+    agent_id: str
+    sender: str
+    signal: Signal
+
+
+@final
+@attrs.frozen(kw_only=True)
+class MessageDelayed:
+    """A message was held back; it arrives at ``until`` (virtual seconds)."""
+
+    index: int
+    at: float
+    agent_id: str
+    sender: str
+    signal: Signal
+    until: float
+
+
+@final
+@attrs.frozen(kw_only=True)
+class MessageDuplicated:
+    """A message is delivered now (the next event) and a copy of it arrives later."""
+
+    index: int
+    at: float
+    agent_id: str
+    sender: str
+    signal: Signal
+
+
+@final
+@attrs.frozen(kw_only=True)
+class MessageReordered:
+    """A message went to the back of its link: those sent before it on it arrive first."""
+
+    index: int
+    at: float
+    agent_id: str
+    sender: str
+    signal: Signal
+
+
+@final
+@attrs.frozen(kw_only=True)
+class AgentCrashed:
+    """An agent crashed and restarted from its last state.
+
+    Attributes:
+        lost: how many of its timers (schedules, cron ticks, sensor emissions) were lost.
+    """
+
+    index: int
+    at: float
+    agent_id: str
+    lost: int
+
+
+@final
+@attrs.frozen(kw_only=True)
+class EffectFailed:
+    """The outcome of the effect with this idempotency ``key`` was replaced by an error."""
+
+    index: int
+    at: float
+    agent_id: str
+    effect: str
+    key: str
+
+
+@final
+@attrs.frozen(kw_only=True)
+class EffectDelayed:
+    """The outcome of the effect with this ``key`` arrives late, at ``until``."""
+
+    index: int
+    at: float
+    agent_id: str
+    effect: str
+    key: str
+    until: float
+
+
+#: Every kind of injected fault, as recorded in a simulation's trace.
+Fault: TypeAlias = (
+    MessageDropped
+    | MessageDelayed
+    | MessageDuplicated
+    | MessageReordered
+    | AgentCrashed
+    | EffectFailed
+    | EffectDelayed
+)

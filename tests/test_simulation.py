@@ -1,0 +1,763 @@
+"""Simulation: determinism, parity with SyncRuntime, every fault kind, invariants, the CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import attrs
+import pytest
+from typer.testing import CliRunner, Result
+
+from jido import (
+    CHILD_EXIT,
+    CHILD_STARTED,
+    ActionCrashed,
+    ActionResult,
+    AgentSpec,
+    Context,
+    FrozenMap,
+    JsonValue,
+    NoParams,
+    Route,
+    action,
+    emit_to,
+    invoke,
+    ok,
+    schedule,
+    spawn_agent,
+    stop,
+)
+from jido.serde import DecodeError
+from jido_examples import bank, contentops
+from jido_interpreters import (
+    NO_FAULTS,
+    AgentCrashed,
+    AgentStarted,
+    EffectDelayed,
+    EffectFailed,
+    FaultPlan,
+    InvalidFaultPlan,
+    InvariantViolated,
+    MessageDelayed,
+    MessageDropped,
+    MessageDuplicated,
+    MessageReordered,
+    Scenario,
+    SignalDelivered,
+    Simulation,
+    SimulationResult,
+    SyncRuntime,
+    fault_plan_from_json,
+    replay,
+    simulate,
+    simulation_to_jsonl,
+    trace_to_jsonl,
+)
+from jido_interpreters.cli import app
+
+BANK = "jido_examples.bank:ACCOUNT"
+ROOT = Path(__file__).resolve().parent.parent
+
+# ---------------------------------------------------------------- small agents
+
+
+@attrs.frozen
+class Log:
+    """The types of the signals an agent handled, in order."""
+
+    seen: tuple[str, ...] = ()
+
+
+@action()
+def remember(state: Log, _: NoParams, ctx: Context) -> ActionResult[Log]:
+    assert ctx.signal is not None
+    return ok(Log(seen=(*state.seen, ctx.signal.type)))
+
+
+RECORDER = AgentSpec(name="recorder", state=Log, routes=[Route(pattern="note.*", target=remember)])
+
+
+@attrs.frozen
+class Ticks:
+    armed: int = 0
+    alarms: int = 0
+    ticks: int = 0
+
+
+@action()
+def arm(state: Ticks, _: NoParams, ctx: Context) -> ActionResult[Ticks]:
+    return ok(attrs.evolve(state, armed=state.armed + 1), schedule(5.0, "ticker.alarm"))
+
+
+@action()
+def ring(state: Ticks, _: NoParams, ctx: Context) -> ActionResult[Ticks]:
+    return ok(attrs.evolve(state, alarms=state.alarms + 1))
+
+
+@action()
+def tick(state: Ticks, _: NoParams, ctx: Context) -> ActionResult[Ticks]:
+    return ok(attrs.evolve(state, ticks=state.ticks + 1))
+
+
+TICKER = AgentSpec(
+    name="ticker",
+    state=Ticks,
+    routes=[
+        Route(pattern="ticker.arm", target=arm),
+        Route(pattern="ticker.alarm", target=ring),
+        Route(pattern="ticker.tick", target=tick),
+    ],
+    schedules=[schedule(10.0, "ticker.tick")],
+)
+
+
+@attrs.frozen
+class Outcomes:
+    got: tuple[str, ...] = ()
+
+
+@attrs.frozen
+class Failed:
+    error: FrozenMap[str, JsonValue]
+
+
+@action()
+def call(state: Outcomes, _: NoParams, ctx: Context) -> ActionResult[Outcomes]:
+    return ok(state, invoke("fx.echo", {"x": 1}, on_ok="fx.ok", on_error="fx.failed"))
+
+
+@action()
+def succeeded(state: Outcomes, _: NoParams, ctx: Context) -> ActionResult[Outcomes]:
+    return ok(Outcomes(got=(*state.got, "ok")))
+
+
+@action(params=Failed)
+def failed(state: Outcomes, p: Failed, ctx: Context) -> ActionResult[Outcomes]:
+    return ok(Outcomes(got=(*state.got, f"failed:{p.error['type']}")))
+
+
+CALLER = AgentSpec(
+    name="caller",
+    state=Outcomes,
+    routes=[
+        Route(pattern="fx.go", target=call),
+        Route(pattern="fx.ok", target=succeeded),
+        Route(pattern="fx.failed", target=failed),
+    ],
+)
+
+
+@attrs.frozen
+class Count:
+    n: int = 0
+
+
+@action()
+def bump(state: Count, _: NoParams, ctx: Context) -> ActionResult[Count]:
+    return ok(Count(state.n + 1))
+
+
+@action()
+def explode(state: Count, _: NoParams, ctx: Context) -> ActionResult[Count]:
+    raise RuntimeError("a bug")
+
+
+COUNTER = AgentSpec(
+    name="counter",
+    state=Count,
+    routes=[
+        Route(pattern="counter.bump", target=bump),
+        Route(pattern="counter.explode", target=explode),
+    ],
+)
+
+
+@action()
+def doze(state: Ticks, _: NoParams, ctx: Context) -> ActionResult[Ticks]:
+    """Arm an alarm, then stop before it rings."""
+    return ok(attrs.evolve(state, armed=state.armed + 1), schedule(5.0, "ticker.alarm"), stop())
+
+
+SLEEPER = AgentSpec(
+    name="sleeper",
+    state=Ticks,
+    routes=[Route(pattern="ticker.arm", target=doze), Route(pattern="ticker.alarm", target=ring)],
+)
+
+
+@attrs.frozen
+class Kid:
+    child_id: str
+
+
+@action(params=Kid)
+def started(state: Count, p: Kid, ctx: Context) -> ActionResult[Count]:
+    """Arm the first child only."""
+    if state.n:
+        return ok(Count(state.n + 1))
+    return ok(Count(state.n + 1), emit_to(p.child_id, "ticker.arm"))
+
+
+@action()
+def respawn(state: Count, _: NoParams, ctx: Context) -> ActionResult[Count]:
+    return ok(state, spawn_agent("sleeper", "kid"))
+
+
+SPAWNER = AgentSpec(
+    name="spawner",
+    state=Count,
+    routes=[
+        Route(pattern="spawner.go", target=respawn),
+        Route(pattern=CHILD_STARTED, target=started),
+        Route(pattern=CHILD_EXIT, target=respawn),
+    ],
+)
+
+
+def bumps(n: int, agent: str = "c") -> Scenario:
+    def setup(sim: Simulation) -> None:
+        sim.start(COUNTER, agent)
+        for _ in range(n):
+            sim.send(agent, "counter.bump")
+
+    return Scenario(specs=[COUNTER], setup=setup)
+
+
+def kinds(result: SimulationResult) -> list[str]:
+    return [type(e).__name__ for e in result.events]
+
+
+def delivered(result: SimulationResult) -> list[SignalDelivered]:
+    return [e for e in result.events if isinstance(e, SignalDelivered)]
+
+
+CHAOS = FaultPlan(drop=0.1, delay=0.1, duplicate=0.1, reorder=0.1, crash=0.05)
+
+# ---------------------------------------------------------------- determinism
+
+
+def test_same_seed_gives_byte_identical_traces() -> None:
+    """Two runs with one seed, specs, inputs and fault plan serialize to the same bytes."""
+    one = simulate(bank.SCENARIO, seed=11, faults=CHAOS)
+    two = simulate(bank.SCENARIO, seed=11, faults=CHAOS)
+    assert one.faults_injected, "the plan should have injected something"
+    assert simulation_to_jsonl(one).encode() == simulation_to_jsonl(two).encode()
+    assert trace_to_jsonl(one.entries) == trace_to_jsonl(two.entries)
+
+
+def test_seeds_choose_different_interleavings() -> None:
+    """Without faults, different seeds still deliver in different orders."""
+    traces = {simulation_to_jsonl(simulate(bank.SCENARIO, seed=s)) for s in range(10)}
+    assert len(traces) > 1
+
+
+def test_a_larger_budget_records_the_same_events_first() -> None:
+    """The budget only says where to stop: a longer run starts with the shorter one."""
+    short = simulate(bank.SCENARIO, seed=4, faults=CHAOS, events=12)
+    long = simulate(bank.SCENARIO, seed=4, faults=CHAOS, events=500)
+    assert short.event_count == len(short.started) + 12  # the starts came before the run
+    assert long.events[: short.event_count] == short.events
+    assert not short.quiescent
+
+
+def test_latency_zero_runs_exactly_as_sync_runtime() -> None:
+    """With no latency and no faults the simulation delivers what SyncRuntime does, in order."""
+    topics = {"topics": ["alpha", "beta gamma", "flaky one"]}
+    rt = SyncRuntime(contentops.SPECS, effects=contentops.EFFECTS, sinks=["audit"])
+    rt.start(contentops.ORCHESTRATOR, "orchestrator")
+    rt.cast("orchestrator", "contentops.run.requested", topics)
+    rt.run_until_idle()
+    rt.advance(contentops.DEADLINE_SECONDS)
+    sim = Simulation(contentops.SPECS, effects=contentops.EFFECTS, sinks=["audit"], latency=0)
+    sim.start(contentops.ORCHESTRATOR, "orchestrator")
+    sim.send("orchestrator", "contentops.run.requested", topics)
+    result = sim.run(events=len(rt.trace))
+    steps = delivered(result)
+    assert [(e.agent_id, e.signal, e.after, e.directives) for e in steps] == [
+        (e.agent_id, e.signal, e.after, e.directives) for e in rt.trace
+    ]
+    assert result.sinks["audit"] == rt.sink("audit")
+
+
+def test_records_senders() -> None:
+    """Each delivery says where the signal came from."""
+    result = simulate(bank.SCENARIO, seed=0)
+    senders = {e.sender for e in delivered(result)}
+    assert senders >= {"@input", "@timer", "alice", "bob", "carol"}
+
+
+# ---------------------------------------------------------------- faults
+
+
+def test_drop_is_recorded_and_loses_the_message() -> None:
+    """A dropped input is never handled: the accounts keep their opening balances."""
+    result = simulate(bank.SCENARIO, seed=1, faults=FaultPlan(drop=1.0))
+    drops = [e for e in result.events if isinstance(e, MessageDropped)]
+    assert [d.signal for d in drops] == [sig for _, _, sig in result.inputs]
+    assert all(d.sender == "@input" for d in drops)
+    assert bank.balances(result.agents) == {"alice": 100, "bob": 50, "carol": 0}
+    assert '"kind":"dropped"' in simulation_to_jsonl(result)
+
+
+def test_delay_is_recorded_and_delivers_at_its_time() -> None:
+    """A delayed message arrives exactly when its fault event said, within max_delay."""
+    sim = Simulation([RECORDER], seed=3, faults=FaultPlan(delay=1.0, max_delay=0.5))
+    sim.start(RECORDER, "r")
+    sim.send("r", "note.a")
+    result = sim.run()
+    (late,) = [e for e in result.events if isinstance(e, MessageDelayed)]
+    assert late.at <= late.until <= late.at + 0.5
+    (step,) = delivered(result)
+    assert step.signal == late.signal
+    assert step.at == late.until
+    assert '"kind":"delayed"' in simulation_to_jsonl(result)
+
+
+def test_duplicate_is_recorded_and_delivered_twice_once_only() -> None:
+    """A duplicated message is handled twice; the copy is not duplicated again."""
+    sim = Simulation([RECORDER], seed=5, faults=FaultPlan(duplicate=1.0))
+    sim.start(RECORDER, "r")
+    sim.send("r", "note.a")
+    sim.send("r", "note.b")
+    result = sim.run()
+    assert sum(isinstance(e, MessageDuplicated) for e in result.events) == 2
+    assert sorted(result.agents["r"].state.seen) == ["note.a", "note.a", "note.b", "note.b"]
+    assert '"kind":"duplicated"' in simulation_to_jsonl(result)
+
+
+def test_links_are_fifo_unless_a_reorder_fault_hits() -> None:
+    """Messages on one link arrive in order, except when a recorded reorder moved one back."""
+
+    def seen(seed: int, plan: FaultPlan) -> tuple[tuple[str, ...], SimulationResult]:
+        sim = Simulation([RECORDER], seed=seed, faults=plan)
+        sim.start(RECORDER, "r")
+        for name in "abcd":
+            sim.send("r", f"note.{name}")
+        result = sim.run()
+        return result.agents["r"].state.seen, result
+
+    in_order = ("note.a", "note.b", "note.c", "note.d")
+    assert all(seen(s, NO_FAULTS)[0] == in_order for s in range(20))
+    reordered = 0
+    for s in range(20):
+        order, result = seen(s, FaultPlan(reorder=0.3))
+        if order != in_order:
+            reordered += 1
+            assert any(isinstance(e, MessageReordered) for e in result.events)
+            assert '"kind":"reordered"' in simulation_to_jsonl(result)
+    assert reordered > 0
+
+
+def test_crash_keeps_the_agent_and_loses_its_timers() -> None:
+    """A crashed agent keeps its value, loses its timers, and re-arms its startup schedules."""
+    sim = Simulation([TICKER], seed=0, faults=FaultPlan(crash=1.0))
+    sim.start(TICKER, "t")
+    sim.send("t", "ticker.arm")
+    result = sim.run(events=6)
+    started, armed, crash, *rest = result.events
+    assert isinstance(started, AgentStarted)
+    assert isinstance(armed, SignalDelivered)
+    assert armed.signal.type == "ticker.arm"
+    assert isinstance(crash, AgentCrashed)
+    assert (crash.agent_id, crash.lost) == ("t", 2)  # the startup tick and the alarm
+    after = [e for e in rest if isinstance(e, SignalDelivered)]
+    assert [e.signal.type for e in after] == ["ticker.tick"] * len(after)  # no alarm
+    assert after[0].at == pytest.approx(crash.at + 10.0)
+    assert after[0].before == armed.after  # restored from its last state
+    assert '"kind":"crashed"' in simulation_to_jsonl(result)
+
+
+def test_effect_failure_is_recorded_and_reaches_the_agent_as_on_error() -> None:
+    """An injected effect failure replaces the outcome with an InjectedFault error."""
+    calls: list[object] = []
+
+    def echo(args: object) -> str:
+        calls.append(args)
+        return "echo"
+
+    sim = Simulation([CALLER], faults=FaultPlan(effect_failure=1.0), effects={"fx.echo": echo})
+    sim.start(CALLER, "x")
+    sim.send("x", "fx.go")
+    result = sim.run()
+    (fault,) = [e for e in result.events if isinstance(e, EffectFailed)]
+    assert fault.effect == "fx.echo"
+    assert fault.agent_id == "x"
+    assert result.agents["x"].state.got == ("failed:InjectedFault",)
+    assert len(calls) == 1  # the effect ran; its caller was told it failed
+    assert '"kind":"effect_failed"' in simulation_to_jsonl(result)
+
+
+def test_effect_latency_is_recorded_and_the_outcome_arrives_late() -> None:
+    """A slow effect's outcome arrives at the recorded time, and still succeeds."""
+    sim = Simulation(
+        [CALLER],
+        seed=2,
+        faults=FaultPlan(effect_latency=1.0, max_latency=3.0),
+        effects={"fx.echo": lambda args: "echo"},
+    )
+    sim.start(CALLER, "x")
+    sim.send("x", "fx.go")
+    result = sim.run()
+    (slow,) = [e for e in result.events if isinstance(e, EffectDelayed)]
+    outcome = delivered(result)[-1]
+    assert outcome.signal.type == "fx.ok"
+    assert outcome.sender == "@effect"
+    assert outcome.at == slow.until <= slow.at + 3.0
+    assert result.agents["x"].state.got == ("ok",)
+    assert '"kind":"effect_delayed"' in simulation_to_jsonl(result)
+
+
+def test_a_stopped_agents_timers_do_not_fire_into_its_successor() -> None:
+    """A child that armed a timer and stopped is replaced under the same id: the old
+    timer is dropped, as in SyncRuntime, and does not ring in the new child."""
+    sim = Simulation([SPAWNER, SLEEPER], seed=1)
+    sim.start(SPAWNER, "p")
+    sim.send("p", "spawner.go")
+    result = sim.run(events=40)
+    assert result.agents["p"].state.n == 2  # two children started, under one id
+    kid = result.agents["p/kid"].state
+    assert (kid.armed, kid.alarms) == (0, 0)
+    assert result.quiescent
+
+
+def test_messages_to_agents_not_running_are_dead_letters() -> None:
+    """An input for an agent that does not exist is recorded as a dead letter."""
+    sim = Simulation([RECORDER])
+    sim.start(RECORDER, "r")
+    sim.send("nobody", "note.a")
+    result = sim.run()
+    assert kinds(result) == ["AgentStarted", "DeadLettered"]
+    assert '"kind":"dead_letter"' in simulation_to_jsonl(result)
+
+
+# ---------------------------------------------------------------- invariants
+
+
+def test_invariant_violation_carries_seed_index_and_trace() -> None:
+    """A failing invariant stops the run after the event that broke it, naming the seed."""
+    scenario = attrs.evolve(
+        bumps(5), invariants={"below three": lambda agents: agents["c"].state.n < 3}
+    )
+    with pytest.raises(InvariantViolated) as caught:
+        simulate(scenario, seed=42)
+    exc = caught.value
+    last = exc.trace[-1]
+    assert isinstance(last, SignalDelivered)
+    assert last.after.state.n == 3
+    assert (exc.seed, exc.index, exc.invariant) == (42, last.index, "below three")
+    assert f"after event {last.index} (seed 42)" in str(exc)
+    assert exc.message == "returned False"
+    trailer = json.loads(simulation_to_jsonl(exc.result).splitlines()[-1])
+    assert trailer == {
+        "i": last.index,
+        "kind": "violated",
+        "invariant": "below three",
+        "message": "returned False",
+    }
+
+
+def test_invariant_messages_and_errors_are_reported() -> None:
+    """An invariant may explain itself with a string; one that raises counts as failing."""
+    says = attrs.evolve(bumps(1), invariants={"says": lambda agents: "too many counters"})
+    with pytest.raises(InvariantViolated, match="too many counters"):
+        simulate(says)
+    raises = attrs.evolve(bumps(1), invariants={"raises": lambda agents: 1 // 0 == 0})
+    with pytest.raises(InvariantViolated, match="raised ZeroDivisionError"):
+        simulate(raises)
+
+
+def test_invariants_are_checked_before_the_first_delivery() -> None:
+    """A system that starts broken fails at the last start event, before anything runs."""
+    scenario = attrs.evolve(bumps(3), invariants={"never": lambda agents: False})
+    with pytest.raises(InvariantViolated) as caught:
+        simulate(scenario)
+    assert caught.value.index == 0
+    assert kinds(caught.value.result) == ["AgentStarted"]
+
+
+def test_an_action_that_raises_propagates_with_the_seed_noted() -> None:
+    """A bug in an action is not swallowed; its note says where the simulation was."""
+    sim = Simulation([COUNTER], seed=9)
+    sim.start(COUNTER, "c")
+    sim.send("c", "counter.bump")
+    sim.send("c", "counter.explode")
+    with pytest.raises(ActionCrashed) as caught:
+        sim.run()
+    assert any("seed 9" in note for note in caught.value.__notes__)
+    assert sim.result().agents["c"].state.n == 1
+
+
+def test_a_simulation_runs_once_and_is_set_up_before() -> None:
+    """start, send and run are refused once the run began; bad arguments are refused."""
+    sim = Simulation([COUNTER])
+    with pytest.raises(ValueError, match="at must be"):
+        sim.send("c", "counter.bump", at=-1)
+    with pytest.raises(ValueError, match="events must be"):
+        sim.run(events=-1)
+    sim.run()
+    with pytest.raises(RuntimeError):
+        sim.start(COUNTER, "c")
+    with pytest.raises(RuntimeError):
+        sim.send("c", "counter.bump")
+    with pytest.raises(RuntimeError):
+        sim.run()
+    with pytest.raises(ValueError, match="latency"):
+        Simulation(latency=-0.5)
+
+
+# ---------------------------------------------------------------- fault plans
+
+
+@pytest.mark.parametrize(
+    ("fields", "field"),
+    [
+        ({"drop": 1.5}, "drop"),
+        ({"crash": -0.1}, "crash"),
+        ({"delay": float("nan")}, "delay"),
+        ({"duplicate": True}, "duplicate"),
+        ({"drop": 0.5, "delay": 0.3, "reorder": 0.3}, "reorder"),
+        ({"effect_failure": 0.7, "effect_latency": 0.7}, "effect_latency"),
+        ({"max_delay": 0}, "max_delay"),
+    ],
+)
+def test_bad_fault_plans_are_refused_naming_the_field(fields: dict[str, Any], field: str) -> None:
+    """A plan that makes no sense cannot be built; the error names the field."""
+    with pytest.raises(InvalidFaultPlan) as caught:
+        FaultPlan(**fields)
+    assert caught.value.field == field
+
+
+def test_fault_plans_from_json_report_the_line() -> None:
+    """Parsing a plan file reports the line of the offending key."""
+    assert fault_plan_from_json('{"drop": 0.25, "max_delay": 2}') == FaultPlan(
+        drop=0.25, max_delay=2.0
+    )
+    with pytest.raises(DecodeError, match=r"plan line 3: .*must be a probability"):
+        fault_plan_from_json('{\n "drop": 0.1,\n "crash": 7\n}', name="plan")
+    with pytest.raises(DecodeError, match="plan line 2: unknown fault 'lose'"):
+        fault_plan_from_json('{\n "lose": 0.1\n}', name="plan")
+    with pytest.raises(DecodeError, match="plan line 3: not JSON"):
+        fault_plan_from_json('{\n "drop": 0.1,\n "crash" 1\n}', name="plan")
+    with pytest.raises(DecodeError, match="line 1: expected a JSON object"):
+        fault_plan_from_json("[0.1]")
+
+
+# ---------------------------------------------------------------- replay (library)
+
+
+def test_replay_of_a_trace_is_identical() -> None:
+    """Replaying a run from its header reproduces it line for line."""
+    result = simulate(bank.SCENARIO, seed=8, faults=CHAOS)
+    assert replay(simulation_to_jsonl(result), bank.SCENARIO) is None
+
+
+def test_replay_reports_the_first_changed_line() -> None:
+    """An edited event is found at its line, with both versions."""
+    lines = simulation_to_jsonl(simulate(bank.SCENARIO, seed=8)).splitlines()
+    raw = json.loads(lines[5])
+    raw["at"] = 99.0
+    lines[5] = json.dumps(raw, separators=(",", ":"))
+    found = replay("\n".join(lines), bank.SCENARIO)
+    assert found is not None
+    assert found.line == 6
+    assert found.expected == lines[5]
+    assert found.describe().startswith("line 6: recorded event 4")
+
+
+def test_replay_needs_a_seed_and_a_header() -> None:
+    """A trace whose choices came from Hypothesis, or that is no trace, is bad input."""
+    result = simulate(bank.SCENARIO, seed=1)
+    header = json.loads(simulation_to_jsonl(result).splitlines()[0])
+    header["seed"] = None
+    with pytest.raises(DecodeError, match=r"line 1: .*no seed"):
+        replay(json.dumps(header), bank.SCENARIO)
+    with pytest.raises(DecodeError, match=r"line 1: .*not a simulation trace"):
+        replay('{"i": 0}', bank.SCENARIO)
+    with pytest.raises(DecodeError, match="line 1: the trace is empty"):
+        replay("\n", bank.SCENARIO)
+
+
+# ---------------------------------------------------------------- the command line
+
+
+def run(*args: str) -> Result:
+    return CliRunner().invoke(app, list(args))
+
+
+def one_error_line(result: Result) -> str:
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error:")
+    return lines[0]
+
+
+def write_plan(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "plan.json"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_cli_simulate_writes_a_trace_that_replays_identically(tmp_path: Path) -> None:
+    """``jido simulate`` summarizes the run; ``jido replay`` of its trace exits 0."""
+    plan = write_plan(tmp_path, '{"drop": 0.1, "duplicate": 0.1, "crash": 0.02}')
+    trace = tmp_path / "run.jsonl"
+    args = ["--seed", "3", "--events", "400", "--faults", str(plan), "--trace-out", str(trace)]
+    done = run("simulate", BANK, *args)
+    assert done.exit_code == 0, done.output
+    assert done.stdout.startswith("seed 3: ")
+    assert "agents: alice v" in done.stdout
+    expected = simulate(
+        bank.SCENARIO, seed=3, events=400, faults=fault_plan_from_json(plan.read_text())
+    )
+    assert trace.read_text(encoding="utf-8") == simulation_to_jsonl(expected)
+    again = run("replay", str(trace), BANK)
+    assert again.exit_code == 0, again.output
+    assert again.stdout.startswith("identical: ")
+
+
+def test_cli_replay_catches_a_spec_change(tmp_path: Path) -> None:
+    """Replaying against a changed spec reports the first divergence, exit code 1."""
+    trace = tmp_path / "run.jsonl"
+    assert run("simulate", BANK, "--seed", "2", "--trace-out", str(trace)).exit_code == 0
+    variant = tmp_path / "forgetful_bank.py"
+    variant.write_text(
+        "import attrs\n"
+        "from jido import AgentSpec, Route, action, ok, schedule\n"
+        "from jido_examples import bank\n\n"
+        "@action(params=bank.Ack)\n"
+        "def acknowledge(state, p, ctx):\n"
+        "    return ok(state)  # forgets to clear the outbox\n\n"
+        "ACCOUNT = AgentSpec(\n"
+        "    name='account',\n"
+        "    state=bank.Account,\n"
+        "    routes=[\n"
+        "        Route(pattern='bank.transfer.requested', target=bank.request_transfer),\n"
+        "        Route(pattern='bank.credit', target=bank.credit),\n"
+        "        Route(pattern='bank.credit.acked', target=acknowledge),\n"
+        "        Route(pattern='bank.retry', target=bank.retry),\n"
+        "    ],\n"
+        "    schedules=[schedule(bank.RETRY_SECONDS, 'bank.retry')],\n"
+        ")\n"
+        "SCENARIO = attrs.evolve(bank.SCENARIO, specs=(ACCOUNT,))\n",
+        encoding="utf-8",
+    )
+    done = run("replay", str(trace), f"{variant}:ACCOUNT")
+    assert done.exit_code == 1, done.output
+    first = done.stdout.splitlines()[0]
+    assert first.startswith("diverged at line ")
+    assert "bank.credit.acked" in first
+    lineno = int(first.split()[3].rstrip(":"))
+    recorded = trace.read_text(encoding="utf-8").splitlines()
+    assert all(json.loads(line).get("kind") != "violated" for line in recorded)
+    assert json.loads(recorded[lineno - 1])["signal"]["type"] == "bank.credit.acked"
+
+
+def test_cli_replay_catches_a_truncated_trace(tmp_path: Path) -> None:
+    """A trace that ends early differs from its replay where it ends."""
+    trace = tmp_path / "run.jsonl"
+    assert run("simulate", BANK, "--trace-out", str(trace)).exit_code == 0
+    lines = trace.read_text(encoding="utf-8").splitlines()
+    trace.write_text("\n".join(lines[:-3]) + "\n", encoding="utf-8")
+    done = run("replay", str(trace), BANK)
+    assert done.exit_code == 1
+    assert f"diverged at line {len(lines) - 2}: recorded the trace ended" in done.stdout
+
+
+def test_cli_simulate_reports_a_violation_with_its_seed(tmp_path: Path) -> None:
+    """An invariant failure exits 1 with the seed and event; its trace replays identically."""
+    module = tmp_path / "strict_bank.py"
+    module.write_text(
+        "import attrs\n"
+        "from jido_examples import bank\n"
+        "ACCOUNT = bank.ACCOUNT\n"
+        "SCENARIO = attrs.evolve(\n"
+        "    bank.SCENARIO,\n"
+        "    invariants={'alice never pays': lambda a: a['alice'].state.balance >= 100},\n"
+        ")\n",
+        encoding="utf-8",
+    )
+    trace = tmp_path / "run.jsonl"
+    done = run("simulate", f"{module}:ACCOUNT", "--seed", "6", "--trace-out", str(trace))
+    assert done.exit_code == 1, done.output
+    assert "invariant 'alice never pays' violated after event" in done.stderr
+    assert "(seed 6)" in done.stderr
+    assert f"jido replay {trace}" in done.stderr
+    last = json.loads(trace.read_text(encoding="utf-8").splitlines()[-1])
+    assert last["kind"] == "violated"
+    again = run("replay", str(trace), f"{module}:ACCOUNT")
+    assert again.exit_code == 0, again.output
+
+
+def test_cli_simulate_runs_a_spec_without_a_scenario() -> None:
+    """A module without SCENARIO runs one agent of the spec, here on its nightly cron."""
+    done = run("simulate", "jido_examples.contentops:ORCHESTRATOR", "--events", "30")
+    assert done.exit_code == 0, done.output
+    assert "started 1, delivered 30" in done.stdout  # the budget counts the run's events
+    assert "stopped" in done.stdout.splitlines()[0]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('{"drop": 0.1,\n "duplicate": 2}', "plan.json line 2: fault plan duplicate 2"),
+        ('{"drop": 0.1,\n\n "explode": 1}', "plan.json line 3: unknown fault 'explode'"),
+        ('{"drop": 0.1,\n "crash" 1}', "plan.json line 2: not JSON"),
+    ],
+)
+def test_cli_simulate_bad_fault_plans_are_one_line(
+    tmp_path: Path, text: str, expected: str
+) -> None:
+    """A bad plan file is one error line naming the file and line, exit code 2."""
+    plan = write_plan(tmp_path, text)
+    line = one_error_line(run("simulate", BANK, "--faults", str(plan)))
+    assert expected in line
+
+
+def test_cli_bad_specs_and_files_are_one_line(tmp_path: Path) -> None:
+    """Unloadable specs and missing files are one error line each, exit code 2."""
+    assert "no.such.module" in one_error_line(run("simulate", "no.such.module:X"))
+    missing = tmp_path / "nope.json"
+    assert "nope.json" in one_error_line(run("simulate", BANK, "--faults", str(missing)))
+    assert "nope.json" in one_error_line(run("replay", str(missing), BANK))
+
+
+def test_cli_replay_bad_traces_are_one_line_with_the_line_number(tmp_path: Path) -> None:
+    """A malformed trace line is reported by number, exit code 2."""
+    trace = tmp_path / "run.jsonl"
+    assert run("simulate", BANK, "--trace-out", str(trace)).exit_code == 0
+    lines = trace.read_text(encoding="utf-8").splitlines()
+    lines[2] = "{not json"
+    trace.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    assert "simulation trace line 3: not JSON" in one_error_line(run("replay", str(trace), BANK))
+    trace.write_text('{"format": "jido.simulation", "version": 7}\n', encoding="utf-8")
+    assert "line 1: trace version 7" in one_error_line(run("replay", str(trace), BANK))
+    other = tmp_path / "other.jsonl"
+    assert run("simulate", BANK, "--trace-out", str(other)).exit_code == 0
+    line = one_error_line(run("replay", str(other), "jido_examples.contentops:ORCHESTRATOR"))
+    assert "line 1" in line
+    assert "runs no spec of the scenario" in line
+
+
+def test_traces_are_identical_across_processes(tmp_path: Path) -> None:
+    """A run in another interpreter, with another hash seed, writes the same bytes."""
+    trace = tmp_path / "run.jsonl"
+    code = "from jido_interpreters.cli import main; main()"
+    args = ["simulate", BANK, "--seed", "5", "--faults", str(write_plan(tmp_path, "{}"))]
+    env = {**os.environ, "PYTHONHASHSEED": "12345"}
+    done = subprocess.run(
+        [sys.executable, "-c", code, *args, "--trace-out", str(trace)],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    here = simulate(bank.SCENARIO, seed=5, events=10_000)
+    assert trace.read_bytes() == simulation_to_jsonl(here).encode()
