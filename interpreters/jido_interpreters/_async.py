@@ -684,7 +684,8 @@ class AsyncRuntime:
         """
         sig = signal if isinstance(signal, Signal) else self.signal(signal, data)
         srv = self._accepting(agent_id)
-        await srv.mailbox.wait_room()
+        if srv.mailbox.full():
+            await srv.mailbox.wait_room()
         if self._storage is not None:
             # Acknowledged only once journalled (group commit batches the fsyncs).
             await self._journal(agent_id, sig, None)
@@ -729,16 +730,24 @@ class AsyncRuntime:
         sig = signal if isinstance(signal, Signal) else self.signal(signal, data)
         srv = self._accepting(agent_id)
         reply: asyncio.Future[Agent[Any]] = asyncio.get_running_loop().create_future()
-        await srv.mailbox.wait_room()
+        if srv.mailbox.full():
+            await srv.mailbox.wait_room()
         if self._storage is not None:
             await self._journal(agent_id, sig, reply)
         else:
             srv.mailbox.put_internal((sig, reply, None))
             self._add_pending()
+        # asyncio.timeout, not wait_for: no extra task per call. On expiry the reply future is
+        # cancelled, which the agent's loop sees (it never sets a done future); the signal
+        # itself stays queued and is handled.
+        limit = asyncio.timeout(timeout)
         try:
-            return await asyncio.wait_for(asyncio.shield(reply), timeout)
+            async with limit:
+                return await reply
         except TimeoutError:
-            raise CallTimeout(agent_id, sig.type, timeout) from None
+            if limit.expired():
+                raise CallTimeout(agent_id, sig.type, timeout) from None
+            raise
 
     def _accepting(self, agent_id: str) -> _Server:
         if self._closed:
