@@ -20,31 +20,11 @@ from typing import Any
 import attrs
 import pykka
 
-from jido import ActionResult, AgentSpec, Context, Route, action, ok
 from jido_interpreters import AgentOptions, AsyncRuntime
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
 from _common import Row, machine
-
-
-@attrs.frozen
-class Counter:
-    count: int = 0
-
-
-@attrs.frozen
-class Inc:
-    by: int = 1
-
-
-@action(params=Inc)
-def increment(state: Counter, p: Inc, ctx: Context) -> ActionResult[Counter]:
-    return ok(Counter(state.count + p.by))
-
-
-SPEC = AgentSpec(
-    name="counter", state=Counter, routes=[Route(pattern="counter.increment", target=increment)]
-)
+from _counter import SPEC, Counter
 
 
 def _best(samples: list[float]) -> float:

@@ -19,16 +19,7 @@ from jido import ActionResult, AgentSpec, Context, Route, Signal, action, emit, 
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
 from _common import Row, best_of, print_table
-
-
-@attrs.frozen
-class Counter:
-    count: int = 0
-
-
-@attrs.frozen
-class Inc:
-    by: int = 1
+from _counter import Counter, Inc
 
 
 @action(params=Inc)

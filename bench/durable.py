@@ -18,33 +18,11 @@ import time
 from pathlib import Path
 from typing import Any, TypedDict
 
-import attrs
-
-from jido import ActionResult, AgentSpec, Context, Route, action, ok
 from jido_interpreters import AgentOptions, AsyncRuntime, SQLiteStorage
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
 from _common import machine
-
-
-@attrs.frozen
-class Counter:
-    count: int = 0
-
-
-@attrs.frozen
-class Inc:
-    by: int = 1
-
-
-@action(params=Inc)
-def increment(state: Counter, p: Inc, ctx: Context) -> ActionResult[Counter]:
-    return ok(Counter(state.count + p.by))
-
-
-SPEC = AgentSpec(
-    name="counter", state=Counter, routes=[Route(pattern="counter.increment", target=increment)]
-)
+from _counter import SPEC
 
 
 async def jido_durable(n: int, path: Path, synchronous: Any) -> float:
