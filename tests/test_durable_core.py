@@ -1,0 +1,552 @@
+"""Durable agents on SQLite and on a real Redis server: recovery by replay, and bad data."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import shutil
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import attrs
+import pytest
+
+from jido import (
+    ActionResult,
+    AgentSpec,
+    Context,
+    FrozenMap,
+    JsonValue,
+    NoParams,
+    Route,
+    action,
+    emit_to,
+    invoke,
+    ok,
+)
+from jido_interpreters import (
+    AsyncRuntime,
+    CorruptJournal,
+    RecoveryError,
+    RedisStorage,
+    SchemaMismatch,
+    SQLiteStorage,
+    Storage,
+    SyncRuntime,
+    UnknownAgent,
+    UnknownSpec,
+)
+
+T = TypeVar("T")
+
+
+def run(main: Callable[[], Awaitable[T]]) -> T:
+    """Run one test's coroutine on a fresh loop."""
+    return asyncio.run(main())  # type: ignore[arg-type]
+
+
+# ---------------------------------------------------------------------------- the system
+
+
+@attrs.frozen
+class Count:
+    """A counter that remembers effect results."""
+
+    n: int = 0
+    results: tuple[str, ...] = ()
+
+
+@attrs.frozen
+class By:
+    """Increment parameters."""
+
+    by: int = 1
+
+
+@action(params=By)
+def add(state: Count, p: By, ctx: Context) -> ActionResult[Count]:
+    """Count, and tell the tally."""
+    new = attrs.evolve(state, n=state.n + p.by)
+    return ok(new, emit_to("tally", "t.added", {"by": p.by}))
+
+
+@action(params=By)
+def tally(state: Count, p: By, ctx: Context) -> ActionResult[Count]:
+    """Sum what the counters report."""
+    return ok(attrs.evolve(state, n=state.n + p.by))
+
+
+@action()
+def lookup(state: Count, _: NoParams, ctx: Context) -> ActionResult[Count]:
+    """Ask an effect for something."""
+    return ok(state, invoke("lookup", {"q": state.n}, on_ok="t.found", on_error="t.lost"))
+
+
+@attrs.frozen
+class Found:
+    """The effect's answer."""
+
+    result: JsonValue = None
+
+
+@action(params=Found)
+def found(state: Count, p: Found, ctx: Context) -> ActionResult[Count]:
+    """Keep the answer."""
+    return ok(attrs.evolve(state, results=(*state.results, str(p.result))))
+
+
+COUNTER = AgentSpec(
+    name="counter",
+    state=Count,
+    routes=[
+        Route(pattern="t.add", target=add),
+        Route(pattern="t.lookup", target=lookup),
+        Route(pattern="t.found", target=found),
+    ],
+)
+TALLY = AgentSpec(name="tally", state=Count, routes=[Route(pattern="t.added", target=tally)])
+SPECS = (COUNTER, TALLY)
+
+
+async def _answer(args: FrozenMap[str, JsonValue]) -> str:
+    return f"answer-{args['q']}"
+
+
+# ---------------------------------------------------------------------------- stores
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real redis-server on loopback (``JIDO_REDIS_URL`` if set)."""
+    if os.environ.get("JIDO_REDIS_URL"):
+        yield os.environ["JIDO_REDIS_URL"]
+        return
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.skip("redis-server is not installed (.ci/run installs it)")
+    import redis
+
+    port = _free_port()
+    workdir = tmp_path_factory.mktemp("redis")
+    proc = subprocess.Popen(
+        [
+            binary,
+            *("--port", str(port), "--bind", "127.0.0.1", "--save", ""),
+            *("--appendonly", "yes", "--appendfsync", "always", "--dir", str(workdir)),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    client = redis.Redis(port=port)
+    try:
+        deadline = time.monotonic() + 10
+        while True:  # wait until the server answers, within a bound
+            try:
+                client.ping()
+                break
+            except redis.ConnectionError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        client.close()
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+def open_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable[[], Storage]]:
+    """A factory for the same store, reopened: SQLite in a file, or a Redis key prefix."""
+    opened: list[Storage] = []
+    if request.param == "sqlite":
+        path = tmp_path / "agents.db"
+
+        def make() -> Storage:
+            opened.append(SQLiteStorage(path))
+            return opened[-1]
+    else:
+        url = request.getfixturevalue("redis_url")
+        prefix = f"test:{request.node.name}:{time.monotonic_ns()}:"
+
+        def make() -> Storage:
+            opened.append(RedisStorage(url, prefix=prefix))
+            return opened[-1]
+
+    yield make
+    for store in opened:
+        store.close()
+
+
+async def _load(storage: Storage, *, snapshot_every: int = 1000, **kw: Any) -> AsyncRuntime:
+    rt = AsyncRuntime(SPECS, storage=storage, snapshot_every=snapshot_every, **kw)
+    await rt.restore()
+    await rt.wait_idle(timeout=5)
+    return rt
+
+
+def _agents(rt: AsyncRuntime) -> dict[str, Any]:
+    return {i: rt.agent(i) for i in rt.agent_ids}
+
+
+# ---------------------------------------------------------------------------- recovery
+
+
+@pytest.mark.parametrize("snapshot_every", [1000, 5])
+def test_restore_gives_equal_agents(open_store: Callable[[], Storage], snapshot_every: int) -> None:
+    """After a shutdown, restore() brings back agents equal to those before, with or without
+    snapshots along the way."""
+
+    async def first() -> dict[str, Any]:
+        rt = AsyncRuntime(SPECS, storage=open_store(), snapshot_every=snapshot_every)
+        await rt.start(COUNTER, "c")
+        await rt.start(TALLY, "tally")
+        for i in range(23):
+            await rt.cast("c", "t.add", {"by": i})
+        await rt.wait_idle(timeout=5)
+        before = _agents(rt)
+        await rt.shutdown()
+        return before
+
+    async def second() -> dict[str, Any]:
+        rt = await _load(open_store())
+        after = _agents(rt)
+        await rt.shutdown()
+        return after
+
+    before = run(first)
+    assert before["tally"].state.n == sum(range(23))
+    assert run(second) == before
+
+
+def test_a_signal_id_is_journalled_once(open_store: Callable[[], Storage]) -> None:
+    """Casting the same signal twice handles it once (ids are deterministic, re-deliveries
+    after a crash are recognised)."""
+
+    async def main() -> None:
+        rt = AsyncRuntime(SPECS, storage=open_store())
+        await rt.start(COUNTER, "c")
+        await rt.start(TALLY, "tally")
+        sig = rt.signal("t.add", {"by": 5})
+        await rt.cast("c", sig)
+        await rt.cast("c", sig)
+        await rt.wait_idle(timeout=5)
+        assert rt.state("c").n == 5
+        assert rt.state("tally").n == 5
+        await rt.shutdown()
+
+    run(main)
+
+
+def test_hibernate_and_thaw(open_store: Callable[[], Storage]) -> None:
+    """A hibernated agent leaves memory and comes back equal."""
+
+    async def main() -> None:
+        rt = AsyncRuntime(SPECS, storage=open_store())
+        await rt.start(COUNTER, "c")
+        await rt.start(TALLY, "tally")
+        await rt.cast("c", "t.add", {"by": 3})
+        await rt.wait_idle(timeout=5)
+        before = rt.agent("c")
+        await rt.hibernate("c")
+        assert "c" not in rt.agent_ids
+        with pytest.raises(UnknownAgent):
+            rt.agent("c")
+        assert await rt.thaw("c") == before
+        await rt.shutdown()
+
+    run(main)
+
+
+def test_an_effect_in_flight_is_reissued_once(open_store: Callable[[], Storage]) -> None:
+    """An Invoke whose outcome was never journalled (the runtime went down first) is
+    re-issued on recovery, and its outcome applied once."""
+    calls: list[str] = []
+
+    async def never(args: FrozenMap[str, JsonValue]) -> str:
+        await asyncio.Event().wait()
+        return "unreachable"
+
+    async def answer(args: FrozenMap[str, JsonValue]) -> str:
+        calls.append(str(args["q"]))
+        return f"answer-{args['q']}"
+
+    async def first() -> None:
+        rt = AsyncRuntime(SPECS, storage=open_store(), effects={"lookup": never})
+        await rt.start(COUNTER, "c")
+        await rt.cast("c", "t.lookup")
+        report = await rt.shutdown(deadline=0.05)
+        assert report.cancelled_effects == 1
+
+    async def second() -> tuple[str, ...]:
+        rt = await _load(open_store(), effects={"lookup": answer})
+        results: tuple[str, ...] = rt.state("c").results
+        await rt.shutdown()
+        return results
+
+    run(first)
+    assert run(second) == ("answer-0",)
+    assert calls == ["0"]
+
+
+def test_a_stopped_agent_is_not_recovered(open_store: Callable[[], Storage]) -> None:
+    """Agents that stopped for good stay stopped."""
+
+    async def first() -> None:
+        rt = AsyncRuntime(SPECS, storage=open_store())
+        await rt.start(COUNTER, "c")
+        await rt.start(TALLY, "tally")
+        await rt.stop("tally")
+        await rt.shutdown()
+
+    async def second() -> tuple[str, ...]:
+        rt = await _load(open_store())
+        ids = rt.agent_ids
+        await rt.shutdown()
+        return ids
+
+    run(first)
+    assert run(second) == ("c",)
+
+
+# ---------------------------------------------------------------------------- bad data
+
+
+def _prepared(open_store: Callable[[], Storage], spec: AgentSpec[Count] = COUNTER) -> None:
+    async def main() -> None:
+        rt = AsyncRuntime([spec, TALLY], storage=open_store())
+        await rt.start(spec, "c")
+        await rt.start(TALLY, "tally")
+        for _ in range(3):
+            await rt.cast("c", "t.add", {"by": 1})
+        await rt.wait_idle(timeout=5)
+        await rt.shutdown()
+
+    run(main)
+
+
+def test_a_corrupt_journal_entry_names_agent_and_position(tmp_path: Path) -> None:
+    """Garbage in a journal entry fails recovery with CorruptJournal(agent, seq), and no agent
+    is started: never a silent partial state."""
+    path = tmp_path / "agents.db"
+    _prepared(lambda: SQLiteStorage(path))
+    db = sqlite3.connect(path)
+    db.execute("UPDATE journal SET signal = '{\"trunc' WHERE agent_id = 'c' AND seq = 2")
+    db.commit()
+    db.close()
+
+    async def main() -> None:
+        storage = SQLiteStorage(path)
+        rt = AsyncRuntime(SPECS, storage=storage)
+        with pytest.raises(RecoveryError) as info:
+            await rt.restore()
+        (err,) = info.value.exceptions
+        assert isinstance(err, CorruptJournal)
+        assert (err.agent_id, err.seq) == ("c", 2)
+        assert "journal entry 2" in str(err)
+        assert rt.agent_ids == ()
+        await rt.shutdown()
+        storage.close()
+
+    run(main)
+
+
+def test_a_corrupt_redis_entry_is_reported_too(redis_url: str) -> None:
+    """The same check holds on Redis: a mangled list entry is a CorruptJournal."""
+    import redis
+
+    prefix = f"corrupt:{time.monotonic_ns()}:"
+    _prepared(lambda: RedisStorage(redis_url, prefix=prefix))
+    client = redis.Redis.from_url(redis_url)
+    key = f"{prefix}j:c"
+    first = client.lindex(key, 0)
+    assert first is not None
+    seq, sid, _, at = json.loads(first)
+    client.lset(key, 0, json.dumps([seq, sid, "not a signal", at]))
+    client.close()
+
+    async def main() -> None:
+        storage = RedisStorage(redis_url, prefix=prefix)
+        rt = AsyncRuntime(SPECS, storage=storage)
+        with pytest.raises(RecoveryError) as info:
+            await rt.restore()
+        (err,) = info.value.exceptions
+        assert isinstance(err, CorruptJournal)
+        assert (err.agent_id, err.seq) == ("c", seq)
+        await rt.shutdown()
+        storage.close()
+
+    run(main)
+
+
+def test_an_unknown_spec_is_refused(open_store: Callable[[], Storage]) -> None:
+    """Restoring without the spec an agent ran is an UnknownSpec error naming it."""
+    _prepared(open_store)
+
+    async def main() -> None:
+        rt = AsyncRuntime([TALLY], storage=open_store())
+        with pytest.raises(RecoveryError) as info:
+            await rt.restore()
+        (err,) = info.value.exceptions
+        assert isinstance(err, UnknownSpec)
+        assert (err.agent_id, err.spec) == ("c", "counter")
+        assert rt.agent_ids == ()
+        await rt.shutdown()
+
+    run(main)
+
+
+@attrs.frozen
+class CountV2:
+    """The counter's state, renamed field, schema version 2."""
+
+    total: int = 0
+    results: tuple[str, ...] = ()
+
+
+@action(params=By)
+def add_v2(state: CountV2, p: By, ctx: Context) -> ActionResult[CountV2]:
+    """Count (v2)."""
+    return ok(attrs.evolve(state, total=state.total + p.by))
+
+
+COUNTER_V2 = AgentSpec(
+    name="counter",
+    state=CountV2,
+    routes=[Route(pattern="t.add", target=add_v2)],
+    schema_version=2,
+)
+
+
+def test_an_older_schema_needs_an_upgrade(open_store: Callable[[], Storage]) -> None:
+    """A stored state of schema 1 under a spec at schema 2: SchemaMismatch without an
+    upgrade hook; with one, the agent comes back upgraded and replays on top."""
+    _prepared(open_store)
+
+    def upgrade(spec: str, version: int, raw: dict[str, Any]) -> dict[str, Any]:
+        assert (spec, version) == ("counter", 1)
+        state = dict(raw["state"])
+        state["total"] = state.pop("n")
+        return {**raw, "state": state}
+
+    async def main() -> None:
+        rt = AsyncRuntime([COUNTER_V2, TALLY], storage=open_store())
+        with pytest.raises(RecoveryError) as info:
+            await rt.restore()
+        (err,) = info.value.exceptions
+        assert isinstance(err, SchemaMismatch)
+        assert (err.stored, err.current) == (1, 2)
+        await rt.shutdown()
+
+        rt = AsyncRuntime([COUNTER_V2, TALLY], storage=open_store(), upgrade=upgrade)
+        await rt.restore()
+        await rt.wait_idle(timeout=5)
+        assert rt.state("c") == CountV2(total=3)
+        await rt.shutdown()
+
+    run(main)
+
+
+# ---------------------------------------------------------------------------- a hard kill
+
+_CHILD = """
+import asyncio, sys
+sys.path.insert(0, {tests!r})
+from test_durable_core import SPECS, COUNTER, TALLY
+from jido import Signal
+from jido_interpreters import AsyncRuntime, SQLiteStorage
+
+async def main():
+    rt = AsyncRuntime(SPECS, storage=SQLiteStorage({db!r}, synchronous="FULL"), snapshot_every=7)
+    await rt.start(COUNTER, "c1")
+    await rt.start(COUNTER, "c2")
+    await rt.start(TALLY, "tally")
+    with open({acks!r}, "a") as acks:
+        i = 0
+        while True:
+            target = "c1" if i % 3 else "c2"
+            sig = Signal(type="t.add", source="/load", id=f"s{{i}}", data={{"by": i % 5}})
+            await rt.cast(target, sig)
+            acks.write(f"{{target}} s{{i}}\\n")
+            acks.flush()
+            i += 1
+
+asyncio.run(main())
+"""
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3, 4])
+def test_sigkill_loses_no_acknowledged_signal(tmp_path: Path, seed: int) -> None:
+    """A process killed with SIGKILL under load: after recovery every acknowledged signal is
+    in the journal, and the agents equal a SyncRuntime run over the journalled signals."""
+    import random
+
+    db = tmp_path / "agents.db"
+    acks = tmp_path / "acks.txt"
+    acks.touch()
+    script = _CHILD.format(tests=str(Path(__file__).parent), db=str(db), acks=str(acks))
+    proc = subprocess.Popen([sys.executable, "-c", script])
+    try:
+        # Wait until the child has acknowledged a seeded number of signals, then kill it.
+        want = random.Random(seed).randint(20, 400)
+        deadline = time.monotonic() + 30
+        while len(acks.read_text().splitlines()) < want:
+            assert time.monotonic() < deadline, "the load process is too slow"
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=0.01)  # wakes early only if the child dies
+                pytest.fail("the load process died by itself")
+        proc.kill()
+    finally:
+        proc.wait(timeout=10)
+    acked = [line.split() for line in acks.read_text().splitlines() if line.strip()]
+
+    # The whole journal (snapshots do not compact it by default), read straight from SQLite.
+    con = sqlite3.connect(db)
+    rows = con.execute(
+        "SELECT agent_id, signal_id, signal FROM journal WHERE agent_id IN ('c1', 'c2')"
+        " ORDER BY agent_id, seq"
+    ).fetchall()
+    con.close()
+    journalled: dict[str, list[str]] = {"c1": [], "c2": []}
+    external: list[tuple[str, str, str]] = []
+    for agent, sid, text in rows:
+        journalled[agent].append(sid)
+        external.append((agent, sid, text))
+    storage = SQLiteStorage(db)
+    for agent, sid in acked:
+        assert sid in journalled[agent], f"acknowledged {sid} for {agent} was lost"
+
+    async def recover() -> dict[str, Any]:
+        rt = AsyncRuntime(SPECS, storage=storage)
+        await rt.restore()
+        await rt.wait_idle(timeout=10)
+        states = {i: rt.state(i) for i in rt.agent_ids}
+        await rt.shutdown()
+        return states
+
+    recovered = run(recover)
+    storage.close()
+
+    # The same journalled signals, in journal order, through SyncRuntime.
+    from jido.serde import signal_from_json
+
+    sync = SyncRuntime(SPECS)
+    sync.start(COUNTER, "c1")
+    sync.start(COUNTER, "c2")
+    sync.start(TALLY, "tally")
+    for agent, _, text in sorted(external, key=lambda x: int(x[1][1:])):
+        sync.send(agent, signal_from_json(text))
+    assert recovered == {i: sync.state(i) for i in sync.agent_ids}
