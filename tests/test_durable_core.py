@@ -550,3 +550,63 @@ def test_sigkill_loses_no_acknowledged_signal(tmp_path: Path, seed: int) -> None
     for agent, _, text in sorted(external, key=lambda x: int(x[1][1:])):
         sync.send(agent, signal_from_json(text))
     assert recovered == {i: sync.state(i) for i in sync.agent_ids}
+
+
+# ---------------------------------------------------------------------------- timers, children
+
+
+@action()
+def arm(state: Count, _: NoParams, ctx: Context) -> ActionResult[Count]:
+    """Arm a reminder, a cron job and a child."""
+    from jido import cron, schedule, spawn_agent
+
+    return ok(
+        state,
+        schedule(0.2, "t.add", {"by": 100}),
+        cron("0 0 1 1 *", "t.add", {"by": 1}, job_id="yearly"),
+        spawn_agent("tally", "kid"),
+    )
+
+
+PARENT = AgentSpec(
+    name="parent",
+    state=Count,
+    routes=[Route(pattern="t.arm", target=arm), Route(pattern="t.add", target=add)],
+)
+
+
+def test_schedules_cron_jobs_and_children_survive_a_restart(tmp_path: Path) -> None:
+    """A schedule armed before the shutdown fires after recovery (for what is left of its
+    delay), the cron job is registered again, and the child comes back linked to its
+    parent."""
+    path = tmp_path / "agents.db"
+
+    async def first() -> None:
+        storage = SQLiteStorage(path)
+        rt = AsyncRuntime([PARENT, TALLY], storage=storage)
+        await rt.start(PARENT, "p")
+        await rt.start(TALLY, "tally")
+        await rt.cast("p", "t.arm")
+        await rt.wait_idle(timeout=5)
+        assert rt.children("p") == {"kid": "p/kid"}
+        await rt.shutdown()
+        storage.close()
+
+    async def second() -> None:
+        storage = SQLiteStorage(path)
+        rt = AsyncRuntime([PARENT, TALLY], storage=storage)
+        assert set(await rt.restore()) == {"p", "tally", "p/kid"}
+        assert rt.children("p") == {"kid": "p/kid"}
+        assert rt.parent("p/kid") == "p"
+        assert "yearly" in rt._servers["p"].crons
+        deadline = time.monotonic() + 5
+        while rt.state("p").n != 100:  # the reminder is due about 0.2 s after arming
+            assert time.monotonic() < deadline, "the schedule never fired after recovery"
+            await asyncio.sleep(0.01)
+        await rt.wait_idle(timeout=5)
+        assert rt.state("tally").n == 100
+        await rt.shutdown()
+        storage.close()
+
+    run(first)
+    run(second)
