@@ -24,13 +24,11 @@ Theory of operation
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import math
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any, Literal, TypeAlias, assert_never, final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -77,8 +75,19 @@ from jido import (
 )
 from jido.serde import Codec
 
+from ._committer import Committer
 from ._durable import Outbox, Replayed, Upgrade, decode_agent, replay, snapshot_record
 from ._kernel import UnknownAgent
+from ._mailbox import Mailbox, MailboxFull
+from ._options import (
+    DEFAULT_OPTIONS,
+    AgentOptions,
+    Continue,
+    ErrorPolicy,
+    Escalate,
+    Restart,
+    StopAgent,
+)
 from ._outcomes import directive_problem, outcome_signal, system_signal
 from ._storage import (
     AgentRecord,
@@ -125,15 +134,6 @@ AsyncDirectiveHandler: TypeAlias = Callable[[str, Any], Iterable[Signal]]
 # ---------------------------------------------------------------------------- errors
 
 
-class MailboxFull(Exception):
-    """``cast_nowait`` found the agent's mailbox full; the signal was not accepted."""
-
-    def __init__(self, agent_id: str, size: int) -> None:
-        super().__init__(f"mailbox of agent {agent_id!r} is full ({size} signals)")
-        self.agent_id = agent_id
-        self.size = size
-
-
 class RuntimeClosed(Exception):
     """The runtime is shutting down or shut down; it accepts no new signals or agents."""
 
@@ -151,58 +151,7 @@ class CallTimeout(TimeoutError):
         self.timeout = timeout
 
 
-# ---------------------------------------------------------------------------- options
-
-
-@final
-@attrs.frozen
-class Continue:
-    """On a crash: log it, keep the last good state, go on with the next signal."""
-
-
-@final
-@attrs.frozen
-class StopAgent:
-    """On a crash: stop the agent (its parent gets ``jido.agent.child.exit``)."""
-
-
-@final
-@attrs.frozen(kw_only=True)
-class Restart:
-    """On a crash: restart from the last good state (timers re-registered from the spec),
-    at most ``max_restarts`` times within ``within`` seconds; beyond that, escalate."""
-
-    max_restarts: int = 3
-    within: float = 5.0
-
-
-@final
-@attrs.frozen
-class Escalate:
-    """On a crash: stop the agent and tell its parent why (``child.exit`` with the error);
-    a root agent is stopped and the crash logged at ERROR."""
-
-
-ErrorPolicy: TypeAlias = Continue | StopAgent | Restart | Escalate
-
-
-@final
-@attrs.frozen(kw_only=True)
-class AgentOptions:
-    """How the runtime runs the agents of one spec.
-
-    Attributes:
-        mailbox_size: how many signals from outside may wait (``cast`` backpressure).
-        error_policy: what a crash in user code does (see :data:`ErrorPolicy`).
-        on_parent_death: ``"orphan"`` (keep running, get ``jido.agent.orphaned``),
-            ``"stop"`` (stop too), or ``"continue"`` (keep running, no signal).
-        effect_timeout: seconds an effect may run before its outcome is a ``TimeoutError``.
-    """
-
-    mailbox_size: int = 1024
-    error_policy: ErrorPolicy = Continue()
-    on_parent_death: Literal["orphan", "stop", "continue"] = "orphan"
-    effect_timeout: float = 30.0
+# ---------------------------------------------------------------------------- reports
 
 
 @final
@@ -247,157 +196,6 @@ class ShutdownReport:
     cancelled_timers: int
 
 
-# ---------------------------------------------------------------------------- mailbox
-
-# (signal, a waiting call's reply, its journal position when the runtime is durable)
-_Item: TypeAlias = "tuple[Signal, asyncio.Future[Agent[Any]] | None, int | None]"
-
-
-class _Mailbox:
-    # A FIFO with a bound on external puts only (see the module docs).
-    __slots__ = ("_getter", "_putters", "items", "maxsize")
-
-    def __init__(self, maxsize: int) -> None:
-        self.items: deque[_Item] = deque()
-        self.maxsize = maxsize
-        self._getter: asyncio.Future[None] | None = None
-        self._putters: deque[asyncio.Future[None]] = deque()
-
-    def _wake_getter(self) -> None:
-        g = self._getter
-        if g is not None and not g.done():
-            g.set_result(None)
-
-    def put_internal(self, item: _Item) -> None:
-        self.items.append(item)
-        self._wake_getter()
-
-    def full(self) -> bool:
-        return len(self.items) >= self.maxsize
-
-    def put_nowait(self, item: _Item, agent_id: str) -> None:
-        if self.full():
-            raise MailboxFull(agent_id, self.maxsize)
-        self.put_internal(item)
-
-    async def put(self, item: _Item) -> None:
-        await self.wait_room()
-        self.put_internal(item)
-
-    async def wait_room(self) -> None:
-        while self.full():
-            fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-            self._putters.append(fut)
-            try:
-                await fut
-            finally:
-                if fut in self._putters:
-                    self._putters.remove(fut)
-
-    async def get(self) -> _Item:
-        while not self.items:
-            self._getter = asyncio.get_running_loop().create_future()
-            try:
-                await self._getter
-            finally:
-                self._getter = None
-        item = self.items.popleft()
-        while self._putters and not self.full():
-            p = self._putters.popleft()
-            if not p.done():
-                p.set_result(None)
-                break
-        return item
-
-    def release_putters(self, exc: BaseException) -> None:
-        while self._putters:
-            p = self._putters.popleft()
-            if not p.done():
-                p.set_exception(exc)
-
-
-# ---------------------------------------------------------------------------- group commit
-
-
-class _Committer:
-    """Runs storage operations on one thread, batching journal appends (group commit).
-
-    While one batch is being written, new operations accumulate; the next write takes them
-    all. Futures resolve in submission order, so callbacks see journal order.
-    """
-
-    def __init__(self, storage: Storage) -> None:
-        self._storage = storage
-        self._ops: list[tuple[str, Any, asyncio.Future[object]]] = []
-        self._wake = asyncio.Event()
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="jido-storage")
-        self._task = asyncio.get_running_loop().create_task(self._run(), name="jido-storage")
-        self.batches = 0
-
-    def submit(self, kind: str, payload: Any) -> asyncio.Future[object]:
-        fut: asyncio.Future[object] = asyncio.get_running_loop().create_future()
-        self._ops.append((kind, payload, fut))
-        self._wake.set()
-        return fut
-
-    async def _run(self) -> None:
-        loop = asyncio.get_running_loop()
-        while True:
-            await self._wake.wait()
-            self._wake.clear()
-            batch, self._ops = self._ops, []
-            if not batch:
-                continue
-            try:
-                results = await loop.run_in_executor(self._executor, self._apply, batch)
-            except Exception as exc:
-                for _, _, fut in batch:
-                    if not fut.done():
-                        fut.set_exception(exc)
-                continue
-            self.batches += 1
-            for (_, _, fut), result in zip(batch, results, strict=True):
-                if not fut.done():
-                    fut.set_result(result)
-
-    def _apply(self, batch: list[tuple[str, Any, asyncio.Future[object]]]) -> list[object]:
-        storage = self._storage
-        results: list[object] = [None] * len(batch)
-        i = 0
-        while i < len(batch):
-            kind, payload, _ = batch[i]
-            if kind == "append":
-                j = i
-                while j < len(batch) and batch[j][0] == "append":
-                    j += 1
-                results[i:j] = storage.append([b[1] for b in batch[i:j]])
-                i = j
-                continue
-            if kind == "register":
-                storage.register(payload)
-            elif kind == "snapshot":
-                storage.snapshot(payload)
-            elif kind == "stopped":
-                storage.mark_stopped(payload)
-            elif kind == "barrier":
-                pass
-            else:  # pragma: no cover - every kind is submitted by this module
-                raise AssertionError(kind)
-            i += 1
-        return results
-
-    async def close(self) -> None:
-        """Write what is pending, then stop the worker."""
-        while self._ops:
-            last = self._ops[-1][2]
-            self._wake.set()
-            await asyncio.wait([last])
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
-        self._executor.shutdown(wait=True)
-
-
 # ---------------------------------------------------------------------------- one agent
 
 
@@ -428,7 +226,7 @@ class _Server:
         self.spec = spec
         self.agent = agent
         self.options = options
-        self.mailbox = _Mailbox(options.mailbox_size)
+        self.mailbox = Mailbox(options.mailbox_size)
         self.task: asyncio.Task[None] | None = None
         self.parent: tuple[str, str] | None = None
         self.children: dict[str, str] = {}
@@ -515,7 +313,7 @@ class AsyncRuntime:
         sensors: Mapping[str, AsyncSensorFn] | None = None,
         directives: Mapping[type[CustomDirective], AsyncDirectiveHandler] | None = None,
         options: Mapping[str, AgentOptions] | None = None,
-        default_options: AgentOptions = AgentOptions(),
+        default_options: AgentOptions = DEFAULT_OPTIONS,
         record: bool = False,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         storage: Storage | None = None,
@@ -571,7 +369,7 @@ class AsyncRuntime:
         self._snapshot_every = snapshot_every
         self._upgrade = upgrade
         self._codec = codec or Codec()
-        self._committer: _Committer | None = None
+        self._committer: Committer | None = None
 
     # ------------------------------------------------------------------ registry
 
@@ -864,10 +662,10 @@ class AsyncRuntime:
 
     # ------------------------------------------------------------------ durability
 
-    def _commit(self) -> _Committer:
+    def _commit(self) -> Committer:
         if self._committer is None:
             assert self._storage is not None
-            self._committer = _Committer(self._storage)
+            self._committer = Committer(self._storage)
         return self._committer
 
     def _journal(

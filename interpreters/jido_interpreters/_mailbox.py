@@ -1,0 +1,88 @@
+"""The agent mailbox: a FIFO whose bound applies to signals from outside only."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from typing import Any, TypeAlias
+
+from jido import Agent, Signal
+
+__all__ = ["Item", "Mailbox", "MailboxFull"]
+
+
+class MailboxFull(Exception):
+    """``cast_nowait`` found the agent's mailbox full; the signal was not accepted."""
+
+    def __init__(self, agent_id: str, size: int) -> None:
+        super().__init__(f"mailbox of agent {agent_id!r} is full ({size} signals)")
+        self.agent_id = agent_id
+        self.size = size
+
+
+# (signal, a waiting call's reply, its journal position when the runtime is durable)
+Item: TypeAlias = "tuple[Signal, asyncio.Future[Agent[Any]] | None, int | None]"
+
+
+class Mailbox:
+    # A FIFO with a bound on external puts only: AsyncRuntime puts signals from other
+    # agents, effect outcomes and timers with put_internal, so agents cannot deadlock.
+    __slots__ = ("_getter", "_putters", "items", "maxsize")
+
+    def __init__(self, maxsize: int) -> None:
+        self.items: deque[Item] = deque()
+        self.maxsize = maxsize
+        self._getter: asyncio.Future[None] | None = None
+        self._putters: deque[asyncio.Future[None]] = deque()
+
+    def _wake_getter(self) -> None:
+        g = self._getter
+        if g is not None and not g.done():
+            g.set_result(None)
+
+    def put_internal(self, item: Item) -> None:
+        self.items.append(item)
+        self._wake_getter()
+
+    def full(self) -> bool:
+        return len(self.items) >= self.maxsize
+
+    def put_nowait(self, item: Item, agent_id: str) -> None:
+        if self.full():
+            raise MailboxFull(agent_id, self.maxsize)
+        self.put_internal(item)
+
+    async def put(self, item: Item) -> None:
+        await self.wait_room()
+        self.put_internal(item)
+
+    async def wait_room(self) -> None:
+        while self.full():
+            fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self._putters.append(fut)
+            try:
+                await fut
+            finally:
+                if fut in self._putters:
+                    self._putters.remove(fut)
+
+    async def get(self) -> Item:
+        while not self.items:
+            self._getter = asyncio.get_running_loop().create_future()
+            try:
+                await self._getter
+            finally:
+                self._getter = None
+        item = self.items.popleft()
+        while self._putters and not self.full():
+            p = self._putters.popleft()
+            if not p.done():
+                p.set_result(None)
+                break
+        return item
+
+    def release_putters(self, exc: BaseException) -> None:
+        while self._putters:
+            p = self._putters.popleft()
+            if not p.done():
+                p.set_exception(exc)
