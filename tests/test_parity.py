@@ -1,0 +1,310 @@
+"""One scenario suite, every interpreter: SyncRuntime and AsyncRuntime end in equal states.
+
+Each scenario is a list of steps against a driver; the driver hides whether time is virtual
+(SyncRuntime) or real (AsyncRuntime). The assertion is the same for both: the final agents.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import attrs
+import pytest
+
+from jido import (
+    CHILD_EXIT,
+    CHILD_STARTED,
+    FSM,
+    ActionResult,
+    AgentSpec,
+    Context,
+    FrozenMap,
+    JsonValue,
+    NoParams,
+    Route,
+    Transition,
+    action,
+    emit_to,
+    emit_to_parent,
+    invoke,
+    ok,
+    spawn_agent,
+    stop,
+    stop_child,
+)
+from jido_examples import contentops
+from jido_interpreters import AsyncRuntime, SyncRuntime
+
+# ---------------------------------------------------------------------------- specs
+
+
+@attrs.frozen
+class Book:
+    """A log of what an agent saw, and a running total."""
+
+    seen: tuple[str, ...] = ()
+    total: int = 0
+
+
+@attrs.frozen
+class Amount:
+    """A number."""
+
+    n: int = 0
+
+
+def _saw(state: Book, what: str, n: int = 0) -> Book:
+    return Book((*state.seen, what), state.total + n)
+
+
+@action(params=Amount)
+def deposit(state: Book, p: Amount, ctx: Context) -> ActionResult[Book]:
+    """Add and tell the ledger."""
+    return ok(_saw(state, "deposit", p.n), emit_to("ledger", "bank.deposited", {"n": p.n}))
+
+
+@action(params=Amount)
+def ledger(state: Book, p: Amount, ctx: Context) -> ActionResult[Book]:
+    """Record a deposit."""
+    return ok(_saw(state, "ledger", p.n))
+
+
+@action(params=Amount)
+def quote(state: Book, p: Amount, ctx: Context) -> ActionResult[Book]:
+    """Ask the pricing effect."""
+    return ok(state, invoke("price", {"n": p.n}, on_ok="bank.priced", on_error="bank.unpriced"))
+
+
+@attrs.frozen
+class Priced:
+    """A price."""
+
+    result: int
+
+
+@action(params=Priced)
+def priced(state: Book, p: Priced, ctx: Context) -> ActionResult[Book]:
+    """Keep the price."""
+    return ok(_saw(state, f"priced:{p.result}", p.result))
+
+
+@attrs.frozen
+class Unpriced:
+    """A pricing failure."""
+
+    error: FrozenMap[str, JsonValue]
+
+
+@action(params=Unpriced)
+def unpriced(state: Book, p: Unpriced, ctx: Context) -> ActionResult[Book]:
+    """Note the failure."""
+    return ok(_saw(state, f"unpriced:{p.error['type']}"))
+
+
+@attrs.frozen
+class Tag:
+    """A child's tag."""
+
+    tag: str = ""
+
+
+@action(params=Tag)
+def hire(state: Book, p: Tag, ctx: Context) -> ActionResult[Book]:
+    """Spawn a worker."""
+    return ok(state, spawn_agent("worker", p.tag))
+
+
+@action(params=Tag)
+def fire(state: Book, p: Tag, ctx: Context) -> ActionResult[Book]:
+    """Stop a worker."""
+    return ok(state, stop_child(p.tag))
+
+
+@attrs.frozen
+class Child:
+    """Lifecycle data."""
+
+    tag: str = ""
+
+
+@action(params=Child)
+def lifecycle(state: Book, p: Child, ctx: Context) -> ActionResult[Book]:
+    """Record a child's start or exit."""
+    assert ctx.signal is not None
+    return ok(_saw(state, f"{ctx.signal.type.rsplit('.', 1)[-1]}:{p.tag}"))
+
+
+@action()
+def report(state: Book, _: NoParams, ctx: Context) -> ActionResult[Book]:
+    """A worker reports to its parent and quits."""
+    return ok(_saw(state, "reported"), emit_to_parent("bank.reported", {"n": 1}), stop())
+
+
+@action(params=Amount)
+def count_report(state: Book, p: Amount, ctx: Context) -> ActionResult[Book]:
+    """Count a worker's report."""
+    return ok(_saw(state, "report", p.n))
+
+
+@action()
+def open_account(state: Book, _: NoParams, ctx: Context) -> ActionResult[Book]:
+    """Open (an FSM transition)."""
+    return ok(_saw(state, "opened"))
+
+
+BANK = AgentSpec(
+    name="bank",
+    state=Book,
+    strategy=FSM(
+        "closed",
+        [
+            Transition(source="closed", on="bank.opened", target="open", action=open_account),
+            Transition(source="open", on="bank.closed", target="closed"),
+        ],
+    ),
+    routes=[
+        Route(pattern="bank.deposit", target=deposit),
+        Route(pattern="bank.quote", target=quote),
+        Route(pattern="bank.priced", target=priced),
+        Route(pattern="bank.unpriced", target=unpriced),
+        Route(pattern="bank.hire", target=hire),
+        Route(pattern="bank.fire", target=fire),
+        Route(pattern="bank.reported", target=count_report),
+        Route(pattern=CHILD_STARTED, target=lifecycle),
+        Route(pattern=CHILD_EXIT, target=lifecycle),
+    ],
+)
+LEDGER = AgentSpec(
+    name="ledger", state=Book, routes=[Route(pattern="bank.deposited", target=ledger)]
+)
+WORKER = AgentSpec(name="worker", state=Book, routes=[Route(pattern="bank.work", target=report)])
+SPECS = (BANK, LEDGER, WORKER)
+
+
+def _price(args: FrozenMap[str, JsonValue]) -> int:
+    n = args["n"]
+    assert isinstance(n, int)
+    if n < 0:
+        raise ValueError("negative")
+    return n * 10
+
+
+async def _price_async(args: FrozenMap[str, JsonValue]) -> int:
+    return _price(args)
+
+
+# ---------------------------------------------------------------------------- drivers
+
+Step = tuple[str, str, object]  # (agent id, signal type, data)
+
+
+def run_sync(
+    specs: tuple[AgentSpec[Any], ...],
+    effects: Mapping[str, Callable[[FrozenMap[str, JsonValue]], object]],
+    starts: list[tuple[AgentSpec[Any], str]],
+    steps: list[Step],
+) -> dict[str, Any]:
+    """Run a scenario on SyncRuntime; the final states by agent id."""
+    rt = SyncRuntime(specs, effects=effects, sinks=["audit"])
+    for spec, agent_id in starts:
+        rt.start(spec, agent_id)
+    for agent_id, type_, data in steps:
+        rt.send(agent_id, type_, data)
+    return {i: rt.agent(i) for i in rt.agent_ids}
+
+
+def run_async(
+    specs: tuple[AgentSpec[Any], ...],
+    effects: Mapping[str, Callable[[FrozenMap[str, JsonValue]], Any]],
+    starts: list[tuple[AgentSpec[Any], str]],
+    steps: list[Step],
+) -> dict[str, Any]:
+    """Run a scenario on AsyncRuntime, waiting until idle after each signal (as SyncRuntime's
+    send does); the final states by agent id."""
+
+    async def main() -> dict[str, Any]:
+        async with AsyncRuntime(specs, effects=effects, sinks=["audit"]) as rt:
+            for spec, agent_id in starts:
+                await rt.start(spec, agent_id)
+            await rt.wait_idle(timeout=5)
+            for agent_id, type_, data in steps:
+                await rt.cast(agent_id, type_, data)
+                await rt.wait_idle(timeout=5)
+            return {i: rt.agent(i) for i in rt.agent_ids}
+
+    return asyncio.run(main())
+
+
+SCENARIOS: dict[str, list[Step]] = {
+    "emit to another agent": [("bank", "bank.deposit", {"n": n}) for n in (5, 7, 11)],
+    "effects, ok and error": [
+        ("bank", "bank.quote", {"n": 3}),
+        ("bank", "bank.quote", {"n": -1}),
+        ("bank", "bank.quote", {"n": 4}),
+    ],
+    "children start, report, stop and are stopped": [
+        ("bank", "bank.hire", {"tag": "a"}),
+        ("bank", "bank.hire", {"tag": "b"}),
+        ("bank/a", "bank.work", None),
+        ("bank", "bank.fire", {"tag": "b"}),
+    ],
+    "FSM transitions, a refused one, bad params, no route": [
+        ("bank", "bank.closed", None),
+        ("bank", "bank.opened", None),
+        ("bank", "bank.opened", None),
+        ("bank", "bank.deposit", {"n": "lots"}),
+        ("bank", "bank.nothing", None),
+        ("bank", "bank.closed", None),
+    ],
+}
+
+
+@pytest.mark.parametrize("name", sorted(SCENARIOS))
+def test_sync_and_async_end_in_equal_states(name: str) -> None:
+    """The scenario gives equal final agents (state, version, status) on both interpreters."""
+    starts = [(BANK, "bank"), (LEDGER, "ledger")]
+    steps = SCENARIOS[name]
+    sync = run_sync(SPECS, {"price": _price}, starts, steps)
+    async_ = run_async(SPECS, {"price": _price_async}, starts, steps)
+    assert async_ == sync
+    assert sync["bank"].version > 0  # the scenario did something
+
+
+def test_the_scenarios_do_what_they_say() -> None:
+    """A spot check that the scenarios exercise what their names claim."""
+    starts = [(BANK, "bank"), (LEDGER, "ledger")]
+    effects = {"price": _price}
+    emitted = run_sync(SPECS, effects, starts, SCENARIOS["emit to another agent"])
+    assert emitted["ledger"].state.total == 23
+    quoted = run_sync(SPECS, effects, starts, SCENARIOS["effects, ok and error"])
+    assert quoted["bank"].state.seen == ("priced:30", "unpriced:ValueError", "priced:40")
+    kids = run_sync(
+        SPECS, effects, starts, SCENARIOS["children start, report, stop and are stopped"]
+    )
+    assert set(kids) == {"bank", "ledger"}
+    assert kids["bank"].state.seen == (
+        "started:a",
+        "started:b",
+        "report",
+        "exit:a",
+        "exit:b",
+    )
+    fsm = run_sync(
+        SPECS, effects, starts, SCENARIOS["FSM transitions, a refused one, bad params, no route"]
+    )
+    assert fsm["bank"].status == "closed"
+    assert fsm["bank"].state.seen == ("opened",)
+
+
+def test_contentops_on_both_interpreters() -> None:
+    """The ContentOps example ends with the same orchestrator on both interpreters."""
+    steps: list[Step] = [
+        ("orchestrator", "contentops.run.requested", {"topics": ["a b", "flaky c"]})
+    ]
+    starts: list[tuple[AgentSpec[Any], str]] = [(contentops.ORCHESTRATOR, "orchestrator")]
+    sync = run_sync(contentops.SPECS, contentops.EFFECTS, starts, steps)
+    async_ = run_async(contentops.SPECS, contentops.ASYNC_EFFECTS, starts, steps)
+    assert async_ == sync
+    assert sync["orchestrator"].state.report == "report-1: 240 words"
