@@ -967,6 +967,10 @@ class AsyncRuntime:
                 else:
                     self._restarts += 1
                     srv.cancel_timers()
+                    # The restart re-registers the declared schedules; what the agent armed
+                    # itself is gone with its timers, so snapshots must forget it too.
+                    srv.out_schedules.clear()
+                    srv.out_crons.clear()
                     self._execute(srv, None, srv.spec.startup(srv.agent))
             case Escalate():
                 self._escalate(srv, exc, "crashed")
