@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 import attrs
@@ -46,9 +46,9 @@ from jido_interpreters import (
 T = TypeVar("T")
 
 
-def run(main: Callable[[], Awaitable[T]]) -> T:
+def run(main: Callable[[], Coroutine[Any, Any, T]]) -> T:
     """Run one test's coroutine on a fresh loop."""
-    return asyncio.run(main())  # type: ignore[arg-type]
+    return asyncio.run(main())
 
 
 @attrs.frozen

@@ -12,7 +12,7 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -48,9 +48,9 @@ from jido_interpreters import (
 T = TypeVar("T")
 
 
-def run(main: Callable[[], Awaitable[T]]) -> T:
+def run(main: Callable[[], Coroutine[Any, Any, T]]) -> T:
     """Run one test's coroutine on a fresh loop."""
-    return asyncio.run(main())  # type: ignore[arg-type]
+    return asyncio.run(main())
 
 
 # ---------------------------------------------------------------------------- the system

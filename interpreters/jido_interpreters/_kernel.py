@@ -375,7 +375,7 @@ class Kernel:
     ) -> None:
         match to:
             case ToSelf():
-                self.queue.append((agent_id, sig))
+                self._send(agent_id, agent_id, sig)
             case ToParent():
                 link = self.parents.get(agent_id)
                 if link is None:
@@ -386,10 +386,10 @@ class Kernel:
                         )
                     )
                 else:
-                    self.queue.append((link[0], sig))
+                    self._send(agent_id, link[0], sig)
             case ToAgent(id=target):
                 if target in self.agents:
-                    self.queue.append((target, sig))
+                    self._send(agent_id, target, sig)
                 else:
                     problems.append(
                         directive_problem(
@@ -407,6 +407,11 @@ class Kernel:
                     sink.append(sig)
             case _:
                 assert_never(to)
+
+    def _send(self, sender: str, target: str, sig: Signal) -> None:
+        """Deliver an emitted signal to a running agent (the hook a simulation overrides to
+        put messages in flight)."""
+        self.queue.append((target, sig))
 
     def _invoke(
         self, agent_id: str, cause: Signal | None, d: Invoke, problems: list[Problem]

@@ -63,10 +63,6 @@ from jido import (
     JidoError,
     Problem,
     Signal,
-    ToAgent,
-    ToParent,
-    ToSelf,
-    ToSink,
     derive_id,
 )
 from jido.serde import Codec, DecodeError
@@ -444,33 +440,12 @@ class _Engine(Kernel):
             self._incarnation[agent_id] = next(self._incarnations)
         return super().start(spec, agent_id, state, parent=parent)
 
-    def _emit(
-        self,
-        agent_id: str,
-        sig: Signal,
-        to: ToSelf | ToParent | ToAgent | ToSink,
-        problems: list[Problem],
-    ) -> None:
-        match to:
-            case ToSelf():
-                self.send_local(agent_id, agent_id, sig)
-            case ToParent():
-                link = self.parents.get(agent_id)
-                if link is None:
-                    super()._emit(agent_id, sig, to, problems)  # reports the problem
-                else:
-                    self.send_net(link[0], agent_id, sig)
-            case ToAgent(id=target):
-                if target == agent_id:
-                    self.send_local(agent_id, agent_id, sig)
-                elif target in self.agents:
-                    self.send_net(target, agent_id, sig)
-                else:
-                    super()._emit(agent_id, sig, to, problems)  # problem and dead letter
-            case ToSink():
-                super()._emit(agent_id, sig, to, problems)
-            case _:
-                assert_never(to)
+    def _send(self, sender: str, target: str, sig: Signal) -> None:
+        # To itself an agent posts locally; to another it goes over the (faulty) network.
+        if target == sender:
+            self.send_local(target, sender, sig)
+        else:
+            self.send_net(target, sender, sig)
 
     def _invoke(
         self, agent_id: str, cause: Signal | None, d: Invoke, problems: list[Problem]
