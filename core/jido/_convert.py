@@ -56,6 +56,22 @@ def _make() -> cattrs.Converter:
     c.register_structure_hook(int, _strict(int, (int,), (bool,)))
     c.register_structure_hook(float, _strict(float, (int, float), (bool,)))
 
+    # cattrs' generated attrs hooks test ``"field" in value``, so a string or a list would
+    # silently become an instance built from defaults; only a JSON object may become one.
+    # The factory takes the converter so that copies (jido.serde's codecs) use their own.
+    def structure_attrs(cl: Any, conv: cattrs.Converter) -> Any:
+        inner = conv.gen_structure_attrs_fromdict(cl)
+
+        def hook(value: Any, t: Any) -> Any:
+            t_ = type(value)
+            if t_ is not dict and t_ is not FrozenMap and not isinstance(value, Mapping):
+                raise TypeError(f"expected an object, got {t_.__name__} {value!r}")
+            return inner(value, t)
+
+        return hook
+
+    c.register_structure_hook_factory(attrs.has, structure_attrs)
+
     def is_frozen_map(t: Any) -> bool:
         return t is FrozenMap or get_origin(t) is FrozenMap
 

@@ -1,0 +1,302 @@
+"""Example tests of the FSM strategy and of Mermaid rendering."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import attrs
+
+from jido import (
+    FSM,
+    ActionResult,
+    AgentSpec,
+    Context,
+    Direct,
+    Error,
+    NoParams,
+    ProblemKind,
+    Route,
+    Signal,
+    Transition,
+    action,
+    fail,
+    ok,
+    step,
+    to_mermaid,
+)
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+@attrs.frozen
+class Order:
+    """The order agent's state: a log of which actions ran, in order."""
+
+    log: tuple[str, ...] = ()
+
+
+def sig(type: str, data: object = None) -> Signal:
+    """A signal from the test."""
+    return Signal(type=type, source="/test", id=f"id-{type}", time=T0, data=data)
+
+
+@action()
+def place(state: Order, params: NoParams, ctx: Context) -> ActionResult[Order]:
+    """The transition action of ``order.place``."""
+    return ok(attrs.evolve(state, log=(*state.log, f"place@{ctx.status}")))
+
+
+@action()
+def ship(state: Order, params: NoParams, ctx: Context) -> ActionResult[Order]:
+    """The transition action of ``order.ship``."""
+    return ok(attrs.evolve(state, log=(*state.log, "ship")))
+
+
+@action()
+def explode_softly(state: Order, params: NoParams, ctx: Context) -> ActionResult[Order]:
+    """A transition action that fails."""
+    return fail("cannot do that")
+
+
+@action()
+def routed_note(state: Order, params: NoParams, ctx: Context) -> ActionResult[Order]:
+    """A routed action on a controlled type."""
+    return ok(attrs.evolve(state, log=(*state.log, "routed")))
+
+
+@action()
+def routed_fail(state: Order, params: NoParams, ctx: Context) -> ActionResult[Order]:
+    """A routed action that fails."""
+    return fail("routed failure")
+
+
+@action()
+def note(state: Order, params: NoParams, ctx: Context) -> ActionResult[Order]:
+    """An action on an uncontrolled type."""
+    return ok(attrs.evolve(state, log=(*state.log, f"note@{ctx.status}")))
+
+
+FSM_TABLE = FSM(
+    "draft",
+    [
+        Transition(source="draft", on="order.place", target="placed", action=place),
+        Transition(source="placed", on="order.ship", target="shipped", action=ship),
+        Transition(source="placed", on="order.break", target="broken", action=explode_softly),
+        Transition(source="placed", on="order.audit", target="audited"),
+        Transition(source="*", on="order.cancel", target="cancelled"),
+        Transition(source="shipped", on="order.cancel", target="refunding"),
+        Transition(source="shipped", on="return.**", target="returned", priority=1),
+        Transition(source="shipped", on="return.damaged", target="inspecting"),
+    ],
+)
+
+SPEC = AgentSpec(
+    name="order",
+    state=Order,
+    strategy=FSM_TABLE,
+    routes=[
+        Route(pattern="order.place", target=routed_note),
+        Route(pattern="order.audit", target=routed_fail),
+        Route(pattern="note.added", target=note),
+    ],
+)
+
+
+def test_new_agent_starts_in_the_initial_status() -> None:
+    """A new agent's status is the FSM's initial status."""
+    assert SPEC.new("o1").status == "draft"
+    assert FSM_TABLE.initial_status == "draft"
+
+
+def test_legal_transition_runs_transition_action_then_routed_actions() -> None:
+    """A legal signal moves the status; the transition action runs first, in the old status."""
+    agent = SPEC.new("o1")
+    result = step(SPEC, agent, sig("order.place"))
+    assert result.directives == ()
+    assert result.agent.status == "placed"
+    assert result.agent.state.log == ("place@draft", "routed")
+    assert result.agent.version == 1
+
+
+def test_second_transition() -> None:
+    """A legal signal in the new status moves it again."""
+    placed = step(SPEC, SPEC.new("o1"), sig("order.place")).agent
+    shipped = step(SPEC, placed, sig("order.ship")).agent
+    assert shipped.status == "shipped"
+    assert shipped.state.log == ("place@draft", "routed", "ship")
+    assert shipped.version == 2
+
+
+def test_illegal_transition_is_refused_and_changes_nothing() -> None:
+    """A controlled type with no row in the status is a TRANSITION Error naming both."""
+    agent = SPEC.new("o1", Order(log=("x",)))
+    result = step(SPEC, agent, sig("order.ship"))
+    assert result.agent == agent
+    assert result.agent.status == "draft"
+    assert result.agent.state == Order(log=("x",))
+    assert result.agent.version == 0
+    (d,) = result.directives
+    assert isinstance(d, Error)
+    assert d.problem.kind is ProblemKind.TRANSITION
+    assert d.problem.details["status"] == "draft"
+    assert d.problem.details["signal_type"] == "order.ship"
+    assert "draft" in d.problem.message
+    assert "order.ship" in d.problem.message
+
+
+def test_repeating_a_transition_is_illegal() -> None:
+    """``order.place`` in ``placed`` has no row: refused, with the status named."""
+    placed = step(SPEC, SPEC.new("o1"), sig("order.place")).agent
+    result = step(SPEC, placed, sig("order.place"))
+    assert result.agent == placed
+    assert [p.details["status"] for p in result.problems] == ["placed"]
+
+
+def test_failing_transition_action_leaves_the_status() -> None:
+    """If the transition action fails, the status stays and its Error is returned."""
+    placed = SPEC.new("o1")
+    placed = step(SPEC, placed, sig("order.place")).agent
+    result = step(SPEC, placed, sig("order.break"))
+    assert result.agent.status == "placed"
+    assert result.agent == placed
+    assert [p.kind for p in result.problems] == [ProblemKind.ACTION]
+
+
+def test_failing_routed_action_also_blocks_the_transition() -> None:
+    """The transition happens only if every action of the step succeeds."""
+    placed = step(SPEC, SPEC.new("o1"), sig("order.place")).agent
+    result = step(SPEC, placed, sig("order.audit"))
+    assert result.agent.status == "placed"
+    assert [p.message for p in result.problems] == ["routed failure"]
+
+
+def test_transition_without_action_moves_the_status() -> None:
+    """A row with no action (and no routed action) still moves the status."""
+    placed = step(SPEC, SPEC.new("o1"), sig("order.place")).agent
+    result = step(SPEC, placed, sig("order.cancel"))
+    assert result.directives == ()
+    assert result.agent.status == "cancelled"
+    assert result.agent.state == placed.state
+    assert result.agent.version == placed.version + 1
+
+
+def test_star_source_rows_apply_in_every_status() -> None:
+    """A ``source="*"`` row applies in statuses that have no row of their own."""
+    for status in ("draft", "placed", "cancelled", "somewhere-else"):
+        agent = attrs.evolve(SPEC.new("o1"), status=status)
+        assert step(SPEC, agent, sig("order.cancel")).agent.status == "cancelled"
+
+
+def test_status_specific_row_beats_star_row() -> None:
+    """A row for the exact status wins over a ``*`` row for the same type."""
+    shipped = attrs.evolve(SPEC.new("o1"), status="shipped")
+    assert step(SPEC, shipped, sig("order.cancel")).agent.status == "refunding"
+
+
+def test_row_priority_breaks_ties() -> None:
+    """Among matching rows in one status, the higher priority wins even if less specific."""
+    shipped = attrs.evolve(SPEC.new("o1"), status="shipped")
+    assert step(SPEC, shipped, sig("return.damaged")).agent.status == "returned"
+    assert step(SPEC, shipped, sig("return.lost.box")).agent.status == "returned"
+    # in another status the same types are controlled, hence refused
+    draft = SPEC.new("o1")
+    assert [p.kind for p in step(SPEC, draft, sig("return.damaged")).problems] == [
+        ProblemKind.TRANSITION
+    ]
+
+
+def test_uncontrolled_types_fall_back_to_direct_routing() -> None:
+    """Types no row matches are routed like Direct, in any status, without moving it."""
+    for status in ("draft", "shipped"):
+        agent = attrs.evolve(SPEC.new("o1"), status=status)
+        result = step(SPEC, agent, sig("note.added"))
+        assert result.agent.status == status
+        assert result.agent.state.log == (f"note@{status}",)
+
+
+def test_uncontrolled_unrouted_types_are_routing_errors() -> None:
+    """An uncontrolled type with no route is a ROUTING Error, as under Direct."""
+    agent = SPEC.new("o1")
+    result = step(SPEC, agent, sig("nobody.cares"))
+    assert result.agent == agent
+    assert [p.kind for p in result.problems] == [ProblemKind.ROUTING]
+
+
+def test_statuses_lists_each_status_once_initial_first() -> None:
+    """``FSM.statuses`` lists the initial status first, then each status named, once."""
+    assert FSM_TABLE.statuses == (
+        "draft",
+        "placed",
+        "shipped",
+        "broken",
+        "audited",
+        "cancelled",
+        "refunding",
+        "returned",
+        "inspecting",
+    )
+
+
+def test_fsm_actions_are_callable_through_the_spec() -> None:
+    """Transition actions are registered in the spec's action table."""
+    assert SPEC.action_table["place"].action is place
+    assert SPEC.action_table["ship"].action is ship
+
+
+def test_mermaid_state_diagram_has_every_row() -> None:
+    """``to_mermaid`` draws a stateDiagram-v2 with one edge per row (``*`` expanded)."""
+    text = to_mermaid(SPEC)
+    lines = text.splitlines()
+    assert lines[0] == "stateDiagram-v2"
+    assert "    [*] --> draft" in lines
+    expected = [
+        "draft --> placed: order.place / place",
+        "placed --> shipped: order.ship / ship",
+        "placed --> broken: order.break / explode_softly",
+        "placed --> audited: order.audit",
+        "shipped --> refunding: order.cancel",
+        "shipped --> returned: return.**",
+        "shipped --> inspecting: return.damaged",
+    ]
+    for edge in expected:
+        assert f"    {edge}" in lines
+    # the "*" row is drawn from every status
+    for status in FSM_TABLE.statuses:
+        assert f"    {status} --> cancelled: order.cancel" in lines
+    edge_count = sum(1 for line in lines if " --> " in line and "[*]" not in line)
+    assert edge_count == len(expected) + len(FSM_TABLE.statuses)
+
+
+def test_mermaid_aliases_statuses_that_are_not_identifiers() -> None:
+    """Statuses with characters Mermaid ids cannot hold are declared with a label."""
+    spec = AgentSpec(
+        name="odd",
+        state=Order,
+        strategy=FSM(
+            "not-started", [Transition(source="not-started", on="go", target="in.flight")]
+        ),
+    )
+    lines = to_mermaid(spec).splitlines()
+    assert '    state "not-started" as not_started' in lines
+    assert '    state "in.flight" as in_flight' in lines
+    assert "    not_started --> in_flight: go" in lines
+
+
+def test_mermaid_flowchart_for_a_direct_spec() -> None:
+    """A Direct spec renders as a flowchart of its routes, priorities on the edges."""
+    spec = AgentSpec(
+        name="direct",
+        state=Order,
+        strategy=Direct(),
+        routes=[
+            Route(pattern="note.added", target=note),
+            Route(pattern="note.*", target=routed_note, priority=5),
+        ],
+    )
+    lines = to_mermaid(spec).splitlines()
+    assert lines[0] == "flowchart LR"
+    assert '    sig_note_added(["note.added"])' in lines
+    assert '    act_note["note"]' in lines
+    assert "    sig_note_added --> act_note" in lines
+    assert '    sig_note__(["note.*"])' in lines
+    assert "    sig_note__ -->|priority 5| act_routed_note" in lines

@@ -1,0 +1,307 @@
+"""Example tests of plugins: routes as written, state slices, spec conflicts, schedules, cmd."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import attrs
+import pytest
+
+from jido import (
+    ActionResult,
+    AgentSpec,
+    Context,
+    Cron,
+    EmptyState,
+    NoParams,
+    Plugin,
+    Route,
+    Schedule,
+    Signal,
+    SpecError,
+    action,
+    agent_source,
+    cmd,
+    cron,
+    derive_id,
+    ok,
+    schedule,
+    step,
+)
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+@attrs.frozen
+class Counter:
+    """The agent's own state."""
+
+    count: int = 0
+
+
+@attrs.frozen
+class Audit:
+    """The audit plugin's slice."""
+
+    events: tuple[str, ...] = ()
+
+
+@attrs.frozen
+class Metrics:
+    """The metrics plugin's slice."""
+
+    hits: int = 0
+
+
+def sig(type: str, id: str = "s1") -> Signal:
+    """A signal from the test."""
+    return Signal(type=type, source="/test", id=id, time=T0)
+
+
+@action()
+def inc(state: Counter, params: NoParams, ctx: Context) -> ActionResult[Counter]:
+    """Count one."""
+    assert isinstance(state, Counter)
+    assert ctx.slice is None
+    return ok(attrs.evolve(state, count=state.count + 1))
+
+
+@action()
+def audit_record(state: Audit, params: NoParams, ctx: Context) -> ActionResult[Audit]:
+    """Record the signal type (or ``cmd``) in the audit slice, which is all it sees."""
+    assert isinstance(state, Audit)
+    assert ctx.slice == "audit"
+    return ok(Audit(events=(*state.events, ctx.signal.type if ctx.signal else "cmd")))
+
+
+@action()
+def audit_clear(state: Audit, params: NoParams, ctx: Context) -> ActionResult[Audit]:
+    """Clear the audit slice; callable only through cmd."""
+    return ok(Audit())
+
+
+@action()
+def hit(state: Metrics, params: NoParams, ctx: Context) -> ActionResult[Metrics]:
+    """Count a hit in the metrics slice."""
+    assert isinstance(state, Metrics)
+    return ok(Metrics(hits=state.hits + 1))
+
+
+AUDIT = Plugin(
+    name="audit",
+    state=Audit,
+    routes=[Route(pattern="counter.increment", target=audit_record)],
+    actions=[audit_clear],
+    schedules=[schedule(60, "audit.flush")],
+)
+
+METRICS = Plugin(
+    name="metrics",
+    state=Metrics,
+    routes=[Route(pattern="counter.*", target=hit)],
+    schedules=[cron("*/5 * * * *", "metrics.report", job_id="report")],
+)
+
+SPEC = AgentSpec(
+    name="counter",
+    state=Counter,
+    routes=[Route(pattern="counter.increment.by-one", target=inc)],
+    plugins=[AUDIT, METRICS],
+    schedules=[schedule(1, "counter.tick")],
+)
+
+
+def test_new_agent_has_default_slices() -> None:
+    """A new agent holds each plugin's default slice under the plugin's name."""
+    agent = SPEC.new("c1")
+    assert dict(agent.slices) == {"audit": Audit(), "metrics": Metrics()}
+    assert agent.state == Counter()
+
+
+def test_plugin_routes_are_used_as_written() -> None:
+    """A plugin's pattern is not prefixed: ``counter.increment`` matches that very type."""
+    agent = SPEC.new("c1")
+    result = step(SPEC, agent, sig("counter.increment"))
+    assert result.problems == ()
+    assert result.agent.slices["audit"] == Audit(events=("counter.increment",))
+    # a prefixed type is not routed to the plugin
+    prefixed = step(SPEC, agent, sig("audit.counter.increment"))
+    assert prefixed.agent == agent
+    assert len(prefixed.problems) == 1
+
+
+def test_plugin_action_updates_only_its_slice() -> None:
+    """Plugin actions change their own slice; the agent's state and other slices stay."""
+    agent = SPEC.new("c1", Counter(count=3))
+    result = step(SPEC, agent, sig("counter.increment"))
+    assert result.agent.state == Counter(count=3)
+    assert result.agent.slices["audit"] == Audit(events=("counter.increment",))
+    assert result.agent.slices["metrics"] == Metrics(hits=1)
+    assert result.agent.version == 1
+
+
+def test_agent_and_plugin_routes_on_overlapping_patterns_all_run() -> None:
+    """Different patterns from agent and plugins that match one type all run."""
+    result = step(SPEC, SPEC.new("c1"), sig("counter.increment.by-one"))
+    assert result.agent.state == Counter(count=1)
+    assert result.agent.slices["metrics"] == Metrics(hits=0)  # counter.* is one segment
+    assert result.agent.slices["audit"] == Audit()
+    only_metrics = step(SPEC, SPEC.new("c1"), sig("counter.reset"))
+    assert only_metrics.agent.slices["metrics"] == Metrics(hits=1)
+    assert only_metrics.agent.state == Counter()
+
+
+def test_cmd_runs_plugin_actions_by_name() -> None:
+    """``cmd`` runs a plugin's routed or cmd-only action by name, on its slice."""
+    agent = SPEC.new("c1")
+    recorded = cmd(SPEC, agent, "audit_record")
+    assert recorded.agent.slices["audit"] == Audit(events=("cmd",))
+    cleared = cmd(SPEC, recorded.agent, audit_clear)
+    assert cleared.problems == ()
+    assert cleared.agent.slices["audit"] == Audit()
+    assert cleared.agent.state == agent.state
+
+
+def test_plugin_schedules_appear_stamped_at_startup() -> None:
+    """``startup`` returns the spec's then the plugins' schedules, stamped for the agent."""
+    agent = SPEC.new("c1")
+    directives = SPEC.startup(agent)
+    assert len(directives) == 3
+    tick, flush, report = directives
+    assert isinstance(tick, Schedule)
+    assert isinstance(flush, Schedule)
+    assert isinstance(report, Cron)
+    assert [tick.signal.type, flush.signal.type, report.signal.type] == [
+        "counter.tick",
+        "audit.flush",
+        "metrics.report",
+    ]
+    stamped: list[Schedule | Cron] = [tick, flush, report]
+    for position, d in enumerate(stamped):
+        assert not d.signal.is_draft
+        assert d.signal.id == derive_id("start:c1", "c1", position)
+        assert d.signal.source == agent_source("c1")
+    assert flush.delay == 60.0
+    assert report.job_id == "report"
+    assert SPEC.startup(agent) == directives
+    other_tick = SPEC.startup(SPEC.new("c2"))[0]
+    assert isinstance(other_tick, Schedule)
+    assert other_tick.signal.id != tick.signal.id
+
+
+def test_plugin_defaults() -> None:
+    """A plugin with only a name keeps an EmptyState slice and has nothing else."""
+    p: Plugin[EmptyState] = Plugin(name="bare")
+    assert p.state is EmptyState
+    assert (p.routes, p.actions, p.schedules) == ((), (), ())
+    spec = AgentSpec(name="s", state=Counter, plugins=[p])
+    assert spec.new("x").slices["bare"] == EmptyState()
+
+
+def test_two_plugins_routing_the_same_pattern_is_a_spec_error() -> None:
+    """Two plugins claiming one pattern fail the spec build, naming pattern and owners."""
+    other = Plugin(name="other", state=Metrics, routes=[Route(pattern="counter.*", target=hit)])
+    with pytest.raises(SpecError) as info:
+        AgentSpec(name="clash", state=Counter, plugins=[METRICS, other])
+    (problem,) = [p for p in info.value.problems if "counter.*" in p]
+    assert "'metrics'" in problem
+    assert "'other'" in problem
+    assert info.value.spec == "clash"
+    assert "counter.*" in str(info.value)
+
+
+def test_plugin_and_agent_routing_the_same_pattern_is_a_spec_error() -> None:
+    """A plugin and the agent claiming one pattern fail the spec build."""
+    with pytest.raises(SpecError) as info:
+        AgentSpec(
+            name="clash",
+            state=Counter,
+            routes=[Route(pattern="counter.increment", target=inc)],
+            plugins=[AUDIT],
+        )
+    assert any(
+        "counter.increment" in p and "the agent" in p and "'audit'" in p
+        for p in info.value.problems
+    )
+
+
+def test_the_agent_may_route_one_pattern_twice() -> None:
+    """Two agent routes on one pattern are one owner: not a conflict."""
+
+    @action()
+    def inc_again(state: Counter, params: NoParams, ctx: Context) -> ActionResult[Counter]:
+        return ok(attrs.evolve(state, count=state.count + 10))
+
+    spec = AgentSpec(
+        name="twice",
+        state=Counter,
+        routes=[Route(pattern="go", target=inc), Route(pattern="go", target=inc_again)],
+    )
+    assert step(spec, spec.new("x"), sig("go")).agent.state == Counter(count=11)
+
+
+def test_duplicate_plugin_names_are_a_spec_error() -> None:
+    """Mounting two plugins with one name fails the spec build."""
+    twin = Plugin(name="audit", state=Audit)
+    with pytest.raises(SpecError) as info:
+        AgentSpec(name="dup", state=Counter, plugins=[AUDIT, twin])
+    assert any("'audit'" in p and "twice" in p for p in info.value.problems)
+
+
+def test_an_action_name_bound_to_two_actions_is_a_spec_error() -> None:
+    """Two different actions under one name fail the spec build."""
+
+    @action("inc")
+    def impostor(state: Counter, params: NoParams, ctx: Context) -> ActionResult[Counter]:
+        return ok(None)
+
+    with pytest.raises(SpecError) as info:
+        AgentSpec(name="names", state=Counter, actions=[inc, impostor])
+    assert any("'inc'" in p and "two different actions" in p for p in info.value.problems)
+
+
+def test_one_action_on_agent_and_plugin_is_a_spec_error() -> None:
+    """The same action object bound both to the agent and to a plugin slice is ambiguous."""
+    shared = Plugin(name="shared", state=Counter, actions=[inc])
+    with pytest.raises(SpecError, match="two different actions"):
+        AgentSpec(name="shared", state=Counter, actions=[inc], plugins=[shared])
+
+
+def test_the_same_action_routed_twice_is_fine() -> None:
+    """One action object under one name on several routes is not a conflict."""
+    spec = AgentSpec(
+        name="ok",
+        state=Counter,
+        routes=[Route(pattern="a", target=inc), Route(pattern="b", target=inc)],
+        actions=[inc],
+    )
+    assert spec.action_table["inc"].action is inc
+
+
+def test_a_spec_error_lists_every_problem() -> None:
+    """A spec with several problems reports them all at once."""
+    other = Plugin(name="other", state=Metrics, routes=[Route(pattern="counter.*", target=hit)])
+    bad_state: Any = dict
+    with pytest.raises(SpecError) as info:
+        AgentSpec(
+            name="bad name",
+            state=Counter,
+            plugins=[METRICS, other, Plugin(name="a.b"), Plugin(name="p", state=bad_state)],
+        )
+    text = "\n".join(info.value.problems)
+    assert "bad name" in text
+    assert "counter.*" in text
+    assert "'a.b'" in text
+    assert "not an attrs class" in text
+    # ``hit`` is mounted on two slices (metrics and other): one more problem
+    assert "action name 'hit' is bound to two different actions" in text
+    assert len(info.value.problems) == 5
+    assert isinstance(info.value, ValueError)
+
+
+def test_spec_state_must_be_attrs() -> None:
+    """A spec whose state is not an attrs class fails to build."""
+    bad_state: Any = dict
+    with pytest.raises(SpecError, match="not an attrs class"):
+        AgentSpec(name="s", state=bad_state)

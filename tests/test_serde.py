@@ -1,0 +1,344 @@
+"""Example tests of ``jido.serde``: exact round trips and DecodeError on bad input."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+
+import attrs
+import pytest
+
+import jido
+from jido import FrozenMap, JsonValue, Plugin, ProblemKind, Signal
+from jido.serde import (
+    DecodeError,
+    agent_from_dict,
+    agent_from_json,
+    directive_from_dict,
+    directive_from_json,
+    signal_from_dict,
+    signal_from_json,
+    to_dict,
+    to_json,
+)
+
+T0 = datetime(2026, 1, 1, 8, 0, 0, 123456, tzinfo=timezone(timedelta(hours=2)))
+
+
+@attrs.frozen
+class Address:
+    """A nested attrs value in the state."""
+
+    city: str = "Paris"
+
+
+@attrs.frozen
+class State:
+    """A state with scalars, a tuple, a nested value, a JSON map, an optional."""
+
+    count: int = 0
+    ratio: float = 0.5
+    tags: tuple[str, ...] = ()
+    address: Address = attrs.field(factory=Address)
+    meta: FrozenMap[str, JsonValue] = attrs.field(factory=FrozenMap)
+    note: str | None = None
+
+
+@attrs.frozen
+class Slice:
+    """A plugin slice."""
+
+    hits: int = 0
+
+
+SPEC = jido.AgentSpec(name="store", state=State, plugins=[Plugin(name="metrics", state=Slice)])
+OTHER_SPEC = jido.AgentSpec(name="other", state=State)
+
+
+def full_signal() -> Signal:
+    """A signal with every optional attribute set."""
+    return Signal(
+        type="order.paid",
+        source="/billing",
+        id="evt-1",
+        time=T0,
+        subject="order-7",
+        data={"amount": 10.5, "items": [1, "two", None, True, {"x": []}]},
+        datacontenttype="application/json",
+        extensions={"traceparent": "00-a-b-01", "attempt": 2, "replayed": False},
+    )
+
+
+# ---------------------------------------------------------------------------- good round trips
+
+
+def test_signal_round_trips_exactly() -> None:
+    """A fully populated signal survives JSON text unchanged, time offset included."""
+    s = full_signal()
+    back = signal_from_json(to_json(s))
+    assert back == s
+    assert back.time is not None
+    assert back.time.utcoffset() == timedelta(hours=2)
+
+
+def test_signal_json_is_cloudevents() -> None:
+    """A signal encodes as CloudEvents JSON: specversion 1.0, extensions at the top level."""
+    raw = json.loads(to_json(full_signal()))
+    assert raw["specversion"] == "1.0"
+    assert raw["type"] == "order.paid"
+    assert raw["traceparent"] == "00-a-b-01"
+    assert raw["attempt"] == 2
+    assert raw["data"]["items"] == [1, "two", None, True, {"x": []}]
+    assert "extensions" not in raw
+
+
+def test_minimal_signal_round_trips() -> None:
+    """A signal with only the required attributes round-trips and omits absent ones."""
+    s = Signal(type="a", source="/s", id="1")
+    raw = to_dict(s)
+    assert "time" not in raw
+    assert "subject" not in raw
+    assert "data" not in raw
+    assert signal_from_dict(raw) == s
+
+
+@pytest.mark.parametrize(
+    "d",
+    [
+        jido.emit_to("agent-2", "hello.there", {"k": [1, 2]}),
+        jido.emit_to_sink("log", "audit.entry"),
+        jido.emit_to_parent("done"),
+        jido.invoke("http.get", {"url": "u"}, on_ok="a.ok", on_error="a.err", context={"n": 1}),
+        jido.schedule(2.5, "timer.fired"),
+        jido.cron("0 * * * *", "tick", job_id="hourly", timezone="Europe/Paris"),
+        jido.cron_cancel("hourly"),
+        jido.spawn_agent("worker", "w1", id="w-1", state={"n": 1}, meta={"m": [True]}),
+        jido.stop_child("w1", "shutdown"),
+        jido.adopt_child("orphan", "o", {"k": None}),
+        jido.start_sensor("heartbeat", "hb", {"every": 5}),
+        jido.stop_sensor("hb"),
+        jido.stop("done"),
+        jido.error(ProblemKind.PARAMS, "bad", errors=["x @ $.a"], action="act"),
+        jido.Emit(signal=Signal(type="x", source="/s", id="i", time=T0, data=[1])),
+    ],
+    ids=lambda d: type(d).__name__,
+)
+def test_directives_round_trip_exactly(d: Any) -> None:
+    """Each built-in directive survives JSON text unchanged and carries its kind tag."""
+    text = to_json(d)
+    assert directive_from_json(text) == d
+    assert isinstance(json.loads(text)["kind"], str)
+
+
+def test_directive_kind_tags_are_stable() -> None:
+    """The wire tags are fixed strings, independent of class names."""
+    assert to_dict(jido.emit("a"))["kind"] == "emit"
+    assert to_dict(jido.emit("a"))["to"] == {"kind": "self"}
+    assert to_dict(jido.cron_cancel("j"))["kind"] == "cron_cancel"
+    assert to_dict(jido.emit_to("x", "a"))["to"] == {"kind": "agent", "id": "x"}
+
+
+def test_agent_round_trips_exactly() -> None:
+    """An agent with nested state, a JSON map and a plugin slice round-trips exactly."""
+    agent = attrs.evolve(
+        SPEC.new(
+            "a1",
+            State(
+                count=2,
+                ratio=1.0,
+                tags=("a", "b"),
+                address=Address(city="Lyon"),
+                meta=FrozenMap({"k": (1, FrozenMap({"z": None}))}),
+                note="n",
+            ),
+        ),
+        version=3,
+        status="busy",
+        slices=FrozenMap({"metrics": Slice(hits=4)}),
+    )
+    back = agent_from_json(to_json(agent), SPEC)
+    assert back == agent
+    assert isinstance(back.state.meta, FrozenMap)
+    assert isinstance(back.state.tags, tuple)
+
+
+def test_problem_round_trips() -> None:
+    """A problem survives the default codec."""
+    problem = jido.Problem.of(ProblemKind.STATE, "m", path=["a", "b"], n=1)
+    assert jido.serde.Codec().problem_from_dict(to_dict(problem)) == problem
+
+
+def test_step_encodes_agent_and_directives() -> None:
+    """A Step encodes as its agent and its directives, each decodable on its own."""
+    agent = SPEC.new("a1")
+    st = jido.Step(agent, (jido.stop(), jido.emit_to("x", "y")))
+    raw = to_dict(st)
+    assert agent_from_dict(raw["agent"], SPEC) == agent
+    assert tuple(directive_from_dict(x) for x in raw["directives"]) == st.directives
+
+
+# ---------------------------------------------------------------------------- bad signals
+
+
+def signal_dict(**changes: Any) -> dict[str, Any]:
+    """A valid signal dict with ``changes``; a value of ``...`` removes the key."""
+    raw: dict[str, Any] = {"specversion": "1.0", "id": "1", "source": "/s", "type": "a.b"}
+    for k, v in changes.items():
+        if v is ...:
+            raw.pop(k, None)
+        else:
+            raw[k] = v
+    return raw
+
+
+@pytest.mark.parametrize("text", ["not json", "{", "", "{'id': 1}"])
+def test_non_json_text_is_a_decode_error(text: str) -> None:
+    """Text that is not JSON raises DecodeError saying so."""
+    with pytest.raises(DecodeError) as info:
+        signal_from_json(text)
+    assert info.value.what == "signal"
+    assert "not JSON" in info.value.reason
+
+
+@pytest.mark.parametrize("missing", ["id", "source", "type"])
+def test_missing_required_attribute_is_a_decode_error(missing: str) -> None:
+    """A signal without id, source or type raises DecodeError naming it."""
+    with pytest.raises(DecodeError, match=missing):
+        signal_from_json(json.dumps(signal_dict(**{missing: ...})))
+
+
+@pytest.mark.parametrize("version", ["0.3", "2.0", 1.0, None])
+def test_wrong_specversion_is_a_decode_error(version: object) -> None:
+    """A specversion other than "1.0" raises DecodeError."""
+    with pytest.raises(DecodeError, match="specversion"):
+        signal_from_dict(signal_dict(specversion=version))
+
+
+@pytest.mark.parametrize("time", ["yesterday", "2026-13-01T00:00:00Z", 5, "2026-01-01T00:00:00"])
+def test_bad_time_is_a_decode_error(time: object) -> None:
+    """A time that is not an RFC 3339 string with an offset raises DecodeError."""
+    with pytest.raises(DecodeError, match="time"):
+        signal_from_dict(signal_dict(time=time))
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [{"type": "a..b"}, {"id": ""}, {"source": 5}, {"BadExt": 1}, {"ext": 1.5}, {"subject": ""}],
+)
+def test_invalid_signal_fields_are_decode_errors(changes: dict[str, Any]) -> None:
+    """A field the Signal constructor rejects surfaces as DecodeError."""
+    with pytest.raises(DecodeError):
+        signal_from_dict(signal_dict(**changes))
+
+
+def test_non_object_signal_is_a_decode_error() -> None:
+    """JSON that is not an object raises DecodeError."""
+    with pytest.raises(DecodeError, match="object"):
+        signal_from_json("[1, 2]")
+
+
+def test_decode_error_is_a_value_error_and_jido_error() -> None:
+    """DecodeError sits in the library's error tree and is a ValueError."""
+    assert issubclass(DecodeError, jido.JidoError)
+    assert issubclass(DecodeError, ValueError)
+
+
+# ---------------------------------------------------------------------------- bad directives
+
+
+def test_unknown_directive_kind_is_a_decode_error() -> None:
+    """A directive whose kind no class claims raises DecodeError naming the kind."""
+    with pytest.raises(DecodeError, match="teleport") as info:
+        directive_from_json('{"kind": "teleport", "where": "mars"}')
+    assert info.value.what == "directive"
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        {"reason": "no kind"},
+        {"kind": "stop", "reason": 5},
+        {"kind": "schedule", "delay": -1, "signal": signal_dict()},
+        {"kind": "schedule", "delay": "soon", "signal": signal_dict()},
+        {"kind": "invoke", "effect": "", "on_ok": "a", "on_error": "b"},
+        {"kind": "cron_cancel"},
+        {"kind": "emit", "signal": signal_dict(type="a..b")},
+        [],
+        "stop",
+    ],
+)
+def test_malformed_directives_are_decode_errors(raw: object) -> None:
+    """Missing kinds, wrong field types and invalid values raise DecodeError."""
+    with pytest.raises(DecodeError):
+        directive_from_dict(raw)
+
+
+# ---------------------------------------------------------------------------- bad agents
+
+
+def agent_raw() -> dict[str, Any]:
+    """A valid encoded agent of SPEC."""
+    return to_dict(SPEC.new("a1"))
+
+
+def test_agent_of_another_spec_is_a_decode_error() -> None:
+    """Decoding an agent against a spec it does not run raises DecodeError naming both."""
+    text = to_json(SPEC.new("a1"))
+    with pytest.raises(DecodeError) as info:
+        agent_from_json(text, OTHER_SPEC)
+    assert "store" in info.value.reason
+    assert "other" in info.value.reason
+
+
+@pytest.mark.parametrize("slices", [{}, {"metrics": {}, "extra": {}}, {"wrong": {}}, [1]])
+def test_agent_with_wrong_slices_is_a_decode_error(slices: object) -> None:
+    """Slices that do not match the spec's plugins raise DecodeError."""
+    raw = agent_raw()
+    raw["slices"] = slices
+    with pytest.raises(DecodeError, match="slices"):
+        agent_from_dict(raw, SPEC)
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("state", {"count": "2"}),
+        ("state", {"address": {"city": 5}}),
+        ("state", "nope"),
+        ("state", [1, 2]),
+        ("state", {"address": "nowhere"}),
+        ("version", 1.5),
+        ("version", None),
+        ("status", 3),
+        ("id", None),
+    ],
+)
+def test_agent_with_bad_fields_is_a_decode_error(key: str, value: object) -> None:
+    """Badly typed agent fields or state raise DecodeError."""
+    raw = agent_raw()
+    raw[key] = value
+    with pytest.raises(DecodeError):
+        agent_from_dict(raw, SPEC)
+
+
+def test_agent_with_bad_slice_contents_is_a_decode_error() -> None:
+    """A slice whose contents do not fit its class raises DecodeError naming the slice."""
+    raw = agent_raw()
+    raw["slices"] = {"metrics": {"hits": "many"}}
+    with pytest.raises(DecodeError, match="metrics"):
+        agent_from_dict(raw, SPEC)
+
+
+def test_agent_that_is_not_an_object_is_a_decode_error() -> None:
+    """JSON that is not an object raises DecodeError for agents too."""
+    with pytest.raises(DecodeError):
+        agent_from_json("[]", SPEC)
+    with pytest.raises(DecodeError):
+        agent_from_json("not json", SPEC)
+
+
+def test_decoded_time_is_utc_equivalent() -> None:
+    """A Z-suffixed time decodes to an aware datetime equal to the UTC instant."""
+    s = signal_from_dict(signal_dict(time="2026-01-01T00:00:00Z"))
+    assert s.time == datetime(2026, 1, 1, tzinfo=UTC)

@@ -1,0 +1,317 @@
+"""Example tests of state operations returned by actions (``ok(None, ops=...)``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+import pytest
+
+import jido
+from jido import (
+    ActionResult,
+    AgentSpec,
+    Context,
+    DeleteKeys,
+    DeletePath,
+    FrozenMap,
+    NoParams,
+    ProblemKind,
+    ReplaceState,
+    SetPath,
+    SetState,
+    StateOp,
+    action,
+    cmd,
+    ok,
+)
+
+
+@attrs.frozen
+class Address:
+    """A nested attrs value."""
+
+    city: str = "Paris"
+    zip: str = "75001"
+
+
+def _positive(_: object, __: attrs.Attribute[int], value: int) -> None:
+    if value < 0:
+        raise ValueError("must be >= 0")
+
+
+@attrs.frozen
+class Profile:
+    """The state under test: scalars, a nested attrs value, mappings, factory defaults."""
+
+    name: str = "anon"
+    count: int = attrs.field(default=0, validator=_positive)
+    address: Address = attrs.field(factory=Address)
+    items: tuple[int, ...] = attrs.field(factory=lambda: (1, 2))
+    meta: FrozenMap[str, Any] = attrs.field(factory=FrozenMap)
+    label: str = attrs.field(default=attrs.Factory(lambda self: f"<{self.name}>", takes_self=True))
+
+
+@attrs.frozen
+class NoDefault:
+    """A state with a field that has no default."""
+
+    must: int
+    other: int = 0
+
+
+def run_ops(state: Any, *ops: StateOp) -> jido.Step[Any]:
+    """Run one action returning ``ok(None, ops=ops)`` on an agent holding ``state``."""
+
+    @action()
+    def apply(s: Any, params: NoParams, ctx: Context) -> ActionResult[Any]:
+        return ok(None, ops=ops)
+
+    spec = AgentSpec(name="ops", state=type(state), actions=[apply])
+    agent = spec.new("a1", state)
+    return cmd(spec, agent, apply)
+
+
+def ok_state(state: Any, *ops: StateOp) -> Any:
+    """The state after ``ops``, which must all apply (one step, version 1, no directives)."""
+    result = run_ops(state, *ops)
+    assert result.directives == ()
+    assert result.agent.version == 1
+    return result.agent.state
+
+
+def state_problem(state: Any, *ops: StateOp) -> jido.Problem:
+    """The STATE problem ``ops`` cause; checks the state and version did not change."""
+    result = run_ops(state, *ops)
+    assert result.agent.state == state
+    assert result.agent.version == 0
+    assert len(result.problems) == 1
+    (problem,) = result.problems
+    assert problem.kind is ProblemKind.STATE
+    return problem
+
+
+# ---------------------------------------------------------------------------- SetState
+
+
+def test_set_state_sets_top_level_fields() -> None:
+    """SetState replaces the named scalar fields and keeps the others."""
+    new = ok_state(Profile(), SetState({"name": "ada", "count": 3}))
+    assert new == Profile(name="ada", count=3, label="<anon>")
+
+
+def test_set_state_deep_merges_nested_attrs() -> None:
+    """A mapping merged into a nested attrs field changes only the keys it names."""
+    new = ok_state(Profile(), SetState({"address": {"city": "Lyon"}}))
+    assert new.address == Address(city="Lyon", zip="75001")
+    assert new.name == "anon"
+
+
+def test_set_state_deep_merges_frozen_maps() -> None:
+    """A mapping merged into a FrozenMap field merges recursively and freezes new values."""
+    start = Profile(meta=FrozenMap({"a": FrozenMap({"x": 1, "y": 2}), "keep": True}))
+    new = ok_state(start, SetState({"meta": {"a": {"y": 3}, "b": [1, {"c": [2]}]}}))
+    assert new.meta == {"a": {"x": 1, "y": 3}, "keep": True, "b": (1, {"c": (2,)})}
+    assert isinstance(new.meta, FrozenMap)
+    assert isinstance(new.meta["a"], FrozenMap)
+    assert isinstance(new.meta["b"], tuple)
+    hash(new)  # the new state is still hashable
+
+
+def test_set_state_replaces_non_mapping_values() -> None:
+    """A value that is not a mapping replaces the field whole, even an attrs field."""
+    new = ok_state(Profile(), SetState({"address": Address(city="Rome", zip="00100")}))
+    assert new.address == Address(city="Rome", zip="00100")
+
+
+def test_set_state_unknown_field_is_a_state_problem() -> None:
+    """SetState naming a field the state lacks is a STATE Error naming the path."""
+    problem = state_problem(Profile(), SetState({"nope": 1}))
+    assert problem.details["path"] == ("nope",)
+    assert "nope" in problem.message
+
+
+def test_set_state_unknown_nested_field_is_a_state_problem() -> None:
+    """A merge into a nested attrs value naming an unknown field names the full path."""
+    problem = state_problem(Profile(), SetState({"address": {"planet": "Mars"}}))
+    assert problem.details["path"] == ("address", "planet")
+
+
+def test_set_state_rejected_by_a_validator_is_a_state_problem() -> None:
+    """A value the state class's validator rejects is a STATE Error, state unchanged."""
+    problem = state_problem(Profile(), SetState({"count": -1}))
+    assert "must be >= 0" in problem.message
+
+
+# ---------------------------------------------------------------------------- ReplaceState
+
+
+def test_replace_state_replaces_the_whole_state() -> None:
+    """ReplaceState swaps in a new instance of the state class."""
+    target = Profile(name="new", count=9, address=Address(city="Oslo"))
+    assert ok_state(Profile(name="old"), ReplaceState(target)) == target
+
+
+def test_replace_state_with_the_wrong_type_is_a_state_problem() -> None:
+    """ReplaceState with an instance of another class is a STATE Error."""
+    problem = state_problem(Profile(), ReplaceState(Address()))
+    assert "Profile" in problem.message
+
+
+# ---------------------------------------------------------------------------- DeleteKeys
+
+
+def test_delete_keys_resets_fields_to_their_defaults() -> None:
+    """DeleteKeys resets plain and factory defaults (takes_self included)."""
+    start = Profile(
+        name="ada",
+        count=4,
+        address=Address(city="Lyon", zip="69000"),
+        items=(9,),
+        meta=FrozenMap({"k": 1}),
+        label="custom",
+    )
+    new = ok_state(start, DeleteKeys(("count", "address", "items", "meta", "label")))
+    assert new.name == "ada"
+    assert new.count == 0
+    assert new.address == Address()
+    assert new.items == (1, 2)
+    assert new.meta == {}
+    # the takes_self factory sees the instance being reset, whose name is "ada"
+    assert new.label == "<ada>"
+
+
+def test_delete_keys_accepts_a_bare_string() -> None:
+    """A bare string is one key, not a sequence of characters."""
+    assert DeleteKeys("count").keys == ("count",)
+    assert ok_state(Profile(count=5), DeleteKeys("count")).count == 0
+
+
+def test_delete_keys_of_a_field_without_default_is_a_state_problem() -> None:
+    """Resetting a field with no default is a STATE Error, state unchanged."""
+    problem = state_problem(NoDefault(must=3, other=2), DeleteKeys(("other", "must")))
+    assert "must" in problem.message
+
+
+def test_delete_keys_unknown_field_is_a_state_problem() -> None:
+    """DeleteKeys naming a field the state lacks is a STATE Error."""
+    problem = state_problem(Profile(), DeleteKeys(("ghost",)))
+    assert problem.details["path"] == ("ghost",)
+
+
+# ---------------------------------------------------------------------------- SetPath
+
+
+def test_set_path_into_nested_attrs() -> None:
+    """SetPath through an attrs field sets the nested field."""
+    new = ok_state(Profile(), SetPath(("address", "city"), "Nice"))
+    assert new.address == Address(city="Nice")
+
+
+def test_set_path_creates_intermediate_mappings() -> None:
+    """SetPath into a mapping creates the missing intermediate mappings."""
+    new = ok_state(Profile(), SetPath(("meta", "x", "y", "z"), 1))
+    assert new.meta == {"x": {"y": {"z": 1}}}
+    assert isinstance(new.meta["x"], FrozenMap)
+
+
+def test_set_path_overwrites_non_mapping_intermediates_in_mappings() -> None:
+    """A scalar in the way inside a mapping is replaced by a new mapping."""
+    start = Profile(meta=FrozenMap({"x": 5, "other": "kept"}))
+    new = ok_state(start, SetPath(("meta", "x", "y"), [1, 2]))
+    assert new.meta == {"x": {"y": (1, 2)}, "other": "kept"}
+
+
+def test_set_path_keeps_siblings_in_mappings() -> None:
+    """SetPath changes one key and leaves its siblings alone."""
+    start = Profile(meta=FrozenMap({"a": FrozenMap({"b": 1, "c": 2})}))
+    new = ok_state(start, SetPath(("meta", "a", "b"), 10))
+    assert new.meta == {"a": {"b": 10, "c": 2}}
+
+
+def test_set_path_through_a_scalar_field_is_a_state_problem() -> None:
+    """A path that walks into an attrs scalar field cannot be set: STATE Error."""
+    state_problem(Profile(), SetPath(("count", "x"), 1))
+
+
+def test_set_path_unknown_field_is_a_state_problem() -> None:
+    """SetPath naming an unknown attrs field is a STATE Error naming the path."""
+    problem = state_problem(Profile(), SetPath(("address", "planet"), "Mars"))
+    assert problem.details["path"] == ("address", "planet")
+
+
+def test_set_path_empty_path_is_a_state_problem() -> None:
+    """SetPath with an empty path is a STATE Error."""
+    state_problem(Profile(), SetPath((), 1))
+
+
+# ---------------------------------------------------------------------------- DeletePath
+
+
+def test_delete_path_removes_a_mapping_key() -> None:
+    """DeletePath removes the key at the path and keeps its siblings."""
+    start = Profile(meta=FrozenMap({"a": FrozenMap({"b": 1, "c": 2})}))
+    new = ok_state(start, DeletePath(("meta", "a", "b")))
+    assert new.meta == {"a": {"c": 2}}
+
+
+def test_delete_path_resets_a_nested_attrs_field() -> None:
+    """DeletePath ending on an attrs field resets it to its default."""
+    start = Profile(address=Address(city="Lyon", zip="69000"))
+    new = ok_state(start, DeletePath(("address", "city")))
+    assert new.address == Address(city="Paris", zip="69000")
+
+
+@pytest.mark.parametrize(
+    "path",
+    [("meta", "missing"), ("meta", "missing", "deeper"), ("meta", "scalar", "below")],
+)
+def test_delete_path_missing_is_a_no_op(path: tuple[str, ...]) -> None:
+    """Deleting a path that does not exist succeeds and changes nothing."""
+    start = Profile(meta=FrozenMap({"scalar": 1}))
+    assert ok_state(start, DeletePath(path)) == start
+
+
+def test_delete_path_unknown_attrs_field_is_a_state_problem() -> None:
+    """DeletePath through an unknown attrs field is a STATE Error."""
+    state_problem(Profile(), DeletePath(("ghost", "x")))
+
+
+# ---------------------------------------------------------------------------- order and atomicity
+
+
+def test_ops_apply_in_order() -> None:
+    """Ops apply one after another, each on the result of the previous one."""
+    set_then_delete = ok_state(Profile(), SetPath(("meta", "k"), 1), DeletePath(("meta", "k")))
+    delete_then_set = ok_state(Profile(), DeletePath(("meta", "k")), SetPath(("meta", "k"), 1))
+    assert set_then_delete.meta == {}
+    assert delete_then_set.meta == {"k": 1}
+    last_wins = ok_state(Profile(), SetState({"count": 1}), SetState({"count": 2}))
+    assert last_wins.count == 2
+
+
+def test_a_failing_op_discards_the_earlier_ops_of_the_same_action() -> None:
+    """If one op fails, none of the action's ops take effect."""
+    problem = state_problem(
+        Profile(), SetState({"name": "changed"}), SetState({"ghost": 1}), SetState({"count": 3})
+    )
+    assert problem.details["path"] == ("ghost",)
+
+
+def test_new_state_then_ops() -> None:
+    """An action returning both a state and ops gets the ops applied to the new state."""
+
+    @action()
+    def both(s: Profile, params: NoParams, ctx: Context) -> ActionResult[Profile]:
+        return ok(Profile(name="base", count=1), ops=(SetState({"count": 2}),))
+
+    spec = AgentSpec(name="both", state=Profile, actions=[both])
+    result = cmd(spec, spec.new("a1"), both)
+    assert result.agent.state == Profile(name="base", count=2)
+
+
+def test_original_state_is_never_mutated() -> None:
+    """Applying ops returns new values; the old state and agent are untouched."""
+    start = Profile(meta=FrozenMap({"a": FrozenMap({"b": 1})}))
+    ok_state(start, SetPath(("meta", "a", "b"), 2), SetState({"name": "x"}))
+    assert start == Profile(meta=FrozenMap({"a": FrozenMap({"b": 1})}))
