@@ -27,6 +27,7 @@ import asyncio
 import logging
 import math
 import time
+import uuid
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from datetime import UTC, datetime
@@ -344,6 +345,9 @@ class AsyncRuntime:
         self._servers: dict[str, _Server] = {}
         self._closed = False
         self._seq = 0
+        # Salts the ids this runtime makes up (external, system, sensor, cron signals): a
+        # durable journal drops ids it holds, so a restarted runtime must not repeat them.
+        self._incarnation = uuid.uuid4().hex[:16]
         self._pending = 0  # queued signals + running effects, runtime-wide
         self._idle: asyncio.Event | None = None
         self._t0 = time.perf_counter()
@@ -410,7 +414,7 @@ class AsyncRuntime:
         return Signal(
             type=type,
             source="jido://runtime",
-            id=f"ext-{id(self):x}-{self._external}",
+            id=f"ext-{self._incarnation}-{self._external}",
             time=self._clock(),
             data=data,
             **fields,
@@ -783,6 +787,7 @@ class AsyncRuntime:
         ]
         errors: list[StorageError] = []
         plans: list[tuple[AgentRecord, AgentSpec[Any], Replayed]] = []
+        tails: dict[str, int] = {}  # journal entries replayed since the snapshot, per agent
         for rec in todo:
             spec = self._specs.get(rec.spec)
             if spec is None:
@@ -791,6 +796,7 @@ class AsyncRuntime:
             try:
                 snap, entries = await loop.run_in_executor(None, storage.load, rec.agent_id)
                 plans.append((rec, spec, self._replay(rec, spec, snap, entries)))
+                tails[rec.agent_id] = len(entries)
             except StorageError as exc:
                 errors.append(exc)
         if errors:
@@ -804,6 +810,9 @@ class AsyncRuntime:
         for rec, spec, plan in live:
             srv = _Server(spec, plan.agent, self._options.get(spec.name, self._default_options))
             srv.last_seq = plan.last_seq
+            # The replayed tail counts toward the next snapshot: otherwise a runtime restarted
+            # more often than every ``snapshot_every`` signals never snapshots again.
+            srv.since_snapshot = tails[rec.agent_id]
             self._servers[rec.agent_id] = srv
             srv.task = loop.create_task(
                 self._loop(rec.agent_id, srv), name=f"jido-agent:{rec.agent_id}"
@@ -815,6 +824,11 @@ class AsyncRuntime:
                 parent = self._servers.get(rec.parent_id)
                 if parent is not None and not parent.stopped:
                     parent.children[rec.tag] = rec.agent_id
+        # A parent brought back (thawed) while its children kept running: link them again.
+        back = {rec.agent_id for rec, _, _ in live}
+        for child_id, child in self._servers.items():
+            if child.parent is not None and child.parent[0] in back and not child.stopped:
+                self._servers[child.parent[0]].children[child.parent[1]] = child_id
         for rec, _, plan in live:
             srv = self._servers[rec.agent_id]
             outbox = plan.outbox
@@ -1061,8 +1075,11 @@ class AsyncRuntime:
 
     def _system(self, srv: _Server, type: str, data: object, cause: str) -> None:
         self._seq += 1
+        # The cause only feeds the id: salted, so a restarted runtime's counter starting at 1
+        # again does not repeat an id the journal holds (it would be dropped as a duplicate).
+        salted = f"{cause}@{self._incarnation}"
         sig = system_signal(
-            type, data, agent_id=srv.agent.id, cause=cause, seq=self._seq, time=self._clock()
+            type, data, agent_id=srv.agent.id, cause=salted, seq=self._seq, time=self._clock()
         )
         self._deliver(srv.agent.id, sig)
 
@@ -1342,7 +1359,9 @@ class AsyncRuntime:
                 return
             ticks += 1
             sig = attrs.evolve(
-                d.signal, id=derive_id(d.signal.id, agent_id, ticks), time=self._clock()
+                d.signal,
+                id=derive_id(d.signal.id, agent_id, ticks, self._incarnation),
+                time=self._clock(),
             )
             self._deliver(agent_id, sig)
             arm()
@@ -1439,7 +1458,9 @@ class AsyncRuntime:
                     sig = Signal(
                         type=type_,
                         source=f"jido://sensor/{d.sensor}",
-                        id=derive_id(f"sensor:{d.tag}:{generation}", srv.agent.id, n),
+                        id=derive_id(
+                            f"sensor:{d.tag}:{generation}", srv.agent.id, n, self._incarnation
+                        ),
                         time=self._clock(),
                         data=data,
                     )

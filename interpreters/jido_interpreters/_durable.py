@@ -136,7 +136,7 @@ def decode_agent(
     """
     try:
         raw = json.loads(raw_text)
-    except json.JSONDecodeError as exc:
+    except ValueError as exc:  # not JSON; or bytes that are not UTF-8 (UnicodeDecodeError)
         raise CorruptJournal(agent_id, seq, f"not JSON ({exc})") from None
     if stored_version != spec.schema_version:
         if upgrade is None or stored_version > spec.schema_version:
@@ -179,8 +179,9 @@ def replay(
     for entry in entries:
         try:
             signal = codec.signal_from_json(entry.signal)
-        except DecodeError as exc:
-            raise CorruptJournal(agent.id, entry.seq, exc.reason) from None
+        except ValueError as exc:  # DecodeError; UnicodeDecodeError for bytes not UTF-8
+            reason = exc.reason if isinstance(exc, DecodeError) else f"not JSON ({exc})"
+            raise CorruptJournal(agent.id, entry.seq, reason) from None
         if signal.id != entry.signal_id:
             raise CorruptJournal(agent.id, entry.seq, "the signal's id does not match its row")
         seq = entry.seq

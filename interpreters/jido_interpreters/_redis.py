@@ -6,7 +6,7 @@ import json
 from collections.abc import Sequence
 from typing import Any, Final, final
 
-from ._storage import AgentRecord, JournalEntry, SnapshotRecord
+from ._storage import AgentRecord, CorruptJournal, JournalEntry, SnapshotRecord
 
 __all__ = ["RedisStorage"]
 
@@ -126,18 +126,26 @@ class RedisStorage:
         snap = None
         after = 0
         if snap_raw is not None:
-            data = json.loads(snap_raw)
-            snap = SnapshotRecord(
-                agent_id=agent_id,
-                seq=data["seq"],
-                schema_version=data["schema_version"],
-                agent=data["agent"],
-                outbox=data["outbox"],
-            )
+            try:
+                data = json.loads(snap_raw)
+                snap = SnapshotRecord(
+                    agent_id=agent_id,
+                    seq=data["seq"],
+                    schema_version=data["schema_version"],
+                    agent=data["agent"],
+                    outbox=data["outbox"],
+                )
+            except (ValueError, TypeError, KeyError) as exc:
+                raise CorruptJournal(agent_id, -1, f"not a snapshot record ({exc!r})") from None
             after = snap.seq
         entries = []
-        for raw in self._r.lrange(self._p + "j:" + agent_id, 0, -1):
-            seq, sid, sig, at = json.loads(raw)
+        for index, raw in enumerate(self._r.lrange(self._p + "j:" + agent_id, 0, -1)):
+            try:
+                seq, sid, sig, at = json.loads(raw)
+            except (ValueError, TypeError) as exc:
+                # Sequence numbers count from 1 and the list is never trimmed: the position
+                # names the entry even when the entry itself cannot say.
+                raise CorruptJournal(agent_id, index + 1, f"not a journal entry ({exc})") from None
             if seq > after:
                 entries.append(
                     JournalEntry(agent_id=agent_id, seq=seq, signal_id=sid, signal=sig, at=at)

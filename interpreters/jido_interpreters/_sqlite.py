@@ -42,6 +42,15 @@ CREATE TABLE IF NOT EXISTS snapshots (
 """
 
 
+def _text(raw: bytes) -> str | bytes:
+    # TEXT that is not UTF-8 (a damaged file) is handed on as bytes, which decoding rejects
+    # as a CorruptJournal naming the row; sqlite3's default would fail the whole query.
+    try:
+        return raw.decode()
+    except UnicodeDecodeError:
+        return raw
+
+
 @final
 class SQLiteStorage:
     """Agents' journals and snapshots in one SQLite database file.
@@ -69,6 +78,7 @@ class SQLiteStorage:
         # One connection, used from the runtime's storage thread (and, before the runtime
         # starts, from the caller's): guarded by a lock, so check_same_thread can be off.
         self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        self._db.text_factory = _text
         self._lock = threading.Lock()
         self._compact = compact
         with self._lock:

@@ -1,0 +1,1058 @@
+"""Durable agents (issue 5): journal, snapshots, recovery by replay, and bad stored data.
+
+Every test runs on both stores: :class:`SQLiteStorage` in a temporary file and
+:class:`RedisStorage` on a real ``redis-server`` (see ``tests/redis_server.py``), each test
+under its own key prefix. A "restart" is a shutdown followed by a fresh runtime over a freshly
+opened store; a "crash" is a shutdown whose deadline is too short for the work in flight.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import sqlite3
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, Literal
+
+import attrs
+import pytest
+from tests.redis_server import redis_url
+
+import jido_interpreters._async as async_module
+from jido import (
+    CHILD_EXIT,
+    CHILD_STARTED,
+    ActionResult,
+    Agent,
+    AgentSpec,
+    Context,
+    FrozenMap,
+    JsonValue,
+    NoParams,
+    Route,
+    Signal,
+    action,
+    cron,
+    cron_cancel,
+    emit_to,
+    invoke,
+    ok,
+    schedule,
+    spawn_agent,
+    stop,
+    stop_child,
+)
+from jido_interpreters import (
+    AsyncEffectHandler,
+    AsyncRuntime,
+    CorruptJournal,
+    RecoveryError,
+    RedisStorage,
+    SchemaMismatch,
+    SQLiteStorage,
+    Storage,
+    SyncRuntime,
+    UnknownAgent,
+    UnknownSpec,
+)
+
+__all__ = ["redis_url"]  # the fixture, imported so pytest finds it here
+
+# ---------------------------------------------------------------------------- the system
+
+
+@attrs.frozen
+class Count:
+    """A counter whose trail records, in order, everything it handled."""
+
+    n: int = 0
+    trail: tuple[str, ...] = ()
+
+
+@attrs.frozen
+class By:
+    """How much to add."""
+
+    by: int = 1
+
+
+@attrs.frozen
+class Found:
+    """An effect's answer."""
+
+    result: JsonValue = None
+
+
+@attrs.frozen
+class Remind:
+    """Add ``by`` after ``delay`` seconds."""
+
+    delay: float = 1.0
+    by: int = 1
+
+
+@attrs.frozen
+class Job:
+    """A cron job: its id and expression."""
+
+    job: str = "job"
+    expression: str = "* * * * *"
+
+
+@attrs.frozen
+class Tag:
+    """A child's tag."""
+
+    tag: str = "kid"
+
+
+@attrs.frozen
+class ChildInfo:
+    """What lifecycle signals say about a child."""
+
+    child_id: str = ""
+
+
+def _plus(state: Count, by: int) -> Count:
+    return attrs.evolve(state, n=state.n + by, trail=(*state.trail, f"+{by}"))
+
+
+def _note(state: Count, entry: str) -> Count:
+    return attrs.evolve(state, trail=(*state.trail, entry))
+
+
+@action(params=By)
+def add(state: Count, p: By, ctx: Context) -> ActionResult[Count]:
+    """Count, and tell the tally."""
+    return ok(_plus(state, p.by), emit_to("tally", "t.added", {"by": p.by}))
+
+
+@action(params=By)
+def tally(state: Count, p: By, ctx: Context) -> ActionResult[Count]:
+    """Sum what the counters report."""
+    return ok(_plus(state, p.by))
+
+
+@action()
+def lookup(state: Count, _: NoParams, ctx: Context) -> ActionResult[Count]:
+    """Ask the ``lookup`` effect about the current count."""
+    return ok(state, invoke("lookup", {"q": state.n}, on_ok="t.found", on_error="t.lost"))
+
+
+@action(params=Found)
+def found(state: Count, p: Found, ctx: Context) -> ActionResult[Count]:
+    """Keep the effect's answer."""
+    return ok(_note(state, f"found:{p.result}"))
+
+
+@action()
+def lost(state: Count, _: NoParams, ctx: Context) -> ActionResult[Count]:
+    """Note a failed effect."""
+    return ok(_note(state, "lost"))
+
+
+@action(params=Remind)
+def remind(state: Count, p: Remind, ctx: Context) -> ActionResult[Count]:
+    """Arm a timer that adds later."""
+    return ok(state, schedule(p.delay, "t.add", {"by": p.by}))
+
+
+@action(params=Job)
+def every(state: Count, p: Job, ctx: Context) -> ActionResult[Count]:
+    """Register a cron job that ticks ``t.tick``."""
+    return ok(state, cron(p.expression, "t.tick", {"job": p.job}, job_id=p.job))
+
+
+@action(params=Job)
+def cancel(state: Count, p: Job, ctx: Context) -> ActionResult[Count]:
+    """Cancel a cron job."""
+    return ok(state, cron_cancel(p.job))
+
+
+@action(params=Job)
+def tick(state: Count, p: Job, ctx: Context) -> ActionResult[Count]:
+    """Note a cron tick."""
+    return ok(_note(state, f"tick:{p.job}"))
+
+
+@action()
+def quit_(state: Count, _: NoParams, ctx: Context) -> ActionResult[Count]:
+    """Stop for good."""
+    return ok(state, stop("done"))
+
+
+@action(params=Tag)
+def hire(state: Count, p: Tag, ctx: Context) -> ActionResult[Count]:
+    """Spawn a counter child."""
+    return ok(state, spawn_agent("counter", p.tag))
+
+
+@action(params=Tag)
+def fire(state: Count, p: Tag, ctx: Context) -> ActionResult[Count]:
+    """Stop a child."""
+    return ok(state, stop_child(p.tag))
+
+
+@action(params=ChildInfo)
+def lifecycle(state: Count, p: ChildInfo, ctx: Context) -> ActionResult[Count]:
+    """Note a child starting or exiting."""
+    kind = "?" if ctx.signal is None else ctx.signal.type.rsplit(".", 1)[-1]
+    return ok(_note(state, f"{kind}:{p.child_id}"))
+
+
+COUNTER = AgentSpec(
+    name="counter",
+    state=Count,
+    routes=[
+        Route(pattern="t.add", target=add),
+        Route(pattern="t.lookup", target=lookup),
+        Route(pattern="t.found", target=found),
+        Route(pattern="t.lost", target=lost),
+        Route(pattern="t.remind", target=remind),
+        Route(pattern="t.every", target=every),
+        Route(pattern="t.cancel", target=cancel),
+        Route(pattern="t.tick", target=tick),
+        Route(pattern="t.quit", target=quit_),
+    ],
+)
+TALLY = AgentSpec(name="tally", state=Count, routes=[Route(pattern="t.added", target=tally)])
+BOSS = AgentSpec(
+    name="boss",
+    state=Count,
+    routes=[
+        Route(pattern="t.hire", target=hire),
+        Route(pattern="t.fire", target=fire),
+        Route(pattern=CHILD_STARTED, target=lifecycle),
+        Route(pattern=CHILD_EXIT, target=lifecycle),
+    ],
+)
+SPECS = (COUNTER, TALLY, BOSS)
+
+
+def answering(calls: list[JsonValue]) -> dict[str, AsyncEffectHandler]:
+    """A ``lookup`` effect that answers at once and records each call's ``q``."""
+
+    async def lookup(args: FrozenMap[str, JsonValue]) -> str:
+        calls.append(args["q"])
+        return f"answer-{args['q']}"
+
+    return {"lookup": lookup}
+
+
+async def start_system(rt: AsyncRuntime, *counters: str) -> None:
+    """The tally, then the named counters."""
+    await rt.start(TALLY, "tally")
+    for c in counters:
+        await rt.start(COUNTER, c)
+
+
+def agents_of(rt: AsyncRuntime) -> dict[str, Agent[Any]]:
+    """Every running agent, by id."""
+    return {i: rt.agent(i) for i in rt.agent_ids}
+
+
+async def eventually(cond: Callable[[], bool], what: str, timeout: float = 5.0) -> float:
+    """Await ``cond()`` within a bounded deadline; returns how long it took (seconds)."""
+    loop = asyncio.get_running_loop()
+    t0 = loop.time()
+    while not cond():
+        if loop.time() - t0 > timeout:
+            raise AssertionError(f"not within {timeout}s: {what}")
+        await asyncio.sleep(0.005)
+    return loop.time() - t0
+
+
+def ext(i: int | str, type: str = "t.add", data: object = None) -> Signal:
+    """An external signal with a deterministic id."""
+    return Signal(type=type, source="/test", id=f"x-{i}", data=data)
+
+
+# ---------------------------------------------------------------------------- stores
+
+
+@attrs.define
+class Backend:
+    """One store, reopened at will (a fresh ``Storage`` per runtime, as after a restart), and
+    the means to damage what it holds."""
+
+    kind: Literal["sqlite", "redis"]
+    path: Path
+    url: str = ""
+    prefix: str = ""
+    opened: list[Storage] = attrs.Factory(list)
+
+    def open(self) -> Storage:
+        """A new connection to the same data."""
+        store: Storage
+        if self.kind == "sqlite":
+            store = SQLiteStorage(self.path)
+        else:
+            store = RedisStorage(self.url, prefix=self.prefix)
+        self.opened.append(store)
+        return store
+
+    def close(self) -> None:
+        """Close every connection opened."""
+        for store in self.opened:
+            store.close()
+        self.opened.clear()
+
+    def journal(self, agent_id: str) -> list[tuple[int, str, str]]:
+        """The whole journal of an agent, ``(seq, signal_id, signal)``, whatever the snapshots."""
+        if self.kind == "sqlite":
+            with _sqlite(self.path) as db:
+                rows = db.execute(
+                    "SELECT seq, signal_id, signal FROM journal WHERE agent_id = ? ORDER BY seq",
+                    (agent_id,),
+                ).fetchall()
+            return [(int(s), str(i), str(g)) for s, i, g in rows]
+        with _redis(self.url) as r:
+            out = []
+            for raw in r.lrange(f"{self.prefix}j:{agent_id}", 0, -1):
+                seq, sid, sig, _ = json.loads(raw)
+                out.append((int(seq), str(sid), str(sig)))
+            return out
+
+    def corrupt_entry(self, agent_id: str, seq: int, mode: str) -> None:
+        """Damage journal entry ``seq`` of ``agent_id`` (see ``ENTRY_DAMAGE``)."""
+        original = {s: g for s, _, g in self.journal(agent_id)}[seq]
+        text: str | bytes
+        match mode:
+            case "not-json":
+                text = "this is not JSON"
+            case "truncated":
+                text = original[: len(original) // 2]
+            case "not-a-signal":
+                text = '{"id": "x", "what": 42}'
+            case "another-id":
+                raw = json.loads(original)
+                text = json.dumps({**raw, "id": "someone-else"})
+            case "binary":
+                text = b"\xff\xfe\x00\x13garbage"
+            case "bad-utf8":
+                text = "bad-utf8"  # written below, per store
+            case _:
+                raise AssertionError(mode)
+        if self.kind == "sqlite":
+            with _sqlite(self.path) as db:
+                if mode == "bad-utf8":  # TEXT that is not UTF-8, as a flipped bit would leave
+                    cur = db.execute(
+                        "UPDATE journal SET signal = CAST(X'7B22FFFE' AS TEXT)"
+                        " WHERE agent_id = ? AND seq = ?",
+                        (agent_id, seq),
+                    )
+                else:
+                    cur = db.execute(
+                        "UPDATE journal SET signal = ? WHERE agent_id = ? AND seq = ?",
+                        (text, agent_id, seq),
+                    )
+                assert cur.rowcount == 1
+            return
+        with _redis(self.url) as r:
+            key = f"{self.prefix}j:{agent_id}"
+            index = next(
+                k for k, raw in enumerate(r.lrange(key, 0, -1)) if json.loads(raw)[0] == seq
+            )
+            if isinstance(text, bytes):  # the list element itself is garbage
+                r.lset(key, index, text)
+            elif mode == "bad-utf8":  # a truncated element, cut inside a UTF-8 sequence
+                r.lset(key, index, r.lindex(key, index)[:9] + b"\xe2\x82")
+            else:
+                _, sid, _, at = json.loads(r.lindex(key, index))
+                r.lset(key, index, json.dumps([seq, sid, text, at]))
+
+    def corrupt_snapshot(self, agent_id: str, part: Literal["agent", "record"]) -> None:
+        """Damage the agent's snapshot: the stored agent, or the record around it."""
+        if self.kind == "sqlite":
+            column = "agent" if part == "agent" else "outbox"
+            with _sqlite(self.path) as db:
+                cur = db.execute(
+                    f"UPDATE snapshots SET {column} = ? WHERE agent_id = ?",
+                    ('{"spec": "counter", "state": ', agent_id),
+                )
+                assert cur.rowcount == 1
+            return
+        with _redis(self.url) as r:
+            key = f"{self.prefix}snap:{agent_id}"
+            raw = r.get(key)
+            assert raw is not None
+            if part == "agent":
+                record = json.loads(raw)
+                record["agent"] = '{"spec": "counter", "state": '
+                r.set(key, json.dumps(record))
+            else:
+                r.set(key, b"\x00 not a snapshot record")
+
+
+class _sqlite:
+    """A plain sqlite3 connection to the store's file, committed and closed on exit."""
+
+    def __init__(self, path: Path) -> None:
+        self.db = sqlite3.connect(path)
+
+    def __enter__(self) -> sqlite3.Connection:
+        return self.db
+
+    def __exit__(self, *exc: object) -> None:
+        self.db.commit()
+        self.db.close()
+
+
+class _redis:
+    """A plain Redis client, closed on exit."""
+
+    def __init__(self, url: str) -> None:
+        import redis
+
+        self.r: Any = redis.Redis.from_url(url)
+
+    def __enter__(self) -> Any:
+        return self.r
+
+    def __exit__(self, *exc: object) -> None:
+        self.r.close()
+
+
+_prefixes = itertools.count()
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
+    """The same test on SQLite (a file) and on Redis (a key prefix of its own)."""
+    if request.param == "sqlite":
+        b = Backend(kind="sqlite", path=tmp_path / "agents.db")
+    else:
+        url = request.getfixturevalue("redis_url")
+        prefix = f"jido-test:{time.time_ns()}:{next(_prefixes)}:"
+        b = Backend(kind="redis", path=tmp_path, url=url, prefix=prefix)
+    yield b
+    b.close()
+    if b.kind == "redis":
+        with _redis(b.url) as r:
+            keys = list(r.scan_iter(match=f"{b.prefix}*"))
+            if keys:
+                r.delete(*keys)
+
+
+async def restored(
+    backend: Backend, specs: tuple[AgentSpec[Any], ...] = SPECS, **kw: Any
+) -> AsyncRuntime:
+    """A fresh runtime over the store, restored and idle."""
+    rt = AsyncRuntime(specs, storage=backend.open(), **kw)
+    await rt.restore()
+    await rt.wait_idle(timeout=5)
+    return rt
+
+
+# ---------------------------------------------------------------------------- recovery
+
+
+def test_acknowledged_casts_and_calls_survive_a_shutdown(backend: Backend) -> None:
+    """Signals acknowledged by cast and call survive a shutdown: restore() gives agents equal
+    (==) to those before, which then keep working."""
+    calls: list[JsonValue] = []
+
+    async def first() -> dict[str, Agent[Any]]:
+        async with AsyncRuntime(SPECS, storage=backend.open(), effects=answering(calls)) as rt:
+            await start_system(rt, "c1", "c2")
+            for i in range(10):
+                await rt.cast("c1", "t.add", {"by": i})
+                after = await rt.call("c2", "t.add", {"by": 10 + i})
+                assert after.state.n == sum(range(10, 11 + i))
+            await rt.call("c1", "t.lookup")
+            await rt.wait_idle(timeout=5)
+            return agents_of(rt)
+
+    async def second(before: dict[str, Agent[Any]]) -> None:
+        rt = await restored(backend, effects=answering(calls))
+        try:
+            assert rt.agent_ids == ("tally", "c1", "c2")
+            assert agents_of(rt) == before
+            await rt.cast("c1", "t.add", {"by": 100})
+            after = await rt.call("c2", "t.add", {"by": 1000})
+            assert after.state.n == before["c2"].state.n + 1000
+            await rt.wait_idle(timeout=5)
+            assert rt.state("c1").n == before["c1"].state.n + 100
+            assert rt.state("tally").n == before["tally"].state.n + 1100
+        finally:
+            await rt.shutdown()
+
+    before = asyncio.run(first())
+    assert before["c1"].state.trail[-1] == "found:answer-45"
+    assert before["tally"].state.n == sum(range(20))
+    asyncio.run(second(before))
+    assert calls == [45]  # the finished effect was not run again on recovery
+
+
+def test_restore_after_snapshots_every_5(backend: Backend) -> None:
+    """With ``snapshot_every=5`` snapshots are written, and snapshot + journal tail restore
+    agents equal to those before and to a SyncRuntime run of the same signals, twice over."""
+    first_batch = [ext(i, data={"by": i}) for i in range(23)]
+    second_batch = [ext(i, data={"by": i}) for i in range(23, 32)]
+
+    async def session(batch: list[Signal], *, fresh: bool) -> dict[str, Agent[Any]]:
+        rt = AsyncRuntime(SPECS, storage=backend.open(), snapshot_every=5)
+        try:
+            if fresh:
+                await start_system(rt, "c1")
+            else:
+                assert await rt.restore() == ("tally", "c1")
+            for sig in batch:
+                await rt.cast("c1", sig)
+            await rt.wait_idle(timeout=5)
+            return agents_of(rt)
+        finally:
+            await rt.shutdown()
+
+    async def reload() -> dict[str, Agent[Any]]:
+        rt = await restored(backend, snapshot_every=5)
+        try:
+            return agents_of(rt)
+        finally:
+            await rt.shutdown()
+
+    before = asyncio.run(session(first_batch, fresh=True))
+    inspect = backend.open()
+    snap, tail = inspect.load("c1")
+    assert snap is not None
+    assert snap.seq == 20  # snapshots at 5, 10, 15, 20
+    assert [e.seq for e in tail] == [21, 22, 23]
+    assert asyncio.run(reload()) == before
+
+    before = asyncio.run(session(second_batch, fresh=False))
+    snap, tail = inspect.load("c1")
+    assert snap is not None
+    assert snap.seq == 30
+    assert [e.signal_id for e in tail] == ["x-30", "x-31"]
+    assert asyncio.run(reload()) == before
+
+    sync = SyncRuntime(SPECS)
+    sync.start(TALLY, "tally")
+    sync.start(COUNTER, "c1")
+    for sig in first_batch + second_batch:
+        sync.send("c1", sig)
+    assert {i: sync.agent(i) for i in sync.agent_ids} == before
+
+
+def test_snapshots_keep_up_with_frequent_restarts(backend: Backend) -> None:
+    """The tail replayed on recovery counts toward the next snapshot: restarted every 3
+    signals with ``snapshot_every=5``, the runtime still snapshots every 5 journal entries."""
+
+    async def session(k: int) -> None:
+        rt = AsyncRuntime(SPECS, storage=backend.open(), snapshot_every=5)
+        try:
+            if k == 0:
+                await start_system(rt, "c1")
+            else:
+                await rt.restore()
+            for i in range(3):
+                await rt.cast("c1", ext(f"{k}-{i}", data={"by": 1}))
+            await rt.wait_idle(timeout=5)
+        finally:
+            await rt.shutdown()
+
+    for k in range(4):
+        asyncio.run(session(k))
+    snap, tail = backend.open().load("c1")
+    assert snap is not None
+    assert snap.seq == 10  # 12 entries: snapshots after 5 and 10, across the restarts
+    assert [e.seq for e in tail] == [11, 12]
+
+
+def test_hibernate_and_thaw(backend: Backend) -> None:
+    """A hibernated agent leaves memory (unknown until thawed), comes back equal, keeps its
+    pending timer, and keeps working."""
+
+    async def main() -> None:
+        async with AsyncRuntime(SPECS, storage=backend.open()) as rt:
+            await start_system(rt, "c1", "c2")
+            for i in range(4):
+                await rt.cast("c1", "t.add", {"by": i})
+            await rt.cast("c1", "t.remind", {"delay": 0.2, "by": 50})
+            await rt.wait_idle(timeout=5)
+            before = rt.agent("c1")
+            await rt.hibernate("c1")
+            assert rt.agent_ids == ("tally", "c2")
+            with pytest.raises(UnknownAgent):
+                rt.agent("c1")
+            with pytest.raises(UnknownAgent):
+                await rt.cast("c1", "t.add", {"by": 1})
+            assert await rt.thaw("c1") == before
+            assert rt.agent("c1") == before
+            await eventually(lambda: rt.state("c1").n == 6 + 50, "the reminder after thaw")
+            await rt.cast("c1", "t.add", {"by": 1000})
+            await rt.wait_idle(timeout=5)
+            assert rt.state("c1").n == 1056
+            assert rt.state("tally").n == 1056
+            with pytest.raises(UnknownAgent):
+                await rt.thaw("nobody")
+
+    asyncio.run(main())
+
+
+def test_thawing_a_parent_keeps_its_children(backend: Backend) -> None:
+    """A parent hibernated and thawed while its children run gets its children back: the
+    parent/children links survive, and the parent can still stop a child."""
+
+    async def main() -> None:
+        async with AsyncRuntime(SPECS, storage=backend.open()) as rt:
+            await start_system(rt)
+            await rt.start(BOSS, "boss")
+            await rt.cast("boss", "t.hire", {"tag": "a"})
+            await rt.cast("boss", "t.hire", {"tag": "b"})
+            await rt.wait_idle(timeout=5)
+            assert rt.children("boss") == {"a": "boss/a", "b": "boss/b"}
+            await rt.hibernate("boss")
+            await rt.thaw("boss")
+            assert rt.children("boss") == {"a": "boss/a", "b": "boss/b"}
+            assert rt.parent("boss/a") == "boss"
+            await rt.cast("boss", "t.fire", {"tag": "a"})
+            await rt.wait_idle(timeout=5)
+            assert "boss/a" not in rt.agent_ids
+            assert rt.state("boss").trail[-1] == "exit:boss/a"
+
+    asyncio.run(main())
+
+
+def test_a_redelivered_signal_id_is_journalled_once(backend: Backend) -> None:
+    """The same signal (same id) cast twice, called once, and cast again after a restart is
+    journalled and handled once."""
+    sig = ext("dup", data={"by": 5})
+
+    async def first() -> None:
+        async with AsyncRuntime(SPECS, storage=backend.open()) as rt:
+            await start_system(rt, "c1")
+            await rt.cast("c1", sig)
+            await rt.cast("c1", sig)
+            assert (await rt.call("c1", sig)).state.n == 5
+            await rt.wait_idle(timeout=5)
+            assert rt.state("c1") == Count(n=5, trail=("+5",))
+            assert rt.state("tally").n == 5
+
+    async def second() -> None:
+        rt = await restored(backend)
+        try:
+            await rt.cast("c1", sig)
+            await rt.wait_idle(timeout=5)
+            assert rt.state("c1") == Count(n=5, trail=("+5",))
+            assert rt.state("tally") == Count(n=5, trail=("+5",))
+        finally:
+            await rt.shutdown()
+
+    asyncio.run(first())
+    asyncio.run(second())
+    assert [i for _, i, _ in backend.journal("c1")] == ["x-dup"]
+    assert len(backend.journal("tally")) == 1
+
+
+def test_new_signals_after_a_restart_are_not_mistaken_for_old_ones(
+    backend: Backend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Signals the runtime makes (``rt.signal``, cast by type) get ids a later runtime never
+    repeats, even one at the same memory address (a process restarted without address-space
+    randomisation places it there): otherwise a new signal is dropped as a re-delivery."""
+    monkeypatch.setattr(async_module, "id", lambda _: 0x5EED, raising=False)
+
+    async def first() -> None:
+        async with AsyncRuntime(SPECS, storage=backend.open()) as rt:
+            await start_system(rt, "c1")
+            await rt.cast("c1", "t.add", {"by": 1})
+            await rt.wait_idle(timeout=5)
+
+    async def second() -> None:
+        rt = await restored(backend)
+        try:
+            await rt.cast("c1", "t.add", {"by": 2})
+            await rt.wait_idle(timeout=5)
+            assert rt.state("c1") == Count(n=3, trail=("+1", "+2"))
+        finally:
+            await rt.shutdown()
+
+    asyncio.run(first())
+    asyncio.run(second())
+
+
+def test_an_invoke_in_flight_at_a_crash_is_reissued_once(backend: Backend) -> None:
+    """An effect still running when the runtime went down is re-issued once on recovery and
+    its outcome applied once; a later recovery does not run it again."""
+    calls: list[JsonValue] = []
+
+    async def first() -> None:
+        started = asyncio.Event()
+
+        async def never(args: FrozenMap[str, JsonValue]) -> str:
+            started.set()
+            await asyncio.Event().wait()
+            raise AssertionError("unreachable")
+
+        rt = AsyncRuntime(SPECS, storage=backend.open(), effects={"lookup": never})
+        try:
+            await start_system(rt, "c1")
+            await rt.cast("c1", "t.add", {"by": 3})
+            await rt.cast("c1", "t.lookup")
+            await asyncio.wait_for(started.wait(), timeout=5)
+        finally:
+            report = await rt.shutdown(deadline=0.05)
+        assert report.cancelled_effects == 1
+
+    async def later() -> Count:
+        rt = await restored(backend, effects=answering(calls))
+        try:
+            state: Count = rt.state("c1")
+            return state
+        finally:
+            await rt.shutdown()
+
+    asyncio.run(first())
+    assert asyncio.run(later()) == Count(n=3, trail=("+3", "found:answer-3"))
+    assert calls == [3]
+    assert asyncio.run(later()) == Count(n=3, trail=("+3", "found:answer-3"))
+    assert calls == [3]
+    outcomes = [i for _, i, _ in backend.journal("c1") if i.endswith(":ok")]
+    assert len(outcomes) == 1
+
+
+@pytest.mark.parametrize("snapshot_every", [1000, 1])
+def test_a_schedule_survives_a_restart(backend: Backend, snapshot_every: int) -> None:
+    """A Schedule armed before a restart fires after it, once, at its original due time (the
+    remaining delay, not the whole delay again), whether it was replayed or snapshotted."""
+    skew = 29.5  # the restarted runtime's clock is this far ahead: 0.5 s of a 30 s delay left
+
+    async def first() -> float:
+        async with AsyncRuntime(SPECS, storage=backend.open(), snapshot_every=snapshot_every) as rt:
+            await start_system(rt, "c1")
+            armed = time.time()
+            await rt.cast("c1", "t.remind", {"delay": 30, "by": 7})
+            await rt.wait_idle(timeout=5)
+            return armed
+
+    def ahead(seconds: float) -> Callable[[], datetime]:
+        return lambda: datetime.now(UTC) + timedelta(seconds=seconds)
+
+    async def second(armed: float) -> None:
+        rt = await restored(backend, snapshot_every=snapshot_every, clock=ahead(skew))
+        try:
+            await eventually(lambda: rt.state("c1").n == 7, "the reminder", timeout=10)
+            fired = time.time()
+            assert fired >= armed + 30 - skew - 0.05, "fired before its remaining delay"
+            await rt.wait_idle(timeout=5)
+            assert rt.state("c1") == Count(n=7, trail=("+7",))
+            assert rt.state("tally").n == 7
+        finally:
+            await rt.shutdown()
+
+    async def third() -> None:
+        rt = await restored(backend, snapshot_every=snapshot_every, clock=ahead(3600))
+        try:
+            assert not rt._servers["c1"].timers, "a fired schedule was armed again"
+            assert rt.state("c1") == Count(n=7, trail=("+7",))
+        finally:
+            await rt.shutdown()
+
+    armed = asyncio.run(first())
+    asyncio.run(second(armed))
+    asyncio.run(third())
+
+
+def test_a_cron_job_survives_a_restart(backend: Backend) -> None:
+    """A Cron job registered before a restart is registered again and keeps ticking right
+    away (its first ticks are not mistaken for the ones journalled before); a cancelled job
+    stays cancelled."""
+    every_second = "* * * * * *"  # croniter's optional sixth field: seconds
+
+    def ticks(rt: AsyncRuntime, job: str) -> int:
+        return sum(1 for t in rt.state("c1").trail if t == f"tick:{job}")
+
+    async def first() -> None:
+        async with AsyncRuntime(SPECS, storage=backend.open()) as rt:
+            await start_system(rt, "c1")
+            await rt.cast("c1", "t.every", {"job": "beat", "expression": every_second})
+            await rt.cast("c1", "t.every", {"job": "gone", "expression": every_second})
+            await rt.cast("c1", "t.cancel", {"job": "gone"})
+            await eventually(lambda: ticks(rt, "beat") >= 2, "two ticks", timeout=5)
+
+    async def second() -> None:
+        rt = await restored(backend)
+        try:
+            assert set(rt._servers["c1"].crons) == {"beat"}
+            before = ticks(rt, "beat")
+            took = await eventually(lambda: ticks(rt, "beat") > before, "a tick after restore")
+            # A tick is due every second; losing the first ones after the restart takes >= 2 s.
+            assert took < 1.9
+            assert ticks(rt, "gone") <= 1  # at most one tick before it was cancelled
+            gone = ticks(rt, "gone")
+            await eventually(lambda: ticks(rt, "beat") > before + 1, "a second tick")
+            assert ticks(rt, "gone") == gone
+        finally:
+            await rt.shutdown()
+
+    asyncio.run(first())
+    asyncio.run(second())
+
+
+def test_children_are_restored_with_their_parent(backend: Backend) -> None:
+    """Children come back with their parent, linked both ways and equal; after the restart
+    the parent can stop a child and hears of its exit; a stopped child stays stopped."""
+
+    async def first() -> dict[str, Agent[Any]]:
+        async with AsyncRuntime(SPECS, storage=backend.open()) as rt:
+            await start_system(rt)
+            await rt.start(BOSS, "boss")
+            await rt.cast("boss", "t.hire", {"tag": "a"})
+            await rt.cast("boss", "t.hire", {"tag": "b"})
+            await rt.wait_idle(timeout=5)
+            await rt.cast("boss/a", "t.add", {"by": 2})
+            await rt.cast("boss/b", "t.add", {"by": 3})
+            await rt.wait_idle(timeout=5)
+            return agents_of(rt)
+
+    async def second(before: dict[str, Agent[Any]]) -> None:
+        rt = await restored(backend)
+        try:
+            assert agents_of(rt) == before
+            assert rt.children("boss") == {"a": "boss/a", "b": "boss/b"}
+            assert (rt.parent("boss/a"), rt.parent("boss/b"), rt.parent("boss")) == (
+                "boss",
+                "boss",
+                None,
+            )
+            await rt.cast("boss", "t.fire", {"tag": "a"})
+            await rt.wait_idle(timeout=5)
+            assert "boss/a" not in rt.agent_ids
+            assert rt.children("boss") == {"b": "boss/b"}
+            assert rt.state("boss").trail == ("started:boss/a", "started:boss/b", "exit:boss/a")
+        finally:
+            await rt.shutdown()
+
+    async def third() -> None:
+        rt = await restored(backend)
+        try:
+            assert set(rt.agent_ids) == {"tally", "boss", "boss/b"}
+            assert rt.children("boss") == {"b": "boss/b"}
+            assert rt.state("boss/b").n == 3
+        finally:
+            await rt.shutdown()
+
+    before = asyncio.run(first())
+    assert before["boss"].state.trail == ("started:boss/a", "started:boss/b")
+    asyncio.run(second(before))
+    asyncio.run(third())
+
+
+def test_a_stopped_agent_is_not_recovered(backend: Backend) -> None:
+    """Agents stopped for good (by the runtime or by their own Stop directive) are not
+    recovered and cannot be thawed."""
+
+    async def first() -> None:
+        async with AsyncRuntime(SPECS, storage=backend.open()) as rt:
+            await start_system(rt, "c1", "c2", "c3")
+            await rt.cast("c3", "t.add", {"by": 1})
+            await rt.stop("c1")
+            await rt.cast("c2", "t.quit")
+            await rt.wait_idle(timeout=5)
+            assert rt.agent_ids == ("tally", "c3")
+
+    async def second() -> None:
+        rt = await restored(backend)
+        try:
+            assert rt.agent_ids == ("tally", "c3")
+            assert rt.state("c3").n == 1
+            for gone in ("c1", "c2"):
+                with pytest.raises(UnknownAgent):
+                    await rt.thaw(gone)
+        finally:
+            await rt.shutdown()
+
+    asyncio.run(first())
+    asyncio.run(second())
+
+
+# ---------------------------------------------------------------------------- bad data
+
+
+def _prepare(backend: Backend, *, snapshot_every: int = 1000, boss: bool = False) -> None:
+    """tally, c1 (3 adds: entries 1-3) and c2 (1 add); optionally a boss with a child."""
+
+    async def main() -> None:
+        async with AsyncRuntime(SPECS, storage=backend.open(), snapshot_every=snapshot_every) as rt:
+            await start_system(rt, "c1", "c2")
+            for i in range(3):
+                await rt.cast("c1", "t.add", {"by": i + 1})
+            await rt.cast("c2", "t.add", {"by": 10})
+            if boss:
+                await rt.start(BOSS, "boss")
+                await rt.cast("boss", "t.hire", {"tag": "kid"})
+            await rt.wait_idle(timeout=5)
+
+    asyncio.run(main())
+
+
+async def _refused(backend: Backend, specs: tuple[AgentSpec[Any], ...] = SPECS) -> RecoveryError:
+    """Restore, expecting a RecoveryError; checks no agent was started."""
+    rt = AsyncRuntime(specs, storage=backend.open())
+    try:
+        with pytest.raises(RecoveryError) as info:
+            await rt.restore()
+        assert rt.agent_ids == ()
+        with pytest.raises(UnknownAgent):
+            rt.agent("tally")
+        return info.value
+    finally:
+        await rt.shutdown()
+
+
+ENTRY_DAMAGE = ["not-json", "truncated", "not-a-signal", "another-id", "binary", "bad-utf8"]
+
+
+@pytest.mark.parametrize("mode", ENTRY_DAMAGE)
+def test_a_corrupt_journal_entry_fails_recovery(backend: Backend, mode: str) -> None:
+    """A damaged journal entry fails recovery with a RecoveryError holding one CorruptJournal
+    that names the agent and the entry's seq; no agent is started (not even healthy ones),
+    and the healthy ones can still be restored explicitly."""
+    _prepare(backend)
+    backend.corrupt_entry("c1", 2, mode)
+
+    async def main() -> None:
+        group = await _refused(backend)
+        (err,) = group.exceptions
+        assert isinstance(err, CorruptJournal)
+        assert (err.agent_id, err.seq) == ("c1", 2)
+        assert "'c1'" in str(err)
+        assert "journal entry 2" in str(err)
+        rt = AsyncRuntime(SPECS, storage=backend.open())
+        try:
+            assert await rt.restore(only=["tally", "c2"]) == ("tally", "c2")
+            await rt.wait_idle(timeout=5)
+            assert rt.state("c2").n == 10
+        finally:
+            await rt.shutdown()
+
+    asyncio.run(main())
+
+
+@pytest.mark.parametrize("part", ["agent", "record"])
+def test_a_corrupt_snapshot_fails_recovery(
+    backend: Backend, part: Literal["agent", "record"]
+) -> None:
+    """A damaged snapshot (the agent in it, or the record around it) fails recovery with a
+    CorruptJournal naming the agent and its snapshot (seq -1); no agent is started."""
+    _prepare(backend, snapshot_every=2)
+    backend.corrupt_snapshot("c1", part)
+
+    async def main() -> None:
+        group = await _refused(backend)
+        (err,) = group.exceptions
+        assert isinstance(err, CorruptJournal)
+        assert (err.agent_id, err.seq) == ("c1", -1)
+        assert "its snapshot" in str(err)
+
+    asyncio.run(main())
+
+
+def test_every_unusable_agent_is_reported_at_once(backend: Backend) -> None:
+    """Several damaged agents are all reported in one RecoveryError, each by name and seq."""
+    _prepare(backend)
+    backend.corrupt_entry("c1", 3, "not-json")
+    backend.corrupt_entry("c2", 1, "truncated")
+
+    async def main() -> None:
+        group = await _refused(backend)
+        got = sorted((e.agent_id, e.seq) for e in group.exceptions if isinstance(e, CorruptJournal))
+        assert got == [("c1", 3), ("c2", 1)]
+        assert len(group.exceptions) == 2
+
+    asyncio.run(main())
+
+
+def test_an_unknown_spec_is_refused(backend: Backend) -> None:
+    """An agent whose spec the runtime was not given fails recovery with UnknownSpec naming
+    agent and spec; no agent is started, not even those whose specs are known."""
+    _prepare(backend, boss=True)
+
+    async def main() -> None:
+        group = await _refused(backend, (COUNTER, TALLY))
+        (err,) = group.exceptions
+        assert isinstance(err, UnknownSpec)
+        assert (err.agent_id, err.spec) == ("boss", "boss")
+        assert "'boss'" in str(err)
+
+    asyncio.run(main())
+
+
+@attrs.frozen
+class CountV2:
+    """The counter's state at schema version 2: ``n`` is now ``total``."""
+
+    total: int = 0
+    trail: tuple[str, ...] = ()
+
+
+@action(params=By)
+def add_v2(state: CountV2, p: By, ctx: Context) -> ActionResult[CountV2]:
+    """Count (v2), and tell the tally."""
+    new = attrs.evolve(state, total=state.total + p.by, trail=(*state.trail, f"+{p.by}"))
+    return ok(new, emit_to("tally", "t.added", {"by": p.by}))
+
+
+COUNTER_V2 = AgentSpec(
+    name="counter", state=CountV2, routes=[Route(pattern="t.add", target=add_v2)], schema_version=2
+)
+SPECS_V2 = (COUNTER_V2, TALLY)
+
+
+@pytest.mark.parametrize("snapshot_every", [1000, 2])
+def test_an_older_schema_version_needs_an_upgrade(backend: Backend, snapshot_every: int) -> None:
+    """State stored at schema version 1, restored under a spec at version 2: without an
+    upgrade hook a SchemaMismatch (no agent started); a failing hook is a SchemaMismatch too;
+    with a hook mapping the raw agent dict the agent comes back upgraded, journal replayed on
+    top, and keeps working."""
+    _prepare(backend, snapshot_every=snapshot_every)
+    seen: list[tuple[str, int]] = []
+
+    def upgrade(spec: str, version: int, raw: dict[str, Any]) -> dict[str, Any]:
+        seen.append((spec, version))
+        state = dict(raw["state"])
+        state["total"] = state.pop("n")
+        return {**raw, "state": state}
+
+    def refuse(spec: str, version: int, raw: dict[str, Any]) -> dict[str, Any]:
+        raise ValueError("no way back")
+
+    async def main() -> None:
+        group = await _refused(backend, SPECS_V2)
+        mismatches = [e for e in group.exceptions if isinstance(e, SchemaMismatch)]
+        assert [(e.agent_id, e.stored, e.current) for e in mismatches] == [
+            ("c1", 1, 2),
+            ("c2", 1, 2),
+        ]
+        assert len(group.exceptions) == 2
+
+        rt = AsyncRuntime(SPECS_V2, storage=backend.open(), upgrade=refuse)
+        try:
+            with pytest.raises(RecoveryError) as info:
+                await rt.restore()
+            assert all(isinstance(e, SchemaMismatch) for e in info.value.exceptions)
+            assert rt.agent_ids == ()
+        finally:
+            await rt.shutdown()
+
+        rt = AsyncRuntime(SPECS_V2, storage=backend.open(), upgrade=upgrade)
+        try:
+            assert await rt.restore() == ("tally", "c1", "c2")
+            await rt.wait_idle(timeout=5)
+            assert rt.state("c1") == CountV2(total=6, trail=("+1", "+2", "+3"))
+            assert rt.state("c2") == CountV2(total=10, trail=("+10",))
+            assert rt.state("tally").n == 16
+            await rt.cast("c1", "t.add", {"by": 4})
+            await rt.wait_idle(timeout=5)
+            assert rt.state("c1").total == 10
+            assert rt.state("tally").n == 20
+        finally:
+            await rt.shutdown()
+
+    asyncio.run(main())
+    assert set(seen) == {("counter", 1)}
