@@ -8,7 +8,7 @@ coercion of ``"5"`` to ``5`` or of ``1.5`` to ``1``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any, Final, TypeVar, Union, get_args, get_origin
 
@@ -16,7 +16,7 @@ import attrs
 import cattrs
 from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError
 
-from ._json import FrozenMap, JsonValue, freeze, thaw
+from ._json import EMPTY, FrozenMap, JsonValue, freeze, thaw
 
 __all__ = ["converter", "structure_params"]
 
@@ -49,8 +49,8 @@ def _is_json(t: Any) -> bool:
     return set(args) >= _SCALAR_TYPES and any(get_origin(a) is FrozenMap for a in args)
 
 
-def _make() -> cattrs.Converter:
-    c = cattrs.Converter(detailed_validation=True)
+def _make(*, detailed: bool = True) -> cattrs.Converter:
+    c = cattrs.Converter(detailed_validation=detailed)
     c.register_structure_hook(str, _strict(str, (str,)))
     c.register_structure_hook(bool, _strict(bool, (bool,)))
     c.register_structure_hook(int, _strict(int, (int,), (bool,)))
@@ -102,19 +102,54 @@ def _make() -> cattrs.Converter:
 #: The converter. Only ``jido`` modules use it; users build their own for their needs.
 converter: Final = _make()
 
+# The same rules without cattrs' detailed validation, which records every field's error at a
+# cost on every call: params that validate (nearly all of them) take this path, and any that
+# fail are structured again by ``converter`` for the full list of problems.
+_fast: Final = _make(detailed=False)
+# Each params class's hook, looked up once (cattrs' dispatch costs more than the hook's call):
+# a memo of pure functions, keyed by classes the program defines.
+_fast_hooks: dict[type[Any], Callable[[Any, Any], Any]] = {}
+
 
 def structure_params(data: object, cls: type[P], *, forbid_extra: bool) -> P | list[str]:
     """Validate ``data`` into ``cls``; on failure return every problem, one string each.
 
     Each message ends with the JSON path of the bad field (``... @ $.by``).
     """
+    hook = _fast_hooks.get(cls)
+    if hook is None:
+        hook = _fast_hooks[cls] = _fast_hook(cls)
+    if hook is _no_fields:
+        return cls()  # a class without fields (NoParams): the data does not matter
+    if data is None:
+        data = EMPTY
+    elif type(data) is not FrozenMap and not isinstance(data, Mapping):
+        return [f"expected an object of parameters, got {type(data).__name__} @ $"]
+    if not forbid_extra:
+        try:
+            return hook(data, cls)  # type: ignore[no-any-return]
+        except Exception:  # the detailed pass below says what was wrong, and where
+            pass
+    return _structure_detailed(data, cls, forbid_extra=forbid_extra)
+
+
+def _no_fields(data: object, cls: type[Any]) -> Any:
+    return cls()
+
+
+def _fast_hook(cls: type[Any]) -> Callable[[Any, Any], Any]:
+    if not attrs.fields(cls):
+        return _no_fields
+    # The generated attrs hook itself: the mapping check its wrapper makes is done above.
+    return _fast.gen_structure_attrs_fromdict(cls)
+
+
+def _structure_detailed(
+    data: Mapping[str, Any], cls: type[P], *, forbid_extra: bool
+) -> P | list[str]:
     fields: tuple[attrs.Attribute[Any], ...] = cls.__attrs_attrs__  # type: ignore[attr-defined]
     if not fields:
         return cls()
-    if data is None:
-        data = {}
-    if type(data) is not FrozenMap and not isinstance(data, Mapping):
-        return [f"expected an object of parameters, got {type(data).__name__} @ $"]
     errors: list[str] = []
     if forbid_extra:
         known = {f.alias for f in fields}

@@ -8,8 +8,8 @@ every value that carries them (signals, directives) hashes by value.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Mapping
-from typing import Any, TypeAlias, TypeVar, Union, final, overload
+from collections.abc import Mapping
+from typing import Any, Final, TypeAlias, TypeVar, Union, cast, final, overload
 
 __all__ = ["EMPTY", "FrozenMap", "JsonValue", "freeze", "freeze_map", "is_json", "thaw"]
 
@@ -18,70 +18,66 @@ _V = TypeVar("_V")
 
 
 @final
-class FrozenMap(Mapping[_K, _V]):
+class FrozenMap(dict[_K, _V]):
     """A hashable, read-only mapping that keeps insertion order.
 
-    Equality follows :class:`dict` (order does not matter); the hash is computed once, on
-    first use, from the items.
+    A :class:`dict` underneath (so lookups, iteration, equality and ``json.dumps`` run at
+    C speed) whose mutating methods raise :class:`TypeError`. Equality is :class:`dict`'s
+    (order does not matter); the hash is computed once, on first use, from the items.
 
     >>> m = FrozenMap({"a": 1})
     >>> m["a"], len(m), m == {"a": 1}
     (1, 1, True)
     """
 
-    __slots__ = ("_d", "_h")
+    __slots__ = ("_h",)
+    _h: int
 
-    def __init__(self, items: Mapping[_K, _V] | None = None) -> None:
-        self._d: dict[_K, _V] = dict(items) if items is not None else {}
-        self._h: int | None = None
-
-    def __getitem__(self, key: _K) -> _V:
-        return self._d[key]
-
-    def __iter__(self) -> Iterator[_K]:
-        return iter(self._d)
-
-    def __len__(self) -> int:
-        return len(self._d)
-
-    def __contains__(self, key: object) -> bool:
-        return key in self._d
-
-    def get(self, key: _K, default: Any = None) -> Any:
-        """``self[key]`` if present, else ``default``."""
-        return self._d.get(key, default)
-
-    def __eq__(self, other: object) -> bool:
-        if isinstance(other, FrozenMap):
-            return self._d == other._d
-        if isinstance(other, Mapping):
-            return self._d == dict(other)
-        return NotImplemented
-
-    def __hash__(self) -> int:
-        if self._h is None:
-            self._h = hash(frozenset(self._d.items()))
-        return self._h
+    def __hash__(self) -> int:  # type: ignore[override]
+        try:
+            return self._h
+        except AttributeError:
+            h = self._h = hash(frozenset(self.items()))
+            return h
 
     def __repr__(self) -> str:
-        return f"FrozenMap({self._d!r})"
+        return f"FrozenMap({dict.__repr__(self)})"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # dict's default pickling refills the instance item by item, which is refused here.
+        return (FrozenMap, (dict(self),))
+
+    def _refuse(self, *args: object, **kwargs: object) -> Any:
+        raise TypeError("FrozenMap is immutable: use .set() or .delete() for a changed copy")
+
+    __setitem__ = _refuse
+    __delitem__ = _refuse
+    __ior__ = _refuse
+    clear = _refuse
+    pop = _refuse
+    popitem = _refuse
+    setdefault = _refuse
+    update = _refuse
 
     def set(self, key: _K, value: _V) -> FrozenMap[_K, _V]:
         """Return a copy with ``key`` bound to ``value``."""
-        d = dict(self._d)
+        d = dict(self)
         d[key] = value
         return FrozenMap(d)
 
     def delete(self, key: _K) -> FrozenMap[_K, _V]:
         """Return a copy without ``key``; a missing key gives an equal copy."""
-        d = dict(self._d)
+        d = dict(self)
         d.pop(key, None)
         return FrozenMap(d)
 
     def to_dict(self) -> dict[_K, _V]:
         """A shallow, mutable copy."""
-        return dict(self._d)
+        return dict(self)
 
+
+#: The core's own constructor, for a dict it built and nobody else holds.
+_adopt = FrozenMap
 
 # A real (recursive) union at run time, not a string, so that cattrs and get_type_hints can
 # recognise it inside user classes.
@@ -120,8 +116,20 @@ class _NotJson(Exception):
         self.where = ""
 
 
+_INLINE: Final = frozenset({str, int, bool, type(None)})
+
+
 def _freeze(value: object) -> JsonValue:
     t = type(value)
+    if t is dict:
+        # The usual payload: a flat object of strings, integers, booleans and nulls, which
+        # needs no recursion and is copied whole.
+        flat = cast("dict[str, JsonValue]", value)
+        for k, v in flat.items():
+            if type(k) is not str or type(v) not in _INLINE:
+                break
+        else:
+            return FrozenMap(flat)
     if t is str or t is int or t is bool or value is None:
         return value  # type: ignore[return-value]
     if t is float:
@@ -136,12 +144,16 @@ def _freeze(value: object) -> JsonValue:
         for k, v in value.items():  # type: ignore[attr-defined]
             if type(k) is not str and not isinstance(k, str):
                 raise _NotJson(f"key {k!r} is not a string")
+            tv = type(v)
+            if tv is str or tv is int or tv is bool or v is None:
+                out[k] = v  # the usual payload: scalars, kept inline (no call per value)
+                continue
             try:
                 out[k] = _freeze(v)
             except _NotJson as exc:
                 exc.where = f".{k}{exc.where}"
                 raise
-        return FrozenMap(out)
+        return _adopt(out)
     if t is list or t is tuple or isinstance(value, list | tuple):
         items: list[JsonValue] = []
         for i, v in enumerate(value):  # type: ignore[arg-type]

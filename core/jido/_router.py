@@ -126,7 +126,7 @@ class Router(Generic[T]):
     ['a', 'b']
     """
 
-    __slots__ = ("_memo", "_root", "_routes")
+    __slots__ = ("_memo", "_root", "_routes", "_unguarded")
 
     def __init__(self, routes: Iterable[Route[T]] = ()) -> None:
         self._routes: tuple[Route[T], ...] = tuple(routes)
@@ -134,6 +134,7 @@ class Router(Generic[T]):
         # Memoizes candidates per signal type. Purely a cache of a pure function of the
         # (immutable) table, so it cannot change any answer.
         self._memo: dict[str, tuple[Route[T], ...]] = {}
+        self._unguarded: set[str] = set()  # memoized types none of whose routes has a guard
         for seq, route in enumerate(self._routes):
             node = self._root
             for seg in validate_pattern(route.pattern):
@@ -178,14 +179,19 @@ class Router(Generic[T]):
         found = tuple(route for _, route in sorted(hits.values(), key=lambda e: e[0]))
         if len(self._memo) >= _MEMO_LIMIT:
             self._memo.clear()
+            self._unguarded.clear()
         self._memo[signal_type] = found
+        if all(route.guard is None for route in found):
+            self._unguarded.add(signal_type)
         return found
 
     def match(self, signal: Signal) -> tuple[Route[T], ...]:
         """The routes that handle ``signal``, in run order, guards applied."""
-        found = self.candidates(signal.type)
-        if not found:
-            return found
+        found = self._memo.get(signal.type)
+        if found is None:
+            found = self.candidates(signal.type)
+        if not found or signal.type in self._unguarded:
+            return found  # the same tuple for every signal of this type: strategies memo on it
         return tuple(r for r in found if r.guard is None or r.guard(signal))
 
     def _walk(

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import hashlib
 import re
 from datetime import datetime
+from hashlib import blake2b as _blake2b
 from typing import Final, final
 
 import attrs
 
 from ._errors import InvalidSignal
-from ._json import EMPTY, FrozenMap, JsonValue, freeze
+from ._json import EMPTY, FrozenMap, JsonValue, _freeze, _NotJson, freeze
 
 __all__ = ["DRAFT", "Signal", "derive_id", "is_valid_type"]
 
@@ -158,20 +158,23 @@ class Signal:
         # The common case, on the hot path of every action that emits: only ``type`` and
         # ``data`` come from the caller, and both are checked here exactly as __init__ would.
         given: object = type
-        if not isinstance(given, str) or _TYPE_RE.fullmatch(given) is None:
-            raise InvalidSignal(
-                "type", given, "expected dot-separated segments of letters, digits, '_' or '-'"
-            )
-        new: Signal = object.__new__(cls)
-        setattr_ = object.__setattr__
-        setattr_(new, "type", type)
-        setattr_(new, "source", DRAFT)
-        setattr_(new, "id", DRAFT)
-        setattr_(new, "time", None)
-        setattr_(new, "subject", None)
-        setattr_(new, "data", _freeze_data(data))
-        setattr_(new, "datacontenttype", "application/json")
-        setattr_(new, "extensions", EMPTY)
+        if given.__class__ is not str or given not in _VALID_TYPES:
+            _check_type(given)
+        new: Signal = _new(cls)
+        _set_type(new, type)
+        _set_source(new, DRAFT)
+        _set_id(new, DRAFT)
+        _set_time(new, None)
+        _set_subject(new, None)
+        if data is None:
+            _set_data(new, None)
+        else:
+            try:
+                _set_data(new, _freeze(data))
+            except _NotJson as exc:
+                raise InvalidSignal("data", data, f"${exc.where}: {exc.reason}") from None
+        _set_datacontenttype(new, "application/json")
+        _set_extensions(new, EMPTY)
         return new
 
     @property
@@ -204,9 +207,9 @@ def derive_id(parent_id: str, agent_id: str, position: int, salt: str = "") -> s
     >>> derive_id("s1", "agent-1", 0) != derive_id("s1", "agent-1", 1)
     True
     """
-    h = hashlib.blake2b(digest_size=16)
-    h.update(f"{parent_id}\x1f{agent_id}\x1f{position}\x1f{salt}".encode())
-    return h.hexdigest()
+    return _blake2b(
+        f"{parent_id}\x1f{agent_id}\x1f{position}\x1f{salt}".encode(), digest_size=16
+    ).hexdigest()
 
 
 def _restamp(
@@ -221,14 +224,40 @@ def _restamp(
     # or computed by the core (a hex digest, an agent source, a cause's time and trace), so
     # the constructor's checks could not fail. Skipping them (as h11 does for events built by
     # its own parser) keeps stamping cheap.
-    new: Signal = object.__new__(Signal)
-    setattr_ = object.__setattr__
-    setattr_(new, "type", draft.type)
-    setattr_(new, "source", source)
-    setattr_(new, "id", id)
-    setattr_(new, "time", time)
-    setattr_(new, "subject", draft.subject)
-    setattr_(new, "data", draft.data)
-    setattr_(new, "datacontenttype", draft.datacontenttype)
-    setattr_(new, "extensions", extensions)
+    new: Signal = _new(Signal)
+    _set_type(new, draft.type)
+    _set_source(new, source)
+    _set_id(new, id)
+    _set_time(new, time)
+    _set_subject(new, draft.subject)
+    _set_data(new, draft.data)
+    _set_datacontenttype(new, draft.datacontenttype)
+    _set_extensions(new, extensions)
     return new
+
+
+# Trusted construction sets the slots through their descriptors: the cheapest way CPython
+# offers to fill a frozen slotted instance (attrs' own __init__ goes through __setattr__).
+_new = object.__new__
+_set_type = Signal.__dict__["type"].__set__
+_set_source = Signal.__dict__["source"].__set__
+_set_id = Signal.__dict__["id"].__set__
+_set_time = Signal.__dict__["time"].__set__
+_set_subject = Signal.__dict__["subject"].__set__
+_set_data = Signal.__dict__["data"].__set__
+_set_datacontenttype = Signal.__dict__["datacontenttype"].__set__
+_set_extensions = Signal.__dict__["extensions"].__set__
+
+# Signal types already checked by ``Signal.draft``: a pure memo (the check depends on the
+# string alone), bounded so that a stream of ever-new types cannot grow it without limit.
+_VALID_TYPES: dict[str, None] = {}
+_VALID_TYPES_LIMIT: Final = 4096
+
+
+def _check_type(given: object) -> None:
+    if not isinstance(given, str) or _TYPE_RE.fullmatch(given) is None:
+        raise InvalidSignal(
+            "type", given, "expected dot-separated segments of letters, digits, '_' or '-'"
+        )
+    if len(_VALID_TYPES) < _VALID_TYPES_LIMIT:
+        _VALID_TYPES[given] = None

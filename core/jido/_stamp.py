@@ -3,12 +3,25 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import cast
 
 import attrs
 
 from ._directives import Cron, Directive, Emit, Invoke, Schedule
-from ._json import FrozenMap
-from ._signal import DRAFT, Signal, _restamp, derive_id
+from ._json import EMPTY, FrozenMap, _adopt
+from ._signal import (
+    DRAFT,
+    Signal,
+    _set_data,
+    _set_datacontenttype,
+    _set_extensions,
+    _set_id,
+    _set_source,
+    _set_subject,
+    _set_time,
+    _set_type,
+    derive_id,
+)
 
 __all__ = ["agent_source", "stamp"]
 
@@ -24,14 +37,22 @@ def agent_source(agent_id: str) -> str:
 
 def _with_signal(d: Emit | Schedule | Cron, signal: Signal) -> Emit | Schedule | Cron:
     # Like attrs.evolve, minus re-running validators on fields that were already checked.
+    if type(d) is Emit:
+        new: Emit = _new(Emit)
+        _set_emit_signal(new, signal)
+        _set_emit_to(new, d.to)
+        return new
     cls = type(d)
-    new = object.__new__(cls)
+    other = _new(cls)
     for name in _FIELDS[cls]:
-        object.__setattr__(new, name, signal if name == "signal" else getattr(d, name))
-    return new
+        object.__setattr__(other, name, signal if name == "signal" else getattr(d, name))
+    return other
 
 
-_FIELDS = {cls: tuple(f.name for f in attrs.fields(cls)) for cls in (Emit, Schedule, Cron)}
+_new = object.__new__
+_set_emit_signal = Emit.__dict__["signal"].__set__
+_set_emit_to = Emit.__dict__["to"].__set__
+_FIELDS = {cls: tuple(f.name for f in attrs.fields(cls)) for cls in (Schedule, Cron)}
 
 
 def stamp(
@@ -50,37 +71,51 @@ def stamp(
     """
     out: list[Directive] = []
     position = 0
-    source = agent_source(agent_id)
-    trace: dict[str, str | int | bool] = {"causationid": cause_id}
+    # The trace context is built on the first draft only: many steps stamp nothing.
+    trace: dict[str, str | int | bool] | None = None
+    inherited: FrozenMap[str, str | int | bool] = EMPTY  # type: ignore[assignment]
+    source = ""
     time = None
-    if cause is not None:
-        time = cause.time
-        trace["correlationid"] = cause.extensions.get("correlationid") or cause.id
-        for key in ("traceparent", "tracestate"):
-            if key in cause.extensions:
-                trace[key] = cause.extensions[key]
-    inherited = FrozenMap(trace)  # shared by every stamped signal without extensions of its own
     for d in directives:
-        match d:
-            case Emit(signal=s) | Schedule(signal=s) | Cron(signal=s) if s.id == DRAFT:
+        # Plain type tests rather than `match` with class patterns: once per directive of
+        # every step, and the patterns cost several times more.
+        t = type(d)
+        if t is Emit or t is Schedule or t is Cron:
+            s = d.signal  # type: ignore[union-attr]
+            if s.id == DRAFT:
+                if trace is None:
+                    source = agent_source(agent_id)
+                    trace = {"causationid": cause_id}
+                    if cause is not None:
+                        time = cause.time
+                        ext = cause.extensions
+                        trace["correlationid"] = ext.get("correlationid") or cause.id
+                        if "traceparent" in ext:
+                            trace["traceparent"] = ext["traceparent"]
+                        if "tracestate" in ext:
+                            trace["tracestate"] = ext["tracestate"]
+                    # Shared by every stamped signal without extensions of its own.
+                    inherited = _adopt(trace)
                 if s.extensions:
                     # What the action set explicitly wins over inherited trace context.
-                    extensions = FrozenMap({**trace, **s.extensions})
+                    extensions = _adopt({**trace, **s.extensions})
                 else:
                     extensions = inherited
-                new = _restamp(
-                    s,
-                    id=derive_id(cause_id, agent_id, position),
-                    source=source,
-                    time=time,
-                    extensions=extensions,
-                )
+                # A new signal from the validated draft and values the core computed: filled
+                # through its slots (see ``_signal``), as ``_restamp`` does, minus a call.
+                new = _new(Signal)
+                _set_type(new, s.type)
+                _set_source(new, source)
+                _set_id(new, derive_id(cause_id, agent_id, position))
+                _set_time(new, time)
+                _set_subject(new, s.subject)
+                _set_data(new, s.data)
+                _set_datacontenttype(new, s.datacontenttype)
+                _set_extensions(new, extensions)
                 position += 1
-                d = _with_signal(d, new)
-            case Invoke(key=key) if key == DRAFT:
-                d = attrs.evolve(d, key=derive_id(cause_id, agent_id, position))
-                position += 1
-            case _:
-                pass
+                d = _with_signal(d, new)  # type: ignore[arg-type]
+        elif t is Invoke and d.key == DRAFT:  # type: ignore[union-attr]
+            d = attrs.evolve(cast(Invoke, d), key=derive_id(cause_id, agent_id, position))
+            position += 1
         out.append(d)
     return tuple(out)

@@ -33,7 +33,7 @@ from ._convert import structure_params
 from ._directives import Directive, Error
 from ._errors import ActionCrashed, Problem, ProblemKind
 from ._json import FrozenMap, JsonValue, freeze_map
-from ._signal import Signal
+from ._signal import DRAFT, Signal
 from ._stamp import stamp
 from ._state import StateOpError, apply_ops
 from ._strategy import Instruction, Refuse, Run
@@ -80,19 +80,19 @@ def step(spec: AgentSpec[S], agent: Agent[S], signal: Signal) -> Step[S]:
     Raises:
         ActionCrashed: an action raised (a bug); ``agent`` is untouched.
     """
-    if signal.is_draft:
+    if signal.id == DRAFT:
         problem = Problem.of(
             ProblemKind.ROUTING,
             f"signal {signal.type!r} is an unstamped draft; only step may produce drafts",
             signal_type=signal.type,
         )
-        return Step(agent, (Error(problem=problem),))
+        return _step(agent, (Error(problem=problem),))
     decision = spec.strategy.decide(agent.status, signal, spec.router.match(signal))
-    match decision:
-        case Refuse(problem=problem):
-            return Step(agent, (Error(problem=problem),))
-        case Run(instructions=instructions, next_status=next_status):
-            return _run(spec, agent, signal, signal.id, instructions, next_status)
+    # Plain type tests rather than `match` with class patterns: this runs on every step.
+    if type(decision) is Run:
+        return _run(spec, agent, signal, signal.id, decision.instructions, decision.next_status)
+    if type(decision) is Refuse:
+        return _step(agent, (Error(problem=decision.problem),))
     raise TypeError(f"strategy {spec.strategy!r} returned {decision!r}, not Run or Refuse")
 
 
@@ -156,32 +156,27 @@ def _run(
     directives: list[Directive] = []
     succeeded = 0
     failed = 0
+    data_of_signal = signal.data if signal is not None else None
     for ins in instructions:
-        if isinstance(ins, Problem):
+        if type(ins) is not Instruction:
+            if not isinstance(ins, Problem):
+                raise TypeError(f"{ins!r} is not an Instruction (or the Problem resolving one)")
             directives.append(Error(problem=ins))
             failed += 1
             continue
         act = ins.action
-        current = state if ins.slice is None else slices[ins.slice]
-        data: object = (
-            ins.params if ins.params is not None else (signal.data if signal is not None else None)
+        where = ins.slice
+        current = state if where is None else slices[where]
+        params = structure_params(
+            data_of_signal if ins.params is None else ins.params,
+            act.params,
+            forbid_extra=act.extra == "forbid",
         )
-        params = structure_params(data, act.params, forbid_extra=act.extra == "forbid")
-        if isinstance(params, list):
-            directives.append(
-                Error(
-                    problem=Problem.of(
-                        ProblemKind.PARAMS,
-                        f"invalid params for action {act.name!r}: " + "; ".join(params),
-                        action=act.name,
-                        errors=params,
-                        signal_type=signal.type if signal is not None else None,
-                    )
-                )
-            )
+        if type(params) is list:
+            directives.append(_bad_params(act.name, params, signal))
             failed += 1
             continue
-        ctx = _context(agent, spec.name, signal, ins.slice)
+        ctx = _context(agent, spec.name, signal, where)
         try:
             result = act.run(current, params, ctx)
         except Exception as exc:
@@ -192,8 +187,19 @@ def _run(
         # instruction, and the pattern costs several times more than the test.
         outcome = result.unwrap() if type(result) is Success else None
         if type(outcome) is Outcome:
+            new = outcome.state
+            ops = outcome.ops
             try:
-                new = _apply(current, outcome.state, outcome.ops)
+                if new is None:
+                    new = current
+                elif type(new) is not type(current):
+                    raise StateOpError(
+                        f"returned a {type(new).__name__} where the state is a "
+                        f"{type(current).__name__}",
+                        (),
+                    )
+                if ops:
+                    new = apply_ops(new, ops)
             except StateOpError as exc:
                 directives.append(
                     Error(
@@ -207,11 +213,12 @@ def _run(
                 )
                 failed += 1
                 continue
-            if ins.slice is None:
+            if where is None:
                 state = new
             else:
-                slices = slices.set(ins.slice, new)
-            directives.extend(outcome.directives)
+                slices = slices.set(where, new)
+            if outcome.directives:
+                directives.extend(outcome.directives)
             succeeded += 1
         elif isinstance(result, Failure):
             err = result.failure()
@@ -235,47 +242,66 @@ def _run(
         # A transition with no action at all still moves the status.
         agent = _next_agent(agent, agent.state, agent.slices, next_status)
     if directives:
-        return Step(agent, stamp(directives, agent_id=agent.id, cause_id=cause_id, cause=signal))
-    return Step(agent, ())
+        return _step(agent, stamp(directives, agent_id=agent.id, cause_id=cause_id, cause=signal))
+    return _step(agent, ())
+
+
+def _bad_params(action: str, errors: list[str], signal: Signal | None) -> Error:
+    return Error(
+        problem=Problem.of(
+            ProblemKind.PARAMS,
+            f"invalid params for action {action!r}: " + "; ".join(errors),
+            action=action,
+            errors=errors,
+            signal_type=signal.type if signal is not None else None,
+        )
+    )
+
+
+# Trusted construction on the hot path: Step, Context and Agent have no validators, and every
+# field below comes from values the core already holds (or from an action's type-checked
+# result), so the instances are filled through their slots' descriptors directly.
+_new = object.__new__
+_set_step_agent = Step.__dict__["agent"].__set__
+_set_step_directives = Step.__dict__["directives"].__set__
+_set_ctx_agent_id = Context.__dict__["agent_id"].__set__
+_set_ctx_spec = Context.__dict__["spec"].__set__
+_set_ctx_version = Context.__dict__["version"].__set__
+_set_ctx_status = Context.__dict__["status"].__set__
+_set_ctx_signal = Context.__dict__["signal"].__set__
+_set_ctx_slice = Context.__dict__["slice"].__set__
+_set_agent_id = Agent.__dict__["id"].__set__
+_set_agent_spec = Agent.__dict__["spec"].__set__
+_set_agent_state = Agent.__dict__["state"].__set__
+_set_agent_version = Agent.__dict__["version"].__set__
+_set_agent_status = Agent.__dict__["status"].__set__
+_set_agent_slices = Agent.__dict__["slices"].__set__
+
+
+def _step(agent: Agent[S], directives: tuple[Directive, ...]) -> Step[S]:
+    new: Step[S] = _new(Step)
+    _set_step_agent(new, agent)
+    _set_step_directives(new, directives)
+    return new
 
 
 def _context(agent: Agent[Any], spec: str, signal: Signal | None, slice: str | None) -> Context:
-    # Context has no validators and every field comes from values the core already holds;
-    # skipping attrs' frozen __init__ matters on the hot path (one per instruction).
-    ctx: Context = object.__new__(Context)
-    set_ = object.__setattr__
-    set_(ctx, "agent_id", agent.id)
-    set_(ctx, "spec", spec)
-    set_(ctx, "version", agent.version)
-    set_(ctx, "status", agent.status)
-    set_(ctx, "signal", signal)
-    set_(ctx, "slice", slice)
+    ctx: Context = _new(Context)
+    _set_ctx_agent_id(ctx, agent.id)
+    _set_ctx_spec(ctx, spec)
+    _set_ctx_version(ctx, agent.version)
+    _set_ctx_status(ctx, agent.status)
+    _set_ctx_signal(ctx, signal)
+    _set_ctx_slice(ctx, slice)
     return ctx
 
 
 def _next_agent(agent: Agent[S], state: S, slices: FrozenMap[str, Any], status: str) -> Agent[S]:
-    # attrs.evolve without re-running __init__: every field is the agent's own or came out
-    # of an action whose result was type-checked, and version/status are the core's.
-    new: Agent[S] = object.__new__(Agent)
-    set_ = object.__setattr__
-    set_(new, "id", agent.id)
-    set_(new, "spec", agent.spec)
-    set_(new, "state", state)
-    set_(new, "version", agent.version + 1)
-    set_(new, "status", status)
-    set_(new, "slices", slices)
+    new: Agent[S] = _new(Agent)
+    _set_agent_id(new, agent.id)
+    _set_agent_spec(new, agent.spec)
+    _set_agent_state(new, state)
+    _set_agent_version(new, agent.version + 1)
+    _set_agent_status(new, status)
+    _set_agent_slices(new, slices)
     return new
-
-
-def _apply(current: Any, new_state: Any, ops: tuple[Any, ...]) -> Any:
-    if new_state is not None:
-        if type(new_state) is not type(current):
-            raise StateOpError(
-                f"returned a {type(new_state).__name__} where the state is a "
-                f"{type(current).__name__}",
-                (),
-            )
-        current = new_state
-    if ops:
-        current = apply_ops(current, ops)
-    return current

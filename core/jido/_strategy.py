@@ -112,7 +112,21 @@ class Direct:
     ) -> Decision:
         if not routed:
             return _unrouted(signal)
-        return Run(tuple([r.target for r in routed]))
+        # Routers hand out one tuple per signal type (guards aside), so its identity keys a
+        # memo of the decision; the entry holds the tuple, so the id cannot be reused.
+        hit = _RUNS.get(id(routed))
+        if hit is not None and hit[0] is routed:
+            return hit[1]
+        run = Run(tuple([r.target for r in routed]))
+        if len(_RUNS) >= _RUNS_LIMIT:
+            _RUNS.clear()
+        _RUNS[id(routed)] = (routed, run)
+        return run
+
+
+# Direct's decisions by routed tuple: a memo of a pure function, bounded.
+_RUNS: dict[int, tuple[tuple[Route[Instruction], ...], Run]] = {}
+_RUNS_LIMIT: Final = 4096
 
 
 @final
