@@ -308,6 +308,7 @@ def emit(
 _new = object.__new__
 _set_emit_signal = Emit.__dict__["signal"].__set__
 _set_emit_to = Emit.__dict__["to"].__set__
+_set_to_agent_id = ToAgent.__dict__["id"].__set__
 
 
 def emit_to_parent(type: str, data: object = None, *, subject: str | None = None) -> Emit:
@@ -317,7 +318,14 @@ def emit_to_parent(type: str, data: object = None, *, subject: str | None = None
 
 def emit_to(agent_id: str, type: str, data: object = None, *, subject: str | None = None) -> Emit:
     """Emit a new signal to the agent ``agent_id``."""
-    return emit(type, data, to=ToAgent(agent_id), subject=subject)
+    if agent_id.__class__ is str and agent_id:
+        # ToAgent's one check, done here: emitting to another agent is the hot path of
+        # every pipeline.
+        to: ToAgent = _new(ToAgent)
+        _set_to_agent_id(to, agent_id)
+    else:
+        to = ToAgent(agent_id)  # raises the validator's error
+    return emit(type, data, to=to, subject=subject)
 
 
 def emit_to_sink(sink: str, type: str, data: object = None, *, subject: str | None = None) -> Emit:

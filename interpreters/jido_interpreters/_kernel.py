@@ -164,12 +164,19 @@ class Kernel:
         self._seq = itertools.count()
         self._generation = itertools.count(1)
         self._external = itertools.count()
+        self._clock_at = 0.0
+        self._clock_value = self.epoch
 
     # ------------------------------------------------------------------ time and ids
 
     def clock(self) -> datetime:
         """The current virtual time as a datetime."""
-        return self.epoch + timedelta(seconds=self.now)
+        # Every signal from outside is stamped with it, and virtual time stands still between
+        # advances: the last answer is kept.
+        if self._clock_at != self.now:
+            self._clock_at = self.now
+            self._clock_value = self.epoch + timedelta(seconds=self.now)
+        return self._clock_value
 
     def signal(
         self, type: str, data: object = None, *, source: str = "jido://runtime", **kw: Any
