@@ -23,11 +23,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Final, Union, final
 
 import cattrs
-import orjson
 from cattrs.strategies import configure_tagged_union
 
 from . import _directives as d
@@ -83,20 +82,11 @@ class DecodeError(JidoError, ValueError):
         self.reason = reason
 
 
-_std_encode: Final = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+# Built once: ``json.dumps`` with options builds a new encoder on every call.
+_encode: Final = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
 
-def _encode(value: object) -> str:
-    # orjson: the same compact JSON several times faster (it takes FrozenMap as the dict it
-    # is and tuples as arrays). It refuses integers beyond 64 bits, which JSON allows and
-    # the standard encoder writes.
-    try:
-        return orjson.dumps(value).decode()
-    except TypeError:
-        return _std_encode(value)
-
-
-def _signal_to_dict(s: Signal) -> dict[str, Any]:
+def _signal_to_dict(s: Signal, *, thawed: bool = True) -> dict[str, Any]:
     out: dict[str, Any] = {"specversion": "1.0", "id": s.id, "source": s.source, "type": s.type}
     if s.subject is not None:
         out["subject"] = s.subject
@@ -104,8 +94,9 @@ def _signal_to_dict(s: Signal) -> dict[str, Any]:
         out["time"] = s.time.isoformat()
     out["datacontenttype"] = s.datacontenttype
     if s.data is not None:
-        out["data"] = thaw(s.data)
-    out.update(s.extensions)
+        out["data"] = thaw(s.data) if thawed else s.data
+    if s.extensions:
+        out.update(s.extensions)
     return out
 
 
@@ -210,27 +201,9 @@ class Codec:
     def to_json(self, value: Signal | d.Directive | Agent[Any] | Problem | Step[Any]) -> str:
         """``value`` as a compact JSON string (keys in a fixed order)."""
         if type(value) is Signal:
-            # Every journalled signal comes this way. Frozen data is already JSON to the
-            # encoder (FrozenMap is a dict, tuples encode as arrays), so it is not thawed.
-            s = value
-            out: dict[str, Any] = {"specversion": "1.0", "id": s.id, "source": s.source}
-            out["type"] = s.type
-            if s.subject is not None:
-                out["subject"] = s.subject
-            time = s.time
-            if time is not None:
-                # orjson writes a UTC datetime exactly as isoformat does, in C; other zones
-                # go through isoformat (orjson drops sub-minute offsets).
-                out["time"] = time if time.tzinfo is UTC else time.isoformat()
-            out["datacontenttype"] = s.datacontenttype
-            if s.data is not None:
-                out["data"] = s.data
-            if s.extensions:
-                out.update(s.extensions)
-            try:
-                return orjson.dumps(out).decode()
-            except TypeError:  # an integer beyond 64 bits: see _encode
-                return _std_encode(_signal_to_dict(s))
+            # Frozen data is already JSON to the encoder (FrozenMap is a dict, tuples encode
+            # as arrays), so the signal's data is not thawed on the way.
+            return _encode(_signal_to_dict(value, thawed=False))
         return _encode(self.to_dict(value))
 
     # ------------------------------------------------------------------ in
