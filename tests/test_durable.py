@@ -26,6 +26,7 @@ import jido_interpreters._async as async_module
 from jido import (
     CHILD_EXIT,
     CHILD_STARTED,
+    ORPHANED,
     ActionResult,
     Agent,
     AgentSpec,
@@ -46,7 +47,10 @@ from jido import (
     stop,
     stop_child,
 )
+from jido.serde import Codec
 from jido_interpreters import (
+    AgentOptions,
+    AgentRecord,
     AsyncEffectHandler,
     AsyncRuntime,
     CorruptJournal,
@@ -105,9 +109,10 @@ class Job:
 
 @attrs.frozen
 class Tag:
-    """A child's tag."""
+    """A child's tag, and the spec it runs."""
 
     tag: str = "kid"
+    spec: str = "counter"
 
 
 @attrs.frozen
@@ -187,8 +192,8 @@ def quit_(state: Count, _: NoParams, ctx: Context) -> ActionResult[Count]:
 
 @action(params=Tag)
 def hire(state: Count, p: Tag, ctx: Context) -> ActionResult[Count]:
-    """Spawn a counter child."""
-    return ok(state, spawn_agent("counter", p.tag))
+    """Spawn a child (a counter unless told otherwise)."""
+    return ok(state, spawn_agent(p.spec, p.tag))
 
 
 @action(params=Tag)
@@ -204,6 +209,19 @@ def lifecycle(state: Count, p: ChildInfo, ctx: Context) -> ActionResult[Count]:
     return ok(_note(state, f"{kind}:{p.child_id}"))
 
 
+@attrs.frozen
+class ParentInfo:
+    """What ``jido.agent.orphaned`` says about the parent."""
+
+    parent_id: str = ""
+
+
+@action(params=ParentInfo)
+def orphaned(state: Count, p: ParentInfo, ctx: Context) -> ActionResult[Count]:
+    """Note losing the parent."""
+    return ok(_note(state, f"orphaned:{p.parent_id}"))
+
+
 COUNTER = AgentSpec(
     name="counter",
     state=Count,
@@ -217,6 +235,7 @@ COUNTER = AgentSpec(
         Route(pattern="t.cancel", target=cancel),
         Route(pattern="t.tick", target=tick),
         Route(pattern="t.quit", target=quit_),
+        Route(pattern=ORPHANED, target=orphaned),
     ],
 )
 TALLY = AgentSpec(name="tally", state=Count, routes=[Route(pattern="t.added", target=tally)])
@@ -228,6 +247,7 @@ BOSS = AgentSpec(
         Route(pattern="t.fire", target=fire),
         Route(pattern=CHILD_STARTED, target=lifecycle),
         Route(pattern=CHILD_EXIT, target=lifecycle),
+        Route(pattern="t.quit", target=quit_),
     ],
 )
 SPECS = (COUNTER, TALLY, BOSS)
@@ -364,6 +384,48 @@ class Backend:
             else:
                 _, sid, _, at = json.loads(r.lindex(key, index))
                 r.lset(key, index, json.dumps([seq, sid, text, at]))
+
+    def corrupt_registration(self, agent_id: str, mode: str) -> None:
+        """Damage the agent's registration (see ``REGISTRATION_DAMAGE``; the ``redis-*``
+        modes damage what only Redis has: a JSON record, and the order beside it)."""
+        if self.kind == "sqlite":
+            sql = {
+                "wrong-type": "UPDATE agents SET schema_version = 'one' WHERE agent_id = ?",
+                "bad-utf8": "UPDATE agents SET spec = CAST(X'FFFE' AS TEXT) WHERE agent_id = ?",
+                "half-link": "UPDATE agents SET parent_id = 'tally' WHERE agent_id = ?",
+                "initial-not-json": "UPDATE agents SET initial = 'garbage' WHERE agent_id = ?",
+            }[mode]
+            with _sqlite(self.path) as db:
+                assert db.execute(sql, (agent_id,)).rowcount == 1
+            return
+        with _redis(self.url) as r:
+            key = f"{self.prefix}agents"
+            record = json.loads(r.hget(key, agent_id))
+            value: str | bytes
+            match mode:
+                case "wrong-type":
+                    value = json.dumps({**record, "schema_version": "one"})
+                case "bad-utf8":
+                    value = b"\xff\xfe" + json.dumps(record).encode()
+                case "half-link":
+                    value = json.dumps({**record, "parent_id": "tally"})
+                case "initial-not-json":
+                    value = json.dumps({**record, "initial": "garbage"})
+                case "redis-not-json":
+                    value = json.dumps(record)[:-5]
+                case "redis-not-an-object":
+                    value = json.dumps([record])
+                case "redis-missing-field":
+                    value = json.dumps({k: v for k, v in record.items() if k != "spec"})
+                case "redis-no-record":
+                    assert r.hdel(key, agent_id) == 1
+                    return
+                case "redis-unordered":
+                    assert r.zrem(f"{self.prefix}order", agent_id) == 1
+                    return
+                case _:
+                    raise AssertionError(mode)
+            r.hset(key, agent_id, value)
 
     def corrupt_snapshot(self, agent_id: str, part: Literal["agent", "record"]) -> None:
         """Damage the agent's snapshot: the stored agent, or the record around it."""
@@ -564,8 +626,8 @@ def test_snapshots_keep_up_with_frequent_restarts(backend: Backend) -> None:
 
 
 def test_hibernate_and_thaw(backend: Backend) -> None:
-    """A hibernated agent leaves memory (unknown until thawed), comes back equal, keeps its
-    pending timer, and keeps working."""
+    """A hibernated agent leaves memory (unknown to ``agent`` until thawed), comes back
+    equal, keeps its pending timer, and keeps working."""
 
     async def main() -> None:
         async with AsyncRuntime(SPECS, storage=backend.open()) as rt:
@@ -579,8 +641,6 @@ def test_hibernate_and_thaw(backend: Backend) -> None:
             assert rt.agent_ids == ("tally", "c2")
             with pytest.raises(UnknownAgent):
                 rt.agent("c1")
-            with pytest.raises(UnknownAgent):
-                await rt.cast("c1", "t.add", {"by": 1})
             assert await rt.thaw("c1") == before
             assert rt.agent("c1") == before
             await eventually(lambda: rt.state("c1").n == 6 + 50, "the reminder after thaw")
@@ -590,6 +650,165 @@ def test_hibernate_and_thaw(backend: Backend) -> None:
             assert rt.state("tally").n == 1056
             with pytest.raises(UnknownAgent):
                 await rt.thaw("nobody")
+
+    asyncio.run(main())
+
+
+def test_a_cast_or_call_thaws_a_hibernated_agent(backend: Backend) -> None:
+    """Hibernation saves memory; it is not a stop. ``cast``, ``cast_nowait`` and ``call`` to a
+    hibernated agent thaw it first, transparently: the signals are handled once each, in the
+    order sent, the call's reply is the agent right after its own step, and nothing becomes
+    a dead letter. Back in memory, it hibernates and thaws again as often as asked."""
+
+    async def main() -> None:
+        async with AsyncRuntime(SPECS, storage=backend.open()) as rt:
+            await start_system(rt, "c1")
+            await rt.cast("c1", "t.add", {"by": 1})
+            await rt.wait_idle(timeout=5)
+            await rt.hibernate("c1")
+            assert "c1" not in rt.agent_ids
+            await rt.cast("c1", "t.add", {"by": 2})
+            rt.cast_nowait("c1", "t.add", {"by": 3})
+            after = await rt.call("c1", "t.add", {"by": 4})
+            assert after.state == Count(n=10, trail=("+1", "+2", "+3", "+4"))
+            await rt.wait_idle(timeout=5)
+            assert rt.agent_ids == ("tally", "c1")
+            assert rt.state("c1") == after.state
+            assert rt.state("tally").n == 10
+            for round_ in range(3):  # and again: each thaw hands over what it was sent
+                await rt.hibernate("c1")
+                again = await rt.call("c1", "t.add", {"by": 100})
+                assert again.state.n == 110 + 100 * round_
+            await rt.wait_idle(timeout=5)
+            assert rt.state("tally").n == 310
+            assert rt.statistics().dead_letters == 0
+            assert not rt.problems
+        assert [s for s, _, _ in backend.journal("c1")] == list(range(1, 8))  # each once
+
+    asyncio.run(main())
+
+
+def test_emits_to_a_hibernated_agent_thaw_it(backend: Backend) -> None:
+    """Signals other agents emit to a hibernated agent thaw it too (no dead letter, no
+    "no running agent" problem); so does the re-delivery of a signal it already handled,
+    which is still handled once."""
+
+    async def main() -> None:
+        async with AsyncRuntime(SPECS, storage=backend.open()) as rt:
+            await start_system(rt, "c1", "c2")
+            await rt.cast("c1", "t.add", {"by": 1})
+            await rt.wait_idle(timeout=5)
+            await rt.hibernate("tally")
+            await rt.cast("c1", "t.add", {"by": 2})
+            await rt.cast("c2", "t.add", {"by": 3})
+            await rt.wait_idle(timeout=5)
+            assert rt.state("tally") == Count(n=6, trail=("+1", "+2", "+3"))
+            await rt.hibernate("c1")
+            sig = ext("again", data={"by": 5})
+            await rt.cast("c2", sig)
+            await rt.wait_idle(timeout=5)
+            await rt.hibernate("c2")
+            assert (await rt.call("c2", sig)).state.n == 8  # a re-delivery: answered, not redone
+            await rt.wait_idle(timeout=5)
+            assert rt.state("c2").n == 8
+            assert rt.state("tally").n == 11
+            assert rt.statistics().dead_letters == 0
+            assert not rt.problems
+
+    asyncio.run(main())
+
+
+def test_a_hibernated_agent_keeps_its_timers(backend: Backend) -> None:
+    """A hibernated agent's own schedule falling due thaws it and is handled once; so does a
+    cron tick."""
+    every_second = "* * * * * *"
+
+    async def main() -> None:
+        async with AsyncRuntime(SPECS, storage=backend.open()) as rt:
+            await start_system(rt, "c1", "c2")
+            await rt.cast("c1", "t.remind", {"delay": 0.3, "by": 50})
+            await rt.cast("c2", "t.every", {"job": "beat", "expression": every_second})
+            await rt.wait_idle(timeout=5)
+            await rt.hibernate("c1")
+            await rt.hibernate("c2")
+            assert rt.agent_ids == ("tally",)
+            await eventually(lambda: "c1" in rt.agent_ids, "the reminder thawing c1")
+            await rt.wait_idle(timeout=5)
+            assert rt.state("c1") == Count(n=50, trail=("+50",))
+            assert not rt._servers["c1"].timers, "the fired schedule was armed again"
+            await eventually(lambda: "c2" in rt.agent_ids, "a cron tick thawing c2")
+            await eventually(lambda: "tick:beat" in rt.state("c2").trail, "the tick handled")
+            assert set(rt._servers["c2"].crons) == {"beat"}  # and it keeps ticking
+
+    asyncio.run(main())
+
+
+def test_stopping_a_hibernated_agent_or_its_parent(backend: Backend) -> None:
+    """A hibernated agent keeps its links: ``StopChild`` and ``stop`` stop it where it is (its
+    parent hears of it; it stays stopped, also after a restart), and a hibernated parent is
+    thawed by the exit of a child."""
+
+    async def first() -> None:
+        async with AsyncRuntime(SPECS, storage=backend.open()) as rt:
+            await start_system(rt)
+            await rt.start(BOSS, "boss")
+            for tag in ("a", "b", "c"):
+                await rt.cast("boss", "t.hire", {"tag": tag})
+            await rt.wait_idle(timeout=5)
+            await rt.hibernate("boss/a")
+            await rt.hibernate("boss/b")
+            assert rt.children("boss") == {"a": "boss/a", "b": "boss/b", "c": "boss/c"}
+            await rt.cast("boss", "t.fire", {"tag": "a"})
+            await rt.wait_idle(timeout=5)
+            await rt.stop("boss/b")
+            await rt.wait_idle(timeout=5)
+            for gone in ("boss/a", "boss/b"):
+                with pytest.raises(UnknownAgent):
+                    await rt.thaw(gone)
+            await rt.hibernate("boss")
+            await rt.stop("boss/c")
+            await rt.wait_idle(timeout=5)
+            assert "boss" in rt.agent_ids
+            assert rt.children("boss") == {}
+            assert rt.state("boss").trail[3:] == ("exit:boss/a", "exit:boss/b", "exit:boss/c")
+            assert not rt.problems
+
+    async def second() -> None:
+        rt = await restored(backend)
+        try:
+            assert rt.agent_ids == ("tally", "boss")
+            assert rt.state("boss").trail[3:] == ("exit:boss/a", "exit:boss/b", "exit:boss/c")
+        finally:
+            await rt.shutdown()
+
+    asyncio.run(first())
+    asyncio.run(second())
+
+
+def test_a_hibernated_agent_that_cannot_be_thawed(backend: Backend) -> None:
+    """If a hibernated agent's stored data has gone bad, a call to it raises the
+    RecoveryError naming it, a cast's signal becomes a dead letter (journalled, not
+    handled), and the runtime goes idle rather than waiting for it."""
+
+    async def main() -> None:
+        async with AsyncRuntime(SPECS, storage=backend.open()) as rt:
+            await start_system(rt, "c1")
+            await rt.cast("c1", "t.add", {"by": 1})
+            await rt.wait_idle(timeout=5)
+            await rt.hibernate("c1")
+            backend.corrupt_snapshot("c1", "agent")
+            with pytest.raises(RecoveryError) as info:
+                await rt.call("c1", "t.add", {"by": 2})
+            (err,) = info.value.exceptions
+            assert isinstance(err, CorruptJournal)
+            assert (err.agent_id, err.seq) == ("c1", -1)
+            await rt.cast("c1", "t.add", {"by": 3})
+            await rt.wait_idle(timeout=5)
+            assert [(a, s.data) for a, s in rt.dead_letters] == [
+                ("c1", FrozenMap({"by": 2})),
+                ("c1", FrozenMap({"by": 3})),
+            ]
+            assert rt.agent_ids == ("tally",)
 
     asyncio.run(main())
 
@@ -871,6 +1090,56 @@ def test_a_stopped_agent_is_not_recovered(backend: Backend) -> None:
     asyncio.run(second())
 
 
+@pytest.mark.parametrize("policy", ["orphan", "stop"])
+def test_a_replayed_stop_tells_the_parent_and_the_children(
+    backend: Backend, policy: Literal["orphan", "stop"]
+) -> None:
+    """A ``Stop`` journalled but never carried out (the runtime went down before its step)
+    is carried out by restore as at runtime: the parent gets ``child.exit`` and drops the
+    child, the children follow their ``on_parent_death``. Restoring again after a crash
+    that lost only the "stopped" mark repeats none of it (the signals' ids derive from the
+    stopping signal, so the repeats are dropped)."""
+    options = {"counter": AgentOptions(on_parent_death=policy)}
+
+    async def first() -> None:
+        async with AsyncRuntime(SPECS, storage=backend.open(), options=options) as rt:
+            await start_system(rt)
+            await rt.start(BOSS, "top")
+            await rt.cast("top", "t.hire", {"tag": "mid", "spec": "boss"})
+            await rt.wait_idle(timeout=5)
+            await rt.cast("top/mid", "t.hire", {"tag": "kid"})
+            await rt.wait_idle(timeout=5)
+            assert rt.children("top/mid") == {"kid": "top/mid/kid"}
+
+    async def second() -> None:
+        rt = await restored(backend, options=options)
+        try:
+            assert "top/mid" not in rt.agent_ids
+            assert rt.state("top").trail == ("started:top/mid", "exit:top/mid")
+            assert rt.children("top") == {}
+            if policy == "orphan":
+                assert rt.parent("top/mid/kid") is None
+                assert rt.state("top/mid/kid").trail == ("orphaned:top/mid",)
+            else:
+                assert "top/mid/kid" not in rt.agent_ids
+        finally:
+            await rt.shutdown()
+
+    asyncio.run(first())
+    # The crash: ``t.quit`` journalled for top/mid, its step never run.
+    store = backend.open()
+    quit_ = ext("quit", "t.quit")
+    (seq,) = store.append([("top/mid", quit_.id, Codec().to_json(quit_), time.time())])
+    assert seq is not None
+    asyncio.run(second())
+    # A crash that lost the "stopped" mark, and only that: the Stop is replayed again.
+    (mid,) = [r for r in store.agents() if r.agent_id == "top/mid"]
+    assert isinstance(mid, AgentRecord)
+    assert mid.stopped
+    store.register(attrs.evolve(mid, stopped=False))
+    asyncio.run(second())
+
+
 # ---------------------------------------------------------------------------- bad data
 
 
@@ -968,6 +1237,118 @@ def test_every_unusable_agent_is_reported_at_once(backend: Backend) -> None:
     asyncio.run(main())
 
 
+REGISTRATION_DAMAGE = ["wrong-type", "bad-utf8", "half-link", "initial-not-json"]
+REDIS_REGISTRATION_DAMAGE = [
+    "redis-not-json",
+    "redis-not-an-object",
+    "redis-missing-field",
+    "redis-no-record",
+    "redis-unordered",
+]
+
+
+async def _refused_registration(backend: Backend) -> None:
+    """Restore with c1's registration damaged: one CorruptJournal naming c1 and its
+    registration (seq 0), nothing started; the healthy agents can still be restored."""
+    group = await _refused(backend)
+    (err,) = group.exceptions
+    assert isinstance(err, CorruptJournal)
+    assert (err.agent_id, err.seq) == ("c1", 0)
+    assert "agent 'c1': its registration is corrupt" in str(err)
+    rt = AsyncRuntime(SPECS, storage=backend.open())
+    try:
+        assert await rt.restore(only=["tally", "c2"]) == ("tally", "c2")
+        await rt.wait_idle(timeout=5)
+        assert rt.state("c2").n == 10
+        # Asked for explicitly, it is refused the same way.
+        with pytest.raises(RecoveryError) as info:
+            await rt.thaw("c1")
+        (again,) = info.value.exceptions
+        assert isinstance(again, CorruptJournal)
+        assert (again.agent_id, again.seq) == ("c1", 0)
+    finally:
+        await rt.shutdown()
+
+
+@pytest.mark.parametrize("mode", REGISTRATION_DAMAGE)
+def test_a_corrupt_registration_fails_recovery(backend: Backend, mode: str) -> None:
+    """A damaged registration (a field of the wrong type, bytes that are not UTF-8, a parent
+    link without its tag, an initial agent that is not JSON) fails recovery with a
+    RecoveryError holding a CorruptJournal for it (never a raw TypeError or KeyError)."""
+    _prepare(backend)
+    backend.corrupt_registration("c1", mode)
+    asyncio.run(_refused_registration(backend))
+
+
+@pytest.mark.parametrize("mode", REDIS_REGISTRATION_DAMAGE)
+def test_a_corrupt_redis_registration_fails_recovery(
+    redis_url: str, tmp_path: Path, mode: str
+) -> None:
+    """On Redis the registration is a JSON record in a hash, beside an order: a record that
+    is not JSON, not an object, missing a field, missing altogether, or missing from the
+    order is a CorruptJournal too."""
+    prefix = f"jido-test:{time.time_ns()}:{next(_prefixes)}:"
+    backend = Backend(kind="redis", path=tmp_path, url=redis_url, prefix=prefix)
+    try:
+        _prepare(backend)
+        backend.corrupt_registration("c1", mode)
+        asyncio.run(_refused_registration(backend))
+    finally:
+        backend.close()
+        with _redis(redis_url) as r:
+            keys = list(r.scan_iter(match=f"{prefix}*"))
+            if keys:
+                r.delete(*keys)
+
+
+def test_corrupt_registrations_are_reported_with_the_rest(backend: Backend) -> None:
+    """Damaged registrations are reported in the same RecoveryError as damaged journals and
+    unknown specs: every unusable agent at once."""
+    _prepare(backend, boss=True)
+    backend.corrupt_registration("c1", "wrong-type")
+    backend.corrupt_registration("tally", "bad-utf8")
+    backend.corrupt_entry("c2", 1, "not-json")
+
+    async def main() -> None:
+        group = await _refused(backend, (COUNTER, TALLY))  # no boss spec either
+        corrupt = sorted(
+            (e.agent_id, e.seq) for e in group.exceptions if isinstance(e, CorruptJournal)
+        )
+        unknown = [e.agent_id for e in group.exceptions if isinstance(e, UnknownSpec)]
+        assert corrupt == [("c1", 0), ("c2", 1), ("tally", 0)]
+        assert unknown == ["boss"]
+        assert len(group.exceptions) == 4
+
+    asyncio.run(main())
+
+
+def test_marking_a_corrupt_redis_registration_stopped_does_not_raise(
+    redis_url: str, tmp_path: Path
+) -> None:
+    """``mark_stopped`` runs inside a group-commit batch, where raising would fail the whole
+    batch: on a registration it cannot decode it changes nothing, and ``agents`` still
+    reports the damage."""
+    prefix = f"jido-test:{time.time_ns()}:{next(_prefixes)}:"
+    backend = Backend(kind="redis", path=tmp_path, url=redis_url, prefix=prefix)
+    try:
+        _prepare(backend)
+        backend.corrupt_registration("c1", "redis-not-json")
+        store = backend.open()
+        store.mark_stopped("c1")
+        store.mark_stopped("c2")
+        by_id = {r.agent_id: r for r in store.agents()}
+        assert isinstance(by_id["c1"], CorruptJournal)
+        c2 = by_id["c2"]
+        assert isinstance(c2, AgentRecord)
+        assert c2.stopped
+    finally:
+        backend.close()
+        with _redis(redis_url) as r:
+            keys = list(r.scan_iter(match=f"{prefix}*"))
+            if keys:
+                r.delete(*keys)
+
+
 def test_an_unknown_spec_is_refused(backend: Backend) -> None:
     """An agent whose spec the runtime was not given fails recovery with UnknownSpec naming
     agent and spec; no agent is started, not even those whose specs are known."""
@@ -1002,6 +1383,40 @@ COUNTER_V2 = AgentSpec(
     name="counter", state=CountV2, routes=[Route(pattern="t.add", target=add_v2)], schema_version=2
 )
 SPECS_V2 = (COUNTER_V2, TALLY)
+
+
+@pytest.mark.parametrize("snapshot_every", [1000, 2])
+def test_an_upgraded_state_is_snapshotted_on_restore(backend: Backend, snapshot_every: int) -> None:
+    """A restore that upgraded a stored state snapshots it at once, at the current schema
+    version: the next restore needs no upgrade hook, and gives the same agents."""
+    _prepare(backend, snapshot_every=snapshot_every)
+    seen: list[str] = []
+
+    def upgrade(spec: str, version: int, raw: dict[str, Any]) -> dict[str, Any]:
+        seen.append(spec)
+        state = dict(raw["state"])
+        state["total"] = state.pop("n")
+        return {**raw, "state": state}
+
+    async def restore(hook: Any) -> dict[str, Agent[Any]]:
+        rt = AsyncRuntime(SPECS_V2, storage=backend.open(), upgrade=hook)
+        try:
+            assert await rt.restore() == ("tally", "c1", "c2")
+            await rt.wait_idle(timeout=5)
+            return agents_of(rt)
+        finally:
+            await rt.shutdown()
+
+    upgraded = asyncio.run(restore(upgrade))
+    assert seen == ["counter", "counter"]
+    assert upgraded["c1"].state == CountV2(total=6, trail=("+1", "+2", "+3"))
+    store = backend.open()
+    for agent_id, last in (("c1", 3), ("c2", 1)):
+        snap, tail = store.load(agent_id)
+        assert snap is not None
+        assert (snap.seq, snap.schema_version, tail) == (last, 2, [])
+    assert asyncio.run(restore(None)) == upgraded
+    assert seen == ["counter", "counter"]
 
 
 @pytest.mark.parametrize("snapshot_every", [1000, 2])

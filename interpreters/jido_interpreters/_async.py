@@ -77,7 +77,15 @@ from jido import (
 from jido.serde import Codec
 
 from ._committer import Committer
-from ._durable import Outbox, Replayed, Upgrade, decode_agent, replay, snapshot_record
+from ._durable import (
+    Outbox,
+    Replayed,
+    Upgrade,
+    decode_agent,
+    journal_json,
+    replay,
+    snapshot_record,
+)
 from ._kernel import UnknownAgent
 from ._mailbox import Mailbox, MailboxFull
 from ._options import (
@@ -266,6 +274,55 @@ class _Server:
         return n
 
 
+#: A signal journalled for an agent, waiting for its mailbox: the signal, the ``call``
+#: waiting for its step (if any), and its journal position (``None``: the journal already
+#: held its id, so it is not handled again; only a waiting ``call`` is answered).
+_Queued: TypeAlias = tuple[Signal, asyncio.Future[Agent[Any]] | None, int | None]
+
+
+class _Hibernated:
+    """What the runtime keeps of a hibernated agent: not its state (that is in storage), but
+    what it needs to treat the agent as alive. Hibernation saves memory; it is not a stop.
+
+    Attributes:
+        seq: the journal position its last step handled. Entries after it were journalled
+            while it was out of memory and never handled: on thaw they are handled live
+            (from ``parked``), not replayed.
+        options: its spec's options (``on_parent_death`` applies while it hibernates).
+        parent, children: its links, kept up to date while it hibernates.
+        parked: signals journalled for it since, in journal order, until it is back.
+        task: the thaw under way, if any (one at a time).
+        wakeups: timers standing in for its own schedules and cron jobs: one falling due
+            delivers its signal, which thaws the agent.
+        fired: ids of the schedules the wake-ups delivered (not re-armed on thaw).
+    """
+
+    __slots__ = ("children", "fired", "options", "parent", "parked", "seq", "task", "wakeups")
+
+    def __init__(
+        self,
+        seq: int,
+        options: AgentOptions,
+        parent: tuple[str, str] | None,
+        children: dict[str, str],
+    ) -> None:
+        self.seq = seq
+        self.options = options
+        self.parent = parent
+        self.children = children
+        self.parked: list[_Queued] = []
+        self.task: asyncio.Task[Exception | None] | None = None
+        self.wakeups: list[asyncio.TimerHandle] = []
+        self.fired: set[str] = set()
+
+    def cancel_wakeups(self) -> int:
+        n = len(self.wakeups)
+        for h in self.wakeups:
+            h.cancel()
+        self.wakeups.clear()
+        return n
+
+
 def _crashed(agent_id: str, sig: Signal, exc: Exception) -> ActionCrashed:
     crash = ActionCrashed(agent_id, "<step>", sig.type)
     crash.__cause__ = exc
@@ -343,6 +400,7 @@ class AsyncRuntime:
         self._record = record
         self._clock = clock
         self._servers: dict[str, _Server] = {}
+        self._hibernated: dict[str, _Hibernated] = {}
         self._closed = False
         self._seq = 0
         # Salts the ids this runtime makes up (external, system, sensor, cron signals): a
@@ -448,7 +506,7 @@ class AsyncRuntime:
         else:
             s = self._register(spec)
         existing = self._servers.get(agent_id)
-        if existing is not None and not existing.stopped:
+        if (existing is not None and not existing.stopped) or agent_id in self._hibernated:
             raise ValueError(f"an agent {agent_id!r} is already running")
         agent = s.new(agent_id, state)
         srv = _Server(s, agent, self._options.get(s.name, self._default_options))
@@ -477,15 +535,21 @@ class AsyncRuntime:
     async def cast(self, agent_id: str, signal: Signal | str, data: object = None) -> Signal:
         """Queue a signal for the agent, waiting while its mailbox is full.
 
+        A hibernated agent is thawed for it (see :meth:`hibernate`): the signal is journalled
+        at once (that is its acknowledgement) and handled once the agent is back.
+
         Returns:
             The queued signal.
 
         Raises:
-            UnknownAgent: no such running agent.
+            UnknownAgent: no such running (or hibernated) agent.
             RuntimeClosed: the runtime is shutting down.
         """
         sig = signal if isinstance(signal, Signal) else self.signal(signal, data)
         srv = self._accepting(agent_id)
+        if srv is None:
+            await self._journal(agent_id, sig, None)
+            return sig
         if srv.mailbox.full():
             await srv.mailbox.wait_room()
         if self._storage is not None:
@@ -497,9 +561,15 @@ class AsyncRuntime:
         return sig
 
     def cast_nowait(self, agent_id: str, signal: Signal | str, data: object = None) -> Signal:
-        """Queue a signal, or raise :class:`MailboxFull` at once if there is no room."""
+        """Queue a signal, or raise :class:`MailboxFull` at once if there is no room.
+
+        A hibernated agent has no mailbox to be full: the signal is journalled and thaws it.
+        """
         sig = signal if isinstance(signal, Signal) else self.signal(signal, data)
         srv = self._accepting(agent_id)
+        if srv is None:
+            self._journal(agent_id, sig, None)
+            return sig
         if srv.mailbox.full():
             raise MailboxFull(agent_id, srv.mailbox.maxsize)
         if self._storage is not None:
@@ -521,20 +591,22 @@ class AsyncRuntime:
         """Queue a signal and return the agent right after *its* step.
 
         The reply comes before the step's directives have had any effect (as in Jido): an
-        effect it invoked is still running.
+        effect it invoked is still running. A hibernated agent is thawed first (within the
+        same ``timeout``).
 
         Raises:
             CallTimeout: no step within ``timeout`` s (the signal stays queued).
             ActionCrashed: the step crashed (the agent's error policy has been applied).
             UnknownAgent: no such agent, or it stopped before handling the signal.
+            RecoveryError: the agent was hibernated and its stored data cannot be thawed.
             RuntimeClosed: the runtime is shutting down.
         """
         sig = signal if isinstance(signal, Signal) else self.signal(signal, data)
         srv = self._accepting(agent_id)
         reply: asyncio.Future[Agent[Any]] = asyncio.get_running_loop().create_future()
-        if srv.mailbox.full():
+        if srv is not None and srv.mailbox.full():
             await srv.mailbox.wait_room()
-        if self._storage is not None:
+        if srv is None or self._storage is not None:
             await self._journal(agent_id, sig, reply)
         else:
             srv.mailbox.put_internal((sig, reply, None))
@@ -551,9 +623,13 @@ class AsyncRuntime:
                 raise CallTimeout(agent_id, sig.type, timeout) from None
             raise
 
-    def _accepting(self, agent_id: str) -> _Server:
+    def _accepting(self, agent_id: str) -> _Server | None:
+        """The agent's server, or ``None`` for a hibernated agent (journal what is for it:
+        that thaws it)."""
         if self._closed:
             raise RuntimeClosed("the runtime is shutting down; no new signals are accepted")
+        if agent_id in self._hibernated:
+            return None
         return self._server(agent_id)
 
     def agent(self, agent_id: str) -> Agent[Any]:
@@ -584,8 +660,17 @@ class AsyncRuntime:
 
     async def stop(self, agent_id: str, reason: str = "normal") -> None:
         """Stop an agent: queued signals become dead letters, children follow their
-        ``on_parent_death`` policy, the parent gets ``jido.agent.child.exit``."""
-        self._stop(self._server(agent_id), reason)
+        ``on_parent_death`` policy, the parent gets ``jido.agent.child.exit``.
+
+        A hibernated agent is stopped where it is, without being thawed.
+
+        Raises:
+            UnknownAgent: no such running (or hibernated) agent.
+        """
+        if agent_id in self._hibernated:
+            self._stop_hibernated(agent_id, reason)
+        else:
+            self._stop(self._server(agent_id), reason)
 
     async def wait_idle(self, timeout: float | None = None) -> None:
         """Wait until no signal is queued and no effect is running (timers may be armed).
@@ -624,6 +709,7 @@ class AsyncRuntime:
             )
         self._closed = True
         timers = sum(s.cancel_timers() for s in self._servers.values())
+        timers += sum(h.cancel_wakeups() for h in self._hibernated.values())
         drained = True
         try:
             await asyncio.wait_for(self._idle_event().wait(), deadline)
@@ -631,6 +717,19 @@ class AsyncRuntime:
             drained = False
         left: dict[str, tuple[Signal, ...]] = {}
         effects = 0
+        # Hibernated agents with signals still parked (their thaw did not finish in time):
+        # the thaw is cancelled here, before anything below awaits, so it cannot bring an
+        # agent back into a runtime being torn down. The signals stay journalled.
+        for agent_id, hib in self._hibernated.items():
+            if hib.task is not None:
+                hib.task.cancel()
+            waiting = tuple(sig for sig, _, seq in hib.parked if seq is not None)
+            if waiting:
+                left[agent_id] = waiting
+            for _, reply, _ in hib.parked:
+                if reply is not None and not reply.done():
+                    reply.set_exception(RuntimeClosed("the runtime shut down"))
+        self._hibernated.clear()
         for agent_id, srv in list(self._servers.items()):
             if srv.mailbox.items:
                 left[agent_id] = tuple(sig for sig, _, _ in srv.mailbox.items)
@@ -675,10 +774,11 @@ class AsyncRuntime:
     def _journal(
         self, agent_id: str, sig: Signal, reply: asyncio.Future[Agent[Any]] | None
     ) -> asyncio.Future[object]:
-        """Journal a signal; once durable, it enters the agent's mailbox."""
+        """Journal a signal; once durable, it enters the agent's mailbox (or, for a
+        hibernated agent, waits for its thaw: see :meth:`_park`)."""
         self._add_pending()
         fut = self._commit().submit(
-            "append", (agent_id, sig.id, self._codec.to_json(sig), self._clock().timestamp())
+            "append", (agent_id, sig.id, journal_json(sig, self._codec), self._clock().timestamp())
         )
         fut.add_done_callback(lambda f: self._committed(agent_id, sig, reply, f))
         return fut
@@ -700,11 +800,21 @@ class AsyncRuntime:
                 reply.set_exception(exc or RuntimeClosed("the runtime shut down"))
             return
         seq = fut.result()
+        assert seq is None or isinstance(seq, int)
+        hib = self._hibernated.get(agent_id) if srv is None else None
         if seq is None:
             # Already journalled (a re-delivery after recovery): handled once, not twice.
             self._done_pending()
-            if reply is not None and not reply.done() and srv is not None:
-                reply.set_result(srv.agent)
+            if reply is not None and not reply.done():
+                if srv is not None:
+                    reply.set_result(srv.agent)
+                elif hib is not None:
+                    self._park(agent_id, hib, (sig, reply, None))  # answered once it is back
+                else:
+                    reply.set_exception(UnknownAgent(agent_id))
+            return
+        if hib is not None:
+            self._park(agent_id, hib, (sig, reply, seq))  # still pending: handled after thaw
             return
         if srv is None or srv.stopped:
             self._done_pending()
@@ -712,7 +822,6 @@ class AsyncRuntime:
             if reply is not None and not reply.done():
                 reply.set_exception(UnknownAgent(agent_id))
             return
-        assert isinstance(seq, int)
         srv.mailbox.put_internal((sig, reply, seq))
 
     def _maybe_snapshot(self, srv: _Server, seq: int) -> None:
@@ -727,6 +836,16 @@ class AsyncRuntime:
     async def hibernate(self, agent_id: str) -> None:
         """Snapshot the agent and take it out of memory; :meth:`thaw` brings it back.
 
+        Hibernation saves memory; it is not a stop (as in Jido). A hibernated agent is not
+        among :attr:`agent_ids`, and :meth:`agent` / :meth:`state` do not know it, but
+        anything addressed to it thaws it transparently first: ``cast`` and ``call`` (the
+        signal is journalled at once, and handled once the agent is back), emits from other
+        agents, lifecycle signals, and its own schedules and cron jobs falling due. It keeps
+        its parent and children; ``stop`` and ``StopChild`` stop it without thawing it.
+
+        The agent first finishes what it is doing (its queued signals and running effects),
+        so that no effect of it is in flight across the hibernation.
+
         Raises:
             ValueError: the runtime has no storage.
             UnknownAgent: no such running agent.
@@ -734,21 +853,100 @@ class AsyncRuntime:
         if self._storage is None:
             raise ValueError("hibernate needs a runtime with storage")
         srv = self._server(agent_id)
-        await self.wait_idle()
-        await self._commit().submit(
-            "snapshot",
-            snapshot_record(srv.agent, srv.spec, srv.last_seq, srv.outbox(), self._codec),
-        )
+        while True:
+            await self.wait_idle()
+            srv = self._server(agent_id)  # it may have stopped meanwhile
+            if not srv.mailbox.items and not srv.effects:
+                break
+        # From here to the halt nothing awaits: the snapshot covers exactly the journal up
+        # to ``last_seq``, and whatever is journalled for the agent later is parked.
+        record = snapshot_record(srv.agent, srv.spec, srv.last_seq, srv.outbox(), self._codec)
+        hib = _Hibernated(srv.last_seq, srv.options, srv.parent, dict(srv.children))
+        self._arm_wakeups(agent_id, hib, srv)
         self._halt(srv, UnknownAgent(agent_id))
         del self._servers[agent_id]
+        self._hibernated[agent_id] = hib
+        # Should this write fail, nothing is lost: thawing replays the journal up to ``seq``
+        # from the previous snapshot.
+        await self._commit().submit("snapshot", record)
+
+    def _arm_wakeups(self, agent_id: str, hib: _Hibernated, srv: _Server) -> None:
+        """Timers that stand in for a hibernating agent's own schedules and cron jobs: each
+        delivers the signal that falls due, which thaws the agent (the thawed agent arms its
+        own timers again)."""
+        loop = asyncio.get_running_loop()
+        now = self._clock()
+
+        def fire(sig: Signal) -> None:
+            hib.fired.add(sig.id)
+            self._deliver(agent_id, attrs.evolve(sig, time=self._clock()))
+
+        def tick(job: Cron) -> None:
+            self._deliver(agent_id, self._cron_signal(agent_id, job))
+
+        for due, sig in srv.out_schedules.values():
+            hib.wakeups.append(loop.call_later(max(0.0, due - now.timestamp()), fire, sig))
+        for job in srv.out_crons.values():
+            # Valid: ``_cron`` records only the jobs it could arm.
+            it = croniter(job.expression, now.astimezone(ZoneInfo(job.timezone)))
+            nxt: datetime = it.get_next(datetime)
+            delay = max(0.0, (nxt - now).total_seconds())
+            hib.wakeups.append(loop.call_later(delay, tick, job))
+
+    def _park(self, agent_id: str, hib: _Hibernated, item: _Queued) -> None:
+        """Keep a signal journalled for a hibernated agent until it is back; thaw it."""
+        hib.parked.append(item)
+        if hib.task is None:
+            hib.task = asyncio.get_running_loop().create_task(
+                self._thaw_hibernated(agent_id), name=f"jido-thaw:{agent_id}"
+            )
+
+    async def _thaw_hibernated(self, agent_id: str) -> Exception | None:
+        """The thaw task of a hibernated agent (one at a time): bring it back, which hands it
+        what was parked. Returns why it could not (the agent then stays hibernated, and what
+        was parked becomes dead letters: journalled, but not handled here)."""
+        failure: Exception | None = None
+        try:
+            await self._restore({agent_id}, thawing=agent_id)
+        except Exception as exc:  # CancelledError (a stop, the shutdown) is not caught
+            failure = exc
+        hib = self._hibernated.get(agent_id)
+        if hib is None:
+            return None  # back, and handed what was parked
+        hib.task = None
+        failure = failure or UnknownAgent(agent_id)
+        log.error("thawing hibernated agent %s failed: %s", agent_id, failure)
+        parked, hib.parked = hib.parked, []
+        for sig, reply, seq in parked:
+            if seq is not None:
+                self._dead(agent_id, sig)
+                self._done_pending()
+            if reply is not None and not reply.done():
+                reply.set_exception(failure)
+        return failure
 
     async def thaw(self, agent_id: str) -> Agent[Any]:
         """Bring a hibernated (or not yet recovered) agent back from storage.
 
         Raises:
             RecoveryError: its stored data cannot be used (see :meth:`restore`).
-            UnknownAgent: storage holds no such agent that is not stopped.
+            UnknownAgent: storage holds no such agent that is not stopped (or it was stopped
+                while thawing).
         """
+        hib = self._hibernated.get(agent_id)
+        if hib is not None:
+            if hib.task is None:
+                hib.task = asyncio.get_running_loop().create_task(
+                    self._thaw_hibernated(agent_id), name=f"jido-thaw:{agent_id}"
+                )
+            task = hib.task
+            await asyncio.wait([task])
+            if task.cancelled():
+                raise UnknownAgent(agent_id)
+            failure = task.result()
+            if failure is not None:
+                raise failure
+            return self.agent(agent_id)
         ids = await self.restore(only=[agent_id])
         if agent_id not in ids:
             raise UnknownAgent(agent_id)
@@ -762,85 +960,169 @@ class AsyncRuntime:
         are re-issued once, timers re-armed for their remaining time, cron jobs re-registered,
         emits re-delivered (receivers drop ids they already hold), missing children spawned.
 
+        A replayed ``Stop`` stops the agent as the live runtime does: the emits and spawns of
+        its steps are carried out, then its parent gets ``jido.agent.child.exit`` and its
+        children follow their ``on_parent_death``. (Those lifecycle signals have ids derived
+        from the stopping signal, so a parent that already got one drops the repeat.) Only
+        agents in memory are reached: a parent or child left out of this restore (``only``)
+        hears nothing of it.
+
+        A state upgraded from an older ``schema_version`` is snapshotted right away (after
+        the re-delivered emits are journalled), so the next restore needs no upgrade hook.
+
+        Hibernated agents come back as by :meth:`thaw`.
+
         Returns:
-            The ids of the agents recovered.
+            The ids of the agents recovered (and running).
 
         Raises:
             ValueError: the runtime has no storage.
-            RecoveryError: some agents' data cannot be used (a corrupt entry, an unknown
-                spec, a schema mismatch); each error names its agent and position, and *no*
-                agent was started.
+            RecoveryError: some agents' data cannot be used (a corrupt registration, entry or
+                snapshot, an unknown spec, a schema mismatch); each error names its agent and
+                position, and *no* agent was started.
         """
         if self._storage is None:
             raise ValueError("restore needs a runtime with storage")
+        return await self._restore(None if only is None else set(only))
+
+    async def _restore(
+        self, wanted: set[str] | None, thawing: str | None = None
+    ) -> tuple[str, ...]:
+        """:meth:`restore`, for the agents in ``wanted`` (all if ``None``); ``thawing`` is
+        the hibernated agent whose thaw task this is."""
         storage = self._storage
+        assert storage is not None
         loop = asyncio.get_running_loop()
+
+        def ours(agent_id: str) -> bool:
+            if wanted is not None and agent_id not in wanted:
+                return False
+            srv = self._servers.get(agent_id)
+            if srv is not None and not srv.stopped:
+                return False
+            # A hibernated agent being thawed comes back through its thaw task alone.
+            hib = self._hibernated.get(agent_id)
+            return hib is None or hib.task is None or agent_id == thawing
+
         await self._commit().submit("barrier", None)  # earlier writes are durable now
         records = await loop.run_in_executor(None, storage.agents)
-        wanted = None if only is None else set(only)
-        todo = [
-            r
-            for r in records
-            if not r.stopped
-            and (wanted is None or r.agent_id in wanted)
-            and (r.agent_id not in self._servers or self._servers[r.agent_id].stopped)
-        ]
         errors: list[StorageError] = []
-        plans: list[tuple[AgentRecord, AgentSpec[Any], Replayed]] = []
+        todo: list[AgentRecord] = []
+        for r in records:
+            if isinstance(r, CorruptJournal):
+                if ours(r.agent_id):
+                    errors.append(r)
+            elif not r.stopped and ours(r.agent_id):
+                todo.append(r)
+        plans: list[tuple[AgentRecord, AgentSpec[Any], Replayed, _Hibernated | None, bool]] = []
         tails: dict[str, int] = {}  # journal entries replayed since the snapshot, per agent
         for rec in todo:
             spec = self._specs.get(rec.spec)
             if spec is None:
                 errors.append(UnknownSpec(rec.agent_id, rec.spec))
                 continue
+            hib = self._hibernated.get(rec.agent_id)
             try:
                 snap, entries = await loop.run_in_executor(None, storage.load, rec.agent_id)
-                plans.append((rec, spec, self._replay(rec, spec, snap, entries)))
+                if hib is not None:
+                    # Entries after its last step arrived while it hibernated: they are parked
+                    # and handled live once it is back, not replayed.
+                    entries = [e for e in entries if e.seq <= hib.seq]
+                plan, upgraded = self._replay(rec, spec, snap, entries)
+                plans.append((rec, spec, plan, hib, upgraded))
                 tails[rec.agent_id] = len(entries)
             except StorageError as exc:
                 errors.append(exc)
         if errors:
             raise RecoveryError("recovery failed; no agent was started", errors)
+        # Other restores, thaws or stops ran while this one awaited storage: start only what
+        # is still ours to start (and a hibernated agent only if it is still hibernated).
+        plans = [
+            p for p in plans if ours(p[0].agent_id) and self._hibernated.get(p[0].agent_id) is p[3]
+        ]
         known = {r.agent_id for r in records}
         now = self._clock().timestamp()
-        live = [(rec, spec, plan) for rec, spec, plan in plans if not plan.stopped]
-        for rec, _, plan in plans:
-            if plan.stopped:
-                self._commit().submit("stopped", rec.agent_id)
-        for rec, spec, plan in live:
+        started: list[tuple[AgentRecord, AgentSpec[Any], Replayed, _Hibernated | None, bool]] = []
+        for rec, spec, plan, hib, upgraded in plans:
             srv = _Server(spec, plan.agent, self._options.get(spec.name, self._default_options))
             srv.last_seq = plan.last_seq
             # The replayed tail counts toward the next snapshot: otherwise a runtime restarted
             # more often than every ``snapshot_every`` signals never snapshots again.
             srv.since_snapshot = tails[rec.agent_id]
+            if hib is not None:
+                del self._hibernated[rec.agent_id]
+                hib.cancel_wakeups()  # its own timers are armed again below
+                # What arrived while it hibernated, in journal order, ahead of anything later
+                # (and before any stop below, which then makes dead letters of it).
+                for sig, reply, seq in hib.parked:
+                    if seq is not None:
+                        srv.mailbox.put_internal((sig, reply, seq))
+                    elif reply is not None and not reply.done():
+                        reply.set_result(srv.agent)
+                hib.parked.clear()
             self._servers[rec.agent_id] = srv
-            srv.task = loop.create_task(
-                self._loop(rec.agent_id, srv), name=f"jido-agent:{rec.agent_id}"
-            )
-        for rec, _, _ in live:
+            if not plan.stopped:
+                srv.task = loop.create_task(
+                    self._loop(rec.agent_id, srv), name=f"jido-agent:{rec.agent_id}"
+                )
+            started.append((rec, spec, plan, hib, upgraded))
+        for rec, _, _, hib, _ in started:
             srv = self._servers[rec.agent_id]
-            if rec.parent_id is not None and rec.tag is not None:
+            if hib is not None:
+                # Its links were kept up to date while it hibernated; storage has the old ones.
+                srv.parent = hib.parent
+                srv.children.update(hib.children)
+            elif rec.parent_id is not None and rec.tag is not None:
                 srv.parent = (rec.parent_id, rec.tag)
                 parent = self._servers.get(rec.parent_id)
                 if parent is not None and not parent.stopped:
                     parent.children[rec.tag] = rec.agent_id
+                elif rec.parent_id in self._hibernated:
+                    self._hibernated[rec.parent_id].children[rec.tag] = rec.agent_id
         # A parent brought back (thawed) while its children kept running: link them again.
-        back = {rec.agent_id for rec, _, _ in live}
+        back = {rec.agent_id for rec, *_ in started}
         for child_id, child in self._servers.items():
             if child.parent is not None and child.parent[0] in back and not child.stopped:
                 self._servers[child.parent[0]].children[child.parent[1]] = child_id
-        for rec, _, plan in live:
+        for rec, spec, plan, hib, upgraded in started:
             srv = self._servers[rec.agent_id]
+            if srv.stopped:
+                continue  # stopped just now with a parent that replayed a Stop
+            emits = [e for e in plan.emits if not isinstance(e.to, ToSink)]
+            missing = [d for d in plan.spawns if (d.id or f"{rec.agent_id}/{d.tag}") not in known]
+            if plan.stopped:
+                # As live: what its steps emitted and spawned before the Stop was carried out,
+                # then it stopped (effects and timers it had armed were cancelled by the stop).
+                self._execute(srv, None, emits)
+                self._execute(srv, None, missing)
+                self._stop(srv, plan.stop_reason, cause=plan.stopped_by)
+                continue
             outbox = plan.outbox
+            if hib is not None and hib.fired:
+                # Schedules its wake-ups delivered while it hibernated are parked, not due.
+                outbox = attrs.evolve(
+                    outbox,
+                    schedules=tuple((d, s) for d, s in outbox.schedules if s.id not in hib.fired),
+                )
             self._execute(srv, None, outbox.crons)
             for due, sig in outbox.schedules:
                 self._after(srv, max(0.0, due - now), sig)
             for invoke, cause in outbox.invokes:
                 self._execute(srv, cause, (invoke,))
-            self._execute(srv, None, [e for e in plan.emits if not isinstance(e.to, ToSink)])
-            missing = [d for d in plan.spawns if (d.id or f"{rec.agent_id}/{d.tag}") not in known]
+            self._execute(srv, None, emits)
             self._execute(srv, None, missing)
-        return tuple(rec.agent_id for rec, _, _ in live)
+            if self._closed:
+                # Thawed during shutdown's drain: armed timers would keep the drain from
+                # converging. They stay in the outbox, so snapshots still remember them.
+                srv.cancel_timers()
+            if upgraded and not srv.stopped:
+                # Submitted after the emits above were, so journalled after them: a snapshot
+                # at ``last_seq`` never skips a re-delivery that was not yet durable.
+                srv.since_snapshot = 0
+                self._commit().submit(
+                    "snapshot", snapshot_record(srv.agent, spec, srv.last_seq, outbox, self._codec)
+                )
+        return tuple(rec.agent_id for rec, *_ in started if not self._servers[rec.agent_id].stopped)
 
     def _replay(
         self,
@@ -848,9 +1130,11 @@ class AsyncRuntime:
         spec: AgentSpec[Any],
         snap: SnapshotRecord | None,
         entries: list[JournalEntry],
-    ) -> Replayed:
+    ) -> tuple[Replayed, bool]:
+        """Replay an agent; also says whether its stored state was upgraded."""
         codec = self._codec
         if snap is not None:
+            stored = snap.schema_version
             agent = decode_agent(
                 snap.agent,
                 spec,
@@ -866,6 +1150,7 @@ class AsyncRuntime:
                 raise CorruptJournal(rec.agent_id, -1, f"outbox: {exc}") from None
             start = snap.seq
         else:
+            stored = rec.schema_version
             agent = decode_agent(
                 rec.initial,
                 spec,
@@ -885,7 +1170,9 @@ class AsyncRuntime:
                 ),
             )
             start = 0
-        return replay(spec, agent, entries, outbox=outbox, start_seq=start, codec=codec)
+        replayed = replay(spec, agent, entries, outbox=outbox, start_seq=start, codec=codec)
+        # decode_agent raised unless the hook took it from ``stored`` to the spec's version.
+        return replayed, stored != spec.schema_version
 
     # ------------------------------------------------------------------ the agent loop
 
@@ -1000,49 +1287,125 @@ class AsyncRuntime:
 
     # ------------------------------------------------------------------ stopping
 
-    def _stop(self, srv: _Server, reason: str) -> None:
+    def _stop(self, srv: _Server, reason: str, cause: Signal | None = None) -> None:
+        """Stop a running agent for good. ``cause``: the signal whose step gave the ``Stop``
+        directive, if that is what stopped it (see :meth:`_stopped`)."""
         if srv.stopped:
             return
         agent_id = srv.agent.id
         self._halt(srv, UnknownAgent(agent_id))
-        if self._storage is not None:
-            self._commit().submit("stopped", agent_id)
         for sig, _, _ in srv.mailbox.items:
             self._dead(agent_id, sig)
             self._done_pending()
         srv.mailbox.items.clear()
         for t in srv.effects:
             t.cancel()
-        if srv.parent is not None:
-            parent_id, tag = srv.parent
-            parent = self._servers.get(parent_id)
-            if parent is not None and not parent.stopped:
-                parent.children.pop(tag, None)
-                self._system(
-                    parent,
+        parent, children = srv.parent, dict(srv.children)
+        srv.children.clear()
+        self._stopped(agent_id, parent, children, reason, cause)
+
+    def _stop_hibernated(self, agent_id: str, reason: str, cause: Signal | None = None) -> None:
+        """Stop a hibernated agent for good, where it is: no need to thaw it first."""
+        hib = self._hibernated.pop(agent_id)
+        if hib.task is not None:
+            hib.task.cancel()  # it has not brought the agent back: it would have popped ``hib``
+        hib.cancel_wakeups()
+        for sig, reply, seq in hib.parked:
+            if seq is not None:
+                self._dead(agent_id, sig)
+                self._done_pending()
+            if reply is not None and not reply.done():
+                reply.set_exception(UnknownAgent(agent_id))
+        hib.parked.clear()
+        self._stopped(agent_id, hib.parent, hib.children, reason, cause)
+
+    def _stopped(
+        self,
+        agent_id: str,
+        parent: tuple[str, str] | None,
+        children: Mapping[str, str],
+        reason: str,
+        cause: Signal | None,
+    ) -> None:
+        """What follows an agent's stop: storage marks it stopped, its parent gets
+        ``child.exit``, its children follow their ``on_parent_death``.
+
+        A stop by a ``Stop`` directive (``cause`` given) is in the journal: a restore that
+        replays it stops the agent again and does all this again. So its lifecycle signals
+        get ids derived from ``cause`` (a repeat is dropped by the receiver's journal), and
+        storage marks it stopped only *after* they are submitted: a crash in between leaves
+        an agent that recovery stops again, not a parent that is never told. (A child
+        stopped by its ``on_parent_death`` shares its parent's ``cause``.) Other stops
+        (``stop``, ``StopChild``, a crash policy) are in no journal, so storage marks them
+        stopped first: a crash then leaves a parent untold rather than an agent that comes
+        back after its parent was told it exited.
+        """
+        if self._storage is not None and cause is None:
+            self._commit().submit("stopped", agent_id)
+        if parent is not None:
+            parent_id, tag = parent
+            links: dict[str, str] | None = None
+            up = self._servers.get(parent_id)
+            if up is not None and not up.stopped:
+                links = up.children
+            elif parent_id in self._hibernated:
+                links = self._hibernated[parent_id].children
+            if links is not None:
+                links.pop(tag, None)
+                self._lifecycle(
+                    agent_id,
+                    parent_id,
                     CHILD_EXIT,
                     {"child_id": agent_id, "tag": tag, "reason": reason},
-                    agent_id,
+                    cause,
                 )
-        for tag, child_id in sorted(srv.children.items()):
+        for tag, child_id in sorted(children.items()):
             child = self._servers.get(child_id)
-            if child is None or child.stopped:
+            if child is not None and not child.stopped:
+                child.parent = None
+                policy = child.options.on_parent_death
+            elif (child_hib := self._hibernated.get(child_id)) is not None:
+                child_hib.parent = None
+                policy = child_hib.options.on_parent_death
+            else:
                 continue
-            child.parent = None
-            match child.options.on_parent_death:
+            match policy:
                 case "stop":
-                    self._stop(child, f"parent {agent_id} stopped")
+                    why = f"parent {agent_id} stopped"
+                    if child is not None and not child.stopped:
+                        self._stop(child, why, cause)
+                    else:
+                        self._stop_hibernated(child_id, why, cause)
                 case "orphan":
-                    self._system(
-                        child,
+                    self._lifecycle(
+                        agent_id,
+                        child_id,
                         ORPHANED,
                         {"parent_id": agent_id, "tag": tag, "reason": reason},
-                        agent_id,
+                        cause,
                     )
                 case "continue":
                     pass
-        srv.children.clear()
+        if self._storage is not None and cause is not None:
+            self._commit().submit("stopped", agent_id)
         log.info("agent %s stopped (%s)", agent_id, reason, extra={"jido": {"agent": agent_id}})
+
+    def _lifecycle(
+        self, source: str, target: str, type: str, data: object, cause: Signal | None
+    ) -> None:
+        """A lifecycle signal about ``source`` to ``target`` (running or hibernated)."""
+        if cause is None:
+            self._system_to(target, type, data, source)
+            return
+        sig = system_signal(
+            type,
+            data,
+            agent_id=target,
+            cause=f"{source}:{cause.id}",
+            seq=0,
+            time=self._clock(),
+        )
+        self._deliver(target, sig)
 
     def _halt(self, srv: _Server, exc: BaseException) -> None:
         srv.stopped = True
@@ -1063,6 +1426,9 @@ class AsyncRuntime:
 
     def _deliver(self, agent_id: str, sig: Signal) -> bool:
         srv = self._servers.get(agent_id)
+        if srv is None and agent_id in self._hibernated:
+            self._journal(agent_id, sig, None)  # committed, it is parked and thaws the agent
+            return True
         if srv is None or srv.stopped:
             self._dead(agent_id, sig)
             return False
@@ -1074,14 +1440,17 @@ class AsyncRuntime:
         return True
 
     def _system(self, srv: _Server, type: str, data: object, cause: str) -> None:
+        self._system_to(srv.agent.id, type, data, cause)
+
+    def _system_to(self, agent_id: str, type: str, data: object, cause: str) -> None:
         self._seq += 1
         # The cause only feeds the id: salted, so a restarted runtime's counter starting at 1
         # again does not repeat an id the journal holds (it would be dropped as a duplicate).
         salted = f"{cause}@{self._incarnation}"
         sig = system_signal(
-            type, data, agent_id=srv.agent.id, cause=salted, seq=self._seq, time=self._clock()
+            type, data, agent_id=agent_id, cause=salted, seq=self._seq, time=self._clock()
         )
-        self._deliver(srv.agent.id, sig)
+        self._deliver(agent_id, sig)
 
     def _problem(self, problems: list[Problem], problem: Problem, agent_id: str) -> None:
         problems.append(problem)
@@ -1145,15 +1514,18 @@ class AsyncRuntime:
             case SpawnAgent():
                 self._spawn(srv, d, problems)
             case StopChild(tag=tag, reason=reason):
-                child = self._servers.get(srv.children.get(tag, ""))
-                if child is None or child.stopped:
+                child_id = srv.children.get(tag, "")
+                child = self._servers.get(child_id)
+                if child is not None and not child.stopped:
+                    self._stop(child, reason)
+                elif child_id in self._hibernated:
+                    self._stop_hibernated(child_id, reason)
+                else:
                     self._problem(
                         problems,
                         directive_problem(f"no child tagged {tag!r}", tag=tag),
                         agent_id,
                     )
-                else:
-                    self._stop(child, reason)
             case AdoptChild():
                 self._adopt(srv, d, problems)
             case StartSensor():
@@ -1163,7 +1535,7 @@ class AsyncRuntime:
                 if t is not None:
                     t.cancel()
             case Stop(reason=reason):
-                self._stop(srv, reason)
+                self._stop(srv, reason, cause)
             case Error(problem=p):
                 self._errors += 1
                 log.info("agent %s: %s", agent_id, p.message, extra={"jido": {"agent": agent_id}})
@@ -1345,7 +1717,6 @@ class AsyncRuntime:
         if self._storage is not None:
             srv.out_crons[d.job_id] = d
         it = croniter(d.expression, self._clock().astimezone(tz))
-        ticks = 0
         loop = asyncio.get_running_loop()
 
         def arm() -> None:
@@ -1354,19 +1725,23 @@ class AsyncRuntime:
             srv.crons[d.job_id] = loop.call_later(delay, tick)
 
         def tick() -> None:
-            nonlocal ticks
             if srv.stopped:
                 return
-            ticks += 1
-            sig = attrs.evolve(
-                d.signal,
-                id=derive_id(d.signal.id, agent_id, ticks, self._incarnation),
-                time=self._clock(),
-            )
-            self._deliver(agent_id, sig)
+            self._deliver(agent_id, self._cron_signal(agent_id, d))
             arm()
 
         arm()
+
+    def _cron_signal(self, agent_id: str, d: Cron) -> Signal:
+        """A cron tick's signal. Its id counts ticks runtime-wide, not per registration: a
+        job registered again (an agent thawed, restarted) must not repeat the ids of its
+        earlier ticks, which the journal would drop as re-deliveries."""
+        self._seq += 1
+        return attrs.evolve(
+            d.signal,
+            id=derive_id(d.signal.id, agent_id, self._seq, self._incarnation),
+            time=self._clock(),
+        )
 
     def _spawn(self, parent: _Server, d: SpawnAgent, problems: list[Problem]) -> None:
         parent_id = parent.agent.id
@@ -1379,7 +1754,7 @@ class AsyncRuntime:
             )
             return
         existing = self._servers.get(child_id)
-        if existing is not None and not existing.stopped:
+        if (existing is not None and not existing.stopped) or child_id in self._hibernated:
             self._problem(
                 problems,
                 directive_problem(f"an agent {child_id!r} already runs", child_id=child_id),

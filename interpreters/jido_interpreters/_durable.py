@@ -9,15 +9,20 @@ replayed steps left outstanding, so the runtime can finish it:
 * ``Cron`` jobs (minus ``CronCancel``): re-registered.
 * ``Emit`` to other agents: re-delivered; the receiver's journal drops ids it already holds.
 * ``SpawnAgent`` of a child that was never registered: spawned now.
+* ``Stop``: the agent is stopped as the live runtime stops it (its parent told, its children
+  dealt with by their ``on_parent_death``); replay ends there, and, as live, the directives
+  after the ``Stop`` in that step are not carried out.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable
+from datetime import UTC
 from typing import Any, TypeAlias, final
 
 import attrs
+import orjson
 
 import jido
 from jido import (
@@ -37,7 +42,45 @@ from jido.serde import Codec, DecodeError
 
 from ._storage import CorruptJournal, JournalEntry, SchemaMismatch, SnapshotRecord
 
-__all__ = ["Outbox", "Replayed", "Upgrade", "decode_agent", "replay", "snapshot_record"]
+__all__ = [
+    "Outbox",
+    "Replayed",
+    "Upgrade",
+    "decode_agent",
+    "journal_json",
+    "replay",
+    "snapshot_record",
+]
+
+
+def journal_json(signal: Signal, codec: Codec) -> str:
+    """``signal`` as the journal stores it: JSON that ``codec`` decodes to ``signal``.
+
+    Every durable signal is encoded once, before it is acknowledged, so this is on the hot
+    path. orjson writes compact JSON in C, taking frozen data as the dicts and arrays it is
+    (some floats are spelled differently from ``codec.to_json``, ``1e-7`` for ``1e-07``, with
+    the same value); what it cannot write exactly (integers beyond 64 bits, which it refuses;
+    a time zone other than UTC, whose sub-minute offsets it drops) goes through the codec.
+    """
+    time = signal.time
+    if time is not None and time.tzinfo is not UTC:
+        return codec.to_json(signal)
+    out: dict[str, object] = {"specversion": "1.0", "id": signal.id, "source": signal.source}
+    out["type"] = signal.type
+    if signal.subject is not None:
+        out["subject"] = signal.subject
+    if time is not None:
+        out["time"] = time  # written as isoformat writes it
+    out["datacontenttype"] = signal.datacontenttype
+    if signal.data is not None:
+        out["data"] = signal.data
+    if signal.extensions:
+        out.update(signal.extensions)
+    try:
+        return orjson.dumps(out).decode()
+    except TypeError:
+        return codec.to_json(signal)
+
 
 #: ``upgrade(spec_name, stored_version, raw_agent_dict) -> raw_agent_dict`` at the current
 #: version; raise to refuse.
@@ -107,7 +150,9 @@ class Replayed:
         outbox: what is outstanding.
         emits: every ``Emit`` of the replayed steps, with the id of the emitting agent.
         spawns: every ``SpawnAgent`` of the replayed steps.
-        stopped: a replayed step stopped the agent.
+        stopped_by: the journalled signal whose step stopped the agent (a ``Stop``
+            directive), or ``None``.
+        stop_reason: that ``Stop``'s reason.
     """
 
     agent: Agent[Any]
@@ -115,7 +160,13 @@ class Replayed:
     outbox: Outbox
     emits: tuple[Emit, ...]
     spawns: tuple[SpawnAgent, ...]
-    stopped: bool
+    stopped_by: Signal | None = None
+    stop_reason: str = ""
+
+    @property
+    def stopped(self) -> bool:
+        """A replayed step stopped the agent."""
+        return self.stopped_by is not None
 
 
 def decode_agent(
@@ -174,7 +225,8 @@ def replay(
     crons: dict[str, Cron] = {c.job_id: c for c in outbox.crons}
     emits: list[Emit] = []
     spawns: list[SpawnAgent] = []
-    stopped = False
+    stopped_by: Signal | None = None
+    stop_reason = ""
     seq = start_seq
     for entry in entries:
         try:
@@ -209,11 +261,13 @@ def replay(
                     emits.append(d)
                 case SpawnAgent():
                     spawns.append(d)
-                case Stop():
-                    stopped = True
+                case Stop(reason=reason):
+                    stopped_by, stop_reason = signal, reason
                 case _:
                     pass
-        if stopped:
+            if stopped_by is not None:
+                break  # the live runtime executes nothing after a Stop, in this step or later
+        if stopped_by is not None:
             break
     return Replayed(
         agent=agent,
@@ -225,7 +279,8 @@ def replay(
         ),
         emits=tuple(emits),
         spawns=tuple(spawns),
-        stopped=stopped,
+        stopped_by=stopped_by,
+        stop_reason=stop_reason,
     )
 
 

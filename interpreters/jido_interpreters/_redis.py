@@ -6,7 +6,13 @@ import json
 from collections.abc import Sequence
 from typing import Any, Final, final
 
-from ._storage import AgentRecord, CorruptJournal, JournalEntry, SnapshotRecord
+from ._storage import (
+    AgentRecord,
+    CorruptJournal,
+    JournalEntry,
+    SnapshotRecord,
+    decode_registration,
+)
 
 __all__ = ["RedisStorage"]
 
@@ -75,10 +81,18 @@ class RedisStorage:
         pipe.execute()
 
     def mark_stopped(self, agent_id: str) -> None:
+        """Set the registration's ``stopped`` flag. A registration that cannot be decoded is
+        left as it is: :meth:`agents` reports it, and raising here would fail the whole
+        group-commit batch this runs in (journal appends of other agents included)."""
         raw = self._r.hget(self._p + "agents", agent_id)
         if raw is None:
             return
-        data = json.loads(raw)
+        try:
+            data = json.loads(raw)
+        except ValueError:  # not JSON, or not UTF-8
+            return
+        if not isinstance(data, dict):
+            return
         data["stopped"] = True
         self._r.hset(self._p + "agents", agent_id, json.dumps(data))
 
@@ -102,23 +116,42 @@ class RedisStorage:
             ),
         )
 
-    def agents(self) -> list[AgentRecord]:
-        order = [x.decode() for x in self._r.zrange(self._p + "order", 0, -1)]
-        raw = self._r.hgetall(self._p + "agents")
-        out = []
-        for agent_id in order:
-            data = json.loads(raw[agent_id.encode()])
-            out.append(
-                AgentRecord(
-                    agent_id=agent_id,
-                    spec=data["spec"],
-                    schema_version=data["schema_version"],
-                    initial=data["initial"],
-                    parent_id=data["parent_id"],
-                    tag=data["tag"],
-                    stopped=data["stopped"],
-                )
-            )
+    def agents(self) -> list[AgentRecord | CorruptJournal]:
+        """Every registration in registration order; one that cannot be decoded is a
+        :class:`CorruptJournal` in its place (see :meth:`Storage.agents`).
+
+        ``register`` writes an agent's record and its place in the order in one transaction,
+        so an id found in only one of them is damage too: an ordered id with no record, or a
+        record with no place in the order (reported after the ordered ones, by id).
+        """
+        order: list[bytes] = list(self._r.zrange(self._p + "order", 0, -1))
+        raw: dict[bytes, bytes] = self._r.hgetall(self._p + "agents")
+        unordered = set(raw) - set(order)
+        out: list[AgentRecord | CorruptJournal] = []
+        for key in order + sorted(unordered):
+            try:
+                agent_id = key.decode()
+            except UnicodeDecodeError:
+                # Damage as well; backslash escapes still name it in the report.
+                name = key.decode(errors="backslashreplace")
+                out.append(CorruptJournal(name, 0, "its id is not UTF-8 text"))
+                continue
+            text = raw.get(key)
+            if text is None:
+                out.append(CorruptJournal(agent_id, 0, "no registration record"))
+                continue
+            if key in unordered:
+                out.append(CorruptJournal(agent_id, 0, "not in the registration order"))
+                continue
+            try:
+                data = json.loads(text)
+            except ValueError as exc:  # not JSON; or bytes that are not UTF-8
+                out.append(CorruptJournal(agent_id, 0, f"not JSON ({exc})"))
+                continue
+            if not isinstance(data, dict):
+                out.append(CorruptJournal(agent_id, 0, f"not a JSON object: {data!r:.40}"))
+                continue
+            out.append(decode_registration(agent_id, data))
         return out
 
     def load(self, agent_id: str) -> tuple[SnapshotRecord | None, list[JournalEntry]]:

@@ -8,7 +8,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal, final
 
-from ._storage import AgentRecord, JournalEntry, SnapshotRecord
+from ._storage import (
+    AgentRecord,
+    CorruptJournal,
+    JournalEntry,
+    SnapshotRecord,
+    decode_registration,
+)
 
 __all__ = ["SQLiteStorage"]
 
@@ -31,6 +37,11 @@ CREATE TABLE IF NOT EXISTS journal (
     at REAL NOT NULL,
     PRIMARY KEY (agent_id, seq),
     UNIQUE (agent_id, signal_id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS seen (
+    agent_id TEXT NOT NULL,
+    signal_id TEXT NOT NULL,
+    PRIMARY KEY (agent_id, signal_id)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS snapshots (
     agent_id TEXT PRIMARY KEY,
@@ -62,9 +73,12 @@ class SQLiteStorage:
     Args:
         path: the database file (created if missing), or ``":memory:"``.
         synchronous: SQLite's ``PRAGMA synchronous``.
-        compact: drop journal entries covered by a snapshot when one is written. Off by
-            default: the journal is also what recognises a re-delivered signal id, and a
-            compacted journal forgets the ids it dropped.
+        compact: drop journal entries covered by a snapshot when one is written. The
+            journal is also what recognises a re-delivered signal id, so the ids of the
+            entries dropped are kept in a table of their own (``seen``: ids only, no
+            signals), and a re-delivery after compaction is still journalled, and handled,
+            at most once. That table grows by one short row per compacted signal, forever:
+            compaction bounds the space signals take, not the space their ids take.
     """
 
     def __init__(
@@ -88,6 +102,9 @@ class SQLiteStorage:
             (n,) = self._db.execute("SELECT COALESCE(MAX(position), 0) FROM agents").fetchone()
             self._position = int(n)
             self._next: dict[str, int] = {}
+            # Until something is compacted (by this store or an earlier one on the same file)
+            # ``seen`` is empty, and the hot path of ``append`` need not look there.
+            self._any_seen = self._db.execute("SELECT 1 FROM seen LIMIT 1").fetchone() is not None
 
     def register(self, record: AgentRecord) -> None:
         with self._lock:
@@ -150,6 +167,15 @@ class SQLiteStorage:
                                 (agent_id, *chunk),
                             )
                         )
+                        if self._any_seen:  # ids whose entries compaction dropped
+                            known.update(
+                                (agent_id, r[0])
+                                for r in db.execute(
+                                    "SELECT signal_id FROM seen WHERE agent_id = ? AND"
+                                    f" signal_id IN ({marks})",
+                                    (agent_id, *chunk),
+                                )
+                            )
                 rows = []
                 for agent_id, signal_id, signal, at in entries:
                     if (agent_id, signal_id) in known:
@@ -191,33 +217,56 @@ class SQLiteStorage:
                     ),
                 )
                 if self._compact:
+                    # The dropped entries' ids move to ``seen`` in the same transaction: a
+                    # crash leaves either both tables as they were or both updated, never an
+                    # id forgotten (which would let a re-delivery be handled twice).
+                    cur = db.execute(
+                        "INSERT OR IGNORE INTO seen (agent_id, signal_id) SELECT agent_id,"
+                        " signal_id FROM journal WHERE agent_id = ? AND seq <= ?",
+                        (record.agent_id, record.seq),
+                    )
                     db.execute(
                         "DELETE FROM journal WHERE agent_id = ? AND seq <= ?",
                         (record.agent_id, record.seq),
                     )
+                    any_seen = self._any_seen or cur.rowcount > 0
+                else:
+                    any_seen = self._any_seen
                 db.execute("COMMIT")
             except BaseException:
                 db.execute("ROLLBACK")
                 raise
+            self._any_seen = any_seen
 
-    def agents(self) -> list[AgentRecord]:
+    def agents(self) -> list[AgentRecord | CorruptJournal]:
+        """Every registration in registration order; a row that cannot be used (a column of
+        the wrong type or not UTF-8 text, as a damaged file or a hand edit leaves: SQLite
+        does not enforce column types) is a :class:`CorruptJournal` in its place."""
         with self._lock:
             rows = self._db.execute(
                 "SELECT agent_id, spec, schema_version, initial, parent_id, tag, stopped"
                 " FROM agents ORDER BY position"
             ).fetchall()
-        return [
-            AgentRecord(
-                agent_id=r[0],
-                spec=r[1],
-                schema_version=r[2],
-                initial=r[3],
-                parent_id=r[4],
-                tag=r[5],
-                stopped=bool(r[6]),
-            )
-            for r in rows
-        ]
+        out: list[AgentRecord | CorruptJournal] = []
+        for agent_id, spec, version, initial, parent_id, tag, stopped in rows:
+            if not isinstance(agent_id, str):
+                name = (
+                    agent_id.decode(errors="backslashreplace")
+                    if isinstance(agent_id, bytes)
+                    else str(agent_id)
+                )
+                out.append(CorruptJournal(name, 0, "its id is not UTF-8 text"))
+                continue
+            fields = {
+                "spec": spec,
+                "schema_version": version,
+                "initial": initial,
+                "parent_id": parent_id,
+                "tag": tag,
+                "stopped": stopped,
+            }
+            out.append(decode_registration(agent_id, fields))
+        return out
 
     def load(self, agent_id: str) -> tuple[SnapshotRecord | None, list[JournalEntry]]:
         with self._lock:

@@ -17,7 +17,7 @@ one worker thread, in order.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Protocol, final, runtime_checkable
 
 import attrs
@@ -32,6 +32,7 @@ __all__ = [
     "Storage",
     "StorageError",
     "UnknownSpec",
+    "decode_registration",
 ]
 
 
@@ -109,8 +110,13 @@ class Storage(Protocol):
         """Store the agent's latest snapshot (older entries may then be compacted)."""
         ...
 
-    def agents(self) -> list[AgentRecord]:
-        """Every registration, in registration order."""
+    def agents(self) -> Sequence[AgentRecord | CorruptJournal]:
+        """Every registration, in registration order.
+
+        A registration that cannot be decoded is given, in its place, as a
+        :class:`CorruptJournal` naming the agent (``seq`` 0), not raised: the caller then
+        reports every unusable agent at once and can still recover the others on request.
+        """
         ...
 
     def load(self, agent_id: str) -> tuple[SnapshotRecord | None, list[JournalEntry]]:
@@ -168,3 +174,56 @@ class UnknownSpec(StorageError):
 class RecoveryError(ExceptionGroup[StorageError]):
     """Recovery failed for some agents; each exception names its agent. No agent of the
     group was started (never a silent partial state)."""
+
+
+def decode_registration(
+    agent_id: str, fields: Mapping[str, object]
+) -> AgentRecord | CorruptJournal:
+    """Check a registration's stored ``fields`` (``spec``, ``schema_version``, ``initial``,
+    ``parent_id``, ``tag``, ``stopped``) and build its :class:`AgentRecord`.
+
+    Stores keep these fields in forms that do not enforce their types (a JSON object in
+    Redis; SQLite columns, whose types are advisory), so each is checked here: a wrong type
+    would otherwise surface later as a raw ``TypeError`` in the middle of recovery.
+
+    Returns:
+        The record, or a :class:`CorruptJournal` (``seq`` 0) saying what is wrong.
+    """
+
+    def bad(reason: str) -> CorruptJournal:
+        return CorruptJournal(agent_id, 0, reason)
+
+    missing = [
+        k
+        for k in ("spec", "schema_version", "initial", "parent_id", "tag", "stopped")
+        if k not in fields
+    ]
+    if missing:
+        return bad(f"no {', '.join(map(repr, missing))} field")
+    spec, version, initial = fields["spec"], fields["schema_version"], fields["initial"]
+    parent_id, tag, stopped = fields["parent_id"], fields["tag"], fields["stopped"]
+    if not isinstance(spec, str) or not spec:
+        return bad(f"spec {spec!r} is not a spec name")
+    # bool is an int subclass; JSON's true is not a version.
+    if not isinstance(version, int) or isinstance(version, bool):
+        return bad(f"schema_version {version!r} is not an integer")
+    if not isinstance(initial, str):
+        return bad(f"initial agent {initial!r:.40} is not text")
+    if parent_id is not None and not isinstance(parent_id, str):
+        return bad(f"parent_id {parent_id!r} is not text")
+    if tag is not None and not isinstance(tag, str):
+        return bad(f"tag {tag!r} is not text")
+    # The runtime links a child by both; one without the other is no link it can restore.
+    if (parent_id is None) != (tag is None):
+        return bad(f"parent_id {parent_id!r} and tag {tag!r}: one without the other")
+    if not isinstance(stopped, bool | int) or stopped not in (0, 1):
+        return bad(f"stopped {stopped!r} is not a flag")
+    return AgentRecord(
+        agent_id=agent_id,
+        spec=spec,
+        schema_version=version,
+        initial=initial,
+        parent_id=parent_id,
+        tag=tag,
+        stopped=bool(stopped),
+    )
