@@ -228,3 +228,6 @@ def test_hypothesis_shrinks_a_failing_run_to_a_single_fault() -> None:
         if isinstance(e, SignalDelivered) and e.signal.type == "bank.credit"
     )
     assert max(credited.values()) == 2
+    # No seed, but the trace records every choice: the minimal failure replays exactly.
+    assert exc.result.choices is not None
+    assert replay(simulation_to_jsonl(exc.result), bank.scenario(OPENING, [], spec=BUGGY)) is None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import subprocess
 import sys
 from pathlib import Path
@@ -569,13 +570,48 @@ def test_replay_reports_the_first_changed_line() -> None:
     assert found.describe().startswith("line 6: recorded event 4")
 
 
+def compact(value: object) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def test_a_run_without_a_seed_replays_from_its_recorded_choices() -> None:
+    """A run whose choices a given generator made (Hypothesis's, in property tests) records
+    every draw in its trace; replay feeds them back, and a changed choice diverges."""
+    result = simulate(bank.SCENARIO, rng=random.Random(3), faults=CHAOS)
+    assert result.seed is None
+    assert result.choices is not None
+    assert len(result.choices) > 10
+    text = simulation_to_jsonl(result)
+    assert replay(text, bank.SCENARIO) is None
+    # The same generator state as a seed gives the same run: the draws are the run.
+    seeded = simulate(bank.SCENARIO, seed=3, faults=CHAOS)
+    assert seeded.events == result.events
+
+    lines = text.splitlines()
+    header = json.loads(lines[0])
+    header["choices"][0] = 0.999999 if header["choices"][0] < 0.5 else 0.0
+    changed = replay("\n".join([compact(header), *lines[1:]]), bank.SCENARIO)
+    assert changed is not None
+    assert changed.line > 1
+
+    header = json.loads(lines[0])
+    header["choices"] = header["choices"][:5]
+    short = replay("\n".join([compact(header), *lines[1:]]), bank.SCENARIO)
+    assert short is not None
+    assert short.note == "the run drew more choices than the trace recorded"
+
+
 def test_replay_needs_a_seed_and_a_header() -> None:
-    """A trace whose choices came from Hypothesis, or that is no trace, is bad input."""
+    """A trace with neither a seed nor recorded choices, or that is no trace, is bad input."""
     result = simulate(bank.SCENARIO, seed=1)
     header = json.loads(simulation_to_jsonl(result).splitlines()[0])
     header["seed"] = None
-    with pytest.raises(DecodeError, match=r"line 1: .*no seed"):
+    with pytest.raises(DecodeError, match=r"line 1: no seed and no recorded choices"):
         replay(json.dumps(header), bank.SCENARIO)
+    header["choices"] = [0.5, 1.5]
+    with pytest.raises(DecodeError, match=r"line 1: choices must be a list of numbers"):
+        replay(json.dumps(header), bank.SCENARIO)
+    del header["choices"]
     with pytest.raises(DecodeError, match=r"line 1: .*not a simulation trace"):
         replay('{"i": 0}', bank.SCENARIO)
     with pytest.raises(DecodeError, match="line 1: the trace is empty"):

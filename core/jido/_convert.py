@@ -111,7 +111,7 @@ _fast: Final = _make(detailed=False)
 _fast_hooks: dict[type[Any], Callable[[Any, Any], Any]] = {}
 
 
-def structure_params(data: object, cls: type[P], *, forbid_extra: bool) -> P | list[str]:
+def structure_params(data: object, cls: type[P], forbid_extra: bool) -> P | list[str]:
     """Validate ``data`` into ``cls``; on failure return every problem, one string each.
 
     Each message ends with the JSON path of the bad field (``... @ $.by``).

@@ -57,7 +57,6 @@ _FIELDS = {cls: tuple(f.name for f in attrs.fields(cls)) for cls in (Schedule, C
 
 def stamp(
     directives: Iterable[Directive],
-    *,
     agent_id: str,
     cause_id: str,
     cause: Signal | None,

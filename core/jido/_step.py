@@ -170,7 +170,7 @@ def _run(
         params = structure_params(
             data_of_signal if ins.params is None else ins.params,
             act.params,
-            forbid_extra=act.extra == "forbid",
+            act.extra == "forbid",
         )
         if type(params) is list:
             directives.append(_bad_params(act.name, params, signal))
@@ -242,7 +242,7 @@ def _run(
         # A transition with no action at all still moves the status.
         agent = _next_agent(agent, agent.state, agent.slices, next_status)
     if directives:
-        return _step(agent, stamp(directives, agent_id=agent.id, cause_id=cause_id, cause=signal))
+        return _step(agent, stamp(directives, agent.id, cause_id, signal))
     return _step(agent, ())
 
 

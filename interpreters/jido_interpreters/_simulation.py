@@ -217,6 +217,8 @@ class SimulationResult:
         violation: the invariant that stopped the run, if one did.
         counts: how many events of each kind (``"delivered"``, ``"dropped"``...).
         sinks: what was emitted to each named sink.
+        choices: when the run had no seed, every draw it took from the given generator, in
+            order: what :func:`replay` feeds back to re-run it (``None`` for a seeded run).
     """
 
     seed: int | None
@@ -234,6 +236,7 @@ class SimulationResult:
     violation: Violation | None = None
     counts: FrozenMap[str, int] = attrs.field(factory=FrozenMap)
     sinks: FrozenMap[str, tuple[Signal, ...]] = attrs.field(factory=FrozenMap)
+    choices: tuple[float, ...] | None = None
 
     @property
     def entries(self) -> tuple[TraceEntry, ...]:
@@ -278,7 +281,7 @@ class InvariantViolated(JidoError, AssertionError):
         v = result.violation
         if v is None:
             raise ValueError("InvariantViolated needs a result with a violation")
-        seed = "none, the choices were drawn by Hypothesis" if result.seed is None else result.seed
+        seed = "none: its trace records the choices" if result.seed is None else result.seed
         super().__init__(
             f"invariant {v.invariant!r} violated after event {v.index} (seed {seed}): {v.message}"
         )
@@ -678,6 +681,41 @@ class _Engine(Kernel):
         return True
 
 
+class _Recorded(random.Random):
+    """A given generator whose draws are kept, so that a run without a seed can be replayed.
+
+    The engine draws only with ``random()``; that is the one method recorded.
+    """
+
+    def __init__(self, inner: random.Random, log: list[float]) -> None:
+        super().__init__(0)
+        self._inner = inner
+        self._log = log
+
+    def random(self) -> float:
+        value = self._inner.random()
+        self._log.append(value)
+        return value
+
+
+class _ChoicesExhausted(JidoError, LookupError):
+    """A replayed run drew more choices than its trace recorded (it diverged)."""
+
+
+class _Replayed(random.Random):
+    """Gives back recorded draws, in order; one more than recorded is a divergence."""
+
+    def __init__(self, choices: Iterable[float]) -> None:
+        super().__init__(0)
+        self._next = iter(choices)
+
+    def random(self) -> float:
+        try:
+            return next(self._next)
+        except StopIteration:
+            raise _ChoicesExhausted("the run drew more choices than the trace recorded") from None
+
+
 # ---------------------------------------------------------------------------- the facade
 
 
@@ -695,7 +733,8 @@ class Simulation:
         specs: the specs agents may run.
         seed: seeds the generator behind every choice.
         rng: a generator to use instead of ``random.Random(seed)``; for Hypothesis (see
-            ``jido_interpreters.simulation_testing``). The result then records no seed.
+            ``jido_interpreters.simulation_testing``). The result then records no seed but
+            every draw (``choices``), and its trace replays from those.
         faults: what to inject, and how often.
         effects: fake effect handlers by name (plain functions, as for SyncRuntime).
         invariants: checks over all running agents, by name; see :data:`Invariant`.
@@ -732,9 +771,16 @@ class Simulation:
         if isinstance(latency, bool) or not math.isfinite(latency) or latency < 0:
             raise ValueError(f"latency must be a finite number of seconds >= 0, got {latency!r}")
         self._seed: int | None = seed if rng is None else None
+        self._choices: list[float] | None = None
+        if rng is None:
+            rng = random.Random(seed)
+        else:
+            # Without a seed, the draws are the only record of the run's choices: keep them.
+            self._choices = []
+            rng = _Recorded(rng, self._choices)
         self._engine = _Engine(
             specs,
-            rng=random.Random(seed) if rng is None else rng,
+            rng=rng,
             faults=faults,
             effects=effects or {},
             invariants=invariants or {},
@@ -868,6 +914,7 @@ class Simulation:
             violation=self._violation,
             counts=FrozenMap(dict(e.counts)),
             sinks=FrozenMap({name: tuple(sigs) for name, sigs in e.sinks.items()}),
+            choices=None if self._choices is None else tuple(self._choices),
         )
 
     # ------------------------------------------------------------------ reading
@@ -1080,9 +1127,10 @@ def _dumps(value: object) -> str:
 def simulation_to_jsonl(result: SimulationResult, *, codec: Codec | None = None) -> str:
     """The run as JSON lines: a header, one line per event, a last line for a violation.
 
-    The header records what :func:`replay` needs to re-run it: ``seed``, ``events`` (the
-    budget), ``faults``, ``latency``, ``epoch``, the ``agents`` as started and the
-    ``inputs`` sent. Two runs with the same seed, specs and inputs give the same bytes.
+    The header records what :func:`replay` needs to re-run it: ``seed`` (or, for a run whose
+    choices a given generator made, ``choices``: every draw), ``events`` (the budget),
+    ``faults``, ``latency``, ``epoch``, the ``agents`` as started and the ``inputs`` sent.
+    Two runs with the same seed, specs and inputs give the same bytes.
 
     Args:
         result: a run (recorded: a run with recording off has no events to write).
@@ -1093,6 +1141,7 @@ def simulation_to_jsonl(result: SimulationResult, *, codec: Codec | None = None)
         "format": TRACE_FORMAT,
         "version": TRACE_VERSION,
         "seed": result.seed,
+        **({} if result.choices is None else {"choices": list(result.choices)}),
         "events": result.max_events,
         "faults": attrs.asdict(result.faults),
         "latency": result.latency,
@@ -1167,7 +1216,8 @@ def _summary(line: str) -> str:
 @final
 @attrs.frozen
 class _Header:
-    seed: int
+    seed: int | None
+    choices: tuple[float, ...] | None
     events: int
     faults: FaultPlan
     latency: float
@@ -1183,9 +1233,17 @@ def _read_header(raw: object, scenario: Scenario) -> _Header:
     if raw.get("version") != TRACE_VERSION:
         raise DecodeError(what, f"trace version {raw.get('version')!r} is not {TRACE_VERSION}")
     seed, events, latency = raw.get("seed"), raw.get("events"), raw.get("latency")
+    choices: tuple[float, ...] | None = None
     if seed is None:
-        raise DecodeError(what, "the run drew its choices from Hypothesis: no seed to replay")
-    if isinstance(seed, bool) or not isinstance(seed, int):
+        drawn = raw.get("choices")
+        if drawn is None:
+            raise DecodeError(what, "no seed and no recorded choices: nothing to replay from")
+        if not isinstance(drawn, list) or not all(
+            type(c) is float and 0.0 <= c < 1.0 for c in drawn
+        ):
+            raise DecodeError(what, "choices must be a list of numbers in [0, 1)")
+        choices = tuple(drawn)
+    elif isinstance(seed, bool) or not isinstance(seed, int):
         raise DecodeError(what, f"seed {seed!r} is not an integer")
     if isinstance(events, bool) or not isinstance(events, int) or events < 0:
         raise DecodeError(what, f"events {events!r} is not an integer >= 0")
@@ -1225,7 +1283,7 @@ def _read_header(raw: object, scenario: Scenario) -> _Header:
         raise DecodeError(what, exc.reason if exc.what == what else str(exc)) from None
     except (KeyError, TypeError, AttributeError) as exc:
         raise DecodeError(what, f"{type(exc).__name__}: {exc}") from None
-    return _Header(seed, events, plan, float(latency), epoch, tuple(agents), tuple(inputs))
+    return _Header(seed, choices, events, plan, float(latency), epoch, tuple(agents), tuple(inputs))
 
 
 def replay(
@@ -1236,9 +1294,10 @@ def replay(
 ) -> Divergence | None:
     """Re-run a trace written by :func:`simulation_to_jsonl` and compare it, line by line.
 
-    The run is rebuilt from the header alone (seed, budget, faults, latency, epoch, agents,
-    inputs); ``scenario`` supplies the specs, fakes and invariants. A spec, fake or invariant
-    that changed behaviour shows up as a divergence.
+    The run is rebuilt from the header alone (seed or recorded choices, budget, faults,
+    latency, epoch, agents, inputs); ``scenario`` supplies the specs, fakes and invariants. A
+    spec, fake or invariant that changed behaviour shows up as a divergence (for a run
+    replayed from its choices, possibly as one that drew more choices than were recorded).
 
     Returns:
         ``None`` if the replay gives the same bytes, else the first :class:`Divergence`.
@@ -1264,7 +1323,8 @@ def replay(
     header = _read_header(parsed[0], scenario)
     sim = Simulation(
         scenario.specs,
-        seed=header.seed,
+        seed=header.seed or 0,
+        rng=None if header.choices is None else _Replayed(header.choices),
         faults=header.faults,
         effects=scenario.effects,
         invariants=scenario.invariants,
@@ -1286,6 +1346,13 @@ def replay(
     except ActionCrashed as exc:
         note = str(exc)
         result = sim.result()
+    except _ChoicesExhausted as exc:
+        note = str(exc)
+        result = sim.result()
+    if header.choices is not None:
+        # The header is compared as recorded: a diverging run shows at its first differing
+        # event, not at a header listing the draws it happened to take.
+        result = attrs.evolve(result, choices=header.choices)
     actual = simulation_to_jsonl(result, codec=scenario.codec).splitlines()
     for n in range(max(len(lines), len(actual))):
         want = lines[n] if n < len(lines) else None
