@@ -1,0 +1,490 @@
+"""How AsyncRuntime executes the directives a step returns.
+
+* Execution is synchronous, inside the agent's step: nothing awaits, so no other step can
+  interleave. What takes time is started, not waited for: effects and sensors run as tasks,
+  schedules and cron jobs as loop timers, and everything they produce comes back to the
+  agent as a signal.
+* Effects (``Invoke``) run concurrently, outside the agent's loop: a slow effect never
+  blocks the agent's mailbox or a ``call``. The outcomes of the effects one step invoked
+  are delivered in the order of its ``Invoke`` directives (each as soon as it and those
+  before it have finished): each effect's task waits for the previous one's.
+* A directive that cannot be executed (no such effect handler, sink, sensor or child, an
+  unknown timezone, a spawn whose id is taken, ...) is a :class:`jido.Problem`, reported
+  and logged; the other directives still run. ``Stop``, ``StopChild`` and a crashing
+  custom handler go to :mod:`._async_supervision`.
+* A durable runtime also records what a snapshot must remember of each agent (its effects
+  in flight, schedules and cron jobs: its outbox).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable
+from datetime import datetime
+from typing import TYPE_CHECKING, Literal, assert_never
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import attrs
+from croniter import croniter
+
+import jido
+from jido import (
+    CHILD_STARTED,
+    SENSOR_EXIT,
+    ActionCrashed,
+    AdoptChild,
+    Cron,
+    CronCancel,
+    CustomDirective,
+    Directive,
+    Emit,
+    Error,
+    Invoke,
+    JsonValue,
+    Problem,
+    ProblemKind,
+    Schedule,
+    Signal,
+    SpawnAgent,
+    StartSensor,
+    Stop,
+    StopChild,
+    StopSensor,
+    ToAgent,
+    ToParent,
+    ToSelf,
+    ToSink,
+    derive_id,
+    freeze,
+)
+
+from . import _async_supervision as supervision
+from ._async_errors import RuntimeClosed
+from ._async_server import Server
+from ._outcomes import directive_problem, outcome_signal
+
+if TYPE_CHECKING:
+    from ._async import AsyncEffectHandler, AsyncRuntime
+
+__all__ = ["after", "cron_signal", "execute"]
+
+log = logging.getLogger("jido.runtime")
+
+
+def execute(
+    rt: AsyncRuntime, srv: Server, cause: Signal | None, directives: Iterable[Directive]
+) -> list[Problem]:
+    """Execute ``directives``, from the step that handled ``cause`` (``None``: from no step,
+    e.g. the declared schedules at start), in order; returns the problems met.
+
+    Nothing here awaits: effects and sensors are started as tasks, timers armed. Once the
+    agent is stopped (by an earlier directive) the rest are skipped. A directive handler
+    that raises is a crash, and the agent's error policy applies.
+    """
+    problems: list[Problem] = []
+    agent_id = srv.agent.id
+    chain: asyncio.Task[None] | None = None
+    for d in directives:
+        if srv.stopped:
+            break  # stopped by an earlier directive: the rest are not executed
+        try:
+            if rt._spans.enabled:
+                with rt._spans.directive(agent_id, d):
+                    chain = _execute_one(rt, srv, cause, d, chain, problems)
+            else:
+                chain = _execute_one(rt, srv, cause, d, chain, problems)
+        except Exception as exc:
+            # A bug in a user-supplied directive handler: the agent's error policy.
+            trigger = cause or Signal(type="jido.directive", source="jido://runtime", id="-")
+            crash = ActionCrashed(agent_id, type(d).__name__, trigger.type)
+            crash.__cause__ = exc
+            supervision.crash(rt, srv, trigger, crash)
+    return problems
+
+
+def _execute_one(
+    rt: AsyncRuntime,
+    srv: Server,
+    cause: Signal | None,
+    d: Directive,
+    chain: asyncio.Task[None] | None,
+    problems: list[Problem],
+) -> asyncio.Task[None] | None:
+    agent_id = srv.agent.id
+    if isinstance(d, CustomDirective):
+        _custom(rt, srv, d, problems)
+        return chain
+    match d:
+        case Emit(signal=sig, to=to):
+            _emit(rt, srv, sig, to, problems)
+        case Invoke():
+            chain = _invoke(rt, srv, cause, d, chain, problems)
+        case Schedule(delay=delay, signal=sig):
+            after(rt, srv, delay, sig)
+        case Cron():
+            _cron(rt, srv, d, problems)
+        case CronCancel(job_id=job_id):
+            srv.out_crons.pop(job_id, None)
+            h = srv.crons.pop(job_id, None)
+            if h is not None:
+                h.cancel()
+        case SpawnAgent():
+            _spawn(rt, srv, d, problems)
+        case StopChild(tag=tag, reason=reason):
+            child_id = srv.children.get(tag, "")
+            child = rt._servers.get(child_id)
+            if child is not None and not child.stopped:
+                supervision.stop(rt, child, reason)
+            elif child_id in rt._hibernated:
+                supervision.stop_hibernated(rt, child_id, reason)
+            else:
+                rt._problem(
+                    problems,
+                    directive_problem(f"no child tagged {tag!r}", tag=tag),
+                    agent_id,
+                )
+        case AdoptChild():
+            _adopt(rt, srv, d, problems)
+        case StartSensor():
+            _start_sensor(rt, srv, d, problems)
+        case StopSensor(tag=tag):
+            t = srv.sensors.pop(tag, None)
+            if t is not None:
+                t.cancel()
+        case Stop(reason=reason):
+            supervision.stop(rt, srv, reason, cause)
+        case Error(problem=p):
+            rt._stats.errors += 1
+            log.info("agent %s: %s", agent_id, p.message, extra={"jido": {"agent": agent_id}})
+        case _:
+            assert_never(d)
+    return chain
+
+
+def _emit(
+    rt: AsyncRuntime,
+    srv: Server,
+    sig: Signal,
+    to: ToSelf | ToParent | ToAgent | ToSink,
+    problems: list[Problem],
+) -> None:
+    agent_id = srv.agent.id
+    match to:
+        case ToSelf():
+            rt._deliver(agent_id, sig)
+        case ToParent():
+            if srv.parent is None:
+                rt._problem(
+                    problems,
+                    directive_problem(
+                        f"agent {agent_id!r} has no parent to emit {sig.type!r} to",
+                        signal_type=sig.type,
+                    ),
+                    agent_id,
+                )
+            else:
+                rt._deliver(srv.parent[0], sig)
+        case ToAgent(id=target):
+            if not rt._deliver(target, sig):
+                rt._problem(
+                    problems,
+                    directive_problem(
+                        f"no running agent {target!r} to emit {sig.type!r} to",
+                        agent=target,
+                        signal_type=sig.type,
+                    ),
+                    agent_id,
+                )
+        case ToSink(name=name):
+            fn = rt._sink_fns.get(name)
+            if fn is None:
+                rt._problem(
+                    problems, directive_problem(f"no sink named {name!r}", sink=name), agent_id
+                )
+            else:
+                fn(sig)
+        case _:
+            assert_never(to)
+
+
+def _invoke(
+    rt: AsyncRuntime,
+    srv: Server,
+    cause: Signal | None,
+    d: Invoke,
+    previous: asyncio.Task[None] | None,
+    problems: list[Problem],
+) -> asyncio.Task[None]:
+    handler = rt._effects.get(d.effect)
+    if handler is None:
+        rt._problem(
+            problems,
+            Problem.of(ProblemKind.EFFECT, f"no handler for effect {d.effect!r}", effect=d.effect),
+            srv.agent.id,
+        )
+    rt._add_pending()
+    if rt._storage is not None:
+        srv.out_invokes[d.key] = (d, cause)
+    task = asyncio.get_running_loop().create_task(
+        _run_effect(rt, srv, d, cause, handler, previous), name=f"jido-effect:{d.effect}"
+    )
+    srv.effects.add(task)
+
+    def done(t: asyncio.Task[None]) -> None:
+        # A callback, not a ``finally``: a task cancelled before it ever ran runs no
+        # ``finally``, and the pending count must still come down.
+        srv.effects.discard(t)
+        rt._done_pending()
+
+    task.add_done_callback(done)
+    return task
+
+
+async def _run_effect(
+    rt: AsyncRuntime,
+    srv: Server,
+    d: Invoke,
+    cause: Signal | None,
+    handler: AsyncEffectHandler | None,
+    previous: asyncio.Task[None] | None,
+) -> None:
+    outcome: tuple[Literal["ok"], JsonValue] | tuple[Literal["error"], str, str]
+    if handler is None:
+        outcome = ("error", "UnknownEffect", f"no handler for effect {d.effect!r}")
+    else:
+        span = rt._spans.effect(d) if rt._spans.enabled else None
+        limit = asyncio.timeout(srv.options.effect_timeout)
+        try:
+            if span is not None:
+                span.__enter__()
+            async with limit:
+                result = await handler(d.args)
+            try:
+                outcome = ("ok", freeze(result))
+            except TypeError as exc:
+                outcome = ("error", "InvalidResult", str(exc))
+        except TimeoutError as exc:
+            # Ours (the effect timeout) or the handler's own; the message tells which.
+            message = (
+                f"effect {d.effect!r} took longer than {srv.options.effect_timeout:g}s"
+                if limit.expired()
+                else str(exc)
+            )
+            outcome = ("error", "TimeoutError", message)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            outcome = ("error", type(exc).__name__, str(exc))
+        finally:
+            if span is not None:
+                span.__exit__(None, None, None)
+    if previous is not None and not previous.done():
+        # Outcomes of one step's effects are delivered in directive order.
+        await asyncio.wait([previous])
+    srv.out_invokes.pop(d.key, None)
+    rt._deliver(srv.agent.id, outcome_signal(d, outcome, cause=cause, time=rt._clock()))
+
+
+def after(rt: AsyncRuntime, srv: Server, delay: float, sig: Signal) -> None:
+    """Arm a timer that delivers ``sig`` (stamped with the time it fires) in ``delay`` s."""
+    loop = asyncio.get_running_loop()
+    handle: asyncio.TimerHandle
+
+    def fire() -> None:
+        srv.timers.discard(handle)
+        srv.out_schedules.pop(sig.id, None)
+        if not srv.stopped:
+            rt._deliver(srv.agent.id, attrs.evolve(sig, time=rt._clock()))
+
+    handle = loop.call_later(delay, fire)
+    srv.timers.add(handle)
+    if rt._storage is not None:
+        srv.out_schedules[sig.id] = (rt._clock().timestamp() + delay, sig)
+
+
+def _cron(rt: AsyncRuntime, srv: Server, d: Cron, problems: list[Problem]) -> None:
+    agent_id = srv.agent.id
+    try:
+        tz = ZoneInfo(d.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        rt._problem(
+            problems,
+            directive_problem(
+                f"unknown timezone {d.timezone!r}", job_id=d.job_id, timezone=d.timezone
+            ),
+            agent_id,
+        )
+        return
+    if not croniter.is_valid(d.expression):
+        rt._problem(
+            problems,
+            directive_problem(
+                f"invalid cron expression {d.expression!r}",
+                job_id=d.job_id,
+                expression=d.expression,
+            ),
+            agent_id,
+        )
+        return
+    old = srv.crons.pop(d.job_id, None)
+    if old is not None:
+        old.cancel()
+    if rt._storage is not None:
+        srv.out_crons[d.job_id] = d
+    it = croniter(d.expression, rt._clock().astimezone(tz))
+    loop = asyncio.get_running_loop()
+
+    def arm() -> None:
+        nxt: datetime = it.get_next(datetime)
+        delay = max(0.0, (nxt - rt._clock()).total_seconds())
+        srv.crons[d.job_id] = loop.call_later(delay, tick)
+
+    def tick() -> None:
+        if srv.stopped:
+            return
+        rt._deliver(agent_id, cron_signal(rt, agent_id, d))
+        arm()
+
+    arm()
+
+
+def cron_signal(rt: AsyncRuntime, agent_id: str, d: Cron) -> Signal:
+    """A cron tick's signal. Its id counts ticks runtime-wide, not per registration: a
+    job registered again (an agent thawed, restarted) must not repeat the ids of its
+    earlier ticks, which the journal would drop as re-deliveries."""
+    rt._seq += 1
+    return attrs.evolve(
+        d.signal,
+        id=derive_id(d.signal.id, agent_id, rt._seq, rt._incarnation),
+        time=rt._clock(),
+    )
+
+
+def _spawn(rt: AsyncRuntime, parent: Server, d: SpawnAgent, problems: list[Problem]) -> None:
+    parent_id = parent.agent.id
+    child_id = d.id or f"{parent_id}/{d.tag}"
+    if d.spec not in rt._specs:
+        rt._problem(
+            problems,
+            directive_problem(f"no spec named {d.spec!r} to spawn", spec=d.spec),
+            parent_id,
+        )
+        return
+    existing = rt._servers.get(child_id)
+    if (existing is not None and not existing.stopped) or child_id in rt._hibernated:
+        rt._problem(
+            problems,
+            directive_problem(f"an agent {child_id!r} already runs", child_id=child_id),
+            parent_id,
+        )
+        return
+    if d.tag in parent.children:
+        rt._problem(
+            problems,
+            directive_problem(f"child tag {d.tag!r} is already in use", tag=d.tag),
+            parent_id,
+        )
+        return
+    try:
+        rt._start(d.spec, child_id, jido.thaw(d.state) or None, parent=(parent_id, d.tag))
+    except (TypeError, ValueError, RuntimeClosed) as exc:
+        rt._problem(
+            problems,
+            directive_problem(f"cannot start {child_id!r}: {exc}", child_id=child_id),
+            parent_id,
+        )
+        return
+    rt._system(
+        parent,
+        CHILD_STARTED,
+        {"child_id": child_id, "tag": d.tag, "spec": d.spec, "meta": d.meta},
+        child_id,
+    )
+
+
+def _adopt(rt: AsyncRuntime, parent: Server, d: AdoptChild, problems: list[Problem]) -> None:
+    parent_id = parent.agent.id
+    child = rt._servers.get(d.child_id)
+    message: str | None = None
+    if d.child_id == parent_id:
+        message = "an agent cannot adopt itself"
+    elif child is None or child.stopped:
+        message = f"no running agent {d.child_id!r} to adopt"
+    elif child.parent is not None:
+        message = f"agent {d.child_id!r} already has a parent"
+    elif d.tag in parent.children:
+        message = f"child tag {d.tag!r} is already in use"
+    if message is not None or child is None:
+        rt._problem(problems, directive_problem(message or "", child_id=d.child_id), parent_id)
+        return
+    child.parent = (parent_id, d.tag)
+    parent.children[d.tag] = d.child_id
+    rt._system(
+        parent,
+        CHILD_STARTED,
+        {"child_id": d.child_id, "tag": d.tag, "spec": child.spec.name, "meta": d.meta},
+        d.child_id,
+    )
+
+
+def _start_sensor(rt: AsyncRuntime, srv: Server, d: StartSensor, problems: list[Problem]) -> None:
+    fn = rt._sensor_fns.get(d.sensor)
+    if fn is None:
+        rt._problem(
+            problems,
+            directive_problem(f"no sensor named {d.sensor!r}", sensor=d.sensor),
+            srv.agent.id,
+        )
+        return
+    old = srv.sensors.pop(d.tag, None)
+    if old is not None:
+        old.cancel()
+    rt._seq += 1
+    generation = rt._seq
+
+    async def run() -> None:
+        reason = "normal"
+        n = 0
+        try:
+            async for type_, data in fn(d.config):
+                sig = Signal(
+                    type=type_,
+                    source=f"jido://sensor/{d.sensor}",
+                    id=derive_id(f"sensor:{d.tag}:{generation}", srv.agent.id, n, rt._incarnation),
+                    time=rt._clock(),
+                    data=data,
+                )
+                n += 1
+                rt._deliver(srv.agent.id, sig)
+        except asyncio.CancelledError:
+            return  # StopSensor / the agent stopped: a controlled stop, no exit signal
+        except Exception as exc:
+            reason = f"{type(exc).__name__}: {exc}"
+        if srv.sensors.get(d.tag) is task:
+            del srv.sensors[d.tag]
+        if not srv.stopped:
+            rt._system(
+                srv,
+                SENSOR_EXIT,
+                {"tag": d.tag, "sensor": d.sensor, "reason": reason},
+                f"sensor:{d.tag}",
+            )
+
+    task = asyncio.get_running_loop().create_task(run(), name=f"jido-sensor:{d.tag}")
+    srv.sensors[d.tag] = task
+
+
+def _custom(rt: AsyncRuntime, srv: Server, d: CustomDirective, problems: list[Problem]) -> None:
+    handler = rt._directive_handlers.get(type(d))
+    if handler is None:
+        rt._problem(
+            problems,
+            directive_problem(
+                f"no handler for directive {type(d).__name__}", directive=type(d).__qualname__
+            ),
+            srv.agent.id,
+        )
+        return
+    for sig in handler(srv.agent.id, d):
+        rt._deliver(srv.agent.id, sig)

@@ -1,0 +1,423 @@
+"""AsyncRuntime's durability: the journal, snapshots, hibernation and recovery.
+
+All of it applies only to a runtime given a :class:`Storage`; storage operations run on
+one thread through the runtime's :class:`Committer` (group commit).
+
+* **Journal first.** Every signal for an agent is journalled before it enters the
+  mailbox; ``cast`` and ``call`` are acknowledged once it is durable. Journal writes
+  resolve in submission order, so mailbox order is journal order. A signal whose id the
+  journal already holds (a re-delivery after recovery) is not handled again; only a
+  ``call`` waiting on it is answered.
+* **Snapshots.** After every ``snapshot_every`` journalled steps an agent is snapshotted
+  with its outbox (effects in flight, armed schedules and cron jobs), so recovery replays
+  only the journal's tail.
+* **Hibernation** takes an idle agent out of memory, leaving a :class:`Hibernated`
+  stand-in that keeps its links. Signals journalled for it are parked, and the first one
+  starts its thaw (one task at a time), which restores it and hands it what was parked;
+  timers stand in for its own schedules and cron jobs and thaw it when one falls due.
+* **Recovery** replays each agent's journal tail through ``jido.step`` on top of its
+  snapshot, then finishes what the replayed steps left outstanding: effects re-issued
+  once, timers re-armed for their remaining time, cron jobs re-registered, emits
+  re-delivered (receivers drop ids they hold), missing children spawned, a replayed
+  ``Stop`` carried out again. Either every wanted agent starts or none does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+import attrs
+from croniter import croniter
+
+from jido import Agent, AgentSpec, Cron, Schedule, Signal, ToSink
+
+from . import _async_supervision as supervision
+from ._async_directives import after, cron_signal, execute
+from ._async_errors import RuntimeClosed
+from ._async_server import Hibernated, Queued, Server
+from ._durable import Outbox, Replayed, decode_agent, journal_json, replay, snapshot_record
+from ._kernel import UnknownAgent
+from ._storage import (
+    AgentRecord,
+    CorruptJournal,
+    JournalEntry,
+    RecoveryError,
+    SnapshotRecord,
+    StorageError,
+    UnknownSpec,
+)
+
+if TYPE_CHECKING:
+    from ._async import AsyncRuntime
+
+__all__ = ["hibernate", "journal", "maybe_snapshot", "restore", "thaw"]
+
+log = logging.getLogger("jido.runtime")
+
+
+def journal(
+    rt: AsyncRuntime, agent_id: str, sig: Signal, reply: asyncio.Future[Agent[Any]] | None
+) -> asyncio.Future[object]:
+    """Journal a signal; once durable, it enters the agent's mailbox (or, for a
+    hibernated agent, waits for its thaw: see :func:`_park`). ``reply``: a ``call``
+    waiting for its step. Returns the journal write, for a caller to wait on."""
+    rt._add_pending()
+    fut = rt._commit().submit(
+        "append", (agent_id, sig.id, journal_json(sig, rt._codec), rt._clock().timestamp())
+    )
+    fut.add_done_callback(lambda f: _committed(rt, agent_id, sig, reply, f))
+    return fut
+
+
+def _committed(
+    rt: AsyncRuntime,
+    agent_id: str,
+    sig: Signal,
+    reply: asyncio.Future[Agent[Any]] | None,
+    fut: asyncio.Future[object],
+) -> None:
+    # Done callbacks run in the order the batch resolved: mailbox order is journal order.
+    srv = rt._servers.get(agent_id)
+    exc = None if fut.cancelled() else fut.exception()
+    if fut.cancelled() or exc is not None:
+        rt._done_pending()
+        log.error("journalling %s for %s failed: %s", sig.id, agent_id, exc)
+        if reply is not None and not reply.done():
+            reply.set_exception(exc or RuntimeClosed("the runtime shut down"))
+        return
+    seq = fut.result()
+    assert seq is None or isinstance(seq, int)
+    hib = rt._hibernated.get(agent_id) if srv is None else None
+    if seq is None:
+        # Already journalled (a re-delivery after recovery): handled once, not twice.
+        rt._done_pending()
+        if reply is not None and not reply.done():
+            if srv is not None:
+                reply.set_result(srv.agent)
+            elif hib is not None:
+                _park(rt, agent_id, hib, (sig, reply, None))  # answered once it is back
+            else:
+                reply.set_exception(UnknownAgent(agent_id))
+        return
+    if hib is not None:
+        _park(rt, agent_id, hib, (sig, reply, seq))  # still pending: handled after thaw
+        return
+    if srv is None or srv.stopped:
+        rt._done_pending()
+        rt._dead(agent_id, sig)
+        if reply is not None and not reply.done():
+            reply.set_exception(UnknownAgent(agent_id))
+        return
+    srv.mailbox.put_internal((sig, reply, seq))
+
+
+def maybe_snapshot(rt: AsyncRuntime, srv: Server, seq: int) -> None:
+    """After the step that handled journal entry ``seq``: snapshot the agent if
+    ``snapshot_every`` entries were handled since its last snapshot."""
+    srv.last_seq = seq
+    srv.since_snapshot += 1
+    if srv.since_snapshot >= rt._snapshot_every and not srv.stopped:
+        srv.since_snapshot = 0
+        rt._commit().submit(
+            "snapshot", snapshot_record(srv.agent, srv.spec, seq, srv.outbox(), rt._codec)
+        )
+
+
+async def hibernate(rt: AsyncRuntime, agent_id: str) -> None:
+    """:meth:`AsyncRuntime.hibernate`, for a runtime with storage: wait until the agent is
+    idle, snapshot it, and swap its server for a :class:`Hibernated` stand-in.
+
+    Raises:
+        UnknownAgent: no such running agent (or it stopped while this waited).
+    """
+    srv = rt._server(agent_id)
+    while True:
+        await rt.wait_idle()
+        srv = rt._server(agent_id)  # it may have stopped meanwhile
+        if not srv.mailbox.items and not srv.effects:
+            break
+    # From here to the halt nothing awaits: the snapshot covers exactly the journal up
+    # to ``last_seq``, and whatever is journalled for the agent later is parked.
+    record = snapshot_record(srv.agent, srv.spec, srv.last_seq, srv.outbox(), rt._codec)
+    hib = Hibernated(srv.last_seq, srv.options, srv.parent, dict(srv.children))
+    _arm_wakeups(rt, agent_id, hib, srv)
+    srv.halt(UnknownAgent(agent_id))
+    del rt._servers[agent_id]
+    rt._hibernated[agent_id] = hib
+    # Should this write fail, nothing is lost: thawing replays the journal up to ``seq``
+    # from the previous snapshot.
+    await rt._commit().submit("snapshot", record)
+
+
+def _arm_wakeups(rt: AsyncRuntime, agent_id: str, hib: Hibernated, srv: Server) -> None:
+    """Timers that stand in for a hibernating agent's own schedules and cron jobs: each
+    delivers the signal that falls due, which thaws the agent (the thawed agent arms its
+    own timers again)."""
+    loop = asyncio.get_running_loop()
+    now = rt._clock()
+
+    def fire(sig: Signal) -> None:
+        hib.fired.add(sig.id)
+        rt._deliver(agent_id, attrs.evolve(sig, time=rt._clock()))
+
+    def tick(job: Cron) -> None:
+        rt._deliver(agent_id, cron_signal(rt, agent_id, job))
+
+    for due, sig in srv.out_schedules.values():
+        hib.wakeups.append(loop.call_later(max(0.0, due - now.timestamp()), fire, sig))
+    for job in srv.out_crons.values():
+        # Valid: directive execution records only the cron jobs it could arm.
+        it = croniter(job.expression, now.astimezone(ZoneInfo(job.timezone)))
+        nxt: datetime = it.get_next(datetime)
+        delay = max(0.0, (nxt - now).total_seconds())
+        hib.wakeups.append(loop.call_later(delay, tick, job))
+
+
+def _park(rt: AsyncRuntime, agent_id: str, hib: Hibernated, item: Queued) -> None:
+    """Keep a signal journalled for a hibernated agent until it is back; thaw it."""
+    hib.parked.append(item)
+    if hib.task is None:
+        hib.task = asyncio.get_running_loop().create_task(
+            _thaw_task(rt, agent_id), name=f"jido-thaw:{agent_id}"
+        )
+
+
+async def _thaw_task(rt: AsyncRuntime, agent_id: str) -> Exception | None:
+    """The thaw task of a hibernated agent (one at a time): bring it back, which hands it
+    what was parked. Returns why it could not (the agent then stays hibernated, and what
+    was parked becomes dead letters: journalled, but not handled here)."""
+    failure: Exception | None = None
+    try:
+        await restore(rt, {agent_id}, thawing=agent_id)
+    except Exception as exc:  # CancelledError (a stop, the shutdown) is not caught
+        failure = exc
+    hib = rt._hibernated.get(agent_id)
+    if hib is None:
+        return None  # back, and handed what was parked
+    hib.task = None
+    failure = failure or UnknownAgent(agent_id)
+    log.error("thawing hibernated agent %s failed: %s", agent_id, failure)
+    parked, hib.parked = hib.parked, []
+    for sig, reply, seq in parked:
+        if seq is not None:
+            rt._dead(agent_id, sig)
+            rt._done_pending()
+        if reply is not None and not reply.done():
+            reply.set_exception(failure)
+    return failure
+
+
+async def thaw(rt: AsyncRuntime, agent_id: str) -> Agent[Any]:
+    """:meth:`AsyncRuntime.thaw`: a hibernated agent through its thaw task (started here if
+    none is under way), any other through a restore of just that agent."""
+    hib = rt._hibernated.get(agent_id)
+    if hib is not None:
+        if hib.task is None:
+            hib.task = asyncio.get_running_loop().create_task(
+                _thaw_task(rt, agent_id), name=f"jido-thaw:{agent_id}"
+            )
+        task = hib.task
+        await asyncio.wait([task])
+        if task.cancelled():
+            raise UnknownAgent(agent_id)
+        failure = task.result()
+        if failure is not None:
+            raise failure
+        return rt.agent(agent_id)
+    ids = await rt.restore(only=[agent_id])
+    if agent_id not in ids:
+        raise UnknownAgent(agent_id)
+    return rt.agent(agent_id)
+
+
+async def restore(
+    rt: AsyncRuntime, wanted: set[str] | None, thawing: str | None = None
+) -> tuple[str, ...]:
+    """:meth:`AsyncRuntime.restore`, for the agents in ``wanted`` (all if ``None``);
+    ``thawing`` is the hibernated agent whose thaw task this is."""
+    storage = rt._storage
+    assert storage is not None
+    loop = asyncio.get_running_loop()
+
+    def ours(agent_id: str) -> bool:
+        if wanted is not None and agent_id not in wanted:
+            return False
+        srv = rt._servers.get(agent_id)
+        if srv is not None and not srv.stopped:
+            return False
+        # A hibernated agent being thawed comes back through its thaw task alone.
+        hib = rt._hibernated.get(agent_id)
+        return hib is None or hib.task is None or agent_id == thawing
+
+    await rt._commit().submit("barrier", None)  # earlier writes are durable now
+    records = await loop.run_in_executor(None, storage.agents)
+    errors: list[StorageError] = []
+    todo: list[AgentRecord] = []
+    for r in records:
+        if isinstance(r, CorruptJournal):
+            if ours(r.agent_id):
+                errors.append(r)
+        elif not r.stopped and ours(r.agent_id):
+            todo.append(r)
+    plans: list[tuple[AgentRecord, AgentSpec[Any], Replayed, Hibernated | None, bool]] = []
+    tails: dict[str, int] = {}  # journal entries replayed since the snapshot, per agent
+    for rec in todo:
+        spec = rt._specs.get(rec.spec)
+        if spec is None:
+            errors.append(UnknownSpec(rec.agent_id, rec.spec))
+            continue
+        hib = rt._hibernated.get(rec.agent_id)
+        try:
+            snap, entries = await loop.run_in_executor(None, storage.load, rec.agent_id)
+            if hib is not None:
+                # Entries after its last step arrived while it hibernated: they are parked
+                # and handled live once it is back, not replayed.
+                entries = [e for e in entries if e.seq <= hib.seq]
+            plan, upgraded = _replay(rt, rec, spec, snap, entries)
+            plans.append((rec, spec, plan, hib, upgraded))
+            tails[rec.agent_id] = len(entries)
+        except StorageError as exc:
+            errors.append(exc)
+    if errors:
+        raise RecoveryError("recovery failed; no agent was started", errors)
+    # Other restores, thaws or stops ran while this one awaited storage: start only what
+    # is still ours to start (and a hibernated agent only if it is still hibernated).
+    plans = [p for p in plans if ours(p[0].agent_id) and rt._hibernated.get(p[0].agent_id) is p[3]]
+    known = {r.agent_id for r in records}
+    now = rt._clock().timestamp()
+    started: list[tuple[AgentRecord, AgentSpec[Any], Replayed, Hibernated | None, bool]] = []
+    for rec, spec, plan, hib, upgraded in plans:
+        srv = Server(spec, plan.agent, rt._options.get(spec.name, rt._default_options))
+        srv.last_seq = plan.last_seq
+        # The replayed tail counts toward the next snapshot: otherwise a runtime restarted
+        # more often than every ``snapshot_every`` signals never snapshots again.
+        srv.since_snapshot = tails[rec.agent_id]
+        if hib is not None:
+            del rt._hibernated[rec.agent_id]
+            hib.cancel_wakeups()  # its own timers are armed again below
+            # What arrived while it hibernated, in journal order, ahead of anything later
+            # (and before any stop below, which then makes dead letters of it).
+            for sig, reply, seq in hib.parked:
+                if seq is not None:
+                    srv.mailbox.put_internal((sig, reply, seq))
+                elif reply is not None and not reply.done():
+                    reply.set_result(srv.agent)
+            hib.parked.clear()
+        rt._servers[rec.agent_id] = srv
+        if not plan.stopped:
+            srv.task = loop.create_task(
+                rt._loop(rec.agent_id, srv), name=f"jido-agent:{rec.agent_id}"
+            )
+        started.append((rec, spec, plan, hib, upgraded))
+    for rec, _, _, hib, _ in started:
+        srv = rt._servers[rec.agent_id]
+        if hib is not None:
+            # Its links were kept up to date while it hibernated; storage has the old ones.
+            srv.parent = hib.parent
+            srv.children.update(hib.children)
+        elif rec.parent_id is not None and rec.tag is not None:
+            srv.parent = (rec.parent_id, rec.tag)
+            parent = rt._servers.get(rec.parent_id)
+            if parent is not None and not parent.stopped:
+                parent.children[rec.tag] = rec.agent_id
+            elif rec.parent_id in rt._hibernated:
+                rt._hibernated[rec.parent_id].children[rec.tag] = rec.agent_id
+    # A parent brought back (thawed) while its children kept running: link them again.
+    back = {rec.agent_id for rec, *_ in started}
+    for child_id, child in rt._servers.items():
+        if child.parent is not None and child.parent[0] in back and not child.stopped:
+            rt._servers[child.parent[0]].children[child.parent[1]] = child_id
+    for rec, spec, plan, hib, upgraded in started:
+        srv = rt._servers[rec.agent_id]
+        if srv.stopped:
+            continue  # stopped just now with a parent that replayed a Stop
+        emits = [e for e in plan.emits if not isinstance(e.to, ToSink)]
+        missing = [d for d in plan.spawns if (d.id or f"{rec.agent_id}/{d.tag}") not in known]
+        if plan.stopped:
+            # As live: what its steps emitted and spawned before the Stop was carried out,
+            # then it stopped (effects and timers it had armed were cancelled by the stop).
+            execute(rt, srv, None, emits)
+            execute(rt, srv, None, missing)
+            supervision.stop(rt, srv, plan.stop_reason, cause=plan.stopped_by)
+            continue
+        outbox = plan.outbox
+        if hib is not None and hib.fired:
+            # Schedules its wake-ups delivered while it hibernated are parked, not due.
+            outbox = attrs.evolve(
+                outbox,
+                schedules=tuple((d, s) for d, s in outbox.schedules if s.id not in hib.fired),
+            )
+        execute(rt, srv, None, outbox.crons)
+        for due, sig in outbox.schedules:
+            after(rt, srv, max(0.0, due - now), sig)
+        for invoke, cause in outbox.invokes:
+            execute(rt, srv, cause, (invoke,))
+        execute(rt, srv, None, emits)
+        execute(rt, srv, None, missing)
+        if rt._closed:
+            # Thawed during shutdown's drain: armed timers would keep the drain from
+            # converging. They stay in the outbox, so snapshots still remember them.
+            srv.cancel_timers()
+        if upgraded and not srv.stopped:
+            # Submitted after the emits above were, so journalled after them: a snapshot
+            # at ``last_seq`` never skips a re-delivery that was not yet durable.
+            srv.since_snapshot = 0
+            rt._commit().submit(
+                "snapshot", snapshot_record(srv.agent, spec, srv.last_seq, outbox, rt._codec)
+            )
+    return tuple(rec.agent_id for rec, *_ in started if not rt._servers[rec.agent_id].stopped)
+
+
+def _replay(
+    rt: AsyncRuntime,
+    rec: AgentRecord,
+    spec: AgentSpec[Any],
+    snap: SnapshotRecord | None,
+    entries: list[JournalEntry],
+) -> tuple[Replayed, bool]:
+    """Replay an agent; also says whether its stored state was upgraded."""
+    codec = rt._codec
+    if snap is not None:
+        stored = snap.schema_version
+        agent = decode_agent(
+            snap.agent,
+            spec,
+            snap.schema_version,
+            agent_id=rec.agent_id,
+            seq=-1,
+            codec=codec,
+            upgrade=rt._upgrade,
+        )
+        try:
+            outbox = Outbox.from_json(snap.outbox, codec)
+        except (ValueError, KeyError, TypeError) as exc:
+            raise CorruptJournal(rec.agent_id, -1, f"outbox: {exc}") from None
+        start = snap.seq
+    else:
+        stored = rec.schema_version
+        agent = decode_agent(
+            rec.initial,
+            spec,
+            rec.schema_version,
+            agent_id=rec.agent_id,
+            seq=0,
+            codec=codec,
+            upgrade=rt._upgrade,
+        )
+        # The declared schedules were registered at start, not by a step.
+        started = spec.startup(agent)
+        first = entries[0].at if entries else rt._clock().timestamp()
+        outbox = Outbox(
+            crons=tuple(d for d in started if isinstance(d, Cron)),
+            schedules=tuple(
+                (first + d.delay, d.signal) for d in started if isinstance(d, Schedule)
+            ),
+        )
+        start = 0
+    replayed = replay(spec, agent, entries, outbox=outbox, start_seq=start, codec=codec)
+    # decode_agent raised unless the hook took it from ``stored`` to the spec's version.
+    return replayed, stored != spec.schema_version

@@ -1,0 +1,171 @@
+"""What AsyncRuntime keeps per agent: a running agent's server, a hibernated one's stand-in.
+
+Both are plain mutable records owned by one runtime and changed only on its event loop; the
+runtime's modules (the loop, directives, supervision, durability) read and write their
+fields directly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from typing import Any, TypeAlias, final
+
+from jido import Agent, AgentSpec, Cron, Invoke, Signal
+
+from ._durable import Outbox
+from ._mailbox import Mailbox
+from ._options import AgentOptions
+
+__all__ = ["Hibernated", "Queued", "Server"]
+
+
+@final
+class Server:
+    """One running agent (Jido's AgentServer): its value, mailbox, task and links, and what
+    it has armed.
+
+    Attributes:
+        spec, agent, options: what it runs, its current value, its spec's options.
+        mailbox: signals waiting for its loop.
+        task: its loop (``None`` for an agent recovered already stopped).
+        parent: ``(parent id, tag)``, if it has a parent.
+        children: its children, tag to child id.
+        timers, crons, sensors: its armed schedules, cron jobs (by job id) and sensors (by
+            tag); :meth:`cancel_timers` disarms them all.
+        effects: its running effects.
+        restarts: monotonic times of its recent crashes under a ``Restart`` policy (those
+            within its window count toward ``max_restarts``).
+        stopped: it stopped for good, or was hibernated; its loop has ended or is ending.
+        out_invokes, out_schedules, out_crons: what a snapshot must remember (its
+            :meth:`outbox`), kept only when the runtime is durable.
+        since_snapshot, last_seq: journal entries handled since its last snapshot, and the
+            journal position of the last one.
+    """
+
+    __slots__ = (
+        "agent",
+        "children",
+        "crons",
+        "effects",
+        "last_seq",
+        "mailbox",
+        "options",
+        "out_crons",
+        "out_invokes",
+        "out_schedules",
+        "parent",
+        "restarts",
+        "sensors",
+        "since_snapshot",
+        "spec",
+        "stopped",
+        "task",
+        "timers",
+    )
+
+    def __init__(self, spec: AgentSpec[Any], agent: Agent[Any], options: AgentOptions) -> None:
+        self.spec = spec
+        self.agent = agent
+        self.options = options
+        self.mailbox = Mailbox(options.mailbox_size)
+        self.task: asyncio.Task[None] | None = None
+        self.parent: tuple[str, str] | None = None
+        self.children: dict[str, str] = {}
+        self.timers: set[asyncio.TimerHandle] = set()
+        self.crons: dict[str, asyncio.TimerHandle] = {}
+        self.sensors: dict[str, asyncio.Task[None]] = {}
+        self.effects: set[asyncio.Task[None]] = set()
+        self.restarts: deque[float] = deque()
+        self.stopped = False
+        # What a snapshot must remember (kept only when the runtime is durable).
+        self.out_invokes: dict[str, tuple[Invoke, Signal | None]] = {}
+        self.out_schedules: dict[str, tuple[float, Signal]] = {}
+        self.out_crons: dict[str, Cron] = {}
+        self.since_snapshot = 0
+        self.last_seq = 0
+
+    def outbox(self) -> Outbox:
+        return Outbox(
+            invokes=tuple(self.out_invokes.values()),
+            schedules=tuple(self.out_schedules.values()),
+            crons=tuple(self.out_crons.values()),
+        )
+
+    def cancel_timers(self) -> int:
+        n = len(self.timers) + len(self.crons) + len(self.sensors)
+        for h in self.timers:
+            h.cancel()
+        for h in self.crons.values():
+            h.cancel()
+        for t in self.sensors.values():
+            t.cancel()
+        self.timers.clear()
+        self.crons.clear()
+        self.sensors.clear()
+        return n
+
+    def halt(self, exc: BaseException) -> None:
+        """Mark it stopped and disarm it: its timers are cancelled, calls waiting on queued
+        signals and casts waiting for room fail with ``exc``, and its loop is cancelled
+        (unless it is the caller). Its queued signals stay in the mailbox, for the caller to
+        report."""
+        self.stopped = True
+        self.cancel_timers()
+        for _, reply, _ in self.mailbox.items:
+            if reply is not None and not reply.done():
+                reply.set_exception(exc)
+        self.mailbox.release_putters(exc)
+        task = self.task
+        if task is not None and task is not asyncio.current_task():
+            task.cancel()
+
+
+#: A signal journalled for an agent, waiting for its mailbox: the signal, the ``call``
+#: waiting for its step (if any), and its journal position (``None``: the journal already
+#: held its id, so it is not handled again; only a waiting ``call`` is answered).
+Queued: TypeAlias = tuple[Signal, asyncio.Future[Agent[Any]] | None, int | None]
+
+
+@final
+class Hibernated:
+    """What the runtime keeps of a hibernated agent: not its state (that is in storage), but
+    what it needs to treat the agent as alive. Hibernation saves memory; it is not a stop.
+
+    Attributes:
+        seq: the journal position its last step handled. Entries after it were journalled
+            while it was out of memory and never handled: on thaw they are handled live
+            (from ``parked``), not replayed.
+        options: its spec's options (``on_parent_death`` applies while it hibernates).
+        parent, children: its links, kept up to date while it hibernates.
+        parked: signals journalled for it since, in journal order, until it is back.
+        task: the thaw under way, if any (one at a time).
+        wakeups: timers standing in for its own schedules and cron jobs: one falling due
+            delivers its signal, which thaws the agent.
+        fired: ids of the schedules the wake-ups delivered (not re-armed on thaw).
+    """
+
+    __slots__ = ("children", "fired", "options", "parent", "parked", "seq", "task", "wakeups")
+
+    def __init__(
+        self,
+        seq: int,
+        options: AgentOptions,
+        parent: tuple[str, str] | None,
+        children: dict[str, str],
+    ) -> None:
+        self.seq = seq
+        self.options = options
+        self.parent = parent
+        self.children = children
+        self.parked: list[Queued] = []
+        self.task: asyncio.Task[Exception | None] | None = None
+        self.wakeups: list[asyncio.TimerHandle] = []
+        self.fired: set[str] = set()
+
+    def cancel_wakeups(self) -> int:
+        n = len(self.wakeups)
+        for h in self.wakeups:
+            h.cancel()
+        self.wakeups.clear()
+        return n

@@ -1,0 +1,218 @@
+"""AsyncRuntime's supervision: error policies, and what an agent's stop sets off.
+
+* A bug in user code (an action raising :class:`jido.ActionCrashed`, a failing route guard,
+  custom strategy or directive handler) is a crash, and :func:`crash` applies the agent's
+  :data:`ErrorPolicy`: carry on, stop it, restart it (re-registering its declared
+  schedules; past ``max_restarts`` within ``within`` seconds it escalates), or escalate
+  (stop it, telling its parent why). The agent keeps its last good state: the crashed step
+  never committed.
+* A stop is for good (:func:`stop`, or :func:`stop_hibernated` for an agent out of memory,
+  which is stopped where it is). Its queued signals become dead letters, calls waiting on
+  them fail with :class:`UnknownAgent`, its effects are cancelled; its parent gets
+  ``jido.agent.child.exit`` and its children follow their ``on_parent_death`` (stop with
+  it, get ``jido.agent.orphaned``, or carry on). Storage marks it stopped: see
+  :func:`_stopped` for the order, which a restore relies on.
+
+Executing directives can stop or crash an agent, and a restart executes directives: this
+module and :mod:`._async_directives` call each other, each through the other's module
+object, so either may be imported first.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, assert_never
+
+from jido import CHILD_EXIT, ORPHANED, Signal
+
+from . import _async_directives as directives
+from ._async_server import Server
+from ._kernel import UnknownAgent
+from ._options import Continue, Escalate, Restart, StopAgent
+from ._outcomes import system_signal
+
+if TYPE_CHECKING:
+    from ._async import AsyncRuntime
+
+__all__ = ["crash", "stop", "stop_hibernated"]
+
+log = logging.getLogger("jido.runtime")
+
+
+def crash(rt: AsyncRuntime, srv: Server, sig: Signal, exc: BaseException) -> None:
+    """Apply the agent's error policy to ``exc``, raised while it handled ``sig`` (or while
+    its directives were executed)."""
+    rt._stats.crashes += 1
+    rt._stats.errors += 1
+    policy = srv.options.error_policy
+    agent_id = srv.agent.id
+    log.error(
+        "agent %s crashed handling %s: %s",
+        agent_id,
+        sig.type,
+        exc.__cause__ or exc,
+        exc_info=exc,
+        extra={"jido": {"agent": agent_id, "signal": sig.id, "policy": type(policy).__name__}},
+    )
+    match policy:
+        case Continue():
+            pass
+        case StopAgent():
+            stop(rt, srv, "crashed")
+        case Restart(max_restarts=limit, within=window):
+            now = time.monotonic()
+            srv.restarts.append(now)
+            while srv.restarts and srv.restarts[0] < now - window:
+                srv.restarts.popleft()
+            if len(srv.restarts) > limit:
+                _escalate(rt, srv, exc, f"restarted {limit} times within {window:g}s")
+            else:
+                rt._stats.restarts += 1
+                srv.cancel_timers()
+                # The restart re-registers the declared schedules; what the agent armed
+                # itself is gone with its timers, so snapshots must forget it too.
+                srv.out_schedules.clear()
+                srv.out_crons.clear()
+                directives.execute(rt, srv, None, srv.spec.startup(srv.agent))
+        case Escalate():
+            _escalate(rt, srv, exc, "crashed")
+        case _:
+            assert_never(policy)
+
+
+def _escalate(rt: AsyncRuntime, srv: Server, exc: BaseException, why: str) -> None:
+    cause = exc.__cause__ or exc
+    reason = f"{why}: {type(cause).__name__}: {cause}"
+    if srv.parent is None:
+        log.error("root agent %s stopped: %s", srv.agent.id, reason)
+    stop(rt, srv, reason)
+
+
+def stop(rt: AsyncRuntime, srv: Server, reason: str, cause: Signal | None = None) -> None:
+    """Stop a running agent for good. ``cause``: the signal whose step gave the ``Stop``
+    directive, if that is what stopped it (see :func:`_stopped`)."""
+    if srv.stopped:
+        return
+    agent_id = srv.agent.id
+    srv.halt(UnknownAgent(agent_id))
+    for sig, _, _ in srv.mailbox.items:
+        rt._dead(agent_id, sig)
+        rt._done_pending()
+    srv.mailbox.items.clear()
+    for t in srv.effects:
+        t.cancel()
+    parent, children = srv.parent, dict(srv.children)
+    srv.children.clear()
+    _stopped(rt, agent_id, parent, children, reason, cause)
+
+
+def stop_hibernated(
+    rt: AsyncRuntime, agent_id: str, reason: str, cause: Signal | None = None
+) -> None:
+    """Stop a hibernated agent for good, where it is: no need to thaw it first."""
+    hib = rt._hibernated.pop(agent_id)
+    if hib.task is not None:
+        hib.task.cancel()  # it has not brought the agent back: it would have popped ``hib``
+    hib.cancel_wakeups()
+    for sig, reply, seq in hib.parked:
+        if seq is not None:
+            rt._dead(agent_id, sig)
+            rt._done_pending()
+        if reply is not None and not reply.done():
+            reply.set_exception(UnknownAgent(agent_id))
+    hib.parked.clear()
+    _stopped(rt, agent_id, hib.parent, hib.children, reason, cause)
+
+
+def _stopped(
+    rt: AsyncRuntime,
+    agent_id: str,
+    parent: tuple[str, str] | None,
+    children: Mapping[str, str],
+    reason: str,
+    cause: Signal | None,
+) -> None:
+    """What follows an agent's stop: storage marks it stopped, its parent gets
+    ``child.exit``, its children follow their ``on_parent_death``.
+
+    A stop by a ``Stop`` directive (``cause`` given) is in the journal: a restore that
+    replays it stops the agent again and does all this again. So its lifecycle signals
+    get ids derived from ``cause`` (a repeat is dropped by the receiver's journal), and
+    storage marks it stopped only *after* they are submitted: a crash in between leaves
+    an agent that recovery stops again, not a parent that is never told. (A child
+    stopped by its ``on_parent_death`` shares its parent's ``cause``.) Other stops
+    (``stop``, ``StopChild``, a crash policy) are in no journal, so storage marks them
+    stopped first: a crash then leaves a parent untold rather than an agent that comes
+    back after its parent was told it exited.
+    """
+    if rt._storage is not None and cause is None:
+        rt._commit().submit("stopped", agent_id)
+    if parent is not None:
+        parent_id, tag = parent
+        links: dict[str, str] | None = None
+        up = rt._servers.get(parent_id)
+        if up is not None and not up.stopped:
+            links = up.children
+        elif parent_id in rt._hibernated:
+            links = rt._hibernated[parent_id].children
+        if links is not None:
+            links.pop(tag, None)
+            _lifecycle(
+                rt,
+                agent_id,
+                parent_id,
+                CHILD_EXIT,
+                {"child_id": agent_id, "tag": tag, "reason": reason},
+                cause,
+            )
+    for tag, child_id in sorted(children.items()):
+        child = rt._servers.get(child_id)
+        if child is not None and not child.stopped:
+            child.parent = None
+            policy = child.options.on_parent_death
+        elif (child_hib := rt._hibernated.get(child_id)) is not None:
+            child_hib.parent = None
+            policy = child_hib.options.on_parent_death
+        else:
+            continue
+        match policy:
+            case "stop":
+                why = f"parent {agent_id} stopped"
+                if child is not None and not child.stopped:
+                    stop(rt, child, why, cause)
+                else:
+                    stop_hibernated(rt, child_id, why, cause)
+            case "orphan":
+                _lifecycle(
+                    rt,
+                    agent_id,
+                    child_id,
+                    ORPHANED,
+                    {"parent_id": agent_id, "tag": tag, "reason": reason},
+                    cause,
+                )
+            case "continue":
+                pass
+    if rt._storage is not None and cause is not None:
+        rt._commit().submit("stopped", agent_id)
+    log.info("agent %s stopped (%s)", agent_id, reason, extra={"jido": {"agent": agent_id}})
+
+
+def _lifecycle(
+    rt: AsyncRuntime, source: str, target: str, type: str, data: object, cause: Signal | None
+) -> None:
+    """A lifecycle signal about ``source`` to ``target`` (running or hibernated)."""
+    if cause is None:
+        rt._system_to(target, type, data, source)
+        return
+    sig = system_signal(
+        type,
+        data,
+        agent_id=target,
+        cause=f"{source}:{cause.id}",
+        seq=0,
+        time=rt._clock(),
+    )
+    rt._deliver(target, sig)

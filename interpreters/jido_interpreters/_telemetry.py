@@ -1,0 +1,166 @@
+"""What AsyncRuntime reports about itself: counters for ``statistics()``, and OTel spans.
+
+* :class:`Counters` is the runtime's tally (steps, errors, crashes, restarts, problems, dead
+  letters, recent step latencies); :meth:`Counters.snapshot` freezes it, with the agents'
+  mailbox depths and running effects, into a :class:`RuntimeStatistics`.
+* :class:`Spans` makes the OpenTelemetry spans: one per step (a child of the trace context
+  the handled signal carries, and the parent of the signals the step makes), one per
+  directive, one per effect. With no SDK configured it makes none at all
+  (:attr:`Spans.enabled` is false), so the hot path pays nothing for them.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Iterable
+from contextlib import AbstractContextManager
+from typing import final
+
+import attrs
+from opentelemetry import trace
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+from jido import Directive, FrozenMap, Invoke, Signal
+
+from ._async_server import Server
+
+__all__ = ["Counters", "RuntimeStatistics", "Spans"]
+
+_propagator = TraceContextTextMapPropagator()
+
+
+@final
+@attrs.frozen(kw_only=True)
+class RuntimeStatistics:
+    """A snapshot of a runtime (trio-style ``statistics()``).
+
+    Latency percentiles are over the most recent steps (up to 10,000), in microseconds,
+    measuring ``step`` plus directive execution; ``nan`` before the first step.
+    """
+
+    agents: int
+    mailbox_depths: FrozenMap[str, int]
+    steps: int
+    errors: int
+    crashes: int
+    restarts: int
+    problems: int
+    dead_letters: int
+    in_flight_effects: int
+    step_latency_p50_us: float
+    step_latency_p90_us: float
+    step_latency_p99_us: float
+
+
+@final
+class Counters:
+    """The runtime's running tally; the runtime's modules bump the fields directly.
+
+    Attributes:
+        steps: steps that committed.
+        errors: ``Error`` directives executed, plus crashes.
+        crashes: steps and directive handlers that raised (each met its agent's policy).
+        restarts: restarts by a ``Restart`` policy.
+        problems: directives that could not be executed.
+        dead_letters: signals that were never handled (see ``AsyncRuntime.dead_letters``).
+        latencies: the most recent step latencies (step plus directives), in microseconds.
+    """
+
+    __slots__ = (
+        "crashes",
+        "dead_letters",
+        "errors",
+        "latencies",
+        "problems",
+        "restarts",
+        "steps",
+    )
+
+    def __init__(self) -> None:
+        self.steps = 0
+        self.errors = 0
+        self.crashes = 0
+        self.restarts = 0
+        self.problems = 0
+        self.dead_letters = 0
+        self.latencies: deque[float] = deque(maxlen=10_000)
+
+    def snapshot(self, servers: Iterable[Server]) -> RuntimeStatistics:
+        """The tally, with the depths and running effects of ``servers`` (the runtime's,
+        stopped ones included: only running ones count as agents)."""
+        servers = list(servers)
+        lat = sorted(self.latencies)
+        running = [s for s in servers if not s.stopped]
+        return RuntimeStatistics(
+            agents=len(running),
+            mailbox_depths=FrozenMap({s.agent.id: len(s.mailbox.items) for s in running}),
+            steps=self.steps,
+            errors=self.errors,
+            crashes=self.crashes,
+            restarts=self.restarts,
+            problems=self.problems,
+            dead_letters=self.dead_letters,
+            in_flight_effects=sum(len(s.effects) for s in servers),
+            step_latency_p50_us=_percentile(lat, 0.50),
+            step_latency_p90_us=_percentile(lat, 0.90),
+            step_latency_p99_us=_percentile(lat, 0.99),
+        )
+
+
+def _percentile(sorted_values: list[float], q: float) -> float:
+    if not sorted_values:
+        return math.nan
+    k = min(len(sorted_values) - 1, max(0, math.ceil(q * len(sorted_values)) - 1))
+    return sorted_values[k]
+
+
+@final
+class Spans:
+    """The runtime's OpenTelemetry spans, from ``provider`` (the global one if ``None``).
+
+    Callers check :attr:`enabled` before asking for a span: with no SDK configured the API
+    hands out no-op spans, and skipping them entirely keeps the hot path free of their
+    (small, per-directive) cost.
+    """
+
+    __slots__ = ("_tracer", "enabled")
+
+    def __init__(self, provider: trace.TracerProvider | None) -> None:
+        provider = provider or trace.get_tracer_provider()
+        self.enabled = not isinstance(
+            provider, trace.ProxyTracerProvider | trace.NoOpTracerProvider
+        )
+        self._tracer = provider.get_tracer("jido")
+
+    def enter_step(
+        self, agent_id: str, sig: Signal
+    ) -> tuple[AbstractContextManager[trace.Span], Signal]:
+        """Open (enter) the span of a step handling ``sig``: a child of the trace context
+        ``sig`` carries. Returns the span's context manager, for the caller to exit after
+        the step, and ``sig`` carrying the new span's context: signals born in the step
+        become its children, since the core copies the handled signal's trace context into
+        what it stamps."""
+        span_cm = self._tracer.start_as_current_span(
+            f"jido.step {sig.type}",
+            context=_propagator.extract(dict(sig.extensions)),
+            attributes={"jido.agent.id": agent_id, "jido.signal.type": sig.type},
+        )
+        span_cm.__enter__()
+        carrier: dict[str, str] = {}
+        _propagator.inject(carrier)
+        if carrier:
+            sig = attrs.evolve(sig, extensions={**sig.extensions, **carrier})
+        return span_cm, sig
+
+    def directive(self, agent_id: str, d: Directive) -> AbstractContextManager[trace.Span]:
+        """The span of executing one directive."""
+        return self._tracer.start_as_current_span(
+            f"jido.directive {type(d).__name__}", attributes={"jido.agent.id": agent_id}
+        )
+
+    def effect(self, d: Invoke) -> AbstractContextManager[trace.Span]:
+        """The span of running one effect."""
+        return self._tracer.start_as_current_span(
+            f"jido.effect {d.effect}", attributes={"jido.effect.key": d.key}
+        )
