@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta, timezone
-from typing import Any
+from typing import Any, get_args
 
 import attrs
 import pytest
@@ -12,7 +12,9 @@ import pytest
 import jido
 from jido import FrozenMap, JsonValue, Plugin, ProblemKind, Signal
 from jido.serde import (
+    Codec,
     DecodeError,
+    EncodeError,
     agent_from_dict,
     agent_from_json,
     directive_from_dict,
@@ -103,27 +105,27 @@ def test_minimal_signal_round_trips() -> None:
     assert signal_from_dict(raw) == s
 
 
-@pytest.mark.parametrize(
-    "d",
-    [
-        jido.emit_to("agent-2", "hello.there", {"k": [1, 2]}),
-        jido.emit_to_sink("log", "audit.entry"),
-        jido.emit_to_parent("done"),
-        jido.invoke("http.get", {"url": "u"}, on_ok="a.ok", on_error="a.err", context={"n": 1}),
-        jido.schedule(2.5, "timer.fired"),
-        jido.cron("0 * * * *", "tick", job_id="hourly", timezone="Europe/Paris"),
-        jido.cron_cancel("hourly"),
-        jido.spawn_agent("worker", "w1", id="w-1", state={"n": 1}, meta={"m": [True]}),
-        jido.stop_child("w1", "shutdown"),
-        jido.adopt_child("orphan", "o", {"k": None}),
-        jido.start_sensor("heartbeat", "hb", {"every": 5}),
-        jido.stop_sensor("hb"),
-        jido.stop("done"),
-        jido.error(ProblemKind.PARAMS, "bad", errors=["x @ $.a"], action="act"),
-        jido.Emit(signal=Signal(type="x", source="/s", id="i", time=T0, data=[1])),
-    ],
-    ids=lambda d: type(d).__name__,
-)
+#: One of each built-in directive class, with its optional fields set.
+BUILTIN_DIRECTIVES: list[Any] = [
+    jido.emit_to("agent-2", "hello.there", {"k": [1, 2]}),
+    jido.emit_to_sink("log", "audit.entry"),
+    jido.emit_to_parent("done"),
+    jido.invoke("http.get", {"url": "u"}, on_ok="a.ok", on_error="a.err", context={"n": 1}),
+    jido.schedule(2.5, "timer.fired"),
+    jido.cron("0 * * * *", "tick", job_id="hourly", timezone="Europe/Paris"),
+    jido.cron_cancel("hourly"),
+    jido.spawn_agent("worker", "w1", id="w-1", state={"n": 1}, meta={"m": [True]}),
+    jido.stop_child("w1", "shutdown"),
+    jido.adopt_child("orphan", "o", {"k": None}),
+    jido.start_sensor("heartbeat", "hb", {"every": 5}),
+    jido.stop_sensor("hb"),
+    jido.stop("done"),
+    jido.error(ProblemKind.PARAMS, "bad", errors=["x @ $.a"], action="act"),
+    jido.Emit(signal=Signal(type="x", source="/s", id="i", time=T0, data=[1])),
+]
+
+
+@pytest.mark.parametrize("d", BUILTIN_DIRECTIVES, ids=lambda d: type(d).__name__)
 def test_directives_round_trip_exactly(d: Any) -> None:
     """Each built-in directive survives JSON text unchanged and carries its kind tag."""
     text = to_json(d)
@@ -247,11 +249,72 @@ def test_decode_error_is_a_value_error_and_jido_error() -> None:
 # ---------------------------------------------------------------------------- bad directives
 
 
+def builtin_kinds() -> list[str]:
+    """The wire tags of the built-in directives, sorted, read off encoded examples."""
+    kinds = {to_dict(x)["kind"] for x in BUILTIN_DIRECTIVES}
+    # the examples cover every built-in class, so these are all the tags
+    assert {type(x) for x in BUILTIN_DIRECTIVES} == set(get_args(jido.BuiltinDirective))
+    return sorted(kinds)
+
+
 def test_unknown_directive_kind_is_a_decode_error() -> None:
     """A directive whose kind no class claims raises DecodeError naming the kind."""
     with pytest.raises(DecodeError, match="teleport") as info:
         directive_from_json('{"kind": "teleport", "where": "mars"}')
     assert info.value.what == "directive"
+
+
+def test_unknown_directive_kind_reason_lists_the_known_kinds() -> None:
+    """The reason names the unknown kind, lists every known kind and says how to register one,
+    rather than reporting a bare KeyError."""
+    with pytest.raises(DecodeError) as info:
+        directive_from_dict({"kind": "teleport", "where": "mars"})
+    reason = info.value.reason
+    assert "KeyError" not in reason
+    assert reason.startswith("unknown directive kind 'teleport'; ")
+    assert f"known directive kinds: {', '.join(builtin_kinds())};" in reason
+    assert "Codec(directives={'teleport': MyDirective})" in reason
+
+
+def test_known_kinds_include_the_codecs_own_directives() -> None:
+    """A codec with user-defined directives lists their tags among the known kinds."""
+    codec = Codec(directives={"billing.refund": Refund})
+    with pytest.raises(DecodeError) as info:
+        codec.directive_from_dict({"kind": "teleport"})
+    listed = sorted([*builtin_kinds(), "billing.refund"])
+    assert f"known directive kinds: {', '.join(listed)};" in info.value.reason
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        ({"reason": "no kind"}, "no 'kind' tag; known directive kinds: "),
+        ({"kind": 5}, "'kind' must be a string, got int 5"),
+        ({"kind": ["stop"]}, "'kind' must be a string, got list ['stop']"),
+        ([], "expected a JSON object, got list"),
+        ("stop", "expected a JSON object, got str"),
+    ],
+)
+def test_missing_or_mistyped_kind_is_named(raw: object, reason: str) -> None:
+    """A directive without a string kind, or that is no object, says which, not KeyError."""
+    with pytest.raises(DecodeError) as info:
+        directive_from_dict(raw)
+    assert info.value.reason.startswith(reason)
+    assert "Error" not in info.value.reason  # no exception class names leak into the reason
+
+
+def test_unknown_target_kind_is_named_with_its_path() -> None:
+    """An emit whose target kind is unknown names the kind, the known ones and the field."""
+    raw = to_dict(jido.emit_to("x", "a"))
+    raw["to"] = {"kind": "mars"}
+    with pytest.raises(DecodeError) as info:
+        directive_from_dict(raw)
+    emits = [jido.emit("a"), jido.emit_to_parent("a"), jido.emit_to("x", "a")]
+    emits.append(jido.emit_to_sink("log", "a"))
+    known = sorted({to_dict(e)["to"]["kind"] for e in emits})
+    assert info.value.reason == (
+        f"unknown target kind 'mars'; known target kinds: {', '.join(known)} @ $.to"
+    )
 
 
 @pytest.mark.parametrize(
@@ -272,6 +335,76 @@ def test_malformed_directives_are_decode_errors(raw: object) -> None:
     """Missing kinds, wrong field types and invalid values raise DecodeError."""
     with pytest.raises(DecodeError):
         directive_from_dict(raw)
+
+
+# ---------------------------------------------------------------------------- custom directives
+
+
+@attrs.frozen
+class Refund(jido.CustomDirective):
+    """A user-defined directive."""
+
+    order: str = "o-1"
+    amount: int = 5
+
+
+def test_registered_custom_directive_round_trips() -> None:
+    """A codec that registers a custom directive encodes it under its tag and decodes it."""
+    codec = Codec(directives={"billing.refund": Refund})
+    text = codec.to_json(Refund(amount=7))
+    assert json.loads(text) == {"kind": "billing.refund", "order": "o-1", "amount": 7}
+    assert codec.directive_from_json(text) == Refund(amount=7)
+
+
+@pytest.mark.parametrize("encode", [to_dict, to_json], ids=["to_dict", "to_json"])
+def test_unregistered_custom_directive_is_an_encode_error(encode: Any) -> None:
+    """Encoding a custom directive the codec does not know raises EncodeError naming the
+    class and how to register it, not a bare KeyError."""
+    with pytest.raises(EncodeError) as info:
+        encode(Refund())
+    qualname = Refund.__qualname__
+    assert info.value.what == f"directive {__name__}.{qualname}"
+    assert f"Codec(directives={{'my.tag': {qualname}}})" in info.value.reason
+    assert str(info.value) == f"cannot encode {info.value.what}: {info.value.reason}"
+    assert not isinstance(info.value.__cause__, KeyError)
+    assert info.value.__suppress_context__
+
+
+def test_unregistered_custom_directive_in_a_step_is_an_encode_error() -> None:
+    """A step holding an unregistered directive fails the same way, naming the class."""
+    st = jido.Step(SPEC.new("a1"), (jido.stop(), Refund()))
+    with pytest.raises(EncodeError, match=Refund.__qualname__):
+        to_json(st)
+
+
+def test_custom_directive_known_to_another_codec_only_is_an_encode_error() -> None:
+    """Registration is per codec: the default codec still refuses the class."""
+    Codec(directives={"billing.refund": Refund})
+    with pytest.raises(EncodeError):
+        to_dict(Refund())
+
+
+def test_value_the_codec_cannot_encode_is_an_encode_error() -> None:
+    """A value that is no signal, directive, agent, problem or step raises EncodeError."""
+    with pytest.raises(EncodeError, match=r"builtins\.int"):
+        to_dict(5)  # type: ignore[arg-type]
+
+
+def test_encode_error_is_a_type_error_and_jido_error() -> None:
+    """EncodeError sits in the library's error tree and is a TypeError."""
+    assert issubclass(EncodeError, jido.JidoError)
+    assert issubclass(EncodeError, TypeError)
+
+
+def test_unregistered_custom_directive_is_a_decode_error() -> None:
+    """The default codec decoding a custom directive's JSON raises DecodeError naming its
+    kind and how to register the class."""
+    text = Codec(directives={"billing.refund": Refund}).to_json(Refund())
+    with pytest.raises(DecodeError) as info:
+        directive_from_json(text)
+    assert info.value.what == "directive"
+    assert info.value.reason.startswith("unknown directive kind 'billing.refund'; ")
+    assert "Codec(directives={'billing.refund': MyDirective})" in info.value.reason
 
 
 # ---------------------------------------------------------------------------- bad agents
@@ -315,11 +448,33 @@ def test_agent_with_wrong_slices_is_a_decode_error(slices: object) -> None:
     ],
 )
 def test_agent_with_bad_fields_is_a_decode_error(key: str, value: object) -> None:
-    """Badly typed agent fields or state raise DecodeError."""
+    """Badly typed agent fields or state raise DecodeError saying "cannot decode" once."""
     raw = agent_raw()
     raw[key] = value
-    with pytest.raises(DecodeError):
+    with pytest.raises(DecodeError) as info:
         agent_from_dict(raw, SPEC)
+    assert str(info.value).count("cannot decode") == 1
+    assert str(info.value).count(info.value.reason) == 1
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("version", 1.5, "cannot decode agent version: expected int, got float 1.5"),
+        ("version", None, "cannot decode agent version: expected int, got NoneType None"),
+        ("status", 3, "cannot decode agent status: expected str, got int 3"),
+        ("id", None, "cannot decode agent id: expected str, got NoneType None"),
+        ("state", "nope", "cannot decode agent state: expected an object, got str 'nope'"),
+    ],
+)
+def test_agent_decode_error_message_is_exact(key: str, value: object, message: str) -> None:
+    """The message says what failed and why once: no repeated prefix, no exception name."""
+    raw = agent_raw()
+    raw[key] = value
+    with pytest.raises(DecodeError) as info:
+        agent_from_dict(raw, SPEC)
+    assert str(info.value) == message
+    assert f"cannot decode {info.value.what}: {info.value.reason}" == message
 
 
 def test_agent_with_bad_slice_contents_is_a_decode_error() -> None:
@@ -336,6 +491,59 @@ def test_agent_that_is_not_an_object_is_a_decode_error() -> None:
         agent_from_json("[]", SPEC)
     with pytest.raises(DecodeError):
         agent_from_json("not json", SPEC)
+
+
+# ---------------------------------------------------------------------------- sets in state
+
+
+@attrs.frozen
+class Bag:
+    """A state holding sets: typed, nested and untyped."""
+
+    tags: frozenset[str] = frozenset()
+    ids: set[int] = attrs.field(factory=set)
+    groups: tuple[frozenset[int], ...] = ()
+    loose: Any = None
+
+
+BAG_SPEC = jido.AgentSpec(name="bag", state=Bag)
+
+
+def test_sets_in_state_encode_in_a_fixed_order() -> None:
+    """Two equal sets that iterate in different orders encode to the same, sorted text."""
+    a, b = frozenset([8, 16, 24]), frozenset([24, 16, 8])
+    assert a == b
+    assert list(a) != list(b)  # the hash-table order really differs: the test can catch it
+    text_a = to_json(BAG_SPEC.new("b", Bag(ids=set(a), groups=(a,), loose=a)))
+    text_b = to_json(BAG_SPEC.new("b", Bag(ids=set(b), groups=(b,), loose=b)))
+    assert text_a == text_b
+    state = json.loads(text_a)["state"]
+    assert state["ids"] == state["groups"][0] == state["loose"] == sorted(a)
+
+
+def test_sets_of_strings_encode_sorted() -> None:
+    """A set of strings becomes a JSON array sorted by code point."""
+    tags = frozenset({"zeta", "alpha", "Beta", "é", "a"})
+    raw = to_dict(BAG_SPEC.new("b", Bag(tags=tags)))
+    assert raw["state"]["tags"] == sorted(tags)
+
+
+def test_mixed_set_orders_null_numbers_strings_then_the_rest() -> None:
+    """Elements of different JSON types sort by type first, then by value (or JSON text)."""
+    loose = frozenset({"b", (2, "x"), 3, None, "a", 1.5, (1,), -7})
+    state = json.loads(to_json(BAG_SPEC.new("b", Bag(loose=loose))))["state"]
+    assert state["loose"] == [None, -7, 1.5, 3, "a", "b", [1], [2, "x"]]
+
+
+def test_sets_in_state_round_trip_as_sets() -> None:
+    """Fields annotated as sets decode back to sets equal to the originals."""
+    agent = BAG_SPEC.new(
+        "b", Bag(tags=frozenset({"x", "y"}), ids={3, 1, 2}, groups=(frozenset({2, 1}),))
+    )
+    back = agent_from_json(to_json(agent), BAG_SPEC)
+    assert back == agent
+    assert isinstance(back.state.tags, frozenset)
+    assert isinstance(back.state.ids, set)
 
 
 def test_decoded_time_is_utc_equivalent() -> None:

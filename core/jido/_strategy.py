@@ -54,7 +54,14 @@ class Instruction:
 @final
 @attrs.frozen
 class Run:
-    """Run ``instructions`` in order; then, if all succeeded, move to ``next_status``."""
+    """Run ``instructions`` in order; then, if all succeeded, move to ``next_status``.
+
+    Attributes:
+        instructions: run in order, each on the state the previous one left; one failing does
+            not stop the next. Empty runs nothing.
+        next_status: the agent's status after the step if no instruction failed, or ``None``
+            to keep the current one. With no instructions the status still moves.
+    """
 
     instructions: tuple[Instruction, ...]
     next_status: str | None = None
@@ -63,27 +70,50 @@ class Run:
 @final
 @attrs.frozen
 class Refuse:
-    """Run nothing; report ``problem``."""
+    """Run nothing; report ``problem``.
+
+    ``step`` returns the agent unchanged (state, status and version) with one ``Error``
+    directive carrying ``problem``.
+    """
 
     problem: Problem
 
 
+#: What :meth:`Strategy.decide` returns: exactly a :class:`Run` or a :class:`Refuse` (``step``
+#: raises ``TypeError`` on anything else, a bug in the strategy).
 Decision: TypeAlias = Run | Refuse
 
 
 @runtime_checkable
 class Strategy(Protocol):
-    """What ``step`` asks of a strategy. Implementations must be pure and deterministic."""
+    """What ``step`` asks of a strategy. Implementations must be pure and deterministic.
+
+    Any object with these two members is a strategy (``AgentSpec`` checks for them and raises
+    ``SpecError`` if one is missing). ``step`` calls :meth:`decide` once per signal and acts on
+    the decision; the strategy itself never touches the agent.
+    """
 
     @property
     def initial_status(self) -> str:
-        """The status of a new agent."""
+        """The status of a new agent (``AgentSpec.new`` puts it in ``Agent.status``)."""
         ...
 
     def decide(
         self, status: str, signal: Signal, routed: tuple[Route[Instruction], ...]
     ) -> Decision:
-        """Choose what to run for ``signal`` in ``status``, given the routes that matched."""
+        """Choose what to run for ``signal`` in ``status``, given the routes that matched.
+
+        Args:
+            status: the agent's current status.
+            signal: the signal being handled.
+            routed: the routes of the spec that handle ``signal``, guards applied, in run
+                order; empty if none matched.
+
+        Returns:
+            :class:`Run` (instructions, and maybe a next status) or :class:`Refuse` (a problem
+            for an ``Error`` directive; nothing runs). The same arguments must give an equal
+            decision, and bad data must give ``Refuse``, never an exception.
+        """
         ...
 
 
@@ -105,11 +135,19 @@ class Direct:
 
     @property
     def initial_status(self) -> str:
+        """Always :data:`IDLE`."""
         return IDLE
 
     def decide(
         self, status: str, signal: Signal, routed: tuple[Route[Instruction], ...]
     ) -> Decision:
+        """Run the targets of ``routed`` in order, whatever ``status`` is.
+
+        Returns:
+            ``Run(instructions)`` with no status change, or, if ``routed`` is empty,
+            :class:`Refuse` with a ``routing`` problem whose details name the signal's type
+            and id.
+        """
         if not routed:
             return _unrouted(signal)
         # Routers hand out one tuple per signal type (guards aside), so its identity keys a
@@ -151,7 +189,11 @@ class Transition:
 
 
 def _transitions(value: Iterable[Transition]) -> tuple[Transition, ...]:
-    return tuple(value)
+    rows = tuple(value)
+    for i, row in enumerate(rows):
+        if not isinstance(row, Transition):
+            raise TypeError(f"FSM row {i} is {row!r}, not a Transition")
+    return rows
 
 
 @final
@@ -162,6 +204,14 @@ class FSM:
     Signal types that some row's ``on`` pattern matches are *controlled*: in a status with no
     matching row they are refused with a ``transition`` problem naming the status and the
     type. Other signal types are handled like :class:`Direct`.
+
+    Attributes:
+        initial: the status of a new agent.
+        transitions: the table's rows (any iterable of :class:`Transition`, kept as a tuple).
+
+    Raises:
+        TypeError: a row is not a :class:`Transition`.
+        InvalidPattern: a row's ``on`` is not a valid signal type pattern.
 
     >>> fsm = FSM("idle", [Transition(source="idle", on="job.started", target="busy")])
     >>> fsm.statuses
@@ -190,6 +240,7 @@ class FSM:
 
     @property
     def initial_status(self) -> str:
+        """:attr:`initial`."""
         return self.initial
 
     @property
@@ -209,6 +260,19 @@ class FSM:
     def decide(
         self, status: str, signal: Signal, routed: tuple[Route[Instruction], ...]
     ) -> Decision:
+        """Pick the transition for ``signal`` in ``status``, or fall back to routing.
+
+        For a controlled type, the row is chosen among those whose ``source`` is ``status``,
+        else among the ``"*"`` rows; within one group the first in route order wins (highest
+        ``priority``, then the most specific ``on`` pattern, then table order).
+
+        Returns:
+            For a controlled type with a row: ``Run`` of the row's action (if any) then the
+            routed actions, moving to the row's ``target``. For a controlled type without
+            one: :class:`Refuse` with a ``transition`` problem whose details name the status,
+            the signal type and the signal id (routed actions do not run). For any other
+            type: as :meth:`Direct.decide`.
+        """
         if not self._controlled.candidates(signal.type):
             return Direct().decide(status, signal, routed)
         router = self._by_status.get(status)

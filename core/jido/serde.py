@@ -16,18 +16,26 @@ User-defined directives are serialized by a :class:`Codec` that knows their clas
     codec = Codec(directives={"billing.refund": Refund})
     codec.directive_from_json(codec.to_json(Refund(...)))
 
-Malformed input raises :class:`DecodeError` naming what is wrong and where.
+Malformed input raises :class:`DecodeError` naming what is wrong and where; a value the codec
+cannot write (an unregistered directive class) raises :class:`EncodeError`.
+
+Sets in agent state (``set``, ``frozenset``) are written as JSON arrays in a fixed order (null,
+then numbers, then strings, then other values by their JSON text), never in hash order, so one
+state always gives the same text; a field annotated as a set reads them back as a set.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+import math
+from collections.abc import Callable, Mapping
+from collections.abc import Set as AbstractSet
 from datetime import datetime
-from typing import Any, Final, Union, final
+from typing import Any, Final, Union, final, get_args, get_origin
 
 import cattrs
 from cattrs.strategies import configure_tagged_union
+from cattrs.v import format_exception
 
 from . import _directives as d
 from ._agent import Agent, AgentSpec
@@ -40,6 +48,7 @@ from ._step import Step
 __all__ = [
     "Codec",
     "DecodeError",
+    "EncodeError",
     "agent_from_dict",
     "agent_from_json",
     "directive_from_dict",
@@ -80,6 +89,100 @@ class DecodeError(JidoError, ValueError):
         super().__init__(f"cannot decode {what}: {reason}")
         self.what = what
         self.reason = reason
+
+
+class EncodeError(JidoError, TypeError):
+    """A value could not be encoded; ``what`` names it (with its class), ``reason`` says why.
+
+    Raised for a directive whose class the codec does not know (a
+    :class:`~jido.CustomDirective` subclass not registered with this :class:`Codec`) and for a
+    value that is no signal, directive, agent, problem or step.
+    """
+
+    def __init__(self, what: str, reason: str) -> None:
+        super().__init__(f"cannot encode {what}: {reason}")
+        self.what = what
+        self.reason = reason
+
+
+class _BadTag(ValueError):
+    """A tagged object (directive, target) whose ``kind`` no class claims.
+
+    Its message is the whole reason, kept as written when cattrs reports a nested field.
+    """
+
+
+def _format_error(exc: BaseException, t: type[Any] | None) -> str:
+    if isinstance(exc, _BadTag):
+        return str(exc)
+    return format_exception(exc, t)
+
+
+def _guard_kinds(c: cattrs.Converter, union: Any, known: frozenset[str], what: str) -> None:
+    """Make ``c`` check the ``kind`` tag of a ``union`` object before decoding it.
+
+    A missing, non-string or unknown kind raises :class:`_BadTag` naming it and listing the
+    known kinds (for directives, also how to register a user-defined one), where cattrs'
+    tagged-union hook, which looks the tag up in a dict, would raise a bare ``KeyError``.
+    """
+    inner = c.get_structure_hook(union)
+    listing = ", ".join(sorted(known))
+
+    def hook(value: Any, t: Any) -> Any:
+        if type(value) is not dict and not isinstance(value, Mapping):
+            raise _BadTag(f"expected a JSON object, got {type(value).__name__}")
+        kind = value.get("kind")
+        if isinstance(kind, str) and kind in known:
+            return inner(value, t)
+        if "kind" not in value:
+            raise _BadTag(f"no 'kind' tag; known {what} kinds: {listing}")
+        if not isinstance(kind, str):
+            raise _BadTag(f"'kind' must be a string, got {type(kind).__name__} {kind!r}")
+        reason = f"unknown {what} kind {kind!r}; known {what} kinds: {listing}"
+        if what == "directive":
+            reason += (
+                "; a user-defined directive decodes only with a Codec that registers its class,"
+                f" e.g. Codec(directives={{{kind!r}: MyDirective}})"
+            )
+        raise _BadTag(reason)
+
+    c.register_structure_hook(union, hook)
+
+
+def _is_set(t: Any) -> bool:
+    origin = get_origin(t) or t
+    return isinstance(origin, type) and issubclass(origin, AbstractSet)
+
+
+def _set_order(value: object) -> tuple[int, Any]:
+    # A total order on JSON values: distinct elements that tie encode to the same text, so the
+    # array written does not depend on the set's iteration (hash) order.
+    if value is None:
+        return (0, 0)
+    if isinstance(value, int | float):
+        if isinstance(value, float) and math.isnan(value):
+            return (3, "NaN")
+        return (1, value)
+    if isinstance(value, str):
+        return (2, value)
+    return (3, _encode(value))
+
+
+def _sorted_set(t: Any, c: cattrs.Converter) -> Callable[[Any], list[Any]]:
+    """Unstructure a set to a list sorted by :func:`_set_order` (its elements by ``t``'s)."""
+    args = get_args(t)
+    if args:
+        element = args[0]
+
+        def hook(value: Any) -> list[Any]:
+            return sorted((c.unstructure(x, unstructure_as=element) for x in value), key=_set_order)
+
+    else:
+
+        def hook(value: Any) -> list[Any]:
+            return sorted((c.unstructure(x) for x in value), key=_set_order)
+
+    return hook
 
 
 # Built once: ``json.dumps`` with options builds a new encoder on every call.
@@ -149,7 +252,7 @@ class Codec:
             subclass of ``CustomDirective``.
     """
 
-    __slots__ = ("_c", "_directive_type")
+    __slots__ = ("_c", "_directive_type", "_tags")
 
     def __init__(self, *, directives: Mapping[str, type[d.CustomDirective]] | None = None) -> None:
         custom = dict(directives or {})
@@ -164,20 +267,30 @@ class Codec:
         c = _base.copy()
         c.register_unstructure_hook(Signal, _signal_to_dict)
         c.register_structure_hook(Signal, _signal_from_dict)
+        c.register_unstructure_hook_factory(_is_set, _sorted_set)
+        target_type = _union(list(_TARGET_TAGS))
         configure_tagged_union(
-            _union(list(_TARGET_TAGS)), c, tag_generator=_TARGET_TAGS.__getitem__, tag_name="kind"
+            target_type, c, tag_generator=_TARGET_TAGS.__getitem__, tag_name="kind"
         )
+        _guard_kinds(c, target_type, frozenset(_TARGET_TAGS.values()), "target")
         directive_type = _union(list(tags))
         configure_tagged_union(directive_type, c, tag_generator=tags.__getitem__, tag_name="kind")
+        _guard_kinds(c, directive_type, frozenset(tags.values()), "directive")
         self._c = c
         self._directive_type = directive_type
+        self._tags = tags
 
     # ------------------------------------------------------------------ out
 
     def to_dict(
         self, value: Signal | d.Directive | Agent[Any] | Problem | Step[Any]
     ) -> dict[str, Any]:
-        """The JSON-ready form of ``value`` (plain dicts, lists and scalars)."""
+        """The JSON-ready form of ``value`` (plain dicts, lists and scalars).
+
+        Raises:
+            EncodeError: ``value`` is a directive of a class this codec does not know (register
+                it with ``Codec(directives=...)``), or no value this codec encodes.
+        """
         if isinstance(value, Signal):
             return _signal_to_dict(value)
         if isinstance(value, Agent):
@@ -196,10 +309,21 @@ class Codec:
             }
         if isinstance(value, Problem):
             return self._c.unstructure(value)  # type: ignore[no-any-return]
-        return self._c.unstructure(value, unstructure_as=self._directive_type)  # type: ignore[no-any-return]
+        try:
+            return self._c.unstructure(value, unstructure_as=self._directive_type)  # type: ignore[no-any-return]
+        except KeyError:
+            # The tagged-union hook looks the class up in a dict; checked only on failure, so
+            # encoding a known directive pays nothing for it.
+            if type(value) in self._tags:
+                raise
+            raise _unknown_class(value) from None
 
     def to_json(self, value: Signal | d.Directive | Agent[Any] | Problem | Step[Any]) -> str:
-        """``value`` as a compact JSON string (keys in a fixed order)."""
+        """``value`` as a compact JSON string (keys in a fixed order).
+
+        Raises:
+            EncodeError: as :meth:`to_dict`.
+        """
         if type(value) is Signal:
             # Frozen data is already JSON to the encoder (FrozenMap is a dict, tuples encode
             # as arrays), so the signal's data is not thawed on the way.
@@ -244,13 +368,18 @@ class Codec:
             name: self._structure(raw_slices[name], t, f"plugin slice {name!r}")
             for name, t in slice_types.items()
         }
+        # Decoded outside the ``try`` below: a DecodeError is a ValueError, and wrapping it
+        # again would repeat "cannot decode" in the message.
+        agent_id = self._structure(raw.get("id"), str, "agent id")
+        version = self._structure(raw.get("version"), int, "agent version")
+        status = self._structure(raw.get("status"), str, "agent status")
         try:
             return Agent(
-                id=self._structure(raw.get("id"), str, "agent id"),
+                id=agent_id,
                 spec=spec.name,
                 state=state,
-                version=self._structure(raw.get("version"), int, "agent version"),
-                status=self._structure(raw.get("status"), str, "agent status"),
+                version=version,
+                status=status,
                 slices=FrozenMap(slices) if slices else EMPTY,
             )
         except (TypeError, ValueError) as exc:  # pragma: no cover - guarded above
@@ -272,9 +401,25 @@ class Codec:
         try:
             return self._c.structure(raw, t)
         except cattrs.BaseValidationError as exc:
-            raise DecodeError(what, "; ".join(cattrs.transform_error(exc))) from None
-        except (TypeError, ValueError, KeyError) as exc:
+            errors = cattrs.transform_error(exc, format_exception=_format_error)
+            raise DecodeError(what, "; ".join(errors)) from None
+        except (TypeError, ValueError) as exc:
+            # The core's hooks raise these with a whole sentence ("expected int, got ...").
+            raise DecodeError(what, str(exc)) from None
+        except KeyError as exc:
             raise DecodeError(what, f"{type(exc).__name__}: {exc}") from None
+
+
+def _unknown_class(value: object) -> EncodeError:
+    cls = type(value)
+    name = f"{cls.__module__}.{cls.__qualname__}"
+    if isinstance(value, d.CustomDirective):
+        return EncodeError(
+            f"directive {name}",
+            f"this codec does not know the class {cls.__qualname__}; register it under a tag "
+            f"and encode with that codec: Codec(directives={{'my.tag': {cls.__qualname__}}})",
+        )
+    return EncodeError(name, "it is no Signal, directive, Agent, Problem or Step")
 
 
 def _load(text: str | bytes, what: str) -> object:
