@@ -11,6 +11,7 @@
 All share one vocabulary: ``start``, ``send``, ``call``, ``state``, ``stop``.
 """
 
+from ._async import AgentHibernated as AgentHibernated
 from ._async import AgentOptions as AgentOptions
 from ._async import AsyncEffectHandler as AsyncEffectHandler
 from ._async import AsyncRuntime as AsyncRuntime
@@ -88,6 +89,7 @@ __all__ = [
     "DEFAULT_EPOCH",
     "NO_FAULTS",
     "AgentCrashed",
+    "AgentHibernated",
     "AgentOptions",
     "AgentRecord",
     "AgentStarted",

@@ -67,7 +67,7 @@ from jido.serde import Codec
 from . import _async_durable as durable
 from . import _async_supervision as supervision
 from ._async_directives import execute
-from ._async_errors import CallTimeout, RuntimeClosed
+from ._async_errors import AgentHibernated, CallTimeout, RuntimeClosed
 from ._async_server import Hibernated, Server
 from ._committer import Committer
 from ._durable import Upgrade
@@ -88,6 +88,7 @@ from ._telemetry import Counters, RuntimeStatistics, Spans
 from ._trace import TraceEntry
 
 __all__ = [
+    "AgentHibernated",
     "AgentOptions",
     "AsyncEffectHandler",
     "AsyncRuntime",
@@ -314,7 +315,7 @@ class AsyncRuntime:
             self._loop(agent_id, srv), name=f"jido-agent:{agent_id}"
         )
         if self._storage is not None:
-            self._commit().submit(
+            self._commit().post(
                 "register",
                 AgentRecord(
                     agent_id=agent_id,
@@ -344,13 +345,13 @@ class AsyncRuntime:
         sig = signal if isinstance(signal, Signal) else self.signal(signal, data)
         srv = self._accepting(agent_id)
         if srv is None:
-            await durable.journal(self, agent_id, sig, None)
+            await durable.journalled(self, agent_id, sig, None)
             return sig
         if srv.mailbox.full():
             await srv.mailbox.wait_room()
         if self._storage is not None:
             # Acknowledged only once journalled (group commit batches the fsyncs).
-            await durable.journal(self, agent_id, sig, None)
+            await durable.journalled(self, agent_id, sig, None)
         else:
             srv.mailbox.put_internal((sig, None, None))
             self._add_pending()
@@ -403,7 +404,7 @@ class AsyncRuntime:
         if srv is not None and srv.mailbox.full():
             await srv.mailbox.wait_room()
         if srv is None or self._storage is not None:
-            await durable.journal(self, agent_id, sig, reply)
+            await durable.journalled(self, agent_id, sig, reply)
         else:
             srv.mailbox.put_internal((sig, reply, None))
             self._add_pending()
@@ -428,26 +429,56 @@ class AsyncRuntime:
             return None
         return self._server(agent_id)
 
+    def _in_memory(self, agent_id: str) -> Server:
+        if agent_id in self._hibernated:
+            raise AgentHibernated(agent_id)
+        return self._server(agent_id)
+
     def agent(self, agent_id: str) -> Agent[Any]:
-        """The agent's current value. Raises :class:`UnknownAgent`."""
-        return self._server(agent_id).agent
+        """The agent's current value.
+
+        Raises:
+            AgentHibernated: it is hibernated (``await thaw(agent_id)`` first).
+            UnknownAgent: no such running agent.
+        """
+        return self._in_memory(agent_id).agent
 
     def state(self, agent_id: str) -> Any:
-        """The agent's current state. Raises :class:`UnknownAgent`."""
-        return self._server(agent_id).agent.state
+        """The agent's current state. Raises as :meth:`agent`."""
+        return self._in_memory(agent_id).agent.state
 
     @property
     def agent_ids(self) -> tuple[str, ...]:
-        """The running agents, in start order."""
+        """The running agents, in start order (hibernated ones are not among them)."""
         return tuple(k for k, s in self._servers.items() if not s.stopped)
 
+    @property
+    def hibernated_ids(self) -> tuple[str, ...]:
+        """The hibernated agents, in the order they were hibernated."""
+        return tuple(self._hibernated)
+
+    def _links(self, agent_id: str) -> tuple[tuple[str, str] | None, dict[str, str]]:
+        hib = self._hibernated.get(agent_id)
+        if hib is not None:
+            return hib.parent, hib.children
+        srv = self._server(agent_id)
+        return srv.parent, srv.children
+
     def children(self, agent_id: str) -> Mapping[str, str]:
-        """The agent's children, tag to child id."""
-        return dict(self._server(agent_id).children)
+        """The agent's children, tag to child id (a hibernated agent's too).
+
+        Raises:
+            UnknownAgent: no such running or hibernated agent.
+        """
+        return dict(self._links(agent_id)[1])
 
     def parent(self, agent_id: str) -> str | None:
-        """The agent's parent id, if it has one."""
-        link = self._server(agent_id).parent
+        """The agent's parent id, if it has one (a hibernated agent's too).
+
+        Raises:
+            UnknownAgent: no such running or hibernated agent.
+        """
+        link = self._links(agent_id)[0]
         return None if link is None else link[0]
 
     def sink(self, name: str) -> tuple[Signal, ...]:
@@ -557,11 +588,13 @@ class AsyncRuntime:
         """Snapshot the agent and take it out of memory; :meth:`thaw` brings it back.
 
         Hibernation saves memory; it is not a stop (as in Jido). A hibernated agent is not
-        among :attr:`agent_ids`, and :meth:`agent` / :meth:`state` do not know it, but
-        anything addressed to it thaws it transparently first: ``cast`` and ``call`` (the
-        signal is journalled at once, and handled once the agent is back), emits from other
-        agents, lifecycle signals, and its own schedules and cron jobs falling due. It keeps
-        its parent and children; ``stop`` and ``StopChild`` stop it without thawing it.
+        among :attr:`agent_ids` (it is among :attr:`hibernated_ids`), and :meth:`agent` /
+        :meth:`state` raise :class:`AgentHibernated` for it, but anything addressed to it
+        thaws it transparently first: ``cast`` and ``call`` (the signal is journalled at
+        once, and handled once the agent is back), emits from other agents, lifecycle
+        signals, its own schedules and cron jobs falling due, and what its sensors sense
+        (they keep running). It keeps its parent and children; ``stop`` and ``StopChild``
+        stop it without thawing it.
 
         The agent first finishes what it is doing (its queued signals and running effects),
         so that no effect of it is in flight across the hibernation.

@@ -150,6 +150,7 @@ def _execute_one(
             _start_sensor(rt, srv, d, problems)
         case StopSensor(tag=tag):
             t = srv.sensors.pop(tag, None)
+            srv.out_sensors.pop(tag, None)
             if t is not None:
                 t.cancel()
         case Stop(reason=reason):
@@ -429,17 +430,20 @@ def _adopt(rt: AsyncRuntime, parent: Server, d: AdoptChild, problems: list[Probl
 
 
 def _start_sensor(rt: AsyncRuntime, srv: Server, d: StartSensor, problems: list[Problem]) -> None:
+    agent_id = srv.agent.id
     fn = rt._sensor_fns.get(d.sensor)
     if fn is None:
         rt._problem(
             problems,
             directive_problem(f"no sensor named {d.sensor!r}", sensor=d.sensor),
-            srv.agent.id,
+            agent_id,
         )
         return
     old = srv.sensors.pop(d.tag, None)
     if old is not None:
         old.cancel()
+    if rt._storage is not None:
+        srv.out_sensors[d.tag] = d
     rt._seq += 1
     generation = rt._seq
 
@@ -451,25 +455,33 @@ def _start_sensor(rt: AsyncRuntime, srv: Server, d: StartSensor, problems: list[
                 sig = Signal(
                     type=type_,
                     source=f"jido://sensor/{d.sensor}",
-                    id=derive_id(f"sensor:{d.tag}:{generation}", srv.agent.id, n, rt._incarnation),
+                    id=derive_id(f"sensor:{d.tag}:{generation}", agent_id, n, rt._incarnation),
                     time=rt._clock(),
                     data=data,
                 )
                 n += 1
-                rt._deliver(srv.agent.id, sig)
+                rt._deliver(agent_id, sig)
         except asyncio.CancelledError:
             return  # StopSensor / the agent stopped: a controlled stop, no exit signal
         except Exception as exc:
             reason = f"{type(exc).__name__}: {exc}"
-        if srv.sensors.get(d.tag) is task:
-            del srv.sensors[d.tag]
-        if not srv.stopped:
-            rt._system(
-                srv,
-                SENSOR_EXIT,
-                {"tag": d.tag, "sensor": d.sensor, "reason": reason},
-                f"sensor:{d.tag}",
-            )
+        # The agent's sensors are held by its server, or, while it hibernates, by its
+        # stand-in: this task moves with them.
+        holder = rt._servers.get(agent_id)
+        sensors = holder.sensors if holder is not None and not holder.stopped else None
+        if sensors is None and (hib := rt._hibernated.get(agent_id)) is not None:
+            sensors = hib.sensors
+        if sensors is None or sensors.get(d.tag) is not task:
+            return  # the agent stopped, or the sensor was replaced
+        del sensors[d.tag]
+        if holder is not None and not holder.stopped:
+            holder.out_sensors.pop(d.tag, None)
+        rt._system_to(
+            agent_id,
+            SENSOR_EXIT,
+            {"tag": d.tag, "sensor": d.sensor, "reason": reason},
+            f"sensor:{d.tag}",
+        )
 
     task = asyncio.get_running_loop().create_task(run(), name=f"jido-sensor:{d.tag}")
     srv.sensors[d.tag] = task

@@ -37,7 +37,6 @@ from jido import Agent, AgentSpec, Cron, Schedule, Signal, ToSink
 
 from . import _async_supervision as supervision
 from ._async_directives import after, cron_signal, execute
-from ._async_errors import RuntimeClosed
 from ._async_server import Hibernated, Queued, Server
 from ._durable import Outbox, Replayed, decode_agent, journal_json, replay, snapshot_record
 from ._kernel import UnknownAgent
@@ -54,23 +53,52 @@ from ._storage import (
 if TYPE_CHECKING:
     from ._async import AsyncRuntime
 
-__all__ = ["hibernate", "journal", "maybe_snapshot", "restore", "thaw"]
+__all__ = ["hibernate", "journal", "journalled", "maybe_snapshot", "restore", "thaw"]
 
 log = logging.getLogger("jido.runtime")
 
 
 def journal(
-    rt: AsyncRuntime, agent_id: str, sig: Signal, reply: asyncio.Future[Agent[Any]] | None
-) -> asyncio.Future[object]:
+    rt: AsyncRuntime,
+    agent_id: str,
+    sig: Signal,
+    reply: asyncio.Future[Agent[Any]] | None,
+    written: asyncio.Future[None] | None = None,
+) -> None:
     """Journal a signal; once durable, it enters the agent's mailbox (or, for a
-    hibernated agent, waits for its thaw: see :func:`_park`). ``reply``: a ``call``
-    waiting for its step. Returns the journal write, for a caller to wait on."""
+    hibernated agent, waits for its thaw: see :func:`_park`).
+
+    Args:
+        reply: a ``call`` waiting for the signal's step.
+        written: resolved once the signal is durable (after it was queued), or failed with
+            the storage's error: for a caller that acknowledges only durable signals.
+    """
     rt._add_pending()
-    fut = rt._commit().submit(
-        "append", (agent_id, sig.id, journal_json(sig, rt._codec), rt._clock().timestamp())
+
+    def done(result: object, exc: BaseException | None) -> None:
+        _committed(rt, agent_id, sig, reply, result, exc)
+        if written is not None and not written.done():
+            if exc is None:
+                written.set_result(None)
+            else:
+                written.set_exception(exc)
+
+    rt._commit().post(
+        "append", (agent_id, sig.id, journal_json(sig, rt._codec), rt._clock().timestamp()), done
     )
-    fut.add_done_callback(lambda f: _committed(rt, agent_id, sig, reply, f))
-    return fut
+
+
+async def journalled(
+    rt: AsyncRuntime, agent_id: str, sig: Signal, reply: asyncio.Future[Agent[Any]] | None
+) -> None:
+    """:func:`journal`, returning once the signal is durable.
+
+    Raises:
+        Exception: the storage's, if the write failed.
+    """
+    written: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    journal(rt, agent_id, sig, reply, written)
+    await written
 
 
 def _committed(
@@ -78,18 +106,17 @@ def _committed(
     agent_id: str,
     sig: Signal,
     reply: asyncio.Future[Agent[Any]] | None,
-    fut: asyncio.Future[object],
+    seq: object,
+    exc: BaseException | None,
 ) -> None:
-    # Done callbacks run in the order the batch resolved: mailbox order is journal order.
+    # Called in the order the batch was submitted: mailbox order is journal order.
     srv = rt._servers.get(agent_id)
-    exc = None if fut.cancelled() else fut.exception()
-    if fut.cancelled() or exc is not None:
+    if exc is not None:
         rt._done_pending()
         log.error("journalling %s for %s failed: %s", sig.id, agent_id, exc)
         if reply is not None and not reply.done():
-            reply.set_exception(exc or RuntimeClosed("the runtime shut down"))
+            reply.set_exception(exc)
         return
-    seq = fut.result()
     assert seq is None or isinstance(seq, int)
     hib = rt._hibernated.get(agent_id) if srv is None else None
     if seq is None:
@@ -122,7 +149,7 @@ def maybe_snapshot(rt: AsyncRuntime, srv: Server, seq: int) -> None:
     srv.since_snapshot += 1
     if srv.since_snapshot >= rt._snapshot_every and not srv.stopped:
         srv.since_snapshot = 0
-        rt._commit().submit(
+        rt._commit().post(
             "snapshot", snapshot_record(srv.agent, srv.spec, seq, srv.outbox(), rt._codec)
         )
 
@@ -143,7 +170,9 @@ async def hibernate(rt: AsyncRuntime, agent_id: str) -> None:
     # From here to the halt nothing awaits: the snapshot covers exactly the journal up
     # to ``last_seq``, and whatever is journalled for the agent later is parked.
     record = snapshot_record(srv.agent, srv.spec, srv.last_seq, srv.outbox(), rt._codec)
-    hib = Hibernated(srv.last_seq, srv.options, srv.parent, dict(srv.children))
+    # Its sensors keep running (what they sense thaws it): handed over, not cancelled.
+    sensors, srv.sensors = srv.sensors, {}
+    hib = Hibernated(srv.last_seq, srv.options, srv.parent, dict(srv.children), sensors)
     _arm_wakeups(rt, agent_id, hib, srv)
     srv.halt(UnknownAgent(agent_id))
     del rt._servers[agent_id]
@@ -298,6 +327,8 @@ async def restore(
         srv.since_snapshot = tails[rec.agent_id]
         if hib is not None:
             del rt._hibernated[rec.agent_id]
+            # Its sensors kept running: they are its own again (and are not restarted below).
+            srv.sensors, hib.sensors = hib.sensors, {}
             hib.cancel_wakeups()  # its own timers are armed again below
             # What arrived while it hibernated, in journal order, ahead of anything later
             # (and before any stop below, which then makes dead letters of it).
@@ -352,6 +383,11 @@ async def restore(
                 schedules=tuple((d, s) for d, s in outbox.schedules if s.id not in hib.fired),
             )
         execute(rt, srv, None, outbox.crons)
+        for sensor in outbox.sensors:
+            if sensor.tag in srv.sensors:
+                srv.out_sensors[sensor.tag] = sensor  # ran on while it hibernated
+            elif hib is None:
+                execute(rt, srv, None, (sensor,))
         for due, sig in outbox.schedules:
             after(rt, srv, max(0.0, due - now), sig)
         for invoke, cause in outbox.invokes:
@@ -366,7 +402,7 @@ async def restore(
             # Submitted after the emits above were, so journalled after them: a snapshot
             # at ``last_seq`` never skips a re-delivery that was not yet durable.
             srv.since_snapshot = 0
-            rt._commit().submit(
+            rt._commit().post(
                 "snapshot", snapshot_record(srv.agent, spec, srv.last_seq, outbox, rt._codec)
             )
     return tuple(rec.agent_id for rec, *_ in started if not rt._servers[rec.agent_id].stopped)

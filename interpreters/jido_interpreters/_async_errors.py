@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-__all__ = ["CallTimeout", "RuntimeClosed"]
+from ._kernel import UnknownAgent
+
+__all__ = ["AgentHibernated", "CallTimeout", "RuntimeClosed"]
 
 
 class RuntimeClosed(Exception):
@@ -20,3 +22,19 @@ class CallTimeout(TimeoutError):
         self.agent_id = agent_id
         self.signal_type = signal_type
         self.timeout = timeout
+
+
+class AgentHibernated(UnknownAgent):
+    """The agent is hibernated: its value is in storage, not in memory.
+
+    Raised by the accessors that answer from memory (``agent``, ``state``). It is an
+    :class:`UnknownAgent` (the agent is not among the running ones), but it is not gone:
+    ``await runtime.thaw(agent_id)`` brings it back, and anything sent to it does so too.
+    """
+
+    def __init__(self, agent_id: str) -> None:
+        super().__init__(agent_id)
+        self.args = (
+            f"agent {agent_id!r} is hibernated; await runtime.thaw({agent_id!r}) to bring it "
+            "back (a cast or call to it does so too)",
+        )

@@ -11,7 +11,7 @@ import asyncio
 from collections import deque
 from typing import Any, TypeAlias, final
 
-from jido import Agent, AgentSpec, Cron, Invoke, Signal
+from jido import Agent, AgentSpec, Cron, Invoke, Signal, StartSensor
 
 from ._durable import Outbox
 from ._mailbox import Mailbox
@@ -37,7 +37,7 @@ class Server:
         restarts: monotonic times of its recent crashes under a ``Restart`` policy (those
             within its window count toward ``max_restarts``).
         stopped: it stopped for good, or was hibernated; its loop has ended or is ending.
-        out_invokes, out_schedules, out_crons: what a snapshot must remember (its
+        out_invokes, out_schedules, out_crons, out_sensors: what a snapshot must remember (its
             :meth:`outbox`), kept only when the runtime is durable.
         since_snapshot, last_seq: journal entries handled since its last snapshot, and the
             journal position of the last one.
@@ -54,6 +54,7 @@ class Server:
         "out_crons",
         "out_invokes",
         "out_schedules",
+        "out_sensors",
         "parent",
         "restarts",
         "sensors",
@@ -82,6 +83,7 @@ class Server:
         self.out_invokes: dict[str, tuple[Invoke, Signal | None]] = {}
         self.out_schedules: dict[str, tuple[float, Signal]] = {}
         self.out_crons: dict[str, Cron] = {}
+        self.out_sensors: dict[str, StartSensor] = {}
         self.since_snapshot = 0
         self.last_seq = 0
 
@@ -90,6 +92,7 @@ class Server:
             invokes=tuple(self.out_invokes.values()),
             schedules=tuple(self.out_schedules.values()),
             crons=tuple(self.out_crons.values()),
+            sensors=tuple(self.out_sensors.values()),
         )
 
     def cancel_timers(self) -> int:
@@ -142,10 +145,21 @@ class Hibernated:
         task: the thaw under way, if any (one at a time).
         wakeups: timers standing in for its own schedules and cron jobs: one falling due
             delivers its signal, which thaws the agent.
+        sensors: its sensors, by tag: they keep running, and what they sense thaws it.
         fired: ids of the schedules the wake-ups delivered (not re-armed on thaw).
     """
 
-    __slots__ = ("children", "fired", "options", "parent", "parked", "seq", "task", "wakeups")
+    __slots__ = (
+        "children",
+        "fired",
+        "options",
+        "parent",
+        "parked",
+        "sensors",
+        "seq",
+        "task",
+        "wakeups",
+    )
 
     def __init__(
         self,
@@ -153,6 +167,7 @@ class Hibernated:
         options: AgentOptions,
         parent: tuple[str, str] | None,
         children: dict[str, str],
+        sensors: dict[str, asyncio.Task[None]],
     ) -> None:
         self.seq = seq
         self.options = options
@@ -162,10 +177,15 @@ class Hibernated:
         self.task: asyncio.Task[Exception | None] | None = None
         self.wakeups: list[asyncio.TimerHandle] = []
         self.fired: set[str] = set()
+        self.sensors = sensors
 
     def cancel_wakeups(self) -> int:
-        n = len(self.wakeups)
+        """Disarm its wake-up timers and cancel its sensors; returns how many."""
+        n = len(self.wakeups) + len(self.sensors)
         for h in self.wakeups:
             h.cancel()
+        for t in self.sensors.values():
+            t.cancel()
         self.wakeups.clear()
+        self.sensors.clear()
         return n

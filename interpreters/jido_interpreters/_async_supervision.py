@@ -72,9 +72,10 @@ def crash(rt: AsyncRuntime, srv: Server, sig: Signal, exc: BaseException) -> Non
                 rt._stats.restarts += 1
                 srv.cancel_timers()
                 # The restart re-registers the declared schedules; what the agent armed
-                # itself is gone with its timers, so snapshots must forget it too.
+                # itself (timers, cron jobs, sensors) is gone, so snapshots must forget it too.
                 srv.out_schedules.clear()
                 srv.out_crons.clear()
+                srv.out_sensors.clear()
                 directives.execute(rt, srv, None, srv.spec.startup(srv.agent))
         case Escalate():
             _escalate(rt, srv, exc, "crashed")
@@ -148,7 +149,7 @@ def _stopped(
     back after its parent was told it exited.
     """
     if rt._storage is not None and cause is None:
-        rt._commit().submit("stopped", agent_id)
+        rt._commit().post("stopped", agent_id)
     if parent is not None:
         parent_id, tag = parent
         links: dict[str, str] | None = None
@@ -196,7 +197,7 @@ def _stopped(
             case "continue":
                 pass
     if rt._storage is not None and cause is not None:
-        rt._commit().submit("stopped", agent_id)
+        rt._commit().post("stopped", agent_id)
     log.info("agent %s stopped (%s)", agent_id, reason, extra={"jido": {"agent": agent_id}})
 
 

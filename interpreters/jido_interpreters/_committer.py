@@ -4,34 +4,56 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, TypeAlias
 
 from ._storage import Storage
 
-__all__ = ["Committer"]
+__all__ = ["Committer", "Done"]
+
+log = logging.getLogger("jido.runtime")
+
+#: Told once an operation is written: its result and ``None``, or ``None`` and the exception
+#: that failed its batch. Called on the event loop, in submission order.
+Done: TypeAlias = Callable[[object, BaseException | None], None]
+
+_Waiter: TypeAlias = "asyncio.Future[object] | Done | None"
 
 
 class Committer:
     """Runs storage operations on one thread, batching journal appends (group commit).
 
     While one batch is being written, new operations accumulate; the next write takes them
-    all. Futures resolve in submission order, so callbacks see journal order.
+    all. Once a batch is written, its operations are settled in submission order (futures
+    resolved, callbacks called), so what follows a write sees journal order.
     """
 
     def __init__(self, storage: Storage) -> None:
         self._storage = storage
-        self._ops: list[tuple[str, Any, asyncio.Future[object]]] = []
+        self._ops: list[tuple[str, Any, _Waiter]] = []
         self._wake = asyncio.Event()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="jido-storage")
         self._task = asyncio.get_running_loop().create_task(self._run(), name="jido-storage")
         self.batches = 0
 
     def submit(self, kind: str, payload: Any) -> asyncio.Future[object]:
+        """Queue an operation; the future resolves once it is written."""
         fut: asyncio.Future[object] = asyncio.get_running_loop().create_future()
         self._ops.append((kind, payload, fut))
         self._wake.set()
         return fut
+
+    def post(self, kind: str, payload: Any, done: Done | None = None) -> None:
+        """Queue an operation, calling ``done`` once it is written.
+
+        No future: this is the path of every journalled signal, and a future per signal
+        costs a loop iteration per signal to resolve. Without ``done``, a failed write is
+        logged.
+        """
+        self._ops.append((kind, payload, done))
+        self._wake.set()
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -44,16 +66,14 @@ class Committer:
             try:
                 results = await loop.run_in_executor(self._executor, self._apply, batch)
             except Exception as exc:
-                for _, _, fut in batch:
-                    if not fut.done():
-                        fut.set_exception(exc)
+                for kind, _, waiter in batch:
+                    _settle(kind, waiter, None, exc)
                 continue
             self.batches += 1
-            for (_, _, fut), result in zip(batch, results, strict=True):
-                if not fut.done():
-                    fut.set_result(result)
+            for (kind, _, waiter), result in zip(batch, results, strict=True):
+                _settle(kind, waiter, result, None)
 
-    def _apply(self, batch: list[tuple[str, Any, asyncio.Future[object]]]) -> list[object]:
+    def _apply(self, batch: list[tuple[str, Any, _Waiter]]) -> list[object]:
         storage = self._storage
         results: list[object] = [None] * len(batch)
         i = 0
@@ -82,10 +102,27 @@ class Committer:
     async def close(self) -> None:
         """Write what is pending, then stop the worker."""
         while self._ops:
-            last = self._ops[-1][2]
-            self._wake.set()
-            await asyncio.wait([last])
+            await asyncio.wait([self.submit("barrier", None)])
         self._task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
         self._executor.shutdown(wait=True)
+
+
+def _settle(kind: str, waiter: _Waiter, result: object, exc: BaseException | None) -> None:
+    if waiter is None:
+        if exc is not None:
+            log.error("storage %s failed: %s", kind, exc)
+    elif isinstance(waiter, asyncio.Future):
+        if waiter.done():
+            return
+        if exc is None:
+            waiter.set_result(result)
+        else:
+            waiter.set_exception(exc)
+    else:
+        try:
+            waiter(result, exc)
+        except Exception:
+            # A bug in the runtime's own callback: the batch's other operations still settle.
+            log.exception("settling a storage %s failed", kind)

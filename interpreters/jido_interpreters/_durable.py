@@ -7,6 +7,9 @@ replayed steps left outstanding, so the runtime can finish it:
   in flight at the crash, re-issued once (at-least-once; the key lets the effect dedupe).
 * ``Schedule`` whose signal is not in the journal: re-armed for what is left of its delay.
 * ``Cron`` jobs (minus ``CronCancel``): re-registered.
+* ``StartSensor`` (minus ``StopSensor``, and sensors whose ``jido.agent.sensor.exit`` is in
+  the journal): started again, from their config (a sensor is a source of new facts; what it
+  would have produced while the runtime was down is not made up).
 * ``Emit`` to other agents: re-delivered; the receiver's journal drops ids it already holds.
 * ``SpawnAgent`` of a child that was never registered: spawned now.
 * ``Stop``: the agent is stopped as the live runtime stops it (its parent told, its children
@@ -26,6 +29,7 @@ import orjson
 
 import jido
 from jido import (
+    SENSOR_EXIT,
     ActionCrashed,
     Agent,
     AgentSpec,
@@ -36,7 +40,9 @@ from jido import (
     Schedule,
     Signal,
     SpawnAgent,
+    StartSensor,
     Stop,
+    StopSensor,
 )
 from jido.serde import Codec, DecodeError
 
@@ -96,11 +102,13 @@ class Outbox:
         invokes: effects without a journalled outcome, with the signal that invoked them.
         schedules: ``(due, signal)``, due in wall-clock epoch seconds.
         crons: registered cron jobs, by job id.
+        sensors: running sensors, by tag.
     """
 
     invokes: tuple[tuple[Invoke, Signal | None], ...] = ()
     schedules: tuple[tuple[float, Signal], ...] = ()
     crons: tuple[Cron, ...] = ()
+    sensors: tuple[StartSensor, ...] = ()
 
     def to_json(self, codec: Codec) -> str:
         """The outbox as JSON, for a snapshot."""
@@ -112,6 +120,7 @@ class Outbox:
                 ],
                 "schedules": [[due, codec.to_dict(s)] for due, s in self.schedules],
                 "crons": [codec.to_dict(c) for c in self.crons],
+                "sensors": [codec.to_dict(s) for s in self.sensors],
             },
             separators=(",", ":"),
         )
@@ -132,10 +141,17 @@ class Outbox:
             if not isinstance(cron, Cron):
                 raise DecodeError("outbox", f"expected a cron job, got {type(cron).__name__}")
             crons.append(cron)
+        sensors = []
+        for c in raw.get("sensors", ()):  # absent from snapshots written before sensors were
+            sensor = codec.directive_from_dict(c)
+            if not isinstance(sensor, StartSensor):
+                raise DecodeError("outbox", f"expected a sensor, got {type(sensor).__name__}")
+            sensors.append(sensor)
         return cls(
             invokes=tuple(invokes),
             schedules=tuple((float(due), codec.signal_from_dict(s)) for due, s in raw["schedules"]),
             crons=tuple(crons),
+            sensors=tuple(sensors),
         )
 
 
@@ -223,6 +239,7 @@ def replay(
     invokes: dict[str, tuple[Invoke, Signal | None]] = {i.key: (i, c) for i, c in outbox.invokes}
     schedules: dict[str, tuple[float, Signal]] = {s.id: (due, s) for due, s in outbox.schedules}
     crons: dict[str, Cron] = {c.job_id: c for c in outbox.crons}
+    sensors: dict[str, StartSensor] = {s.tag: s for s in outbox.sensors}
     emits: list[Emit] = []
     spawns: list[SpawnAgent] = []
     stopped_by: Signal | None = None
@@ -242,6 +259,10 @@ def replay(
         if outcome in ("ok", "error"):
             invokes.pop(key, None)
         schedules.pop(signal.id, None)
+        if signal.type == SENSOR_EXIT and isinstance(signal.data, dict):
+            # The runtime reports the end of the sensor running under the tag (a replaced or
+            # stopped one ends silently).
+            sensors.pop(str(signal.data.get("tag")), None)
         try:
             result = jido.step(spec, agent, signal)
         except ActionCrashed:
@@ -257,6 +278,10 @@ def replay(
                     crons[d.job_id] = d
                 case CronCancel(job_id=job_id):
                     crons.pop(job_id, None)
+                case StartSensor(tag=tag):
+                    sensors[tag] = d
+                case StopSensor(tag=tag):
+                    sensors.pop(tag, None)
                 case Emit():
                     emits.append(d)
                 case SpawnAgent():
@@ -276,6 +301,7 @@ def replay(
             invokes=tuple(invokes.values()),
             schedules=tuple(schedules.values()),
             crons=tuple(crons.values()),
+            sensors=tuple(sensors.values()),
         ),
         emits=tuple(emits),
         spawns=tuple(spawns),
