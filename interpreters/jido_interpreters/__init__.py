@@ -21,6 +21,7 @@ from ._async import Continue as Continue
 from ._async import ErrorPolicy as ErrorPolicy
 from ._async import Escalate as Escalate
 from ._async import MailboxFull as MailboxFull
+from ._async import NotDurable as NotDurable
 from ._async import Restart as Restart
 from ._async import RuntimeClosed as RuntimeClosed
 from ._async import RuntimeStatistics as RuntimeStatistics
@@ -121,6 +122,7 @@ __all__ = [
     "MessageDropped",
     "MessageDuplicated",
     "MessageReordered",
+    "NotDurable",
     "Outbox",
     "RecoveryError",
     "RedisStorage",

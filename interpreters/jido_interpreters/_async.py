@@ -67,7 +67,7 @@ from jido.serde import Codec
 from . import _async_durable as durable
 from . import _async_supervision as supervision
 from ._async_directives import execute
-from ._async_errors import AgentHibernated, CallTimeout, RuntimeClosed
+from ._async_errors import AgentHibernated, CallTimeout, NotDurable, RuntimeClosed
 from ._async_server import Hibernated, Server
 from ._committer import Committer
 from ._durable import Upgrade
@@ -98,6 +98,7 @@ __all__ = [
     "ErrorPolicy",
     "Escalate",
     "MailboxFull",
+    "NotDurable",
     "Restart",
     "RuntimeClosed",
     "RuntimeStatistics",
@@ -210,6 +211,7 @@ class AsyncRuntime:
         self._clock = clock
         self._servers: dict[str, Server] = {}
         self._hibernated: dict[str, Hibernated] = {}
+        self._starting: set[str] = set()  # ids whose registration is being written
         self._closed = False
         self._seq = 0
         # Salts the ids this runtime makes up (external, system, sensor, cron signals): a
@@ -278,35 +280,80 @@ class AsyncRuntime:
     async def start(self, spec: AgentSpec[Any] | str, id: str, state: object = None) -> Agent[Any]:
         """Start an agent and its declared schedules; returns the new agent.
 
+        With storage, the agent is registered (durably) before it starts, so it is recovered
+        even if it never handles a signal.
+
         Raises:
             RuntimeClosed: the runtime is shutting down.
             ValueError: an agent with this id is running.
             LookupError: ``spec`` names no registered spec.
             TypeError: ``state`` does not fit the spec's state class.
+            NotDurable: storage failed to register it; it was not started.
         """
-        return self._start(spec, id, state, parent=None)
+        s, agent = self._new(spec, id, state)
+        if self._storage is None:
+            return self._start(s, agent, parent=None, register=False)
+        # Reserved while its registration is written: a second start of the same id must
+        # not overwrite the registration of the first.
+        self._starting.add(id)
+        try:
+            await self._commit().submit("register", self._registration(s, agent, parent=None))
+        except Exception as exc:
+            raise NotDurable(id, None, exc) from exc
+        finally:
+            self._starting.discard(id)
+        return self._start(s, agent, parent=None, register=False)
 
-    def _start(
-        self,
-        spec: AgentSpec[Any] | str,
-        agent_id: str,
-        state: object,
-        *,
-        parent: tuple[str, str] | None,
-    ) -> Agent[Any]:
-        if self._closed:
-            raise RuntimeClosed("the runtime is shut down")
+    def _new(
+        self, spec: AgentSpec[Any] | str, agent_id: str, state: object
+    ) -> tuple[AgentSpec[Any], Agent[Any]]:
+        """The spec and a new agent for :meth:`_start` (which checks the id again)."""
         if isinstance(spec, str):
             s = self._specs.get(spec)
             if s is None:
                 raise LookupError(f"no spec named {spec!r} is registered")
         else:
             s = self._register(spec)
+        self._check_free(agent_id)
+        return s, s.new(agent_id, state)
+
+    def _check_free(self, agent_id: str) -> None:
+        if self._closed:
+            raise RuntimeClosed("the runtime is shut down")
         existing = self._servers.get(agent_id)
-        if (existing is not None and not existing.stopped) or agent_id in self._hibernated:
+        if (
+            (existing is not None and not existing.stopped)
+            or agent_id in self._hibernated
+            or agent_id in self._starting
+        ):
             raise ValueError(f"an agent {agent_id!r} is already running")
-        agent = s.new(agent_id, state)
-        srv = Server(s, agent, self._options.get(s.name, self._default_options))
+
+    def _registration(
+        self, spec: AgentSpec[Any], agent: Agent[Any], *, parent: tuple[str, str] | None
+    ) -> AgentRecord:
+        return AgentRecord(
+            agent_id=agent.id,
+            spec=spec.name,
+            schema_version=spec.schema_version,
+            initial=self._codec.to_json(agent),
+            parent_id=None if parent is None else parent[0],
+            tag=None if parent is None else parent[1],
+        )
+
+    def _start(
+        self,
+        spec: AgentSpec[Any],
+        agent: Agent[Any],
+        *,
+        parent: tuple[str, str] | None,
+        register: bool,
+    ) -> Agent[Any]:
+        """Start an agent now. With storage and ``register``, its registration is written
+        first (in order with the journal); a failed write is logged (an agent spawned by a
+        directive has no caller to tell)."""
+        agent_id = agent.id
+        self._check_free(agent_id)
+        srv = Server(spec, agent, self._options.get(spec.name, self._default_options))
         self._servers[agent_id] = srv
         if parent is not None:
             srv.parent = parent
@@ -314,19 +361,14 @@ class AsyncRuntime:
         srv.task = asyncio.get_running_loop().create_task(
             self._loop(agent_id, srv), name=f"jido-agent:{agent_id}"
         )
-        if self._storage is not None:
-            self._commit().post(
-                "register",
-                AgentRecord(
-                    agent_id=agent_id,
-                    spec=s.name,
-                    schema_version=s.schema_version,
-                    initial=self._codec.to_json(agent),
-                    parent_id=None if parent is None else parent[0],
-                    tag=None if parent is None else parent[1],
-                ),
-            )
-        execute(self, srv, None, s.startup(agent))
+        if self._storage is not None and register:
+
+            def done(_: object, exc: BaseException | None) -> None:
+                if exc is not None:
+                    log.error("%s", NotDurable(agent_id, None, exc))
+
+            self._commit().post("register", self._registration(spec, agent, parent=parent), done)
+        execute(self, srv, None, spec.startup(agent))
         return agent
 
     async def cast(self, agent_id: str, signal: Signal | str, data: object = None) -> Signal:

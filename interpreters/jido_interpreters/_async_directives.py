@@ -373,7 +373,11 @@ def _spawn(rt: AsyncRuntime, parent: Server, d: SpawnAgent, problems: list[Probl
         )
         return
     existing = rt._servers.get(child_id)
-    if (existing is not None and not existing.stopped) or child_id in rt._hibernated:
+    if (
+        (existing is not None and not existing.stopped)
+        or child_id in rt._hibernated
+        or child_id in rt._starting
+    ):
         rt._problem(
             problems,
             directive_problem(f"an agent {child_id!r} already runs", child_id=child_id),
@@ -388,7 +392,8 @@ def _spawn(rt: AsyncRuntime, parent: Server, d: SpawnAgent, problems: list[Probl
         )
         return
     try:
-        rt._start(d.spec, child_id, jido.thaw(d.state) or None, parent=(parent_id, d.tag))
+        spec, child = rt._new(d.spec, child_id, jido.thaw(d.state) or None)
+        rt._start(spec, child, parent=(parent_id, d.tag), register=True)
     except (TypeError, ValueError, RuntimeClosed) as exc:
         rt._problem(
             problems,

@@ -37,6 +37,7 @@ from jido import Agent, AgentSpec, Cron, Schedule, Signal, ToSink
 
 from . import _async_supervision as supervision
 from ._async_directives import after, cron_signal, execute
+from ._async_errors import NotDurable
 from ._async_server import Hibernated, Queued, Server
 from ._durable import Outbox, Replayed, decode_agent, journal_json, replay, snapshot_record
 from ._kernel import UnknownAgent
@@ -68,20 +69,24 @@ def journal(
     """Journal a signal; once durable, it enters the agent's mailbox (or, for a
     hibernated agent, waits for its thaw: see :func:`_park`).
 
+    A failed write is logged, and the signal is not handled: ``reply`` and ``written``
+    fail with :class:`NotDurable`.
+
     Args:
         reply: a ``call`` waiting for the signal's step.
         written: resolved once the signal is durable (after it was queued), or failed with
-            the storage's error: for a caller that acknowledges only durable signals.
+            :class:`NotDurable`: for a caller that acknowledges only durable signals.
     """
     rt._add_pending()
 
     def done(result: object, exc: BaseException | None) -> None:
-        _committed(rt, agent_id, sig, reply, result, exc)
+        failed = None if exc is None else NotDurable(agent_id, sig, exc)
+        _committed(rt, agent_id, sig, reply, result, failed)
         if written is not None and not written.done():
-            if exc is None:
+            if failed is None:
                 written.set_result(None)
             else:
-                written.set_exception(exc)
+                written.set_exception(failed)
 
     rt._commit().post(
         "append", (agent_id, sig.id, journal_json(sig, rt._codec), rt._clock().timestamp()), done
@@ -94,7 +99,7 @@ async def journalled(
     """:func:`journal`, returning once the signal is durable.
 
     Raises:
-        Exception: the storage's, if the write failed.
+        NotDurable: the write failed (the storage's error is its cause).
     """
     written: asyncio.Future[None] = asyncio.get_running_loop().create_future()
     journal(rt, agent_id, sig, reply, written)
@@ -113,7 +118,7 @@ def _committed(
     srv = rt._servers.get(agent_id)
     if exc is not None:
         rt._done_pending()
-        log.error("journalling %s for %s failed: %s", sig.id, agent_id, exc)
+        log.error("%s", exc)
         if reply is not None and not reply.done():
             reply.set_exception(exc)
         return

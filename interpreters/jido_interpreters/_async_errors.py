@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from jido import Signal
+
 from ._kernel import UnknownAgent
 
-__all__ = ["AgentHibernated", "CallTimeout", "RuntimeClosed"]
+__all__ = ["AgentHibernated", "CallTimeout", "NotDurable", "RuntimeClosed"]
 
 
 class RuntimeClosed(Exception):
@@ -38,3 +40,24 @@ class AgentHibernated(UnknownAgent):
             f"agent {agent_id!r} is hibernated; await runtime.thaw({agent_id!r}) to bring it "
             "back (a cast or call to it does so too)",
         )
+
+
+class NotDurable(Exception):
+    """Storage failed to write what makes an agent or a signal durable, so it was not
+    accepted: a signal is not handled, an agent is not started.
+
+    Whatever the store (SQLite, Redis), the store's own exception is the ``__cause__``.
+    Sending the same :class:`Signal` again is safe once storage is back: the journal
+    recognises its id, so it is handled at most once.
+
+    Attributes:
+        agent_id: the agent the write was for.
+        signal: the signal that was not journalled (``None`` for an agent's registration).
+    """
+
+    def __init__(self, agent_id: str, signal: Signal | None, cause: BaseException) -> None:
+        what = "registering it" if signal is None else f"journalling signal {signal.id!r}"
+        super().__init__(f"agent {agent_id!r}: {what} failed: {cause}; it was not accepted")
+        self.agent_id = agent_id
+        self.signal = signal
+        self.__cause__ = cause

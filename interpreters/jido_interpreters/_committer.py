@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -34,6 +33,7 @@ class Committer:
         self._storage = storage
         self._ops: list[tuple[str, Any, _Waiter]] = []
         self._wake = asyncio.Event()
+        self._closing = False
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="jido-storage")
         self._task = asyncio.get_running_loop().create_task(self._run(), name="jido-storage")
         self.batches = 0
@@ -58,24 +58,33 @@ class Committer:
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
-            await self._wake.wait()
+            if not self._ops:
+                if self._closing:
+                    return
+                await self._wake.wait()
             self._wake.clear()
             batch, self._ops = self._ops, []
             if not batch:
                 continue
             try:
                 results = await loop.run_in_executor(self._executor, self._apply, batch)
-            except Exception as exc:
-                for kind, _, waiter in batch:
-                    _settle(kind, waiter, None, exc)
-                continue
+            except Exception as exc:  # pragma: no cover - _apply catches the storage's errors
+                results = [(None, exc)] * len(batch)
             self.batches += 1
-            for (kind, _, waiter), result in zip(batch, results, strict=True):
-                _settle(kind, waiter, result, None)
+            for (kind, _, waiter), (result, failed) in zip(batch, results, strict=True):
+                _settle(kind, waiter, result, failed)
 
-    def _apply(self, batch: list[tuple[str, Any, _Waiter]]) -> list[object]:
+    def _apply(
+        self, batch: list[tuple[str, Any, _Waiter]]
+    ) -> list[tuple[object, Exception | None]]:
+        """Write a batch; each operation's result, or the exception that failed it.
+
+        Each operation (each run of consecutive appends, written as one) succeeds or fails
+        on its own: a failed snapshot must not report the appends beside it as failed when
+        they are durable, or the journal would hold signals nobody saw handled.
+        """
         storage = self._storage
-        results: list[object] = [None] * len(batch)
+        results: list[tuple[object, Exception | None]] = [(None, None)] * len(batch)
         i = 0
         while i < len(batch):
             kind, payload, _ = batch[i]
@@ -83,29 +92,37 @@ class Committer:
                 j = i
                 while j < len(batch) and batch[j][0] == "append":
                     j += 1
-                results[i:j] = storage.append([b[1] for b in batch[i:j]])
+                try:
+                    seqs = storage.append([b[1] for b in batch[i:j]])
+                except Exception as exc:
+                    results[i:j] = [(None, exc)] * (j - i)
+                else:
+                    results[i:j] = [(seq, None) for seq in seqs]
                 i = j
                 continue
-            if kind == "register":
-                storage.register(payload)
-            elif kind == "snapshot":
-                storage.snapshot(payload)
-            elif kind == "stopped":
-                storage.mark_stopped(payload)
-            elif kind == "barrier":
-                pass
-            else:  # pragma: no cover - every kind is submitted by this module
-                raise AssertionError(kind)
+            try:
+                if kind == "register":
+                    storage.register(payload)
+                elif kind == "snapshot":
+                    storage.snapshot(payload)
+                elif kind == "stopped":
+                    storage.mark_stopped(payload)
+                elif kind == "barrier":
+                    pass
+                else:  # pragma: no cover - every kind is submitted by this module
+                    raise AssertionError(kind)
+            except Exception as exc:
+                results[i] = (None, exc)
             i += 1
         return results
 
     async def close(self) -> None:
-        """Write what is pending, then stop the worker."""
-        while self._ops:
-            await asyncio.wait([self.submit("barrier", None)])
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
+        """Write what is pending, the batch being written included, then stop the worker."""
+        # Not by cancelling the worker: that would cancel a batch handed to the thread but
+        # not yet started there, and its writes would be lost.
+        self._closing = True
+        self._wake.set()
+        await self._task
         self._executor.shutdown(wait=True)
 
 

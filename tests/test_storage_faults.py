@@ -1,0 +1,317 @@
+"""When storage fails to write: nothing is acknowledged that is not durable, nothing that
+was accepted is lost, and the runtime carries on once storage is back.
+
+The store is a real :class:`SQLiteStorage` behind a wrapper that makes chosen operations
+fail the way a full or broken disk does (``sqlite3.OperationalError``) while it is told to.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+from tests.test_durable import BOSS, COUNTER, SPECS, TALLY, agents_of, ext
+
+from jido import Agent
+from jido_interpreters import (
+    AgentRecord,
+    AsyncRuntime,
+    CorruptJournal,
+    JournalEntry,
+    NotDurable,
+    SnapshotRecord,
+    SQLiteStorage,
+    Storage,
+)
+
+
+class Flaky:
+    """A :class:`Storage` over SQLite whose operations named in ``failing`` raise."""
+
+    def __init__(self, path: Path) -> None:
+        self.inner = SQLiteStorage(path)
+        self.failing: set[str] = set()
+        self.failures = 0
+
+    def _check(self, op: str) -> None:
+        if op in self.failing:
+            self.failures += 1
+            raise sqlite3.OperationalError("disk I/O error")
+
+    def register(self, record: AgentRecord) -> None:
+        self._check("register")
+        self.inner.register(record)
+
+    def mark_stopped(self, agent_id: str) -> None:
+        self._check("mark_stopped")
+        self.inner.mark_stopped(agent_id)
+
+    def append(self, entries: Sequence[tuple[str, str, str, float]]) -> list[int | None]:
+        self._check("append")
+        return self.inner.append(entries)
+
+    def snapshot(self, record: SnapshotRecord) -> None:
+        self._check("snapshot")
+        self.inner.snapshot(record)
+
+    def agents(self) -> Sequence[AgentRecord | CorruptJournal]:
+        return self.inner.agents()
+
+    def load(self, agent_id: str) -> tuple[SnapshotRecord | None, list[JournalEntry]]:
+        return self.inner.load(agent_id)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def test_the_wrapper_is_a_storage(tmp_path: Path) -> None:
+    store = Flaky(tmp_path / "db")
+    assert isinstance(store, Storage)
+    store.close()
+
+
+async def _system(store: Storage, **kw: Any) -> AsyncRuntime:
+    rt = AsyncRuntime(SPECS, storage=store, **kw)
+    await rt.start(TALLY, "tally")
+    await rt.start(COUNTER, "c")
+    return rt
+
+
+async def _reloaded(path: Path) -> dict[str, Agent[Any]]:
+    rt = AsyncRuntime(SPECS, storage=SQLiteStorage(path))
+    await rt.restore()
+    await rt.wait_idle(timeout=5)
+    agents = agents_of(rt)
+    await rt.shutdown()
+    return agents
+
+
+def test_a_cast_that_cannot_be_journalled_is_refused_and_can_be_sent_again(
+    tmp_path: Path,
+) -> None:
+    """``cast`` raises NotDurable (naming the agent and the signal, the store's error as its
+    cause); the signal is not handled. Sent again once storage is back, it is handled once."""
+    store = Flaky(tmp_path / "db")
+
+    async def main() -> dict[str, Agent[Any]]:
+        rt = await _system(store)
+        await rt.cast("c", ext(1, data={"by": 1}))
+        await rt.wait_idle(timeout=5)  # its emit to the tally is journalled too
+        store.failing.add("append")
+        sig = ext(2, data={"by": 10})
+        with pytest.raises(NotDurable) as info:
+            await rt.cast("c", sig)
+        assert info.value.agent_id == "c"
+        assert info.value.signal == sig
+        assert isinstance(info.value.__cause__, sqlite3.OperationalError)
+        assert "'c'" in str(info.value)
+        assert "'x-2'" in str(info.value)
+        await rt.wait_idle(timeout=5)  # nothing is left pending by the failure
+        assert rt.state("c").n == 1
+        store.failing.clear()
+        await rt.cast("c", sig)
+        await rt.cast("c", sig)  # a re-delivery of the same id: not handled twice
+        await rt.wait_idle(timeout=5)
+        assert rt.state("c").n == 11
+        assert rt.state("tally").n == 11
+        agents = agents_of(rt)
+        await rt.shutdown()
+        return agents
+
+    before = asyncio.run(main())
+    assert store.failures == 1
+    assert asyncio.run(_reloaded(tmp_path / "db")) == before
+
+
+def test_a_call_that_cannot_be_journalled_raises_not_durable(tmp_path: Path) -> None:
+    store = Flaky(tmp_path / "db")
+
+    async def main() -> None:
+        rt = await _system(store)
+        store.failing.add("append")
+        with pytest.raises(NotDurable) as info:
+            await rt.call("c", "t.add", {"by": 5})
+        assert info.value.agent_id == "c"
+        store.failing.clear()
+        after = await rt.call("c", "t.add", {"by": 7})
+        assert after.state.n == 7
+        await rt.shutdown()
+
+    asyncio.run(main())
+
+
+def test_every_cast_of_a_failed_batch_is_refused(tmp_path: Path) -> None:
+    """A failed group commit fails each of its signals; none is handled."""
+    store = Flaky(tmp_path / "db")
+
+    async def main() -> None:
+        rt = await _system(store)
+        store.failing.add("append")
+        results = await asyncio.gather(
+            *(rt.cast("c", ext(i, data={"by": 1})) for i in range(20)), return_exceptions=True
+        )
+        assert all(isinstance(r, NotDurable) for r in results)
+        refused = [r.signal for r in results if isinstance(r, NotDurable)]
+        assert sorted(s.id for s in refused if s is not None) == sorted(f"x-{i}" for i in range(20))
+        await rt.wait_idle(timeout=5)
+        assert rt.state("c").n == 0
+        assert rt.statistics().steps == 0
+        await rt.shutdown()
+
+    asyncio.run(main())
+
+
+def test_a_cast_nowait_that_cannot_be_journalled_is_logged(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """``cast_nowait`` has no caller left to tell: the failure is logged, naming the agent
+    and the signal, and the signal is not handled."""
+    store = Flaky(tmp_path / "db")
+
+    async def main() -> None:
+        rt = await _system(store)
+        store.failing.add("append")
+        rt.cast_nowait("c", ext(3, data={"by": 1}))
+        await rt.wait_idle(timeout=5)
+        assert rt.state("c").n == 0
+        await rt.shutdown()
+
+    with caplog.at_level(logging.ERROR, logger="jido.runtime"):
+        asyncio.run(main())
+    (record,) = [r for r in caplog.records if "x-3" in r.getMessage()]
+    assert record.levelno == logging.ERROR
+    assert "agent 'c'" in record.getMessage()
+    assert "disk I/O error" in record.getMessage()
+
+
+def test_an_emit_that_cannot_be_journalled_is_logged(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The counter's step is journalled; the emit it makes to the tally is not. The counter
+    keeps its step, the tally never sees the emit, and the loss is logged."""
+    store = Flaky(tmp_path / "db")
+
+    async def main() -> None:
+        rt = await _system(store)
+        await rt.call("c", "t.add", {"by": 4})  # journalled; its emit is next
+        store.failing.add("append")
+        await rt.wait_idle(timeout=5)
+        assert rt.state("c").n == 4
+        assert rt.state("tally").n == 0
+        await rt.shutdown()
+
+    with caplog.at_level(logging.ERROR, logger="jido.runtime"):
+        asyncio.run(main())
+    assert any("agent 'tally'" in r.getMessage() for r in caplog.records), caplog.text
+
+
+def test_an_agent_whose_registration_fails_is_not_started(tmp_path: Path) -> None:
+    """``start`` registers the agent durably before it runs: if that fails, it raises
+    NotDurable and no agent is running under the id, which can then be started again."""
+    store = Flaky(tmp_path / "db")
+
+    async def main() -> None:
+        rt = AsyncRuntime(SPECS, storage=store)
+        store.failing.add("register")
+        with pytest.raises(NotDurable) as info:
+            await rt.start(COUNTER, "c")
+        assert info.value.agent_id == "c"
+        assert info.value.signal is None
+        assert "registering it failed" in str(info.value)
+        assert rt.agent_ids == ()
+        store.failing.clear()
+        await rt.start(COUNTER, "c")
+        await rt.start(TALLY, "tally")
+        await rt.call("c", "t.add", {"by": 2})
+        await rt.shutdown()
+
+    asyncio.run(main())
+    assert sorted(asyncio.run(_reloaded(tmp_path / "db"))) == ["c", "tally"]
+
+
+def test_a_second_start_of_an_id_being_registered_is_refused(tmp_path: Path) -> None:
+    """While one start's registration is written, a second start of the same id fails (it
+    would otherwise overwrite the first's registration with its own initial state)."""
+
+    async def main() -> None:
+        rt = AsyncRuntime(SPECS, storage=SQLiteStorage(tmp_path / "db"))
+        first = asyncio.ensure_future(rt.start(COUNTER, "c"))
+        await asyncio.sleep(0)  # the first start is now waiting for its registration
+        with pytest.raises(ValueError, match="already running"):
+            await rt.start(COUNTER, "c")
+        await first
+        assert rt.agent_ids == ("c",)
+        await rt.shutdown()
+
+    asyncio.run(main())
+
+
+def test_a_child_whose_registration_fails_is_logged(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = Flaky(tmp_path / "db")
+
+    async def main() -> None:
+        rt = AsyncRuntime(SPECS, storage=store)
+        await rt.start(BOSS, "boss")
+        store.failing.add("register")
+        await rt.call("boss", "t.hire", {"tag": "kid"})
+        await rt.wait_idle(timeout=5)
+        await rt.shutdown()
+
+    with caplog.at_level(logging.ERROR, logger="jido.runtime"):
+        asyncio.run(main())
+    assert any(
+        "agent 'boss/kid': registering it failed" in r.getMessage() for r in caplog.records
+    ), caplog.text
+
+
+def test_a_failed_snapshot_loses_nothing(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Snapshots are an optimisation over the journal: when one fails (logged), recovery
+    replays the journal instead and gives back equal agents."""
+    store = Flaky(tmp_path / "db")
+
+    async def main() -> dict[str, Agent[Any]]:
+        rt = await _system(store, snapshot_every=2)
+        store.failing.add("snapshot")
+        for i in range(7):
+            await rt.cast("c", ext(i, data={"by": i}))
+        await rt.wait_idle(timeout=5)
+        agents = agents_of(rt)
+        await rt.shutdown()
+        return agents
+
+    with caplog.at_level(logging.ERROR, logger="jido.runtime"):
+        before = asyncio.run(main())
+    assert store.failures >= 3
+    assert any("storage snapshot failed" in r.getMessage() for r in caplog.records)
+    assert before["c"].state.n == sum(range(7))
+    assert asyncio.run(_reloaded(tmp_path / "db")) == before
+
+
+def test_shutdown_writes_what_was_handed_to_storage(tmp_path: Path) -> None:
+    """A stop right before shutdown is written: shutdown waits for the batch in flight
+    rather than cancelling it (which lost it when the storage thread had not started it)."""
+
+    async def main(k: int) -> None:
+        rt = AsyncRuntime(SPECS, storage=SQLiteStorage(tmp_path / f"{k}.db"))
+        await rt.start(COUNTER, "c")
+        await rt.start(TALLY, "tally")
+        await rt.stop("tally")
+        await rt.shutdown()
+
+    async def reload(k: int) -> tuple[str, ...]:
+        rt = AsyncRuntime(SPECS, storage=SQLiteStorage(tmp_path / f"{k}.db"))
+        await rt.restore()
+        ids = rt.agent_ids
+        await rt.shutdown()
+        return ids
+
+    for k in range(20):
+        asyncio.run(main(k))
+        assert asyncio.run(reload(k)) == ("c",), k
