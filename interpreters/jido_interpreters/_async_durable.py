@@ -41,6 +41,7 @@ from ._async_errors import NotDurable
 from ._async_server import Hibernated, Queued, Server
 from ._durable import Outbox, Replayed, decode_agent, journal_json, replay, snapshot_record
 from ._kernel import UnknownAgent
+from ._options import Restart
 from ._storage import (
     AgentRecord,
     CorruptJournal,
@@ -69,8 +70,8 @@ def journal(
     """Journal a signal; once durable, it enters the agent's mailbox (or, for a
     hibernated agent, waits for its thaw: see :func:`_park`).
 
-    A failed write is logged, and the signal is not handled: ``reply`` and ``written``
-    fail with :class:`NotDurable`.
+    A failed write is logged, and the signal is not handled: ``written`` fails with
+    :class:`NotDurable` and ``reply`` is cancelled (it would never be answered).
 
     Args:
         reply: a ``call`` waiting for the signal's step.
@@ -119,8 +120,8 @@ def _committed(
     if exc is not None:
         rt._done_pending()
         log.error("%s", exc)
-        if reply is not None and not reply.done():
-            reply.set_exception(exc)
+        if reply is not None:
+            reply.cancel()  # the caller hears of it through ``written``
         return
     assert seq is None or isinstance(seq, int)
     hib = rt._hibernated.get(agent_id) if srv is None else None
@@ -459,6 +460,15 @@ def _replay(
             ),
         )
         start = 0
-    replayed = replay(spec, agent, entries, outbox=outbox, start_seq=start, codec=codec)
+    policy = rt._options.get(spec.name, rt._default_options).error_policy
+    replayed = replay(
+        spec,
+        agent,
+        entries,
+        outbox=outbox,
+        start_seq=start,
+        codec=codec,
+        restart=isinstance(policy, Restart),
+    )
     # decode_agent raised unless the hook took it from ``stored`` to the spec's version.
     return replayed, stored != spec.schema_version

@@ -226,11 +226,15 @@ def replay(
     outbox: Outbox,
     start_seq: int,
     codec: Codec,
+    restart: bool = False,
 ) -> Replayed:
     """Replay journal ``entries`` over ``agent`` (see the module docs).
 
-    A step that crashes (an action raising) is skipped, as the live runtime's ``Continue``
-    policy skipped it.
+    A step that crashes (an action raising) is skipped, as the live runtime skipped it. With
+    ``restart`` (the agent runs under a ``Restart`` policy) the crash also does what the live
+    restart did: what the agent armed itself (timers, cron jobs, sensors) is dropped, and
+    the spec's declared schedules are registered again, as of the crashed entry's time.
+    (Under ``StopAgent`` or ``Escalate`` the agent was marked stopped and is not replayed.)
 
     Raises:
         CorruptJournal: an entry does not decode; nothing is returned, so no partial state
@@ -266,6 +270,15 @@ def replay(
         try:
             result = jido.step(spec, agent, signal)
         except ActionCrashed:
+            if restart:
+                schedules.clear()
+                crons.clear()
+                sensors.clear()
+                for d in spec.startup(agent):
+                    if isinstance(d, Schedule):
+                        schedules[d.signal.id] = (entry.at + d.delay, d.signal)
+                    elif isinstance(d, Cron):
+                        crons[d.job_id] = d
             continue
         agent = result.agent
         for d in result.directives:

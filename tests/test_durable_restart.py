@@ -1,0 +1,115 @@
+"""A crash under a ``Restart`` policy, recovered: replay does what the live restart did.
+
+Live, a restart keeps the agent's last good state but drops what it armed itself (timers,
+cron jobs, sensors) and registers the spec's declared schedules again. The crashed signal is
+in the journal, so replay meets the same crash and must drop the same things, or a
+recovered agent would re-arm timers the live one had lost. Runs on SQLite and on a real
+Redis server, like ``test_durable``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from tests.redis_server import redis_url
+from tests.test_durable import Backend, By, Count, backend, every, remind, tick
+
+from jido import ActionResult, AgentSpec, Context, NoParams, Route, action, cron, ok
+from jido.serde import Codec
+from jido_interpreters import (
+    AgentOptions,
+    AsyncRuntime,
+    Continue,
+    ErrorPolicy,
+    Outbox,
+    Restart,
+)
+
+__all__ = ["backend", "redis_url"]  # the fixtures, imported so pytest finds them here
+
+
+@action(params=NoParams)
+def boom(state: Count, _: NoParams, ctx: Context) -> ActionResult[Count]:
+    raise RuntimeError("a bug")
+
+
+@action(params=By)
+def bump(state: Count, p: By, ctx: Context) -> ActionResult[Count]:
+    return ok(Count(n=state.n + p.by, trail=state.trail))
+
+
+HEARTBEAT = cron("0 0 * * *", "t.tick", {"job": "heartbeat"}, job_id="heartbeat")
+CRASHY = AgentSpec(
+    name="crashy",
+    state=Count,
+    routes=[
+        Route(pattern="t.every", target=every),
+        Route(pattern="t.remind", target=remind),
+        Route(pattern="t.tick", target=tick),
+        Route(pattern="t.boom", target=boom),
+        Route(pattern="t.bump", target=bump),
+    ],
+    schedules=[HEARTBEAT],
+)
+
+
+async def _outbox_of(backend: Backend, rt: AsyncRuntime, agent_id: str) -> Outbox:
+    """What the agent has outstanding, as a snapshot of it records it."""
+    await rt.hibernate(agent_id)
+    snap, _ = backend.open().load(agent_id)
+    assert snap is not None
+    return Outbox.from_json(snap.outbox, Codec())
+
+
+def _armed(box: Outbox) -> tuple[set[str], set[str]]:
+    """The cron job ids and the types of the scheduled signals."""
+    return {c.job_id for c in box.crons}, {s.type for _, s in box.schedules}
+
+
+@pytest.mark.parametrize(
+    ("policy", "crons", "schedules"),
+    [
+        (Restart(max_restarts=5, within=60.0), {"heartbeat"}, set()),
+        (Continue(), {"heartbeat", "nightly"}, {"t.add"}),
+    ],
+)
+def test_a_crash_is_replayed_as_its_policy_handled_it(
+    backend: Backend, policy: ErrorPolicy, crons: set[str], schedules: set[str]
+) -> None:
+    """Two agents arm a cron job and a timer, then crash. Under ``Restart`` both are gone
+    (the declared heartbeat is back); under ``Continue`` both stay. The first is then
+    hibernated, so its snapshot records what it has outstanding live; the second is
+    recovered by replaying its journal, crash included, and must have the same."""
+    options = {"crashy": AgentOptions(error_policy=policy)}
+
+    async def live() -> Outbox:
+        rt = AsyncRuntime([CRASHY], storage=backend.open(), options=options)
+        for agent_id in ("c1", "c2"):
+            await rt.start(CRASHY, agent_id)
+            await rt.cast(agent_id, "t.every", {"job": "nightly", "expression": "0 3 * * *"})
+            await rt.cast(agent_id, "t.remind", {"delay": 3600.0, "by": 5})
+            await rt.cast(agent_id, "t.bump", {"by": 2})
+            await rt.cast(agent_id, "t.boom")
+            await rt.cast(agent_id, "t.bump", {"by": 3})
+        await rt.wait_idle(timeout=5)
+        assert rt.statistics().crashes == 2
+        assert rt.state("c1") == rt.state("c2") == Count(n=5)
+        box = await _outbox_of(backend, rt, "c1")
+        await rt.shutdown()
+        return box
+
+    async def recovered() -> tuple[Count, Outbox]:
+        rt = AsyncRuntime([CRASHY], storage=backend.open(), options=options)
+        await rt.restore()
+        await rt.wait_idle(timeout=5)
+        state: Count = rt.state("c2")
+        box = await _outbox_of(backend, rt, "c2")
+        await rt.shutdown()
+        return state, box
+
+    live_box = asyncio.run(live())
+    assert _armed(live_box) == (crons, schedules)
+    state, box = asyncio.run(recovered())
+    assert state == Count(n=5)
+    assert _armed(box) == (crons, schedules)
