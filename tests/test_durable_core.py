@@ -626,6 +626,34 @@ def _journal_rows(path: Path, agent_id: str) -> int:
         db.close()
 
 
+def test_append_skips_journalled_ids_and_numbers_the_rest_without_gaps(
+    open_store: Callable[[], Storage],
+) -> None:
+    """A batch mixing new ids, ids already journalled and an id twice in the batch: only
+    the first sighting of each id is journalled, and each agent's sequence goes on without a
+    gap, in this store and in one opened later."""
+    store = open_store()
+    assert store.append([("a", "s1", "{}", 0.0), ("b", "s1", "{}", 0.0)]) == [1, 1]
+    batch = [
+        ("a", "s2", "{}", 0.0),
+        ("a", "s1", "{}", 0.0),  # journalled already
+        ("b", "s2", "{}", 0.0),
+        ("a", "s2", "{}", 0.0),  # twice in this batch
+        ("a", "s3", "{}", 0.0),
+    ]
+    assert store.append(batch) == [2, None, 2, None, 3]
+    assert store.append([("a", "s4", "{}", 0.0)]) == [4]
+    again = open_store()
+    assert again.append([("a", "s3", "{}", 0.0), ("a", "s5", "{}", 0.0)]) == [None, 5]
+    assert [(e.seq, e.signal_id) for e in again.load("a")[1]] == [
+        (1, "s1"),
+        (2, "s2"),
+        (3, "s3"),
+        (4, "s4"),
+        (5, "s5"),
+    ]
+
+
 def test_compaction_keeps_the_ids_it_drops(tmp_path: Path) -> None:
     """``SQLiteStorage(compact=True)`` drops the journal entries a snapshot covers but keeps
     their signal ids: a re-delivery after compaction is still recognised, by this store and

@@ -144,58 +144,87 @@ class SQLiteStorage:
         return n
 
     def append(self, entries: Sequence[tuple[str, str, str, float]]) -> list[int | None]:
-        out: list[int | None] = []
         with self._lock:
             db = self._db
             db.execute("BEGIN IMMEDIATE")
             try:
-                # Which ids are journalled already: one query per agent in the batch, then
-                # one executemany for the rest (a statement per row costs more than the row).
-                ids_by_agent: dict[str, list[str]] = {}
-                for agent_id, signal_id, _, _ in entries:
-                    ids_by_agent.setdefault(agent_id, []).append(signal_id)
-                known: set[tuple[str, str]] = set()
-                for agent_id, ids in ids_by_agent.items():
-                    for i in range(0, len(ids), 500):
-                        chunk = ids[i : i + 500]
-                        marks = ",".join("?" * len(chunk))
-                        known.update(
-                            (agent_id, r[0])
-                            for r in db.execute(
-                                "SELECT signal_id FROM journal WHERE agent_id = ? AND signal_id"
-                                f" IN ({marks})",
-                                (agent_id, *chunk),
-                            )
-                        )
-                        if self._any_seen:  # ids whose entries compaction dropped
-                            known.update(
-                                (agent_id, r[0])
-                                for r in db.execute(
-                                    "SELECT signal_id FROM seen WHERE agent_id = ? AND"
-                                    f" signal_id IN ({marks})",
-                                    (agent_id, *chunk),
-                                )
-                            )
-                rows = []
-                for agent_id, signal_id, signal, at in entries:
-                    if (agent_id, signal_id) in known:
-                        out.append(None)
-                        continue
-                    known.add((agent_id, signal_id))  # a duplicate within the batch, too
-                    seq = self._next_seq(agent_id)
-                    self._next[agent_id] = seq + 1
-                    rows.append((agent_id, seq, signal_id, signal, at))
-                    out.append(seq)
-                db.executemany(
-                    "INSERT INTO journal (agent_id, seq, signal_id, signal, at)"
-                    " VALUES (?, ?, ?, ?, ?)",
-                    rows,
-                )
+                out: list[int | None] | None = None
+                if not self._any_seen:
+                    # Optimistic: re-deliveries are rare, and the journal's unique index on
+                    # (agent_id, signal_id) refuses one, so insert first and look the ids up
+                    # only if that is refused (all of the batch rolls back to a savepoint).
+                    db.execute("SAVEPOINT fresh")
+                    try:
+                        out = self._insert(entries, known=None)
+                    except sqlite3.IntegrityError:
+                        db.execute("ROLLBACK TO fresh")
+                        self._next.clear()
+                    db.execute("RELEASE fresh")
+                if out is None:
+                    out = self._insert(entries, known=self._known(entries))
                 db.execute("COMMIT")
             except BaseException:
                 db.execute("ROLLBACK")
                 self._next.clear()
                 raise
+        return out
+
+    def _known(self, entries: Sequence[tuple[str, str, str, float]]) -> set[tuple[str, str]]:
+        """Which of the entries' ``(agent_id, signal_id)`` are journalled (or were, before
+        compaction dropped them)."""
+        db = self._db
+        # One query per agent in the batch (chunked), not a statement per row: a statement
+        # costs more than the row.
+        ids_by_agent: dict[str, list[str]] = {}
+        for agent_id, signal_id, _, _ in entries:
+            ids_by_agent.setdefault(agent_id, []).append(signal_id)
+        known: set[tuple[str, str]] = set()
+        for agent_id, ids in ids_by_agent.items():
+            for i in range(0, len(ids), 500):
+                chunk = ids[i : i + 500]
+                marks = ",".join("?" * len(chunk))
+                known.update(
+                    (agent_id, r[0])
+                    for r in db.execute(
+                        "SELECT signal_id FROM journal WHERE agent_id = ? AND signal_id IN"
+                        f" ({marks})",
+                        (agent_id, *chunk),
+                    )
+                )
+                if self._any_seen:  # ids whose entries compaction dropped
+                    known.update(
+                        (agent_id, r[0])
+                        for r in db.execute(
+                            "SELECT signal_id FROM seen WHERE agent_id = ? AND signal_id IN"
+                            f" ({marks})",
+                            (agent_id, *chunk),
+                        )
+                    )
+        return known
+
+    def _insert(
+        self,
+        entries: Sequence[tuple[str, str, str, float]],
+        known: set[tuple[str, str]] | None,
+    ) -> list[int | None]:
+        """Insert the entries not in ``known`` (all of them if ``None``: the journal's unique
+        index then refuses a duplicate) with their next sequence numbers."""
+        rows = []
+        out: list[int | None] = []
+        for agent_id, signal_id, signal, at in entries:
+            if known is not None:
+                if (agent_id, signal_id) in known:
+                    out.append(None)
+                    continue
+                known.add((agent_id, signal_id))  # a duplicate within the batch, too
+            seq = self._next_seq(agent_id)
+            self._next[agent_id] = seq + 1
+            rows.append((agent_id, seq, signal_id, signal, at))
+            out.append(seq)
+        self._db.executemany(
+            "INSERT INTO journal (agent_id, seq, signal_id, signal, at) VALUES (?, ?, ?, ?, ?)",
+            rows,
+        )
         return out
 
     def snapshot(self, record: SnapshotRecord) -> None:
