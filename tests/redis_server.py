@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pytest
 
-__all__ = ["redis_url", "start_redis"]
+__all__ = ["free_port", "redis_url", "start_redis"]
 
 #: How long a fresh server may take to answer PING.
 START_TIMEOUT = 15.0
@@ -34,7 +34,8 @@ START_TIMEOUT = 15.0
 PORT_ATTEMPTS = 5
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A loopback port that was free a moment ago."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
@@ -75,34 +76,39 @@ def _answers(proc: subprocess.Popen[bytes], port: int) -> bool:
 
 
 @contextlib.contextmanager
-def start_redis(workdir: Path) -> Iterator[str]:
+def start_redis(workdir: Path, port: int | None = None) -> Iterator[str]:
     """Run a ``redis-server`` on loopback with its data in ``workdir``; yields its URL.
+
+    Args:
+        port: the port to listen on (to restart a server where its clients expect it);
+            a free one if not given.
 
     Raises:
         FileNotFoundError: no ``redis-server`` binary on ``PATH``.
-        RuntimeError: it would not start on any of a few free ports.
+        RuntimeError: it would not start (on ``port``, or on any of a few free ports).
     """
     binary = shutil.which("redis-server")
     if binary is None:
         raise FileNotFoundError("redis-server")
-    for _ in range(PORT_ATTEMPTS):
-        port = _free_port()
+    for _ in range(1 if port is not None else PORT_ATTEMPTS):
+        chosen = port if port is not None else free_port()
         proc = subprocess.Popen(
             [
                 binary,
-                *("--port", str(port), "--bind", "127.0.0.1", "--save", ""),
+                *("--port", str(chosen), "--bind", "127.0.0.1", "--save", ""),
                 *("--appendonly", "yes", "--appendfsync", "always", "--dir", str(workdir)),
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
         try:
-            if _answers(proc, port):
-                yield f"redis://127.0.0.1:{port}/0"
+            if _answers(proc, chosen):
+                yield f"redis://127.0.0.1:{chosen}/0"
                 return
         finally:
             _stop(proc)
-    raise RuntimeError(f"redis-server did not start on any of {PORT_ATTEMPTS} free ports")
+    where = f"port {port}" if port is not None else f"any of {PORT_ATTEMPTS} free ports"
+    raise RuntimeError(f"redis-server did not start on {where}")
 
 
 @pytest.fixture(scope="session")

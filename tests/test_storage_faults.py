@@ -2,7 +2,8 @@
 was accepted is lost, and the runtime carries on once storage is back.
 
 The store is a real :class:`SQLiteStorage` behind a wrapper that makes chosen operations
-fail the way a full or broken disk does (``sqlite3.OperationalError``) while it is told to.
+fail the way a full or broken disk does (``sqlite3.OperationalError``) while it is told to;
+a real Redis server is stopped and started again under a running runtime.
 """
 
 from __future__ import annotations
@@ -10,12 +11,14 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import shutil
 import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.redis_server import free_port, start_redis
 from tests.test_durable import BOSS, COUNTER, SPECS, TALLY, agents_of, ext
 
 from jido import Agent
@@ -25,6 +28,7 @@ from jido_interpreters import (
     CorruptJournal,
     JournalEntry,
     NotDurable,
+    RedisStorage,
     SnapshotRecord,
     SQLiteStorage,
     Storage,
@@ -323,3 +327,44 @@ def test_shutdown_writes_what_was_handed_to_storage(tmp_path: Path) -> None:
     for k in range(20):
         asyncio.run(main(k))
         assert asyncio.run(reload(k)) == ("c",), k
+
+
+def test_a_redis_outage_refuses_signals_and_loses_nothing(tmp_path: Path) -> None:
+    """A real Redis server stops under a running runtime: ``cast`` raises NotDurable (the
+    client's connection error as its cause) and nothing is handled. Once the server is back
+    on the same port with its append-only file, the runtime carries on by itself, and a
+    fresh runtime recovers agents equal to the live ones."""
+    if shutil.which("redis-server") is None:
+        pytest.skip("redis-server is not installed (.ci/run installs it)")
+    import redis
+
+    port = free_port()
+
+    async def main() -> dict[str, Agent[Any]]:
+        with start_redis(tmp_path, port) as url:
+            rt = await _system(RedisStorage(url, prefix="outage:"))
+            await rt.cast("c", ext(1, data={"by": 1}))
+            await rt.wait_idle(timeout=5)
+        # The server is down now.
+        sig = ext(2, data={"by": 10})
+        with pytest.raises(NotDurable) as info:
+            await rt.cast("c", sig)
+        assert isinstance(info.value.__cause__, redis.ConnectionError)
+        await rt.wait_idle(timeout=5)
+        assert rt.state("c").n == 1
+        with start_redis(tmp_path, port):
+            await rt.cast("c", sig)
+            await rt.call("c", "t.add", {"by": 100})
+            await rt.wait_idle(timeout=5)
+            assert rt.state("c").n == 111
+            assert rt.state("tally").n == 111
+            before = agents_of(rt)
+            await rt.shutdown()
+            again = AsyncRuntime(SPECS, storage=RedisStorage(url, prefix="outage:"))
+            await again.restore()
+            await again.wait_idle(timeout=5)
+            assert agents_of(again) == before
+            await again.shutdown()
+            return before
+
+    assert asyncio.run(main())["c"].state.n == 111

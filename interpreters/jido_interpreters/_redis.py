@@ -82,8 +82,8 @@ class RedisStorage:
 
     def mark_stopped(self, agent_id: str) -> None:
         """Set the registration's ``stopped`` flag. A registration that cannot be decoded is
-        left as it is: :meth:`agents` reports it, and raising here would fail the whole
-        group-commit batch this runs in (journal appends of other agents included)."""
+        left as it is: :meth:`agents` reports it (and recovery refuses it), which says more
+        than an error here would."""
         raw = self._r.hget(self._p + "agents", agent_id)
         if raw is None:
             return
