@@ -49,6 +49,7 @@ from jido import (
 )
 from jido.serde import Codec
 from jido_interpreters import (
+    AgentExists,
     AgentOptions,
     AgentRecord,
     AsyncEffectHandler,
@@ -426,6 +427,19 @@ class Backend:
                 case _:
                     raise AssertionError(mode)
             r.hset(key, agent_id, value)
+
+    def unmark_stopped(self, agent_id: str) -> None:
+        """Lose the agent's ``stopped`` mark, and only that (as a crash right before the
+        mark was written would)."""
+        if self.kind == "sqlite":
+            with _sqlite(self.path) as db:
+                sql = "UPDATE agents SET stopped = 0 WHERE agent_id = ?"
+                assert db.execute(sql, (agent_id,)).rowcount == 1
+            return
+        with _redis(self.url) as r:
+            key = f"{self.prefix}agents"
+            record = json.loads(r.hget(key, agent_id))
+            r.hset(key, agent_id, json.dumps({**record, "stopped": False}))
 
     def corrupt_snapshot(self, agent_id: str, part: Literal["agent", "record"]) -> None:
         """Damage the agent's snapshot: the stored agent, or the record around it."""
@@ -1136,7 +1150,7 @@ def test_a_replayed_stop_tells_the_parent_and_the_children(
     (mid,) = [r for r in store.agents() if r.agent_id == "top/mid"]
     assert isinstance(mid, AgentRecord)
     assert mid.stopped
-    store.register(attrs.evolve(mid, stopped=False))
+    backend.unmark_stopped("top/mid")
     asyncio.run(second())
 
 
@@ -1471,3 +1485,79 @@ def test_an_older_schema_version_needs_an_upgrade(backend: Backend, snapshot_eve
 
     asyncio.run(main())
     assert set(seen) == {("counter", 1)}
+
+
+# ---------------------------------------------------------------------------- ids reused
+
+
+def test_starting_an_id_storage_holds_is_refused_until_it_stopped(backend: Backend) -> None:
+    """A runtime that did not restore an agent cannot start another under its id (that
+    would throw its journal away): ``start`` raises AgentExists and storage keeps it. Once
+    it stopped, the id starts a new agent, and recovery gives the new one, not the old
+    one's journal replayed over it."""
+
+    async def first() -> None:
+        async with AsyncRuntime(SPECS, storage=backend.open()) as rt:
+            await start_system(rt, "c")
+            await rt.cast("c", "t.add", {"by": 5})
+
+    async def second() -> None:
+        rt = AsyncRuntime(SPECS, storage=backend.open())
+        try:
+            with pytest.raises(AgentExists) as info:
+                await rt.start(COUNTER, "c")
+            assert info.value.agent_id == "c"
+            assert rt.agent_ids == ()
+            await rt.restore()
+            assert rt.state("c").n == 5
+            await rt.stop("c")
+            await rt.start(COUNTER, "c")
+            await rt.call("c", "t.add", {"by": 1})
+            await rt.wait_idle(timeout=5)
+        finally:
+            await rt.shutdown()
+
+    async def third() -> None:
+        rt = await restored(backend)
+        try:
+            assert rt.state("c") == Count(n=1, trail=("+1",))
+            assert rt.state("tally").n == 6
+        finally:
+            await rt.shutdown()
+
+    asyncio.run(first())
+    asyncio.run(second())
+    asyncio.run(third())
+
+
+def test_a_child_tag_reused_after_its_child_stopped(backend: Backend) -> None:
+    """A parent stops a child and spawns another under the same tag (so the same id): the
+    new child starts from its initial state, live and after recovery."""
+
+    async def first() -> None:
+        async with AsyncRuntime(SPECS, storage=backend.open()) as rt:
+            await rt.start(TALLY, "tally")
+            await rt.start(BOSS, "boss")
+            await rt.call("boss", "t.hire", {"tag": "kid"})
+            await rt.wait_idle(timeout=5)
+            await rt.cast("boss/kid", "t.add", {"by": 7})
+            await rt.call("boss", "t.fire", {"tag": "kid"})
+            await rt.wait_idle(timeout=5)
+            assert "boss/kid" not in rt.agent_ids
+            await rt.call("boss", "t.hire", {"tag": "kid"})
+            await rt.wait_idle(timeout=5)
+            await rt.cast("boss/kid", "t.add", {"by": 1})
+            await rt.wait_idle(timeout=5)
+            assert rt.state("boss/kid") == Count(n=1, trail=("+1",))
+
+    async def second() -> None:
+        rt = await restored(backend)
+        try:
+            assert rt.state("boss/kid") == Count(n=1, trail=("+1",))
+            assert rt.children("boss") == {"kid": "boss/kid"}
+            assert rt.state("tally").n == 8
+        finally:
+            await rt.shutdown()
+
+    asyncio.run(first())
+    asyncio.run(second())

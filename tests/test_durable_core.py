@@ -34,6 +34,8 @@ from jido import (
     ok,
 )
 from jido_interpreters import (
+    AgentExists,
+    AgentRecord,
     AsyncRuntime,
     CorruptJournal,
     RecoveryError,
@@ -652,6 +654,32 @@ def test_append_skips_journalled_ids_and_numbers_the_rest_without_gaps(
         (4, "s4"),
         (5, "s5"),
     ]
+
+
+def test_registering_an_id_again(open_store: Callable[[], Storage]) -> None:
+    """An id registered and not stopped is refused (nothing changes); once it is marked
+    stopped, registering it again starts afresh: no journal, snapshot or known ids."""
+    store = open_store()
+    record = AgentRecord(agent_id="a", spec="counter", schema_version=1, initial="{}")
+    store.register(record)
+    assert store.append([("a", "s1", "{}", 0.0), ("a", "s2", "{}", 0.0)]) == [1, 2]
+    store.snapshot(SnapshotRecord(agent_id="a", seq=1, schema_version=1, agent="{}", outbox="{}"))
+    with pytest.raises(AgentExists, match="'a' is in storage and has not stopped") as info:
+        store.register(attrs.evolve(record, initial='{"other": 1}'))
+    assert info.value.agent_id == "a"
+    assert isinstance(info.value, ValueError)
+    snap, entries = store.load("a")
+    assert snap is not None
+    assert [e.signal_id for e in entries] == ["s2"]
+    assert [r.initial for r in store.agents() if isinstance(r, AgentRecord)] == ["{}"]
+    store.mark_stopped("a")
+    store.register(attrs.evolve(record, initial='{"other": 1}'))
+    assert store.load("a") == (None, [])
+    (again,) = store.agents()
+    assert isinstance(again, AgentRecord)
+    assert (again.initial, again.stopped) == ('{"other": 1}', False)
+    assert store.append([("a", "s1", "{}", 0.0)]) == [1]
+    assert open_store().append([("a", "s3", "{}", 0.0)]) == [2]
 
 
 def test_compaction_keeps_the_ids_it_drops(tmp_path: Path) -> None:

@@ -71,6 +71,7 @@ from ._simulation import replay as replay
 from ._simulation import simulate as simulate
 from ._simulation import simulation_to_jsonl as simulation_to_jsonl
 from ._sqlite import SQLiteStorage as SQLiteStorage
+from ._storage import AgentExists as AgentExists
 from ._storage import AgentRecord as AgentRecord
 from ._storage import CorruptJournal as CorruptJournal
 from ._storage import JournalEntry as JournalEntry
@@ -90,6 +91,7 @@ __all__ = [
     "DEFAULT_EPOCH",
     "NO_FAULTS",
     "AgentCrashed",
+    "AgentExists",
     "AgentHibernated",
     "AgentOptions",
     "AgentRecord",

@@ -83,7 +83,7 @@ from ._options import (
     StopAgent,
 )
 from ._outcomes import system_signal
-from ._storage import AgentRecord, Storage
+from ._storage import AgentExists, AgentRecord, Storage
 from ._telemetry import Counters, RuntimeStatistics, Spans
 from ._trace import TraceEntry
 
@@ -286,6 +286,8 @@ class AsyncRuntime:
         Raises:
             RuntimeClosed: the runtime is shutting down.
             ValueError: an agent with this id is running.
+            AgentExists: storage holds an agent with this id that has not stopped (a
+                ``ValueError``): ``restore`` it, or use another id.
             LookupError: ``spec`` names no registered spec.
             TypeError: ``state`` does not fit the spec's state class.
             NotDurable: storage failed to register it; it was not started.
@@ -298,6 +300,8 @@ class AsyncRuntime:
         self._starting.add(id)
         try:
             await self._commit().submit("register", self._registration(s, agent, parent=None))
+        except AgentExists:
+            raise
         except Exception as exc:
             raise NotDurable(id, None, exc) from exc
         finally:

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import Any, Final, final
 
 from ._storage import (
+    AgentExists,
     AgentRecord,
     CorruptJournal,
     JournalEntry,
@@ -36,6 +37,25 @@ end
 return out
 """
 
+# Atomically: refuse an id registered and not stopped (a record that does not decode counts
+# as registered: it is damage to report, not to overwrite); drop what a stopped agent under
+# the id left; write the record and its place at the end of the registration order.
+_REGISTER: Final = """
+local p, agent, record = KEYS[1], ARGV[1], ARGV[2]
+local old = redis.call('HGET', p .. 'agents', agent)
+if old then
+  local ok, data = pcall(cjson.decode, old)
+  if not (ok and type(data) == 'table' and data['stopped'] == true) then
+    return 0
+  end
+  redis.call('DEL', p .. 'ids:' .. agent, p .. 'seq:' .. agent, p .. 'j:' .. agent,
+             p .. 'snap:' .. agent)
+end
+redis.call('HSET', p .. 'agents', agent, record)
+redis.call('ZADD', p .. 'order', redis.call('INCR', p .. 'position'), agent)
+return 1
+"""
+
 
 @final
 class RedisStorage:
@@ -63,9 +83,9 @@ class RedisStorage:
         self._r: Any = client if client is not None else redis.Redis.from_url(url)
         self._p = prefix
         self._append = self._r.register_script(_APPEND)
+        self._register = self._r.register_script(_REGISTER)
 
     def register(self, record: AgentRecord) -> None:
-        pipe = self._r.pipeline(transaction=True)
         raw = json.dumps(
             {
                 "spec": record.spec,
@@ -76,9 +96,8 @@ class RedisStorage:
                 "stopped": record.stopped,
             }
         )
-        pipe.hset(self._p + "agents", record.agent_id, raw)
-        pipe.zadd(self._p + "order", {record.agent_id: self._r.incr(self._p + "position")}, nx=True)
-        pipe.execute()
+        if not self._register(keys=[self._p], args=[record.agent_id, raw]):
+            raise AgentExists(record.agent_id)
 
     def mark_stopped(self, agent_id: str) -> None:
         """Set the registration's ``stopped`` flag. A registration that cannot be decoded is

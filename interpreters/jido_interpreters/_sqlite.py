@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Literal, final
 
 from ._storage import (
+    AgentExists,
     AgentRecord,
     CorruptJournal,
     JournalEntry,
@@ -108,24 +109,43 @@ class SQLiteStorage:
 
     def register(self, record: AgentRecord) -> None:
         with self._lock:
-            self._position += 1
-            self._db.execute(
-                "INSERT INTO agents (agent_id, position, spec, schema_version, initial, parent_id,"
-                " tag, stopped) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(agent_id) DO UPDATE"
-                " SET spec=excluded.spec, schema_version=excluded.schema_version,"
-                " initial=excluded.initial, parent_id=excluded.parent_id, tag=excluded.tag,"
-                " stopped=excluded.stopped",
-                (
-                    record.agent_id,
-                    self._position,
-                    record.spec,
-                    record.schema_version,
-                    record.initial,
-                    record.parent_id,
-                    record.tag,
-                    int(record.stopped),
-                ),
-            )
+            db = self._db
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                row = db.execute(
+                    "SELECT stopped FROM agents WHERE agent_id = ?", (record.agent_id,)
+                ).fetchone()
+                if row is not None and row[0] != 1:
+                    raise AgentExists(record.agent_id)
+                if row is not None:
+                    # A new life under the id of a stopped agent: the old one's data goes.
+                    for table in ("journal", "seen", "snapshots"):
+                        db.execute(f"DELETE FROM {table} WHERE agent_id = ?", (record.agent_id,))
+                    self._next.pop(record.agent_id, None)
+                position = self._position + 1
+                db.execute(
+                    "INSERT INTO agents (agent_id, position, spec, schema_version, initial,"
+                    " parent_id, tag, stopped) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+                    " ON CONFLICT(agent_id) DO UPDATE SET position=excluded.position,"
+                    " spec=excluded.spec, schema_version=excluded.schema_version,"
+                    " initial=excluded.initial, parent_id=excluded.parent_id, tag=excluded.tag,"
+                    " stopped=excluded.stopped",
+                    (
+                        record.agent_id,
+                        position,
+                        record.spec,
+                        record.schema_version,
+                        record.initial,
+                        record.parent_id,
+                        record.tag,
+                        int(record.stopped),
+                    ),
+                )
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            self._position = position
 
     def mark_stopped(self, agent_id: str) -> None:
         with self._lock:

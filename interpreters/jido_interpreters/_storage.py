@@ -23,6 +23,7 @@ from typing import Protocol, final, runtime_checkable
 import attrs
 
 __all__ = [
+    "AgentExists",
     "AgentRecord",
     "CorruptJournal",
     "JournalEntry",
@@ -90,7 +91,15 @@ class Storage(Protocol):
     from one thread."""
 
     def register(self, record: AgentRecord) -> None:
-        """Add (or replace) an agent's registration."""
+        """Register a new agent, atomically.
+
+        An id whose registration is marked stopped (or that has none) starts afresh: the
+        journal, snapshot and seen ids of the agent that ran under it before are dropped, so
+        recovery never replays an earlier life over the new one.
+
+        Raises:
+            AgentExists: the id is registered and not stopped (nothing is changed).
+        """
         ...
 
     def mark_stopped(self, agent_id: str) -> None:
@@ -126,6 +135,18 @@ class Storage(Protocol):
     def close(self) -> None:
         """Release the store."""
         ...
+
+
+class AgentExists(ValueError):
+    """Storage holds an agent under this id that has not stopped: starting a new one would
+    throw its journal away. Recover it (``restore`` / ``thaw``) or use another id."""
+
+    def __init__(self, agent_id: str) -> None:
+        super().__init__(
+            f"agent {agent_id!r} is in storage and has not stopped: restore() it, or start "
+            "the new agent under another id"
+        )
+        self.agent_id = agent_id
 
 
 class StorageError(Exception):
