@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import logging
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
@@ -1561,3 +1562,33 @@ def test_a_child_tag_reused_after_its_child_stopped(backend: Backend) -> None:
 
     asyncio.run(first())
     asyncio.run(second())
+
+
+def test_recovery_re_delivers_no_emit_to_an_agent_that_stopped(
+    backend: Backend, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A replayed step's emits are re-delivered on recovery, except to agents that stopped
+    for good: what reached them was handled before their stop (re-delivering would only
+    report them missing)."""
+
+    async def first() -> None:
+        async with AsyncRuntime(SPECS, storage=backend.open()) as rt:
+            await start_system(rt, "c")
+            await rt.cast("c", "t.add", {"by": 2})  # emits t.added to the tally
+            await rt.wait_idle(timeout=5)
+            assert rt.state("tally").n == 2
+            await rt.stop("tally")
+
+    async def second() -> None:
+        rt = await restored(backend)
+        try:
+            assert rt.agent_ids == ("c",)
+            assert rt.state("c").n == 2
+            assert rt.statistics().problems == 0
+        finally:
+            await rt.shutdown()
+
+    asyncio.run(first())
+    with caplog.at_level(logging.INFO, logger="jido.runtime"):
+        asyncio.run(second())
+    assert "no running agent" not in caplog.text

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +72,33 @@ def test_demo_on_the_default_runtime_runs_the_example_and_reports() -> None:
     result = run("demo")
     assert result.exit_code == 0, result.output
     assert "report: report-1: 480 words" in result.stdout
+
+
+def test_demo_with_a_store_recovers_what_it_ran(tmp_path: Path) -> None:
+    """`jido demo --store FILE` journals the run in SQLite, recovers the agents from it in a
+    fresh runtime, and says they equal the live ones; the file then holds the run."""
+    db = tmp_path / "demo.db"
+    result = run("demo", "--store", str(db))
+    assert result.exit_code == 0, result.output
+    assert "report: report-1: 480 words" in result.stdout
+    assert (
+        f"recovered from {db} by replaying its journal: orchestrator, equal to the live agents"
+        in result.stdout
+    )
+    with sqlite3.connect(db) as conn:
+        (journalled,) = conn.execute("SELECT COUNT(*) FROM journal").fetchone()
+    assert journalled >= 19
+
+
+def test_demo_refuses_a_store_that_exists_or_the_sync_runtime(tmp_path: Path) -> None:
+    db = tmp_path / "demo.db"
+    db.write_bytes(b"")
+    assert "exists" in one_error_line(run("demo", "--store", str(db)))
+    other = tmp_path / "other.db"
+    assert "async runtime" in one_error_line(
+        run("demo", "--runtime", "sync", "--store", str(other))
+    )
+    assert not other.exists()
 
 
 def test_demo_rejects_an_unknown_runtime() -> None:

@@ -33,7 +33,7 @@ from zoneinfo import ZoneInfo
 import attrs
 from croniter import croniter
 
-from jido import Agent, AgentSpec, Cron, Schedule, Signal, ToSink
+from jido import Agent, AgentSpec, Cron, Schedule, Signal, ToAgent, ToSink
 
 from . import _async_supervision as supervision
 from ._async_directives import after, cron_signal, execute
@@ -323,6 +323,7 @@ async def restore(
     # is still ours to start (and a hibernated agent only if it is still hibernated).
     plans = [p for p in plans if ours(p[0].agent_id) and rt._hibernated.get(p[0].agent_id) is p[3]]
     known = {r.agent_id for r in records}
+    stopped = {r.agent_id for r in records if isinstance(r, AgentRecord) and r.stopped}
     now = rt._clock().timestamp()
     started: list[tuple[AgentRecord, AgentSpec[Any], Replayed, Hibernated | None, bool]] = []
     for rec, spec, plan, hib, upgraded in plans:
@@ -372,7 +373,15 @@ async def restore(
         srv = rt._servers[rec.agent_id]
         if srv.stopped:
             continue  # stopped just now with a parent that replayed a Stop
-        emits = [e for e in plan.emits if not isinstance(e.to, ToSink)]
+        # Not to sinks (at most once: they left the system), nor to agents that stopped
+        # for good: what reached them was handled before their stop, and the rest was a
+        # dead letter then already.
+        emits = [
+            e
+            for e in plan.emits
+            if not isinstance(e.to, ToSink)
+            and not (isinstance(e.to, ToAgent) and e.to.id in stopped)
+        ]
         missing = [d for d in plan.spawns if (d.id or f"{rec.agent_id}/{d.tag}") not in known]
         if plan.stopped:
             # As live: what its steps emitted and spawned before the Stop was carried out,

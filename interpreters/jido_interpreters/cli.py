@@ -35,6 +35,7 @@ from ._simulation import (
     simulation_to_jsonl,
 )
 from ._simulation import replay as replay_trace
+from ._sqlite import SQLiteStorage
 from ._sync import SyncRuntime
 
 __all__ = ["app", "load_specs", "main"]
@@ -205,17 +206,29 @@ def demo(
     runtime: Annotated[
         str, typer.Option(help="async (AsyncRuntime, real time) or sync (SyncRuntime).")
     ] = "async",
+    store: Annotated[
+        Path | None,
+        typer.Option(
+            help="Make the run durable in this SQLite file (a new one), then recover the "
+            "agents from it in a fresh runtime and compare them with the live ones."
+        ),
+    ] = None,
 ) -> None:
     """Run the ContentOps example: an orchestrator, writer agents, effects, a deadline."""
     from jido_examples import contentops
 
     if runtime not in ("async", "sync"):
         _die(f"unknown runtime {runtime!r}: use async or sync")
+    if store is not None and runtime != "async":
+        _die("--store needs the async runtime (SyncRuntime keeps no journal)")
+    if store is not None and store.exists():
+        _die(f"{store} exists: pass a new file for --store (it holds one run)")
     chosen = topics or ["release notes", "migration guide", "flaky benchmark story"]
     out = Console(highlight=False, soft_wrap=True)
     request = ("contentops.run.requested", {"topics": chosen})
     # A second request arrives while the run is going: the FSM refuses it.
     too_soon = ("contentops.run.requested", {"topics": ["too soon"]})
+    recovery = ""
     if runtime == "sync":
         rt = SyncRuntime(contentops.SPECS, effects=contentops.EFFECTS, sinks=["audit"])
         rt.start(contentops.ORCHESTRATOR, "orchestrator")
@@ -229,19 +242,46 @@ def demo(
         extra = f"running agents: {list(rt.agent_ids)}"
     else:
 
+        def runtime_over(storage: SQLiteStorage | None) -> AsyncRuntime:
+            return AsyncRuntime(
+                contentops.SPECS,
+                effects=contentops.ASYNC_EFFECTS,
+                sinks=["audit"],
+                record=True,
+                storage=storage,
+            )
+
         async def run() -> tuple[Any, ...]:
-            async with AsyncRuntime(
-                contentops.SPECS, effects=contentops.ASYNC_EFFECTS, sinks=["audit"], record=True
-            ) as art:
+            storage = None if store is None else SQLiteStorage(store)
+            async with runtime_over(storage) as art:
                 await art.start(contentops.ORCHESTRATOR, "orchestrator")
                 await art.cast("orchestrator", *request)
                 await art.cast("orchestrator", *too_soon)
                 await art.wait_idle(timeout=30)
                 stats = art.statistics()
+                live = {i: art.agent(i) for i in art.agent_ids}
                 report = await art.shutdown()
-                return (tuple(art.trace), art.sink("audit"), stats, report)
+            if storage is not None:
+                storage.close()
+            return (tuple(art.trace), art.sink("audit"), stats, report, live)
 
-        trace, audit, stats, report = asyncio.run(run())
+        async def recover(path: Path) -> dict[str, Any]:
+            # A fresh runtime, as after a restart: the agents come back from the journal.
+            storage = SQLiteStorage(path)
+            async with runtime_over(storage) as art:
+                await art.restore()
+                recovered = {i: art.agent(i) for i in art.agent_ids}
+            storage.close()
+            return recovered
+
+        trace, audit, stats, report, live = asyncio.run(run())
+        if store is not None:
+            recovered = asyncio.run(recover(store))
+            same = "equal to" if recovered == live else "[bold red]different from[/]"
+            recovery = (
+                f"recovered from {escape(str(store))} by replaying its journal: "
+                f"{escape(', '.join(recovered))}, {same} the live agents"
+            )
         final = [e.after for e in trace if e.agent_id == "orchestrator"]
         agent = final[-1]
         effects = sum(1 for e in trace for d in e.directives if isinstance(d, Invoke))
@@ -270,6 +310,8 @@ def demo(
     out.print(f"audit sink: {[s.type for s in audit]}")
     out.print(f"effects invoked: {effects}; {extra}")
     out.print(f"signals handled: {len(trace)}")
+    if recovery:
+        out.print(recovery)
 
 
 def _simulation_scenario(ref: str) -> Scenario:
