@@ -658,7 +658,7 @@ def test_hibernate_and_thaw(backend: Backend) -> None:
                 rt.agent("c1")
             assert await rt.thaw("c1") == before
             assert rt.agent("c1") == before
-            await eventually(lambda: rt.state("c1").n == 6 + 50, "the reminder after thaw")
+            await rt.wait_until("c1", lambda a: a.state.n == 6 + 50)  # the reminder, after thaw
             await rt.cast("c1", "t.add", {"by": 1000})
             await rt.wait_idle(timeout=5)
             assert rt.state("c1").n == 1056
@@ -752,7 +752,7 @@ def test_a_hibernated_agent_keeps_its_timers(backend: Backend) -> None:
             assert rt.state("c1") == Count(n=50, trail=("+50",))
             assert not rt._servers["c1"].timers, "the fired schedule was armed again"
             await eventually(lambda: "c2" in rt.agent_ids, "a cron tick thawing c2")
-            await eventually(lambda: "tick:beat" in rt.state("c2").trail, "the tick handled")
+            await rt.wait_until("c2", lambda a: "tick:beat" in a.state.trail)  # the tick handled
             assert set(rt._servers["c2"].crons) == {"beat"}  # and it keeps ticking
 
     asyncio.run(main())
@@ -970,7 +970,7 @@ def test_a_schedule_survives_a_restart(backend: Backend, snapshot_every: int) ->
     async def second(armed: float) -> None:
         rt = await restored(backend, snapshot_every=snapshot_every, clock=ahead(skew))
         try:
-            await eventually(lambda: rt.state("c1").n == 7, "the reminder", timeout=10)
+            await rt.wait_until("c1", lambda a: a.state.n == 7, timeout=10)  # the reminder
             fired = time.time()
             assert fired >= armed + 30 - skew - 0.05, "fired before its remaining delay"
             await rt.wait_idle(timeout=5)
@@ -1007,7 +1007,7 @@ def test_a_cron_job_survives_a_restart(backend: Backend) -> None:
             await rt.cast("c1", "t.every", {"job": "beat", "expression": every_second})
             await rt.cast("c1", "t.every", {"job": "gone", "expression": every_second})
             await rt.cast("c1", "t.cancel", {"job": "gone"})
-            await eventually(lambda: ticks(rt, "beat") >= 2, "two ticks", timeout=5)
+            await rt.wait_until("c1", lambda a: a.state.trail.count("tick:beat") >= 2)
 
     async def second() -> None:
         rt = await restored(backend)
@@ -1019,7 +1019,7 @@ def test_a_cron_job_survives_a_restart(backend: Backend) -> None:
             assert took < 1.9
             assert ticks(rt, "gone") <= 1  # at most one tick before it was cancelled
             gone = ticks(rt, "gone")
-            await eventually(lambda: ticks(rt, "beat") > before + 1, "a second tick")
+            await rt.wait_until("c1", lambda a: a.state.trail.count("tick:beat") > before + 1)
             assert ticks(rt, "gone") == gone
         finally:
             await rt.shutdown()

@@ -184,7 +184,7 @@ def test_a_stopped_or_ended_sensor_is_not_started_again(backend: Backend) -> Non
         await rt.call("w", "w.watch")
         await sensed(rt, feed, "w", "b")
         feed.queue.put_nowait(END)
-        await eventually(lambda: "exit:in:normal" in rt.state("w").items, "the sensor's exit")
+        await rt.wait_until("w", lambda a: "exit:in:normal" in a.state.items)  # the exit
         await rt.shutdown()
         async with AsyncRuntime(SPECS, storage=backend.open(), sensors=feed.sensors()) as again:
             await again.restore()

@@ -27,6 +27,7 @@ from ._async import RuntimeClosed as RuntimeClosed
 from ._async import RuntimeStatistics as RuntimeStatistics
 from ._async import ShutdownReport as ShutdownReport
 from ._async import StopAgent as StopAgent
+from ._async import WaitTimeout as WaitTimeout
 from ._dryrun import CannedError as CannedError
 from ._dryrun import DryRun as DryRun
 from ._dryrun import Reply as Reply
@@ -154,6 +155,7 @@ __all__ = [
     "UnknownSpec",
     "Upgrade",
     "Violation",
+    "WaitTimeout",
     "describe",
     "fault_plan_from_json",
     "new_signal",

@@ -67,7 +67,13 @@ from jido.serde import Codec
 from . import _async_durable as durable
 from . import _async_supervision as supervision
 from ._async_directives import execute
-from ._async_errors import AgentHibernated, CallTimeout, NotDurable, RuntimeClosed
+from ._async_errors import (
+    AgentHibernated,
+    CallTimeout,
+    NotDurable,
+    RuntimeClosed,
+    WaitTimeout,
+)
 from ._async_server import Hibernated, Server
 from ._committer import Committer
 from ._durable import Upgrade
@@ -104,9 +110,13 @@ __all__ = [
     "RuntimeStatistics",
     "ShutdownReport",
     "StopAgent",
+    "WaitTimeout",
 ]
 
 log = logging.getLogger("jido.runtime")
+
+#: A ``wait_until`` caller: its condition, and the future that answers it.
+_Waiter: TypeAlias = tuple[Callable[[Agent[Any]], bool], "asyncio.Future[Agent[Any]]"]
 
 #: An async effect handler: gets the ``Invoke`` args, returns a JSON-able result or raises.
 AsyncEffectHandler: TypeAlias = Callable[[FrozenMap[str, JsonValue]], Awaitable[object]]
@@ -212,6 +222,10 @@ class AsyncRuntime:
         self._servers: dict[str, Server] = {}
         self._hibernated: dict[str, Hibernated] = {}
         self._starting: set[str] = set()  # ids whose registration is being written
+        # ``wait_until`` callers, by agent: the condition and the future to resolve.
+        self._waiters: dict[
+            str, list[tuple[Callable[[Agent[Any]], bool], asyncio.Future[Agent[Any]]]]
+        ] = {}
         self._closed = False
         self._seq = 0
         # Salts the ids this runtime makes up (external, system, sensor, cron signals): a
@@ -466,6 +480,86 @@ class AsyncRuntime:
                 raise CallTimeout(agent_id, sig.type, timeout) from None
             raise
 
+    async def wait_until(
+        self,
+        agent_id: str,
+        condition: Callable[[Agent[Any]], bool],
+        *,
+        timeout: float = 5.0,
+    ) -> Agent[Any]:
+        """Wait until the agent's value meets ``condition``, and return that value.
+
+        Event-driven, not polled: ``condition`` is tried on the value now, then after each
+        step of the agent, until it returns true. Use it for what ``call`` does not wait
+        for, such as the outcome of an effect a step invoked (``lambda a: a.status ==
+        "done"``). A hibernated agent is thawed to be looked at.
+
+        Raises:
+            WaitTimeout: not met within ``timeout`` seconds (it says where the agent stood).
+            UnknownAgent: no such agent, or it stopped before meeting ``condition``.
+            RuntimeClosed: the runtime shut down meanwhile.
+            Exception: whatever ``condition`` raised.
+        """
+        if agent_id in self._hibernated:
+            await self.thaw(agent_id)
+        srv = self._server(agent_id)
+        if condition(srv.agent):
+            return srv.agent
+        fut: asyncio.Future[Agent[Any]] = asyncio.get_running_loop().create_future()
+        waiters = self._waiters.setdefault(agent_id, [])
+        entry = (condition, fut)
+        waiters.append(entry)
+        limit = asyncio.timeout(timeout)
+        try:
+            async with limit:
+                return await fut
+        except TimeoutError:
+            if not limit.expired():
+                raise
+            now = self._servers.get(agent_id)
+            agent = srv.agent if now is None else now.agent
+            raise WaitTimeout(
+                agent_id,
+                timeout,
+                status=agent.status,
+                version=agent.version,
+                queued=0 if now is None else len(now.mailbox.items),
+                effects=0 if now is None else sum(1 for t in now.effects if not t.done()),
+            ) from None
+        finally:
+            # Gone once resolved; on a timeout or a cancelled caller, taken out here.
+            if entry in waiters:
+                waiters.remove(entry)
+            if not waiters and self._waiters.get(agent_id) is waiters:
+                del self._waiters[agent_id]
+
+    def _woken(self, agent_id: str, agent: Agent[Any]) -> None:
+        """After a step: resolve the waiters whose condition the agent now meets."""
+        waiters = self._waiters.get(agent_id)
+        if not waiters:
+            return
+        for entry in list(waiters):
+            condition, fut = entry
+            if fut.done():
+                continue
+            try:
+                met = condition(agent)
+            except Exception as exc:  # the waiter's bug, not the agent's: the waiter hears of it
+                fut.set_exception(exc)
+                waiters.remove(entry)
+                continue
+            if met:
+                fut.set_result(agent)
+                waiters.remove(entry)
+
+    def _fail_waiters(self, agent_id: str | None, exc: BaseException) -> None:
+        """The agent stopped (``None``: every agent, at shutdown): its waiters fail."""
+        ids = list(self._waiters) if agent_id is None else [agent_id]
+        for i in ids:
+            for _, fut in self._waiters.pop(i, ()):
+                if not fut.done():
+                    fut.set_exception(exc)
+
     def _accepting(self, agent_id: str) -> Server | None:
         """The agent's server, or ``None`` for a hibernated agent (journal what is for it:
         that thaws it)."""
@@ -596,6 +690,7 @@ class AsyncRuntime:
                 t.cancel()
             srv.halt(RuntimeClosed("the runtime shut down"))
         self._servers.clear()
+        self._fail_waiters(None, RuntimeClosed("the runtime shut down"))
         self._pending = 0
         if self._committer is not None:
             await self._committer.close()
@@ -730,6 +825,8 @@ class AsyncRuntime:
             self._stats.steps += 1
             if reply is not None and not reply.done():
                 reply.set_result(result.agent)
+            if self._waiters:
+                self._woken(before.id, result.agent)
             problems = execute(self, srv, sig, result.directives)
             if self._record:
                 self.trace.append(

@@ -6,7 +6,7 @@ from jido import Signal
 
 from ._kernel import UnknownAgent
 
-__all__ = ["AgentHibernated", "CallTimeout", "NotDurable", "RuntimeClosed"]
+__all__ = ["AgentHibernated", "CallTimeout", "NotDurable", "RuntimeClosed", "WaitTimeout"]
 
 
 class RuntimeClosed(Exception):
@@ -61,3 +61,40 @@ class NotDurable(Exception):
         self.agent_id = agent_id
         self.signal = signal
         self.__cause__ = cause
+
+
+class WaitTimeout(TimeoutError):
+    """``wait_until`` gave up: the agent's value did not meet the condition in time.
+
+    Says where the agent stood, to tell a stuck agent from a slow one.
+
+    Attributes:
+        agent_id: the agent waited on.
+        timeout: how long it waited, in seconds.
+        status: its status when the wait gave up.
+        version: its version then (how many steps changed it).
+        queued: signals in its mailbox then.
+        effects: its effects still running then.
+    """
+
+    def __init__(
+        self,
+        agent_id: str,
+        timeout: float,
+        *,
+        status: str,
+        version: int,
+        queued: int,
+        effects: int,
+    ) -> None:
+        super().__init__(
+            f"agent {agent_id!r} did not meet the condition within {timeout:g}s (status "
+            f"{status!r}, version {version}, {queued} signals queued, {effects} effects "
+            "running)"
+        )
+        self.agent_id = agent_id
+        self.timeout = timeout
+        self.status = status
+        self.version = version
+        self.queued = queued
+        self.effects = effects
