@@ -150,6 +150,11 @@ class ShutdownReport:
     cancelled_timers: int
 
 
+def _registered(agent_id: str, _: object, exc: BaseException | None) -> None:
+    if exc is not None:
+        log.error("%s", NotDurable(agent_id, None, exc))
+
+
 def _crashed(agent_id: str, sig: Signal, exc: Exception) -> ActionCrashed:
     crash = ActionCrashed(agent_id, "<step>", sig.type)
     crash.__cause__ = exc
@@ -380,12 +385,9 @@ class AsyncRuntime:
             self._loop(agent_id, srv), name=f"jido-agent:{agent_id}"
         )
         if self._storage is not None and register:
-
-            def done(_: object, exc: BaseException | None) -> None:
-                if exc is not None:
-                    log.error("%s", NotDurable(agent_id, None, exc))
-
-            self._commit().post("register", self._registration(spec, agent, parent=parent), done)
+            self._commit().post(
+                "register", self._registration(spec, agent, parent=parent), _registered, agent_id
+            )
         execute(self, srv, None, spec.startup(agent))
         return agent
 

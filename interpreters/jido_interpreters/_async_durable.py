@@ -79,19 +79,30 @@ def journal(
             :class:`NotDurable`: for a caller that acknowledges only durable signals.
     """
     rt._add_pending()
-
-    def done(result: object, exc: BaseException | None) -> None:
-        failed = None if exc is None else NotDurable(agent_id, sig, exc)
-        _committed(rt, agent_id, sig, reply, result, failed)
-        if written is not None and not written.done():
-            if failed is None:
-                written.set_result(None)
-            else:
-                written.set_exception(failed)
-
     rt._commit().post(
-        "append", (agent_id, sig.id, journal_json(sig, rt._codec), rt._clock().timestamp()), done
+        "append",
+        (agent_id, sig.id, journal_json(sig, rt._codec), rt._clock().timestamp()),
+        _appended,
+        (rt, agent_id, sig, reply, written),
     )
+
+
+def _appended(
+    ctx: tuple[
+        AsyncRuntime, str, Signal, asyncio.Future[Agent[Any]] | None, asyncio.Future[None] | None
+    ],
+    seq: object,
+    exc: BaseException | None,
+) -> None:
+    # One function for every signal, its context a tuple: see Committer.post.
+    rt, agent_id, sig, reply, written = ctx
+    failed = None if exc is None else NotDurable(agent_id, sig, exc)
+    _committed(rt, agent_id, sig, reply, seq, failed)
+    if written is not None and not written.done():
+        if failed is None:
+            written.set_result(None)
+        else:
+            written.set_exception(failed)
 
 
 async def journalled(

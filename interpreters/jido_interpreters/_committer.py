@@ -14,11 +14,14 @@ __all__ = ["Committer", "Done"]
 
 log = logging.getLogger("jido.runtime")
 
-#: Told once an operation is written: its result and ``None``, or ``None`` and the exception
-#: that failed its batch. Called on the event loop, in submission order.
-Done: TypeAlias = Callable[[object, BaseException | None], None]
+#: Told once an operation is written: the context it was posted with, then its result and
+#: ``None``, or ``None`` and the exception that failed it. Called on the event loop, in
+#: submission order.
+Done: TypeAlias = Callable[[Any, object, BaseException | None], None]
 
 _Waiter: TypeAlias = "asyncio.Future[object] | Done | None"
+#: An operation: its kind, payload, who is waiting, and the waiter's context.
+_Op: TypeAlias = tuple[str, Any, _Waiter, Any]
 
 
 class Committer:
@@ -31,7 +34,7 @@ class Committer:
 
     def __init__(self, storage: Storage) -> None:
         self._storage = storage
-        self._ops: list[tuple[str, Any, _Waiter]] = []
+        self._ops: list[_Op] = []
         self._wake = asyncio.Event()
         self._closing = False
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="jido-storage")
@@ -41,18 +44,20 @@ class Committer:
     def submit(self, kind: str, payload: Any) -> asyncio.Future[object]:
         """Queue an operation; the future resolves once it is written."""
         fut: asyncio.Future[object] = asyncio.get_running_loop().create_future()
-        self._ops.append((kind, payload, fut))
+        self._ops.append((kind, payload, fut, None))
         self._wake.set()
         return fut
 
-    def post(self, kind: str, payload: Any, done: Done | None = None) -> None:
-        """Queue an operation, calling ``done`` once it is written.
+    def post(self, kind: str, payload: Any, done: Done | None = None, ctx: Any = None) -> None:
+        """Queue an operation, calling ``done(ctx, result, exc)`` once it is written.
 
         No future: this is the path of every journalled signal, and a future per signal
-        costs a loop iteration per signal to resolve. Without ``done``, a failed write is
-        logged.
+        costs a loop iteration per signal to resolve. ``done`` is meant to be one shared
+        function and ``ctx`` a plain tuple: a closure per signal would cost several objects
+        for the garbage collector to track while the signal waits. Without ``done``, a
+        failed write is logged.
         """
-        self._ops.append((kind, payload, done))
+        self._ops.append((kind, payload, done, ctx))
         self._wake.set()
 
     async def _run(self) -> None:
@@ -71,12 +76,10 @@ class Committer:
             except Exception as exc:  # pragma: no cover - _apply catches the storage's errors
                 results = [(None, exc)] * len(batch)
             self.batches += 1
-            for (kind, _, waiter), (result, failed) in zip(batch, results, strict=True):
-                _settle(kind, waiter, result, failed)
+            for (kind, _, waiter, ctx), (result, failed) in zip(batch, results, strict=True):
+                _settle(kind, waiter, ctx, result, failed)
 
-    def _apply(
-        self, batch: list[tuple[str, Any, _Waiter]]
-    ) -> list[tuple[object, Exception | None]]:
+    def _apply(self, batch: list[_Op]) -> list[tuple[object, Exception | None]]:
         """Write a batch; each operation's result, or the exception that failed it.
 
         Each operation (each run of consecutive appends, written as one) succeeds or fails
@@ -87,7 +90,7 @@ class Committer:
         results: list[tuple[object, Exception | None]] = [(None, None)] * len(batch)
         i = 0
         while i < len(batch):
-            kind, payload, _ = batch[i]
+            kind, payload = batch[i][0], batch[i][1]
             if kind == "append":
                 j = i
                 while j < len(batch) and batch[j][0] == "append":
@@ -126,7 +129,9 @@ class Committer:
         self._executor.shutdown(wait=True)
 
 
-def _settle(kind: str, waiter: _Waiter, result: object, exc: BaseException | None) -> None:
+def _settle(
+    kind: str, waiter: _Waiter, ctx: Any, result: object, exc: BaseException | None
+) -> None:
     if waiter is None:
         if exc is not None:
             log.error("storage %s failed: %s", kind, exc)
@@ -139,7 +144,7 @@ def _settle(kind: str, waiter: _Waiter, result: object, exc: BaseException | Non
             waiter.set_exception(exc)
     else:
         try:
-            waiter(result, exc)
+            waiter(ctx, result, exc)
         except Exception:
             # A bug in the runtime's own callback: the batch's other operations still settle.
             log.exception("settling a storage %s failed", kind)
