@@ -1592,3 +1592,51 @@ def test_recovery_re_delivers_no_emit_to_an_agent_that_stopped(
     with caplog.at_level(logging.INFO, logger="jido.runtime"):
         asyncio.run(second())
     assert "no running agent" not in caplog.text
+
+
+@action(params=By)
+def tell_kid(state: Count, p: By, ctx: Context) -> ActionResult[Count]:
+    """Tell the child tagged ``kid`` to add."""
+    return ok(state, emit_to(f"{ctx.agent_id}/kid", "t.add", {"by": p.by}))
+
+
+TELLER = AgentSpec(
+    name="teller",
+    state=Count,
+    routes=[
+        Route(pattern="t.hire", target=hire),
+        Route(pattern="t.fire", target=fire),
+        Route(pattern="t.tell", target=tell_kid),
+    ],
+)
+
+
+def test_a_reused_child_id_is_not_sent_what_its_predecessor_was(backend: Backend) -> None:
+    """The parent told its first child to add, stopped it and spawned another under the
+    same tag. Recovery replays the parent's journal, and with it the emit to the first
+    child: the new child (same id) must not handle it (its state was 0 live, and stays 0)."""
+    specs = (*SPECS, TELLER)
+
+    async def first() -> None:
+        async with AsyncRuntime(specs, storage=backend.open()) as rt:
+            await rt.start(TALLY, "tally")
+            await rt.start(TELLER, "p")
+            await rt.call("p", "t.hire", {"tag": "kid"})
+            await rt.wait_idle(timeout=5)
+            await rt.call("p", "t.tell", {"by": 5})
+            await rt.wait_until("p/kid", lambda a: a.state.n == 5)
+            await rt.call("p", "t.fire", {"tag": "kid"})
+            await rt.call("p", "t.hire", {"tag": "kid"})
+            await rt.wait_idle(timeout=5)
+            assert rt.state("p/kid") == Count()
+
+    async def second() -> None:
+        rt = await restored(backend, specs=specs)
+        try:
+            assert rt.state("p/kid") == Count()
+            assert rt.children("p") == {"kid": "p/kid"}
+        finally:
+            await rt.shutdown()
+
+    asyncio.run(first())
+    asyncio.run(second())

@@ -658,7 +658,8 @@ def test_append_skips_journalled_ids_and_numbers_the_rest_without_gaps(
 
 def test_registering_an_id_again(open_store: Callable[[], Storage]) -> None:
     """An id registered and not stopped is refused (nothing changes); once it is marked
-    stopped, registering it again starts afresh: no journal, snapshot or known ids."""
+    stopped, registering it again starts afresh (no journal or snapshot, sequence numbers
+    from 1), but the ids the old agent saw are still recognised."""
     store = open_store()
     record = AgentRecord(agent_id="a", spec="counter", schema_version=1, initial="{}")
     store.register(record)
@@ -678,8 +679,10 @@ def test_registering_an_id_again(open_store: Callable[[], Storage]) -> None:
     (again,) = store.agents()
     assert isinstance(again, AgentRecord)
     assert (again.initial, again.stopped) == ('{"other": 1}', False)
-    assert store.append([("a", "s1", "{}", 0.0)]) == [1]
-    assert open_store().append([("a", "s3", "{}", 0.0)]) == [2]
+    assert store.append([("a", "s1", "{}", 0.0), ("a", "n1", "{}", 0.0)]) == [None, 1]
+    again_store = open_store()
+    assert again_store.append([("a", "s2", "{}", 0.0), ("a", "n2", "{}", 0.0)]) == [None, 2]
+    assert [e.signal_id for e in again_store.load("a")[1]] == ["n1", "n2"]
 
 
 def test_compaction_keeps_the_ids_it_drops(tmp_path: Path) -> None:

@@ -38,8 +38,10 @@ return out
 """
 
 # Atomically: refuse an id registered and not stopped (a record that does not decode counts
-# as registered: it is damage to report, not to overwrite); drop what a stopped agent under
-# the id left; write the record and its place at the end of the registration order.
+# as registered: it is damage to report, not to overwrite); drop the journal and snapshot a
+# stopped agent under the id left, but keep the ids it saw (so a signal it was sent is not
+# handled by the new one when a recovery delivers it again); write the record and its place
+# at the end of the registration order.
 _REGISTER: Final = """
 local p, agent, record = KEYS[1], ARGV[1], ARGV[2]
 local old = redis.call('HGET', p .. 'agents', agent)
@@ -48,8 +50,7 @@ if old then
   if not (ok and type(data) == 'table' and data['stopped'] == true) then
     return 0
   end
-  redis.call('DEL', p .. 'ids:' .. agent, p .. 'seq:' .. agent, p .. 'j:' .. agent,
-             p .. 'snap:' .. agent)
+  redis.call('DEL', p .. 'seq:' .. agent, p .. 'j:' .. agent, p .. 'snap:' .. agent)
 end
 redis.call('HSET', p .. 'agents', agent, record)
 redis.call('ZADD', p .. 'order', redis.call('INCR', p .. 'position'), agent)

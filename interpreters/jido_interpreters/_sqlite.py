@@ -118,10 +118,26 @@ class SQLiteStorage:
                 if row is not None and row[0] != 1:
                     raise AgentExists(record.agent_id)
                 if row is not None:
-                    # A new life under the id of a stopped agent: the old one's data goes.
-                    for table in ("journal", "seen", "snapshots"):
+                    # A new life under the id of a stopped agent: the old one's journal and
+                    # snapshot go, but not the ids it saw (kept in ``seen``, as compaction
+                    # keeps them): a signal the old one was sent is not handled by the new
+                    # one when a recovery delivers it again.
+                    db.execute(
+                        "INSERT OR IGNORE INTO seen (agent_id, signal_id) SELECT agent_id,"
+                        " signal_id FROM journal WHERE agent_id = ?",
+                        (record.agent_id,),
+                    )
+                    for table in ("journal", "snapshots"):
                         db.execute(f"DELETE FROM {table} WHERE agent_id = ?", (record.agent_id,))
                     self._next.pop(record.agent_id, None)
+                    any_seen = self._any_seen or (
+                        db.execute(
+                            "SELECT 1 FROM seen WHERE agent_id = ? LIMIT 1", (record.agent_id,)
+                        ).fetchone()
+                        is not None
+                    )
+                else:
+                    any_seen = self._any_seen
                 position = self._position + 1
                 db.execute(
                     "INSERT INTO agents (agent_id, position, spec, schema_version, initial,"
@@ -146,6 +162,7 @@ class SQLiteStorage:
                 db.execute("ROLLBACK")
                 raise
             self._position = position
+            self._any_seen = any_seen
 
     def mark_stopped(self, agent_id: str) -> None:
         with self._lock:

@@ -94,8 +94,10 @@ class Storage(Protocol):
         """Register a new agent, atomically.
 
         An id whose registration is marked stopped (or that has none) starts afresh: the
-        journal, snapshot and seen ids of the agent that ran under it before are dropped, so
-        recovery never replays an earlier life over the new one.
+        journal and snapshot of the agent that ran under it before are dropped, so recovery
+        never replays an earlier life over the new one. The signal ids that agent saw are
+        kept: a signal sent to it is not journalled for the new one (a recovery re-delivering
+        what an earlier step emitted must not reach the new agent as news).
 
         Raises:
             AgentExists: the id is registered and not stopped (nothing is changed).
