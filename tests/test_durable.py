@@ -1640,3 +1640,31 @@ def test_a_reused_child_id_is_not_sent_what_its_predecessor_was(backend: Backend
 
     asyncio.run(first())
     asyncio.run(second())
+
+
+def test_an_emit_that_found_no_agent_is_not_delivered_by_recovery(backend: Backend) -> None:
+    """The parent emitted to its child before spawning it: live, that emit was a dead letter.
+    Recovery replays both steps, and the child now exists: it must not get the emit."""
+    specs = (*SPECS, TELLER)
+
+    async def first() -> None:
+        async with AsyncRuntime(specs, storage=backend.open()) as rt:
+            await rt.start(TALLY, "tally")
+            await rt.start(TELLER, "p")
+            await rt.call("p", "t.tell", {"by": 5})
+            await rt.wait_idle(timeout=5)
+            assert [agent for agent, _ in rt.dead_letters] == ["p/kid"]
+            await rt.call("p", "t.hire", {"tag": "kid"})
+            await rt.wait_idle(timeout=5)
+            assert rt.state("p/kid") == Count()
+
+    async def second() -> None:
+        rt = await restored(backend, specs=specs)
+        try:
+            assert rt.state("p/kid") == Count()
+            assert rt.state("tally") == Count()
+        finally:
+            await rt.shutdown()
+
+    asyncio.run(first())
+    asyncio.run(second())

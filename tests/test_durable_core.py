@@ -685,6 +685,20 @@ def test_registering_an_id_again(open_store: Callable[[], Storage]) -> None:
     assert [e.signal_id for e in again_store.load("a")[1]] == ["n1", "n2"]
 
 
+def test_an_undelivered_id_is_known_to_the_agent_registered_later(
+    open_store: Callable[[], Storage],
+) -> None:
+    """``mark_undelivered`` remembers the id for the agent id, with no journal entry: the
+    agent registered under it later does not journal that id (nor does a store opened
+    later); other ids journal from 1."""
+    store = open_store()
+    store.mark_undelivered("x", "s1")
+    store.register(AgentRecord(agent_id="x", spec="counter", schema_version=1, initial="{}"))
+    assert store.load("x") == (None, [])
+    assert store.append([("x", "s1", "{}", 0.0), ("x", "s2", "{}", 0.0)]) == [None, 1]
+    assert open_store().append([("x", "s1", "{}", 0.0), ("x", "s3", "{}", 0.0)]) == [None, 2]
+
+
 def test_compaction_keeps_the_ids_it_drops(tmp_path: Path) -> None:
     """``SQLiteStorage(compact=True)`` drops the journal entries a snapshot covers but keeps
     their signal ids: a re-delivery after compaction is still recognised, by this store and

@@ -56,6 +56,10 @@ class Flaky:
         self._check("mark_stopped")
         self.inner.mark_stopped(agent_id)
 
+    def mark_undelivered(self, agent_id: str, signal_id: str) -> None:
+        self._check("mark_undelivered")
+        self.inner.mark_undelivered(agent_id, signal_id)
+
     def append(self, entries: Sequence[tuple[str, str, str, float]]) -> list[int | None]:
         self._check("append")
         return self.inner.append(entries)

@@ -861,6 +861,9 @@ class AsyncRuntime:
             return True
         if srv is None or srv.stopped:
             self._dead(agent_id, sig)
+            if self._storage is not None:
+                # So that no recovery hands it to an agent started under that id later.
+                self._commit().post("undelivered", (agent_id, sig.id))
             return False
         if self._storage is not None:
             durable.journal(self, agent_id, sig, None)

@@ -110,6 +110,8 @@ class Committer:
                     storage.snapshot(payload)
                 elif kind == "stopped":
                     storage.mark_stopped(payload)
+                elif kind == "undelivered":
+                    storage.mark_undelivered(*payload)
                 elif kind == "barrier":
                     pass
                 else:  # pragma: no cover - every kind is submitted by this module

@@ -116,6 +116,9 @@ class RedisStorage:
         data["stopped"] = True
         self._r.hset(self._p + "agents", agent_id, json.dumps(data))
 
+    def mark_undelivered(self, agent_id: str, signal_id: str) -> None:
+        self._r.sadd(self._p + "ids:" + agent_id, signal_id)
+
     def append(self, entries: Sequence[tuple[str, str, str, float]]) -> list[int | None]:
         args: list[str] = []
         for agent_id, signal_id, signal, at in entries:

@@ -103,9 +103,12 @@ class SQLiteStorage:
             (n,) = self._db.execute("SELECT COALESCE(MAX(position), 0) FROM agents").fetchone()
             self._position = int(n)
             self._next: dict[str, int] = {}
-            # Until something is compacted (by this store or an earlier one on the same file)
-            # ``seen`` is empty, and the hot path of ``append`` need not look there.
-            self._any_seen = self._db.execute("SELECT 1 FROM seen LIMIT 1").fetchone() is not None
+            # The agents with ids in ``seen`` (compacted, undelivered, or seen by a stopped
+            # agent of the same id): for the others, the hot path of ``append`` need not
+            # look there.
+            self._seen_agents = {
+                r[0] for r in self._db.execute("SELECT DISTINCT agent_id FROM seen")
+            }
 
     def register(self, record: AgentRecord) -> None:
         with self._lock:
@@ -122,22 +125,16 @@ class SQLiteStorage:
                     # snapshot go, but not the ids it saw (kept in ``seen``, as compaction
                     # keeps them): a signal the old one was sent is not handled by the new
                     # one when a recovery delivers it again.
-                    db.execute(
+                    moved = db.execute(
                         "INSERT OR IGNORE INTO seen (agent_id, signal_id) SELECT agent_id,"
                         " signal_id FROM journal WHERE agent_id = ?",
                         (record.agent_id,),
-                    )
+                    ).rowcount
                     for table in ("journal", "snapshots"):
                         db.execute(f"DELETE FROM {table} WHERE agent_id = ?", (record.agent_id,))
                     self._next.pop(record.agent_id, None)
-                    any_seen = self._any_seen or (
-                        db.execute(
-                            "SELECT 1 FROM seen WHERE agent_id = ? LIMIT 1", (record.agent_id,)
-                        ).fetchone()
-                        is not None
-                    )
                 else:
-                    any_seen = self._any_seen
+                    moved = 0
                 position = self._position + 1
                 db.execute(
                     "INSERT INTO agents (agent_id, position, spec, schema_version, initial,"
@@ -162,7 +159,8 @@ class SQLiteStorage:
                 db.execute("ROLLBACK")
                 raise
             self._position = position
-            self._any_seen = any_seen
+            if moved > 0:
+                self._seen_agents.add(record.agent_id)
 
     def mark_stopped(self, agent_id: str) -> None:
         with self._lock:
@@ -186,7 +184,7 @@ class SQLiteStorage:
             db.execute("BEGIN IMMEDIATE")
             try:
                 out: list[int | None] | None = None
-                if not self._any_seen:
+                if not self._seen_agents or self._seen_agents.isdisjoint(e[0] for e in entries):
                     # Optimistic: re-deliveries are rare, and the journal's unique index on
                     # (agent_id, signal_id) refuses one, so insert first and look the ids up
                     # only if that is refused (all of the batch rolls back to a savepoint).
@@ -228,7 +226,7 @@ class SQLiteStorage:
                         (agent_id, *chunk),
                     )
                 )
-                if self._any_seen:  # ids whose entries compaction dropped
+                if agent_id in self._seen_agents:  # ids kept without their entries
                     known.update(
                         (agent_id, r[0])
                         for r in db.execute(
@@ -286,23 +284,31 @@ class SQLiteStorage:
                     # The dropped entries' ids move to ``seen`` in the same transaction: a
                     # crash leaves either both tables as they were or both updated, never an
                     # id forgotten (which would let a re-delivery be handled twice).
-                    cur = db.execute(
+                    moved = db.execute(
                         "INSERT OR IGNORE INTO seen (agent_id, signal_id) SELECT agent_id,"
                         " signal_id FROM journal WHERE agent_id = ? AND seq <= ?",
                         (record.agent_id, record.seq),
-                    )
+                    ).rowcount
                     db.execute(
                         "DELETE FROM journal WHERE agent_id = ? AND seq <= ?",
                         (record.agent_id, record.seq),
                     )
-                    any_seen = self._any_seen or cur.rowcount > 0
                 else:
-                    any_seen = self._any_seen
+                    moved = 0
                 db.execute("COMMIT")
             except BaseException:
                 db.execute("ROLLBACK")
                 raise
-            self._any_seen = any_seen
+            if moved > 0:
+                self._seen_agents.add(record.agent_id)
+
+    def mark_undelivered(self, agent_id: str, signal_id: str) -> None:
+        with self._lock:
+            self._db.execute(
+                "INSERT OR IGNORE INTO seen (agent_id, signal_id) VALUES (?, ?)",
+                (agent_id, signal_id),
+            )
+            self._seen_agents.add(agent_id)
 
     def agents(self) -> list[AgentRecord | CorruptJournal]:
         """Every registration in registration order; a row that cannot be used (a column of

@@ -108,6 +108,16 @@ class Storage(Protocol):
         """The agent stopped for good; it will not be recovered."""
         ...
 
+    def mark_undelivered(self, agent_id: str, signal_id: str) -> None:
+        """A signal for ``agent_id`` could not be delivered (no such agent was running).
+
+        Its id is remembered as seen by that agent id, without a journal entry: a recovery
+        that re-delivers it (replaying the step that emitted it) must not hand it to an
+        agent registered under that id afterwards, which never got it live. ``append``
+        then treats the id as journalled already.
+        """
+        ...
+
     def append(self, entries: Sequence[tuple[str, str, str, float]]) -> list[int | None]:
         """Journal ``(agent_id, signal_id, signal_json, at)`` entries in one durable batch.
 
