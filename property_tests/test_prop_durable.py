@@ -1,16 +1,19 @@
 """Durable agents: recovery gives back exactly the agents that were running.
 
 Generated runs of a small system (two counters and a boss whose children are counters,
-every counter reporting to a tally) mix casts, spawning and stopping children (tags reused),
-stopping and starting top-level agents again (ids reused), hibernation, and restarts of the
-runtime over the same SQLite file, with snapshots every 1, 2, 3 or 1,000 signals. At every
-restart, the agents a fresh runtime recovers equal (``==``) those the old one ran; at the end
-of the run too.
+every counter reporting to a tally) mix casts, effects, timers and cron jobs, crashes (under
+``Restart`` or ``Continue``), agents stopping themselves, spawning and stopping children (the
+tag reused), stopping and starting top-level agents again (ids reused), hibernation, and
+restarts of the runtime over the same store: SQLite, SQLite with compaction, or a real Redis
+server, with snapshots every 1, 2, 3 or 1,000 signals. At every restart, the agents a fresh
+runtime recovers equal (``==``) those the old one ran, with the same timers and cron jobs
+armed; at the end of the run too.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import tempfile
 from pathlib import Path
 from typing import Any, TypeAlias
@@ -18,21 +21,41 @@ from typing import Any, TypeAlias
 import attrs
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from tests.redis_server import redis_url
 
 from jido import (
     ActionResult,
     Agent,
     AgentSpec,
     Context,
+    FrozenMap,
+    JsonValue,
     NoParams,
     Route,
     action,
+    cron,
     emit_to,
+    invoke,
     ok,
+    schedule,
     spawn_agent,
+    stop,
     stop_child,
 )
-from jido_interpreters import AgentExists, AsyncRuntime, SQLiteStorage, UnknownAgent
+from jido_interpreters import (
+    AgentExists,
+    AgentOptions,
+    AsyncRuntime,
+    Continue,
+    ErrorPolicy,
+    RedisStorage,
+    Restart,
+    SQLiteStorage,
+    Storage,
+    UnknownAgent,
+)
+
+__all__ = ["redis_url"]  # the fixture, imported so pytest finds it here
 
 
 @attrs.frozen
@@ -49,6 +72,11 @@ class By:
 @attrs.frozen
 class Tag:
     tag: str = "a"
+
+
+@attrs.frozen
+class Answer:
+    result: str = ""
 
 
 @attrs.frozen
@@ -89,7 +117,54 @@ def noted(state: Count, _: NoParams, ctx: Context) -> ActionResult[Count]:
     return ok(attrs.evolve(state, seen=state.seen + 1))
 
 
-COUNTER = AgentSpec(name="counter", state=Count, routes=[Route(pattern="t.add", target=add)])
+@action(params=By)
+def ask(state: Count, p: By, ctx: Context) -> ActionResult[Count]:
+    return ok(state, invoke("lookup", {"q": p.by}, on_ok="t.answer", on_error="t.lost"))
+
+
+@action(params=Answer)
+def answer(state: Count, p: Answer, ctx: Context) -> ActionResult[Count]:
+    return ok(Count(n=state.n + len(p.result), seen=state.seen + 1))
+
+
+@action(params=By)
+def remind(state: Count, p: By, ctx: Context) -> ActionResult[Count]:
+    return ok(state, schedule(3600.0, "t.add", {"by": p.by}))  # not due within a test
+
+
+@action(params=By)
+def every(state: Count, p: By, ctx: Context) -> ActionResult[Count]:
+    # Not due within a test either: at midnight on New Year's Day.
+    return ok(state, cron("0 0 1 1 *", "t.add", {"by": p.by}, job_id=f"job-{p.by % 3}"))
+
+
+@action(params=NoParams)
+def boom(state: Count, _: NoParams, ctx: Context) -> ActionResult[Count]:
+    raise RuntimeError("a bug")
+
+
+@action(params=NoParams)
+def quit_(state: Count, _: NoParams, ctx: Context) -> ActionResult[Count]:
+    return ok(state, stop("done"))
+
+
+async def lookup(args: FrozenMap[str, JsonValue]) -> str:
+    return "x" * int(str(args["q"]))
+
+
+COUNTER = AgentSpec(
+    name="counter",
+    state=Count,
+    routes=[
+        Route(pattern="t.add", target=add),
+        Route(pattern="t.ask", target=ask),
+        Route(pattern="t.answer", target=answer),
+        Route(pattern="t.boom", target=boom),
+        Route(pattern="t.remind", target=remind),
+        Route(pattern="t.every", target=every),
+        Route(pattern="t.quit", target=quit_),
+    ],
+)
 TALLY = AgentSpec(name="tally", state=Count, routes=[Route(pattern="t.added", target=added)])
 BOSS = AgentSpec(
     name="boss",
@@ -109,6 +184,11 @@ Op: TypeAlias = tuple[Any, ...]
 
 ops = st.one_of(
     st.tuples(st.just("cast"), st.sampled_from([*TOP, "boss/a"]), st.integers(1, 9)),
+    st.tuples(st.just("ask"), st.sampled_from([*TOP, "boss/a"]), st.integers(1, 9)),
+    st.tuples(st.just("boom"), st.sampled_from([*TOP, "boss/a"])),
+    st.tuples(st.just("remind"), st.sampled_from([*TOP, "boss/a"]), st.integers(1, 9)),
+    st.tuples(st.just("every"), st.sampled_from([*TOP, "boss/a"]), st.integers(1, 9)),
+    st.tuples(st.just("quit"), st.sampled_from([*TOP, "boss/a"])),
     st.tuples(st.just("hire"), st.sampled_from(TAGS)),
     st.tuples(st.just("fire"), st.sampled_from(TAGS)),
     st.tuples(st.just("tell"), st.sampled_from(TAGS), st.integers(1, 9)),
@@ -119,12 +199,20 @@ ops = st.one_of(
 )
 
 
-async def _everyone(rt: AsyncRuntime) -> dict[str, Agent[Any]]:
-    """Every agent the runtime holds, hibernated ones thawed to be looked at."""
+async def _everyone(rt: AsyncRuntime) -> dict[str, tuple[Agent[Any], Any]]:
+    """Every agent the runtime holds (hibernated ones thawed to be looked at), with what it
+    has outstanding: the ids of its armed timers and of its cron jobs. (When a timer is due
+    is left out: live it counts from when it was armed, on recovery from when its step was
+    journalled.)"""
     for agent_id in rt.hibernated_ids:
         await rt.thaw(agent_id)
     await rt.wait_idle(timeout=10)
-    return {i: rt.agent(i) for i in rt.agent_ids}
+    out: dict[str, tuple[Agent[Any], Any]] = {}
+    for agent_id in rt.agent_ids:
+        box = rt._servers[agent_id].outbox()
+        armed = (sorted(s.id for _, s in box.schedules), sorted(c.job_id for c in box.crons))
+        out[agent_id] = (rt.agent(agent_id), armed)
+    return out
 
 
 async def _apply(rt: AsyncRuntime, op: Op) -> None:
@@ -132,6 +220,16 @@ async def _apply(rt: AsyncRuntime, op: Op) -> None:
         match op:
             case ("cast", target, by):
                 await rt.cast(target, "t.add", {"by": by})
+            case ("ask", target, by):
+                await rt.cast(target, "t.ask", {"by": by})
+            case ("remind", target, by):
+                await rt.cast(target, "t.remind", {"by": by})
+            case ("every", target, by):
+                await rt.cast(target, "t.every", {"by": by})
+            case ("boom", target):
+                await rt.cast(target, "t.boom")
+            case ("quit", target):
+                await rt.cast(target, "t.quit")
             case ("hire", tag):
                 await rt.cast("boss", "t.hire", {"tag": tag})
             case ("fire", tag):
@@ -151,13 +249,22 @@ async def _apply(rt: AsyncRuntime, op: Op) -> None:
     await rt.wait_idle(timeout=10)
 
 
-async def _run(path: Path, snapshot_every: int, script: list[Op]) -> None:
-    def fresh() -> AsyncRuntime:
-        storage = SQLiteStorage(path, synchronous="OFF")  # a killed process is test_crash's
-        stores.append(storage)
-        return AsyncRuntime(SPECS, storage=storage, snapshot_every=snapshot_every)
+_prefixes = itertools.count()
 
-    stores: list[SQLiteStorage] = []
+
+async def _run(open_store: Any, snapshot_every: int, policy: ErrorPolicy, script: list[Op]) -> None:
+    def fresh() -> AsyncRuntime:
+        storage: Storage = open_store()
+        stores.append(storage)
+        return AsyncRuntime(
+            SPECS,
+            storage=storage,
+            snapshot_every=snapshot_every,
+            effects={"lookup": lookup},
+            options={"counter": AgentOptions(error_policy=policy)},
+        )
+
+    stores: list[Storage] = []
     rt = fresh()
     try:
         await rt.start(TALLY, "tally")
@@ -181,7 +288,39 @@ async def _run(path: Path, snapshot_every: int, script: list[Op]) -> None:
 
 
 @settings(max_examples=150)
-@given(snapshot_every=st.sampled_from([1, 2, 3, 1000]), script=st.lists(ops, max_size=25))
-def test_recovery_gives_back_the_running_agents(snapshot_every: int, script: list[Op]) -> None:
+@given(
+    store=st.sampled_from(["sqlite", "sqlite-compact", "redis"]),
+    snapshot_every=st.sampled_from([1, 2, 3, 1000]),
+    policy=st.sampled_from([Restart(max_restarts=100, within=60.0), Continue()]),
+    script=st.lists(ops, max_size=25),
+)
+def test_recovery_gives_back_the_running_agents(
+    redis_url: str, store: str, snapshot_every: int, policy: ErrorPolicy, script: list[Op]
+) -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        asyncio.run(_run(Path(tmp) / "agents.db", snapshot_every, script))
+        path = Path(tmp) / "agents.db"
+        prefix = f"prop-durable:{next(_prefixes)}:"
+
+        def open_store() -> Storage:
+            if store == "redis":
+                return RedisStorage(redis_url, prefix=prefix)
+            # A killed process is test_crash's concern: no fsync needed here.
+            return SQLiteStorage(path, synchronous="OFF", compact=store == "sqlite-compact")
+
+        try:
+            asyncio.run(_run(open_store, snapshot_every, policy, script))
+        finally:
+            if store == "redis":
+                _drop_keys(redis_url, prefix)
+
+
+def _drop_keys(url: str, prefix: str) -> None:
+    import redis
+
+    client = redis.Redis.from_url(url)
+    try:
+        keys = list(client.scan_iter(match=f"{prefix}*"))
+        if keys:
+            client.delete(*keys)
+    finally:
+        client.close()
