@@ -27,6 +27,7 @@ from jido import (
     JsonValue,
     NoParams,
     Route,
+    Signal,
     action,
     emit,
     emit_to,
@@ -277,6 +278,20 @@ def test_dry_run_without_replies_records_every_invoke_and_gets_no_outcome(ops: l
     invokes = [(e.agent_id, d) for e in dry.trace for d in e.directives if isinstance(d, Invoke)]
     assert list(dry.intents) == invokes
     assert all(e.signal.source != "jido://effect/double" for e in dry.trace)
+
+
+def test_a_trace_holding_line_separators_round_trips_through_jsonl() -> None:
+    """Signal ids and data may hold U+2028, U+0085 and the like, which the writer leaves
+    unescaped: each entry is still one line, read back whole."""
+    rt = SyncRuntime(SPECS, effects={"double": Double()}, sinks=["audit"])
+    rt.start(COUNTER, "counter")
+    rt.start(LEDGER, "ledger")
+    for i, odd in enumerate("\u2028\u2029\x85\x1c"):
+        sig = Signal(type="count.add", source=f"/test{odd}", id=f"s{odd}{i}", data={"by": i})
+        rt.send("counter", sig)
+    text = trace_to_jsonl(rt.trace)
+    assert "\u2028" in text
+    assert trace_from_jsonl(text, SPECS) == rt.trace
 
 
 @given(OPS)

@@ -220,3 +220,33 @@ def test_review_bad_advance_is_one_error_naming_the_line(tmp_path: Path, advance
 def test_review_missing_script_file_is_one_error(tmp_path: Path) -> None:
     """A script path that does not exist: exit 2, one error line."""
     one_error_line(run("review", SPEC, str(tmp_path / "missing.jsonl")))
+
+
+@pytest.mark.parametrize("seconds", ["1e400", "NaN", "-Infinity", "-1", '"5"', "true"])
+def test_review_refuses_an_advance_that_is_not_a_finite_number(
+    tmp_path: Path, seconds: str
+) -> None:
+    """`{"advance": 1e400}` would tick cron jobs for ever; NaN is not JSON: each is one error
+    line naming the file and line, exit code 2."""
+    path = tmp_path / "signals.jsonl"
+    path.write_text(
+        json.dumps(cloudevent(1, "contentops.run.requested", {"topics": ["a"]}))
+        + f'\n{{"advance": {seconds}}}\n',
+        encoding="utf-8",
+    )
+    line = one_error_line(run("review", SPEC, str(path)))
+    assert f"{path}:2:" in line
+
+
+def test_review_reads_strings_holding_line_separators(tmp_path: Path) -> None:
+    """A JSON string may hold U+2028 and U+0085 as they are: the line is one line, and the
+    line numbers after it stay right."""
+    path = tmp_path / "signals.jsonl"
+    event = cloudevent(1, "contentops.run.requested", {"topics": ["a\u2028b", "c\x85d"]})
+    path.write_text(json.dumps(event, ensure_ascii=False) + "\n" + "{not json}\n", encoding="utf-8")
+    assert "signals.jsonl:2: not JSON" in one_error_line(run("review", SPEC, str(path)))
+    path.write_text(json.dumps(event, ensure_ascii=False) + "\n", encoding="utf-8")
+    result = run("review", SPEC, str(path), "--format", "json")
+    assert result.exit_code == 0, result.output
+    review = json.dumps(json.loads(result.stdout), ensure_ascii=False)
+    assert "a\u2028b" in review  # the topic, whole, in the plan the orchestrator made

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from datetime import timedelta
 from typing import Any
@@ -552,6 +553,17 @@ def test_advance_refuses_to_move_time_backwards() -> None:
     rt = started("p")
     with pytest.raises(ValueError, match="forward"):
         rt.advance(-1)
+
+
+@pytest.mark.parametrize("seconds", [math.inf, math.nan])
+def test_advance_refuses_a_time_that_is_not_finite(seconds: float) -> None:
+    """advance(inf) would tick a cron job for ever: a ValueError, and the clock stays put."""
+    rt = started("p")
+    rt.send("p", "probe.cron", {"expression": "* * * * *", "job": "j"})
+    before = rt.now
+    with pytest.raises(ValueError, match="not a finite number"):
+        rt.advance(seconds)
+    assert rt.now == before
 
 
 def test_a_schedule_of_a_stopped_agent_does_not_fire() -> None:

@@ -16,6 +16,8 @@ import attrs
 from jido import JidoError, Signal
 from jido.serde import DecodeError
 
+from ._jsonl import split_lines
+
 __all__ = [
     "NO_FAULTS",
     "AgentCrashed",
@@ -173,7 +175,7 @@ def fault_plan_from_json(text: str, *, name: str = "fault plan") -> FaultPlan:
 
 def _line_of(text: str, key: str) -> int:
     needle = json.dumps(key)
-    for lineno, line in enumerate(text.splitlines(), start=1):
+    for lineno, line in enumerate(split_lines(text), start=1):
         if needle in line:
             return lineno
     return 1

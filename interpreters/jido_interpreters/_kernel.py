@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import math
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
@@ -576,7 +577,14 @@ class Kernel:
     # ------------------------------------------------------------------ the clock
 
     def advance(self, seconds: float) -> int:
-        """Move virtual time forward, firing due timers in order; return signals handled."""
+        """Move virtual time forward, firing due timers in order; return signals handled.
+
+        Raises:
+            ValueError: ``seconds`` is negative (time only moves forward), or not finite (a
+                cron job would tick for ever).
+        """
+        if not math.isfinite(seconds):
+            raise ValueError(f"cannot advance by {seconds} seconds: not a finite number")
         if seconds < 0:
             raise ValueError("time only moves forward")
         handled = self.run_until_idle()

@@ -80,6 +80,7 @@ from ._faults import (
     MessageDuplicated,
     MessageReordered,
 )
+from ._jsonl import loads, split_lines
 from ._kernel import DEFAULT_EPOCH, DirectiveHandler, EffectOutcome, Kernel, SensorFn
 from ._outcomes import outcome_signal, system_signal
 from ._sync import EffectHandler, _CallHandlers
@@ -1306,7 +1307,7 @@ def replay(
         DecodeError: a line is not a JSON object, or the header is malformed; ``what``
             names the line.
     """
-    lines = text.splitlines()
+    lines = split_lines(text)
     while lines and not lines[-1].strip():
         lines.pop()
     if not lines:
@@ -1314,9 +1315,11 @@ def replay(
     parsed: list[object] = []
     for lineno, line in enumerate(lines, start=1):
         try:
-            raw = json.loads(line)
+            raw = loads(line)
         except json.JSONDecodeError as exc:
             raise DecodeError(f"simulation trace line {lineno}", f"not JSON: {exc.msg}") from None
+        except ValueError as exc:
+            raise DecodeError(f"simulation trace line {lineno}", str(exc)) from None
         if not isinstance(raw, dict):
             raise DecodeError(f"simulation trace line {lineno}", "expected a JSON object")
         parsed.append(raw)
@@ -1353,7 +1356,7 @@ def replay(
         # The header is compared as recorded: a diverging run shows at its first differing
         # event, not at a header listing the draws it happened to take.
         result = attrs.evolve(result, choices=header.choices)
-    actual = simulation_to_jsonl(result, codec=scenario.codec).splitlines()
+    actual = split_lines(simulation_to_jsonl(result, codec=scenario.codec))
     for n in range(max(len(lines), len(actual))):
         want = lines[n] if n < len(lines) else None
         got = actual[n] if n < len(actual) else None

@@ -11,6 +11,8 @@ import attrs
 from jido import Agent, AgentSpec, Directive, Problem, Signal
 from jido.serde import Codec, DecodeError
 
+from ._jsonl import loads, split_lines
+
 __all__ = ["TraceEntry", "trace_from_jsonl", "trace_to_jsonl"]
 
 
@@ -82,11 +84,11 @@ def trace_from_jsonl(
     c = codec or Codec()
     by_name = dict(specs) if isinstance(specs, Mapping) else {s.name: s for s in specs}
     out: list[TraceEntry] = []
-    for lineno, line in enumerate(text.splitlines(), start=1):
+    for lineno, line in enumerate(split_lines(text), start=1):
         if not line.strip():
             continue
         try:
-            raw = json.loads(line)
+            raw = loads(line)
             spec = by_name[raw["before"]["spec"]]
             out.append(
                 TraceEntry(
@@ -102,6 +104,6 @@ def trace_from_jsonl(
             )
         except DecodeError as exc:
             raise DecodeError(f"trace line {lineno}", exc.reason) from None
-        except (json.JSONDecodeError, KeyError, TypeError) as exc:
+        except (ValueError, KeyError, TypeError) as exc:  # not JSON; NaN; a field missing
             raise DecodeError(f"trace line {lineno}", f"{type(exc).__name__}: {exc}") from None
     return tuple(out)

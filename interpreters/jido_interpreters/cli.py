@@ -10,6 +10,7 @@ import asyncio
 import importlib
 import importlib.util
 import json
+import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -26,6 +27,7 @@ from jido.serde import DecodeError, signal_from_dict
 from ._async import AsyncRuntime
 from ._dryrun import CannedError, DryRun, Reply
 from ._faults import NO_FAULTS, FaultPlan, fault_plan_from_json
+from ._jsonl import loads, split_lines
 from ._review import describe
 from ._simulation import (
     InvariantViolated,
@@ -102,17 +104,24 @@ def _read_script(path: Path) -> list[Signal | float]:
     except OSError as exc:
         raise BadInput(f"{path}: {exc.strerror or exc}") from None
     out: list[Signal | float] = []
-    for lineno, line in enumerate(text.splitlines(), start=1):
+    for lineno, line in enumerate(split_lines(text), start=1):
         if not line.strip():
             continue
         try:
-            raw = json.loads(line)
+            raw = loads(line)
         except json.JSONDecodeError as exc:
             raise BadInput(f"{path}:{lineno}: not JSON: {exc.msg}") from None
+        except ValueError as exc:
+            raise BadInput(f"{path}:{lineno}: {exc}") from None
         if isinstance(raw, dict) and set(raw) == {"advance"}:
             secs = raw["advance"]
-            if isinstance(secs, bool) or not isinstance(secs, int | float) or secs < 0:
-                raise BadInput(f"{path}:{lineno}: advance needs a number of seconds >= 0")
+            if (
+                isinstance(secs, bool)
+                or not isinstance(secs, int | float)
+                or not math.isfinite(secs)
+                or secs < 0
+            ):
+                raise BadInput(f"{path}:{lineno}: advance needs a finite number of seconds >= 0")
             out.append(float(secs))
             continue
         try:
@@ -441,7 +450,7 @@ def replay(
             raise BadInput(f"{trace}: {exc.strerror or exc}") from None
     except BadInput as exc:
         _die(str(exc))
-    lines = sum(1 for line in text.splitlines() if line.strip())
+    lines = sum(1 for line in split_lines(text) if line.strip())
     try:
         with _progress() as bar:
             task = bar.add_task("replaying", total=max(lines - 1, 0))
