@@ -477,3 +477,29 @@ def test_unknown_agent() -> None:
             assert rt.statistics().mailbox_depths == {}
 
     run(main)
+
+
+@pytest.mark.parametrize(
+    ("make", "error", "names"),
+    [
+        (lambda: AgentOptions(mailbox_size=0), ValueError, "mailbox_size"),
+        (lambda: AgentOptions(mailbox_size=True), ValueError, "mailbox_size"),
+        (lambda: AgentOptions(effect_timeout=-1), ValueError, "effect_timeout"),
+        (lambda: AgentOptions(effect_timeout=float("nan")), ValueError, "effect_timeout"),
+        (lambda: AgentOptions(effect_timeout=float("inf")), ValueError, "effect_timeout"),
+        (lambda: AgentOptions(on_parent_death="zap"), ValueError, "on_parent_death"),  # type: ignore[arg-type]
+        (lambda: AgentOptions(error_policy="restart"), TypeError, "error_policy"),  # type: ignore[arg-type]
+        (lambda: Restart(max_restarts=-1), ValueError, "max_restarts"),
+        (lambda: Restart(within=0), ValueError, "within"),
+        (lambda: AsyncRuntime(snapshot_every=0), ValueError, "snapshot_every"),
+        (lambda: AsyncRuntime(snapshot_every=2.5), ValueError, "snapshot_every"),  # type: ignore[arg-type]
+        (lambda: AsyncRuntime(options={"log": 3}), TypeError, "'log'"),  # type: ignore[dict-item]
+    ],
+)
+def test_bad_options_are_refused_naming_the_option(
+    make: Callable[[], object], error: type[Exception], names: str
+) -> None:
+    """An option out of range or of the wrong kind fails where it is written, naming it,
+    not later inside a running agent."""
+    with pytest.raises(error, match=names):
+        make()

@@ -757,3 +757,12 @@ def test_a_compacted_journal_still_handles_a_redelivery_once(tmp_path: Path) -> 
     run(first)
     assert _journal_rows(path, "c") == 0  # compacted: only the seen ids remember "dup"
     run(second)
+
+
+@pytest.mark.parametrize("level", ["BAD", "FULL; DROP TABLE journal", "full"])
+def test_sqlite_refuses_an_unknown_synchronous_level(tmp_path: Path, level: str) -> None:
+    """Only SQLite's levels, spelled as documented: anything else would be pasted into a
+    PRAGMA (SQLite ignores a level it does not know, silently)."""
+    with pytest.raises(ValueError, match="synchronous must be"):
+        SQLiteStorage(tmp_path / "agents.db", synchronous=level)  # type: ignore[arg-type]
+    assert not (tmp_path / "agents.db").exists()

@@ -179,6 +179,17 @@ class AsyncRuntime:
         options: :class:`AgentOptions` by spec name; ``default_options`` for the rest.
         record: keep a trace of every step (as SyncRuntime does), for tests and review.
         clock: the wall clock for signal times and cron (injectable for tests).
+        storage: makes agents durable (see :meth:`restore`); ``None``: in memory only.
+        snapshot_every: with storage, snapshot an agent after this many journalled steps.
+        upgrade: with storage, brings a stored state of an older ``schema_version`` up to
+            date on recovery.
+        codec: with storage, the codec for what is stored (one that knows any custom
+            directives).
+        tracer_provider: OpenTelemetry's; the global one if ``None``.
+
+    Raises:
+        ValueError: ``snapshot_every`` is not an integer >= 1, or two specs share a name.
+        TypeError: an option is not an :class:`AgentOptions`.
 
     >>> async def main() -> None:
     ...     async with AsyncRuntime() as rt:
@@ -205,6 +216,13 @@ class AsyncRuntime:
         upgrade: Upgrade | None = None,
         codec: Codec | None = None,
     ) -> None:
+        if isinstance(snapshot_every, bool) or not isinstance(snapshot_every, int):
+            raise ValueError(f"snapshot_every must be an integer >= 1, not {snapshot_every!r}")
+        if snapshot_every < 1:
+            raise ValueError(f"snapshot_every must be an integer >= 1, not {snapshot_every!r}")
+        for name, opts in [*(options or {}).items(), ("default_options", default_options)]:
+            if not isinstance(opts, AgentOptions):
+                raise TypeError(f"options for {name!r} must be AgentOptions, not {opts!r}")
         self._specs: dict[str, AgentSpec[Any]] = {}
         for spec in specs:
             self._register(spec)

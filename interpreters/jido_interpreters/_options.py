@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Final, Literal, TypeAlias, final
+import math
+from typing import Any, Final, Literal, TypeAlias, final, get_args
 
 import attrs
 
@@ -15,6 +16,26 @@ __all__ = [
     "Restart",
     "StopAgent",
 ]
+
+
+def _positive_int(inst: object, attr: attrs.Attribute[Any], value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{attr.name} must be an integer >= 1, not {value!r}")
+
+
+def _count(inst: object, attr: attrs.Attribute[Any], value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"{attr.name} must be an integer >= 0, not {value!r}")
+
+
+def _seconds(inst: object, attr: attrs.Attribute[Any], value: object) -> None:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or value <= 0
+    ):
+        raise ValueError(f"{attr.name} must be a finite number of seconds > 0, not {value!r}")
 
 
 @final
@@ -33,10 +54,15 @@ class StopAgent:
 @attrs.frozen(kw_only=True)
 class Restart:
     """On a crash: restart from the last good state (timers re-registered from the spec),
-    at most ``max_restarts`` times within ``within`` seconds; beyond that, escalate."""
+    at most ``max_restarts`` times within ``within`` seconds; beyond that, escalate.
 
-    max_restarts: int = 3
-    within: float = 5.0
+    Raises:
+        ValueError: ``max_restarts`` is not an integer >= 0, or ``within`` not a finite
+            number of seconds > 0.
+    """
+
+    max_restarts: int = attrs.field(default=3, validator=_count)
+    within: float = attrs.field(default=5.0, validator=_seconds)
 
 
 @final
@@ -48,11 +74,30 @@ class Escalate:
 
 ErrorPolicy: TypeAlias = Continue | StopAgent | Restart | Escalate
 
+ParentDeath: TypeAlias = Literal["orphan", "stop", "continue"]
+
+
+def _error_policy(inst: object, attr: attrs.Attribute[Any], value: object) -> None:
+    if not isinstance(value, Continue | StopAgent | Restart | Escalate):
+        raise TypeError(
+            f"error_policy must be Continue(), StopAgent(), Restart(...) or Escalate(), "
+            f"not {value!r}"
+        )
+
+
+def _parent_death(inst: object, attr: attrs.Attribute[Any], value: object) -> None:
+    if value not in get_args(ParentDeath):
+        choices = ", ".join(repr(c) for c in get_args(ParentDeath))
+        raise ValueError(f"on_parent_death must be one of {choices}, not {value!r}")
+
 
 @final
 @attrs.frozen(kw_only=True)
 class AgentOptions:
     """How the runtime runs the agents of one spec.
+
+    Raises:
+        ValueError, TypeError: an option out of range or of the wrong kind (named).
 
     Attributes:
         mailbox_size: how many signals from outside may wait (``cast`` backpressure).
@@ -62,10 +107,10 @@ class AgentOptions:
         effect_timeout: seconds an effect may run before its outcome is a ``TimeoutError``.
     """
 
-    mailbox_size: int = 1024
-    error_policy: ErrorPolicy = Continue()
-    on_parent_death: Literal["orphan", "stop", "continue"] = "orphan"
-    effect_timeout: float = 30.0
+    mailbox_size: int = attrs.field(default=1024, validator=_positive_int)
+    error_policy: ErrorPolicy = attrs.field(default=Continue(), validator=_error_policy)
+    on_parent_death: ParentDeath = attrs.field(default="orphan", validator=_parent_death)
+    effect_timeout: float = attrs.field(default=30.0, validator=_seconds)
 
 
 #: The options of agents whose spec has none of its own.

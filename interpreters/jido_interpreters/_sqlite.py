@@ -80,6 +80,10 @@ class SQLiteStorage:
             signals), and a re-delivery after compaction is still journalled, and handled,
             at most once. That table grows by one short row per compacted signal, forever:
             compaction bounds the space signals take, not the space their ids take.
+
+    Raises:
+        ValueError: ``synchronous`` is not one of SQLite's three levels.
+        sqlite3.Error: the file cannot be opened as a database.
     """
 
     def __init__(
@@ -89,6 +93,8 @@ class SQLiteStorage:
         synchronous: Literal["FULL", "NORMAL", "OFF"] = "FULL",
         compact: bool = False,
     ) -> None:
+        if synchronous not in ("FULL", "NORMAL", "OFF"):
+            raise ValueError(f"synchronous must be 'FULL', 'NORMAL' or 'OFF', not {synchronous!r}")
         self.path = str(path)
         # One connection, used from the runtime's storage thread (and, before the runtime
         # starts, from the caller's): guarded by a lock, so check_same_thread can be off.
