@@ -75,6 +75,7 @@ from ._async_errors import (
     WaitTimeout,
 )
 from ._async_server import Hibernated, Server
+from ._checks import callables, specs_by_name
 from ._committer import Committer
 from ._durable import Upgrade
 from ._kernel import UnknownAgent
@@ -223,21 +224,21 @@ class AsyncRuntime:
         for name, opts in [*(options or {}).items(), ("default_options", default_options)]:
             if not isinstance(opts, AgentOptions):
                 raise TypeError(f"options for {name!r} must be AgentOptions, not {opts!r}")
-        self._specs: dict[str, AgentSpec[Any]] = {}
-        for spec in specs:
-            self._register(spec)
-        self._effects = dict(effects or {})
+        self._specs: dict[str, AgentSpec[Any]] = specs_by_name(specs)
+        self._effects = callables("effect", effects)
         self._sink_fns: dict[str, SinkFn] = {}
         self._sinks: dict[str, list[Signal]] = {}
         if isinstance(sinks, Mapping):
-            self._sink_fns.update(sinks)
+            self._sink_fns.update(callables("sink", sinks))
+        elif isinstance(sinks, str):
+            raise TypeError(f"sinks must be a collection of names, not the string {sinks!r}")
         else:
             for name in sinks:
                 collected: list[Signal] = []
                 self._sinks[name] = collected
                 self._sink_fns[name] = collected.append
-        self._sensor_fns = dict(sensors or {})
-        self._directive_handlers = dict(directives or {})
+        self._sensor_fns = callables("sensor", sensors)
+        self._directive_handlers = callables("directive", directives)
         self._options = dict(options or {})
         self._default_options = default_options
         self._record = record

@@ -80,6 +80,8 @@ class DryRun(_Runtime):
         epoch: datetime = DEFAULT_EPOCH,
         max_steps: int = 1_000_000,
     ) -> None:
+        if replies is not None and not isinstance(replies, Mapping):
+            raise TypeError(f"replies must be a mapping of effect name to reply, not {replies!r}")
         self._recorder = _Recorder(replies or {})
         self._kernel = Kernel(
             specs,

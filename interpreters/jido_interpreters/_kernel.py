@@ -55,6 +55,7 @@ from jido import (
     derive_id,
 )
 
+from ._checks import callables, specs_by_name
 from ._outcomes import EffectOutcome, directive_problem, outcome_signal, system_signal
 from ._trace import TraceEntry
 
@@ -136,17 +137,15 @@ class Kernel:
         max_steps: int = 1_000_000,
         record: bool = True,
     ) -> None:
-        self.specs: dict[str, AgentSpec[Any]] = {}
-        for spec in specs:
-            if spec.name in self.specs and self.specs[spec.name] is not spec:
-                raise ValueError(f"two different specs are named {spec.name!r}")
-            self.specs[spec.name] = spec
+        self.specs: dict[str, AgentSpec[Any]] = specs_by_name(specs)
         if epoch.utcoffset() is None:
             raise ValueError("epoch must be timezone-aware")
         self.effects = effects
         self.sinks: dict[str, list[Signal]] = {name: [] for name in sinks}
-        self.sensor_fns = dict(sensors or {})
-        self.directive_handlers = dict(directives or {})
+        if isinstance(sinks, str):
+            raise TypeError(f"sinks must be a collection of names, not the string {sinks!r}")
+        self.sensor_fns = callables("sensor", sensors)
+        self.directive_handlers = callables("directive", directives)
         self.epoch = epoch
         self.max_steps = max_steps
         self.record = record

@@ -19,6 +19,7 @@ from jido import (
     freeze,
 )
 
+from ._checks import callables
 from ._kernel import (
     DEFAULT_EPOCH,
     DirectiveHandler,
@@ -245,7 +246,7 @@ class SyncRuntime(_Runtime):
         max_steps: int = 1_000_000,
         record: bool = True,
     ) -> None:
-        self._effects = _CallHandlers(effects or {})
+        self._effects = _CallHandlers(callables("effect", effects))
         self._kernel = Kernel(
             specs,
             effects=self._effects,
