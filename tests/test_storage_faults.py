@@ -11,8 +11,11 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import os
 import shutil
 import sqlite3
+import subprocess
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -32,6 +35,7 @@ from jido_interpreters import (
     SnapshotRecord,
     SQLiteStorage,
     Storage,
+    StorageInUse,
 )
 
 
@@ -372,3 +376,83 @@ def test_a_redis_outage_refuses_signals_and_loses_nothing(tmp_path: Path) -> Non
             return before
 
     assert asyncio.run(main())["c"].state.n == 111
+
+
+# ---------------------------------------------------------------------------- one owner
+
+
+def test_a_second_runtime_on_the_same_file_is_refused(tmp_path: Path) -> None:
+    """Two runtimes writing one SQLite file would each run their own copies of its agents:
+    the second is refused (StorageInUse, naming the file and the holder's process) until the
+    first shuts down. Reading the file needs no claim."""
+    path = tmp_path / "agents.db"
+
+    async def main() -> None:
+        first = await _system(SQLiteStorage(path))
+        await first.call("c", "t.add", {"by": 3})
+        second = AsyncRuntime(SPECS, storage=SQLiteStorage(path))
+        with pytest.raises(StorageInUse) as info:
+            await second.restore()
+        assert info.value.where == str(path)
+        assert info.value.holder == str(os.getpid())
+        assert str(path) in str(info.value)
+        assert [r.agent_id for r in SQLiteStorage(path).agents()] == ["tally", "c"]
+        await first.shutdown()
+        assert await second.restore() == ("tally", "c")
+        assert second.state("c").n == 3
+        await second.shutdown()
+
+    asyncio.run(main())
+
+
+_HOLDER = """
+import asyncio, sys
+from jido_interpreters import AsyncRuntime, SQLiteStorage
+from tests.test_durable import COUNTER, SPECS, TALLY
+
+async def main():
+    rt = AsyncRuntime(SPECS, storage=SQLiteStorage(sys.argv[1]))
+    await rt.start(TALLY, "tally")
+    await rt.start(COUNTER, "c")
+    await rt.call("c", "t.add", {"by": 7})
+    print("ready", flush=True)
+    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
+
+asyncio.run(main())
+"""
+
+
+def test_the_claim_of_a_killed_process_is_gone_with_it(tmp_path: Path) -> None:
+    """Another process holds the file: refused, naming that process. Killed with SIGKILL
+    (no shutdown), its claim goes with it, and its agents are recovered here."""
+    path = tmp_path / "agents.db"
+
+    async def refused(pid: int) -> None:
+        rt = AsyncRuntime(SPECS, storage=SQLiteStorage(path))
+        with pytest.raises(StorageInUse) as info:
+            await rt.restore()
+        assert info.value.holder == str(pid)
+        await rt.shutdown()
+
+    with subprocess.Popen(
+        [sys.executable, "-c", _HOLDER, str(path)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        cwd=Path(__file__).parent.parent,
+    ) as holder:
+        try:
+            assert holder.stdout is not None
+            assert holder.stdout.readline() == b"ready\n"  # it holds the claim now
+            asyncio.run(refused(holder.pid))
+        finally:
+            holder.kill()
+            holder.wait(timeout=10)
+
+    async def recovered() -> int:
+        rt = AsyncRuntime(SPECS, storage=SQLiteStorage(path))
+        await rt.restore()
+        n: int = rt.state("c").n
+        await rt.shutdown()
+        return n
+
+    assert asyncio.run(recovered()) == 7

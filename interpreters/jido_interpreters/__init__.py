@@ -81,6 +81,7 @@ from ._storage import SchemaMismatch as SchemaMismatch
 from ._storage import SnapshotRecord as SnapshotRecord
 from ._storage import Storage as Storage
 from ._storage import StorageError as StorageError
+from ._storage import StorageInUse as StorageInUse
 from ._storage import UnknownSpec as UnknownSpec
 from ._sync import EffectHandler as EffectHandler
 from ._sync import SyncRuntime as SyncRuntime
@@ -149,6 +150,7 @@ __all__ = [
     "StopAgent",
     "Storage",
     "StorageError",
+    "StorageInUse",
     "SyncRuntime",
     "TraceEntry",
     "UnknownAgent",

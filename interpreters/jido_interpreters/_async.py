@@ -716,6 +716,9 @@ class AsyncRuntime:
         if self._committer is not None:
             await self._committer.close()
             self._committer = None
+            release = getattr(self._storage, "release", None)
+            if release is not None:
+                release()
         await asyncio.sleep(0)  # let cancelled tasks unwind
         if left or effects:
             log.warning(
@@ -743,6 +746,11 @@ class AsyncRuntime:
         """The storage committer, started on first use (shutdown closes it)."""
         if self._committer is None:
             assert self._storage is not None
+            # Two runtimes writing one store would corrupt it: a store that can be claimed
+            # is claimed before the first write (and released at shutdown).
+            claim = getattr(self._storage, "claim", None)
+            if claim is not None:
+                claim()
             self._committer = Committer(self._storage)
         return self._committer
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 from collections.abc import Sequence
@@ -14,8 +15,14 @@ from ._storage import (
     CorruptJournal,
     JournalEntry,
     SnapshotRecord,
+    StorageInUse,
     decode_registration,
 )
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not POSIX: no claim is enforced
+    fcntl = None  # type: ignore[assignment]
 
 __all__ = ["SQLiteStorage"]
 
@@ -96,6 +103,7 @@ class SQLiteStorage:
         if synchronous not in ("FULL", "NORMAL", "OFF"):
             raise ValueError(f"synchronous must be 'FULL', 'NORMAL' or 'OFF', not {synchronous!r}")
         self.path = str(path)
+        self._claim: int | None = None
         # One connection, used from the runtime's storage thread (and, before the runtime
         # starts, from the caller's): guarded by a lock, so check_same_thread can be off.
         self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
@@ -375,6 +383,34 @@ class SQLiteStorage:
         ]
         return record, entries
 
+    def claim(self) -> None:
+        """Take the store for one runtime: an exclusive lock on ``<path>.lock``, held until
+        :meth:`release` (or :meth:`close`, or the process's end, however it ends). The
+        runtime claims its store before its first write; reading needs no claim.
+
+        Raises:
+            StorageInUse: another process, or another runtime in this one, holds it.
+        """
+        if self._claim is not None or self.path == ":memory:" or fcntl is None:
+            return
+        fd = os.open(self.path + ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 64, 0).decode(errors="replace").strip()
+            os.close(fd)
+            raise StorageInUse(self.path, holder) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        self._claim = fd
+
+    def release(self) -> None:
+        """Give up the claim, if held."""
+        fd, self._claim = self._claim, None
+        if fd is not None:
+            os.close(fd)  # which drops the lock
+
     def close(self) -> None:
+        self.release()
         with self._lock:
             self._db.close()

@@ -12,7 +12,9 @@ accepted since: recovery loads the snapshot and replays the journal through the 
 
 Implementations: :class:`~jido_interpreters.SQLiteStorage` (embedded, the default) and
 :class:`~jido_interpreters.RedisStorage`. Methods are blocking; the runtime calls them from
-one worker thread, in order.
+one worker thread, in order. A store may also offer ``claim()`` (raising
+:class:`StorageInUse` if another runtime holds it) and ``release()``: the runtime calls them
+before its first write and at shutdown, if they are there.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ __all__ = [
     "SnapshotRecord",
     "Storage",
     "StorageError",
+    "StorageInUse",
     "UnknownSpec",
     "decode_registration",
 ]
@@ -159,6 +162,25 @@ class AgentExists(ValueError):
             "the new agent under another id"
         )
         self.agent_id = agent_id
+
+
+class StorageInUse(RuntimeError):
+    """Another runtime holds the store: two runtimes writing one journal would each run
+    their own copy of its agents, and a recovery would merge what neither saw.
+
+    Attributes:
+        where: the store (a file path).
+        holder: what the holder wrote of itself (its process id), if anything.
+    """
+
+    def __init__(self, where: str, holder: str) -> None:
+        who = f" (process {holder})" if holder else ""
+        super().__init__(
+            f"{where} is in use by another runtime{who}: shut that one down first, or use "
+            "another store"
+        )
+        self.where = where
+        self.holder = holder
 
 
 class StorageError(Exception):
