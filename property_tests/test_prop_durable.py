@@ -3,7 +3,8 @@
 Generated runs of a small system (two counters and a boss whose children are counters,
 every counter reporting to a tally) mix casts, effects, timers and cron jobs, crashes (under
 ``Restart`` or ``Continue``), agents stopping themselves, spawning and stopping children (the
-tag reused), stopping and starting top-level agents again (ids reused), hibernation, and
+tag reused), the boss stopping (its children following each ``on_parent_death`` policy) and
+starting again, stopping and starting top-level agents again (ids reused), hibernation, and
 restarts of the runtime over the same store: SQLite, SQLite with compaction, or a real Redis
 server, with snapshots every 1, 2, 3 or 1,000 signals. At every restart, the agents a fresh
 runtime recovers equal (``==``) those the old one ran, with the same timers and cron jobs
@@ -48,6 +49,7 @@ from jido_interpreters import (
     AsyncRuntime,
     Continue,
     ErrorPolicy,
+    ParentDeath,
     RedisStorage,
     Restart,
     SQLiteStorage,
@@ -173,6 +175,7 @@ BOSS = AgentSpec(
         Route(pattern="t.hire", target=hire),
         Route(pattern="t.fire", target=fire),
         Route(pattern="t.tell", target=tell),
+        Route(pattern="t.quit", target=quit_),
         Route(pattern="jido.agent.child.**", target=noted),
     ],
 )
@@ -188,13 +191,13 @@ ops = st.one_of(
     st.tuples(st.just("boom"), st.sampled_from([*TOP, "boss/a"])),
     st.tuples(st.just("remind"), st.sampled_from([*TOP, "boss/a"]), st.integers(1, 9)),
     st.tuples(st.just("every"), st.sampled_from([*TOP, "boss/a"]), st.integers(1, 9)),
-    st.tuples(st.just("quit"), st.sampled_from([*TOP, "boss/a"])),
+    st.tuples(st.just("quit"), st.sampled_from([*TOP, "boss/a", "boss"])),
     st.tuples(st.just("hire"), st.sampled_from(TAGS)),
     st.tuples(st.just("fire"), st.sampled_from(TAGS)),
     st.tuples(st.just("tell"), st.sampled_from(TAGS), st.integers(1, 9)),
     st.tuples(st.just("hibernate"), st.sampled_from([*TOP, "tally", "boss", "boss/a"])),
-    st.tuples(st.just("stop"), st.sampled_from(TOP)),
-    st.tuples(st.just("start"), st.sampled_from(TOP)),
+    st.tuples(st.just("stop"), st.sampled_from([*TOP, "boss"])),
+    st.tuples(st.just("start"), st.sampled_from([*TOP, "boss"])),
     st.tuples(st.just("restart")),
 )
 
@@ -241,7 +244,7 @@ async def _apply(rt: AsyncRuntime, op: Op) -> None:
             case ("stop", target):
                 await rt.stop(target)
             case ("start", target):
-                await rt.start(COUNTER, target)
+                await rt.start(BOSS if target == "boss" else COUNTER, target)
             case _:
                 raise AssertionError(op)
     except (UnknownAgent, AgentExists, ValueError):
@@ -252,7 +255,13 @@ async def _apply(rt: AsyncRuntime, op: Op) -> None:
 _prefixes = itertools.count()
 
 
-async def _run(open_store: Any, snapshot_every: int, policy: ErrorPolicy, script: list[Op]) -> None:
+async def _run(
+    open_store: Any,
+    snapshot_every: int,
+    policy: ErrorPolicy,
+    parent_death: ParentDeath,
+    script: list[Op],
+) -> None:
     def fresh() -> AsyncRuntime:
         storage: Storage = open_store()
         stores.append(storage)
@@ -261,7 +270,7 @@ async def _run(open_store: Any, snapshot_every: int, policy: ErrorPolicy, script
             storage=storage,
             snapshot_every=snapshot_every,
             effects={"lookup": lookup},
-            options={"counter": AgentOptions(error_policy=policy)},
+            options={"counter": AgentOptions(error_policy=policy, on_parent_death=parent_death)},
         )
 
     stores: list[Storage] = []
@@ -292,10 +301,16 @@ async def _run(open_store: Any, snapshot_every: int, policy: ErrorPolicy, script
     store=st.sampled_from(["sqlite", "sqlite-compact", "redis"]),
     snapshot_every=st.sampled_from([1, 2, 3, 1000]),
     policy=st.sampled_from([Restart(max_restarts=100, within=60.0), Continue()]),
+    parent_death=st.sampled_from(["orphan", "stop", "continue"]),
     script=st.lists(ops, max_size=25),
 )
 def test_recovery_gives_back_the_running_agents(
-    redis_url: str, store: str, snapshot_every: int, policy: ErrorPolicy, script: list[Op]
+    redis_url: str,
+    store: str,
+    snapshot_every: int,
+    policy: ErrorPolicy,
+    parent_death: ParentDeath,
+    script: list[Op],
 ) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "agents.db"
@@ -308,7 +323,7 @@ def test_recovery_gives_back_the_running_agents(
             return SQLiteStorage(path, synchronous="OFF", compact=store == "sqlite-compact")
 
         try:
-            asyncio.run(_run(open_store, snapshot_every, policy, script))
+            asyncio.run(_run(open_store, snapshot_every, policy, parent_death, script))
         finally:
             if store == "redis":
                 _drop_keys(redis_url, prefix)

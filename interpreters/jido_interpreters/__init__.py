@@ -51,6 +51,7 @@ from ._kernel import EffectOutcome as EffectOutcome
 from ._kernel import RunawayError as RunawayError
 from ._kernel import SensorFn as SensorFn
 from ._kernel import UnknownAgent as UnknownAgent
+from ._options import ParentDeath as ParentDeath
 from ._redis import RedisStorage as RedisStorage
 from ._review import Change as Change
 from ._review import Review as Review
@@ -128,6 +129,7 @@ __all__ = [
     "MessageReordered",
     "NotDurable",
     "Outbox",
+    "ParentDeath",
     "RecoveryError",
     "RedisStorage",
     "Reply",

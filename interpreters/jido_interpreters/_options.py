@@ -13,6 +13,7 @@ __all__ = [
     "Continue",
     "ErrorPolicy",
     "Escalate",
+    "ParentDeath",
     "Restart",
     "StopAgent",
 ]
@@ -74,6 +75,7 @@ class Escalate:
 
 ErrorPolicy: TypeAlias = Continue | StopAgent | Restart | Escalate
 
+#: What a child does when its parent stops: see :class:`AgentOptions`.
 ParentDeath: TypeAlias = Literal["orphan", "stop", "continue"]
 
 
