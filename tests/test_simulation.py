@@ -57,6 +57,7 @@ from jido_interpreters import (
     replay,
     simulate,
     simulation_to_jsonl,
+    trace_spec,
     trace_to_jsonl,
 )
 from jido_interpreters.cli import app
@@ -651,10 +652,24 @@ def test_cli_simulate_writes_a_trace_that_replays_identically(tmp_path: Path) ->
     expected = simulate(
         bank.SCENARIO, seed=3, events=400, faults=fault_plan_from_json(plan.read_text())
     )
-    assert trace.read_text(encoding="utf-8") == simulation_to_jsonl(expected)
-    again = run("replay", str(trace), BANK)
-    assert again.exit_code == 0, again.output
-    assert again.stdout.startswith("identical: ")
+    # The header names the spec, so the trace alone says what to replay it against.
+    assert trace.read_text(encoding="utf-8") == simulation_to_jsonl(expected, spec=BANK)
+    assert trace_spec(trace.read_text(encoding="utf-8")) == BANK
+    for again in (run("replay", str(trace)), run("replay", str(trace), BANK)):
+        assert again.exit_code == 0, again.output
+        assert again.stdout.startswith("identical: ")
+
+
+def test_cli_replay_without_spec_needs_a_trace_that_names_one(tmp_path: Path) -> None:
+    """A trace written without a spec (simulation_to_jsonl's default) cannot be replayed by
+    itself: one error line saying to pass SPEC. With SPEC it replays."""
+    trace = tmp_path / "run.jsonl"
+    trace.write_text(simulation_to_jsonl(simulate(bank.SCENARIO, seed=1, events=50)))
+    assert trace_spec(trace.read_text(encoding="utf-8")) is None
+    assert "names no spec; pass SPEC" in one_error_line(run("replay", str(trace)))
+    assert run("replay", str(trace), BANK).exit_code == 0
+    trace.write_text("[1, 2]\n", encoding="utf-8")
+    assert "not a simulation trace header" in one_error_line(run("replay", str(trace)))
 
 
 def test_cli_replay_catches_a_spec_change(tmp_path: Path) -> None:
@@ -796,4 +811,4 @@ def test_traces_are_identical_across_processes(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     here = simulate(bank.SCENARIO, seed=5, events=10_000)
-    assert trace.read_bytes() == simulation_to_jsonl(here).encode()
+    assert trace.read_bytes() == simulation_to_jsonl(here, spec=BANK).encode()

@@ -72,6 +72,7 @@ from ._simulation import Violation as Violation
 from ._simulation import replay as replay
 from ._simulation import simulate as simulate
 from ._simulation import simulation_to_jsonl as simulation_to_jsonl
+from ._simulation import trace_spec as trace_spec
 from ._sqlite import SQLiteStorage as SQLiteStorage
 from ._storage import AgentExists as AgentExists
 from ._storage import AgentRecord as AgentRecord
@@ -168,5 +169,6 @@ __all__ = [
     "simulate",
     "simulation_to_jsonl",
     "trace_from_jsonl",
+    "trace_spec",
     "trace_to_jsonl",
 ]

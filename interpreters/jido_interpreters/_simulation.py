@@ -101,6 +101,7 @@ __all__ = [
     "replay",
     "simulate",
     "simulation_to_jsonl",
+    "trace_spec",
 ]
 
 #: A check over every running agent, by id: ``True`` if it holds; ``False`` or a message
@@ -1125,7 +1126,9 @@ def _dumps(value: object) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
-def simulation_to_jsonl(result: SimulationResult, *, codec: Codec | None = None) -> str:
+def simulation_to_jsonl(
+    result: SimulationResult, *, codec: Codec | None = None, spec: str | None = None
+) -> str:
     """The run as JSON lines: a header, one line per event, a last line for a violation.
 
     The header records what :func:`replay` needs to re-run it: ``seed`` (or, for a run whose
@@ -1136,11 +1139,14 @@ def simulation_to_jsonl(result: SimulationResult, *, codec: Codec | None = None)
     Args:
         result: a run (recorded: a run with recording off has no events to write).
         codec: a codec that knows any custom directives in the run.
+        spec: where the system came from (``MODULE:NAME``), recorded in the header so the
+            trace alone says what to replay it against (see :func:`trace_spec`).
     """
     c = codec or _codec()
     header = {
         "format": TRACE_FORMAT,
         "version": TRACE_VERSION,
+        **({} if spec is None else {"spec": spec}),
         "seed": result.seed,
         **({} if result.choices is None else {"choices": list(result.choices)}),
         "events": result.max_events,
@@ -1217,6 +1223,7 @@ def _summary(line: str) -> str:
 @final
 @attrs.frozen
 class _Header:
+    spec: str | None
     seed: int | None
     choices: tuple[float, ...] | None
     events: int
@@ -1233,6 +1240,9 @@ def _read_header(raw: object, scenario: Scenario) -> _Header:
         raise DecodeError(what, f"not a simulation trace header (no format {TRACE_FORMAT!r})")
     if raw.get("version") != TRACE_VERSION:
         raise DecodeError(what, f"trace version {raw.get('version')!r} is not {TRACE_VERSION}")
+    spec_ref = raw.get("spec")
+    if spec_ref is not None and not isinstance(spec_ref, str):
+        raise DecodeError(what, f"spec {spec_ref!r} is not a string")
     seed, events, latency = raw.get("seed"), raw.get("events"), raw.get("latency")
     choices: tuple[float, ...] | None = None
     if seed is None:
@@ -1284,7 +1294,30 @@ def _read_header(raw: object, scenario: Scenario) -> _Header:
         raise DecodeError(what, exc.reason if exc.what == what else str(exc)) from None
     except (KeyError, TypeError, AttributeError) as exc:
         raise DecodeError(what, f"{type(exc).__name__}: {exc}") from None
-    return _Header(seed, choices, events, plan, float(latency), epoch, tuple(agents), tuple(inputs))
+    return _Header(
+        spec_ref, seed, choices, events, plan, float(latency), epoch, tuple(agents), tuple(inputs)
+    )
+
+
+def trace_spec(text: str) -> str | None:
+    """The ``MODULE:NAME`` a trace's header says it was simulated from (``jido simulate``
+    records it), or ``None`` if it does not say.
+
+    Raises:
+        DecodeError: the first line is not a simulation trace header.
+    """
+    lines = split_lines(text)
+    what = "simulation trace line 1"
+    try:
+        raw = loads(lines[0]) if lines else None
+    except ValueError as exc:
+        raise DecodeError(what, f"not JSON: {exc}") from None
+    if not isinstance(raw, dict) or raw.get("format") != TRACE_FORMAT:
+        raise DecodeError(what, f"not a simulation trace header (no format {TRACE_FORMAT!r})")
+    spec = raw.get("spec")
+    if spec is not None and not isinstance(spec, str):
+        raise DecodeError(what, f"spec {spec!r} is not a string")
+    return spec
 
 
 def replay(
@@ -1356,7 +1389,7 @@ def replay(
         # The header is compared as recorded: a diverging run shows at its first differing
         # event, not at a header listing the draws it happened to take.
         result = attrs.evolve(result, choices=header.choices)
-    actual = split_lines(simulation_to_jsonl(result, codec=scenario.codec))
+    actual = split_lines(simulation_to_jsonl(result, codec=scenario.codec, spec=header.spec))
     for n in range(max(len(lines), len(actual))):
         want = lines[n] if n < len(lines) else None
         got = actual[n] if n < len(actual) else None

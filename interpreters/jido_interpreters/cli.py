@@ -35,6 +35,7 @@ from ._simulation import (
     Simulation,
     SimulationResult,
     simulation_to_jsonl,
+    trace_spec,
 )
 from ._simulation import replay as replay_trace
 from ._sqlite import SQLiteStorage
@@ -410,7 +411,7 @@ def simulate(
     if trace_out is not None:
         try:
             trace_out.write_text(
-                simulation_to_jsonl(result, codec=scenario.codec), encoding="utf-8"
+                simulation_to_jsonl(result, codec=scenario.codec, spec=spec), encoding="utf-8"
             )
         except OSError as exc:
             _die(f"{trace_out}: {exc.strerror or exc}")
@@ -428,14 +429,19 @@ def simulate(
     if failure is not None:
         _err.print(f"[bold red]failed:[/] {escape(str(failure))}", markup=True)
         if trace_out is not None:
-            _err.print(f"replay it: jido replay {escape(str(trace_out))} {escape(spec)}")
+            _err.print(f"replay it: jido replay {escape(str(trace_out))}")
         raise typer.Exit(code=1)
 
 
 @app.command()
 def replay(
     trace: Annotated[Path, typer.Argument(help="A trace written by jido simulate --trace-out.")],
-    spec: Annotated[str, typer.Argument(help="MODULE:NAME or FILE.py:NAME, as simulated.")],
+    spec: Annotated[
+        str | None,
+        typer.Argument(
+            help="MODULE:NAME or FILE.py:NAME, as simulated (default: what the trace names)."
+        ),
+    ] = None,
 ) -> None:
     """Re-run a simulation trace from its header and compare it line by line.
 
@@ -443,11 +449,18 @@ def replay(
     invariant that changed behaviour), 2 on bad input.
     """
     try:
-        scenario = _simulation_scenario(spec)
         try:
             text = trace.read_text(encoding="utf-8")
         except OSError as exc:
             raise BadInput(f"{trace}: {exc.strerror or exc}") from None
+        if spec is None:
+            try:
+                spec = trace_spec(text)
+            except DecodeError as exc:
+                raise BadInput(f"{trace}: {exc.what}: {exc.reason}") from None
+            if spec is None:
+                raise BadInput(f"{trace}: the trace names no spec; pass SPEC (MODULE:NAME)")
+        scenario = _simulation_scenario(spec)
     except BadInput as exc:
         _die(str(exc))
     lines = sum(1 for line in split_lines(text) if line.strip())
