@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.redis_server import free_port, start_redis
+from tests.redis_server import free_port, redis_url, start_redis
 from tests.test_durable import BOSS, COUNTER, SPECS, TALLY, agents_of, ext
 
 from jido import Agent
@@ -37,6 +37,8 @@ from jido_interpreters import (
     Storage,
     StorageInUse,
 )
+
+__all__ = ["redis_url"]  # the fixture, imported so pytest finds it here
 
 
 class Flaky:
@@ -456,3 +458,62 @@ def test_the_claim_of_a_killed_process_is_gone_with_it(tmp_path: Path) -> None:
         return n
 
     assert asyncio.run(recovered()) == 7
+
+
+def test_one_runtime_per_redis_prefix(redis_url: str) -> None:
+    """A runtime leases its Redis prefix; a second is refused (naming the holder's host and
+    process) while the first runs, renewing its lease, and may take it once it shut down."""
+    import socket
+
+    prefix = f"claim:{os.getpid()}:one:"
+
+    async def main() -> None:
+        first = await _system(RedisStorage(redis_url, prefix=prefix, claim_ttl=0.3))
+        await first.call("c", "t.add", {"by": 2})
+        # Three leases long: held because it is renewed, not because it has not run out.
+        await asyncio.sleep(0.9)
+        second = AsyncRuntime(SPECS, storage=RedisStorage(redis_url, prefix=prefix))
+        with pytest.raises(StorageInUse) as info:
+            await second.restore()
+        assert info.value.holder == f"{socket.gethostname()}:{os.getpid()}"
+        assert prefix in info.value.where
+        assert "redis" not in info.value.where.split("prefix")[1]  # no URL, no password
+        await first.call("c", "t.add", {"by": 1})  # the holder goes on writing
+        await first.shutdown()
+        assert await second.restore() == ("tally", "c")
+        assert second.state("c").n == 3
+        await second.shutdown()
+
+    asyncio.run(main())
+
+
+def test_a_runtime_whose_redis_lease_lapsed_stops_writing(redis_url: str) -> None:
+    """If the lease lapses (here: taken away from outside, as when the holder was cut off
+    for longer than it) and another runtime claims the prefix, the first refuses every
+    further write: its casts raise NotDurable, caused by StorageInUse."""
+    import redis
+
+    prefix = f"claim:{os.getpid()}:lapsed:"
+
+    async def main() -> None:
+        first = await _system(RedisStorage(redis_url, prefix=prefix, claim_ttl=0.3))
+        client = redis.Redis.from_url(redis_url)
+        client.delete(prefix + "claim")
+        other = RedisStorage(redis_url, prefix=prefix)
+        other.claim()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 5
+        failure: NotDurable | None = None
+        while failure is None and loop.time() < deadline:
+            try:
+                await first.cast("c", "t.add", {"by": 1})
+            except NotDurable as exc:
+                failure = exc
+            await asyncio.sleep(0.02)  # the keeper renews every 0.1 s, and finds it lost
+        assert failure is not None, "writes went on after the lease was lost"
+        assert isinstance(failure.__cause__, StorageInUse)
+        await first.shutdown()
+        other.close()
+        client.close()
+
+    asyncio.run(main())

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import socket
+import threading
+import uuid
 from collections.abc import Sequence
 from typing import Any, Final, final
 
@@ -12,6 +17,7 @@ from ._storage import (
     CorruptJournal,
     JournalEntry,
     SnapshotRecord,
+    StorageInUse,
     decode_registration,
 )
 
@@ -57,6 +63,22 @@ redis.call('ZADD', p .. 'order', redis.call('INCR', p .. 'position'), agent)
 return 1
 """
 
+# Renew a claim only while it is still ours (it may have lapsed and been taken meanwhile).
+_RENEW: Final = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return 0
+"""
+
+# Give a claim up only if it is still ours.
+_RELEASE: Final = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+"""
+
 
 @final
 class RedisStorage:
@@ -66,14 +88,26 @@ class RedisStorage:
     for the same guarantee as SQLite's ``synchronous=FULL``; ``everysec`` loses at most a
     second on power loss).
 
+    One runtime at a time may write under a prefix: :meth:`claim` takes a lease on it, which
+    a background thread renews every third of ``claim_ttl`` while it is held. A holder that
+    dies without releasing it (killed, or cut off from the server) holds it until the lease
+    runs out, at most ``claim_ttl`` seconds; one whose lease lapsed and was taken by another
+    runtime meanwhile refuses every further write (:class:`StorageInUse`).
+
     Args:
         url: e.g. ``redis://127.0.0.1:6379/0``.
         prefix: the key prefix, so several systems can share a server.
         client: an existing ``redis.Redis`` client instead of ``url``.
+        claim_ttl: the lease of a claim, in seconds.
     """
 
     def __init__(
-        self, url: str = "redis://127.0.0.1:6379/0", *, prefix: str = "jido:", client: Any = None
+        self,
+        url: str = "redis://127.0.0.1:6379/0",
+        *,
+        prefix: str = "jido:",
+        client: Any = None,
+        claim_ttl: float = 10.0,
     ) -> None:
         try:
             import redis
@@ -85,8 +119,80 @@ class RedisStorage:
         self._p = prefix
         self._append = self._r.register_script(_APPEND)
         self._register = self._r.register_script(_REGISTER)
+        self._renew = self._r.register_script(_RENEW)
+        self._release = self._r.register_script(_RELEASE)
+        if not 0.05 <= claim_ttl < float("inf"):  # NaN fails too
+            raise ValueError(f"claim_ttl must be a number of seconds >= 0.05, not {claim_ttl!r}")
+        self._ttl_ms = int(claim_ttl * 1000)
+        self._token: str | None = None
+        self._lost = False
+        self._keeper: threading.Thread | None = None
+        self._stop_keeping = threading.Event()
+        kw = self._r.connection_pool.connection_kwargs
+        # Where, without the URL's password.
+        self._where = (
+            f"redis {kw.get('host', '?')}:{kw.get('port', '?')}/{kw.get('db', 0)} prefix {prefix!r}"
+        )
+
+    def claim(self) -> None:
+        """Take the prefix for one runtime (see the class docs).
+
+        Raises:
+            StorageInUse: another runtime holds it; ``holder`` is its ``host:pid``.
+        """
+        if self._token is not None:
+            return
+        key = self._p + "claim"
+        token = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        if not self._r.set(key, token, nx=True, px=self._ttl_ms):
+            raise StorageInUse(self._where, self._holder())
+        self._token = token
+        self._lost = False
+        self._stop_keeping.clear()
+        self._keeper = threading.Thread(
+            target=self._keep, args=(key, token), name="jido-redis-claim", daemon=True
+        )
+        self._keeper.start()
+
+    def _keep(self, key: str, token: str) -> None:
+        import redis
+
+        while not self._stop_keeping.wait(self._ttl_ms / 3000):
+            try:
+                renewed = self._renew(keys=[key], args=[token, self._ttl_ms])
+            except redis.RedisError:
+                continue  # the server is away: try again; the lease may lapse meanwhile
+            if not renewed:
+                self._lost = True  # lapsed, perhaps taken: no more writes from here
+                return
+
+    def release(self) -> None:
+        """Give up the claim, if held."""
+        token, self._token = self._token, None
+        if token is None:
+            return
+        self._stop_keeping.set()
+        if self._keeper is not None:
+            self._keeper.join()
+            self._keeper = None
+        import redis
+
+        # If the server is away, the lease runs out by itself.
+        with contextlib.suppress(redis.RedisError):
+            self._release(keys=[self._p + "claim"], args=[token])
+
+    def _check_claim(self) -> None:
+        # This runtime's lease lapsed (its keeper could not renew it in time) and another
+        # runtime may now be writing: writing too would interleave two journals.
+        if self._lost:
+            raise StorageInUse(self._where, self._holder())
+
+    def _holder(self) -> str:
+        held = self._r.get(self._p + "claim")
+        return held.decode(errors="replace").rsplit(":", 1)[0] if held else ""
 
     def register(self, record: AgentRecord) -> None:
+        self._check_claim()
         raw = json.dumps(
             {
                 "spec": record.spec,
@@ -104,6 +210,7 @@ class RedisStorage:
         """Set the registration's ``stopped`` flag. A registration that cannot be decoded is
         left as it is: :meth:`agents` reports it (and recovery refuses it), which says more
         than an error here would."""
+        self._check_claim()
         raw = self._r.hget(self._p + "agents", agent_id)
         if raw is None:
             return
@@ -117,9 +224,11 @@ class RedisStorage:
         self._r.hset(self._p + "agents", agent_id, json.dumps(data))
 
     def mark_undelivered(self, agent_id: str, signal_id: str) -> None:
+        self._check_claim()
         self._r.sadd(self._p + "ids:" + agent_id, signal_id)
 
     def append(self, entries: Sequence[tuple[str, str, str, float]]) -> list[int | None]:
+        self._check_claim()
         args: list[str] = []
         for agent_id, signal_id, signal, at in entries:
             args += [agent_id, signal_id, signal, repr(at)]
@@ -127,6 +236,7 @@ class RedisStorage:
         return [int(x) if x else None for x in result]
 
     def snapshot(self, record: SnapshotRecord) -> None:
+        self._check_claim()
         self._r.set(
             self._p + "snap:" + record.agent_id,
             json.dumps(
@@ -209,4 +319,5 @@ class RedisStorage:
         return snap, entries
 
     def close(self) -> None:
+        self.release()
         self._r.close()
