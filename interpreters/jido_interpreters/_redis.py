@@ -23,15 +23,27 @@ from ._storage import (
 
 __all__ = ["RedisStorage"]
 
+# Every write script starts with this fence: ARGV[1] is the writer's claim token ("" for a
+# store that was never claimed); a write under a claim that is no longer the writer's is
+# refused inside the same atomic step, so a paused runtime cannot write after another one
+# took the prefix.
+_FENCE: Final = """
+if ARGV[1] ~= '' and redis.call('GET', KEYS[1] .. 'claim') ~= ARGV[1] then
+  return redis.error_reply('JIDO_CLAIM_LOST')
+end
+"""
+
 # One round trip and one atomic step per batch: for each entry, add its signal id to the
 # agent's id set; if it was new, take the next sequence number and append the entry.
 # Returns one sequence number (or false, for an id already journalled) per entry.
-_APPEND: Final = """
+_APPEND: Final = (
+    _FENCE
+    + """
 local out = {}
 local p = KEYS[1]
-local n = #ARGV / 4
+local n = (#ARGV - 1) / 4
 for i = 0, n - 1 do
-  local agent, sid, sig, at = ARGV[i*4+1], ARGV[i*4+2], ARGV[i*4+3], ARGV[i*4+4]
+  local agent, sid, sig, at = ARGV[i*4+2], ARGV[i*4+3], ARGV[i*4+4], ARGV[i*4+5]
   if redis.call('SADD', p .. 'ids:' .. agent, sid) == 1 then
     local seq = redis.call('INCR', p .. 'seq:' .. agent)
     redis.call('RPUSH', p .. 'j:' .. agent, cjson.encode({seq, sid, sig, tonumber(at)}))
@@ -42,14 +54,17 @@ for i = 0, n - 1 do
 end
 return out
 """
+)
 
 # Atomically: refuse an id registered and not stopped (a record that does not decode counts
 # as registered: it is damage to report, not to overwrite); drop the journal and snapshot a
 # stopped agent under the id left, but keep the ids it saw (so a signal it was sent is not
 # handled by the new one when a recovery delivers it again); write the record and its place
 # at the end of the registration order.
-_REGISTER: Final = """
-local p, agent, record = KEYS[1], ARGV[1], ARGV[2]
+_REGISTER: Final = (
+    _FENCE
+    + """
+local p, agent, record = KEYS[1], ARGV[2], ARGV[3]
 local old = redis.call('HGET', p .. 'agents', agent)
 if old then
   local ok, data = pcall(cjson.decode, old)
@@ -62,6 +77,16 @@ redis.call('HSET', p .. 'agents', agent, record)
 redis.call('ZADD', p .. 'order', redis.call('INCR', p .. 'position'), agent)
 return 1
 """
+)
+
+# Store a snapshot, fenced.
+_SNAPSHOT: Final = (
+    _FENCE
+    + """
+redis.call('SET', KEYS[1] .. 'snap:' .. ARGV[2], ARGV[3])
+return 1
+"""
+)
 
 # Renew a claim only while it is still ours (it may have lapsed and been taken meanwhile).
 _RENEW: Final = """
@@ -119,6 +144,7 @@ class RedisStorage:
         self._p = prefix
         self._append = self._r.register_script(_APPEND)
         self._register = self._r.register_script(_REGISTER)
+        self._snapshot = self._r.register_script(_SNAPSHOT)
         self._renew = self._r.register_script(_RENEW)
         self._release = self._r.register_script(_RELEASE)
         if not 0.05 <= claim_ttl < float("inf"):  # NaN fails too
@@ -181,6 +207,18 @@ class RedisStorage:
         with contextlib.suppress(redis.RedisError):
             self._release(keys=[self._p + "claim"], args=[token])
 
+    def _fenced(self, script: Any, args: list[str]) -> Any:
+        """Run a write script behind the claim's fence (see ``_FENCE``)."""
+        import redis
+
+        try:
+            return script(keys=[self._p], args=[self._token or "", *args])
+        except redis.ResponseError as exc:
+            if "JIDO_CLAIM_LOST" not in str(exc):
+                raise
+            self._lost = True
+            raise StorageInUse(self._where, self._holder()) from None
+
     def _check_claim(self) -> None:
         # This runtime's lease lapsed (its keeper could not renew it in time) and another
         # runtime may now be writing: writing too would interleave two journals.
@@ -203,7 +241,7 @@ class RedisStorage:
                 "stopped": record.stopped,
             }
         )
-        if not self._register(keys=[self._p], args=[record.agent_id, raw]):
+        if not self._fenced(self._register, [record.agent_id, raw]):
             raise AgentExists(record.agent_id)
 
     def mark_stopped(self, agent_id: str) -> None:
@@ -232,22 +270,20 @@ class RedisStorage:
         args: list[str] = []
         for agent_id, signal_id, signal, at in entries:
             args += [agent_id, signal_id, signal, repr(at)]
-        result = self._append(keys=[self._p], args=args)
+        result = self._fenced(self._append, args)
         return [int(x) if x else None for x in result]
 
     def snapshot(self, record: SnapshotRecord) -> None:
         self._check_claim()
-        self._r.set(
-            self._p + "snap:" + record.agent_id,
-            json.dumps(
-                {
-                    "seq": record.seq,
-                    "schema_version": record.schema_version,
-                    "agent": record.agent,
-                    "outbox": record.outbox,
-                }
-            ),
+        raw = json.dumps(
+            {
+                "seq": record.seq,
+                "schema_version": record.schema_version,
+                "agent": record.agent,
+                "outbox": record.outbox,
+            }
         )
+        self._fenced(self._snapshot, [record.agent_id, raw])
 
     def agents(self) -> list[AgentRecord | CorruptJournal]:
         """Every registration in registration order; one that cannot be decoded is a
