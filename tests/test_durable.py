@@ -1611,60 +1611,45 @@ TELLER = AgentSpec(
 )
 
 
-def test_a_reused_child_id_is_not_sent_what_its_predecessor_was(backend: Backend) -> None:
-    """The parent told its first child to add, stopped it and spawned another under the
-    same tag. Recovery replays the parent's journal, and with it the emit to the first
-    child: the new child (same id) must not handle it (its state was 0 live, and stays 0)."""
+HIRE = ("t.hire", {"tag": "kid"})
+TELL = ("t.tell", {"by": 5})
+FIRE = ("t.fire", {"tag": "kid"})
+
+
+@pytest.mark.parametrize(
+    ("script", "dead"),
+    [
+        # The first child got the emit; the second, under the same id, must not.
+        ([HIRE, TELL, FIRE, HIRE], []),
+        # The emit found no child (a dead letter); the child spawned later must not get it.
+        ([TELL, HIRE], ["p/kid"]),
+    ],
+    ids=["a reused child id", "an emit before the spawn"],
+)
+def test_recovery_hands_a_new_child_nothing_that_was_not_sent_to_it(
+    backend: Backend, script: list[tuple[str, dict[str, Any]]], dead: list[str]
+) -> None:
+    """Recovery replays the parent's journal, emits included, and re-delivers them: never to
+    a child that did not get them live. The recovered agents equal the live ones."""
     specs = (*SPECS, TELLER)
 
-    async def first() -> None:
+    async def first() -> dict[str, Agent[Any]]:
         async with AsyncRuntime(specs, storage=backend.open()) as rt:
             await rt.start(TALLY, "tally")
             await rt.start(TELLER, "p")
-            await rt.call("p", "t.hire", {"tag": "kid"})
-            await rt.wait_idle(timeout=5)
-            await rt.call("p", "t.tell", {"by": 5})
-            await rt.wait_until("p/kid", lambda a: a.state.n == 5)
-            await rt.call("p", "t.fire", {"tag": "kid"})
-            await rt.call("p", "t.hire", {"tag": "kid"})
-            await rt.wait_idle(timeout=5)
+            for type_, data in script:
+                await rt.call("p", type_, data)
+                await rt.wait_idle(timeout=5)
+            assert [agent for agent, _ in rt.dead_letters] == dead
             assert rt.state("p/kid") == Count()
+            return agents_of(rt)
 
-    async def second() -> None:
+    async def second(before: dict[str, Agent[Any]]) -> None:
         rt = await restored(backend, specs=specs)
         try:
-            assert rt.state("p/kid") == Count()
+            assert agents_of(rt) == before
             assert rt.children("p") == {"kid": "p/kid"}
         finally:
             await rt.shutdown()
 
-    asyncio.run(first())
-    asyncio.run(second())
-
-
-def test_an_emit_that_found_no_agent_is_not_delivered_by_recovery(backend: Backend) -> None:
-    """The parent emitted to its child before spawning it: live, that emit was a dead letter.
-    Recovery replays both steps, and the child now exists: it must not get the emit."""
-    specs = (*SPECS, TELLER)
-
-    async def first() -> None:
-        async with AsyncRuntime(specs, storage=backend.open()) as rt:
-            await rt.start(TALLY, "tally")
-            await rt.start(TELLER, "p")
-            await rt.call("p", "t.tell", {"by": 5})
-            await rt.wait_idle(timeout=5)
-            assert [agent for agent, _ in rt.dead_letters] == ["p/kid"]
-            await rt.call("p", "t.hire", {"tag": "kid"})
-            await rt.wait_idle(timeout=5)
-            assert rt.state("p/kid") == Count()
-
-    async def second() -> None:
-        rt = await restored(backend, specs=specs)
-        try:
-            assert rt.state("p/kid") == Count()
-            assert rt.state("tally") == Count()
-        finally:
-            await rt.shutdown()
-
-    asyncio.run(first())
-    asyncio.run(second())
+    asyncio.run(second(asyncio.run(first())))

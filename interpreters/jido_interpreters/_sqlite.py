@@ -229,26 +229,18 @@ class SQLiteStorage:
             ids_by_agent.setdefault(agent_id, []).append(signal_id)
         known: set[tuple[str, str]] = set()
         for agent_id, ids in ids_by_agent.items():
+            # ``seen`` holds ids kept without their entries, for the agents listed there.
+            tables = ("journal", "seen") if agent_id in self._seen_agents else ("journal",)
             for i in range(0, len(ids), 500):
                 chunk = ids[i : i + 500]
                 marks = ",".join("?" * len(chunk))
-                known.update(
-                    (agent_id, r[0])
-                    for r in db.execute(
-                        "SELECT signal_id FROM journal WHERE agent_id = ? AND signal_id IN"
+                for table in tables:
+                    rows = db.execute(
+                        f"SELECT signal_id FROM {table} WHERE agent_id = ? AND signal_id IN"
                         f" ({marks})",
                         (agent_id, *chunk),
                     )
-                )
-                if agent_id in self._seen_agents:  # ids kept without their entries
-                    known.update(
-                        (agent_id, r[0])
-                        for r in db.execute(
-                            "SELECT signal_id FROM seen WHERE agent_id = ? AND signal_id IN"
-                            f" ({marks})",
-                            (agent_id, *chunk),
-                        )
-                    )
+                    known.update((agent_id, r[0]) for r in rows)
         return known
 
     def _insert(
