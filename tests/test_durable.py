@@ -1653,3 +1653,25 @@ def test_recovery_hands_a_new_child_nothing_that_was_not_sent_to_it(
             await rt.shutdown()
 
     asyncio.run(second(asyncio.run(first())))
+
+
+def test_hibernate_and_thaw_are_idempotent(backend: Backend) -> None:
+    """Two hibernations of one agent at once both return, and so does hibernating it again;
+    two thaws at once both give the agent, and thawing a running agent gives it as it is."""
+
+    async def main() -> None:
+        async with AsyncRuntime(SPECS, storage=backend.open()) as rt:
+            await start_system(rt, "c1")
+            await rt.cast("c1", "t.add", {"by": 4})
+            await asyncio.gather(rt.hibernate("c1"), rt.hibernate("c1"))
+            assert rt.hibernated_ids == ("c1",)
+            await rt.hibernate("c1")
+            one, two = await asyncio.gather(rt.thaw("c1"), rt.thaw("c1"))
+            assert one == two == rt.agent("c1")
+            assert one.state.n == 4
+            assert await rt.thaw("c1") == one
+            assert await rt.thaw("tally") == rt.agent("tally")
+            with pytest.raises(UnknownAgent):
+                await rt.hibernate("nobody")
+
+    asyncio.run(main())

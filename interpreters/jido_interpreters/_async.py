@@ -767,18 +767,20 @@ class AsyncRuntime:
         stop it without thawing it.
 
         The agent first finishes what it is doing (its queued signals and running effects),
-        so that no effect of it is in flight across the hibernation.
+        so that no effect of it is in flight across the hibernation. Hibernating a
+        hibernated agent does nothing.
 
         Raises:
             ValueError: the runtime has no storage.
-            UnknownAgent: no such running agent.
+            UnknownAgent: no such agent, running or hibernated.
         """
         if self._storage is None:
             raise ValueError("hibernate needs a runtime with storage")
         await durable.hibernate(self, agent_id)
 
     async def thaw(self, agent_id: str) -> Agent[Any]:
-        """Bring a hibernated (or not yet recovered) agent back from storage.
+        """Bring a hibernated (or not yet recovered) agent back from storage; an agent
+        running already (thawed meanwhile, say) is returned as it is.
 
         Raises:
             RecoveryError: its stored data cannot be used (see :meth:`restore`).

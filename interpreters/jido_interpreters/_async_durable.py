@@ -175,12 +175,19 @@ async def hibernate(rt: AsyncRuntime, agent_id: str) -> None:
     """:meth:`AsyncRuntime.hibernate`, for a runtime with storage: wait until the agent is
     idle, snapshot it, and swap its server for a :class:`Hibernated` stand-in.
 
+    An agent hibernated already (or by another call while this one waited) is left as it
+    is: hibernating is idempotent.
+
     Raises:
         UnknownAgent: no such running agent (or it stopped while this waited).
     """
+    if agent_id in rt._hibernated:
+        return
     srv = rt._server(agent_id)
     while True:
         await rt.wait_idle()
+        if agent_id in rt._hibernated:
+            return
         srv = rt._server(agent_id)  # it may have stopped meanwhile
         if not srv.mailbox.items and not srv.effects:
             break
@@ -259,7 +266,11 @@ async def _thaw_task(rt: AsyncRuntime, agent_id: str) -> Exception | None:
 
 async def thaw(rt: AsyncRuntime, agent_id: str) -> Agent[Any]:
     """:meth:`AsyncRuntime.thaw`: a hibernated agent through its thaw task (started here if
-    none is under way), any other through a restore of just that agent."""
+    none is under way), a running one as it is (thawed meanwhile, or never hibernated), any
+    other through a restore of just that agent."""
+    srv = rt._servers.get(agent_id)
+    if srv is not None and not srv.stopped:
+        return srv.agent
     hib = rt._hibernated.get(agent_id)
     if hib is not None:
         if hib.task is None:
