@@ -1,11 +1,11 @@
 """Concurrency on a durable runtime: nothing acknowledged is lost, nothing is handled twice.
 
 Generated batches of operations run *at the same time* (``asyncio.gather``): casts and calls
-to counters, hibernating them, thawing them, while each counter reports every addition to a
-tally. Between batches the runtime may be restarted over the same SQLite file. After every
-batch, each counter's total is the sum of the additions whose ``cast``/``call`` returned,
-and the tally's is the sum of all of them: exactly once each, however the operations
-interleaved with hibernation, thaws and recovery.
+to counters, hibernating them, thawing them, restoring, while each counter reports every
+addition to a tally. Between batches the runtime may be restarted over the same SQLite
+file. After every batch, each counter's total is the sum of the additions whose
+``cast``/``call`` returned, and the tally's is the sum of all of them: exactly once each,
+however the operations interleaved with hibernation, thaws and recovery.
 """
 
 from __future__ import annotations
@@ -53,6 +53,7 @@ one_op = st.one_of(
     st.tuples(st.just("call"), st.sampled_from(COUNTERS), st.integers(1, 9)),
     st.tuples(st.just("hibernate"), st.sampled_from([*COUNTERS, "tally"])),
     st.tuples(st.just("thaw"), st.sampled_from([*COUNTERS, "tally"])),
+    st.tuples(st.just("restore")),  # of whatever is not running: none, or the hibernated
 )
 batches = st.lists(
     st.one_of(st.lists(one_op, min_size=1, max_size=8), st.just("restart")), max_size=8
@@ -72,8 +73,9 @@ async def _one(rt: AsyncRuntime, op: Op) -> int:
             if agent_id in rt.agent_ids:
                 await rt.hibernate(agent_id)
         case ("thaw", agent_id):
-            if agent_id in rt.hibernated_ids:
-                await rt.thaw(agent_id)
+            await rt.thaw(agent_id)
+        case ("restore",):
+            await rt.restore()
         case _:
             raise AssertionError(op)
     return 0
