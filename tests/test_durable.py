@@ -1675,3 +1675,34 @@ def test_hibernate_and_thaw_are_idempotent(backend: Backend) -> None:
                 await rt.hibernate("nobody")
 
     asyncio.run(main())
+
+
+@action(params=NoParams)
+def volley(state: Count, _: NoParams, ctx: Context) -> ActionResult[Count]:
+    """Count, and send the ball back to the other player."""
+    other = "p2" if ctx.agent_id == "p1" else "p1"
+    return ok(_plus(state, 1), emit_to(other, "t.volley"))
+
+
+PLAYER = AgentSpec(name="player", state=Count, routes=[Route(pattern="t.volley", target=volley)])
+
+
+def test_hibernating_a_quiet_agent_does_not_wait_for_the_others(backend: Backend) -> None:
+    """Two agents play ball for ever; a third, quiet one still hibernates at once (it waits
+    for its own work only, not for the whole runtime to be idle) and thaws as it was."""
+
+    async def main() -> None:
+        async with AsyncRuntime((*SPECS, PLAYER), storage=backend.open()) as rt:
+            await start_system(rt, "c")
+            await rt.call("c", "t.add", {"by": 2})
+            await rt.start(PLAYER, "p1")
+            await rt.start(PLAYER, "p2")
+            await rt.cast("p1", "t.volley")
+            await asyncio.wait_for(rt.hibernate("c"), timeout=5)
+            assert rt.hibernated_ids == ("c",)
+            assert rt.state("p1").n > 0  # the game goes on
+            assert (await rt.thaw("c")).state.n == 2
+            await rt.stop("p1")
+            await rt.stop("p2")
+
+    asyncio.run(main())

@@ -833,6 +833,8 @@ class AsyncRuntime:
                     durable.maybe_snapshot(self, srv, seq)
             finally:
                 self._done_pending()
+                if srv.quiet:
+                    srv.notify_quiet()
 
     def _handle(self, srv: Server, sig: Signal, reply: asyncio.Future[Agent[Any]] | None) -> None:
         before = srv.agent

@@ -237,6 +237,8 @@ def _invoke(
         # ``finally``, and the pending count must still come down.
         srv.effects.discard(t)
         rt._done_pending()
+        if srv.quiet:
+            srv.notify_quiet()
 
     task.add_done_callback(done)
     return task

@@ -79,25 +79,38 @@ def journal(
             :class:`NotDurable`: for a caller that acknowledges only durable signals.
     """
     rt._add_pending()
+    srv = rt._servers.get(agent_id)
+    if srv is not None:
+        srv.journalling += 1
     rt._commit().post(
         "append",
         (agent_id, sig.id, journal_json(sig, rt._codec), rt._clock().timestamp()),
         _appended,
-        (rt, agent_id, sig, reply, written),
+        (rt, srv, agent_id, sig, reply, written),
     )
 
 
 def _appended(
     ctx: tuple[
-        AsyncRuntime, str, Signal, asyncio.Future[Agent[Any]] | None, asyncio.Future[None] | None
+        AsyncRuntime,
+        Server | None,
+        str,
+        Signal,
+        asyncio.Future[Agent[Any]] | None,
+        asyncio.Future[None] | None,
     ],
     seq: object,
     exc: BaseException | None,
 ) -> None:
     # One function for every signal, its context a tuple: see Committer.post.
-    rt, agent_id, sig, reply, written = ctx
+    rt, srv, agent_id, sig, reply, written = ctx
     failed = None if exc is None else NotDurable(agent_id, sig, exc)
     _committed(rt, agent_id, sig, reply, seq, failed)
+    if srv is not None:
+        # Counted on the server it was journalled for (a thaw may have replaced it since).
+        srv.journalling -= 1
+        if srv.quiet:
+            srv.notify_quiet()
     if written is not None and not written.done():
         if failed is None:
             written.set_result(None)
@@ -184,13 +197,15 @@ async def hibernate(rt: AsyncRuntime, agent_id: str) -> None:
     if agent_id in rt._hibernated:
         return
     srv = rt._server(agent_id)
-    while True:
-        await rt.wait_idle()
+    # Quiet: nothing queued, running or being journalled for it. The rest of the runtime
+    # may stay busy (two agents emitting to each other for ever must not keep a third awake).
+    while not srv.is_quiet():
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        srv.quiet.append(fut)
+        await fut  # fails with UnknownAgent if it stops meanwhile
         if agent_id in rt._hibernated:
             return
-        srv = rt._server(agent_id)  # it may have stopped meanwhile
-        if not srv.mailbox.items and not srv.effects:
-            break
+        srv = rt._server(agent_id)
     # From here to the halt nothing awaits: the snapshot covers exactly the journal up
     # to ``last_seq``, and whatever is journalled for the agent later is parked.
     record = snapshot_record(srv.agent, srv.spec, srv.last_seq, srv.outbox(), rt._codec)

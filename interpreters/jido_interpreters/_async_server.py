@@ -34,6 +34,9 @@ class Server:
         timers, crons, sensors: its armed schedules, cron jobs (by job id) and sensors (by
             tag); :meth:`cancel_timers` disarms them all.
         effects: its running effects.
+        journalling: signals for it handed to storage and not yet written (durable only).
+        quiet: futures of callers waiting for it to have nothing queued, running or being
+            journalled (see :meth:`notify_quiet`).
         restarts: monotonic times of its recent crashes under a ``Restart`` policy (those
             within its window count toward ``max_restarts``).
         stopped: it stopped for good, or was hibernated; its loop has ended or is ending.
@@ -48,6 +51,7 @@ class Server:
         "children",
         "crons",
         "effects",
+        "journalling",
         "last_seq",
         "mailbox",
         "options",
@@ -56,6 +60,7 @@ class Server:
         "out_schedules",
         "out_sensors",
         "parent",
+        "quiet",
         "restarts",
         "sensors",
         "since_snapshot",
@@ -77,6 +82,8 @@ class Server:
         self.crons: dict[str, asyncio.TimerHandle] = {}
         self.sensors: dict[str, asyncio.Task[None]] = {}
         self.effects: set[asyncio.Task[None]] = set()
+        self.journalling = 0
+        self.quiet: list[asyncio.Future[None]] = []
         self.restarts: deque[float] = deque()
         self.stopped = False
         # What a snapshot must remember (kept only when the runtime is durable).
@@ -108,13 +115,30 @@ class Server:
         self.sensors.clear()
         return n
 
+    def is_quiet(self) -> bool:
+        """Nothing queued, running or being journalled for it."""
+        return not (self.mailbox.items or self.effects or self.journalling)
+
+    def notify_quiet(self) -> None:
+        """Resolve the ``quiet`` waiters if it is quiet. Called where it may have become so:
+        after a step, when an effect ends, when a journal write for it settles."""
+        if self.quiet and self.is_quiet():
+            waiters, self.quiet = self.quiet, []
+            for fut in waiters:
+                if not fut.done():
+                    fut.set_result(None)
+
     def halt(self, exc: BaseException) -> None:
         """Mark it stopped and disarm it: its timers are cancelled, calls waiting on queued
-        signals and casts waiting for room fail with ``exc``, and its loop is cancelled
-        (unless it is the caller). Its queued signals stay in the mailbox, for the caller to
-        report."""
+        signals and casts waiting for room fail with ``exc``, as do callers waiting for it to
+        be quiet, and its loop is cancelled (unless it is the caller). Its queued signals stay
+        in the mailbox, for the caller to report."""
         self.stopped = True
         self.cancel_timers()
+        waiters, self.quiet = self.quiet, []
+        for fut in waiters:
+            if not fut.done():
+                fut.set_exception(exc)
         for _, reply, _ in self.mailbox.items:
             if reply is not None and not reply.done():
                 reply.set_exception(exc)
