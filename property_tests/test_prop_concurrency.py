@@ -20,7 +20,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from jido import ActionResult, AgentSpec, Context, Route, action, emit_to, ok
-from jido_interpreters import AsyncRuntime, SQLiteStorage
+from jido_interpreters import AgentExists, AsyncRuntime, SQLiteStorage, UnknownAgent
 
 
 @attrs.frozen
@@ -127,3 +127,83 @@ def test_concurrent_operations_lose_nothing_and_repeat_nothing(
 ) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         asyncio.run(_run(Path(tmp) / "agents.db", script))
+
+
+# ---------------------------------------------------------------------------- with stops
+
+with_stops = st.one_of(
+    one_op,
+    st.tuples(st.just("stop"), st.sampled_from(COUNTERS)),
+    st.tuples(st.just("start"), st.sampled_from(COUNTERS)),
+)
+stop_batches = st.lists(
+    st.one_of(st.lists(with_stops, min_size=1, max_size=8), st.just("restart")), max_size=8
+)
+
+
+async def _acked(rt: AsyncRuntime, op: Op) -> tuple[str, int] | None:
+    """Run one op; for an acknowledged cast or call, its signal's id and amount."""
+    try:
+        match op:
+            case ("cast" | "call", agent_id, by):
+                sig = rt.signal("t.add", {"by": by})
+                if op[0] == "cast":
+                    await rt.cast(agent_id, sig)
+                else:
+                    await rt.call(agent_id, sig, timeout=10)
+                return sig.id, int(by)
+            case ("stop", agent_id):
+                await rt.stop(agent_id)
+            case ("start", agent_id):
+                await rt.start(COUNTER, agent_id)
+            case _:
+                await _one(rt, op)
+    except (UnknownAgent, AgentExists, ValueError):
+        pass  # not running, or running already: nothing acknowledged
+    return None
+
+
+async def _run_with_stops(path: Path, script: list[list[Op] | str]) -> None:
+    def fresh() -> AsyncRuntime:
+        store = SQLiteStorage(path, synchronous="OFF")
+        stores.append(store)
+        return AsyncRuntime([COUNTER, TALLY], storage=store, snapshot_every=3)
+
+    stores: list[SQLiteStorage] = []
+    acked: dict[str, int] = {}  # signal id -> amount
+    dead: set[str] = set()  # ids of signals that were never handled (their agent stopped)
+    rt = fresh()
+    try:
+        await rt.start(TALLY, "tally")
+        for agent_id in COUNTERS:
+            await rt.start(COUNTER, agent_id)
+        for batch in script:
+            if batch == "restart":
+                dead.update(sig.id for _, sig in rt.dead_letters)
+                await rt.shutdown()
+                rt = fresh()
+                await rt.restore()
+            else:
+                ops = [op for op in batch if not isinstance(op, str)]
+                for got in await asyncio.gather(*(_acked(rt, op) for op in ops)):
+                    if got is not None:
+                        acked[got[0]] = got[1]
+            totals = await _totals(rt)
+            gone = dead | {sig.id for _, sig in rt.dead_letters}
+            handled = sum(by for sid, by in acked.items() if sid not in gone)
+            assert totals["tally"] == handled, (batch, totals, handled)
+    finally:
+        await rt.shutdown()
+        for store in stores:
+            store.close()
+
+
+@settings(max_examples=40)
+@given(script=stop_batches)
+def test_with_stops_every_acknowledged_signal_is_handled_once_or_a_dead_letter(
+    script: list[list[Op] | str],
+) -> None:
+    """Stops and starts (ids reused) join the mix: a signal acknowledged to an agent that
+    stops before handling it is a dead letter; every other one reaches the tally once."""
+    with tempfile.TemporaryDirectory() as tmp:
+        asyncio.run(_run_with_stops(Path(tmp) / "agents.db", script))
