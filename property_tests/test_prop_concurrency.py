@@ -163,8 +163,21 @@ async def _acked(rt: AsyncRuntime, op: Op) -> tuple[str, int] | None:
     return None
 
 
-async def _run_with_stops(path: Path, script: list[list[Op] | str]) -> None:
+_DURABLE_ONLY = ("hibernate", "thaw", "restore", "restart")
+
+
+async def _run_with_stops(path: Path | None, script: list[list[Op] | str]) -> None:
+    """``path=None``: an in-memory runtime (the ops that need storage are left out)."""
+    if path is None:
+        script = [
+            [op for op in b if op[0] not in _DURABLE_ONLY] if isinstance(b, list) else b
+            for b in script
+            if b != "restart"
+        ]
+
     def fresh() -> AsyncRuntime:
+        if path is None:
+            return AsyncRuntime([COUNTER, TALLY])
         store = SQLiteStorage(path, synchronous="OFF")
         stores.append(store)
         return AsyncRuntime([COUNTER, TALLY], storage=store, snapshot_every=3)
@@ -199,11 +212,12 @@ async def _run_with_stops(path: Path, script: list[list[Op] | str]) -> None:
 
 
 @settings(max_examples=40)
-@given(script=stop_batches)
+@given(script=stop_batches, durable=st.booleans())
 def test_with_stops_every_acknowledged_signal_is_handled_once_or_a_dead_letter(
-    script: list[list[Op] | str],
+    script: list[list[Op] | str], durable: bool
 ) -> None:
     """Stops and starts (ids reused) join the mix: a signal acknowledged to an agent that
-    stops before handling it is a dead letter; every other one reaches the tally once."""
+    stops before handling it is a dead letter; every other one reaches the tally once. On a
+    durable runtime and on one in memory."""
     with tempfile.TemporaryDirectory() as tmp:
-        asyncio.run(_run_with_stops(Path(tmp) / "agents.db", script))
+        asyncio.run(_run_with_stops(Path(tmp) / "agents.db" if durable else None, script))
