@@ -75,6 +75,7 @@ from ._async_errors import (
     WaitTimeout,
 )
 from ._async_server import Hibernated, Server
+from ._async_waiters import Condition, Waiters
 from ._checks import callables, specs_by_name
 from ._committer import Committer
 from ._durable import Upgrade
@@ -115,9 +116,6 @@ __all__ = [
 ]
 
 log = logging.getLogger("jido.runtime")
-
-#: A ``wait_until`` caller: its condition, and the future that answers it.
-_Waiter: TypeAlias = tuple[Callable[[Agent[Any]], bool], "asyncio.Future[Agent[Any]]"]
 
 #: An async effect handler: gets the ``Invoke`` args, returns a JSON-able result or raises.
 AsyncEffectHandler: TypeAlias = Callable[[FrozenMap[str, JsonValue]], Awaitable[object]]
@@ -247,9 +245,7 @@ class AsyncRuntime:
         self._hibernated: dict[str, Hibernated] = {}
         self._starting: set[str] = set()  # ids whose registration is being written
         # ``wait_until`` callers, by agent: the condition and the future to resolve.
-        self._waiters: dict[
-            str, list[tuple[Callable[[Agent[Any]], bool], asyncio.Future[Agent[Any]]]]
-        ] = {}
+        self._waiters = Waiters()  # wait_until callers
         self._closed = False
         self._seq = 0
         # Salts the ids this runtime makes up (external, system, sensor, cron signals): a
@@ -504,7 +500,7 @@ class AsyncRuntime:
     async def wait_until(
         self,
         agent_id: str,
-        condition: Callable[[Agent[Any]], bool],
+        condition: Condition,
         *,
         timeout: float = 5.0,
     ) -> Agent[Any]:
@@ -526,60 +522,20 @@ class AsyncRuntime:
         srv = self._server(agent_id)
         if condition(srv.agent):
             return srv.agent
-        fut: asyncio.Future[Agent[Any]] = asyncio.get_running_loop().create_future()
-        waiters = self._waiters.setdefault(agent_id, [])
-        entry = (condition, fut)
-        waiters.append(entry)
-        limit = asyncio.timeout(timeout)
-        try:
-            async with limit:
-                return await fut
-        except TimeoutError:
-            if not limit.expired():
-                raise
+
+        def timed_out() -> WaitTimeout:
             now = self._servers.get(agent_id)
             agent = srv.agent if now is None else now.agent
-            raise WaitTimeout(
+            return WaitTimeout(
                 agent_id,
                 timeout,
                 status=agent.status,
                 version=agent.version,
                 queued=0 if now is None else len(now.mailbox.items),
                 effects=0 if now is None else sum(1 for t in now.effects if not t.done()),
-            ) from None
-        finally:
-            # Gone once resolved; on a timeout or a cancelled caller, taken out here.
-            if entry in waiters:
-                waiters.remove(entry)
-            if not waiters and self._waiters.get(agent_id) is waiters:
-                del self._waiters[agent_id]
+            )
 
-    def _woken(self, agent_id: str, agent: Agent[Any]) -> None:
-        """After a step: resolve the waiters whose condition the agent now meets."""
-        waiters = self._waiters.get(agent_id)
-        if not waiters:
-            return
-        for entry in list(waiters):
-            condition, fut = entry
-            if fut.done():
-                continue
-            try:
-                met = condition(agent)
-            except Exception as exc:  # the waiter's bug, not the agent's: the waiter hears of it
-                fut.set_exception(exc)
-                waiters.remove(entry)
-                continue
-            if met:
-                fut.set_result(agent)
-                waiters.remove(entry)
-
-    def _fail_waiters(self, agent_id: str | None, exc: BaseException) -> None:
-        """The agent stopped (``None``: every agent, at shutdown): its waiters fail."""
-        ids = list(self._waiters) if agent_id is None else [agent_id]
-        for i in ids:
-            for _, fut in self._waiters.pop(i, ()):
-                if not fut.done():
-                    fut.set_exception(exc)
+        return await self._waiters.wait(agent_id, condition, timeout, timed_out)
 
     def _accepting(self, agent_id: str) -> Server | None:
         """The agent's server, or ``None`` for a hibernated agent (journal what is for it:
@@ -711,7 +667,7 @@ class AsyncRuntime:
                 t.cancel()
             srv.halt(RuntimeClosed("the runtime shut down"))
         self._servers.clear()
-        self._fail_waiters(None, RuntimeClosed("the runtime shut down"))
+        self._waiters.fail(None, RuntimeClosed("the runtime shut down"))
         self._pending = 0
         if self._committer is not None:
             await self._committer.close()
@@ -859,7 +815,7 @@ class AsyncRuntime:
             if reply is not None and not reply.done():
                 reply.set_result(result.agent)
             if self._waiters:
-                self._woken(before.id, result.agent)
+                self._waiters.woken(before.id, result.agent)
             problems = execute(self, srv, sig, result.directives)
             if self._record:
                 self.trace.append(

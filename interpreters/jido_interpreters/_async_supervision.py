@@ -150,7 +150,7 @@ def _stopped(
     """
     if rt._storage is not None and cause is None:
         rt._commit().post("stopped", agent_id)
-    rt._fail_waiters(agent_id, UnknownAgent(agent_id))
+    rt._waiters.fail(agent_id, UnknownAgent(agent_id))
     if parent is not None:
         parent_id, tag = parent
         links: dict[str, str] | None = None
