@@ -12,6 +12,8 @@ from typing import Any
 
 import attrs
 import pytest
+from tests.test_parity import BANK as BOSS
+from tests.test_parity import SPECS as BOSS_SPECS
 from typer.testing import CliRunner, Result
 
 from jido import (
@@ -812,3 +814,15 @@ def test_traces_are_identical_across_processes(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     here = simulate(bank.SCENARIO, seed=5, events=10_000)
     assert trace.read_bytes() == simulation_to_jsonl(here, spec=BANK).encode()
+
+
+def test_a_childs_exit_never_overtakes_its_last_message() -> None:
+    """A worker reports to its parent and stops: whatever latencies the seed draws, the
+    parent gets the report before ``child.exit`` (as on every runtime, and in Erlang)."""
+    for seed in range(60):
+        sim = Simulation(BOSS_SPECS, seed=seed, latency=0.01)
+        sim.start(BOSS, "bank")
+        sim.send("bank", "bank.hire", {"tag": "a"}, at=0.0)
+        sim.send("bank/a", "bank.work", None, at=1.0)
+        result = sim.run(1_000)
+        assert result.agents["bank"].state.seen == ("started:a", "report", "exit:a"), seed

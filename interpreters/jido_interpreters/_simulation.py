@@ -464,7 +464,12 @@ class _Engine(Kernel):
         sig = system_signal(
             type, data, agent_id=agent_id, cause=cause, seq=next(self._seq), time=self.clock()
         )
-        self.send_local(agent_id, "@runtime", sig)
+        # A lifecycle signal about an agent (``cause``: the child that exited, the parent
+        # that stopped) must not overtake what that agent sent before it, as in every other
+        # runtime (and in Erlang, where a monitor's DOWN follows the process's last message):
+        # it takes its turn on that agent's link, with no latency of its own (no draw).
+        due = self._link_due(cause, agent_id, self.now, draw=0.0)
+        self.push(due, _LOCAL, agent_id, "@runtime", sig, False)
 
     def _timer(self, due: float, agent_id: str, sig: Signal, tag: tuple[str, ...] = ()) -> None:
         # The kernel numbers its timers and lifecycle signals from one counter, and lifecycle
