@@ -79,6 +79,28 @@ return 1
 """
 )
 
+# Set a registration's stopped flag, fenced. A record that does not decode is left as it is.
+_MARK_STOPPED: Final = (
+    _FENCE
+    + """
+local raw = redis.call('HGET', KEYS[1] .. 'agents', ARGV[2])
+if not raw then return 0 end
+local ok, data = pcall(cjson.decode, raw)
+if not ok or type(data) ~= 'table' then return 0 end
+data['stopped'] = true
+redis.call('HSET', KEYS[1] .. 'agents', ARGV[2], cjson.encode(data))
+return 1
+"""
+)
+
+# Remember an undelivered signal's id for an agent id, fenced.
+_MARK_UNDELIVERED: Final = (
+    _FENCE
+    + """
+return redis.call('SADD', KEYS[1] .. 'ids:' .. ARGV[2], ARGV[3])
+"""
+)
+
 # Store a snapshot, fenced.
 _SNAPSHOT: Final = (
     _FENCE
@@ -145,6 +167,8 @@ class RedisStorage:
         self._append = self._r.register_script(_APPEND)
         self._register = self._r.register_script(_REGISTER)
         self._snapshot = self._r.register_script(_SNAPSHOT)
+        self._mark_stopped = self._r.register_script(_MARK_STOPPED)
+        self._mark_undelivered = self._r.register_script(_MARK_UNDELIVERED)
         self._renew = self._r.register_script(_RENEW)
         self._release = self._r.register_script(_RELEASE)
         if not 0.05 <= claim_ttl < float("inf"):  # NaN fails too
@@ -249,21 +273,11 @@ class RedisStorage:
         left as it is: :meth:`agents` reports it (and recovery refuses it), which says more
         than an error here would."""
         self._check_claim()
-        raw = self._r.hget(self._p + "agents", agent_id)
-        if raw is None:
-            return
-        try:
-            data = json.loads(raw)
-        except ValueError:  # not JSON, or not UTF-8
-            return
-        if not isinstance(data, dict):
-            return
-        data["stopped"] = True
-        self._r.hset(self._p + "agents", agent_id, json.dumps(data))
+        self._fenced(self._mark_stopped, [agent_id])
 
     def mark_undelivered(self, agent_id: str, signal_id: str) -> None:
         self._check_claim()
-        self._r.sadd(self._p + "ids:" + agent_id, signal_id)
+        self._fenced(self._mark_undelivered, [agent_id, signal_id])
 
     def append(self, entries: Sequence[tuple[str, str, str, float]]) -> list[int | None]:
         self._check_claim()
