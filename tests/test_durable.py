@@ -1665,9 +1665,12 @@ def test_hibernate_and_thaw_are_idempotent(backend: Backend) -> None:
             await rt.cast("c1", "t.add", {"by": 4})
             await asyncio.gather(rt.hibernate("c1"), rt.hibernate("c1"))
             assert rt.hibernated_ids == ("c1",)
+            stats = rt.statistics()
+            assert (stats.agents, stats.hibernated) == (1, 1)
             await rt.hibernate("c1")
             one, two = await asyncio.gather(rt.thaw("c1"), rt.thaw("c1"))
             assert one == two == rt.agent("c1")
+            assert (rt.statistics().agents, rt.statistics().hibernated) == (2, 0)
             assert one.state.n == 4
             assert await rt.thaw("c1") == one
             assert await rt.thaw("tally") == rt.agent("tally")

@@ -37,9 +37,14 @@ class RuntimeStatistics:
 
     Latency percentiles are over the most recent steps (up to 10,000), in microseconds,
     measuring ``step`` plus directive execution; ``nan`` before the first step.
+
+    Attributes:
+        agents: running agents (in memory).
+        hibernated: hibernated agents (in storage, thawed by what is sent to them).
     """
 
     agents: int
+    hibernated: int = 0
     mailbox_depths: FrozenMap[str, int]
     steps: int
     errors: int
@@ -86,14 +91,16 @@ class Counters:
         self.dead_letters = 0
         self.latencies: deque[float] = deque(maxlen=10_000)
 
-    def snapshot(self, servers: Iterable[Server]) -> RuntimeStatistics:
+    def snapshot(self, servers: Iterable[Server], hibernated: int = 0) -> RuntimeStatistics:
         """The tally, with the depths and running effects of ``servers`` (the runtime's,
-        stopped ones included: only running ones count as agents)."""
+        stopped ones included: only running ones count as agents), and how many agents are
+        ``hibernated``."""
         servers = list(servers)
         lat = sorted(self.latencies)
         running = [s for s in servers if not s.stopped]
         return RuntimeStatistics(
             agents=len(running),
+            hibernated=hibernated,
             mailbox_depths=FrozenMap({s.agent.id: len(s.mailbox.items) for s in running}),
             steps=self.steps,
             errors=self.errors,
