@@ -244,7 +244,6 @@ class AsyncRuntime:
         self._servers: dict[str, Server] = {}
         self._hibernated: dict[str, Hibernated] = {}
         self._starting: set[str] = set()  # ids whose registration is being written
-        # ``wait_until`` callers, by agent: the condition and the future to resolve.
         self._waiters = Waiters()  # wait_until callers
         self._closed = False
         self._seq = 0
@@ -355,15 +354,19 @@ class AsyncRuntime:
         self._check_free(agent_id)
         return s, s.new(agent_id, state)
 
-    def _check_free(self, agent_id: str) -> None:
-        if self._closed:
-            raise RuntimeClosed("the runtime is shut down")
+    def _in_use(self, agent_id: str) -> bool:
+        """Whether an agent runs under this id, hibernates under it, or is being started."""
         existing = self._servers.get(agent_id)
-        if (
+        return (
             (existing is not None and not existing.stopped)
             or agent_id in self._hibernated
             or agent_id in self._starting
-        ):
+        )
+
+    def _check_free(self, agent_id: str) -> None:
+        if self._closed:
+            raise RuntimeClosed("the runtime is shut down")
+        if self._in_use(agent_id):
             raise ValueError(f"an agent {agent_id!r} is already running")
 
     def _registration(

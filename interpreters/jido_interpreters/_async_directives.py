@@ -374,12 +374,7 @@ def _spawn(rt: AsyncRuntime, parent: Server, d: SpawnAgent, problems: list[Probl
             parent_id,
         )
         return
-    existing = rt._servers.get(child_id)
-    if (
-        (existing is not None and not existing.stopped)
-        or child_id in rt._hibernated
-        or child_id in rt._starting
-    ):
+    if rt._in_use(child_id):
         rt._problem(
             problems,
             directive_problem(f"an agent {child_id!r} already runs", child_id=child_id),

@@ -140,10 +140,10 @@ class Kernel:
         self.specs: dict[str, AgentSpec[Any]] = specs_by_name(specs)
         if epoch.utcoffset() is None:
             raise ValueError("epoch must be timezone-aware")
-        self.effects = effects
-        self.sinks: dict[str, list[Signal]] = {name: [] for name in sinks}
         if isinstance(sinks, str):
             raise TypeError(f"sinks must be a collection of names, not the string {sinks!r}")
+        self.effects = effects
+        self.sinks: dict[str, list[Signal]] = {name: [] for name in sinks}
         self.sensor_fns = callables("sensor", sensors)
         self.directive_handlers = callables("directive", directives)
         self.epoch = epoch

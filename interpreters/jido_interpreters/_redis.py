@@ -175,7 +175,6 @@ class RedisStorage:
             raise ValueError(f"claim_ttl must be a number of seconds >= 0.05, not {claim_ttl!r}")
         self._ttl_ms = int(claim_ttl * 1000)
         self._token: str | None = None
-        self._lost = False
         self._keeper: threading.Thread | None = None
         self._stop_keeping = threading.Event()
         kw = self._r.connection_pool.connection_kwargs
@@ -197,7 +196,6 @@ class RedisStorage:
         if not self._r.set(key, token, nx=True, px=self._ttl_ms):
             raise StorageInUse(self._where, self._holder())
         self._token = token
-        self._lost = False
         self._stop_keeping.clear()
         self._keeper = threading.Thread(
             target=self._keep, args=(key, token), name="jido-redis-claim", daemon=True
@@ -213,8 +211,7 @@ class RedisStorage:
             except redis.RedisError:
                 continue  # the server is away: try again; the lease may lapse meanwhile
             if not renewed:
-                self._lost = True  # lapsed, perhaps taken: no more writes from here
-                return
+                return  # lapsed, perhaps taken: the fence refuses this store's writes now
 
     def release(self) -> None:
         """Give up the claim, if held."""
@@ -240,21 +237,13 @@ class RedisStorage:
         except redis.ResponseError as exc:
             if "JIDO_CLAIM_LOST" not in str(exc):
                 raise
-            self._lost = True
             raise StorageInUse(self._where, self._holder()) from None
-
-    def _check_claim(self) -> None:
-        # This runtime's lease lapsed (its keeper could not renew it in time) and another
-        # runtime may now be writing: writing too would interleave two journals.
-        if self._lost:
-            raise StorageInUse(self._where, self._holder())
 
     def _holder(self) -> str:
         held = self._r.get(self._p + "claim")
         return held.decode(errors="replace").rsplit(":", 1)[0] if held else ""
 
     def register(self, record: AgentRecord) -> None:
-        self._check_claim()
         raw = json.dumps(
             {
                 "spec": record.spec,
@@ -272,15 +261,12 @@ class RedisStorage:
         """Set the registration's ``stopped`` flag. A registration that cannot be decoded is
         left as it is: :meth:`agents` reports it (and recovery refuses it), which says more
         than an error here would."""
-        self._check_claim()
         self._fenced(self._mark_stopped, [agent_id])
 
     def mark_undelivered(self, agent_id: str, signal_id: str) -> None:
-        self._check_claim()
         self._fenced(self._mark_undelivered, [agent_id, signal_id])
 
     def append(self, entries: Sequence[tuple[str, str, str, float]]) -> list[int | None]:
-        self._check_claim()
         args: list[str] = []
         for agent_id, signal_id, signal, at in entries:
             args += [agent_id, signal_id, signal, repr(at)]
@@ -288,7 +274,6 @@ class RedisStorage:
         return [int(x) if x else None for x in result]
 
     def snapshot(self, record: SnapshotRecord) -> None:
-        self._check_claim()
         raw = json.dumps(
             {
                 "seq": record.seq,

@@ -1239,15 +1239,28 @@ class _Header:
     inputs: tuple[tuple[float, str, Signal], ...]
 
 
-def _read_header(raw: object, scenario: Scenario) -> _Header:
-    what = "simulation trace line 1"
+_HEADER: Final = "simulation trace line 1"
+
+
+def _header_dict(raw: object) -> dict[str, Any]:
     if not isinstance(raw, dict) or raw.get("format") != TRACE_FORMAT:
-        raise DecodeError(what, f"not a simulation trace header (no format {TRACE_FORMAT!r})")
+        raise DecodeError(_HEADER, f"not a simulation trace header (no format {TRACE_FORMAT!r})")
+    return raw
+
+
+def _header_spec(raw: dict[str, Any]) -> str | None:
+    spec = raw.get("spec")
+    if spec is not None and not isinstance(spec, str):
+        raise DecodeError(_HEADER, f"spec {spec!r} is not a string")
+    return spec
+
+
+def _read_header(raw: object, scenario: Scenario) -> _Header:
+    what = _HEADER
+    raw = _header_dict(raw)
     if raw.get("version") != TRACE_VERSION:
         raise DecodeError(what, f"trace version {raw.get('version')!r} is not {TRACE_VERSION}")
-    spec_ref = raw.get("spec")
-    if spec_ref is not None and not isinstance(spec_ref, str):
-        raise DecodeError(what, f"spec {spec_ref!r} is not a string")
+    spec_ref = _header_spec(raw)
     seed, events, latency = raw.get("seed"), raw.get("events"), raw.get("latency")
     choices: tuple[float, ...] | None = None
     if seed is None:
@@ -1312,17 +1325,11 @@ def trace_spec(text: str) -> str | None:
         DecodeError: the first line is not a simulation trace header.
     """
     lines = split_lines(text)
-    what = "simulation trace line 1"
     try:
         raw = loads(lines[0]) if lines else None
     except ValueError as exc:
-        raise DecodeError(what, f"not JSON: {exc}") from None
-    if not isinstance(raw, dict) or raw.get("format") != TRACE_FORMAT:
-        raise DecodeError(what, f"not a simulation trace header (no format {TRACE_FORMAT!r})")
-    spec = raw.get("spec")
-    if spec is not None and not isinstance(spec, str):
-        raise DecodeError(what, f"spec {spec!r} is not a string")
-    return spec
+        raise DecodeError(_HEADER, f"not JSON: {exc}") from None
+    return _header_spec(_header_dict(raw))
 
 
 def replay(
