@@ -81,6 +81,21 @@ async def _one(rt: AsyncRuntime, op: Op) -> int:
     return 0
 
 
+async def _start_system(rt: AsyncRuntime) -> None:
+    """The tally, then the counters."""
+    await rt.start(TALLY, "tally")
+    for agent_id in COUNTERS:
+        await rt.start(COUNTER, agent_id)
+
+
+def _durable(path: Path, stores: list[SQLiteStorage]) -> AsyncRuntime:
+    """A runtime over the SQLite file (a killed process is test_crash's concern: no fsync);
+    its store is added to ``stores``, to be closed at the end."""
+    store = SQLiteStorage(path, synchronous="OFF")
+    stores.append(store)
+    return AsyncRuntime([COUNTER, TALLY], storage=store, snapshot_every=3)
+
+
 async def _totals(rt: AsyncRuntime) -> dict[str, int]:
     for agent_id in rt.hibernated_ids:
         await rt.thaw(agent_id)
@@ -90,17 +105,13 @@ async def _totals(rt: AsyncRuntime) -> dict[str, int]:
 
 async def _run(path: Path, script: list[list[Op] | str]) -> None:
     def fresh() -> AsyncRuntime:
-        store = SQLiteStorage(path, synchronous="OFF")
-        stores.append(store)
-        return AsyncRuntime([COUNTER, TALLY], storage=store, snapshot_every=3)
+        return _durable(path, stores)
 
     stores: list[SQLiteStorage] = []
     expected = dict.fromkeys([*COUNTERS, "tally"], 0)
     rt = fresh()
     try:
-        await rt.start(TALLY, "tally")
-        for agent_id in COUNTERS:
-            await rt.start(COUNTER, agent_id)
+        await _start_system(rt)
         for batch in script:
             if batch == "restart":
                 await rt.shutdown()
@@ -176,20 +187,14 @@ async def _run_with_stops(path: Path | None, script: list[list[Op] | str]) -> No
         ]
 
     def fresh() -> AsyncRuntime:
-        if path is None:
-            return AsyncRuntime([COUNTER, TALLY])
-        store = SQLiteStorage(path, synchronous="OFF")
-        stores.append(store)
-        return AsyncRuntime([COUNTER, TALLY], storage=store, snapshot_every=3)
+        return AsyncRuntime([COUNTER, TALLY]) if path is None else _durable(path, stores)
 
     stores: list[SQLiteStorage] = []
     acked: dict[str, int] = {}  # signal id -> amount
     dead: set[str] = set()  # ids of signals that were never handled (their agent stopped)
     rt = fresh()
     try:
-        await rt.start(TALLY, "tally")
-        for agent_id in COUNTERS:
-            await rt.start(COUNTER, agent_id)
+        await _start_system(rt)
         for batch in script:
             if batch == "restart":
                 dead.update(sig.id for _, sig in rt.dead_letters)

@@ -17,7 +17,13 @@ from typing import Any, TypeAlias
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from property_tests.test_prop_concurrency import COUNTER, COUNTERS, TALLY, _totals
+from property_tests.test_prop_concurrency import (
+    COUNTER,
+    COUNTERS,
+    TALLY,
+    _start_system,
+    _totals,
+)
 from tests.test_storage_faults import Flaky
 
 from jido_interpreters import AsyncRuntime, NotDurable
@@ -60,9 +66,7 @@ async def _run(path: Path, script: list[Any]) -> None:
     expected = dict.fromkeys([*COUNTERS, "tally"], 0)
     rt, store = fresh()
     try:
-        await rt.start(TALLY, "tally")
-        for agent_id in COUNTERS:
-            await rt.start(COUNTER, agent_id)
+        await _start_system(rt)
         for batch in script:
             if batch == "restart":
                 await rt.shutdown()
