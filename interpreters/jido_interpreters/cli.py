@@ -29,15 +29,10 @@ from ._dryrun import CannedError, DryRun, Reply
 from ._faults import NO_FAULTS, FaultPlan, fault_plan_from_json
 from ._jsonl import loads, split_lines
 from ._review import describe
-from ._simulation import (
-    InvariantViolated,
-    Scenario,
-    Simulation,
-    SimulationResult,
-    simulation_to_jsonl,
-    trace_spec,
-)
-from ._simulation import replay as replay_trace
+from ._sim_events import InvariantViolated, SimulationResult
+from ._sim_trace import replay as replay_trace
+from ._sim_trace import simulation_to_jsonl, trace_spec
+from ._simulation import Scenario, Simulation
 from ._sqlite import SQLiteStorage
 from ._sync import SyncRuntime
 

@@ -29,7 +29,8 @@ from collections.abc import Collection, Iterable
 from hypothesis import strategies as st
 
 from ._faults import NO_FAULTS, FaultPlan
-from ._simulation import InvariantViolated, Scenario, simulate
+from ._sim_events import InvariantViolated
+from ._simulation import Scenario, simulate
 
 __all__ = ["FAULT_KINDS", "fault_plans", "first_failure", "scheduler_choices"]
 

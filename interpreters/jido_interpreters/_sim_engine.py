@@ -1,0 +1,468 @@
+"""The simulation engine: the synchronous kernel with its queue and timers as one seeded heap.
+
+How it chooses, injects faults and checks invariants: see ``_simulation``'s theory of operation.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import random
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime
+from types import MappingProxyType
+from typing import Any, Final, TypeAlias
+
+import attrs
+
+import jido
+from jido import (
+    Agent,
+    AgentSpec,
+    CustomDirective,
+    Invoke,
+    JidoError,
+    Problem,
+    Signal,
+    derive_id,
+)
+
+from ._faults import (
+    AgentCrashed,
+    EffectDelayed,
+    EffectFailed,
+    FaultPlan,
+    MessageDelayed,
+    MessageDropped,
+    MessageDuplicated,
+    MessageReordered,
+)
+from ._kernel import DirectiveHandler, EffectOutcome, Kernel, SensorFn
+from ._outcomes import outcome_signal, system_signal
+from ._sim_events import DeadLettered, Invariant, SignalDelivered, SimEvent, Violation
+from ._sync import EffectHandler, _CallHandlers
+
+__all__ = []
+
+
+# What a heap item is. Items are plain tuples, (due, seq, kind, target, sender, payload,
+# extra), because the heap is the hot path: seq is unique, so tuples never compare further.
+_NET: Final = 0  # a message between parties (faults apply); extra: already faulted
+_LOCAL: Final = 1  # a signal to oneself, a lifecycle signal, a custom directive's signal
+_EFFECT: Final = 2  # an Invoke outcome; payload (invoke, outcome, cause); extra: faulted
+_TIMER: Final = 3  # Schedule / cron / sensor; extra (incarnation, kernel timer tag)
+
+_Item: TypeAlias = tuple[float, int, int, str, str, Any, Any]
+
+
+class _Violated(Exception):
+    def __init__(self, invariant: str, message: str, index: int) -> None:
+        super().__init__(invariant, message, index)
+        self.violation = Violation(invariant=invariant, message=message, index=index)
+
+
+class _Outbox(deque[tuple[str, Signal]]):
+    """The kernel's queue, for the one kernel path that appends to it directly (signals
+    from custom directive handlers): each goes to the heap as a local signal."""
+
+    def __init__(self, engine: _Engine) -> None:
+        super().__init__()
+        self._engine = engine
+
+    def append(self, item: tuple[str, Signal], /) -> None:
+        target, sig = item
+        self._engine.send_local(target, "@directive", sig)
+
+
+class _Engine(Kernel):
+    """The synchronous kernel with its queue and timers replaced by one seeded heap."""
+
+    def __init__(
+        self,
+        specs: Iterable[AgentSpec[Any]],
+        *,
+        rng: random.Random,
+        faults: FaultPlan,
+        effects: Mapping[str, EffectHandler],
+        invariants: Mapping[str, Invariant],
+        sinks: Iterable[str],
+        sensors: Mapping[str, SensorFn] | None,
+        directives: Mapping[type[CustomDirective], DirectiveHandler] | None,
+        latency: float,
+        epoch: datetime,
+        record: bool,
+    ) -> None:
+        super().__init__(
+            specs,
+            effects=_CallHandlers(effects),
+            sinks=sinks,
+            sensors=sensors,
+            directives=directives,
+            epoch=epoch,
+            record=False,
+        )
+        self._outbox = _Outbox(self)
+        self.queue = self._outbox
+        self.rng = rng
+        self.plan = faults
+        self.invariants = dict(invariants)
+        self.latency = latency
+        self.keep = record
+        self.heap: list[_Item] = []
+        self.events: list[SimEvent] = []
+        self.count = 0
+        self.counts: dict[str, int] = {}
+        self._order = itertools.count()
+        self._last_due: dict[tuple[str, str], float] = {}
+        self._incarnation: dict[str, int] = {}
+        self._incarnations = itertools.count()
+        self._view = MappingProxyType(self.agents)
+        # Fault thresholds: a draw r in [0, 1) picks the fault whose band [t, previous t)
+        # holds it. The bands sit at the top, so r = 0 (what Hypothesis shrinks to) means
+        # "no fault" unless the probabilities sum to 1.
+        p = faults
+        self._t_drop = 1.0 - p.drop
+        self._t_delay = self._t_drop - p.delay
+        self._t_dup = self._t_delay - p.duplicate
+        self._t_reorder = self._t_dup - p.reorder
+        self._t_fail = 1.0 - p.effect_failure
+        self._t_slow = self._t_fail - p.effect_latency
+        self._t_crash = 1.0 - p.crash
+
+    # ------------------------------------------------------------------ recording
+
+    def note(self, kind: str, event: Callable[[int], SimEvent]) -> None:
+        index = self.count
+        self.count = index + 1
+        self.counts[kind] = self.counts.get(kind, 0) + 1
+        if self.keep:
+            self.events.append(event(index))
+
+    def check(self) -> None:
+        for name, invariant in self.invariants.items():
+            try:
+                verdict = invariant(self._view)
+            except Exception as exc:
+                verdict = f"raised {type(exc).__name__}: {exc}"
+            if verdict is not True:
+                message = verdict if isinstance(verdict, str) else "returned False"
+                raise _Violated(name, message, self.count - 1)
+
+    # ------------------------------------------------------------------ sending
+
+    def push(
+        self, due: float, kind: int, target: str, sender: str, payload: Any, extra: Any
+    ) -> None:
+        heapq.heappush(self.heap, (due, next(self._order), kind, target, sender, payload, extra))
+
+    def _link_due(self, sender: str, target: str, base: float, draw: float | None = None) -> float:
+        if self.latency:
+            due = base + (self.rng.random() if draw is None else draw) * self.latency
+        else:
+            due = base
+        link = (sender, target)
+        last = self._last_due.get(link)
+        if last is not None and last > due:
+            due = last
+        self._last_due[link] = due
+        return due
+
+    def send_net(self, target: str, sender: str, sig: Signal, *, base: float | None = None) -> None:
+        due = self._link_due(sender, target, self.now if base is None else base)
+        self.push(due, _NET, target, sender, sig, False)
+
+    def send_local(self, target: str, sender: str, sig: Signal) -> None:
+        self.push(self._link_due(sender, target, self.now), _LOCAL, target, sender, sig, False)
+
+    # ------------------------------------------------------------------ kernel hooks
+
+    def start(
+        self,
+        spec: AgentSpec[Any] | str,
+        agent_id: str,
+        state: object = None,
+        *,
+        parent: tuple[str, str] | None = None,
+    ) -> Agent[Any]:
+        if agent_id not in self.agents:
+            # A new incarnation: timers a former agent of this id armed are not its own.
+            self._incarnation[agent_id] = next(self._incarnations)
+        return super().start(spec, agent_id, state, parent=parent)
+
+    def _send(self, sender: str, target: str, sig: Signal) -> None:
+        # To itself an agent posts locally; to another it goes over the (faulty) network.
+        if target == sender:
+            self.send_local(target, sender, sig)
+        else:
+            self.send_net(target, sender, sig)
+
+    def _invoke(
+        self, agent_id: str, cause: Signal | None, d: Invoke, problems: list[Problem]
+    ) -> None:
+        outcome = self.effects.perform(d, agent_id, problems)
+        if outcome is not None:
+            due = self.now + self.rng.random() * self.latency if self.latency else self.now
+            self.push(due, _EFFECT, agent_id, "@effect", (d, outcome, cause), False)
+
+    def _system(self, agent_id: str, type: str, data: object, *, cause: str) -> None:
+        sig = system_signal(
+            type, data, agent_id=agent_id, cause=cause, seq=next(self._seq), time=self.clock()
+        )
+        # A lifecycle signal about an agent (``cause``: the child that exited, the parent
+        # that stopped) must not overtake what that agent sent before it, as in every other
+        # runtime (and in Erlang, where a monitor's DOWN follows the process's last message):
+        # it takes its turn on that agent's link, with no latency of its own (no draw).
+        due = self._link_due(cause, agent_id, self.now, draw=0.0)
+        self.push(due, _LOCAL, agent_id, "@runtime", sig, False)
+
+    def _timer(self, due: float, agent_id: str, sig: Signal, tag: tuple[str, ...] = ()) -> None:
+        # The kernel numbers its timers and lifecycle signals from one counter, and lifecycle
+        # signal ids derive from it: advancing it as the kernel does keeps those ids equal to
+        # SyncRuntime's.
+        next(self._seq)
+        self.push(due, _TIMER, agent_id, "@timer", sig, (self._incarnation[agent_id], tag))
+
+    def _stop(self, agent_id: str, reason: str) -> None:
+        super()._stop(agent_id, reason)
+        # The kernel rebuilt its queue to move queued signals to dead letters; signals in
+        # flight here become dead letters when they arrive, so put the outbox back.
+        leftover, self.queue = self.queue, self._outbox
+        if leftover is not self._outbox:
+            for target, sig in leftover:
+                self.send_local(target, "@runtime", sig)
+
+    # ------------------------------------------------------------------ running
+
+    def run(self, budget: int, progress: Callable[[int], None] | None) -> None:
+        heap = self.heap
+        pop = heapq.heappop
+        limit = self.count + budget
+        report = self.count + 1024
+        while heap and self.count < limit:
+            due, _, kind, target, sender, payload, extra = pop(heap)
+            self.now = due
+            if kind == _LOCAL:
+                self.deliver_now(target, sender, payload, limit)
+            elif kind == _NET:
+                if extra or not self._message_fault(target, sender, payload):
+                    self.deliver_now(target, sender, payload, limit)
+            elif kind == _EFFECT:
+                invoke, outcome, cause = payload
+                if not extra:
+                    outcome = self._effect_fault(target, invoke, outcome, cause)
+                if outcome is not None:
+                    sig = outcome_signal(invoke, outcome, cause=cause, time=self.clock())
+                    self.deliver_now(target, "@effect", sig, limit)
+            else:
+                self._fire(target, payload, extra, limit)
+            if progress is not None and self.count >= report:
+                progress(self.count)
+                report = self.count + 1024
+        if progress is not None:
+            progress(self.count)
+
+    def _fire(self, agent_id: str, sig: Signal, extra: Any, limit: int) -> None:
+        incarnation, tag = extra
+        if self._incarnation.get(agent_id) != incarnation or not self._timer_live(agent_id, tag):
+            return  # cancelled, replaced, or lost in a crash: time passes, nothing happens
+        if tag and tag[0] == "cron":
+            # As Kernel.advance does: each tick gets its own id, and the next one is armed.
+            job = self.crons[(agent_id, tag[1])]
+            job.ticks += 1
+            sig = attrs.evolve(sig, id=derive_id(sig.id, agent_id, job.ticks), time=self.clock())
+            self._arm_cron(job)
+            self.deliver_now(agent_id, "@cron", sig, limit)
+        else:
+            sender = "@sensor" if tag else "@timer"
+            self.deliver_now(agent_id, sender, attrs.evolve(sig, time=self.clock()), limit)
+
+    def deliver_now(self, target: str, sender: str, sig: Signal, limit: int) -> None:
+        before = self.agents.get(target)
+        at = self.now
+        if before is None:
+            self.dead_letters.append((target, sig))
+            self.note(
+                "dead_letter",
+                lambda i: DeadLettered(index=i, at=at, agent_id=target, sender=sender, signal=sig),
+            )
+            return
+        result = jido.step(self.specs[before.spec], before, sig)
+        after = result.agent
+        self.agents[target] = after
+        self.steps += 1
+        problems: list[Problem] = []
+        if result.directives:
+            self._execute(target, sig, result.directives, problems)
+        directives = result.directives
+        self.note(
+            "delivered",
+            lambda i: SignalDelivered(
+                index=i,
+                at=at,
+                agent_id=target,
+                sender=sender,
+                signal=sig,
+                before=before,
+                after=after,
+                directives=directives,
+                problems=tuple(problems),
+            ),
+        )
+        if self.invariants:
+            self.check()
+        if self.count < limit:
+            r, which = self.rng.random(), self.rng.random()
+            if r >= self._t_crash:
+                self._crash(which)
+
+    def _message_fault(self, target: str, sender: str, sig: Signal) -> bool:
+        """Maybe inject a message fault; whether the message was consumed by it."""
+        r, extra = self.rng.random(), self.rng.random()
+        at = self.now
+        if r >= self._t_drop:
+            self.note(
+                "dropped",
+                lambda i: MessageDropped(
+                    index=i, at=at, agent_id=target, sender=sender, signal=sig
+                ),
+            )
+            return True
+        if r >= self._t_delay:
+            until = at + extra * self.plan.max_delay
+            self.note(
+                "delayed",
+                lambda i: MessageDelayed(
+                    index=i, at=at, agent_id=target, sender=sender, signal=sig, until=until
+                ),
+            )
+            self.push(until, _NET, target, sender, sig, True)
+            return True
+        if r >= self._t_dup:
+            self.note(
+                "duplicated",
+                lambda i: MessageDuplicated(
+                    index=i, at=at, agent_id=target, sender=sender, signal=sig
+                ),
+            )
+            self.push(self._link_due(sender, target, at, extra), _NET, target, sender, sig, True)
+            return False
+        if r >= self._t_reorder:
+            self.note(
+                "reordered",
+                lambda i: MessageReordered(
+                    index=i, at=at, agent_id=target, sender=sender, signal=sig
+                ),
+            )
+            link = (sender, target)
+            due = max(at, self._last_due.get(link, at))
+            self._last_due[link] = due
+            self.push(due, _NET, target, sender, sig, True)
+            return True
+        return False
+
+    def _effect_fault(
+        self, agent_id: str, invoke: Invoke, outcome: EffectOutcome, cause: Signal | None
+    ) -> EffectOutcome:
+        """Maybe inject an effect fault; the outcome to deliver now, or ``None``."""
+        r, extra = self.rng.random(), self.rng.random()
+        at = self.now
+        if r >= self._t_fail:
+            self.note(
+                "effect_failed",
+                lambda i: EffectFailed(
+                    index=i, at=at, agent_id=agent_id, effect=invoke.effect, key=invoke.key
+                ),
+            )
+            return ("error", "InjectedFault", f"fault injected into effect {invoke.effect!r}")
+        if r >= self._t_slow:
+            until = at + extra * self.plan.max_latency
+            self.note(
+                "effect_delayed",
+                lambda i: EffectDelayed(
+                    index=i,
+                    at=at,
+                    agent_id=agent_id,
+                    effect=invoke.effect,
+                    key=invoke.key,
+                    until=until,
+                ),
+            )
+            self.push(until, _EFFECT, agent_id, "@effect", (invoke, outcome, cause), True)
+            return None
+        return outcome
+
+    def _crash(self, which: float) -> None:
+        ids = list(self.agents)
+        if not ids:
+            return
+        victim = ids[min(int(which * len(ids)), len(ids) - 1)]
+        incarnation = self._incarnation[victim]
+        lost = sum(
+            1
+            for item in self.heap
+            if item[2] == _TIMER
+            and item[3] == victim
+            and item[6][0] == incarnation
+            and self._timer_live(victim, item[6][1])
+        )
+        self._incarnation[victim] = next(self._incarnations)
+        for key in [k for k in self.crons if k[0] == victim]:
+            del self.crons[key]
+        for key in [k for k in self.sensor_tags if k[0] == victim]:
+            del self.sensor_tags[key]
+        at = self.now
+        self.note("crashed", lambda i: AgentCrashed(index=i, at=at, agent_id=victim, lost=lost))
+        # Restarted from its last state, as recovery from a snapshot would: the value is
+        # kept, and what the spec declares for startup is registered again.
+        agent = self.agents[victim]
+        problems: list[Problem] = []
+        self._execute(victim, None, self.specs[agent.spec].startup(agent), problems)
+        self.problems.extend(problems)
+        if self.invariants:
+            self.check()
+
+    def idle(self) -> bool:
+        """Whether nothing live is pending (stale timers do not count)."""
+        for item in self.heap:
+            if item[2] != _TIMER:
+                return False
+            incarnation, tag = item[6]
+            if self._incarnation.get(item[3]) == incarnation and self._timer_live(item[3], tag):
+                return False
+        return True
+
+
+class _Recorded(random.Random):
+    """A given generator whose draws are kept, so that a run without a seed can be replayed.
+
+    The engine draws only with ``random()``; that is the one method recorded.
+    """
+
+    def __init__(self, inner: random.Random, log: list[float]) -> None:
+        super().__init__(0)
+        self._inner = inner
+        self._log = log
+
+    def random(self) -> float:
+        value = self._inner.random()
+        self._log.append(value)
+        return value
+
+
+class _ChoicesExhausted(JidoError, LookupError):
+    """A replayed run drew more choices than its trace recorded (it diverged)."""
+
+
+class _Replayed(random.Random):
+    """Gives back recorded draws, in order; one more than recorded is a divergence."""
+
+    def __init__(self, choices: Iterable[float]) -> None:
+        super().__init__(0)
+        self._next = iter(choices)
+
+    def random(self) -> float:
+        try:
+            return next(self._next)
+        except StopIteration:
+            raise _ChoicesExhausted("the run drew more choices than the trace recorded") from None

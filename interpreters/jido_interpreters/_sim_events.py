@@ -1,0 +1,228 @@
+"""What a simulation records: its events, the invariants it checks, and its result."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any, TypeAlias, final
+
+import attrs
+
+from jido import (
+    Agent,
+    Directive,
+    FrozenMap,
+    JidoError,
+    Problem,
+    Signal,
+)
+
+from ._faults import (
+    AgentCrashed,
+    EffectDelayed,
+    EffectFailed,
+    Fault,
+    FaultPlan,
+    MessageDelayed,
+    MessageDropped,
+    MessageDuplicated,
+    MessageReordered,
+)
+from ._trace import TraceEntry
+
+__all__ = [
+    "AgentStarted",
+    "DeadLettered",
+    "Invariant",
+    "InvariantViolated",
+    "SignalDelivered",
+    "SimEvent",
+    "SimulationResult",
+    "Violation",
+]
+
+Invariant: TypeAlias = Callable[[Mapping[str, Agent[Any]]], "bool | str"]
+
+
+@final
+@attrs.frozen(kw_only=True)
+class AgentStarted:
+    """An agent was started (before the run), with this initial value."""
+
+    index: int
+    at: float
+    agent: Agent[Any]
+
+
+@final
+@attrs.frozen(kw_only=True)
+class SignalDelivered:
+    """An agent handled a signal.
+
+    Attributes:
+        index: the event's position in the run, from 0.
+        at: virtual seconds since the run's epoch.
+        agent_id: the agent that handled it.
+        sender: where it came from: the sending agent's id, ``"@input"`` (from outside),
+            ``"@timer"``, ``"@cron"``, ``"@sensor"``, ``"@effect"`` (an ``Invoke`` outcome),
+            ``"@runtime"`` (a lifecycle signal) or ``"@directive"`` (a custom directive).
+        signal: the signal in.
+        before: the agent before the step.
+        after: the agent after the step.
+        directives: the directives out, as ``step`` returned them.
+        problems: what went wrong executing them (no handler, no parent, unknown sink...).
+    """
+
+    index: int
+    at: float
+    agent_id: str
+    sender: str
+    signal: Signal
+    before: Agent[Any]
+    after: Agent[Any]
+    directives: tuple[Directive, ...]
+    problems: tuple[Problem, ...] = ()
+
+    @property
+    def entry(self) -> TraceEntry:
+        """The same step as a :class:`~jido_interpreters.TraceEntry` (as SyncRuntime records)."""
+        return TraceEntry(
+            index=self.index,
+            at=self.at,
+            agent_id=self.agent_id,
+            signal=self.signal,
+            before=self.before,
+            after=self.after,
+            directives=self.directives,
+            problems=self.problems,
+        )
+
+
+@final
+@attrs.frozen(kw_only=True)
+class DeadLettered:
+    """A signal arrived for an agent that is not running; nobody handled it."""
+
+    index: int
+    at: float
+    agent_id: str
+    sender: str
+    signal: Signal
+
+
+#: Everything a simulation records: starts, deliveries, dead letters and injected faults.
+SimEvent: TypeAlias = AgentStarted | SignalDelivered | DeadLettered | Fault
+
+
+@final
+@attrs.frozen(kw_only=True)
+class Violation:
+    """An invariant that failed: its name, its message, and the event after which it did.
+
+    ``index`` is -1 when it failed before any event.
+    """
+
+    invariant: str
+    message: str
+    index: int
+
+
+@final
+@attrs.frozen(kw_only=True)
+class SimulationResult:
+    """What a run did: its parameters, every event, and the agents at the end.
+
+    Attributes:
+        seed: the seed, or ``None`` when the choices came from a given generator (Hypothesis).
+        max_events: the event budget the run was given.
+        faults: the fault plan.
+        latency: the longest in-flight time of a signal, in virtual seconds.
+        epoch: virtual time 0.
+        started: the agents as started, in order.
+        inputs: the inputs sent from outside: ``(at, agent id, signal)``, in order.
+        events: every event, in order (empty when recording was off).
+        event_count: how many events happened (also when recording was off).
+        agents: the running agents at the end, by id.
+        now: the virtual time at the end, in seconds.
+        quiescent: nothing was left to deliver or fire.
+        violation: the invariant that stopped the run, if one did.
+        counts: how many events of each kind (``"delivered"``, ``"dropped"``...).
+        sinks: what was emitted to each named sink.
+        choices: when the run had no seed, every draw it took from the given generator, in
+            order: what :func:`replay` feeds back to re-run it (``None`` for a seeded run).
+    """
+
+    seed: int | None
+    max_events: int
+    faults: FaultPlan
+    latency: float
+    epoch: datetime
+    started: tuple[Agent[Any], ...]
+    inputs: tuple[tuple[float, str, Signal], ...]
+    events: tuple[SimEvent, ...]
+    event_count: int
+    agents: FrozenMap[str, Agent[Any]]
+    now: float
+    quiescent: bool
+    violation: Violation | None = None
+    counts: FrozenMap[str, int] = attrs.field(factory=FrozenMap)
+    sinks: FrozenMap[str, tuple[Signal, ...]] = attrs.field(factory=FrozenMap)
+    choices: tuple[float, ...] | None = None
+
+    @property
+    def entries(self) -> tuple[TraceEntry, ...]:
+        """The deliveries as SyncRuntime-style trace entries."""
+        return tuple(e.entry for e in self.events if isinstance(e, SignalDelivered))
+
+    @property
+    def faults_injected(self) -> tuple[Fault, ...]:
+        """The fault events, in order."""
+        return tuple(
+            e
+            for e in self.events
+            if isinstance(
+                e,
+                MessageDropped
+                | MessageDelayed
+                | MessageDuplicated
+                | MessageReordered
+                | AgentCrashed
+                | EffectFailed
+                | EffectDelayed,
+            )
+        )
+
+
+class InvariantViolated(JidoError, AssertionError):
+    """An invariant failed during a simulation.
+
+    The message names the invariant, the event index and the seed; replaying the seed with
+    the same specs and inputs fails at the same event.
+
+    Attributes:
+        invariant: the invariant's name.
+        message: what it reported.
+        seed: the run's seed (``None`` when Hypothesis drew the choices).
+        index: the event after which it failed (-1: before any).
+        trace: the events up to and including that one.
+        result: the whole run so far (serialize it with :func:`simulation_to_jsonl`).
+    """
+
+    def __init__(self, result: SimulationResult) -> None:
+        v = result.violation
+        if v is None:
+            raise ValueError("InvariantViolated needs a result with a violation")
+        seed = "none: its trace records the choices" if result.seed is None else result.seed
+        super().__init__(
+            f"invariant {v.invariant!r} violated after event {v.index} (seed {seed}): {v.message}"
+        )
+        self.invariant = v.invariant
+        self.message = v.message
+        self.seed = result.seed
+        self.index = v.index
+        self.trace = result.events
+        self.result = result
+
+    def __reduce__(self) -> tuple[type[InvariantViolated], tuple[SimulationResult]]:
+        # Rebuilt from the result, not the message (pickling, copying across processes).
+        return (type(self), (self.result,))

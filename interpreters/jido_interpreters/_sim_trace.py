@@ -1,0 +1,390 @@
+"""Simulation traces: JSON lines out, and replay of a saved trace with its first divergence."""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any, Final, assert_never, final
+
+import attrs
+
+from jido import (
+    ActionCrashed,
+    Agent,
+    Signal,
+)
+from jido.serde import Codec, DecodeError
+
+from ._faults import (
+    AgentCrashed,
+    EffectDelayed,
+    EffectFailed,
+    FaultPlan,
+    InvalidFaultPlan,
+    MessageDelayed,
+    MessageDropped,
+    MessageDuplicated,
+    MessageReordered,
+)
+from ._jsonl import loads, split_lines
+from ._sim_engine import _ChoicesExhausted, _Replayed
+from ._sim_events import (
+    AgentStarted,
+    DeadLettered,
+    InvariantViolated,
+    SignalDelivered,
+    SimEvent,
+    SimulationResult,
+)
+from ._simulation import Scenario, Simulation
+
+__all__ = [
+    "Divergence",
+    "replay",
+    "simulation_to_jsonl",
+    "trace_spec",
+]
+
+TRACE_FORMAT: Final = "jido.simulation"
+TRACE_VERSION: Final = 1
+
+
+_KIND: Final[Mapping[type[Any], str]] = {
+    AgentStarted: "started",
+    SignalDelivered: "delivered",
+    DeadLettered: "dead_letter",
+    MessageDropped: "dropped",
+    MessageDelayed: "delayed",
+    MessageDuplicated: "duplicated",
+    MessageReordered: "reordered",
+    AgentCrashed: "crashed",
+    EffectFailed: "effect_failed",
+    EffectDelayed: "effect_delayed",
+}
+
+
+def _event_to_dict(e: SimEvent, codec: Codec) -> dict[str, Any]:
+    out: dict[str, Any] = {"i": e.index, "at": e.at, "kind": _KIND[type(e)]}
+    match e:
+        case AgentStarted(agent=agent):
+            out["agent"] = codec.to_dict(agent)
+        case SignalDelivered():
+            out["to"] = e.agent_id
+            out["from"] = e.sender
+            out["signal"] = codec.to_dict(e.signal)
+            out["after"] = codec.to_dict(e.after)
+            out["directives"] = [codec.to_dict(d) for d in e.directives]
+            out["problems"] = [codec.to_dict(p) for p in e.problems]
+        case DeadLettered(agent_id=to, sender=sender, signal=sig):
+            out.update({"to": to, "from": sender, "signal": codec.to_dict(sig)})
+        case (
+            MessageDropped(agent_id=to, sender=sender, signal=sig)
+            | MessageDuplicated(agent_id=to, sender=sender, signal=sig)
+            | MessageReordered(agent_id=to, sender=sender, signal=sig)
+        ):
+            out.update({"to": to, "from": sender, "signal_id": sig.id, "type": sig.type})
+        case MessageDelayed(agent_id=to, sender=sender, signal=sig, until=until):
+            out.update(
+                {"to": to, "from": sender, "signal_id": sig.id, "type": sig.type, "until": until}
+            )
+        case AgentCrashed(agent_id=agent_id, lost=lost):
+            out.update({"agent": agent_id, "lost": lost})
+        case EffectFailed(agent_id=agent_id, effect=effect, key=key):
+            out.update({"agent": agent_id, "effect": effect, "key": key})
+        case EffectDelayed(agent_id=agent_id, effect=effect, key=key, until=until):
+            out.update({"agent": agent_id, "effect": effect, "key": key, "until": until})
+        case _:
+            assert_never(e)
+    return out
+
+
+@functools.cache
+def _codec() -> Codec:
+    # Building a codec configures cattrs from scratch (tens of milliseconds): build the
+    # default one once.
+    return Codec()
+
+
+def _dumps(value: object) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def simulation_to_jsonl(
+    result: SimulationResult, *, codec: Codec | None = None, spec: str | None = None
+) -> str:
+    """The run as JSON lines: a header, one line per event, a last line for a violation.
+
+    The header records what :func:`replay` needs to re-run it: ``seed`` (or, for a run whose
+    choices a given generator made, ``choices``: every draw), ``events`` (the budget),
+    ``faults``, ``latency``, ``epoch``, the ``agents`` as started and the ``inputs`` sent.
+    Two runs with the same seed, specs and inputs give the same bytes.
+
+    Args:
+        result: a run (recorded: a run with recording off has no events to write).
+        codec: a codec that knows any custom directives in the run.
+        spec: where the system came from (``MODULE:NAME``), recorded in the header so the
+            trace alone says what to replay it against (see :func:`trace_spec`).
+    """
+    c = codec or _codec()
+    header = {
+        "format": TRACE_FORMAT,
+        "version": TRACE_VERSION,
+        **({} if spec is None else {"spec": spec}),
+        "seed": result.seed,
+        **({} if result.choices is None else {"choices": list(result.choices)}),
+        "events": result.max_events,
+        "faults": attrs.asdict(result.faults),
+        "latency": result.latency,
+        "epoch": result.epoch.isoformat(),
+        "agents": [c.to_dict(a) for a in result.started],
+        "inputs": [{"at": at, "to": to, "signal": c.to_dict(sig)} for at, to, sig in result.inputs],
+    }
+    lines = [_dumps(header)]
+    lines.extend(_dumps(_event_to_dict(e, c)) for e in result.events)
+    v = result.violation
+    if v is not None:
+        lines.append(
+            _dumps(
+                {
+                    "i": v.index,
+                    "kind": "violated",
+                    "invariant": v.invariant,
+                    "message": v.message,
+                }
+            )
+        )
+    return "".join(line + "\n" for line in lines)
+
+
+@final
+@attrs.frozen(kw_only=True)
+class Divergence:
+    """Where a replayed run first differs from the recorded trace.
+
+    Attributes:
+        line: the trace's line number (1 is the header).
+        expected: the recorded line, or ``None`` if the trace ended there.
+        actual: the replayed line, or ``None`` if the replay ended there.
+        note: why the replay stopped early, if it did (an action crashed).
+    """
+
+    line: int
+    expected: str | None
+    actual: str | None
+    note: str | None = None
+
+    def describe(self) -> str:
+        """One line saying what differs, for people."""
+        got = _summary(self.actual) if self.actual is not None else "the run ended"
+        if self.note:
+            got += f" ({self.note})"
+        want = _summary(self.expected) if self.expected is not None else "the trace ended"
+        return f"line {self.line}: recorded {want}; replay gave {got}"
+
+
+def _summary(line: str) -> str:
+    try:
+        raw = json.loads(line)
+    except json.JSONDecodeError:
+        return repr(line[:80])
+    if not isinstance(raw, dict):
+        return repr(line[:80])
+    if raw.get("format") == TRACE_FORMAT:
+        return "a header"
+    kind = raw.get("kind")
+    who = raw.get("to") or raw.get("agent")
+    if isinstance(who, dict):
+        who = who.get("id")
+    what = raw.get("type") or (raw.get("signal") or {}).get("type") or raw.get("invariant") or ""
+    text = f"event {raw.get('i')}: {kind} {who or ''} {what}".rstrip()
+    if kind == "delivered":
+        after = raw.get("after") or {}
+        text += f" -> {after.get('id')} v{after.get('version')}"
+    return text
+
+
+@final
+@attrs.frozen
+class _Header:
+    spec: str | None
+    seed: int | None
+    choices: tuple[float, ...] | None
+    events: int
+    faults: FaultPlan
+    latency: float
+    epoch: datetime
+    agents: tuple[Agent[Any], ...]
+    inputs: tuple[tuple[float, str, Signal], ...]
+
+
+_HEADER: Final = "simulation trace line 1"
+
+
+def _header_dict(raw: object) -> dict[str, Any]:
+    if not isinstance(raw, dict) or raw.get("format") != TRACE_FORMAT:
+        raise DecodeError(_HEADER, f"not a simulation trace header (no format {TRACE_FORMAT!r})")
+    return raw
+
+
+def _header_spec(raw: dict[str, Any]) -> str | None:
+    spec = raw.get("spec")
+    if spec is not None and not isinstance(spec, str):
+        raise DecodeError(_HEADER, f"spec {spec!r} is not a string")
+    return spec
+
+
+def _read_header(raw: object, scenario: Scenario) -> _Header:
+    what = _HEADER
+    raw = _header_dict(raw)
+    if raw.get("version") != TRACE_VERSION:
+        raise DecodeError(what, f"trace version {raw.get('version')!r} is not {TRACE_VERSION}")
+    spec_ref = _header_spec(raw)
+    seed, events, latency = raw.get("seed"), raw.get("events"), raw.get("latency")
+    choices: tuple[float, ...] | None = None
+    if seed is None:
+        drawn = raw.get("choices")
+        if drawn is None:
+            raise DecodeError(what, "no seed and no recorded choices: nothing to replay from")
+        if not isinstance(drawn, list) or not all(
+            type(c) is float and 0.0 <= c < 1.0 for c in drawn
+        ):
+            raise DecodeError(what, "choices must be a list of numbers in [0, 1)")
+        choices = tuple(drawn)
+    elif isinstance(seed, bool) or not isinstance(seed, int):
+        raise DecodeError(what, f"seed {seed!r} is not an integer")
+    if isinstance(events, bool) or not isinstance(events, int) or events < 0:
+        raise DecodeError(what, f"events {events!r} is not an integer >= 0")
+    if isinstance(latency, bool) or not isinstance(latency, int | float) or latency < 0:
+        raise DecodeError(what, f"latency {latency!r} is not a number >= 0")
+    faults = raw.get("faults")
+    if not isinstance(faults, dict):
+        raise DecodeError(what, "faults must be an object")
+    try:
+        plan = FaultPlan(**faults)
+        epoch = datetime.fromisoformat(str(raw.get("epoch")))
+    except InvalidFaultPlan as exc:
+        raise DecodeError(what, str(exc)) from None
+    except TypeError as exc:
+        raise DecodeError(what, f"faults: {exc}") from None
+    except ValueError as exc:
+        raise DecodeError(what, f"epoch: {exc}") from None
+    if epoch.utcoffset() is None:
+        raise DecodeError(what, "epoch must be timezone-aware")
+    by_name = {s.name: s for s in scenario.specs}
+    codec = scenario.codec or _codec()
+    agents: list[Agent[Any]] = []
+    inputs: list[tuple[float, str, Signal]] = []
+    try:
+        for a in raw.get("agents", []):
+            name = a.get("spec") if isinstance(a, dict) else None
+            spec = by_name.get(name) if isinstance(name, str) else None
+            if spec is None:
+                raise DecodeError(what, f"agent {a!r} runs no spec of the scenario")
+            agents.append(codec.agent_from_dict(a, spec))
+        for item in raw.get("inputs", []):
+            at, to = item["at"], item["to"]
+            if isinstance(at, bool) or not isinstance(at, int | float) or not isinstance(to, str):
+                raise DecodeError(what, f"input {item!r} needs a number 'at' and a string 'to'")
+            inputs.append((float(at), to, codec.signal_from_dict(item["signal"])))
+    except DecodeError as exc:
+        raise DecodeError(what, exc.reason if exc.what == what else str(exc)) from None
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise DecodeError(what, f"{type(exc).__name__}: {exc}") from None
+    return _Header(
+        spec_ref, seed, choices, events, plan, float(latency), epoch, tuple(agents), tuple(inputs)
+    )
+
+
+def trace_spec(text: str) -> str | None:
+    """The ``MODULE:NAME`` a trace's header says it was simulated from (``jido simulate``
+    records it), or ``None`` if it does not say.
+
+    Raises:
+        DecodeError: the first line is not a simulation trace header.
+    """
+    lines = split_lines(text)
+    try:
+        raw = loads(lines[0]) if lines else None
+    except ValueError as exc:
+        raise DecodeError(_HEADER, f"not JSON: {exc}") from None
+    return _header_spec(_header_dict(raw))
+
+
+def replay(
+    text: str,
+    scenario: Scenario,
+    *,
+    progress: Callable[[int], None] | None = None,
+) -> Divergence | None:
+    """Re-run a trace written by :func:`simulation_to_jsonl` and compare it, line by line.
+
+    The run is rebuilt from the header alone (seed or recorded choices, budget, faults,
+    latency, epoch, agents, inputs); ``scenario`` supplies the specs, fakes and invariants. A
+    spec, fake or invariant that changed behaviour shows up as a divergence (for a run
+    replayed from its choices, possibly as one that drew more choices than were recorded).
+
+    Returns:
+        ``None`` if the replay gives the same bytes, else the first :class:`Divergence`.
+
+    Raises:
+        DecodeError: a line is not a JSON object, or the header is malformed; ``what``
+            names the line.
+    """
+    lines = split_lines(text)
+    while lines and not lines[-1].strip():
+        lines.pop()
+    if not lines:
+        raise DecodeError("simulation trace line 1", "the trace is empty")
+    parsed: list[object] = []
+    for lineno, line in enumerate(lines, start=1):
+        try:
+            raw = loads(line)
+        except json.JSONDecodeError as exc:
+            raise DecodeError(f"simulation trace line {lineno}", f"not JSON: {exc.msg}") from None
+        except ValueError as exc:
+            raise DecodeError(f"simulation trace line {lineno}", str(exc)) from None
+        if not isinstance(raw, dict):
+            raise DecodeError(f"simulation trace line {lineno}", "expected a JSON object")
+        parsed.append(raw)
+    header = _read_header(parsed[0], scenario)
+    sim = Simulation(
+        scenario.specs,
+        seed=header.seed or 0,
+        rng=None if header.choices is None else _Replayed(header.choices),
+        faults=header.faults,
+        effects=scenario.effects,
+        invariants=scenario.invariants,
+        sinks=scenario.sinks,
+        sensors=scenario.sensors,
+        directives=scenario.directives,
+        latency=header.latency,
+        epoch=header.epoch,
+    )
+    note: str | None = None
+    try:
+        for agent in header.agents:
+            sim.start(agent.spec, agent.id, agent.state)
+        for at, to, sig in header.inputs:
+            sim.send(to, sig, at=at)
+        result = sim.run(header.events, progress=progress)
+    except InvariantViolated as exc:
+        result = exc.result
+    except ActionCrashed as exc:
+        note = str(exc)
+        result = sim.result()
+    except _ChoicesExhausted as exc:
+        note = str(exc)
+        result = sim.result()
+    if header.choices is not None:
+        # The header is compared as recorded: a diverging run shows at its first differing
+        # event, not at a header listing the draws it happened to take.
+        result = attrs.evolve(result, choices=header.choices)
+    actual = split_lines(simulation_to_jsonl(result, codec=scenario.codec, spec=header.spec))
+    for n in range(max(len(lines), len(actual))):
+        want = lines[n] if n < len(lines) else None
+        got = actual[n] if n < len(actual) else None
+        if want != got:
+            return Divergence(line=n + 1, expected=want, actual=got, note=note)
+    return None
