@@ -24,6 +24,7 @@ from jido import (
     AgentSpec,
     Context,
     FrozenMap,
+    Invoke,
     JsonValue,
     NoParams,
     Route,
@@ -43,6 +44,7 @@ from jido_interpreters import (
     AgentStarted,
     EffectDelayed,
     EffectFailed,
+    EffectReissued,
     FaultPlan,
     InvalidFaultPlan,
     InvariantViolated,
@@ -357,9 +359,10 @@ def test_links_are_fifo_unless_a_reorder_fault_hits() -> None:
     assert reordered > 0
 
 
-def test_crash_keeps_the_agent_and_loses_its_timers() -> None:
-    """A crashed agent keeps its value, loses its timers, and re-arms its startup schedules."""
-    sim = Simulation([TICKER], seed=0, faults=FaultPlan(crash=1.0))
+def test_a_restarted_crash_keeps_the_agent_and_loses_its_timers() -> None:
+    """Under ``"restart"`` recovery a crashed agent keeps its value, loses its timers, and
+    re-arms its startup schedules."""
+    sim = Simulation([TICKER], seed=0, faults=FaultPlan(crash=1.0, recovery="restart"))
     sim.start(TICKER, "t")
     sim.send("t", "ticker.arm")
     result = sim.run(events=6)
@@ -374,6 +377,105 @@ def test_crash_keeps_the_agent_and_loses_its_timers() -> None:
     assert after[0].at == pytest.approx(crash.at + 10.0)
     assert after[0].before == armed.after  # restored from its last state
     assert '"kind":"crashed"' in simulation_to_jsonl(result)
+
+
+def test_a_durable_crash_keeps_the_agent_and_its_timers() -> None:
+    """Under ``"durable"`` recovery (the default) a crashed agent comes back as a journal
+    restores it: its value and its timers are kept, and nothing is registered twice."""
+    assert FaultPlan().recovery == "durable"
+    sim = Simulation([TICKER], seed=0, faults=FaultPlan(crash=1.0))
+    sim.start(TICKER, "t")
+    sim.send("t", "ticker.arm")
+    result = sim.run(events=8)
+    _, armed, crash, *rest = result.events
+    assert isinstance(armed, SignalDelivered)
+    assert isinstance(crash, AgentCrashed)
+    assert (crash.agent_id, crash.lost) == ("t", 0)
+    after = [e for e in rest if isinstance(e, SignalDelivered)]
+    # The alarm armed before the crash rings on time; the startup tick fires once, at 10 s.
+    assert [e.signal.type for e in after] == ["ticker.alarm", "ticker.tick"]
+    assert [e.at for e in after] == pytest.approx([armed.at + 5.0, 10.0])
+    assert after[0].before == armed.after
+    assert all(isinstance(e, AgentCrashed) for e in rest if not isinstance(e, SignalDelivered))
+
+
+def test_a_durable_crash_invokes_effects_in_flight_again() -> None:
+    """An effect whose outcome had not arrived when its agent crashed is invoked again on
+    recovery (at-least-once): the handler runs twice, one outcome arrives."""
+    calls: list[object] = []
+
+    def echo(args: object) -> str:
+        calls.append(args)
+        return "echo"
+
+    sim = Simulation([CALLER], seed=0, faults=FaultPlan(crash=1.0), effects={"fx.echo": echo})
+    sim.start(CALLER, "x")
+    sim.send("x", "fx.go")
+    result = sim.run()
+    kinds = [type(e).__name__ for e in result.events]
+    assert kinds == [
+        "AgentStarted",
+        "SignalDelivered",
+        "AgentCrashed",
+        "EffectReissued",
+        "SignalDelivered",
+        "AgentCrashed",
+    ]
+    reissued = result.events[3]
+    assert isinstance(reissued, EffectReissued)
+    go = result.events[1]
+    assert isinstance(go, SignalDelivered)
+    (invoked,) = go.directives
+    assert isinstance(invoked, Invoke)
+    assert (reissued.agent_id, reissued.effect, reissued.key) == ("x", "fx.echo", invoked.key)
+    assert calls == [{"x": 1}, {"x": 1}]
+    assert result.agents["x"].state.got == ("ok",)
+    assert '"kind":"effect_reissued"' in simulation_to_jsonl(result)
+    assert (
+        replay(simulation_to_jsonl(result), Scenario(specs=[CALLER], effects={"fx.echo": echo}))
+        is None
+    )
+
+
+def test_a_restarted_crash_lets_effects_in_flight_finish() -> None:
+    """Under ``"restart"`` recovery an effect in flight is not invoked again: its outcome
+    reaches the restarted agent."""
+    calls: list[object] = []
+
+    def echo(args: object) -> str:
+        calls.append(args)
+        return "echo"
+
+    plan = FaultPlan(crash=1.0, recovery="restart")
+    sim = Simulation([CALLER], seed=0, faults=plan, effects={"fx.echo": echo})
+    sim.start(CALLER, "x")
+    sim.send("x", "fx.go")
+    result = sim.run()
+    assert not any(isinstance(e, EffectReissued) for e in result.events)
+    assert calls == [{"x": 1}]
+    assert result.agents["x"].state.got == ("ok",)
+
+
+def test_a_version_1_trace_replays_with_restart_recovery() -> None:
+    """Traces written before ``recovery`` existed (version 1) crashed by restarting: they
+    replay that way, and a version 1 header naming a recovery is refused."""
+    plan = FaultPlan(drop=0.1, duplicate=0.1, crash=0.05, recovery="restart")
+    result = simulate(bank.SCENARIO, seed=11, faults=plan)
+    assert result.counts.get("crashed", 0) > 0
+    lines = simulation_to_jsonl(result).splitlines()
+    header = json.loads(lines[0])
+    assert header["version"] == 2
+    header["version"] = 1
+    del header["faults"]["recovery"]
+    old = "\n".join([compact(header), *lines[1:]])
+    assert replay(old, bank.SCENARIO) is None
+    # Read as durable, the same trace diverges at its first crash's consequences.
+    header["version"] = 2
+    assert replay("\n".join([compact(header), *lines[1:]]), bank.SCENARIO) is not None
+    header["version"] = 1
+    header["faults"]["recovery"] = "restart"
+    with pytest.raises(DecodeError, match="a version 1 trace has no recovery"):
+        replay("\n".join([compact(header), *lines[1:]]), bank.SCENARIO)
 
 
 def test_effect_failure_is_recorded_and_reaches_the_agent_as_on_error() -> None:
@@ -527,6 +629,8 @@ def test_a_simulation_runs_once_and_is_set_up_before() -> None:
         ({"drop": 0.5, "delay": 0.3, "reorder": 0.3}, "reorder"),
         ({"effect_failure": 0.7, "effect_latency": 0.7}, "effect_latency"),
         ({"max_delay": 0}, "max_delay"),
+        ({"recovery": "reboot"}, "recovery"),
+        ({"recovery": 1}, "recovery"),
     ],
 )
 def test_bad_fault_plans_are_refused_naming_the_field(fields: dict[str, Any], field: str) -> None:
@@ -541,6 +645,9 @@ def test_fault_plans_from_json_report_the_line() -> None:
     assert fault_plan_from_json('{"drop": 0.25, "max_delay": 2}') == FaultPlan(
         drop=0.25, max_delay=2.0
     )
+    assert fault_plan_from_json('{"crash": 0.1, "recovery": "restart"}').recovery == "restart"
+    with pytest.raises(DecodeError, match=r"plan line 2: .*recovery 'reboot': must be one of"):
+        fault_plan_from_json('{"crash": 0.1,\n "recovery": "reboot"}', name="plan")
     with pytest.raises(DecodeError, match=r"plan line 3: .*must be a probability"):
         fault_plan_from_json('{\n "drop": 0.1,\n "crash": 7\n}', name="plan")
     with pytest.raises(DecodeError, match="plan line 2: unknown fault 'lose'"):

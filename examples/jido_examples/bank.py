@@ -11,8 +11,8 @@ agent; a transfer is a conversation between two of them:
    harmless), and always acknowledges with ``bank.credit.acked``.
 3. The acknowledgement takes the transfer out of the payer's outbox. Until then a retry timer
    sends the credit again every :data:`RETRY_SECONDS`, so a lost credit or a lost ack is
-   repaired. The first retry tick is a startup schedule, so an account that crashed and lost
-   its timers starts retrying again when it restarts.
+   repaired. The first retry tick is a startup schedule, so an account restarted without its
+   timers (a crash under ``"restart"`` recovery) starts retrying again.
 
 Invariants (checked by the simulator after every event): no balance is negative, and money
 is conserved — the balances plus the money in flight (debited by a payer, not yet credited

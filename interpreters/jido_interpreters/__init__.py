@@ -38,6 +38,7 @@ from ._faults import NO_FAULTS as NO_FAULTS
 from ._faults import AgentCrashed as AgentCrashed
 from ._faults import EffectDelayed as EffectDelayed
 from ._faults import EffectFailed as EffectFailed
+from ._faults import EffectReissued as EffectReissued
 from ._faults import Fault as Fault
 from ._faults import FaultPlan as FaultPlan
 from ._faults import InvalidFaultPlan as InvalidFaultPlan
@@ -115,6 +116,7 @@ __all__ = [
     "EffectFailed",
     "EffectHandler",
     "EffectOutcome",
+    "EffectReissued",
     "ErrorPolicy",
     "Escalate",
     "Fault",

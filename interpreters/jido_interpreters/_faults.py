@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Any, Final, TypeAlias, final
+from typing import Any, Final, Literal, TypeAlias, final, get_args
 
 import attrs
 
@@ -23,6 +23,7 @@ __all__ = [
     "AgentCrashed",
     "EffectDelayed",
     "EffectFailed",
+    "EffectReissued",
     "Fault",
     "FaultPlan",
     "InvalidFaultPlan",
@@ -30,8 +31,13 @@ __all__ = [
     "MessageDropped",
     "MessageDuplicated",
     "MessageReordered",
+    "Recovery",
     "fault_plan_from_json",
 ]
+
+#: How a crashed agent comes back: see :attr:`FaultPlan.recovery`.
+Recovery: TypeAlias = Literal["durable", "restart"]
+_RECOVERIES: Final[tuple[str, ...]] = get_args(Recovery)
 
 _PROBABILITIES: Final = (
     "drop",
@@ -86,9 +92,7 @@ class FaultPlan:
         reorder: probability that it is sent to the back of its link: every message sent
             before on the same (sender, receiver) link arrives before it.
         crash: after each delivery, the probability that one agent, chosen at random,
-            crashes and restarts from its last state, as if recovered from persistence: the
-            agent value is kept, its in-memory timers (``Schedule``, cron ticks, sensor
-            emissions) are lost, and its spec's startup schedules are registered again.
+            crashes and comes back from its last state, as ``recovery`` says.
         effect_failure: probability that an ``Invoke`` outcome is replaced by an error of
             type ``InjectedFault`` — the effect ran, but its caller is told it failed (the
             hard case for idempotency).
@@ -97,10 +101,20 @@ class FaultPlan:
             exceed 1.
         max_delay: the longest message delay, in virtual seconds (> 0).
         max_latency: the longest extra effect latency, in virtual seconds (> 0).
+        recovery: how a crashed agent comes back. ``"durable"`` (the default): as a durable
+            ``AsyncRuntime`` recovers it from its journal — its value, timers, cron jobs and
+            sensors are kept, and every effect it invoked whose outcome had not arrived is
+            invoked again (the first outcome is lost with the crash; the handler runs a
+            second time, which is what makes effects at-least-once). ``"restart"``: as a
+            ``Restart`` error policy restarts an agent without storage — its value is kept,
+            what it armed in memory (``Schedule``, cron ticks, sensor emissions) is lost, and
+            its spec's startup schedules are registered again; effects in flight still
+            deliver their outcomes.
 
     Raises:
         InvalidFaultPlan: a probability outside [0, 1], a sum above 1, a duration that is not
-            a finite number above 0.
+            a finite number above 0, a ``recovery`` that is neither ``"durable"`` nor
+            ``"restart"``.
     """
 
     drop: float = 0.0
@@ -112,8 +126,13 @@ class FaultPlan:
     effect_latency: float = 0.0
     max_delay: float = 1.0
     max_latency: float = 1.0
+    recovery: Recovery = "durable"
 
     def __attrs_post_init__(self) -> None:
+        if self.recovery not in _RECOVERIES:
+            raise InvalidFaultPlan(
+                "recovery", self.recovery, f"must be one of {', '.join(map(repr, _RECOVERIES))}"
+            )
         for name in (*_PROBABILITIES, *_DURATIONS):
             value: object = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int | float):
@@ -140,7 +159,7 @@ NO_FAULTS: Final = FaultPlan()
 
 
 def fault_plan_from_json(text: str, *, name: str = "fault plan") -> FaultPlan:
-    """Parse a fault plan: a JSON object of :class:`FaultPlan` fields to numbers.
+    """Parse a fault plan: a JSON object of :class:`FaultPlan` fields to their values.
 
     >>> fault_plan_from_json('{"drop": 0.1, "crash": 0.01}').drop
     0.1
@@ -159,8 +178,8 @@ def fault_plan_from_json(text: str, *, name: str = "fault plan") -> FaultPlan:
     except json.JSONDecodeError as exc:
         raise DecodeError(f"{name} line {exc.lineno}", f"not JSON: {exc.msg}") from None
     if not isinstance(raw, dict):
-        raise DecodeError(f"{name} line 1", "expected a JSON object of fault names to numbers")
-    known = (*_PROBABILITIES, *_DURATIONS)
+        raise DecodeError(f"{name} line 1", "expected a JSON object of fault plan fields")
+    known = (*_PROBABILITIES, *_DURATIONS, "recovery")
     for key in raw:
         if key not in known:
             raise DecodeError(
@@ -244,10 +263,12 @@ class MessageReordered:
 @final
 @attrs.frozen(kw_only=True)
 class AgentCrashed:
-    """An agent crashed and restarted from its last state.
+    """An agent crashed and came back from its last state (see :attr:`FaultPlan.recovery`).
 
     Attributes:
-        lost: how many of its timers (schedules, cron ticks, sensor emissions) were lost.
+        lost: how many of its timers (schedules, cron ticks, sensor emissions) were lost:
+            always 0 under ``"durable"`` recovery. The effects it invokes again follow as
+            :class:`EffectReissued` events.
     """
 
     index: int
@@ -281,6 +302,22 @@ class EffectDelayed:
     until: float
 
 
+@final
+@attrs.frozen(kw_only=True)
+class EffectReissued:
+    """A crashed agent's effect whose outcome had not arrived was invoked again on recovery.
+
+    The first invocation's outcome is lost; the handler ran again and its new outcome is in
+    flight (``"durable"`` recovery only).
+    """
+
+    index: int
+    at: float
+    agent_id: str
+    effect: str
+    key: str
+
+
 #: Every kind of injected fault, as recorded in a simulation's trace.
 Fault: TypeAlias = (
     MessageDropped
@@ -290,4 +327,5 @@ Fault: TypeAlias = (
     | AgentCrashed
     | EffectFailed
     | EffectDelayed
+    | EffectReissued
 )

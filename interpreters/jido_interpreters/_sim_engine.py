@@ -32,6 +32,7 @@ from ._faults import (
     AgentCrashed,
     EffectDelayed,
     EffectFailed,
+    EffectReissued,
     FaultPlan,
     MessageDelayed,
     MessageDropped,
@@ -397,6 +398,18 @@ class _Engine(Kernel):
         if not ids:
             return
         victim = ids[min(int(which * len(ids)), len(ids) - 1)]
+        at = self.now
+        if self.plan.recovery == "restart":
+            self._restart(victim, at)
+        else:
+            self._recover(victim, at)
+        if self.invariants:
+            self.check()
+
+    def _restart(self, victim: str, at: float) -> None:
+        # As a Restart policy does without storage: the value is kept; what the agent armed
+        # in memory is gone (a new incarnation ignores the old one's timers), and what the
+        # spec declares for startup is registered again.
         incarnation = self._incarnation[victim]
         lost = sum(
             1
@@ -411,16 +424,38 @@ class _Engine(Kernel):
             del self.crons[key]
         for key in [k for k in self.sensor_tags if k[0] == victim]:
             del self.sensor_tags[key]
-        at = self.now
         self.note("crashed", lambda i: AgentCrashed(index=i, at=at, agent_id=victim, lost=lost))
-        # Restarted from its last state, as recovery from a snapshot would: the value is
-        # kept, and what the spec declares for startup is registered again.
         agent = self.agents[victim]
         problems: list[Problem] = []
         self._execute(victim, None, self.specs[agent.spec].startup(agent), problems)
         self.problems.extend(problems)
-        if self.invariants:
-            self.check()
+
+    def _recover(self, victim: str, at: float) -> None:
+        # As a durable runtime recovers from its journal: the value, timers, cron jobs and
+        # sensors are all in the journal, so they are kept. An effect whose outcome had not
+        # arrived is invoked again, in the order first invoked, and its first outcome dies
+        # with the crash: the heap keeps everything else, in place (``run`` holds it).
+        heap = self.heap
+        inflight = sorted(
+            (item for item in heap if item[2] == _EFFECT and item[3] == victim),
+            key=lambda item: item[1],
+        )
+        if inflight:
+            heap[:] = [item for item in heap if item[2] != _EFFECT or item[3] != victim]
+            heapq.heapify(heap)
+        self.note("crashed", lambda i: AgentCrashed(index=i, at=at, agent_id=victim, lost=0))
+
+        def reissued(d: Invoke) -> Callable[[int], SimEvent]:
+            return lambda i: EffectReissued(
+                index=i, at=at, agent_id=victim, effect=d.effect, key=d.key
+            )
+
+        for item in inflight:
+            invoke, _, cause = item[5]
+            self.note("effect_reissued", reissued(invoke))
+            problems: list[Problem] = []
+            self._invoke(victim, cause, invoke, problems)
+            self.problems.extend(problems)
 
     def idle(self) -> bool:
         """Whether nothing live is pending (stale timers do not count)."""

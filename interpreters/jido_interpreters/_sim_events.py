@@ -21,6 +21,7 @@ from ._faults import (
     AgentCrashed,
     EffectDelayed,
     EffectFailed,
+    EffectReissued,
     Fault,
     FaultPlan,
     MessageDelayed,
@@ -188,6 +189,7 @@ class SimulationResult:
                 | MessageReordered
                 | AgentCrashed
                 | EffectFailed
+                | EffectReissued
                 | EffectDelayed,
             )
         )

@@ -21,6 +21,7 @@ from ._faults import (
     AgentCrashed,
     EffectDelayed,
     EffectFailed,
+    EffectReissued,
     FaultPlan,
     InvalidFaultPlan,
     MessageDelayed,
@@ -48,7 +49,10 @@ __all__ = [
 ]
 
 TRACE_FORMAT: Final = "jido.simulation"
-TRACE_VERSION: Final = 1
+TRACE_VERSION: Final = 2
+#: Versions a trace may have and still replay. Version 1 predates ``FaultPlan.recovery``: its
+#: crashes restarted the agent without its timers, so it replays with ``"restart"``.
+_READABLE_VERSIONS: Final = (1, 2)
 
 
 _KIND: Final[Mapping[type[Any], str]] = {
@@ -62,6 +66,7 @@ _KIND: Final[Mapping[type[Any], str]] = {
     AgentCrashed: "crashed",
     EffectFailed: "effect_failed",
     EffectDelayed: "effect_delayed",
+    EffectReissued: "effect_reissued",
 }
 
 
@@ -91,7 +96,10 @@ def _event_to_dict(e: SimEvent, codec: Codec) -> dict[str, Any]:
             )
         case AgentCrashed(agent_id=agent_id, lost=lost):
             out.update({"agent": agent_id, "lost": lost})
-        case EffectFailed(agent_id=agent_id, effect=effect, key=key):
+        case (
+            EffectFailed(agent_id=agent_id, effect=effect, key=key)
+            | EffectReissued(agent_id=agent_id, effect=effect, key=key)
+        ):
             out.update({"agent": agent_id, "effect": effect, "key": key})
         case EffectDelayed(agent_id=agent_id, effect=effect, key=key, until=until):
             out.update({"agent": agent_id, "effect": effect, "key": key, "until": until})
@@ -208,6 +216,7 @@ def _summary(line: str) -> str:
 @final
 @attrs.frozen
 class _Header:
+    version: int
     spec: str | None
     seed: int | None
     choices: tuple[float, ...] | None
@@ -238,8 +247,12 @@ def _header_spec(raw: dict[str, Any]) -> str | None:
 def _read_header(raw: object, scenario: Scenario) -> _Header:
     what = _HEADER
     raw = _header_dict(raw)
-    if raw.get("version") != TRACE_VERSION:
-        raise DecodeError(what, f"trace version {raw.get('version')!r} is not {TRACE_VERSION}")
+    version = raw.get("version")
+    if type(version) is not int or version not in _READABLE_VERSIONS:
+        raise DecodeError(
+            what,
+            f"trace version {version!r} is not one of " + ", ".join(map(str, _READABLE_VERSIONS)),
+        )
     spec_ref = _header_spec(raw)
     seed, events, latency = raw.get("seed"), raw.get("events"), raw.get("latency")
     choices: tuple[float, ...] | None = None
@@ -261,6 +274,10 @@ def _read_header(raw: object, scenario: Scenario) -> _Header:
     faults = raw.get("faults")
     if not isinstance(faults, dict):
         raise DecodeError(what, "faults must be an object")
+    if version == 1:
+        if "recovery" in faults:
+            raise DecodeError(what, "faults: a version 1 trace has no recovery")
+        faults = {**faults, "recovery": "restart"}
     try:
         plan = FaultPlan(**faults)
         epoch = datetime.fromisoformat(str(raw.get("epoch")))
@@ -293,7 +310,16 @@ def _read_header(raw: object, scenario: Scenario) -> _Header:
     except (KeyError, TypeError, AttributeError) as exc:
         raise DecodeError(what, f"{type(exc).__name__}: {exc}") from None
     return _Header(
-        spec_ref, seed, choices, events, plan, float(latency), epoch, tuple(agents), tuple(inputs)
+        version,
+        spec_ref,
+        seed,
+        choices,
+        events,
+        plan,
+        float(latency),
+        epoch,
+        tuple(agents),
+        tuple(inputs),
     )
 
 
@@ -382,6 +408,10 @@ def replay(
         # event, not at a header listing the draws it happened to take.
         result = attrs.evolve(result, choices=header.choices)
     actual = split_lines(simulation_to_jsonl(result, codec=scenario.codec, spec=header.spec))
+    if header.version != TRACE_VERSION and actual:
+        # An older header was read into today's terms (see _READABLE_VERSIONS); the run is
+        # what is compared, and the replay writes today's header.
+        actual[0] = lines[0]
     for n in range(max(len(lines), len(actual))):
         want = lines[n] if n < len(lines) else None
         got = actual[n] if n < len(actual) else None

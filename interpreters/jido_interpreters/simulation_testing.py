@@ -49,7 +49,8 @@ def fault_plans(
     """Fault plans injecting some of ``kinds``, each with probability up to the maximum.
 
     Probabilities are drawn on a grid of 20 steps up to ``max_probability`` and shrink to 0
-    (no fault of that kind); delays and latencies from a few magnitudes (0.01 to 2 s).
+    (no fault of that kind); delays and latencies from a few magnitudes (0.01 to 2 s); the
+    recovery of a crash is either kind, shrinking to ``"durable"``.
 
     Args:
         kinds: which :data:`FAULT_KINDS` may be non-zero.
@@ -68,7 +69,13 @@ def fault_plans(
     grid = st.integers(0, _STEPS).map(lambda n: n * max_probability / _STEPS)
     durations = st.sampled_from((0.01, 0.1, 0.5, 2.0))
     fields = dict.fromkeys(sorted(kinds), grid)
-    return st.builds(FaultPlan, **fields, max_delay=durations, max_latency=durations)
+    return st.builds(
+        FaultPlan,
+        **fields,
+        max_delay=durations,
+        max_latency=durations,
+        recovery=st.sampled_from(("durable", "restart")),
+    )
 
 
 def scheduler_choices() -> st.SearchStrategy[random.Random]:
