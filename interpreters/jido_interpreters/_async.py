@@ -46,7 +46,7 @@ import uuid
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from datetime import UTC, datetime
-from typing import Any, TypeAlias, final
+from typing import Any, Final, TypeAlias, final
 
 import attrs
 from opentelemetry import trace
@@ -116,6 +116,9 @@ __all__ = [
 ]
 
 log = logging.getLogger("jido.runtime")
+
+#: How many signals an agent handles in a row before it lets the event loop run others.
+_FAIR_SHARE: Final = 64
 
 #: An async effect handler: gets the ``Invoke`` args, returns a JSON-able result or raises.
 AsyncEffectHandler: TypeAlias = Callable[[FrozenMap[str, JsonValue]], Awaitable[object]]
@@ -625,7 +628,7 @@ class AsyncRuntime:
         Raises:
             TimeoutError: not idle within ``timeout`` seconds.
         """
-        await asyncio.wait_for(self._idle_event().wait(), timeout)
+        await _wait(self._idle_event(), timeout)
 
     def statistics(self) -> RuntimeStatistics:
         """A frozen snapshot of the runtime's counters."""
@@ -644,7 +647,7 @@ class AsyncRuntime:
         timers += sum(h.cancel_wakeups() for h in self._hibernated.values())
         drained = True
         try:
-            await asyncio.wait_for(self._idle_event().wait(), deadline)
+            await _wait(self._idle_event(), deadline)
         except TimeoutError:
             drained = False
         left: dict[str, tuple[Signal, ...]] = {}
@@ -668,6 +671,7 @@ class AsyncRuntime:
             effects += sum(1 for t in srv.effects if not t.done())
             for t in list(srv.effects):
                 t.cancel()
+            timers += srv.cancel_timers()  # armed by steps handled while draining
             srv.halt(RuntimeClosed("the runtime shut down"))
         self._servers.clear()
         self._waiters.fail(None, RuntimeClosed("the runtime shut down"))
@@ -784,6 +788,7 @@ class AsyncRuntime:
     # ------------------------------------------------------------------ the agent loop
 
     async def _loop(self, agent_id: str, srv: Server) -> None:
+        handled = 0
         while not srv.stopped:
             sig, reply, seq = await srv.mailbox.get()
             try:
@@ -794,6 +799,13 @@ class AsyncRuntime:
                 self._done_pending()
                 if srv.quiet:
                     srv.notify_quiet()
+            handled += 1
+            if handled == _FAIR_SHARE:
+                # ``get`` does not suspend while the mailbox holds signals: an agent with a
+                # backlog (or one that emits to itself) would otherwise keep every other
+                # task — agents, effects, timers, timeouts, shutdown — from running.
+                handled = 0
+                await asyncio.sleep(0)
 
     def _handle(self, srv: Server, sig: Signal, reply: asyncio.Future[Agent[Any]] | None) -> None:
         before = srv.agent
@@ -888,3 +900,10 @@ class AsyncRuntime:
         """Record a signal that will not be handled (its agent is gone)."""
         self._stats.dead_letters += 1
         self.dead_letters.append((agent_id, sig))
+
+
+async def _wait(event: asyncio.Event, timeout: float | None) -> None:
+    """``event.wait()`` within ``timeout`` seconds; an event already set is no wait at all
+    (``asyncio.wait_for`` with a timeout of 0 gives up before looking)."""
+    if not event.is_set():
+        await asyncio.wait_for(event.wait(), timeout)

@@ -275,8 +275,13 @@ async def _run_effect(
                 else str(exc)
             )
             outcome = ("error", "TimeoutError", message)
-        except asyncio.CancelledError:
-            raise
+        except asyncio.CancelledError as exc:
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise  # the runtime cancelled the effect (shutdown, stop): no outcome
+            # The handler's own: something it awaited was cancelled. Its caller is told, as
+            # for any other exception, rather than left waiting for an outcome for ever.
+            outcome = ("error", "CancelledError", str(exc) or f"effect {d.effect!r} cancelled")
         except Exception as exc:
             outcome = ("error", type(exc).__name__, str(exc))
         finally:

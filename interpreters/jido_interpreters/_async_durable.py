@@ -179,9 +179,19 @@ def maybe_snapshot(rt: AsyncRuntime, srv: Server, seq: int) -> None:
     srv.since_snapshot += 1
     if srv.since_snapshot >= rt._snapshot_every and not srv.stopped:
         srv.since_snapshot = 0
-        rt._commit().post(
-            "snapshot", snapshot_record(srv.agent, srv.spec, seq, srv.outbox(), rt._codec)
-        )
+        try:
+            record = snapshot_record(srv.agent, srv.spec, seq, srv.outbox(), rt._codec)
+        except Exception as exc:
+            # A state the codec cannot write: the journal still holds every signal, so
+            # recovery replays it instead. The agent goes on; the next snapshot tries again.
+            log.error(
+                "agent %s: snapshot failed, recovery will replay its journal: %s",
+                srv.agent.id,
+                exc,
+                extra={"jido": {"agent": srv.agent.id}},
+            )
+            return
+        rt._commit().post("snapshot", record)
 
 
 async def hibernate(rt: AsyncRuntime, agent_id: str) -> None:

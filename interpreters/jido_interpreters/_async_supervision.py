@@ -20,6 +20,7 @@ object, so either may be imported first.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Mapping
@@ -107,6 +108,14 @@ def stop(rt: AsyncRuntime, srv: Server, reason: str, cause: Signal | None = None
     parent, children = srv.parent, dict(srv.children)
     srv.children.clear()
     _stopped(rt, agent_id, parent, children, reason, cause)
+    # Forgotten once the code stopping it is done with it (a restore still walks its
+    # servers): a runtime that starts and stops agents for ever must not keep them all.
+    asyncio.get_running_loop().call_soon(_forget, rt, agent_id, srv)
+
+
+def _forget(rt: AsyncRuntime, agent_id: str, srv: Server) -> None:
+    if rt._servers.get(agent_id) is srv:
+        del rt._servers[agent_id]
 
 
 def stop_hibernated(

@@ -62,9 +62,14 @@ class Mailbox:
             self._putters.append(fut)
             try:
                 await fut
-            finally:
+            except BaseException:
                 if fut in self._putters:
                     self._putters.remove(fut)
+                elif not self.full():
+                    # Woken, then cancelled before it could use the room: pass it on, or
+                    # the next waiter sleeps on a mailbox with room (asyncio.Queue does so).
+                    self._wake_putter()
+                raise
 
     async def get(self) -> Item:
         while not self.items:
@@ -74,12 +79,16 @@ class Mailbox:
             finally:
                 self._getter = None
         item = self.items.popleft()
-        while self._putters and not self.full():
+        if self._putters and not self.full():
+            self._wake_putter()
+        return item
+
+    def _wake_putter(self) -> None:
+        while self._putters:
             p = self._putters.popleft()
             if not p.done():
                 p.set_result(None)
-                break
-        return item
+                return
 
     def release_putters(self, exc: BaseException) -> None:
         while self._putters:

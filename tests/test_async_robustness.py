@@ -1,0 +1,277 @@
+"""AsyncRuntime under awkward conditions: busy agents, cancelled callers, odd effects, odd
+states, many short-lived agents, shutdowns at the edges."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any, TypeVar
+
+import attrs
+import pytest
+
+from jido import (
+    ActionResult,
+    AgentSpec,
+    Context,
+    FrozenMap,
+    JsonValue,
+    NoParams,
+    Route,
+    Signal,
+    action,
+    emit,
+    emit_to_sink,
+    invoke,
+    ok,
+    schedule,
+)
+from jido_interpreters import (
+    AgentOptions,
+    AsyncRuntime,
+    CallTimeout,
+    SQLiteStorage,
+)
+
+T = TypeVar("T")
+
+
+def run(main: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """Run one test's coroutine on a fresh loop."""
+    return asyncio.run(main())
+
+
+@attrs.frozen
+class Log:
+    """What an agent has seen, in order."""
+
+    seen: tuple[str, ...] = ()
+
+
+@attrs.frozen
+class Item:
+    """A parameter naming an item."""
+
+    item: str = ""
+
+
+@attrs.frozen
+class Outcome:
+    """An effect's outcome, as the runtime delivers it."""
+
+    result: JsonValue = None
+    error: FrozenMap[str, JsonValue] | None = None
+
+
+@action(params=Item)
+def note(state: Log, p: Item, ctx: Context) -> ActionResult[Log]:
+    """Record the item."""
+    return ok(Log((*state.seen, p.item)))
+
+
+@action()
+def again(state: Log, _: NoParams, ctx: Context) -> ActionResult[Log]:
+    """Go round again: an agent that always has work."""
+    return ok(state, emit("t.again"))
+
+
+@action(params=Item)
+def later(state: Log, p: Item, ctx: Context) -> ActionResult[Log]:
+    """Note the item in a minute."""
+    return ok(state, schedule(60.0, "t.note", {"item": p.item}))
+
+
+@action(params=Item)
+def fetch(state: Log, p: Item, ctx: Context) -> ActionResult[Log]:
+    """Invoke the effect named by the item."""
+    return ok(state, invoke(p.item, None, on_ok="t.fetched", on_error="t.failed"))
+
+
+@action(params=Outcome)
+def failed(state: Log, p: Outcome, ctx: Context) -> ActionResult[Log]:
+    """Record an effect's failure by its error type."""
+    kind = p.error.get("type") if p.error is not None else None
+    return ok(Log((*state.seen, f"failed:{kind}")))
+
+
+@action()
+def to_sink(state: Log, _: NoParams, ctx: Context) -> ActionResult[Log]:
+    """Emit to the sink ``s``."""
+    return ok(state, emit_to_sink("s", "t.sunk"))
+
+
+SPEC = AgentSpec(
+    name="log",
+    state=Log,
+    routes=[
+        Route(pattern="t.note", target=note),
+        Route(pattern="t.again", target=again),
+        Route(pattern="t.later", target=later),
+        Route(pattern="t.fetch", target=fetch),
+        Route(pattern="t.failed", target=failed),
+        Route(pattern="t.to_sink", target=to_sink),
+    ],
+)
+
+
+def test_an_agent_that_always_has_work_lets_the_others_run() -> None:
+    """An agent whose mailbox never empties (it emits to itself) still yields to the event
+    loop: other agents answer calls, and a shutdown ends within its deadline."""
+
+    async def main() -> None:
+        rt = AsyncRuntime([SPEC])
+        await rt.start(SPEC, "busy")
+        await rt.start(SPEC, "other")
+        await rt.cast("busy", "t.again")
+        answered = await rt.call("other", "t.note", {"item": "x"}, timeout=5.0)
+        assert answered.state.seen == ("x",)
+        report = await rt.shutdown(deadline=0.05)
+        assert not report.drained
+        assert [s.type for s in report.left["busy"]] == ["t.again"]
+
+    run(main)
+
+
+def test_a_cast_cancelled_after_it_was_given_room_passes_the_room_on() -> None:
+    """Two casts wait for room in a full mailbox; the first is woken and cancelled before
+    it can use the room: the second gets it instead of waiting for ever."""
+    tasks: dict[str, asyncio.Task[None]] = {}
+
+    def cancel_first(sig: Signal) -> None:
+        # Runs inside the step that freed the room, after the first cast was woken.
+        tasks["first"].cancel()
+
+    async def main() -> None:
+        options = {"log": AgentOptions(mailbox_size=1)}
+        async with AsyncRuntime([SPEC], sinks={"s": cancel_first}, options=options) as rt:
+            await rt.start(SPEC, "a")
+            await asyncio.sleep(0)  # the agent waits on its empty mailbox
+            tasks["first"] = asyncio.create_task(rt.cast("a", "t.note", {"item": "first"}))
+            second = asyncio.create_task(rt.cast("a", "t.note", {"item": "second"}))
+            rt.cast_nowait("a", "t.to_sink")  # full now: both casts wait for room
+            await asyncio.wait_for(second, timeout=5.0)
+            await rt.wait_idle(timeout=5.0)
+            assert tasks["first"].cancelled()
+            assert rt.state("a").seen == ("second",)
+
+    run(main)
+
+
+@attrs.frozen
+class Raw:
+    """A state the journal's codec cannot write."""
+
+    blob: bytes | None = None
+    n: int = 0
+
+
+@action()
+def take_blob(state: Raw, _: NoParams, ctx: Context) -> ActionResult[Raw]:
+    """Hold bytes: fine in memory, not JSON."""
+    return ok(Raw(b"\x00", state.n + 1))
+
+
+RAW = AgentSpec(name="raw", state=Raw, routes=[Route(pattern="t.blob", target=take_blob)])
+
+
+def test_a_snapshot_that_cannot_be_written_is_logged_and_the_agent_goes_on(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A snapshot the codec cannot encode costs the snapshot, not the agent: it is logged,
+    and the agent keeps handling signals (recovery replays the journal instead)."""
+
+    async def main() -> None:
+        storage = SQLiteStorage(tmp_path / "raw.db")
+        async with AsyncRuntime([RAW], storage=storage, snapshot_every=1) as rt:
+            await rt.start(RAW, "r")
+            await rt.call("r", "t.blob", timeout=5.0)
+            after = await rt.call("r", "t.blob", timeout=5.0)
+            assert after.state.n == 2
+
+    with caplog.at_level(logging.ERROR, logger="jido.runtime"):
+        run(main)
+    assert any("snapshot failed" in r.getMessage() for r in caplog.records)
+
+
+def test_an_effect_cancelled_from_inside_reports_an_error() -> None:
+    """A handler that raises ``CancelledError`` of its own (something it awaited was
+    cancelled, not the effect) gives an ``on_error`` outcome, not silence."""
+
+    async def cancelled_inside(args: object) -> object:
+        inner: asyncio.Future[object] = asyncio.get_running_loop().create_future()
+        inner.cancel()
+        return await inner
+
+    async def main() -> None:
+        async with AsyncRuntime([SPEC], effects={"fx": cancelled_inside}) as rt:
+            await rt.start(SPEC, "a")
+            await rt.cast("a", "t.fetch", {"item": "fx"})
+            await rt.wait_idle(timeout=5.0)
+            assert rt.state("a").seen == ("failed:CancelledError",)
+
+    run(main)
+
+
+def test_stopped_agents_are_forgotten() -> None:
+    """A runtime that starts and stops agents keeps only the running ones."""
+
+    async def main() -> None:
+        async with AsyncRuntime([SPEC]) as rt:
+            await rt.start(SPEC, "keeper")
+            for i in range(200):
+                await rt.start(SPEC, f"w{i}")
+                await rt.stop(f"w{i}")
+            await asyncio.sleep(0)
+            assert rt.agent_ids == ("keeper",)
+            assert len(rt._servers) == 1
+            # An id that was stopped starts again afresh.
+            await rt.start(SPEC, "w0")
+            assert rt.state("w0") == Log()
+
+    run(main)
+
+
+def test_shutdown_reports_timers_armed_while_draining() -> None:
+    """A step handled during the drain may arm a timer; the shutdown cancels it and says so."""
+
+    async def main() -> None:
+        rt = AsyncRuntime([SPEC])
+        await rt.start(SPEC, "a")
+        rt.cast_nowait("a", "t.later", {"item": "x"})
+        report = await rt.shutdown(deadline=5.0)
+        assert report.drained
+        assert report.cancelled_timers == 1
+
+    run(main)
+
+
+def test_an_idle_runtime_is_idle_at_once() -> None:
+    """Waiting with a timeout of 0 for what is already true succeeds: ``wait_idle(0)`` on an
+    idle runtime returns, and ``shutdown(deadline=0)`` reports it drained."""
+
+    async def main() -> None:
+        rt = AsyncRuntime([SPEC])
+        await rt.start(SPEC, "a")
+        await rt.call("a", "t.note", {"item": "x"}, timeout=5.0)
+        await rt.wait_idle(timeout=0)
+        report = await rt.shutdown(deadline=0)
+        assert report.drained
+
+    run(main)
+
+
+def test_wait_idle_with_no_time_left_still_times_out_when_busy() -> None:
+    """The other side of the above: a runtime with work queued is not idle within 0 s."""
+
+    async def main() -> None:
+        async with AsyncRuntime([SPEC]) as rt:
+            await rt.start(SPEC, "a")
+            rt.cast_nowait("a", "t.note", {"item": "x"})
+            with pytest.raises(TimeoutError):
+                await rt.wait_idle(timeout=0)
+            with pytest.raises(CallTimeout):
+                await rt.call("a", "t.note", {"item": "y"}, timeout=0)
+
+    run(main)
