@@ -137,7 +137,7 @@ def test_an_agent_that_always_has_work_lets_the_others_run() -> None:
 def test_a_cast_cancelled_after_it_was_given_room_passes_the_room_on() -> None:
     """Two casts wait for room in a full mailbox; the first is woken and cancelled before
     it can use the room: the second gets it instead of waiting for ever."""
-    tasks: dict[str, asyncio.Task[None]] = {}
+    tasks: dict[str, asyncio.Task[Signal]] = {}
 
     def cancel_first(sig: Signal) -> None:
         # Runs inside the step that freed the room, after the first cast was woken.
