@@ -32,6 +32,7 @@ from jido_interpreters import (
     AgentOptions,
     AsyncRuntime,
     CallTimeout,
+    MailboxFull,
     SQLiteStorage,
 )
 
@@ -273,5 +274,37 @@ def test_wait_idle_with_no_time_left_still_times_out_when_busy() -> None:
                 await rt.wait_idle(timeout=0)
             with pytest.raises(CallTimeout):
                 await rt.call("a", "t.note", {"item": "y"}, timeout=0)
+
+    run(main)
+
+
+def test_a_durable_mailbox_counts_signals_still_being_journalled(tmp_path: Path) -> None:
+    """With storage, a signal takes its room in the mailbox from the moment it is accepted,
+    not once it is written: ``cast_nowait`` refuses past the bound, and concurrent casts
+    wait, as without storage."""
+
+    async def main() -> None:
+        storage = SQLiteStorage(tmp_path / "bound.db")
+        options = {"log": AgentOptions(mailbox_size=3)}
+        async with AsyncRuntime([SPEC], storage=storage, options=options) as rt:
+            await rt.start(SPEC, "a")
+            for i in range(3):
+                rt.cast_nowait("a", "t.note", {"item": str(i)})
+            with pytest.raises(MailboxFull):
+                rt.cast_nowait("a", "t.note", {"item": "refused"})
+            srv = rt._servers["a"]
+            peak = 0
+
+            async def one(i: int) -> None:
+                nonlocal peak
+                await rt.cast("a", "t.note", {"item": f"c{i}"})
+                peak = max(peak, len(srv.mailbox.items) + srv.mailbox.incoming)
+
+            await asyncio.gather(*(one(i) for i in range(50)))
+            await rt.wait_idle(timeout=10.0)
+            assert peak <= 3
+            seen = rt.state("a").seen
+            assert seen[:3] == ("0", "1", "2")
+            assert sorted(seen[3:]) == sorted(f"c{i}" for i in range(50))
 
     run(main)

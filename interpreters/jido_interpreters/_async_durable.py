@@ -81,7 +81,7 @@ def journal(
     rt._add_pending()
     srv = rt._servers.get(agent_id)
     if srv is not None:
-        srv.journalling += 1
+        srv.mailbox.incoming += 1
     rt._commit().post(
         "append",
         (agent_id, sig.id, journal_json(sig, rt._codec), rt._clock().timestamp()),
@@ -108,7 +108,7 @@ def _appended(
     _committed(rt, agent_id, sig, reply, seq, failed)
     if srv is not None:
         # Counted on the server it was journalled for (a thaw may have replaced it since).
-        srv.journalling -= 1
+        srv.mailbox.arrived()
         if srv.quiet:
             srv.notify_quiet()
     if written is not None and not written.done():

@@ -34,7 +34,6 @@ class Server:
         timers, crons, sensors: its armed schedules, cron jobs (by job id) and sensors (by
             tag); :meth:`cancel_timers` disarms them all.
         effects: its running effects.
-        journalling: signals for it handed to storage and not yet written (durable only).
         quiet: futures of callers waiting for it to have nothing queued, running or being
             journalled (see :meth:`notify_quiet`).
         restarts: monotonic times of its recent crashes under a ``Restart`` policy (those
@@ -51,8 +50,7 @@ class Server:
         "children",
         "crons",
         "effects",
-        "journalling",
-        "last_seq",
+            "last_seq",
         "mailbox",
         "options",
         "out_crons",
@@ -82,7 +80,6 @@ class Server:
         self.crons: dict[str, asyncio.TimerHandle] = {}
         self.sensors: dict[str, asyncio.Task[None]] = {}
         self.effects: set[asyncio.Task[None]] = set()
-        self.journalling = 0
         self.quiet: list[asyncio.Future[None]] = []
         self.restarts: deque[float] = deque()
         self.stopped = False
@@ -117,7 +114,7 @@ class Server:
 
     def is_quiet(self) -> bool:
         """Nothing queued, running or being journalled for it."""
-        return not (self.mailbox.items or self.effects or self.journalling)
+        return not (self.mailbox.items or self.effects or self.mailbox.incoming)
 
     def notify_quiet(self) -> None:
         """Resolve the ``quiet`` waiters if it is quiet. Called where it may have become so:

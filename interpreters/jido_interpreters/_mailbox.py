@@ -25,13 +25,20 @@ Item: TypeAlias = "tuple[Signal, asyncio.Future[Agent[Any]] | None, int | None]"
 
 
 class Mailbox:
-    # A FIFO with a bound on external puts only: AsyncRuntime puts signals from other
-    # agents, effect outcomes and timers with put_internal, so agents cannot deadlock.
-    __slots__ = ("_getter", "_putters", "items", "maxsize")
+    """A FIFO with a bound on external puts only: AsyncRuntime puts signals from other
+    agents, effect outcomes and timers with ``put_internal``, so agents cannot deadlock.
+
+    ``incoming`` counts signals accepted for it and still on their way in (being journalled,
+    when the runtime is durable): they take room as queued ones do, so the bound holds
+    whether or not signals wait for storage first.
+    """
+
+    __slots__ = ("_getter", "_putters", "incoming", "items", "maxsize")
 
     def __init__(self, maxsize: int) -> None:
         self.items: deque[Item] = deque()
         self.maxsize = maxsize
+        self.incoming = 0
         self._getter: asyncio.Future[None] | None = None
         self._putters: deque[asyncio.Future[None]] = deque()
 
@@ -45,7 +52,14 @@ class Mailbox:
         self._wake_getter()
 
     def full(self) -> bool:
-        return len(self.items) >= self.maxsize
+        return len(self.items) + self.incoming >= self.maxsize
+
+    def arrived(self) -> None:
+        """One of the ``incoming`` signals is in (queued, or dropped: a failed write, a
+        duplicate); if it never took a place in the queue, its room goes to a waiter."""
+        self.incoming -= 1
+        if self._putters and not self.full():
+            self._wake_putter()
 
     def put_nowait(self, item: Item, agent_id: str) -> None:
         if self.full():
