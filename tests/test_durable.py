@@ -38,6 +38,7 @@ from jido import (
     Route,
     Signal,
     action,
+    adopt_child,
     cron,
     cron_cancel,
     emit_to,
@@ -1707,5 +1708,60 @@ def test_hibernating_a_quiet_agent_does_not_wait_for_the_others(backend: Backend
             assert (await rt.thaw("c")).state.n == 2
             await rt.stop("p1")
             await rt.stop("p2")
+
+    asyncio.run(main())
+
+
+@attrs.frozen
+class Adoption:
+    """Whom to adopt, under which tag."""
+
+    child_id: str
+    tag: str = "adopted"
+
+
+@action(params=Adoption)
+def adopt(state: Count, p: Adoption, ctx: Context) -> ActionResult[Count]:
+    """Adopt a running agent."""
+    return ok(state, adopt_child(p.child_id, p.tag))
+
+
+ADOPTER = AgentSpec(
+    name="adopter",
+    state=Count,
+    routes=[
+        Route(pattern="t.adopt", target=adopt),
+        Route(pattern=CHILD_STARTED, target=lifecycle),
+        Route(pattern=CHILD_EXIT, target=lifecycle),
+    ],
+)
+
+
+@pytest.mark.parametrize("snapshot_every", [1000, 1])
+def test_an_adopted_child_keeps_its_parent_after_a_restart(
+    backend: Backend, snapshot_every: int
+) -> None:
+    """``AdoptChild`` is durable: after a restart the child still has its parent and the
+    parent its child (also when a snapshot taken after the adoption means the adopting step
+    is not replayed), and stopping the parent still reaches the child."""
+
+    async def main() -> None:
+        specs = (*SPECS, ADOPTER)
+        async with AsyncRuntime(specs, storage=backend.open(), snapshot_every=snapshot_every) as rt:
+            await rt.start(ADOPTER, "boss")
+            await rt.start(COUNTER, "w")
+            await rt.call("boss", "t.adopt", {"child_id": "w"})
+            await rt.wait_idle(timeout=5)
+            assert rt.parent("w") == "boss"
+        rt = await restored(backend, specs, snapshot_every=snapshot_every)
+        try:
+            assert rt.children("boss") == {"adopted": "w"}
+            assert rt.parent("w") == "boss"
+            assert rt.state("boss").trail == ("started:w",)
+            await rt.stop("boss")
+            await rt.wait_idle(timeout=5)
+            assert rt.state("w").trail == ("orphaned:boss",)
+        finally:
+            await rt.shutdown()
 
     asyncio.run(main())

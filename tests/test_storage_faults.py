@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 from tests.redis_server import free_port, redis_url, start_redis
-from tests.test_durable import BOSS, COUNTER, SPECS, TALLY, agents_of, ext
+from tests.test_durable import ADOPTER, BOSS, COUNTER, SPECS, TALLY, agents_of, ext
 
 from jido import Agent
 from jido_interpreters import (
@@ -61,6 +61,10 @@ class Flaky:
     def mark_stopped(self, agent_id: str) -> None:
         self._check("mark_stopped")
         self.inner.mark_stopped(agent_id)
+
+    def set_parent(self, agent_id: str, parent_id: str, tag: str) -> None:
+        self._check("set_parent")
+        self.inner.set_parent(agent_id, parent_id, tag)
 
     def mark_undelivered(self, agent_id: str, signal_id: str) -> None:
         self._check("mark_undelivered")
@@ -513,5 +517,42 @@ def test_a_runtime_whose_redis_lease_lapsed_stops_writing(redis_url: str) -> Non
         await first.shutdown()
         other.close()
         client.close()
+
+    asyncio.run(main())
+
+
+def test_an_adoption_storage_never_heard_of_is_made_again_on_recovery(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """If the link never reached storage, recovery makes it again from the journalled step
+    that adopted (without a second ``child.started``), and writes it."""
+    path = tmp_path / "links.db"
+    specs = (*SPECS, ADOPTER)
+
+    async def main() -> None:
+        flaky = Flaky(path)
+        flaky.failing.add("set_parent")
+        with caplog.at_level(logging.CRITICAL, logger="jido.runtime"):
+            async with AsyncRuntime(specs, storage=flaky) as rt:
+                await rt.start(ADOPTER, "boss")
+                await rt.start(COUNTER, "w")
+                await rt.call("boss", "t.adopt", {"child_id": "w"})
+                await rt.wait_idle(timeout=5)
+        flaky.close()
+        assert flaky.failures == 1
+        for _ in range(2):  # the second recovery finds the link in storage
+            store = SQLiteStorage(path)
+            async with AsyncRuntime(specs, storage=store) as rt:
+                await rt.restore()
+                await rt.wait_idle(timeout=5)
+                assert rt.children("boss") == {"adopted": "w"}
+                assert rt.parent("w") == "boss"
+                assert rt.state("boss").trail == ("started:w",)
+            store.close()
+        store = SQLiteStorage(path)
+        records = [r for r in store.agents() if isinstance(r, AgentRecord)]
+        store.close()
+        (record,) = [r for r in records if r.agent_id == "w"]
+        assert (record.parent_id, record.tag) == ("boss", "adopted")
 
     asyncio.run(main())

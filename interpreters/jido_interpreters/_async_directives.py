@@ -428,6 +428,10 @@ def _adopt(rt: AsyncRuntime, parent: Server, d: AdoptChild, problems: list[Probl
         return
     child.parent = (parent_id, d.tag)
     parent.children[d.tag] = d.child_id
+    if rt._storage is not None:
+        # Before the snapshot that may follow this step: a recovery from that snapshot does
+        # not replay the step, so the registration must say who the parent is.
+        rt._commit().post("adopted", (d.child_id, parent_id, d.tag))
     rt._system(
         parent,
         CHILD_STARTED,

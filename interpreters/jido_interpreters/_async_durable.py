@@ -416,6 +416,21 @@ async def restore(
     for child_id, child in rt._servers.items():
         if child.parent is not None and child.parent[0] in back and not child.stopped:
             rt._servers[child.parent[0]].children[child.parent[1]] = child_id
+    # Adoptions whose link the crash kept from storage (see _adopt): made again, and written.
+    for rec, _, plan, _, _ in started:
+        adopter = rt._servers[rec.agent_id]
+        for adopt in plan.adoptions:
+            adoptee = rt._servers.get(adopt.child_id)
+            if (
+                adoptee is not None
+                and adoptee is not adopter
+                and not adoptee.stopped
+                and adoptee.parent is None
+                and adopt.tag not in adopter.children
+            ):
+                adoptee.parent = (rec.agent_id, adopt.tag)
+                adopter.children[adopt.tag] = adopt.child_id
+                rt._commit().post("adopted", (adopt.child_id, rec.agent_id, adopt.tag))
     for rec, spec, plan, hib, upgraded in started:
         srv = rt._servers[rec.agent_id]
         if srv.stopped:

@@ -50,7 +50,7 @@ class Server:
         "children",
         "crons",
         "effects",
-            "last_seq",
+        "last_seq",
         "mailbox",
         "options",
         "out_crons",

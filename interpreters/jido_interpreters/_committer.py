@@ -110,6 +110,8 @@ class Committer:
                     storage.snapshot(payload)
                 elif kind == "stopped":
                     storage.mark_stopped(payload)
+                elif kind == "adopted":
+                    storage.set_parent(*payload)
                 elif kind == "undelivered":
                     storage.mark_undelivered(*payload)
                 elif kind == "barrier":

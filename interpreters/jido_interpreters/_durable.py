@@ -12,6 +12,8 @@ replayed steps left outstanding, so the runtime can finish it:
   would have produced while the runtime was down is not made up).
 * ``Emit`` to other agents: re-delivered; the receiver's journal drops ids it already holds.
 * ``SpawnAgent`` of a child that was never registered: spawned now.
+* ``AdoptChild`` whose link storage does not hold (the crash came before it was written):
+  linked now, without a second ``jido.agent.child.started``.
 * ``Stop``: the agent is stopped as the live runtime stops it (its parent told, its children
   dealt with by their ``on_parent_death``); replay ends there, and, as live, the directives
   after the ``Stop`` in that step are not carried out.
@@ -31,6 +33,7 @@ import jido
 from jido import (
     SENSOR_EXIT,
     ActionCrashed,
+    AdoptChild,
     Agent,
     AgentSpec,
     Cron,
@@ -166,6 +169,7 @@ class Replayed:
         outbox: what is outstanding.
         emits: every ``Emit`` of the replayed steps, with the id of the emitting agent.
         spawns: every ``SpawnAgent`` of the replayed steps.
+        adoptions: every ``AdoptChild`` of the replayed steps.
         stopped_by: the journalled signal whose step stopped the agent (a ``Stop``
             directive), or ``None``.
         stop_reason: that ``Stop``'s reason.
@@ -176,6 +180,7 @@ class Replayed:
     outbox: Outbox
     emits: tuple[Emit, ...]
     spawns: tuple[SpawnAgent, ...]
+    adoptions: tuple[AdoptChild, ...] = ()
     stopped_by: Signal | None = None
     stop_reason: str = ""
 
@@ -246,6 +251,7 @@ def replay(
     sensors: dict[str, StartSensor] = {s.tag: s for s in outbox.sensors}
     emits: list[Emit] = []
     spawns: list[SpawnAgent] = []
+    adoptions: list[AdoptChild] = []
     stopped_by: Signal | None = None
     stop_reason = ""
     seq = start_seq
@@ -299,6 +305,8 @@ def replay(
                     emits.append(d)
                 case SpawnAgent():
                     spawns.append(d)
+                case AdoptChild():
+                    adoptions.append(d)
                 case Stop(reason=reason):
                     stopped_by, stop_reason = signal, reason
                 case _:
@@ -318,6 +326,7 @@ def replay(
         ),
         emits=tuple(emits),
         spawns=tuple(spawns),
+        adoptions=tuple(adoptions),
         stopped_by=stopped_by,
         stop_reason=stop_reason,
     )

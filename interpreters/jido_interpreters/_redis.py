@@ -93,6 +93,21 @@ return 1
 """
 )
 
+# Set a registration's parent link (AdoptChild), fenced.
+_SET_PARENT: Final = (
+    _FENCE
+    + """
+local raw = redis.call('HGET', KEYS[1] .. 'agents', ARGV[2])
+if not raw then return 0 end
+local ok, data = pcall(cjson.decode, raw)
+if not ok or type(data) ~= 'table' then return 0 end
+data['parent_id'] = ARGV[3]
+data['tag'] = ARGV[4]
+redis.call('HSET', KEYS[1] .. 'agents', ARGV[2], cjson.encode(data))
+return 1
+"""
+)
+
 # Remember an undelivered signal's id for an agent id, fenced.
 _MARK_UNDELIVERED: Final = (
     _FENCE
@@ -168,6 +183,7 @@ class RedisStorage:
         self._register = self._r.register_script(_REGISTER)
         self._snapshot = self._r.register_script(_SNAPSHOT)
         self._mark_stopped = self._r.register_script(_MARK_STOPPED)
+        self._set_parent = self._r.register_script(_SET_PARENT)
         self._mark_undelivered = self._r.register_script(_MARK_UNDELIVERED)
         self._renew = self._r.register_script(_RENEW)
         self._release = self._r.register_script(_RELEASE)
@@ -262,6 +278,10 @@ class RedisStorage:
         left as it is: :meth:`agents` reports it (and recovery refuses it), which says more
         than an error here would."""
         self._fenced(self._mark_stopped, [agent_id])
+
+    def set_parent(self, agent_id: str, parent_id: str, tag: str) -> None:
+        """As :meth:`mark_stopped`, for the parent link."""
+        self._fenced(self._set_parent, [agent_id, parent_id, tag])
 
     def mark_undelivered(self, agent_id: str, signal_id: str) -> None:
         self._fenced(self._mark_undelivered, [agent_id, signal_id])

@@ -180,6 +180,13 @@ class SQLiteStorage:
         with self._lock:
             self._db.execute("UPDATE agents SET stopped = 1 WHERE agent_id = ?", (agent_id,))
 
+    def set_parent(self, agent_id: str, parent_id: str, tag: str) -> None:
+        with self._lock:
+            self._db.execute(
+                "UPDATE agents SET parent_id = ?, tag = ? WHERE agent_id = ?",
+                (parent_id, tag, agent_id),
+            )
+
     def _next_seq(self, agent_id: str) -> int:
         n = self._next.get(agent_id)
         if n is None:

@@ -111,6 +111,11 @@ class Storage(Protocol):
         """The agent stopped for good; it will not be recovered."""
         ...
 
+    def set_parent(self, agent_id: str, parent_id: str, tag: str) -> None:
+        """The agent became the child of ``parent_id`` under ``tag`` (an ``AdoptChild``):
+        its registration's parent link says so from now on. An unknown id is ignored."""
+        ...
+
     def mark_undelivered(self, agent_id: str, signal_id: str) -> None:
         """A signal for ``agent_id`` could not be delivered (no such agent was running).
 
