@@ -455,3 +455,71 @@ def test_ok_builds_an_outcome() -> None:
     op = jido.SetState({"count": 1})
     out = ok(Counter(), e, ops=(op,)).unwrap()
     assert out == jido.Outcome(state=Counter(), ops=(op,), directives=(e,))
+
+
+@attrs.frozen
+class Shapes:
+    """Params of the shapes JSON data comes in: arrays, sets, fixed tuples, unions."""
+
+    tags: list[str] = attrs.Factory(list)
+    names: tuple[str, ...] = ()
+    unique: frozenset[int] = frozenset()
+    pair: tuple[int, str] = (0, "")
+    either: int | str = 0
+    maybe: int | str | None = None
+
+
+@action(params=Shapes)
+def take_shapes(state: Counter, params: Shapes, ctx: Context) -> ActionResult[Counter]:
+    """Record what arrived."""
+    return ok(attrs.evolve(state, seen=(*state.seen, repr(params))))
+
+
+SHAPES = AgentSpec(
+    name="shapes", state=Counter, routes=[Route(pattern="shapes", target=take_shapes)]
+)
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        ({"tags": ["a", "b"]}, Shapes(tags=["a", "b"])),
+        ({"names": ["x"]}, Shapes(names=("x",))),
+        ({"unique": [1, 2, 1]}, Shapes(unique=frozenset({1, 2}))),
+        ({"pair": [7, "seven"]}, Shapes(pair=(7, "seven"))),
+        ({"either": 5}, Shapes(either=5)),
+        ({"either": "five"}, Shapes(either="five")),
+        ({"maybe": None}, Shapes()),
+        ({"maybe": "x"}, Shapes(maybe="x")),
+    ],
+)
+def test_params_take_arrays_and_unions_of_plain_types(data: object, expected: Shapes) -> None:
+    """Lists, tuples, sets, fixed-length tuples and unions such as ``int | str`` structure
+    from the JSON shapes they come in."""
+    result = step(SHAPES, SHAPES.new("a"), sig("shapes", data))
+    assert result.problems == ()
+    assert result.agent.state.seen == (repr(expected),)
+
+
+@pytest.mark.parametrize(
+    ("data", "field"),
+    [
+        ({"tags": "admin"}, "tags"),  # not its characters
+        ({"names": {"k1": 1}}, "names"),  # not its keys
+        ({"unique": "ab"}, "unique"),
+        ({"pair": "ab"}, "pair"),
+        ({"pair": [1]}, "pair"),
+        ({"either": 1.5}, "either"),
+        ({"either": True}, "either"),
+        ({"maybe": [1]}, "maybe"),
+    ],
+)
+def test_params_refuse_what_only_looks_like_an_array_or_a_member(data: object, field: str) -> None:
+    """A string or an object is not an array, and a union takes only its members, strictly:
+    the step reports the field and leaves the state as it was (no exception)."""
+    agent = SHAPES.new("a")
+    result = step(SHAPES, agent, sig("shapes", data))
+    assert result.agent == agent
+    (problem,) = result.problems
+    assert problem.kind is ProblemKind.PARAMS
+    assert problem.message.endswith(f"@ $.{field}")

@@ -550,3 +550,33 @@ def test_decoded_time_is_utc_equivalent() -> None:
     """A Z-suffixed time decodes to an aware datetime equal to the UTC instant."""
     s = signal_from_dict(signal_dict(time="2026-01-01T00:00:00Z"))
     assert s.time == datetime(2026, 1, 1, tzinfo=UTC)
+
+
+@attrs.frozen
+class Mixed:
+    """A state with unions of plain types and arrays."""
+
+    either: int | str = 0
+    maybe: int | None = None
+    names: tuple[str, ...] = ()
+    pair: tuple[int, str] = (0, "")
+
+
+MIXED = jido.AgentSpec(name="mixed", state=Mixed)
+
+
+@pytest.mark.parametrize(
+    "state",
+    [Mixed(), Mixed(either="x", maybe=3, names=("a", "b"), pair=(1, "one")), Mixed(either=7)],
+)
+def test_states_with_unions_and_tuples_round_trip(state: Mixed) -> None:
+    """``int | str``, ``int | None``, homogeneous and fixed-length tuples decode exactly."""
+    agent = attrs.evolve(MIXED.new("m"), state=state)
+    assert agent_from_json(to_json(agent), MIXED) == agent
+
+
+def test_a_string_where_an_array_belongs_does_not_decode() -> None:
+    """Decoding is as strict as params: a string is not an array of its characters."""
+    text = to_json(MIXED.new("m")).replace('"names":[]', '"names":"ab"')
+    with pytest.raises(DecodeError, match="names"):
+        agent_from_json(text, MIXED)

@@ -10,10 +10,18 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import datetime
+from types import UnionType
 from typing import Any, Final, TypeVar, Union, get_args, get_origin
 
 import attrs
 import cattrs
+from cattrs.cols import (
+    homogenous_tuple_structure_factory,
+    is_any_set,
+    is_frozenset,
+    is_sequence,
+    list_structure_factory,
+)
 from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError
 
 from ._json import EMPTY, FrozenMap, JsonValue, freeze, thaw
@@ -71,6 +79,74 @@ def _make(*, detailed: bool = True) -> cattrs.Converter:
         return hook
 
     c.register_structure_hook_factory(attrs.has, structure_attrs)
+
+    # cattrs structures any iterable into a list, tuple or set: a string would become its
+    # characters, an object its keys. Only a JSON array (a list, or a tuple once frozen) may.
+    def structure_array(cl: Any, conv: cattrs.Converter) -> Any:
+        args = get_args(cl)
+        inner: Callable[[Any, Any], Any]
+        if is_any_set(cl):
+            item = args[0] if args else Any
+            make: type[Any] = frozenset if is_frozenset(cl) else set
+
+            def structure_set(value: Any, _: Any) -> Any:
+                return make(conv.structure(v, item) for v in value)
+
+            inner = structure_set
+        elif get_origin(cl) is tuple and not (len(args) == 2 and args[1] is Ellipsis):
+
+            def structure_fixed(value: Any, _: Any) -> Any:
+                if len(value) != len(args):
+                    raise ValueError(f"expected {len(args)} items, got {len(value)}")
+                return tuple(conv.structure(v, a) for v, a in zip(value, args, strict=True))
+
+            inner = structure_fixed
+        elif get_origin(cl) is tuple or cl is tuple:
+            inner = homogenous_tuple_structure_factory(cl, conv)
+        else:
+            inner = list_structure_factory(cl, conv)
+
+        def hook(value: Any, t: Any) -> Any:
+            t_ = type(value)
+            if t_ is not list and t_ is not tuple:
+                raise TypeError(f"expected an array, got {t_.__name__} {value!r}")
+            return inner(value, t)
+
+        return hook
+
+    def is_array(t: Any) -> bool:
+        return is_sequence(t) or is_any_set(t) or get_origin(t) is tuple
+
+    c.register_structure_hook_factory(is_array, structure_array)
+
+    # Unions of anything but attrs classes (``int | str``): cattrs has no hook for them. The
+    # members are tried in order; the strict scalar hooks above make the first fit the only
+    # one (no member coerces a value another member would take as it is).
+    def is_plain_union(t: Any) -> bool:
+        if get_origin(t) not in (Union, UnionType) or _is_json(t):
+            return False
+        members = [a for a in get_args(t) if a is not type(None)]
+        return not all(attrs.has(a) for a in members)
+
+    def structure_union(cl: Any, conv: cattrs.Converter) -> Any:
+        members = get_args(cl)
+        names = " | ".join(getattr(a, "__name__", repr(a)) for a in members)
+
+        def hook(value: Any, _: Any) -> Any:
+            if value is None and type(None) in members:
+                return None
+            for member in members:
+                if member is type(None):
+                    continue
+                try:
+                    return conv.structure(value, member)
+                except Exception:  # not this member: try the next
+                    continue
+            raise TypeError(f"expected {names}, got {type(value).__name__} {value!r}")
+
+        return hook
+
+    c.register_structure_hook_factory(is_plain_union, structure_union)
 
     def is_frozen_map(t: Any) -> bool:
         return t is FrozenMap or get_origin(t) is FrozenMap
