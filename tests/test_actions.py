@@ -523,3 +523,30 @@ def test_params_refuse_what_only_looks_like_an_array_or_a_member(data: object, f
     (problem,) = result.problems
     assert problem.kind is ProblemKind.PARAMS
     assert problem.message.endswith(f"@ $.{field}")
+
+
+@attrs.frozen
+class Private:
+    """Params whose field is private: its JSON key is the attribute name, as cattrs reads it."""
+
+    _limit: int = 0
+
+
+@action(params=Private, extra="forbid")
+def limit(state: Counter, params: Private, ctx: Context) -> ActionResult[Counter]:
+    """Set the count to the limit."""
+    return ok(attrs.evolve(state, count=params._limit))
+
+
+def test_extra_forbid_knows_the_keys_that_are_read() -> None:
+    """``extra="forbid"`` accepts exactly the keys params are read from (attribute names):
+    the private field's key sets it, and its init alias is an unknown parameter, not a
+    value silently dropped."""
+    spec = AgentSpec(name="p", state=Counter, routes=[Route(pattern="limit", target=limit)])
+    agent = spec.new("a")
+    assert step(spec, agent, sig("limit", {"_limit": 5})).agent.state.count == 5
+    refused = step(spec, agent, sig("limit", {"limit": 5}))
+    assert refused.agent == agent
+    assert [p.message for p in refused.problems] == [
+        "invalid params for action 'limit': unknown parameter @ $.limit"
+    ]

@@ -325,6 +325,28 @@ def test_cmd_with_a_list_runs_in_order() -> None:
     assert result.agent.version == 1
 
 
+def test_cmd_with_a_tuple_runs_each_of_its_instructions() -> None:
+    """A tuple is a sequence of instructions like a list, unless it is one
+    ``(action, params)`` pair."""
+    assert cmd(SPEC, fresh(), (increment, record)).agent.state == Counter(count=1, seen=(1,))
+    result = cmd(SPEC, fresh(), ("increment", "increment", "record"))
+    assert result.agent.state == Counter(count=2, seen=(2,))
+    assert result.problems == ()
+
+
+def test_an_instruction_for_a_missing_slice_is_a_state_error() -> None:
+    """An instruction naming a state slice the agent lacks (a plugin mounted after the agent
+    was saved, or a mistyped slice) is an Error directive; the others still run."""
+    ins = Instruction(action=increment, slice="nope")
+    agent = fresh()
+    result = cmd(SPEC, agent, [ins, increment])
+    assert result.agent.state.count == 1
+    (problem,) = result.problems
+    assert problem.kind is ProblemKind.STATE
+    assert problem.details["slice"] == "nope"
+    assert "no state slice 'nope'" in problem.message
+
+
 def test_cmd_unknown_name_is_an_error_directive() -> None:
     """An unknown action name is an Error directive, not an exception; others still run."""
     agent = fresh()

@@ -228,7 +228,7 @@ def _structure_detailed(
         return cls()
     errors: list[str] = []
     if forbid_extra:
-        known = {f.alias for f in fields}
+        known = {f.name for f in fields}  # the keys cattrs reads: names, not aliases
         errors.extend(f"unknown parameter @ $.{k}" for k in data if k not in known)
     try:
         value = converter.get_structure_hook(cls)(data, cls)

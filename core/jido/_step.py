@@ -22,7 +22,7 @@ Theory of operation
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any, Generic, TypeAlias, TypeVar, final
+from typing import Any, Generic, TypeAlias, TypeGuard, TypeVar, cast, final
 
 import attrs
 from returns.result import Failure, Success
@@ -114,19 +114,24 @@ def cmd(
     Raises:
         ActionCrashed: an action raised (a bug); ``agent`` is untouched.
     """
-    if isinstance(instructions, Action | str | Instruction | tuple):
+    if isinstance(instructions, Action | str | Instruction) or _is_pair(instructions):
         items: list[InstructionLike] = [instructions]
     else:
-        items = list(instructions)
+        items = list(cast(Iterable[InstructionLike], instructions))
     resolved: list[Instruction | Problem] = [_resolve(spec, item) for item in items]
     return _run(spec, agent, None, f"cmd:{agent.id}:{agent.version}", resolved, None)
+
+
+def _is_pair(value: object) -> TypeGuard[tuple[Action[Any, Any] | str, Mapping[str, object]]]:
+    # ``(action, params)`` is one instruction; any other tuple is a sequence of them.
+    return isinstance(value, tuple) and len(value) == 2 and isinstance(value[1], Mapping)
 
 
 def _resolve(spec: AgentSpec[Any], item: object) -> Instruction | Problem:
     params: FrozenMap[str, JsonValue] | None = None
     if isinstance(item, Instruction):
         return item
-    if isinstance(item, tuple) and len(item) == 2 and isinstance(item[1], Mapping):
+    if _is_pair(item):
         item, raw = item
         try:
             params = freeze_map(raw)
@@ -166,7 +171,25 @@ def _run(
             continue
         act = ins.action
         where = ins.slice
-        current = state if where is None else slices[where]
+        if where is None:
+            current = state
+        elif where in slices:
+            current = slices[where]
+        else:
+            # An instruction naming a slice the spec has not (or an agent from before the
+            # plugin was mounted): bad data, not a crash.
+            directives.append(
+                Error(
+                    problem=Problem.of(
+                        ProblemKind.STATE,
+                        f"agent {agent.id!r} has no state slice {where!r} for action {act.name!r}",
+                        action=act.name,
+                        slice=where,
+                    )
+                )
+            )
+            failed += 1
+            continue
         params = structure_params(
             data_of_signal if ins.params is None else ins.params,
             act.params,
