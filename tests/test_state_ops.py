@@ -25,6 +25,7 @@ from jido import (
     cmd,
     ok,
 )
+from jido.serde import agent_from_json, to_json
 
 
 @attrs.frozen
@@ -315,3 +316,57 @@ def test_original_state_is_never_mutated() -> None:
     start = Profile(meta=FrozenMap({"a": FrozenMap({"b": 1})}))
     ok_state(start, SetPath(("meta", "a", "b"), 2), SetState({"name": "x"}))
     assert start == Profile(meta=FrozenMap({"a": FrozenMap({"b": 1})}))
+
+
+# ------------------------------------------------------------------ plain values on fields
+
+
+@attrs.frozen
+class Holder:
+    """Fields a plain dict or list may be set on."""
+
+    meta: FrozenMap[str, Any] = attrs.field(factory=FrozenMap)
+    items: tuple[int, ...] = ()
+    address: Address | None = None
+    anything: Any = None
+
+
+def test_plain_values_set_on_fields_become_what_the_field_declares() -> None:
+    """A dict or list set on an attrs field is structured into the field's type (frozen
+    where the type says nothing), as JSON would be: the agent stays hashable, shares nothing
+    with the action, and equals its round trip through ``jido.serde``."""
+    payload: dict[str, Any] = {"k": [1, 2]}
+
+    @action()
+    def fill(s: Holder, params: NoParams, ctx: Context) -> ActionResult[Holder]:
+        return ok(
+            None,
+            ops=(
+                SetPath(("meta",), payload),
+                SetPath(("items",), [1, 2]),
+                SetState({"address": {"city": "Lyon"}}),
+                SetPath(("anything",), {"k": [1]}),
+            ),
+        )
+
+    spec = AgentSpec(name="holder", state=Holder, actions=[fill])
+    result = cmd(spec, spec.new("h"), fill)
+    assert result.problems == ()
+    agent = result.agent
+    assert agent.state == Holder(
+        meta=FrozenMap({"k": (1, 2)}),
+        items=(1, 2),
+        address=Address(city="Lyon"),
+        anything=FrozenMap({"k": (1,)}),
+    )
+    hash(agent)
+    assert agent_from_json(to_json(agent), spec) == agent
+    payload["k"].append(3)  # the action's own dict, changed afterwards
+    assert agent.state.meta == FrozenMap({"k": (1, 2)})
+
+
+def test_a_plain_value_the_field_cannot_hold_is_a_state_problem() -> None:
+    """A list where the field declares a nested attrs value is refused, naming the field."""
+    problem = state_problem(Holder(), SetPath(("address",), [1, 2]))
+    assert "Holder.address cannot hold [1, 2]" in problem.message
+    assert problem.details["path"] == ("address",)

@@ -169,6 +169,9 @@ def _make(*, detailed: bool = True) -> cattrs.Converter:
     )
     # A bare JSON value (signal data, effect results): freeze on the way in, thaw on the way out.
     c.register_structure_hook_func(_is_json, lambda v, _: freeze(v))
+    # ``Any`` takes any JSON value, frozen too: a state field typed ``Any`` equals its round
+    # trip, and holds nothing mutable.
+    c.register_structure_hook_func(lambda t: t is Any, lambda v, _: freeze(v))
     c.register_unstructure_hook_func(_is_json, thaw)
     c.register_structure_hook(datetime, lambda v, _: datetime.fromisoformat(v))
     c.register_unstructure_hook(datetime, lambda d: d.isoformat())

@@ -8,16 +8,21 @@ Removing a *field* is impossible on an attrs class, so "delete" resets a field t
 on a mapping it removes the key.
 
 Plain dicts and lists stored inside a mapping are frozen (to :class:`FrozenMap` and tuples),
-like the mappings the ops build, so a state stays immutable and hashable.
+like the mappings the ops build; set on an attrs field, they become what the field declares
+(as from JSON, strictly), so a state stays immutable, hashable and equal to its round trip.
 """
 
 from __future__ import annotations
 
+import typing
 from collections.abc import Iterable, Mapping
 from typing import Any, TypeAlias, final
 
 import attrs
+from cattrs import transform_error
+from cattrs.errors import ClassValidationError, IterableValidationError
 
+from ._convert import converter
 from ._json import FrozenMap
 
 __all__ = [
@@ -164,6 +169,44 @@ def _frozen(value: Any) -> Any:
     return value
 
 
+def _field_value(obj: Any, name: str, value: Any, where: tuple[str, ...]) -> Any:
+    # A plain dict or list set on a field becomes what the field declares (a FrozenMap, a
+    # tuple, an attrs instance...), as it would coming from JSON: the state stays immutable,
+    # hashable and equal to its round trip, and a value the field cannot hold is refused.
+    if type(value) is not dict and type(value) is not list:
+        return value
+    declared = _field_types(type(obj)).get(name, Any)
+    if declared is Any:
+        return _frozen(value)
+    try:
+        return converter.structure(value, declared)
+    except Exception as exc:
+        reasons = (
+            transform_error(exc)
+            if isinstance(exc, ClassValidationError | IterableValidationError)
+            else [str(exc)]
+        )
+        raise StateOpError(
+            f"{type(obj).__name__}.{name} cannot hold {value!r}: {'; '.join(reasons)}", where
+        ) from None
+
+
+def _field_types(cls: type[Any]) -> dict[str, Any]:
+    types = _FIELD_TYPES.get(cls)
+    if types is None:
+        try:
+            types = typing.get_type_hints(cls)
+        except Exception:  # annotations that do not resolve: values are frozen, not checked
+            types = {}
+        _FIELD_TYPES[cls] = types
+    return types
+
+
+# Each state class's resolved field types: a memo of a pure function of classes the program
+# defines.
+_FIELD_TYPES: dict[type[Any], dict[str, Any]] = {}
+
+
 def _check_field(obj: Any, name: str, where: tuple[str, ...]) -> None:
     if name not in _fields(obj):
         raise StateOpError(f"{type(obj).__name__} has no field {name!r}", where)
@@ -178,7 +221,7 @@ def _merge(current: Any, values: Mapping[str, Any], where: tuple[str, ...]) -> A
             old = getattr(current, name)
             if isinstance(value, Mapping) and (attrs.has(type(old)) or isinstance(old, Mapping)):
                 value = _merge(old, value, here)
-            changes[name] = value
+            changes[name] = _field_value(current, name, value, here)
         return _evolve(current, changes, where)
     if isinstance(current, Mapping):
         merged = dict(current)
@@ -209,6 +252,8 @@ def _set_path(current: Any, path: tuple[str, ...], value: Any, where: tuple[str,
         _check_field(current, name, here)
         if rest:
             value = _set_path(getattr(current, name), rest, value, here)
+        else:
+            value = _field_value(current, name, value, here)
         return _evolve(current, {name: value}, where)
     if isinstance(current, Mapping):
         if rest:
