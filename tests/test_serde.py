@@ -580,3 +580,21 @@ def test_a_string_where_an_array_belongs_does_not_decode() -> None:
     text = to_json(MIXED.new("m")).replace('"names":[]', '"names":"ab"')
     with pytest.raises(DecodeError, match="names"):
         agent_from_json(text, MIXED)
+
+
+@attrs.frozen
+class Blob:
+    """A state holding bytes: fine in memory, not JSON."""
+
+    raw: bytes = b""
+
+
+def test_values_json_cannot_write_are_encode_errors() -> None:
+    """A state field JSON cannot write, or an integer beyond JSON's 4,300 digits, is an
+    ``EncodeError`` naming what was being encoded, not a bare TypeError or ValueError."""
+    agent = jido.AgentSpec(name="blob", state=Blob).new("b", Blob(b"\x00"))
+    with pytest.raises(EncodeError, match="cannot encode Agent"):
+        to_json(agent)
+    huge = Signal(type="a.b", source="/t", id="1", data={"n": 10**5000})
+    with pytest.raises(EncodeError, match=r"cannot encode Signal.*4300 digits"):
+        to_json(huge)

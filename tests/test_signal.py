@@ -292,3 +292,22 @@ def test_derive_id_depends_on_every_input() -> None:
     assert len(others) == 4
     assert len(base) == 32
     int(base, 16)  # hex digits, or this raises
+
+
+def test_data_that_contains_itself_is_invalid_data() -> None:
+    """A list or dict that contains itself is not JSON: ``InvalidSignal`` naming ``data``
+    (not a RecursionError), for signals from outside and drafts from actions alike."""
+    loop: list[object] = [1]
+    loop.append(loop)
+    nest: dict[str, object] = {}
+    nest["self"] = nest
+    for data in (loop, {"k": loop}, nest):
+        with pytest.raises(InvalidSignal) as info:
+            Signal(type="a.b", source="/t", id="1", data=data)
+        assert info.value.field == "data"
+        assert "contains itself" in str(info.value)
+        with pytest.raises(InvalidSignal) as drafted:
+            Signal.draft("a.b", data)
+        assert drafted.value.field == "data"
+    with pytest.raises(TypeError, match="contains itself"):
+        jido.freeze(loop)

@@ -106,6 +106,8 @@ def freeze(value: object, *, path: str = "$") -> JsonValue:
         return _freeze(value)
     except _NotJson as exc:
         raise TypeError(f"{path}{exc.where}: {exc.reason}") from None
+    except RecursionError:
+        raise TypeError(f"{path}: {_TOO_DEEP}") from None
 
 
 class _NotJson(Exception):
@@ -117,6 +119,7 @@ class _NotJson(Exception):
 
 
 _INLINE: Final = frozenset({str, int, bool, type(None)})
+_TOO_DEEP: Final = "nested too deeply to be JSON (or it contains itself)"
 
 
 def _freeze(value: object) -> JsonValue:

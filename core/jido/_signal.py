@@ -11,7 +11,7 @@ from typing import Final, final
 import attrs
 
 from ._errors import InvalidSignal
-from ._json import EMPTY, FrozenMap, JsonValue, _freeze, _NotJson, freeze
+from ._json import _TOO_DEEP, EMPTY, FrozenMap, JsonValue, _freeze, _NotJson, freeze
 
 __all__ = ["DRAFT", "Signal", "derive_id", "is_valid_type"]
 
@@ -198,6 +198,8 @@ class Signal:
                 _set_data(new, _freeze(data))
             except _NotJson as exc:
                 raise InvalidSignal("data", data, f"${exc.where}: {exc.reason}") from None
+            except RecursionError:
+                raise InvalidSignal("data", data, f"$: {_TOO_DEEP}") from None
         _set_datacontenttype(new, "application/json")
         _set_extensions(new, EMPTY)
         return new

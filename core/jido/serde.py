@@ -322,13 +322,20 @@ class Codec:
         """``value`` as a compact JSON string (keys in a fixed order).
 
         Raises:
-            EncodeError: as :meth:`to_dict`.
+            EncodeError: as :meth:`to_dict`; or a value JSON cannot write: a state field
+                holding what is not JSON (bytes, a ``date``, a ``Decimal``...), an integer
+                of more than 4,300 digits.
         """
-        if type(value) is Signal:
-            # Frozen data is already JSON to the encoder (FrozenMap is a dict, tuples encode
-            # as arrays), so the signal's data is not thawed on the way.
-            return _encode(_signal_to_dict(value, thawed=False))
-        return _encode(self.to_dict(value))
+        try:
+            if type(value) is Signal:
+                # Frozen data is already JSON to the encoder (FrozenMap is a dict, tuples
+                # encode as arrays), so the signal's data is not thawed on the way.
+                return _encode(_signal_to_dict(value, thawed=False))
+            return _encode(self.to_dict(value))
+        except EncodeError:
+            raise
+        except (TypeError, ValueError) as exc:
+            raise EncodeError(type(value).__name__, str(exc)) from exc
 
     # ------------------------------------------------------------------ in
 
