@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal as os_signal
 from typing import Any
 
 import pytest
@@ -247,3 +248,24 @@ def test_router_equality_and_routes() -> None:
 def test_empty_router_matches_nothing() -> None:
     """A router without routes returns no match."""
     assert targets(Router([]), "a.b") == []
+
+
+def test_many_double_stars_match_in_polynomial_time() -> None:
+    """A pattern with several ``**`` against a long type that almost matches: each (trie
+    node, position) is walked once, so this takes milliseconds. (Walked naively it takes
+    longer than the age of the universe; the alarm turns such a hang into a failure.)"""
+    pattern = ".".join(["**", "a"] * 8) + ".b"
+    router = Router([Route(pattern=pattern, target="x")])
+
+    def too_slow(signum: int, frame: object) -> None:
+        raise TimeoutError("matching did not finish in 30 s")
+
+    previous = os_signal.signal(os_signal.SIGALRM, too_slow)
+    os_signal.alarm(30)
+    try:
+        assert router.candidates(".".join(["a"] * 60) + ".c") == ()
+        (hit,) = router.candidates(".".join(["a"] * 60) + ".b")
+        assert hit.pattern == pattern
+    finally:
+        os_signal.alarm(0)
+        os_signal.signal(os_signal.SIGALRM, previous)

@@ -175,7 +175,7 @@ class Router(Generic[T]):
             return found
         segments = signal_type.split(".")
         hits: dict[int, tuple[tuple[int, int, int, int, int], Route[T]]] = {}
-        self._walk(self._root, segments, 0, hits)
+        self._walk(self._root, segments, 0, hits, set())
         found = tuple(route for _, route in sorted(hits.values(), key=lambda e: e[0]))
         if len(self._memo) >= _MEMO_LIMIT:
             self._memo.clear()
@@ -200,20 +200,28 @@ class Router(Generic[T]):
         segments: list[str],
         i: int,
         hits: dict[int, tuple[tuple[int, int, int, int, int], Route[T]]],
+        visited: set[tuple[int, int]],
     ) -> None:
+        # Each (node, position) is walked once: what it finds does not depend on the way
+        # there, and without this a pattern with several '**' is exponential in the length
+        # of the type (a type comes from outside: that would be a way to stall a step).
+        here = (id(node), i)
+        if here in visited:
+            return
+        visited.add(here)
         if node.dstar is not None:
             # '**' swallows segments i..k-1 for every k, including none at all.
             for k in range(i, len(segments) + 1):
-                self._walk(node.dstar, segments, k, hits)
+                self._walk(node.dstar, segments, k, hits, visited)
         if i == len(segments):
             for entry in node.entries:
                 hits[entry[0][4]] = entry
             return
         child = node.children.get(segments[i])
         if child is not None:
-            self._walk(child, segments, i + 1, hits)
+            self._walk(child, segments, i + 1, hits, visited)
         if node.star is not None:
-            self._walk(node.star, segments, i + 1, hits)
+            self._walk(node.star, segments, i + 1, hits, visited)
 
 
 def table(routes: Mapping[str, T]) -> list[Route[T]]:
