@@ -598,3 +598,16 @@ def test_values_json_cannot_write_are_encode_errors() -> None:
     huge = Signal(type="a.b", source="/t", id="1", data={"n": 10**5000})
     with pytest.raises(EncodeError, match=r"cannot encode Signal.*4300 digits"):
         to_json(huge)
+
+
+def test_a_custom_directive_with_a_kind_field_is_refused() -> None:
+    """A field named ``kind`` would be overwritten by the directive's tag on the wire (and
+    decode wrong): the codec refuses the class when it is built, saying why."""
+
+    @attrs.frozen(kw_only=True)
+    class Sort(jido.CustomDirective):
+        kind: str
+        amount: int
+
+    with pytest.raises(ValueError, match="Sort has a field named 'kind'"):
+        Codec(directives={"billing.sort": Sort})

@@ -33,6 +33,7 @@ from collections.abc import Set as AbstractSet
 from datetime import datetime
 from typing import Any, Final, Union, final, get_args, get_origin
 
+import attrs
 import cattrs
 from cattrs.strategies import configure_tagged_union
 from cattrs.v import format_exception
@@ -248,8 +249,8 @@ class Codec:
             :class:`~jido.CustomDirective`), by the tag that names them on the wire.
 
     Raises:
-        ValueError: a tag collides with a built-in one, or a class is not a frozen attrs
-            subclass of ``CustomDirective``.
+        ValueError: a tag collides with a built-in one, a class is not a frozen attrs
+            subclass of ``CustomDirective``, or it has a field named ``kind`` (the tag's key).
     """
 
     __slots__ = ("_c", "_directive_type", "_tags")
@@ -263,6 +264,12 @@ class Codec:
             candidate: object = cls
             if not (isinstance(candidate, type) and issubclass(candidate, d.CustomDirective)):
                 raise ValueError(f"{cls!r} is not a CustomDirective subclass")
+            if attrs.has(cls) and any(f.name == "kind" for f in attrs.fields(cls)):
+                # The wire tag is the ``kind`` key: the field would be overwritten by it.
+                raise ValueError(
+                    f"{cls.__name__} has a field named 'kind', which its JSON uses for the"
+                    " directive's tag: rename the field"
+                )
             tags[cls] = tag
         c = _base.copy()
         c.register_unstructure_hook(Signal, _signal_to_dict)
