@@ -172,6 +172,30 @@ def test_agent_with_default_state_round_trips(a: Agent[Profile]) -> None:
     assert serde.agent_from_json(serde.to_json(a), PROFILE_SPEC) == a
 
 
+@attrs.frozen
+class Required:
+    """A state whose fields have no defaults, of the types jido states are made of: the
+    default strategy infers each from its annotation."""
+
+    counts: FrozenMap[str, int]
+    blob: JsonValue
+    names: tuple[str, ...]
+    pair: tuple[int, str]
+    either: int | str
+    nested: FrozenMap[str, tuple[int, ...]]
+
+
+REQUIRED_SPEC = AgentSpec(name="required", state=Required)
+
+
+@given(agents(REQUIRED_SPEC))
+def test_agents_infer_states_made_of_jido_types(a: Agent[Required]) -> None:
+    """``agents(spec)`` draws states whose fields are FrozenMaps, JSON values, tuples and
+    unions of them, and those agents round-trip."""
+    assert isinstance(a.state.counts, FrozenMap)
+    assert serde.agent_from_json(serde.to_json(a), REQUIRED_SPEC) == a
+
+
 audit_slices = st.builds(
     Audit,
     entries=st.lists(_short_text, max_size=3).map(tuple),

@@ -21,7 +21,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta, timezone
-from typing import Any, Final, TypeVar, get_type_hints
+from types import UnionType
+from typing import Any, Final, TypeVar, Union, get_args, get_origin, get_type_hints
 
 import attrs
 
@@ -33,6 +34,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
     ) from exc
 
 from ._agent import Agent, AgentSpec
+from ._convert import _is_json
 from ._directives import (
     PARENT,
     SELF,
@@ -291,13 +293,36 @@ def _instances(cls: type[S]) -> st.SearchStrategy[S]:
             hints = {}
         fields: tuple[attrs.Attribute[Any], ...] = getattr(cls, "__attrs_attrs__", ())
         required = {
-            f.alias: st.from_type(hints[f.name])
+            f.alias: _from_type(hints[f.name])
             for f in fields
             if f.init and f.default is attrs.NOTHING and f.name in hints and f.alias
         }
         return st.builds(cls, **required)
 
     return st.deferred(build)
+
+
+def _from_type(t: Any) -> st.SearchStrategy[Any]:
+    # ``st.from_type``, plus the types jido states are made of, which it cannot resolve:
+    # JsonValue, FrozenMap[K, V] (and containers or unions of them, and nested attrs classes).
+    if t is Any or t is object or _is_json(t):
+        return json_values()
+    origin, args = get_origin(t), get_args(t)
+    if t is FrozenMap or origin is FrozenMap:
+        if len(args) != 2:
+            return _json_maps()
+        return st.dictionaries(_from_type(args[0]), _from_type(args[1]), max_size=4).map(FrozenMap)
+    if origin is tuple:
+        if len(args) == 2 and args[1] is Ellipsis:
+            return st.lists(_from_type(args[0]), max_size=4).map(tuple)
+        return st.tuples(*(_from_type(a) for a in args))
+    if origin is list:
+        return st.lists(_from_type(args[0]) if args else json_values(), max_size=4)
+    if origin in (Union, UnionType):
+        return st.one_of(*(_from_type(a) for a in args))
+    if attrs.has(t):
+        return _instances(t)
+    return st.from_type(t)
 
 
 def agents(
