@@ -611,3 +611,21 @@ def test_a_custom_directive_with_a_kind_field_is_refused() -> None:
 
     with pytest.raises(ValueError, match="Sort has a field named 'kind'"):
         Codec(directives={"billing.sort": Sort})
+
+
+@attrs.frozen
+class ById:
+    """States keyed by integers: JSON writes the keys as strings."""
+
+    names: FrozenMap[int, str] = attrs.field(factory=FrozenMap)
+    plain: dict[int, tuple[int, ...]] = attrs.field(factory=dict, hash=False)
+
+
+def test_integer_keys_round_trip() -> None:
+    """An ``int``-keyed map's keys are written as digits and read back as integers (only the
+    canonical spelling: ``"01"`` is not ``1``)."""
+    spec = jido.AgentSpec(name="by-id", state=ById)
+    agent = spec.new("a", ById(FrozenMap({1: "one", -2: "minus two"}), {7: (1, 2)}))
+    assert agent_from_json(to_json(agent), spec) == agent
+    with pytest.raises(DecodeError, match="names"):
+        agent_from_json(to_json(agent).replace('"1":"one"', '"01":"one"'), spec)

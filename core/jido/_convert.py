@@ -8,6 +8,7 @@ coercion of ``"5"`` to ``5`` or of ``1.5`` to ``1``.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from types import UnionType
@@ -19,6 +20,7 @@ from cattrs.cols import (
     homogenous_tuple_structure_factory,
     is_any_set,
     is_frozenset,
+    is_mapping,
     is_sequence,
     list_structure_factory,
 )
@@ -43,6 +45,7 @@ def _strict(
 
 
 _SCALAR_TYPES: Final = frozenset({bool, int, float, str, type(None)})
+_INT_KEY: Final = re.compile(r"-?(0|[1-9][0-9]*)")
 
 
 def _is_json(t: Any) -> bool:
@@ -159,11 +162,32 @@ def _make(*, detailed: bool = True) -> cattrs.Converter:
             frozen = freeze(value)
             assert isinstance(frozen, FrozenMap)
             return frozen
-        return FrozenMap(
-            {c.structure(k, args[0]): c.structure(v, args[1]) for k, v in value.items()}
-        )
+        kt, vt = args
+        return FrozenMap({key(k, kt): c.structure(v, vt) for k, v in value.items()})
+
+    # JSON object keys are strings, so an ``int`` key comes back as its digits: only those
+    # (the canonical spelling ``str(int)`` writes) are read back as the integer.
+    def key(k: object, kt: Any) -> Any:
+        if kt is int and type(k) is str and _INT_KEY.fullmatch(k):
+            return int(k)
+        return c.structure(k, kt)
+
+    def is_int_keyed_dict(t: Any) -> bool:
+        args = get_args(t)
+        return bool(args) and args[0] is int and is_mapping(t) and get_origin(t) is not FrozenMap
+
+    def structure_int_keyed(cl: Any, conv: cattrs.Converter) -> Any:
+        vt = get_args(cl)[1]
+
+        def hook(value: Any, _: Any) -> Any:
+            if not isinstance(value, Mapping):
+                raise TypeError(f"expected an object, got {type(value).__name__} {value!r}")
+            return {key(k, int): conv.structure(v, vt) for k, v in value.items()}
+
+        return hook
 
     c.register_structure_hook_func(is_frozen_map, structure_frozen_map)
+    c.register_structure_hook_factory(is_int_keyed_dict, structure_int_keyed)
     c.register_unstructure_hook_func(
         is_frozen_map, lambda m: {k: c.unstructure(v) for k, v in m.items()}
     )
