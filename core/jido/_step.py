@@ -15,8 +15,9 @@ Theory of operation
 4. Signals born in a step are stamped with ids derived from the handled signal, the agent id
    and their position, so replaying a journal reproduces them exactly.
 5. A bug in user code (an action raising) is not bad data: it propagates as
-   :class:`ActionCrashed`, for the interpreter's error policy to handle. The caller still holds
-   the untouched agent value, the last good state.
+   :class:`ActionCrashed`, for the interpreter's error policy to handle (a route guard or a
+   custom strategy raising propagates as it is). The caller still holds the untouched agent
+   value, the last good state.
 """
 
 from __future__ import annotations
@@ -78,7 +79,9 @@ def step(spec: AgentSpec[S], agent: Agent[S], signal: Signal) -> Step[S]:
         as it was; see the module docs.
 
     Raises:
-        ActionCrashed: an action raised (a bug); ``agent`` is untouched.
+        ActionCrashed: an action raised (a bug); ``agent`` is untouched. An exception from
+            other user code ``step`` calls (a route guard, a custom strategy) is a bug too and
+            propagates as it is; the runtimes apply the agent's error policy to both.
     """
     if signal.id == DRAFT:
         problem = Problem.of(
