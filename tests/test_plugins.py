@@ -305,3 +305,36 @@ def test_spec_state_must_be_attrs() -> None:
     bad_state: Any = dict
     with pytest.raises(SpecError, match="not an attrs class"):
         AgentSpec(name="s", state=bad_state)
+
+
+@attrs.frozen
+class NeedsArgs:
+    """A slice state that cannot start from defaults."""
+
+    required: int
+
+
+def _plain(state: Counter, params: NoParams, ctx: object) -> None:
+    """A function that was never made an action."""
+
+
+def test_malformed_specs_are_spec_errors_listing_every_problem() -> None:
+    """A route to a plain function, a plugin name that is no string, and a plugin state with
+    fields lacking defaults are reported together as one SpecError, not as whichever
+    AttributeError or TypeError came first."""
+    with pytest.raises(SpecError) as info:
+        AgentSpec(
+            name="bad",
+            state=Counter,
+            routes=[Route(pattern="x", target=_plain)],  # type: ignore[arg-type]
+            plugins=[
+                Plugin(name=1),  # type: ignore[arg-type]
+                Plugin(name="needs", state=NeedsArgs),
+                Plugin(name="plain", routes=[Route(pattern="y", target=_plain)]),  # type: ignore[arg-type]
+            ],
+        )
+    problems = info.value.problems
+    assert any("route 'x' of the agent targets" in p and "@action" in p for p in problems)
+    assert any("route 'y' of plugin 'plain' targets" in p for p in problems)
+    assert "plugin name 1: use [A-Za-z0-9_-]" in problems
+    assert any("plugin 'needs': state NeedsArgs has fields without defaults" in p for p in problems)

@@ -59,13 +59,36 @@ def _problems_of_spec(spec: AgentSpec[Any]) -> list[str]:
         problems.append(f"strategy {spec.strategy!r} lacks initial_status / decide")
     seen_plugins: set[str] = set()
     for plugin in spec.plugins:
-        if _NAME_RE.fullmatch(plugin.name) is None or "." in plugin.name:
+        plugin_name: object = plugin.name
+        if (
+            not isinstance(plugin_name, str)
+            or _NAME_RE.fullmatch(plugin_name) is None
+            or "." in plugin_name
+        ):
             problems.append(f"plugin name {plugin.name!r}: use [A-Za-z0-9_-]")
         if plugin.name in seen_plugins:
             problems.append(f"plugin {plugin.name!r} is mounted twice")
         seen_plugins.add(plugin.name)
         if not attrs.has(plugin.state):
             problems.append(f"plugin {plugin.name!r}: state {plugin.state!r} is not an attrs class")
+        elif any(
+            f.init and f.default is attrs.NOTHING
+            for f in attrs.fields(plugin.state)
+        ):
+            # A slice starts from the state's defaults: there is nowhere to pass others.
+            problems.append(
+                f"plugin {plugin.name!r}: state {plugin.state.__name__} has fields without"
+                " defaults; a slice starts from its defaults"
+            )
+    targets = [("the agent", r) for r in spec.routes]
+    targets += [(f"plugin {p.name!r}", r) for p in spec.plugins for r in p.routes]
+    for owner, route in targets:
+        target: object = route.target
+        if not isinstance(target, Action):
+            problems.append(
+                f"route {route.pattern!r} of {owner} targets {target!r}, not an action"
+                " (decorate the function with @action)"
+            )
 
     # Route conflicts: the same pattern claimed by two owners (the agent, or a plugin). Every
     # matching route runs, so this is almost always a mistake, and with no silent prefixing
@@ -149,7 +172,10 @@ class AgentSpec(Generic[S]):
 
         routes: list[Route[Instruction]] = []
         for route in self.routes:
-            ins = add(route.target, None)
+            target: object = route.target
+            if not isinstance(target, Action):
+                continue  # reported above
+            ins = add(target, None)
             routes.append(_retarget(route, attrs.evolve(ins, params=route.params)))
         for act in self.actions:
             add(act, None)
@@ -158,7 +184,10 @@ class AgentSpec(Generic[S]):
                 add(act, None)
         for plugin in self.plugins:
             for route in plugin.routes:
-                ins = add(route.target, plugin.name)
+                plugged: object = route.target
+                if not isinstance(plugged, Action):
+                    continue  # reported above
+                ins = add(plugged, plugin.name)
                 routes.append(_retarget(route, attrs.evolve(ins, params=route.params)))
             for act in plugin.actions:
                 add(act, plugin.name)
