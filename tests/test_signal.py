@@ -311,3 +311,12 @@ def test_data_that_contains_itself_is_invalid_data() -> None:
         assert drafted.value.field == "data"
     with pytest.raises(TypeError, match="contains itself"):
         jido.freeze(loop)
+
+
+def test_derived_ids_do_not_collide_when_ids_contain_the_separator() -> None:
+    """``derive_id`` joins its parts with U+001F; parts that contain it are length-prefixed,
+    so moving the separator between parts gives a different id."""
+    assert jido.derive_id("s\x1fa", "b", 0) != jido.derive_id("s", "a\x1fb", 0)
+    assert jido.derive_id("s", "a\x1fb", 0) != jido.derive_id("s", "a", 0, salt="b")
+    assert jido.derive_id("s\x1fa", "b", 0) == jido.derive_id("s\x1fa", "b", 0)
+    assert jido.derive_id("s", "a", 0) == jido.derive_id("s", "a", 0)

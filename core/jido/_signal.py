@@ -234,6 +234,12 @@ def derive_id(parent_id: str, agent_id: str, position: int, salt: str = "") -> s
     >>> derive_id("s1", "agent-1", 0) != derive_id("s1", "agent-1", 1)
     True
     """
+    if "\x1f" in parent_id or "\x1f" in agent_id or "\x1f" in salt:
+        # The separator inside a part would let two different inputs join to one string:
+        # such parts are length-prefixed instead, hashed in a domain of their own (other
+        # ids keep the plain, cheaper form, and the ids they always had).
+        key = f"{len(parent_id)}:{parent_id}{len(agent_id)}:{agent_id}{position}:{salt}"
+        return _blake2b(key.encode(), digest_size=16, person=b"jido.prefixed").hexdigest()
     return _blake2b(
         f"{parent_id}\x1f{agent_id}\x1f{position}\x1f{salt}".encode(), digest_size=16
     ).hexdigest()
