@@ -933,3 +933,69 @@ def test_a_childs_exit_never_overtakes_its_last_message() -> None:
         sim.send("bank/a", "bank.work", None, at=1.0)
         result = sim.run(1_000)
         assert result.agents["bank"].state.seen == ("started:a", "report", "exit:a"), seed
+
+
+def test_a_setup_that_sends_before_it_starts_replays_identically() -> None:
+    """Starts and sends may interleave in a setup (an input only needs its addressee running
+    when it arrives); the trace records the order, and replay keeps it."""
+
+    def setup(sim: Simulation) -> None:
+        sim.send("alice", "bank.transfer.requested", {"to": "bob", "amount": 30}, at=0.05)
+        sim.start(bank.ACCOUNT, "alice", {"balance": 100})
+        sim.send("bob", "bank.transfer.requested", {"to": "alice", "amount": 5}, at=0.05)
+        sim.start(bank.ACCOUNT, "bob", {"balance": 0})
+
+    scenario = Scenario(specs=bank.SPECS, setup=setup, latency=0.0)
+    for seed in range(5):
+        result = simulate(scenario, seed=seed)
+        assert result.sent_after == (0, 1)
+        text = simulation_to_jsonl(result)
+        assert [i.get("after") for i in json.loads(text.splitlines()[0])["inputs"]] == [0, 1]
+        assert replay(text, scenario) is None
+
+
+@attrs.frozen
+class Got:
+    """The effect results an agent received, in order."""
+
+    got: tuple[int, ...] = ()
+
+
+@action()
+def invoke_two(state: Got, _: NoParams, ctx: Context) -> ActionResult[Got]:
+    return ok(
+        state,
+        invoke("fx.n", {"n": 1}, on_ok="fx.got", on_error="fx.failed"),
+        invoke("fx.n", {"n": 2}, on_ok="fx.got", on_error="fx.failed"),
+    )
+
+
+@attrs.frozen
+class EffectResult:
+    """An effect's outcome."""
+
+    result: FrozenMap[str, int]
+
+
+@action(params=EffectResult)
+def got_one(state: Got, p: EffectResult, ctx: Context) -> ActionResult[Got]:
+    return ok(Got((*state.got, p.result["n"])))
+
+
+TWICE = AgentSpec(
+    name="twice",
+    state=Got,
+    routes=[Route(pattern="fx.go", target=invoke_two), Route(pattern="fx.got", target=got_one)],
+)
+
+
+@pytest.mark.parametrize("faults", [FaultPlan(), FaultPlan(crash=0.5)])
+def test_one_steps_effect_outcomes_arrive_in_invoke_order(faults: FaultPlan) -> None:
+    """As in every runtime, the outcomes of the effects one step invoked arrive in the order
+    of its Invoke directives, whatever latency each draws (and when a crash invokes them
+    again); only an injected effect latency may reorder them."""
+    for seed in range(40):
+        sim = Simulation([TWICE], seed=seed, faults=faults, effects={"fx.n": lambda a: a})
+        sim.start(TWICE, "a")
+        sim.send("a", "fx.go")
+        assert sim.run(100).agents["a"].state.got == (1, 2)

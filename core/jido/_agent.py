@@ -71,10 +71,7 @@ def _problems_of_spec(spec: AgentSpec[Any]) -> list[str]:
         seen_plugins.add(plugin.name)
         if not attrs.has(plugin.state):
             problems.append(f"plugin {plugin.name!r}: state {plugin.state!r} is not an attrs class")
-        elif any(
-            f.init and f.default is attrs.NOTHING
-            for f in attrs.fields(plugin.state)
-        ):
+        elif any(f.init and f.default is attrs.NOTHING for f in attrs.fields(plugin.state)):
             # A slice starts from the state's defaults: there is nowhere to pass others.
             problems.append(
                 f"plugin {plugin.name!r}: state {plugin.state.__name__} has fields without"

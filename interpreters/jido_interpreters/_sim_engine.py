@@ -116,6 +116,9 @@ class _Engine(Kernel):
         self.counts: dict[str, int] = {}
         self._order = itertools.count()
         self._last_due: dict[tuple[str, str], float] = {}
+        # The step whose effects were invoked last (agent, event index), and their latest due.
+        self._effects_of: tuple[str, int] = ("", -1)
+        self._effects_due = 0.0
         self._incarnation: dict[str, int] = {}
         self._incarnations = itertools.count()
         self._view = MappingProxyType(self.agents)
@@ -204,6 +207,12 @@ class _Engine(Kernel):
         outcome = self.effects.perform(d, agent_id, problems)
         if outcome is not None:
             due = self.now + self.rng.random() * self.latency if self.latency else self.now
+            # The outcomes of one step's effects arrive in the order of its Invoke directives
+            # (as in every runtime); only an injected effect latency may reorder them.
+            step = (agent_id, self.count)
+            if self._effects_of == step and due < self._effects_due:
+                due = self._effects_due
+            self._effects_of, self._effects_due = step, due
             self.push(due, _EFFECT, agent_id, "@effect", (d, outcome, cause), False)
 
     def _system(self, agent_id: str, type: str, data: object, *, cause: str) -> None:
@@ -451,11 +460,13 @@ class _Engine(Kernel):
             )
 
         for item in inflight:
+            self.note("effect_reissued", reissued(item[5][0]))
+        # Invoked again together, so their outcomes keep the order they were first invoked in.
+        problems: list[Problem] = []
+        for item in inflight:
             invoke, _, cause = item[5]
-            self.note("effect_reissued", reissued(invoke))
-            problems: list[Problem] = []
             self._invoke(victim, cause, invoke, problems)
-            self.problems.extend(problems)
+        self.problems.extend(problems)
 
     def idle(self) -> bool:
         """Whether nothing live is pending (stale timers do not count)."""

@@ -151,6 +151,8 @@ class SimulationResult:
         sinks: what was emitted to each named sink.
         choices: when the run had no seed, every draw it took from the given generator, in
             order: what :func:`replay` feeds back to re-run it (``None`` for a seeded run).
+        sent_after: for each input, how many agents had been started when it was sent
+            (starts and sends interleave in a setup, and the order is part of the run).
     """
 
     seed: int | None
@@ -169,6 +171,7 @@ class SimulationResult:
     counts: FrozenMap[str, int] = attrs.field(factory=FrozenMap)
     sinks: FrozenMap[str, tuple[Signal, ...]] = attrs.field(factory=FrozenMap)
     choices: tuple[float, ...] | None = None
+    sent_after: tuple[int, ...] = ()
 
     @property
     def entries(self) -> tuple[TraceEntry, ...]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import itertools
 import json
 from collections.abc import Callable, Mapping
 from datetime import datetime
@@ -108,6 +109,16 @@ def _event_to_dict(e: SimEvent, codec: Codec) -> dict[str, Any]:
     return out
 
 
+def _input_dict(c: Codec, result: SimulationResult, n: int) -> dict[str, Any]:
+    at, to, sig = result.inputs[n]
+    out: dict[str, Any] = {"at": at, "to": to}
+    after = result.sent_after[n] if n < len(result.sent_after) else len(result.started)
+    if after != len(result.started):
+        out["after"] = after  # sent before some agents were started (the default: after all)
+    out["signal"] = c.to_dict(sig)
+    return out
+
+
 @functools.cache
 def _codec() -> Codec:
     # Building a codec configures cattrs from scratch (tens of milliseconds): build the
@@ -147,7 +158,7 @@ def simulation_to_jsonl(
         "latency": result.latency,
         "epoch": result.epoch.isoformat(),
         "agents": [c.to_dict(a) for a in result.started],
-        "inputs": [{"at": at, "to": to, "signal": c.to_dict(sig)} for at, to, sig in result.inputs],
+        "inputs": [_input_dict(c, result, n) for n in range(len(result.inputs))],
     }
     lines = [_dumps(header)]
     lines.extend(_dumps(_event_to_dict(e, c)) for e in result.events)
@@ -226,6 +237,7 @@ class _Header:
     epoch: datetime
     agents: tuple[Agent[Any], ...]
     inputs: tuple[tuple[float, str, Signal], ...]
+    sent_after: tuple[int, ...]
 
 
 _HEADER: Final = "simulation trace line 1"
@@ -293,6 +305,7 @@ def _read_header(raw: object, scenario: Scenario) -> _Header:
     codec = scenario.codec or _codec()
     agents: list[Agent[Any]] = []
     inputs: list[tuple[float, str, Signal]] = []
+    sent_after: list[int] = []
     try:
         for a in raw.get("agents", []):
             name = a.get("spec") if isinstance(a, dict) else None
@@ -304,7 +317,13 @@ def _read_header(raw: object, scenario: Scenario) -> _Header:
             at, to = item["at"], item["to"]
             if isinstance(at, bool) or not isinstance(at, int | float) or not isinstance(to, str):
                 raise DecodeError(what, f"input {item!r} needs a number 'at' and a string 'to'")
+            after = item.get("after", len(agents))
+            if type(after) is not int or not 0 <= after <= len(agents):
+                raise DecodeError(what, f"input {item!r}: 'after' must be 0..{len(agents)}")
+            if sent_after and after < sent_after[-1]:
+                raise DecodeError(what, f"input {item!r}: 'after' goes back in time")
             inputs.append((float(at), to, codec.signal_from_dict(item["signal"])))
+            sent_after.append(after)
     except DecodeError as exc:
         raise DecodeError(what, exc.reason if exc.what == what else str(exc)) from None
     except (KeyError, TypeError, AttributeError) as exc:
@@ -320,6 +339,7 @@ def _read_header(raw: object, scenario: Scenario) -> _Header:
         epoch,
         tuple(agents),
         tuple(inputs),
+        tuple(sent_after),
     )
 
 
@@ -390,10 +410,16 @@ def replay(
     )
     note: str | None = None
     try:
-        for agent in header.agents:
-            sim.start(agent.spec, agent.id, agent.state)
-        for at, to, sig in header.inputs:
+        # In the order the setup did it: the starts before each input, then the rest.
+        agents = iter(header.agents)
+        started = 0
+        for (at, to, sig), after in zip(header.inputs, header.sent_after, strict=True):
+            for agent in itertools.islice(agents, after - started):
+                sim.start(agent.spec, agent.id, agent.state)
+            started = after
             sim.send(to, sig, at=at)
+        for agent in agents:
+            sim.start(agent.spec, agent.id, agent.state)
         result = sim.run(header.events, progress=progress)
     except InvariantViolated as exc:
         result = exc.result

@@ -151,6 +151,7 @@ class Simulation:
         )
         self._started: list[Agent[Any]] = []
         self._inputs: list[tuple[float, str, Signal]] = []
+        self._sent_after: list[int] = []
         self._budget = 0
         self._ran = False
         self._violation: Violation | None = None
@@ -204,6 +205,7 @@ class Simulation:
         else:
             sig = attrs.evolve(e.signal(signal, data), time=e.epoch + timedelta(seconds=at))
         self._inputs.append((float(at), agent_id, sig))
+        self._sent_after.append(len(self._started))
         e.send_net(agent_id, "@input", sig, base=float(at))
         return sig
 
@@ -264,6 +266,7 @@ class Simulation:
             epoch=e.epoch,
             started=tuple(self._started),
             inputs=tuple(self._inputs),
+            sent_after=tuple(self._sent_after),
             events=tuple(e.events),
             event_count=e.count,
             agents=FrozenMap(dict(e.agents)),
