@@ -250,3 +250,108 @@ def test_review_reads_strings_holding_line_separators(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     review = json.dumps(json.loads(result.stdout), ensure_ascii=False)
     assert "a\u2028b" in review  # the topic, whole, in the plan the orchestrator made
+
+
+# ---------------------------------------------------------------- odd input, odd specs
+
+
+def test_review_knows_the_named_sinks_it_is_told_of(tmp_path: Path) -> None:
+    """Without ``--sink`` an emit to a named sink is reported as going nowhere; with it, the
+    review says what the real system (which has the sink) would do."""
+    replies = tmp_path / "replies.json"
+    replies.write_text(json.dumps({"llm.draft": {"words": 7}, "report.publish": "done"}))
+    args = ["review", SPEC, str(request(tmp_path)), "--replies", str(replies)]
+    assert "no sink named 'audit'" in run(*args).stdout
+    told = run(*args, "--sink", "audit")
+    assert told.exit_code == 0, told.output
+    assert "no sink named" not in told.stdout
+    assert "audit" in told.stdout
+
+
+def test_files_that_are_not_utf8_are_one_error(tmp_path: Path) -> None:
+    """Every file the CLI reads (signals, replies, fault plans, traces) that is not UTF-8
+    text is one error line naming it, exit code 2."""
+    bad = tmp_path / "latin1.json"
+    bad.write_bytes(b"\xff\xfe caf\xe9")
+    empty = script(tmp_path, raw="")
+    bank = "jido_examples.bank:ACCOUNT"
+    for args in (
+        ("review", SPEC, str(bad)),
+        ("review", SPEC, str(empty), "--replies", str(bad)),
+        ("simulate", bank, "--faults", str(bad)),
+        ("replay", str(bad), bank),
+    ):
+        assert "latin1.json: not UTF-8 text" in one_error_line(run(*args))
+
+
+LOOPY = """
+import attrs
+from jido import AgentSpec, Route, action, emit, ok, schedule
+
+@attrs.frozen
+class S:
+    n: int = 0
+
+@action()
+def ping(state, params, ctx):
+    return ok(S(state.n + 1), emit("l.ping"))
+
+@action()
+def boom(state, params, ctx):
+    raise RuntimeError("kaboom")
+
+@action()
+def later(state, params, ctx):
+    return ok(state, schedule(1e308, "l.boom"))
+
+LOOPY = AgentSpec(
+    name="loopy",
+    state=S,
+    routes=[
+        Route(pattern="l.ping", target=ping),
+        Route(pattern="l.boom", target=boom),
+        Route(pattern="l.later", target=later),
+    ],
+)
+"""
+
+
+@pytest.mark.parametrize(
+    "lines",
+    [
+        [{"advance": 10**400}],  # an int no float can hold
+        [cloudevent(1, "l.later"), {"advance": 1e308}],  # a timer past the year 9999
+    ],
+)
+def test_review_advancing_past_any_clock_is_one_error(tmp_path: Path, lines: list[object]) -> None:
+    """An ``advance`` too large for a float, or one that takes virtual time past the
+    calendar's end, is one error line, not an OverflowError. (The spec has no timers: with a
+    nightly cron, advancing eight thousand years would first run every tick.)"""
+    module = tmp_path / "loopy.py"
+    module.write_text(LOOPY, encoding="utf-8")
+    path = script(tmp_path, *lines)
+    assert one_error_line(run("review", f"{module}:LOOPY", str(path))).startswith(f"error: {path}")
+
+
+@pytest.mark.parametrize(
+    ("type", "says"),
+    [("l.boom", "action 'boom' of agent 'loopy' raised"), ("l.ping", "after 500 signals")],
+)
+def test_review_of_a_spec_that_crashes_or_runs_away_fails_in_one_line(
+    tmp_path: Path, type: str, says: str
+) -> None:
+    """A reviewed action that raises, or a chain of signals that never ends, is reported as
+    a failure (exit code 1) in one line, not a traceback."""
+    module = tmp_path / "loopy.py"
+    module.write_text(LOOPY, encoding="utf-8")
+    path = script(tmp_path, cloudevent(1, type))
+    result = run("review", f"{module}:LOOPY", str(path), "--max-steps", "500")
+    assert result.exit_code == 1, result.output
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("failed:")
+    assert says in line
+
+
+def test_demo_store_in_a_directory_that_does_not_exist_is_one_error(tmp_path: Path) -> None:
+    missing = tmp_path / "nowhere" / "demo.db"
+    assert "no directory" in one_error_line(run("demo", "--store", str(missing)))

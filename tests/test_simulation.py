@@ -999,3 +999,41 @@ def test_one_steps_effect_outcomes_arrive_in_invoke_order(faults: FaultPlan) -> 
         sim.start(TWICE, "a")
         sim.send("a", "fx.go")
         assert sim.run(100).agents["a"].state.got == (1, 2)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "says"),
+    [
+        ("latency", 10**400, "latency"),
+        ("latency", 1e300, "end of the calendar"),
+        ("epoch", "9999-12-31T23:59:59.999999+00:00", "past the end of the calendar"),
+        ("faults", {"max_delay": 10**400}, "must be finite"),
+        ("input_at", 10**400, "finite number 'at'"),
+    ],
+)
+def test_a_header_with_numbers_past_any_clock_is_a_decode_error(
+    field: str, value: object, says: str
+) -> None:
+    """Numbers too large for a float, or times past the calendar's end, in a trace header
+    are a DecodeError naming the problem (a ValueError for an input the recorded setup
+    cannot send), not an OverflowError."""
+    text = simulation_to_jsonl(simulate(bank.SCENARIO, seed=1, events=50))
+    lines = text.splitlines()
+    header = json.loads(lines[0])
+    if field == "input_at":
+        header["inputs"][0]["at"] = value
+    else:
+        header[field] = value
+    with pytest.raises(ValueError if field == "epoch" else DecodeError, match=says):
+        replay("\n".join([compact(header), *lines[1:]]), bank.SCENARIO)
+
+
+def test_faults_and_times_too_large_for_a_float_are_refused() -> None:
+    """``FaultPlan`` and ``Simulation.send`` refuse numbers no float (or no calendar) can
+    hold with their own errors, not an OverflowError."""
+    with pytest.raises(InvalidFaultPlan) as info:
+        FaultPlan(drop=10**400)
+    assert info.value.field == "drop"
+    sim = Simulation([bank.ACCOUNT])
+    with pytest.raises(ValueError, match="past the end of the calendar"):
+        sim.send("a", "bank.retry", at=1e300)

@@ -137,8 +137,12 @@ class FaultPlan:
             value: object = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int | float):
                 raise InvalidFaultPlan(name, value, "must be a number")
+            try:
+                value = float(value)  # an int too large for a float is not finite either
+            except OverflowError:
+                value = math.inf
             if not math.isfinite(value):
-                raise InvalidFaultPlan(name, value, "must be finite")
+                raise InvalidFaultPlan(name, getattr(self, name), "must be finite")
             if name in _DURATIONS and value <= 0:
                 raise InvalidFaultPlan(name, value, "must be a number of seconds above 0")
             if name in _PROBABILITIES and not 0 <= value <= 1:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import itertools
 import json
+import math
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any, Final, assert_never, final
@@ -256,6 +257,17 @@ def _header_spec(raw: dict[str, Any]) -> str | None:
     return spec
 
 
+def _seconds(value: object) -> float | None:
+    # A finite number of seconds >= 0 as a float, or None (an int too large for a float too).
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    try:
+        seconds = float(value)
+    except OverflowError:
+        return None
+    return seconds if math.isfinite(seconds) and seconds >= 0 else None
+
+
 def _read_header(raw: object, scenario: Scenario) -> _Header:
     what = _HEADER
     raw = _header_dict(raw)
@@ -281,8 +293,9 @@ def _read_header(raw: object, scenario: Scenario) -> _Header:
         raise DecodeError(what, f"seed {seed!r} is not an integer")
     if isinstance(events, bool) or not isinstance(events, int) or events < 0:
         raise DecodeError(what, f"events {events!r} is not an integer >= 0")
-    if isinstance(latency, bool) or not isinstance(latency, int | float) or latency < 0:
-        raise DecodeError(what, f"latency {latency!r} is not a number >= 0")
+    latency_s = _seconds(latency)
+    if latency_s is None:
+        raise DecodeError(what, f"latency {latency!r} is not a finite number >= 0")
     faults = raw.get("faults")
     if not isinstance(faults, dict):
         raise DecodeError(what, "faults must be an object")
@@ -314,15 +327,17 @@ def _read_header(raw: object, scenario: Scenario) -> _Header:
                 raise DecodeError(what, f"agent {a!r} runs no spec of the scenario")
             agents.append(codec.agent_from_dict(a, spec))
         for item in raw.get("inputs", []):
-            at, to = item["at"], item["to"]
-            if isinstance(at, bool) or not isinstance(at, int | float) or not isinstance(to, str):
-                raise DecodeError(what, f"input {item!r} needs a number 'at' and a string 'to'")
+            at, to = _seconds(item["at"]), item["to"]
+            if at is None or not isinstance(to, str):
+                raise DecodeError(
+                    what, f"input {item!r} needs a finite number 'at' >= 0 and a string 'to'"
+                )
             after = item.get("after", len(agents))
             if type(after) is not int or not 0 <= after <= len(agents):
                 raise DecodeError(what, f"input {item!r}: 'after' must be 0..{len(agents)}")
             if sent_after and after < sent_after[-1]:
                 raise DecodeError(what, f"input {item!r}: 'after' goes back in time")
-            inputs.append((float(at), to, codec.signal_from_dict(item["signal"])))
+            inputs.append((at, to, codec.signal_from_dict(item["signal"])))
             sent_after.append(after)
     except DecodeError as exc:
         raise DecodeError(what, exc.reason if exc.what == what else str(exc)) from None
@@ -335,7 +350,7 @@ def _read_header(raw: object, scenario: Scenario) -> _Header:
         choices,
         events,
         plan,
-        float(latency),
+        latency_s,
         epoch,
         tuple(agents),
         tuple(inputs),
@@ -429,6 +444,11 @@ def replay(
     except _ChoicesExhausted as exc:
         note = str(exc)
         result = sim.result()
+    except OverflowError as exc:
+        # An epoch (or times) so late that the run's clock passes year 9999.
+        raise DecodeError(
+            _HEADER, f"the run's virtual time passes the end of the calendar: {exc}"
+        ) from None
     if header.choices is not None:
         # The header is compared as recorded: a diverging run shows at its first differing
         # event, not at a header listing the draws it happened to take.

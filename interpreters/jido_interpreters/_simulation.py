@@ -200,10 +200,16 @@ class Simulation:
         if isinstance(at, bool) or not math.isfinite(at) or at < 0:
             raise ValueError(f"at must be a finite number of seconds >= 0, got {at!r}")
         e = self._engine
+        try:
+            when = e.epoch + timedelta(seconds=at)
+        except OverflowError:
+            raise ValueError(
+                f"at {at!r} s after the epoch is past the end of the calendar"
+            ) from None
         if isinstance(signal, Signal):
             sig = signal
         else:
-            sig = attrs.evolve(e.signal(signal, data), time=e.epoch + timedelta(seconds=at))
+            sig = attrs.evolve(e.signal(signal, data), time=when)
         self._inputs.append((float(at), agent_id, sig))
         self._sent_after.append(len(self._started))
         e.send_net(agent_id, "@input", sig, base=float(at))

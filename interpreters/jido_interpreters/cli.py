@@ -28,6 +28,7 @@ from ._async import AsyncRuntime
 from ._dryrun import CannedError, DryRun, Reply
 from ._faults import NO_FAULTS, FaultPlan, fault_plan_from_json
 from ._jsonl import loads, split_lines
+from ._kernel import RunawayError
 from ._review import describe
 from ._sim_events import InvariantViolated, SimulationResult
 from ._sim_trace import replay as replay_trace
@@ -93,12 +94,23 @@ def load_specs(ref: str) -> tuple[AgentSpec[Any], tuple[AgentSpec[Any], ...]]:
     return spec, specs if spec in specs else (spec, *specs)
 
 
-def _read_script(path: Path) -> list[Signal | float]:
-    """Signals (CloudEvents JSON, one per line) and ``{"advance": seconds}`` lines."""
+def _read_text(path: Path) -> str:
+    """A UTF-8 text file's contents.
+
+    Raises:
+        BadInput: it cannot be read, or it is not UTF-8.
+    """
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
     except OSError as exc:
         raise BadInput(f"{path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise BadInput(f"{path}: not UTF-8 text (byte {exc.start}: {exc.reason})") from None
+
+
+def _read_script(path: Path) -> list[Signal | float]:
+    """Signals (CloudEvents JSON, one per line) and ``{"advance": seconds}`` lines."""
+    text = _read_text(path)
     out: list[Signal | float] = []
     for lineno, line in enumerate(split_lines(text), start=1):
         if not line.strip():
@@ -111,12 +123,11 @@ def _read_script(path: Path) -> list[Signal | float]:
             raise BadInput(f"{path}:{lineno}: {exc}") from None
         if isinstance(raw, dict) and set(raw) == {"advance"}:
             secs = raw["advance"]
-            if (
-                isinstance(secs, bool)
-                or not isinstance(secs, int | float)
-                or not math.isfinite(secs)
-                or secs < 0
-            ):
+            try:
+                ok = not isinstance(secs, bool) and math.isfinite(secs) and secs >= 0
+            except (TypeError, OverflowError):  # not a number; an int too large for a float
+                ok = False
+            if not ok:
                 raise BadInput(f"{path}:{lineno}: advance needs a finite number of seconds >= 0")
             out.append(float(secs))
             continue
@@ -131,9 +142,7 @@ def _read_replies(path: Path | None) -> dict[str, Reply]:
     if path is None:
         return {}
     try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise BadInput(f"{path}: {exc.strerror or exc}") from None
+        raw = json.loads(_read_text(path))
     except json.JSONDecodeError as exc:
         raise BadInput(f"{path}:{exc.lineno}: not JSON: {exc.msg}") from None
     if not isinstance(raw, dict):
@@ -169,8 +178,20 @@ def review(
         Path | None,
         typer.Option(help='Canned effect replies: {"effect": result | {"$error": {...}}}.'),
     ] = None,
+    sinks: Annotated[
+        list[str] | None,
+        typer.Option("--sink", help="A named sink the system has (repeatable)."),
+    ] = None,
+    max_steps: Annotated[
+        int,
+        typer.Option(min=1, help="Give up after this many steps in a row: an endless loop."),
+    ] = 100_000,
 ) -> None:
-    """Dry-run SIGNALS through SPEC and print what would happen; no effect is performed."""
+    """Dry-run SIGNALS through SPEC and print what would happen; no effect is performed.
+
+    Exit code 0 with the review, 1 if the spec crashed (an action raised) or ran away (an
+    endless chain of signals), 2 on bad input.
+    """
     if format not in ("text", "md", "markdown", "json"):
         _die(f"unknown format {format!r}: use text, md or json")
     try:
@@ -179,14 +200,21 @@ def review(
         canned = _read_replies(replies)
     except BadInput as exc:
         _die(str(exc))
-    run = DryRun(specs, replies=canned)
+    run = DryRun(specs, replies=canned, sinks=sinks or (), max_steps=max_steps)
     rid = agent_id or root.name
-    run.start(root, rid)
-    for item in script:
-        if isinstance(item, float):
-            run.advance(item)
-        else:
-            run.send(rid, item)
+    try:
+        run.start(root, rid)
+        for lineno, item in enumerate(script, start=1):
+            try:
+                if isinstance(item, float):
+                    run.advance(item)
+                else:
+                    run.send(rid, item)
+            except OverflowError:
+                _die(f"{signals}: item {lineno}: virtual time passes the end of the calendar")
+    except (ActionCrashed, RunawayError) as exc:
+        _err.print(f"[bold red]failed:[/] {escape(str(exc))}", markup=True)
+        raise typer.Exit(code=1) from None
     report = run.review(title=f"Dry-run review of {root.name} ({signals.name})")
     typer.echo(report.render(format), nl=False)
 
@@ -228,6 +256,8 @@ def demo(
         _die("--store needs the async runtime (SyncRuntime keeps no journal)")
     if store is not None and store.exists():
         _die(f"{store} exists: pass a new file for --store (it holds one run)")
+    if store is not None and not store.parent.is_dir():
+        _die(f"{store}: no directory {store.parent}")
     chosen = topics or ["release notes", "migration guide", "flaky benchmark story"]
     out = Console(highlight=False, soft_wrap=True)
     request = ("contentops.run.requested", {"topics": chosen})
@@ -381,9 +411,7 @@ def simulate(
         plan: FaultPlan = NO_FAULTS
         if faults is not None:
             try:
-                plan = fault_plan_from_json(faults.read_text(encoding="utf-8"), name=str(faults))
-            except OSError as exc:
-                raise BadInput(f"{faults}: {exc.strerror or exc}") from None
+                plan = fault_plan_from_json(_read_text(faults), name=str(faults))
             except DecodeError as exc:
                 raise BadInput(f"{exc.what}: {exc.reason}") from None
         try:
@@ -444,10 +472,7 @@ def replay(
     invariant that changed behaviour), 2 on bad input.
     """
     try:
-        try:
-            text = trace.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise BadInput(f"{trace}: {exc.strerror or exc}") from None
+        text = _read_text(trace)
         if spec is None:
             try:
                 spec = trace_spec(text)
