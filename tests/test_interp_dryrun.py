@@ -253,9 +253,9 @@ def test_the_review_renders_as_json_that_parses() -> None:
     doc = json.loads(report.render("json"))
     assert doc["title"] == "Shop"
     assert len(doc["steps"]) == 3
-    assert {"path": "state.status", "before": "new", "after": "charging"} in doc["steps"][0][
-        "changes"
-    ]
+    assert {"path": "state.status", "before": "new", "after": "charging", "kind": "changed"} in (
+        doc["steps"][0]["changes"]
+    )
     assert doc["steps"][0]["signal_type"] == "order.placed"
     assert doc["final"]["order"]["receipt"] == "r-1"
     assert doc["problems"] == []
@@ -266,3 +266,39 @@ def test_render_rejects_an_unknown_format() -> None:
     """render() with a format other than text, md or json raises ValueError."""
     with pytest.raises(ValueError, match="unknown format"):
         shop().review().render("html")
+
+
+@attrs.frozen
+class Maps:
+    """A state of maps, to diff."""
+
+    m: FrozenMap[str, int | None] = attrs.field(factory=lambda: FrozenMap({"k": None}))
+    n: FrozenMap[str, int] = attrs.field(factory=lambda: FrozenMap({"x": 1}))
+    workers: FrozenMap[str, str] = attrs.field(factory=FrozenMap)
+
+
+@action()
+def reshape(state: Maps, _: NoParams, ctx: Context) -> ActionResult[Maps]:
+    """Delete a key whose value is null, empty a map, fill an empty one."""
+    return ok(Maps(m=state.m.delete("k"), n=FrozenMap(), workers=FrozenMap({"w1": "a/w1"})))
+
+
+def test_the_review_diff_tells_added_removed_and_null_apart() -> None:
+    """A deleted key whose value was null is a removal (not "null -> null"), an emptied map
+    is its entries removed and a filled one its entries added (not a phantom change of the
+    map itself), and the text marks each kind."""
+    spec = AgentSpec(name="maps", state=Maps, routes=[Route(pattern="reshape", target=reshape)])
+    run = DryRun([spec])
+    run.start(spec, "m")
+    run.send("m", "reshape")
+    (step,) = run.review().steps
+    assert step.changes == (
+        Change("state.m.k", None, None, "removed"),
+        Change("state.n.x", 1, None, "removed"),
+        Change("state.workers.w1", None, "a/w1", "added"),
+    )
+    text = run.review().to_text()
+    assert "    - state.m.k: null\n" in text
+    assert '    + state.workers.w1: "a/w1"\n' in text
+    markdown = run.review().to_markdown()
+    assert '| `state.workers.w1` | — | `"a/w1"` |' in markdown

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
-from typing import Any, assert_never, final
+from typing import Any, Literal, assert_never, final
 
 import attrs
 
@@ -40,11 +40,16 @@ __all__ = ["Change", "Review", "ReviewStep", "describe", "review"]
 @final
 @attrs.frozen
 class Change:
-    """One value that changed: ``path`` like ``state.count`` or ``slices.audit.events``."""
+    """One value that changed: ``path`` like ``state.count`` or ``slices.audit.events``.
+
+    ``kind`` tells a value that was ``null`` from one that was not there: ``"added"`` (no
+    ``before``), ``"removed"`` (no ``after``; a map key deleted) or ``"changed"``.
+    """
 
     path: str
     before: Any
     after: Any
+    kind: Literal["added", "removed", "changed"] = "changed"
 
 
 @final
@@ -143,12 +148,43 @@ def _changes(before: Agent[Any], after: Agent[Any], codec: Codec) -> tuple[Chang
     if before == after:
         return ()
     b, a = _view(before, codec), _view(after, codec)
-    missing = object()
-    return tuple(
-        Change(path, None if b.get(path, missing) is missing else b[path], a.get(path))
-        for path in sorted(b.keys() | a.keys())
-        if b.get(path, missing) != a.get(path, missing)
-    )
+    out: list[Change] = []
+    for path in sorted(b.keys() | a.keys()):
+        if path in b and path in a:
+            if b[path] != a[path]:
+                out.append(Change(path, b[path], a[path]))
+        elif path in b:
+            if not _emptied_into(path, b[path], a):
+                out.append(Change(path, b[path], None, "removed"))
+        elif not _emptied_into(path, a[path], b):
+            out.append(Change(path, None, a[path], "added"))
+    return tuple(out)
+
+
+def _emptied_into(path: str, value: Any, other: Mapping[str, Any]) -> bool:
+    # An empty map is a leaf of the flat view; once it has entries, they are the leaves. So
+    # ``{}`` on one side and ``path.key`` entries on the other are one change, reported by
+    # the entries (and the other way round when a map is emptied).
+    if value != {}:
+        return False
+    prefix = path + "."
+    return any(p.startswith(prefix) for p in other)
+
+
+def _change_line(c: Change) -> str:
+    match c.kind:
+        case "added":
+            return f"+ {c.path}: {_json(c.after)}"
+        case "removed":
+            return f"- {c.path}: {_json(c.before)}"
+        case "changed":
+            return f"~ {c.path}: {_json(c.before)} -> {_json(c.after)}"
+        case _:
+            assert_never(c.kind)
+
+
+def _cell(value: Any, present: bool) -> str:
+    return f"`{_json(value)}`" if present else "—"
 
 
 @final
@@ -186,9 +222,7 @@ class Review:
         lines = [self.title, "=" * len(self.title)]
         for s in self.steps:
             lines.append(f"[{s.index}] t={s.at:g}s {s.agent_id} <- {s.signal_type} ({s.signal_id})")
-            lines.extend(
-                f"    ~ {c.path}: {_json(c.before)} -> {_json(c.after)}" for c in s.changes
-            )
+            lines.extend(f"    {_change_line(c)}" for c in s.changes)
             lines.extend(f"    > {d}" for d in s.directives)
             lines.extend(f"    ! {p}" for p in s.problems)
         lines.append("")
@@ -208,7 +242,9 @@ class Review:
             if s.changes:
                 out += ["| path | before | after |", "|---|---|---|"]
                 out += [
-                    f"| `{c.path}` | `{_json(c.before)}` | `{_json(c.after)}` |" for c in s.changes
+                    f"| `{c.path}` | {_cell(c.before, c.kind != 'added')} |"
+                    f" {_cell(c.after, c.kind != 'removed')} |"
+                    for c in s.changes
                 ]
                 out.append("")
             else:
