@@ -1037,3 +1037,20 @@ def test_faults_and_times_too_large_for_a_float_are_refused() -> None:
     sim = Simulation([bank.ACCOUNT])
     with pytest.raises(ValueError, match="past the end of the calendar"):
         sim.send("a", "bank.retry", at=1e300)
+
+
+def test_cli_simulate_records_a_file_spec_replayable_from_anywhere(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A ``FILE.py:NAME`` spec given relative to the working directory is recorded with the
+    file's absolute path, so the trace replays from another directory."""
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "my_bank.py").write_text("from jido_examples.bank import ACCOUNT, SCENARIO\n")
+    monkeypatch.chdir(work)
+    trace = tmp_path / "run.jsonl"
+    assert run("simulate", "my_bank.py:ACCOUNT", "--trace-out", str(trace)).exit_code == 0
+    assert trace_spec(trace.read_text(encoding="utf-8")) == f"{work / 'my_bank.py'}:ACCOUNT"
+    monkeypatch.chdir(tmp_path)
+    again = run("replay", str(trace))
+    assert again.exit_code == 0, again.output

@@ -349,6 +349,15 @@ def demo(
         out.print(recovery)
 
 
+def _portable(ref: str) -> str:
+    """``ref`` as a trace header records it: a ``FILE.py:NAME`` with the file's absolute
+    path, so that ``jido replay`` finds it from any directory."""
+    target, _, name = ref.rpartition(":")
+    if target.endswith(".py"):
+        return f"{Path(target).resolve()}:{name}"
+    return ref
+
+
 def _simulation_scenario(ref: str) -> Scenario:
     """What ``simulate`` and ``replay`` run for SPEC: its module's ``SCENARIO`` if it has one,
     else one agent of SPEC, named after it, with no inputs.
@@ -392,7 +401,10 @@ def simulate(
         ),
     ],
     seed: Annotated[int, typer.Option(help="Seeds every choice: delivery order, faults.")] = 0,
-    events: Annotated[int, typer.Option(min=0, help="Stop after this many events.")] = 10_000,
+    events: Annotated[
+        int,
+        typer.Option(min=0, help="Stop after this many events (the setup's starts not counted)."),
+    ] = 10_000,
     faults: Annotated[
         Path | None,
         typer.Option(help='A fault plan, JSON: {"drop": 0.1, "crash": 0.01, ...}.'),
@@ -434,7 +446,8 @@ def simulate(
     if trace_out is not None:
         try:
             trace_out.write_text(
-                simulation_to_jsonl(result, codec=scenario.codec, spec=spec), encoding="utf-8"
+                simulation_to_jsonl(result, codec=scenario.codec, spec=_portable(spec)),
+                encoding="utf-8",
             )
         except OSError as exc:
             _die(f"{trace_out}: {exc.strerror or exc}")
