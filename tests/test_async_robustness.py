@@ -308,3 +308,21 @@ def test_a_durable_mailbox_counts_signals_still_being_journalled(tmp_path: Path)
             assert sorted(seen[3:]) == sorted(f"c{i}" for i in range(50))
 
     run(main)
+
+
+def test_a_call_times_out_while_it_waits_for_room() -> None:
+    """``call``'s timeout covers waiting for room in a full mailbox: an agent whose mailbox
+    never empties (it keeps emitting to itself) makes the call raise CallTimeout instead of
+    waiting for ever."""
+
+    async def main() -> None:
+        options = {"log": AgentOptions(mailbox_size=1)}
+        async with AsyncRuntime([SPEC], options=options) as rt:
+            await rt.start(SPEC, "busy")
+            rt.cast_nowait("busy", "t.again")
+            with pytest.raises(CallTimeout):
+                # The outer bound only turns a hang into a failure; the call's own is 0.1 s.
+                await asyncio.wait_for(rt.call("busy", "t.note", {"item": "x"}, timeout=0.1), 30)
+            await rt.stop("busy")
+
+    run(main)

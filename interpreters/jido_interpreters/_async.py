@@ -475,7 +475,8 @@ class AsyncRuntime:
         same ``timeout``).
 
         Raises:
-            CallTimeout: no step within ``timeout`` s (the signal stays queued).
+            CallTimeout: no step within ``timeout`` s, room in a full mailbox included (a
+                signal that was queued stays queued; one still waiting for room is not sent).
             ActionCrashed: the step crashed (the agent's error policy has been applied).
             UnknownAgent: no such agent, or it stopped before handling the signal.
             RecoveryError: the agent was hibernated and its stored data cannot be thawed.
@@ -484,19 +485,20 @@ class AsyncRuntime:
         sig = signal if isinstance(signal, Signal) else self.signal(signal, data)
         srv = self._accepting(agent_id)
         reply: asyncio.Future[Agent[Any]] = asyncio.get_running_loop().create_future()
-        if srv is not None and srv.mailbox.full():
-            await srv.mailbox.wait_room()
-        if srv is None or self._storage is not None:
-            await durable.journalled(self, agent_id, sig, reply)
-        else:
-            srv.mailbox.put_internal((sig, reply, None))
-            self._add_pending()
-        # asyncio.timeout, not wait_for: no extra task per call. On expiry the reply future is
-        # cancelled, which the agent's loop sees (it never sets a done future); the signal
-        # itself stays queued and is handled.
+        # asyncio.timeout, not wait_for: no extra task per call. The timeout covers the whole
+        # call, a wait for room in a full mailbox included. On expiry the reply future is
+        # cancelled, which the agent's loop sees (it never sets a done future); a signal
+        # already queued (or being journalled) stays so and is handled.
         limit = asyncio.timeout(timeout)
         try:
             async with limit:
+                if srv is not None and srv.mailbox.full():
+                    await srv.mailbox.wait_room()
+                if srv is None or self._storage is not None:
+                    await durable.journalled(self, agent_id, sig, reply)
+                else:
+                    srv.mailbox.put_internal((sig, reply, None))
+                    self._add_pending()
                 return await reply
         except TimeoutError:
             if limit.expired():
