@@ -550,3 +550,45 @@ def test_extra_forbid_knows_the_keys_that_are_read() -> None:
     assert [p.message for p in refused.problems] == [
         "invalid params for action 'limit': unknown parameter @ $.limit"
     ]
+
+
+@attrs.frozen
+class Address:
+    """A nested params class."""
+
+    city: str = ""
+
+
+@attrs.frozen
+class Shipping:
+    """Params with a nested object."""
+
+    to: Address = attrs.Factory(Address)
+    express: bool = False
+
+
+@action(params=Shipping, extra="forbid")
+def ship(state: Counter, params: Shipping, ctx: Context) -> ActionResult[Counter]:
+    """Record the city."""
+    return ok(attrs.evolve(state, seen=(*state.seen, params.to.city)))
+
+
+def test_extra_forbid_applies_at_every_level() -> None:
+    """A typo in a nested object is an unknown parameter too, named by its full path, next
+    to unknown keys at the top and bad values."""
+    spec = AgentSpec(name="ship", state=Counter, routes=[Route(pattern="ship", target=ship)])
+    agent = spec.new("a")
+    ok_ = step(spec, agent, sig("ship", {"to": {"city": "Paris"}, "express": True}))
+    assert ok_.agent.state.seen == ("Paris",)
+    result = step(spec, agent, sig("ship", {"to": {"cty": "Paris"}, "fast": 1, "express": 2}))
+    assert result.agent == agent
+    (problem,) = result.problems
+    errors = problem.details["errors"]
+    assert isinstance(errors, tuple)
+    assert sorted(map(str, errors)) == sorted(
+        [
+            "unknown parameter @ $.to.cty",
+            "unknown parameter @ $.fast",
+            "invalid value for type, expected bool @ $.express",
+        ]
+    )

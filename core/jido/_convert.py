@@ -60,8 +60,8 @@ def _is_json(t: Any) -> bool:
     return set(args) >= _SCALAR_TYPES and any(get_origin(a) is FrozenMap for a in args)
 
 
-def _make(*, detailed: bool = True) -> cattrs.Converter:
-    c = cattrs.Converter(detailed_validation=detailed)
+def _make(*, detailed: bool = True, forbid_extra: bool = False) -> cattrs.Converter:
+    c = cattrs.Converter(detailed_validation=detailed, forbid_extra_keys=forbid_extra)
     c.register_structure_hook(str, _strict(str, (str,)))
     c.register_structure_hook(bool, _strict(bool, (bool,)))
     c.register_structure_hook(int, _strict(int, (int,), (bool,)))
@@ -209,6 +209,9 @@ converter: Final = _make()
 # cost on every call: params that validate (nearly all of them) take this path, and any that
 # fail are structured again by ``converter`` for the full list of problems.
 _fast: Final = _make(detailed=False)
+# For actions with ``extra="forbid"``: unknown keys are errors at every level of the params.
+_forbidding: Final = _make(forbid_extra=True)
+_EXTRA: Final = re.compile(r"extra fields found \((.*)\) @ (\$.*)")
 # Each params class's hook, looked up once (cattrs' dispatch costs more than the hook's call):
 # a memo of pure functions, keyed by classes the program defines.
 _fast_hooks: dict[type[Any], Callable[[Any, Any], Any]] = {}
@@ -254,15 +257,18 @@ def _structure_detailed(
     if not fields:
         return cls()
     errors: list[str] = []
-    if forbid_extra:
-        known = {f.name for f in fields}  # the keys cattrs reads: names, not aliases
-        errors.extend(f"unknown parameter @ $.{k}" for k in data if k not in known)
+    conv = _forbidding if forbid_extra else converter
     try:
-        value = converter.get_structure_hook(cls)(data, cls)
+        return conv.get_structure_hook(cls)(data, cls)  # type: ignore[no-any-return]
     except (ClassValidationError, ForbiddenExtraKeysError) as exc:
-        errors.extend(cattrs.transform_error(exc))
+        for message in cattrs.transform_error(exc):
+            extra = _EXTRA.fullmatch(message)
+            if extra is None:
+                errors.append(message)
+            else:  # one error per unknown key (cattrs' keys: attribute names, not aliases)
+                keys, where = extra.groups()
+                errors.extend(f"unknown parameter @ {where}.{k}" for k in keys.split(", "))
         return errors
     except (TypeError, ValueError) as exc:
         errors.append(f"{exc} @ $")
         return errors
-    return errors if errors else value
