@@ -169,8 +169,9 @@ class Cron:
     """Register (or replace) a recurring job: ``signal`` is delivered on every tick.
 
     The expression is parsed by the interpreter (standard five-field cron, or six fields with
-    the seconds *last*, as croniter reads them); an expression it cannot parse is reported as
-    an error, not a crash.
+    the seconds *last*, as croniter reads them); an expression it cannot parse, one that
+    matches no date (April 31st), or an unknown timezone is reported as a problem, not a
+    crash. A job whose dates run out (a year field) ends after its last tick.
     """
 
     expression: str = attrs.field(validator=_non_empty)
@@ -225,7 +226,12 @@ class AdoptChild:
 @final
 @attrs.frozen(kw_only=True)
 class StartSensor:
-    """Start (or replace) the sensor registered as ``sensor``, tracked under ``tag``."""
+    """Start (or replace) the sensor registered as ``sensor``, tracked under ``tag``.
+
+    When the sensor ends (it runs out, with reason ``"normal"``, or fails, with the error as
+    the reason) the agent gets ``jido.agent.sensor.exit`` (``{tag, sensor, reason}``); a
+    sensor stopped by ``StopSensor`` or with its agent ends silently.
+    """
 
     sensor: str = attrs.field(validator=_non_empty)
     tag: str = attrs.field(validator=_non_empty)

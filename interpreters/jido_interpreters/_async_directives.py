@@ -23,10 +23,8 @@ import logging
 from collections.abc import Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING, Literal, assert_never
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import attrs
-from croniter import croniter
 
 import jido
 from jido import (
@@ -62,6 +60,7 @@ from jido import (
 from . import _async_supervision as supervision
 from ._async_errors import RuntimeClosed
 from ._async_server import Server
+from ._cron import cron_ticks
 from ._outcomes import directive_problem, outcome_signal
 
 if TYPE_CHECKING:
@@ -313,38 +312,23 @@ def after(rt: AsyncRuntime, srv: Server, delay: float, sig: Signal) -> None:
 
 def _cron(rt: AsyncRuntime, srv: Server, d: Cron, problems: list[Problem]) -> None:
     agent_id = srv.agent.id
-    try:
-        tz = ZoneInfo(d.timezone)
-    except (ZoneInfoNotFoundError, ValueError):
-        rt._problem(
-            problems,
-            directive_problem(
-                f"unknown timezone {d.timezone!r}", job_id=d.job_id, timezone=d.timezone
-            ),
-            agent_id,
-        )
+    found = cron_ticks(d, rt._clock())
+    if isinstance(found, Problem):
+        rt._problem(problems, found, agent_id)
         return
-    if not croniter.is_valid(d.expression):
-        rt._problem(
-            problems,
-            directive_problem(
-                f"invalid cron expression {d.expression!r}",
-                job_id=d.job_id,
-                expression=d.expression,
-            ),
-            agent_id,
-        )
-        return
+    times, first = found
     old = srv.crons.pop(d.job_id, None)
     if old is not None:
         old.cancel()
     if rt._storage is not None:
         srv.out_crons[d.job_id] = d
-    it = croniter(d.expression, rt._clock().astimezone(tz))
     loop = asyncio.get_running_loop()
 
-    def arm() -> None:
-        nxt: datetime = it.get_next(datetime)
+    def arm(nxt: datetime | None) -> None:
+        if nxt is None:  # it will never tick again: the job is over
+            srv.crons.pop(d.job_id, None)
+            srv.out_crons.pop(d.job_id, None)
+            return
         delay = max(0.0, (nxt - rt._clock()).total_seconds())
         srv.crons[d.job_id] = loop.call_later(delay, tick)
 
@@ -352,9 +336,9 @@ def _cron(rt: AsyncRuntime, srv: Server, d: Cron, problems: list[Problem]) -> No
         if srv.stopped:
             return
         rt._deliver(agent_id, cron_signal(rt, agent_id, d))
-        arm()
+        arm(times.next())
 
-    arm()
+    arm(first)
 
 
 def cron_signal(rt: AsyncRuntime, agent_id: str, d: Cron) -> Signal:

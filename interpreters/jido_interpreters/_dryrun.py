@@ -45,7 +45,10 @@ class _Recorder:
             return None  # no canned reply: the review stops down this path
         reply = self.replies[invoke.effect]
         if callable(reply):
-            reply = reply(invoke.args)
+            try:
+                reply = reply(invoke.args)
+            except Exception as exc:  # as a raising effect handler: its on_error
+                return ("error", type(exc).__name__, str(exc))
         if isinstance(reply, CannedError):
             return ("error", reply.type, reply.message)
         try:
@@ -100,4 +103,5 @@ class DryRun(_Runtime):
 
     def review(self, *, title: str = "Dry-run review", codec: Codec | None = None) -> Review:
         """The report of everything handled so far."""
-        return review(self._kernel.trace, self._kernel.agents, title=title, codec=codec)
+        k = self._kernel
+        return review(k.trace, k.agents, title=title, codec=codec, start_problems=k.start_problems)

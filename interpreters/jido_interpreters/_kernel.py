@@ -17,10 +17,8 @@ from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final, Protocol, TypeAlias, assert_never
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import attrs
-from croniter import croniter
 
 import jido
 from jido import (
@@ -56,6 +54,7 @@ from jido import (
 )
 
 from ._checks import callables, specs_by_name
+from ._cron import CronTicks, cron_ticks
 from ._outcomes import EffectOutcome, directive_problem, outcome_signal, system_signal
 from ._trace import TraceEntry
 
@@ -117,7 +116,7 @@ class RunawayError(RuntimeError):
 class _CronJob:
     agent_id: str
     directive: Cron
-    iterator: Any  # croniter
+    times: CronTicks
     ticks: int = 0
     generation: int = 0
 
@@ -157,15 +156,25 @@ class Kernel:
         self.timers: list[tuple[float, int, str, Signal, tuple[str, ...]]] = []
         self.crons: dict[tuple[str, str], _CronJob] = {}
         self.sensor_tags: dict[tuple[str, str], int] = {}  # (agent, tag) -> generation
+        # (agent, tag) -> (generation, sensor name, id of its last emission): when that one
+        # fires, the sensor has ended, and its agent hears so (as in AsyncRuntime).
+        self.sensor_ends: dict[tuple[str, str], tuple[int, str, str]] = {}
         self.trace: list[TraceEntry] = []
         self.problems: list[Problem] = []
+        # Those of agents starting (declared schedules), which no trace entry holds.
+        self.start_problems: list[tuple[str, Problem]] = []
         self.dead_letters: list[tuple[str, Signal]] = []
+        # Effect outcomes of the directives being executed, and how deeply (a spawned
+        # child's startup runs inside its parent's step): queued when the outermost is done.
+        self._outcomes: list[tuple[str, Signal]] = []
+        self._depth = 0
         self.steps = 0
         self._seq = itertools.count()
         self._generation = itertools.count(1)
         self._external = itertools.count()
         self._clock_at = 0.0
         self._clock_value = self.epoch
+        self._epoch_utc = self.epoch.astimezone(UTC)
 
     # ------------------------------------------------------------------ time and ids
 
@@ -175,7 +184,12 @@ class Kernel:
         # advances: the last answer is kept.
         if self._clock_at != self.now:
             self._clock_at = self.now
-            self._clock_value = self.epoch + timedelta(seconds=self.now)
+            # In absolute time (an epoch in a zone with daylight saving would otherwise be
+            # advanced in wall-clock time), shown in the epoch's zone.
+            value = self._epoch_utc + timedelta(seconds=self.now)
+            self._clock_value = (
+                value if self.epoch.tzinfo is UTC else value.astimezone(self.epoch.tzinfo)
+            )
         return self._clock_value
 
     def signal(
@@ -206,6 +220,7 @@ class Kernel:
         problems: list[Problem] = []
         self._execute(agent_id, None, s.startup(agent), problems)
         self.problems.extend(problems)
+        self.start_problems.extend((agent_id, p) for p in problems)
         return agent
 
     def _spec(self, spec: AgentSpec[Any] | str) -> AgentSpec[Any]:
@@ -242,6 +257,7 @@ class Kernel:
             del self.crons[key]
         for key in [k for k in self.sensor_tags if k[0] == agent_id]:
             del self.sensor_tags[key]
+            self.sensor_ends.pop(key, None)
         # Its armed timers go too: a Schedule must not fire into a later agent with this id.
         if any(t[2] == agent_id for t in self.timers):
             self.timers = [t for t in self.timers if t[2] != agent_id]
@@ -309,26 +325,46 @@ class Kernel:
         self.agents[agent_id] = result.agent
         self.steps += 1
         problems: list[Problem] = []
-        self._execute(agent_id, signal, result.directives, problems)
-        if self.record:
-            self.trace.append(
-                TraceEntry(
-                    index=len(self.trace),
-                    at=self.now,
-                    agent_id=agent_id,
-                    signal=signal,
-                    before=before,
-                    after=result.agent,
-                    directives=result.directives,
-                    problems=tuple(problems),
+        try:
+            self._execute(agent_id, signal, result.directives, problems)
+        finally:
+            # Recorded even if executing raised (a bug in an interpreter's extension): the
+            # step was taken, and the trace must say so to stay a chain of befores and afters.
+            if self.record:
+                self.trace.append(
+                    TraceEntry(
+                        index=len(self.trace),
+                        at=self.now,
+                        agent_id=agent_id,
+                        signal=signal,
+                        before=before,
+                        after=result.agent,
+                        directives=result.directives,
+                        problems=tuple(problems),
+                    )
                 )
-            )
-        self.problems.extend(problems)
+            self.problems.extend(problems)
         return result.agent
 
     # ------------------------------------------------------------------ directives
 
     def _execute(
+        self,
+        agent_id: str,
+        cause: Signal | None,
+        directives: Iterable[Directive],
+        problems: list[Problem],
+    ) -> None:
+        self._depth += 1
+        try:
+            self._execute_all(agent_id, cause, directives, problems)
+        finally:
+            self._depth -= 1
+            if not self._depth and self._outcomes:
+                self.queue.extend(self._outcomes)
+                self._outcomes.clear()
+
+    def _execute_all(
         self,
         agent_id: str,
         cause: Signal | None,
@@ -373,6 +409,7 @@ class Kernel:
                     self._start_sensor(agent_id, d, problems)
                 case StopSensor(tag=tag):
                     self.sensor_tags.pop((agent_id, tag), None)
+                    self.sensor_ends.pop((agent_id, tag), None)
                 case Stop(reason=reason):
                     self._stop(agent_id, reason)
                 case Error():
@@ -432,7 +469,10 @@ class Kernel:
     ) -> None:
         outcome = self.effects.perform(d, agent_id, problems)
         if outcome is not None:
-            self.queue.append(
+            # Queued once the step's other directives are done, as in AsyncRuntime (where
+            # the effect runs as a task after the step): a signal a later directive of the
+            # same step sends (to itself, say) arrives before the outcome.
+            self._outcomes.append(
                 (agent_id, outcome_signal(d, outcome, cause=cause, time=self.clock()))
             )
 
@@ -440,32 +480,27 @@ class Kernel:
         heapq.heappush(self.timers, (due, next(self._seq), agent_id, sig, tag))
 
     def _cron(self, agent_id: str, d: Cron, problems: list[Problem]) -> None:
-        try:
-            tz = ZoneInfo(d.timezone)
-        except (ZoneInfoNotFoundError, ValueError):
-            problems.append(
-                directive_problem(
-                    f"unknown timezone {d.timezone!r}", job_id=d.job_id, timezone=d.timezone
-                )
-            )
+        found = cron_ticks(d, self.clock())
+        if isinstance(found, Problem):
+            problems.append(found)
             return
-        if not croniter.is_valid(d.expression):
-            problems.append(
-                directive_problem(
-                    f"invalid cron expression {d.expression!r}",
-                    job_id=d.job_id,
-                    expression=d.expression,
-                )
-            )
-            return
-        it = croniter(d.expression, self.clock().astimezone(tz))
-        job = _CronJob(agent_id, d, it, generation=next(self._generation))
+        times, first = found
+        job = _CronJob(agent_id, d, times, generation=next(self._generation))
         self.crons[(agent_id, d.job_id)] = job
-        self._arm_cron(job)
+        self._arm_cron(job, first)
 
-    def _arm_cron(self, job: _CronJob) -> None:
-        nxt: datetime = job.iterator.get_next(datetime)
-        due = (nxt - self.epoch).total_seconds()
+    def _arm_cron(self, job: _CronJob, at: datetime | None = None) -> None:
+        """Arm the job's next tick (``at``, or the one after the last); a job that will never
+        tick again is over."""
+        nxt = job.times.next() if at is None else at
+        if nxt is None:
+            key = (job.agent_id, job.directive.job_id)
+            if self.crons.get(key) is job:
+                del self.crons[key]
+            return
+        # In absolute time: wall-clock arithmetic between two datetimes of one zone would
+        # be off by an hour across a daylight-saving change.
+        due = (nxt.astimezone(UTC) - self._epoch_utc).total_seconds()
         tag = ("cron", job.directive.job_id, str(job.generation))
         self._timer(max(due, self.now), job.agent_id, job.directive.signal, tag)
 
@@ -549,16 +584,31 @@ class Kernel:
                 for n, (delay, type_, data) in enumerate(fn(d.config))
             ]
         except Exception as exc:
-            self.sensor_tags.pop((agent_id, d.tag), None)
-            self._system(
-                agent_id,
-                SENSOR_EXIT,
-                {"tag": d.tag, "sensor": d.sensor, "reason": f"{type(exc).__name__}: {exc}"},
-                cause=f"sensor:{d.tag}",
-            )
+            self._sensor_ended(agent_id, d.tag, d.sensor, f"{type(exc).__name__}: {exc}")
             return
+        if not emissions:
+            self._sensor_ended(agent_id, d.tag, d.sensor, "normal")
+            return
+        last = max(range(len(emissions)), key=lambda i: (emissions[i][0], i))
+        self.sensor_ends[(agent_id, d.tag)] = (generation, d.sensor, emissions[last][1].id)
         for delay, sig in emissions:
             self._timer(self.now + delay, agent_id, sig, tag)
+
+    def _sensor_fired(self, agent_id: str, tag: tuple[str, ...], sig: Signal) -> None:
+        """After a sensor's emission was delivered: if it was its last, the sensor ended."""
+        end = self.sensor_ends.get((agent_id, tag[1]))
+        if end is not None and str(end[0]) == tag[2] and end[2] == sig.id:
+            self._sensor_ended(agent_id, tag[1], end[1], "normal")
+
+    def _sensor_ended(self, agent_id: str, tag: str, sensor: str, reason: str) -> None:
+        self.sensor_tags.pop((agent_id, tag), None)
+        self.sensor_ends.pop((agent_id, tag), None)
+        self._system(
+            agent_id,
+            SENSOR_EXIT,
+            {"tag": tag, "sensor": sensor, "reason": reason},
+            cause=f"sensor:{tag}",
+        )
 
     def _custom(self, agent_id: str, d: CustomDirective, problems: list[Problem]) -> None:
         handler = self.directive_handlers.get(type(d))
@@ -570,8 +620,29 @@ class Kernel:
                 )
             )
             return
-        for sig in handler(agent_id, d):
-            self.queue.append((agent_id, sig))
+        name = type(d).__name__
+        try:
+            produced: list[object] = list(handler(agent_id, d))
+        except Exception as exc:
+            # The handler is the interpreter's extension, not the agent's logic: what it
+            # cannot do is a problem of the directive, as for a built-in one.
+            problems.append(
+                directive_problem(
+                    f"the handler for directive {name} raised {type(exc).__name__}: {exc}",
+                    directive=type(d).__qualname__,
+                )
+            )
+            return
+        for sig in produced:
+            if isinstance(sig, Signal):
+                self.queue.append((agent_id, sig))
+            else:
+                problems.append(
+                    directive_problem(
+                        f"the handler for directive {name} produced {sig!r}, not a Signal",
+                        directive=type(d).__qualname__,
+                    )
+                )
 
     # ------------------------------------------------------------------ the clock
 
@@ -604,6 +675,8 @@ class Kernel:
                 sig = attrs.evolve(sig, time=self.clock())
             if agent_id in self.agents:
                 self.queue.append((agent_id, sig))
+                if tag and tag[0] == "sensor":
+                    self._sensor_fired(agent_id, tag, sig)
             handled += self.run_until_idle()
         self.now = target
         return handled

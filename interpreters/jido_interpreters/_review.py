@@ -18,6 +18,7 @@ from jido import (
     Emit,
     Error,
     Invoke,
+    Problem,
     Schedule,
     SpawnAgent,
     StartSensor,
@@ -196,13 +197,19 @@ class Review:
         title: a heading.
         steps: one per signal handled, in order.
         final: each agent's final state, JSON-ready, by agent id.
-        problems: problems executing directives, one line each.
+        problems: problems executing directives, one line each: first those of agents
+            starting (their declared schedules; ``[start <agent>] ...``), then the steps'.
     """
 
     title: str
     steps: tuple[ReviewStep, ...]
     final: Mapping[str, Any]
     problems: tuple[str, ...] = ()
+
+    @property
+    def start_problems(self) -> tuple[str, ...]:
+        """The problems of agents starting (not of a step)."""
+        return tuple(p for p in self.problems if p.startswith("[start "))
 
     def to_json(self) -> str:
         """The report as one JSON document."""
@@ -220,6 +227,7 @@ class Review:
     def to_text(self) -> str:
         """The report as plain text."""
         lines = [self.title, "=" * len(self.title)]
+        lines.extend(f"! {p}" for p in self.start_problems)
         for s in self.steps:
             lines.append(f"[{s.index}] t={s.at:g}s {s.agent_id} <- {s.signal_type} ({s.signal_id})")
             lines.extend(f"    {_change_line(c)}" for c in s.changes)
@@ -236,6 +244,9 @@ class Review:
     def to_markdown(self) -> str:
         """The report as Markdown (a table per step)."""
         out = [f"# {self.title}", ""]
+        if self.start_problems:
+            out += [f"- **problem**: {p}" for p in self.start_problems]
+            out.append("")
         for s in self.steps:
             out.append(f"## {s.index}. `{s.signal_type}` → `{s.agent_id}` (t={s.at:g}s)")
             out.append("")
@@ -275,11 +286,13 @@ def review(
     *,
     title: str = "Dry-run review",
     codec: Codec | None = None,
+    start_problems: Iterable[tuple[str, Problem]] = (),
 ) -> Review:
-    """Build a :class:`Review` from a trace and the final agents."""
+    """Build a :class:`Review` from a trace and the final agents (and the problems of agents
+    starting, by agent id, which no step of the trace has)."""
     c = codec or Codec()
     steps = []
-    problems: list[str] = []
+    problems = [f"[start {a}] [{p.kind.value}] {p.message}" for a, p in start_problems]
     for e in trace:
         descr = tuple(describe(d) for d in e.directives)
         effects = tuple(describe(d) for d in e.directives if _is_effect(d))

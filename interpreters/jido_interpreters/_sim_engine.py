@@ -283,9 +283,12 @@ class _Engine(Kernel):
             sig = attrs.evolve(sig, id=derive_id(sig.id, agent_id, job.ticks), time=self.clock())
             self._arm_cron(job)
             self.deliver_now(agent_id, "@cron", sig, limit)
+        elif tag:
+            self.deliver_now(agent_id, "@sensor", attrs.evolve(sig, time=self.clock()), limit)
+            if agent_id in self.agents:
+                self._sensor_fired(agent_id, tag, sig)
         else:
-            sender = "@sensor" if tag else "@timer"
-            self.deliver_now(agent_id, sender, attrs.evolve(sig, time=self.clock()), limit)
+            self.deliver_now(agent_id, "@timer", attrs.evolve(sig, time=self.clock()), limit)
 
     def deliver_now(self, target: str, sender: str, sig: Signal, limit: int) -> None:
         before = self.agents.get(target)
@@ -433,6 +436,7 @@ class _Engine(Kernel):
             del self.crons[key]
         for key in [k for k in self.sensor_tags if k[0] == victim]:
             del self.sensor_tags[key]
+            self.sensor_ends.pop(key, None)
         self.note("crashed", lambda i: AgentCrashed(index=i, at=at, agent_id=victim, lost=lost))
         agent = self.agents[victim]
         problems: list[Problem] = []

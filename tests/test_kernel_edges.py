@@ -1,0 +1,288 @@
+"""The synchronous interpreters at their edges: cron jobs that never fire, odd time zones,
+extensions that fail, sensors that end, effects and emits of one step, and the same
+scenarios on AsyncRuntime where the two must agree."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import attrs
+import pytest
+
+from jido import (
+    SENSOR_EXIT,
+    ActionResult,
+    AgentSpec,
+    Context,
+    CustomDirective,
+    FrozenMap,
+    JsonValue,
+    NoParams,
+    ProblemKind,
+    Route,
+    Signal,
+    action,
+    cron,
+    emit,
+    invoke,
+    ok,
+    start_sensor,
+)
+from jido_interpreters import AsyncRuntime, DryRun, SyncRuntime
+
+
+@attrs.frozen
+class Log:
+    """What an agent has seen, by signal type, in order."""
+
+    seen: tuple[str, ...] = ()
+
+
+@attrs.frozen
+class Expr:
+    """A cron expression and its timezone."""
+
+    expression: str
+    timezone: str = "UTC"
+
+
+@attrs.frozen
+class Reason:
+    """A sensor exit's reason."""
+
+    reason: str = ""
+
+
+@attrs.frozen(kw_only=True)
+class Ping(CustomDirective):
+    """A directive of the interpreter's own."""
+
+
+@action()
+def note(state: Log, _: NoParams, ctx: Context) -> ActionResult[Log]:
+    assert ctx.signal is not None
+    return ok(Log((*state.seen, ctx.signal.type)))
+
+
+@action(params=Reason)
+def ended(state: Log, p: Reason, ctx: Context) -> ActionResult[Log]:
+    return ok(Log((*state.seen, f"sensor.exit:{p.reason}")))
+
+
+@action(params=Expr)
+def register(state: Log, p: Expr, ctx: Context) -> ActionResult[Log]:
+    return ok(state, cron(p.expression, "t.tick", job_id="job", timezone=p.timezone))
+
+
+@action()
+def both(state: Log, _: NoParams, ctx: Context) -> ActionResult[Log]:
+    return ok(state, invoke("fx", None, on_ok="t.ok", on_error="t.err"), emit("t.after"))
+
+
+@action()
+def ping(state: Log, _: NoParams, ctx: Context) -> ActionResult[Log]:
+    return ok(state, Ping())
+
+
+@action()
+def watch(state: Log, _: NoParams, ctx: Context) -> ActionResult[Log]:
+    return ok(state, start_sensor("twice", tag="w"))
+
+
+SPEC = AgentSpec(
+    name="edge",
+    state=Log,
+    routes=[
+        Route(pattern="t.register", target=register),
+        Route(pattern="t.both", target=both),
+        Route(pattern="t.ping", target=ping),
+        Route(pattern="t.watch", target=watch),
+        Route(pattern=SENSOR_EXIT, target=ended),
+        Route(pattern="t.tick", target=note),
+        Route(pattern="t.ok", target=note),
+        Route(pattern="t.err", target=note),
+        Route(pattern="t.after", target=note),
+        Route(pattern="t.sensed", target=note),
+    ],
+)
+
+
+def problem_messages(rt: SyncRuntime) -> list[str]:
+    return [p.message for p in rt.problems]
+
+
+# ---------------------------------------------------------------- cron
+
+
+@pytest.mark.parametrize(
+    ("expression", "timezone", "says"),
+    [
+        ("0 0 31 4 *", "UTC", "never fires"),  # April has 30 days
+        ("0 0 30,31 2 *", "UTC", "never fires"),
+        ("0 0 1 1 * 0 2020", "UTC", "never fires"),  # a year gone by
+        ("0 0 * * *", "Europe", "unknown timezone 'Europe'"),  # a folder of zones
+        ("not cron", "UTC", "invalid cron expression"),
+    ],
+)
+def test_a_cron_job_that_cannot_tick_is_a_problem_on_both_runtimes(
+    expression: str, timezone: str, says: str
+) -> None:
+    """An expression croniter parses but that matches no date, and a timezone that names a
+    folder of zones, are recorded problems like an unparsable expression: nothing is armed,
+    nothing crashes, on SyncRuntime and AsyncRuntime alike."""
+    rt = SyncRuntime([SPEC])
+    rt.start(SPEC, "a")
+    rt.cast("a", "t.register", {"expression": expression, "timezone": timezone})
+    rt.run_until_idle()
+    (message,) = problem_messages(rt)
+    assert says in message
+    assert rt.pending_timers() == 0
+
+    async def main() -> None:
+        async with AsyncRuntime([SPEC]) as art:
+            await art.start(SPEC, "a")
+            await art.call("a", "t.register", {"expression": expression, "timezone": timezone})
+            stats = art.statistics()
+            assert (stats.crashes, stats.problems) == (0, 1)
+            assert says in art.problems[0].message
+
+    asyncio.run(main())
+
+
+def test_a_cron_job_whose_last_tick_passed_ends_after_it() -> None:
+    """A job with a year field ticks while dates match, and then is over: its last tick is
+    delivered, and advancing further neither fails nor ticks again."""
+    rt = SyncRuntime([SPEC], epoch=datetime(2026, 12, 30, tzinfo=UTC))
+    rt.start(SPEC, "a")
+    rt.cast("a", "t.register", {"expression": "0 0 * * * 0 2026"})
+    rt.run_until_idle()
+    rt.advance(timedelta(days=5).total_seconds())
+    assert rt.state("a").seen == ("t.tick",)  # Dec 31, 2026, the last date that matches
+    assert rt.pending_timers() == 0
+    rt.advance(timedelta(days=5).total_seconds())
+    assert rt.state("a").seen == ("t.tick",)
+
+
+def test_virtual_time_in_a_zone_with_daylight_saving_is_absolute() -> None:
+    """With an epoch in New York on the day clocks go forward, advancing four hours is four
+    hours of absolute time, and an hourly cron job ticks on the hour, every hour."""
+    new_york = ZoneInfo("America/New_York")
+    epoch = datetime(2026, 3, 8, 0, 0, tzinfo=new_york)
+    rt = SyncRuntime([SPEC], epoch=epoch)
+    rt.start(SPEC, "a")
+    rt.cast("a", "t.register", {"expression": "0 * * * *", "timezone": "America/New_York"})
+    rt.run_until_idle()
+    rt.advance(4 * 3600)
+    assert rt.now == epoch.astimezone(UTC) + timedelta(hours=4)
+    ticks = [e.signal.time for e in rt.trace if e.signal.type == "t.tick"]
+    assert len(ticks) == 4
+    assert [t.astimezone(UTC).hour for t in ticks if t is not None] == [6, 7, 8, 9]
+
+
+# ---------------------------------------------------------------- extensions that fail
+
+
+def test_a_custom_handler_that_raises_or_returns_junk_is_a_problem() -> None:
+    """A custom directive handler that raises, or gives something that is not a signal, is
+    a directive problem in the trace; the trace stays a chain of befores and afters."""
+
+    def broken(agent_id: str, d: Ping) -> Iterable[Signal]:
+        raise RuntimeError("handler bug")
+
+    def junk(agent_id: str, d: Ping) -> Iterable[Signal]:
+        return ["not a signal"]  # type: ignore[list-item]
+
+    for handler, says in ((broken, "raised RuntimeError: handler bug"), (junk, "not a Signal")):
+        rt = SyncRuntime([SPEC], directives={Ping: handler})
+        rt.start(SPEC, "a")
+        rt.cast("a", "t.ping")
+        rt.cast("a", "t.after")
+        rt.run_until_idle()
+        (problem,) = rt.problems
+        assert problem.kind is ProblemKind.DIRECTIVE
+        assert says in problem.message
+        assert [e.signal.type for e in rt.trace] == ["t.ping", "t.after"]
+        assert all(a.after == b.before for a, b in zip(rt.trace, rt.trace[1:], strict=False))
+
+
+def test_a_canned_reply_that_raises_is_the_effects_error() -> None:
+    """In a dry run, a reply function that raises gives the effect's ``on_error``, as a
+    raising effect handler does in SyncRuntime."""
+
+    def reply(args: object) -> JsonValue:
+        raise KeyError("no such order")
+
+    run = DryRun([SPEC], replies={"fx": reply})
+    run.start(SPEC, "a")
+    run.send("a", "t.both")
+    assert run.state("a").seen == ("t.after", "t.err")
+    assert [s.signal_type for s in run.review().steps] == ["t.both", "t.after", "t.err"]
+
+
+def test_start_problems_are_in_the_review() -> None:
+    """A declared schedule that cannot be registered is a problem of the agent starting:
+    the review lists it (text, Markdown and JSON), for a spawned child too."""
+    broken = AgentSpec(
+        name="broken",
+        state=Log,
+        schedules=[cron("not a cron", "t.tick", job_id="nightly")],
+    )
+    run = DryRun([broken])
+    run.start(broken, "b")
+    report = run.review()
+    assert report.start_problems == ("[start b] [directive] invalid cron expression 'not a cron'",)
+    assert "! [start b] [directive] invalid cron expression" in report.to_text()
+    assert "[start b]" in report.to_markdown()
+    assert "[start b]" in report.to_json()
+
+
+# ---------------------------------------------------------------- parity
+
+
+def sensor_twice(config: FrozenMap[str, JsonValue]) -> list[tuple[float, str, JsonValue]]:
+    return [(0.0, "t.sensed", None), (1.0, "t.sensed", None)]
+
+
+async def async_sensor_twice(config: FrozenMap[str, JsonValue]):  # type: ignore[no-untyped-def]
+    for _ in range(2):
+        yield "t.sensed", None
+
+
+def effect(args: object) -> JsonValue:
+    return "done"
+
+
+async def async_effect(args: object) -> JsonValue:
+    return "done"
+
+
+@pytest.mark.parametrize("signal", ["t.watch", "t.both"])
+def test_sync_and_async_agree_on_sensor_ends_and_effect_order(signal: str) -> None:
+    """A sensor that runs out ends with ``sensor.exit`` (reason ``normal``) on both
+    runtimes, after its last emission; and a step's effect outcome arrives after what the
+    step's later directives sent, on both."""
+    rt = SyncRuntime([SPEC], sensors={"twice": sensor_twice}, effects={"fx": effect})
+    rt.start(SPEC, "a")
+    rt.cast("a", signal)
+    rt.run_until_idle()
+    rt.advance(5)
+    sync_seen = rt.state("a").seen
+
+    async def main() -> tuple[str, ...]:
+        async with AsyncRuntime(
+            [SPEC], sensors={"twice": async_sensor_twice}, effects={"fx": async_effect}
+        ) as art:
+            await art.start(SPEC, "a")
+            await art.cast("a", signal)
+            await art.wait_idle(timeout=5)
+            seen: tuple[str, ...] = art.state("a").seen
+            return seen
+
+    assert sync_seen == asyncio.run(main())
+    if signal == "t.watch":
+        assert sync_seen == ("t.sensed", "t.sensed", "sensor.exit:normal")
+    else:
+        assert sync_seen == ("t.after", "t.ok")
