@@ -360,9 +360,15 @@ class Kernel:
             self._execute_all(agent_id, cause, directives, problems)
         finally:
             self._depth -= 1
-            if not self._depth and self._outcomes:
-                self.queue.extend(self._outcomes)
-                self._outcomes.clear()
+            if not self._depth:
+                self._flush_outcomes()
+
+    def _flush_outcomes(self) -> None:
+        """Queue the outcomes of the effects the directives just executed invoked (the hook
+        a simulation overrides to put them in flight)."""
+        if self._outcomes:
+            self.queue.extend(self._outcomes)
+            self._outcomes.clear()
 
     def _execute_all(
         self,

@@ -116,9 +116,8 @@ class _Engine(Kernel):
         self.counts: dict[str, int] = {}
         self._order = itertools.count()
         self._last_due: dict[tuple[str, str], float] = {}
-        # The step whose effects were invoked last (agent, event index), and their latest due.
-        self._effects_of: tuple[str, int] = ("", -1)
-        self._effects_due = 0.0
+        # Effects invoked by the directives being executed: (due, agent, payload), in order.
+        self._effects_pending: list[tuple[float, str, Any]] = []
         self._incarnation: dict[str, int] = {}
         self._incarnations = itertools.count()
         self._view = MappingProxyType(self.agents)
@@ -207,13 +206,22 @@ class _Engine(Kernel):
         outcome = self.effects.perform(d, agent_id, problems)
         if outcome is not None:
             due = self.now + self.rng.random() * self.latency if self.latency else self.now
-            # The outcomes of one step's effects arrive in the order of its Invoke directives
-            # (as in every runtime); only an injected effect latency may reorder them.
-            step = (agent_id, self.count)
-            if self._effects_of == step and due < self._effects_due:
-                due = self._effects_due
-            self._effects_of, self._effects_due = step, due
-            self.push(due, _EFFECT, agent_id, "@effect", (d, outcome, cause), False)
+            self._effects_pending.append((due, agent_id, (d, outcome, cause)))
+
+    def _flush_outcomes(self) -> None:
+        # Put in flight once the step's directives are all executed, as every runtime does:
+        # one step's outcomes arrive in the order of its Invoke directives, and after what
+        # the step sent the agent itself (in AsyncRuntime those are queued before the effects
+        # even start). Only an injected effect latency may reorder them.
+        if not self._effects_pending:
+            return
+        last: dict[str, float] = {}
+        for due, agent_id, payload in self._effects_pending:
+            floor = last.get(agent_id, self._last_due.get((agent_id, agent_id), due))
+            due = max(due, floor)
+            last[agent_id] = due
+            self.push(due, _EFFECT, agent_id, "@effect", payload, False)
+        self._effects_pending.clear()
 
     def _system(self, agent_id: str, type: str, data: object, *, cause: str) -> None:
         sig = system_signal(
@@ -470,6 +478,7 @@ class _Engine(Kernel):
         for item in inflight:
             invoke, _, cause = item[5]
             self._invoke(victim, cause, invoke, problems)
+        self._flush_outcomes()
         self.problems.extend(problems)
 
     def idle(self) -> bool:
