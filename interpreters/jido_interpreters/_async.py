@@ -92,7 +92,7 @@ from ._options import (
 )
 from ._outcomes import system_signal
 from ._storage import AgentExists, AgentRecord, Storage
-from ._telemetry import Counters, RuntimeStatistics, Spans
+from ._telemetry import Counters, RuntimeStatistics, Spans, failed
 from ._trace import TraceEntry
 
 __all__ = [
@@ -154,7 +154,7 @@ class ShutdownReport:
 
 def _registered(agent_id: str, _: object, exc: BaseException | None) -> None:
     if exc is not None:
-        log.error("%s", NotDurable(agent_id, None, exc))
+        log.error("%s", NotDurable(agent_id, None, exc), extra={"jido": {"agent": agent_id}})
 
 
 def _crashed(agent_id: str, sig: Signal, exc: Exception) -> ActionCrashed:
@@ -302,9 +302,13 @@ class AsyncRuntime:
     # ------------------------------------------------------------------ public API
 
     def signal(self, type: str, data: object = None, **fields: Any) -> Signal:
-        """A signal from outside with a fresh id (``ext-<runtime>-<n>``) and the current time."""
+        """A signal from outside with a fresh id (``ext-<runtime>-<n>``) and the current time.
+
+        With tracing on, it carries the caller's current span (an HTTP request's, say), so
+        the steps it causes are part of that trace.
+        """
         self._external += 1
-        return Signal(
+        sig = Signal(
             type=type,
             source="jido://runtime",
             id=f"ext-{self._incarnation}-{self._external}",
@@ -312,6 +316,7 @@ class AsyncRuntime:
             data=data,
             **fields,
         )
+        return self._spans.carry(sig) if self._spans.enabled else sig
 
     async def start(self, spec: AgentSpec[Any] | str, id: str, state: object = None) -> Agent[Any]:
         """Start an agent and its declared schedules; returns the new agent.
@@ -328,6 +333,7 @@ class AsyncRuntime:
             TypeError: ``state`` does not fit the spec's state class.
             NotDurable: storage failed to register it; it was not started.
         """
+        self._spans.refresh()
         s, agent = self._new(spec, id, state)
         if self._storage is None:
             return self._start(s, agent, parent=None, register=False)
@@ -785,6 +791,7 @@ class AsyncRuntime:
         """
         if self._storage is None:
             raise ValueError("restore needs a runtime with storage")
+        self._spans.refresh()
         return await durable.restore(self, None if only is None else set(only))
 
     # ------------------------------------------------------------------ the agent loop
@@ -812,10 +819,10 @@ class AsyncRuntime:
     def _handle(self, srv: Server, sig: Signal, reply: asyncio.Future[Agent[Any]] | None) -> None:
         before = srv.agent
         t0 = time.perf_counter()
-        span_cm = None
+        span_cm = span = None
         if self._spans.enabled:
             # The step's span; ``sig`` now carries its context to the signals the step makes.
-            span_cm, sig = self._spans.enter_step(before.id, sig)
+            span_cm, span, sig = self._spans.enter_step(before.id, sig)
         try:
             try:
                 result = jido.step(srv.spec, before, sig)
@@ -823,6 +830,8 @@ class AsyncRuntime:
                 # ActionCrashed from an action; anything else came from other user code the
                 # core calls (a route guard, a custom strategy): the same policy applies.
                 crash = exc if isinstance(exc, ActionCrashed) else _crashed(before.id, sig, exc)
+                if span is not None:
+                    failed(span, crash)
                 supervision.crash(self, srv, sig, crash)
                 if reply is not None and not reply.done():
                     reply.set_exception(crash)
@@ -888,6 +897,8 @@ class AsyncRuntime:
         sig = system_signal(
             type, data, agent_id=agent_id, cause=salted, seq=self._seq, time=self._clock()
         )
+        if self._spans.enabled:
+            sig = self._spans.carry(sig)  # part of the trace of the step that caused it
         self._deliver(agent_id, sig)
 
     def _problem(self, problems: list[Problem], problem: Problem, agent_id: str) -> None:

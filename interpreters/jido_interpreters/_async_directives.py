@@ -25,6 +25,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Literal, assert_never
 
 import attrs
+from opentelemetry import trace
 
 import jido
 from jido import (
@@ -62,6 +63,7 @@ from ._async_errors import RuntimeClosed
 from ._async_server import Server
 from ._cron import cron_ticks
 from ._outcomes import directive_problem, outcome_signal
+from ._telemetry import failed
 
 if TYPE_CHECKING:
     from ._async import AsyncEffectHandler, AsyncRuntime
@@ -255,11 +257,13 @@ async def _run_effect(
     if handler is None:
         outcome = ("error", "UnknownEffect", f"no handler for effect {d.effect!r}")
     else:
-        span = rt._spans.effect(d) if rt._spans.enabled else None
+        span = rt._spans.effect(srv.agent.id, d) if rt._spans.enabled else None
+        live: trace.Span | None = None
+        error: BaseException | None = None
         limit = asyncio.timeout(srv.options.effect_timeout)
         try:
             if span is not None:
-                span.__enter__()
+                live = span.__enter__()
             async with limit:
                 result = await handler(d.args)
             try:
@@ -282,9 +286,12 @@ async def _run_effect(
             # for any other exception, rather than left waiting for an outcome for ever.
             outcome = ("error", "CancelledError", str(exc) or f"effect {d.effect!r} cancelled")
         except Exception as exc:
+            error = exc
             outcome = ("error", type(exc).__name__, str(exc))
         finally:
             if span is not None:
+                if live is not None and outcome[0] == "error":
+                    failed(live, error or f"{outcome[1]}: {outcome[2]}")
                 span.__exit__(None, None, None)
     if previous is not None and not previous.done():
         # Outcomes of one step's effects are delivered in directive order.
@@ -304,6 +311,8 @@ def after(rt: AsyncRuntime, srv: Server, delay: float, sig: Signal) -> None:
         if not srv.stopped:
             rt._deliver(srv.agent.id, attrs.evolve(sig, time=rt._clock()))
 
+    if rt._spans.enabled:
+        sig = rt._spans.carry(sig)  # a spawned child's first timers: in its parent's trace
     handle = loop.call_later(delay, fire)
     srv.timers.add(handle)
     if rt._storage is not None:

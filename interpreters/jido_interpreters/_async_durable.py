@@ -143,7 +143,7 @@ def _committed(
     srv = rt._servers.get(agent_id)
     if exc is not None:
         rt._done_pending()
-        log.error("%s", exc)
+        log.error("%s", exc, extra={"jido": {"agent": agent_id, "signal": sig.id}})
         if reply is not None:
             reply.cancel()  # the caller hears of it through ``written``
         return
@@ -278,7 +278,12 @@ async def _thaw_task(rt: AsyncRuntime, agent_id: str) -> Exception | None:
         return None  # back, and handed what was parked
     hib.task = None
     failure = failure or UnknownAgent(agent_id)
-    log.error("thawing hibernated agent %s failed: %s", agent_id, failure)
+    log.error(
+        "thawing hibernated agent %s failed: %s",
+        agent_id,
+        failure,
+        extra={"jido": {"agent": agent_id}},
+    )
     parked, hib.parked = hib.parked, []
     for sig, reply, seq in parked:
         if seq is not None:

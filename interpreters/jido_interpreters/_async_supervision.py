@@ -88,7 +88,12 @@ def _escalate(rt: AsyncRuntime, srv: Server, exc: BaseException, why: str) -> No
     cause = exc.__cause__ or exc
     reason = f"{why}: {type(cause).__name__}: {cause}"
     if srv.parent is None:
-        log.error("root agent %s stopped: %s", srv.agent.id, reason)
+        log.error(
+            "root agent %s stopped: %s",
+            srv.agent.id,
+            reason,
+            extra={"jido": {"agent": srv.agent.id, "reason": reason}},
+        )
     stop(rt, srv, reason)
 
 

@@ -138,7 +138,7 @@ def _settle(
 ) -> None:
     if waiter is None:
         if exc is not None:
-            log.error("storage %s failed: %s", kind, exc)
+            log.error("storage %s failed: %s", kind, exc, extra={"jido": {"operation": kind}})
     elif isinstance(waiter, asyncio.Future):
         if waiter.done():
             return
@@ -151,4 +151,4 @@ def _settle(
             waiter(ctx, result, exc)
         except Exception:
             # A bug in the runtime's own callback: the batch's other operations still settle.
-            log.exception("settling a storage %s failed", kind)
+            log.exception("settling a storage %s failed", kind, extra={"jido": {"operation": kind}})

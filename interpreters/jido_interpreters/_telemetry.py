@@ -19,13 +19,14 @@ from typing import final
 
 import attrs
 from opentelemetry import trace
+from opentelemetry.context import Context
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from jido import Directive, FrozenMap, Invoke, Signal
 
 from ._async_server import Server
 
-__all__ = ["Counters", "RuntimeStatistics", "Spans"]
+__all__ = ["Counters", "RuntimeStatistics", "Spans", "failed"]
 
 _propagator = TraceContextTextMapPropagator()
 
@@ -101,7 +102,10 @@ class Counters:
         return RuntimeStatistics(
             agents=len(running),
             hibernated=hibernated,
-            mailbox_depths=FrozenMap({s.agent.id: len(s.mailbox.items) for s in running}),
+            # Signals accepted and still being journalled take room too: they count.
+            mailbox_depths=FrozenMap(
+                {s.agent.id: len(s.mailbox.items) + s.mailbox.incoming for s in running}
+            ),
             steps=self.steps,
             errors=self.errors,
             crashes=self.crashes,
@@ -131,34 +135,53 @@ class Spans:
     (small, per-directive) cost.
     """
 
-    __slots__ = ("_tracer", "enabled")
+    __slots__ = ("_global", "_tracer", "enabled")
 
     def __init__(self, provider: trace.TracerProvider | None) -> None:
-        provider = provider or trace.get_tracer_provider()
+        self._global = provider is None
+        self.enabled = False
+        self._tracer: trace.Tracer = trace.NoOpTracer()
+        self._use(provider or trace.get_tracer_provider())
+
+    def _use(self, provider: trace.TracerProvider) -> None:
         self.enabled = not isinstance(
             provider, trace.ProxyTracerProvider | trace.NoOpTracerProvider
         )
         self._tracer = provider.get_tracer("jido")
 
+    def refresh(self) -> None:
+        """Follow the global provider configured since (an SDK set up after the runtime was
+        built). Called where agents start, not per step: the check is not free."""
+        if self._global and not self.enabled:
+            self._use(trace.get_tracer_provider())
+
     def enter_step(
         self, agent_id: str, sig: Signal
-    ) -> tuple[AbstractContextManager[trace.Span], Signal]:
+    ) -> tuple[AbstractContextManager[trace.Span], trace.Span, Signal]:
         """Open (enter) the span of a step handling ``sig``: a child of the trace context
-        ``sig`` carries. Returns the span's context manager, for the caller to exit after
-        the step, and ``sig`` carrying the new span's context: signals born in the step
-        become its children, since the core copies the handled signal's trace context into
-        what it stamps."""
+        ``sig`` carries (a malformed one is ignored: the span starts a trace). Returns the
+        span's context manager, for the caller to exit after the step, the span, and ``sig``
+        carrying the new span's context: signals born in the step become its children,
+        since the core copies the handled signal's trace context into what it stamps."""
         span_cm = self._tracer.start_as_current_span(
             f"jido.step {sig.type}",
-            context=_propagator.extract(dict(sig.extensions)),
+            context=_extract(sig),
             attributes={"jido.agent.id": agent_id, "jido.signal.type": sig.type},
         )
-        span_cm.__enter__()
+        span = span_cm.__enter__()
+        return span_cm, span, self.carry(sig, replace=True)
+
+    def carry(self, sig: Signal, *, replace: bool = False) -> Signal:
+        """``sig`` carrying the current span's trace context (unless it carries one of its
+        own and ``replace`` is false): what the runtime makes up while a span is current
+        (lifecycle signals, a child's first timers) belongs to that span's trace."""
+        if not replace and "traceparent" in sig.extensions:
+            return sig
         carrier: dict[str, str] = {}
         _propagator.inject(carrier)
-        if carrier:
-            sig = attrs.evolve(sig, extensions={**sig.extensions, **carrier})
-        return span_cm, sig
+        if not carrier:
+            return sig
+        return attrs.evolve(sig, extensions={**sig.extensions, **carrier})
 
     def directive(self, agent_id: str, d: Directive) -> AbstractContextManager[trace.Span]:
         """The span of executing one directive."""
@@ -166,8 +189,28 @@ class Spans:
             f"jido.directive {type(d).__name__}", attributes={"jido.agent.id": agent_id}
         )
 
-    def effect(self, d: Invoke) -> AbstractContextManager[trace.Span]:
+    def effect(self, agent_id: str, d: Invoke) -> AbstractContextManager[trace.Span]:
         """The span of running one effect."""
         return self._tracer.start_as_current_span(
-            f"jido.effect {d.effect}", attributes={"jido.effect.key": d.key}
+            f"jido.effect {d.effect}",
+            attributes={"jido.agent.id": agent_id, "jido.effect.key": d.key},
         )
+
+
+def failed(span: trace.Span, error: BaseException | str) -> None:
+    """Mark ``span`` as failed: an ERROR status, and the exception as an event."""
+    if isinstance(error, BaseException):
+        span.record_exception(error)
+        span.set_status(trace.Status(trace.StatusCode.ERROR, str(error)))
+    else:
+        span.set_status(trace.Status(trace.StatusCode.ERROR, error))
+
+
+def _extract(sig: Signal) -> Context | None:
+    # Only strings can be trace context (a signal may carry anything in its extensions), and
+    # a propagator that chokes on one must not stop the step: the span then starts a trace.
+    carrier = {k: v for k, v in sig.extensions.items() if type(v) is str}
+    try:
+        return _propagator.extract(carrier)
+    except Exception:
+        return None

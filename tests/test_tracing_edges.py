@@ -1,0 +1,261 @@
+"""Observability at its edges: malformed trace context, failures on spans, work the runtime
+makes up (lifecycle signals, a child's first timers) and callers' own spans, an SDK set up
+late, structured logs and mailbox depths with storage."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import attrs
+import pytest
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import StatusCode
+
+from jido import (
+    CHILD_STARTED,
+    ActionResult,
+    AgentSpec,
+    Context,
+    NoParams,
+    Route,
+    Signal,
+    action,
+    emit_to_parent,
+    invoke,
+    ok,
+    schedule,
+    spawn_agent,
+)
+from jido_interpreters import AgentOptions, AsyncRuntime, Escalate, MailboxFull, SQLiteStorage
+
+
+@attrs.frozen
+class Seen:
+    """The signal types an agent handled."""
+
+    seen: tuple[str, ...] = ()
+
+
+@action()
+def note(state: Seen, _: NoParams, ctx: Context) -> ActionResult[Seen]:
+    assert ctx.signal is not None
+    return ok(Seen((*state.seen, ctx.signal.type)))
+
+
+@action()
+def boom(state: Seen, _: NoParams, ctx: Context) -> ActionResult[Seen]:
+    raise RuntimeError("kaboom")
+
+
+@action()
+def go(state: Seen, _: NoParams, ctx: Context) -> ActionResult[Seen]:
+    return ok(
+        state,
+        invoke("bad", None, on_ok="t.ok", on_error="t.failed"),
+        spawn_agent("kid", "k"),
+    )
+
+
+@action()
+def hello(state: Seen, _: NoParams, ctx: Context) -> ActionResult[Seen]:
+    return ok(state, emit_to_parent("t.kid.said"))
+
+
+ROUTES = [
+    Route(pattern="t.note", target=note),
+    Route(pattern="t.boom", target=boom),
+    Route(pattern="t.go", target=go),
+    Route(pattern="t.failed", target=note),
+    Route(pattern="t.kid.said", target=note),
+    Route(pattern=CHILD_STARTED, target=note),
+]
+PARENT = AgentSpec(name="parent", state=Seen, routes=ROUTES)
+KID = AgentSpec(
+    name="kid",
+    state=Seen,
+    routes=[Route(pattern="kid.hi", target=hello)],
+    schedules=[schedule(0.0, "kid.hi")],
+)
+
+
+async def _bad(args: object) -> object:
+    raise ValueError("effect failed")
+
+
+def traced() -> tuple[TracerProvider, InMemorySpanExporter]:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    return provider, exporter
+
+
+def by_name(spans: Sequence[ReadableSpan], name: str) -> ReadableSpan:
+    (span,) = [s for s in spans if s.name == name]
+    return span
+
+
+def test_malformed_trace_context_does_not_stop_the_agent() -> None:
+    """A signal whose ``traceparent`` is not a string (extensions may hold any scalar) is
+    handled with tracing on, its span starting a trace of its own."""
+    provider, exporter = traced()
+
+    async def main() -> None:
+        async with AsyncRuntime([PARENT], tracer_provider=provider) as rt:
+            await rt.start(PARENT, "a")
+            odd = Signal(type="t.note", source="/t", id="odd", extensions={"traceparent": 1})
+            assert (await rt.call("a", odd, timeout=5)).state.seen == ("t.note",)
+            assert (await rt.call("a", "t.note", timeout=5)).state.seen == ("t.note", "t.note")
+
+    asyncio.run(main())
+    assert [s.name for s in exporter.get_finished_spans()].count("jido.step t.note") == 2
+
+
+def test_failures_are_errors_on_their_spans() -> None:
+    """A step whose action raised and an effect whose handler raised end their spans with
+    an ERROR status and the exception recorded; effect spans name their agent."""
+    provider, exporter = traced()
+
+    async def main() -> None:
+        async with AsyncRuntime(
+            [PARENT, KID], effects={"bad": _bad}, tracer_provider=provider
+        ) as rt:
+            await rt.start(PARENT, "a")
+            rt.cast_nowait("a", "t.boom")
+            await rt.cast("a", "t.go")
+            await rt.wait_idle(timeout=5)
+
+    asyncio.run(main())
+    spans = exporter.get_finished_spans()
+    for name in ("jido.step t.boom", "jido.effect bad"):
+        span = by_name(spans, name)
+        assert span.status.status_code is StatusCode.ERROR
+        assert [e.name for e in span.events] == ["exception"]
+    effect = by_name(spans, "jido.effect bad").attributes
+    assert effect is not None
+    assert effect["jido.agent.id"] == "a"
+
+
+def test_what_a_step_causes_is_in_its_trace_children_included() -> None:
+    """``child.started``, the child's first timer and what follows from it belong to the
+    trace of the step that spawned the child, as emits, schedules and effects do."""
+    provider, exporter = traced()
+
+    async def main() -> None:
+        async with AsyncRuntime(
+            [PARENT, KID], effects={"bad": _bad}, tracer_provider=provider
+        ) as rt:
+            await rt.start(PARENT, "a")
+            await rt.cast("a", "t.go")
+            await rt.wait_idle(timeout=5)
+
+    asyncio.run(main())
+    spans = exporter.get_finished_spans()
+    root = by_name(spans, "jido.step t.go")
+    for name in (
+        "jido.step jido.agent.child.started",
+        "jido.step kid.hi",
+        "jido.step t.kid.said",
+        "jido.step t.failed",
+    ):
+        assert by_name(spans, name).context.trace_id == root.context.trace_id, name
+
+
+def test_a_signal_made_inside_a_callers_span_joins_its_trace() -> None:
+    """``rt.signal`` (and so ``cast``/``call`` with a type) carries the caller's current
+    span: the step it causes is part of the caller's trace."""
+    provider, exporter = traced()
+    tracer = provider.get_tracer("app")
+
+    async def main() -> None:
+        async with AsyncRuntime([PARENT], tracer_provider=provider) as rt:
+            await rt.start(PARENT, "a")
+            with tracer.start_as_current_span("http request"):
+                await rt.call("a", "t.note", timeout=5)
+
+    asyncio.run(main())
+    spans = exporter.get_finished_spans()
+    request, step = by_name(spans, "http request"), by_name(spans, "jido.step t.note")
+    assert step.context.trace_id == request.context.trace_id
+    assert step.parent is not None
+    assert step.parent.span_id == request.context.span_id
+
+
+LATE = """
+import asyncio
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from jido_interpreters import AsyncRuntime
+from tests.test_tracing_edges import PARENT
+
+async def main():
+    rt = AsyncRuntime([PARENT])  # built before any SDK is configured
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    trace.set_tracer_provider(provider)
+    async with rt:
+        await rt.start(PARENT, "a")
+        await rt.call("a", "t.note", timeout=5)
+    print(sorted({s.name for s in exporter.get_finished_spans()}))
+
+asyncio.run(main())
+"""
+
+
+def test_an_sdk_configured_after_the_runtime_was_built_is_used() -> None:
+    """The global provider is looked at again when agents start, so configuring the SDK
+    after building the runtime (but before starting agents) still gives spans. (In a
+    process of its own: the global provider can be set once.)"""
+    root = Path(__file__).resolve().parent.parent
+    done = subprocess.run(
+        [sys.executable, "-c", LATE], cwd=root, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert "'jido.step t.note'" in done.stdout
+
+
+def test_every_runtime_log_record_carries_jido_context(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Records on ``jido.runtime`` have a ``jido`` attribute, an Escalate on a root agent's
+    record included."""
+    options = {"parent": AgentOptions(error_policy=Escalate())}
+
+    async def main() -> None:
+        async with AsyncRuntime([PARENT], options=options) as rt:
+            await rt.start(PARENT, "a")
+            rt.cast_nowait("a", "t.boom")
+            await rt.wait_idle(timeout=5)
+
+    with caplog.at_level(logging.INFO, logger="jido.runtime"):
+        asyncio.run(main())
+    records = [r for r in caplog.records if r.name == "jido.runtime"]
+    assert any("root agent a stopped" in r.getMessage() for r in records)
+    assert all(isinstance(getattr(r, "jido", None), dict) for r in records)
+
+
+def test_durable_mailbox_depths_count_what_is_being_journalled(tmp_path: Path) -> None:
+    """``statistics().mailbox_depths`` counts what the mailbox bound counts: signals still
+    being journalled included."""
+
+    async def main() -> None:
+        storage = SQLiteStorage(tmp_path / "depth.db")
+        options = {"parent": AgentOptions(mailbox_size=3)}
+        async with AsyncRuntime([PARENT], storage=storage, options=options) as rt:
+            await rt.start(PARENT, "a")
+            for _ in range(3):
+                rt.cast_nowait("a", "t.note")
+            with pytest.raises(MailboxFull):
+                rt.cast_nowait("a", "t.note")
+            assert rt.statistics().mailbox_depths == {"a": 3}
+
+    asyncio.run(main())
