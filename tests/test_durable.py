@@ -59,6 +59,7 @@ from jido_interpreters import (
     CorruptJournal,
     RecoveryError,
     RedisStorage,
+    RuntimeClosed,
     SchemaMismatch,
     SQLiteStorage,
     Storage,
@@ -1763,5 +1764,173 @@ def test_an_adopted_child_keeps_its_parent_after_a_restart(
             assert rt.state("w").trail == ("orphaned:boss",)
         finally:
             await rt.shutdown()
+
+    asyncio.run(main())
+
+
+# ------------------------------------------------------------------ lives, links, odd data
+
+
+@action()
+def recycle(state: Count, _: NoParams, ctx: Context) -> ActionResult[Count]:
+    """Send the child something, stop it, and spawn a new one under the same tag (so id)."""
+    return ok(
+        state,
+        emit_to("boss/kid", "t.add", {"by": 100}),
+        stop_child("kid"),
+        spawn_agent("counter", "kid"),
+    )
+
+
+RECYCLER = AgentSpec(
+    name="recycler",
+    state=Count,
+    routes=[
+        Route(pattern="t.hire", target=hire),
+        Route(pattern="t.recycle", target=recycle),
+        Route(pattern=CHILD_STARTED, target=lifecycle),
+        Route(pattern=CHILD_EXIT, target=lifecycle),
+    ],
+)
+
+
+def test_a_signal_for_an_ended_life_is_not_handed_to_the_next(backend: Backend) -> None:
+    """A signal journalled for a child that is then stopped and spawned again under the same
+    id, in one step, is a dead letter (as without storage), not news to the new child; and
+    the new child recovers as it ran."""
+
+    async def main() -> None:
+        specs = (*SPECS, RECYCLER)
+        async with AsyncRuntime(specs, storage=backend.open()) as rt:
+            await start_system(rt)
+            await rt.start(RECYCLER, "boss")
+            await rt.cast("boss", "t.hire", {"tag": "kid"})
+            await rt.wait_idle(timeout=5)
+            await rt.cast("boss", "t.recycle")
+            await rt.wait_idle(timeout=5)
+            live = rt.state("boss/kid")
+            assert live == Count()
+            assert [(a, s.type) for a, s in rt.dead_letters] == [("boss/kid", "t.add")]
+        rt = await restored(backend, specs)
+        try:
+            assert rt.state("boss/kid") == live
+        finally:
+            await rt.shutdown()
+
+    asyncio.run(main())
+
+
+def _picky(sig: Signal) -> bool:
+    if isinstance(sig.data, dict) and sig.data.get("by") == 13:
+        raise ValueError("unlucky")
+    return True
+
+
+GUARDED = AgentSpec(
+    name="guarded", state=Count, routes=[Route(pattern="t.add", target=add, guard=_picky)]
+)
+
+
+def test_a_step_whose_guard_raised_is_skipped_on_replay_as_live(backend: Backend) -> None:
+    """A route guard raising is a crash like an action raising: the live agent carries on
+    (its error policy), and recovery skips that step as the live runtime did."""
+
+    async def main() -> None:
+        specs = (*SPECS, GUARDED)
+        async with AsyncRuntime(specs, storage=backend.open()) as rt:
+            await start_system(rt)
+            await rt.start(GUARDED, "g")
+            for by in (1, 13, 2):
+                await rt.cast("g", "t.add", {"by": by})
+            await rt.wait_idle(timeout=5)
+            live = rt.state("g")
+            assert live.n == 3
+        rt = await restored(backend, specs)
+        try:
+            assert rt.state("g") == live
+        finally:
+            await rt.shutdown()
+
+    asyncio.run(main())
+
+
+def test_an_orphan_stays_parentless_after_a_restart(backend: Backend) -> None:
+    """A child orphaned by its parent's stop has no parent in storage either: after a
+    restart it is not linked back to the parent, nor to a new agent under its id."""
+
+    async def main() -> None:
+        async with AsyncRuntime(SPECS, storage=backend.open()) as rt:
+            await start_system(rt)
+            await rt.start(BOSS, "boss")
+            await rt.cast("boss", "t.hire", {"tag": "kid"})
+            await rt.wait_idle(timeout=5)
+            await rt.stop("boss")
+            await rt.wait_idle(timeout=5)
+            assert rt.parent("boss/kid") is None
+        rt = await restored(backend)
+        try:
+            assert rt.parent("boss/kid") is None
+            await rt.start(BOSS, "boss")
+            assert rt.children("boss") == {}
+        finally:
+            await rt.shutdown()
+
+    asyncio.run(main())
+
+
+def test_a_shut_down_runtime_does_not_restore(backend: Backend) -> None:
+    """``restore`` on a runtime that shut down raises RuntimeClosed and starts nothing; the
+    store stays free for the next runtime."""
+
+    async def main() -> None:
+        async with AsyncRuntime(SPECS, storage=backend.open()) as rt:
+            await start_system(rt, "c")
+        with pytest.raises(RuntimeClosed):
+            await rt.restore()
+        assert rt.agent_ids == ()
+        again = await restored(backend)
+        try:
+            assert set(again.agent_ids) == {"tally", "c"}
+        finally:
+            await again.shutdown()
+
+    asyncio.run(main())
+
+
+def _retype(backend: Backend, where: Literal["entry", "snapshot"]) -> None:
+    # A field stored with the wrong type: a string where a sequence number belongs.
+    if backend.kind == "sqlite":
+        table = "journal" if where == "entry" else "snapshots"
+        with _sqlite(backend.path) as db:
+            sql = f"UPDATE {table} SET seq = 'two' WHERE agent_id = 'c1'"
+            if where == "entry":
+                sql += " AND seq = 2"
+            assert db.execute(sql).rowcount == 1
+        return
+    with _redis(backend.url) as r:
+        if where == "snapshot":
+            key = f"{backend.prefix}snap:c1"
+            record = json.loads(r.get(key))
+            r.set(key, json.dumps({**record, "seq": "two"}))
+        else:
+            key = f"{backend.prefix}j:c1"
+            _, sid, sig, at = json.loads(r.lindex(key, 1))
+            r.lset(key, 1, json.dumps(["two", sid, sig, at]))
+
+
+@pytest.mark.parametrize("where", ["entry", "snapshot"])
+def test_stored_fields_of_the_wrong_type_are_corrupt_journals(
+    backend: Backend, where: Literal["entry", "snapshot"]
+) -> None:
+    """A sequence number stored as text (a hand edit, a foreign writer) fails recovery with
+    a CorruptJournal naming the agent, like any damage, not a raw TypeError."""
+    _prepare(backend, snapshot_every=2 if where == "snapshot" else 1000)
+    _retype(backend, where)
+
+    async def main() -> None:
+        group = await _refused(backend)
+        (err,) = group.exceptions
+        assert isinstance(err, CorruptJournal)
+        assert err.agent_id == "c1"
 
     asyncio.run(main())

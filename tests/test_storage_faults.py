@@ -62,7 +62,7 @@ class Flaky:
         self._check("mark_stopped")
         self.inner.mark_stopped(agent_id)
 
-    def set_parent(self, agent_id: str, parent_id: str, tag: str) -> None:
+    def set_parent(self, agent_id: str, parent_id: str | None, tag: str | None) -> None:
         self._check("set_parent")
         self.inner.set_parent(agent_id, parent_id, tag)
 

@@ -791,6 +791,8 @@ class AsyncRuntime:
         """
         if self._storage is None:
             raise ValueError("restore needs a runtime with storage")
+        if self._closed:
+            raise RuntimeClosed("the runtime shut down")
         self._spans.refresh()
         return await durable.restore(self, None if only is None else set(only))
 

@@ -37,7 +37,7 @@ from jido import Agent, AgentSpec, Cron, Schedule, Signal, ToAgent, ToSink
 
 from . import _async_supervision as supervision
 from ._async_directives import after, cron_signal, execute
-from ._async_errors import NotDurable
+from ._async_errors import NotDurable, RuntimeClosed
 from ._async_server import Hibernated, Queued, Server
 from ._durable import Outbox, Replayed, decode_agent, journal_json, replay, snapshot_record
 from ._kernel import UnknownAgent
@@ -82,11 +82,12 @@ def journal(
     srv = rt._servers.get(agent_id)
     if srv is not None:
         srv.mailbox.incoming += 1
+    holder = srv or rt._hibernated.get(agent_id)
     rt._commit().post(
         "append",
         (agent_id, sig.id, journal_json(sig, rt._codec), rt._clock().timestamp()),
         _appended,
-        (rt, srv, agent_id, sig, reply, written),
+        (rt, srv, agent_id, sig, reply, written, None if holder is None else holder.life),
     )
 
 
@@ -98,14 +99,15 @@ def _appended(
         Signal,
         asyncio.Future[Agent[Any]] | None,
         asyncio.Future[None] | None,
+        object,
     ],
     seq: object,
     exc: BaseException | None,
 ) -> None:
     # One function for every signal, its context a tuple: see Committer.post.
-    rt, srv, agent_id, sig, reply, written = ctx
+    rt, srv, agent_id, sig, reply, written, life = ctx
     failed = None if exc is None else NotDurable(agent_id, sig, exc)
-    _committed(rt, agent_id, sig, reply, seq, failed)
+    _committed(rt, agent_id, sig, reply, seq, failed, life)
     if srv is not None:
         # Counted on the server it was journalled for (a thaw may have replaced it since).
         srv.mailbox.arrived()
@@ -138,6 +140,7 @@ def _committed(
     reply: asyncio.Future[Agent[Any]] | None,
     seq: object,
     exc: BaseException | None,
+    life: object = None,
 ) -> None:
     # Called in the order the batch was submitted: mailbox order is journal order.
     srv = rt._servers.get(agent_id)
@@ -147,6 +150,17 @@ def _committed(
         if reply is not None:
             reply.cancel()  # the caller hears of it through ``written``
         return
+    if life is not None:
+        holder = srv or rt._hibernated.get(agent_id)
+        if holder is None or holder.life is not life:
+            # Accepted for a life of the agent id that has ended since (stopped, then
+            # started again): a dead letter, as without storage. (Storage dropped it with
+            # that life's journal, which the new registration replaced.)
+            rt._done_pending()
+            rt._dead(agent_id, sig)
+            if reply is not None and not reply.done():
+                reply.set_exception(UnknownAgent(agent_id))
+            return
     assert seq is None or isinstance(seq, int)
     hib = rt._hibernated.get(agent_id) if srv is None else None
     if seq is None:
@@ -221,7 +235,7 @@ async def hibernate(rt: AsyncRuntime, agent_id: str) -> None:
     record = snapshot_record(srv.agent, srv.spec, srv.last_seq, srv.outbox(), rt._codec)
     # Its sensors keep running (what they sense thaws it): handed over, not cancelled.
     sensors, srv.sensors = srv.sensors, {}
-    hib = Hibernated(srv.last_seq, srv.options, srv.parent, dict(srv.children), sensors)
+    hib = Hibernated(srv.last_seq, srv.options, srv.parent, dict(srv.children), sensors, srv.life)
     _arm_wakeups(rt, agent_id, hib, srv)
     srv.halt(UnknownAgent(agent_id))
     del rt._servers[agent_id]
@@ -371,6 +385,10 @@ async def restore(
             errors.append(exc)
     if errors:
         raise RecoveryError("recovery failed; no agent was started", errors)
+    if rt._closed and thawing is None:
+        # Shut down while this restore awaited storage: nothing is started (a thaw still
+        # is, during shutdown's drain, to hand a hibernated agent what was parked for it).
+        raise RuntimeClosed("the runtime shut down during restore")
     # Other restores, thaws or stops ran while this one awaited storage: start only what
     # is still ours to start (and a hibernated agent only if it is still hibernated).
     plans = [p for p in plans if ours(p[0].agent_id) and rt._hibernated.get(p[0].agent_id) is p[3]]
@@ -386,6 +404,7 @@ async def restore(
         srv.since_snapshot = tails[rec.agent_id]
         if hib is not None:
             del rt._hibernated[rec.agent_id]
+            srv.life = hib.life
             # Its sensors kept running: they are its own again (and are not restarted below).
             srv.sensors, hib.sensors = hib.sensors, {}
             hib.cancel_wakeups()  # its own timers are armed again below
@@ -435,7 +454,7 @@ async def restore(
             ):
                 adoptee.parent = (rec.agent_id, adopt.tag)
                 adopter.children[adopt.tag] = adopt.child_id
-                rt._commit().post("adopted", (adopt.child_id, rec.agent_id, adopt.tag))
+                rt._commit().post("parent", (adopt.child_id, rec.agent_id, adopt.tag))
     for rec, spec, plan, hib, upgraded in started:
         srv = rt._servers[rec.agent_id]
         if srv.stopped:

@@ -51,6 +51,7 @@ class Server:
         "crons",
         "effects",
         "last_seq",
+        "life",
         "mailbox",
         "options",
         "out_crons",
@@ -72,6 +73,9 @@ class Server:
         self.spec = spec
         self.agent = agent
         self.options = options
+        # Which life of the agent id this is: kept through hibernation, new when the id is
+        # started again after a stop (a signal accepted for one life is not the next one's).
+        self.life = object()
         self.mailbox = Mailbox(options.mailbox_size)
         self.task: asyncio.Task[None] | None = None
         self.parent: tuple[str, str] | None = None
@@ -173,6 +177,7 @@ class Hibernated:
     __slots__ = (
         "children",
         "fired",
+        "life",
         "options",
         "parent",
         "parked",
@@ -189,11 +194,13 @@ class Hibernated:
         parent: tuple[str, str] | None,
         children: dict[str, str],
         sensors: dict[str, asyncio.Task[None]],
+        life: object,
     ) -> None:
         self.seq = seq
         self.options = options
         self.parent = parent
         self.children = children
+        self.life = life
         self.parked: list[Queued] = []
         self.task: asyncio.Task[Exception | None] | None = None
         self.wakeups: list[asyncio.TimerHandle] = []

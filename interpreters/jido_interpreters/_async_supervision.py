@@ -200,17 +200,20 @@ def _stopped(
                     stop(rt, child, why, cause)
                 else:
                     stop_hibernated(rt, child_id, why, cause)
-            case "orphan":
-                _lifecycle(
-                    rt,
-                    agent_id,
-                    child_id,
-                    ORPHANED,
-                    {"parent_id": agent_id, "tag": tag, "reason": reason},
-                    cause,
-                )
-            case "continue":
-                pass
+            case "orphan" | "continue":
+                if rt._storage is not None:
+                    # Parentless from now on, in storage too: a recovery must not hand it
+                    # back to this parent, or to a new agent started under its id.
+                    rt._commit().post("parent", (child_id, None, None))
+                if policy == "orphan":
+                    _lifecycle(
+                        rt,
+                        agent_id,
+                        child_id,
+                        ORPHANED,
+                        {"parent_id": agent_id, "tag": tag, "reason": reason},
+                        cause,
+                    )
     if rt._storage is not None and cause is not None:
         rt._commit().post("stopped", agent_id)
     log.info("agent %s stopped (%s)", agent_id, reason, extra={"jido": {"agent": agent_id}})

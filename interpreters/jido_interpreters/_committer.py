@@ -110,7 +110,7 @@ class Committer:
                     storage.snapshot(payload)
                 elif kind == "stopped":
                     storage.mark_stopped(payload)
-                elif kind == "adopted":
+                elif kind == "parent":
                     storage.set_parent(*payload)
                 elif kind == "undelivered":
                     storage.mark_undelivered(*payload)

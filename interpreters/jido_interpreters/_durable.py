@@ -32,7 +32,6 @@ import orjson
 import jido
 from jido import (
     SENSOR_EXIT,
-    ActionCrashed,
     AdoptChild,
     Agent,
     AgentSpec,
@@ -235,7 +234,8 @@ def replay(
 ) -> Replayed:
     """Replay journal ``entries`` over ``agent`` (see the module docs).
 
-    A step that crashes (an action raising) is skipped, as the live runtime skipped it. With
+    A step that crashes (an action, a route guard or a custom strategy raising) is skipped,
+    as the live runtime skipped it. With
     ``restart`` (the agent runs under a ``Restart`` policy) the crash also does what the live
     restart did: what the agent armed itself (timers, cron jobs, sensors) is dropped, and
     the spec's declared schedules are registered again, as of the crashed entry's time.
@@ -275,7 +275,7 @@ def replay(
             sensors.pop(str(signal.data.get("tag")), None)
         try:
             result = jido.step(spec, agent, signal)
-        except ActionCrashed:
+        except Exception:  # ActionCrashed, or a guard or custom strategy raising: as live
             if restart:
                 schedules.clear()
                 crons.clear()

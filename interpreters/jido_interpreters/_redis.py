@@ -18,7 +18,9 @@ from ._storage import (
     JournalEntry,
     SnapshotRecord,
     StorageInUse,
+    decode_entry,
     decode_registration,
+    decode_snapshot,
 )
 
 __all__ = ["RedisStorage"]
@@ -101,8 +103,13 @@ local raw = redis.call('HGET', KEYS[1] .. 'agents', ARGV[2])
 if not raw then return 0 end
 local ok, data = pcall(cjson.decode, raw)
 if not ok or type(data) ~= 'table' then return 0 end
-data['parent_id'] = ARGV[3]
-data['tag'] = ARGV[4]
+if ARGV[3] == '' then
+  data['parent_id'] = cjson.null
+  data['tag'] = cjson.null
+else
+  data['parent_id'] = ARGV[3]
+  data['tag'] = ARGV[4]
+end
 redis.call('HSET', KEYS[1] .. 'agents', ARGV[2], cjson.encode(data))
 return 1
 """
@@ -279,9 +286,10 @@ class RedisStorage:
         than an error here would."""
         self._fenced(self._mark_stopped, [agent_id])
 
-    def set_parent(self, agent_id: str, parent_id: str, tag: str) -> None:
-        """As :meth:`mark_stopped`, for the parent link."""
-        self._fenced(self._set_parent, [agent_id, parent_id, tag])
+    def set_parent(self, agent_id: str, parent_id: str | None, tag: str | None) -> None:
+        """As :meth:`mark_stopped`, for the parent link (``None``: none; sent as ``""``, which
+        no agent id is)."""
+        self._fenced(self._set_parent, [agent_id, parent_id or "", tag or ""])
 
     def mark_undelivered(self, agent_id: str, signal_id: str) -> None:
         self._fenced(self._mark_undelivered, [agent_id, signal_id])
@@ -349,28 +357,22 @@ class RedisStorage:
         if snap_raw is not None:
             try:
                 data = json.loads(snap_raw)
-                snap = SnapshotRecord(
-                    agent_id=agent_id,
-                    seq=data["seq"],
-                    schema_version=data["schema_version"],
-                    agent=data["agent"],
-                    outbox=data["outbox"],
-                )
+                fields = (data["seq"], data["schema_version"], data["agent"], data["outbox"])
             except (ValueError, TypeError, KeyError) as exc:
                 raise CorruptJournal(agent_id, -1, f"not a snapshot record ({exc!r})") from None
+            snap = decode_snapshot(agent_id, *fields)
             after = snap.seq
         entries = []
         for index, raw in enumerate(self._r.lrange(self._p + "j:" + agent_id, 0, -1)):
+            # Sequence numbers count from 1 and the list is never trimmed: the position
+            # names the entry even when the entry itself cannot say.
             try:
                 seq, sid, sig, at = json.loads(raw)
             except (ValueError, TypeError) as exc:
-                # Sequence numbers count from 1 and the list is never trimmed: the position
-                # names the entry even when the entry itself cannot say.
                 raise CorruptJournal(agent_id, index + 1, f"not a journal entry ({exc})") from None
-            if seq > after:
-                entries.append(
-                    JournalEntry(agent_id=agent_id, seq=seq, signal_id=sid, signal=sig, at=at)
-                )
+            entry = decode_entry(agent_id, index + 1, seq, sid, sig, at)
+            if entry.seq > after:
+                entries.append(entry)
         return snap, entries
 
     def close(self) -> None:

@@ -16,7 +16,9 @@ from ._storage import (
     JournalEntry,
     SnapshotRecord,
     StorageInUse,
+    decode_entry,
     decode_registration,
+    decode_snapshot,
 )
 
 try:
@@ -180,7 +182,7 @@ class SQLiteStorage:
         with self._lock:
             self._db.execute("UPDATE agents SET stopped = 1 WHERE agent_id = ?", (agent_id,))
 
-    def set_parent(self, agent_id: str, parent_id: str, tag: str) -> None:
+    def set_parent(self, agent_id: str, parent_id: str | None, tag: str | None) -> None:
         with self._lock:
             self._db.execute(
                 "UPDATE agents SET parent_id = ?, tag = ? WHERE agent_id = ?",
@@ -359,27 +361,14 @@ class SQLiteStorage:
                 "SELECT seq, schema_version, agent, outbox FROM snapshots WHERE agent_id = ?",
                 (agent_id,),
             ).fetchone()
-            after = int(snap[0]) if snap is not None else 0
+            record = None if snap is None else decode_snapshot(agent_id, *snap)
+            after = 0 if record is None else record.seq
             rows = self._db.execute(
                 "SELECT seq, signal_id, signal, at FROM journal WHERE agent_id = ? AND seq > ?"
                 " ORDER BY seq",
                 (agent_id, after),
             ).fetchall()
-        record = (
-            None
-            if snap is None
-            else SnapshotRecord(
-                agent_id=agent_id,
-                seq=snap[0],
-                schema_version=snap[1],
-                agent=snap[2],
-                outbox=snap[3],
-            )
-        )
-        entries = [
-            JournalEntry(agent_id=agent_id, seq=r[0], signal_id=r[1], signal=r[2], at=r[3])
-            for r in rows
-        ]
+        entries = [decode_entry(agent_id, r[0] if type(r[0]) is int else 0, *r) for r in rows]
         return record, entries
 
     def claim(self) -> None:

@@ -36,7 +36,9 @@ __all__ = [
     "StorageError",
     "StorageInUse",
     "UnknownSpec",
+    "decode_entry",
     "decode_registration",
+    "decode_snapshot",
 ]
 
 
@@ -111,9 +113,10 @@ class Storage(Protocol):
         """The agent stopped for good; it will not be recovered."""
         ...
 
-    def set_parent(self, agent_id: str, parent_id: str, tag: str) -> None:
-        """The agent became the child of ``parent_id`` under ``tag`` (an ``AdoptChild``):
-        its registration's parent link says so from now on. An unknown id is ignored."""
+    def set_parent(self, agent_id: str, parent_id: str | None, tag: str | None) -> None:
+        """The agent became the child of ``parent_id`` under ``tag`` (an ``AdoptChild``), or
+        has no parent any more (``None``: orphaned): its registration's parent link says so
+        from now on. An unknown id is ignored."""
         ...
 
     def mark_undelivered(self, agent_id: str, signal_id: str) -> None:
@@ -286,4 +289,49 @@ def decode_registration(
         parent_id=parent_id,
         tag=tag,
         stopped=bool(stopped),
+    )
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def decode_entry(
+    agent_id: str, position: int, seq: object, signal_id: object, signal: object, at: object
+) -> JournalEntry:
+    """A journal entry from its stored fields, each checked (stores do not enforce types).
+
+    Raises:
+        CorruptJournal: a field of the wrong type; ``position`` names the entry.
+    """
+    if not _is_int(seq) or not isinstance(signal_id, str) or not isinstance(signal, str):
+        raise CorruptJournal(
+            agent_id, position, f"not a journal entry (seq {seq!r:.20}, id {signal_id!r:.40})"
+        )
+    if not isinstance(at, int | float) or isinstance(at, bool):
+        raise CorruptJournal(agent_id, position, f"journal entry time {at!r:.20} is not a number")
+    assert isinstance(seq, int)
+    return JournalEntry(agent_id=agent_id, seq=seq, signal_id=signal_id, signal=signal, at=at)
+
+
+def decode_snapshot(
+    agent_id: str, seq: object, schema_version: object, agent: object, outbox: object
+) -> SnapshotRecord:
+    """A snapshot record from its stored fields, each checked.
+
+    Raises:
+        CorruptJournal: a field of the wrong type (position -1: the snapshot).
+    """
+    if not _is_int(seq) or not _is_int(schema_version):
+        raise CorruptJournal(
+            agent_id,
+            -1,
+            f"snapshot seq {seq!r:.20} / schema_version {schema_version!r:.20} is not an integer",
+        )
+    if not isinstance(agent, str) or not isinstance(outbox, str):
+        raise CorruptJournal(agent_id, -1, "snapshot agent or outbox is not text")
+    assert isinstance(seq, int)
+    assert isinstance(schema_version, int)
+    return SnapshotRecord(
+        agent_id=agent_id, seq=seq, schema_version=schema_version, agent=agent, outbox=outbox
     )
