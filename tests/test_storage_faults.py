@@ -9,13 +9,16 @@ a real Redis server is stopped and started again under a running runtime.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import logging
 import os
 import shutil
+import socket
 import sqlite3
 import subprocess
 import sys
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -556,3 +559,105 @@ def test_an_adoption_storage_never_heard_of_is_made_again_on_recovery(
         assert (record.parent_id, record.tag) == ("boss", "adopted")
 
     asyncio.run(main())
+
+
+def test_a_redis_lease_that_lapsed_unclaimed_is_taken_again(redis_url: str) -> None:
+    """A lease that lapsed with nobody claiming the prefix since (the server was away, or
+    the holder paused, for longer than ``claim_ttl``) is the holder's again: its next write
+    takes it back and goes through."""
+    import redis
+
+    prefix = f"claim:{os.getpid()}:unclaimed:"
+
+    async def main() -> None:
+        store = RedisStorage(redis_url, prefix=prefix)
+        rt = await _system(store)
+        await rt.call("c", "t.add", {"by": 1})
+        client = redis.Redis.from_url(redis_url)
+        token = client.get(prefix + "claim")
+        client.delete(prefix + "claim")  # lapsed; nobody claimed it since
+        await rt.cast("c", "t.add", {"by": 1})
+        await rt.wait_idle(timeout=5)
+        assert rt.state("c").n == 2
+        assert client.get(prefix + "claim") == token
+        await rt.shutdown()
+        client.close()
+
+    asyncio.run(main())
+
+
+class _ReplyDropper:
+    """A TCP proxy in front of a Redis server that, when told to, lets the next script call
+    through and drops its reply (closing the connection), as a network cut would."""
+
+    def __init__(self, target: tuple[str, int]) -> None:
+        self.target = target
+        self.armed = threading.Event()
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            server = socket.create_connection(self.target)
+            state = {"drop": False}
+            threading.Thread(target=self._pump, args=(client, server, True, state)).start()
+            threading.Thread(target=self._pump, args=(server, client, False, state)).start()
+
+    def _pump(
+        self, src: socket.socket, dst: socket.socket, up: bool, state: dict[str, bool]
+    ) -> None:
+        try:
+            while data := src.recv(65536):
+                if not up and state["drop"]:
+                    state["drop"] = False
+                    break  # the reply never reaches the client
+                dst.sendall(data)
+                if up and self.armed.is_set() and b"EVALSHA" in data.upper():
+                    self.armed.clear()
+                    state["drop"] = True
+        except OSError:
+            pass
+        finally:
+            for s in (src, dst):
+                with contextlib.suppress(OSError):
+                    s.close()
+
+    def close(self) -> None:
+        self.listener.close()
+
+
+def test_a_redis_write_whose_reply_was_lost_is_not_a_failed_write(redis_url: str) -> None:
+    """The connection drops after the server journalled a batch, before its reply arrives:
+    the batch is sent again under its batch id and the server answers with what it did, so
+    the cast is acknowledged and the signal handled once, live and after recovery."""
+    import redis
+
+    prefix = f"lost-reply:{os.getpid()}:"
+    kw = redis.Redis.from_url(redis_url).connection_pool.connection_kwargs
+    proxy = _ReplyDropper((kw["host"], kw["port"]))
+
+    async def main() -> None:
+        store = RedisStorage(f"redis://127.0.0.1:{proxy.port}/{kw.get('db', 0)}", prefix=prefix)
+        rt = await _system(store)
+        proxy.armed.set()
+        await rt.cast("c", ext(1, data={"by": 1}))
+        assert not proxy.armed.is_set()  # the reply was dropped
+        await rt.wait_idle(timeout=5)
+        assert rt.state("c").n == 1
+        before = agents_of(rt)
+        await rt.shutdown()
+        again = AsyncRuntime(SPECS, storage=RedisStorage(redis_url, prefix=prefix))
+        await again.restore()
+        await again.wait_idle(timeout=5)
+        assert agents_of(again) == before
+        await again.shutdown()
+
+    try:
+        asyncio.run(main())
+    finally:
+        proxy.close()

@@ -7,6 +7,7 @@ import json
 import os
 import socket
 import threading
+import time
 import uuid
 from collections.abc import Sequence
 from typing import Any, Final, final
@@ -25,27 +26,52 @@ from ._storage import (
 
 __all__ = ["RedisStorage"]
 
+# Pauses before sending an append batch again after a dropped connection (None: give up).
+_RESEND_PAUSES: Final = (0.05, 0.2, 0.5, None)
+
+
 # Every write script starts with this fence: ARGV[1] is the writer's claim token ("" for a
 # store that was never claimed); a write under a claim that is no longer the writer's is
 # refused inside the same atomic step, so a paused runtime cannot write after another one
-# took the prefix.
-_FENCE: Final = """
-if ARGV[1] ~= '' and redis.call('GET', KEYS[1] .. 'claim') ~= ARGV[1] then
-  return redis.error_reply('JIDO_CLAIM_LOST')
+# took the prefix. A lease that lapsed while nobody claimed the prefix (the server was away
+# for longer than the lease) is the writer's again: ``claimant`` records who claimed last,
+# so a prefix claimed by another runtime meanwhile, even one whose lease lapsed too, is not.
+def _fence(ttl_ms: int) -> str:
+    return f"""
+local held = redis.call('GET', KEYS[1] .. 'claim')
+if ARGV[1] ~= '' and held ~= ARGV[1] then
+  if held or redis.call('GET', KEYS[1] .. 'claimant') ~= ARGV[1] then
+    return redis.error_reply('JIDO_CLAIM_LOST')
+  end
+  redis.call('SET', KEYS[1] .. 'claim', ARGV[1], 'PX', {ttl_ms})
 end
+"""
+
+
+# Take the prefix if nobody holds it, and record the claimant (see ``_fence``).
+_CLAIM: Final = """
+if redis.call('SET', KEYS[1] .. 'claim', ARGV[1], 'NX', 'PX', ARGV[2]) then
+  redis.call('SET', KEYS[1] .. 'claimant', ARGV[1])
+  return 1
+end
+return 0
 """
 
 # One round trip and one atomic step per batch: for each entry, add its signal id to the
 # agent's id set; if it was new, take the next sequence number and append the entry.
-# Returns one sequence number (or false, for an id already journalled) per entry.
-_APPEND: Final = (
-    _FENCE
-    + """
-local out = {}
+# Returns one sequence number (or false, for an id already journalled) per entry. ARGV[2]
+# names the batch: its result is kept for a while, so that sending the batch again (its
+# reply was lost on the way back) returns what it did, rather than "already journalled".
+_APPEND: Final = """
 local p = KEYS[1]
-local n = (#ARGV - 1) / 4
+local done = redis.call('GET', p .. 'batch:' .. ARGV[2])
+if done then
+  return cjson.decode(done)
+end
+local out = {}
+local n = (#ARGV - 2) / 4
 for i = 0, n - 1 do
-  local agent, sid, sig, at = ARGV[i*4+2], ARGV[i*4+3], ARGV[i*4+4], ARGV[i*4+5]
+  local agent, sid, sig, at = ARGV[i*4+3], ARGV[i*4+4], ARGV[i*4+5], ARGV[i*4+6]
   if redis.call('SADD', p .. 'ids:' .. agent, sid) == 1 then
     local seq = redis.call('INCR', p .. 'seq:' .. agent)
     redis.call('RPUSH', p .. 'j:' .. agent, cjson.encode({seq, sid, sig, tonumber(at)}))
@@ -54,18 +80,16 @@ for i = 0, n - 1 do
     out[i+1] = false
   end
 end
+redis.call('SET', p .. 'batch:' .. ARGV[2], cjson.encode(out), 'PX', 30000)
 return out
 """
-)
 
 # Atomically: refuse an id registered and not stopped (a record that does not decode counts
 # as registered: it is damage to report, not to overwrite); drop the journal and snapshot a
 # stopped agent under the id left, but keep the ids it saw (so a signal it was sent is not
 # handled by the new one when a recovery delivers it again); write the record and its place
 # at the end of the registration order.
-_REGISTER: Final = (
-    _FENCE
-    + """
+_REGISTER: Final = """
 local p, agent, record = KEYS[1], ARGV[2], ARGV[3]
 local old = redis.call('HGET', p .. 'agents', agent)
 if old then
@@ -79,12 +103,9 @@ redis.call('HSET', p .. 'agents', agent, record)
 redis.call('ZADD', p .. 'order', redis.call('INCR', p .. 'position'), agent)
 return 1
 """
-)
 
 # Set a registration's stopped flag, fenced. A record that does not decode is left as it is.
-_MARK_STOPPED: Final = (
-    _FENCE
-    + """
+_MARK_STOPPED: Final = """
 local raw = redis.call('HGET', KEYS[1] .. 'agents', ARGV[2])
 if not raw then return 0 end
 local ok, data = pcall(cjson.decode, raw)
@@ -93,12 +114,9 @@ data['stopped'] = true
 redis.call('HSET', KEYS[1] .. 'agents', ARGV[2], cjson.encode(data))
 return 1
 """
-)
 
 # Set a registration's parent link (AdoptChild), fenced.
-_SET_PARENT: Final = (
-    _FENCE
-    + """
+_SET_PARENT: Final = """
 local raw = redis.call('HGET', KEYS[1] .. 'agents', ARGV[2])
 if not raw then return 0 end
 local ok, data = pcall(cjson.decode, raw)
@@ -113,29 +131,28 @@ end
 redis.call('HSET', KEYS[1] .. 'agents', ARGV[2], cjson.encode(data))
 return 1
 """
-)
 
 # Remember an undelivered signal's id for an agent id, fenced.
-_MARK_UNDELIVERED: Final = (
-    _FENCE
-    + """
+_MARK_UNDELIVERED: Final = """
 return redis.call('SADD', KEYS[1] .. 'ids:' .. ARGV[2], ARGV[3])
 """
-)
 
 # Store a snapshot, fenced.
-_SNAPSHOT: Final = (
-    _FENCE
-    + """
+_SNAPSHOT: Final = """
 redis.call('SET', KEYS[1] .. 'snap:' .. ARGV[2], ARGV[3])
 return 1
 """
-)
 
-# Renew a claim only while it is still ours (it may have lapsed and been taken meanwhile).
+# Renew a claim while it is ours, or take it again if it lapsed and nobody claimed since (as
+# the fence does); 0 once another runtime has claimed the prefix.
 _RENEW: Final = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+local held = redis.call('GET', KEYS[1] .. 'claim')
+if held == ARGV[1] then
+  return redis.call('PEXPIRE', KEYS[1] .. 'claim', ARGV[2])
+end
+if not held and redis.call('GET', KEYS[1] .. 'claimant') == ARGV[1] then
+  redis.call('SET', KEYS[1] .. 'claim', ARGV[1], 'PX', ARGV[2])
+  return 1
 end
 return 0
 """
@@ -161,7 +178,8 @@ class RedisStorage:
     a background thread renews every third of ``claim_ttl`` while it is held. A holder that
     dies without releasing it (killed, or cut off from the server) holds it until the lease
     runs out, at most ``claim_ttl`` seconds; one whose lease lapsed and was taken by another
-    runtime meanwhile refuses every further write (:class:`StorageInUse`).
+    runtime meanwhile refuses every further write (:class:`StorageInUse`), while one whose
+    lease lapsed with nobody claiming the prefix since takes it again and writes on.
 
     Args:
         url: e.g. ``redis://127.0.0.1:6379/0``.
@@ -184,19 +202,21 @@ class RedisStorage:
             raise ImportError(
                 "RedisStorage needs the redis extra: pip install 'jido[redis]'"
             ) from exc
-        self._r: Any = client if client is not None else redis.Redis.from_url(url)
-        self._p = prefix
-        self._append = self._r.register_script(_APPEND)
-        self._register = self._r.register_script(_REGISTER)
-        self._snapshot = self._r.register_script(_SNAPSHOT)
-        self._mark_stopped = self._r.register_script(_MARK_STOPPED)
-        self._set_parent = self._r.register_script(_SET_PARENT)
-        self._mark_undelivered = self._r.register_script(_MARK_UNDELIVERED)
-        self._renew = self._r.register_script(_RENEW)
-        self._release = self._r.register_script(_RELEASE)
         if not 0.05 <= claim_ttl < float("inf"):  # NaN fails too
             raise ValueError(f"claim_ttl must be a number of seconds >= 0.05, not {claim_ttl!r}")
         self._ttl_ms = int(claim_ttl * 1000)
+        self._r: Any = client if client is not None else redis.Redis.from_url(url)
+        self._p = prefix
+        fence = _fence(self._ttl_ms)
+        self._append = self._r.register_script(fence + _APPEND)
+        self._register = self._r.register_script(fence + _REGISTER)
+        self._snapshot = self._r.register_script(fence + _SNAPSHOT)
+        self._mark_stopped = self._r.register_script(fence + _MARK_STOPPED)
+        self._set_parent = self._r.register_script(fence + _SET_PARENT)
+        self._mark_undelivered = self._r.register_script(fence + _MARK_UNDELIVERED)
+        self._claim = self._r.register_script(_CLAIM)
+        self._renew = self._r.register_script(_RENEW)
+        self._release = self._r.register_script(_RELEASE)
         self._token: str | None = None
         self._keeper: threading.Thread | None = None
         self._stop_keeping = threading.Event()
@@ -214,27 +234,26 @@ class RedisStorage:
         """
         if self._token is not None:
             return
-        key = self._p + "claim"
         token = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-        if not self._r.set(key, token, nx=True, px=self._ttl_ms):
+        if not self._claim(keys=[self._p], args=[token, self._ttl_ms]):
             raise StorageInUse(self._where, self._holder())
         self._token = token
         self._stop_keeping.clear()
         self._keeper = threading.Thread(
-            target=self._keep, args=(key, token), name="jido-redis-claim", daemon=True
+            target=self._keep, args=(token,), name="jido-redis-claim", daemon=True
         )
         self._keeper.start()
 
-    def _keep(self, key: str, token: str) -> None:
+    def _keep(self, token: str) -> None:
         import redis
 
         while not self._stop_keeping.wait(self._ttl_ms / 3000):
             try:
-                renewed = self._renew(keys=[key], args=[token, self._ttl_ms])
+                renewed = self._renew(keys=[self._p], args=[token, self._ttl_ms])
             except redis.RedisError:
                 continue  # the server is away: try again; the lease may lapse meanwhile
             if not renewed:
-                return  # lapsed, perhaps taken: the fence refuses this store's writes now
+                return  # taken by another runtime: the fence refuses this store's writes now
 
     def release(self) -> None:
         """Give up the claim, if held."""
@@ -252,7 +271,7 @@ class RedisStorage:
             self._release(keys=[self._p + "claim"], args=[token])
 
     def _fenced(self, script: Any, args: list[str]) -> Any:
-        """Run a write script behind the claim's fence (see ``_FENCE``)."""
+        """Run a write script behind the claim's fence (see ``_fence``)."""
         import redis
 
         try:
@@ -295,11 +314,25 @@ class RedisStorage:
         self._fenced(self._mark_undelivered, [agent_id, signal_id])
 
     def append(self, entries: Sequence[tuple[str, str, str, float]]) -> list[int | None]:
-        args: list[str] = []
+        """See :meth:`Storage.append`. A batch whose reply is lost (the connection dropped
+        after the server ran it) is sent again, a few times, under the same batch id: the
+        server answers with what it did the first time, so a journalled signal is not
+        reported as failed (nor, when sent again, as already journalled and never handled)."""
+        import redis
+
+        args: list[str] = [uuid.uuid4().hex]
         for agent_id, signal_id, signal, at in entries:
             args += [agent_id, signal_id, signal, repr(at)]
-        result = self._fenced(self._append, args)
-        return [int(x) if x else None for x in result]
+        for pause in _RESEND_PAUSES:
+            try:
+                result = self._fenced(self._append, args)
+            except (redis.ConnectionError, redis.TimeoutError):
+                if pause is None:
+                    raise
+                time.sleep(pause)
+            else:
+                return [int(x) if x else None for x in result]
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def snapshot(self, record: SnapshotRecord) -> None:
         raw = json.dumps(
@@ -320,8 +353,13 @@ class RedisStorage:
         so an id found in only one of them is damage too: an ordered id with no record, or a
         record with no place in the order (reported after the ordered ones, by id).
         """
-        order: list[bytes] = list(self._r.zrange(self._p + "order", 0, -1))
-        raw: dict[bytes, bytes] = self._r.hgetall(self._p + "agents")
+        # Both in one transaction: a registration landing between two reads would show up
+        # in one and not the other, and look like damage.
+        with self._r.pipeline(transaction=True) as pipe:
+            pipe.zrange(self._p + "order", 0, -1)
+            pipe.hgetall(self._p + "agents")
+            ordered, raw = pipe.execute()
+        order: list[bytes] = list(ordered)
         unordered = set(raw) - set(order)
         out: list[AgentRecord | CorruptJournal] = []
         for key in order + sorted(unordered):
