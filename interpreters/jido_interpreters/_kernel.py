@@ -166,7 +166,7 @@ class Kernel:
         self.dead_letters: list[tuple[str, Signal]] = []
         # Effect outcomes of the directives being executed, and how deeply (a spawned
         # child's startup runs inside its parent's step): queued when the outermost is done.
-        self._outcomes: list[tuple[str, Signal]] = []
+        self._outcomes: list[Any] = []
         self._depth = 0
         self.steps = 0
         self._seq = itertools.count()
@@ -357,71 +357,61 @@ class Kernel:
     ) -> None:
         self._depth += 1
         try:
-            self._execute_all(agent_id, cause, directives, problems)
+            for d in directives:
+                if agent_id not in self.agents:
+                    break  # stopped by an earlier directive: the rest are not executed
+                if type(d) is Emit and type(d.to) is ToAgent:
+                    # The commonest directive of all, tested by type before the `match` below
+                    # (whose class patterns cost several times more): an emit to a running agent.
+                    target = d.to.id
+                    if target in self.agents:
+                        self._send(agent_id, target, d.signal)
+                        continue
+                if isinstance(d, CustomDirective):
+                    self._custom(agent_id, d, problems)
+                    continue
+                match d:
+                    case Emit(signal=sig, to=to):
+                        self._emit(agent_id, sig, to, problems)
+                    case Invoke():
+                        self._invoke(agent_id, cause, d, problems)
+                    case Schedule(delay=delay, signal=sig):
+                        self._timer(self.now + delay, agent_id, sig)
+                    case Cron():
+                        self._cron(agent_id, d, problems)
+                    case CronCancel(job_id=job_id):
+                        self.crons.pop((agent_id, job_id), None)
+                    case SpawnAgent():
+                        self._spawn(agent_id, d, problems)
+                    case StopChild(tag=tag, reason=reason):
+                        child = self.children.get(agent_id, {}).get(tag)
+                        if child is None or child not in self.agents:
+                            problems.append(directive_problem(f"no child tagged {tag!r}", tag=tag))
+                        else:
+                            self._stop(child, reason)
+                    case AdoptChild():
+                        self._adopt(agent_id, d, problems)
+                    case StartSensor():
+                        self._start_sensor(agent_id, d, problems)
+                    case StopSensor(tag=tag):
+                        self.sensor_tags.pop((agent_id, tag), None)
+                        self.sensor_ends.pop((agent_id, tag), None)
+                    case Stop(reason=reason):
+                        self._stop(agent_id, reason)
+                    case Error():
+                        pass  # recorded in the trace as a directive; nothing to execute
+                    case _:
+                        assert_never(d)
         finally:
             self._depth -= 1
-            if not self._depth:
+            if not self._depth and self._outcomes:
                 self._flush_outcomes()
 
     def _flush_outcomes(self) -> None:
         """Queue the outcomes of the effects the directives just executed invoked (the hook
         a simulation overrides to put them in flight)."""
-        if self._outcomes:
-            self.queue.extend(self._outcomes)
-            self._outcomes.clear()
-
-    def _execute_all(
-        self,
-        agent_id: str,
-        cause: Signal | None,
-        directives: Iterable[Directive],
-        problems: list[Problem],
-    ) -> None:
-        for d in directives:
-            if agent_id not in self.agents:
-                break  # stopped by an earlier directive: the rest are not executed
-            if type(d) is Emit and type(d.to) is ToAgent:
-                # The commonest directive of all, tested by type before the `match` below
-                # (whose class patterns cost several times more): an emit to a running agent.
-                target = d.to.id
-                if target in self.agents:
-                    self._send(agent_id, target, d.signal)
-                    continue
-            if isinstance(d, CustomDirective):
-                self._custom(agent_id, d, problems)
-                continue
-            match d:
-                case Emit(signal=sig, to=to):
-                    self._emit(agent_id, sig, to, problems)
-                case Invoke():
-                    self._invoke(agent_id, cause, d, problems)
-                case Schedule(delay=delay, signal=sig):
-                    self._timer(self.now + delay, agent_id, sig)
-                case Cron():
-                    self._cron(agent_id, d, problems)
-                case CronCancel(job_id=job_id):
-                    self.crons.pop((agent_id, job_id), None)
-                case SpawnAgent():
-                    self._spawn(agent_id, d, problems)
-                case StopChild(tag=tag, reason=reason):
-                    child = self.children.get(agent_id, {}).get(tag)
-                    if child is None or child not in self.agents:
-                        problems.append(directive_problem(f"no child tagged {tag!r}", tag=tag))
-                    else:
-                        self._stop(child, reason)
-                case AdoptChild():
-                    self._adopt(agent_id, d, problems)
-                case StartSensor():
-                    self._start_sensor(agent_id, d, problems)
-                case StopSensor(tag=tag):
-                    self.sensor_tags.pop((agent_id, tag), None)
-                    self.sensor_ends.pop((agent_id, tag), None)
-                case Stop(reason=reason):
-                    self._stop(agent_id, reason)
-                case Error():
-                    pass  # recorded in the trace as a directive; nothing to execute
-                case _:
-                    assert_never(d)
+        self.queue.extend(self._outcomes)
+        self._outcomes.clear()
 
     def _emit(
         self,

@@ -116,8 +116,6 @@ class _Engine(Kernel):
         self.counts: dict[str, int] = {}
         self._order = itertools.count()
         self._last_due: dict[tuple[str, str], float] = {}
-        # Effects invoked by the directives being executed: (due, agent, payload), in order.
-        self._effects_pending: list[tuple[float, str, Any]] = []
         self._incarnation: dict[str, int] = {}
         self._incarnations = itertools.count()
         self._view = MappingProxyType(self.agents)
@@ -206,22 +204,21 @@ class _Engine(Kernel):
         outcome = self.effects.perform(d, agent_id, problems)
         if outcome is not None:
             due = self.now + self.rng.random() * self.latency if self.latency else self.now
-            self._effects_pending.append((due, agent_id, (d, outcome, cause)))
+            # The kernel's pending outcomes, here (due, agent, payload), in order.
+            self._outcomes.append((due, agent_id, (d, outcome, cause)))
 
     def _flush_outcomes(self) -> None:
         # Put in flight once the step's directives are all executed, as every runtime does:
         # one step's outcomes arrive in the order of its Invoke directives, and after what
         # the step sent the agent itself (in AsyncRuntime those are queued before the effects
         # even start). Only an injected effect latency may reorder them.
-        if not self._effects_pending:
-            return
         last: dict[str, float] = {}
-        for due, agent_id, payload in self._effects_pending:
+        for due, agent_id, payload in self._outcomes:
             floor = last.get(agent_id, self._last_due.get((agent_id, agent_id), due))
             due = max(due, floor)
             last[agent_id] = due
             self.push(due, _EFFECT, agent_id, "@effect", payload, False)
-        self._effects_pending.clear()
+        self._outcomes.clear()
 
     def _system(self, agent_id: str, type: str, data: object, *, cause: str) -> None:
         sig = system_signal(
@@ -478,7 +475,8 @@ class _Engine(Kernel):
         for item in inflight:
             invoke, _, cause = item[5]
             self._invoke(victim, cause, invoke, problems)
-        self._flush_outcomes()
+        if self._outcomes:
+            self._flush_outcomes()
         self.problems.extend(problems)
 
     def idle(self) -> bool:
