@@ -19,6 +19,7 @@ from jido.serde import DecodeError
 from ._jsonl import split_lines
 
 __all__ = [
+    "FAULT_CLASSES",
     "NO_FAULTS",
     "AgentCrashed",
     "EffectDelayed",
@@ -333,3 +334,6 @@ Fault: TypeAlias = (
     | EffectDelayed
     | EffectReissued
 )
+
+#: The classes of :data:`Fault`, for ``isinstance``.
+FAULT_CLASSES: Final[tuple[type[Any], ...]] = get_args(Fault)

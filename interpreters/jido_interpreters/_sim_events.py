@@ -18,16 +18,9 @@ from jido import (
 )
 
 from ._faults import (
-    AgentCrashed,
-    EffectDelayed,
-    EffectFailed,
-    EffectReissued,
+    FAULT_CLASSES,
     Fault,
     FaultPlan,
-    MessageDelayed,
-    MessageDropped,
-    MessageDuplicated,
-    MessageReordered,
 )
 from ._trace import TraceEntry
 
@@ -181,21 +174,7 @@ class SimulationResult:
     @property
     def faults_injected(self) -> tuple[Fault, ...]:
         """The fault events, in order."""
-        return tuple(
-            e
-            for e in self.events
-            if isinstance(
-                e,
-                MessageDropped
-                | MessageDelayed
-                | MessageDuplicated
-                | MessageReordered
-                | AgentCrashed
-                | EffectFailed
-                | EffectReissued
-                | EffectDelayed,
-            )
-        )
+        return tuple(e for e in self.events if isinstance(e, FAULT_CLASSES))
 
 
 class InvariantViolated(JidoError, AssertionError):
