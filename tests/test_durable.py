@@ -1934,3 +1934,47 @@ def test_stored_fields_of_the_wrong_type_are_corrupt_journals(
         assert err.agent_id == "c1"
 
     asyncio.run(main())
+
+
+def test_a_start_overtaken_by_shutdown_leaves_no_agent_to_recover(backend: Backend) -> None:
+    """A start whose registration is being written when the runtime shuts down raises
+    RuntimeClosed, and storage does not hold the agent as one to recover."""
+
+    async def main() -> None:
+        rt = AsyncRuntime(SPECS, storage=backend.open())
+        await start_system(rt, "warm")
+        late = asyncio.create_task(rt.start(COUNTER, "late"))
+        await asyncio.sleep(0)  # its registration is on its way to storage
+        await rt.shutdown()
+        with pytest.raises(RuntimeClosed):
+            await late
+        again = await restored(backend)
+        try:
+            assert set(again.agent_ids) == {"tally", "warm"}
+        finally:
+            await again.shutdown()
+
+    asyncio.run(main())
+
+
+def test_nothing_hibernates_or_writes_once_shutdown_began(backend: Backend) -> None:
+    """``hibernate`` during shutdown's drain raises RuntimeClosed (a hibernated agent's
+    wake-ups would outlive the shutdown), and once shutdown is over nothing claims the store
+    again: the next runtime restores at once."""
+
+    async def main() -> None:
+        rt = AsyncRuntime(SPECS, storage=backend.open())
+        await start_system(rt, "c")
+        await rt.call("c", "t.remind", {"by": 1})
+        closing = asyncio.create_task(rt.shutdown(deadline=2))
+        await asyncio.sleep(0)
+        with pytest.raises(RuntimeClosed):
+            await rt.hibernate("c")
+        await closing
+        again = await restored(backend)
+        try:
+            assert set(again.agent_ids) == {"tally", "c"}
+        finally:
+            await again.shutdown()
+
+    asyncio.run(main())

@@ -249,6 +249,7 @@ class AsyncRuntime:
         self._starting: set[str] = set()  # ids whose registration is being written
         self._waiters = Waiters()  # wait_until callers
         self._closed = False
+        self._shut_down = False  # shutdown has finished: storage is released for good
         self._seq = 0
         # Salts the ids this runtime makes up (external, system, sensor, cron signals): a
         # durable journal drops ids it holds, so a restarted runtime must not repeat them.
@@ -340,14 +341,23 @@ class AsyncRuntime:
         # Reserved while its registration is written: a second start of the same id must
         # not overwrite the registration of the first.
         self._starting.add(id)
+        # Pending while it is written: a shutdown drains it, so that a registration it
+        # overtakes is marked stopped below while storage is still open.
+        self._add_pending()
         try:
             await self._commit().submit("register", self._registration(s, agent, parent=None))
-        except AgentExists:
+            if self._closed:
+                # Shut down meanwhile: the agent never runs, so storage must not hold it
+                # as one to recover.
+                await self._commit().submit("stopped", id)
+                raise RuntimeClosed("the runtime shut down while the agent was registered")
+        except (AgentExists, RuntimeClosed):
             raise
         except Exception as exc:
             raise NotDurable(id, None, exc) from exc
         finally:
             self._starting.discard(id)
+            self._done_pending()
         return self._start(s, agent, parent=None, register=False)
 
     def _new(
@@ -690,6 +700,7 @@ class AsyncRuntime:
             release = getattr(self._storage, "release", None)
             if release is not None:
                 release()
+        self._shut_down = True
         await asyncio.sleep(0)  # let cancelled tasks unwind
         if left or effects:
             log.warning(
@@ -714,8 +725,15 @@ class AsyncRuntime:
     # ------------------------------------------------------------------ durability
 
     def _commit(self) -> Committer:
-        """The storage committer, started on first use (shutdown closes it)."""
+        """The storage committer, started on first use (shutdown closes it for good).
+
+        Raises:
+            RuntimeClosed: the runtime has shut down: nothing more is written, and the store
+                is not claimed again.
+        """
         if self._committer is None:
+            if self._shut_down:
+                raise RuntimeClosed("the runtime shut down; its storage is released")
             assert self._storage is not None
             # Two runtimes writing one store would corrupt it: a store that can be claimed
             # is claimed before the first write (and released at shutdown).
@@ -747,6 +765,8 @@ class AsyncRuntime:
         """
         if self._storage is None:
             raise ValueError("hibernate needs a runtime with storage")
+        if self._closed:
+            raise RuntimeClosed("the runtime is shutting down")
         await durable.hibernate(self, agent_id)
 
     async def thaw(self, agent_id: str) -> Agent[Any]:
@@ -876,7 +896,7 @@ class AsyncRuntime:
             return True
         if srv is None or srv.stopped:
             self._dead(agent_id, sig)
-            if self._storage is not None:
+            if self._storage is not None and not self._shut_down:
                 # So that no recovery hands it to an agent started under that id later.
                 self._commit().post("undelivered", (agent_id, sig.id))
             return False
