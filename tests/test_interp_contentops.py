@@ -7,7 +7,7 @@ from typing import Any
 
 from jido import CHILD_STARTED, Error, Invoke, ProblemKind, SpawnAgent, thaw
 from jido_examples import contentops
-from jido_interpreters import DEFAULT_EPOCH, Change, DryRun, SyncRuntime
+from jido_interpreters import DEFAULT_EPOCH, CannedError, Change, DryRun, SyncRuntime
 
 TOPICS = ["release notes", "migration guide", "flaky benchmark story"]
 
@@ -133,3 +133,25 @@ def test_the_review_shows_the_fsm_status_changing() -> None:
         "spawn writer as 'writer-1-0'",
         "schedule contentops.run.deadline in 60s",
     )
+
+
+def test_a_report_that_cannot_be_published_ends_the_run_all_the_same() -> None:
+    """If ``report.publish`` fails, the run is recorded and announced as failed and the
+    orchestrator is idle again: the next run is accepted."""
+    run = DryRun(
+        contentops.SPECS,
+        sinks=["audit"],
+        replies={"llm.draft": {"words": 7}, "report.publish": CannedError("IOError", "disk full")},
+    )
+    run.start(contentops.ORCHESTRATOR, "orchestrator")
+    run.send("orchestrator", "contentops.run.requested", {"topics": ["a"]})
+    orchestrator = run.agent("orchestrator")
+    assert orchestrator.status == "idle"
+    state: Any = orchestrator.state
+    assert state.report == "not published: disk full"
+    assert [s.type for s in run.sink("audit")] == ["contentops.run.failed"]
+    run.send("orchestrator", "contentops.run.requested", {"topics": ["b"]})
+    assert run.agent("orchestrator").status == "idle"
+    assert run.state("orchestrator").runs == 2
+    directives = [d for s in run.review().steps for d in s.directives]
+    assert not [d for d in directives if "[routing]" in d or "no transition" in d]

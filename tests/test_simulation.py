@@ -1054,3 +1054,17 @@ def test_cli_simulate_records_a_file_spec_replayable_from_anywhere(
     monkeypatch.chdir(tmp_path)
     again = run("replay", str(trace))
     assert again.exit_code == 0, again.output
+
+
+def test_a_bank_account_runs_one_retry_chain() -> None:
+    """The startup tick is the retry chain: a transfer accepted before it fires joins it
+    instead of arming a second one, so each unacknowledged credit is sent again once per
+    tick."""
+    rt = SyncRuntime(bank.SPECS)
+    rt.start(bank.ACCOUNT, "alice", {"balance": 100})
+    rt.cast("alice", "bank.transfer.requested", {"to": "bob", "amount": 30})  # bob is away
+    rt.run_until_idle()
+    rt.advance(4 * bank.RETRY_SECONDS)
+    retries = [e.at for e in rt.trace if e.signal.type == "bank.retry"]
+    assert len(retries) == 4
+    assert len(set(retries)) == 4

@@ -80,14 +80,15 @@ class Account:
         requests: transfer requests seen, by id: whether each was accepted.
         outbox: transfers debited here and not yet acknowledged, by id.
         received: transfers credited here, by id: the amount.
-        retrying: whether a retry tick is armed.
+        retrying: whether a retry tick is armed: true from the start, since the spec's
+            startup schedule arms the first one.
     """
 
     balance: int = 0
     requests: FrozenMap[str, bool] = attrs.field(factory=FrozenMap)
     outbox: FrozenMap[str, Pending] = attrs.field(factory=FrozenMap)
     received: FrozenMap[str, int] = attrs.field(factory=FrozenMap)
-    retrying: bool = False
+    retrying: bool = True
 
 
 @attrs.frozen

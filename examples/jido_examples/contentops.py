@@ -9,7 +9,9 @@ The orchestrator is an FSM (``idle`` → ``running`` → ``reporting`` → ``idl
 2. Each writer asks the ``llm.draft`` effect for a draft, reports back to its parent, and
    stops. A writer whose effect fails reports a failure instead.
 3. When every topic is accounted for, the orchestrator invokes ``report.publish``, then
-   announces the run on the ``audit`` sink and goes back to ``idle``.
+   announces the run on the ``audit`` sink and goes back to ``idle``. A report that cannot be
+   published is recorded as failed, announced as such, and the orchestrator is ``idle`` again
+   (ready for the next run) all the same.
 4. The deadline marks writers that never answered as timed out.
 
 Everything here is pure: the effects are plain functions given to the interpreter
@@ -175,6 +177,20 @@ def finish(state: Orchestrator, p: Published, ctx: Context) -> ActionResult[Orch
 
 
 @attrs.frozen
+class PublishFailed:
+    """Outcome of ``report.publish`` when it failed."""
+
+    error: FrozenMap[str, JsonValue]
+
+
+@action(params=PublishFailed)
+def unpublished(state: Orchestrator, p: PublishFailed, ctx: Context) -> ActionResult[Orchestrator]:
+    """Record that the report could not be published, and announce the run as failed."""
+    new = attrs.evolve(state, report=f"not published: {p.error.get('message')}")
+    return ok(new, emit_to_sink("audit", "contentops.run.failed", {"run": state.runs}))
+
+
+@attrs.frozen
 class Deadline:
     """Data of the deadline signal."""
 
@@ -225,6 +241,12 @@ ORCHESTRATOR: AgentSpec[Orchestrator] = AgentSpec(
                 on="contentops.report.published",
                 target="idle",
                 action=finish,
+            ),
+            Transition(
+                source="reporting",
+                on="contentops.report.failed",
+                target="idle",
+                action=unpublished,
             ),
         ],
     ),

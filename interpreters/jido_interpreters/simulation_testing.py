@@ -26,7 +26,13 @@ from __future__ import annotations
 import random
 from collections.abc import Collection, Iterable
 
-from hypothesis import strategies as st
+try:
+    from hypothesis import strategies as st
+except ImportError as exc:  # pragma: no cover - depends on the environment
+    raise ImportError(
+        "jido_interpreters.simulation_testing needs Hypothesis: install jido[testing]"
+        " (pip install 'jido[testing]')"
+    ) from exc
 
 from ._faults import NO_FAULTS, FaultPlan
 from ._sim_events import InvariantViolated
