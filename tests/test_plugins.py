@@ -338,3 +338,18 @@ def test_malformed_specs_are_spec_errors_listing_every_problem() -> None:
     assert any("route 'y' of plugin 'plain' targets" in p for p in problems)
     assert "plugin name 1: use [A-Za-z0-9_-]" in problems
     assert any("plugin 'needs': state NeedsArgs has fields without defaults" in p for p in problems)
+
+
+def test_an_agent_without_a_plugins_slice_gets_a_state_error_not_a_crash() -> None:
+    """An agent saved before its plugins were mounted has no slices for them: each plugin
+    route gives a STATE error naming its slice, and the agent stays as it was."""
+    before = AgentSpec(
+        name="counter",
+        state=Counter,
+        routes=[Route(pattern="counter.increment.by-one", target=inc)],
+    ).new("c1")
+    result = step(SPEC, before, sig("counter.increment"))
+    assert result.agent == before
+    problems = {p.details["slice"]: p for p in result.problems}
+    assert set(problems) == {"audit", "metrics"}
+    assert "has no state slice 'metrics'" in problems["metrics"].message

@@ -334,17 +334,23 @@ def test_cmd_with_a_tuple_runs_each_of_its_instructions() -> None:
     assert result.problems == ()
 
 
-def test_an_instruction_for_a_missing_slice_is_a_state_error() -> None:
-    """An instruction naming a state slice the agent lacks (a plugin mounted after the agent
-    was saved, or a mistyped slice) is an Error directive; the others still run."""
-    ins = Instruction(action=increment, slice="nope")
+def test_an_instruction_must_name_the_specs_action_on_its_own_state() -> None:
+    """An Instruction runs only one of the spec's actions, on the state it belongs to: an
+    action the spec does not have, or one aimed at another state (a plugin slice), is an
+    ACTION error directive; the others still run."""
+    foreign = attrs.evolve(increment, name="foreign")
     agent = fresh()
-    result = cmd(SPEC, agent, [ins, increment])
+    result = cmd(SPEC, agent, [Instruction(action=foreign), increment])
     assert result.agent.state.count == 1
     (problem,) = result.problems
-    assert problem.kind is ProblemKind.STATE
-    assert problem.details["slice"] == "nope"
-    assert "no state slice 'nope'" in problem.message
+    assert problem.kind is ProblemKind.ACTION
+    assert "has no action 'foreign'" in problem.message
+    elsewhere = cmd(SPEC, agent, Instruction(action=increment, slice="nope"))
+    assert elsewhere.agent == agent
+    (problem,) = elsewhere.problems
+    assert (
+        problem.message == "action 'increment' runs on the agent's state, not on the slice 'nope'"
+    )
 
 
 def test_cmd_unknown_name_is_an_error_directive() -> None:

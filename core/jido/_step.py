@@ -133,6 +133,21 @@ def _is_pair(value: object) -> TypeGuard[tuple[Action[Any, Any] | str, Mapping[s
 def _resolve(spec: AgentSpec[Any], item: object) -> Instruction | Problem:
     params: FrozenMap[str, JsonValue] | None = None
     if isinstance(item, Instruction):
+        # Only the spec's own actions, each on the state it belongs to (a plugin's action on
+        # its slice): an Instruction names one, it does not bring a new one in.
+        named = item.action.name
+        entry = spec.action_table.get(named)
+        if entry is None or entry.action is not item.action:
+            return Problem.of(
+                ProblemKind.ACTION, f"spec {spec.name!r} has no action {named!r}", action=named
+            )
+        if entry.slice != item.slice:
+            return Problem.of(
+                ProblemKind.ACTION,
+                f"action {named!r} runs on {_state_name(entry.slice)},"
+                f" not on {_state_name(item.slice)}",
+                action=named,
+            )
         return item
     if _is_pair(item):
         item, raw = item
@@ -149,6 +164,10 @@ def _resolve(spec: AgentSpec[Any], item: object) -> Instruction | Problem:
             ProblemKind.ACTION, f"spec {spec.name!r} has no action {name!r}", action=name
         )
     return attrs.evolve(known, params=params)
+
+
+def _state_name(slice: str | None) -> str:
+    return "the agent's state" if slice is None else f"the slice {slice!r}"
 
 
 def _run(
