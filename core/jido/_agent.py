@@ -47,6 +47,31 @@ class Agent(Generic[S]):
     slices: FrozenMap[str, Any] = EMPTY
 
 
+def _misplaced(spec: AgentSpec[Any]) -> list[str]:
+    """Entries of the wrong kind (a string among the schedules, a function among the
+    actions...), each named by where it is: the rest of the checks rely on the kinds."""
+    problems: list[str] = []
+
+    def check(
+        where: str, items: Iterable[object], kind: type | tuple[type, ...], what: str
+    ) -> None:
+        for i, item in enumerate(items):
+            if not isinstance(item, kind):
+                problems.append(f"{where}[{i}] is {item!r:.60}, not {what}")
+
+    check("routes", spec.routes, Route, "a Route")
+    check("actions", spec.actions, Action, "an action")
+    check("schedules", spec.schedules, (Schedule, Cron), "a Schedule or Cron")
+    check("plugins", spec.plugins, Plugin, "a Plugin")
+    for plugin in spec.plugins:
+        if isinstance(plugin, Plugin):
+            owner = f"plugin {plugin.name!r}"
+            check(f"{owner} routes", plugin.routes, Route, "a Route")
+            check(f"{owner} actions", plugin.actions, Action, "an action")
+            check(f"{owner} schedules", plugin.schedules, (Schedule, Cron), "a Schedule or Cron")
+    return problems
+
+
 def _problems_of_spec(spec: AgentSpec[Any]) -> list[str]:
     problems: list[str] = []
     name: object = spec.name
@@ -156,6 +181,9 @@ class AgentSpec(Generic[S]):
     action_table: Mapping[str, Instruction] = attrs.field(init=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
+        misplaced = _misplaced(self)
+        if misplaced:
+            raise SpecError(str(self.name), misplaced)
         problems = _problems_of_spec(self)
         table: dict[str, Instruction] = {}
 

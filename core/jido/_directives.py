@@ -259,7 +259,7 @@ class Stop:
 class Error:
     """Report a problem; the agent's state was left unchanged by whatever caused it."""
 
-    problem: Problem
+    problem: Problem = attrs.field(validator=attrs.validators.instance_of(Problem))
 
 
 @attrs.frozen(kw_only=True)

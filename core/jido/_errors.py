@@ -127,8 +127,8 @@ class Problem:
         details: machine-readable context (the signal type, the status, the bad fields...).
     """
 
-    kind: ProblemKind
-    message: str
+    kind: ProblemKind = attrs.field(converter=ProblemKind)  # a kind's value is accepted too
+    message: str = attrs.field(validator=attrs.validators.instance_of(str))
     details: FrozenMap[str, JsonValue] = attrs.field(default=EMPTY, converter=freeze_map)
 
     @classmethod

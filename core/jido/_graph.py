@@ -11,8 +11,27 @@ from ._strategy import FSM
 __all__ = ["to_mermaid"]
 
 
-def _node_id(prefix: str, text: str) -> str:
-    return prefix + re.sub(r"[^A-Za-z0-9_]", "_", text)
+class _Ids:
+    """Mermaid node ids for names: the name with other characters than letters, digits and
+    ``_`` replaced, and a number added where two names would otherwise share one."""
+
+    def __init__(self) -> None:
+        self._of: dict[tuple[str, str], str] = {}
+        self._taken: set[str] = set()
+
+    def __call__(self, prefix: str, text: str) -> str:
+        key = (prefix, text)
+        known = self._of.get(key)
+        if known is not None:
+            return known
+        base = prefix + re.sub(r"[^A-Za-z0-9_]", "_", text)
+        node, n = base, 1
+        while node in self._taken:
+            n += 1
+            node = f"{base}_{n}"
+        self._taken.add(node)
+        self._of[key] = node
+        return node
 
 
 def _label(text: str) -> str:
@@ -39,6 +58,7 @@ def to_mermaid(spec: AgentSpec[Any]) -> str:
 
 
 def _fsm(fsm: FSM) -> str:
+    _node_id = _Ids()
     lines = ["stateDiagram-v2", f"    [*] --> {_node_id('', fsm.initial)}"]
     for status in fsm.statuses:
         sid = _node_id("", status)
@@ -55,6 +75,7 @@ def _fsm(fsm: FSM) -> str:
 
 
 def _routes(spec: AgentSpec[Any]) -> str:
+    _node_id = _Ids()
     lines = ["flowchart LR"]
     if not spec.router.routes:
         lines.append(f"    %% agent spec {spec.name}: no routes")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from hashlib import blake2b as _blake2b
 from typing import Final, final
 
@@ -143,6 +143,8 @@ class Signal:
             or (time_.tzinfo is not UTC and time_.utcoffset() is None)
         ):
             raise InvalidSignal("time", time_, "must be a timezone-aware datetime or None")
+        if time_ is not None and time_.tzinfo is not UTC:
+            time = _fixed_offset(time_)
         if subject_ is not None and (not isinstance(subject_, str) or not subject_):
             raise InvalidSignal("subject", subject_, "must be a non-empty string or None")
         if ctype != "application/json" and (not isinstance(ctype, str) or not ctype):
@@ -220,6 +222,23 @@ class Signal:
         """The id shared by every signal in one chain of cause and effect, if recorded."""
         v = self.extensions.get("correlationid")
         return v if isinstance(v, str) else None
+
+
+def _fixed_offset(time: datetime) -> datetime:
+    # A time in a zone with rules (ZoneInfo) is kept as the instant it names, at the offset it
+    # had: that is what its text says (RFC 3339), so a round trip gives it back equal (a time
+    # in a daylight-saving fold would otherwise compare unequal to its own copy). An offset
+    # finer than a minute has no RFC 3339 form: such a time is kept in UTC.
+    offset = time.utcoffset()
+    assert offset is not None
+    if offset % _MINUTE:
+        return time.astimezone(UTC)
+    if time.tzinfo.__class__ is timezone:
+        return time
+    return time.astimezone(timezone(offset))
+
+
+_MINUTE: Final = timedelta(minutes=1)
 
 
 def derive_id(parent_id: str, agent_id: str, position: int, salt: str = "") -> str:

@@ -181,11 +181,23 @@ class Transition:
         priority: breaks ties when several rows match in one status (higher wins).
     """
 
-    source: str
+    source: str = attrs.field(validator=lambda _, a, v: _check_status(a.name, v, wildcard=True))
     on: str
-    target: str
-    action: Action[Any, Any] | None = None
+    target: str = attrs.field(validator=lambda _, a, v: _check_status(a.name, v, wildcard=False))
+    action: Action[Any, Any] | None = attrs.field(
+        default=None,
+        validator=attrs.validators.optional(attrs.validators.instance_of(Action)),
+    )
     priority: int = 0
+
+
+def _check_status(field: str, value: object, *, wildcard: bool) -> None:
+    """A status is a non-empty line of text (it is stored, rendered and compared as one);
+    ``"*"`` means any status, so it may only be a row's source."""
+    if not isinstance(value, str) or not value or not value.isprintable():
+        raise ValueError(f"{field} {value!r}: a status is a non-empty line of printable text")
+    if value == "*" and not wildcard:
+        raise ValueError(f"{field} '*': means any status, so only a row's source may be it")
 
 
 def _transitions(value: Iterable[Transition]) -> tuple[Transition, ...]:
@@ -218,7 +230,7 @@ class FSM:
     ('idle', 'busy')
     """
 
-    initial: str
+    initial: str = attrs.field(validator=lambda _, a, v: _check_status(a.name, v, wildcard=False))
     transitions: tuple[Transition, ...] = attrs.field(converter=_transitions)
     _controlled: Router[Transition] = attrs.field(init=False, repr=False)
     _by_status: dict[str, Router[Transition]] = attrs.field(init=False, repr=False)

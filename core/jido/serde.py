@@ -187,7 +187,9 @@ def _sorted_set(t: Any, c: cattrs.Converter) -> Callable[[Any], list[Any]]:
 
 
 # Built once: ``json.dumps`` with options builds a new encoder on every call.
-_encode: Final = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+# NaN and the infinities are not JSON (strict parsers refuse them, and NaN is not even equal
+# to itself after a round trip): a value holding one is an EncodeError, not invalid text.
+_encode: Final = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
 
 
 def _signal_to_dict(s: Signal, *, thawed: bool = True) -> dict[str, Any]:

@@ -307,6 +307,8 @@ def _from_type(t: Any) -> st.SearchStrategy[Any]:
     # JsonValue, FrozenMap[K, V] (and containers or unions of them, and nested attrs classes).
     if t is Any or t is object or _is_json(t):
         return json_values()
+    if t is float:
+        return st.floats(allow_nan=False, allow_infinity=False)  # what JSON can hold
     origin, args = get_origin(t), get_args(t)
     if t is FrozenMap or origin is FrozenMap:
         if len(args) != 2:
