@@ -326,3 +326,14 @@ def test_a_call_times_out_while_it_waits_for_room() -> None:
             await rt.stop("busy")
 
     run(main)
+
+
+def test_thaw_without_storage_says_what_it_needs() -> None:
+    """``thaw`` on a runtime without storage names itself in its error, not ``restore``."""
+
+    async def main() -> None:
+        async with AsyncRuntime([SPEC]) as rt:
+            with pytest.raises(ValueError, match="thaw needs a runtime with storage"):
+                await rt.thaw("a")
+
+    run(main)

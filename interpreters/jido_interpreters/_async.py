@@ -774,10 +774,13 @@ class AsyncRuntime:
         running already (thawed meanwhile, say) is returned as it is.
 
         Raises:
+            ValueError: the runtime has no storage.
             RecoveryError: its stored data cannot be used (see :meth:`restore`).
             UnknownAgent: storage holds no such agent that is not stopped (or it was stopped
                 while thawing).
         """
+        if self._storage is None:
+            raise ValueError("thaw needs a runtime with storage")
         return await durable.thaw(self, agent_id)
 
     async def restore(self, *, only: Iterable[str] | None = None) -> tuple[str, ...]:
