@@ -3,12 +3,13 @@ naming what is wrong, rather than deep inside a run."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from typing import Any, TypeVar
 
 from jido import AgentSpec
 
-__all__ = ["callables", "specs_by_name"]
+__all__ = ["callables", "seconds", "specs_by_name"]
 
 F = TypeVar("F")
 
@@ -47,3 +48,15 @@ def callables(what: str, handlers: Mapping[Any, F] | None) -> dict[Any, F]:
         if not callable(fn):
             raise TypeError(f"{what} {name!r} is not callable: {fn!r}")
     return dict(handlers)
+
+
+def seconds(value: object) -> float | None:
+    """``value`` as a finite number of seconds >= 0 (a float), or ``None`` if it is not one:
+    not a number, a bool, NaN, an infinity, negative, or an int too large for a float."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    try:
+        as_float = float(value)
+    except OverflowError:
+        return None
+    return as_float if math.isfinite(as_float) and as_float >= 0 else None

@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 import itertools
 import json
-import math
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any, Final, assert_never, final
@@ -19,6 +18,7 @@ from jido import (
 )
 from jido.serde import Codec, DecodeError
 
+from ._checks import seconds
 from ._faults import (
     AgentCrashed,
     EffectDelayed,
@@ -257,17 +257,6 @@ def _header_spec(raw: dict[str, Any]) -> str | None:
     return spec
 
 
-def _seconds(value: object) -> float | None:
-    # A finite number of seconds >= 0 as a float, or None (an int too large for a float too).
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    try:
-        seconds = float(value)
-    except OverflowError:
-        return None
-    return seconds if math.isfinite(seconds) and seconds >= 0 else None
-
-
 def _read_header(raw: object, scenario: Scenario) -> _Header:
     what = _HEADER
     raw = _header_dict(raw)
@@ -293,7 +282,7 @@ def _read_header(raw: object, scenario: Scenario) -> _Header:
         raise DecodeError(what, f"seed {seed!r} is not an integer")
     if isinstance(events, bool) or not isinstance(events, int) or events < 0:
         raise DecodeError(what, f"events {events!r} is not an integer >= 0")
-    latency_s = _seconds(latency)
+    latency_s = seconds(latency)
     if latency_s is None:
         raise DecodeError(what, f"latency {latency!r} is not a finite number >= 0")
     faults = raw.get("faults")
@@ -327,7 +316,7 @@ def _read_header(raw: object, scenario: Scenario) -> _Header:
                 raise DecodeError(what, f"agent {a!r} runs no spec of the scenario")
             agents.append(codec.agent_from_dict(a, spec))
         for item in raw.get("inputs", []):
-            at, to = _seconds(item["at"]), item["to"]
+            at, to = seconds(item["at"]), item["to"]
             if at is None or not isinstance(to, str):
                 raise DecodeError(
                     what, f"input {item!r} needs a finite number 'at' >= 0 and a string 'to'"

@@ -37,7 +37,6 @@ In the manner of FoundationDB's simulator and TigerBeetle's VOPR:
 
 from __future__ import annotations
 
-import math
 import random
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
@@ -56,6 +55,7 @@ from jido import (
 )
 from jido.serde import Codec
 
+from ._checks import seconds
 from ._faults import (
     NO_FAULTS,
     FaultPlan,
@@ -126,7 +126,7 @@ class Simulation:
         epoch: datetime = DEFAULT_EPOCH,
         record: bool = True,
     ) -> None:
-        if isinstance(latency, bool) or not math.isfinite(latency) or latency < 0:
+        if seconds(latency) is None:
             raise ValueError(f"latency must be a finite number of seconds >= 0, got {latency!r}")
         self._seed: int | None = seed if rng is None else None
         self._choices: list[float] | None = None
@@ -197,7 +197,7 @@ class Simulation:
             ValueError: ``at`` is negative or not finite.
         """
         self._before_run("send")
-        if isinstance(at, bool) or not math.isfinite(at) or at < 0:
+        if seconds(at) is None:
             raise ValueError(f"at must be a finite number of seconds >= 0, got {at!r}")
         e = self._engine
         try:

@@ -10,7 +10,6 @@ import asyncio
 import importlib
 import importlib.util
 import json
-import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -25,6 +24,7 @@ from jido import ActionCrashed, AgentSpec, Error, Invoke, Signal, to_mermaid
 from jido.serde import DecodeError, signal_from_dict
 
 from ._async import AsyncRuntime
+from ._checks import seconds
 from ._dryrun import CannedError, DryRun, Reply
 from ._faults import NO_FAULTS, FaultPlan, fault_plan_from_json
 from ._jsonl import loads, split_lines
@@ -122,14 +122,10 @@ def _read_script(path: Path) -> list[Signal | float]:
         except ValueError as exc:
             raise BadInput(f"{path}:{lineno}: {exc}") from None
         if isinstance(raw, dict) and set(raw) == {"advance"}:
-            secs = raw["advance"]
-            try:
-                ok = not isinstance(secs, bool) and math.isfinite(secs) and secs >= 0
-            except (TypeError, OverflowError):  # not a number; an int too large for a float
-                ok = False
-            if not ok:
+            secs = seconds(raw["advance"])
+            if secs is None:
                 raise BadInput(f"{path}:{lineno}: advance needs a finite number of seconds >= 0")
-            out.append(float(secs))
+            out.append(secs)
             continue
         try:
             out.append(signal_from_dict(raw))
