@@ -104,30 +104,14 @@ redis.call('ZADD', p .. 'order', redis.call('INCR', p .. 'position'), agent)
 return 1
 """
 
-# Set a registration's stopped flag, fenced. A record that does not decode is left as it is.
-_MARK_STOPPED: Final = """
+# Change fields of a registration, fenced: ARGV[3] is a JSON object of the fields to set
+# (null for none). A record that does not decode is left as it is.
+_PATCH_RECORD: Final = """
 local raw = redis.call('HGET', KEYS[1] .. 'agents', ARGV[2])
 if not raw then return 0 end
 local ok, data = pcall(cjson.decode, raw)
 if not ok or type(data) ~= 'table' then return 0 end
-data['stopped'] = true
-redis.call('HSET', KEYS[1] .. 'agents', ARGV[2], cjson.encode(data))
-return 1
-"""
-
-# Set a registration's parent link (AdoptChild), fenced.
-_SET_PARENT: Final = """
-local raw = redis.call('HGET', KEYS[1] .. 'agents', ARGV[2])
-if not raw then return 0 end
-local ok, data = pcall(cjson.decode, raw)
-if not ok or type(data) ~= 'table' then return 0 end
-if ARGV[3] == '' then
-  data['parent_id'] = cjson.null
-  data['tag'] = cjson.null
-else
-  data['parent_id'] = ARGV[3]
-  data['tag'] = ARGV[4]
-end
+for k, v in pairs(cjson.decode(ARGV[3])) do data[k] = v end
 redis.call('HSET', KEYS[1] .. 'agents', ARGV[2], cjson.encode(data))
 return 1
 """
@@ -211,8 +195,7 @@ class RedisStorage:
         self._append = self._r.register_script(fence + _APPEND)
         self._register = self._r.register_script(fence + _REGISTER)
         self._snapshot = self._r.register_script(fence + _SNAPSHOT)
-        self._mark_stopped = self._r.register_script(fence + _MARK_STOPPED)
-        self._set_parent = self._r.register_script(fence + _SET_PARENT)
+        self._patch_record = self._r.register_script(fence + _PATCH_RECORD)
         self._mark_undelivered = self._r.register_script(fence + _MARK_UNDELIVERED)
         self._claim = self._r.register_script(_CLAIM)
         self._renew = self._r.register_script(_RENEW)
@@ -303,12 +286,12 @@ class RedisStorage:
         """Set the registration's ``stopped`` flag. A registration that cannot be decoded is
         left as it is: :meth:`agents` reports it (and recovery refuses it), which says more
         than an error here would."""
-        self._fenced(self._mark_stopped, [agent_id])
+        self._fenced(self._patch_record, [agent_id, '{"stopped": true}'])
 
     def set_parent(self, agent_id: str, parent_id: str | None, tag: str | None) -> None:
-        """As :meth:`mark_stopped`, for the parent link (``None``: none; sent as ``""``, which
-        no agent id is)."""
-        self._fenced(self._set_parent, [agent_id, parent_id or "", tag or ""])
+        """As :meth:`mark_stopped`, for the parent link (``None``: none)."""
+        link = json.dumps({"parent_id": parent_id, "tag": tag})
+        self._fenced(self._patch_record, [agent_id, link])
 
     def mark_undelivered(self, agent_id: str, signal_id: str) -> None:
         self._fenced(self._mark_undelivered, [agent_id, signal_id])
