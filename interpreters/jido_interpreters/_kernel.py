@@ -156,9 +156,10 @@ class Kernel:
         self.timers: list[tuple[float, int, str, Signal, tuple[str, ...]]] = []
         self.crons: dict[tuple[str, str], _CronJob] = {}
         self.sensor_tags: dict[tuple[str, str], int] = {}  # (agent, tag) -> generation
-        # (agent, tag) -> (generation, sensor name, id of its last emission): when that one
-        # fires, the sensor has ended, and its agent hears so (as in AsyncRuntime).
-        self.sensor_ends: dict[tuple[str, str], tuple[int, str, str]] = {}
+        # (agent, tag) -> (sensor name, id of its last emission): when that one fires, the
+        # sensor has ended, and its agent hears so (as in AsyncRuntime). The id is derived
+        # from the generation, so it names the live sensor's last emission only.
+        self.sensor_ends: dict[tuple[str, str], tuple[str, str]] = {}
         self.trace: list[TraceEntry] = []
         self.problems: list[Problem] = []
         # Those of agents starting (declared schedules), which no trace entry holds.
@@ -586,15 +587,15 @@ class Kernel:
             self._sensor_ended(agent_id, d.tag, d.sensor, "normal")
             return
         last = max(range(len(emissions)), key=lambda i: (emissions[i][0], i))
-        self.sensor_ends[(agent_id, d.tag)] = (generation, d.sensor, emissions[last][1].id)
+        self.sensor_ends[(agent_id, d.tag)] = (d.sensor, emissions[last][1].id)
         for delay, sig in emissions:
             self._timer(self.now + delay, agent_id, sig, tag)
 
     def _sensor_fired(self, agent_id: str, tag: tuple[str, ...], sig: Signal) -> None:
         """After a sensor's emission was delivered: if it was its last, the sensor ended."""
         end = self.sensor_ends.get((agent_id, tag[1]))
-        if end is not None and str(end[0]) == tag[2] and end[2] == sig.id:
-            self._sensor_ended(agent_id, tag[1], end[1], "normal")
+        if end is not None and end[1] == sig.id:
+            self._sensor_ended(agent_id, tag[1], end[0], "normal")
 
     def _sensor_ended(self, agent_id: str, tag: str, sensor: str, reason: str) -> None:
         self.sensor_tags.pop((agent_id, tag), None)
