@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Any, TypeVar
 
 import attrs
 import pytest
+from tests.test_async_core import Item, Log, note, run
 
 from jido import (
     ActionResult,
@@ -36,27 +35,6 @@ from jido_interpreters import (
     SQLiteStorage,
 )
 
-T = TypeVar("T")
-
-
-def run(main: Callable[[], Coroutine[Any, Any, T]]) -> T:
-    """Run one test's coroutine on a fresh loop."""
-    return asyncio.run(main())
-
-
-@attrs.frozen
-class Log:
-    """What an agent has seen, in order."""
-
-    seen: tuple[str, ...] = ()
-
-
-@attrs.frozen
-class Item:
-    """A parameter naming an item."""
-
-    item: str = ""
-
 
 @attrs.frozen
 class Outcome:
@@ -64,12 +42,6 @@ class Outcome:
 
     result: JsonValue = None
     error: FrozenMap[str, JsonValue] | None = None
-
-
-@action(params=Item)
-def note(state: Log, p: Item, ctx: Context) -> ActionResult[Log]:
-    """Record the item."""
-    return ok(Log((*state.seen, p.item)))
 
 
 @action()
