@@ -9,6 +9,7 @@ import logging
 import subprocess
 import sys
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 
 import attrs
@@ -27,6 +28,7 @@ from jido import (
     Route,
     Signal,
     action,
+    cron,
     emit_to_parent,
     invoke,
     ok,
@@ -64,6 +66,11 @@ def go(state: Seen, _: NoParams, ctx: Context) -> ActionResult[Seen]:
 
 
 @action()
+def every(state: Seen, _: NoParams, ctx: Context) -> ActionResult[Seen]:
+    return ok(state, cron("* * * * * *", "t.note", job_id="beat"))
+
+
+@action()
 def hello(state: Seen, _: NoParams, ctx: Context) -> ActionResult[Seen]:
     return ok(state, emit_to_parent("t.kid.said"))
 
@@ -72,6 +79,7 @@ ROUTES = [
     Route(pattern="t.note", target=note),
     Route(pattern="t.boom", target=boom),
     Route(pattern="t.go", target=go),
+    Route(pattern="t.every", target=every),
     Route(pattern="t.failed", target=note),
     Route(pattern="t.kid.said", target=note),
     Route(pattern=CHILD_STARTED, target=note),
@@ -185,6 +193,38 @@ def test_a_signal_made_inside_a_callers_span_joins_its_trace() -> None:
     assert step.context.trace_id == request.context.trace_id
     assert step.parent is not None
     assert step.parent.span_id == request.context.span_id
+
+
+def test_each_cron_tick_starts_a_trace_linked_to_the_registering_step() -> None:
+    """A cron job's ticks do not pile up in the trace of the step that registered the job:
+    each tick is the root span of a trace of its own, linked to that step's span, and the
+    tick's step is its child."""
+    provider, exporter = traced()
+    # A frozen clock a millisecond before a second boundary: every tick is due at once.
+    frozen = datetime(2026, 1, 1, 0, 0, 0, 999_000, tzinfo=UTC)
+
+    async def main() -> None:
+        async with AsyncRuntime([PARENT], tracer_provider=provider, clock=lambda: frozen) as rt:
+            await rt.start(PARENT, "a")
+            await rt.call("a", "t.every", timeout=5)
+            await rt.wait_until("a", lambda a: len(a.state.seen) >= 3, timeout=5)
+
+    asyncio.run(main())
+    spans = exporter.get_finished_spans()
+    registering = by_name(spans, "jido.step t.every")
+    ticks = [s for s in spans if s.name == "jido.cron t.note"]
+    steps = {s.parent.span_id: s for s in spans if s.name == "jido.step t.note" and s.parent}
+    assert len(ticks) >= 3
+    assert len({t.context.trace_id for t in ticks}) == len(ticks)
+    for tick in ticks:
+        assert tick.parent is None
+        assert tick.context.trace_id != registering.context.trace_id
+        linked = [(k.context.trace_id, k.context.span_id) for k in tick.links]
+        assert linked == [(registering.context.trace_id, registering.context.span_id)]
+        step = steps.get(tick.context.span_id)
+        if step is not None:  # the last tick may still be queued at shutdown
+            assert step.context.trace_id == tick.context.trace_id
+    assert len(steps) >= 3
 
 
 LATE = """

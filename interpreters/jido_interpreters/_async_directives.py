@@ -353,13 +353,15 @@ def _cron(rt: AsyncRuntime, srv: Server, d: Cron, problems: list[Problem]) -> No
 def cron_signal(rt: AsyncRuntime, agent_id: str, d: Cron) -> Signal:
     """A cron tick's signal. Its id counts ticks runtime-wide, not per registration: a
     job registered again (an agent thawed, restarted) must not repeat the ids of its
-    earlier ticks, which the journal would drop as re-deliveries."""
+    earlier ticks, which the journal would drop as re-deliveries. With tracing on, each
+    tick starts a trace of its own (see :meth:`Spans.cron_tick`)."""
     rt._seq += 1
-    return attrs.evolve(
+    sig = attrs.evolve(
         d.signal,
         id=derive_id(d.signal.id, agent_id, rt._seq, rt._incarnation),
         time=rt._clock(),
     )
+    return rt._spans.cron_tick(agent_id, sig) if rt._spans.enabled else sig
 
 
 def _spawn(rt: AsyncRuntime, parent: Server, d: SpawnAgent, problems: list[Problem]) -> None:

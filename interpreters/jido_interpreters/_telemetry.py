@@ -29,6 +29,7 @@ from ._async_server import Server
 __all__ = ["Counters", "RuntimeStatistics", "Spans", "failed"]
 
 _propagator = TraceContextTextMapPropagator()
+_TRACE_KEYS = frozenset({"traceparent", "tracestate"})
 
 
 @final
@@ -182,6 +183,22 @@ class Spans:
         if not carrier:
             return sig
         return attrs.evolve(sig, extensions={**sig.extensions, **carrier})
+
+    def cron_tick(self, agent_id: str, sig: Signal) -> Signal:
+        """``sig``, a cron job's tick, in a trace of its own: the root span ``jido.cron``,
+        linked to the span that registered the job (whose context ``sig`` carries). A
+        job ticks for as long as its agent lives, and one trace per tick keeps the
+        registering step's trace from growing for ever."""
+        registered = trace.get_current_span(_extract(sig)).get_span_context()
+        links = [trace.Link(registered)] if registered.is_valid else None
+        bare = {k: v for k, v in sig.extensions.items() if k not in _TRACE_KEYS}
+        with self._tracer.start_as_current_span(
+            f"jido.cron {sig.type}",
+            context=Context(),  # a new trace, not the registering one
+            links=links,
+            attributes={"jido.agent.id": agent_id, "jido.signal.type": sig.type},
+        ):
+            return self.carry(attrs.evolve(sig, extensions=bare), replace=True)
 
     def directive(self, agent_id: str, d: Directive) -> AbstractContextManager[trace.Span]:
         """The span of executing one directive."""
