@@ -220,6 +220,40 @@ def test_shutdown_reports_timers_armed_while_draining() -> None:
     run(main)
 
 
+def test_leaving_the_block_by_cancellation_does_not_wait_out_the_drain() -> None:
+    """``async with`` left because its task was cancelled shuts down at once: a running
+    effect is cancelled rather than waited on for the 5 s drain deadline."""
+    ended: list[str] = []
+
+    async def forever(args: object) -> object:
+        try:
+            await asyncio.Event().wait()
+        finally:
+            ended.append("effect")
+        return None
+
+    async def main() -> None:
+        started = asyncio.Event()
+
+        async def user() -> None:
+            async with AsyncRuntime([SPEC], effects={"fx": forever}) as rt:
+                await rt.start(SPEC, "a")
+                await rt.cast("a", "t.fetch", {"item": "fx"})
+                started.set()
+                await asyncio.Event().wait()
+
+        task = asyncio.create_task(user())
+        await started.wait()
+        await asyncio.sleep(0)  # let the effect begin
+        task.cancel()
+        done, _ = await asyncio.wait({task}, timeout=2.5)  # well under the 5 s drain
+        assert task in done
+        assert task.cancelled()
+        assert ended == ["effect"]
+
+    run(main)
+
+
 def test_an_idle_runtime_is_idle_at_once() -> None:
     """Waiting with a timeout of 0 for what is already true succeeds: ``wait_idle(0)`` on an
     idle runtime returns, and ``shutdown(deadline=0)`` reports it drained."""

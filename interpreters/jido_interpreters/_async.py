@@ -719,8 +719,15 @@ class AsyncRuntime:
     async def __aenter__(self) -> AsyncRuntime:
         return self
 
-    async def __aexit__(self, *exc: object) -> None:
-        await self.shutdown()
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object
+    ) -> None:
+        """Shut down, draining for :meth:`shutdown`'s default deadline; not draining at all
+        when the block is left by a cancellation, ``KeyboardInterrupt`` or ``SystemExit``,
+        whose cleanup must be prompt (with storage nothing accepted is lost: what is still
+        queued stays journalled for ``restore``)."""
+        abrupt = exc_type is not None and not issubclass(exc_type, Exception)
+        await self.shutdown(deadline=0.0) if abrupt else await self.shutdown()
 
     # ------------------------------------------------------------------ durability
 
