@@ -9,12 +9,13 @@ opened store; a "crash" is a shutdown whose deadline is too short for the work i
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
 import logging
 import sqlite3
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
@@ -517,14 +518,18 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]
                 r.delete(*keys)
 
 
+@contextlib.asynccontextmanager
 async def restored(
     backend: Backend, specs: tuple[AgentSpec[Any], ...] = SPECS, **kw: Any
-) -> AsyncRuntime:
-    """A fresh runtime over the store, restored and idle."""
+) -> AsyncIterator[AsyncRuntime]:
+    """A fresh runtime over the store, restored and idle; shut down on leaving."""
     rt = AsyncRuntime(specs, storage=backend.open(), **kw)
-    await rt.restore()
-    await rt.wait_idle(timeout=5)
-    return rt
+    try:
+        await rt.restore()
+        await rt.wait_idle(timeout=5)
+        yield rt
+    finally:
+        await rt.shutdown()
 
 
 # ---------------------------------------------------------------------------- recovery
@@ -547,8 +552,7 @@ def test_acknowledged_casts_and_calls_survive_a_shutdown(backend: Backend) -> No
             return agents_of(rt)
 
     async def second(before: dict[str, Agent[Any]]) -> None:
-        rt = await restored(backend, effects=answering(calls))
-        try:
+        async with restored(backend, effects=answering(calls)) as rt:
             assert rt.agent_ids == ("tally", "c1", "c2")
             assert agents_of(rt) == before
             await rt.cast("c1", "t.add", {"by": 100})
@@ -557,8 +561,6 @@ def test_acknowledged_casts_and_calls_survive_a_shutdown(backend: Backend) -> No
             await rt.wait_idle(timeout=5)
             assert rt.state("c1").n == before["c1"].state.n + 100
             assert rt.state("tally").n == before["tally"].state.n + 1100
-        finally:
-            await rt.shutdown()
 
     before = asyncio.run(first())
     assert before["c1"].state.trail[-1] == "found:answer-45"
@@ -588,11 +590,8 @@ def test_restore_after_snapshots_every_5(backend: Backend) -> None:
             await rt.shutdown()
 
     async def reload() -> dict[str, Agent[Any]]:
-        rt = await restored(backend, snapshot_every=5)
-        try:
+        async with restored(backend, snapshot_every=5) as rt:
             return agents_of(rt)
-        finally:
-            await rt.shutdown()
 
     before = asyncio.run(session(first_batch, fresh=True))
     inspect = backend.open()
@@ -791,12 +790,9 @@ def test_stopping_a_hibernated_agent_or_its_parent(backend: Backend) -> None:
             assert not rt.problems
 
     async def second() -> None:
-        rt = await restored(backend)
-        try:
+        async with restored(backend) as rt:
             assert rt.agent_ids == ("tally", "boss")
             assert rt.state("boss").trail[3:] == ("exit:boss/a", "exit:boss/b", "exit:boss/c")
-        finally:
-            await rt.shutdown()
 
     asyncio.run(first())
     asyncio.run(second())
@@ -870,14 +866,11 @@ def test_a_redelivered_signal_id_is_journalled_once(backend: Backend) -> None:
             assert rt.state("tally").n == 5
 
     async def second() -> None:
-        rt = await restored(backend)
-        try:
+        async with restored(backend) as rt:
             await rt.cast("c1", sig)
             await rt.wait_idle(timeout=5)
             assert rt.state("c1") == Count(n=5, trail=("+5",))
             assert rt.state("tally") == Count(n=5, trail=("+5",))
-        finally:
-            await rt.shutdown()
 
     asyncio.run(first())
     asyncio.run(second())
@@ -900,13 +893,10 @@ def test_new_signals_after_a_restart_are_not_mistaken_for_old_ones(
             await rt.wait_idle(timeout=5)
 
     async def second() -> None:
-        rt = await restored(backend)
-        try:
+        async with restored(backend) as rt:
             await rt.cast("c1", "t.add", {"by": 2})
             await rt.wait_idle(timeout=5)
             assert rt.state("c1") == Count(n=3, trail=("+1", "+2"))
-        finally:
-            await rt.shutdown()
 
     asyncio.run(first())
     asyncio.run(second())
@@ -936,12 +926,9 @@ def test_an_invoke_in_flight_at_a_crash_is_reissued_once(backend: Backend) -> No
         assert report.cancelled_effects == 1
 
     async def later() -> Count:
-        rt = await restored(backend, effects=answering(calls))
-        try:
+        async with restored(backend, effects=answering(calls)) as rt:
             state: Count = rt.state("c1")
             return state
-        finally:
-            await rt.shutdown()
 
     asyncio.run(first())
     assert asyncio.run(later()) == Count(n=3, trail=("+3", "found:answer-3"))
@@ -970,24 +957,18 @@ def test_a_schedule_survives_a_restart(backend: Backend, snapshot_every: int) ->
         return lambda: datetime.now(UTC) + timedelta(seconds=seconds)
 
     async def second(armed: float) -> None:
-        rt = await restored(backend, snapshot_every=snapshot_every, clock=ahead(skew))
-        try:
+        async with restored(backend, snapshot_every=snapshot_every, clock=ahead(skew)) as rt:
             await rt.wait_until("c1", lambda a: a.state.n == 7, timeout=10)  # the reminder
             fired = time.time()
             assert fired >= armed + 30 - skew - 0.05, "fired before its remaining delay"
             await rt.wait_idle(timeout=5)
             assert rt.state("c1") == Count(n=7, trail=("+7",))
             assert rt.state("tally").n == 7
-        finally:
-            await rt.shutdown()
 
     async def third() -> None:
-        rt = await restored(backend, snapshot_every=snapshot_every, clock=ahead(3600))
-        try:
+        async with restored(backend, snapshot_every=snapshot_every, clock=ahead(3600)) as rt:
             assert not rt._servers["c1"].timers, "a fired schedule was armed again"
             assert rt.state("c1") == Count(n=7, trail=("+7",))
-        finally:
-            await rt.shutdown()
 
     armed = asyncio.run(first())
     asyncio.run(second(armed))
@@ -1012,8 +993,7 @@ def test_a_cron_job_survives_a_restart(backend: Backend) -> None:
             await rt.wait_until("c1", lambda a: a.state.trail.count("tick:beat") >= 2)
 
     async def second() -> None:
-        rt = await restored(backend)
-        try:
+        async with restored(backend) as rt:
             assert set(rt._servers["c1"].crons) == {"beat"}
             before = ticks(rt, "beat")
             took = await eventually(lambda: ticks(rt, "beat") > before, "a tick after restore")
@@ -1023,8 +1003,6 @@ def test_a_cron_job_survives_a_restart(backend: Backend) -> None:
             gone = ticks(rt, "gone")
             await rt.wait_until("c1", lambda a: a.state.trail.count("tick:beat") > before + 1)
             assert ticks(rt, "gone") == gone
-        finally:
-            await rt.shutdown()
 
     asyncio.run(first())
     asyncio.run(second())
@@ -1047,8 +1025,7 @@ def test_children_are_restored_with_their_parent(backend: Backend) -> None:
             return agents_of(rt)
 
     async def second(before: dict[str, Agent[Any]]) -> None:
-        rt = await restored(backend)
-        try:
+        async with restored(backend) as rt:
             assert agents_of(rt) == before
             assert rt.children("boss") == {"a": "boss/a", "b": "boss/b"}
             assert (rt.parent("boss/a"), rt.parent("boss/b"), rt.parent("boss")) == (
@@ -1061,17 +1038,12 @@ def test_children_are_restored_with_their_parent(backend: Backend) -> None:
             assert "boss/a" not in rt.agent_ids
             assert rt.children("boss") == {"b": "boss/b"}
             assert rt.state("boss").trail == ("started:boss/a", "started:boss/b", "exit:boss/a")
-        finally:
-            await rt.shutdown()
 
     async def third() -> None:
-        rt = await restored(backend)
-        try:
+        async with restored(backend) as rt:
             assert set(rt.agent_ids) == {"tally", "boss", "boss/b"}
             assert rt.children("boss") == {"b": "boss/b"}
             assert rt.state("boss/b").n == 3
-        finally:
-            await rt.shutdown()
 
     before = asyncio.run(first())
     assert before["boss"].state.trail == ("started:boss/a", "started:boss/b")
@@ -1093,15 +1065,12 @@ def test_a_stopped_agent_is_not_recovered(backend: Backend) -> None:
             assert rt.agent_ids == ("tally", "c3")
 
     async def second() -> None:
-        rt = await restored(backend)
-        try:
+        async with restored(backend) as rt:
             assert rt.agent_ids == ("tally", "c3")
             assert rt.state("c3").n == 1
             for gone in ("c1", "c2"):
                 with pytest.raises(UnknownAgent):
                     await rt.thaw(gone)
-        finally:
-            await rt.shutdown()
 
     asyncio.run(first())
     asyncio.run(second())
@@ -1129,8 +1098,7 @@ def test_a_replayed_stop_tells_the_parent_and_the_children(
             assert rt.children("top/mid") == {"kid": "top/mid/kid"}
 
     async def second() -> None:
-        rt = await restored(backend, options=options)
-        try:
+        async with restored(backend, options=options) as rt:
             assert "top/mid" not in rt.agent_ids
             assert rt.state("top").trail == ("started:top/mid", "exit:top/mid")
             assert rt.children("top") == {}
@@ -1139,8 +1107,6 @@ def test_a_replayed_stop_tells_the_parent_and_the_children(
                 assert rt.state("top/mid/kid").trail == ("orphaned:top/mid",)
             else:
                 assert "top/mid/kid" not in rt.agent_ids
-        finally:
-            await rt.shutdown()
 
     asyncio.run(first())
     # The crash: ``t.quit`` journalled for top/mid, its step never run.
@@ -1521,12 +1487,9 @@ def test_starting_an_id_storage_holds_is_refused_until_it_stopped(backend: Backe
             await rt.shutdown()
 
     async def third() -> None:
-        rt = await restored(backend)
-        try:
+        async with restored(backend) as rt:
             assert rt.state("c") == Count(n=1, trail=("+1",))
             assert rt.state("tally").n == 6
-        finally:
-            await rt.shutdown()
 
     asyncio.run(first())
     asyncio.run(second())
@@ -1554,13 +1517,10 @@ def test_a_child_tag_reused_after_its_child_stopped(backend: Backend) -> None:
             assert rt.state("boss/kid") == Count(n=1, trail=("+1",))
 
     async def second() -> None:
-        rt = await restored(backend)
-        try:
+        async with restored(backend) as rt:
             assert rt.state("boss/kid") == Count(n=1, trail=("+1",))
             assert rt.children("boss") == {"kid": "boss/kid"}
             assert rt.state("tally").n == 8
-        finally:
-            await rt.shutdown()
 
     asyncio.run(first())
     asyncio.run(second())
@@ -1582,13 +1542,10 @@ def test_recovery_re_delivers_no_emit_to_an_agent_that_stopped(
             await rt.stop("tally")
 
     async def second() -> None:
-        rt = await restored(backend)
-        try:
+        async with restored(backend) as rt:
             assert rt.agent_ids == ("c",)
             assert rt.state("c").n == 2
             assert rt.statistics().problems == 0
-        finally:
-            await rt.shutdown()
 
     asyncio.run(first())
     with caplog.at_level(logging.INFO, logger="jido.runtime"):
@@ -1647,12 +1604,9 @@ def test_recovery_hands_a_new_child_nothing_that_was_not_sent_to_it(
             return agents_of(rt)
 
     async def second(before: dict[str, Agent[Any]]) -> None:
-        rt = await restored(backend, specs=specs)
-        try:
+        async with restored(backend, specs=specs) as rt:
             assert agents_of(rt) == before
             assert rt.children("p") == {"kid": "p/kid"}
-        finally:
-            await rt.shutdown()
 
     asyncio.run(second(asyncio.run(first())))
 
@@ -1754,16 +1708,13 @@ def test_an_adopted_child_keeps_its_parent_after_a_restart(
             await rt.call("boss", "t.adopt", {"child_id": "w"})
             await rt.wait_idle(timeout=5)
             assert rt.parent("w") == "boss"
-        rt = await restored(backend, specs, snapshot_every=snapshot_every)
-        try:
+        async with restored(backend, specs, snapshot_every=snapshot_every) as rt:
             assert rt.children("boss") == {"adopted": "w"}
             assert rt.parent("w") == "boss"
             assert rt.state("boss").trail == ("started:w",)
             await rt.stop("boss")
             await rt.wait_idle(timeout=5)
             assert rt.state("w").trail == ("orphaned:boss",)
-        finally:
-            await rt.shutdown()
 
     asyncio.run(main())
 
@@ -1811,11 +1762,8 @@ def test_a_signal_for_an_ended_life_is_not_handed_to_the_next(backend: Backend) 
             live = rt.state("boss/kid")
             assert live == Count()
             assert [(a, s.type) for a, s in rt.dead_letters] == [("boss/kid", "t.add")]
-        rt = await restored(backend, specs)
-        try:
+        async with restored(backend, specs) as rt:
             assert rt.state("boss/kid") == live
-        finally:
-            await rt.shutdown()
 
     asyncio.run(main())
 
@@ -1845,11 +1793,8 @@ def test_a_step_whose_guard_raised_is_skipped_on_replay_as_live(backend: Backend
             await rt.wait_idle(timeout=5)
             live = rt.state("g")
             assert live.n == 3
-        rt = await restored(backend, specs)
-        try:
+        async with restored(backend, specs) as rt:
             assert rt.state("g") == live
-        finally:
-            await rt.shutdown()
 
     asyncio.run(main())
 
@@ -1867,13 +1812,10 @@ def test_an_orphan_stays_parentless_after_a_restart(backend: Backend) -> None:
             await rt.stop("boss")
             await rt.wait_idle(timeout=5)
             assert rt.parent("boss/kid") is None
-        rt = await restored(backend)
-        try:
+        async with restored(backend) as rt:
             assert rt.parent("boss/kid") is None
             await rt.start(BOSS, "boss")
             assert rt.children("boss") == {}
-        finally:
-            await rt.shutdown()
 
     asyncio.run(main())
 
@@ -1888,11 +1830,8 @@ def test_a_shut_down_runtime_does_not_restore(backend: Backend) -> None:
         with pytest.raises(RuntimeClosed):
             await rt.restore()
         assert rt.agent_ids == ()
-        again = await restored(backend)
-        try:
+        async with restored(backend) as again:
             assert set(again.agent_ids) == {"tally", "c"}
-        finally:
-            await again.shutdown()
 
     asyncio.run(main())
 
@@ -1948,11 +1887,8 @@ def test_a_start_overtaken_by_shutdown_leaves_no_agent_to_recover(backend: Backe
         await rt.shutdown()
         with pytest.raises(RuntimeClosed):
             await late
-        again = await restored(backend)
-        try:
+        async with restored(backend) as again:
             assert set(again.agent_ids) == {"tally", "warm"}
-        finally:
-            await again.shutdown()
 
     asyncio.run(main())
 
@@ -1971,10 +1907,7 @@ def test_nothing_hibernates_or_writes_once_shutdown_began(backend: Backend) -> N
         with pytest.raises(RuntimeClosed):
             await rt.hibernate("c")
         await closing
-        again = await restored(backend)
-        try:
+        async with restored(backend) as again:
             assert set(again.agent_ids) == {"tally", "c"}
-        finally:
-            await again.shutdown()
 
     asyncio.run(main())
