@@ -26,6 +26,7 @@ from jido import (
     invoke,
     ok,
     schedule,
+    stop,
 )
 from jido_interpreters import (
     AgentOptions,
@@ -33,6 +34,7 @@ from jido_interpreters import (
     CallTimeout,
     MailboxFull,
     SQLiteStorage,
+    UnknownAgent,
 )
 
 
@@ -75,6 +77,12 @@ def to_sink(state: Log, _: NoParams, ctx: Context) -> ActionResult[Log]:
     return ok(state, emit_to_sink("s", "t.sunk"))
 
 
+@action()
+def halt(state: Log, _: NoParams, ctx: Context) -> ActionResult[Log]:
+    """Stop the agent."""
+    return ok(state, stop("done"))
+
+
 SPEC = AgentSpec(
     name="log",
     state=Log,
@@ -85,6 +93,7 @@ SPEC = AgentSpec(
         Route(pattern="t.fetch", target=fetch),
         Route(pattern="t.failed", target=failed),
         Route(pattern="t.to_sink", target=to_sink),
+        Route(pattern="t.halt", target=halt),
     ],
 )
 
@@ -312,6 +321,50 @@ def test_a_durable_mailbox_counts_signals_still_being_journalled(tmp_path: Path)
             seen = rt.state("a").seen
             assert seen[:3] == ("0", "1", "2")
             assert sorted(seen[3:]) == sorted(f"c{i}" for i in range(50))
+
+    run(main)
+
+
+def test_a_sender_given_room_by_a_step_that_stops_the_agent_is_told() -> None:
+    """``cast`` and ``call`` waiting for room in a full mailbox are woken by the step that
+    takes the queued signal; when that step stops the agent, they raise ``UnknownAgent``
+    rather than queue into the stopped agent's mailbox (where their signal would be
+    neither handled nor a dead letter, and the runtime never idle again)."""
+
+    async def main() -> None:
+        rt = AsyncRuntime([SPEC], options={"log": AgentOptions(mailbox_size=1)})
+        for agent_id, send in (
+            ("a", lambda: rt.cast("a", "t.note", {"item": "x"})),
+            ("b", lambda: rt.call("b", "t.note", {"item": "x"}, timeout=5.0)),
+        ):
+            await rt.start(SPEC, agent_id)
+            rt.cast_nowait(agent_id, "t.halt")
+            with pytest.raises(UnknownAgent):
+                await send()
+        await rt.wait_idle(timeout=5.0)
+        report = await rt.shutdown(deadline=0)
+        assert report.drained
+
+    run(main)
+
+
+def test_shutdown_leaves_the_runtime_idle() -> None:
+    """A ``wait_idle`` begun before a shutdown that cancels a running effect returns when
+    the shutdown is done, and so does one begun after it."""
+
+    async def forever(args: object) -> object:
+        await asyncio.Event().wait()
+        return None
+
+    async def main() -> None:
+        rt = AsyncRuntime([SPEC], effects={"fx": forever})
+        await rt.start(SPEC, "a")
+        await rt.cast("a", "t.fetch", {"item": "fx"})
+        waiting = asyncio.create_task(rt.wait_idle())
+        report = await rt.shutdown(deadline=0)
+        assert report.cancelled_effects == 1
+        await asyncio.wait_for(waiting, timeout=5.0)
+        await rt.wait_idle(timeout=0)
 
     run(main)
 

@@ -296,7 +296,9 @@ class AsyncRuntime:
             self._idle.clear()
 
     def _done_pending(self, n: int = 1) -> None:
-        self._pending -= n
+        # Never below zero: shutdown settles the count at once, and the effects it cancels
+        # report their end afterwards.
+        self._pending = max(0, self._pending - n)
         if self._pending == 0 and self._idle is not None:
             self._idle.set()
 
@@ -438,16 +440,15 @@ class AsyncRuntime:
             The queued signal.
 
         Raises:
-            UnknownAgent: no such running (or hibernated) agent.
+            UnknownAgent: no such running (or hibernated) agent, or it stopped while the
+                cast waited for room (the signal was not queued).
             RuntimeClosed: the runtime is shutting down.
         """
         sig = signal if isinstance(signal, Signal) else self.signal(signal, data)
-        srv = self._accepting(agent_id)
+        srv = await self._room(agent_id)
         if srv is None:
             await durable.journalled(self, agent_id, sig, None)
             return sig
-        if srv.mailbox.full():
-            await srv.mailbox.wait_room()
         if self._storage is not None:
             # Acknowledged only once journalled (group commit batches the fsyncs).
             await durable.journalled(self, agent_id, sig, None)
@@ -499,7 +500,7 @@ class AsyncRuntime:
             RuntimeClosed: the runtime is shutting down.
         """
         sig = signal if isinstance(signal, Signal) else self.signal(signal, data)
-        srv = self._accepting(agent_id)
+        srv = self._accepting(agent_id)  # fail fast, before the timeout starts
         reply: asyncio.Future[Agent[Any]] = asyncio.get_running_loop().create_future()
         # asyncio.timeout, not wait_for: no extra task per call. The timeout covers the whole
         # call, a wait for room in a full mailbox included. On expiry the reply future is
@@ -509,7 +510,7 @@ class AsyncRuntime:
         try:
             async with limit:
                 if srv is not None and srv.mailbox.full():
-                    await srv.mailbox.wait_room()
+                    srv = await self._room(agent_id)
                 if srv is None or self._storage is not None:
                     await durable.journalled(self, agent_id, sig, reply)
                 else:
@@ -569,6 +570,16 @@ class AsyncRuntime:
         if agent_id in self._hibernated:
             return None
         return self._server(agent_id)
+
+    async def _room(self, agent_id: str) -> Server | None:
+        """As :meth:`_accepting`, once the agent's mailbox has room. What happened while
+        waiting counts: the step that made room may have stopped the agent (its signal
+        would be lost in a halted mailbox), or the runtime may have begun to shut down."""
+        srv = self._accepting(agent_id)
+        while srv is not None and srv.mailbox.full():
+            await srv.mailbox.wait_room()
+            srv = self._accepting(agent_id)
+        return srv
 
     def _in_memory(self, agent_id: str) -> Server:
         if agent_id in self._hibernated:
@@ -694,6 +705,8 @@ class AsyncRuntime:
         self._servers.clear()
         self._waiters.fail(None, RuntimeClosed("the runtime shut down"))
         self._pending = 0
+        if self._idle is not None:
+            self._idle.set()  # nothing is queued or running any more: wait_idle returns
         if self._committer is not None:
             await self._committer.close()
             self._committer = None
