@@ -208,6 +208,27 @@ def test_a_custom_handler_that_raises_or_returns_junk_is_a_problem() -> None:
         assert all(a.after == b.before for a, b in zip(rt.trace, rt.trace[1:], strict=False))
 
 
+def test_a_custom_handler_that_returns_junk_is_a_problem_on_asyncruntime_too() -> None:
+    """AsyncRuntime agrees: what a custom handler gives that is not a signal is a directive
+    problem, and the agent goes on handling signals."""
+
+    def junk(agent_id: str, d: Ping) -> Iterable[Signal]:
+        return ["not a signal"]  # type: ignore[list-item]
+
+    async def main() -> None:
+        async with AsyncRuntime([SPEC], directives={Ping: junk}) as rt:
+            await rt.start(SPEC, "a")
+            await rt.call("a", "t.ping", timeout=5)
+            after = await rt.call("a", "t.after", timeout=5)
+            assert after.state.seen == ("t.after",)
+            (problem,) = rt.problems
+            assert problem.kind is ProblemKind.DIRECTIVE
+            assert "not a Signal" in problem.message
+            assert rt.statistics().crashes == 0
+
+    asyncio.run(main())
+
+
 def test_a_canned_reply_that_raises_is_the_effects_error() -> None:
     """In a dry run, a reply function that raises gives the effect's ``on_error``, as a
     raising effect handler does in SyncRuntime."""

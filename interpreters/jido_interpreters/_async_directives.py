@@ -504,5 +504,17 @@ def _custom(rt: AsyncRuntime, srv: Server, d: CustomDirective, problems: list[Pr
             srv.agent.id,
         )
         return
-    for sig in handler(srv.agent.id, d):
-        rt._deliver(srv.agent.id, sig)
+    name = type(d).__name__
+    produced: Iterable[object] = handler(srv.agent.id, d)  # typed, but user code
+    for sig in produced:
+        if isinstance(sig, Signal):
+            rt._deliver(srv.agent.id, sig)
+        else:  # as SyncRuntime: what cannot be delivered is the directive's problem
+            rt._problem(
+                problems,
+                directive_problem(
+                    f"the handler for directive {name} produced {sig!r}, not a Signal",
+                    directive=type(d).__qualname__,
+                ),
+                srv.agent.id,
+            )
