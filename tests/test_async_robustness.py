@@ -33,6 +33,7 @@ from jido_interpreters import (
     AsyncRuntime,
     CallTimeout,
     MailboxFull,
+    ShutdownReport,
     SQLiteStorage,
     UnknownAgent,
 )
@@ -365,6 +366,34 @@ def test_shutdown_leaves_the_runtime_idle() -> None:
         assert report.cancelled_effects == 1
         await asyncio.wait_for(waiting, timeout=5.0)
         await rt.wait_idle(timeout=0)
+
+    run(main)
+
+
+def test_an_effect_can_shut_its_runtime_down(tmp_path: Path) -> None:
+    """An effect that shuts the runtime down (an agent's command to stop the service) gets
+    its report: the drain does not wait for the effect itself, nor is the effect cancelled
+    halfway through the shutdown, and the store is released for the next runtime."""
+    reports: list[ShutdownReport] = []
+    runtimes: list[AsyncRuntime] = []
+
+    async def shut_down(args: object) -> object:
+        reports.append(await runtimes[0].shutdown(deadline=60.0))
+        return None
+
+    async def main() -> None:
+        path = tmp_path / "own.db"
+        rt = AsyncRuntime([SPEC], effects={"halt": shut_down}, storage=SQLiteStorage(path))
+        runtimes.append(rt)
+        await rt.start(SPEC, "a")
+        await rt.cast("a", "t.fetch", {"item": "halt"})
+        await asyncio.wait_for(rt.wait_idle(), timeout=5.0)
+        await asyncio.sleep(0)  # the effect returns its report
+        (report,) = reports
+        assert report.drained
+        assert report.cancelled_effects == 0
+        async with AsyncRuntime([SPEC], storage=SQLiteStorage(path)) as again:
+            assert await again.restore() == ("a",)
 
     run(main)
 

@@ -675,6 +675,12 @@ class AsyncRuntime:
         timers = sum(s.cancel_timers() for s in self._servers.values())
         timers += sum(h.cancel_wakeups() for h in self._hibernated.values())
         drained = True
+        # Called from inside an effect (an agent's command to shut down): that effect ends
+        # only once this returns, so the drain does not wait for it, and it is not cancelled
+        # (its own shutdown would be cancelled with it, halfway).
+        me = asyncio.current_task()
+        if any(me in s.effects for s in self._servers.values()):
+            self._done_pending()
         try:
             await _wait(self._idle_event(), deadline)
         except TimeoutError:
@@ -697,8 +703,9 @@ class AsyncRuntime:
         for agent_id, srv in list(self._servers.items()):
             if srv.mailbox.items:
                 left[agent_id] = tuple(sig for sig, _, _ in srv.mailbox.items)
-            effects += sum(1 for t in srv.effects if not t.done())
-            for t in list(srv.effects):
+            running = [t for t in srv.effects if not t.done() and t is not me]
+            effects += len(running)
+            for t in running:
                 t.cancel()
             timers += srv.cancel_timers()  # armed by steps handled while draining
             srv.halt(RuntimeClosed("the runtime shut down"))
