@@ -15,7 +15,7 @@ import pytest
 from tests.redis_server import redis_url
 from tests.test_durable import Backend, By, Count, backend, every, remind, tick
 
-from jido import ActionResult, AgentSpec, Context, NoParams, Route, action, cron, ok
+from jido import ActionResult, AgentSpec, Context, NoParams, Route, action, cron, ok, schedule
 from jido.serde import Codec
 from jido_interpreters import (
     AgentOptions,
@@ -113,3 +113,41 @@ def test_a_crash_is_replayed_as_its_policy_handled_it(
     state, box = asyncio.run(recovered())
     assert state == Count(n=5)
     assert _armed(box) == (crons, schedules)
+
+
+BUMPED = AgentSpec(
+    name="bumped",
+    state=Count,
+    routes=[Route(pattern="t.boom", target=boom), Route(pattern="t.bump", target=bump)],
+    schedules=[schedule(0.5, "t.bump", {"by": 10})],
+)
+
+
+def test_a_restart_registers_the_declared_schedules_afresh(backend: Backend) -> None:
+    """After a crash under ``Restart`` the declared timer fires again, with storage too
+    (its signal is not taken for a re-delivery of the first registration's); and a
+    recovery that replays the crash arms the same new timer, which then fires once."""
+    options = {"bumped": AgentOptions(error_policy=Restart(max_restarts=5, within=60.0))}
+
+    async def live() -> None:
+        async with AsyncRuntime([BUMPED], storage=backend.open(), options=options) as rt:
+            await rt.start(BUMPED, "live")
+            await rt.wait_until("live", lambda a: a.state.n == 10, timeout=5)
+            await rt.cast("live", "t.boom")
+            await rt.wait_until("live", lambda a: a.state.n == 20, timeout=5)
+            # Crashed again, then shut down before the timer fires: left for recovery.
+            await rt.start(BUMPED, "later")
+            await rt.wait_until("later", lambda a: a.state.n == 10, timeout=5)
+            await rt.cast("later", "t.boom")
+            await rt.wait_idle(timeout=5)
+
+    async def recovered() -> None:
+        async with AsyncRuntime([BUMPED], storage=backend.open(), options=options) as rt:
+            assert await rt.restore() == ("live", "later")
+            await rt.wait_until("later", lambda a: a.state.n == 20, timeout=5)
+            await asyncio.sleep(0.6)  # long enough for a second (wrong) timer to fire too
+            assert rt.state("later") == Count(n=20)
+            assert rt.state("live") == Count(n=20)
+
+    asyncio.run(live())
+    asyncio.run(recovered())

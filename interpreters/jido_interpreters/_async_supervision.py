@@ -30,6 +30,7 @@ from jido import CHILD_EXIT, ORPHANED, Signal
 
 from . import _async_directives as directives
 from ._async_server import Server
+from ._durable import restarted
 from ._kernel import UnknownAgent
 from ._options import Continue, Escalate, Restart, StopAgent
 from ._outcomes import system_signal
@@ -77,7 +78,7 @@ def crash(rt: AsyncRuntime, srv: Server, sig: Signal, exc: BaseException) -> Non
                 srv.out_schedules.clear()
                 srv.out_crons.clear()
                 srv.out_sensors.clear()
-                directives.execute(rt, srv, None, srv.spec.startup(srv.agent))
+                directives.execute(rt, srv, None, restarted(srv.spec, srv.agent, sig))
         case Escalate():
             _escalate(rt, srv, exc, "crashed")
         case _:

@@ -37,6 +37,7 @@ from jido import (
     AgentSpec,
     Cron,
     CronCancel,
+    Directive,
     Emit,
     Invoke,
     Schedule,
@@ -45,6 +46,7 @@ from jido import (
     StartSensor,
     Stop,
     StopSensor,
+    derive_id,
 )
 from jido.serde import Codec, DecodeError
 
@@ -57,8 +59,24 @@ __all__ = [
     "decode_agent",
     "journal_json",
     "replay",
+    "restarted",
     "snapshot_record",
 ]
+
+
+def restarted(spec: AgentSpec[Any], agent: Agent[Any], crashed: Signal) -> tuple[Directive, ...]:
+    """What a ``Restart`` registers again: the declared schedules, as at start, but with
+    signal ids of their own, derived from the signal whose step crashed. The journal keeps
+    every id it accepted, so a timer reusing the first registration's id would be dropped
+    as a re-delivery; replay derives the same ids as the live restart did."""
+    return tuple(
+        attrs.evolve(
+            d, signal=attrs.evolve(d.signal, id=derive_id(d.signal.id, agent.id, 0, crashed.id))
+        )
+        if isinstance(d, Schedule)
+        else d
+        for d in spec.startup(agent)
+    )
 
 
 def journal_json(signal: Signal, codec: Codec) -> str:
@@ -280,7 +298,7 @@ def replay(
                 schedules.clear()
                 crons.clear()
                 sensors.clear()
-                for d in spec.startup(agent):
+                for d in restarted(spec, agent, signal):
                     if isinstance(d, Schedule):
                         schedules[d.signal.id] = (entry.at + d.delay, d.signal)
                     elif isinstance(d, Cron):
