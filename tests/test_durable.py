@@ -1768,6 +1768,29 @@ def test_a_signal_for_an_ended_life_is_not_handed_to_the_next(backend: Backend) 
     asyncio.run(main())
 
 
+def test_a_child_spawned_under_a_stored_agents_id_does_not_run(backend: Backend) -> None:
+    """Storage holds an agent that has not stopped (not restored yet); a child spawned under
+    its id cannot be registered, so it stops at once (its parent told why) rather than run
+    and journal its signals into the stored agent's journal; that agent recovers intact."""
+
+    async def main() -> None:
+        async with AsyncRuntime(SPECS, storage=backend.open()) as rt:
+            await start_system(rt, "boss/kid")
+            await rt.call("boss/kid", "t.add", {"by": 5}, timeout=5)
+        async with AsyncRuntime(SPECS, storage=backend.open()) as rt:
+            await rt.start(BOSS, "boss")
+            await rt.cast("boss", "t.hire", {"tag": "kid"})
+            await rt.wait_until("boss", lambda a: len(a.state.trail) == 2, timeout=5)
+            assert rt.state("boss").trail == ("started:boss/kid", "exit:boss/kid")
+            assert "boss/kid" not in rt.agent_ids
+            with pytest.raises(UnknownAgent):
+                await rt.cast("boss/kid", "t.add", {"by": 100})
+        async with restored(backend) as rt:
+            assert rt.state("boss/kid") == Count(n=5, trail=("+5",))
+
+    asyncio.run(main())
+
+
 def _picky(sig: Signal) -> bool:
     if isinstance(sig.data, dict) and sig.data.get("by") == 13:
         raise ValueError("unlucky")

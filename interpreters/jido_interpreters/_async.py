@@ -152,9 +152,20 @@ class ShutdownReport:
     cancelled_timers: int
 
 
-def _registered(agent_id: str, _: object, exc: BaseException | None) -> None:
-    if exc is not None:
-        log.error("%s", NotDurable(agent_id, None, exc), extra={"jido": {"agent": agent_id}})
+def _registered(ctx: tuple[AsyncRuntime, Server], _: object, exc: BaseException | None) -> None:
+    """A spawned child's registration is written; if it failed, the child stops: it is not
+    durable, and storage may hold another agent under its id (not yet restored), whose
+    journal must not take the child's writes. The committer refuses those until told that
+    the child is gone ("admit": what is written for the id from then on is not the
+    child's)."""
+    if exc is None:
+        return
+    rt, srv = ctx
+    agent_id = srv.agent.id
+    log.error("%s", NotDurable(agent_id, None, exc), extra={"jido": {"agent": agent_id}})
+    if not srv.stopped and rt._servers.get(agent_id) is srv:
+        supervision.stop(rt, srv, f"not registered: {exc}")
+    rt._commit().post("admit", agent_id)
 
 
 def _crashed(agent_id: str, sig: Signal, exc: Exception) -> ActionCrashed:
@@ -410,9 +421,10 @@ class AsyncRuntime:
         parent: tuple[str, str] | None,
         register: bool,
     ) -> Agent[Any]:
-        """Start an agent now. With storage and ``register``, its registration is written
-        first (in order with the journal); a failed write is logged (an agent spawned by a
-        directive has no caller to tell)."""
+        """Start an agent now. With storage and ``register`` (a spawned child), its
+        registration is written first (in order with the journal); if that fails, the error
+        is logged and the child stops (its parent gets ``child.exit``): there is no caller
+        to tell."""
         agent_id = agent.id
         self._check_free(agent_id)
         srv = Server(spec, agent, self._options.get(spec.name, self._default_options))
@@ -425,7 +437,10 @@ class AsyncRuntime:
         )
         if self._storage is not None and register:
             self._commit().post(
-                "register", self._registration(spec, agent, parent=parent), _registered, agent_id
+                "register_child",
+                self._registration(spec, agent, parent=parent),
+                _registered,
+                (self, srv),
             )
         execute(self, srv, None, spec.startup(agent))
         return agent

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeAlias
 
-from ._storage import Storage
+from ._storage import Storage, StorageError
 
 __all__ = ["Committer", "Done"]
 
@@ -38,6 +38,10 @@ class Committer:
         self._wake = asyncio.Event()
         self._closing = False
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="jido-storage")
+        # Spawned children whose registration failed, touched on the worker thread only:
+        # what follows for them is refused, not written under an id storage may hold for
+        # another agent, until the runtime, having stopped the child, posts "admit".
+        self._refused: set[str] = set()
         self._task = asyncio.get_running_loop().create_task(self._run(), name="jido-storage")
         self.batches = 0
 
@@ -87,6 +91,7 @@ class Committer:
         they are durable, or the journal would hold signals nobody saw handled.
         """
         storage = self._storage
+        refused = self._refused
         results: list[tuple[object, Exception | None]] = [(None, None)] * len(batch)
         i = 0
         while i < len(batch):
@@ -95,17 +100,30 @@ class Committer:
                 j = i
                 while j < len(batch) and batch[j][0] == "append":
                     j += 1
-                try:
-                    seqs = storage.append([b[1] for b in batch[i:j]])
-                except Exception as exc:
-                    results[i:j] = [(None, exc)] * (j - i)
-                else:
-                    results[i:j] = [(seq, None) for seq in seqs]
+                positions = list(range(i, j))
+                if refused:
+                    for k in positions:
+                        if batch[k][1][0] in refused:
+                            results[k] = (None, _unregistered(batch[k][1][0]))
+                    positions = [k for k in positions if batch[k][1][0] not in refused]
+                self._append(batch, positions, results)
                 i = j
+                continue
+            if kind in _BY_AGENT and _BY_AGENT[kind](payload) in refused:
+                results[i] = (None, _unregistered(_BY_AGENT[kind](payload)))
+                i += 1
                 continue
             try:
                 if kind == "register":
                     storage.register(payload)
+                elif kind == "register_child":
+                    try:
+                        storage.register(payload)
+                    except Exception:
+                        refused.add(payload.agent_id)
+                        raise
+                elif kind == "admit":
+                    refused.discard(payload)
                 elif kind == "snapshot":
                     storage.snapshot(payload)
                 elif kind == "stopped":
@@ -123,6 +141,24 @@ class Committer:
             i += 1
         return results
 
+    def _append(
+        self,
+        batch: list[_Op],
+        positions: list[int],
+        results: list[tuple[object, Exception | None]],
+    ) -> None:
+        """Journal the appends at ``positions`` of ``batch`` as one write."""
+        if not positions:
+            return
+        try:
+            seqs = self._storage.append([batch[k][1] for k in positions])
+        except Exception as exc:
+            for k in positions:
+                results[k] = (None, exc)
+        else:
+            for k, seq in zip(positions, seqs, strict=True):
+                results[k] = (seq, None)
+
     async def close(self) -> None:
         """Write what is pending, the batch being written included, then stop the worker."""
         # Not by cancelling the worker: that would cancel a batch handed to the thread but
@@ -131,6 +167,21 @@ class Committer:
         self._wake.set()
         await self._task
         self._executor.shutdown(wait=True)
+
+
+#: The agent each kind of operation (other than appends and registrations) is about.
+_BY_AGENT: dict[str, Callable[[Any], str]] = {
+    "snapshot": lambda record: record.agent_id,
+    "stopped": lambda agent_id: agent_id,
+    "parent": lambda link: link[0],
+    "undelivered": lambda pair: pair[0],
+}
+
+
+def _unregistered(agent_id: str) -> StorageError:
+    return StorageError(
+        f"agent {agent_id!r} is not registered (its registration failed): nothing is written for it"
+    )
 
 
 def _settle(
