@@ -31,7 +31,16 @@ from jido import (
     ok,
     start_sensor,
 )
-from jido_interpreters import AsyncRuntime, DryRun, Simulation, SyncRuntime
+from jido_interpreters import (
+    AgentOptions,
+    AsyncRuntime,
+    Continue,
+    DryRun,
+    ErrorPolicy,
+    Restart,
+    Simulation,
+    SyncRuntime,
+)
 
 
 @attrs.frozen
@@ -225,6 +234,43 @@ def test_a_custom_handler_that_returns_junk_is_a_problem_on_asyncruntime_too() -
             assert problem.kind is ProblemKind.DIRECTIVE
             assert "not a Signal" in problem.message
             assert rt.statistics().crashes == 0
+
+    asyncio.run(main())
+
+
+@action()
+def ping_then_emit(state: Log, _: NoParams, ctx: Context) -> ActionResult[Log]:
+    return ok(state, Ping(), emit("t.after"))
+
+
+PINGER = AgentSpec(
+    name="pinger",
+    state=Log,
+    routes=[Route(pattern="t.go", target=ping_then_emit), Route(pattern="t.after", target=note)],
+)
+
+
+@pytest.mark.parametrize(
+    ("policy", "seen"), [(Continue(), ("t.after",)), (Restart(max_restarts=3, within=60.0), ())]
+)
+def test_a_restart_ends_the_step_whose_directive_crashed(
+    policy: ErrorPolicy, seen: tuple[str, ...]
+) -> None:
+    """A custom handler raising mid-step under ``Restart`` restarts the agent, and the
+    crashed step's remaining directives are not carried out by the restarted agent; under
+    ``Continue`` they are."""
+
+    def broken(agent_id: str, d: Ping) -> Iterable[Signal]:
+        raise RuntimeError("handler bug")
+
+    async def main() -> None:
+        options = {"pinger": AgentOptions(error_policy=policy)}
+        async with AsyncRuntime([PINGER], directives={Ping: broken}, options=options) as rt:
+            await rt.start(PINGER, "a")
+            await rt.call("a", "t.go", timeout=5)
+            await rt.wait_idle(timeout=5)
+            assert rt.state("a").seen == seen
+            assert rt.statistics().crashes == 1
 
     asyncio.run(main())
 

@@ -25,18 +25,22 @@ from typing import Any
 
 import pytest
 from tests.redis_server import free_port, redis_url, start_redis
-from tests.test_durable import ADOPTER, BOSS, COUNTER, SPECS, TALLY, agents_of, ext
+from tests.test_durable import ADOPTER, BOSS, COUNTER, GUARDED, SPECS, TALLY, agents_of, ext
 
 from jido import Agent
 from jido_interpreters import (
+    AgentOptions,
     AgentRecord,
     AsyncRuntime,
     CorruptJournal,
+    ErrorPolicy,
+    Escalate,
     JournalEntry,
     NotDurable,
     RedisStorage,
     SnapshotRecord,
     SQLiteStorage,
+    StopAgent,
     Storage,
     StorageInUse,
 )
@@ -280,7 +284,7 @@ def test_a_second_start_of_an_id_being_registered_is_refused(tmp_path: Path) -> 
     asyncio.run(main())
 
 
-def test_a_child_whose_registration_fails_is_logged(
+def test_a_child_whose_registration_fails_is_logged_and_stops(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     store = Flaky(tmp_path / "db")
@@ -290,7 +294,10 @@ def test_a_child_whose_registration_fails_is_logged(
         await rt.start(BOSS, "boss")
         store.failing.add("register")
         await rt.call("boss", "t.hire", {"tag": "kid"})
-        await rt.wait_idle(timeout=5)
+        await rt.wait_until("boss", lambda a: len(a.state.trail) == 2, timeout=5)
+        # Not durable, so not running: its parent is told, as of any child's exit.
+        assert rt.state("boss").trail == ("started:boss/kid", "exit:boss/kid")
+        assert rt.agent_ids == ("boss",)
         await rt.shutdown()
 
     with caplog.at_level(logging.ERROR, logger="jido.runtime"):
@@ -298,6 +305,46 @@ def test_a_child_whose_registration_fails_is_logged(
     assert any(
         "agent 'boss/kid': registering it failed" in r.getMessage() for r in caplog.records
     ), caplog.text
+
+
+@pytest.mark.parametrize("policy", [StopAgent(), Escalate()])
+def test_an_agent_its_policy_stopped_stays_stopped_without_the_mark(
+    tmp_path: Path, policy: ErrorPolicy
+) -> None:
+    """A crash under ``StopAgent`` or ``Escalate`` stops the agent; should the process die
+    before storage marks it stopped (here: the mark fails to be written), recovery meets
+    the crash in the journal and stops it again, rather than bring it back to handle what
+    were dead letters. Its parent's ``child.exit`` is not repeated."""
+    store = Flaky(tmp_path / "db")
+    options = {"guarded": AgentOptions(error_policy=policy)}
+    specs = (*SPECS, GUARDED)
+
+    async def main() -> None:
+        rt = AsyncRuntime(specs, storage=store, options=options)
+        await rt.start(TALLY, "tally")
+        await rt.start(BOSS, "boss")
+        await rt.call("boss", "t.hire", {"tag": "g", "spec": "guarded"})
+        store.failing.add("mark_stopped")
+        await rt.cast("boss/g", "t.add", {"by": 1})
+        rt.cast_nowait("boss/g", "t.add", {"by": 13})  # the guard raises
+        rt.cast_nowait("boss/g", "t.add", {"by": 2})  # a dead letter
+        await rt.wait_until("boss", lambda a: len(a.state.trail) == 2, timeout=5)
+        assert rt.agent_ids == ("tally", "boss")
+        await rt.shutdown()
+        assert store.failures >= 1
+
+    asyncio.run(main())
+
+    async def recovered() -> None:
+        async with AsyncRuntime(
+            specs, storage=SQLiteStorage(tmp_path / "db"), options=options
+        ) as rt:
+            assert await rt.restore() == ("tally", "boss")
+            await rt.wait_idle(timeout=5)
+            assert rt.state("boss").trail == ("started:boss/g", "exit:boss/g")
+            assert rt.state("tally").n == 1
+
+    asyncio.run(recovered())
 
 
 def test_a_failed_snapshot_loses_nothing(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:

@@ -899,7 +899,7 @@ class AsyncRuntime:
                 crash = exc if isinstance(exc, ActionCrashed) else _crashed(before.id, sig, exc)
                 if span is not None:
                     failed(span, crash)
-                supervision.crash(self, srv, sig, crash)
+                supervision.crash(self, srv, sig, crash, in_step=True)
                 if reply is not None and not reply.done():
                     reply.set_exception(crash)
                 return

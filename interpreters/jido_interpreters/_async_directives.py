@@ -100,7 +100,8 @@ def execute(
             trigger = cause or Signal(type="jido.directive", source="jido://runtime", id="-")
             crash = ActionCrashed(agent_id, type(d).__name__, trigger.type)
             crash.__cause__ = exc
-            supervision.crash(rt, srv, trigger, crash)
+            if supervision.crash(rt, srv, trigger, crash):
+                break  # restarted: the rest of the crashed step is not carried out
     return problems
 
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import datetime
+from functools import partial
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
@@ -41,7 +42,7 @@ from ._async_errors import NotDurable, RuntimeClosed
 from ._async_server import Hibernated, Queued, Server
 from ._durable import Outbox, Replayed, decode_agent, journal_json, replay, snapshot_record
 from ._kernel import UnknownAgent
-from ._options import Restart
+from ._options import Escalate, Restart, StopAgent
 from ._storage import (
     AgentRecord,
     CorruptJournal,
@@ -564,6 +565,9 @@ def _replay(
         start_seq=start,
         codec=codec,
         restart=isinstance(policy, Restart),
+        stop=partial(supervision.crash_reason, policy)
+        if isinstance(policy, StopAgent | Escalate)
+        else None,
     )
     # decode_agent raised unless the hook took it from ``stored`` to the spec's version.
     return replayed, stored != spec.schema_version

@@ -38,14 +38,20 @@ from ._outcomes import system_signal
 if TYPE_CHECKING:
     from ._async import AsyncRuntime
 
-__all__ = ["crash", "stop", "stop_hibernated"]
+__all__ = ["crash", "crash_reason", "stop", "stop_hibernated"]
 
 log = logging.getLogger("jido.runtime")
 
 
-def crash(rt: AsyncRuntime, srv: Server, sig: Signal, exc: BaseException) -> None:
+def crash(
+    rt: AsyncRuntime, srv: Server, sig: Signal, exc: BaseException, *, in_step: bool = False
+) -> bool:
     """Apply the agent's error policy to ``exc``, raised while it handled ``sig`` (or while
-    its directives were executed)."""
+    its directives were executed). Returns whether the agent was restarted.
+
+    ``in_step``: the step itself raised, so a recovery replaying ``sig`` meets the same
+    crash; a stop it causes is then a stop *by* ``sig`` (see :func:`_stopped`), which
+    replay repeats should the process die before storage marks the agent stopped."""
     rt._stats.crashes += 1
     rt._stats.errors += 1
     policy = srv.options.error_policy
@@ -58,18 +64,19 @@ def crash(rt: AsyncRuntime, srv: Server, sig: Signal, exc: BaseException) -> Non
         exc_info=exc,
         extra={"jido": {"agent": agent_id, "signal": sig.id, "policy": type(policy).__name__}},
     )
+    cause = sig if in_step else None
     match policy:
         case Continue():
             pass
         case StopAgent():
-            stop(rt, srv, "crashed")
+            stop(rt, srv, crash_reason(policy, exc), cause)
         case Restart(max_restarts=limit, within=window):
             now = time.monotonic()
             srv.restarts.append(now)
             while srv.restarts and srv.restarts[0] < now - window:
                 srv.restarts.popleft()
             if len(srv.restarts) > limit:
-                _escalate(rt, srv, exc, f"restarted {limit} times within {window:g}s")
+                _escalate(rt, srv, _why(f"restarted {limit} times within {window:g}s", exc))
             else:
                 rt._stats.restarts += 1
                 srv.cancel_timers()
@@ -79,15 +86,28 @@ def crash(rt: AsyncRuntime, srv: Server, sig: Signal, exc: BaseException) -> Non
                 srv.out_crons.clear()
                 srv.out_sensors.clear()
                 directives.execute(rt, srv, None, restarted(srv.spec, srv.agent, sig))
+                return True
         case Escalate():
-            _escalate(rt, srv, exc, "crashed")
+            _escalate(rt, srv, crash_reason(policy, exc), cause)
         case _:
             assert_never(policy)
+    return False
 
 
-def _escalate(rt: AsyncRuntime, srv: Server, exc: BaseException, why: str) -> None:
+def crash_reason(policy: StopAgent | Escalate, exc: BaseException) -> str:
+    """Why an agent that crashed with ``exc`` stopped under ``policy`` (what its parent's
+    ``child.exit`` says): the same live and when replay repeats the crash."""
+    if isinstance(policy, StopAgent):
+        return "crashed"
+    return _why("crashed", exc)
+
+
+def _why(what: str, exc: BaseException) -> str:
     cause = exc.__cause__ or exc
-    reason = f"{why}: {type(cause).__name__}: {cause}"
+    return f"{what}: {type(cause).__name__}: {cause}"
+
+
+def _escalate(rt: AsyncRuntime, srv: Server, reason: str, cause: Signal | None = None) -> None:
     if srv.parent is None:
         log.error(
             "root agent %s stopped: %s",
@@ -95,7 +115,7 @@ def _escalate(rt: AsyncRuntime, srv: Server, exc: BaseException, why: str) -> No
             reason,
             extra={"jido": {"agent": srv.agent.id, "reason": reason}},
         )
-    stop(rt, srv, reason)
+    stop(rt, srv, reason, cause)
 
 
 def stop(rt: AsyncRuntime, srv: Server, reason: str, cause: Signal | None = None) -> None:

@@ -188,8 +188,8 @@ class Replayed:
         spawns: every ``SpawnAgent`` of the replayed steps.
         adoptions: every ``AdoptChild`` of the replayed steps.
         stopped_by: the journalled signal whose step stopped the agent (a ``Stop``
-            directive), or ``None``.
-        stop_reason: that ``Stop``'s reason.
+            directive, or a crash under ``StopAgent`` / ``Escalate``), or ``None``.
+        stop_reason: that stop's reason.
     """
 
     agent: Agent[Any]
@@ -249,6 +249,7 @@ def replay(
     start_seq: int,
     codec: Codec,
     restart: bool = False,
+    stop: Callable[[BaseException], str] | None = None,
 ) -> Replayed:
     """Replay journal ``entries`` over ``agent`` (see the module docs).
 
@@ -257,7 +258,10 @@ def replay(
     ``restart`` (the agent runs under a ``Restart`` policy) the crash also does what the live
     restart did: what the agent armed itself (timers, cron jobs, sensors) is dropped, and
     the spec's declared schedules are registered again, as of the crashed entry's time.
-    (Under ``StopAgent`` or ``Escalate`` the agent was marked stopped and is not replayed.)
+    With ``stop`` (``StopAgent`` or ``Escalate``) the crash stopped the agent, for the
+    reason ``stop(exception)`` gives: the agent is replayed up to it and stopped again. (It
+    was marked stopped, but a process killed before that mark was written must not bring
+    it back.)
 
     Raises:
         CorruptJournal: an entry does not decode; nothing is returned, so no partial state
@@ -293,7 +297,10 @@ def replay(
             sensors.pop(str(signal.data.get("tag")), None)
         try:
             result = jido.step(spec, agent, signal)
-        except Exception:  # ActionCrashed, or a guard or custom strategy raising: as live
+        except Exception as exc:  # ActionCrashed, or a guard or custom strategy raising
+            if stop is not None:
+                stopped_by, stop_reason = signal, stop(exc)
+                break
             if restart:
                 schedules.clear()
                 crons.clear()
