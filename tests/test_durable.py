@@ -445,8 +445,12 @@ class Backend:
             record = json.loads(r.hget(key, agent_id))
             r.hset(key, agent_id, json.dumps({**record, "stopped": False}))
 
-    def corrupt_snapshot(self, agent_id: str, part: Literal["agent", "record"]) -> None:
-        """Damage the agent's snapshot: the stored agent, or the record around it."""
+    def corrupt_snapshot(self, agent_id: str, part: Literal["agent", "record", "id"]) -> None:
+        """Damage the agent's snapshot: the stored agent, the record around it, or the
+        stored agent's id (a well-formed agent, but not this one)."""
+        if part == "id":
+            self._rename_snapshot(agent_id)
+            return
         if self.kind == "sqlite":
             column = "agent" if part == "agent" else "outbox"
             with _sqlite(self.path) as db:
@@ -466,6 +470,27 @@ class Backend:
                 r.set(key, json.dumps(record))
             else:
                 r.set(key, b"\x00 not a snapshot record")
+
+    def _rename_snapshot(self, agent_id: str) -> None:
+        def renamed(agent: str) -> str:
+            raw = json.loads(agent)
+            raw["id"] = f"not-{agent_id}"
+            return json.dumps(raw)
+
+        if self.kind == "sqlite":
+            with _sqlite(self.path) as db:
+                (agent,) = db.execute(
+                    "SELECT agent FROM snapshots WHERE agent_id = ?", (agent_id,)
+                ).fetchone()
+                db.execute(
+                    "UPDATE snapshots SET agent = ? WHERE agent_id = ?", (renamed(agent), agent_id)
+                )
+            return
+        with _redis(self.url) as r:
+            key = f"{self.prefix}snap:{agent_id}"
+            record = json.loads(r.get(key) or b"")
+            record["agent"] = renamed(record["agent"])
+            r.set(key, json.dumps(record))
 
 
 class _sqlite:
@@ -1186,12 +1211,13 @@ def test_a_corrupt_journal_entry_fails_recovery(backend: Backend, mode: str) -> 
     asyncio.run(main())
 
 
-@pytest.mark.parametrize("part", ["agent", "record"])
+@pytest.mark.parametrize("part", ["agent", "record", "id"])
 def test_a_corrupt_snapshot_fails_recovery(
-    backend: Backend, part: Literal["agent", "record"]
+    backend: Backend, part: Literal["agent", "record", "id"]
 ) -> None:
-    """A damaged snapshot (the agent in it, or the record around it) fails recovery with a
-    CorruptJournal naming the agent and its snapshot (seq -1); no agent is started."""
+    """A damaged snapshot (the agent in it, the record around it, or an agent of another
+    id in it) fails recovery with a CorruptJournal naming the agent and its snapshot (seq
+    -1); no agent is started."""
     _prepare(backend, snapshot_every=2)
     backend.corrupt_snapshot("c1", part)
 

@@ -235,9 +235,12 @@ def decode_agent(
         except Exception as exc:
             raise SchemaMismatch(agent_id, spec.name, stored_version, spec.schema_version) from exc
     try:
-        return codec.agent_from_dict(raw, spec)
+        agent = codec.agent_from_dict(raw, spec)
     except DecodeError as exc:
         raise CorruptJournal(agent_id, seq, exc.reason) from None
+    if agent.id != agent_id:
+        raise CorruptJournal(agent_id, seq, f"it holds the agent {agent.id!r}")
+    return agent
 
 
 def replay(
