@@ -437,21 +437,28 @@ def test_a_redis_outage_refuses_signals_and_loses_nothing(tmp_path: Path) -> Non
 # ---------------------------------------------------------------------------- one owner
 
 
-def test_a_second_runtime_on_the_same_file_is_refused(tmp_path: Path) -> None:
+@pytest.mark.parametrize("via", ["its name", "a symbolic link"])
+def test_a_second_runtime_on_the_same_file_is_refused(tmp_path: Path, via: str) -> None:
     """Two runtimes writing one SQLite file would each run their own copies of its agents:
     the second is refused (StorageInUse, naming the file and the holder's process) until the
-    first shuts down. Reading the file needs no claim."""
+    first shuts down, whatever name it reaches the file by. Reading the file needs no
+    claim."""
     path = tmp_path / "agents.db"
+    other = path
+    if via == "a symbolic link":
+        SQLiteStorage(path).close()
+        other = tmp_path / "link.db"
+        other.symlink_to(path)
 
     async def main() -> None:
         first = await _system(SQLiteStorage(path))
         await first.call("c", "t.add", {"by": 3})
-        second = AsyncRuntime(SPECS, storage=SQLiteStorage(path))
+        second = AsyncRuntime(SPECS, storage=SQLiteStorage(other))
         with pytest.raises(StorageInUse) as info:
             await second.restore()
-        assert info.value.where == str(path)
+        assert info.value.where == str(other)
         assert info.value.holder == str(os.getpid())
-        assert str(path) in str(info.value)
+        assert str(other) in str(info.value)
         assert [r.agent_id for r in SQLiteStorage(path).agents()] == ["tally", "c"]
         await first.shutdown()
         assert await second.restore() == ("tally", "c")
@@ -459,6 +466,34 @@ def test_a_second_runtime_on_the_same_file_is_refused(tmp_path: Path) -> None:
         await second.shutdown()
 
     asyncio.run(main())
+
+
+def test_a_store_opened_before_its_last_owner_wrote_reads_it_again_when_claimed(
+    tmp_path: Path,
+) -> None:
+    """A store opened while another runtime still owned the file, and claimed once that one
+    shut down, works from what the file holds then: a dead letter the owner remembered is
+    not handed to its agent by the recovery, and new registrations come after the old."""
+    path = tmp_path / "agents.db"
+    early = SQLiteStorage(path)  # opened (not claimed) before the owner writes anything
+
+    async def owner() -> None:
+        async with AsyncRuntime(SPECS, storage=SQLiteStorage(path)) as rt:
+            await rt.start(COUNTER, "c")
+            await rt.call("c", "t.add", {"by": 3})  # its emit to the tally: a dead letter
+            await rt.start(TALLY, "tally")
+            await rt.wait_idle(timeout=5)
+
+    async def successor() -> None:
+        async with AsyncRuntime(SPECS, storage=early) as rt:
+            assert await rt.restore() == ("c", "tally")
+            await rt.wait_idle(timeout=5)
+            assert rt.state("tally").n == 0
+            await rt.start(COUNTER, "z")
+        assert [r.agent_id for r in SQLiteStorage(path).agents()] == ["c", "tally", "z"]
+
+    asyncio.run(owner())
+    asyncio.run(successor())
 
 
 _HOLDER = """

@@ -116,15 +116,21 @@ class SQLiteStorage:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute(f"PRAGMA synchronous={synchronous}")
             self._db.executescript(_SCHEMA)
-            (n,) = self._db.execute("SELECT COALESCE(MAX(position), 0) FROM agents").fetchone()
-            self._position = int(n)
+            self._position = 0
             self._next: dict[str, int] = {}
-            # The agents with ids in ``seen`` (compacted, undelivered, or seen by a stopped
-            # agent of the same id): for the others, the hot path of ``append`` need not
-            # look there.
-            self._seen_agents = {
-                r[0] for r in self._db.execute("SELECT DISTINCT agent_id FROM seen")
-            }
+            self._seen_agents: set[str] = set()
+            self._cache()
+
+    def _cache(self) -> None:
+        """Read what is kept in memory from the file (with ``_lock`` held): at opening, and
+        again on claiming it, as the previous owner may have written since."""
+        (n,) = self._db.execute("SELECT COALESCE(MAX(position), 0) FROM agents").fetchone()
+        self._position = int(n)
+        self._next = {}
+        # The agents with ids in ``seen`` (compacted, undelivered, or seen by a stopped
+        # agent of the same id): for the others, the hot path of ``append`` need not look
+        # there.
+        self._seen_agents = {r[0] for r in self._db.execute("SELECT DISTINCT agent_id FROM seen")}
 
     def register(self, record: AgentRecord) -> None:
         with self._lock:
@@ -372,7 +378,8 @@ class SQLiteStorage:
         return record, entries
 
     def claim(self) -> None:
-        """Take the store for one runtime: an exclusive lock on ``<path>.lock``, held until
+        """Take the store for one runtime: an exclusive lock on ``<path>.lock`` (the path
+        with symbolic links resolved, so every name of the file takes one lock), held until
         :meth:`release` (or :meth:`close`, or the process's end, however it ends). The
         runtime claims its store before its first write; reading needs no claim.
 
@@ -381,7 +388,7 @@ class SQLiteStorage:
         """
         if self._claim is not None or self.path == ":memory:" or fcntl is None:
             return
-        fd = os.open(self.path + ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+        fd = os.open(os.path.realpath(self.path) + ".lock", os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -391,6 +398,8 @@ class SQLiteStorage:
         os.ftruncate(fd, 0)
         os.pwrite(fd, str(os.getpid()).encode(), 0)
         self._claim = fd
+        with self._lock:
+            self._cache()  # the previous owner may have written since the file was opened
 
     def release(self) -> None:
         """Give up the claim, if held."""
