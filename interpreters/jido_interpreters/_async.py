@@ -257,6 +257,9 @@ class AsyncRuntime:
         self._clock = clock
         self._servers: dict[str, Server] = {}
         self._hibernated: dict[str, Hibernated] = {}
+        # Agents storage holds (not stopped) that no restore has brought back yet: what is
+        # sent to them is journalled for their recovery, not a dead letter.
+        self._dormant: set[str] = set()
         self._starting: set[str] = set()  # ids whose registration is being written
         self._waiters = Waiters()  # wait_until callers
         self._closed = False
@@ -838,7 +841,9 @@ class AsyncRuntime:
         children follow their ``on_parent_death``. (Those lifecycle signals have ids derived
         from the stopping signal, so a parent that already got one drops the repeat.) Only
         agents in memory are reached: a parent or child left out of this restore (``only``)
-        hears nothing of it.
+        hears nothing of it. What is sent to an agent storage holds but no restore has
+        brought back yet (emits re-delivered here included) is journalled for it, and
+        handled when it is recovered.
 
         A state upgraded from an older ``schema_version`` is snapshotted right away (after
         the re-delivered emits are journalled), so the next restore needs no upgrade hook.
@@ -938,6 +943,9 @@ class AsyncRuntime:
         if srv is None and agent_id in self._hibernated:
             # Once committed it is parked, and that thaws the agent.
             durable.journal(self, agent_id, sig, None)
+            return True
+        if srv is None and agent_id in self._dormant:
+            durable.keep(self, agent_id, sig)  # handled when it is recovered
             return True
         if srv is None or srv.stopped:
             self._dead(agent_id, sig)

@@ -92,6 +92,27 @@ def journal(
     )
 
 
+def keep(rt: AsyncRuntime, agent_id: str, sig: Signal) -> None:
+    """Journal a signal for an agent storage holds but no restore has brought back (a
+    restore of some agents only, or a thaw): its recovery replays it. A failed write is
+    logged."""
+    rt._add_pending()
+    rt._commit().post(
+        "append",
+        (agent_id, sig.id, journal_json(sig, rt._codec), rt._clock().timestamp()),
+        _kept,
+        (rt, agent_id, sig),
+    )
+
+
+def _kept(ctx: tuple[AsyncRuntime, str, Signal], seq: object, exc: BaseException | None) -> None:
+    rt, agent_id, sig = ctx
+    rt._done_pending()
+    if exc is not None:
+        failed = NotDurable(agent_id, sig, exc)
+        log.error("%s", failed, extra={"jido": {"agent": agent_id, "signal": sig.id}})
+
+
 def _appended(
     ctx: tuple[
         AsyncRuntime,
@@ -395,6 +416,14 @@ async def restore(
     plans = [p for p in plans if ours(p[0].agent_id) and rt._hibernated.get(p[0].agent_id) is p[3]]
     known = {r.agent_id for r in records}
     stopped = {r.agent_id for r in records if isinstance(r, AgentRecord) and r.stopped}
+    rt._dormant = {
+        r.agent_id
+        for r in records
+        if isinstance(r, AgentRecord)
+        and not r.stopped
+        and r.agent_id not in rt._servers
+        and r.agent_id not in rt._hibernated
+    }.difference(p[0].agent_id for p in plans)
     now = rt._clock().timestamp()
     started: list[tuple[AgentRecord, AgentSpec[Any], Replayed, Hibernated | None, bool]] = []
     for rec, spec, plan, hib, upgraded in plans:
