@@ -1000,6 +1000,62 @@ def test_a_schedule_survives_a_restart(backend: Backend, snapshot_every: int) ->
     asyncio.run(third())
 
 
+DECLARED = AgentSpec(
+    name="declared",
+    state=Count,
+    routes=[Route(pattern="t.add", target=add), Route(pattern="t.quit", target=quit_)],
+    schedules=[schedule(3600.0, "t.add", {"by": 1})],
+)
+
+
+PROMPT = AgentSpec(
+    name="prompt",
+    state=Count,
+    routes=[Route(pattern="t.add", target=add), Route(pattern="t.quit", target=quit_)],
+    schedules=[schedule(0.0, "t.add", {"by": 1})],
+)
+
+
+def _ahead(seconds: float) -> Callable[[], datetime]:
+    return lambda: datetime.now(UTC) + timedelta(seconds=seconds)
+
+
+def test_a_declared_schedule_recovered_keeps_its_due_time(backend: Backend) -> None:
+    """A schedule the spec declares is due its delay after the agent *started*: recovered
+    before it fired (and before any snapshot), it fires then, not a whole delay after
+    the restore (or after the first journalled signal)."""
+
+    async def main() -> None:
+        specs = (*SPECS, DECLARED)
+        async with AsyncRuntime(specs, storage=backend.open()) as rt:
+            await start_system(rt)
+            await rt.start(DECLARED, "d")
+        async with restored(backend, specs, clock=_ahead(3600)) as rt:
+            await rt.wait_until("d", lambda a: a.state.n == 1, timeout=5)
+
+    asyncio.run(main())
+
+
+def test_an_id_started_again_gets_its_declared_schedules(backend: Backend) -> None:
+    """An agent stopped, then started again under the same id, registers its declared
+    schedules afresh: they fire for the new agent, although storage keeps the ids of the
+    signals the old one saw (its declared timer's among them)."""
+
+    async def main() -> None:
+        specs = (*SPECS, PROMPT)
+        async with AsyncRuntime(specs, storage=backend.open()) as rt:
+            await start_system(rt)
+            await rt.start(PROMPT, "d")
+            await rt.wait_until("d", lambda a: a.state.n == 1, timeout=5)
+            await rt.call("d", "t.quit", timeout=5)
+            await rt.start(PROMPT, "d")
+            await rt.wait_until("d", lambda a: a.state.n == 1, timeout=5)
+            await rt.wait_idle(timeout=5)
+            assert rt.state("tally").n == 2
+
+    asyncio.run(main())
+
+
 def test_a_cron_job_survives_a_restart(backend: Backend) -> None:
     """A Cron job registered before a restart is registered again and keeps ticking right
     away (its first ticks are not mistaken for the ones journalled before); a cancelled job

@@ -78,7 +78,7 @@ from ._async_server import Hibernated, Server
 from ._async_waiters import Condition, Waiters
 from ._checks import callables, specs_by_name
 from ._committer import Committer
-from ._durable import Upgrade
+from ._durable import Upgrade, snapshot_record
 from ._kernel import UnknownAgent
 from ._mailbox import MailboxFull
 from ._options import (
@@ -438,14 +438,20 @@ class AsyncRuntime:
         srv.task = asyncio.get_running_loop().create_task(
             self._loop(agent_id, srv), name=f"jido-agent:{agent_id}"
         )
-        if self._storage is not None and register:
+        if self._storage is None:
+            execute(self, srv, None, spec.startup(agent))
+            return agent
+        if register:
             self._commit().post(
                 "register_child",
                 self._registration(spec, agent, parent=parent),
                 _registered,
                 (self, srv),
             )
-        execute(self, srv, None, spec.startup(agent))
+        execute(self, srv, None, durable.afresh(self, agent, spec.startup(agent)))
+        # What it armed at start, with due times and ids, for a recovery before its first
+        # snapshot (recomputing them would count the delays from the wrong time).
+        self._commit().post("snapshot", snapshot_record(agent, spec, 0, srv.outbox(), self._codec))
         return agent
 
     async def cast(self, agent_id: str, signal: Signal | str, data: object = None) -> Signal:

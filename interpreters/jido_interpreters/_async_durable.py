@@ -25,6 +25,7 @@ one thread through the runtime's :class:`Committer` (group commit).
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from datetime import datetime
 from functools import partial
@@ -34,7 +35,7 @@ from zoneinfo import ZoneInfo
 import attrs
 from croniter import croniter
 
-from jido import Agent, AgentSpec, Cron, Schedule, Signal, ToAgent, ToSink
+from jido import Agent, AgentSpec, Cron, Directive, Schedule, Signal, ToAgent, ToSink, derive_id
 
 from . import _async_supervision as supervision
 from ._async_directives import after, cron_signal, execute
@@ -90,6 +91,23 @@ def journal(
         _appended,
         (rt, srv, agent_id, sig, reply, written, None if holder is None else holder.life),
     )
+
+
+def afresh(
+    rt: AsyncRuntime, agent: Agent[Any], startup: tuple[Directive, ...]
+) -> tuple[Directive, ...]:
+    """The declared schedules an agent registers at start, with signal ids of this start's
+    own: an id started again after a stop must not repeat its earlier life's, which
+    storage keeps (and so would drop as re-deliveries). The start's snapshot records them;
+    a recovery without it recomputes the plain ones."""
+    out: list[Directive] = []
+    for d in startup:
+        if isinstance(d, Schedule):
+            rt._seq += 1
+            salted = derive_id(d.signal.id, agent.id, rt._seq, rt._incarnation)
+            d = attrs.evolve(d, signal=attrs.evolve(d.signal, id=salted))
+        out.append(d)
+    return tuple(out)
 
 
 def keep(rt: AsyncRuntime, agent_id: str, sig: Signal) -> None:
@@ -549,6 +567,14 @@ def _replay(
     """Replay an agent; also says whether its stored state was upgraded."""
     codec = rt._codec
     if snap is not None:
+        # The snapshot stands in for the registration's initial agent (every agent has one
+        # from its start on); a registration damaged there still fails loudly.
+        try:
+            json.loads(rec.initial)
+        except ValueError as exc:
+            raise CorruptJournal(
+                rec.agent_id, 0, f"its initial agent is not JSON ({exc})"
+            ) from None
         stored = snap.schema_version
         agent = decode_agent(
             snap.agent,
