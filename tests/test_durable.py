@@ -1141,6 +1141,10 @@ def test_a_stopped_agent_is_not_recovered(backend: Backend) -> None:
             await start_system(rt, "c1", "c2", "c3")
             await rt.cast("c3", "t.add", {"by": 1})
             await rt.stop("c1")
+            # Durable once stop returns: a process killed now would not bring it back.
+            (c1,) = [r for r in backend.open().agents() if r.agent_id == "c1"]
+            assert isinstance(c1, AgentRecord)
+            assert c1.stopped
             await rt.cast("c2", "t.quit")
             await rt.wait_idle(timeout=5)
             assert rt.agent_ids == ("tally", "c3")

@@ -665,7 +665,8 @@ class AsyncRuntime:
         """Stop an agent: queued signals become dead letters, children follow their
         ``on_parent_death`` policy, the parent gets ``jido.agent.child.exit``.
 
-        A hibernated agent is stopped where it is, without being thawed.
+        A hibernated agent is stopped where it is, without being thawed. With storage, it
+        returns once the stop is durable (no recovery brings the agent back).
 
         Raises:
             UnknownAgent: no such running (or hibernated) agent.
@@ -674,6 +675,8 @@ class AsyncRuntime:
             supervision.stop_hibernated(self, agent_id, reason)
         else:
             supervision.stop(self, self._server(agent_id), reason)
+        if self._storage is not None and not self._shut_down:
+            await self._commit().submit("barrier", None)
 
     async def wait_idle(self, timeout: float | None = None) -> None:
         """Wait until no signal is queued and no effect is running (timers may be armed).
