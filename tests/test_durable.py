@@ -1910,6 +1910,55 @@ def test_an_emit_replayed_to_an_agent_not_yet_recovered_waits_for_it(
     asyncio.run(main())
 
 
+@action()
+def ask_twice(state: Count, _: NoParams, ctx: Context) -> ActionResult[Count]:
+    """Ask a slow effect, then a fast one."""
+    return ok(
+        state,
+        invoke("slow", None, on_ok="t.found", on_error="t.lost"),
+        invoke("fast", None, on_ok="t.found", on_error="t.lost"),
+    )
+
+
+ASKER = AgentSpec(
+    name="asker",
+    state=Count,
+    routes=[Route(pattern="t.ask", target=ask_twice), Route(pattern="t.found", target=found)],
+)
+
+
+def test_effects_reissued_by_recovery_answer_in_directive_order(backend: Backend) -> None:
+    """A step's effects re-issued after a crash deliver their outcomes in the order of its
+    Invoke directives, as live, though the second finishes first."""
+
+    async def never(args: object) -> str:
+        await asyncio.Event().wait()
+        return "never"
+
+    async def main() -> None:
+        specs = (*SPECS, ASKER)
+        rt = AsyncRuntime(specs, storage=backend.open(), effects={"slow": never, "fast": never})
+        await rt.start(ASKER, "a")
+        await rt.call("a", "t.ask", timeout=5)
+        report = await rt.shutdown(deadline=0)  # the crash: both effects in flight
+        assert report.cancelled_effects == 2
+        fast_done = asyncio.Event()
+
+        async def slow(args: object) -> str:
+            await fast_done.wait()
+            return "slow"
+
+        async def fast(args: object) -> str:
+            fast_done.set()
+            return "fast"
+
+        async with restored(backend, specs, effects={"slow": slow, "fast": fast}) as rt:
+            await rt.wait_until("a", lambda a: len(a.state.trail) == 2, timeout=5)
+            assert rt.state("a").trail == ("found:slow", "found:fast")
+
+    asyncio.run(main())
+
+
 def _picky(sig: Signal) -> bool:
     if isinstance(sig.data, dict) and sig.data.get("by") == 13:
         raise ValueError("unlucky")

@@ -25,6 +25,7 @@ one thread through the runtime's :class:`Committer` (group commit).
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import logging
 from datetime import datetime
@@ -539,8 +540,10 @@ async def restore(
                 execute(rt, srv, None, (sensor,))
         for due, sig in outbox.schedules:
             after(rt, srv, max(0.0, due - now), sig)
-        for invoke, cause in outbox.invokes:
-            execute(rt, srv, cause, (invoke,))
+        # Each step's effects together, so their outcomes arrive in the order of its Invoke
+        # directives, as live (the outbox keeps them in step order).
+        for cause, group in itertools.groupby(outbox.invokes, key=lambda pair: pair[1]):
+            execute(rt, srv, cause, tuple(invoke for invoke, _ in group))
         execute(rt, srv, None, emits)
         execute(rt, srv, None, missing)
         if rt._closed:
