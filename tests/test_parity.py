@@ -308,3 +308,45 @@ def test_contentops_on_both_interpreters() -> None:
     async_ = run_async(contentops.SPECS, contentops.ASYNC_EFFECTS, starts, steps)
     assert async_ == sync
     assert sync["orchestrator"].state.report == "report-1: 240 words"
+
+
+@action()
+def farewell(state: Book, _: NoParams, ctx: Context) -> ActionResult[Book]:
+    """Notify, then stop."""
+    return ok(
+        state,
+        invoke("notify", {"n": 1}, on_ok="bank.notified", on_error="bank.unnotified"),
+        stop("done"),
+    )
+
+
+LEAVER = AgentSpec(name="leaver", state=Book, routes=[Route(pattern="bank.leave", target=farewell)])
+
+
+def test_an_effect_invoked_by_the_stopping_step_runs_on_both() -> None:
+    """ "Notify, then stop": the effect runs on either interpreter, and its outcome, with
+    nobody left to handle it, is a dead letter."""
+    notified: list[str] = []
+
+    def notify(args: FrozenMap[str, JsonValue]) -> int:
+        notified.append("sync")
+        return 1
+
+    async def notify_async(args: FrozenMap[str, JsonValue]) -> int:
+        notified.append("async")
+        return 1
+
+    rt = SyncRuntime([LEAVER], effects={"notify": notify})
+    rt.start(LEAVER, "l")
+    rt.send("l", "bank.leave")
+    assert [(a, s.type) for a, s in rt.dead_letters] == [("l", "bank.notified")]
+
+    async def main() -> list[tuple[str, str]]:
+        async with AsyncRuntime([LEAVER], effects={"notify": notify_async}) as art:
+            await art.start(LEAVER, "l")
+            await art.cast("l", "bank.leave")
+            await art.wait_idle(timeout=5)
+            return [(a, s.type) for a, s in art.dead_letters]
+
+    assert asyncio.run(main()) == [("l", "bank.notified")]
+    assert notified == ["sync", "async"]

@@ -260,6 +260,8 @@ class AsyncRuntime:
         # Agents storage holds (not stopped) that no restore has brought back yet: what is
         # sent to them is journalled for their recovery, not a dead letter.
         self._dormant: set[str] = set()
+        # Effects of agents that stopped, left to finish (see supervision.stop).
+        self._lingering: set[asyncio.Task[None]] = set()
         self._starting: set[str] = set()  # ids whose registration is being written
         self._waiters = Waiters()  # wait_until callers
         self._closed = False
@@ -706,7 +708,7 @@ class AsyncRuntime:
         # only once this returns, so the drain does not wait for it, and it is not cancelled
         # (its own shutdown would be cancelled with it, halfway).
         me = asyncio.current_task()
-        if any(me in s.effects for s in self._servers.values()):
+        if me in self._lingering or any(me in s.effects for s in self._servers.values()):
             self._done_pending()
         try:
             await _wait(self._idle_event(), deadline)
@@ -736,6 +738,10 @@ class AsyncRuntime:
                 t.cancel()
             timers += srv.cancel_timers()  # armed by steps handled while draining
             srv.halt(RuntimeClosed("the runtime shut down"))
+        lingering = [t for t in self._lingering if not t.done() and t is not me]
+        effects += len(lingering)
+        for t in lingering:
+            t.cancel()
         self._servers.clear()
         self._waiters.fail(None, RuntimeClosed("the runtime shut down"))
         self._pending = 0

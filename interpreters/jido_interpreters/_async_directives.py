@@ -86,15 +86,16 @@ def execute(
     problems: list[Problem] = []
     agent_id = srv.agent.id
     chain: asyncio.Task[None] | None = None
+    invoked: list[asyncio.Task[None]] = []  # this step's effects (a Stop lets them run)
     for d in directives:
         if srv.stopped:
             break  # stopped by an earlier directive: the rest are not executed
         try:
             if rt._spans.enabled:
                 with rt._spans.directive(agent_id, d):
-                    chain = _execute_one(rt, srv, cause, d, chain, problems)
+                    chain = _execute_one(rt, srv, cause, d, chain, invoked, problems)
             else:
-                chain = _execute_one(rt, srv, cause, d, chain, problems)
+                chain = _execute_one(rt, srv, cause, d, chain, invoked, problems)
         except Exception as exc:
             # A bug in a user-supplied directive handler: the agent's error policy.
             trigger = cause or Signal(type="jido.directive", source="jido://runtime", id="-")
@@ -111,6 +112,7 @@ def _execute_one(
     cause: Signal | None,
     d: Directive,
     chain: asyncio.Task[None] | None,
+    invoked: list[asyncio.Task[None]],
     problems: list[Problem],
 ) -> asyncio.Task[None] | None:
     agent_id = srv.agent.id
@@ -122,6 +124,7 @@ def _execute_one(
             _emit(rt, srv, sig, to, problems)
         case Invoke():
             chain = _invoke(rt, srv, cause, d, chain, problems)
+            invoked.append(chain)
         case Schedule(delay=delay, signal=sig):
             after(rt, srv, delay, sig)
         case Cron():
@@ -156,7 +159,9 @@ def _execute_one(
             if t is not None:
                 t.cancel()
         case Stop(reason=reason):
-            supervision.stop(rt, srv, reason, cause)
+            # The effects this step invoked before stopping run (their outcomes are dead
+            # letters), as on SyncRuntime: "notify, then stop" notifies.
+            supervision.stop(rt, srv, reason, cause, keep=invoked)
         case Error(problem=p):
             rt._stats.errors += 1
             log.info("agent %s: %s", agent_id, p.message, extra={"jido": {"agent": agent_id}})

@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import TYPE_CHECKING, assert_never
 
 from jido import CHILD_EXIT, ORPHANED, Signal
@@ -118,9 +118,18 @@ def _escalate(rt: AsyncRuntime, srv: Server, reason: str, cause: Signal | None =
     stop(rt, srv, reason, cause)
 
 
-def stop(rt: AsyncRuntime, srv: Server, reason: str, cause: Signal | None = None) -> None:
+def stop(
+    rt: AsyncRuntime,
+    srv: Server,
+    reason: str,
+    cause: Signal | None = None,
+    *,
+    keep: Collection[asyncio.Task[None]] = (),
+) -> None:
     """Stop a running agent for good. ``cause``: the signal whose step gave the ``Stop``
-    directive, if that is what stopped it (see :func:`_stopped`)."""
+    directive, if that is what stopped it (see :func:`_stopped`). Its running effects are
+    cancelled, except those in ``keep`` (the stopping step's own): they run on, outside the
+    agent (a shutdown still cancels them), and their outcomes are dead letters."""
     if srv.stopped:
         return
     agent_id = srv.agent.id
@@ -130,7 +139,11 @@ def stop(rt: AsyncRuntime, srv: Server, reason: str, cause: Signal | None = None
         rt._done_pending()
     srv.mailbox.items.clear()
     for t in srv.effects:
-        t.cancel()
+        if t in keep:
+            rt._lingering.add(t)
+            t.add_done_callback(rt._lingering.discard)
+        else:
+            t.cancel()
     parent, children = srv.parent, dict(srv.children)
     srv.children.clear()
     _stopped(rt, agent_id, parent, children, reason, cause)
