@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import attrs
@@ -189,6 +189,23 @@ def test_virtual_time_in_a_zone_with_daylight_saving_is_absolute() -> None:
     ticks = [e.signal.time for e in rt.trace if e.signal.type == "t.tick"]
     assert len(ticks) == 4
     assert [t.astimezone(UTC).hour for t in ticks if t is not None] == [6, 7, 8, 9]
+
+
+def test_virtual_time_ends_with_the_last_date_a_datetime_holds() -> None:
+    """A yearly cron job simply stops ticking near the year 9999; advancing past that date
+    is refused with a clear error, as is an epoch with no time in UTC."""
+    epoch = datetime(9990, 1, 1, tzinfo=UTC)
+    rt = SyncRuntime([SPEC], epoch=epoch)
+    rt.start(SPEC, "a")
+    rt.cast("a", "t.register", {"expression": "0 0 1 1 *", "timezone": "UTC"})
+    rt.run_until_idle()
+    end = (datetime(9999, 12, 30, tzinfo=UTC) - epoch).total_seconds()
+    rt.advance(end)
+    assert rt.state("a").seen == ("t.tick",) * 9
+    with pytest.raises(ValueError, match="9999"):
+        rt.advance(2 * 86400)
+    with pytest.raises(ValueError, match="no time in UTC"):
+        SyncRuntime([SPEC], epoch=datetime(1, 1, 1, tzinfo=timezone(timedelta(hours=14))))
 
 
 # ---------------------------------------------------------------- extensions that fail

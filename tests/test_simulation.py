@@ -7,6 +7,7 @@ import os
 import random
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -322,6 +323,17 @@ def test_delay_is_recorded_and_delivers_at_its_time() -> None:
     assert step.signal == late.signal
     assert step.at == late.until
     assert '"kind":"delayed"' in simulation_to_jsonl(result)
+
+
+def test_what_falls_due_after_the_year_9999_never_happens() -> None:
+    """Delays long enough to take virtual time past the last date a datetime holds end the
+    run there (nothing pending can happen), rather than crash it; it replays identically."""
+    plan = FaultPlan(delay=0.5, max_delay=1e12)
+    result = simulate(bank.SCENARIO, seed=1, faults=plan, events=2000)
+    assert not result.quiescent
+    assert result.event_count < 2000
+    assert result.now <= (datetime(9999, 12, 31, tzinfo=UTC) - result.epoch).total_seconds()
+    assert replay(simulation_to_jsonl(result), bank.SCENARIO) is None
 
 
 def test_duplicate_is_recorded_and_delivered_twice_once_only() -> None:

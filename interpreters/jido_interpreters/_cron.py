@@ -35,6 +35,8 @@ class CronTicks:
             nxt: datetime = self._it.get_next(datetime)
         except CroniterError:  # no date matches any more (a year field in the past)
             return None
+        except (ValueError, OverflowError):  # past the last date Python has (year 9999)
+            return None
         return nxt
 
 

@@ -89,6 +89,9 @@ class Effects(Protocol):
         ...
 
 
+_LAST_TIME: Final = datetime(9999, 12, 30, tzinfo=UTC)
+
+
 class UnknownAgent(LookupError):
     """The runtime has no running agent with this id."""
 
@@ -175,7 +178,13 @@ class Kernel:
         self._external = itertools.count()
         self._clock_at = 0.0
         self._clock_value = self.epoch
-        self._epoch_utc = self.epoch.astimezone(UTC)
+        try:
+            self._epoch_utc = self.epoch.astimezone(UTC)
+        except OverflowError:
+            raise ValueError(f"epoch {self.epoch.isoformat()} has no time in UTC") from None
+        #: Virtual seconds from the epoch to the last time a datetime can hold (year 9999,
+        #: less a day for zones ahead of UTC): virtual time never passes it.
+        self.end_of_time = (_LAST_TIME - self._epoch_utc).total_seconds()
 
     # ------------------------------------------------------------------ time and ids
 
@@ -647,8 +656,8 @@ class Kernel:
         """Move virtual time forward, firing due timers in order; return signals handled.
 
         Raises:
-            ValueError: ``seconds`` is negative (time only moves forward), or not finite (a
-                cron job would tick for ever).
+            ValueError: ``seconds`` is negative (time only moves forward), not finite (a
+                cron job would tick for ever), or takes virtual time past the year 9999.
         """
         if not math.isfinite(seconds):
             raise ValueError(f"cannot advance by {seconds} seconds: not a finite number")
@@ -656,6 +665,11 @@ class Kernel:
             raise ValueError("time only moves forward")
         handled = self.run_until_idle()
         target = self.now + seconds
+        if target > self.end_of_time:
+            raise ValueError(
+                f"cannot advance {seconds:g} s: virtual time would pass {_LAST_TIME.date()}, the"
+                " last date a datetime holds"
+            )
         while self.timers and self.timers[0][0] <= target:
             due, _, agent_id, sig, tag = heapq.heappop(self.timers)
             self.now = max(self.now, due)

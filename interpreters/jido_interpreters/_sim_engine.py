@@ -254,7 +254,10 @@ class _Engine(Kernel):
         pop = heapq.heappop
         limit = self.count + budget
         report = self.count + 1024
+        end = self.end_of_time
         while heap and self.count < limit:
+            if heap[0][0] > end:
+                break  # due after the last time a datetime holds: it never happens
             due, _, kind, target, sender, payload, extra = pop(heap)
             self.now = due
             if kind == _LOCAL:
