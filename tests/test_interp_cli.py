@@ -286,11 +286,15 @@ def test_files_that_are_not_utf8_are_one_error(tmp_path: Path) -> None:
 
 LOOPY = """
 import attrs
-from jido import AgentSpec, Route, action, emit, ok, schedule
+from jido import AgentSpec, Route, action, emit, ok, schedule, stop
 
 @attrs.frozen
 class S:
     n: int = 0
+
+@action()
+def quit(state, params, ctx):
+    return ok(state, stop())
 
 @action()
 def ping(state, params, ctx):
@@ -311,6 +315,7 @@ LOOPY = AgentSpec(
         Route(pattern="l.ping", target=ping),
         Route(pattern="l.boom", target=boom),
         Route(pattern="l.later", target=later),
+        Route(pattern="l.quit", target=quit),
     ],
 )
 """
@@ -331,6 +336,16 @@ def test_review_advancing_past_any_clock_is_one_error(tmp_path: Path, lines: lis
     module.write_text(LOOPY, encoding="utf-8")
     path = script(tmp_path, *lines)
     assert one_error_line(run("review", f"{module}:LOOPY", str(path))).startswith(f"error: {path}")
+
+
+def test_review_sending_to_the_agent_after_it_stopped_is_one_error(tmp_path: Path) -> None:
+    """A script that goes on sending to the reviewed agent after it stopped is told so, in
+    one line naming the item."""
+    module = tmp_path / "loopy.py"
+    module.write_text(LOOPY, encoding="utf-8")
+    path = script(tmp_path, cloudevent(1, "l.quit"), cloudevent(2, "l.quit"))
+    line = one_error_line(run("review", f"{module}:LOOPY", str(path)))
+    assert line == f"error: {path}: item 2: agent 'loopy' has stopped, nothing reaches it any more"
 
 
 @pytest.mark.parametrize(

@@ -28,7 +28,7 @@ from ._checks import seconds
 from ._dryrun import CannedError, DryRun, Reply
 from ._faults import NO_FAULTS, FaultPlan, fault_plan_from_json
 from ._jsonl import loads, split_lines
-from ._kernel import RunawayError
+from ._kernel import RunawayError, UnknownAgent
 from ._review import describe
 from ._sim_events import InvariantViolated, SimulationResult
 from ._sim_trace import replay as replay_trace
@@ -201,13 +201,17 @@ def review(
     try:
         run.start(root, rid)
         for lineno, item in enumerate(script, start=1):
-            try:
-                if isinstance(item, float):
+            where = f"{signals}: item {lineno}"
+            if isinstance(item, float):
+                try:
                     run.advance(item)
-                else:
+                except ValueError:  # past the year 9999 (the only way to be refused here)
+                    _die(f"{where}: virtual time passes the end of the calendar")
+            else:
+                try:
                     run.send(rid, item)
-            except OverflowError:
-                _die(f"{signals}: item {lineno}: virtual time passes the end of the calendar")
+                except UnknownAgent:
+                    _die(f"{where}: agent {rid!r} has stopped, nothing reaches it any more")
     except (ActionCrashed, RunawayError) as exc:
         _err.print(f"[bold red]failed:[/] {escape(str(exc))}", markup=True)
         raise typer.Exit(code=1) from None
