@@ -29,6 +29,7 @@ from jido import (
     emit,
     invoke,
     ok,
+    schedule,
     start_sensor,
 )
 from jido_interpreters import (
@@ -38,6 +39,7 @@ from jido_interpreters import (
     DryRun,
     ErrorPolicy,
     Restart,
+    RunawayError,
     Simulation,
     SyncRuntime,
 )
@@ -206,6 +208,28 @@ def test_virtual_time_ends_with_the_last_date_a_datetime_holds() -> None:
         rt.advance(2 * 86400)
     with pytest.raises(ValueError, match="no time in UTC"):
         SyncRuntime([SPEC], epoch=datetime(1, 1, 1, tzinfo=timezone(timedelta(hours=14))))
+
+
+@action()
+def again_now(state: Log, _: NoParams, ctx: Context) -> ActionResult[Log]:
+    """Re-arm at once, 150 times (past the test's ``max_steps``: a loop, to the runtime)."""
+    seen = Log((*state.seen, "t.again"))
+    return ok(seen, schedule(0.0, "t.again")) if len(seen.seen) < 150 else ok(seen)
+
+
+AGAIN = AgentSpec(name="again", state=Log, routes=[Route(pattern="t.again", target=again_now)])
+
+
+def test_a_timer_that_rearms_itself_at_once_is_a_runaway() -> None:
+    """A timer that re-arms itself with no delay keeps virtual time standing still: advance
+    stops with RunawayError after ``max_steps`` signals at that instant, as for an agent
+    emitting to itself, instead of looping for ever."""
+    rt = SyncRuntime([AGAIN], max_steps=100, record=False)
+    rt.start(AGAIN, "a")
+    rt.send("a", "t.again")
+    with pytest.raises(RunawayError):
+        rt.advance(1.0)
+    assert len(rt.state("a").seen) <= 101
 
 
 # ---------------------------------------------------------------- extensions that fail

@@ -101,10 +101,12 @@ class UnknownAgent(LookupError):
 
 
 class RunawayError(RuntimeError):
-    """A run handled more signals than its ``max_steps`` without becoming idle.
+    """A run handled more signals than its ``max_steps`` without becoming idle (or, in an
+    ``advance``, without virtual time moving on).
 
-    Usually an agent that emits to itself on every signal. Nothing was lost: the queue still
-    holds what was pending (``pending``), and the trace shows the loop.
+    Usually an agent that emits to itself on every signal (or re-arms a timer at once).
+    Nothing was lost: the queue still holds what was pending (``pending``), and the trace
+    shows the loop.
     """
 
     def __init__(self, max_steps: int, pending: int) -> None:
@@ -314,9 +316,13 @@ class Kernel:
 
     def run_until_idle(self) -> int:
         """Handle queued signals until none is left; return how many were handled."""
+        return self._drain(self.max_steps)
+
+    def _drain(self, budget: int) -> int:
+        # ``budget``: what is left of ``max_steps`` at this virtual instant.
         handled = 0
         while self.queue:
-            if handled >= self.max_steps:
+            if handled >= budget:
                 raise RunawayError(self.max_steps, len(self.queue))
             agent_id, signal = self.queue.popleft()
             self.handle(agent_id, signal)
@@ -664,6 +670,9 @@ class Kernel:
         if seconds < 0:
             raise ValueError("time only moves forward")
         handled = self.run_until_idle()
+        # Steps at one virtual instant count together: timers that keep re-arming with no
+        # delay are as endless a loop as signals that keep emitting.
+        instant, at_instant = self.now, handled
         target = self.now + seconds
         if target > self.end_of_time:
             raise ValueError(
@@ -688,7 +697,11 @@ class Kernel:
                 self.queue.append((agent_id, sig))
                 if tag and tag[0] == "sensor":
                     self._sensor_fired(agent_id, tag, sig)
-            handled += self.run_until_idle()
+            if self.now != instant:
+                instant, at_instant = self.now, 0
+            n = self._drain(self.max_steps - at_instant)
+            at_instant += n
+            handled += n
         self.now = target
         return handled
 
