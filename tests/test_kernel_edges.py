@@ -396,6 +396,47 @@ def test_sync_and_async_agree_on_sensor_ends_and_effect_order(signal: str) -> No
         assert sync_seen == ("t.after", "t.ok")
 
 
+@action()
+def echo(state: Log, _: NoParams, ctx: Context) -> ActionResult[Log]:
+    return ok(Log((*state.seen, "t.echo")), emit("t.after"))
+
+
+@action()
+def listen(state: Log, _: NoParams, ctx: Context) -> ActionResult[Log]:
+    return ok(state, start_sensor("echo", tag="e"))
+
+
+ECHO = AgentSpec(
+    name="echo",
+    state=Log,
+    routes=[
+        Route(pattern="t.listen", target=listen),
+        Route(pattern="t.echo", target=echo),
+        Route(pattern="t.after", target=note),
+        Route(pattern=SENSOR_EXIT, target=ended),
+    ],
+)
+
+
+def sensor_echo(config: FrozenMap[str, JsonValue]) -> list[tuple[float, str, JsonValue]]:
+    return [(0.5, "t.echo", None), (1.0, "t.echo", None)]
+
+
+def test_a_simulation_orders_a_sensors_end_as_sync_runtime_does() -> None:
+    """With latency 0 a simulation runs as SyncRuntime: a sensor's ``sensor.exit`` comes
+    right after its last emission, ahead of what that emission's step sent."""
+    rt = SyncRuntime([ECHO], sensors={"echo": sensor_echo})
+    rt.start(ECHO, "a")
+    rt.send("a", "t.listen")
+    rt.advance(5)
+    sim = Simulation([ECHO], sensors={"echo": sensor_echo}, latency=0)
+    sim.start(ECHO, "a")
+    sim.send("a", "t.listen")
+    simulated = sim.run(50).agents["a"].state.seen
+    assert simulated == rt.state("a").seen
+    assert simulated == ("t.echo", "t.after", "t.echo", "sensor.exit:normal", "t.after")
+
+
 def test_in_a_simulation_an_outcome_never_overtakes_its_steps_own_signals() -> None:
     """Whatever latencies a seed draws, the outcome of a step's effect arrives after the
     signal the same step sent its agent, as on both runtimes."""

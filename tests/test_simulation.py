@@ -36,6 +36,7 @@ from jido import (
     schedule,
     spawn_agent,
     stop,
+    stop_child,
 )
 from jido.serde import DecodeError
 from jido_examples import bank, contentops
@@ -43,6 +44,7 @@ from jido_interpreters import (
     NO_FAULTS,
     AgentCrashed,
     AgentStarted,
+    DeadLettered,
     EffectDelayed,
     EffectFailed,
     EffectReissued,
@@ -541,6 +543,46 @@ def test_a_stopped_agents_timers_do_not_fire_into_its_successor() -> None:
     kid = result.agents["p/kid"].state
     assert (kid.armed, kid.alarms) == (0, 0)
     assert result.quiescent
+
+
+@action()
+def replace(state: Count, _: NoParams, ctx: Context) -> ActionResult[Count]:
+    """Send the child a message, stop it, and start another under its id, in one step."""
+    return ok(
+        Count(state.n + 1),
+        emit_to("boss/kid", "ticker.alarm"),
+        stop_child("kid"),
+        spawn_agent("sleeper", "kid"),
+    )
+
+
+REPLACER = AgentSpec(
+    name="replacer",
+    state=Count,
+    routes=[
+        Route(pattern="boss.hire", target=respawn),
+        Route(pattern="boss.replace", target=replace),
+    ],
+)
+
+
+@pytest.mark.parametrize("latency", [0.0, 0.001])
+def test_a_message_for_a_stopped_agent_is_not_news_for_its_successor(latency: float) -> None:
+    """A message in flight to a child that is stopped and replaced under the same id is a
+    dead letter when it arrives, as in SyncRuntime, not handled by the new child."""
+    sync = SyncRuntime([REPLACER, SLEEPER])
+    sync.start(REPLACER, "boss")
+    sync.send("boss", "boss.hire")
+    sync.send("boss", "boss.replace")
+    assert sync.state("boss/kid").alarms == 0
+    sim = Simulation([REPLACER, SLEEPER], seed=2, latency=latency)
+    sim.start(REPLACER, "boss")
+    sim.send("boss", "boss.hire")
+    sim.send("boss", "boss.replace", at=1.0)
+    result = sim.run(events=100)
+    assert result.agents["boss/kid"].state.alarms == 0
+    dead = [e.signal.type for e in result.events if isinstance(e, DeadLettered)]
+    assert dead == [s.type for _, s in sync.dead_letters] == ["ticker.alarm"]
 
 
 def test_messages_to_agents_not_running_are_dead_letters() -> None:

@@ -56,6 +56,9 @@ _TIMER: Final = 3  # Schedule / cron / sensor; extra (incarnation, kernel timer 
 
 _Item: TypeAlias = tuple[float, int, int, str, str, Any, Any]
 
+#: Sent to whoever holds the id when it arrives (an input: it may precede the start).
+_ANYONE: Final = -2
+
 
 class _Violated(Exception):
     def __init__(self, invariant: str, message: str, index: int) -> None:
@@ -118,6 +121,12 @@ class _Engine(Kernel):
         self._last_due: dict[tuple[str, str], float] = {}
         self._incarnation: dict[str, int] = {}
         self._incarnations = itertools.count()
+        # Which life of an id (a start after a stop is a new one; a crash is not) each item
+        # in flight was sent to, by the item's seq: what arrives for an ended life is a dead
+        # letter, as in every runtime, not news for the agent started under the id since.
+        self._life: dict[str, int] = {}
+        self._lives = itertools.count()
+        self._aimed: dict[int, int] = {}
         self._view = MappingProxyType(self.agents)
         # Fault thresholds: a draw r in [0, 1) picks the fault whose band [t, previous t)
         # holds it. The bands sit at the top, so r = 0 (what Hypothesis shrinks to) means
@@ -153,9 +162,21 @@ class _Engine(Kernel):
     # ------------------------------------------------------------------ sending
 
     def push(
-        self, due: float, kind: int, target: str, sender: str, payload: Any, extra: Any
+        self,
+        due: float,
+        kind: int,
+        target: str,
+        sender: str,
+        payload: Any,
+        extra: Any,
+        aimed: int | None = None,
     ) -> None:
-        heapq.heappush(self.heap, (due, next(self._order), kind, target, sender, payload, extra))
+        """Put an item in flight; ``aimed``: the life of ``target`` it is for (by default
+        the current one; timers have incarnations of their own instead)."""
+        seq = next(self._order)
+        if kind != _TIMER:
+            self._aimed[seq] = self._life.get(target, -1) if aimed is None else aimed
+        heapq.heappush(self.heap, (due, seq, kind, target, sender, payload, extra))
 
     def _link_due(self, sender: str, target: str, base: float, draw: float | None = None) -> float:
         if self.latency:
@@ -171,7 +192,7 @@ class _Engine(Kernel):
 
     def send_net(self, target: str, sender: str, sig: Signal, *, base: float | None = None) -> None:
         due = self._link_due(sender, target, self.now if base is None else base)
-        self.push(due, _NET, target, sender, sig, False)
+        self.push(due, _NET, target, sender, sig, False, _ANYONE if sender == "@input" else None)
 
     def send_local(self, target: str, sender: str, sig: Signal) -> None:
         self.push(self._link_due(sender, target, self.now), _LOCAL, target, sender, sig, False)
@@ -189,6 +210,7 @@ class _Engine(Kernel):
         if agent_id not in self.agents:
             # A new incarnation: timers a former agent of this id armed are not its own.
             self._incarnation[agent_id] = next(self._incarnations)
+            self._life[agent_id] = next(self._lives)
         return super().start(spec, agent_id, state, parent=parent)
 
     def _send(self, sender: str, target: str, sig: Signal) -> None:
@@ -255,25 +277,30 @@ class _Engine(Kernel):
         limit = self.count + budget
         report = self.count + 1024
         end = self.end_of_time
+        aimed_at = self._aimed
+        life = self._life
         while heap and self.count < limit:
             if heap[0][0] > end:
                 break  # due after the last time a datetime holds: it never happens
-            due, _, kind, target, sender, payload, extra = pop(heap)
+            due, seq, kind, target, sender, payload, extra = pop(heap)
             self.now = due
+            if kind == _TIMER:
+                self._fire(target, payload, extra, limit)
+                continue
+            aimed = aimed_at.pop(seq)
+            ended = aimed != _ANYONE and aimed != life.get(target, -1)
             if kind == _LOCAL:
-                self.deliver_now(target, sender, payload, limit)
+                self.deliver_now(target, sender, payload, limit, ended)
             elif kind == _NET:
-                if extra or not self._message_fault(target, sender, payload):
-                    self.deliver_now(target, sender, payload, limit)
-            elif kind == _EFFECT:
+                if extra or not self._message_fault(target, sender, payload, aimed):
+                    self.deliver_now(target, sender, payload, limit, ended)
+            else:
                 invoke, outcome, cause = payload
                 if not extra:
-                    outcome = self._effect_fault(target, invoke, outcome, cause)
+                    outcome = self._effect_fault(target, invoke, outcome, cause, aimed)
                 if outcome is not None:
                     sig = outcome_signal(invoke, outcome, cause=cause, time=self.clock())
-                    self.deliver_now(target, "@effect", sig, limit)
-            else:
-                self._fire(target, payload, extra, limit)
+                    self.deliver_now(target, "@effect", sig, limit, ended)
             if progress is not None and self.count >= report:
                 progress(self.count)
                 report = self.count + 1024
@@ -292,14 +319,20 @@ class _Engine(Kernel):
             self._arm_cron(job)
             self.deliver_now(agent_id, "@cron", sig, limit)
         elif tag:
-            self.deliver_now(agent_id, "@sensor", attrs.evolve(sig, time=self.clock()), limit)
+            # The end of the sensor is known first, as in Kernel.advance: its exit signal
+            # queues ahead of what the emission's step sends.
             if agent_id in self.agents:
                 self._sensor_fired(agent_id, tag, sig)
+            self.deliver_now(agent_id, "@sensor", attrs.evolve(sig, time=self.clock()), limit)
         else:
             self.deliver_now(agent_id, "@timer", attrs.evolve(sig, time=self.clock()), limit)
 
-    def deliver_now(self, target: str, sender: str, sig: Signal, limit: int) -> None:
-        before = self.agents.get(target)
+    def deliver_now(
+        self, target: str, sender: str, sig: Signal, limit: int, ended: bool = False
+    ) -> None:
+        """Step ``target`` on ``sig`` now; a dead letter if no agent holds the id, or if
+        the life it was sent to has ``ended``."""
+        before = None if ended else self.agents.get(target)
         at = self.now
         if before is None:
             self.dead_letters.append((target, sig))
@@ -337,7 +370,7 @@ class _Engine(Kernel):
             if r >= self._t_crash:
                 self._crash(which)
 
-    def _message_fault(self, target: str, sender: str, sig: Signal) -> bool:
+    def _message_fault(self, target: str, sender: str, sig: Signal, aimed: int) -> bool:
         """Maybe inject a message fault; whether the message was consumed by it."""
         r, extra = self.rng.random(), self.rng.random()
         at = self.now
@@ -357,7 +390,7 @@ class _Engine(Kernel):
                     index=i, at=at, agent_id=target, sender=sender, signal=sig, until=until
                 ),
             )
-            self.push(until, _NET, target, sender, sig, True)
+            self.push(until, _NET, target, sender, sig, True, aimed)
             return True
         if r >= self._t_dup:
             self.note(
@@ -366,7 +399,8 @@ class _Engine(Kernel):
                     index=i, at=at, agent_id=target, sender=sender, signal=sig
                 ),
             )
-            self.push(self._link_due(sender, target, at, extra), _NET, target, sender, sig, True)
+            due = self._link_due(sender, target, at, extra)
+            self.push(due, _NET, target, sender, sig, True, aimed)
             return False
         if r >= self._t_reorder:
             self.note(
@@ -378,12 +412,17 @@ class _Engine(Kernel):
             link = (sender, target)
             due = max(at, self._last_due.get(link, at))
             self._last_due[link] = due
-            self.push(due, _NET, target, sender, sig, True)
+            self.push(due, _NET, target, sender, sig, True, aimed)
             return True
         return False
 
     def _effect_fault(
-        self, agent_id: str, invoke: Invoke, outcome: EffectOutcome, cause: Signal | None
+        self,
+        agent_id: str,
+        invoke: Invoke,
+        outcome: EffectOutcome,
+        cause: Signal | None,
+        aimed: int,
     ) -> EffectOutcome:
         """Maybe inject an effect fault; the outcome to deliver now, or ``None``."""
         r, extra = self.rng.random(), self.rng.random()
@@ -409,7 +448,7 @@ class _Engine(Kernel):
                     until=until,
                 ),
             )
-            self.push(until, _EFFECT, agent_id, "@effect", (invoke, outcome, cause), True)
+            self.push(until, _EFFECT, agent_id, "@effect", (invoke, outcome, cause), True, aimed)
             return None
         return outcome
 
@@ -464,6 +503,8 @@ class _Engine(Kernel):
         if inflight:
             heap[:] = [item for item in heap if item[2] != _EFFECT or item[3] != victim]
             heapq.heapify(heap)
+            for item in inflight:
+                del self._aimed[item[1]]
         self.note("crashed", lambda i: AgentCrashed(index=i, at=at, agent_id=victim, lost=0))
 
         def reissued(d: Invoke) -> Callable[[int], SimEvent]:
