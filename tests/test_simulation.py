@@ -7,9 +7,10 @@ import os
 import random
 import subprocess
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import attrs
 import pytest
@@ -291,6 +292,32 @@ def test_latency_zero_runs_exactly_as_sync_runtime() -> None:
         (e.agent_id, e.signal, e.after, e.directives) for e in rt.trace
     ]
     assert result.sinks["audit"] == rt.sink("audit")
+
+
+@pytest.mark.parametrize("latency", [0.0, 0.001])
+def test_inputs_arrive_in_the_order_of_their_send_times(latency: float) -> None:
+    """An input sent at t=0 arrives before one sent at t=10, whichever ``send`` was
+    called first; each carries the time it was sent."""
+    sim = Simulation([RECORDER], seed=1, latency=latency)
+    sim.start(RECORDER, "r")
+    sim.send("r", "note.late", at=10.0)
+    sim.send("r", "note.early", at=0.0)
+    steps = delivered(sim.run())
+    assert [s.signal.type for s in steps] == ["note.early", "note.late"]
+    assert steps[0].at < 1.0 <= 10.0 <= steps[1].at
+
+
+def test_an_inputs_time_is_the_virtual_clocks_across_daylight_saving() -> None:
+    """Sent three hours into a day whose clocks go forward, an input is stamped three hours
+    of absolute time after the epoch, as the virtual clock counts, not three on the wall."""
+    epoch = datetime(2026, 3, 29, 0, 0, tzinfo=ZoneInfo("Europe/Berlin"))
+    sim = Simulation([RECORDER], epoch=epoch, latency=0)
+    sim.start(RECORDER, "r")
+    sig = sim.send("r", "note.x", at=3 * 3600.0)
+    assert sig.time is not None
+    assert sig.time.astimezone(UTC) == epoch.astimezone(UTC) + timedelta(hours=3)
+    (step,) = delivered(sim.run())
+    assert step.signal.time == sig.time
 
 
 def test_records_senders() -> None:
@@ -719,6 +746,26 @@ def test_replay_of_a_trace_is_identical() -> None:
     """Replaying a run from its header reproduces it line for line."""
     result = simulate(bank.SCENARIO, seed=8, faults=CHAOS)
     assert replay(simulation_to_jsonl(result), bank.SCENARIO) is None
+
+
+def test_a_run_from_an_epoch_in_a_zone_with_rules_replays_identically() -> None:
+    """An epoch in a zone with daylight saving is recorded with its zone: a run across the
+    change replays byte for byte (an offset alone would show the later times an hour off);
+    a zone no tz database knows is a DecodeError."""
+    epoch = datetime(2026, 3, 29, 0, 0, tzinfo=ZoneInfo("Europe/Berlin"))
+    sim = Simulation([RECORDER], epoch=epoch, latency=0)
+    sim.start(RECORDER, "r")
+    sim.send("r", "note.before", at=3600.0)
+    sim.send("r", "note.after", at=4 * 3600.0)
+    scenario = Scenario(specs=[RECORDER])
+    text = simulation_to_jsonl(sim.run())
+    assert replay(text, scenario) is None
+    lines = text.splitlines()
+    header = json.loads(lines[0])
+    assert header["zone"] == "Europe/Berlin"
+    header["zone"] = "Mars/Olympus_Mons"
+    with pytest.raises(DecodeError, match="names no time zone"):
+        replay("\n".join([compact(header), *lines[1:]]), scenario)
 
 
 def test_replay_reports_the_first_changed_line() -> None:

@@ -196,13 +196,15 @@ class Kernel:
         # advances: the last answer is kept.
         if self._clock_at != self.now:
             self._clock_at = self.now
-            # In absolute time (an epoch in a zone with daylight saving would otherwise be
-            # advanced in wall-clock time), shown in the epoch's zone.
-            value = self._epoch_utc + timedelta(seconds=self.now)
-            self._clock_value = (
-                value if self.epoch.tzinfo is UTC else value.astimezone(self.epoch.tzinfo)
-            )
+            self._clock_value = self.time_at(self.now)
         return self._clock_value
+
+    def time_at(self, seconds: float) -> datetime:
+        """The time ``seconds`` of virtual time after the epoch: counted in absolute time
+        (an epoch in a zone with daylight saving would otherwise be advanced in wall-clock
+        time), shown in the epoch's zone."""
+        value = self._epoch_utc + timedelta(seconds=seconds)
+        return value if self.epoch.tzinfo is UTC else value.astimezone(self.epoch.tzinfo)
 
     def signal(
         self, type: str, data: object = None, *, source: str = "jido://runtime", **kw: Any

@@ -8,6 +8,7 @@ import json
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any, Final, assert_never, final
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import attrs
 
@@ -110,6 +111,11 @@ def _event_to_dict(e: SimEvent, codec: Codec) -> dict[str, Any]:
     return out
 
 
+def _zone_name(when: datetime) -> str | None:
+    tz = when.tzinfo
+    return tz.key if isinstance(tz, ZoneInfo) else None
+
+
 def _input_dict(c: Codec, result: SimulationResult, n: int) -> dict[str, Any]:
     at, to, sig = result.inputs[n]
     out: dict[str, Any] = {"at": at, "to": to}
@@ -158,6 +164,9 @@ def simulation_to_jsonl(
         "faults": attrs.asdict(result.faults),
         "latency": result.latency,
         "epoch": result.epoch.isoformat(),
+        # The epoch's zone, when it has rules: an offset alone would show times after a
+        # daylight-saving change an hour off, and the replayed run would differ.
+        **({"zone": zone} if (zone := _zone_name(result.epoch)) is not None else {}),
         "agents": [c.to_dict(a) for a in result.started],
         "inputs": [_input_dict(c, result, n) for n in range(len(result.inputs))],
     }
@@ -303,6 +312,12 @@ def _read_header(raw: object, scenario: Scenario) -> _Header:
         raise DecodeError(what, f"epoch: {exc}") from None
     if epoch.utcoffset() is None:
         raise DecodeError(what, "epoch must be timezone-aware")
+    if "zone" in raw:
+        zone = raw["zone"]
+        try:
+            epoch = epoch.astimezone(ZoneInfo(zone if isinstance(zone, str) else ""))
+        except (ZoneInfoNotFoundError, ValueError, OSError):
+            raise DecodeError(what, f"zone: {zone!r} names no time zone") from None
     by_name = {s.name: s for s in scenario.specs}
     codec = scenario.codec or _codec()
     agents: list[Agent[Any]] = []

@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Iterable, Mapping
-from datetime import datetime, timedelta
+from datetime import datetime
 from types import MappingProxyType
 from typing import Any, final
 
@@ -200,19 +200,14 @@ class Simulation:
         if seconds(at) is None:
             raise ValueError(f"at must be a finite number of seconds >= 0, got {at!r}")
         e = self._engine
-        try:
-            when = e.epoch + timedelta(seconds=at)
-        except OverflowError:
-            raise ValueError(
-                f"at {at!r} s after the epoch is past the end of the calendar"
-            ) from None
+        if at > e.end_of_time:
+            raise ValueError(f"at {at!r} s after the epoch is past the end of the calendar")
         if isinstance(signal, Signal):
             sig = signal
         else:
-            sig = attrs.evolve(e.signal(signal, data), time=when)
+            sig = attrs.evolve(e.signal(signal, data), time=e.time_at(at))
         self._inputs.append((float(at), agent_id, sig))
         self._sent_after.append(len(self._started))
-        e.send_net(agent_id, "@input", sig, base=float(at))
         return sig
 
     def _before_run(self, what: str) -> None:
@@ -249,6 +244,10 @@ class Simulation:
         self._ran = True
         self._budget = events
         e = self._engine
+        # Inputs go in flight in the order they are sent in virtual time (``at``; ties in
+        # the order of the calls), whatever order the setup made the calls in.
+        for at, agent_id, sig in sorted(self._inputs, key=lambda item: item[0]):
+            e.send_net(agent_id, "@input", sig, base=at)
         try:
             if e.invariants:
                 e.check()
