@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from datetime import datetime
+from enum import Enum
 from types import UnionType
 from typing import Any, Final, TypeVar, Union, get_args, get_origin
 
@@ -36,12 +37,38 @@ P = TypeVar("P")
 def _strict(
     kind: type[Any], accept: tuple[type[Any], ...], reject: tuple[type[Any], ...] = ()
 ) -> Any:
-    def hook(value: object, _: object) -> Any:
+    def hook(value: object, t: Any) -> Any:
+        if t is not kind:
+            # cattrs dispatches a subclass (an IntEnum, a StrEnum) to its base's hook: an
+            # enum is structured as an enum, anything else as its own class.
+            if isinstance(t, type) and issubclass(t, Enum):
+                return _structure_enum(value, t)
+            return t(hook(value, kind))
         if isinstance(value, reject) or not isinstance(value, accept):
             raise TypeError(f"expected {kind.__name__}, got {type(value).__name__} {value!r}")
-        return kind(value) if kind is float else value
+        # An int in a float field stays an int (a float is what the type allows, and an int
+        # is one for Python's numeric tower): its JSON text stays the same after a round trip.
+        return value
 
     return hook
+
+
+def _structure_enum(value: object, t: type[Enum]) -> Any:
+    # Strict as the scalars: a member, or the value of one in that value's own type (so
+    # neither ``True`` nor ``1.0`` is ``Level.LOW``, and ``"1"`` is not either).
+    if isinstance(value, t):
+        return value
+    try:
+        member = t(value)
+    except ValueError:
+        pass
+    else:
+        if type(member.value) is type(value):
+            return member
+    values = ", ".join(repr(m.value) for m in t)
+    raise ValueError(
+        f"expected {t.__name__} (one of {values}), got {type(value).__name__} {value!r}"
+    )
 
 
 _SCALAR_TYPES: Final = frozenset({bool, int, float, str, type(None)})
@@ -66,6 +93,9 @@ def _make(*, detailed: bool = True, forbid_extra: bool = False) -> cattrs.Conver
     c.register_structure_hook(bool, _strict(bool, (bool,)))
     c.register_structure_hook(int, _strict(int, (int,), (bool,)))
     c.register_structure_hook(float, _strict(float, (int, float), (bool,)))
+    c.register_structure_hook_func(
+        lambda t: isinstance(t, type) and issubclass(t, Enum), _structure_enum
+    )
 
     # cattrs' generated attrs hooks test ``"field" in value``, so a string or a list would
     # silently become an instance built from defaults; only a JSON object may become one.
@@ -124,7 +154,8 @@ def _make(*, detailed: bool = True, forbid_extra: bool = False) -> cattrs.Conver
 
     # Unions of anything but attrs classes (``int | str``): cattrs has no hook for them. The
     # members are tried in order; the strict scalar hooks above make the first fit the only
-    # one (no member coerces a value another member would take as it is).
+    # one among scalars (none converts a value, so ``float | int`` keeps an int an int). An
+    # enum member takes its value, so ``Level | int`` reads 1 as ``Level.LOW``: order matters.
     def is_plain_union(t: Any) -> bool:
         if get_origin(t) not in (Union, UnionType) or _is_json(t):
             return False
