@@ -8,8 +8,22 @@ import enum
 import attrs
 import pytest
 
-from jido import ActionResult, AgentSpec, Context, ProblemKind, Route, Signal, action, ok, step
-from jido.serde import agent_from_json, to_json
+from jido import (
+    SELF,
+    ActionResult,
+    AgentSpec,
+    Context,
+    FrozenMap,
+    ProblemKind,
+    Route,
+    Signal,
+    Target,
+    ToAgent,
+    action,
+    ok,
+    step,
+)
+from jido.serde import agent_from_json, to_dict, to_json
 
 
 class Level(enum.IntEnum):
@@ -145,3 +159,36 @@ def test_int_params_in_float_fields_stay_ints() -> None:
     result = step(spec, spec.new("n"), _sig({"f": 1, "fi": 2, "i_f": 3, "opt": 4}, "n.set"))
     assert result.problems == ()
     assert [type(v) for v in attrs.astuple(result.agent.state)] == [int, int, int, int]
+
+
+@attrs.frozen
+class Maps:
+    """FrozenMap fields whose values need the codec's own hooks."""
+
+    sets: FrozenMap[str, frozenset[int]] = attrs.field(factory=FrozenMap)
+    targets: FrozenMap[str, Target] = attrs.field(factory=FrozenMap)
+    pending: FrozenMap[str, Signal] = attrs.field(factory=FrozenMap)
+    modes: FrozenMap[Mode, int] = attrs.field(factory=FrozenMap)
+
+
+def test_frozen_map_values_use_the_codecs_hooks() -> None:
+    """Inside a ``FrozenMap[K, V]`` a set is written sorted, a target with its kind tag, a
+    signal in CloudEvents form, an enum key as its value: as inside a ``dict[K, V]``, and the
+    agent round-trips."""
+    spec = AgentSpec(name="maps", state=Maps)
+    sig = Signal(type="a.b", source="/x", id="1", data={"k": 1}, extensions={"traceparent": "t"})
+    state = Maps(
+        sets=FrozenMap({"x": frozenset({3, 1, 2})}),
+        targets=FrozenMap({"x": ToAgent("b"), "y": SELF}),
+        pending=FrozenMap({"1": sig}),
+        modes=FrozenMap({Mode.OFF: 1}),
+    )
+    agent = spec.new("a", state)
+    encoded = to_dict(agent)["state"]
+    assert encoded["sets"] == {"x": [1, 2, 3]}
+    assert encoded["targets"] == {"x": {"kind": "agent", "id": "b"}, "y": {"kind": "self"}}
+    assert encoded["pending"] == {"1": to_dict(sig)}
+    assert encoded["modes"] == {"off": 1}
+    back = agent_from_json(to_json(agent), spec)
+    assert back == agent
+    assert type(next(iter(back.state.modes))) is Mode

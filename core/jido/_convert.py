@@ -185,23 +185,39 @@ def _make(*, detailed: bool = True, forbid_extra: bool = False) -> cattrs.Conver
     def is_frozen_map(t: Any) -> bool:
         return t is FrozenMap or get_origin(t) is FrozenMap
 
-    def structure_frozen_map(value: object, t: Any) -> FrozenMap[Any, Any]:
-        if not isinstance(value, Mapping):
-            raise TypeError(f"expected an object, got {type(value).__name__}")
+    def untyped(t: Any) -> bool:
         args = get_args(t)
-        if not args or _is_json(args[1]) or args[1] in (Any, object):
-            frozen = freeze(value)
-            assert isinstance(frozen, FrozenMap)
-            return frozen
-        kt, vt = args
-        return FrozenMap({key(k, kt): c.structure(v, vt) for k, v in value.items()})
+        return not args or _is_json(args[1]) or args[1] in (Any, object)
+
+    # Factories taking the converter, like the ones above: a copy (jido.serde's codecs, with
+    # their tagged unions, CloudEvents signals and sorted sets) uses its own hooks for what a
+    # FrozenMap holds, as it does for what a dict holds.
+    def structure_frozen_map(cl: Any, conv: cattrs.Converter) -> Any:
+        if untyped(cl):
+
+            def structure_json(value: object, _: Any) -> FrozenMap[Any, Any]:
+                if not isinstance(value, Mapping):
+                    raise TypeError(f"expected an object, got {type(value).__name__}")
+                frozen = freeze(value)
+                assert isinstance(frozen, FrozenMap)
+                return frozen
+
+            return structure_json
+        kt, vt = get_args(cl)
+
+        def structure_typed(value: object, _: Any) -> FrozenMap[Any, Any]:
+            if not isinstance(value, Mapping):
+                raise TypeError(f"expected an object, got {type(value).__name__}")
+            return FrozenMap({key(conv, k, kt): conv.structure(v, vt) for k, v in value.items()})
+
+        return structure_typed
 
     # JSON object keys are strings, so an ``int`` key comes back as its digits: only those
     # (the canonical spelling ``str(int)`` writes) are read back as the integer.
-    def key(k: object, kt: Any) -> Any:
+    def key(conv: cattrs.Converter, k: object, kt: Any) -> Any:
         if kt is int and type(k) is str and _INT_KEY.fullmatch(k):
             return int(k)
-        return c.structure(k, kt)
+        return conv.structure(k, kt)
 
     def is_int_keyed_dict(t: Any) -> bool:
         args = get_args(t)
@@ -213,15 +229,21 @@ def _make(*, detailed: bool = True, forbid_extra: bool = False) -> cattrs.Conver
         def hook(value: Any, _: Any) -> Any:
             if not isinstance(value, Mapping):
                 raise TypeError(f"expected an object, got {type(value).__name__} {value!r}")
-            return {key(k, int): conv.structure(v, vt) for k, v in value.items()}
+            return {key(conv, k, int): conv.structure(v, vt) for k, v in value.items()}
 
         return hook
 
-    c.register_structure_hook_func(is_frozen_map, structure_frozen_map)
+    def unstructure_frozen_map(cl: Any, conv: cattrs.Converter) -> Any:
+        if untyped(cl):
+            return lambda m: {k: conv.unstructure(v) for k, v in m.items()}
+        kt, vt = get_args(cl)
+        kh = conv.get_unstructure_hook(kt)
+        vh = conv.get_unstructure_hook(vt)
+        return lambda m: {kh(k): vh(v) for k, v in m.items()}
+
+    c.register_structure_hook_factory(is_frozen_map, structure_frozen_map)
     c.register_structure_hook_factory(is_int_keyed_dict, structure_int_keyed)
-    c.register_unstructure_hook_func(
-        is_frozen_map, lambda m: {k: c.unstructure(v) for k, v in m.items()}
-    )
+    c.register_unstructure_hook_factory(is_frozen_map, unstructure_frozen_map)
     # A bare JSON value (signal data, effect results): freeze on the way in, thaw on the way out.
     c.register_structure_hook_func(_is_json, lambda v, _: freeze(v))
     # ``Any`` takes any JSON value, frozen too: a state field typed ``Any`` equals its round
