@@ -17,6 +17,7 @@ from typing import Any, Final, TypeVar, Union, get_args, get_origin
 
 import attrs
 import cattrs
+import cattrs.v
 from cattrs.cols import (
     homogenous_tuple_structure_factory,
     is_any_set,
@@ -29,7 +30,7 @@ from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError
 
 from ._json import EMPTY, FrozenMap, JsonValue, freeze, thaw
 
-__all__ = ["converter", "structure_params"]
+__all__ = ["converter", "describe", "format_exception", "structure_params"]
 
 P = TypeVar("P")
 
@@ -255,6 +256,23 @@ def _make(*, detailed: bool = True, forbid_extra: bool = False) -> cattrs.Conver
     return c
 
 
+def format_exception(exc: BaseException, t: Any) -> str:
+    """cattrs' wording for an error it located (``t`` is then the type expected there), and
+    the exception's own words for one it did not: what a class's ``__init__`` raised (an
+    attrs validator or converter), whose message names the field and the reason, where
+    cattrs would say only "invalid value"."""
+    if t is None and isinstance(exc, TypeError | ValueError) and exc.args:
+        return str(exc.args[0])
+    return cattrs.v.format_exception(exc, t)
+
+
+def describe(exc: BaseException) -> list[str]:
+    """Every problem in a structuring error, one string each, ending with its JSON path."""
+    if isinstance(exc, cattrs.BaseValidationError):
+        return cattrs.transform_error(exc, format_exception=format_exception)
+    return [f"{exc} @ $"]
+
+
 #: The converter. Only ``jido`` modules use it; users build their own for their needs.
 converter: Final = _make()
 
@@ -314,7 +332,7 @@ def _structure_detailed(
     try:
         return conv.get_structure_hook(cls)(data, cls)  # type: ignore[no-any-return]
     except (ClassValidationError, ForbiddenExtraKeysError) as exc:
-        for message in cattrs.transform_error(exc):
+        for message in cattrs.transform_error(exc, format_exception=format_exception):
             extra = _EXTRA.fullmatch(message)
             if extra is None:
                 errors.append(message)

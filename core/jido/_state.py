@@ -19,10 +19,9 @@ from collections.abc import Iterable, Mapping
 from typing import Any, TypeAlias, final
 
 import attrs
-from cattrs import transform_error
 from cattrs.errors import ClassValidationError, IterableValidationError
 
-from ._convert import converter
+from ._convert import converter, describe
 from ._json import FrozenMap
 
 __all__ = [
@@ -182,7 +181,7 @@ def _field_value(obj: Any, name: str, value: Any, where: tuple[str, ...]) -> Any
         return converter.structure(value, declared)
     except Exception as exc:
         reasons = (
-            transform_error(exc)
+            describe(exc)
             if isinstance(exc, ClassValidationError | IterableValidationError)
             else [str(exc)]
         )

@@ -36,11 +36,11 @@ from typing import Any, Final, Union, final, get_args, get_origin
 import attrs
 import cattrs
 from cattrs.strategies import configure_tagged_union
-from cattrs.v import format_exception
 
 from . import _directives as d
 from ._agent import Agent, AgentSpec
 from ._convert import converter as _base
+from ._convert import format_exception
 from ._errors import InvalidSignal, JidoError, Problem
 from ._json import EMPTY, FrozenMap, thaw
 from ._signal import Signal
@@ -116,7 +116,7 @@ class _BadTag(ValueError):
 def _format_error(exc: BaseException, t: type[Any] | None) -> str:
     if isinstance(exc, _BadTag):
         return str(exc)
-    return format_exception(exc, t)
+    return format_exception(exc, t)  # a class's own validators speak for themselves
 
 
 def _guard_kinds(c: cattrs.Converter, union: Any, known: frozenset[str], what: str) -> None:
