@@ -15,7 +15,7 @@ from ._json import EMPTY, FrozenMap
 from ._plugin import Plugin
 from ._router import Route, Router
 from ._stamp import stamp
-from ._state import SetState, StateOpError, apply_ops
+from ._state import SetState, StateOpError, apply_ops, fixed_times, may_hold_times
 from ._strategy import FSM, Direct, Instruction, Strategy
 
 __all__ = ["Agent", "AgentSpec"]
@@ -248,9 +248,13 @@ class AgentSpec(Generic[S]):
         return Agent(
             id=id,
             spec=self.name,
-            state=value,
+            state=_fixed(value),
             status=self.strategy.initial_status,
-            slices=FrozenMap({p.name: p.state() for p in self.plugins}) if self.plugins else EMPTY,
+            slices=(
+                FrozenMap({p.name: _fixed(p.state()) for p in self.plugins})
+                if self.plugins
+                else EMPTY
+            ),
         )
 
     def startup(self, agent: Agent[S]) -> tuple[Directive, ...]:
@@ -259,6 +263,11 @@ class AgentSpec(Generic[S]):
         for plugin in self.plugins:
             declared.extend(plugin.schedules)
         return stamp(declared, agent_id=agent.id, cause_id=f"start:{agent.id}", cause=None)
+
+
+def _fixed(state: S) -> S:
+    # A state enters an agent as it will come back from JSON (see ``fixed_times``).
+    return fixed_times(state) if may_hold_times(type(state)) else state
 
 
 def _retarget(route: Route[Any], target: Instruction) -> Route[Instruction]:

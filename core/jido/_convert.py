@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from datetime import datetime
+from datetime import datetime, timezone
 from enum import Enum
 from types import UnionType
 from typing import Any, Final, TypeVar, Union, get_args, get_origin
@@ -29,6 +29,7 @@ from cattrs.cols import (
 from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError
 
 from ._json import EMPTY, FrozenMap, JsonValue, freeze, thaw
+from ._signal import _fixed_offset
 
 __all__ = ["converter", "describe", "format_exception", "structure_params"]
 
@@ -76,6 +77,17 @@ _SCALAR_TYPES: Final = frozenset({bool, int, float, str, type(None)})
 _INT_KEY: Final = re.compile(r"-?(0|[1-9][0-9]*)")
 
 
+def _structure_datetime(value: object, _: object) -> datetime:
+    # RFC 3339 text, or (a value a state op sets) a datetime; a time in a zone with rules
+    # becomes the instant at its fixed offset, as its text would (see ``Signal.time``).
+    if type(value) is datetime:
+        tz = value.tzinfo
+        return value if tz is None or tz.__class__ is timezone else _fixed_offset(value)
+    if not isinstance(value, str):
+        raise TypeError(f"expected an RFC 3339 time, got {type(value).__name__} {value!r}")
+    return datetime.fromisoformat(value)
+
+
 def _is_json(t: Any) -> bool:
     # JsonValue as annotated in user code may arrive with its forward references resolved to
     # different depths (``from __future__ import annotations`` or not), so it is recognised
@@ -107,6 +119,8 @@ def _make(*, detailed: bool = True, forbid_extra: bool = False) -> cattrs.Conver
         def hook(value: Any, t: Any) -> Any:
             t_ = type(value)
             if t_ is not dict and t_ is not FrozenMap and not isinstance(value, Mapping):
+                if t_ is cl:  # an instance already (a state op may write one): as it is
+                    return value
                 raise TypeError(f"expected an object, got {t_.__name__} {value!r}")
             return inner(value, t)
 
@@ -251,7 +265,7 @@ def _make(*, detailed: bool = True, forbid_extra: bool = False) -> cattrs.Conver
     # trip, and holds nothing mutable.
     c.register_structure_hook_func(lambda t: t is Any, lambda v, _: freeze(v))
     c.register_unstructure_hook_func(_is_json, thaw)
-    c.register_structure_hook(datetime, lambda v, _: datetime.fromisoformat(v))
+    c.register_structure_hook(datetime, _structure_datetime)
     c.register_unstructure_hook(datetime, lambda d: d.isoformat())
     return c
 
@@ -282,6 +296,9 @@ converter: Final = _make()
 _fast: Final = _make(detailed=False)
 # For actions with ``extra="forbid"``: unknown keys are errors at every level of the params.
 _forbidding: Final = _make(forbid_extra=True)
+# For values a state op writes: as from JSON, but a key the class does not have is an error
+# (as it is for a field SetState names), not silently dropped.
+_writing: Final = _forbidding
 _EXTRA: Final = re.compile(r"extra fields found \((.*)\) @ (\$.*)")
 # Each params class's hook, looked up once (cattrs' dispatch costs more than the hook's call):
 # a memo of pure functions, keyed by classes the program defines.

@@ -7,22 +7,30 @@ or a key of a mapping.
 Removing a *field* is impossible on an attrs class, so "delete" resets a field to its default;
 on a mapping it removes the key.
 
-Plain dicts and lists stored inside a mapping are frozen (to :class:`FrozenMap` and tuples),
-like the mappings the ops build; set on an attrs field, they become what the field declares
-(as from JSON, strictly), so a state stays immutable, hashable and equal to its round trip.
+A value written where the state declares a type (an attrs field, or a value of a mapping
+field declared ``FrozenMap[K, V]`` or ``dict[K, V]``) becomes that type as it would coming
+from JSON, strictly: a dict, list, tuple or FrozenMap (signal data is frozen) is structured,
+and a value the type cannot hold, or a key its class lacks, is refused. Where nothing is
+declared (``Any``, ``JsonValue``), plain dicts and lists are frozen (to :class:`FrozenMap` and
+tuples), like the mappings the ops build. A time in a zone with rules is kept as the instant
+at its offset (:func:`fixed_times`). So a state stays immutable, hashable and equal to its
+round trip.
 """
 
 from __future__ import annotations
 
 import typing
 from collections.abc import Iterable, Mapping
+from datetime import datetime, timezone
+from types import UnionType
 from typing import Any, TypeAlias, final
 
 import attrs
 from cattrs.errors import ClassValidationError, IterableValidationError
 
-from ._convert import converter, describe
-from ._json import FrozenMap
+from ._convert import _is_json, _writing, describe
+from ._json import FrozenMap, is_json
+from ._signal import _fixed_offset
 
 __all__ = [
     "DeleteKeys",
@@ -33,6 +41,8 @@ __all__ = [
     "StateOp",
     "StateOpError",
     "apply_ops",
+    "fixed_times",
+    "may_hold_times",
 ]
 
 
@@ -111,7 +121,7 @@ def apply_ops(state: Any, ops: Iterable[StateOp]) -> Any:
     for op in ops:
         match op:
             case SetState(values=values):
-                state = _merge(state, values, ())
+                state = _merge(state, values, (), Any)
             case ReplaceState(state=new):
                 if type(new) is not type(state):
                     raise StateOpError(
@@ -125,7 +135,7 @@ def apply_ops(state: Any, ops: Iterable[StateOp]) -> Any:
             case SetPath(path=path, value=value):
                 if not path:
                     raise StateOpError("SetPath needs a non-empty path", path)
-                state = _set_path(state, path, value, ())
+                state = _set_path(state, path, value, (), Any)
             case DeletePath(path=path):
                 if not path:
                     raise StateOpError("DeletePath needs a non-empty path", path)
@@ -144,7 +154,20 @@ def _evolve(obj: Any, changes: dict[str, Any], where: tuple[str, ...]) -> Any:
     try:
         return attrs.evolve(obj, **{str(fields[name].alias): v for name, v in changes.items()})
     except (TypeError, ValueError) as exc:
-        raise StateOpError(f"rejected by {type(obj).__name__}: {exc}", where) from None
+        # ``where`` is the object's path: the rejected value is at one of its fields. Which
+        # one is found by trying each change alone (on this failing path only); a check
+        # across fields (a post-init hook) is reported at the object.
+        at, reason = where, exc
+        if len(changes) == 1:
+            at = (*where, next(iter(changes)))
+        else:
+            for name, v in changes.items():
+                try:
+                    attrs.evolve(obj, **{str(fields[name].alias): v})
+                except (TypeError, ValueError) as one:
+                    at, reason = (*where, name), one
+                    break
+        raise StateOpError(f"rejected by {type(obj).__name__}: {reason}", at) from None
 
 
 def _default(obj: Any, name: str, where: tuple[str, ...]) -> Any:
@@ -165,29 +188,56 @@ def _frozen(value: Any) -> Any:
         return FrozenMap({k: _frozen(v) for k, v in value.items()})
     if isinstance(value, list) or type(value) is tuple:
         return tuple(_frozen(v) for v in value)
+    if type(value) is datetime:
+        return fixed_times(value)
     return value
 
 
-def _field_value(obj: Any, name: str, value: Any, where: tuple[str, ...]) -> Any:
-    # A plain dict or list set on a field becomes what the field declares (a FrozenMap, a
-    # tuple, an attrs instance...), as it would coming from JSON: the state stays immutable,
-    # hashable and equal to its round trip, and a value the field cannot hold is refused.
-    if type(value) is not dict and type(value) is not list:
-        return value
-    declared = _field_types(type(obj)).get(name, Any)
+def _written(value: Any, declared: Any, where: tuple[str, ...], what: str) -> Any:
+    # A value written where the state declares a type (an attrs field, or a value of a
+    # ``FrozenMap[K, V]`` / ``dict[K, V]`` field) becomes that type as it would coming from
+    # JSON, strictly and with no unknown keys: a dict, list, tuple or FrozenMap (signal data
+    # is frozen) is structured, so the state stays hashable and equal to its round trip, and
+    # what the type cannot hold is refused. Where nothing is declared (``Any``, JSON) it is
+    # frozen.
     if declared is Any:
         return _frozen(value)
+    t = type(value)
+    if t is declared and t is not datetime:
+        return value  # the common case: a value of the declared class
     try:
-        return converter.structure(value, declared)
+        return _writing.structure(value, declared)
     except Exception as exc:
+        if not (t is list or t is dict) and not is_json(value):
+            # Not JSON data but typed values the action built (say, instances of a union
+            # cattrs tells apart by shape only): taken as given, as attrs itself takes them.
+            return value
         reasons = (
             describe(exc)
             if isinstance(exc, ClassValidationError | IterableValidationError)
             else [str(exc)]
         )
-        raise StateOpError(
-            f"{type(obj).__name__}.{name} cannot hold {value!r}: {'; '.join(reasons)}", where
-        ) from None
+        raise StateOpError(f"{what} cannot hold {value!r}: {'; '.join(reasons)}", where) from None
+
+
+def _field_type(obj: Any, name: str) -> Any:
+    return _field_types(type(obj)).get(name, Any)
+
+
+def _value_type(declared: Any) -> Any:
+    # What a mapping declared as ``dict[K, V]`` / ``FrozenMap[K, V]`` / ``Mapping[K, V]``
+    # (optionally ``| None``) holds: ``V``; ``Any`` when that is not known, or is JSON.
+    origin = typing.get_origin(declared)
+    if origin in (typing.Union, UnionType):
+        members = [a for a in typing.get_args(declared) if a is not type(None)]
+        return _value_type(members[0]) if len(members) == 1 else Any
+    args = typing.get_args(declared)
+    if len(args) != 2 or not isinstance(origin, type) or not issubclass(origin, Mapping):
+        return Any
+    value: Any = args[1]
+    if value is object or _is_json(value):
+        return Any
+    return value
 
 
 def _field_types(cls: type[Any]) -> dict[str, Any]:
@@ -206,31 +256,102 @@ def _field_types(cls: type[Any]) -> dict[str, Any]:
 _FIELD_TYPES: dict[type[Any], dict[str, Any]] = {}
 
 
+def fixed_times(value: Any) -> Any:
+    """``value`` with every time in a zone with rules (``ZoneInfo``) replaced by the same
+    instant at the fixed offset it has, as a :class:`~jido.Signal`'s time is: that is what its
+    JSON says, and a time in a daylight-saving fold compares unequal to its fixed-offset copy,
+    so a state holding one would not equal its round trip (nor the agent a journal restores).
+    Attrs instances, tuples, lists, mappings and sets are walked; ``value`` itself is returned
+    when nothing changes.
+    """
+    t = type(value)
+    if t is datetime:
+        tz = value.tzinfo
+        return value if tz is None or tz.__class__ is timezone else _fixed_offset(value)
+    if attrs.has(t):
+        changes = {}
+        for f in attrs.fields(t):
+            if f.init:
+                old = getattr(value, f.name)
+                new = fixed_times(old)
+                if new is not old:
+                    changes[str(f.alias)] = new
+        return attrs.evolve(value, **changes) if changes else value
+    if t is tuple or t is list or t is frozenset or t is set:
+        items = [fixed_times(v) for v in value]
+        if all(a is b for a, b in zip(items, value, strict=True)):
+            return value
+        return t(items)
+    if isinstance(value, Mapping):
+        pairs = {k: fixed_times(v) for k, v in value.items()}
+        if all(pairs[k] is v for k, v in value.items()):
+            return value
+        return FrozenMap(pairs) if t is FrozenMap else t(pairs)
+    return value
+
+
+def may_hold_times(cls: type[Any]) -> bool:
+    """Whether the annotations of the state class ``cls`` declare a ``datetime`` anywhere
+    (in a field, a nested attrs class, a container or a union): only such a state needs
+    :func:`fixed_times`."""
+    known = _TIMES.get(cls)
+    if known is None:
+        known = _TIMES[cls] = _declares_times(cls, set())
+    return known
+
+
+def _declares_times(t: Any, seen: set[type[Any]]) -> bool:
+    if isinstance(t, type) and issubclass(t, datetime):
+        return True
+    if isinstance(t, type) and attrs.has(t):
+        if t in seen:
+            return False
+        seen.add(t)
+        return any(_declares_times(a, seen) for a in _field_types(t).values())
+    return any(_declares_times(a, seen) for a in typing.get_args(t) if a is not Ellipsis)
+
+
+# Whether each state class declares a time: a memo of a pure function of classes the program
+# defines.
+_TIMES: dict[type[Any], bool] = {}
+
+
 def _check_field(obj: Any, name: str, where: tuple[str, ...]) -> None:
     if name not in _fields(obj):
         raise StateOpError(f"{type(obj).__name__} has no field {name!r}", where)
 
 
-def _merge(current: Any, values: Mapping[str, Any], where: tuple[str, ...]) -> Any:
+def _merge(current: Any, values: Mapping[str, Any], where: tuple[str, ...], declared: Any) -> Any:
     if attrs.has(type(current)):
         changes: dict[str, Any] = {}
         for name, value in values.items():
             here = (*where, name)
             _check_field(current, name, here)
             old = getattr(current, name)
+            field_type = _field_type(current, name)
             if isinstance(value, Mapping) and (attrs.has(type(old)) or isinstance(old, Mapping)):
-                value = _merge(old, value, here)
-            changes[name] = _field_value(current, name, value, here)
+                value = _merge(old, value, here, field_type)
+            else:
+                value = _written(value, field_type, here, f"{type(current).__name__}.{name}")
+            changes[name] = value
         return _evolve(current, changes, where)
     if isinstance(current, Mapping):
+        held = _value_type(declared)
         merged = dict(current)
         for key, value in values.items():
+            here = (*where, key)
             old = merged.get(key)
             if isinstance(value, Mapping) and (attrs.has(type(old)) or isinstance(old, Mapping)):
-                value = _merge(old, value, (*where, key))
-            merged[key] = _frozen(value)
+                value = _merge(old, value, here, held)
+            else:
+                value = _written(value, held, here, _path_name(here))
+            merged[key] = value
         return FrozenMap(merged)
     raise StateOpError(f"cannot merge into a {type(current).__name__}", where)
+
+
+def _path_name(path: tuple[str, ...]) -> str:
+    return ".".join(path)
 
 
 def _delete(current: Any, name: str, where: tuple[str, ...]) -> Any:
@@ -244,24 +365,35 @@ def _delete(current: Any, name: str, where: tuple[str, ...]) -> Any:
     raise StateOpError(f"cannot delete from a {type(current).__name__}", where)
 
 
-def _set_path(current: Any, path: tuple[str, ...], value: Any, where: tuple[str, ...]) -> Any:
+def _set_path(
+    current: Any, path: tuple[str, ...], value: Any, where: tuple[str, ...], declared: Any
+) -> Any:
     name, rest = path[0], path[1:]
     here = (*where, name)
     if attrs.has(type(current)):
         _check_field(current, name, here)
+        field_type = _field_type(current, name)
         if rest:
-            value = _set_path(getattr(current, name), rest, value, here)
+            value = _set_path(getattr(current, name), rest, value, here, field_type)
         else:
-            value = _field_value(current, name, value, here)
+            value = _written(value, field_type, here, f"{type(current).__name__}.{name}")
         return _evolve(current, {name: value}, where)
     if isinstance(current, Mapping):
+        held = _value_type(declared)
         if rest:
             child = current.get(name)
-            if not (attrs.has(type(child)) or isinstance(child, Mapping)):
+            made = not (attrs.has(type(child)) or isinstance(child, Mapping))
+            if made:
                 child = FrozenMap()
-            value = _set_path(child, rest, value, here)
+            value = _set_path(child, rest, value, here, held)
+            if made:
+                # A value the path created: what the mapping holds (``Item(qty=4)`` for
+                # ``items.k.qty`` in a ``FrozenMap[str, Item]``), not a bare mapping.
+                value = _written(value, held, here, _path_name(here))
+        else:
+            value = _written(value, held, here, _path_name(here))
         merged = dict(current)
-        merged[name] = _frozen(value)
+        merged[name] = value
         return FrozenMap(merged)
     raise StateOpError(f"cannot set a path inside a {type(current).__name__}", where)
 

@@ -36,7 +36,7 @@ from ._errors import ActionCrashed, Problem, ProblemKind
 from ._json import FrozenMap, JsonValue, freeze_map
 from ._signal import DRAFT, Signal
 from ._stamp import stamp
-from ._state import StateOpError, apply_ops
+from ._state import StateOpError, apply_ops, fixed_times, may_hold_times
 from ._strategy import Instruction, Refuse, Run
 
 __all__ = ["InstructionLike", "Step", "cmd", "step"]
@@ -245,6 +245,8 @@ def _run(
                     )
                 if ops:
                     new = apply_ops(new, ops)
+                if new is not current and may_hold_times(type(new)):
+                    new = fixed_times(new)  # see fixed_times: a state equals its round trip
             except StateOpError as exc:
                 directives.append(
                     Error(

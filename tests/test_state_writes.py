@@ -1,0 +1,202 @@
+"""What state ops write becomes what the state declares: signal data (frozen) set on a typed
+field, values merged into a typed mapping, times in zones with rules, and where a rejected
+value is reported."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import attrs
+import pytest
+
+from jido import (
+    ActionResult,
+    AgentSpec,
+    Context,
+    DeletePath,
+    FrozenMap,
+    NoParams,
+    ProblemKind,
+    ReplaceState,
+    Route,
+    SetPath,
+    SetState,
+    Signal,
+    StateOp,
+    action,
+    ok,
+    step,
+)
+from jido.serde import agent_from_json, to_json
+
+
+@attrs.frozen
+class Address:
+    """A nested value."""
+
+    city: str = ""
+
+
+@attrs.frozen
+class Item:
+    """A nested value with a validator."""
+
+    qty: int = attrs.field(default=0, validator=attrs.validators.ge(0))
+
+
+@attrs.frozen
+class Shop:
+    """A state of typed fields and typed mappings."""
+
+    address: Address | None = None
+    tags: list[str] = attrs.field(factory=list)
+    names: tuple[str, ...] = ()
+    items: FrozenMap[str, Item] = attrs.field(factory=FrozenMap)
+    scores: FrozenMap[str, list[int]] = attrs.field(factory=FrozenMap)
+    stock: tuple[Item, ...] = ()
+    n: int = attrs.field(default=0, validator=attrs.validators.ge(0))
+    inner: Item = attrs.field(factory=Item)
+    due: datetime | None = None
+    log: tuple[datetime, ...] = ()
+
+
+#: What the action applies: set per test through the signal type.
+OPS: dict[str, tuple[StateOp, ...]] = {}
+
+
+@action()
+def apply(state: Shop, _: NoParams, ctx: Context) -> ActionResult[Shop]:
+    assert ctx.signal is not None
+    data = ctx.signal.data
+    if ctx.signal.type == "from.data":
+        assert isinstance(data, FrozenMap)
+        return ok(None, ops=(SetPath("address", data["address"]), SetPath("tags", data["tags"])))
+    if ctx.signal.type == "merge.data":
+        return ok(None, ops=(SetState({"address": data}),))
+    return ok(None, ops=OPS[ctx.signal.type])
+
+
+SPEC = AgentSpec(name="shop", state=Shop, routes=[Route(pattern="**", target=apply)])
+
+
+def run(type: str, data: object = None, ops: tuple[StateOp, ...] = ()) -> tuple[Shop, list[str]]:
+    OPS[type] = ops
+    result = step(SPEC, SPEC.new("s"), Signal(type=type, source="/t", id="1", data=data))
+    assert agent_from_json(to_json(result.agent), SPEC) == result.agent
+    return result.agent.state, [
+        f"{p.kind}: {p.message} {p.details.get('path')}" for p in result.problems
+    ]
+
+
+def test_signal_data_set_on_a_typed_field_becomes_what_it_declares() -> None:
+    """A FrozenMap or tuple from signal data set on an attrs field is structured into the
+    field's type, as a plain dict or list is."""
+    state, problems = run("from.data", {"address": {"city": "Oslo"}, "tags": ["x"]})
+    assert problems == []
+    assert state.address == Address("Oslo")
+    assert type(state.address) is Address
+    assert state.tags == ["x"]
+    assert type(state.tags) is list
+
+
+def test_signal_data_the_field_cannot_hold_is_refused() -> None:
+    """Frozen data that does not fit the field is a state problem, the state unchanged."""
+    state, problems = run("merge.data", {"nope": 5})
+    assert state == Shop()
+    assert len(problems) == 1
+    assert problems[0].startswith("state:")
+
+
+def test_values_merged_into_a_typed_mapping_become_its_value_type() -> None:
+    """SetState and SetPath into ``FrozenMap[str, V]`` structure each value written as ``V``,
+    and refuse what ``V`` cannot hold."""
+    state, problems = run("m1", ops=(SetState({"items": {"k": {"qty": 2}}}),))
+    assert problems == []
+    assert state.items == {"k": Item(2)}
+    assert type(state.items["k"]) is Item
+    state, problems = run("m2", ops=(SetPath(("items", "k"), {"qty": 3}),))
+    assert state.items == {"k": Item(3)}
+    state, problems = run("m3", ops=(SetPath(("items", "k", "qty"), 4),))
+    assert problems == []
+    assert state.items == {"k": Item(4)}
+    assert type(state.items["k"]) is Item
+    state, problems = run("m4", ops=(SetState({"scores": {"x": [1, 2]}}),))
+    assert state.scores == {"x": [1, 2]}
+    assert type(state.scores["x"]) is list
+    state, problems = run("m5", ops=(SetState({"items": {"k": "not an item"}}),))
+    assert state == Shop()
+    assert len(problems) == 1
+    assert "('items', 'k')" in problems[0]
+
+
+def test_typed_values_built_by_the_action_are_kept() -> None:
+    """Values already of the declared type (instances, tuples of instances) are stored as
+    they are."""
+    stock = (Item(1), Item(2))
+    state, problems = run("t1", ops=(SetPath("stock", stock), SetPath(("items", "a"), Item(5))))
+    assert problems == []
+    assert state.stock == stock
+    assert state.items == {"a": Item(5)}
+    state, problems = run("t2", ops=(SetState({"items": {"b": Item(6)}, "names": ("x",)}),))
+    assert problems == []
+    assert state.items == {"b": Item(6)}
+    assert state.names == ("x",)
+
+
+def test_a_new_agent_from_a_mapping_follows_the_declared_types() -> None:
+    """``AgentSpec.new(id, mapping)`` writes as SetState does."""
+    agent = SPEC.new("s", {"items": {"k": {"qty": 2}}, "scores": {"x": [1]}})
+    assert type(agent.state.items["k"]) is Item
+    assert agent_from_json(to_json(agent), SPEC) == agent
+    with pytest.raises(TypeError, match="items"):
+        SPEC.new("s", {"items": {"k": 5}})
+
+
+FOLD = datetime(2024, 11, 3, 1, 30, tzinfo=ZoneInfo("America/New_York"))
+
+
+@action()
+def set_due(state: Shop, _: NoParams, ctx: Context) -> ActionResult[Shop]:
+    return ok(attrs.evolve(state, due=FOLD, log=(FOLD, FOLD.replace(fold=1))))
+
+
+def test_a_zoned_time_in_state_round_trips_across_a_fold() -> None:
+    """A time in a zone with rules enters the state as the instant at its offset (as a
+    Signal's time does), so the agent equals its JSON round trip even in a DST fold: set by
+    an op, by a new state, or given to ``AgentSpec.new``."""
+    spec = AgentSpec(name="due", state=Shop, routes=[Route(pattern="due", target=set_due)])
+    by_op, problems = run("d1", ops=(SetPath("due", FOLD),))
+    assert problems == []
+    assert by_op.due == FOLD.astimezone(UTC)
+    assert by_op.due is not None
+    assert by_op.due.utcoffset() == timedelta(hours=-4)
+    agent = step(spec, spec.new("a"), Signal(type="due", source="/t", id="1")).agent
+    assert agent_from_json(to_json(agent), spec) == agent
+    assert agent.state.log[1].utcoffset() == timedelta(hours=-5)
+    given = spec.new("a", Shop(due=FOLD))
+    assert agent_from_json(to_json(given), spec) == given
+
+
+@pytest.mark.parametrize(
+    ("op", "path"),
+    [
+        (SetPath("n", -1), ("n",)),
+        (SetPath(("inner", "qty"), -1), ("inner", "qty")),
+        (SetState({"inner": {"qty": -1}}), ("inner", "qty")),
+        (SetState({"n": -1, "names": ("a",)}), ("n",)),
+        (ReplaceState(Shop()), None),
+        (DeletePath(("inner", "qty")), None),
+    ],
+)
+def test_a_rejected_value_is_reported_at_its_field(
+    op: StateOp, path: tuple[str, ...] | None
+) -> None:
+    """A field validator's rejection names the field's path, not its parent's."""
+    _, problems = run("p", ops=(op,))
+    if path is None:
+        assert problems == []
+        return
+    assert len(problems) == 1
+    assert problems[0].endswith(str(path))
+    assert problems[0].startswith(f"{ProblemKind.STATE}:")
