@@ -147,7 +147,7 @@ def _make_success() -> Callable[[object], Success[Any]]:
 _success: Final = _make_success()
 
 
-def fail(message: str, **details: object) -> Result[Outcome[Any], Problem | str]:
+def fail(message: str, /, **details: object) -> Result[Outcome[Any], Problem | str]:
     """``Failure`` with an ``action`` problem carrying ``details`` (which must be JSON-able)."""
     return Failure(Problem.of(ProblemKind.ACTION, message, **details))
 

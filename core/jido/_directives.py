@@ -413,6 +413,6 @@ def stop(reason: str = "normal") -> Stop:
     return Stop(reason=reason)
 
 
-def error(kind: ProblemKind, message: str, **details: object) -> Error:
+def error(kind: ProblemKind, message: str, /, **details: object) -> Error:
     """An :class:`Error` directive carrying ``Problem.of(kind, message, **details)``."""
     return Error(problem=Problem.of(kind, message, **details))

@@ -132,6 +132,6 @@ class Problem:
     details: FrozenMap[str, JsonValue] = attrs.field(default=EMPTY, converter=freeze_map)
 
     @classmethod
-    def of(cls, kind: ProblemKind, message: str, **details: object) -> Problem:
+    def of(cls, kind: ProblemKind, message: str, /, **details: object) -> Problem:
         """Build a problem, freezing ``details`` (which must be JSON-able)."""
         return cls(kind=kind, message=message, details=freeze_map(details))
