@@ -9,6 +9,7 @@ from typing import Any, Final, Generic, TypeVar, final
 import attrs
 
 from ._action import Action
+from ._convert import prepare_params, prepare_state
 from ._directives import Cron, Directive, Schedule
 from ._errors import SpecError
 from ._json import EMPTY, FrozenMap
@@ -77,8 +78,7 @@ def _problems_of_spec(spec: AgentSpec[Any]) -> list[str]:
     name: object = spec.name
     if not isinstance(name, str) or _NAME_RE.fullmatch(name) is None:
         problems.append(f"name {spec.name!r}: use dot-separated [A-Za-z0-9_-] segments")
-    if not attrs.has(spec.state):
-        problems.append(f"state {spec.state!r} is not an attrs class")
+    problems.extend(_problems_of_state(spec.state, ""))
     strategy: object = spec.strategy
     if not isinstance(strategy, Strategy):
         problems.append(f"strategy {spec.strategy!r} lacks initial_status / decide")
@@ -94,9 +94,11 @@ def _problems_of_spec(spec: AgentSpec[Any]) -> list[str]:
         if plugin.name in seen_plugins:
             problems.append(f"plugin {plugin.name!r} is mounted twice")
         seen_plugins.add(plugin.name)
-        if not attrs.has(plugin.state):
-            problems.append(f"plugin {plugin.name!r}: state {plugin.state!r} is not an attrs class")
-        elif any(f.init and f.default is attrs.NOTHING for f in attrs.fields(plugin.state)):
+        slice_problems = _problems_of_state(plugin.state, f"plugin {plugin.name!r}: ")
+        problems.extend(slice_problems)
+        if not slice_problems and any(
+            f.init and f.default is attrs.NOTHING for f in attrs.fields(plugin.state)
+        ):
             # A slice starts from the state's defaults: there is nowhere to pass others.
             problems.append(
                 f"plugin {plugin.name!r}: state {plugin.state.__name__} has fields without"
@@ -127,6 +129,48 @@ def _problems_of_spec(spec: AgentSpec[Any]) -> list[str]:
     return problems
 
 
+@attrs.frozen
+class _Frozen:
+    pass
+
+
+# What attrs makes ``__setattr__`` of a frozen class (and of its subclasses).
+_FROZEN_SETATTR: Final = _Frozen.__setattr__
+
+
+def _problems_of_state(cls: type[Any], owner: str) -> list[str]:
+    if not attrs.has(cls):
+        return [f"{owner}state {cls!r} is not an attrs class"]
+    name = getattr(cls, "__name__", repr(cls))
+    if cls.__setattr__ is not _FROZEN_SETATTR:
+        # Agents are values: ``step`` hands an action the state the caller still holds, so
+        # a state an action could change in place would change the caller's agent (even
+        # when the action then crashes, and the agent is said to be the last good state).
+        return [f"{owner}state {name} is not frozen: declare it with @attrs.frozen"]
+    try:
+        prepare_state(cls)
+    except Exception as exc:
+        return [f"{owner}state {name}: its annotations cannot be read ({_reason(exc)})"]
+    return []
+
+
+def _problems_of_params(table: Mapping[str, Instruction]) -> list[str]:
+    problems: list[str] = []
+    for name, ins in table.items():
+        params = ins.action.params
+        try:
+            prepare_params(params, ins.action.extra == "forbid")
+        except Exception as exc:
+            problems.append(
+                f"action {name!r}: params {params.__name__} cannot be validated ({_reason(exc)})"
+            )
+    return problems
+
+
+def _reason(exc: Exception) -> str:
+    return f"{type(exc).__name__}: {exc}"
+
+
 # Typed converters: with ``converter=tuple`` the attrs plugin would type the arguments as
 # ``Iterable[_T_co]`` and lose the element types.
 def _routes(value: Iterable[Route[Action[Any, Any]]]) -> tuple[Route[Action[Any, Any]], ...]:
@@ -154,7 +198,7 @@ class AgentSpec(Generic[S]):
 
     Attributes:
         name: how interpreters and other agents refer to this spec.
-        state: the attrs class of the agent's state; ``new`` uses its defaults.
+        state: the frozen attrs class of the agent's state; ``new`` uses its defaults.
         routes: signal patterns to actions.
         actions: further actions, callable through ``cmd`` only.
         strategy: :class:`Direct` (default), :class:`FSM`, or a custom :class:`Strategy`.
@@ -165,7 +209,8 @@ class AgentSpec(Generic[S]):
 
     Raises:
         SpecError: the spec is inconsistent (bad names, duplicate plugins, action names bound
-            to different actions, a route pattern claimed by two owners...).
+            to different actions, a route pattern claimed by two owners, a state class that
+            is not frozen, a state or params class whose annotations do not resolve...).
     """
 
     name: str
@@ -216,6 +261,9 @@ class AgentSpec(Generic[S]):
                 routes.append(_retarget(route, attrs.evolve(ins, params=route.params)))
             for act in plugin.actions:
                 add(act, plugin.name)
+        if not problems:
+            # Only once the rest holds: each action named once, each params an attrs class.
+            problems.extend(_problems_of_params(table))
         if problems:
             raise SpecError(str(self.name), problems)
         object.__setattr__(self, "router", Router(routes))

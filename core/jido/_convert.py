@@ -31,7 +31,14 @@ from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError
 from ._json import EMPTY, FrozenMap, JsonValue, freeze, thaw
 from ._signal import _fixed_offset
 
-__all__ = ["converter", "describe", "format_exception", "structure_params"]
+__all__ = [
+    "converter",
+    "describe",
+    "format_exception",
+    "prepare_params",
+    "prepare_state",
+    "structure_params",
+]
 
 P = TypeVar("P")
 
@@ -325,6 +332,28 @@ def structure_params(data: object, cls: type[P], forbid_extra: bool) -> P | list
         except Exception:  # the detailed pass below says what was wrong, and where
             pass
     return _structure_detailed(data, cls, forbid_extra=forbid_extra)
+
+
+def prepare_params(cls: type[Any], forbid_extra: bool) -> None:
+    """Build the hooks that validate params into ``cls`` now, not on the first step.
+
+    Raises:
+        Exception: what building them raised: ``NameError`` for an annotation that names
+            what cannot be found (a class local to a function, under ``from __future__
+            import annotations``), a cattrs error for a type it cannot structure.
+    """
+    if cls not in _fast_hooks:
+        _fast_hooks[cls] = _fast_hook(cls)
+    (_forbidding if forbid_extra else converter).get_structure_hook(cls)
+
+
+def prepare_state(cls: type[Any]) -> None:
+    """Build the hooks that read and write the state class ``cls`` now (see
+    :func:`prepare_params`), so that an annotation that does not resolve is found when the
+    spec is built. Raises as :func:`prepare_params` does."""
+    converter.get_structure_hook(cls)
+    converter.get_unstructure_hook(cls)
+    _writing.get_structure_hook(cls)
 
 
 def _no_fields(data: object, cls: type[Any]) -> Any:

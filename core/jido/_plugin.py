@@ -46,7 +46,7 @@ class Plugin(Generic[P]):
 
     Attributes:
         name: the slice key; unique on a spec.
-        state: the attrs class of the slice (all fields defaulted).
+        state: the frozen attrs class of the slice (all fields defaulted).
         routes: routes to this plugin's actions.
         actions: further actions, callable through ``cmd`` only.
         schedules: ``Schedule`` / ``Cron`` directives the interpreter registers on start.
