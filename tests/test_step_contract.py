@@ -3,22 +3,33 @@ and how ``cmd`` reads its instructions."""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
+from typing import Any
+
 import attrs
 import pytest
-from returns.result import Failure
+from returns.result import Failure, Success
 
 from jido import (
+    SELF,
+    ActionCrashed,
     ActionResult,
     AgentSpec,
     Context,
+    DeleteKeys,
+    Emit,
     NoParams,
+    Outcome,
     Plugin,
     Problem,
     ProblemKind,
     Route,
+    SetPath,
     Signal,
     SpecError,
     action,
+    emit,
     error,
     fail,
     ok,
@@ -112,3 +123,49 @@ def test_a_mutable_state_class_is_a_spec_error() -> None:
         AgentSpec(name="loose", state=Loose)
     with pytest.raises(SpecError, match=r"plugin 'p': state Loose is not frozen"):
         AgentSpec(name="loose", state=Counter, plugins=[Plugin(name="p", state=Loose)])
+
+
+def _crash_of(run: Callable[[Counter, NoParams, Context], Any]) -> str:
+    spec = AgentSpec(name="c", state=Counter, routes=[Route(pattern="go", target=action("a")(run))])
+    with pytest.raises(ActionCrashed) as caught:
+        step(spec, spec.new("c"), _sig("go"))
+    assert caught.value.action == "a"
+    return f"{type(caught.value.__cause__).__name__}: {caught.value.__cause__}"
+
+
+def _unchecked(value: object) -> Any:
+    # What mypy would refuse: the malformed values below are the point.
+    return value
+
+
+_MALFORMED: list[tuple[Callable[[Counter, NoParams, Context], object], str]] = [
+    (lambda s, p, c: ok(None, _unchecked([emit("a.b"), emit("a.c")])), "TypeError: .*list"),
+    (lambda s, p, c: ok(None, _unchecked(SetPath("count", 1))), "TypeError: .*SetPath"),
+    (lambda s, p, c: Success(Outcome(directives=_unchecked(emit("a.b")))), "TypeError: .*tuple"),
+    (lambda s, p, c: Success(Outcome(directives=_unchecked(None))), "TypeError: .*tuple"),
+    (lambda s, p, c: Success(Outcome(ops=_unchecked(SetPath("count", 1)))), "TypeError"),
+    (lambda s, p, c: Success(Outcome(ops=(DeleteKeys(_unchecked([["count"]])),))), "TypeError"),
+    (lambda s, p, c: ok(None, emit("a.b", to=_unchecked("agent-2"))), "TypeError: .*'agent-2'"),
+]
+
+
+@pytest.mark.parametrize(("run", "says"), _MALFORMED)
+def test_a_malformed_outcome_is_an_action_crash(
+    run: Callable[[Counter, NoParams, Context], object], says: str
+) -> None:
+    """What an action returns that is not a well-formed Outcome (a list where directives go,
+    an op among them, one directive or op not in a tuple, an op that cannot apply, a target
+    that is no Target) is a bug in the action: ``step`` raises ActionCrashed saying what was
+    wrong, never a bare exception or a Step that interpreters cannot execute."""
+    assert re.match(says, _crash_of(run))
+
+
+def test_an_emit_needs_a_signal_and_a_target() -> None:
+    """``Emit`` refuses what is no Signal or no Target."""
+    signal = Signal.draft("a.b")
+    with pytest.raises(TypeError, match="signal"):
+        Emit(signal="a.b", to=SELF)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="target"):
+        Emit(signal=signal, to="agent-2")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="target"):
+        emit("a.b", to="agent-2")  # type: ignore[arg-type]

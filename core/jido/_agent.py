@@ -151,6 +151,7 @@ def _problems_of_state(cls: type[Any], owner: str) -> list[str]:
         prepare_state(cls)
     except Exception as exc:
         return [f"{owner}state {name}: its annotations cannot be read ({_reason(exc)})"]
+    may_hold_times(cls)  # known before the first step (see ZONED)
     return []
 
 

@@ -12,7 +12,7 @@ clear error instead of crashing.
 from __future__ import annotations
 
 import math
-from typing import TypeAlias, final
+from typing import Any, Final, TypeAlias, final
 
 import attrs
 
@@ -113,13 +113,29 @@ PARENT = ToParent()
 # ---------------------------------------------------------------------------- directives
 
 
+def _is_signal(_: object, attribute: attrs.Attribute[Signal], value: object) -> None:
+    if type(value) is not Signal:
+        raise TypeError(f"{attribute.name} must be a Signal, got {type(value).__name__} {value!r}")
+
+
+def _is_target(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if type(value) not in _TARGETS:
+        raise TypeError(
+            f"{attribute.name} must be a target (SELF, PARENT, ToAgent(id), ToSink(name)),"
+            f" got {type(value).__name__} {value!r}"
+        )
+
+
+_TARGETS: Final = frozenset({ToSelf, ToParent, ToAgent, ToSink})
+
+
 @final
 @attrs.frozen(kw_only=True)
 class Emit:
     """Send ``signal`` to ``to``."""
 
-    signal: Signal
-    to: Target = SELF
+    signal: Signal = attrs.field(validator=_is_signal)
+    to: Target = attrs.field(default=SELF, validator=_is_target)
 
 
 @final
@@ -303,8 +319,10 @@ def emit(
     >>> emit("counter.incremented", {"count": 1}).signal.type
     'counter.incremented'
     """
-    # Emit has no validators and the draft is checked by Signal.draft: this is the hot path
-    # of every action that emits, so the instance is filled directly.
+    # The draft is checked by Signal.draft and the target here, as Emit's validators would:
+    # this is the hot path of every action that emits, so the instance is filled directly.
+    if to is not SELF and to.__class__ not in _TARGETS:  # (``type`` is the signal type here)
+        _is_target(None, _EMIT_TO, to)
     new: Emit = _new(Emit)
     _set_emit_signal(new, Signal.draft(type, data, subject=subject))
     _set_emit_to(new, to)
@@ -315,6 +333,7 @@ _new = object.__new__
 _set_emit_signal = Emit.__dict__["signal"].__set__
 _set_emit_to = Emit.__dict__["to"].__set__
 _set_to_agent_id = ToAgent.__dict__["id"].__set__
+_EMIT_TO: Final = attrs.fields(Emit).to
 
 
 def emit_to_parent(type: str, data: object = None, *, subject: str | None = None) -> Emit:

@@ -23,7 +23,7 @@ import typing
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
 from types import UnionType
-from typing import Any, TypeAlias, final
+from typing import Any, Final, TypeAlias, final
 
 import attrs
 from cattrs.errors import ClassValidationError, IterableValidationError
@@ -33,6 +33,7 @@ from ._json import FrozenMap, is_json
 from ._signal import _fixed_offset
 
 __all__ = [
+    "ZONED",
     "DeleteKeys",
     "DeletePath",
     "ReplaceState",
@@ -297,6 +298,8 @@ def may_hold_times(cls: type[Any]) -> bool:
     known = _TIMES.get(cls)
     if known is None:
         known = _TIMES[cls] = _declares_times(cls, set())
+        if known:
+            ZONED.add(cls)
     return known
 
 
@@ -314,6 +317,10 @@ def _declares_times(t: Any, seen: set[type[Any]]) -> bool:
 # Whether each state class declares a time: a memo of a pure function of classes the program
 # defines.
 _TIMES: dict[type[Any], bool] = {}
+#: The classes :func:`may_hold_times` found to declare a time (an AgentSpec asks about its
+#: state classes when it is built): ``step`` tests a new state's class against this set,
+#: which is empty, and so cheapest, in the many programs whose states hold no time.
+ZONED: Final[set[type[Any]]] = set()
 
 
 def _check_field(obj: Any, name: str, where: tuple[str, ...]) -> None:

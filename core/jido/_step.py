@@ -23,7 +23,7 @@ Theory of operation
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any, Generic, TypeAlias, TypeGuard, TypeVar, cast, final
+from typing import Any, Final, Generic, TypeAlias, TypeGuard, TypeVar, cast, final, get_args
 
 import attrs
 from returns.result import Failure, Success
@@ -31,12 +31,12 @@ from returns.result import Failure, Success
 from ._action import Action, Context, Outcome
 from ._agent import Agent, AgentSpec
 from ._convert import structure_params
-from ._directives import Directive, Error
+from ._directives import BuiltinDirective, CustomDirective, Directive, Error
 from ._errors import ActionCrashed, Problem, ProblemKind
 from ._json import FrozenMap, JsonValue, freeze_map
 from ._signal import DRAFT, Signal
 from ._stamp import stamp
-from ._state import StateOpError, apply_ops, fixed_times, may_hold_times
+from ._state import ZONED, StateOpError, apply_ops, fixed_times
 from ._strategy import Instruction, Refuse, Run
 
 __all__ = ["InstructionLike", "Step", "cmd", "step"]
@@ -184,6 +184,7 @@ def _run(
     succeeded = 0
     failed = 0
     data_of_signal = signal.data if signal is not None else None
+    builtin = _BUILTIN
     for ins in instructions:
         if type(ins) is not Instruction:
             if not isinstance(ins, Problem):
@@ -245,7 +246,7 @@ def _run(
                     )
                 if ops:
                     new = apply_ops(new, ops)
-                if new is not current and may_hold_times(type(new)):
+                if new is not current and ZONED and type(new) in ZONED:
                     new = fixed_times(new)  # see fixed_times: a state equals its round trip
             except StateOpError as exc:
                 directives.append(
@@ -260,12 +261,28 @@ def _run(
                 )
                 failed += 1
                 continue
+            except Exception as exc:  # an op that is no op, a key that cannot be one...
+                raise _crashed(agent, act, signal) from exc
+            made = outcome.directives
+            if type(made) is not tuple:
+                raise _crashed(agent, act, signal) from TypeError(
+                    f"action {act.name!r} returned directives {made!r:.80}, not a tuple of them"
+                )
+            if made:
+                for d in made:
+                    # Checked here, with the action known: an interpreter given what is no
+                    # directive could only fail, far from the bug.
+                    if d.__class__ not in builtin and not isinstance(d, CustomDirective):
+                        raise _crashed(agent, act, signal) from TypeError(
+                            f"action {act.name!r} returned a {type(d).__name__} among its"
+                            f" directives ({d!r:.60}...), which is no directive (pass each"
+                            " directive as an argument of ok, and ops as ops=(...))"
+                        )
+                directives.extend(made)
             if where is None:
                 state = new
             else:
                 slices = slices.set(where, new)
-            if outcome.directives:
-                directives.extend(outcome.directives)
             succeeded += 1
         elif isinstance(result, Failure):
             err = result.failure()
@@ -291,6 +308,14 @@ def _run(
     if directives:
         return _step(agent, stamp(directives, agent.id, cause_id, signal))
     return _step(agent, ())
+
+
+def _crashed(agent: Agent[Any], act: Action[Any, Any], signal: Signal | None) -> ActionCrashed:
+    return ActionCrashed(agent.id, act.name, signal.type if signal is not None else None)
+
+
+# The built-in directive classes (the closed union): a membership test per directive.
+_BUILTIN: Final = frozenset(get_args(BuiltinDirective))
 
 
 def _bad_params(action: str, errors: list[str], signal: Signal | None) -> Error:
