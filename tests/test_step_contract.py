@@ -29,6 +29,7 @@ from jido import (
     Signal,
     SpecError,
     action,
+    cmd,
     emit,
     error,
     fail,
@@ -169,3 +170,32 @@ def test_an_emit_needs_a_signal_and_a_target() -> None:
         Emit(signal=signal, to="agent-2")  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="target"):
         emit("a.b", to="agent-2")  # type: ignore[arg-type]
+
+
+@attrs.frozen
+class By:
+    """Params."""
+
+    by: int = 1
+
+
+@action(params=By)
+def add(state: Counter, p: By, ctx: Context) -> ActionResult[Counter]:
+    return ok(Counter(state.count + p.by))
+
+
+ADDER = AgentSpec(name="adder", state=Counter, routes=[Route(pattern="add", target=add)])
+
+
+def test_cmd_takes_an_action_paired_with_a_params_instance() -> None:
+    """``cmd(spec, agent, (action, Params(...)))`` runs the action once with those params,
+    as with a mapping; an instance of another class is one params problem."""
+    result = cmd(ADDER, ADDER.new("a"), (add, By(by=5)))
+    assert result.problems == ()
+    assert (result.agent.state.count, result.agent.version) == (5, 1)
+    result = cmd(ADDER, ADDER.new("a"), [("add", By(by=2)), (add, {"by": 3})])
+    assert result.agent.state.count == 5
+    result = cmd(ADDER, ADDER.new("a"), (add, Counter(3)))
+    assert [p.kind for p in result.problems] == [ProblemKind.PARAMS]
+    assert "Counter" in result.problems[0].message
+    assert result.agent.version == 0

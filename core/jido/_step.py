@@ -30,7 +30,7 @@ from returns.result import Failure, Success
 
 from ._action import Action, Context, Outcome
 from ._agent import Agent, AgentSpec
-from ._convert import structure_params
+from ._convert import converter, structure_params
 from ._directives import BuiltinDirective, CustomDirective, Directive, Error
 from ._errors import ActionCrashed, Problem, ProblemKind
 from ._json import FrozenMap, JsonValue, freeze_map
@@ -58,10 +58,11 @@ class Step(Generic[S]):
         return tuple(d.problem for d in self.directives if isinstance(d, Error))
 
 
-#: What ``cmd`` accepts for one instruction: an action, its name, either paired with params,
-#: or a full :class:`Instruction`.
+#: What ``cmd`` accepts for one instruction: an action, its name, either paired with params
+#: (a mapping, or an instance of the action's params class), or a full :class:`Instruction`.
 InstructionLike: TypeAlias = (
     "Action[Any, Any] | str | Instruction | tuple[Action[Any, Any] | str, Mapping[str, object]]"
+    " | tuple[Action[Any, Any] | str, object]"
 )
 
 
@@ -107,9 +108,9 @@ def cmd(
     """Run actions directly, without a signal: one instruction or a list, in order.
 
     Each instruction is an action (or its name in the spec), optionally paired with params
-    (``(action, {"by": 2})``), or an :class:`Instruction`. The strategy is not consulted and
-    the status does not change. Signals produced get ids derived from the agent's id and
-    version.
+    (``(action, {"by": 2})`` or ``(action, Increment(by=2))``), or an :class:`Instruction`.
+    The strategy is not consulted and the status does not change. Signals produced get ids
+    derived from the agent's id and version.
 
     Returns:
         As :func:`step`; an unknown action name is an ``Error`` directive, not an exception.
@@ -126,8 +127,14 @@ def cmd(
 
 
 def _is_pair(value: object) -> TypeGuard[tuple[Action[Any, Any] | str, Mapping[str, object]]]:
-    # ``(action, params)`` is one instruction; any other tuple is a sequence of them.
-    return isinstance(value, tuple) and len(value) == 2 and isinstance(value[1], Mapping)
+    # ``(action, params)`` is one instruction, the params a mapping or an instance of an
+    # attrs class (the action's params class, it should be); any other tuple is a sequence.
+    if not (isinstance(value, tuple) and len(value) == 2 and isinstance(value[0], Action | str)):
+        return False
+    params = value[1]
+    return isinstance(params, Mapping) or (
+        attrs.has(type(params)) and not isinstance(params, Action | Instruction)
+    )
 
 
 def _resolve(spec: AgentSpec[Any], item: object) -> Instruction | Problem:
@@ -149,12 +156,9 @@ def _resolve(spec: AgentSpec[Any], item: object) -> Instruction | Problem:
                 action=named,
             )
         return item
+    raw: object = None
     if _is_pair(item):
         item, raw = item
-        try:
-            params = freeze_map(raw)
-        except TypeError as exc:
-            return Problem.of(ProblemKind.PARAMS, f"params are not JSON-able: {exc}")
     name = item.name if isinstance(item, Action) else item
     if not isinstance(name, str):
         return Problem.of(ProblemKind.ACTION, f"{item!r} is not an action or an action name")
@@ -163,6 +167,23 @@ def _resolve(spec: AgentSpec[Any], item: object) -> Instruction | Problem:
         return Problem.of(
             ProblemKind.ACTION, f"spec {spec.name!r} has no action {name!r}", action=name
         )
+    if raw is not None:
+        wanted = known.action.params
+        if not isinstance(raw, Mapping):
+            if type(raw) is not wanted:
+                return Problem.of(
+                    ProblemKind.PARAMS,
+                    f"params for action {name!r} must be a mapping or a {wanted.__name__},"
+                    f" not {raw!r:.60}",
+                    action=name,
+                )
+            # Validated again when the action runs, as params from a mapping are: the
+            # instance is written as the JSON it stands for.
+            raw = converter.unstructure(raw)
+        try:
+            params = freeze_map(raw)
+        except TypeError as exc:
+            return Problem.of(ProblemKind.PARAMS, f"params are not JSON-able: {exc}")
     return attrs.evolve(known, params=params)
 
 
