@@ -17,6 +17,7 @@ from jido import (
     ActionResult,
     AgentSpec,
     Context,
+    CustomDirective,
     DeleteKeys,
     Emit,
     NoParams,
@@ -30,6 +31,7 @@ from jido import (
     SpecError,
     action,
     cmd,
+    derive_id,
     emit,
     error,
     fail,
@@ -199,3 +201,42 @@ def test_cmd_takes_an_action_paired_with_a_params_instance() -> None:
     assert [p.kind for p in result.problems] == [ProblemKind.PARAMS]
     assert "Counter" in result.problems[0].message
     assert result.agent.version == 0
+
+
+@attrs.frozen
+class Notify(CustomDirective):
+    """A custom directive carrying signals."""
+
+    signal: Signal
+    more: tuple[Signal, ...] = ()
+    note: str = ""
+
+
+@action()
+def notify(state: Counter, _: NoParams, ctx: Context) -> ActionResult[Counter]:
+    first = Signal.draft("a.b", {"x": 1})
+    return ok(
+        None,
+        emit("a.a"),
+        Notify(signal=first, more=(Signal.draft("a.c"), Signal.draft("a.d")), note="n"),
+        emit("a.e"),
+    )
+
+
+def test_drafts_in_a_custom_directive_are_stamped() -> None:
+    """A draft held in a field (or a tuple field) of a CustomDirective is stamped like an
+    Emit's, in order with the others: none is a draft when step returns."""
+    spec = AgentSpec(name="n", state=Counter, routes=[Route(pattern="go", target=notify)])
+    directives = step(spec, spec.new("c"), _sig("go")).directives
+    assert len(directives) == 3
+    first, custom, last = directives
+    assert isinstance(first, Emit)
+    assert isinstance(last, Emit)
+    assert isinstance(custom, Notify)
+    signals = [first.signal, custom.signal, *custom.more, last.signal]
+    assert [s.type for s in signals] == ["a.a", "a.b", "a.c", "a.d", "a.e"]
+    assert not any(s.is_draft for s in signals)
+    assert [s.id for s in signals] == [derive_id("s1", "c", n) for n in range(5)]
+    assert custom.signal.causation_id == "s1"
+    assert custom.signal.data == {"x": 1}
+    assert custom.note == "n"

@@ -284,6 +284,8 @@ class CustomDirective:
 
     Interpreters look up a handler by class; one with no handler records a ``directive``
     problem in its trace. To serialize one, register its class with ``jido.serde.Codec``.
+    A draft signal (``Signal.draft``) it holds in a field, or in a tuple in a field, is
+    stamped by ``step`` as an ``Emit``'s is; one nested deeper is not.
     """
 
 

@@ -170,8 +170,10 @@ class Signal:
         """A signal an action produces: ``step`` stamps its id, source, time and trace.
 
         Use this (or the ``emit``/``schedule`` helpers, which call it) inside actions.
-        When ``step`` returns, every draft in its directives has been replaced by a signal
-        whose id is derived from the handled signal, the agent id and its position.
+        When ``step`` returns, every draft in its directives (the signal of an ``Emit``,
+        ``Schedule`` or ``Cron``, and a signal a ``CustomDirective`` holds in a field, or in
+        a tuple in a field) has been replaced by a signal whose id is derived from the
+        handled signal, the agent id and its position.
         """
         if extensions or (subject is not None):
             return cls(

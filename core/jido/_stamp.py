@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import cast
+from typing import Final, cast, get_args
 
 import attrs
 
-from ._directives import Cron, Directive, Emit, Invoke, Schedule
+from ._directives import (
+    BuiltinDirective,
+    Cron,
+    CustomDirective,
+    Directive,
+    Emit,
+    Invoke,
+    Schedule,
+)
 from ._json import EMPTY, FrozenMap, _adopt
 from ._signal import (
     DRAFT,
@@ -60,16 +68,17 @@ def stamp(
     agent_id: str,
     cause_id: str,
     cause: Signal | None,
+    position: int = 0,
 ) -> tuple[Directive, ...]:
     """Replace every draft signal and unset ``Invoke`` key in ``directives``.
 
-    The n-th stamped item gets ``derive_id(cause_id, agent_id, n)``. Stamped signals inherit
-    the cause's time and trace context: ``causationid`` is the cause's id, ``correlationid`` the
-    cause's correlation id (or its id, for a chain's first link), and ``traceparent`` /
-    ``tracestate`` are carried over.
+    The n-th stamped item gets ``derive_id(cause_id, agent_id, position + n)``. Stamped
+    signals inherit the cause's time and trace context: ``causationid`` is the cause's id,
+    ``correlationid`` the cause's correlation id (or its id, for a chain's first link), and
+    ``traceparent`` / ``tracestate`` are carried over. A :class:`CustomDirective`'s drafts
+    are those held in its fields, or in tuples its fields hold.
     """
     out: list[Directive] = []
-    position = 0
     # The trace context is built on the first draft only: many steps stamp nothing.
     trace: dict[str, str | int | bool] | None = None
     inherited: FrozenMap[str, str | int | bool] = EMPTY  # type: ignore[assignment]
@@ -113,8 +122,38 @@ def stamp(
                 _set_extensions(new, extensions)
                 position += 1
                 d = _with_signal(d, new)  # type: ignore[arg-type]
-        elif t is Invoke and d.key == DRAFT:  # type: ignore[union-attr]
-            d = attrs.evolve(cast(Invoke, d), key=derive_id(cause_id, agent_id, position))
-            position += 1
+        elif t is Invoke:
+            if d.key == DRAFT:  # type: ignore[union-attr]
+                d = attrs.evolve(cast(Invoke, d), key=derive_id(cause_id, agent_id, position))
+                position += 1
+        elif t not in _BUILTIN and isinstance(d, CustomDirective):
+            d, position = _stamp_custom(d, agent_id, cause_id, cause, position)
         out.append(d)
     return tuple(out)
+
+
+def _stamp_custom(
+    d: CustomDirective, agent_id: str, cause_id: str, cause: Signal | None, position: int
+) -> tuple[CustomDirective, int]:
+    # The drafts a user-defined directive holds, in field order (a tuple's in its order),
+    # stamped as Emits in their place would be: a rare path, so it goes through ``stamp``.
+    changes: dict[str, object] = {}
+    for f in attrs.fields(type(d)):
+        value = getattr(d, f.name)
+        if type(value) is Signal and value.id == DRAFT:
+            (done,) = stamp([Emit(signal=value)], agent_id, cause_id, cause, position)
+            changes[str(f.alias)] = cast(Emit, done).signal
+            position += 1
+        elif type(value) is tuple and any(type(v) is Signal and v.id == DRAFT for v in value):
+            items: list[object] = []
+            for v in value:
+                if type(v) is Signal and v.id == DRAFT:
+                    (done,) = stamp([Emit(signal=v)], agent_id, cause_id, cause, position)
+                    v = cast(Emit, done).signal
+                    position += 1
+                items.append(v)
+            changes[str(f.alias)] = tuple(items)
+    return (attrs.evolve(d, **changes) if changes else d), position
+
+
+_BUILTIN: Final = frozenset(get_args(BuiltinDirective))
