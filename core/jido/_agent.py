@@ -150,7 +150,7 @@ def _problems_of_state(cls: type[Any], owner: str) -> list[str]:
     try:
         prepare_state(cls)
     except Exception as exc:
-        return [f"{owner}state {name}: its annotations cannot be read ({_reason(exc)})"]
+        return [f"{owner}state {name}: its annotations do not resolve ({_reason(exc)})"]
     may_hold_times(cls)  # known before the first step (see ZONED)
     return []
 
@@ -163,7 +163,8 @@ def _problems_of_params(table: Mapping[str, Instruction]) -> list[str]:
             prepare_params(params, ins.action.extra == "forbid")
         except Exception as exc:
             problems.append(
-                f"action {name!r}: params {params.__name__} cannot be validated ({_reason(exc)})"
+                f"action {name!r}: params {params.__name__}: its annotations do not resolve"
+                f" ({_reason(exc)})"
             )
     return problems
 

@@ -26,7 +26,11 @@ from cattrs.cols import (
     is_sequence,
     list_structure_factory,
 )
-from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError
+from cattrs.errors import (
+    ClassValidationError,
+    ForbiddenExtraKeysError,
+    StructureHandlerNotFoundError,
+)
 
 from ._json import EMPTY, FrozenMap, JsonValue, freeze, thaw
 from ._signal import _fixed_offset
@@ -338,22 +342,32 @@ def prepare_params(cls: type[Any], forbid_extra: bool) -> None:
     """Build the hooks that validate params into ``cls`` now, not on the first step.
 
     Raises:
-        Exception: what building them raised: ``NameError`` for an annotation that names
+        Exception: what building them raised, ``NameError`` for an annotation that names
             what cannot be found (a class local to a function, under ``from __future__
-            import annotations``), a cattrs error for a type it cannot structure.
+            import annotations``); a field type cattrs has no hook for is not an error here.
     """
-    if cls not in _fast_hooks:
-        _fast_hooks[cls] = _fast_hook(cls)
-    (_forbidding if forbid_extra else converter).get_structure_hook(cls)
+    try:
+        if cls not in _fast_hooks:
+            _fast_hooks[cls] = _fast_hook(cls)
+        (_forbidding if forbid_extra else converter).get_structure_hook(cls)
+    except StructureHandlerNotFoundError:
+        # A field of a type JSON has no form for (a ``date``...): such params are refused
+        # when they are given, as a params problem, and may still be left to their default.
+        _fast_hooks.pop(cls, None)
 
 
 def prepare_state(cls: type[Any]) -> None:
     """Build the hooks that read and write the state class ``cls`` now (see
     :func:`prepare_params`), so that an annotation that does not resolve is found when the
     spec is built. Raises as :func:`prepare_params` does."""
-    converter.get_structure_hook(cls)
-    converter.get_unstructure_hook(cls)
-    _writing.get_structure_hook(cls)
+    try:
+        converter.get_structure_hook(cls)
+        converter.get_unstructure_hook(cls)
+        _writing.get_structure_hook(cls)
+    except StructureHandlerNotFoundError:
+        # A field of a type JSON has no form for, or a generic class: such a state works,
+        # and ``jido.serde`` says it cannot encode (or decode) it when asked to.
+        pass
 
 
 def _no_fields(data: object, cls: type[Any]) -> Any:
