@@ -50,7 +50,7 @@ def _freeze_data(value: object) -> JsonValue:
 def _freeze_extensions(value: object) -> FrozenMap[str, str | int | bool]:
     if value is None or value is EMPTY:
         return _NO_EXTENSIONS
-    if not isinstance(value, dict | FrozenMap):
+    if not isinstance(value, Mapping):
         raise InvalidSignal("extensions", value, "expected a mapping of name to value")
     for name, v in value.items():
         if not isinstance(name, str) or _EXT_NAME_RE.fullmatch(name) is None:

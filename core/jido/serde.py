@@ -7,9 +7,13 @@ Every :class:`~jido.Signal`, directive and :class:`~jido.Agent` round-trips exac
     agent_from_json(to_json(a), spec) == a
 
 Signals use the CloudEvents 1.0 JSON format (``specversion``, extensions as top-level
-attributes). Directives and targets carry a ``"kind"`` tag whose values are part of the wire
-format (``"emit"``, ``"invoke"``, ...), independent of class names. Agents need their spec to
-decode, since the spec knows the state classes.
+attributes). On input, an attribute that is null is absent (as the format says), and the
+optional ``dataschema`` is accepted but not kept (a :class:`~jido.Signal` has no field for
+it); binary data (``data_base64``) is refused.
+
+Directives and targets carry a ``"kind"`` tag whose values are part of the wire format
+(``"emit"``, ``"invoke"``, ...), independent of class names. Agents need their spec to decode,
+since the spec knows the state classes.
 
 User-defined directives are serialized by a :class:`Codec` that knows their classes::
 
@@ -81,6 +85,8 @@ _TARGET_TAGS: Final[Mapping[type[Any], str]] = {
     d.ToSink: "sink",
 }
 _CE_CORE: Final = ("id", "source", "type", "subject", "time", "datacontenttype", "data")
+# Core attributes a Signal does not keep: the version (always 1.0) and the data's schema.
+_CE_OTHER: Final = ("specversion", "dataschema")
 
 
 class DecodeError(JidoError, ValueError):
@@ -209,6 +215,19 @@ def _signal_to_dict(s: Signal, *, thawed: bool = True) -> dict[str, Any]:
 def _signal_from_dict(raw: object, _: object = None) -> Signal:
     if not isinstance(raw, Mapping):
         raise TypeError(f"a signal must be a JSON object, got {type(raw).__name__}")
+    if any(v is None for v in raw.values()):
+        # CloudEvents JSON format 1.0: a null attribute is treated as unset (a required one
+        # is then missing). ``specversion`` stays, to be refused: only its absence is read
+        # as 1.0.
+        raw = {k: v for k, v in raw.items() if v is not None or k == "specversion"}
+    # ``dataschema`` is an OPTIONAL core attribute (a URI) of CloudEvents 1.0. A Signal has
+    # no field for it (its fields are the ones the design lists), so it is checked and not
+    # kept: a valid event still decodes.
+    schema = raw.get("dataschema")
+    if schema is not None and (not isinstance(schema, str) or not schema):
+        raise InvalidSignal("dataschema", schema, "must be a non-empty URI string")
+    if "data_base64" in raw:
+        raise ValueError("binary data (data_base64) is not supported: data must be JSON")
     if raw.get("specversion", "1.0") != "1.0":
         raise ValueError(f"specversion {raw.get('specversion')!r} is not 1.0")
     missing = [k for k in ("id", "source", "type") if k not in raw]
@@ -222,7 +241,7 @@ def _signal_from_dict(raw: object, _: object = None) -> Signal:
             time = datetime.fromisoformat(time)
         except ValueError:
             raise InvalidSignal("time", time, "is not an RFC 3339 timestamp") from None
-    extensions = {k: v for k, v in raw.items() if k not in _CE_CORE and k not in ("specversion",)}
+    extensions = {k: v for k, v in raw.items() if k not in _CE_CORE and k not in _CE_OTHER}
     return Signal(
         id=raw["id"],
         source=raw["source"],
@@ -300,6 +319,19 @@ class Codec:
             EncodeError: ``value`` is a directive of a class this codec does not know (register
                 it with ``Codec(directives=...)``), or no value this codec encodes.
         """
+        try:
+            return self._to_dict(value)
+        except EncodeError:
+            raise
+        except (AttributeError, KeyError, TypeError, ValueError) as exc:
+            # A value that is not what its class declares (a state field holding a
+            # FrozenMap where an attrs instance belongs): the hooks, which trust the
+            # declared types, fail on it in their own ways.
+            raise EncodeError(type(value).__name__, f"{type(exc).__name__}: {exc}") from exc
+
+    def _to_dict(
+        self, value: Signal | d.Directive | Agent[Any] | Problem | Step[Any]
+    ) -> dict[str, Any]:
         if isinstance(value, Signal):
             return _signal_to_dict(value)
         if isinstance(value, Agent):
@@ -313,8 +345,8 @@ class Codec:
             }
         if isinstance(value, Step):
             return {
-                "agent": self.to_dict(value.agent),
-                "directives": [self.to_dict(x) for x in value.directives],
+                "agent": self._to_dict(value.agent),
+                "directives": [self._to_dict(x) for x in value.directives],
             }
         if isinstance(value, Problem):
             return self._c.unstructure(value)  # type: ignore[no-any-return]
@@ -422,7 +454,10 @@ class Codec:
         except (TypeError, ValueError) as exc:
             # The core's hooks raise these with a whole sentence ("expected int, got ...").
             raise DecodeError(what, str(exc)) from None
-        except KeyError as exc:
+        except Exception as exc:
+            # Anything else a hook raised on input it could not read (a KeyError, cattrs'
+            # StructureHandlerNotFoundError for a class it has no hook for...): input is
+            # refused with a DecodeError, whatever refused it.
             raise DecodeError(what, f"{type(exc).__name__}: {exc}") from None
 
 
