@@ -16,11 +16,13 @@ class _Ids:
     ``_`` replaced, and a number added where two names would otherwise share one."""
 
     def __init__(self) -> None:
-        self._of: dict[tuple[str, str], str] = {}
+        self._of: dict[tuple[str, object], str] = {}
         self._taken: set[str] = set()
 
-    def __call__(self, prefix: str, text: str) -> str:
-        key = (prefix, text)
+    def __call__(self, prefix: str, text: str, key: object = None) -> str:
+        # ``key`` says what the node stands for, when its text alone does not (an action is
+        # its plugin and its name: ``stats__reset`` of the agent is not ``reset`` of stats).
+        key = (prefix, text if key is None else key)
         known = self._of.get(key)
         if known is not None:
             return known
@@ -84,7 +86,11 @@ def _routes(spec: AgentSpec[Any]) -> str:
     for route in spec.router.routes:
         ins = route.target
         sig = _node_id("sig_", route.pattern)
-        act = _node_id("act_", (ins.slice + "__" if ins.slice else "") + ins.action.name)
+        act = _node_id(
+            "act_",
+            (ins.slice + "__" if ins.slice else "") + ins.action.name,
+            (ins.slice, ins.action.name),
+        )
         if sig not in seen:
             lines.append(f'    {sig}(["{_label(route.pattern)}"])')
             seen.add(sig)
