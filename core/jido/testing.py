@@ -19,7 +19,8 @@ Needs the ``testing`` extra (``pip install jido[testing]``), which brings Hypoth
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, MutableMapping, MutableSet, Sequence
+from collections.abc import Set as AbstractSet
 from datetime import UTC, datetime, timedelta, timezone
 from types import UnionType
 from typing import Any, Final, TypeVar, Union, get_args, get_origin, get_type_hints
@@ -175,8 +176,8 @@ def signals(
     """Valid, stamped (non-draft) :class:`~jido.Signal` values.
 
     Args:
-        types: the signal types: a strategy, or a non-empty list of valid types to sample
-            from; :func:`signal_types` by default.
+        types: the signal types: a strategy, a non-empty list of valid types to sample
+            from, or one type as a string; :func:`signal_types` by default.
         data: a strategy for the payload (any JSON-able value; it is frozen by ``Signal``);
             :func:`json_values` by default.
 
@@ -193,10 +194,11 @@ def signals(
     elif isinstance(types, st.SearchStrategy):
         type_strategy = types
     else:
-        listed = list(types)
+        # A string is a sequence of its characters: one given alone is one type.
+        listed = [types] if isinstance(types, str) else list(types)
         bad = [t for t in listed if not is_valid_type(t)]
         if not listed or bad:
-            raise ValueError(f"types must be a non-empty list of valid signal types, bad: {bad}")
+            raise ValueError(f"types must be a non-empty list of valid signal types, bad: {bad!r}")
         type_strategy = st.sampled_from(listed)
     return st.builds(
         Signal,
@@ -320,6 +322,14 @@ def _from_type(t: Any) -> st.SearchStrategy[Any]:
         return st.tuples(*(_from_type(a) for a in args))
     if origin is list:
         return st.lists(_from_type(args[0]) if args else json_values(), max_size=4)
+    # Containers are drawn here too, not by ``st.from_type``: it would draw what JSON cannot
+    # hold inside them (NaN and infinities for floats, arbitrary objects for ``Any``).
+    if origin in (dict, Mapping, MutableMapping):
+        keys, values = args if len(args) == 2 else (str, Any)
+        return st.dictionaries(_from_type(keys), _from_type(values), max_size=4)
+    if origin in (set, frozenset, AbstractSet, MutableSet):
+        element = _from_type(args[0] if args else str)
+        return (st.sets if origin in (set, MutableSet) else st.frozensets)(element, max_size=4)
     if origin in (Union, UnionType):
         return st.one_of(*(_from_type(a) for a in args))
     if attrs.has(t):
