@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from datetime import date
 from typing import Any
 
 import attrs
@@ -29,6 +30,8 @@ from jido import (
     SetPath,
     Signal,
     SpecError,
+    Target,
+    ToAgent,
     action,
     cmd,
     derive_id,
@@ -38,6 +41,7 @@ from jido import (
     ok,
     step,
 )
+from jido.serde import agent_from_json, to_json
 
 
 @attrs.frozen
@@ -240,3 +244,20 @@ def test_drafts_in_a_custom_directive_are_stamped() -> None:
     assert custom.signal.causation_id == "s1"
     assert custom.signal.data == {"x": 1}
     assert custom.note == "n"
+
+
+@attrs.frozen
+class Routing:
+    """A state whose fields cattrs' own converter cannot read alone (serde's codec can) or
+    JSON cannot hold: it works in memory, so the spec builds."""
+
+    routes: dict[str, Target] = attrs.field(factory=dict)
+    day: date | None = None
+
+
+def test_a_state_of_targets_or_dates_builds() -> None:
+    """Only annotations that do not resolve fail a spec, not types some converter lacks a
+    hook for."""
+    spec = AgentSpec(name="routing", state=Routing)
+    agent = spec.new("r", Routing(routes={"x": ToAgent("b")}))
+    assert agent_from_json(to_json(agent), spec) == agent

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 from enum import Enum
 from types import UnionType
-from typing import Any, Final, TypeVar, Union, get_args, get_origin
+from typing import Any, Final, TypeVar, Union, get_args, get_origin, get_type_hints
 
 import attrs
 import cattrs
@@ -357,17 +357,28 @@ def prepare_params(cls: type[Any], forbid_extra: bool) -> None:
 
 
 def prepare_state(cls: type[Any]) -> None:
-    """Build the hooks that read and write the state class ``cls`` now (see
-    :func:`prepare_params`), so that an annotation that does not resolve is found when the
-    spec is built. Raises as :func:`prepare_params` does."""
-    try:
-        converter.get_structure_hook(cls)
-        converter.get_unstructure_hook(cls)
-        _writing.get_structure_hook(cls)
-    except StructureHandlerNotFoundError:
-        # A field of a type JSON has no form for, or a generic class: such a state works,
-        # and ``jido.serde`` says it cannot encode (or decode) it when asked to.
-        pass
+    """Resolve the annotations of the state class ``cls``, and of the attrs classes they
+    name, now: an annotation that names what cannot be found is found when the spec is
+    built, not when the state is first written or read.
+
+    Raises:
+        NameError: an annotation names what cannot be found.
+    """
+    _resolve(cls, set())
+
+
+def _resolve(t: Any, seen: set[type[Any]]) -> None:
+    # Only names are resolved: whether cattrs can structure each type is the codec's
+    # business (jido.serde adds hooks, for targets and signals, that this converter lacks).
+    if isinstance(t, type) and attrs.has(t):
+        if t in seen:
+            return
+        seen.add(t)
+        for hint in get_type_hints(t).values():
+            _resolve(hint, seen)
+        return
+    for arg in get_args(t):
+        _resolve(arg, seen)
 
 
 def _no_fields(data: object, cls: type[Any]) -> Any:
