@@ -768,6 +768,17 @@ def test_a_run_from_an_epoch_in_a_zone_with_rules_replays_identically() -> None:
         replay("\n".join([compact(header), *lines[1:]]), scenario)
 
 
+def test_a_setup_starting_an_unlisted_spec_is_refused() -> None:
+    """A scenario whose setup starts an agent of a spec it does not list is refused when
+    the simulation is set up, not found out at replay."""
+
+    def setup(sim: Simulation) -> None:
+        sim.start(RECORDER, "r")
+
+    with pytest.raises(ValueError, match="'recorder', which the scenario's specs do not"):
+        Scenario(specs=[bank.ACCOUNT], setup=setup).simulation(seed=1)
+
+
 def test_replay_reports_the_first_changed_line() -> None:
     """An edited event is found at its line, with both versions."""
     lines = simulation_to_jsonl(simulate(bank.SCENARIO, seed=8)).splitlines()

@@ -387,7 +387,12 @@ class Scenario:
         record: bool = True,
         setup: bool = True,
     ) -> Simulation:
-        """A fresh simulation of this scenario, set up (unless ``setup`` is false)."""
+        """A fresh simulation of this scenario, set up (unless ``setup`` is false).
+
+        Raises:
+            ValueError: the setup started an agent of a spec ``specs`` does not list (its
+                run could not be replayed against the scenario).
+        """
         sim = Simulation(
             self.specs,
             seed=seed,
@@ -404,6 +409,13 @@ class Scenario:
         )
         if setup and self.setup is not None:
             self.setup(sim)
+            listed = {spec.name for spec in self.specs}
+            for agent in sim._started:
+                if agent.spec not in listed:
+                    raise ValueError(
+                        f"the setup started {agent.id!r}, of spec {agent.spec!r}, which the"
+                        " scenario's specs do not list: a run of it could not be replayed"
+                    )
         return sim
 
 
