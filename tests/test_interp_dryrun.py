@@ -181,6 +181,34 @@ def test_a_canned_error_yields_on_error() -> None:
 # ---------------------------------------------------------------- the review
 
 
+@attrs.frozen
+class Prices:
+    """Prices by name, a name with a dot in it among them."""
+
+    by_name: FrozenMap[str, JsonValue] = attrs.field(
+        factory=lambda: FrozenMap({"a.b": 1, "a": FrozenMap({"b": 2})})
+    )
+
+
+@action()
+def swap_prices(state: Prices, _: NoParams, ctx: Context) -> ActionResult[Prices]:
+    return ok(Prices(FrozenMap({"a": FrozenMap({"b": 1}), "a.b": 2})))
+
+
+def test_a_key_with_a_dot_is_not_taken_for_a_nested_one() -> None:
+    """The review's paths quote a key that has a dot in it: ``"a.b"`` and ``a`` -> ``b``
+    are two values, each change reported."""
+    spec = AgentSpec(name="p", state=Prices, routes=[Route(pattern="p.swap", target=swap_prices)])
+    run = DryRun([spec])
+    run.start(spec, "p")
+    run.send("p", "p.swap")
+    (step,) = run.review().steps
+    assert set(step.changes) == {
+        Change("state.by_name.a.b", 2, 1),
+        Change('state.by_name["a.b"]', 1, 2),
+    }
+
+
 def test_the_review_has_per_step_changes_directives_and_effects() -> None:
     """run.review(): per step, the state changes, every directive and the effects."""
     run = shop(replies={"payment.charge": {"receipt": "r-1"}})

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Mapping
-from typing import Any, Literal, assert_never, final
+from typing import Any, Final, Literal, assert_never, final
 
 import attrs
 
@@ -129,20 +130,35 @@ def _is_effect(d: Directive) -> bool:
     )
 
 
-def _flatten(prefix: str, value: Any, out: dict[str, Any]) -> None:
+_Path = tuple[str, ...]
+
+
+def _flatten(prefix: _Path, value: Any, out: dict[_Path, Any]) -> None:
     if isinstance(value, Mapping) and value:
         for k, v in value.items():
-            _flatten(f"{prefix}.{k}", v, out)
+            _flatten((*prefix, str(k)), v, out)
     else:
         out[prefix] = value
 
 
-def _view(agent: Agent[Any], codec: Codec) -> dict[str, Any]:
+def _view(agent: Agent[Any], codec: Codec) -> dict[_Path, Any]:
     raw = codec.to_dict(agent)
-    flat: dict[str, Any] = {"status": raw["status"]}
-    _flatten("state", raw["state"], flat)
-    _flatten("slices", raw["slices"], flat)
+    flat: dict[_Path, Any] = {("status",): raw["status"]}
+    _flatten(("state",), raw["state"], flat)
+    _flatten(("slices",), raw["slices"], flat)
     return flat
+
+
+def _path(keys: _Path) -> str:
+    """``state.count``; a key that would read as more than one (a dot in it, say) is
+    quoted: ``state.prices["a.b"]``."""
+    out = keys[0]
+    for k in keys[1:]:
+        out += f".{k}" if k and _PLAIN.fullmatch(k) else f"[{json.dumps(k, ensure_ascii=False)}]"
+    return out
+
+
+_PLAIN: Final = re.compile(r"[^.\[\]\"\s]+")
 
 
 def _changes(before: Agent[Any], after: Agent[Any], codec: Codec) -> tuple[Change, ...]:
@@ -150,26 +166,27 @@ def _changes(before: Agent[Any], after: Agent[Any], codec: Codec) -> tuple[Chang
         return ()
     b, a = _view(before, codec), _view(after, codec)
     out: list[Change] = []
-    for path in sorted(b.keys() | a.keys()):
-        if path in b and path in a:
-            if b[path] != a[path]:
-                out.append(Change(path, b[path], a[path]))
-        elif path in b:
-            if not _emptied_into(path, b[path], a):
-                out.append(Change(path, b[path], None, "removed"))
-        elif not _emptied_into(path, a[path], b):
-            out.append(Change(path, None, a[path], "added"))
+    for keys in sorted(b.keys() | a.keys()):
+        path = _path(keys)
+        if keys in b and keys in a:
+            if b[keys] != a[keys]:
+                out.append(Change(path, b[keys], a[keys]))
+        elif keys in b:
+            if not _emptied_into(keys, b[keys], a):
+                out.append(Change(path, b[keys], None, "removed"))
+        elif not _emptied_into(keys, a[keys], b):
+            out.append(Change(path, None, a[keys], "added"))
     return tuple(out)
 
 
-def _emptied_into(path: str, value: Any, other: Mapping[str, Any]) -> bool:
+def _emptied_into(keys: _Path, value: Any, other: Mapping[_Path, Any]) -> bool:
     # An empty map is a leaf of the flat view; once it has entries, they are the leaves. So
-    # ``{}`` on one side and ``path.key`` entries on the other are one change, reported by
-    # the entries (and the other way round when a map is emptied).
+    # ``{}`` on one side and entries under its keys on the other are one change, reported
+    # by the entries (and the other way round when a map is emptied).
     if value != {}:
         return False
-    prefix = path + "."
-    return any(p.startswith(prefix) for p in other)
+    n = len(keys)
+    return any(len(p) > n and p[:n] == keys for p in other)
 
 
 def _change_line(c: Change) -> str:
