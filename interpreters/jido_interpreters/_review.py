@@ -42,7 +42,8 @@ __all__ = ["Change", "Review", "ReviewStep", "describe", "review"]
 @final
 @attrs.frozen
 class Change:
-    """One value that changed: ``path`` like ``state.count`` or ``slices.audit.events``.
+    """One value that changed: ``path`` like ``state.count`` or ``slices.audit.events`` (a
+    map key with a dot, a bracket, a quote or a space in it is quoted: ``state.m["a.b"]``).
 
     ``kind`` tells a value that was ``null`` from one that was not there: ``"added"`` (no
     ``before``), ``"removed"`` (no ``after``; a map key deleted) or ``"changed"``.
