@@ -437,6 +437,47 @@ def test_a_simulation_orders_a_sensors_end_as_sync_runtime_does() -> None:
     assert simulated == ("t.echo", "t.after", "t.echo", "sensor.exit:normal", "t.after")
 
 
+@action()
+def later_then_now(state: Log, _: NoParams, ctx: Context) -> ActionResult[Log]:
+    return ok(state, schedule(0.0, "t.tick"), emit("t.after"))
+
+
+PROMPT = AgentSpec(
+    name="prompt",
+    state=Log,
+    routes=[
+        Route(pattern="t.go", target=later_then_now),
+        Route(pattern="t.tick", target=note),
+        Route(pattern="t.after", target=note),
+    ],
+)
+
+
+def test_a_timer_due_now_waits_for_what_is_sent_now_everywhere() -> None:
+    """A step arms a timer with no delay, then emits: the emit is handled first on
+    SyncRuntime, on AsyncRuntime, and in a simulation with latency 0."""
+    rt = SyncRuntime([PROMPT])
+    rt.start(PROMPT, "a")
+    rt.send("a", "t.go")
+    rt.advance(1)
+    sim = Simulation([PROMPT], latency=0)
+    sim.start(PROMPT, "a")
+    sim.send("a", "t.go")
+
+    async def main() -> tuple[str, ...]:
+        async with AsyncRuntime([PROMPT]) as art:
+            await art.start(PROMPT, "a")
+            await art.cast("a", "t.go")
+            await art.wait_until("a", lambda a: len(a.state.seen) == 2, timeout=5)
+            seen: tuple[str, ...] = art.state("a").seen
+            return seen
+
+    expected = ("t.after", "t.tick")
+    assert rt.state("a").seen == expected
+    assert sim.run(20).agents["a"].state.seen == expected
+    assert asyncio.run(main()) == expected
+
+
 def test_in_a_simulation_an_outcome_never_overtakes_its_steps_own_signals() -> None:
     """Whatever latencies a seed draws, the outcome of a step's effect arrives after the
     signal the same step sent its agent, as on both runtimes."""

@@ -58,6 +58,8 @@ _Item: TypeAlias = tuple[float, int, int, str, str, Any, Any]
 
 #: Sent to whoever holds the id when it arrives (an input: it may precede the start).
 _ANYONE: Final = -2
+#: Added to a timer's seq: see ``push``.
+_LATE: Final = 1 << 62
 
 
 class _Violated(Exception):
@@ -174,7 +176,12 @@ class _Engine(Kernel):
         """Put an item in flight; ``aimed``: the life of ``target`` it is for (by default
         the current one; timers have incarnations of their own instead)."""
         seq = next(self._order)
-        if kind != _TIMER:
+        if kind == _TIMER:
+            # After every message due at the same time, as in SyncRuntime (whose timers fire
+            # once the queue is empty) and AsyncRuntime (a timer's callback waits for the
+            # agent's turn to end): a timer due now never overtakes what is being sent now.
+            seq += _LATE
+        else:
             self._aimed[seq] = self._life.get(target, -1) if aimed is None else aimed
         heapq.heappush(self.heap, (due, seq, kind, target, sender, payload, extra))
 
