@@ -783,6 +783,7 @@ def test_replay_reports_the_first_changed_line() -> None:
     """An edited event is found at its line, with both versions."""
     lines = simulation_to_jsonl(simulate(bank.SCENARIO, seed=8)).splitlines()
     raw = json.loads(lines[5])
+    raw_at = raw["at"]
     raw["at"] = 99.0
     lines[5] = json.dumps(raw, separators=(",", ":"))
     found = replay("\n".join(lines), bank.SCENARIO)
@@ -790,6 +791,7 @@ def test_replay_reports_the_first_changed_line() -> None:
     assert found.line == 6
     assert found.expected == lines[5]
     assert found.describe().startswith("line 6: recorded event 4")
+    assert found.describe().endswith("(first difference: $.at: 99.0 != " + str(raw_at) + ")")
 
 
 def compact(value: object) -> str:

@@ -210,7 +210,44 @@ class Divergence:
         if self.note:
             got += f" ({self.note})"
         want = _summary(self.expected) if self.expected is not None else "the trace ended"
-        return f"line {self.line}: recorded {want}; replay gave {got}"
+        text = f"line {self.line}: recorded {want}; replay gave {got}"
+        if self.expected is not None and self.actual is not None:
+            where = _first_difference(self.expected, self.actual)
+            if where:
+                text += f" (first difference: {where})"
+        return text
+
+
+def _first_difference(expected: str, actual: str) -> str:
+    """Where two trace lines first differ, as ``path: recorded != replayed``; ``""`` if
+    either is not JSON."""
+    try:
+        a, b = json.loads(expected), json.loads(actual)
+    except json.JSONDecodeError:
+        return ""
+
+    def walk(x: Any, y: Any, path: str) -> str:
+        if isinstance(x, dict) and isinstance(y, dict):
+            for k in [*x, *(k for k in y if k not in x)]:
+                if k not in x or k not in y:
+                    return f"{path}.{k}: {'missing' if k not in x else 'present'} recorded"
+                found = walk(x[k], y[k], f"{path}.{k}")
+                if found:
+                    return found
+            return ""
+        if isinstance(x, list) and isinstance(y, list):
+            for i, (p, q) in enumerate(zip(x, y, strict=False)):
+                found = walk(p, q, f"{path}[{i}]")
+                if found:
+                    return found
+            if len(x) != len(y):
+                return f"{path}: {len(x)} items recorded, {len(y)} replayed"
+            return ""
+        if x != y or type(x) is not type(y):
+            return f"{path}: {json.dumps(x)[:60]} != {json.dumps(y)[:60]}"
+        return ""
+
+    return walk(a, b, "$")
 
 
 def _summary(line: str) -> str:
