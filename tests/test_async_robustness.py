@@ -370,6 +370,46 @@ def test_shutdown_leaves_the_runtime_idle() -> None:
     run(main)
 
 
+@action(params=Item)
+def fetch_and_halt(state: Log, p: Item, ctx: Context) -> ActionResult[Log]:
+    """Invoke the effect named by the item, and stop."""
+    return ok(state, invoke(p.item, None, on_ok="t.fetched", on_error="t.failed"), stop("done"))
+
+
+QUITTER = AgentSpec(
+    name="quitter",
+    state=Log,
+    routes=[
+        Route(pattern="t.last", target=fetch_and_halt),
+        Route(pattern="t.fetched", target=note),
+    ],
+)
+
+
+def test_a_stopped_agents_last_outcome_is_not_news_for_its_successor() -> None:
+    """The effect a stopping step invoked finishes after another agent was started under
+    the id: its outcome is a dead letter, not a signal for the new agent."""
+    release = asyncio.Event()
+
+    async def slow(args: object) -> object:
+        await release.wait()
+        return "late"
+
+    async def main() -> None:
+        async with AsyncRuntime([QUITTER], effects={"slow": slow}) as rt:
+            await rt.start(QUITTER, "q")
+            await rt.call("q", "t.last", {"item": "slow"}, timeout=5.0)
+            await asyncio.sleep(0)  # the stop is carried out, the effect begins
+            assert rt.agent_ids == ()
+            await rt.start(QUITTER, "q")
+            release.set()
+            await rt.wait_idle(timeout=5.0)
+            assert rt.state("q") == Log()
+            assert [(a, s.type) for a, s in rt.dead_letters] == [("q", "t.fetched")]
+
+    run(main)
+
+
 def test_an_effect_can_shut_its_runtime_down(tmp_path: Path) -> None:
     """An effect that shuts the runtime down (an agent's command to stop the service) gets
     its report: the drain does not wait for the effect itself, nor is the effect cancelled

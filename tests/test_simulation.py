@@ -31,6 +31,7 @@ from jido import (
     NoParams,
     Route,
     action,
+    cron,
     emit_to,
     invoke,
     ok,
@@ -318,6 +319,30 @@ def test_an_inputs_time_is_the_virtual_clocks_across_daylight_saving() -> None:
     assert sig.time.astimezone(UTC) == epoch.astimezone(UTC) + timedelta(hours=3)
     (step,) = delivered(sim.run())
     assert step.signal.time == sig.time
+
+
+@action()
+def count_tick(state: Count, _: NoParams, ctx: Context) -> ActionResult[Count]:
+    return ok(Count(state.n + 1))
+
+
+MINUTELY = AgentSpec(
+    name="minutely",
+    state=Count,
+    routes=[Route(pattern="clock.tick", target=count_tick)],
+    schedules=[cron("* * * * *", "clock.tick", job_id="minute")],
+)
+
+
+def test_progress_is_reported_now_and_then_in_a_run_of_timers() -> None:
+    """A run whose events are all timer ticks still reports progress as it goes."""
+    sim = Simulation([MINUTELY], seed=1, record=False)
+    sim.start(MINUTELY, "m")
+    calls: list[int] = []
+    sim.run(3000, progress=calls.append)
+    assert len(calls) >= 3
+    assert calls == sorted(calls)
+    assert calls[-1] >= 3000
 
 
 def test_records_senders() -> None:

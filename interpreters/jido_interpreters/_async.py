@@ -963,10 +963,7 @@ class AsyncRuntime:
             durable.keep(self, agent_id, sig)  # handled when it is recovered
             return True
         if srv is None or srv.stopped:
-            self._dead(agent_id, sig)
-            if self._storage is not None and not self._shut_down:
-                # So that no recovery hands it to an agent started under that id later.
-                self._commit().post("undelivered", (agent_id, sig.id))
+            self._undelivered(agent_id, sig)
             return False
         if self._storage is not None:
             durable.journal(self, agent_id, sig, None)
@@ -974,6 +971,13 @@ class AsyncRuntime:
             srv.mailbox.put_internal((sig, None, None))
             self._add_pending()
         return True
+
+    def _undelivered(self, agent_id: str, sig: Signal) -> None:
+        """``sig`` found no agent to take it: a dead letter."""
+        self._dead(agent_id, sig)
+        if self._storage is not None and not self._shut_down:
+            # So that no recovery hands it to an agent started under that id later.
+            self._commit().post("undelivered", (agent_id, sig.id))
 
     def _system(self, srv: Server, type: str, data: object, cause: str) -> None:
         self._system_to(srv.agent.id, type, data, cause)

@@ -303,7 +303,13 @@ async def _run_effect(
         # Outcomes of one step's effects are delivered in directive order.
         await asyncio.wait([previous])
     srv.out_invokes.pop(d.key, None)
-    rt._deliver(srv.agent.id, outcome_signal(d, outcome, cause=cause, time=rt._clock()))
+    sig = outcome_signal(d, outcome, cause=cause, time=rt._clock())
+    if srv.stopped:
+        # Its agent stopped while it ran (it was the stopping step's, see supervision.stop):
+        # a dead letter, even if another agent has been started under the id since.
+        rt._undelivered(srv.agent.id, sig)
+    else:
+        rt._deliver(srv.agent.id, sig)
 
 
 def after(rt: AsyncRuntime, srv: Server, delay: float, sig: Signal) -> None:

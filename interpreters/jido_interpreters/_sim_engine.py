@@ -293,21 +293,21 @@ class _Engine(Kernel):
             self.now = due
             if kind == _TIMER:
                 self._fire(target, payload, extra, limit)
-                continue
-            aimed = aimed_at.pop(seq)
-            ended = aimed != _ANYONE and aimed != life.get(target, -1)
-            if kind == _LOCAL:
-                self.deliver_now(target, sender, payload, limit, ended)
-            elif kind == _NET:
-                if extra or not self._message_fault(target, sender, payload, aimed):
-                    self.deliver_now(target, sender, payload, limit, ended)
             else:
-                invoke, outcome, cause = payload
-                if not extra:
-                    outcome = self._effect_fault(target, invoke, outcome, cause, aimed)
-                if outcome is not None:
-                    sig = outcome_signal(invoke, outcome, cause=cause, time=self.clock())
-                    self.deliver_now(target, "@effect", sig, limit, ended)
+                aimed = aimed_at.pop(seq)
+                ended = aimed != _ANYONE and aimed != life.get(target, -1)
+                if kind == _LOCAL:
+                    self.deliver_now(target, sender, payload, limit, ended)
+                elif kind == _NET:
+                    if extra or not self._message_fault(target, sender, payload, aimed):
+                        self.deliver_now(target, sender, payload, limit, ended)
+                else:
+                    invoke, outcome, cause = payload
+                    if not extra:
+                        outcome = self._effect_fault(target, invoke, outcome, cause, aimed)
+                    if outcome is not None:
+                        sig = outcome_signal(invoke, outcome, cause=cause, time=self.clock())
+                        self.deliver_now(target, "@effect", sig, limit, ended)
             if progress is not None and self.count >= report:
                 progress(self.count)
                 report = self.count + 1024
