@@ -232,6 +232,23 @@ def test_a_timer_that_rearms_itself_at_once_is_a_runaway() -> None:
     assert len(rt.state("a").seen) <= 101
 
 
+HOURLY = AgentSpec(
+    name="hourly",
+    state=Log,
+    routes=[Route(pattern="t.tick", target=note)],
+    schedules=[schedule(3600.0, "t.tick")],
+)
+
+
+def test_timers_that_merely_fall_due_together_are_no_runaway() -> None:
+    """Many agents whose timers fall due at the same instant are not a loop: each timer's
+    signal is a run of its own, bounded by ``max_steps`` alone."""
+    rt = SyncRuntime([HOURLY], max_steps=2, record=False)
+    for i in range(5):
+        rt.start(HOURLY, f"h{i}")
+    assert rt.advance(7200) == 5
+
+
 # ---------------------------------------------------------------- extensions that fail
 
 

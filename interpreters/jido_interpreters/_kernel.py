@@ -101,8 +101,8 @@ class UnknownAgent(LookupError):
 
 
 class RunawayError(RuntimeError):
-    """A run handled more signals than its ``max_steps`` without becoming idle (or, in an
-    ``advance``, without virtual time moving on).
+    """A run handled more signals than its ``max_steps`` without becoming idle (counting,
+    in an ``advance``, what timers armed with no delay went on to cause).
 
     Usually an agent that emits to itself on every signal (or re-arms a timer at once).
     Nothing was lost: the queue still holds what was pending (``pending``), and the trace
@@ -159,6 +159,8 @@ class Kernel:
         self.children: dict[str, dict[str, str]] = {}  # parent id -> tag -> child id
         self.queue: deque[tuple[str, Signal]] = deque()
         self.timers: list[tuple[float, int, str, Signal, tuple[str, ...]]] = []
+        # The seqs of timers armed with no delay (due the instant they were armed).
+        self._at_once: set[int] = set()
         self.crons: dict[tuple[str, str], _CronJob] = {}
         self.sensor_tags: dict[tuple[str, str], int] = {}  # (agent, tag) -> generation
         # (agent, tag) -> (sensor name, id of its last emission): when that one fires, the
@@ -274,6 +276,7 @@ class Kernel:
             self.sensor_ends.pop(key, None)
         # Its armed timers go too: a Schedule must not fire into a later agent with this id.
         if any(t[2] == agent_id for t in self.timers):
+            self._at_once.difference_update(t[1] for t in self.timers if t[2] == agent_id)
             self.timers = [t for t in self.timers if t[2] != agent_id]
             heapq.heapify(self.timers)
         # Signals already queued for a stopped agent are not silently lost: dead letters.
@@ -491,7 +494,10 @@ class Kernel:
             )
 
     def _timer(self, due: float, agent_id: str, sig: Signal, tag: tuple[str, ...] = ()) -> None:
-        heapq.heappush(self.timers, (due, next(self._seq), agent_id, sig, tag))
+        seq = next(self._seq)
+        if due <= self.now:
+            self._at_once.add(seq)  # armed with no delay: see advance
+        heapq.heappush(self.timers, (due, seq, agent_id, sig, tag))
 
     def _cron(self, agent_id: str, d: Cron, problems: list[Problem]) -> None:
         found = cron_ticks(d, self.clock())
@@ -672,9 +678,10 @@ class Kernel:
         if seconds < 0:
             raise ValueError("time only moves forward")
         handled = self.run_until_idle()
-        # Steps at one virtual instant count together: timers that keep re-arming with no
-        # delay are as endless a loop as signals that keep emitting.
-        instant, at_instant = self.now, handled
+        # The steps a timer armed with no delay causes count with those of the step that
+        # armed it: timers that keep re-arming at once are as endless a loop as signals that
+        # keep emitting. (Timers that merely fall due together are not a chain.)
+        chain = handled
         target = self.now + seconds
         if target > self.end_of_time:
             raise ValueError(
@@ -682,7 +689,11 @@ class Kernel:
                 " last date a datetime holds"
             )
         while self.timers and self.timers[0][0] <= target:
-            due, _, agent_id, sig, tag = heapq.heappop(self.timers)
+            due, seq, agent_id, sig, tag = heapq.heappop(self.timers)
+            if seq in self._at_once:
+                self._at_once.discard(seq)
+            else:
+                chain = 0
             self.now = max(self.now, due)
             if not self._timer_live(agent_id, tag):
                 continue
@@ -699,10 +710,8 @@ class Kernel:
                 self.queue.append((agent_id, sig))
                 if tag and tag[0] == "sensor":
                     self._sensor_fired(agent_id, tag, sig)
-            if self.now != instant:
-                instant, at_instant = self.now, 0
-            n = self._drain(self.max_steps - at_instant)
-            at_instant += n
+            n = self._drain(self.max_steps - chain)
+            chain += n
             handled += n
         self.now = target
         return handled
