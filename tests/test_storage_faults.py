@@ -347,6 +347,30 @@ def test_an_agent_its_policy_stopped_stays_stopped_without_the_mark(
     asyncio.run(recovered())
 
 
+def test_an_agent_whose_start_snapshot_fails_is_stopped(tmp_path: Path) -> None:
+    """The snapshot written at start holds the ids and due times of the declared schedules;
+    an agent it cannot be written for does not run (``start`` raises NotDurable), and no
+    recovery brings it back with schedules it would fire twice."""
+    store = Flaky(tmp_path / "db")
+
+    async def main() -> None:
+        async with AsyncRuntime(SPECS, storage=store) as rt:
+            await rt.start(TALLY, "tally")
+            store.failing.add("snapshot")
+            with pytest.raises(NotDurable, match="'c'"):
+                await rt.start(COUNTER, "c")
+            assert rt.agent_ids == ("tally",)
+            store.failing.clear()
+        assert await _reloaded_ids(tmp_path / "db") == ("tally",)
+
+    asyncio.run(main())
+
+
+async def _reloaded_ids(path: Path) -> tuple[str, ...]:
+    async with AsyncRuntime(SPECS, storage=SQLiteStorage(path)) as rt:
+        return await rt.restore()
+
+
 def test_a_failed_snapshot_loses_nothing(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     """Snapshots are an optimisation over the journal: when one fails (logged), recovery
     replays the journal instead and gives back equal agents."""

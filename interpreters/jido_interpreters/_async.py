@@ -168,6 +168,24 @@ def _registered(ctx: tuple[AsyncRuntime, Server], _: object, exc: BaseException 
     rt._commit().post("admit", agent_id)
 
 
+def _snapshotted(
+    ctx: tuple[AsyncRuntime, Server, asyncio.Future[None] | None],
+    _: object,
+    exc: BaseException | None,
+) -> None:
+    """An agent's start snapshot is written; if it failed, the agent stops (see _start)."""
+    rt, srv, written = ctx
+    if exc is not None and not srv.stopped and rt._servers.get(srv.agent.id) is srv:
+        agent_id = srv.agent.id
+        log.error("%s", NotDurable(agent_id, None, exc), extra={"jido": {"agent": agent_id}})
+        supervision.stop(rt, srv, f"not durable: {exc}")
+    if written is not None and not written.done():
+        if exc is None:
+            written.set_result(None)
+        else:
+            written.set_exception(exc)
+
+
 def _crashed(agent_id: str, sig: Signal, exc: Exception) -> ActionCrashed:
     crash = ActionCrashed(agent_id, "<step>", sig.type)
     crash.__cause__ = exc
@@ -350,7 +368,8 @@ class AsyncRuntime:
                 ``ValueError``): ``restore`` it, or use another id.
             LookupError: ``spec`` names no registered spec.
             TypeError: ``state`` does not fit the spec's state class.
-            NotDurable: storage failed to register it; it was not started.
+            NotDurable: storage failed to register it (it was not started), or to write its
+                start snapshot (it was stopped again at once).
         """
         self._spans.refresh()
         s, agent = self._new(spec, id, state)
@@ -376,7 +395,13 @@ class AsyncRuntime:
         finally:
             self._starting.discard(id)
             self._done_pending()
-        return self._start(s, agent, parent=None, register=False)
+        written: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._start(s, agent, parent=None, register=False, written=written)
+        try:
+            await written
+        except Exception as exc:
+            raise NotDurable(id, None, exc) from exc
+        return agent
 
     def _new(
         self, spec: AgentSpec[Any] | str, agent_id: str, state: object
@@ -425,11 +450,14 @@ class AsyncRuntime:
         *,
         parent: tuple[str, str] | None,
         register: bool,
+        written: asyncio.Future[None] | None = None,
     ) -> Agent[Any]:
         """Start an agent now. With storage and ``register`` (a spawned child), its
         registration is written first (in order with the journal); if that fails, the error
         is logged and the child stops (its parent gets ``child.exit``): there is no caller
-        to tell."""
+        to tell. With storage, a snapshot of what it armed at start follows (its declared
+        schedules' ids and due times are only there); if that fails, the agent stops too,
+        and ``written`` (when given) fails with the error."""
         agent_id = agent.id
         self._check_free(agent_id)
         srv = Server(spec, agent, self._options.get(spec.name, self._default_options))
@@ -452,8 +480,14 @@ class AsyncRuntime:
             )
         execute(self, srv, None, durable.afresh(self, agent, spec.startup(agent)))
         # What it armed at start, with due times and ids, for a recovery before its first
-        # snapshot (recomputing them would count the delays from the wrong time).
-        self._commit().post("snapshot", snapshot_record(agent, spec, 0, srv.outbox(), self._codec))
+        # snapshot (recomputing them would count the delays from the wrong time, and give
+        # the declared schedules their plain ids, not the ones they fired with).
+        self._commit().post(
+            "snapshot",
+            snapshot_record(agent, spec, 0, srv.outbox(), self._codec),
+            _snapshotted,
+            (self, srv, written),
+        )
         return agent
 
     async def cast(self, agent_id: str, signal: Signal | str, data: object = None) -> Signal:
