@@ -371,6 +371,50 @@ async def _reloaded_ids(path: Path) -> tuple[str, ...]:
         return await rt.restore()
 
 
+class _HeldRead(Flaky):
+    """SQLite whose first ``agents()`` read waits, once read, until ``go`` is set: a
+    restore that read its records then took long to come back."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.read = threading.Event()
+        self.go = threading.Event()
+
+    def agents(self) -> Sequence[AgentRecord | CorruptJournal]:
+        records = super().agents()
+        if not self.read.is_set():
+            self.read.set()
+            self.go.wait(timeout=10)
+        return records
+
+
+def test_an_agent_stopped_during_another_restore_stays_stopped_to_senders(
+    tmp_path: Path,
+) -> None:
+    """A restore that read the records before an agent was restored and stopped by
+    another does not take that agent for one waiting in storage: what is sent to it is a
+    dead letter, not journalled for a recovery that will never come."""
+    path = tmp_path / "agents.db"
+
+    async def main() -> None:
+        async with AsyncRuntime(SPECS, storage=SQLiteStorage(path)) as rt:
+            await rt.start(TALLY, "tally")
+            await rt.start(COUNTER, "c")
+        store = _HeldRead(path)
+        async with AsyncRuntime(SPECS, storage=store) as rt:
+            slow = asyncio.create_task(rt.restore(only=["c"]))
+            await asyncio.to_thread(store.read.wait, 10)  # its records are read; it is held
+            assert await rt.restore(only=["tally"]) == ("tally",)
+            await rt.stop("tally")
+            store.go.set()
+            assert await slow == ("c",)
+            await rt.call("c", "t.add", {"by": 1}, timeout=5)
+            await rt.wait_idle(timeout=5)
+            assert [(a, s.type) for a, s in rt.dead_letters] == [("tally", "t.added")]
+
+    asyncio.run(main())
+
+
 def test_a_failed_snapshot_loses_nothing(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     """Snapshots are an optimisation over the journal: when one fails (logged), recovery
     replays the journal instead and gives back equal agents."""

@@ -278,6 +278,8 @@ class AsyncRuntime:
         # Agents storage holds (not stopped) that no restore has brought back yet: what is
         # sent to them is journalled for their recovery, not a dead letter.
         self._dormant: set[str] = set()
+        self._restoring = 0  # restores under way
+        self._stopped_meanwhile: set[str] = set()  # agents stopped while one was
         # Effects of agents that stopped, left to finish (see supervision.stop).
         self._lingering: set[asyncio.Task[None]] = set()
         self._starting: set[str] = set()  # ids whose registration is being written

@@ -381,6 +381,20 @@ async def restore(
 ) -> tuple[str, ...]:
     """:meth:`AsyncRuntime.restore`, for the agents in ``wanted`` (all if ``None``);
     ``thawing`` is the hibernated agent whose thaw task this is."""
+    # Agents that stop while a restore awaits storage are remembered until no restore is
+    # under way: what it read says they had not stopped (see ``dormant`` below).
+    rt._restoring += 1
+    try:
+        return await _restore(rt, wanted, thawing)
+    finally:
+        rt._restoring -= 1
+        if not rt._restoring:
+            rt._stopped_meanwhile.clear()
+
+
+async def _restore(
+    rt: AsyncRuntime, wanted: set[str] | None, thawing: str | None
+) -> tuple[str, ...]:
     storage = rt._storage
     assert storage is not None
     loop = asyncio.get_running_loop()
@@ -435,6 +449,9 @@ async def restore(
     plans = [p for p in plans if ours(p[0].agent_id) and rt._hibernated.get(p[0].agent_id) is p[3]]
     known = {r.agent_id for r in records}
     stopped = {r.agent_id for r in records if isinstance(r, AgentRecord) and r.stopped}
+    # Stored, not stopped, and neither in memory nor about to be: what is sent to them is
+    # journalled for their recovery. (Read before the awaits above: agents another restore
+    # brought back since are in memory now, and those stopped since are remembered.)
     rt._dormant = {
         r.agent_id
         for r in records
@@ -442,6 +459,7 @@ async def restore(
         and not r.stopped
         and r.agent_id not in rt._servers
         and r.agent_id not in rt._hibernated
+        and r.agent_id not in rt._stopped_meanwhile
     }.difference(p[0].agent_id for p in plans)
     now = rt._clock().timestamp()
     started: list[tuple[AgentRecord, AgentSpec[Any], Replayed, Hibernated | None, bool]] = []

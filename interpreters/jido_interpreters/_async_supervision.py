@@ -198,6 +198,9 @@ def _stopped(
     """
     if rt._storage is not None and cause is None:
         rt._commit().post("stopped", agent_id)
+    rt._dormant.discard(agent_id)
+    if rt._restoring:
+        rt._stopped_meanwhile.add(agent_id)
     rt._waiters.fail(agent_id, UnknownAgent(agent_id))
     if parent is not None:
         parent_id, tag = parent
