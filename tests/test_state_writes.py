@@ -5,6 +5,7 @@ value is reported."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import attrs
@@ -142,6 +143,37 @@ def test_typed_values_built_by_the_action_are_kept() -> None:
     assert problems == []
     assert state.items == {"b": Item(6)}
     assert state.names == ("x",)
+
+
+def test_a_collection_of_built_values_is_stored_as_it_is() -> None:
+    """A tuple of instances the action built is stored as that very object, not rebuilt
+    (a large collection written back on every step must cost nothing)."""
+    stock = tuple(Item(i) for i in range(100))
+    state, problems = run("t3", ops=(SetPath("stock", stock),))
+    assert problems == []
+    assert state.stock is stock
+
+
+@attrs.frozen
+class Priced:
+    """A field whose attrs converter turns text into a number."""
+
+    price: Decimal = attrs.field(default=Decimal(0), converter=Decimal)
+
+
+@action()
+def set_price(state: Priced, _: NoParams, ctx: Context) -> ActionResult[Priced]:
+    assert ctx.signal is not None
+    return ok(None, ops=(SetPath("price", ctx.signal.data),))
+
+
+def test_a_field_with_its_own_converter_converts_what_is_written() -> None:
+    """A type the converter has no hook for (``Decimal``) is left to the field's attrs
+    converter, as ``attrs.evolve`` would."""
+    spec = AgentSpec(name="priced", state=Priced, routes=[Route(pattern="**", target=set_price)])
+    result = step(spec, spec.new("p"), Signal(type="p.set", source="/t", id="1", data="1.50"))
+    assert result.problems == ()
+    assert result.agent.state.price == Decimal("1.50")
 
 
 def test_a_new_agent_from_a_mapping_follows_the_declared_types() -> None:

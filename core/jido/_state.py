@@ -26,7 +26,11 @@ from types import UnionType
 from typing import Any, Final, TypeAlias, final
 
 import attrs
-from cattrs.errors import ClassValidationError, IterableValidationError
+from cattrs.errors import (
+    ClassValidationError,
+    IterableValidationError,
+    StructureHandlerNotFoundError,
+)
 
 from ._convert import _is_json, _writing, describe
 from ._json import FrozenMap, is_json
@@ -206,8 +210,17 @@ def _written(value: Any, declared: Any, where: tuple[str, ...], what: str) -> An
     t = type(value)
     if t is declared and t is not datetime:
         return value  # the common case: a value of the declared class
+    if _built(value):
+        # Typed values the action built: taken as given, as attrs itself takes them (their
+        # classes validate themselves), and not walked again: a large collection written
+        # back on every step must not be restructured each time.
+        return value
     try:
         return _writing.structure(value, declared)
+    except StructureHandlerNotFoundError:
+        # A type the converter has no hook for (say, a field with an attrs converter, such
+        # as ``Decimal``): the field's own converter and validators decide.
+        return value
     except Exception as exc:
         if not (t is list or t is dict) and not is_json(value):
             # Not JSON data but typed values the action built (say, instances of a union
@@ -219,6 +232,20 @@ def _written(value: Any, declared: Any, where: tuple[str, ...], what: str) -> An
             else [str(exc)]
         )
         raise StateOpError(f"{what} cannot hold {value!r}: {'; '.join(reasons)}", where) from None
+
+
+def _built(value: Any) -> bool:
+    """Whether ``value`` is made of instances an action built (an attrs instance, or an
+    immutable collection of them, judged by its first item), not of JSON data such as a
+    signal's."""
+    t = type(value)
+    if attrs.has(t):
+        return True
+    if t is tuple or t is frozenset:
+        return bool(value) and attrs.has(type(next(iter(value))))
+    if t is FrozenMap:
+        return bool(value) and attrs.has(type(next(iter(value.values()))))
+    return False
 
 
 def _field_type(obj: Any, name: str) -> Any:
@@ -257,23 +284,30 @@ def _field_types(cls: type[Any]) -> dict[str, Any]:
 _FIELD_TYPES: dict[type[Any], dict[str, Any]] = {}
 
 
-def fixed_times(value: Any) -> Any:
+def fixed_times(value: Any, before: Any = None) -> Any:
     """``value`` with every time in a zone with rules (``ZoneInfo``) replaced by the same
     instant at the fixed offset it has, as a :class:`~jido.Signal`'s time is: that is what its
     JSON says, and a time in a daylight-saving fold compares unequal to its fixed-offset copy,
     so a state holding one would not equal its round trip (nor the agent a journal restores).
     Attrs instances, tuples, lists, mappings and sets are walked; ``value`` itself is returned
     when nothing changes.
+
+    ``before``: an earlier value of the same attrs class, already fixed: the fields ``value``
+    shares with it (the same objects) are not walked again, so a step that changed one field
+    of a large state pays for that field only.
     """
     t = type(value)
     if t is datetime:
         tz = value.tzinfo
         return value if tz is None or tz.__class__ is timezone else _fixed_offset(value)
     if attrs.has(t):
+        same = type(before) is t
         changes = {}
         for f in attrs.fields(t):
             if f.init:
                 old = getattr(value, f.name)
+                if same and old is getattr(before, f.name):
+                    continue
                 new = fixed_times(old)
                 if new is not old:
                     changes[str(f.alias)] = new

@@ -268,7 +268,8 @@ def _run(
                 if ops:
                     new = apply_ops(new, ops)
                 if new is not current and ZONED and type(new) in ZONED:
-                    new = fixed_times(new)  # see fixed_times: a state equals its round trip
+                    # See fixed_times: a state equals its round trip.
+                    new = fixed_times(new, current)
             except StateOpError as exc:
                 directives.append(
                     Error(
