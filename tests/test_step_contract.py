@@ -21,6 +21,7 @@ from jido import (
     CustomDirective,
     DeleteKeys,
     Emit,
+    FrozenMap,
     NoParams,
     Outcome,
     Plugin,
@@ -205,6 +206,33 @@ def test_cmd_takes_an_action_paired_with_a_params_instance() -> None:
     assert [p.kind for p in result.problems] == [ProblemKind.PARAMS]
     assert "Counter" in result.problems[0].message
     assert result.agent.version == 0
+
+
+@attrs.frozen
+class Picks:
+    """Params JSON writes differently from Python: a set, and a map with int keys."""
+
+    tags: frozenset[str] = frozenset()
+    weights: FrozenMap[int, int] = attrs.field(factory=FrozenMap)
+
+
+@action(params=Picks)
+def pick(state: Counter, p: Picks, ctx: Context) -> ActionResult[Counter]:
+    return ok(Counter(state.count + len(p.tags) + sum(p.weights.values())))
+
+
+PICKER = AgentSpec(name="picker", state=Counter, routes=[Route(pattern="pick", target=pick)])
+
+
+def test_cmd_takes_params_instances_whose_json_differs_from_python() -> None:
+    """A params instance holding a set or int-keyed map runs as the same params given as
+    a mapping do."""
+    params = Picks(tags=frozenset({"x", "y"}), weights=FrozenMap({1: 10}))
+    result = cmd(PICKER, PICKER.new("p"), (pick, params))
+    assert result.problems == ()
+    assert result.agent.state.count == 12
+    mapping = cmd(PICKER, PICKER.new("p"), (pick, {"tags": ["x", "y"], "weights": {"1": 10}}))
+    assert mapping.agent == result.agent
 
 
 @attrs.frozen

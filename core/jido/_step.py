@@ -30,7 +30,7 @@ from returns.result import Failure, Success
 
 from ._action import Action, Context, Outcome
 from ._agent import Agent, AgentSpec
-from ._convert import converter, structure_params
+from ._convert import structure_params
 from ._directives import BuiltinDirective, CustomDirective, Directive, Error
 from ._errors import ActionCrashed, Problem, ProblemKind
 from ._json import FrozenMap, JsonValue, freeze_map
@@ -178,8 +178,14 @@ def _resolve(spec: AgentSpec[Any], item: object) -> Instruction | Problem:
                     action=name,
                 )
             # Validated again when the action runs, as params from a mapping are: the
-            # instance is written as the JSON it stands for.
-            raw = converter.unstructure(raw)
+            # instance is written as the JSON it stands for, as jido.serde writes it (sets
+            # as lists, int keys as their digits). Imported here: serde imports this module.
+            from .serde import _as_json
+
+            try:
+                raw = _as_json(raw)
+            except (TypeError, ValueError) as exc:
+                return Problem.of(ProblemKind.PARAMS, f"params are not JSON-able: {exc}")
         try:
             params = freeze_map(raw)
         except TypeError as exc:

@@ -483,6 +483,15 @@ def _load(text: str | bytes, what: str) -> object:
 #: The codec for built-in directives, behind the module-level functions.
 _default: Final = Codec()
 
+
+def _as_json(value: object) -> Any:
+    """``value`` (an attrs instance, say) as the plain JSON data this module writes for it.
+
+    Raises:
+        TypeError, ValueError: it holds what JSON cannot (NaN, an object of no known type).
+    """
+    return json.loads(_encode(_default._c.unstructure(value)))
+
 to_dict = _default.to_dict
 to_json = _default.to_json
 signal_from_dict = _default.signal_from_dict
