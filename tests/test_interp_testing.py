@@ -200,6 +200,21 @@ def test_expect_stop_allows_the_agent_to_stop_itself() -> None:
     check(m)
 
 
+def test_send_after_expect_stop_returns_the_agent_as_it_stopped() -> None:
+    """The documented pattern, ``expect_stop()`` then ``send`` the signal that stops the
+    agent, returns the agent as it was when it stopped; without ``expect_stop()`` the same
+    send fails saying so, with the hint."""
+    m = Base()
+    m.expect_stop()
+    last = m.send("c.quit")
+    assert last.id == m.agent_id
+    assert not m.running
+    check(m)
+    m = Base()
+    with pytest.raises(AssertionError, match=r"call expect_stop\(\) first"):
+        m.send("c.quit")
+
+
 def test_stop_stops_the_agent_and_helpers_then_refuse() -> None:
     """stop() ends the agent (invariant still passes); helpers then raise AssertionError."""
     m = Base()

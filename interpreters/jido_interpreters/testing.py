@@ -140,11 +140,19 @@ class AgentMachine(RuleBasedStateMachine):
         """Send the agent a new signal and run until idle; return the agent then.
 
         Everything the signal caused (signals to itself, effect outcomes, children) has been
-        handled when this returns.
+        handled when this returns. If the agent stopped itself meanwhile, and the test said
+        it may (:meth:`expect_stop`), the agent as it was when it stopped is returned.
         """
         self._running_agent(f"send {type!r}")
         self._runtime.send(self._agent_id, type, data)
-        return self._running_agent(f"return from send {type!r}")
+        if self.running:
+            return self._runtime.agent(self._agent_id)
+        if not self._stop_expected:
+            raise AssertionError(
+                f"agent {self._agent_id!r} stopped handling {type!r} although the test did not"
+                " stop it (call expect_stop() first if that is intended)"
+            )
+        return next(e.after for e in reversed(self._runtime.trace) if e.agent_id == self._agent_id)
 
     def call(self, type: str, data: object = None) -> Agent[Any]:
         """Send the agent a new signal; return the agent right after *that* signal's step.
