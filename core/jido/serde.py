@@ -492,6 +492,7 @@ def _as_json(value: object) -> Any:
     """
     return json.loads(_encode(_default._c.unstructure(value)))
 
+
 to_dict = _default.to_dict
 to_json = _default.to_json
 signal_from_dict = _default.signal_from_dict
