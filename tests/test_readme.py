@@ -27,3 +27,20 @@ def test_the_readme_examples_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
         exec(compile(blocks[-1], str(README), "exec"), namespace)
     assert out.getvalue().splitlines()[-2:] == ["2", "4"]
     assert os.path.exists(tmp_path / "agents.db")
+
+
+RUNTIME_MD = Path(__file__).parent.parent / "docs" / "runtime.md"
+
+
+def test_the_runtime_guides_example_runs_and_recovers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """docs/runtime.md's first example runs as written; run twice, the second run recovers
+    the first's orchestrator, as the guide says."""
+    (block, *_) = re.findall(r"```python\n(.*?)```", RUNTIME_MD.read_text(encoding="utf-8"), re.S)
+    monkeypatch.chdir(tmp_path)
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        for _ in range(2):
+            exec(compile(block, str(RUNTIME_MD), "exec"), {"__name__": "guide"})
+    assert out.getvalue().splitlines() == ["idle 1 0", "idle 2 0"]

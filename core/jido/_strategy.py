@@ -46,7 +46,7 @@ class Instruction:
         slice: the plugin whose state slice the action works on, or ``None`` for the agent's.
     """
 
-    action: Action[Any, Any]
+    action: Action[Any, Any] = attrs.field(validator=attrs.validators.instance_of(Action))
     params: FrozenMap[str, JsonValue] | None = None
     slice: str | None = None
 
@@ -107,7 +107,9 @@ class Strategy(Protocol):
             status: the agent's current status.
             signal: the signal being handled.
             routed: the routes of the spec that handle ``signal``, guards applied, in run
-                order; empty if none matched.
+                order; empty if none matched. Each route's ``target`` is the
+                :class:`Instruction` to run (the spec makes one of every route's action), so
+                ``Run(tuple(r.target for r in routed))`` runs them all.
 
         Returns:
             :class:`Run` (instructions, and maybe a next status) or :class:`Refuse` (a problem

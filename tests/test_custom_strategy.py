@@ -1,0 +1,85 @@
+"""A custom strategy, as docs/concepts.md writes one: it runs what the routes' targets say,
+and an Instruction refuses what is no action."""
+
+from __future__ import annotations
+
+import re
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import attrs
+import pytest
+
+from jido import (
+    ActionResult,
+    AgentSpec,
+    Context,
+    Instruction,
+    NoParams,
+    Route,
+    Signal,
+    action,
+    ok,
+    step,
+)
+
+CONCEPTS = Path(__file__).parent.parent / "docs" / "concepts.md"
+
+
+def the_guides_strategy() -> Any:
+    """The custom strategy docs/concepts.md shows, defined by running its code."""
+    (block,) = [
+        b
+        for b in re.findall(r"```python\n(.*?)```", CONCEPTS.read_text(encoding="utf-8"), re.S)
+        if "class FirstOnly" in b
+    ]
+    namespace: dict[str, Any] = {}
+    exec(compile(textwrap.dedent(block), str(CONCEPTS), "exec"), namespace)
+    return namespace["FirstOnly"]()
+
+
+@attrs.frozen
+class Seen:
+    """Which actions ran."""
+
+    seen: tuple[str, ...] = ()
+
+
+@action()
+def first(state: Seen, _: NoParams, ctx: Context) -> ActionResult[Seen]:
+    return ok(Seen((*state.seen, "first")))
+
+
+@action()
+def second(state: Seen, _: NoParams, ctx: Context) -> ActionResult[Seen]:
+    return ok(Seen((*state.seen, "second")))
+
+
+def test_the_guides_custom_strategy_runs_the_first_route_only() -> None:
+    """The guide's strategy runs the highest-priority route's action and counts signals in
+    its status; an unrouted signal is refused with the problem it makes."""
+    spec = AgentSpec(
+        name="picky",
+        state=Seen,
+        strategy=the_guides_strategy(),
+        routes=[
+            Route(pattern="p.*", target=first, priority=10),
+            Route(pattern="p.go", target=second),
+        ],
+    )
+    result = step(spec, spec.new("p"), Signal(type="p.go", source="/t", id="1"))
+    assert (result.agent.state, result.agent.status) == (Seen(("first",)), "1")
+    refused = step(spec, result.agent, Signal(type="q.go", source="/t", id="2"))
+    assert [p.message for p in refused.problems] == ["no route for q.go"]
+    assert refused.agent == result.agent
+
+
+def test_an_instruction_refuses_what_is_no_action() -> None:
+    """``Instruction(action=...)`` takes an Action only: a strategy handing it a route's
+    target twice wrapped, or a name, fails where the mistake is made."""
+    made = Instruction(action=first)
+    with pytest.raises(TypeError, match="action"):
+        Instruction(action=made)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="action"):
+        Instruction(action="first")  # type: ignore[arg-type]
