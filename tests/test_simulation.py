@@ -733,6 +733,7 @@ def test_a_simulation_runs_once_and_is_set_up_before() -> None:
         ({"delay": float("nan")}, "delay"),
         ({"duplicate": True}, "duplicate"),
         ({"drop": 0.5, "delay": 0.3, "reorder": 0.3}, "reorder"),
+        ({"drop": 0.6, "duplicate": 0.6}, "duplicate"),
         ({"effect_failure": 0.7, "effect_latency": 0.7}, "effect_latency"),
         ({"max_delay": 0}, "max_delay"),
         ({"recovery": "reboot"}, "recovery"),
@@ -744,6 +745,8 @@ def test_bad_fault_plans_are_refused_naming_the_field(fields: dict[str, Any], fi
     with pytest.raises(InvalidFaultPlan) as caught:
         FaultPlan(**fields)
     assert caught.value.field == field
+    if len(fields) > 1:  # a sum: it says which fields add up to what
+        assert all(name in caught.value.reason for name in fields), caught.value.reason
 
 
 def test_fault_plans_from_json_report_the_line() -> None:

@@ -6,7 +6,8 @@ is deterministic. Interpreters in ``jido_interpreters`` run the same specs synch
 tests, as a dry run for review, in a seeded simulation, or on asyncio in production.
 
 Submodules: :mod:`jido.serde` (JSON at the edge), :mod:`jido.testing` (Hypothesis strategies
-and a stateful-test kit; needs the ``testing`` extra).
+for signals, directives and agents; needs the ``testing`` extra). The stateful-test kit,
+``AgentMachine``, is in :mod:`jido_interpreters.testing`: it runs the agent.
 """
 
 from ._action import Action as Action

@@ -8,7 +8,10 @@
   given a :class:`Storage` (:class:`SQLiteStorage`, :class:`RedisStorage`) its agents are
   durable: journalled, snapshotted, recovered by replay.
 
-All share one vocabulary: ``start``, ``send``, ``call``, ``state``, ``stop``.
+They share one vocabulary: ``start`` an agent, ``send`` it a signal (``cast`` on
+AsyncRuntime, which may wait for room), ``call`` it (send, and get the agent after that
+signal's step), read its ``state``, ``stop`` it. A Simulation is set up with ``start`` and
+``send``, then ``run`` as a whole.
 """
 
 from ._async import AgentHibernated as AgentHibernated

@@ -371,7 +371,8 @@ class AsyncRuntime:
             LookupError: ``spec`` names no registered spec.
             TypeError: ``state`` does not fit the spec's state class.
             NotDurable: storage failed to register it (it was not started), or to write its
-                start snapshot (it was stopped again at once).
+                start snapshot (it was stopped again at once); the store's error is its
+                cause (``StorageInUse`` for a store another runtime holds).
         """
         self._spans.refresh()
         s, agent = self._new(spec, id, state)

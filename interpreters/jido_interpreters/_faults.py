@@ -59,7 +59,7 @@ class InvalidFaultPlan(JidoError, ValueError):
     """A fault plan field holds a value that makes no sense.
 
     Attributes:
-        field: the offending field (for a sum that exceeds 1, the last field of the sum).
+        field: the offending field (for a sum that exceeds 1, the last field set in it).
         value: the rejected value.
         reason: why it was rejected.
     """
@@ -149,13 +149,20 @@ class FaultPlan:
             if name in _PROBABILITIES and not 0 <= value <= 1:
                 raise InvalidFaultPlan(name, value, "must be a probability in [0, 1]")
             object.__setattr__(self, name, float(value))
-        if self.drop + self.delay + self.duplicate + self.reorder > 1 + _SLACK:
+        self._sum_at_most_one("message", ("drop", "delay", "duplicate", "reorder"))
+        self._sum_at_most_one("effect", ("effect_failure", "effect_latency"))
+
+    def _sum_at_most_one(self, what: str, names: tuple[str, ...]) -> None:
+        # The faults of one kind share a draw, so their probabilities must fit in [0, 1]
+        # together. The error names the fields that were set, the last of them as ``field``.
+        terms = [(n, float(getattr(self, n))) for n in names if getattr(self, n)]
+        total = sum(v for _, v in terms)
+        if total > 1 + _SLACK:
+            written = " + ".join(f"{n} {v:g}" for n, v in terms)
             raise InvalidFaultPlan(
-                "reorder", self.reorder, "drop + delay + duplicate + reorder exceeds 1"
-            )
-        if self.effect_failure + self.effect_latency > 1 + _SLACK:
-            raise InvalidFaultPlan(
-                "effect_latency", self.effect_latency, "effect_failure + effect_latency exceeds 1"
+                terms[-1][0],
+                terms[-1][1],
+                f"{written} = {total:g} exceeds 1 (the {what} faults share one draw)",
             )
 
 
