@@ -286,10 +286,28 @@ def test_wait_idle_with_no_time_left_still_times_out_when_busy() -> None:
         async with AsyncRuntime([SPEC]) as rt:
             await rt.start(SPEC, "a")
             rt.cast_nowait("a", "t.note", {"item": "x"})
-            with pytest.raises(TimeoutError):
+            with pytest.raises(TimeoutError, match="not idle within 0 s"):
                 await rt.wait_idle(timeout=0)
             with pytest.raises(CallTimeout):
                 await rt.call("a", "t.note", {"item": "y"}, timeout=0)
+
+    run(main)
+
+
+def test_wait_idle_says_what_keeps_the_runtime_busy() -> None:
+    """A ``wait_idle`` that times out says which agent is busy, and with what."""
+
+    async def forever(args: object) -> object:
+        await asyncio.Event().wait()
+        return None
+
+    async def main() -> None:
+        async with AsyncRuntime([SPEC], effects={"fx": forever}) as rt:
+            await rt.start(SPEC, "a")
+            await rt.call("a", "t.fetch", {"item": "fx"}, timeout=5.0)
+            with pytest.raises(TimeoutError, match=r"a: 0 queued, 1 effects"):
+                await rt.wait_idle(timeout=0.01)
+            await rt.shutdown(deadline=0)
 
     run(main)
 

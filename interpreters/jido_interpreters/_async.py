@@ -721,9 +721,19 @@ class AsyncRuntime:
         """Wait until no signal is queued and no effect is running (timers may be armed).
 
         Raises:
-            TimeoutError: not idle within ``timeout`` seconds.
+            TimeoutError: not idle within ``timeout`` seconds (it says what was still busy).
         """
-        await _wait(self._idle_event(), timeout)
+        try:
+            await _wait(self._idle_event(), timeout)
+        except TimeoutError:
+            busy = {
+                agent_id: (len(s.mailbox.items) + s.mailbox.incoming, len(s.effects))
+                for agent_id, s in self._servers.items()
+                if not s.stopped and not s.is_quiet()
+            }
+            detail = ", ".join(f"{a}: {q} queued, {e} effects" for a, (q, e) in busy.items())
+            detail = detail or "writes, or effects of stopped agents"
+            raise TimeoutError(f"not idle within {timeout:g} s ({detail})") from None
 
     def statistics(self) -> RuntimeStatistics:
         """A frozen snapshot of the runtime's counters."""

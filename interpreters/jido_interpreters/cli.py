@@ -88,7 +88,10 @@ def load_specs(ref: str) -> tuple[AgentSpec[Any], tuple[AgentSpec[Any], ...]]:
         raise BadInput(f"spec {ref!r}: {type(exc).__name__}: {exc}") from None
     spec = getattr(module, name, None)
     if not isinstance(spec, AgentSpec):
-        raise BadInput(f"spec {ref!r}: {name} is not an AgentSpec")
+        found = sorted(k for k, v in vars(module).items() if isinstance(v, AgentSpec))
+        has = f"its specs: {', '.join(found)}" if found else "it defines no AgentSpec"
+        what = "is not an AgentSpec" if hasattr(module, name) else "is not in the module"
+        raise BadInput(f"spec {ref!r}: {name} {what} ({has})")
     others = getattr(module, "SPECS", ())
     specs = tuple(s for s in others if isinstance(s, AgentSpec))
     return spec, specs if spec in specs else (spec, *specs)
