@@ -49,7 +49,15 @@ from jido import (
     stop_sensor,
     thaw,
 )
-from jido_interpreters import DEFAULT_EPOCH, RunawayError, SyncRuntime, UnknownAgent
+from jido.serde import DecodeError
+from jido_interpreters import (
+    DEFAULT_EPOCH,
+    RunawayError,
+    SyncRuntime,
+    UnknownAgent,
+    trace_from_jsonl,
+    trace_to_jsonl,
+)
 
 # ---------------------------------------------------------------- a probe agent
 
@@ -272,6 +280,21 @@ def started(*ids: str, **kw: Any) -> SyncRuntime:
     for agent_id in ids:
         rt.start(PROBE, agent_id)
     return rt
+
+
+# ---------------------------------------------------------------- the trace as JSON lines
+
+
+def test_a_trace_round_trips_through_json_lines() -> None:
+    """``trace_to_jsonl`` then ``trace_from_jsonl`` gives the trace back, entry for entry;
+    reading it without the spec its agents run is a DecodeError naming that spec."""
+    rt = started("p")
+    rt.send("p", "probe.count", {"by": 2})
+    rt.send("p", "probe.emit.self")
+    text = trace_to_jsonl(rt.trace)
+    assert trace_from_jsonl(text, [PROBE]) == rt.trace
+    with pytest.raises(DecodeError, match="trace line 1: no spec named 'probe' was given"):
+        trace_from_jsonl(text, [])
 
 
 # ---------------------------------------------------------------- lifecycle

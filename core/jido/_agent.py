@@ -35,7 +35,9 @@ class Agent(Generic[S]):
         id: unique within a runtime.
         spec: the name of the :class:`AgentSpec` it runs.
         state: the agent's state (an instance of the spec's state class).
-        version: how many steps changed it (successful steps increment it by one).
+        version: how many of its steps had an action succeed (each adds one, whether or
+            not it changed the state); a refused step, or one whose actions all failed,
+            leaves it.
         status: the strategy's status (``"idle"`` under ``Direct``).
         slices: each plugin's state slice, by plugin name.
     """
@@ -196,7 +198,9 @@ def _schedules(value: Iterable[Schedule | Cron]) -> tuple[Schedule | Cron, ...]:
 class AgentSpec(Generic[S]):
     """The definition of a kind of agent. Immutable; compares by identity.
 
-    Building a spec checks it whole and reports every problem at once.
+    Building a spec checks it and reports, in one ``SpecError``, every problem it finds
+    (a spec whose names or state class are wrong is not checked further: its params
+    classes' annotations are looked at once those are right).
 
     Attributes:
         name: how interpreters and other agents refer to this spec.

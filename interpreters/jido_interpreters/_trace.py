@@ -89,7 +89,13 @@ def trace_from_jsonl(
             continue
         try:
             raw = loads(line)
-            spec = by_name[raw["before"]["spec"]]
+            name = raw["before"]["spec"]
+            spec = by_name.get(name) if isinstance(name, str) else None
+            if spec is None:
+                given = ", ".join(sorted(by_name)) or "none"
+                raise DecodeError(
+                    f"trace line {lineno}", f"no spec named {name!r} was given (given: {given})"
+                )
             out.append(
                 TraceEntry(
                     index=raw["index"],
