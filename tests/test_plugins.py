@@ -264,7 +264,7 @@ def test_an_action_name_bound_to_two_actions_is_a_spec_error() -> None:
 def test_one_action_on_agent_and_plugin_is_a_spec_error() -> None:
     """The same action object bound both to the agent and to a plugin slice is ambiguous."""
     shared = Plugin(name="shared", state=Counter, actions=[inc])
-    with pytest.raises(SpecError, match="two different actions"):
+    with pytest.raises(SpecError, match="'inc' works on the agent's state and on the slice of"):
         AgentSpec(name="shared", state=Counter, actions=[inc], plugins=[shared])
 
 
@@ -295,7 +295,7 @@ def test_a_spec_error_lists_every_problem() -> None:
     assert "'a.b'" in text
     assert "not an attrs class" in text
     # ``hit`` is mounted on two slices (metrics and other): one more problem
-    assert "action name 'hit' is bound to two different actions" in text
+    assert "'hit' works on the slice of plugin 'metrics' and on the slice of plugin" in text
     assert len(info.value.problems) == 5
     assert isinstance(info.value, ValueError)
 

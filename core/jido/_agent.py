@@ -240,8 +240,17 @@ class AgentSpec(Generic[S]):
 
         def add(action: Action[Any, Any], slice: str | None) -> Instruction:
             known = table.get(action.name)
-            if known is not None and (known.action is not action or known.slice != slice):
+            if known is not None and known.action is not action:
                 problems.append(f"action name {action.name!r} is bound to two different actions")
+            elif known is not None and known.slice != slice:
+                where = [
+                    "the agent's state" if s is None else f"the slice of plugin {s!r}"
+                    for s in (known.slice, slice)
+                ]
+                problems.append(
+                    f"action {action.name!r} works on {where[0]} and on {where[1]}: an action"
+                    " works on one state (give the other use an action of its own)"
+                )
             ins = Instruction(action=action, slice=slice)
             table.setdefault(action.name, ins)
             return ins
