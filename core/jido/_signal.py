@@ -83,7 +83,8 @@ class Signal:
 
     Attributes:
         type: what happened, dot-separated, general to specific (``"order.paid"``).
-        source: who says so (a URI-reference, e.g. ``"/billing"`` or ``"jido://agent/a1"``).
+        source: who says so: any non-empty string, by convention (CloudEvents) a URI-reference
+            such as ``"/billing"`` or ``"jido://agent/a1"``.
         id: unique for its source.
         time: when it happened (timezone-aware), or ``None``.
         subject: what it is about, within the source, or ``None``.
