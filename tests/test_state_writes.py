@@ -176,6 +176,68 @@ def test_a_field_with_its_own_converter_converts_what_is_written() -> None:
     assert result.agent.state.price == Decimal("1.50")
 
 
+@attrs.frozen
+class Money:
+    """A field of a type cattrs has no hook for, and no converter of its own."""
+
+    total: Decimal = Decimal(0)
+
+
+@action()
+def set_total(state: Money, _: NoParams, ctx: Context) -> ActionResult[Money]:
+    assert ctx.signal is not None
+    return ok(None, ops=(SetPath("total", ctx.signal.data),))
+
+
+def test_a_type_without_a_hook_or_converter_is_refused_what_it_cannot_be() -> None:
+    """Text written to a ``Decimal`` field that has no converter is refused (the field
+    would hold a str), the state unchanged."""
+    spec = AgentSpec(name="money", state=Money, routes=[Route(pattern="**", target=set_total)])
+    data = "not a number"
+    result = step(spec, spec.new("m"), Signal(type="m.set", source="/t", id="1", data=data))
+    assert result.agent.state == Money()
+    (problem,) = result.problems
+    assert "Money.total cannot hold 'not a number'" in problem.message
+
+
+@attrs.frozen
+class Ledger:
+    """Typed collections."""
+
+    stock: tuple[Item, ...] = ()
+    by_id: FrozenMap[int, Item] = attrs.field(factory=FrozenMap)
+
+
+@action()
+def write(state: Ledger, _: NoParams, ctx: Context) -> ActionResult[Ledger]:
+    assert ctx.signal is not None
+    data = ctx.signal.data
+    assert isinstance(data, FrozenMap)
+    if ctx.signal.type == "l.append":
+        return ok(None, ops=(SetPath("stock", (*state.stock, Item(1), data["item"])),))
+    return ok(None, ops=(SetPath("by_id", FrozenMap({str(data["id"]): Item(3)})),))
+
+
+LEDGER = AgentSpec(name="ledger", state=Ledger, routes=[Route(pattern="l.*", target=write)])
+
+
+def _ledger(type: str, data: object) -> tuple[Ledger, tuple[str, ...]]:
+    result = step(LEDGER, LEDGER.new("l"), Signal(type=type, source="/t", id="1", data=data))
+    assert agent_from_json(to_json(result.agent), LEDGER) == result.agent
+    return result.agent.state, tuple(p.message for p in result.problems)
+
+
+def test_a_collection_mixing_built_values_and_data_is_structured_whole() -> None:
+    """Signal data appended to a tuple of instances, and a map whose keys came as text, are
+    made what the field declares, whatever comes first."""
+    state, problems = _ledger("l.append", {"item": {"qty": 2}})
+    assert problems == ()
+    assert state.stock == (Item(1), Item(2))
+    state, problems = _ledger("l.by_id", {"id": 7})
+    assert problems == ()
+    assert state.by_id.get(7) == Item(3)
+
+
 def test_a_new_agent_from_a_mapping_follows_the_declared_types() -> None:
     """``AgentSpec.new(id, mapping)`` writes as SetState does."""
     agent = SPEC.new("s", {"items": {"k": {"qty": 2}}, "scores": {"x": [1]}})

@@ -26,11 +26,7 @@ from types import UnionType
 from typing import Any, Final, TypeAlias, final
 
 import attrs
-from cattrs.errors import (
-    ClassValidationError,
-    IterableValidationError,
-    StructureHandlerNotFoundError,
-)
+from cattrs.errors import ClassValidationError, IterableValidationError
 
 from ._convert import _is_json, _writing, describe
 from ._json import FrozenMap, is_json
@@ -198,29 +194,37 @@ def _frozen(value: Any) -> Any:
     return value
 
 
-def _written(value: Any, declared: Any, where: tuple[str, ...], what: str) -> Any:
+#: No value held yet (``None`` may be one).
+_ABSENT: Final = object()
+
+
+def _written(
+    value: Any,
+    declared: Any,
+    where: tuple[str, ...],
+    what: str,
+    *,
+    old: Any = _ABSENT,
+    converts: bool = False,
+) -> Any:
     # A value written where the state declares a type (an attrs field, or a value of a
     # ``FrozenMap[K, V]`` / ``dict[K, V]`` field) becomes that type as it would coming from
     # JSON, strictly and with no unknown keys: a dict, list, tuple or FrozenMap (signal data
     # is frozen) is structured, so the state stays hashable and equal to its round trip, and
     # what the type cannot hold is refused. Where nothing is declared (``Any``, JSON) it is
-    # frozen.
+    # frozen. ``old``: what the field or key holds now; ``converts``: the attrs field has a
+    # converter of its own, which then takes the value as given (as ``attrs.evolve`` would).
     if declared is Any:
         return _frozen(value)
     t = type(value)
-    if t is declared and t is not datetime:
-        return value  # the common case: a value of the declared class
-    if _built(value):
+    if (t is declared and t is not datetime) or value is old or converts:
+        return value  # a value of the declared class; the one already there; the field's
+    if _built(value, declared):
         # Typed values the action built: taken as given, as attrs itself takes them (their
-        # classes validate themselves), and not walked again: a large collection written
-        # back on every step must not be restructured each time.
+        # classes validate themselves), not restructured on every write.
         return value
     try:
         return _writing.structure(value, declared)
-    except StructureHandlerNotFoundError:
-        # A type the converter has no hook for (say, a field with an attrs converter, such
-        # as ``Decimal``): the field's own converter and validators decide.
-        return value
     except Exception as exc:
         if not (t is list or t is dict) and not is_json(value):
             # Not JSON data but typed values the action built (say, instances of a union
@@ -234,18 +238,35 @@ def _written(value: Any, declared: Any, where: tuple[str, ...], what: str) -> An
         raise StateOpError(f"{what} cannot hold {value!r}: {'; '.join(reasons)}", where) from None
 
 
-def _built(value: Any) -> bool:
-    """Whether ``value`` is made of instances an action built (an attrs instance, or an
-    immutable collection of them, judged by its first item), not of JSON data such as a
-    signal's."""
+def _built(value: Any, declared: Any) -> bool:
+    """Whether ``value`` is made of instances an action built: an attrs instance, or an
+    immutable collection of nothing else (a mapping's keys, too, of the declared key class
+    when it names one), not of JSON data such as a signal's."""
     t = type(value)
     if attrs.has(t):
         return True
     if t is tuple or t is frozenset:
-        return bool(value) and attrs.has(type(next(iter(value))))
+        return bool(value) and all(attrs.has(type(v)) for v in value)
     if t is FrozenMap:
-        return bool(value) and attrs.has(type(next(iter(value.values()))))
+        if not value or not all(attrs.has(type(v)) for v in value.values()):
+            return False
+        args = typing.get_args(declared)
+        key = args[0] if len(args) == 2 else None
+        return not isinstance(key, type) or all(type(k) is key for k in value)
     return False
+
+
+def _converts(obj: Any, name: str) -> bool:
+    """Whether the attrs field ``name`` of ``obj`` has a converter."""
+    cls = type(obj)
+    known = _CONVERTS.get(cls)
+    if known is None:
+        known = _CONVERTS[cls] = {f.name for f in attrs.fields(cls) if f.converter is not None}
+    return name in known
+
+
+# Each state class's fields with converters: a memo of a pure function of its class.
+_CONVERTS: dict[type[Any], set[str]] = {}
 
 
 def _field_type(obj: Any, name: str) -> Any:
@@ -373,7 +394,14 @@ def _merge(current: Any, values: Mapping[str, Any], where: tuple[str, ...], decl
             if isinstance(value, Mapping) and (attrs.has(type(old)) or isinstance(old, Mapping)):
                 value = _merge(old, value, here, field_type)
             else:
-                value = _written(value, field_type, here, f"{type(current).__name__}.{name}")
+                value = _written(
+                    value,
+                    field_type,
+                    here,
+                    f"{type(current).__name__}.{name}",
+                    old=old,
+                    converts=_converts(current, name),
+                )
             changes[name] = value
         return _evolve(current, changes, where)
     if isinstance(current, Mapping):
@@ -381,11 +409,11 @@ def _merge(current: Any, values: Mapping[str, Any], where: tuple[str, ...], decl
         merged = dict(current)
         for key, value in values.items():
             here = (*where, key)
-            old = merged.get(key)
+            old = merged.get(key, _ABSENT)
             if isinstance(value, Mapping) and (attrs.has(type(old)) or isinstance(old, Mapping)):
                 value = _merge(old, value, here, held)
             else:
-                value = _written(value, held, here, _path_name(here))
+                value = _written(value, held, here, _path_name(here), old=old)
             merged[key] = value
         return FrozenMap(merged)
     raise StateOpError(f"cannot merge into a {type(current).__name__}", where)
@@ -417,7 +445,14 @@ def _set_path(
         if rest:
             value = _set_path(getattr(current, name), rest, value, here, field_type)
         else:
-            value = _written(value, field_type, here, f"{type(current).__name__}.{name}")
+            value = _written(
+                value,
+                field_type,
+                here,
+                f"{type(current).__name__}.{name}",
+                old=getattr(current, name),
+                converts=_converts(current, name),
+            )
         return _evolve(current, {name: value}, where)
     if isinstance(current, Mapping):
         held = _value_type(declared)
@@ -432,7 +467,7 @@ def _set_path(
                 # ``items.k.qty`` in a ``FrozenMap[str, Item]``), not a bare mapping.
                 value = _written(value, held, here, _path_name(here))
         else:
-            value = _written(value, held, here, _path_name(here))
+            value = _written(value, held, here, _path_name(here), old=current.get(name, _ABSENT))
         merged = dict(current)
         merged[name] = value
         return FrozenMap(merged)
