@@ -37,6 +37,7 @@ from jido import (
     cmd,
     derive_id,
     emit,
+    emit_to_sink,
     error,
     fail,
     ok,
@@ -233,6 +234,29 @@ def test_cmd_takes_params_instances_whose_json_differs_from_python() -> None:
     assert result.agent.state.count == 12
     mapping = cmd(PICKER, PICKER.new("p"), (pick, {"tags": ["x", "y"], "weights": {"1": 10}}))
     assert mapping.agent == result.agent
+
+
+@attrs.frozen
+class Forward:
+    """Params holding a signal, trace context and all."""
+
+    signal: Signal
+
+
+@action(params=Forward)
+def forward(state: Counter, p: Forward, ctx: Context) -> ActionResult[Counter]:
+    return ok(None, emit_to_sink("out", p.signal.type, dict(p.signal.extensions)))
+
+
+def test_cmd_takes_a_params_instance_holding_a_signal() -> None:
+    """A params instance holding a Signal reaches the action equal, extensions included."""
+    spec = AgentSpec(name="fwd", state=Counter, routes=[Route(pattern="fwd", target=forward)])
+    sig = Signal(type="x.y", source="/s", id="1", extensions={"traceparent": "00-abc"})
+    result = cmd(spec, spec.new("f"), (forward, Forward(sig)))
+    assert result.problems == ()
+    (emitted,) = result.directives
+    assert isinstance(emitted, Emit)
+    assert emitted.signal.data == {"traceparent": "00-abc"}
 
 
 @attrs.frozen

@@ -22,6 +22,7 @@ Theory of operation
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
 from typing import Any, Final, Generic, TypeAlias, TypeGuard, TypeVar, cast, final, get_args
 
@@ -30,7 +31,7 @@ from returns.result import Failure, Success
 
 from ._action import Action, Context, Outcome
 from ._agent import Agent, AgentSpec
-from ._convert import structure_params
+from ._convert import converter, structure_params
 from ._directives import BuiltinDirective, CustomDirective, Directive, Error
 from ._errors import ActionCrashed, Problem, ProblemKind
 from ._json import FrozenMap, JsonValue, freeze_map
@@ -178,19 +179,29 @@ def _resolve(spec: AgentSpec[Any], item: object) -> Instruction | Problem:
                     action=name,
                 )
             # Validated again when the action runs, as params from a mapping are: the
-            # instance is written as the JSON it stands for, as jido.serde writes it (sets
-            # as lists, int keys as their digits). Imported here: serde imports this module.
-            from .serde import _as_json
-
+            # instance is written as the JSON the params converter reads back (sets as
+            # lists, int keys as their digits).
             try:
-                raw = _as_json(raw)
+                raw = json.loads(_dumps(converter.unstructure(raw)))
             except (TypeError, ValueError) as exc:
-                return Problem.of(ProblemKind.PARAMS, f"params are not JSON-able: {exc}")
+                return Problem.of(
+                    ProblemKind.PARAMS, f"params are not JSON-able: {exc}", action=name
+                )
         try:
             params = freeze_map(raw)
         except TypeError as exc:
             return Problem.of(ProblemKind.PARAMS, f"params are not JSON-able: {exc}")
     return attrs.evolve(known, params=params)
+
+
+def _listed(value: object) -> list[Any]:
+    # What JSON has no form for but a list: a set (in a stable order).
+    if isinstance(value, set | frozenset):
+        return sorted(value, key=repr)
+    raise TypeError(f"{type(value).__name__} {value!r:.60} is not JSON-able")
+
+
+_dumps: Final = json.JSONEncoder(allow_nan=False, default=_listed).encode
 
 
 def _state_name(slice: str | None) -> str:

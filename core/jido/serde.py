@@ -484,15 +484,6 @@ def _load(text: str | bytes, what: str) -> object:
 _default: Final = Codec()
 
 
-def _as_json(value: object) -> Any:
-    """``value`` (an attrs instance, say) as the plain JSON data this module writes for it.
-
-    Raises:
-        TypeError, ValueError: it holds what JSON cannot (NaN, an object of no known type).
-    """
-    return json.loads(_encode(_default._c.unstructure(value)))
-
-
 to_dict = _default.to_dict
 to_json = _default.to_json
 signal_from_dict = _default.signal_from_dict
