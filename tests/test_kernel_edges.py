@@ -240,12 +240,22 @@ HOURLY = AgentSpec(
 )
 
 
-def test_timers_that_merely_fall_due_together_are_no_runaway() -> None:
-    """Many agents whose timers fall due at the same instant are not a loop: each timer's
-    signal is a run of its own, bounded by ``max_steps`` alone."""
-    rt = SyncRuntime([HOURLY], max_steps=2, record=False)
+AT_ONCE = AgentSpec(
+    name="at_once",
+    state=Log,
+    routes=[Route(pattern="t.tick", target=note)],
+    schedules=[schedule(0.0, "t.tick")],
+)
+
+
+@pytest.mark.parametrize("spec", [HOURLY, AT_ONCE])
+def test_timers_that_merely_fall_due_together_are_no_runaway(spec: AgentSpec[Log]) -> None:
+    """Many agents whose timers fall due at the same instant are not a loop, whether armed
+    with a delay or with none (each agent armed its own at start): each timer's signal is a
+    run of its own, bounded by ``max_steps`` alone."""
+    rt = SyncRuntime([spec], max_steps=2, record=False)
     for i in range(5):
-        rt.start(HOURLY, f"h{i}")
+        rt.start(spec, f"h{i}")
     assert rt.advance(7200) == 5
 
 

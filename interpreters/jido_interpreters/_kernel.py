@@ -159,8 +159,10 @@ class Kernel:
         self.children: dict[str, dict[str, str]] = {}  # parent id -> tag -> child id
         self.queue: deque[tuple[str, Signal]] = deque()
         self.timers: list[tuple[float, int, str, Signal, tuple[str, ...]]] = []
-        # The seqs of timers armed with no delay (due the instant they were armed).
-        self._at_once: set[int] = set()
+        # Timers armed with no delay (due the instant they were armed), by seq: how many
+        # steps the run that armed them had taken (see advance).
+        self._at_once: dict[int, int] = {}
+        self._chain = 0  # steps of the run under way
         self.crons: dict[tuple[str, str], _CronJob] = {}
         self.sensor_tags: dict[tuple[str, str], int] = {}  # (agent, tag) -> generation
         # (agent, tag) -> (sensor name, id of its last emission): when that one fires, the
@@ -276,7 +278,9 @@ class Kernel:
             self.sensor_ends.pop(key, None)
         # Its armed timers go too: a Schedule must not fire into a later agent with this id.
         if any(t[2] == agent_id for t in self.timers):
-            self._at_once.difference_update(t[1] for t in self.timers if t[2] == agent_id)
+            for t in self.timers:
+                if t[2] == agent_id:
+                    self._at_once.pop(t[1], None)
             self.timers = [t for t in self.timers if t[2] != agent_id]
             heapq.heapify(self.timers)
         # Signals already queued for a stopped agent are not silently lost: dead letters.
@@ -321,15 +325,20 @@ class Kernel:
 
     def run_until_idle(self) -> int:
         """Handle queued signals until none is left; return how many were handled."""
-        return self._drain(self.max_steps)
+        self._chain = 0
+        try:
+            return self._drain()
+        finally:
+            self._chain = 0
 
-    def _drain(self, budget: int) -> int:
-        # ``budget``: what is left of ``max_steps`` at this virtual instant.
+    def _drain(self) -> int:
+        # The run under way may have begun before (see advance): ``_chain`` counts its steps.
         handled = 0
         while self.queue:
-            if handled >= budget:
+            if self._chain >= self.max_steps:
                 raise RunawayError(self.max_steps, len(self.queue))
             agent_id, signal = self.queue.popleft()
+            self._chain += 1  # first: a timer the step arms continues the run with it
             self.handle(agent_id, signal)
             handled += 1
         return handled
@@ -496,7 +505,7 @@ class Kernel:
     def _timer(self, due: float, agent_id: str, sig: Signal, tag: tuple[str, ...] = ()) -> None:
         seq = next(self._seq)
         if due <= self.now:
-            self._at_once.add(seq)  # armed with no delay: see advance
+            self._at_once[seq] = self._chain  # armed with no delay: see advance
         heapq.heappush(self.timers, (due, seq, agent_id, sig, tag))
 
     def _cron(self, agent_id: str, d: Cron, problems: list[Problem]) -> None:
@@ -678,22 +687,27 @@ class Kernel:
         if seconds < 0:
             raise ValueError("time only moves forward")
         handled = self.run_until_idle()
-        # The steps a timer armed with no delay causes count with those of the step that
-        # armed it: timers that keep re-arming at once are as endless a loop as signals that
-        # keep emitting. (Timers that merely fall due together are not a chain.)
-        chain = handled
         target = self.now + seconds
         if target > self.end_of_time:
             raise ValueError(
                 f"cannot advance {seconds:g} s: virtual time would pass {_LAST_TIME.date()}, the"
                 " last date a datetime holds"
             )
+        try:
+            handled += self._fire_until(target)
+        finally:
+            self._chain = 0
+        self.now = target
+        return handled
+
+    def _fire_until(self, target: float) -> int:
+        handled = 0
         while self.timers and self.timers[0][0] <= target:
             due, seq, agent_id, sig, tag = heapq.heappop(self.timers)
-            if seq in self._at_once:
-                self._at_once.discard(seq)
-            else:
-                chain = 0
+            # The steps a timer armed with no delay causes continue the run that armed it:
+            # timers that keep re-arming at once are as endless a loop as signals that keep
+            # emitting. Any other timer starts a run of its own.
+            self._chain = self._at_once.pop(seq, 0)
             self.now = max(self.now, due)
             if not self._timer_live(agent_id, tag):
                 continue
@@ -710,10 +724,7 @@ class Kernel:
                 self.queue.append((agent_id, sig))
                 if tag and tag[0] == "sensor":
                     self._sensor_fired(agent_id, tag, sig)
-            n = self._drain(self.max_steps - chain)
-            chain += n
-            handled += n
-        self.now = target
+            handled += self._drain()
         return handled
 
     def _timer_live(self, agent_id: str, tag: tuple[str, ...]) -> bool:
