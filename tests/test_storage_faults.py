@@ -357,7 +357,7 @@ def test_an_agent_whose_start_snapshot_fails_is_stopped(tmp_path: Path) -> None:
         async with AsyncRuntime(SPECS, storage=store) as rt:
             await rt.start(TALLY, "tally")
             store.failing.add("snapshot")
-            with pytest.raises(NotDurable, match="'c'"):
+            with pytest.raises(NotDurable, match="'c': writing its start snapshot failed"):
                 await rt.start(COUNTER, "c")
             assert rt.agent_ids == ("tally",)
             store.failing.clear()

@@ -177,7 +177,8 @@ def _snapshotted(
     rt, srv, written = ctx
     if exc is not None and not srv.stopped and rt._servers.get(srv.agent.id) is srv:
         agent_id = srv.agent.id
-        log.error("%s", NotDurable(agent_id, None, exc), extra={"jido": {"agent": agent_id}})
+        failure = NotDurable(agent_id, None, exc, started=True)
+        log.error("%s", failure, extra={"jido": {"agent": agent_id}})
         supervision.stop(rt, srv, f"not durable: {exc}")
     if written is not None and not written.done():
         if exc is None:
@@ -403,7 +404,7 @@ class AsyncRuntime:
         try:
             await written
         except Exception as exc:
-            raise NotDurable(id, None, exc) from exc
+            raise NotDurable(id, None, exc, started=True) from exc
         return agent
 
     def _new(

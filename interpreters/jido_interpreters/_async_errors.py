@@ -44,7 +44,8 @@ class AgentHibernated(UnknownAgent):
 
 class NotDurable(Exception):
     """Storage failed to write what makes an agent or a signal durable, so it was not
-    accepted: a signal is not handled, an agent is not started.
+    accepted: a signal is not handled, an agent is not started (or, when its start snapshot
+    failed, stopped again at once).
 
     Whatever the store (SQLite, Redis), the store's own exception is the ``__cause__``.
     Sending the same :class:`Signal` again is safe once storage is back: the journal
@@ -55,9 +56,20 @@ class NotDurable(Exception):
         signal: the signal that was not journalled (``None`` for an agent's registration).
     """
 
-    def __init__(self, agent_id: str, signal: Signal | None, cause: BaseException) -> None:
-        what = "registering it" if signal is None else f"journalling signal {signal.id!r}"
-        super().__init__(f"agent {agent_id!r}: {what} failed: {cause}; it was not accepted")
+    def __init__(
+        self,
+        agent_id: str,
+        signal: Signal | None,
+        cause: BaseException,
+        *,
+        started: bool = False,
+    ) -> None:
+        if started:  # registered and started, then its start snapshot failed
+            text = f"writing its start snapshot failed: {cause}; it was stopped again"
+        else:
+            what = "registering it" if signal is None else f"journalling signal {signal.id!r}"
+            text = f"{what} failed: {cause}; it was not accepted"
+        super().__init__(f"agent {agent_id!r}: {text}")
         self.agent_id = agent_id
         self.signal = signal
         self.__cause__ = cause
