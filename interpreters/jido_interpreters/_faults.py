@@ -158,11 +158,11 @@ class FaultPlan:
         terms = [(n, float(getattr(self, n))) for n in names if getattr(self, n)]
         total = sum(v for _, v in terms)
         if total > 1 + _SLACK:
-            written = " + ".join(f"{n} {v:g}" for n, v in terms)
+            written = " + ".join(f"{n} {v!r}" for n, v in terms)
             raise InvalidFaultPlan(
                 terms[-1][0],
                 terms[-1][1],
-                f"{written} = {total:g} exceeds 1 (the {what} faults share one draw)",
+                f"{written} = {total!r} exceeds 1 (the {what} faults share one draw)",
             )
 
 
