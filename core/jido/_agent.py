@@ -35,9 +35,10 @@ class Agent(Generic[S]):
         id: unique within a runtime.
         spec: the name of the :class:`AgentSpec` it runs.
         state: the agent's state (an instance of the spec's state class).
-        version: how many of its steps had an action succeed (each adds one, whether or
-            not it changed the state); a refused step, or one whose actions all failed,
-            leaves it.
+        version: how many of its steps took effect: one in which an action succeeded
+            (whether or not it changed the state), or that ran none and moved the status
+            (an FSM transition without an action). A refused step, or one whose actions
+            all failed, leaves it.
         status: the strategy's status (``"idle"`` under ``Direct``).
         slices: each plugin's state slice, by plugin name.
     """

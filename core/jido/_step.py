@@ -10,7 +10,8 @@ Theory of operation
    transition, a ``Failure`` from an action, a state op that does not apply: each becomes an
    ``Error`` directive, and the state is as it was before that instruction.
 3. Instructions run in order, each on the state the previous one left; one failing does not
-   stop the next (as in Jido). The agent's ``version`` goes up by one if any succeeded. A
+   stop the next (as in Jido). The agent's ``version`` goes up by one if any succeeded (or,
+   with none to run, if the status moves: an FSM transition without an action). A
    strategy's status change happens only if every instruction succeeded.
 4. Signals born in a step are stamped with ids derived from the handled signal, the agent id
    and their position, so replaying a journal reproduces them exactly.

@@ -84,7 +84,7 @@ class WaitTimeout(TimeoutError):
         agent_id: the agent waited on.
         timeout: how long it waited, in seconds.
         status: its status when the wait gave up.
-        version: its version then (how many of its steps had an action succeed).
+        version: its version then (how many of its steps took effect).
         queued: signals in its mailbox then.
         effects: its effects still running then.
     """
