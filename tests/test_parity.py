@@ -35,7 +35,7 @@ from jido import (
     stop_child,
 )
 from jido_examples import contentops
-from jido_interpreters import AsyncRuntime, SyncRuntime
+from jido_interpreters import AsyncRuntime, Simulation, SyncRuntime
 
 # ---------------------------------------------------------------------------- specs
 
@@ -350,3 +350,77 @@ def test_an_effect_invoked_by_the_stopping_step_runs_on_both() -> None:
 
     assert asyncio.run(main()) == [("l", "bank.notified")]
     assert notified == ["sync", "async"]
+
+
+@action()
+def quit_and_pass_on(state: Book, _: NoParams, ctx: Context) -> ActionResult[Book]:
+    """Notify, ask the bank to start another agent under this one's id, stop."""
+    return ok(
+        state,
+        invoke("notify", {"n": 1}, on_ok="bank.notified", on_error="bank.unnotified"),
+        emit_to("bank", "bank.replace"),
+        stop("done"),
+    )
+
+
+@action()
+def replace_leaver(state: Book, _: NoParams, ctx: Context) -> ActionResult[Book]:
+    return ok(state, spawn_agent("successor", "s", id="l"))
+
+
+@action()
+def notified(state: Book, _: NoParams, ctx: Context) -> ActionResult[Book]:
+    return ok(_saw(state, "notified"))
+
+
+PASSER = AgentSpec(
+    name="passer", state=Book, routes=[Route(pattern="bank.leave", target=quit_and_pass_on)]
+)
+REPLACER = AgentSpec(
+    name="replacer",
+    state=Book,
+    routes=[
+        Route(pattern="bank.replace", target=replace_leaver),
+        Route(pattern="jido.agent.**", target=notified),
+    ],
+)
+SUCCESSOR = AgentSpec(
+    name="successor", state=Book, routes=[Route(pattern="bank.notified", target=notified)]
+)
+
+
+def test_a_stopped_agents_last_outcome_is_a_dead_letter_on_every_interpreter() -> None:
+    """The outcome of the effect an agent's stopping step invoked is a dead letter, even
+    when another agent has been started under the id before it is delivered, on
+    SyncRuntime, in a simulation (latency 0) and on AsyncRuntime alike."""
+    specs = [PASSER, REPLACER, SUCCESSOR]
+    expected = [("l", "bank.notified")]
+
+    rt = SyncRuntime(specs, effects={"notify": lambda args: 1})
+    rt.start(REPLACER, "bank")
+    rt.start(PASSER, "l")
+    rt.send("l", "bank.leave")
+    assert rt.state("l") == Book()
+    assert [(a, s.type) for a, s in rt.dead_letters] == expected
+
+    sim = Simulation(specs, effects={"notify": lambda args: 1}, latency=0)
+    sim.start(REPLACER, "bank")
+    sim.start(PASSER, "l")
+    sim.send("l", "bank.leave")
+    result = sim.run(50)
+    assert result.agents["l"].state == Book()
+
+    async def notify_async(args: object) -> int:
+        return 1
+
+    async def main() -> list[tuple[str, str]]:
+        async with AsyncRuntime(specs, effects={"notify": notify_async}) as art:
+            await art.start(REPLACER, "bank")
+            await art.start(PASSER, "l")
+            await art.cast("l", "bank.leave")
+            await art.wait_until("bank", lambda a: a.version == 2, timeout=5)
+            await art.wait_idle(timeout=5)
+            assert art.state("l") == Book()
+            return [(a, s.type) for a, s in art.dead_letters]
+
+    assert asyncio.run(main()) == expected

@@ -288,6 +288,7 @@ class Kernel:
         for target, sig in self.queue:
             (self.dead_letters if target == agent_id else kept).append((target, sig))
         self.queue = kept
+        self._outcomes_stopped(agent_id)
         link = self.parents.pop(agent_id, None)
         if link is not None:
             parent_id, tag = link
@@ -442,6 +443,17 @@ class Kernel:
         a simulation overrides to put them in flight)."""
         self.queue.extend(self._outcomes)
         self._outcomes.clear()
+
+    def _outcomes_stopped(self, agent_id: str) -> None:
+        """The agent stopped in the step whose effect outcomes are waiting to be queued:
+        theirs are dead letters now, as in every runtime, not news for an agent started
+        under the id before their turn (a simulation, which knows each message's addressee,
+        overrides it)."""
+        if self._outcomes:
+            kept: list[Any] = []
+            for item in self._outcomes:
+                (self.dead_letters if item[0] == agent_id else kept).append(item)
+            self._outcomes[:] = kept
 
     def _emit(
         self,

@@ -267,6 +267,9 @@ class _Engine(Kernel):
         next(self._seq)
         self.push(due, _TIMER, agent_id, "@timer", sig, (self._incarnation[agent_id], tag))
 
+    def _outcomes_stopped(self, agent_id: str) -> None:
+        pass  # in flight, they arrive for an ended life: dead letters then (see push)
+
     def _stop(self, agent_id: str, reason: str) -> None:
         super()._stop(agent_id, reason)
         # The kernel rebuilt its queue to move queued signals to dead letters; signals in
