@@ -204,6 +204,28 @@ def test_graph_name_that_is_not_an_agent_spec_is_one_error() -> None:
     assert "is not an AgentSpec" in one_error_line(run("graph", "jido_examples.contentops:EFFECTS"))
 
 
+LISTED_ONLY = """
+import attrs
+from jido import AgentSpec
+
+@attrs.frozen
+class S:
+    n: int = 0
+
+SPECS = (AgentSpec(name="counter", state=S), AgentSpec(name="worker", state=S))
+"""
+
+
+def test_a_spec_is_found_by_its_name_in_specs(tmp_path: Path) -> None:
+    """NAME may be the name of a spec the module lists in SPECS (no variable holds it); a
+    name neither has is one error line listing the specs there are."""
+    module = tmp_path / "listed.py"
+    module.write_text(LISTED_ONLY, encoding="utf-8")
+    assert run("graph", f"{module}:worker").exit_code == 0
+    line = one_error_line(run("graph", f"{module}:boss"))
+    assert line.endswith("boss is not in the module (its specs: counter, worker)")
+
+
 def test_review_bad_format_is_one_error(tmp_path: Path) -> None:
     """`--format html`: exit 2, one error line naming the format."""
     line = one_error_line(run("review", SPEC, str(request(tmp_path)), "--format", "html"))

@@ -1027,7 +1027,7 @@ def test_cli_bad_specs_and_files_are_one_line(tmp_path: Path) -> None:
     """Unloadable specs and missing files are one error line each, exit code 2."""
     assert "no.such.module" in one_error_line(run("simulate", "no.such.module:X"))
     typo = one_error_line(run("simulate", "jido_examples.bank:ACCOUNTS"))
-    assert "ACCOUNTS is not in the module (its specs: ACCOUNT)" in typo
+    assert "ACCOUNTS is not in the module (its specs: ACCOUNT, account)" in typo
     missing = tmp_path / "nope.json"
     assert "nope.json" in one_error_line(run("simulate", BANK, "--faults", str(missing)))
     assert "nope.json" in one_error_line(run("replay", str(missing), BANK))

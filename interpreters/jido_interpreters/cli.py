@@ -60,8 +60,9 @@ def _die(message: str) -> NoReturn:
 
 
 def load_specs(ref: str) -> tuple[AgentSpec[Any], tuple[AgentSpec[Any], ...]]:
-    """Load ``module:name`` or ``path/to/file.py:name``: the spec, and every spec its module
-    lists in ``SPECS`` (so children it spawns can be found).
+    """Load ``module:name`` or ``path/to/file.py:name``: the spec (a module variable, or the
+    name of a spec the module lists in ``SPECS``), and every spec its module lists in
+    ``SPECS`` (so children it spawns can be found).
 
     Raises:
         BadInput: the module, the attribute or the spec cannot be loaded.
@@ -86,15 +87,23 @@ def load_specs(ref: str) -> tuple[AgentSpec[Any], tuple[AgentSpec[Any], ...]]:
         raise
     except Exception as exc:
         raise BadInput(f"spec {ref!r}: {type(exc).__name__}: {exc}") from None
+    listed = getattr(module, "SPECS", ())
+    specs = tuple(s for s in listed if isinstance(s, AgentSpec)) if _sequence(listed) else ()
     spec = getattr(module, name, None)
     if not isinstance(spec, AgentSpec):
-        found = sorted(k for k, v in vars(module).items() if isinstance(v, AgentSpec))
-        has = f"its specs: {', '.join(found)}" if found else "it defines no AgentSpec"
+        # NAME may also be the name of a spec the module lists in SPECS.
+        spec = next((s for s in specs if s.name == name), None)
+    if spec is None:
+        found = {k for k, v in vars(module).items() if isinstance(v, AgentSpec)}
+        found |= {s.name for s in specs}
+        has = f"its specs: {', '.join(sorted(found))}" if found else "it defines no AgentSpec"
         what = "is not an AgentSpec" if hasattr(module, name) else "is not in the module"
         raise BadInput(f"spec {ref!r}: {name} {what} ({has})")
-    others = getattr(module, "SPECS", ())
-    specs = tuple(s for s in others if isinstance(s, AgentSpec))
     return spec, specs if spec in specs else (spec, *specs)
+
+
+def _sequence(value: object) -> bool:
+    return isinstance(value, list | tuple)
 
 
 def _read_text(path: Path) -> str:
