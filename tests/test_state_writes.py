@@ -13,6 +13,7 @@ import pytest
 
 from jido import (
     ActionResult,
+    Agent,
     AgentSpec,
     Context,
     DeletePath,
@@ -270,6 +271,13 @@ def test_a_zoned_time_in_state_round_trips_across_a_fold() -> None:
     assert agent.state.log[1].utcoffset() == timedelta(hours=-5)
     given = spec.new("a", Shop(due=FOLD))
     assert agent_from_json(to_json(given), spec) == given
+    # An agent built directly (as a test or a Hypothesis strategy may), then stepped on a
+    # change to another field: its time too is at its offset.
+    OPS["bump"] = (SetPath("n", 1),)
+    built = Agent(id="a", spec="shop", state=Shop(due=FOLD))
+    after = step(SPEC, built, Signal(type="bump", source="/t", id="2")).agent
+    assert after.state.n == 1
+    assert agent_from_json(to_json(after), SPEC) == after
 
 
 @pytest.mark.parametrize(

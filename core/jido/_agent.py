@@ -26,6 +26,10 @@ S = TypeVar("S")
 _NAME_RE: Final = re.compile(r"[A-Za-z0-9_\-]+(?:\.[A-Za-z0-9_\-]+)*")
 
 
+def _fixed(state: S) -> S:
+    return fixed_times(state) if may_hold_times(type(state)) else state
+
+
 @final
 @attrs.frozen(kw_only=True)
 class Agent(Generic[S]):
@@ -45,7 +49,10 @@ class Agent(Generic[S]):
 
     id: str
     spec: str
-    state: S
+    # A state enters an agent as it will come back from JSON: times in zones with rules at
+    # their fixed offsets (see ``fixed_times``), however the agent is built. (``step`` makes
+    # its agents without ``__init__``, and fixes what a step changed itself.)
+    state: S = attrs.field(converter=_fixed)
     version: int = 0
     status: str = "idle"
     slices: FrozenMap[str, Any] = EMPTY
@@ -328,10 +335,6 @@ class AgentSpec(Generic[S]):
             declared.extend(plugin.schedules)
         return stamp(declared, agent_id=agent.id, cause_id=f"start:{agent.id}", cause=None)
 
-
-def _fixed(state: S) -> S:
-    # A state enters an agent as it will come back from JSON (see ``fixed_times``).
-    return fixed_times(state) if may_hold_times(type(state)) else state
 
 
 def _retarget(route: Route[Any], target: Instruction) -> Route[Instruction]:

@@ -59,6 +59,7 @@ from ._directives import (
 from ._errors import Problem, ProblemKind
 from ._json import FrozenMap, JsonValue, freeze
 from ._signal import DRAFT, Signal, is_valid_type
+from ._state import fixed_times
 from ._strategy import FSM, IDLE, Direct
 
 __all__ = [
@@ -366,8 +367,10 @@ def agents(
         Agent,
         id=_names(),
         spec=st.just(spec.name),
-        state=_instances(spec.state) if states is None else states,
+        # As a state enters an agent through ``AgentSpec.new`` or JSON: times in zones with
+        # rules at their fixed offsets (see ``fixed_times``).
+        state=(_instances(spec.state) if states is None else states).map(fixed_times),
         version=st.integers(min_value=0, max_value=2**31),
         status=statuses,
-        slices=slices,
+        slices=slices.map(fixed_times),
     )
