@@ -336,6 +336,5 @@ class AgentSpec(Generic[S]):
         return stamp(declared, agent_id=agent.id, cause_id=f"start:{agent.id}", cause=None)
 
 
-
 def _retarget(route: Route[Any], target: Instruction) -> Route[Instruction]:
     return Route(pattern=route.pattern, target=target, priority=route.priority, guard=route.guard)
