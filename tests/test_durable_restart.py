@@ -151,3 +151,24 @@ def test_a_restart_registers_the_declared_schedules_afresh(backend: Backend) -> 
 
     asyncio.run(live())
     asyncio.run(recovered())
+
+
+def test_hibernation_does_not_reset_the_restart_budget(backend: Backend) -> None:
+    """``Restart(max_restarts=1)``: a second crash within the window escalates, even with a
+    hibernation and a thaw between the two."""
+    options = {"crashy": AgentOptions(error_policy=Restart(max_restarts=1, within=60.0))}
+
+    async def main() -> None:
+        async with AsyncRuntime([CRASHY], storage=backend.open(), options=options) as rt:
+            await rt.start(CRASHY, "c")
+            await rt.cast("c", "t.boom")
+            await rt.wait_idle(timeout=5)
+            assert rt.agent_ids == ("c",)
+            await rt.hibernate("c")
+            await rt.thaw("c")
+            await rt.cast("c", "t.boom")
+            await rt.wait_idle(timeout=5)
+            assert "c" not in rt.agent_ids  # escalated: stopped
+            assert rt.statistics().restarts == 1
+
+    asyncio.run(main())

@@ -277,6 +277,7 @@ async def hibernate(rt: AsyncRuntime, agent_id: str) -> None:
     # Its sensors keep running (what they sense thaws it): handed over, not cancelled.
     sensors, srv.sensors = srv.sensors, {}
     hib = Hibernated(srv.last_seq, srv.options, srv.parent, dict(srv.children), sensors, srv.life)
+    hib.restarts = srv.restarts
     _arm_wakeups(rt, agent_id, hib, srv)
     srv.halt(UnknownAgent(agent_id))
     del rt._servers[agent_id]
@@ -472,6 +473,7 @@ async def _restore(
         if hib is not None:
             del rt._hibernated[rec.agent_id]
             srv.life = hib.life
+            srv.restarts = hib.restarts
             # Its sensors kept running: they are its own again (and are not restarted below).
             srv.sensors, hib.sensors = hib.sensors, {}
             hib.cancel_wakeups()  # its own timers are armed again below

@@ -172,6 +172,7 @@ class Hibernated:
             delivers its signal, which thaws the agent.
         sensors: its sensors, by tag: they keep running, and what they sense thaws it.
         fired: ids of the schedules the wake-ups delivered (not re-armed on thaw).
+        restarts: when its ``Restart`` policy restarted it (the window's budget goes on).
     """
 
     __slots__ = (
@@ -181,6 +182,7 @@ class Hibernated:
         "options",
         "parent",
         "parked",
+        "restarts",
         "sensors",
         "seq",
         "task",
@@ -206,6 +208,7 @@ class Hibernated:
         self.wakeups: list[asyncio.TimerHandle] = []
         self.fired: set[str] = set()
         self.sensors = sensors
+        self.restarts: deque[float] = deque()
 
     def cancel_wakeups(self) -> int:
         """Disarm its wake-up timers and cancel its sensors; returns how many."""
