@@ -1959,6 +1959,27 @@ def test_effects_reissued_by_recovery_answer_in_directive_order(backend: Backend
     asyncio.run(main())
 
 
+def test_a_parent_not_yet_recovered_hears_of_its_childs_exit(backend: Backend) -> None:
+    """A child recovered on its own that stops: its parent, still in storage, gets the
+    ``child.exit`` when it is recovered."""
+
+    async def main() -> None:
+        async with AsyncRuntime(SPECS, storage=backend.open()) as rt:
+            await start_system(rt)
+            await rt.start(BOSS, "boss")
+            await rt.call("boss", "t.hire", {"tag": "kid"}, timeout=5)
+            await rt.wait_idle(timeout=5)
+        async with AsyncRuntime(SPECS, storage=backend.open()) as rt:
+            assert await rt.restore(only=["boss/kid"]) == ("boss/kid",)
+            await rt.call("boss/kid", "t.quit", timeout=5)
+            await rt.wait_idle(timeout=5)
+            assert await rt.restore(only=["boss"]) == ("boss",)
+            await rt.wait_idle(timeout=5)
+            assert rt.state("boss").trail == ("started:boss/kid", "exit:boss/kid")
+
+    asyncio.run(main())
+
+
 def _picky(sig: Signal) -> bool:
     if isinstance(sig.data, dict) and sig.data.get("by") == 13:
         raise ValueError("unlucky")

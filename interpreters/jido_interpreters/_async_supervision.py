@@ -210,8 +210,10 @@ def _stopped(
             links = up.children
         elif parent_id in rt._hibernated:
             links = rt._hibernated[parent_id].children
-        if links is not None:
-            links.pop(tag, None)
+        if links is not None or parent_id in rt._dormant:
+            # A parent storage holds, not restored yet, gets it journalled (see _deliver).
+            if links is not None:
+                links.pop(tag, None)
             _lifecycle(
                 rt,
                 agent_id,
