@@ -1980,6 +1980,31 @@ def test_a_parent_not_yet_recovered_hears_of_its_childs_exit(backend: Backend) -
     asyncio.run(main())
 
 
+def test_a_child_is_not_spawned_under_the_id_of_an_agent_not_yet_recovered(
+    backend: Backend,
+) -> None:
+    """After a restore that left an agent in storage, a spawn under its id is refused at
+    once (a directive problem), so what is sent to that id keeps reaching the stored agent."""
+
+    async def main() -> None:
+        async with AsyncRuntime(SPECS, storage=backend.open()) as rt:
+            await start_system(rt, "boss/kid")
+            await rt.call("boss/kid", "t.add", {"by": 5}, timeout=5)
+        async with AsyncRuntime(SPECS, storage=backend.open()) as rt:
+            assert await rt.restore(only=["tally"]) == ("tally",)
+            await rt.start(BOSS, "boss")
+            await rt.call("boss", "t.hire", {"tag": "kid"}, timeout=5)
+            await rt.wait_idle(timeout=5)
+            assert "boss/kid" not in rt.agent_ids
+            assert rt.state("boss").trail == ()
+            (problem,) = rt.problems
+            assert "'boss/kid' is in storage and has not stopped" in problem.message
+        async with restored(backend) as rt:
+            assert rt.state("boss/kid") == Count(n=5, trail=("+5",))
+
+    asyncio.run(main())
+
+
 def _picky(sig: Signal) -> bool:
     if isinstance(sig.data, dict) and sig.data.get("by") == 13:
         raise ValueError("unlucky")

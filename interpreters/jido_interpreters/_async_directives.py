@@ -393,6 +393,18 @@ def _spawn(rt: AsyncRuntime, parent: Server, d: SpawnAgent, problems: list[Probl
             parent_id,
         )
         return
+    if child_id in rt._dormant:
+        # Storage holds an agent under the id that no restore has brought back: what is
+        # sent to that id is journalled for it, not for a child of the same name.
+        rt._problem(
+            problems,
+            directive_problem(
+                f"an agent {child_id!r} is in storage and has not stopped (restore it first)",
+                child_id=child_id,
+            ),
+            parent_id,
+        )
+        return
     if d.tag in parent.children:
         rt._problem(
             problems,
