@@ -415,6 +415,46 @@ def test_an_agent_stopped_during_another_restore_stays_stopped_to_senders(
     asyncio.run(main())
 
 
+class _LoadFailsOnce(Flaky):
+    """SQLite whose next ``load`` fails once ``fail_load`` is set (a dropped connection)."""
+
+    fail_load = False
+
+    def load(self, agent_id: str) -> tuple[SnapshotRecord | None, list[JournalEntry]]:
+        if self.fail_load:
+            self.fail_load = False
+            raise sqlite3.OperationalError("connection dropped")
+        return super().load(agent_id)
+
+
+def test_a_failed_thaw_keeps_what_was_parked_for_the_next(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A thaw that fails (storage could not be read) leaves what was sent to the hibernated
+    agent journalled and parked, not reported as dead letters: the next thaw hands it over,
+    and the runtime can still go idle meanwhile."""
+    store = _LoadFailsOnce(tmp_path / "db")
+
+    async def main() -> None:
+        async with AsyncRuntime(SPECS, storage=store) as rt:
+            await rt.start(TALLY, "tally")
+            await rt.start(COUNTER, "c")
+            await rt.hibernate("c")
+            store.fail_load = True
+            await rt.cast("c", "t.add", {"by": 2})  # journalled; its thaw fails
+            await rt.wait_idle(timeout=5)
+            assert rt.hibernated_ids == ("c",)
+            assert not rt.dead_letters
+            await rt.thaw("c")
+            await rt.wait_idle(timeout=5)
+            assert rt.state("c").n == 2
+            assert not rt.dead_letters
+
+    with caplog.at_level(logging.ERROR, logger="jido.runtime"):
+        asyncio.run(main())
+    assert any("thawing hibernated agent c failed" in r.getMessage() for r in caplog.records)
+
+
 def test_a_failed_snapshot_loses_nothing(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     """Snapshots are an optimisation over the journal: when one fails (logged), recovery
     replays the journal instead and gives back equal agents."""

@@ -322,8 +322,9 @@ def _park(rt: AsyncRuntime, agent_id: str, hib: Hibernated, item: Queued) -> Non
 
 async def _thaw_task(rt: AsyncRuntime, agent_id: str) -> Exception | None:
     """The thaw task of a hibernated agent (one at a time): bring it back, which hands it
-    what was parked. Returns why it could not (the agent then stays hibernated, and what
-    was parked becomes dead letters: journalled, but not handled here)."""
+    what was parked. Returns why it could not: the agent then stays hibernated, the calls
+    waiting on it fail, and what was parked stays parked (it is journalled: the next thaw,
+    or a restore after a restart, hands it over; it is not reported as a dead letter)."""
     failure: Exception | None = None
     try:
         await restore(rt, {agent_id}, thawing=agent_id)
@@ -340,13 +341,17 @@ async def _thaw_task(rt: AsyncRuntime, agent_id: str) -> Exception | None:
         failure,
         extra={"jido": {"agent": agent_id}},
     )
-    parked, hib.parked = hib.parked, []
-    for sig, reply, seq in parked:
-        if seq is not None:
-            rt._dead(agent_id, sig)
-            rt._done_pending()
+    kept: list[Queued] = []
+    for sig, reply, seq in hib.parked:
         if reply is not None and not reply.done():
             reply.set_exception(failure)
+        if seq is not None:
+            kept.append((sig, None, seq))
+    hib.parked = kept
+    # Not pending while nothing can handle them (the runtime can go idle); counted again
+    # when a thaw hands them over.
+    rt._done_pending(len(kept) - hib.released)
+    hib.released = len(kept)
     return failure
 
 
@@ -479,6 +484,8 @@ async def _restore(
             hib.cancel_wakeups()  # its own timers are armed again below
             # What arrived while it hibernated, in journal order, ahead of anything later
             # (and before any stop below, which then makes dead letters of it).
+            rt._add_pending(hib.released)  # parked through a failed thaw: pending again
+            hib.released = 0
             for sig, reply, seq in hib.parked:
                 if seq is not None:
                     srv.mailbox.put_internal((sig, reply, seq))

@@ -182,6 +182,7 @@ class Hibernated:
         "options",
         "parent",
         "parked",
+        "released",
         "restarts",
         "sensors",
         "seq",
@@ -209,6 +210,7 @@ class Hibernated:
         self.fired: set[str] = set()
         self.sensors = sensors
         self.restarts: deque[float] = deque()
+        self.released = 0  # parked signals no longer counted pending (a thaw failed)
 
     def cancel_wakeups(self) -> int:
         """Disarm its wake-up timers and cancel its sensors; returns how many."""

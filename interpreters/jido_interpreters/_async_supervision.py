@@ -165,6 +165,8 @@ def stop_hibernated(
     if hib.task is not None:
         hib.task.cancel()  # it has not brought the agent back: it would have popped ``hib``
     hib.cancel_wakeups()
+    rt._add_pending(hib.released)  # so that each dead letter below settles its own
+    hib.released = 0
     for sig, reply, seq in hib.parked:
         if seq is not None:
             rt._dead(agent_id, sig)
