@@ -10,12 +10,27 @@ Redis server, like ``test_durable``.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterable
 
+import attrs
 import pytest
 from tests.redis_server import redis_url
 from tests.test_durable import Backend, By, Count, backend, every, remind, tick
 
-from jido import ActionResult, AgentSpec, Context, NoParams, Route, action, cron, ok, schedule
+from jido import (
+    ActionResult,
+    AgentSpec,
+    Context,
+    CustomDirective,
+    NoParams,
+    Route,
+    Signal,
+    action,
+    cron,
+    emit,
+    ok,
+    schedule,
+)
 from jido.serde import Codec
 from jido_interpreters import (
     AgentOptions,
@@ -170,5 +185,55 @@ def test_hibernation_does_not_reset_the_restart_budget(backend: Backend) -> None
             await rt.wait_idle(timeout=5)
             assert "c" not in rt.agent_ids  # escalated: stopped
             assert rt.statistics().restarts == 1
+
+    asyncio.run(main())
+
+
+@attrs.frozen(kw_only=True)
+class Boom(CustomDirective):
+    """A directive whose handler raises (a bug in the interpreter's extension)."""
+
+
+def _boom(agent_id: str, d: Boom) -> Iterable[Signal]:
+    raise RuntimeError("handler bug")
+
+
+@action(params=NoParams)
+def risky(state: Count, _: NoParams, ctx: Context) -> ActionResult[Count]:
+    """Arm a timer, then a directive that crashes, then an emit."""
+    return ok(state, schedule(3600.0, "t.add", {"by": 1}), Boom(), emit("t.add", {"by": 100}))
+
+
+RISKY = AgentSpec(
+    name="crashy",
+    state=Count,
+    routes=[Route(pattern="t.risky", target=risky), Route(pattern="t.add", target=bump)],
+)
+
+
+def test_a_restart_after_a_directive_crash_is_what_recovery_sees(backend: Backend) -> None:
+    """A directive handler raising under ``Restart``: live, the timer armed before it is
+    dropped and the emit after it is not sent. Replay never meets that crash (the step
+    itself succeeded), so the restart is snapshotted: a recovery has neither either."""
+    options = {"crashy": AgentOptions(error_policy=Restart(max_restarts=5, within=60.0))}
+
+    def runtime() -> AsyncRuntime:
+        return AsyncRuntime(
+            [RISKY], storage=backend.open(), options=options, directives={Boom: _boom}
+        )
+
+    async def main() -> None:
+        async with runtime() as rt:
+            await rt.start(RISKY, "r")
+            await rt.cast("r", "t.risky")
+            await rt.wait_idle(timeout=5)
+            assert rt.statistics().restarts == 1
+            assert rt.state("r") == Count()
+            assert not rt._servers["r"].timers
+        async with runtime() as rt:
+            assert await rt.restore() == ("r",)
+            await rt.wait_idle(timeout=5)
+            assert rt.state("r") == Count()
+            assert not rt._servers["r"].timers
 
     asyncio.run(main())

@@ -86,6 +86,10 @@ def crash(
                 srv.out_crons.clear()
                 srv.out_sensors.clear()
                 directives.execute(rt, srv, None, restarted(srv.spec, srv.agent, sig))
+                if not in_step and rt._storage is not None:
+                    # Replay sees the step, not the handler that raised: only a snapshot
+                    # taken now (after this step, see AsyncRuntime._loop) records the restart.
+                    srv.since_snapshot = rt._snapshot_every
                 return True
         case Escalate():
             _escalate(rt, srv, crash_reason(policy, exc), cause)
