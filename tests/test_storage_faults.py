@@ -455,6 +455,48 @@ def test_a_failed_thaw_keeps_what_was_parked_for_the_next(
     assert any("thawing hibernated agent c failed" in r.getMessage() for r in caplog.records)
 
 
+class _HeldLoad(Flaky):
+    """SQLite whose ``load`` of ``held``, once read, waits until ``go`` is set: a restore
+    that read an agent's journal and took long to come back."""
+
+    def __init__(self, path: Path, held: str) -> None:
+        super().__init__(path)
+        self.held = held
+        self.read = threading.Event()
+        self.go = threading.Event()
+
+    def load(self, agent_id: str) -> tuple[SnapshotRecord | None, list[JournalEntry]]:
+        loaded = super().load(agent_id)
+        if agent_id == self.held and not self.read.is_set():
+            self.read.set()
+            self.go.wait(timeout=10)
+        return loaded
+
+
+def test_a_signal_kept_while_its_agent_is_being_restored_is_handled(tmp_path: Path) -> None:
+    """An emit journalled for an agent not yet recovered, written after a restore of that
+    agent read its journal, is handed to it once it is back (that restore never saw it)."""
+    path = tmp_path / "agents.db"
+
+    async def main() -> None:
+        async with AsyncRuntime(SPECS, storage=SQLiteStorage(path)) as rt:
+            await rt.start(TALLY, "tally")
+            await rt.start(COUNTER, "c")
+        store = _HeldLoad(path, "tally")
+        async with AsyncRuntime(SPECS, storage=store) as rt:
+            assert await rt.restore(only=["c"]) == ("c",)  # the tally stays in storage
+            restoring = asyncio.create_task(rt.restore(only=["tally"]))
+            await asyncio.to_thread(store.read.wait, 10)  # it has read the tally's journal
+            await rt.call("c", "t.add", {"by": 4}, timeout=5)  # its emit: kept for the tally
+            await rt.wait_idle(timeout=5)  # written
+            store.go.set()
+            assert await restoring == ("tally",)
+            await rt.wait_idle(timeout=5)
+            assert rt.state("tally").n == 4
+
+    asyncio.run(main())
+
+
 def test_a_failed_snapshot_loses_nothing(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     """Snapshots are an optimisation over the journal: when one fails (logged), recovery
     replays the journal instead and gives back equal agents."""

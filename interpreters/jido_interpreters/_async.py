@@ -281,6 +281,8 @@ class AsyncRuntime:
         self._dormant: set[str] = set()
         self._restoring = 0  # restores under way
         self._stopped_meanwhile: set[str] = set()  # agents stopped while one was
+        # Signals kept for agents while a restore was under way, by agent: (signal, seq).
+        self._arriving: dict[str, list[tuple[Signal, int]]] = {}
         # Effects of agents that stopped, left to finish (see supervision.stop).
         self._lingering: set[asyncio.Task[None]] = set()
         self._starting: set[str] = set()  # ids whose registration is being written

@@ -130,6 +130,19 @@ def _kept(ctx: tuple[AsyncRuntime, str, Signal], seq: object, exc: BaseException
     if exc is not None:
         failed = NotDurable(agent_id, sig, exc)
         log.error("%s", failed, extra={"jido": {"agent": agent_id, "signal": sig.id}})
+        return
+    if not isinstance(seq, int):
+        return  # already journalled: a re-delivery
+    # Written while a restore of the agent may have read its journal already: that restore
+    # would replay up to what it read and never see this entry. So it is handed over here
+    # (the agent is back) or there (see _restore), unless the restore read it.
+    srv = rt._servers.get(agent_id)
+    if srv is not None and not srv.stopped:
+        if seq > srv.last_seq:
+            rt._add_pending()
+            srv.mailbox.put_internal((sig, None, seq))
+    elif rt._restoring:
+        rt._arriving.setdefault(agent_id, []).append((sig, seq))
 
 
 def _appended(
@@ -396,6 +409,7 @@ async def restore(
         rt._restoring -= 1
         if not rt._restoring:
             rt._stopped_meanwhile.clear()
+            rt._arriving.clear()  # for agents no restore brought back: journalled, waiting
 
 
 async def _restore(
@@ -493,6 +507,11 @@ async def _restore(
                     reply.set_result(srv.agent)
             hib.parked.clear()
         rt._servers[rec.agent_id] = srv
+        # Kept for it while this restore read storage, after what the restore read.
+        for sig, seq in sorted(rt._arriving.pop(rec.agent_id, ()), key=lambda item: item[1]):
+            if seq > plan.last_seq:
+                rt._add_pending()
+                srv.mailbox.put_internal((sig, None, seq))
         if not plan.stopped:
             srv.task = loop.create_task(
                 rt._loop(rec.agent_id, srv), name=f"jido-agent:{rec.agent_id}"
