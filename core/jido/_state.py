@@ -238,6 +238,18 @@ def _written(
         raise StateOpError(f"{what} cannot hold {value!r}: {'; '.join(reasons)}", where) from None
 
 
+def _field_written(obj: Any, name: str, value: Any, where: tuple[str, ...]) -> Any:
+    """``value`` as written to the attrs field ``name`` of ``obj`` (see ``_written``)."""
+    return _written(
+        value,
+        _field_type(obj, name),
+        where,
+        f"{type(obj).__name__}.{name}",
+        old=getattr(obj, name),
+        converts=_converts(obj, name),
+    )
+
+
 def _built(value: Any, declared: Any) -> bool:
     """Whether ``value`` is made of instances an action built: an attrs instance, or an
     immutable collection of nothing else (a mapping's keys, too, of the declared key class
@@ -394,14 +406,7 @@ def _merge(current: Any, values: Mapping[str, Any], where: tuple[str, ...], decl
             if isinstance(value, Mapping) and (attrs.has(type(old)) or isinstance(old, Mapping)):
                 value = _merge(old, value, here, field_type)
             else:
-                value = _written(
-                    value,
-                    field_type,
-                    here,
-                    f"{type(current).__name__}.{name}",
-                    old=old,
-                    converts=_converts(current, name),
-                )
+                value = _field_written(current, name, value, here)
             changes[name] = value
         return _evolve(current, changes, where)
     if isinstance(current, Mapping):
@@ -445,14 +450,7 @@ def _set_path(
         if rest:
             value = _set_path(getattr(current, name), rest, value, here, field_type)
         else:
-            value = _written(
-                value,
-                field_type,
-                here,
-                f"{type(current).__name__}.{name}",
-                old=getattr(current, name),
-                converts=_converts(current, name),
-            )
+            value = _field_written(current, name, value, here)
         return _evolve(current, {name: value}, where)
     if isinstance(current, Mapping):
         held = _value_type(declared)
