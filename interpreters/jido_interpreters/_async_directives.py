@@ -62,7 +62,7 @@ from . import _async_supervision as supervision
 from ._async_errors import RuntimeClosed
 from ._async_server import Server
 from ._cron import cron_ticks
-from ._outcomes import directive_problem, outcome_signal
+from ._outcomes import directive_problem, handler_failed, no_handler, outcome_signal
 from ._telemetry import failed
 
 if TYPE_CHECKING:
@@ -520,25 +520,12 @@ def _start_sensor(rt: AsyncRuntime, srv: Server, d: StartSensor, problems: list[
 def _custom(rt: AsyncRuntime, srv: Server, d: CustomDirective, problems: list[Problem]) -> None:
     handler = rt._directive_handlers.get(type(d))
     if handler is None:
-        rt._problem(
-            problems,
-            directive_problem(
-                f"no handler for directive {type(d).__name__}", directive=type(d).__qualname__
-            ),
-            srv.agent.id,
-        )
+        rt._problem(problems, no_handler(d), srv.agent.id)
         return
-    name = type(d).__name__
     produced: Iterable[object] = handler(srv.agent.id, d)  # typed, but user code
     for sig in produced:
         if isinstance(sig, Signal):
             rt._deliver(srv.agent.id, sig)
         else:  # as SyncRuntime: what cannot be delivered is the directive's problem
-            rt._problem(
-                problems,
-                directive_problem(
-                    f"the handler for directive {name} produced {sig!r}, not a Signal",
-                    directive=type(d).__qualname__,
-                ),
-                srv.agent.id,
-            )
+            problem = handler_failed(d, f"produced {sig!r}, not a Signal")
+            rt._problem(problems, problem, srv.agent.id)

@@ -55,7 +55,14 @@ from jido import (
 
 from ._checks import callables, specs_by_name
 from ._cron import CronTicks, cron_ticks
-from ._outcomes import EffectOutcome, directive_problem, outcome_signal, system_signal
+from ._outcomes import (
+    EffectOutcome,
+    directive_problem,
+    handler_failed,
+    no_handler,
+    outcome_signal,
+    system_signal,
+)
 from ._trace import TraceEntry
 
 __all__ = [
@@ -654,36 +661,20 @@ class Kernel:
     def _custom(self, agent_id: str, d: CustomDirective, problems: list[Problem]) -> None:
         handler = self.directive_handlers.get(type(d))
         if handler is None:
-            problems.append(
-                directive_problem(
-                    f"no handler for directive {type(d).__name__}",
-                    directive=type(d).__qualname__,
-                )
-            )
+            problems.append(no_handler(d))
             return
-        name = type(d).__name__
         try:
             produced: list[object] = list(handler(agent_id, d))
         except Exception as exc:
             # The handler is the interpreter's extension, not the agent's logic: what it
             # cannot do is a problem of the directive, as for a built-in one.
-            problems.append(
-                directive_problem(
-                    f"the handler for directive {name} raised {type(exc).__name__}: {exc}",
-                    directive=type(d).__qualname__,
-                )
-            )
+            problems.append(handler_failed(d, f"raised {type(exc).__name__}: {exc}"))
             return
         for sig in produced:
             if isinstance(sig, Signal):
                 self.queue.append((agent_id, sig))
             else:
-                problems.append(
-                    directive_problem(
-                        f"the handler for directive {name} produced {sig!r}, not a Signal",
-                        directive=type(d).__qualname__,
-                    )
-                )
+                problems.append(handler_failed(d, f"produced {sig!r}, not a Signal"))
 
     # ------------------------------------------------------------------ the clock
 

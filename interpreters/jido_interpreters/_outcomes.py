@@ -11,7 +11,14 @@ from typing import Literal, TypeAlias
 
 from jido import InvalidSignal, Invoke, JsonValue, Problem, ProblemKind, Signal, derive_id
 
-__all__ = ["EffectOutcome", "directive_problem", "outcome_signal", "system_signal"]
+__all__ = [
+    "EffectOutcome",
+    "directive_problem",
+    "handler_failed",
+    "no_handler",
+    "outcome_signal",
+    "system_signal",
+]
 
 #: ``("ok", result)``, ``("error", error type, message)``, or ``None`` for "no outcome".
 EffectOutcome: TypeAlias = (
@@ -22,6 +29,21 @@ EffectOutcome: TypeAlias = (
 def directive_problem(message: str, **details: object) -> Problem:
     """A ``directive`` problem: a directive that could not be executed."""
     return Problem.of(ProblemKind.DIRECTIVE, message, **details)
+
+
+def no_handler(d: object) -> Problem:
+    """The problem of a custom directive the interpreter has no handler for."""
+    return directive_problem(
+        f"no handler for directive {type(d).__name__}", directive=type(d).__qualname__
+    )
+
+
+def handler_failed(d: object, what: str) -> Problem:
+    """The problem of a custom directive whose handler ``what`` (``"raised ..."``,
+    ``"produced ..., not a Signal"``)."""
+    return directive_problem(
+        f"the handler for directive {type(d).__name__} {what}", directive=type(d).__qualname__
+    )
 
 
 def outcome_signal(
