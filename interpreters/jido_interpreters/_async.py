@@ -163,8 +163,7 @@ def _registered(ctx: tuple[AsyncRuntime, Server], _: object, exc: BaseException 
     rt, srv = ctx
     agent_id = srv.agent.id
     log.error("%s", NotDurable(agent_id, None, exc), extra={"jido": {"agent": agent_id}})
-    if not srv.stopped and rt._servers.get(agent_id) is srv:
-        supervision.stop(rt, srv, f"not registered: {exc}")
+    supervision.stop(rt, srv, f"not registered: {exc}")  # if it has not stopped already
     rt._commit().post("admit", agent_id)
 
 
@@ -175,7 +174,7 @@ def _snapshotted(
 ) -> None:
     """An agent's start snapshot is written; if it failed, the agent stops (see _start)."""
     rt, srv, written = ctx
-    if exc is not None and not srv.stopped and rt._servers.get(srv.agent.id) is srv:
+    if exc is not None and not srv.stopped:
         agent_id = srv.agent.id
         failure = NotDurable(agent_id, None, exc, started=True)
         log.error("%s", failure, extra={"jido": {"agent": agent_id}})
