@@ -88,7 +88,7 @@ def journal(
     holder = srv or rt._hibernated.get(agent_id)
     rt._commit().post(
         "append",
-        (agent_id, sig.id, journal_json(sig, rt._codec), rt._clock().timestamp()),
+        _entry(rt, agent_id, sig),
         _appended,
         (rt, srv, agent_id, sig, reply, written, None if holder is None else holder.life),
     )
@@ -111,6 +111,11 @@ def afresh(
     return tuple(out)
 
 
+def _entry(rt: AsyncRuntime, agent_id: str, sig: Signal) -> tuple[str, str, str, float]:
+    """What ``Storage.append`` journals for ``sig``."""
+    return (agent_id, sig.id, journal_json(sig, rt._codec), rt._clock().timestamp())
+
+
 def keep(rt: AsyncRuntime, agent_id: str, sig: Signal) -> None:
     """Journal a signal for an agent storage holds but no restore has brought back (a
     restore of some agents only, or a thaw): its recovery replays it. A failed write is
@@ -118,7 +123,7 @@ def keep(rt: AsyncRuntime, agent_id: str, sig: Signal) -> None:
     rt._add_pending()
     rt._commit().post(
         "append",
-        (agent_id, sig.id, journal_json(sig, rt._codec), rt._clock().timestamp()),
+        _entry(rt, agent_id, sig),
         _kept,
         (rt, agent_id, sig),
     )
