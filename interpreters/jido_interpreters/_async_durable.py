@@ -36,13 +36,21 @@ from zoneinfo import ZoneInfo
 import attrs
 from croniter import croniter
 
-from jido import Agent, AgentSpec, Cron, Directive, Schedule, Signal, ToAgent, ToSink, derive_id
+from jido import Agent, AgentSpec, Cron, Directive, Schedule, Signal, ToAgent, ToSink
 
 from . import _async_supervision as supervision
 from ._async_directives import after, cron_signal, execute
 from ._async_errors import NotDurable, RuntimeClosed
 from ._async_server import Hibernated, Queued, Server
-from ._durable import Outbox, Replayed, decode_agent, journal_json, replay, snapshot_record
+from ._durable import (
+    Outbox,
+    Replayed,
+    decode_agent,
+    journal_json,
+    replay,
+    salted,
+    snapshot_record,
+)
 from ._kernel import UnknownAgent
 from ._options import Escalate, Restart, StopAgent
 from ._storage import (
@@ -101,14 +109,8 @@ def afresh(
     own: an id started again after a stop must not repeat its earlier life's, which
     storage keeps (and so would drop as re-deliveries). The start's snapshot records them;
     a recovery without it recomputes the plain ones."""
-    out: list[Directive] = []
-    for d in startup:
-        if isinstance(d, Schedule):
-            rt._seq += 1
-            salted = derive_id(d.signal.id, agent.id, rt._seq, rt._incarnation)
-            d = attrs.evolve(d, signal=attrs.evolve(d.signal, id=salted))
-        out.append(d)
-    return tuple(out)
+    rt._seq += 1
+    return salted(startup, agent.id, f"start@{rt._incarnation}:{rt._seq}")
 
 
 def _entry(rt: AsyncRuntime, agent_id: str, sig: Signal) -> tuple[str, str, str, float]:

@@ -60,6 +60,7 @@ __all__ = [
     "journal_json",
     "replay",
     "restarted",
+    "salted",
     "snapshot_record",
 ]
 
@@ -69,13 +70,17 @@ def restarted(spec: AgentSpec[Any], agent: Agent[Any], crashed: Signal) -> tuple
     signal ids of their own, derived from the signal whose step crashed. The journal keeps
     every id it accepted, so a timer reusing the first registration's id would be dropped
     as a re-delivery; replay derives the same ids as the live restart did."""
+    return salted(spec.startup(agent), agent.id, crashed.id)
+
+
+def salted(directives: Iterable[Directive], agent_id: str, salt: str) -> tuple[Directive, ...]:
+    """``directives`` with each ``Schedule``'s signal given an id of ``salt``'s own (derived
+    from the id it had): declared schedules registered again must not repeat their ids."""
     return tuple(
-        attrs.evolve(
-            d, signal=attrs.evolve(d.signal, id=derive_id(d.signal.id, agent.id, 0, crashed.id))
-        )
+        attrs.evolve(d, signal=attrs.evolve(d.signal, id=derive_id(d.signal.id, agent_id, 0, salt)))
         if isinstance(d, Schedule)
         else d
-        for d in spec.startup(agent)
+        for d in directives
     )
 
 
