@@ -291,10 +291,7 @@ class Kernel:
             self.timers = [t for t in self.timers if t[2] != agent_id]
             heapq.heapify(self.timers)
         # Signals already queued for a stopped agent are not silently lost: dead letters.
-        kept: deque[tuple[str, Signal]] = deque()
-        for target, sig in self.queue:
-            (self.dead_letters if target == agent_id else kept).append((target, sig))
-        self.queue = kept
+        self.queue = deque(self._undelivered(self.queue, agent_id))
         self._outcomes_stopped(agent_id)
         link = self.parents.pop(agent_id, None)
         if link is not None:
@@ -457,10 +454,16 @@ class Kernel:
         under the id before their turn (a simulation, which knows each message's addressee,
         overrides it)."""
         if self._outcomes:
-            kept: list[Any] = []
-            for item in self._outcomes:
-                (self.dead_letters if item[0] == agent_id else kept).append(item)
-            self._outcomes[:] = kept
+            self._outcomes[:] = self._undelivered(self._outcomes, agent_id)
+
+    def _undelivered(
+        self, pending: Iterable[tuple[str, Signal]], agent_id: str
+    ) -> list[tuple[str, Signal]]:
+        """``pending`` but what is for ``agent_id``, which becomes dead letters, in order."""
+        kept: list[tuple[str, Signal]] = []
+        for item in pending:
+            (self.dead_letters if item[0] == agent_id else kept).append(item)
+        return kept
 
     def _emit(
         self,
