@@ -371,21 +371,33 @@ async def _reloaded_ids(path: Path) -> tuple[str, ...]:
         return await rt.restore()
 
 
-class _HeldRead(Flaky):
-    """SQLite whose first ``agents()`` read waits, once read, until ``go`` is set: a
-    restore that read its records then took long to come back."""
+class _Held(Flaky):
+    """SQLite that, once it has read what a restore reads first (the records, or with
+    ``load_of`` that agent's journal), waits until ``go`` is set: a restore that read, then
+    took long to come back. ``read`` tells it is held."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, load_of: str | None = None) -> None:
         super().__init__(path)
+        self.load_of = load_of
         self.read = threading.Event()
         self.go = threading.Event()
 
-    def agents(self) -> Sequence[AgentRecord | CorruptJournal]:
-        records = super().agents()
+    def _hold(self) -> None:
         if not self.read.is_set():
             self.read.set()
             self.go.wait(timeout=10)
+
+    def agents(self) -> Sequence[AgentRecord | CorruptJournal]:
+        records = super().agents()
+        if self.load_of is None:
+            self._hold()
         return records
+
+    def load(self, agent_id: str) -> tuple[SnapshotRecord | None, list[JournalEntry]]:
+        loaded = super().load(agent_id)
+        if agent_id == self.load_of:
+            self._hold()
+        return loaded
 
 
 def test_an_agent_stopped_during_another_restore_stays_stopped_to_senders(
@@ -400,7 +412,7 @@ def test_an_agent_stopped_during_another_restore_stays_stopped_to_senders(
         async with AsyncRuntime(SPECS, storage=SQLiteStorage(path)) as rt:
             await rt.start(TALLY, "tally")
             await rt.start(COUNTER, "c")
-        store = _HeldRead(path)
+        store = _Held(path)
         async with AsyncRuntime(SPECS, storage=store) as rt:
             slow = asyncio.create_task(rt.restore(only=["c"]))
             await asyncio.to_thread(store.read.wait, 10)  # its records are read; it is held
@@ -455,24 +467,6 @@ def test_a_failed_thaw_keeps_what_was_parked_for_the_next(
     assert any("thawing hibernated agent c failed" in r.getMessage() for r in caplog.records)
 
 
-class _HeldLoad(Flaky):
-    """SQLite whose ``load`` of ``held``, once read, waits until ``go`` is set: a restore
-    that read an agent's journal and took long to come back."""
-
-    def __init__(self, path: Path, held: str) -> None:
-        super().__init__(path)
-        self.held = held
-        self.read = threading.Event()
-        self.go = threading.Event()
-
-    def load(self, agent_id: str) -> tuple[SnapshotRecord | None, list[JournalEntry]]:
-        loaded = super().load(agent_id)
-        if agent_id == self.held and not self.read.is_set():
-            self.read.set()
-            self.go.wait(timeout=10)
-        return loaded
-
-
 def test_a_signal_kept_while_its_agent_is_being_restored_is_handled(tmp_path: Path) -> None:
     """An emit journalled for an agent not yet recovered, written after a restore of that
     agent read its journal, is handed to it once it is back (that restore never saw it)."""
@@ -482,7 +476,7 @@ def test_a_signal_kept_while_its_agent_is_being_restored_is_handled(tmp_path: Pa
         async with AsyncRuntime(SPECS, storage=SQLiteStorage(path)) as rt:
             await rt.start(TALLY, "tally")
             await rt.start(COUNTER, "c")
-        store = _HeldLoad(path, "tally")
+        store = _Held(path, load_of="tally")
         async with AsyncRuntime(SPECS, storage=store) as rt:
             assert await rt.restore(only=["c"]) == ("c",)  # the tally stays in storage
             restoring = asyncio.create_task(rt.restore(only=["tally"]))
