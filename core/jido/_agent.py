@@ -319,7 +319,7 @@ class AgentSpec(Generic[S]):
         return Agent(
             id=id,
             spec=self.name,
-            state=_fixed(value),
+            state=value,  # fixed by Agent's converter
             status=self.strategy.initial_status,
             slices=(
                 FrozenMap({p.name: _fixed(p.state()) for p in self.plugins})
