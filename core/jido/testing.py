@@ -367,10 +367,10 @@ def agents(
         Agent,
         id=_names(),
         spec=st.just(spec.name),
-        # As a state enters an agent through ``AgentSpec.new`` or JSON: times in zones with
-        # rules at their fixed offsets (see ``fixed_times``).
-        state=(_instances(spec.state) if states is None else states).map(fixed_times),
+        state=_instances(spec.state) if states is None else states,  # fixed by Agent
         version=st.integers(min_value=0, max_value=2**31),
         status=statuses,
+        # As slices enter an agent through ``AgentSpec.new`` or JSON: times in zones with
+        # rules at their fixed offsets (see ``fixed_times``).
         slices=slices.map(fixed_times),
     )
