@@ -88,7 +88,8 @@ def load_specs(ref: str) -> tuple[AgentSpec[Any], tuple[AgentSpec[Any], ...]]:
     except Exception as exc:
         raise BadInput(f"spec {ref!r}: {type(exc).__name__}: {exc}") from None
     listed = getattr(module, "SPECS", ())
-    specs = tuple(s for s in listed if isinstance(s, AgentSpec)) if _sequence(listed) else ()
+    listed = listed if isinstance(listed, list | tuple) else ()
+    specs = tuple(s for s in listed if isinstance(s, AgentSpec))
     spec = getattr(module, name, None)
     if not isinstance(spec, AgentSpec):
         # NAME may also be the name of a spec the module lists in SPECS.
@@ -100,10 +101,6 @@ def load_specs(ref: str) -> tuple[AgentSpec[Any], tuple[AgentSpec[Any], ...]]:
         what = "is not an AgentSpec" if hasattr(module, name) else "is not in the module"
         raise BadInput(f"spec {ref!r}: {name} {what} ({has})")
     return spec, specs if spec in specs else (spec, *specs)
-
-
-def _sequence(value: object) -> bool:
-    return isinstance(value, list | tuple)
 
 
 def _read_text(path: Path) -> str:
