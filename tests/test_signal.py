@@ -207,9 +207,9 @@ def test_bad_extension_names_are_rejected(extensions: dict[Any, Any]) -> None:
     assert info.value.field == "extensions"
 
 
-@pytest.mark.parametrize("value", [1.5, None, ["x"], {"a": 1}])
+@pytest.mark.parametrize("value", [1.5, None, ["x"], {"a": 1}, 2**31, -(2**31) - 1])
 def test_bad_extension_values_are_rejected(value: object) -> None:
-    """Extension values must be strings, integers or booleans."""
+    """Extension values must be strings, 32-bit integers or booleans."""
     with pytest.raises(InvalidSignal) as info:
         make(extensions={"ext": value})
     assert info.value.field == "extensions"
@@ -220,6 +220,12 @@ def test_extensions_that_are_not_a_mapping_are_rejected() -> None:
     with pytest.raises(InvalidSignal) as info:
         make(extensions=[("a", "b")])
     assert info.value.field == "extensions"
+
+
+def test_extension_integers_span_cloudevents_32_bits() -> None:
+    """The smallest and largest 32-bit integers are accepted as extension values."""
+    ext = {"lo": -(2**31), "hi": 2**31 - 1}
+    assert make(extensions=ext).extensions == ext
 
 
 def test_longest_allowed_extension_name() -> None:

@@ -285,7 +285,9 @@ class CustomDirective:
     Interpreters look up a handler by class; one with no handler records a ``directive``
     problem in its trace. To serialize one, register its class with ``jido.serde.Codec``.
     A draft signal (``Signal.draft``) it holds in a field, or in a tuple in a field, is
-    stamped by ``step`` as an ``Emit``'s is; one nested deeper is not.
+    stamped by ``step`` as an ``Emit``'s is; one nested deeper is not. Fields decode as they
+    are annotated: signals in a field typed ``tuple[Signal, ...]`` come back as signals, in one
+    typed bare ``tuple`` or ``Any`` as plain dicts.
     """
 
 

@@ -47,6 +47,10 @@ def _freeze_data(value: object) -> JsonValue:
         raise InvalidSignal("data", value, str(exc)) from None
 
 
+_INT32_MIN: Final = -(2**31)
+_INT32_MAX: Final = 2**31 - 1
+
+
 def _freeze_extensions(value: object) -> FrozenMap[str, str | int | bool]:
     if value is None or value is EMPTY:
         return _NO_EXTENSIONS
@@ -62,6 +66,11 @@ def _freeze_extensions(value: object) -> FrozenMap[str, str | int | bool]:
         if not isinstance(v, str | int | bool):
             raise InvalidSignal(
                 "extensions", value, f"{name}: {v!r} is not a string, integer or boolean"
+            )
+        if type(v) is not bool and isinstance(v, int) and not _INT32_MIN <= v <= _INT32_MAX:
+            # CloudEvents' Integer is 32-bit: a wider one would not survive other SDKs.
+            raise InvalidSignal(
+                "extensions", value, f"{name}: {v} is outside CloudEvents' 32-bit integers"
             )
     return FrozenMap(value)
 
@@ -92,7 +101,7 @@ class Signal:
             become tuples).
         datacontenttype: the media type of ``data``.
         extensions: CloudEvents extension attributes (tracing: ``traceparent``,
-            ``correlationid``, ``causationid``...).
+            ``correlationid``, ``causationid``...): strings, booleans and 32-bit integers.
 
     Raises:
         InvalidSignal: a field is malformed; its ``field`` attribute names which.

@@ -95,7 +95,11 @@ class SetPath:
 @final
 @attrs.frozen
 class DeletePath:
-    """Delete the key at ``path`` (reset it, for an attrs field); a missing path is a no-op."""
+    """Delete the key at ``path`` (reset it, for an attrs field).
+
+    A key a mapping does not hold, or a path running into a scalar, is a no-op; a field the
+    attrs class does not declare is an error (a typo, not an absent value).
+    """
 
     path: tuple[str, ...] = attrs.field(converter=_tuple_of_str)
 

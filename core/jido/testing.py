@@ -165,7 +165,7 @@ def _extensions() -> st.SearchStrategy[dict[str, str | int | bool]]:
         lambda n: n not in _RESERVED_EXTENSIONS
     )
     values: st.SearchStrategy[str | int | bool] = st.one_of(
-        st.text(max_size=16), st.integers(min_value=-(2**53), max_value=2**53), st.booleans()
+        st.text(max_size=16), st.integers(min_value=-(2**31), max_value=2**31 - 1), st.booleans()
     )
     return st.dictionaries(names, values, max_size=3)
 
@@ -185,7 +185,7 @@ def signals(
     Ids and sources are non-empty text, never the draft marker; ``time`` is ``None`` or a
     timezone-aware datetime (UTC or a fixed offset); ``subject`` is ``None`` or non-empty;
     extensions have CloudEvents names (``[a-z0-9]{1,20}``, no core attribute) and ``str`` /
-    ``int`` / ``bool`` values.
+    32-bit ``int`` / ``bool`` values.
 
     Raises:
         ValueError: ``types`` is an empty list or holds an invalid signal type.
