@@ -431,6 +431,20 @@ def test_a_strategy_returning_nonsense_is_a_type_error() -> None:
         step(spec, spec.new("x"), sig("anything"))
 
 
+@pytest.mark.parametrize(
+    ("make", "field"),
+    [
+        (lambda: jido.Run((), next_status=5), "next_status"),  # type: ignore[arg-type]
+        (lambda: jido.Refuse("closed"), "problem"),  # type: ignore[arg-type]
+    ],
+)
+def test_a_strategys_malformed_decision_is_refused_where_it_is_made(make: Any, field: str) -> None:
+    """A Run whose next status is no string, or a Refuse of no Problem, raises TypeError
+    naming the field when the strategy builds it (no agent ever gets that status)."""
+    with pytest.raises(TypeError, match=field):
+        make()
+
+
 def test_custom_strategy_can_refuse() -> None:
     """A custom strategy's Refuse becomes the Error directive, agent unchanged."""
 

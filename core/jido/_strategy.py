@@ -64,7 +64,9 @@ class Run:
     """
 
     instructions: tuple[Instruction, ...]
-    next_status: str | None = None
+    next_status: str | None = attrs.field(
+        default=None, validator=attrs.validators.optional(attrs.validators.instance_of(str))
+    )
 
 
 @final
@@ -76,7 +78,7 @@ class Refuse:
     directive carrying ``problem``.
     """
 
-    problem: Problem
+    problem: Problem = attrs.field(validator=attrs.validators.instance_of(Problem))
 
 
 #: What :meth:`Strategy.decide` returns: exactly a :class:`Run` or a :class:`Refuse` (``step``
