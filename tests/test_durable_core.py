@@ -685,6 +685,48 @@ def test_registering_an_id_again(open_store: Callable[[], Storage]) -> None:
     assert [e.signal_id for e in again_store.load("a")[1]] == ["n1", "n2"]
 
 
+@pytest.mark.parametrize("bad", [float("inf"), float("nan"), "1.0", True])
+def test_a_batch_with_a_bad_time_is_refused_whole(
+    open_store: Callable[[], Storage], bad: Any
+) -> None:
+    """An entry whose time is no finite number fails the whole batch with ValueError: none
+    of it is journalled (not even the entries before it), so sending the batch again once
+    it is mended journals every entry, in order."""
+    store = open_store()
+    with pytest.raises(ValueError, match="finite number"):
+        store.append([("a", "s1", "{}", 1.0), ("b", "s1", "{}", bad), ("a", "s2", "{}", 2.0)])
+    assert store.load("a") == (None, []) == store.load("b")
+    assert store.append(
+        [("a", "s1", "{}", 1.0), ("b", "s1", "{}", 1.5), ("a", "s2", "{}", 2.0)]
+    ) == [
+        1,
+        1,
+        2,
+    ]
+
+
+def test_a_journal_entry_keeps_its_time_exactly(open_store: Callable[[], Storage]) -> None:
+    """``at`` comes back from the journal as the very float appended (all 17 digits)."""
+    store = open_store()
+    times = [1712345678.123456, 1e16 + 2.0, 0.1 + 0.2, -5e-324]
+    store.append([("a", f"s{i}", "{}", at) for i, at in enumerate(times)])
+    assert [e.at for e in store.load("a")[1]] == times
+
+
+def test_registering_an_id_with_no_registration_drops_what_was_left_there(
+    open_store: Callable[[], Storage],
+) -> None:
+    """A journal and snapshot under an id nobody registered belong to no agent: registering
+    the id starts afresh without them (as after a stopped agent), and their signal ids are
+    still recognised."""
+    store = open_store()
+    assert store.append([("x", "s1", "{}", 0.0)]) == [1]
+    store.snapshot(SnapshotRecord(agent_id="x", seq=1, schema_version=1, agent="{}", outbox="{}"))
+    store.register(AgentRecord(agent_id="x", spec="counter", schema_version=1, initial="{}"))
+    assert store.load("x") == (None, [])
+    assert store.append([("x", "s1", "{}", 0.0), ("x", "s2", "{}", 0.0)]) == [None, 1]
+
+
 def test_an_undelivered_id_is_known_to_the_agent_registered_later(
     open_store: Callable[[], Storage],
 ) -> None:

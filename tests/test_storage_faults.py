@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import json
 import logging
 import os
 import shutil
@@ -887,3 +888,198 @@ def test_a_redis_write_whose_reply_was_lost_is_not_a_failed_write(redis_url: str
         asyncio.run(main())
     finally:
         proxy.close()
+
+
+def test_a_redis_registration_or_claim_whose_reply_was_lost_is_not_refused(redis_url: str) -> None:
+    """The connection drops after the server registered an agent (or took the claim), before
+    the reply arrives: the request is sent again under its id (the claim under its token)
+    and answered as done, rather than refused as a duplicate (or as another's claim)."""
+    import redis
+
+    prefix = f"lost-reply-register:{os.getpid()}:"
+    kw = redis.Redis.from_url(redis_url).connection_pool.connection_kwargs
+    proxy = _ReplyDropper((kw["host"], kw["port"]))
+    store = RedisStorage(f"redis://127.0.0.1:{proxy.port}/{kw.get('db', 0)}", prefix=prefix)
+    try:
+        proxy.armed.set()
+        store.claim()
+        assert not proxy.armed.is_set()  # the reply was dropped
+        proxy.armed.set()
+        store.register(AgentRecord(agent_id="x", spec="counter", schema_version=1, initial="{}"))
+        assert not proxy.armed.is_set()
+        (record,) = store.agents()
+        assert isinstance(record, AgentRecord)
+        assert record.agent_id == "x"
+        with pytest.raises(StorageInUse):  # the claim is held, by this store
+            RedisStorage(redis_url, prefix=prefix).claim()
+    finally:
+        store.close()
+        proxy.close()
+
+
+@pytest.mark.parametrize(
+    ("key", "damage", "what"),
+    [
+        ("j:b", lambda r, k: r.set(k, "foreign"), "'j:' key holds a string"),
+        ("ids:b", lambda r, k: r.rpush(k, "x"), "'ids:' key holds a list"),
+        ("seq:b", lambda r, k: r.set(k, "many"), "'seq:' key holds no count"),
+    ],
+)
+def test_foreign_data_in_a_redis_journal_fails_the_whole_batch(
+    redis_url: str, key: str, damage: Any, what: str
+) -> None:
+    """A key of another agent's journal holding something else (another type, a sequence
+    counter that is no count) fails the batch with CorruptJournal naming that agent before
+    anything is written: no entry of the batch (not even another agent's) is journalled, and
+    the same batch sent again once the key is mended journals every entry."""
+    import redis
+
+    prefix = f"foreign:{os.getpid()}:{key}:"
+    client = redis.Redis.from_url(redis_url)
+    store = RedisStorage(redis_url, prefix=prefix)
+    batch = [("a", "s1", "{}", 1.0), ("b", "s1", "{}", 1.0)]
+    try:
+        damage(client, prefix + key)
+        with pytest.raises(CorruptJournal) as info:
+            store.append(batch)
+        assert (info.value.agent_id, info.value.seq) == ("b", -2)
+        assert what in str(info.value)
+        assert "agent 'b': its journal is corrupt" in str(info.value)
+        assert store.load("a") == (None, [])
+        assert client.scard(prefix + "ids:a") == 0
+        client.delete(prefix + key)
+        assert store.append(batch) == [1, 1]
+    finally:
+        store.close()
+        client.close()
+
+
+def test_foreign_data_under_a_stored_redis_agent_is_a_recovery_error(redis_url: str) -> None:
+    """A stored agent whose snapshot key or journal key holds another type fails recovery
+    with a CorruptJournal naming the agent (snapshot: seq -1, journal: seq -2), reported in
+    the RecoveryError, not a raw server error; registrations that cannot be read are a
+    StorageError naming the store."""
+    import redis
+
+    from jido_interpreters import RecoveryError, StorageError
+
+    prefix = f"foreign-restore:{os.getpid()}:"
+    client = redis.Redis.from_url(redis_url)
+
+    async def prepared() -> None:
+        rt = await _system(RedisStorage(redis_url, prefix=prefix))
+        await rt.call("c", "t.add", {"by": 1})
+        await rt.shutdown()
+
+    async def failing() -> BaseException:
+        store = RedisStorage(redis_url, prefix=prefix)
+        rt = AsyncRuntime(SPECS, storage=store)
+        try:
+            with pytest.raises((RecoveryError, StorageError)) as info:
+                await rt.restore()
+            return info.value
+        finally:
+            await rt.shutdown()
+
+    try:
+        asyncio.run(prepared())
+        for key, seq in (("snap:c", -1), ("j:c", -2)):
+            saved = client.dump(prefix + key)
+            client.delete(prefix + key)
+            client.rpush(prefix + key, "x") if seq == -1 else client.set(prefix + key, "x")
+            err = asyncio.run(failing())
+            assert isinstance(err, RecoveryError)
+            (corrupt,) = err.exceptions
+            assert isinstance(corrupt, CorruptJournal)
+            assert (corrupt.agent_id, corrupt.seq) == ("c", seq)
+            client.delete(prefix + key)
+            if saved is not None:
+                client.restore(prefix + key, 0, saved)
+        client.rename(prefix + "agents", prefix + "saved")
+        client.set(prefix + "agents", "x")
+        err = asyncio.run(failing())
+        assert type(err) is StorageError
+        assert prefix in str(err)
+    finally:
+        for k in client.scan_iter(match=prefix + "*"):
+            client.delete(k)
+        client.close()
+
+
+def test_redis_registration_edits_keep_the_record_as_it_was(redis_url: str) -> None:
+    """``set_parent`` / ``mark_stopped`` change their fields and nothing else (a schema
+    version of 16 digits stays exact), and a record whose ``stopped`` flag is 1 counts as
+    stopped for ``register`` as it does for ``agents``."""
+    import redis
+
+    prefix = f"record-edits:{os.getpid()}:"
+    client = redis.Redis.from_url(redis_url)
+    store = RedisStorage(redis_url, prefix=prefix)
+    big = 10**15 + 1
+    record = AgentRecord(agent_id="x", spec="counter", schema_version=big, initial="{}")
+    try:
+        store.register(record)
+        store.set_parent("x", "p", "t")
+        store.mark_stopped("x")
+        (got,) = store.agents()
+        assert got == AgentRecord(
+            agent_id="x",
+            spec="counter",
+            schema_version=big,
+            initial="{}",
+            parent_id="p",
+            tag="t",
+            stopped=True,
+        )
+        raw = json.loads(client.hget(prefix + "agents", "x") or b"")
+        raw["stopped"] = 1
+        client.hset(prefix + "agents", "x", json.dumps(raw))
+        store.register(record)  # stopped (as 1): a new life, not AgentExists
+        (again,) = store.agents()
+        assert again == record
+    finally:
+        store.close()
+        client.close()
+
+
+def test_closing_a_redis_store_leaves_a_client_passed_in_open(redis_url: str) -> None:
+    """The store closes the client it made, not one the caller gave it."""
+    import redis
+
+    closed: list[str] = []
+
+    class Client(redis.Redis):
+        def close(self) -> None:
+            closed.append("client")
+            super().close()
+
+    client = Client.from_url(redis_url)
+    own = RedisStorage(redis_url, prefix=f"client:{os.getpid()}:")
+    own._r.__class__ = Client
+    own.close()
+    assert closed == ["client"]
+    store = RedisStorage(client=client, prefix=f"client:{os.getpid()}:")
+    store.close()
+    assert closed == ["client"]
+    client.close()
+
+
+def test_a_damaged_sqlite_sequence_number_is_named_by_its_place(tmp_path: Path) -> None:
+    """A journal row whose seq is no integer is reported at the position it holds (the entry
+    after the one before it), not as the agent's registration."""
+    path = tmp_path / "seq.db"
+    store = SQLiteStorage(path)
+    store.append([("c", "s1", "{}", 0.0), ("c", "s2", "{}", 0.0), ("c", "s3", "{}", 0.0)])
+    store.close()
+    db = sqlite3.connect(path)
+    db.execute("UPDATE journal SET seq = 'two' WHERE signal_id = 's2'")
+    db.commit()
+    db.close()
+    store = SQLiteStorage(path)
+    try:
+        with pytest.raises(CorruptJournal) as info:
+            store.load("c")
+    finally:
+        store.close()
+    assert info.value.seq != 0
+    assert "registration" not in str(info.value)

@@ -9,25 +9,30 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Sequence
-from typing import Any, Final, final
+from collections.abc import Callable, Sequence
+from typing import Any, Final, TypeVar, final
 
 from ._storage import (
+    JOURNAL,
     AgentExists,
     AgentRecord,
     CorruptJournal,
     JournalEntry,
     SnapshotRecord,
+    StorageError,
     StorageInUse,
     decode_entry,
     decode_registration,
     decode_snapshot,
+    entry_time,
 )
 
 __all__ = ["RedisStorage"]
 
-# Pauses before sending an append batch again after a dropped connection (None: give up).
+# Pauses before sending a write again after a dropped connection (None: give up).
 _RESEND_PAUSES: Final = (0.05, 0.2, 0.5, None)
+
+_T = TypeVar("_T")
 
 
 # Every write script starts with this fence: ARGV[1] is the writer's claim token ("" for a
@@ -48,10 +53,14 @@ end
 """
 
 
-# Take the prefix if nobody holds it, and record the claimant (see ``_fence``).
+# Take the prefix if nobody holds it, and record the claimant (see ``_fence``). A claim
+# already held under this very token is ours: the same call sent again (its reply was lost).
 _CLAIM: Final = """
 if redis.call('SET', KEYS[1] .. 'claim', ARGV[1], 'NX', 'PX', ARGV[2]) then
   redis.call('SET', KEYS[1] .. 'claimant', ARGV[1])
+  return 1
+end
+if redis.call('GET', KEYS[1] .. 'claim') == ARGV[1] then
   return 1
 end
 return 0
@@ -62,19 +71,39 @@ return 0
 # Returns one sequence number (or false, for an id already journalled) per entry. ARGV[2]
 # names the batch: its result is kept for a while, so that sending the batch again (its
 # reply was lost on the way back) returns what it did, rather than "already journalled".
+# A script that fails halfway is not rolled back, so every key the batch writes is checked
+# first (a key of another type, or a sequence counter that is no count: foreign data) and a
+# batch lands whole or not at all. ``at`` is Python's exact spelling of the float, spliced in
+# as it is (cjson would round it to 14 digits).
 _APPEND: Final = """
 local p = KEYS[1]
 local done = redis.call('GET', p .. 'batch:' .. ARGV[2])
 if done then
   return cjson.decode(done)
 end
-local out = {}
 local n = (#ARGV - 2) / 4
+local kinds = {{'ids:', 'set'}, {'seq:', 'string'}, {'j:', 'list'}}
+for i = 0, n - 1 do
+  local agent = ARGV[i*4+3]
+  for _, kind in ipairs(kinds) do
+    local held = redis.call('TYPE', p .. kind[1] .. agent)['ok']
+    if held ~= 'none' and held ~= kind[2] then
+      return redis.error_reply('JIDO_DAMAGED ' .. i .. ' ' .. kind[1] .. ' ' .. held)
+    end
+  end
+  local count = redis.call('GET', p .. 'seq:' .. agent)
+  if count and not string.match(count, '^%d+$') then
+    return redis.error_reply('JIDO_DAMAGED ' .. i .. ' seq: count')
+  end
+end
+local out = {}
 for i = 0, n - 1 do
   local agent, sid, sig, at = ARGV[i*4+3], ARGV[i*4+4], ARGV[i*4+5], ARGV[i*4+6]
   if redis.call('SADD', p .. 'ids:' .. agent, sid) == 1 then
     local seq = redis.call('INCR', p .. 'seq:' .. agent)
-    redis.call('RPUSH', p .. 'j:' .. agent, cjson.encode({seq, sid, sig, tonumber(at)}))
+    local entry = '[' .. string.format('%d', seq) .. ',' .. cjson.encode(sid) .. ','
+      .. cjson.encode(sig) .. ',' .. at .. ']'
+    redis.call('RPUSH', p .. 'j:' .. agent, entry)
     out[i+1] = seq
   else
     out[i+1] = false
@@ -85,34 +114,36 @@ return out
 """
 
 # Atomically: refuse an id registered and not stopped (a record that does not decode counts
-# as registered: it is damage to report, not to overwrite); drop the journal and snapshot a
-# stopped agent under the id left, but keep the ids it saw (so a signal it was sent is not
-# handled by the new one when a recovery delivers it again); write the record and its place
-# at the end of the registration order.
+# as registered: it is damage to report, not to overwrite; ``stopped`` is a flag, true or 1,
+# as ``decode_registration`` reads it); drop the journal and snapshot an earlier life under
+# the id left, but keep the ids it saw (so a signal it was sent is not handled by the new
+# one when a recovery delivers it again); write the record and its place at the end of the
+# registration order. ARGV[4] names the request: sending it again (its reply was lost)
+# answers 1 rather than "registered already".
 _REGISTER: Final = """
-local p, agent, record = KEYS[1], ARGV[2], ARGV[3]
+local p, agent, record, request = KEYS[1], ARGV[2], ARGV[3], ARGV[4]
+if redis.call('EXISTS', p .. 'req:' .. request) == 1 then
+  return 1
+end
 local old = redis.call('HGET', p .. 'agents', agent)
 if old then
   local ok, data = pcall(cjson.decode, old)
-  if not (ok and type(data) == 'table' and data['stopped'] == true) then
+  if not (ok and type(data) == 'table' and (data['stopped'] == true or data['stopped'] == 1)) then
     return 0
   end
-  redis.call('DEL', p .. 'seq:' .. agent, p .. 'j:' .. agent, p .. 'snap:' .. agent)
 end
+redis.call('DEL', p .. 'seq:' .. agent, p .. 'j:' .. agent, p .. 'snap:' .. agent)
 redis.call('HSET', p .. 'agents', agent, record)
 redis.call('ZADD', p .. 'order', redis.call('INCR', p .. 'position'), agent)
+redis.call('SET', p .. 'req:' .. request, '1', 'PX', 30000)
 return 1
 """
 
-# Change fields of a registration, fenced: ARGV[3] is a JSON object of the fields to set
-# (null for none). A record that does not decode is left as it is.
-_PATCH_RECORD: Final = """
-local raw = redis.call('HGET', KEYS[1] .. 'agents', ARGV[2])
-if not raw then return 0 end
-local ok, data = pcall(cjson.decode, raw)
-if not ok or type(data) ~= 'table' then return 0 end
-for k, v in pairs(cjson.decode(ARGV[3])) do data[k] = v end
-redis.call('HSET', KEYS[1] .. 'agents', ARGV[2], cjson.encode(data))
+# Replace a registration record, fenced, if it still reads ARGV[3]: the fields are edited in
+# Python, whose JSON keeps every number as it is (cjson would round integers past 14 digits).
+_REPLACE_RECORD: Final = """
+if redis.call('HGET', KEYS[1] .. 'agents', ARGV[2]) ~= ARGV[3] then return 0 end
+redis.call('HSET', KEYS[1] .. 'agents', ARGV[2], ARGV[4])
 return 1
 """
 
@@ -190,12 +221,13 @@ class RedisStorage:
             raise ValueError(f"claim_ttl must be a number of seconds >= 0.05, not {claim_ttl!r}")
         self._ttl_ms = int(claim_ttl * 1000)
         self._r: Any = client if client is not None else redis.Redis.from_url(url)
+        self._own_client = client is None
         self._p = prefix
         fence = _fence(self._ttl_ms)
         self._append = self._r.register_script(fence + _APPEND)
         self._register = self._r.register_script(fence + _REGISTER)
         self._snapshot = self._r.register_script(fence + _SNAPSHOT)
-        self._patch_record = self._r.register_script(fence + _PATCH_RECORD)
+        self._replace_record = self._r.register_script(fence + _REPLACE_RECORD)
         self._mark_undelivered = self._r.register_script(fence + _MARK_UNDELIVERED)
         self._claim = self._r.register_script(_CLAIM)
         self._renew = self._r.register_script(_RENEW)
@@ -218,7 +250,7 @@ class RedisStorage:
         if self._token is not None:
             return
         token = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-        if not self._claim(keys=[self._p], args=[token, self._ttl_ms]):
+        if not _resending(lambda: self._claim(keys=[self._p], args=[token, self._ttl_ms])):
             raise StorageInUse(self._where, self._holder())
         self._token = token
         self._stop_keeping.clear()
@@ -254,11 +286,12 @@ class RedisStorage:
             self._release(keys=[self._p + "claim"], args=[token])
 
     def _fenced(self, script: Any, args: list[str]) -> Any:
-        """Run a write script behind the claim's fence (see ``_fence``)."""
+        """Run a write script behind the claim's fence (see ``_fence``), sent again after a
+        dropped connection (every write script is safe to run twice, see ``_resending``)."""
         import redis
 
         try:
-            return script(keys=[self._p], args=[self._token or "", *args])
+            return _resending(lambda: script(keys=[self._p], args=[self._token or "", *args]))
         except redis.ResponseError as exc:
             if "JIDO_CLAIM_LOST" not in str(exc):
                 raise
@@ -269,6 +302,8 @@ class RedisStorage:
         return held.decode(errors="replace").rsplit(":", 1)[0] if held else ""
 
     def register(self, record: AgentRecord) -> None:
+        """See :meth:`Storage.register`. Sent again after a dropped connection under the same
+        request id, so a registration whose reply was lost is not refused as a duplicate."""
         raw = json.dumps(
             {
                 "spec": record.spec,
@@ -279,19 +314,36 @@ class RedisStorage:
                 "stopped": record.stopped,
             }
         )
-        if not self._fenced(self._register, [record.agent_id, raw]):
+        if not self._fenced(self._register, [record.agent_id, raw, uuid.uuid4().hex]):
             raise AgentExists(record.agent_id)
 
     def mark_stopped(self, agent_id: str) -> None:
         """Set the registration's ``stopped`` flag. A registration that cannot be decoded is
         left as it is: :meth:`agents` reports it (and recovery refuses it), which says more
         than an error here would."""
-        self._fenced(self._patch_record, [agent_id, '{"stopped": true}'])
+        self._patch_record(agent_id, {"stopped": True})
 
     def set_parent(self, agent_id: str, parent_id: str | None, tag: str | None) -> None:
         """As :meth:`mark_stopped`, for the parent link (``None``: none)."""
-        link = json.dumps({"parent_id": parent_id, "tag": tag})
-        self._fenced(self._patch_record, [agent_id, link])
+        self._patch_record(agent_id, {"parent_id": parent_id, "tag": tag})
+
+    def _patch_record(self, agent_id: str, fields: dict[str, object]) -> None:
+        # Read, edit in Python, and write back only if the record is still what was read
+        # (one runtime writes under the claim, so the loop ends at once but for a race with
+        # an outside edit).
+        while True:
+            raw = self._r.hget(self._p + "agents", agent_id)
+            if raw is None:
+                return
+            try:
+                data = json.loads(raw)
+            except ValueError:
+                return
+            if not isinstance(data, dict):
+                return
+            data.update(fields)
+            if self._fenced(self._replace_record, [agent_id, raw, json.dumps(data)]):
+                return
 
     def mark_undelivered(self, agent_id: str, signal_id: str) -> None:
         self._fenced(self._mark_undelivered, [agent_id, signal_id])
@@ -305,17 +357,22 @@ class RedisStorage:
 
         args: list[str] = [uuid.uuid4().hex]
         for agent_id, signal_id, signal, at in entries:
-            args += [agent_id, signal_id, signal, repr(at)]
-        for pause in _RESEND_PAUSES:
-            try:
-                result = self._fenced(self._append, args)
-            except (redis.ConnectionError, redis.TimeoutError):
-                if pause is None:
-                    raise
-                time.sleep(pause)
-            else:
-                return [int(x) if x else None for x in result]
-        raise AssertionError("unreachable")  # pragma: no cover
+            # The float's exact JSON spelling (see _APPEND).
+            args += [agent_id, signal_id, signal, repr(entry_time(at))]
+        try:
+            result = self._fenced(self._append, args)
+        except redis.ResponseError as exc:
+            # "JIDO_DAMAGED <entry> <key> <what the key holds>": foreign data where the
+            # entry's agent keeps its journal; nothing of the batch was written.
+            words = str(exc).split()
+            if words[0] != "JIDO_DAMAGED":
+                raise
+            agent_id = entries[int(words[1])][0]
+            held = "no count" if words[3] == "count" else f"a {words[3]}"
+            raise CorruptJournal(
+                agent_id, JOURNAL, f"its {words[2]!r} key holds {held}: foreign data"
+            ) from None
+        return [int(x) if x else None for x in result]
 
     def snapshot(self, record: SnapshotRecord) -> None:
         raw = json.dumps(
@@ -338,10 +395,15 @@ class RedisStorage:
         """
         # Both in one transaction: a registration landing between two reads would show up
         # in one and not the other, and look like damage.
-        with self._r.pipeline(transaction=True) as pipe:
-            pipe.zrange(self._p + "order", 0, -1)
-            pipe.hgetall(self._p + "agents")
-            ordered, raw = pipe.execute()
+        import redis
+
+        try:
+            with self._r.pipeline(transaction=True) as pipe:
+                pipe.zrange(self._p + "order", 0, -1)
+                pipe.hgetall(self._p + "agents")
+                ordered, raw = pipe.execute()
+        except redis.ResponseError as exc:  # a key of another type: foreign data
+            raise StorageError(f"{self._where}: the registrations cannot be read: {exc}") from None
         order: list[bytes] = list(ordered)
         unordered = set(raw) - set(order)
         out: list[AgentRecord | CorruptJournal] = []
@@ -372,7 +434,12 @@ class RedisStorage:
         return out
 
     def load(self, agent_id: str) -> tuple[SnapshotRecord | None, list[JournalEntry]]:
-        snap_raw = self._r.get(self._p + "snap:" + agent_id)
+        import redis
+
+        try:
+            snap_raw = self._r.get(self._p + "snap:" + agent_id)
+        except redis.ResponseError as exc:  # a key of another type: foreign data
+            raise CorruptJournal(agent_id, -1, f"its key holds no snapshot ({exc})") from None
         snap = None
         after = 0
         if snap_raw is not None:
@@ -383,8 +450,12 @@ class RedisStorage:
                 raise CorruptJournal(agent_id, -1, f"not a snapshot record ({exc!r})") from None
             snap = decode_snapshot(agent_id, *fields)
             after = snap.seq
+        try:
+            stored = self._r.lrange(self._p + "j:" + agent_id, 0, -1)
+        except redis.ResponseError as exc:
+            raise CorruptJournal(agent_id, JOURNAL, f"its key holds no journal ({exc})") from None
         entries = []
-        for index, raw in enumerate(self._r.lrange(self._p + "j:" + agent_id, 0, -1)):
+        for index, raw in enumerate(stored):
             # Sequence numbers count from 1 and the list is never trimmed: the position
             # names the entry even when the entry itself cannot say.
             try:
@@ -397,5 +468,27 @@ class RedisStorage:
         return snap, entries
 
     def close(self) -> None:
+        """Release the claim, and close the client if this store made it (one passed in as
+        ``client`` is the caller's to close)."""
         self.release()
-        self._r.close()
+        if self._own_client:
+            self._r.close()
+
+
+def _resending(write: Callable[[], _T]) -> _T:
+    """``write()``, run again (a few times, after a pause) when the connection drops.
+
+    The reply to a write may be lost after the server ran it, so every write this store
+    sends must be safe to run twice: appends and registrations carry an id the server
+    remembers, a claim its token, and the other writes set what they set.
+    """
+    import redis
+
+    for pause in _RESEND_PAUSES:
+        try:
+            return write()
+        except (redis.ConnectionError, redis.TimeoutError):
+            if pause is None:
+                raise
+            time.sleep(pause)
+    raise AssertionError("unreachable")  # pragma: no cover

@@ -19,6 +19,7 @@ from ._storage import (
     decode_entry,
     decode_registration,
     decode_snapshot,
+    entry_time,
 )
 
 try:
@@ -142,21 +143,18 @@ class SQLiteStorage:
                 ).fetchone()
                 if row is not None and row[0] != 1:
                     raise AgentExists(record.agent_id)
-                if row is not None:
-                    # A new life under the id of a stopped agent: the old one's journal and
-                    # snapshot go, but not the ids it saw (kept in ``seen``, as compaction
-                    # keeps them): a signal the old one was sent is not handled by the new
-                    # one when a recovery delivers it again.
-                    moved = db.execute(
-                        "INSERT OR IGNORE INTO seen (agent_id, signal_id) SELECT agent_id,"
-                        " signal_id FROM journal WHERE agent_id = ?",
-                        (record.agent_id,),
-                    ).rowcount
-                    for table in ("journal", "snapshots"):
-                        db.execute(f"DELETE FROM {table} WHERE agent_id = ?", (record.agent_id,))
-                    self._next.pop(record.agent_id, None)
-                else:
-                    moved = 0
+                # A new life under the id of a stopped agent (or of none: what is left there
+                # is no agent's): the old journal and snapshot go, but not the ids it saw
+                # (kept in ``seen``, as compaction keeps them): a signal the old one was sent
+                # is not handled by the new one when a recovery delivers it again.
+                moved = db.execute(
+                    "INSERT OR IGNORE INTO seen (agent_id, signal_id) SELECT agent_id,"
+                    " signal_id FROM journal WHERE agent_id = ?",
+                    (record.agent_id,),
+                ).rowcount
+                for table in ("journal", "snapshots"):
+                    db.execute(f"DELETE FROM {table} WHERE agent_id = ?", (record.agent_id,))
+                self._next.pop(record.agent_id, None)
                 position = self._position + 1
                 db.execute(
                     "INSERT INTO agents (agent_id, position, spec, schema_version, initial,"
@@ -275,7 +273,7 @@ class SQLiteStorage:
                 known.add((agent_id, signal_id))  # a duplicate within the batch, too
             seq = self._next_seq(agent_id)
             self._next[agent_id] = seq + 1
-            rows.append((agent_id, seq, signal_id, signal, at))
+            rows.append((agent_id, seq, signal_id, signal, entry_time(at)))
             out.append(seq)
         self._db.executemany(
             "INSERT INTO journal (agent_id, seq, signal_id, signal, at) VALUES (?, ?, ?, ?, ?)",
@@ -374,7 +372,12 @@ class SQLiteStorage:
                 " ORDER BY seq",
                 (agent_id, after),
             ).fetchall()
-        entries = [decode_entry(agent_id, r[0] if type(r[0]) is int else 0, *r) for r in rows]
+        # An entry's position is its seq; one whose seq is damaged is named by where it
+        # stands (the entries after a snapshot follow on from its seq).
+        entries = [
+            decode_entry(agent_id, r[0] if type(r[0]) is int else after + i + 1, *r)
+            for i, r in enumerate(rows)
+        ]
         return record, entries
 
     def claim(self) -> None:

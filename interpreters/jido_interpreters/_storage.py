@@ -11,20 +11,24 @@ accepted since: recovery loads the snapshot and replays the journal through the 
   then (effects in flight, armed timers, cron jobs).
 
 Implementations: :class:`~jido_interpreters.SQLiteStorage` (embedded, the default) and
-:class:`~jido_interpreters.RedisStorage`. Methods are blocking; the runtime calls them from
-one worker thread, in order. A store may also offer ``claim()`` (raising
-:class:`StorageInUse` if another runtime holds it) and ``release()``: the runtime calls them
-before its first write and at shutdown, if they are there.
+:class:`~jido_interpreters.RedisStorage`. Methods are blocking, and a store must be safe to
+use from several threads: the runtime makes its writes from one worker thread, in order,
+reads (``agents``, ``load``) from another while writes may go on, and calls ``claim()`` /
+``release()`` from the event loop's thread. A store may offer those two (``claim`` raising
+:class:`StorageInUse` if another runtime holds it): the runtime calls them before its
+first write and at shutdown, if they are there.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
-from typing import Protocol, final, runtime_checkable
+from typing import Final, Protocol, final, runtime_checkable
 
 import attrs
 
 __all__ = [
+    "JOURNAL",
     "AgentExists",
     "AgentRecord",
     "CorruptJournal",
@@ -39,6 +43,7 @@ __all__ = [
     "decode_entry",
     "decode_registration",
     "decode_snapshot",
+    "entry_time",
 ]
 
 
@@ -92,17 +97,17 @@ class SnapshotRecord:
 
 @runtime_checkable
 class Storage(Protocol):
-    """What the runtime needs from a store. All methods block; all are called in order
-    from one thread."""
+    """What the runtime needs from a store. All methods block; writes are called in order
+    from one thread, reads from others (see the module docs: a store must be thread-safe)."""
 
     def register(self, record: AgentRecord) -> None:
         """Register a new agent, atomically.
 
-        An id whose registration is marked stopped (or that has none) starts afresh: the
-        journal and snapshot of the agent that ran under it before are dropped, so recovery
-        never replays an earlier life over the new one. The signal ids that agent saw are
-        kept: a signal sent to it is not journalled for the new one (a recovery re-delivering
-        what an earlier step emitted must not reach the new agent as news).
+        An id whose registration is marked stopped (or that has none) starts afresh: a
+        journal and snapshot left under it are dropped, so recovery never replays an
+        earlier life over the new one. The signal ids the earlier agent saw are kept: a
+        signal sent to it is not journalled for the new one (a recovery re-delivering what
+        an earlier step emitted must not reach the new agent as news).
 
         Raises:
             AgentExists: the id is registered and not stopped (nothing is changed).
@@ -130,11 +135,15 @@ class Storage(Protocol):
         ...
 
     def append(self, entries: Sequence[tuple[str, str, str, float]]) -> list[int | None]:
-        """Journal ``(agent_id, signal_id, signal_json, at)`` entries in one durable batch.
+        """Journal ``(agent_id, signal_id, signal_json, at)`` entries in one durable batch:
+        all of them or, if it raises, none.
 
         Returns:
             Each entry's sequence number, or ``None`` for a signal id the agent's journal
             already holds (a re-delivery: not journalled twice).
+
+        Raises:
+            ValueError: an ``at`` is not a finite number of seconds.
         """
         ...
 
@@ -191,6 +200,10 @@ class StorageInUse(RuntimeError):
         self.holder = holder
 
 
+#: :attr:`CorruptJournal.seq` when the damage is to an agent's journal as a whole, not one entry.
+JOURNAL: Final = -2
+
+
 class StorageError(Exception):
     """Stored data cannot be used as it is."""
 
@@ -200,11 +213,14 @@ class CorruptJournal(StorageError):
 
     Attributes:
         agent_id: whose data.
-        seq: the journal position (``-1`` for the snapshot, ``0`` for the registration).
+        seq: the journal position (``-1`` for the snapshot, ``0`` for the registration,
+            ``-2`` for the journal as a whole).
     """
 
     def __init__(self, agent_id: str, seq: int, reason: str) -> None:
-        where = {-1: "its snapshot", 0: "its registration"}.get(seq, f"journal entry {seq}")
+        where = {JOURNAL: "its journal", -1: "its snapshot", 0: "its registration"}.get(
+            seq, f"journal entry {seq}"
+        )
         super().__init__(f"agent {agent_id!r}: {where} is corrupt: {reason}")
         self.agent_id = agent_id
         self.seq = seq
@@ -290,6 +306,17 @@ def decode_registration(
         tag=tag,
         stopped=bool(stopped),
     )
+
+
+def entry_time(at: object) -> float:
+    """``at``, checked as a journal entry's time (what ``Storage.append`` is given).
+
+    Raises:
+        ValueError: ``at`` is not a finite number of seconds.
+    """
+    if isinstance(at, bool) or not isinstance(at, int | float) or not math.isfinite(at):
+        raise ValueError(f"a journal entry's time must be a finite number, not {at!r:.40}")
+    return float(at)
 
 
 def _is_int(value: object) -> bool:
