@@ -23,12 +23,20 @@ DRAFT: Final = "jido:draft"
 # going from general to specific, e.g. "order.payment.captured". The same segment alphabet is
 # used by route patterns, so every valid type can be routed exactly.
 _TYPE_RE: Final = re.compile(r"[A-Za-z0-9_\-]+(?:\.[A-Za-z0-9_\-]+)*")
-# CloudEvents 1.0, "Extension Context Attributes": lower-case ASCII letters or digits.
-_EXT_NAME_RE: Final = re.compile(r"[a-z0-9]{1,20}")
+# CloudEvents 1.0, "Extension Context Attributes": lower-case ASCII letters or digits (the
+# spec's 20 characters are a SHOULD: longer names other producers use are accepted).
+_EXT_NAME_RE: Final = re.compile(r"[a-z0-9]+")
 _RESERVED: Final = frozenset(
     {"id", "source", "type", "subject", "time", "data", "datacontenttype", "specversion"}
     | {"dataschema", "data_base64"}
 )
+
+
+def _is_json(content_type: str) -> bool:
+    """Whether a media type is JSON (CloudEvents' JSON format: ``application/json``,
+    ``text/json`` or any ``+json`` suffix, parameters aside)."""
+    media = content_type.partition(";")[0].strip().lower()
+    return media in ("application/json", "text/json") or media.endswith("+json")
 
 
 def is_valid_type(value: str) -> bool:
@@ -59,7 +67,7 @@ def _freeze_extensions(value: object) -> FrozenMap[str, str | int | bool]:
     for name, v in value.items():
         if not isinstance(name, str) or _EXT_NAME_RE.fullmatch(name) is None:
             raise InvalidSignal(
-                "extensions", value, f"name {name!r} is not 1-20 lower-case letters or digits"
+                "extensions", value, f"name {name!r} is not lower-case letters or digits"
             )
         if name in _RESERVED:
             raise InvalidSignal("extensions", value, f"name {name!r} is a core attribute")
@@ -157,8 +165,17 @@ class Signal:
             time = _fixed_offset(time_)
         if subject_ is not None and (not isinstance(subject_, str) or not subject_):
             raise InvalidSignal("subject", subject_, "must be a non-empty string or None")
-        if ctype != "application/json" and (not isinstance(ctype, str) or not ctype):
-            raise InvalidSignal("datacontenttype", ctype, "must be a non-empty string")
+        if ctype != "application/json":
+            if not isinstance(ctype, str) or not ctype:
+                raise InvalidSignal("datacontenttype", ctype, "must be a non-empty string")
+            if frozen_data is not None and frozen_data.__class__ is not str and not _is_json(ctype):
+                # CloudEvents' JSON format writes such data as a JSON string; anything else
+                # would be read back as JSON that the content type says it is not.
+                raise InvalidSignal(
+                    "data",
+                    data,
+                    f"with datacontenttype {ctype!r} (not JSON) data must be a string",
+                )
         _set_type(self, type)
         _set_source(self, source)
         _set_id(self, id)

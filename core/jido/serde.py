@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Callable, Mapping
 from collections.abc import Set as AbstractSet
 from datetime import datetime
@@ -87,6 +88,10 @@ _TARGET_TAGS: Final[Mapping[type[Any], str]] = {
 _CE_CORE: Final = ("id", "source", "type", "subject", "time", "datacontenttype", "data")
 # Core attributes a Signal does not keep: the version (always 1.0) and the data's schema.
 _CE_OTHER: Final = ("specversion", "dataschema")
+# RFC 3339 section 5.6 ``date-time`` (ASCII digits only: ``\d`` would take any script's).
+_RFC3339: Final = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?(?:[Zz]|[+-][0-9]{2}:[0-9]{2})"
+)
 
 
 class DecodeError(JidoError, ValueError):
@@ -237,8 +242,12 @@ def _signal_from_dict(raw: object, _: object = None) -> Signal:
     if time is not None:
         if not isinstance(time, str):
             raise InvalidSignal("time", time, "must be an RFC 3339 string")
+        # fromisoformat alone takes forms RFC 3339 does not (basic format, week dates, no
+        # seconds, "+0100") and refuses one it does (a lower-case "t" or "z").
+        if _RFC3339.fullmatch(time) is None:
+            raise InvalidSignal("time", time, "is not an RFC 3339 timestamp")
         try:
-            time = datetime.fromisoformat(time)
+            time = datetime.fromisoformat(time.upper())
         except ValueError:
             raise InvalidSignal("time", time, "is not an RFC 3339 timestamp") from None
     extensions = {k: v for k, v in raw.items() if k not in _CE_CORE and k not in _CE_OTHER}
@@ -475,9 +484,40 @@ def _unknown_class(value: object) -> EncodeError:
 
 def _load(text: str | bytes, what: str) -> object:
     try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise DecodeError(what, f"not JSON ({exc})") from None
+        value = json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        # ValueError: not JSON, bytes that are not UTF-8, an integer too long to convert;
+        # RecursionError: nested deeper than the parser goes.
+        raise DecodeError(what, f"not JSON ({type(exc).__name__}: {exc})") from None
+    # A lone surrogate (``"\ud800"``, valid JSON syntax) makes a string no UTF-8 can hold:
+    # whatever is decoded could never be written out again. Looked for only where the text
+    # could hold one (an escape starting a surrogate, or raw non-ASCII text).
+    suspect = (
+        b"\\ud" in text.lower()
+        if isinstance(text, bytes)
+        else not text.isascii() or "\\ud" in text.lower()
+    )
+    if suspect and _holds_lone_surrogate(value):
+        raise DecodeError(what, "a string holds a lone surrogate, which UTF-8 cannot encode")
+    return value
+
+
+def _holds_lone_surrogate(value: object) -> bool:
+    stack = [value]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, str):
+            if not v.isascii():
+                try:
+                    v.encode()
+                except UnicodeEncodeError:
+                    return True
+        elif isinstance(v, dict):
+            stack.extend(v)
+            stack.extend(v.values())
+        elif isinstance(v, list):
+            stack.extend(v)
+    return False
 
 
 #: The codec for built-in directives, behind the module-level functions.

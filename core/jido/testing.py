@@ -91,7 +91,8 @@ _RESERVED_EXTENSIONS: Final = frozenset(
 )
 _SEGMENT_ALPHABET: Final = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-"
 _EXT_ALPHABET: Final = "abcdefghijklmnopqrstuvwxyz0123456789"
-_CONTENT_TYPES: Final = ("application/json", "text/plain", "application/cloudevents+json")
+_JSON_CONTENT_TYPES: Final = ("application/json", "application/cloudevents+json")
+_CONTENT_TYPES: Final = (*_JSON_CONTENT_TYPES, "text/plain")
 _CRON_EXPRESSIONS: Final = (
     "* * * * *",
     "*/5 * * * *",
@@ -185,7 +186,8 @@ def signals(
     Ids and sources are non-empty text, never the draft marker; ``time`` is ``None`` or a
     timezone-aware datetime (UTC or a fixed offset); ``subject`` is ``None`` or non-empty;
     extensions have CloudEvents names (``[a-z0-9]{1,20}``, no core attribute) and ``str`` /
-    32-bit ``int`` / ``bool`` values.
+    32-bit ``int`` / ``bool`` values; the content type is a JSON one unless ``data`` is a
+    string or ``None`` (as CloudEvents requires).
 
     Raises:
         ValueError: ``types`` is an empty list or holds an invalid signal type.
@@ -201,17 +203,28 @@ def signals(
         if not listed or bad:
             raise ValueError(f"types must be a non-empty list of valid signal types, bad: {bad!r}")
         type_strategy = st.sampled_from(listed)
+    payloads = json_values() if data is None else data
     return st.builds(
-        Signal,
+        _signal,
         type=type_strategy,
         source=_names(24),
         id=_names(24),
         time=st.none() | _times(),
         subject=st.none() | _names(),
-        data=json_values() if data is None else data,
-        datacontenttype=st.sampled_from(_CONTENT_TYPES),
+        body=payloads.flatmap(_with_content_type),
         extensions=_extensions(),
     )
+
+
+def _with_content_type(data: Any) -> st.SearchStrategy[tuple[Any, str]]:
+    # Data of a non-JSON media type must be a string (or absent).
+    types = _CONTENT_TYPES if data is None or isinstance(data, str) else _JSON_CONTENT_TYPES
+    return st.tuples(st.just(data), st.sampled_from(types))
+
+
+def _signal(*, body: tuple[Any, str], **fields: Any) -> Signal:
+    data, content_type = body
+    return Signal(data=data, datacontenttype=content_type, **fields)
 
 
 def targets() -> st.SearchStrategy[Target]:
