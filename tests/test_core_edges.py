@@ -66,10 +66,10 @@ def test_names_that_render_alike_stay_distinct_nodes() -> None:
         ],
     )
     diagram = to_mermaid(AgentSpec(name="f", state=S, strategy=fsm))
-    assert 'state "a-b" as a_b' in diagram
-    assert 'state "a_b" as a_b_2' in diagram
-    assert "a_b --> a_b_2: go" in diagram
-    assert "a_b_2 --> a_b: back" in diagram
+    assert 'state "a-b" as st_a_b' in diagram
+    assert 'state "a_b" as st_a_b_2' in diagram
+    assert "st_a_b --> st_a_b_2: go" in diagram
+    assert "st_a_b_2 --> st_a_b: back" in diagram
     routes = AgentSpec(
         name="r",
         state=S,
