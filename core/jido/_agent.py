@@ -90,8 +90,23 @@ def _problems_of_spec(spec: AgentSpec[Any]) -> list[str]:
         problems.append(f"name {spec.name!r}: use dot-separated [A-Za-z0-9_-] segments")
     problems.extend(_problems_of_state(spec.state, ""))
     strategy: object = spec.strategy
-    if not isinstance(strategy, Strategy):
+    if isinstance(strategy, type):
+        # A class has both members too (a property object and a function), so it would
+        # pass as a strategy and fail on the first step.
+        problems.append(
+            f"strategy {strategy.__name__} is a class where an instance is expected"
+            f" (write {strategy.__name__}(...))"
+        )
+    elif not isinstance(strategy, Strategy):
         problems.append(f"strategy {spec.strategy!r} lacks initial_status / decide")
+    else:
+        initial: object = strategy.initial_status
+        if not isinstance(initial, str) or not initial:
+            # It becomes every new agent's status, which is a string (and JSON keeps it one).
+            problems.append(
+                f"strategy {strategy!r:.60}: initial_status {initial!r:.60} is not a"
+                " non-empty string"
+            )
     seen_plugins: set[str] = set()
     for plugin in spec.plugins:
         plugin_name: object = plugin.name
@@ -224,7 +239,8 @@ class AgentSpec(Generic[S]):
     Raises:
         SpecError: the spec is inconsistent (bad names, duplicate plugins, action names bound
             to different actions, a route pattern claimed by two owners, a state class that
-            is not frozen, a state or params class whose annotations do not resolve...).
+            is not frozen, a state or params class whose annotations do not resolve, a
+            strategy that is a class or whose initial status is no non-empty string...).
     """
 
     name: str

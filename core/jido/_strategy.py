@@ -90,9 +90,11 @@ Decision: TypeAlias = Run | Refuse
 class Strategy(Protocol):
     """What ``step`` asks of a strategy. Implementations must be pure and deterministic.
 
-    Any object with these two members is a strategy (``AgentSpec`` checks for them and raises
-    ``SpecError`` if one is missing). ``step`` calls :meth:`decide` once per signal and acts on
-    the decision; the strategy itself never touches the agent.
+    Any object with these two members is a strategy: an instance, not a class. ``AgentSpec``
+    checks that it has both, that it is no class, and that :attr:`initial_status` is a
+    non-empty string, and raises ``SpecError`` naming what is wrong otherwise. ``step`` calls
+    :meth:`decide` once per signal and acts on the decision; the strategy itself never
+    touches the agent.
     """
 
     @property
