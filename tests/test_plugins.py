@@ -10,10 +10,12 @@ import pytest
 
 from jido import (
     ActionResult,
+    Agent,
     AgentSpec,
     Context,
     Cron,
     EmptyState,
+    FrozenMap,
     NoParams,
     Plugin,
     Route,
@@ -117,6 +119,26 @@ def test_new_agent_has_default_slices() -> None:
     agent = SPEC.new("c1")
     assert dict(agent.slices) == {"audit": Audit(), "metrics": Metrics()}
     assert agent.state == Counter()
+
+
+def test_an_agent_built_with_a_dict_of_slices_steps_on_plugin_routes() -> None:
+    """``Agent(slices={...})`` keeps the slices as a FrozenMap, as ``AgentSpec.new`` makes
+    them: the agent is a hashable value, and a plugin's route steps it (``step`` is total)
+    instead of crashing on the dict."""
+    built = Agent(
+        id="c1", spec="counter", state=Counter(), slices={"audit": Audit(), "metrics": Metrics()}
+    )
+    assert type(built.slices) is FrozenMap
+    assert built == SPEC.new("c1")
+    assert hash(built) == hash(SPEC.new("c1"))
+    result = step(SPEC, built, sig("counter.increment"))
+    assert result.problems == ()
+    assert result.agent.slices == {
+        "audit": Audit(events=("counter.increment",)),
+        "metrics": Metrics(hits=1),
+    }
+    with pytest.raises(TypeError, match="slices"):
+        Agent(id="c1", spec="counter", state=Counter(), slices=[Audit()])  # type: ignore[arg-type]
 
 
 def test_plugin_routes_are_used_as_written() -> None:

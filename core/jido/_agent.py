@@ -30,6 +30,19 @@ def _fixed(state: S) -> S:
     return fixed_times(state) if may_hold_times(type(state)) else state
 
 
+def _fixed_slices(value: Mapping[str, Any]) -> FrozenMap[str, Any]:
+    # Slices enter an agent as ``state`` does (see ``_fixed``), and as the FrozenMap ``step``
+    # updates with ``.set``: a plain dict would make a plugin's step crash.
+    if not isinstance(value, Mapping):
+        raise TypeError(f"slices {value!r:.60} is not a mapping of plugin names to states")
+    if not value:
+        return EMPTY
+    fixed = {name: _fixed(state) for name, state in value.items()}
+    if type(value) is FrozenMap and all(fixed[name] is s for name, s in value.items()):
+        return value
+    return FrozenMap(fixed)
+
+
 @final
 @attrs.frozen(kw_only=True)
 class Agent(Generic[S]):
@@ -44,7 +57,8 @@ class Agent(Generic[S]):
             (an FSM transition without an action). A refused step, or one whose actions
             all failed, leaves it.
         status: the strategy's status (``"idle"`` under ``Direct``).
-        slices: each plugin's state slice, by plugin name.
+        slices: each plugin's state slice, by plugin name (any mapping, kept as a
+            :class:`FrozenMap`; zoned times fixed as in ``state``).
     """
 
     id: str
@@ -55,7 +69,7 @@ class Agent(Generic[S]):
     state: S = attrs.field(converter=_fixed)
     version: int = 0
     status: str = "idle"
-    slices: FrozenMap[str, Any] = EMPTY
+    slices: FrozenMap[str, Any] = attrs.field(default=EMPTY, converter=_fixed_slices)
 
 
 def _misplaced(spec: AgentSpec[Any]) -> list[str]:
@@ -337,11 +351,7 @@ class AgentSpec(Generic[S]):
             spec=self.name,
             state=value,  # fixed by Agent's converter
             status=self.strategy.initial_status,
-            slices=(
-                FrozenMap({p.name: _fixed(p.state()) for p in self.plugins})
-                if self.plugins
-                else EMPTY
-            ),
+            slices={p.name: p.state() for p in self.plugins},  # fixed by Agent's converter
         )
 
     def startup(self, agent: Agent[S]) -> tuple[Directive, ...]:
