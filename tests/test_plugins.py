@@ -248,6 +248,33 @@ def test_plugin_and_agent_routing_the_same_pattern_is_a_spec_error() -> None:
     )
 
 
+def test_a_cron_job_id_declared_twice_is_a_spec_error() -> None:
+    """An interpreter keeps one cron job per id, so two startup jobs under one id (from two
+    plugins, a plugin and the agent, or one owner twice) fail the spec build, naming the id
+    and the owners, instead of one silently replacing the other."""
+    tick = cron("* * * * *", "metrics.report", job_id="report")
+    other = Plugin(name="other", state=Metrics, schedules=[tick])
+    with pytest.raises(SpecError) as info:
+        AgentSpec(name="jobs", state=Counter, plugins=[METRICS, other], schedules=[tick, tick])
+    assert info.value.problems == (
+        "cron job_id 'report' is declared by the agent (2 times) and plugin 'metrics' and"
+        " plugin 'other': only the last job would run",
+    )
+    with pytest.raises(SpecError, match="'report' is declared by the agent and plugin 'metrics'"):
+        AgentSpec(name="jobs", state=Counter, plugins=[METRICS], schedules=[tick])
+    # distinct ids, and one-shot schedules, are no conflict
+    apart: Plugin[EmptyState] = Plugin(
+        name="other", schedules=[cron("* * * * *", "x", job_id="other-report")]
+    )
+    spec = AgentSpec(
+        name="jobs",
+        state=Counter,
+        plugins=[METRICS, apart],
+        schedules=[schedule(1, "a"), schedule(1, "a")],
+    )
+    assert len(spec.startup(spec.new("j"))) == 4
+
+
 def test_the_agent_may_route_one_pattern_twice() -> None:
     """Two agent routes on one pattern are one owner: not a conflict."""
 

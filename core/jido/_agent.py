@@ -165,6 +165,26 @@ def _problems_of_spec(spec: AgentSpec[Any]) -> list[str]:
     for pattern, who in owners.items():
         if len(who) > 1:
             problems.append(f"route {pattern!r} is claimed by {' and '.join(sorted(who))}")
+
+    # Cron job ids: an interpreter keeps one job per id, so a second startup job under an id
+    # would silently replace the first.
+    declared: dict[str, list[str]] = {}
+    schedules = [("the agent", spec.schedules)]
+    schedules += [(f"plugin {p.name!r}", p.schedules) for p in spec.plugins]
+    for owner, items in schedules:
+        for d in items:
+            if isinstance(d, Cron):
+                declared.setdefault(d.job_id, []).append(owner)
+    for job_id, by in declared.items():
+        if len(by) > 1:
+            named = [
+                owner if by.count(owner) == 1 else f"{owner} ({by.count(owner)} times)"
+                for owner in dict.fromkeys(by)
+            ]
+            problems.append(
+                f"cron job_id {job_id!r} is declared by {' and '.join(named)}: only the last"
+                " job would run"
+            )
     return problems
 
 
@@ -252,7 +272,8 @@ class AgentSpec(Generic[S]):
 
     Raises:
         SpecError: the spec is inconsistent (bad names, duplicate plugins, action names bound
-            to different actions, a route pattern claimed by two owners, a state class that
+            to different actions, a route pattern claimed by two owners, a cron ``job_id``
+            declared twice among the spec's and plugins' schedules, a state class that
             is not frozen, a state or params class whose annotations do not resolve, a
             strategy that is a class or whose initial status is no non-empty string...).
     """
