@@ -169,6 +169,24 @@ def test_a_malformed_outcome_is_an_action_crash(
     assert re.match(says, _crash_of(run))
 
 
+def test_a_guard_that_raises_is_a_bug_that_propagates_as_it_is() -> None:
+    """``step`` is total on bad data, not on bugs: a guard that trips on a signal's data
+    (here a missing key) lets its exception out, as the docs say, for the runtime's error
+    policy; the caller's agent is untouched."""
+    spec = AgentSpec(
+        name="g",
+        state=Counter,
+        routes=[
+            Route(pattern="order.placed", target=add, guard=lambda s: s.data["amount"] > 100)
+        ],
+    )
+    agent = spec.new("g")
+    assert step(spec, agent, _sig("order.placed", {"amount": 500})).agent.state == Counter(1)
+    with pytest.raises(KeyError, match="amount"):
+        step(spec, agent, _sig("order.placed", {}))
+    assert agent == spec.new("g")
+
+
 def test_an_emit_needs_a_signal_and_a_target() -> None:
     """``Emit`` refuses what is no Signal or no Target."""
     signal = Signal.draft("a.b")
