@@ -310,6 +310,45 @@ def test_an_action_name_bound_to_two_actions_is_a_spec_error() -> None:
     assert any("'inc'" in p and "two different actions" in p for p in info.value.problems)
 
 
+def test_an_action_name_bound_twice_names_where_each_is_bound() -> None:
+    """The problem names where each of the two actions is bound: a route of the agent, a
+    plugin's route, the actions of an owner."""
+
+    @action("inc")
+    def impostor(state: Counter, params: NoParams, ctx: Context) -> ActionResult[Counter]:
+        return ok(None)
+
+    plugged = Plugin(name="p", state=Counter, routes=[Route(pattern="y.inc", target=impostor)])
+    with pytest.raises(SpecError) as info:
+        AgentSpec(
+            name="names",
+            state=Counter,
+            routes=[Route(pattern="x.inc", target=inc)],
+            plugins=[plugged],
+        )
+    assert info.value.problems == (
+        "action name 'inc' is bound to two different actions: in route 'x.inc' of the agent"
+        " and in route 'y.inc' of plugin 'p'",
+    )
+    with pytest.raises(SpecError) as info:
+        AgentSpec(name="names", state=Counter, actions=[inc, impostor])
+    assert info.value.problems == (
+        "action name 'inc' is bound to two different actions: both in the actions of the agent",
+    )
+
+
+def test_a_plugin_name_that_is_unhashable_is_a_spec_error() -> None:
+    """``Plugin(name=["p"])`` is one SpecError naming the name, not a bare TypeError from
+    the check for plugins mounted twice."""
+    listed: Any = ["p"]
+    with pytest.raises(SpecError) as info:
+        AgentSpec(name="c", state=Counter, plugins=[Plugin(name=listed), Plugin(name=listed)])
+    assert info.value.problems == (
+        "plugin name ['p'] is not a string: use [A-Za-z0-9_-]",
+        "plugin name ['p'] is not a string: use [A-Za-z0-9_-]",
+    )
+
+
 def test_one_action_on_agent_and_plugin_is_a_spec_error() -> None:
     """The same action object bound both to the agent and to a plugin slice is ambiguous."""
     shared = Plugin(name="shared", state=Counter, actions=[inc])
@@ -385,7 +424,7 @@ def test_malformed_specs_are_spec_errors_listing_every_problem() -> None:
     problems = info.value.problems
     assert any("route 'x' of the agent targets" in p and "@action" in p for p in problems)
     assert any("route 'y' of plugin 'plain' targets" in p for p in problems)
-    assert "plugin name 1: use [A-Za-z0-9_-]" in problems
+    assert "plugin name 1 is not a string: use [A-Za-z0-9_-]" in problems
     assert any("plugin 'needs': state NeedsArgs has fields without defaults" in p for p in problems)
 
 

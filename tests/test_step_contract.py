@@ -134,6 +134,23 @@ def test_a_mutable_state_class_is_a_spec_error() -> None:
         AgentSpec(name="loose", state=Counter, plugins=[Plugin(name="p", state=Loose)])
 
 
+def test_a_state_instance_where_a_class_belongs_is_named_as_such() -> None:
+    """``state=Counter()`` (an instance of a frozen class) is reported as an instance where a
+    class is expected, for the agent and for a plugin, not as a class that is not frozen."""
+    given: Any = Counter()
+    with pytest.raises(SpecError) as info:
+        AgentSpec(name="c", state=given)
+    assert info.value.problems == (
+        "state Counter(count=0) is an instance where a class is expected (pass Counter itself)",
+    )
+    with pytest.raises(SpecError) as info:
+        AgentSpec(name="c", state=Counter, plugins=[Plugin(name="p", state=given)])
+    assert info.value.problems == (
+        "plugin 'p': state Counter(count=0) is an instance where a class is expected"
+        " (pass Counter itself)",
+    )
+
+
 def _crash_of(run: Callable[[Counter, NoParams, Context], Any]) -> str:
     spec = AgentSpec(name="c", state=Counter, routes=[Route(pattern="go", target=action("a")(run))])
     with pytest.raises(ActionCrashed) as caught:
@@ -176,9 +193,7 @@ def test_a_guard_that_raises_is_a_bug_that_propagates_as_it_is() -> None:
     spec = AgentSpec(
         name="g",
         state=Counter,
-        routes=[
-            Route(pattern="order.placed", target=add, guard=lambda s: s.data["amount"] > 100)
-        ],
+        routes=[Route(pattern="order.placed", target=add, guard=lambda s: s.data["amount"] > 100)],
     )
     agent = spec.new("g")
     assert step(spec, agent, _sig("order.placed", {"amount": 500})).agent.state == Counter(1)

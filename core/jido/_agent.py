@@ -124,15 +124,15 @@ def _problems_of_spec(spec: AgentSpec[Any]) -> list[str]:
     seen_plugins: set[str] = set()
     for plugin in spec.plugins:
         plugin_name: object = plugin.name
-        if (
-            not isinstance(plugin_name, str)
-            or _NAME_RE.fullmatch(plugin_name) is None
-            or "." in plugin_name
-        ):
-            problems.append(f"plugin name {plugin.name!r}: use [A-Za-z0-9_-]")
-        if plugin.name in seen_plugins:
-            problems.append(f"plugin {plugin.name!r} is mounted twice")
-        seen_plugins.add(plugin.name)
+        if not isinstance(plugin_name, str):
+            # Reported, and kept out of ``seen_plugins``: it may not even be hashable.
+            problems.append(f"plugin name {plugin_name!r:.60} is not a string: use [A-Za-z0-9_-]")
+        else:
+            if _NAME_RE.fullmatch(plugin_name) is None or "." in plugin_name:
+                problems.append(f"plugin name {plugin_name!r}: use [A-Za-z0-9_-]")
+            if plugin_name in seen_plugins:
+                problems.append(f"plugin {plugin_name!r} is mounted twice")
+            seen_plugins.add(plugin_name)
         slice_problems = _problems_of_state(plugin.state, f"plugin {plugin.name!r}: ")
         problems.extend(slice_problems)
         if not slice_problems and any(
@@ -198,6 +198,15 @@ _FROZEN_SETATTR: Final = _Frozen.__setattr__
 
 
 def _problems_of_state(cls: type[Any], owner: str) -> list[str]:
+    given: object = cls
+    if not isinstance(given, type) and attrs.has(type(given)):
+        # ``attrs.has`` answers for an instance as for its class: a ``S()`` for ``S`` would
+        # be checked as a class, and reported as what it is not.
+        name = type(given).__name__
+        return [
+            f"{owner}state {given!r:.60} is an instance where a class is expected"
+            f" (pass {name} itself)"
+        ]
     if not attrs.has(cls):
         return [f"{owner}state {cls!r} is not an attrs class"]
     name = getattr(cls, "__name__", repr(cls))
@@ -274,8 +283,10 @@ class AgentSpec(Generic[S]):
         SpecError: the spec is inconsistent (bad names, duplicate plugins, action names bound
             to different actions, a route pattern claimed by two owners, a cron ``job_id``
             declared twice among the spec's and plugins' schedules, a state class that
-            is not frozen, a state or params class whose annotations do not resolve, a
-            strategy that is a class or whose initial status is no non-empty string...).
+            is not frozen (or an instance given where the class belongs), a state or params
+            class whose annotations do not resolve, a strategy that is a class or whose
+            initial status is no non-empty string...). Each problem names its culprit: the
+            owner (the agent, or a plugin) and where in it.
     """
 
     name: str
@@ -297,10 +308,16 @@ class AgentSpec(Generic[S]):
         problems = _problems_of_spec(self)
         table: dict[str, Instruction] = {}
 
-        def add(action: Action[Any, Any], slice: str | None) -> Instruction:
+        bound_in: dict[str, str] = {}  # where each name in ``table`` was bound first
+
+        def add(action: Action[Any, Any], slice: str | None, where: str) -> Instruction:
             known = table.get(action.name)
             if known is not None and known.action is not action:
-                problems.append(f"action name {action.name!r} is bound to two different actions")
+                first = bound_in[action.name]
+                places = f"both in {where}" if first == where else f"in {first} and in {where}"
+                problems.append(
+                    f"action name {action.name!r} is bound to two different actions: {places}"
+                )
             elif known is not None and known.slice != slice:
                 where = [
                     "the agent's state" if s is None else f"the slice of plugin {s!r}"
@@ -312,6 +329,7 @@ class AgentSpec(Generic[S]):
                 )
             ins = Instruction(action=action, slice=slice)
             table.setdefault(action.name, ins)
+            bound_in.setdefault(action.name, where)
             return ins
 
         routes: list[Route[Instruction]] = []
@@ -319,22 +337,24 @@ class AgentSpec(Generic[S]):
             target: object = route.target
             if not isinstance(target, Action):
                 continue  # reported above
-            ins = add(target, None)
+            ins = add(target, None, f"route {route.pattern!r} of the agent")
             routes.append(_retarget(route, attrs.evolve(ins, params=route.params)))
         for act in self.actions:
-            add(act, None)
+            add(act, None, "the actions of the agent")
         if isinstance(self.strategy, FSM):
             for act in self.strategy.actions():
-                add(act, None)
+                add(act, None, "the FSM table of the agent")
         for plugin in self.plugins:
             for route in plugin.routes:
                 plugged: object = route.target
                 if not isinstance(plugged, Action):
                     continue  # reported above
-                ins = add(plugged, plugin.name)
+                ins = add(
+                    plugged, plugin.name, f"route {route.pattern!r} of plugin {plugin.name!r}"
+                )
                 routes.append(_retarget(route, attrs.evolve(ins, params=route.params)))
             for act in plugin.actions:
-                add(act, plugin.name)
+                add(act, plugin.name, f"the actions of plugin {plugin.name!r}")
         if not problems:
             # Only once the rest holds: each action named once, each params an attrs class.
             problems.extend(_problems_of_params(table))
