@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import attrs
@@ -17,6 +18,7 @@ from jido import (
     AgentSpec,
     Context,
     Error,
+    InvalidPattern,
     NoParams,
     Plugin,
     Problem,
@@ -66,10 +68,10 @@ def test_names_that_render_alike_stay_distinct_nodes() -> None:
         ],
     )
     diagram = to_mermaid(AgentSpec(name="f", state=S, strategy=fsm))
-    assert 'state "a-b" as a_b' in diagram
-    assert 'state "a_b" as a_b_2' in diagram
-    assert "a_b --> a_b_2: go" in diagram
-    assert "a_b_2 --> a_b: back" in diagram
+    assert 'state "a-b" as st_a_b' in diagram
+    assert 'state "a_b" as st_a_b_2' in diagram
+    assert "st_a_b --> st_a_b_2: go" in diagram
+    assert "st_a_b_2 --> st_a_b: back" in diagram
     routes = AgentSpec(
         name="r",
         state=S,
@@ -97,6 +99,48 @@ def test_an_fsm_refuses_what_is_not_a_status(build: object, field: str) -> None:
     row's source: anything else fails construction, naming the field."""
     with pytest.raises((ValueError, TypeError), match=field):
         build()  # type: ignore[operator]
+
+
+@pytest.mark.parametrize(
+    ("build", "error", "says"),
+    [
+        (
+            lambda: Transition(source="b", on="x.z", target="a", priority=500),
+            ValueError,
+            "row from 'b' on 'x.z': priority 500 is outside -100..100",
+        ),
+        (
+            lambda: Transition(source="b", on="x.z", target="a", priority=True),
+            ValueError,
+            "row from 'b' on 'x.z': priority True is not an integer",
+        ),
+        (
+            lambda: Transition(source="a", on=5, target="b"),  # type: ignore[arg-type]
+            InvalidPattern,
+            "invalid route pattern '5': must be a non-empty string (the on of the row from 'a')",
+        ),
+        (
+            lambda: Transition(source="a", on="x..y", target="b"),
+            InvalidPattern,
+            "invalid route pattern 'x..y': empty segment (leading, trailing or double dot)"
+            " (the on of the row from 'a')",
+        ),
+        (
+            lambda: FSM("a", [Transition(source="a", on="x.y", target="b"), ("a", "x.z", "c")]),
+            TypeError,
+            "FSM row 1 is ('a', 'x.z', 'c'), not a Transition",
+        ),
+    ],
+)
+def test_a_transition_refuses_a_bad_on_or_priority_naming_the_row(
+    build: Any, error: type[Exception], says: str
+) -> None:
+    """A row's ``on`` pattern and priority are checked where the row is written, and the error
+    names the row (a route-level error from the FSM could only name a pattern); an FSM row
+    that is no Transition is named by its index."""
+    with pytest.raises(error) as caught:
+        build()
+    assert str(caught.value) == says
 
 
 def test_non_finite_floats_are_encode_errors() -> None:

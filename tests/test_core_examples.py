@@ -317,10 +317,10 @@ def test_fsm_renders_as_mermaid() -> None:
     """The transition table renders as a state diagram, one edge per row."""
     text = to_mermaid(JOB)
     assert text.startswith("stateDiagram-v2")
-    assert "[*] --> idle" in text
-    assert "idle --> running: job.started / begin" in text
-    assert "running --> idle: job.finished" in text
-    assert "running --> broken: job.failed / refuse" in text
+    assert "[*] --> st_idle" in text
+    assert "st_idle --> st_running: job.started / begin" in text
+    assert "st_running --> st_idle: job.finished" in text
+    assert "st_running --> st_broken: job.failed / refuse" in text
     assert to_mermaid(SPEC).startswith("flowchart LR")
 
 

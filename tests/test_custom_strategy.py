@@ -12,13 +12,16 @@ import attrs
 import pytest
 
 from jido import (
+    FSM,
     ActionResult,
     AgentSpec,
     Context,
+    Direct,
     Instruction,
     NoParams,
     Route,
     Signal,
+    SpecError,
     action,
     ok,
     step,
@@ -83,3 +86,37 @@ def test_an_instruction_refuses_what_is_no_action() -> None:
         Instruction(action=made)  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="action"):
         Instruction(action="first")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("cls", [Direct, FSM])
+def test_a_strategy_class_is_a_spec_error(cls: Any) -> None:
+    """``strategy=Direct`` (the class, not an instance) has both members a strategy needs, but
+    is none: the spec says so when it is built, instead of a nonsense status and a TypeError
+    on the first step."""
+    with pytest.raises(SpecError) as info:
+        AgentSpec(name="c", state=Seen, strategy=cls)
+    assert info.value.problems == (
+        f"strategy {cls.__name__} is a class where an instance is expected"
+        f" (write {cls.__name__}(...))",
+    )
+
+
+class NumberedStart:
+    """A strategy whose initial status is set per instance."""
+
+    def __init__(self, initial: Any) -> None:
+        self.initial_status: str = initial
+
+    def decide(self, status: str, signal: Signal, routed: Any) -> Any:
+        raise AssertionError("never asked")
+
+
+@pytest.mark.parametrize("initial", [0, "", None, b"idle"])
+def test_a_strategy_whose_initial_status_is_no_string_is_a_spec_error(initial: object) -> None:
+    """A new agent's status is the strategy's initial one, and a status is a non-empty
+    string: a custom strategy starting from anything else fails the spec, naming the value."""
+    with pytest.raises(SpecError) as info:
+        AgentSpec(name="c", state=Seen, strategy=NumberedStart(initial))
+    (problem,) = info.value.problems
+    assert f"initial_status {initial!r} is not a non-empty string" in problem
+    assert AgentSpec(name="c", state=Seen, strategy=NumberedStart("0")).new("x").status == "0"

@@ -244,11 +244,14 @@ def test_fsm_actions_are_callable_through_the_spec() -> None:
 
 
 def test_mermaid_state_diagram_has_every_row() -> None:
-    """``to_mermaid`` draws a stateDiagram-v2 with one edge per row (``*`` expanded)."""
+    """``to_mermaid`` draws a stateDiagram-v2: every status declared with an id of its own,
+    one edge per row, a ``*`` row from each status without a row of its own for its ``on``."""
     text = to_mermaid(SPEC)
     lines = text.splitlines()
     assert lines[0] == "stateDiagram-v2"
-    assert "    [*] --> draft" in lines
+    for status in FSM_TABLE.statuses:
+        assert f'    state "{status}" as st_{status}' in lines
+    assert "    [*] --> st_draft" in lines
     expected = [
         "draft --> placed: order.place / place",
         "placed --> shipped: order.ship / ship",
@@ -259,12 +262,73 @@ def test_mermaid_state_diagram_has_every_row() -> None:
         "shipped --> inspecting: return.damaged",
     ]
     for edge in expected:
-        assert f"    {edge}" in lines
-    # the "*" row is drawn from every status
-    for status in FSM_TABLE.statuses:
-        assert f"    {status} --> cancelled: order.cancel" in lines
+        source, rest = edge.split(" --> ")
+        assert f"    st_{source} --> st_{rest}" in lines
+    # the "*" row is drawn from every status but "shipped", whose own order.cancel row wins
+    starred = [s for s in FSM_TABLE.statuses if s != "shipped"]
+    for status in starred:
+        assert f"    st_{status} --> st_cancelled: order.cancel" in lines
+    assert "    st_shipped --> st_cancelled: order.cancel" not in lines
     edge_count = sum(1 for line in lines if " --> " in line and "[*]" not in line)
-    assert edge_count == len(expected) + len(FSM_TABLE.statuses)
+    assert edge_count == len(expected) + len(starred)
+
+
+def test_mermaid_state_diagram_leaves_out_rows_decide_never_takes() -> None:
+    """A ``*`` row is not drawn from a status with a row of its own for the same ``on`` (that
+    row always wins there), nor is a row another with the same source and ``on`` outranks."""
+    fsm = FSM(
+        "idle",
+        [
+            Transition(source="idle", on="job.started", target="busy"),
+            Transition(source="busy", on="job.cancel", target="idle"),
+            Transition(source="*", on="job.cancel", target="cancelled"),
+            Transition(source="busy", on="job.done", target="idle"),
+            Transition(source="busy", on="job.done", target="done", priority=5),
+            Transition(source="*", on="job.reset", target="idle"),
+            Transition(source="*", on="job.reset", target="done"),
+        ],
+    )
+    spec = AgentSpec(name="job", state=Order, strategy=fsm)
+    edges = [line.strip() for line in to_mermaid(spec).splitlines() if " --> " in line]
+    assert edges == [
+        "[*] --> st_idle",
+        "st_idle --> st_busy: job.started",
+        "st_busy --> st_idle: job.cancel",
+        "st_idle --> st_cancelled: job.cancel",
+        "st_cancelled --> st_cancelled: job.cancel",
+        "st_done --> st_cancelled: job.cancel",
+        "st_busy --> st_done: job.done",
+        "st_idle --> st_idle: job.reset",
+        "st_busy --> st_idle: job.reset",
+        "st_cancelled --> st_idle: job.reset",
+        "st_done --> st_idle: job.reset",
+    ]
+    # what the diagram says is what step does
+    busy = step(spec, spec.new("j"), sig("job.started")).agent
+    assert step(spec, busy, sig("job.cancel")).agent.status == "idle"
+    assert step(spec, busy, sig("job.done")).agent.status == "done"
+    assert step(spec, busy, sig("job.reset")).agent.status == "idle"
+
+
+def test_mermaid_statuses_that_are_mermaid_keywords_get_ids_of_their_own() -> None:
+    """A status that is a Mermaid keyword (or holds characters ids cannot) is declared with a
+    ``st_`` id and used only by it: bare, Mermaid would not parse the diagram."""
+    keywords = ["note", "class", "classDef", "default", "style", "click"]
+    rows = [Transition(source=k, on=f"go.{i}", target=k) for i, k in enumerate(keywords)]
+    rows.append(Transition(source="*", on="go.odd", target="not-started"))
+    spec = AgentSpec(name="kw", state=Order, strategy=FSM("note", rows))
+    lines = to_mermaid(spec).splitlines()
+    for k in keywords:
+        assert f'    state "{k}" as st_{k}' in lines
+    assert '    state "not-started" as st_not_started' in lines
+    assert "    [*] --> st_note" in lines
+    for i, k in enumerate(keywords):
+        assert f"    st_{k} --> st_{k}: go.{i}" in lines
+    for line in lines[1:]:
+        words = line.replace(":", " ").split()
+        if words[0] != "state":
+            # every node an edge names is one of the declared ids
+            assert all(w.startswith("st_") for w in (words[0], words[2]) if w != "[*]"), line
 
 
 def test_mermaid_aliases_statuses_that_are_not_identifiers() -> None:
@@ -277,9 +341,9 @@ def test_mermaid_aliases_statuses_that_are_not_identifiers() -> None:
         ),
     )
     lines = to_mermaid(spec).splitlines()
-    assert '    state "not-started" as not_started' in lines
-    assert '    state "in.flight" as in_flight' in lines
-    assert "    not_started --> in_flight: go" in lines
+    assert '    state "not-started" as st_not_started' in lines
+    assert '    state "in.flight" as st_in_flight' in lines
+    assert "    st_not_started --> st_in_flight: go" in lines
 
 
 def test_mermaid_flowchart_for_a_direct_spec() -> None:

@@ -10,10 +10,12 @@ import pytest
 
 from jido import (
     ActionResult,
+    Agent,
     AgentSpec,
     Context,
     Cron,
     EmptyState,
+    FrozenMap,
     NoParams,
     Plugin,
     Route,
@@ -117,6 +119,26 @@ def test_new_agent_has_default_slices() -> None:
     agent = SPEC.new("c1")
     assert dict(agent.slices) == {"audit": Audit(), "metrics": Metrics()}
     assert agent.state == Counter()
+
+
+def test_an_agent_built_with_a_dict_of_slices_steps_on_plugin_routes() -> None:
+    """``Agent(slices={...})`` keeps the slices as a FrozenMap, as ``AgentSpec.new`` makes
+    them: the agent is a hashable value, and a plugin's route steps it (``step`` is total)
+    instead of crashing on the dict."""
+    built = Agent(
+        id="c1", spec="counter", state=Counter(), slices={"audit": Audit(), "metrics": Metrics()}
+    )
+    assert type(built.slices) is FrozenMap
+    assert built == SPEC.new("c1")
+    assert hash(built) == hash(SPEC.new("c1"))
+    result = step(SPEC, built, sig("counter.increment"))
+    assert result.problems == ()
+    assert result.agent.slices == {
+        "audit": Audit(events=("counter.increment",)),
+        "metrics": Metrics(hits=1),
+    }
+    with pytest.raises(TypeError, match="slices"):
+        Agent(id="c1", spec="counter", state=Counter(), slices=[Audit()])  # type: ignore[arg-type]
 
 
 def test_plugin_routes_are_used_as_written() -> None:
@@ -226,6 +248,33 @@ def test_plugin_and_agent_routing_the_same_pattern_is_a_spec_error() -> None:
     )
 
 
+def test_a_cron_job_id_declared_twice_is_a_spec_error() -> None:
+    """An interpreter keeps one cron job per id, so two startup jobs under one id (from two
+    plugins, a plugin and the agent, or one owner twice) fail the spec build, naming the id
+    and the owners, instead of one silently replacing the other."""
+    tick = cron("* * * * *", "metrics.report", job_id="report")
+    other = Plugin(name="other", state=Metrics, schedules=[tick])
+    with pytest.raises(SpecError) as info:
+        AgentSpec(name="jobs", state=Counter, plugins=[METRICS, other], schedules=[tick, tick])
+    assert info.value.problems == (
+        "cron job_id 'report' is declared by the agent (2 times) and plugin 'metrics' and"
+        " plugin 'other': only the last job would run",
+    )
+    with pytest.raises(SpecError, match="'report' is declared by the agent and plugin 'metrics'"):
+        AgentSpec(name="jobs", state=Counter, plugins=[METRICS], schedules=[tick])
+    # distinct ids, and one-shot schedules, are no conflict
+    apart: Plugin[EmptyState] = Plugin(
+        name="other", schedules=[cron("* * * * *", "x", job_id="other-report")]
+    )
+    spec = AgentSpec(
+        name="jobs",
+        state=Counter,
+        plugins=[METRICS, apart],
+        schedules=[schedule(1, "a"), schedule(1, "a")],
+    )
+    assert len(spec.startup(spec.new("j"))) == 4
+
+
 def test_the_agent_may_route_one_pattern_twice() -> None:
     """Two agent routes on one pattern are one owner: not a conflict."""
 
@@ -259,6 +308,45 @@ def test_an_action_name_bound_to_two_actions_is_a_spec_error() -> None:
     with pytest.raises(SpecError) as info:
         AgentSpec(name="names", state=Counter, actions=[inc, impostor])
     assert any("'inc'" in p and "two different actions" in p for p in info.value.problems)
+
+
+def test_an_action_name_bound_twice_names_where_each_is_bound() -> None:
+    """The problem names where each of the two actions is bound: a route of the agent, a
+    plugin's route, the actions of an owner."""
+
+    @action("inc")
+    def impostor(state: Counter, params: NoParams, ctx: Context) -> ActionResult[Counter]:
+        return ok(None)
+
+    plugged = Plugin(name="p", state=Counter, routes=[Route(pattern="y.inc", target=impostor)])
+    with pytest.raises(SpecError) as info:
+        AgentSpec(
+            name="names",
+            state=Counter,
+            routes=[Route(pattern="x.inc", target=inc)],
+            plugins=[plugged],
+        )
+    assert info.value.problems == (
+        "action name 'inc' is bound to two different actions: in route 'x.inc' of the agent"
+        " and in route 'y.inc' of plugin 'p'",
+    )
+    with pytest.raises(SpecError) as info:
+        AgentSpec(name="names", state=Counter, actions=[inc, impostor])
+    assert info.value.problems == (
+        "action name 'inc' is bound to two different actions: both in the actions of the agent",
+    )
+
+
+def test_a_plugin_name_that_is_unhashable_is_a_spec_error() -> None:
+    """``Plugin(name=["p"])`` is one SpecError naming the name, not a bare TypeError from
+    the check for plugins mounted twice."""
+    listed: Any = ["p"]
+    with pytest.raises(SpecError) as info:
+        AgentSpec(name="c", state=Counter, plugins=[Plugin(name=listed), Plugin(name=listed)])
+    assert info.value.problems == (
+        "plugin name ['p'] is not a string: use [A-Za-z0-9_-]",
+        "plugin name ['p'] is not a string: use [A-Za-z0-9_-]",
+    )
 
 
 def test_one_action_on_agent_and_plugin_is_a_spec_error() -> None:
@@ -336,7 +424,7 @@ def test_malformed_specs_are_spec_errors_listing_every_problem() -> None:
     problems = info.value.problems
     assert any("route 'x' of the agent targets" in p and "@action" in p for p in problems)
     assert any("route 'y' of plugin 'plain' targets" in p for p in problems)
-    assert "plugin name 1: use [A-Za-z0-9_-]" in problems
+    assert "plugin name 1 is not a string: use [A-Za-z0-9_-]" in problems
     assert any("plugin 'needs': state NeedsArgs has fields without defaults" in p for p in problems)
 
 

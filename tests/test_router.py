@@ -110,6 +110,14 @@ def test_guards_filter_matches() -> None:
     assert [x.target for x in r.candidates("order.paid")] == ["big", "always"]
 
 
+@pytest.mark.parametrize("guard", [True, "amount > 100", 0])
+def test_a_guard_that_is_not_callable_is_refused_where_the_route_is_built(guard: Any) -> None:
+    """``Route(guard=True)`` is a TypeError naming the route and the guard, not a
+    "'bool' object is not callable" from the first step that matches it."""
+    with pytest.raises(TypeError, match=r"route 'order\.paid': guard .* is not callable"):
+        Route(pattern="order.paid", target="x", guard=guard)
+
+
 def test_priority_orders_before_specificity() -> None:
     """A higher priority runs first even when its pattern is less specific."""
     r = Router(

@@ -4,7 +4,7 @@ value is reported."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
@@ -19,6 +19,7 @@ from jido import (
     DeletePath,
     FrozenMap,
     NoParams,
+    Plugin,
     ProblemKind,
     ReplaceState,
     Route,
@@ -278,6 +279,40 @@ def test_a_zoned_time_in_state_round_trips_across_a_fold() -> None:
     after = step(SPEC, built, Signal(type="bump", source="/t", id="2")).agent
     assert after.state.n == 1
     assert agent_from_json(to_json(after), SPEC) == after
+
+
+@attrs.frozen
+class Due:
+    """A plugin's slice holding a time."""
+
+    due: datetime | None = None
+    n: int = 0
+
+
+@action()
+def bump_slice(state: Due, _: NoParams, ctx: Context) -> ActionResult[Due]:
+    return ok(attrs.evolve(state, n=state.n + 1))
+
+
+def test_a_zoned_time_in_a_slice_is_fixed_however_the_agent_is_built() -> None:
+    """A plugin's slice enters an agent as its state does: a time in a zone with rules at
+    its offset, so an agent built directly, then stepped on another field of the slice,
+    equals its JSON round trip even in a DST fold."""
+    spec = AgentSpec(
+        name="due",
+        state=Shop,
+        plugins=[Plugin(name="p", state=Due, routes=[Route(pattern="bump", target=bump_slice)])],
+    )
+    late = FOLD.replace(fold=1)
+    built = Agent(id="a", spec="due", state=Shop(), slices={"p": Due(due=late)})
+    held = built.slices["p"].due
+    assert held is not None
+    assert type(held.tzinfo) is timezone
+    assert held.utcoffset() == timedelta(hours=-5)
+    assert agent_from_json(to_json(built), spec) == built
+    after = step(spec, built, Signal(type="bump", source="/t", id="1")).agent
+    assert after.slices["p"].n == 1
+    assert agent_from_json(to_json(after), spec) == after
 
 
 @pytest.mark.parametrize(

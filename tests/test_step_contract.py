@@ -134,6 +134,23 @@ def test_a_mutable_state_class_is_a_spec_error() -> None:
         AgentSpec(name="loose", state=Counter, plugins=[Plugin(name="p", state=Loose)])
 
 
+def test_a_state_instance_where_a_class_belongs_is_named_as_such() -> None:
+    """``state=Counter()`` (an instance of a frozen class) is reported as an instance where a
+    class is expected, for the agent and for a plugin, not as a class that is not frozen."""
+    given: Any = Counter()
+    with pytest.raises(SpecError) as info:
+        AgentSpec(name="c", state=given)
+    assert info.value.problems == (
+        "state Counter(count=0) is an instance where a class is expected (pass Counter itself)",
+    )
+    with pytest.raises(SpecError) as info:
+        AgentSpec(name="c", state=Counter, plugins=[Plugin(name="p", state=given)])
+    assert info.value.problems == (
+        "plugin 'p': state Counter(count=0) is an instance where a class is expected"
+        " (pass Counter itself)",
+    )
+
+
 def _crash_of(run: Callable[[Counter, NoParams, Context], Any]) -> str:
     spec = AgentSpec(name="c", state=Counter, routes=[Route(pattern="go", target=action("a")(run))])
     with pytest.raises(ActionCrashed) as caught:
@@ -167,6 +184,22 @@ def test_a_malformed_outcome_is_an_action_crash(
     that is no Target) is a bug in the action: ``step`` raises ActionCrashed saying what was
     wrong, never a bare exception or a Step that interpreters cannot execute."""
     assert re.match(says, _crash_of(run))
+
+
+def test_a_guard_that_raises_is_a_bug_that_propagates_as_it_is() -> None:
+    """``step`` is total on bad data, not on bugs: a guard that trips on a signal's data
+    (here a missing key) lets its exception out, as the docs say, for the runtime's error
+    policy; the caller's agent is untouched."""
+    spec = AgentSpec(
+        name="g",
+        state=Counter,
+        routes=[Route(pattern="order.placed", target=add, guard=lambda s: s.data["amount"] > 100)],
+    )
+    agent = spec.new("g")
+    assert step(spec, agent, _sig("order.placed", {"amount": 500})).agent.state == Counter(1)
+    with pytest.raises(KeyError, match="amount"):
+        step(spec, agent, _sig("order.placed", {}))
+    assert agent == spec.new("g")
 
 
 def test_an_emit_needs_a_signal_and_a_target() -> None:

@@ -30,6 +30,19 @@ def _fixed(state: S) -> S:
     return fixed_times(state) if may_hold_times(type(state)) else state
 
 
+def _fixed_slices(value: Mapping[str, Any]) -> FrozenMap[str, Any]:
+    # Slices enter an agent as ``state`` does (see ``_fixed``), and as the FrozenMap ``step``
+    # updates with ``.set``: a plain dict would make a plugin's step crash.
+    if not isinstance(value, Mapping):
+        raise TypeError(f"slices {value!r:.60} is not a mapping of plugin names to states")
+    if not value:
+        return EMPTY
+    fixed = {name: _fixed(state) for name, state in value.items()}
+    if type(value) is FrozenMap and all(fixed[name] is s for name, s in value.items()):
+        return value
+    return FrozenMap(fixed)
+
+
 @final
 @attrs.frozen(kw_only=True)
 class Agent(Generic[S]):
@@ -44,7 +57,8 @@ class Agent(Generic[S]):
             (an FSM transition without an action). A refused step, or one whose actions
             all failed, leaves it.
         status: the strategy's status (``"idle"`` under ``Direct``).
-        slices: each plugin's state slice, by plugin name.
+        slices: each plugin's state slice, by plugin name (any mapping, kept as a
+            :class:`FrozenMap`; zoned times fixed as in ``state``).
     """
 
     id: str
@@ -55,7 +69,7 @@ class Agent(Generic[S]):
     state: S = attrs.field(converter=_fixed)
     version: int = 0
     status: str = "idle"
-    slices: FrozenMap[str, Any] = EMPTY
+    slices: FrozenMap[str, Any] = attrs.field(default=EMPTY, converter=_fixed_slices)
 
 
 def _misplaced(spec: AgentSpec[Any]) -> list[str]:
@@ -90,20 +104,35 @@ def _problems_of_spec(spec: AgentSpec[Any]) -> list[str]:
         problems.append(f"name {spec.name!r}: use dot-separated [A-Za-z0-9_-] segments")
     problems.extend(_problems_of_state(spec.state, ""))
     strategy: object = spec.strategy
-    if not isinstance(strategy, Strategy):
+    if isinstance(strategy, type):
+        # A class has both members too (a property object and a function), so it would
+        # pass as a strategy and fail on the first step.
+        problems.append(
+            f"strategy {strategy.__name__} is a class where an instance is expected"
+            f" (write {strategy.__name__}(...))"
+        )
+    elif not isinstance(strategy, Strategy):
         problems.append(f"strategy {spec.strategy!r} lacks initial_status / decide")
+    else:
+        initial: object = strategy.initial_status
+        if not isinstance(initial, str) or not initial:
+            # It becomes every new agent's status, which is a string (and JSON keeps it one).
+            problems.append(
+                f"strategy {strategy!r:.60}: initial_status {initial!r:.60} is not a"
+                " non-empty string"
+            )
     seen_plugins: set[str] = set()
     for plugin in spec.plugins:
         plugin_name: object = plugin.name
-        if (
-            not isinstance(plugin_name, str)
-            or _NAME_RE.fullmatch(plugin_name) is None
-            or "." in plugin_name
-        ):
-            problems.append(f"plugin name {plugin.name!r}: use [A-Za-z0-9_-]")
-        if plugin.name in seen_plugins:
-            problems.append(f"plugin {plugin.name!r} is mounted twice")
-        seen_plugins.add(plugin.name)
+        if not isinstance(plugin_name, str):
+            # Reported, and kept out of ``seen_plugins``: it may not even be hashable.
+            problems.append(f"plugin name {plugin_name!r:.60} is not a string: use [A-Za-z0-9_-]")
+        else:
+            if _NAME_RE.fullmatch(plugin_name) is None or "." in plugin_name:
+                problems.append(f"plugin name {plugin_name!r}: use [A-Za-z0-9_-]")
+            if plugin_name in seen_plugins:
+                problems.append(f"plugin {plugin_name!r} is mounted twice")
+            seen_plugins.add(plugin_name)
         slice_problems = _problems_of_state(plugin.state, f"plugin {plugin.name!r}: ")
         problems.extend(slice_problems)
         if not slice_problems and any(
@@ -136,6 +165,26 @@ def _problems_of_spec(spec: AgentSpec[Any]) -> list[str]:
     for pattern, who in owners.items():
         if len(who) > 1:
             problems.append(f"route {pattern!r} is claimed by {' and '.join(sorted(who))}")
+
+    # Cron job ids: an interpreter keeps one job per id, so a second startup job under an id
+    # would silently replace the first.
+    declared: dict[str, list[str]] = {}
+    schedules = [("the agent", spec.schedules)]
+    schedules += [(f"plugin {p.name!r}", p.schedules) for p in spec.plugins]
+    for owner, items in schedules:
+        for d in items:
+            if isinstance(d, Cron):
+                declared.setdefault(d.job_id, []).append(owner)
+    for job_id, by in declared.items():
+        if len(by) > 1:
+            named = [
+                owner if by.count(owner) == 1 else f"{owner} ({by.count(owner)} times)"
+                for owner in dict.fromkeys(by)
+            ]
+            problems.append(
+                f"cron job_id {job_id!r} is declared by {' and '.join(named)}: only the last"
+                " job would run"
+            )
     return problems
 
 
@@ -149,6 +198,15 @@ _FROZEN_SETATTR: Final = _Frozen.__setattr__
 
 
 def _problems_of_state(cls: type[Any], owner: str) -> list[str]:
+    given: object = cls
+    if not isinstance(given, type) and attrs.has(type(given)):
+        # ``attrs.has`` answers for an instance as for its class: a ``S()`` for ``S`` would
+        # be checked as a class, and reported as what it is not.
+        name = type(given).__name__
+        return [
+            f"{owner}state {given!r:.60} is an instance where a class is expected"
+            f" (pass {name} itself)"
+        ]
     if not attrs.has(cls):
         return [f"{owner}state {cls!r} is not an attrs class"]
     name = getattr(cls, "__name__", repr(cls))
@@ -223,8 +281,12 @@ class AgentSpec(Generic[S]):
 
     Raises:
         SpecError: the spec is inconsistent (bad names, duplicate plugins, action names bound
-            to different actions, a route pattern claimed by two owners, a state class that
-            is not frozen, a state or params class whose annotations do not resolve...).
+            to different actions, a route pattern claimed by two owners, a cron ``job_id``
+            declared twice among the spec's and plugins' schedules, a state class that
+            is not frozen (or an instance given where the class belongs), a state or params
+            class whose annotations do not resolve, a strategy that is a class or whose
+            initial status is no non-empty string...). Each problem names its culprit: the
+            owner (the agent, or a plugin) and where in it.
     """
 
     name: str
@@ -246,10 +308,16 @@ class AgentSpec(Generic[S]):
         problems = _problems_of_spec(self)
         table: dict[str, Instruction] = {}
 
-        def add(action: Action[Any, Any], slice: str | None) -> Instruction:
+        bound_in: dict[str, str] = {}  # where each name in ``table`` was bound first
+
+        def add(action: Action[Any, Any], slice: str | None, where: str) -> Instruction:
             known = table.get(action.name)
             if known is not None and known.action is not action:
-                problems.append(f"action name {action.name!r} is bound to two different actions")
+                first = bound_in[action.name]
+                places = f"both in {where}" if first == where else f"in {first} and in {where}"
+                problems.append(
+                    f"action name {action.name!r} is bound to two different actions: {places}"
+                )
             elif known is not None and known.slice != slice:
                 where = [
                     "the agent's state" if s is None else f"the slice of plugin {s!r}"
@@ -261,6 +329,7 @@ class AgentSpec(Generic[S]):
                 )
             ins = Instruction(action=action, slice=slice)
             table.setdefault(action.name, ins)
+            bound_in.setdefault(action.name, where)
             return ins
 
         routes: list[Route[Instruction]] = []
@@ -268,22 +337,24 @@ class AgentSpec(Generic[S]):
             target: object = route.target
             if not isinstance(target, Action):
                 continue  # reported above
-            ins = add(target, None)
+            ins = add(target, None, f"route {route.pattern!r} of the agent")
             routes.append(_retarget(route, attrs.evolve(ins, params=route.params)))
         for act in self.actions:
-            add(act, None)
+            add(act, None, "the actions of the agent")
         if isinstance(self.strategy, FSM):
             for act in self.strategy.actions():
-                add(act, None)
+                add(act, None, "the FSM table of the agent")
         for plugin in self.plugins:
             for route in plugin.routes:
                 plugged: object = route.target
                 if not isinstance(plugged, Action):
                     continue  # reported above
-                ins = add(plugged, plugin.name)
+                ins = add(
+                    plugged, plugin.name, f"route {route.pattern!r} of plugin {plugin.name!r}"
+                )
                 routes.append(_retarget(route, attrs.evolve(ins, params=route.params)))
             for act in plugin.actions:
-                add(act, plugin.name)
+                add(act, plugin.name, f"the actions of plugin {plugin.name!r}")
         if not problems:
             # Only once the rest holds: each action named once, each params an attrs class.
             problems.extend(_problems_of_params(table))
@@ -321,11 +392,7 @@ class AgentSpec(Generic[S]):
             spec=self.name,
             state=value,  # fixed by Agent's converter
             status=self.strategy.initial_status,
-            slices=(
-                FrozenMap({p.name: _fixed(p.state()) for p in self.plugins})
-                if self.plugins
-                else EMPTY
-            ),
+            slices={p.name: p.state() for p in self.plugins},  # fixed by Agent's converter
         )
 
     def startup(self, agent: Agent[S]) -> tuple[Directive, ...]:

@@ -6,7 +6,7 @@ import re
 from typing import Any
 
 from ._agent import AgentSpec
-from ._strategy import FSM
+from ._strategy import FSM, Transition
 
 __all__ = ["to_mermaid"]
 
@@ -44,8 +44,21 @@ def _label(text: str) -> str:
 def to_mermaid(spec: AgentSpec[Any]) -> str:
     """Render ``spec`` as Mermaid: a ``stateDiagram-v2`` for an FSM, else a ``flowchart``.
 
-    The FSM diagram shows every row of the table (``status --> status: on / action``); the
-    flowchart shows each route (pattern, priority, owner) and the action it runs.
+    The FSM diagram declares every status as ``state "status" as st_...`` (an id of its own,
+    so a status may be any text, a Mermaid keyword such as ``note`` or ``default`` included)
+    and draws the rows ``FSM.decide`` can take, as ``source --> target: on / action``:
+
+    * a ``"*"`` row is drawn from each status that has no row of its own with the same ``on``
+      pattern (where it has one, that row always wins: ``decide`` looks at the ``"*"`` rows
+      only when the status has none for the signal's type);
+    * of several rows with the same source and the same ``on``, only the one ``decide`` takes
+      is drawn (the highest ``priority``, then the first in the table).
+
+    Rows are compared by their ``on`` pattern as written: a status's row whose different
+    pattern matches some or all of the types a ``"*"`` row's does (``job.**`` and
+    ``job.cancel``) does not hide the ``"*"`` row.
+
+    The flowchart shows each route (pattern, priority, owner) and the action it runs.
 
     >>> import attrs
     >>> @attrs.frozen
@@ -53,6 +66,13 @@ def to_mermaid(spec: AgentSpec[Any]) -> str:
     >>> print(to_mermaid(AgentSpec(name="empty", state=S)))
     flowchart LR
         %% agent spec empty: no routes
+    >>> fsm = FSM("idle", [Transition(source="idle", on="job.started", target="note")])
+    >>> print(to_mermaid(AgentSpec(name="job", state=S, strategy=fsm)))
+    stateDiagram-v2
+        state "idle" as st_idle
+        state "note" as st_note
+        [*] --> st_idle
+        st_idle --> st_note: job.started
     """
     if isinstance(spec.strategy, FSM):
         return _fsm(spec.strategy)
@@ -61,17 +81,29 @@ def to_mermaid(spec: AgentSpec[Any]) -> str:
 
 def _fsm(fsm: FSM) -> str:
     _node_id = _Ids()
-    lines = ["stateDiagram-v2", f"    [*] --> {_node_id('', fsm.initial)}"]
+    lines = ["stateDiagram-v2"]
     for status in fsm.statuses:
-        sid = _node_id("", status)
-        if sid != status:
-            lines.append(f'    state "{_label(status)}" as {sid}')
+        # Every status is declared with an id of its own: used bare, a status that is a
+        # Mermaid keyword (``note``, ``class``, ``default``...) would not parse.
+        lines.append(f'    state "{_label(status)}" as {_node_id("st_", status)}')
+    lines.append(f"    [*] --> {_node_id('st_', fsm.initial)}")
+    # The row decide takes for each (source, on): the highest priority, then the first.
+    taken: dict[tuple[str, str], Transition] = {}
     for t in fsm.transitions:
+        known = taken.get((t.source, t.on))
+        if known is None or t.priority > known.priority:
+            taken[(t.source, t.on)] = t
+    for t in fsm.transitions:
+        if taken[(t.source, t.on)] is not t:
+            continue
         label = t.on if t.action is None else f"{t.on} / {t.action.name}"
-        sources = fsm.statuses if t.source == "*" else (t.source,)
+        if t.source == "*":
+            sources = [s for s in fsm.statuses if (s, t.on) not in taken]
+        else:
+            sources = [t.source]
         for source in sources:
             lines.append(
-                f"    {_node_id('', source)} --> {_node_id('', t.target)}: {_label(label)}"
+                f"    {_node_id('st_', source)} --> {_node_id('st_', t.target)}: {_label(label)}"
             )
     return "\n".join(lines)
 

@@ -42,7 +42,8 @@ class Plugin(Generic[P]):
     The plugin's actions see only its own state slice (``agent.slices[name]``), never the
     agent's state or other plugins' slices. Its routes are used exactly as written: no prefix
     is added to patterns, so ``counter.increment`` means ``counter.increment``. Two plugins (or
-    a plugin and the agent) routing the same pattern is reported when the spec is built.
+    a plugin and the agent) routing the same pattern, or declaring cron jobs with the same
+    ``job_id``, is reported when the spec is built.
 
     Attributes:
         name: the slice key; unique on a spec.

@@ -82,6 +82,8 @@ class Route(Generic[T]):
         target: what handles the match (an action, for agent routes).
         priority: -100..100, higher runs first; 0 by default.
         guard: an optional predicate on the signal; the route matches only if it is true.
+            It must be callable (anything else is a ``TypeError`` here). A guard that raises
+            is a bug in it, as an action raising is: ``step`` lets the exception out.
         params: fixed parameters for the target; ``None`` means "the signal's data".
     """
 
@@ -94,6 +96,16 @@ class Route(Generic[T]):
     @pattern.validator
     def _check_pattern(self, _: object, value: object) -> None:
         validate_pattern(value)
+
+    @guard.validator
+    def _check_guard(self, _: object, value: object) -> None:
+        # Refused here, where it is written: otherwise the first matching signal's step
+        # would raise "'bool' object is not callable", far from the mistake.
+        if value is not None and not callable(value):
+            raise TypeError(
+                f"route {self.pattern!r}: guard {value!r:.60} is not callable (a guard is a"
+                " predicate on the signal)"
+            )
 
     @property
     def specificity(self) -> tuple[int, int, int]:

@@ -14,9 +14,9 @@ from typing import Any, Final, Protocol, TypeAlias, final, runtime_checkable
 import attrs
 
 from ._action import Action
-from ._errors import Problem, ProblemKind
+from ._errors import InvalidPattern, Problem, ProblemKind
 from ._json import FrozenMap, JsonValue
-from ._router import Route, Router
+from ._router import Route, Router, _check_priority, validate_pattern
 from ._signal import Signal
 
 __all__ = [
@@ -90,9 +90,11 @@ Decision: TypeAlias = Run | Refuse
 class Strategy(Protocol):
     """What ``step`` asks of a strategy. Implementations must be pure and deterministic.
 
-    Any object with these two members is a strategy (``AgentSpec`` checks for them and raises
-    ``SpecError`` if one is missing). ``step`` calls :meth:`decide` once per signal and acts on
-    the decision; the strategy itself never touches the agent.
+    Any object with these two members is a strategy: an instance, not a class. ``AgentSpec``
+    checks that it has both, that it is no class, and that :attr:`initial_status` is a
+    non-empty string, and raises ``SpecError`` naming what is wrong otherwise. ``step`` calls
+    :meth:`decide` once per signal and acts on the decision; the strategy itself never
+    touches the agent.
     """
 
     @property
@@ -182,17 +184,44 @@ class Transition:
         target: the status after the transition.
         action: run on the transition (before routed actions); the transition happens only if
             every action succeeds.
-        priority: breaks ties when several rows match in one status (higher wins).
+        priority: breaks ties when several rows match in one status (higher wins);
+            -100..100, as a route's.
+
+    Raises:
+        ValueError: ``source`` or ``target`` is not a status (a non-empty line of text;
+            ``"*"`` only as the source), or ``priority`` is not an integer in -100..100.
+        InvalidPattern: ``on`` is not a valid signal type pattern.
+        TypeError: ``action`` is not an action.
+
+    The errors about ``on`` and ``priority`` name the row by its source and ``on``.
     """
 
     source: str = attrs.field(validator=lambda _, a, v: _check_status(a.name, v, wildcard=True))
-    on: str
+    on: str = attrs.field()
     target: str = attrs.field(validator=lambda _, a, v: _check_status(a.name, v, wildcard=False))
     action: Action[Any, Any] | None = attrs.field(
         default=None,
         validator=attrs.validators.optional(attrs.validators.instance_of(Action)),
     )
-    priority: int = 0
+    priority: int = attrs.field(default=0)
+
+    # Checked here, where the row is written, rather than when an FSM makes routes of its
+    # rows: there the error could only name a route pattern, not the row.
+    @on.validator
+    def _check_on(self, _: object, value: object) -> None:
+        try:
+            validate_pattern(value)
+        except InvalidPattern as exc:
+            raise InvalidPattern(
+                str(value), f"{exc.reason} (the on of the row from {self.source!r})"
+            ) from None
+
+    @priority.validator
+    def _check_row_priority(self, _: object, value: object) -> None:
+        try:
+            _check_priority(value)
+        except ValueError as exc:
+            raise ValueError(f"row from {self.source!r} on {self.on!r}: {exc}") from None
 
 
 def _check_status(field: str, value: object, *, wildcard: bool) -> None:
@@ -226,8 +255,10 @@ class FSM:
         transitions: the table's rows (any iterable of :class:`Transition`, kept as a tuple).
 
     Raises:
-        TypeError: a row is not a :class:`Transition`.
-        InvalidPattern: a row's ``on`` is not a valid signal type pattern.
+        TypeError: a row is not a :class:`Transition` (the error names its index).
+        ValueError: ``initial`` is not a status (a non-empty line of text, not ``"*"``).
+
+    A row checks itself when it is built (see :class:`Transition`).
 
     >>> fsm = FSM("idle", [Transition(source="idle", on="job.started", target="busy")])
     >>> fsm.statuses

@@ -47,7 +47,7 @@ from ._agent import Agent, AgentSpec
 from ._convert import converter as _base
 from ._convert import format_exception
 from ._errors import InvalidSignal, JidoError, Problem
-from ._json import EMPTY, FrozenMap, thaw
+from ._json import thaw
 from ._signal import Signal
 from ._step import Step
 
@@ -437,7 +437,7 @@ class Codec:
                 state=state,
                 version=version,
                 status=status,
-                slices=FrozenMap(slices) if slices else EMPTY,
+                slices=slices,
             )
         except (TypeError, ValueError) as exc:  # pragma: no cover - guarded above
             raise DecodeError("agent", str(exc)) from None

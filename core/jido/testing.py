@@ -59,7 +59,6 @@ from ._directives import (
 from ._errors import Problem, ProblemKind
 from ._json import FrozenMap, JsonValue, freeze
 from ._signal import DRAFT, Signal, is_valid_type
-from ._state import fixed_times
 from ._strategy import FSM, IDLE, Direct
 
 __all__ = [
@@ -373,9 +372,9 @@ def agents(
     else:
         # IDLE under Direct; a custom strategy's statuses are unknown, its initial one is safe.
         statuses = st.just(IDLE if isinstance(strategy, Direct) else strategy.initial_status)
-    slices: st.SearchStrategy[FrozenMap[str, Any]] = st.fixed_dictionaries(
+    slices: st.SearchStrategy[dict[str, Any]] = st.fixed_dictionaries(
         {p.name: _instances(p.state) for p in spec.plugins}
-    ).map(FrozenMap)
+    )
     return st.builds(
         Agent,
         id=_names(),
@@ -383,7 +382,5 @@ def agents(
         state=_instances(spec.state) if states is None else states,  # fixed by Agent
         version=st.integers(min_value=0, max_value=2**31),
         status=statuses,
-        # As slices enter an agent through ``AgentSpec.new`` or JSON: times in zones with
-        # rules at their fixed offsets (see ``fixed_times``).
-        slices=slices.map(fixed_times),
+        slices=slices,  # fixed by Agent
     )
