@@ -126,7 +126,10 @@ def test_an_fsm_refuses_what_is_not_a_status(build: object, field: str) -> None:
             " (the on of the row from 'a')",
         ),
         (
-            lambda: FSM("a", [Transition(source="a", on="x.y", target="b"), ("a", "x.z", "c")]),
+            lambda: FSM(
+                "a",
+                [Transition(source="a", on="x.y", target="b"), ("a", "x.z", "c")],  # type: ignore[list-item]
+            ),
             TypeError,
             "FSM row 1 is ('a', 'x.z', 'c'), not a Transition",
         ),

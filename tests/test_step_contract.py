@@ -190,10 +190,13 @@ def test_a_guard_that_raises_is_a_bug_that_propagates_as_it_is() -> None:
     """``step`` is total on bad data, not on bugs: a guard that trips on a signal's data
     (here a missing key) lets its exception out, as the docs say, for the runtime's error
     policy; the caller's agent is untouched."""
+
+    def big(s: Signal) -> bool:
+        data: Any = s.data
+        return bool(data["amount"] > 100)
+
     spec = AgentSpec(
-        name="g",
-        state=Counter,
-        routes=[Route(pattern="order.placed", target=add, guard=lambda s: s.data["amount"] > 100)],
+        name="g", state=Counter, routes=[Route(pattern="order.placed", target=add, guard=big)]
     )
     agent = spec.new("g")
     assert step(spec, agent, _sig("order.placed", {"amount": 500})).agent.state == Counter(1)

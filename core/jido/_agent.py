@@ -319,12 +319,12 @@ class AgentSpec(Generic[S]):
                     f"action name {action.name!r} is bound to two different actions: {places}"
                 )
             elif known is not None and known.slice != slice:
-                where = [
+                states = [
                     "the agent's state" if s is None else f"the slice of plugin {s!r}"
                     for s in (known.slice, slice)
                 ]
                 problems.append(
-                    f"action {action.name!r} works on {where[0]} and on {where[1]}: an action"
+                    f"action {action.name!r} works on {states[0]} and on {states[1]}: an action"
                     " works on one state (give the other use an action of its own)"
                 )
             ins = Instruction(action=action, slice=slice)
