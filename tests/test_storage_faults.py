@@ -910,8 +910,10 @@ def test_a_redis_registration_or_claim_whose_reply_was_lost_is_not_refused(redis
         (record,) = store.agents()
         assert isinstance(record, AgentRecord)
         assert record.agent_id == "x"
+        other = RedisStorage(redis_url, prefix=prefix)
         with pytest.raises(StorageInUse):  # the claim is held, by this store
-            RedisStorage(redis_url, prefix=prefix).claim()
+            other.claim()
+        other.close()
     finally:
         store.close()
         proxy.close()
@@ -967,9 +969,11 @@ def test_foreign_data_under_a_stored_redis_agent_is_a_recovery_error(redis_url: 
     client = redis.Redis.from_url(redis_url)
 
     async def prepared() -> None:
-        rt = await _system(RedisStorage(redis_url, prefix=prefix))
+        store = RedisStorage(redis_url, prefix=prefix)
+        rt = await _system(store)
         await rt.call("c", "t.add", {"by": 1})
         await rt.shutdown()
+        store.close()
 
     async def failing() -> BaseException:
         store = RedisStorage(redis_url, prefix=prefix)
@@ -980,6 +984,7 @@ def test_foreign_data_under_a_stored_redis_agent_is_a_recovery_error(redis_url: 
             return info.value
         finally:
             await rt.shutdown()
+            store.close()
 
     try:
         asyncio.run(prepared())

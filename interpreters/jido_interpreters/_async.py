@@ -288,6 +288,11 @@ class AsyncRuntime:
         self._waiters = Waiters()  # wait_until callers
         self._closed = False
         self._shut_down = False  # shutdown has finished: storage is released for good
+        self._shutting: asyncio.Future[ShutdownReport] | None = None  # its report, once begun
+        self._drain_cut: asyncio.Event | None = None  # set: a later shutdown cut the drain
+        # While shutdown writes what was handed to storage: signals journalled for the agents
+        # it stopped, by agent (left for ``restore``, not dead letters).
+        self._leftover: dict[str, list[Signal]] | None = None
         self._seq = 0
         # Salts the ids this runtime makes up (external, system, sensor, cron signals): a
         # durable journal drops ids it holds, so a restarted runtime must not repeat them.
@@ -532,7 +537,7 @@ class AsyncRuntime:
         if srv is None:
             durable.journal(self, agent_id, sig, None)
             return sig
-        if srv.mailbox.full():
+        if srv.mailbox.crowded():  # full, or senders wait for room before this one
             raise MailboxFull(agent_id, srv.mailbox.maxsize)
         if self._storage is not None:
             # Queued for the next group commit; durable shortly (use ``cast`` to wait for it).
@@ -574,7 +579,7 @@ class AsyncRuntime:
         limit = asyncio.timeout(timeout)
         try:
             async with limit:
-                if srv is not None and srv.mailbox.full():
+                if srv is not None and srv.mailbox.crowded():
                     srv = await self._room(agent_id)
                 if srv is None or self._storage is not None:
                     await durable.journalled(self, agent_id, sig, reply)
@@ -586,6 +591,12 @@ class AsyncRuntime:
             if limit.expired():
                 raise CallTimeout(agent_id, sig.type, timeout) from None
             raise
+        finally:
+            # Nobody awaits the reply any more (a timeout, or the caller was cancelled while
+            # the signal was being journalled): cancelled, the agent's loop leaves it alone
+            # rather than set an outcome no one will read.
+            if not reply.done():
+                reply.cancel()
 
     async def wait_until(
         self,
@@ -641,9 +652,12 @@ class AsyncRuntime:
         waiting counts: the step that made room may have stopped the agent (its signal
         would be lost in a halted mailbox), or the runtime may have begun to shut down."""
         srv = self._accepting(agent_id)
-        while srv is not None and srv.mailbox.full():
-            await srv.mailbox.wait_room()
-            srv = self._accepting(agent_id)
+        while srv is not None and srv.mailbox.crowded():
+            await srv.mailbox.wait_room()  # in turn, behind those that waited first
+            now = self._accepting(agent_id)
+            if now is srv:
+                return srv  # the room is this sender's (others may still wait behind it)
+            srv = now
         return srv
 
     def _in_memory(self, agent_id: str) -> Server:
@@ -744,12 +758,39 @@ class AsyncRuntime:
     async def shutdown(self, deadline: float = 5.0) -> ShutdownReport:
         """Stop accepting signals, drain mailboxes for up to ``deadline`` seconds, then stop
         every agent and report what was left. Timers, cron jobs and sensors are cancelled
-        first, so draining converges."""
+        first, so draining converges.
+
+        Called again while a shutdown is under way (a second Ctrl-C, ``__aexit__`` after a
+        cancellation), it cuts that drain to its own ``deadline`` (if sooner) and returns the
+        same report; called after one finished, it returns an empty report.
+        """
+        if self._shutting is not None:
+            self._cut_drain(deadline)
+            return await asyncio.shield(self._shutting)
         if self._closed and not self._servers:
             return ShutdownReport(
                 drained=True, left=FrozenMap(), cancelled_effects=0, cancelled_timers=0
             )
+        self._shutting = asyncio.get_running_loop().create_future()
+        try:
+            report = await self._shutdown(deadline)
+        except BaseException as exc:
+            self._shutting.set_exception(exc)
+            self._shutting.exception()  # retrieved: a later caller may never come
+            raise
+        self._shutting.set_result(report)
+        return report
+
+    def _cut_drain(self, deadline: float) -> None:
+        loop = asyncio.get_running_loop()
+        if self._drain_cut is not None:
+            loop.call_later(max(0.0, deadline), self._drain_cut.set)
+
+    async def _shutdown(self, deadline: float) -> ShutdownReport:
         self._closed = True
+        for srv in self._servers.values():
+            # Senders waiting for room hear it now, not once the drain has made room.
+            srv.mailbox.release_putters(RuntimeClosed("the runtime is shutting down"))
         timers = sum(s.cancel_timers() for s in self._servers.values())
         timers += sum(h.cancel_wakeups() for h in self._hibernated.values())
         drained = True
@@ -759,11 +800,13 @@ class AsyncRuntime:
         me = asyncio.current_task()
         if me in self._lingering or any(me in s.effects for s in self._servers.values()):
             self._done_pending()
-        try:
-            await _wait(self._idle_event(), deadline)
-        except TimeoutError:
+        self._drain_cut = asyncio.Event()
+        if not await _drain(self._idle_event(), self._drain_cut, deadline):
             drained = False
         left: dict[str, tuple[Signal, ...]] = {}
+        # Signals still being journalled for the agents stopped below are not dead letters:
+        # storage holds them and ``restore`` handles them. They are reported as left.
+        self._leftover = {i: [] for i, srv in self._servers.items() if not srv.stopped}
         effects = 0
         # Hibernated agents with signals still parked (their thaw did not finish in time):
         # the thaw is cancelled here, before anything below awaits, so it cannot bring an
@@ -802,6 +845,10 @@ class AsyncRuntime:
             release = getattr(self._storage, "release", None)
             if release is not None:
                 release()
+        for agent_id, journalled in self._leftover.items():
+            if journalled:
+                left[agent_id] = (*left.get(agent_id, ()), *journalled)
+        self._leftover = None
         self._shut_down = True
         await asyncio.sleep(0)  # let cancelled tasks unwind
         if left or effects:
@@ -1056,6 +1103,19 @@ class AsyncRuntime:
         """Record a signal that will not be handled (its agent is gone)."""
         self._stats.dead_letters += 1
         self.dead_letters.append((agent_id, sig))
+
+
+async def _drain(idle: asyncio.Event, cut: asyncio.Event, deadline: float) -> bool:
+    """Wait for ``idle`` until ``deadline`` seconds pass or ``cut`` is set; whether it was."""
+    if idle.is_set():
+        return True
+    waits = [asyncio.ensure_future(idle.wait()), asyncio.ensure_future(cut.wait())]
+    try:
+        await asyncio.wait(waits, timeout=max(0.0, deadline), return_when="FIRST_COMPLETED")
+    finally:
+        for w in waits:
+            w.cancel()
+    return idle.is_set()
 
 
 async def _wait(event: asyncio.Event, timeout: float | None) -> None:

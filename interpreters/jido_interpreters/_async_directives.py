@@ -490,9 +490,20 @@ def _start_sensor(rt: AsyncRuntime, srv: Server, d: StartSensor, problems: list[
                     data=data,
                 )
                 n += 1
+                # A sensor is a source from outside: it waits for room as ``cast`` does, so
+                # one faster than its agent neither grows the mailbox without bound nor,
+                # never suspending, holds the event loop.
+                holder = rt._servers.get(agent_id)
+                if holder is not None and not holder.stopped and holder.mailbox.crowded():
+                    await holder.mailbox.wait_room()
                 rt._deliver(agent_id, sig)
-        except asyncio.CancelledError:
-            return  # StopSensor / the agent stopped: a controlled stop, no exit signal
+        except asyncio.CancelledError as exc:
+            me = asyncio.current_task()
+            if me is None or me.cancelling():
+                return  # StopSensor / the agent stopped: a controlled stop, no exit signal
+            # A CancelledError of the sensor's own (a future it awaited was cancelled): it
+            # ended, as with any other error.
+            reason = f"CancelledError: {exc}"
         except Exception as exc:
             reason = f"{type(exc).__name__}: {exc}"
         # The agent's sensors are held by its server, or, while it hibernates, by its

@@ -211,6 +211,17 @@ def _committed(
         if reply is not None:
             reply.cancel()  # the caller hears of it through ``written``
         return
+    leftover = rt._leftover
+    if leftover is not None and agent_id in leftover and (srv is None or srv.stopped):
+        # Shutdown stopped the agent while this was being written: storage holds it (a
+        # re-delivery, ``seq`` None, it held already), so ``restore`` handles it; shutdown
+        # reports it as left, not as a dead letter.
+        rt._done_pending()
+        if seq is not None:
+            leftover[agent_id].append(sig)
+        if reply is not None and not reply.done():
+            reply.set_exception(RuntimeClosed("the runtime shut down"))
+        return
     if life is not None:
         holder = srv or rt._hibernated.get(agent_id)
         if holder is None or holder.life is not life:

@@ -31,9 +31,13 @@ class Mailbox:
     ``incoming`` counts signals accepted for it and still on their way in (being journalled,
     when the runtime is durable): they take room as queued ones do, so the bound holds
     whether or not signals wait for storage first.
+
+    Senders waiting for room get it in the order they came: the room a ``get`` frees is
+    reserved for the first of them until it has run, and a newcomer finds the mailbox
+    :meth:`crowded` while anyone waits (it neither takes the room nor jumps the queue).
     """
 
-    __slots__ = ("_getter", "_putters", "incoming", "items", "maxsize")
+    __slots__ = ("_getter", "_putters", "_reserved", "incoming", "items", "maxsize")
 
     def __init__(self, maxsize: int) -> None:
         self.items: deque[Item] = deque()
@@ -41,6 +45,7 @@ class Mailbox:
         self.incoming = 0
         self._getter: asyncio.Future[None] | None = None
         self._putters: deque[asyncio.Future[None]] = deque()
+        self._reserved = 0  # room handed to woken senders that have not run yet
 
     def _wake_getter(self) -> None:
         g = self._getter
@@ -52,38 +57,46 @@ class Mailbox:
         self._wake_getter()
 
     def full(self) -> bool:
-        return len(self.items) + self.incoming >= self.maxsize
+        """No room, counting what is reserved for woken senders."""
+        return len(self.items) + self.incoming + self._reserved >= self.maxsize
+
+    def crowded(self) -> bool:
+        """No room for a newcomer: full, or senders are waiting for room before it."""
+        return bool(self._putters) or self.full()
 
     def arrived(self) -> None:
         """One of the ``incoming`` signals is in (queued, or dropped: a failed write, a
         duplicate); if it never took a place in the queue, its room goes to a waiter."""
         self.incoming -= 1
-        if self._putters and not self.full():
-            self._wake_putter()
-
-    def put_nowait(self, item: Item, agent_id: str) -> None:
-        if self.full():
-            raise MailboxFull(agent_id, self.maxsize)
-        self.put_internal(item)
-
-    async def put(self, item: Item) -> None:
-        await self.wait_room()
-        self.put_internal(item)
+        self._pass_room()
 
     async def wait_room(self) -> None:
-        while self.full():
+        """Return once there is room for one more external signal, this sender's turn
+        come. The caller must take the room before it next awaits."""
+        if not self.crowded():
+            return
+        first = False
+        while True:
             fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-            self._putters.append(fut)
+            if first:
+                self._putters.appendleft(fut)  # woken without room: keep its place
+            else:
+                self._putters.append(fut)
             try:
                 await fut
             except BaseException:
                 if fut in self._putters:
                     self._putters.remove(fut)
-                elif not self.full():
+                elif fut.done() and not fut.cancelled() and fut.exception() is None:
                     # Woken, then cancelled before it could use the room: pass it on, or
                     # the next waiter sleeps on a mailbox with room (asyncio.Queue does so).
-                    self._wake_putter()
+                    self._reserved -= 1
+                    self._pass_room()
                 raise
+            self._reserved -= 1
+            if not self.full():
+                return
+            first = True  # internal puts took the room meanwhile
 
     async def get(self) -> Item:
         while not self.items:
@@ -93,14 +106,15 @@ class Mailbox:
             finally:
                 self._getter = None
         item = self.items.popleft()
-        if self._putters and not self.full():
-            self._wake_putter()
+        self._pass_room()
         return item
 
-    def _wake_putter(self) -> None:
-        while self._putters:
+    def _pass_room(self) -> None:
+        """Wake the first waiting sender if there is room, reserving it for that sender."""
+        while self._putters and not self.full():
             p = self._putters.popleft()
             if not p.done():
+                self._reserved += 1
                 p.set_result(None)
                 return
 

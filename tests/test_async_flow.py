@@ -1,0 +1,269 @@
+"""AsyncRuntime's flow control: senders waiting for room are served in turn and hear of a
+shutdown at once, a sensor waits for room as any outside source does, and a shutdown
+reports every signal it leaves behind (once, to every caller)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable, Coroutine
+from pathlib import Path
+from typing import Any, TypeVar
+
+import attrs
+
+from jido import (
+    SENSOR_EXIT,
+    ActionResult,
+    AgentSpec,
+    Context,
+    FrozenMap,
+    JsonValue,
+    NoParams,
+    Route,
+    Signal,
+    action,
+    emit,
+    emit_to_sink,
+    invoke,
+    ok,
+    start_sensor,
+)
+from jido_interpreters import (
+    AgentOptions,
+    AsyncRuntime,
+    MailboxFull,
+    RuntimeClosed,
+    SQLiteStorage,
+)
+
+T = TypeVar("T")
+
+
+def run(main: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """Run one test's coroutine on a fresh loop."""
+    return asyncio.run(main())
+
+
+@attrs.frozen
+class Log:
+    """What the agent saw, in order."""
+
+    seen: tuple[str, ...] = ()
+
+
+@attrs.frozen
+class Item:
+    """One item."""
+
+    item: str = ""
+
+
+@attrs.frozen
+class Exit:
+    """A sensor's exit, as the runtime reports it."""
+
+    tag: str = ""
+    sensor: str = ""
+    reason: str = ""
+
+
+@action(params=Item)
+def note(state: Log, p: Item, ctx: Context) -> ActionResult[Log]:
+    return ok(Log((*state.seen, p.item)))
+
+
+@action()
+def to_sink(state: Log, _: NoParams, ctx: Context) -> ActionResult[Log]:
+    return ok(state, emit_to_sink("s", "t.sunk"))
+
+
+@action()
+def again(state: Log, _: NoParams, ctx: Context) -> ActionResult[Log]:
+    return ok(state, emit("t.again"))
+
+
+@action()
+def slow(state: Log, _: NoParams, ctx: Context) -> ActionResult[Log]:
+    return ok(state, invoke("slow", None, on_ok="t.done", on_error="t.done"))
+
+
+@action()
+def watch(state: Log, _: NoParams, ctx: Context) -> ActionResult[Log]:
+    return ok(state, start_sensor("feed", "in"))
+
+
+@action(params=Exit)
+def ended(state: Log, p: Exit, ctx: Context) -> ActionResult[Log]:
+    return ok(Log((*state.seen, f"exit:{p.reason}")))
+
+
+@action()
+def boom(state: Log, _: NoParams, ctx: Context) -> ActionResult[Log]:
+    raise RuntimeError("boom")
+
+
+SPEC = AgentSpec(
+    name="log",
+    state=Log,
+    routes=[
+        Route(pattern="t.note", target=note),
+        Route(pattern="t.to_sink", target=to_sink),
+        Route(pattern="t.again", target=again),
+        Route(pattern="t.slow", target=slow),
+        Route(pattern="t.watch", target=watch),
+        Route(pattern=SENSOR_EXIT, target=ended),
+        Route(pattern="t.boom", target=boom),
+    ],
+)
+ONE = {"log": AgentOptions(mailbox_size=1)}
+
+
+def test_senders_waiting_for_room_are_served_in_turn() -> None:
+    """Three casts wait for room in a full mailbox. The room the agent's next step frees is
+    the first one's: a ``cast_nowait`` arriving meanwhile finds the mailbox full (it does
+    not take the room, which would send the waiting cast to the back of the queue), and
+    the three get in in the order they came."""
+    refused: list[str] = []
+    holder: dict[str, AsyncRuntime] = {}
+
+    def intrude(sig: Signal) -> None:
+        # Runs inside the step that freed the room, after the first cast was woken.
+        try:
+            holder["rt"].cast_nowait("a", "t.note", {"item": "intruder"})
+        except MailboxFull:
+            refused.append("intruder")
+
+    async def main() -> None:
+        async with AsyncRuntime([SPEC], sinks={"s": intrude}, options=ONE) as rt:
+            holder["rt"] = rt
+            await rt.start(SPEC, "a")
+            await asyncio.sleep(0)  # the agent waits on its empty mailbox
+            waiting = [
+                asyncio.create_task(rt.cast("a", "t.note", {"item": f"S{i}"})) for i in range(3)
+            ]
+            rt.cast_nowait("a", "t.to_sink")  # full now: the three casts wait for room
+            await asyncio.wait_for(asyncio.gather(*waiting), timeout=5.0)
+            await rt.wait_idle(timeout=5.0)
+            assert refused == ["intruder"]
+            assert rt.state("a").seen == ("S0", "S1", "S2")
+
+    run(main)
+
+
+def test_senders_waiting_for_room_hear_of_a_shutdown_at_once() -> None:
+    """A shutdown refuses every cast still waiting for room when it begins, at once, not
+    as the drain happens to make room (an effect still running keeps the drain going)."""
+    release = asyncio.Event()
+
+    async def effect(args: FrozenMap[str, JsonValue]) -> None:
+        await release.wait()
+
+    async def main() -> None:
+        rt = AsyncRuntime([SPEC], effects={"slow": effect}, options=ONE)
+        await rt.start(SPEC, "a")
+        await rt.call("a", "t.slow", timeout=5.0)  # its effect runs until released
+        rt.cast_nowait("a", "t.note", {"item": "fill"})
+        waiting = [asyncio.create_task(rt.cast("a", "t.note", {"item": f"S{i}"})) for i in range(3)]
+        shutdown = asyncio.create_task(rt.shutdown(deadline=30.0))
+        outcomes = await asyncio.wait_for(
+            asyncio.gather(*waiting, return_exceptions=True), timeout=5.0
+        )
+        assert [type(o) for o in outcomes[1:]] == [RuntimeClosed, RuntimeClosed]
+        release.set()
+        await shutdown
+
+    run(main)
+
+
+def test_a_sensor_faster_than_its_agent_waits_for_room() -> None:
+    """A sensor that never suspends between items waits for room as ``cast`` does: the
+    mailbox never holds more than its bound, and every item is handled, in order."""
+    depths: list[int] = []
+    holder: dict[str, AsyncRuntime] = {}
+
+    async def feed(config: FrozenMap[str, JsonValue]) -> AsyncIterator[tuple[str, object]]:
+        for i in range(300):
+            depths.append(holder["rt"].statistics().mailbox_depths.get("a", 0))
+            yield "t.note", {"item": str(i)}
+
+    async def main() -> None:
+        options = {"log": AgentOptions(mailbox_size=4)}
+        async with AsyncRuntime([SPEC], sensors={"feed": feed}, options=options) as rt:
+            holder["rt"] = rt
+            await rt.start(SPEC, "a")
+            await rt.cast("a", "t.watch")
+            done = await rt.wait_until("a", lambda a: len(a.state.seen) >= 301, timeout=10.0)
+            items = [s for s in done.state.seen if not s.startswith("exit:")]
+            assert items == [str(i) for i in range(300)]
+            assert max(depths) <= 4
+
+    run(main)
+
+
+def test_a_sensor_that_ends_with_a_cancelled_error_of_its_own_reports_its_exit() -> None:
+    """A sensor whose own await raises CancelledError (a future it waited for was cancelled)
+    has ended, as with any error: its agent gets the exit signal saying so, and the
+    runtime holds no sensor for it any more (a shutdown cancels no timer for it)."""
+
+    async def feed(config: FrozenMap[str, JsonValue]) -> AsyncIterator[tuple[str, object]]:
+        waited: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        waited.cancel()
+        await waited
+        yield "t.note", {"item": "never"}
+
+    async def main() -> None:
+        rt = AsyncRuntime([SPEC], sensors={"feed": feed})
+        await rt.start(SPEC, "a")
+        await rt.cast("a", "t.watch")
+        done = await rt.wait_until("a", lambda a: len(a.state.seen) == 1, timeout=5.0)
+        assert done.state.seen[0].startswith("exit:CancelledError")
+        report = await rt.shutdown()
+        assert report.cancelled_timers == 0
+
+    run(main)
+
+
+def test_a_second_shutdown_cuts_the_first_and_both_get_its_report() -> None:
+    """A shutdown called while one drains (a second Ctrl-C) cuts the drain to its own
+    deadline, and both callers get the one report: what was left, not an empty one."""
+
+    async def main() -> None:
+        rt = AsyncRuntime([SPEC])
+        await rt.start(SPEC, "busy")
+        await rt.cast("busy", "t.again")  # always has work: the drain never ends by itself
+        first = asyncio.create_task(rt.shutdown(deadline=30.0))
+        await asyncio.sleep(0)  # the first shutdown is draining
+        second = await asyncio.wait_for(rt.shutdown(deadline=0.0), timeout=5.0)
+        assert await asyncio.wait_for(first, timeout=5.0) == second
+        assert not second.drained
+        assert [s.type for s in second.left["busy"]] == ["t.again"]
+
+    run(main)
+
+
+def test_signals_still_being_journalled_at_shutdown_are_left_not_dead(tmp_path: Path) -> None:
+    """Signals a shutdown finds on their way into storage are reported as left (a restore
+    handles them), not as dead letters."""
+    path = tmp_path / "left.db"
+    sent = 50
+
+    async def main() -> None:
+        options = {"log": AgentOptions(mailbox_size=1000)}
+        rt = AsyncRuntime([SPEC], storage=SQLiteStorage(path), options=options)
+        await rt.start(SPEC, "a")
+        for i in range(sent):
+            rt.cast_nowait("a", "t.note", {"item": str(i)})
+        report = await rt.shutdown(deadline=0.0)
+        assert list(rt.dead_letters) == []
+        left = [
+            str(s.data["item"]) for s in report.left.get("a", ()) if isinstance(s.data, FrozenMap)
+        ]
+        assert left
+        again = AsyncRuntime([SPEC], storage=SQLiteStorage(path))
+        await again.restore()
+        await again.wait_idle(timeout=5.0)
+        assert again.state("a").seen == tuple(str(i) for i in range(sent))
+        assert tuple(left) == again.state("a").seen[-len(left) :]
+        await again.shutdown()
+
+    run(main)
