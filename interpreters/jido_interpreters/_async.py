@@ -992,8 +992,9 @@ class AsyncRuntime:
                         problems=tuple(problems),
                     )
                 )
-        finally:
+            # Only a step that committed, as ``steps`` counts them: a crashed one is a crash.
             self._stats.latencies.append((time.perf_counter() - t0) * 1e6)
+        finally:
             if span_cm is not None:
                 span_cm.__exit__(None, None, None)
 

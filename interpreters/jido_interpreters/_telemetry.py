@@ -37,8 +37,9 @@ _TRACE_KEYS = frozenset({"traceparent", "tracestate"})
 class RuntimeStatistics:
     """A snapshot of a runtime (trio-style ``statistics()``).
 
-    Latency percentiles are over the most recent steps (up to 10,000), in microseconds,
-    measuring ``step`` plus directive execution; ``nan`` before the first step.
+    Latency percentiles are over the most recent steps that committed (up to 10,000, the
+    ones ``steps`` counts: a step that crashed is in ``crashes`` only), in microseconds,
+    measuring ``step`` plus directive execution; ``nan`` before the first such step.
 
     Attributes:
         agents: running agents (in memory).
@@ -71,7 +72,8 @@ class Counters:
         restarts: restarts by a ``Restart`` policy.
         problems: directives that could not be executed.
         dead_letters: signals that were never handled (see ``AsyncRuntime.dead_letters``).
-        latencies: the most recent step latencies (step plus directives), in microseconds.
+        latencies: the latencies of the most recent steps that committed (step plus
+            directives), in microseconds.
     """
 
     __slots__ = (
