@@ -739,7 +739,7 @@ class AsyncRuntime:
 
     def statistics(self) -> RuntimeStatistics:
         """A frozen snapshot of the runtime's counters."""
-        return self._stats.snapshot(self._servers.values(), len(self._hibernated))
+        return self._stats.snapshot(self._servers.values(), len(self._hibernated), self._lingering)
 
     async def shutdown(self, deadline: float = 5.0) -> ShutdownReport:
         """Stop accepting signals, drain mailboxes for up to ``deadline`` seconds, then stop
