@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import math
+import re
 from collections.abc import Iterable
 from datetime import timedelta
 from typing import Any
@@ -295,6 +297,38 @@ def test_a_trace_round_trips_through_json_lines() -> None:
     assert trace_from_jsonl(text, [PROBE]) == rt.trace
     with pytest.raises(DecodeError, match="trace line 1: no spec named 'probe' was given"):
         trace_from_jsonl(text, [])
+
+
+@pytest.mark.parametrize(
+    ("field", "bad", "says"),
+    [
+        ("index", "zero", "index 'zero' is not an integer >= 0"),
+        ("index", 1.5, "index 1.5 is not an integer >= 0"),
+        ("index", -5, "index -5 is not an integer >= 0"),
+        ("index", True, "index True is not an integer >= 0"),
+        ("at", "later", "at 'later' is not a number of seconds >= 0"),
+        ("at", None, "at None is not a number of seconds >= 0"),
+        ("at", -1.0, "at -1.0 is not a number of seconds >= 0"),
+        ("at", 1e999, "at inf is not a number of seconds >= 0"),
+        ("agent_id", 42, "agent_id 42 is not a string"),
+    ],
+)
+def test_a_trace_entry_with_a_field_of_the_wrong_type_is_a_decode_error(
+    field: str, bad: object, says: str
+) -> None:
+    """Each field of an entry is checked as it is read: an ``index``, ``at`` or
+    ``agent_id`` of the wrong type or out of range is a DecodeError naming the line and
+    the field, not an entry holding it."""
+    rt = started("p")
+    rt.send("p", "probe.count", {"by": 2})
+    rt.send("p", "probe.count", {"by": 3})
+    first, second = trace_to_jsonl(rt.trace).splitlines()
+    raw = json.loads(second)
+    raw[field] = bad
+    # Written as JSON has it: json.dumps spells an infinite float "Infinity", which is not JSON.
+    line = json.dumps(raw).replace("Infinity", "1e999")
+    with pytest.raises(DecodeError, match=re.escape(f"trace line 2: {says}")):
+        trace_from_jsonl(f"{first}\n{line}\n", [PROBE])
 
 
 # ---------------------------------------------------------------- lifecycle
