@@ -187,7 +187,9 @@ class Cron:
     The expression is parsed by the interpreter (standard five-field cron, or six fields with
     the seconds *last*, as croniter reads them); an expression it cannot parse, one that
     matches no date (April 31st), or an unknown timezone is reported as a problem, not a
-    crash. A job whose dates run out (a year field) ends after its last tick.
+    crash. So is croniter's random ``R`` (``R``, ``R(a-b)``, ``R/n``): the job would tick
+    at other times on every run. A job whose dates run out (a year field) ends after its
+    last tick.
     """
 
     expression: str = attrs.field(validator=_non_empty)
