@@ -3,13 +3,14 @@
 Every interpreter registers cron jobs the same way, so the checks live here once: an unknown
 timezone, an expression croniter cannot parse, one with croniter's random ``R`` (see
 :func:`cron_ticks`), and one it parses but that never fires (April 31st, a year gone by) are
-each a directive problem, not a crash.
+each a directive problem, not a crash. So does the daylight-saving policy (see
+:class:`CronTicks`): every runtime ticks a job at the same times.
 """
 
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -30,24 +31,68 @@ def _random(expression: str) -> bool:
     return any(_RANDOM.match(part) for field in expression.split() for part in field.split(","))
 
 
+# The expressions croniter reads for its @-names (without a hash id, as we use it).
+_ALIASES = {
+    "@hourly": "0 * * * *",
+    "@daily": "0 0 * * *",
+    "@midnight": "0 0 * * *",
+    "@weekly": "0 0 * * 0",
+    "@monthly": "0 0 1 * *",
+    "@yearly": "0 0 1 1 *",
+    "@annually": "0 0 1 1 *",
+}
+_VALUES = re.compile(r"\d+(?:,\d+)*")  # specific values: 5, or 0,30
+
+
+def _fixed_time(expression: str) -> bool:
+    """Whether a job runs at fixed times of day: its minute and hour fields (and the
+    seconds, the sixth field, if it has them) each name specific values, with no ``*``,
+    range or step."""
+    fields = _ALIASES.get(expression.strip().lower(), expression).split()
+    return all(_VALUES.fullmatch(f) for f in (*fields[:2], *fields[5:6]))
+
+
 @final
 class CronTicks:
-    """The times a job ticks at, one after another."""
+    """The times a job ticks at, one after another, in its timezone.
 
-    __slots__ = ("_it",)
+    Daylight saving is handled as Vixie cron does, on every runtime alike:
 
-    def __init__(self, it: croniter) -> None:
-        self._it = it
+    * A job at fixed times of day (its minute and hour fields, and its seconds if any,
+      name specific values: ``30 1 * * *``, ``0 9,17 * * 1-5``, ``@daily``) runs by the
+      wall clock. A time the clocks go back over ticks once, on its first pass: the second
+      pass is not a new time (a job registered during it waits for the next day). A time
+      the clocks skip going forward ticks once, right after the gap (croniter's choice:
+      02:30 on a night that jumps from 02:00 to 03:00 ticks at 03:00).
+    * Any other job (``*``, a range or a step there: ``0 * * * *``, ``*/15 1 * * *``,
+      ``30 1-3 * * *``) runs by real time: it ticks in both passes of a repeated hour, so
+      an hourly job stays an hour apart. Across a gap, a job at every hour goes on with its
+      next hour; one whose hours include the skipped one ticks right after the gap.
+    """
+
+    __slots__ = ("_fixed", "_it", "_zone")
+
+    def __init__(self, expression: str, zone: ZoneInfo, start: datetime) -> None:
+        self._zone = zone
+        self._fixed = _fixed_time(expression)
+        self._it = croniter(expression, start.astimezone(zone))
 
     def next(self) -> datetime | None:
         """The next tick (timezone-aware), or ``None`` once the job will never tick again."""
-        try:
-            nxt: datetime = self._it.get_next(datetime)
-        except CroniterError:  # no date matches any more (a year field in the past)
-            return None
-        except (ValueError, OverflowError):  # past the last date Python has (year 9999)
-            return None
-        return nxt
+        while True:
+            try:
+                nxt: datetime = self._it.get_next(datetime)
+            except CroniterError:  # no date matches any more (a year field in the past)
+                return None
+            except (ValueError, OverflowError):  # past the last date Python has (year 9999)
+                return None
+            if not (self._fixed and self._second_pass(nxt)):
+                return nxt
+
+    def _second_pass(self, t: datetime) -> bool:
+        """``t`` is the second pass of a wall-clock time (the clocks went back over it)."""
+        # Through UTC: zoneinfo then sets ``fold`` itself, whatever croniter left there.
+        return t.astimezone(UTC).astimezone(self._zone).fold == 1
 
 
 def cron_ticks(d: Cron, start: datetime) -> tuple[CronTicks, datetime] | Problem:
@@ -77,7 +122,7 @@ def cron_ticks(d: Cron, start: datetime) -> tuple[CronTicks, datetime] | Problem
             job_id=d.job_id,
             expression=d.expression,
         )
-    ticks = CronTicks(croniter(d.expression, start.astimezone(tz)))
+    ticks = CronTicks(d.expression, tz, start)
     first = ticks.next()
     if first is None:
         return directive_problem(
