@@ -1,5 +1,6 @@
 """Cron jobs in time: across daylight-saving changes, the same on SyncRuntime, a Simulation
-and AsyncRuntime (they share one tick iterator).
+and AsyncRuntime (they share one tick iterator), and on AsyncRuntime after the wall clock
+jumped ahead.
 
 The policy is Vixie cron's: a job at fixed times of day runs by the wall clock (once in an
 hour the clocks repeat, right after an hour they skip); any other job runs by real time.
@@ -172,3 +173,23 @@ def test_every_day_of_a_year_has_one_tick_of_a_daily_job() -> None:
     start = datetime(2026, 1, 1, 12, tzinfo=UTC)
     days = ticks("30 1 * * *", NEW_YORK, start, hours=365 * 24)
     assert len(days) == len({d[:5] for d in days}) == 365
+
+
+def test_a_job_that_fell_behind_ticks_once_and_resumes_at_its_next_time() -> None:
+    """When the wall clock jumps ahead (a laptop resumed, an NTP step, a blocked loop), a
+    minutely job does not deliver the 600 ticks of the ten hours it missed back to back: it
+    ticks once, late, and its next tick is its first after the current time."""
+    now = datetime(2026, 1, 1, 0, 0, 59, 900_000, tzinfo=UTC)  # 0.1 s before its first tick
+
+    async def main() -> None:
+        nonlocal now
+        async with AsyncRuntime([SPEC], clock=lambda: now) as rt:
+            await rt.start(SPEC, "a")
+            await rt.call("a", "t.register", {"expression": "* * * * *"})
+            now = datetime(2026, 1, 1, 10, 1, 30, tzinfo=UTC)  # 10 h 30 s later
+            await rt.wait_until("a", lambda a: len(a.state.at) == 1)
+            assert rt.state("a").at == ("01-01 10:01",)  # the late tick, stamped when it came
+            armed = rt._servers["a"].crons["job"].when() - asyncio.get_running_loop().time()
+            assert 25 < armed <= 30  # 10:02:00, the first tick after 10:01:30
+
+    asyncio.run(main())

@@ -357,7 +357,14 @@ def _cron(rt: AsyncRuntime, srv: Server, d: Cron, problems: list[Problem]) -> No
         if srv.stopped:
             return
         rt._deliver(agent_id, cron_signal(rt, agent_id, d))
-        arm(times.next())
+        nxt = times.next()
+        now = rt._clock()
+        if nxt is not None and nxt <= now:
+            # A whole period late or more (the wall clock jumped ahead, the loop was
+            # blocked): this one late tick stands for those missed, which are skipped (as
+            # on thaw and restore) rather than delivered back to back.
+            nxt = times.after(now)
+        arm(nxt)
 
     arm(first)
 

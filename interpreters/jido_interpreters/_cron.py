@@ -70,9 +70,10 @@ class CronTicks:
       next hour; one whose hours include the skipped one ticks right after the gap.
     """
 
-    __slots__ = ("_fixed", "_it", "_zone")
+    __slots__ = ("_expression", "_fixed", "_it", "_zone")
 
     def __init__(self, expression: str, zone: ZoneInfo, start: datetime) -> None:
+        self._expression = expression
         self._zone = zone
         self._fixed = _fixed_time(expression)
         self._it = croniter(expression, start.astimezone(zone))
@@ -88,6 +89,12 @@ class CronTicks:
                 return None
             if not (self._fixed and self._second_pass(nxt)):
                 return nxt
+
+    def after(self, when: datetime) -> datetime | None:
+        """The first tick after ``when`` (``None`` if there is none), the ticks before it
+        skipped; :meth:`next` goes on from there. For a job that fell behind."""
+        self._it = croniter(self._expression, when.astimezone(self._zone))
+        return self.next()
 
     def _second_pass(self, t: datetime) -> bool:
         """``t`` is the second pass of a wall-clock time (the clocks went back over it)."""
