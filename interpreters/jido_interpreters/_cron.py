@@ -20,7 +20,7 @@ from jido import Cron, Problem
 
 from ._outcomes import directive_problem
 
-__all__ = ["CronTicks", "cron_ticks"]
+__all__ = ["CronTicks", "cron_over", "cron_ticks"]
 
 # croniter's random value: an R (any case) starting a field or a comma-separated part of
 # one, not followed by a letter. Whole tokens only: MAR, APR and FRI hold an R too.
@@ -110,8 +110,32 @@ def cron_ticks(d: Cron, start: datetime) -> tuple[CronTicks, datetime] | Problem
     an expression croniter cannot parse: the same job would tick at other times on each
     run, and a virtual-clock run (SyncRuntime, a seeded Simulation) would not repeat.
     """
+    zone = _zone(d)
+    if isinstance(zone, Problem):
+        return zone
+    ticks = CronTicks(d.expression, zone, start)
+    first = ticks.next()
+    if first is None:
+        return directive_problem(
+            f"cron expression {d.expression!r} never fires after {start.isoformat()}",
+            job_id=d.job_id,
+            expression=d.expression,
+        )
+    return ticks, first
+
+
+def cron_over(d: Cron, at: datetime) -> bool:
+    """Whether ``d``, a valid job, will never tick after ``at`` (a year field's dates ran
+    out). A job registered before whose last tick came while its agent was away
+    (hibernated, its runtime down) is over, not a problem, when registered again."""
+    zone = _zone(d)
+    return not isinstance(zone, Problem) and CronTicks(d.expression, zone, at).next() is None
+
+
+def _zone(d: Cron) -> ZoneInfo | Problem:
+    """The timezone of ``d``, or the problem with its timezone or expression."""
     try:
-        tz = ZoneInfo(d.timezone)
+        zone = ZoneInfo(d.timezone)
     except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: "Europe" is a folder
         return directive_problem(
             f"unknown timezone {d.timezone!r}", job_id=d.job_id, timezone=d.timezone
@@ -129,12 +153,4 @@ def cron_ticks(d: Cron, start: datetime) -> tuple[CronTicks, datetime] | Problem
             job_id=d.job_id,
             expression=d.expression,
         )
-    ticks = CronTicks(d.expression, tz, start)
-    first = ticks.next()
-    if first is None:
-        return directive_problem(
-            f"cron expression {d.expression!r} never fires after {start.isoformat()}",
-            job_id=d.job_id,
-            expression=d.expression,
-        )
-    return ticks, first
+    return zone
