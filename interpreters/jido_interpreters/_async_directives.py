@@ -178,6 +178,10 @@ def _emit(
     problems: list[Problem],
 ) -> None:
     agent_id = srv.agent.id
+    if rt._spans.enabled:
+        # What the core stamped carries the step's trace context already; a ready-made
+        # signal (an id of its own) gets the current one, unless it has its own.
+        sig = rt._spans.carry(sig)
     match to:
         case ToSelf():
             rt._deliver(agent_id, sig)
@@ -532,6 +536,8 @@ def _custom(rt: AsyncRuntime, srv: Server, d: CustomDirective, problems: list[Pr
     produced: Iterable[object] = handler(srv.agent.id, d)  # typed, but user code
     for sig in produced:
         if isinstance(sig, Signal):
+            if rt._spans.enabled:
+                sig = rt._spans.carry(sig)  # in the step's trace, unless it has its own
             rt._deliver(srv.agent.id, sig)
         else:  # as SyncRuntime: what cannot be delivered is the directive's problem
             problem = handler_failed(d, f"produced {sig!r}, not a Signal")
