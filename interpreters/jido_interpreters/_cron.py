@@ -3,8 +3,8 @@
 Every interpreter registers cron jobs the same way, so the checks live here once: an unknown
 timezone, an expression croniter cannot parse, one with croniter's random ``R`` (see
 :func:`cron_ticks`), and one it parses but that never fires (April 31st, a year gone by) are
-each a directive problem, not a crash. So does the daylight-saving policy (see
-:class:`CronTicks`): every runtime ticks a job at the same times.
+each a directive problem, not a crash. The daylight-saving policy lives here too (see
+:class:`CronTicks`), so every runtime ticks a job at the same times.
 """
 
 from __future__ import annotations
