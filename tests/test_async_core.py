@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
@@ -264,6 +265,26 @@ def test_statistics_is_a_frozen_snapshot() -> None:
             assert 0 < stats.step_latency_p50_us <= stats.step_latency_p99_us
             with pytest.raises(attrs.exceptions.FrozenInstanceError):
                 stats.steps = 0  # type: ignore[misc]
+
+    run(main)
+
+
+def test_step_latency_counts_the_steps_that_steps_counts() -> None:
+    """A step that crashed is a crash, not a step: it is not in the latency percentiles
+    either, which stay ``nan`` until a step commits and then hold only committed ones."""
+
+    async def main() -> None:
+        async with AsyncRuntime([SPEC]) as rt:
+            await rt.start(SPEC, "a")
+            for n in range(3):
+                with pytest.raises(ActionCrashed):
+                    await rt.call("a", "t.boom", {"item": str(n)})
+            stats = rt.statistics()
+            assert (stats.steps, stats.crashes) == (0, 3)
+            assert math.isnan(stats.step_latency_p50_us)
+            assert math.isnan(stats.step_latency_p99_us)
+            await rt.call("a", "t.note", {"item": "x"})
+            assert len(rt._stats.latencies) == rt.statistics().steps == 1
 
     run(main)
 

@@ -428,6 +428,32 @@ def test_a_stopped_agents_last_outcome_is_not_news_for_its_successor() -> None:
     run(main)
 
 
+def test_the_effect_of_a_stopping_step_is_in_flight_until_it_ends() -> None:
+    """ "Notify, then stop": the effect the stopping step invoked runs on after its agent is
+    gone, and ``statistics().in_flight_effects`` counts it (once) until it ends."""
+    release = asyncio.Event()
+    began = asyncio.Event()
+
+    async def slow(args: object) -> object:
+        began.set()
+        await release.wait()
+        return "late"
+
+    async def main() -> None:
+        async with AsyncRuntime([QUITTER], effects={"slow": slow}) as rt:
+            await rt.start(QUITTER, "q")
+            await rt.call("q", "t.last", {"item": "slow"}, timeout=5.0)
+            assert rt.statistics().in_flight_effects == 1  # its stopped agent still listed
+            await began.wait()
+            assert "q" not in rt._servers  # the stopped agent is forgotten by now
+            assert rt.statistics().in_flight_effects == 1
+            release.set()
+            await rt.wait_idle(timeout=5.0)
+            assert rt.statistics().in_flight_effects == 0
+
+    run(main)
+
+
 def test_an_effect_can_shut_its_runtime_down(tmp_path: Path) -> None:
     """An effect that shuts the runtime down (an agent's command to stop the service) gets
     its report: the drain does not wait for the effect itself, nor is the effect cancelled

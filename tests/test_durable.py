@@ -784,6 +784,30 @@ def test_a_hibernated_agent_keeps_its_timers(backend: Backend) -> None:
     asyncio.run(main())
 
 
+def test_hibernating_as_a_cron_jobs_last_tick_falls_due(backend: Backend) -> None:
+    """An agent hibernated when its cron job's last tick is due by the wall clock but not yet
+    fired hibernates (it failed looking for a tick after that one, with the agent's sensors
+    already handed over): the tick still comes when the job's timer would have fired, and
+    thaws the agent, which finds the job over (no problem)."""
+    now = datetime(2026, 12, 31, 23, 59, 59, 500_000, tzinfo=UTC)  # the tick in 0.5 s
+
+    async def main() -> None:
+        nonlocal now
+        async with AsyncRuntime(SPECS, storage=backend.open(), clock=lambda: now) as rt:
+            await start_system(rt, "c1")
+            # Its only tick: 2027-01-01 00:00:00 (seconds 0, year 2027).
+            await rt.call("c1", "t.every", {"job": "last", "expression": "0 0 1 1 * 0 2027"})
+            now = datetime(2027, 1, 1, 0, 0, 1, tzinfo=UTC)  # due, its timer not yet fired
+            await rt.hibernate("c1")
+            assert rt.hibernated_ids == ("c1",)
+            await eventually(lambda: "c1" in rt.agent_ids, "the last tick thawing c1")
+            await rt.wait_until("c1", lambda a: a.state.trail == ("tick:last",))
+            assert not rt._servers["c1"].crons  # over
+            assert not rt.problems
+
+    asyncio.run(main())
+
+
 def test_stopping_a_hibernated_agent_or_its_parent(backend: Backend) -> None:
     """A hibernated agent keeps its links: ``StopChild`` and ``stop`` stop it where it is (its
     parent hears of it; it stays stopped, also after a restart), and a hibernated parent is

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import math
+import re
 from collections.abc import Iterable
 from datetime import timedelta
 from typing import Any
@@ -297,6 +299,38 @@ def test_a_trace_round_trips_through_json_lines() -> None:
         trace_from_jsonl(text, [])
 
 
+@pytest.mark.parametrize(
+    ("field", "bad", "says"),
+    [
+        ("index", "zero", "index 'zero' is not an integer >= 0"),
+        ("index", 1.5, "index 1.5 is not an integer >= 0"),
+        ("index", -5, "index -5 is not an integer >= 0"),
+        ("index", True, "index True is not an integer >= 0"),
+        ("at", "later", "at 'later' is not a number of seconds >= 0"),
+        ("at", None, "at None is not a number of seconds >= 0"),
+        ("at", -1.0, "at -1.0 is not a number of seconds >= 0"),
+        ("at", 1e999, "at inf is not a number of seconds >= 0"),
+        ("agent_id", 42, "agent_id 42 is not a string"),
+    ],
+)
+def test_a_trace_entry_with_a_field_of_the_wrong_type_is_a_decode_error(
+    field: str, bad: object, says: str
+) -> None:
+    """Each field of an entry is checked as it is read: an ``index``, ``at`` or
+    ``agent_id`` of the wrong type or out of range is a DecodeError naming the line and
+    the field, not an entry holding it."""
+    rt = started("p")
+    rt.send("p", "probe.count", {"by": 2})
+    rt.send("p", "probe.count", {"by": 3})
+    first, second = trace_to_jsonl(rt.trace).splitlines()
+    raw = json.loads(second)
+    raw[field] = bad
+    # Written as JSON has it: json.dumps spells an infinite float "Infinity", which is not JSON.
+    line = json.dumps(raw).replace("Infinity", "1e999")
+    with pytest.raises(DecodeError, match=re.escape(f"trace line 2: {says}")):
+        trace_from_jsonl(f"{first}\n{line}\n", [PROBE])
+
+
 # ---------------------------------------------------------------- lifecycle
 
 
@@ -560,6 +594,35 @@ def test_schedule_fires_on_advance_at_its_virtual_time_and_not_before() -> None:
     assert rt.trace[-1].at == 30.0
     assert rt.now == DEFAULT_EPOCH + timedelta(seconds=129.5)
     assert rt.pending_timers() == 0
+
+
+def test_virtual_time_is_kept_in_whole_microseconds() -> None:
+    """Ten advances of 0.1 s move the clock 1 s on, and whatever was armed for then has
+    fired: a Schedule of 1 s, one of 0.2 s armed at 0.8 s, a sensor's emission 0.3 s after
+    0.7 s, a cron tick at every second. Virtual time is counted as the datetimes it
+    reports, in whole microseconds (in floats, ten 0.1s add up to less than 1, and 0.8 +
+    0.2 to no more than it)."""
+    rt = started("p", sensors={"once": lambda config: [(0.3, "probe.note", {"tag": "sensed"})]})
+    t0 = rt.now
+    rt.send("p", "probe.schedule", {"delay": 1.0, "tag": "1 s"})
+    rt.send("p", "probe.cron", {"expression": "* * * * * *", "job": "j"})
+    for n in range(10):
+        if n == 7:
+            rt.send("p", "probe.sensor.start", {"sensor": "once", "tag": "s"})
+        if n == 8:
+            rt.send("p", "probe.schedule", {"delay": 0.2, "tag": "0.8 + 0.2"})
+        rt.advance(0.1)
+    assert rt.now - t0 == timedelta(seconds=1)
+    fired = log_of(rt, "p")
+    assert [data(s)["tag"] for s in fired if s.type == "probe.note"] == [
+        "1 s",  # due at the same time: in the order they were armed
+        "sensed",
+        "0.8 + 0.2",
+    ]
+    assert {s.time for s in fired} == {rt.now}
+    assert [s.type for s in fired].count("probe.tick") == 1
+    assert rt.pending_timers() == 1  # the cron job's next tick, at 2 s
+    assert rt.trace[-1].at == 1.0
 
 
 def test_schedules_fire_in_time_order_whatever_order_they_were_made() -> None:

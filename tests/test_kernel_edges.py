@@ -136,6 +136,11 @@ def problem_messages(rt: SyncRuntime) -> list[str]:
         ("0 0 1 1 * 0 2020", "UTC", "never fires"),  # a year gone by
         ("0 0 * * *", "Europe", "unknown timezone 'Europe'"),  # a folder of zones
         ("not cron", "UTC", "invalid cron expression"),
+        # croniter's random values: the job would tick at other times on every run.
+        ("R * * * *", "UTC", "invalid cron expression 'R * * * *': R (a random time"),
+        ("0 r(1-3) * * *", "UTC", "invalid cron expression '0 r(1-3) * * *': R"),
+        ("R/5 * * * *", "UTC", "invalid cron expression 'R/5 * * * *': R"),
+        ("0 0 * * R", "UTC", "invalid cron expression '0 0 * * R': R"),
     ],
 )
 def test_a_cron_job_that_cannot_tick_is_a_problem_on_both_runtimes(
@@ -161,6 +166,20 @@ def test_a_cron_job_that_cannot_tick_is_a_problem_on_both_runtimes(
             assert says in art.problems[0].message
 
     asyncio.run(main())
+
+
+def test_month_and_day_names_with_an_r_are_not_random() -> None:
+    """Only a whole R token is croniter's random value: MAR, APR, FRI and THU-FRI are names,
+    and a job using them ticks on its dates."""
+    rt = SyncRuntime([SPEC])
+    rt.start(SPEC, "a")
+    rt.cast("a", "t.register", {"expression": "0 12 * MAR,apr FRI,thu-fri"})
+    rt.run_until_idle()
+    assert not rt.problems
+    rt.advance(timedelta(days=90).total_seconds())  # Jan 1 .. Apr 1, 2026
+    ticks = [e.signal.time for e in rt.trace if e.signal.type == "t.tick"]
+    march = [datetime(2026, 3, day, 12, tzinfo=UTC) for day in (5, 6, 12, 13, 19, 20, 26, 27)]
+    assert ticks == march  # its Thursdays and Fridays at noon
 
 
 def test_a_cron_job_whose_last_tick_passed_ends_after_it() -> None:

@@ -24,9 +24,12 @@ from jido import (
     ActionResult,
     AgentSpec,
     Context,
+    CustomDirective,
+    Emit,
     NoParams,
     Route,
     Signal,
+    ToAgent,
     action,
     cron,
     emit_to_parent,
@@ -173,6 +176,72 @@ def test_what_a_step_causes_is_in_its_trace_children_included() -> None:
         "jido.step t.failed",
     ):
         assert by_name(spans, name).context.trace_id == root.context.trace_id, name
+
+
+@attrs.frozen(kw_only=True)
+class Relay(CustomDirective):
+    """A directive of the interpreter's own, whose handler answers with a signal."""
+
+
+OWN_TRACE = "0af7651916cd43dd8448eb211c80319c"
+OWN_PARENT = "b7ad6b7169203331"
+
+
+@action()
+def forward(state: Seen, _: NoParams, ctx: Context) -> ActionResult[Seen]:
+    """Emit ready-made signals (with ids of their own, not stamped by the core), one of them
+    with trace context of its own, and a directive whose handler makes a signal."""
+    made = Signal(type="t.made", source="/app", id="made-1")
+    traced = Signal(
+        type="t.traced",
+        source="/app",
+        id="traced-1",
+        extensions={"traceparent": f"00-{OWN_TRACE}-{OWN_PARENT}-01"},
+    )
+    to_b = ToAgent(id="b")
+    return ok(state, Emit(signal=made, to=to_b), Emit(signal=traced, to=to_b), Relay())
+
+
+def test_ready_made_signals_a_step_sends_are_in_its_trace() -> None:
+    """A ready-made signal an ``Emit`` holds, and one a custom directive's handler makes,
+    carry no trace context of their own: the steps they cause are in the trace of the step
+    that sent them, as for the signals the core stamps. One with trace context of its own
+    keeps it."""
+    provider, exporter = traced()
+    spec = AgentSpec(
+        name="relay",
+        state=Seen,
+        routes=[
+            Route(pattern="t.forward", target=forward),
+            Route(pattern="t.made", target=note),
+            Route(pattern="t.traced", target=note),
+            Route(pattern="t.relayed", target=note),
+        ],
+    )
+
+    def relay(agent_id: str, d: Relay) -> list[Signal]:
+        return [Signal(type="t.relayed", source="/relay", id="relayed-1")]
+
+    async def main() -> None:
+        async with AsyncRuntime([spec], tracer_provider=provider, directives={Relay: relay}) as rt:
+            await rt.start(spec, "a")
+            await rt.start(spec, "b")
+            await rt.call("a", "t.forward", timeout=5)
+            await rt.wait_idle(timeout=5)
+            assert rt.state("b").seen == ("t.made", "t.traced")
+            assert rt.state("a").seen == ("t.relayed",)
+
+    asyncio.run(main())
+    spans = exporter.get_finished_spans()
+    cause = by_name(spans, "jido.step t.forward")
+    for name in ("jido.step t.made", "jido.step t.relayed"):
+        span = by_name(spans, name)
+        assert span.context.trace_id == cause.context.trace_id, name
+        assert span.parent is not None, name
+    own = by_name(spans, "jido.step t.traced")
+    assert f"{own.context.trace_id:032x}" == OWN_TRACE
+    assert own.parent is not None
+    assert f"{own.parent.span_id:016x}" == OWN_PARENT
 
 
 def test_a_signal_made_inside_a_callers_span_joins_its_trace() -> None:

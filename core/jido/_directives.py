@@ -187,7 +187,12 @@ class Cron:
     The expression is parsed by the interpreter (standard five-field cron, or six fields with
     the seconds *last*, as croniter reads them); an expression it cannot parse, one that
     matches no date (April 31st), or an unknown timezone is reported as a problem, not a
-    crash. A job whose dates run out (a year field) ends after its last tick.
+    crash. So is croniter's random ``R`` (``R``, ``R(a-b)``, ``R/n``): the job would tick
+    at other times on every run. A job whose dates run out (a year field) ends after its
+    last tick. Across daylight-saving changes in ``timezone``, a job at fixed times of day
+    ticks once per wall-clock time (once in an hour the clocks repeat, right after one
+    they skip), any other job by real time (in both passes of a repeated hour), as in
+    Vixie cron.
     """
 
     expression: str = attrs.field(validator=_non_empty)

@@ -753,7 +753,7 @@ class AsyncRuntime:
 
     def statistics(self) -> RuntimeStatistics:
         """A frozen snapshot of the runtime's counters."""
-        return self._stats.snapshot(self._servers.values(), len(self._hibernated))
+        return self._stats.snapshot(self._servers.values(), len(self._hibernated), self._lingering)
 
     async def shutdown(self, deadline: float = 5.0) -> ShutdownReport:
         """Stop accepting signals, drain mailboxes for up to ``deadline`` seconds, then stop
@@ -1039,8 +1039,9 @@ class AsyncRuntime:
                         problems=tuple(problems),
                     )
                 )
-        finally:
+            # Only a step that committed, as ``steps`` counts them: a crashed one is a crash.
             self._stats.latencies.append((time.perf_counter() - t0) * 1e6)
+        finally:
             if span_cm is not None:
                 span_cm.__exit__(None, None, None)
 

@@ -178,6 +178,10 @@ def _emit(
     problems: list[Problem],
 ) -> None:
     agent_id = srv.agent.id
+    if rt._spans.enabled:
+        # What the core stamped carries the step's trace context already; a ready-made
+        # signal (an id of its own) gets the current one, unless it has its own.
+        sig = rt._spans.carry(sig)
     match to:
         case ToSelf():
             rt._deliver(agent_id, sig)
@@ -357,7 +361,14 @@ def _cron(rt: AsyncRuntime, srv: Server, d: Cron, problems: list[Problem]) -> No
         if srv.stopped:
             return
         rt._deliver(agent_id, cron_signal(rt, agent_id, d))
-        arm(times.next())
+        nxt = times.next()
+        now = rt._clock()
+        if nxt is not None and nxt <= now:
+            # A whole period late or more (the wall clock jumped ahead, the loop was
+            # blocked): this one late tick stands for those missed, which are skipped (as
+            # on thaw and restore) rather than delivered back to back.
+            nxt = times.after(now)
+        arm(nxt)
 
     arm(first)
 
@@ -536,6 +547,8 @@ def _custom(rt: AsyncRuntime, srv: Server, d: CustomDirective, problems: list[Pr
     produced: Iterable[object] = handler(srv.agent.id, d)  # typed, but user code
     for sig in produced:
         if isinstance(sig, Signal):
+            if rt._spans.enabled:
+                sig = rt._spans.carry(sig)  # in the step's trace, unless it has its own
             rt._deliver(srv.agent.id, sig)
         else:  # as SyncRuntime: what cannot be delivered is the directive's problem
             problem = handler_failed(d, f"produced {sig!r}, not a Signal")

@@ -28,13 +28,10 @@ import asyncio
 import itertools
 import json
 import logging
-from datetime import datetime
 from functools import partial
 from typing import TYPE_CHECKING, Any
-from zoneinfo import ZoneInfo
 
 import attrs
-from croniter import croniter
 
 from jido import Agent, AgentSpec, Cron, Directive, Schedule, Signal, ToAgent, ToSink
 
@@ -42,6 +39,7 @@ from . import _async_supervision as supervision
 from ._async_directives import after, cron_signal, execute
 from ._async_errors import NotDurable, RuntimeClosed
 from ._async_server import Hibernated, Queued, Server
+from ._cron import cron_over
 from ._durable import (
     Outbox,
     Replayed,
@@ -303,7 +301,8 @@ async def hibernate(rt: AsyncRuntime, agent_id: str) -> None:
             return
         srv = rt._server(agent_id)
     # From here to the halt nothing awaits: the snapshot covers exactly the journal up
-    # to ``last_seq``, and whatever is journalled for the agent later is parked.
+    # to ``last_seq``, and whatever is journalled for the agent later is parked. Only the
+    # snapshot's encoding can fail, and it comes first: the server is then left as it was.
     record = snapshot_record(srv.agent, srv.spec, srv.last_seq, srv.outbox(), rt._codec)
     # Its sensors keep running (what they sense thaws it): handed over, not cancelled.
     sensors, srv.sensors = srv.sensors, {}
@@ -321,9 +320,10 @@ async def hibernate(rt: AsyncRuntime, agent_id: str) -> None:
 def _arm_wakeups(rt: AsyncRuntime, agent_id: str, hib: Hibernated, srv: Server) -> None:
     """Timers that stand in for a hibernating agent's own schedules and cron jobs: each
     delivers the signal that falls due, which thaws the agent (the thawed agent arms its
-    own timers again)."""
+    own timers again). Nothing here fails."""
     loop = asyncio.get_running_loop()
     now = rt._clock()
+    loop_now = loop.time()
 
     def fire(sig: Signal) -> None:
         hib.fired.add(sig.id)
@@ -334,12 +334,15 @@ def _arm_wakeups(rt: AsyncRuntime, agent_id: str, hib: Hibernated, srv: Server) 
 
     for due, sig in srv.out_schedules.values():
         hib.wakeups.append(loop.call_later(max(0.0, due - now.timestamp()), fire, sig))
-    for job in srv.out_crons.values():
-        # Valid: directive execution records only the cron jobs it could arm.
-        it = croniter(job.expression, now.astimezone(ZoneInfo(job.timezone)))
-        nxt: datetime = it.get_next(datetime)
-        delay = max(0.0, (nxt - now).total_seconds())
-        hib.wakeups.append(loop.call_later(delay, tick, job))
+    for job_id, job in srv.out_crons.items():
+        armed = srv.crons.get(job_id)
+        if armed is None:
+            continue  # over: its last tick came (or a shutdown disarmed it)
+        # When the job's own timer would have fired, with the tick it was armed for, rather
+        # than a next tick worked out again from the wall clock: a tick due but not yet
+        # fired (the clock jumped, or it is due this very moment) still comes, and a job
+        # whose last tick that is has no "next" to fail on.
+        hib.wakeups.append(loop.call_later(max(0.0, armed.when() - loop_now), tick, job))
 
 
 def _park(rt: AsyncRuntime, agent_id: str, hib: Hibernated, item: Queued) -> None:
@@ -596,7 +599,9 @@ async def _restore(
                 outbox,
                 schedules=tuple((d, s) for d, s in outbox.schedules if s.id not in hib.fired),
             )
-        execute(rt, srv, None, outbox.crons)
+        # A job whose last tick came while the agent was away is over: no problem to report.
+        clock = rt._clock()
+        execute(rt, srv, None, [d for d in outbox.crons if not cron_over(d, clock)])
         for sensor in outbox.sensors:
             if sensor.tag in srv.sensors:
                 srv.out_sensors[sensor.tag] = sensor  # ran on while it hibernated

@@ -217,6 +217,16 @@ class Kernel:
         value = self._epoch_utc + timedelta(seconds=seconds)
         return value if self.epoch.tzinfo is UTC else value.astimezone(self.epoch.tzinfo)
 
+    def later(self, seconds: float) -> float:
+        """The virtual time ``seconds`` from now, on a whole microsecond, as the datetimes
+        it is reported in are (:meth:`time_at`): a timer armed for 1 s falls due once ten
+        advances of 0.1 s have passed, as ``now`` then reads 1 s later (the float sums
+        themselves differ in their last bit)."""
+        # Not before now: a simulation's time may lie between microseconds (its latencies
+        # are drawn as floats), and a delay under half of one must not arm a timer in the
+        # past.
+        return max(self.now, round(self.now + seconds, 6))
+
     def signal(
         self, type: str, data: object = None, *, source: str = "jido://runtime", **kw: Any
     ) -> Signal:
@@ -411,7 +421,7 @@ class Kernel:
                     case Invoke():
                         self._invoke(agent_id, cause, d, problems)
                     case Schedule(delay=delay, signal=sig):
-                        self._timer(self.now + delay, agent_id, sig)
+                        self._timer(self.later(delay), agent_id, sig)
                     case Cron():
                         self._cron(agent_id, d, problems)
                     case CronCancel(job_id=job_id):
@@ -643,7 +653,7 @@ class Kernel:
         last = max(range(len(emissions)), key=lambda i: (emissions[i][0], i))
         self.sensor_ends[(agent_id, d.tag)] = (d.sensor, emissions[last][1].id)
         for delay, sig in emissions:
-            self._timer(self.now + delay, agent_id, sig, tag)
+            self._timer(self.later(delay), agent_id, sig, tag)
 
     def _sensor_fired(self, agent_id: str, tag: tuple[str, ...], sig: Signal) -> None:
         """After a sensor's emission was delivered: if it was its last, the sensor ended."""
@@ -693,7 +703,7 @@ class Kernel:
         if seconds < 0:
             raise ValueError("time only moves forward")
         handled = self.run_until_idle()
-        target = self.now + seconds
+        target = self.later(seconds)
         if target > self.end_of_time:
             raise ValueError(
                 f"cannot advance {seconds:g} s: virtual time would pass {_LAST_TIME.date()}, the"

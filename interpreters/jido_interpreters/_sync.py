@@ -156,7 +156,12 @@ class _Runtime:
 
     def advance(self, seconds: float) -> int:
         """Move the virtual clock, firing due schedules, cron ticks and sensor emissions in
-        time order; returns how many signals were handled."""
+        time order; returns how many signals were handled.
+
+        Virtual time is kept in whole microseconds, as the datetimes it is reported in
+        (:attr:`now`, signal times): ten ``advance(0.1)`` move it exactly 1 s on, and a
+        timer armed for 1 s has fired by then.
+        """
         return self._kernel.advance(seconds)
 
     def run_until_idle(self) -> int:

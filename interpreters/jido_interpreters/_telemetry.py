@@ -11,9 +11,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from contextlib import AbstractContextManager
 from typing import final
 
@@ -37,12 +38,15 @@ _TRACE_KEYS = frozenset({"traceparent", "tracestate"})
 class RuntimeStatistics:
     """A snapshot of a runtime (trio-style ``statistics()``).
 
-    Latency percentiles are over the most recent steps (up to 10,000), in microseconds,
-    measuring ``step`` plus directive execution; ``nan`` before the first step.
+    Latency percentiles are over the most recent steps that committed (up to 10,000, the
+    ones ``steps`` counts: a step that crashed is in ``crashes`` only), in microseconds,
+    measuring ``step`` plus directive execution; ``nan`` before the first such step.
 
     Attributes:
         agents: running agents (in memory).
         hibernated: hibernated agents (in storage, thawed by what is sent to them).
+        in_flight_effects: effects running, the ones a stopping step invoked included (they
+            run on after their agent stopped: "notify, then stop").
     """
 
     agents: int
@@ -71,7 +75,8 @@ class Counters:
         restarts: restarts by a ``Restart`` policy.
         problems: directives that could not be executed.
         dead_letters: signals that were never handled (see ``AsyncRuntime.dead_letters``).
-        latencies: the most recent step latencies (step plus directives), in microseconds.
+        latencies: the latencies of the most recent steps that committed (step plus
+            directives), in microseconds.
     """
 
     __slots__ = (
@@ -93,11 +98,21 @@ class Counters:
         self.dead_letters = 0
         self.latencies: deque[float] = deque(maxlen=10_000)
 
-    def snapshot(self, servers: Iterable[Server], hibernated: int = 0) -> RuntimeStatistics:
+    def snapshot(
+        self,
+        servers: Iterable[Server],
+        hibernated: int = 0,
+        lingering: Collection[asyncio.Task[None]] = (),
+    ) -> RuntimeStatistics:
         """The tally, with the depths and running effects of ``servers`` (the runtime's,
-        stopped ones included: only running ones count as agents), and how many agents are
-        ``hibernated``."""
+        stopped ones included: only running ones count as agents), how many agents are
+        ``hibernated``, and the ``lingering`` effects: those a stopping step invoked, which
+        run on after their agent's server is gone (each counted once, whether or not its
+        stopped server is still listed)."""
         servers = list(servers)
+        effects = set(lingering)
+        for s in servers:
+            effects.update(s.effects)
         lat = sorted(self.latencies)
         running = [s for s in servers if not s.stopped]
         return RuntimeStatistics(
@@ -113,7 +128,7 @@ class Counters:
             restarts=self.restarts,
             problems=self.problems,
             dead_letters=self.dead_letters,
-            in_flight_effects=sum(len(s.effects) for s in servers),
+            in_flight_effects=len(effects),
             step_latency_p50_us=_percentile(lat, 0.50),
             step_latency_p90_us=_percentile(lat, 0.90),
             step_latency_p99_us=_percentile(lat, 0.99),

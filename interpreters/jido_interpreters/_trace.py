@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterable, Mapping
 from typing import Any, final
 
@@ -79,7 +80,10 @@ def trace_from_jsonl(
         codec: a codec that knows any custom directives in the trace.
 
     Raises:
-        DecodeError: a line is not a valid entry; the message gives the line number.
+        DecodeError: a line is not a valid entry (not JSON, a field missing or of the wrong
+            type: an ``index`` that is not an integer >= 0, an ``at`` that is not a number
+            of seconds >= 0, an ``agent_id`` that is not a string...); the message gives the
+            line number and what is wrong.
     """
     c = codec or Codec()
     by_name = dict(specs) if isinstance(specs, Mapping) else {s.name: s for s in specs}
@@ -98,9 +102,9 @@ def trace_from_jsonl(
                 )
             out.append(
                 TraceEntry(
-                    index=raw["index"],
-                    at=raw["at"],
-                    agent_id=raw["agent_id"],
+                    index=_index(raw["index"]),
+                    at=_at(raw["at"]),
+                    agent_id=_agent_id(raw["agent_id"]),
                     signal=c.signal_from_dict(raw["signal"]),
                     before=c.agent_from_dict(raw["before"], spec),
                     after=c.agent_from_dict(raw["after"], spec),
@@ -113,3 +117,26 @@ def trace_from_jsonl(
         except (ValueError, KeyError, TypeError) as exc:  # not JSON; NaN; a field missing
             raise DecodeError(f"trace line {lineno}", f"{type(exc).__name__}: {exc}") from None
     return tuple(out)
+
+
+# A TraceEntry does not check its fields (the runtimes build it from values they own), so a
+# trace read back does, here: a decoded entry must be one a runtime could have written.
+
+
+def _index(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise DecodeError("entry", f"index {value!r} is not an integer >= 0")
+    return value
+
+
+def _at(value: object) -> float:
+    # JSON has no NaN or Infinity, but 1e999 parses as infinity.
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < math.inf:
+        raise DecodeError("entry", f"at {value!r} is not a number of seconds >= 0")
+    return float(value)
+
+
+def _agent_id(value: object) -> str:
+    if not isinstance(value, str):
+        raise DecodeError("entry", f"agent_id {value!r} is not a string")
+    return value
