@@ -392,3 +392,21 @@ def test_review_of_a_spec_that_crashes_or_runs_away_fails_in_one_line(
 def test_demo_store_in_a_directory_that_does_not_exist_is_one_error(tmp_path: Path) -> None:
     missing = tmp_path / "nowhere" / "demo.db"
     assert "no directory" in one_error_line(run("demo", "--store", str(missing)))
+
+
+def test_demo_prints_topics_as_written() -> None:
+    """A topic that looks like rich markup (or an emoji code) is printed as written: no
+    MarkupError, no brackets lost."""
+    result = run(
+        "demo", "--runtime", "sync", "--topic", "notes [/x]", "--topic", "[bold]y[/] :smile:"
+    )
+    assert result.exit_code == 0, result.output
+    (drafts,) = (line for line in result.stdout.splitlines() if line.startswith("drafts:"))
+    assert "'notes [/x]'" in drafts
+    assert "'[bold]y[/] :smile:'" in drafts
+
+
+def test_error_lines_print_user_text_as_written(tmp_path: Path) -> None:
+    """An error line quoting what the user wrote (a path with brackets) keeps it whole."""
+    line = one_error_line(run("graph", f"{tmp_path}/notes [/x] [bold]y.py:SPEC"))
+    assert line.endswith(f"no file {tmp_path}/notes [/x] [bold]y.py")

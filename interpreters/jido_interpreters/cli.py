@@ -47,7 +47,15 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-_err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+def _console(*, stderr: bool = False) -> Console:
+    # Emoji codes off too: user text such as ":smile:" is printed as written.
+    return Console(stderr=stderr, highlight=False, soft_wrap=True, emoji=False)
+
+
+#: Everything the CLI prints with rich markup escapes the text it did not write itself
+#: (topics, ids, paths, messages), or prints it with ``markup=False``.
+_err = _console(stderr=True)
 
 
 class BadInput(Exception):
@@ -55,7 +63,7 @@ class BadInput(Exception):
 
 
 def _die(message: str) -> NoReturn:
-    _err.print(f"[bold red]error:[/] {message}", markup=True)
+    _err.print(f"[bold red]error:[/] {escape(message)}", markup=True)
     raise typer.Exit(code=2)
 
 
@@ -268,7 +276,7 @@ def demo(
     if store is not None and not store.parent.is_dir():
         _die(f"{store}: no directory {store.parent}")
     chosen = topics or ["release notes", "migration guide", "flaky benchmark story"]
-    out = Console(highlight=False, soft_wrap=True)
+    out = _console()
     request = ("contentops.run.requested", {"topics": chosen})
     # A second request arrives while the run is going: the FSM refuses it.
     too_soon = ("contentops.run.requested", {"topics": ["too soon"]})
@@ -347,13 +355,16 @@ def demo(
             out.print(f"      [red]! {escape(p.message)}[/]")
     out.rule("Outcome")
     state = agent.state
-    out.print(f"orchestrator status: {agent.status}")
-    out.print(f"drafts: {dict(state.drafts)}")
-    out.print(f"failed: {dict(state.failed)}")
-    out.print(f"report: {state.report}")
-    out.print(f"audit sink: {[s.type for s in audit]}")
-    out.print(f"effects invoked: {effects}; {extra}")
-    out.print(f"signals handled: {len(trace)}")
+    for line in (
+        f"orchestrator status: {agent.status}",
+        f"drafts: {dict(state.drafts)}",
+        f"failed: {dict(state.failed)}",
+        f"report: {state.report}",
+        f"audit sink: {[s.type for s in audit]}",
+        f"effects invoked: {effects}; {extra}",
+        f"signals handled: {len(trace)}",
+    ):
+        out.print(line, markup=False)
     if recovery:
         out.print(recovery)
 
@@ -460,7 +471,7 @@ def simulate(
             )
         except OSError as exc:
             _die(f"{trace_out}: {exc.strerror or exc}")
-    out = Console(highlight=False, soft_wrap=True)
+    out = _console()
     ending = "quiescent" if result.quiescent else "stopped"
     out.print(
         f"seed {seed}: {result.event_count} events, {result.now:.6g} s of virtual time, {ending}"
