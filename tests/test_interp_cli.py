@@ -410,3 +410,35 @@ def test_error_lines_print_user_text_as_written(tmp_path: Path) -> None:
     """An error line quoting what the user wrote (a path with brackets) keeps it whole."""
     line = one_error_line(run("graph", f"{tmp_path}/notes [/x] [bold]y.py:SPEC"))
     assert line.endswith(f"no file {tmp_path}/notes [/x] [bold]y.py")
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        r'{"topics": ["\ud800"]}',  # a lone high surrogate
+        r'{"topics": ["a\uDC00b"]}',  # a lone low one, in capitals
+        r'{"\udfff": 1, "topics": ["a"]}',  # in a key
+    ],
+)
+def test_review_refuses_a_lone_surrogate_naming_the_line(tmp_path: Path, data: str) -> None:
+    """A JSON-escaped lone surrogate is no character: refused when the file is read (exit 2,
+    naming the line), not once the review is printed (a UnicodeEncodeError)."""
+    good = json.dumps(cloudevent(1, "contentops.run.requested", {"topics": ["a"]}))
+    bad = good.replace('"data": {"topics": ["a"]}', f'"data": {data}')
+    assert bad != good
+    path = script(tmp_path, raw=f"{good}\n\n{bad}\n")
+    line = one_error_line(run("review", SPEC, str(path)))
+    assert f"{path}:3: a string holds a lone surrogate" in line
+
+
+def test_review_reads_surrogate_pairs_and_escaped_backslashes(tmp_path: Path) -> None:
+    """A surrogate pair is one character, and ``\\\\ud800`` is a backslash then text: both are
+    fine."""
+    event = json.dumps(cloudevent(1, "contentops.run.requested", {"topics": ["a"]}))
+    path = script(tmp_path, raw=event.replace('["a"]', r'["\ud83d\ude00", "\\ud800"]') + "\n")
+    result = run("review", SPEC, str(path), "--format", "json")
+    assert result.exit_code == 0, result.output
+    changes = json.loads(result.stdout)["steps"][0]["changes"]
+    assert {"path": "state.topics", "before": [], "after": ["\U0001f600", "\\ud800"]} in [
+        {k: c[k] for k in ("path", "before", "after")} for c in changes
+    ]
