@@ -442,3 +442,26 @@ def test_review_reads_surrogate_pairs_and_escaped_backslashes(tmp_path: Path) ->
     assert {"path": "state.topics", "before": [], "after": ["\U0001f600", "\\ud800"]} in [
         {k: c[k] for k in ("path", "before", "after")} for c in changes
     ]
+
+
+REQUIRED = """
+import attrs
+from jido import AgentSpec
+
+@attrs.frozen
+class S:
+    n: int  # required: the spec cannot make an agent without a state given
+
+REQUIRED = AgentSpec(name="required", state=S)
+"""
+
+
+def test_review_of_a_spec_it_cannot_start_is_one_error(tmp_path: Path) -> None:
+    """A spec whose state class has a required field cannot start with no state given: one
+    error line saying so (exit 2), as ``simulate`` does, not a TypeError's traceback."""
+    module = tmp_path / "required.py"
+    module.write_text(REQUIRED, encoding="utf-8")
+    path = script(tmp_path, cloudevent(1, "x.y"))
+    line = one_error_line(run("review", f"{module}:REQUIRED", str(path)))
+    assert line.startswith(f"error: spec '{module}:REQUIRED': cannot start agent 'required': ")
+    assert "missing 1 required positional argument: 'n'" in line

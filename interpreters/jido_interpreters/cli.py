@@ -216,7 +216,11 @@ def review(
     run = DryRun(specs, replies=canned, sinks=sinks or (), max_steps=max_steps)
     rid = agent_id or root.name
     try:
-        run.start(root, rid)
+        try:
+            run.start(root, rid)
+        except (ValueError, TypeError, LookupError) as exc:
+            # As simulate's setup: a state class with a required field, a bad --agent-id.
+            _die(f"spec {spec!r}: cannot start agent {rid!r}: {exc}")
         for lineno, item in enumerate(script, start=1):
             where = f"{signals}: item {lineno}"
             if isinstance(item, float):
