@@ -465,3 +465,31 @@ def test_review_of_a_spec_it_cannot_start_is_one_error(tmp_path: Path) -> None:
     line = one_error_line(run("review", f"{module}:REQUIRED", str(path)))
     assert line.startswith(f"error: spec '{module}:REQUIRED': cannot start agent 'required': ")
     assert "missing 1 required positional argument: 'n'" in line
+
+
+CRASHING_SCENARIO = """
+from jido_interpreters import Scenario
+from loopy import LOOPY
+
+def setup(sim):
+    sim.start(LOOPY, "loopy")
+    sim.send("loopy", "l.boom")
+
+SCENARIO = Scenario(specs=[LOOPY], setup=setup)
+"""
+
+
+def test_a_crash_is_reported_with_the_exception_behind_it(tmp_path: Path) -> None:
+    """The ``failed:`` line of ``review`` and ``simulate`` says what the action raised."""
+    (tmp_path / "loopy.py").write_text(LOOPY, encoding="utf-8")
+    (tmp_path / "crashing.py").write_text(CRASHING_SCENARIO, encoding="utf-8")
+    says = "failed: action 'boom' of agent 'loopy' raised handling 'l.boom': RuntimeError: kaboom"
+    path = script(tmp_path, cloudevent(1, "l.boom"))
+    reviewed = run("review", f"{tmp_path}/loopy.py:LOOPY", str(path))
+    assert reviewed.exit_code == 1, reviewed.output
+    assert reviewed.stderr.strip() == says
+    with pytest.MonkeyPatch.context() as mp:
+        mp.syspath_prepend(str(tmp_path))
+        simulated = run("simulate", f"{tmp_path}/crashing.py:LOOPY")
+    assert simulated.exit_code == 1, simulated.output
+    assert simulated.stderr.strip().splitlines()[0] == says

@@ -33,9 +33,18 @@ __all__ = [
     "SimEvent",
     "SimulationResult",
     "Violation",
+    "crash_message",
 ]
 
 Invariant: TypeAlias = Callable[[Mapping[str, Agent[Any]]], "bool | str"]
+
+
+def crash_message(exc: BaseException) -> str:
+    """What a crash says, with the exception behind it: ``action 'pay' of agent 'a' raised
+    handling 'x.pay': KeyError: 'card'`` (an :class:`~jido.ActionCrashed` names the action;
+    its ``__cause__`` is what the action raised)."""
+    cause = exc.__cause__
+    return str(exc) if cause is None else f"{exc}: {type(cause).__name__}: {cause}"
 
 
 @final

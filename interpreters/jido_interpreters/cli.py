@@ -30,7 +30,7 @@ from ._faults import NO_FAULTS, FaultPlan, fault_plan_from_json
 from ._jsonl import loads, split_lines
 from ._kernel import RunawayError, UnknownAgent
 from ._review import describe
-from ._sim_events import InvariantViolated, SimulationResult
+from ._sim_events import InvariantViolated, SimulationResult, crash_message
 from ._sim_trace import replay as replay_trace
 from ._sim_trace import simulation_to_jsonl, trace_spec
 from ._simulation import Scenario, Simulation
@@ -234,7 +234,7 @@ def review(
                 except UnknownAgent:
                     _die(f"{where}: agent {rid!r} has stopped, nothing reaches it any more")
     except (ActionCrashed, RunawayError) as exc:
-        _err.print(f"[bold red]failed:[/] {escape(str(exc))}", markup=True)
+        _err.print(f"[bold red]failed:[/] {escape(crash_message(exc))}", markup=True)
         raise typer.Exit(code=1) from None
     report = run.review(title=f"Dry-run review of {root.name} ({signals.name})")
     typer.echo(report.render(format), nl=False)
@@ -487,7 +487,7 @@ def simulate(
     if trace_out is not None:
         out.print(f"trace: {escape(str(trace_out))}")
     if failure is not None:
-        _err.print(f"[bold red]failed:[/] {escape(str(failure))}", markup=True)
+        _err.print(f"[bold red]failed:[/] {escape(crash_message(failure))}", markup=True)
         if trace_out is not None:
             _err.print(f"replay it: jido replay {escape(str(trace_out))}")
         raise typer.Exit(code=1)
