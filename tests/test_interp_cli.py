@@ -493,3 +493,33 @@ def test_a_crash_is_reported_with_the_exception_behind_it(tmp_path: Path) -> Non
         simulated = run("simulate", f"{tmp_path}/crashing.py:LOOPY")
     assert simulated.exit_code == 1, simulated.output
     assert simulated.stderr.strip().splitlines()[0] == says
+
+
+BROKEN_SETUP = """
+import attrs
+from jido import AgentSpec
+from jido_interpreters import Scenario
+
+@attrs.frozen
+class S:
+    n: int = 0
+
+SPEC = AgentSpec(name="thing", state=S)
+
+def setup(sim):
+    sim.start(SPEC, "a")
+    raise RuntimeError("setup exploded")
+
+SCENARIO = Scenario(specs=[SPEC], setup=setup)
+"""
+
+
+def test_simulate_reports_a_setup_that_raises_as_a_failure(tmp_path: Path) -> None:
+    """A scenario's setup is user code: a bug in it is one ``failed:`` line, exit code 1,
+    not a traceback."""
+    module = tmp_path / "broken_setup.py"
+    module.write_text(BROKEN_SETUP, encoding="utf-8")
+    result = run("simulate", f"{module}:SPEC")
+    assert result.exit_code == 1, result.output
+    assert result.stderr == "failed: the scenario's setup raised RuntimeError: setup exploded\n"
+    assert result.stdout == ""

@@ -67,6 +67,12 @@ def _die(message: str) -> NoReturn:
     raise typer.Exit(code=2)
 
 
+def _fail(message: str) -> NoReturn:
+    """A run that failed (a crash, an invariant): one ``failed:`` line, exit code 1."""
+    _err.print(f"[bold red]failed:[/] {escape(message)}", markup=True)
+    raise typer.Exit(code=1)
+
+
 def load_specs(ref: str) -> tuple[AgentSpec[Any], tuple[AgentSpec[Any], ...]]:
     """Load ``module:name`` or ``path/to/file.py:name``: the spec (a module variable, or the
     name of a spec the module lists in ``SPECS``), and every spec its module lists in
@@ -234,8 +240,7 @@ def review(
                 except UnknownAgent:
                     _die(f"{where}: agent {rid!r} has stopped, nothing reaches it any more")
     except (ActionCrashed, RunawayError) as exc:
-        _err.print(f"[bold red]failed:[/] {escape(crash_message(exc))}", markup=True)
-        raise typer.Exit(code=1) from None
+        _fail(crash_message(exc))
     report = run.review(title=f"Dry-run review of {root.name} ({signals.name})")
     typer.echo(report.render(format), nl=False)
 
@@ -440,7 +445,9 @@ def simulate(
 ) -> None:
     """Run SPEC's system in a deterministic simulation, checking its invariants.
 
-    Exit code 1 if an invariant fails (or an action crashes), 2 on bad input.
+    Exit code 1 if an invariant fails (or an action, or the scenario's setup, raises), 2 on
+    bad input (a setup raising ValueError, TypeError or LookupError included: say, starting
+    an agent of a spec the scenario does not list).
     """
     try:
         scenario = _simulation_scenario(spec)
@@ -456,6 +463,8 @@ def simulate(
             raise BadInput(f"spec {spec!r}: the scenario's setup failed: {exc}") from None
     except BadInput as exc:
         _die(str(exc))
+    except Exception as exc:  # the setup is user code: a bug in it is a failed run
+        _fail(f"the scenario's setup raised {type(exc).__name__}: {crash_message(exc)}")
     failure: InvariantViolated | ActionCrashed | None = None
     with _progress() as bar:
         task = bar.add_task(f"simulating, seed {seed}", total=events)
