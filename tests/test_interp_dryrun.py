@@ -13,6 +13,7 @@ from jido import (
     ActionResult,
     AgentSpec,
     Context,
+    CustomDirective,
     FrozenMap,
     Invoke,
     JsonValue,
@@ -128,6 +129,48 @@ def test_dry_run_takes_no_effect_handlers_at_all() -> None:
 
     with pytest.raises(TypeError):
         DryRun([ORDER], effects={"payment.charge": must_not_run})  # type: ignore[call-arg]
+
+
+@attrs.frozen
+class SendEmail(CustomDirective):
+    """A user's own effect."""
+
+    to: str
+
+
+@action()
+def mail(state: Shipper, _: NoParams, ctx: Context) -> ActionResult[Shipper]:
+    return ok(Shipper(shipped=state.shipped + 1), SendEmail("boss@example.com"))
+
+
+MAILER: AgentSpec[Shipper] = AgentSpec(
+    name="mailer", state=Shipper, routes=[Route(pattern="mail.go", target=mail)]
+)
+
+
+def test_dry_run_takes_no_directive_handlers_at_all() -> None:
+    """A custom directive's handler is a user's effect: DryRun refuses one, saying why."""
+
+    def must_not_run(agent_id: str, d: object) -> list[Any]:
+        pytest.fail("DryRun called a directive handler")
+
+    with pytest.raises(TypeError, match="DryRun takes no directive handlers"):
+        DryRun([MAILER], directives={SendEmail: must_not_run})  # type: ignore[arg-type]
+
+
+def test_dry_run_records_a_custom_directive_as_an_effect_it_would_perform() -> None:
+    """A custom directive is recorded as an intent, reported among the effects that would
+    run, and is no problem (the real system has a handler)."""
+    run = DryRun([MAILER])
+    run.start(MAILER, "m")
+    run.send("m", "mail.go")
+    assert run.intents == (("m", SendEmail("boss@example.com")),)
+    assert run.problems == ()
+    report = run.review()
+    (step,) = report.steps
+    assert step.effects == ("custom SendEmail",)
+    assert "effects that would run: 1\n" in report.to_text()
+    assert "- **effect**: custom SendEmail" in report.to_markdown()
 
 
 def test_dry_run_records_the_intent_and_performs_nothing() -> None:

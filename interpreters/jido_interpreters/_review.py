@@ -125,8 +125,9 @@ def describe(d: Directive) -> str:
 
 
 def _is_effect(d: Directive) -> bool:
-    # What leaves the system: effects run, signals sent out, timers armed, agents started.
-    return isinstance(d, Invoke | Cron | Schedule | SpawnAgent | StartSensor) or (
+    # What leaves the system: effects run (a custom directive is a user's own kind), signals
+    # sent out, timers armed, agents started.
+    return isinstance(d, Invoke | CustomDirective | Cron | Schedule | SpawnAgent | StartSensor) or (
         isinstance(d, Emit) and isinstance(d.to, ToSink)
     )
 
