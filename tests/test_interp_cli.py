@@ -523,3 +523,21 @@ def test_simulate_reports_a_setup_that_raises_as_a_failure(tmp_path: Path) -> No
     assert result.exit_code == 1, result.output
     assert result.stderr == "failed: the scenario's setup raised RuntimeError: setup exploded\n"
     assert result.stdout == ""
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ('{"llm.draft": {"words": NaN}}', "NaN is not JSON"),
+        ('{"llm.draft":\n {"words": -Infinity}}', "-Infinity is not JSON"),
+        (r'{"report.publish": "\ud800"}', "lone surrogate"),
+    ],
+)
+def test_review_refuses_replies_that_are_not_json(tmp_path: Path, text: str, says: str) -> None:
+    """``--replies`` is read as strictly as the signals: NaN, an infinity or a lone surrogate
+    is one error line naming the file (exit 2), not a reply."""
+    replies = tmp_path / "replies.json"
+    replies.write_text(text, encoding="utf-8")
+    line = one_error_line(run("review", SPEC, str(request(tmp_path)), "--replies", str(replies)))
+    assert line.startswith(f"error: {replies}: ")
+    assert says in line

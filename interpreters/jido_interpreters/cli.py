@@ -158,12 +158,20 @@ def _read_script(path: Path) -> list[Signal | float]:
 
 
 def _read_replies(path: Path | None) -> dict[str, Reply]:
+    """Canned replies from a JSON file, read as strictly as SIGNALS (no ``NaN``, no lone
+    surrogate).
+
+    Raises:
+        BadInput: the file cannot be read, is not JSON, or is not an object of replies.
+    """
     if path is None:
         return {}
     try:
-        raw = json.loads(_read_text(path))
+        raw = loads(_read_text(path))
     except json.JSONDecodeError as exc:
         raise BadInput(f"{path}:{exc.lineno}: not JSON: {exc.msg}") from None
+    except ValueError as exc:
+        raise BadInput(f"{path}: {exc}") from None
     if not isinstance(raw, dict):
         raise BadInput(f"{path}: expected an object of effect name to reply")
     replies: dict[str, Reply] = {}
