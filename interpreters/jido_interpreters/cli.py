@@ -32,7 +32,7 @@ from ._kernel import RunawayError, UnknownAgent
 from ._review import describe
 from ._sim_events import InvariantViolated, SimulationResult, crash_message
 from ._sim_trace import replay as replay_trace
-from ._sim_trace import simulation_to_jsonl, trace_spec
+from ._sim_trace import simulation_to_jsonl, trace_failure, trace_spec
 from ._simulation import Scenario, Simulation
 from ._sqlite import SQLiteStorage
 from ._sync import SyncRuntime
@@ -523,7 +523,8 @@ def replay(
     """Re-run a simulation trace from its header and compare it line by line.
 
     Exit code 0 if the replay is identical, 1 at the first divergence (a spec, fake or
-    invariant that changed behaviour), 2 on bad input.
+    invariant that changed behaviour) or if it is identical to a trace of a failed run (an
+    invariant violated, an action crashed: the failure reproduces), 2 on bad input.
     """
     try:
         text = _read_text(trace)
@@ -549,8 +550,12 @@ def replay(
     except (ValueError, TypeError, LookupError) as exc:
         _die(f"{trace}: the recorded setup does not fit {spec!r}: {exc}")
     if divergence is None:
-        typer.echo(f"identical: {lines} lines replayed")
-        return
+        failure = trace_failure(text)
+        if failure is None:
+            typer.echo(f"identical: {lines} lines replayed")
+            return
+        typer.echo(f"reproduces: {failure} ({lines} lines replayed identically)")
+        raise typer.Exit(code=1)
     typer.echo(f"diverged at {divergence.describe()}")
     typer.echo(f"  recorded: {divergence.expected}")
     typer.echo(f"  replayed: {divergence.actual}")
