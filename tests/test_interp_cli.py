@@ -541,3 +541,39 @@ def test_review_refuses_replies_that_are_not_json(tmp_path: Path, text: str, say
     line = one_error_line(run("review", SPEC, str(request(tmp_path)), "--replies", str(replies)))
     assert line.startswith(f"error: {replies}: ")
     assert says in line
+
+
+@pytest.mark.parametrize("where", ["missing", "directory"])
+def test_simulate_checks_the_trace_destination_before_the_run(tmp_path: Path, where: str) -> None:
+    """A --trace-out that cannot be written is bad input found before anything runs (here
+    a setup that would fail): one error line, exit code 2."""
+    module = tmp_path / "broken_setup.py"
+    module.write_text(BROKEN_SETUP, encoding="utf-8")
+    trace = tmp_path / "nowhere" / "t.jsonl" if where == "missing" else tmp_path
+    line = one_error_line(run("simulate", f"{module}:SPEC", "--trace-out", str(trace)))
+    says = f"no directory {tmp_path / 'nowhere'}" if where == "missing" else "is a directory"
+    assert line == f"error: {trace}: {says}"
+
+
+def test_simulate_reports_its_run_when_the_trace_cannot_be_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A trace that fails to write once the run is over (a full disk) does not hide the
+    run: its summary and its failure are still reported, with exit code 1."""
+    module = tmp_path / "crashing.py"
+    (tmp_path / "loopy.py").write_text(LOOPY, encoding="utf-8")
+    module.write_text(CRASHING_SCENARIO, encoding="utf-8")
+    monkeypatch.syspath_prepend(str(tmp_path))
+
+    def full(self: Path, *args: object, **kwargs: object) -> int:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(Path, "write_text", full)
+    trace = tmp_path / "t.jsonl"
+    result = run("simulate", f"{module}:LOOPY", "--trace-out", str(trace))
+    assert result.exit_code == 1, result.output
+    assert result.stdout.startswith("seed 0: ")
+    assert result.stderr.strip().splitlines() == [
+        f"error: {trace}: No space left on device",
+        "failed: action 'boom' of agent 'loopy' raised handling 'l.boom': RuntimeError: kaboom",
+    ]

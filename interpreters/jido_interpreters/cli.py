@@ -10,6 +10,7 @@ import asyncio
 import importlib
 import importlib.util
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -155,6 +156,21 @@ def _read_script(path: Path) -> list[Signal | float]:
         except DecodeError as exc:
             raise BadInput(f"{path}:{lineno}: {exc.reason}") from None
     return out
+
+
+def _check_writable(path: Path) -> None:
+    """Check, before a long run, that a file can be written at ``path`` when it ends.
+
+    Raises:
+        BadInput: ``path`` is a directory, its directory does not exist, or it may not be
+            written.
+    """
+    if path.is_dir():
+        raise BadInput(f"{path}: is a directory")
+    if not path.parent.is_dir():
+        raise BadInput(f"{path}: no directory {path.parent}")
+    if not os.access(path if path.exists() else path.parent, os.W_OK):
+        raise BadInput(f"{path}: permission denied")
 
 
 def _read_replies(path: Path | None) -> dict[str, Reply]:
@@ -455,9 +471,12 @@ def simulate(
 
     Exit code 1 if an invariant fails (or an action, or the scenario's setup, raises), 2 on
     bad input (a setup raising ValueError, TypeError or LookupError included: say, starting
-    an agent of a spec the scenario does not list).
+    an agent of a spec the scenario does not list; a --trace-out that cannot be written is
+    refused before the run).
     """
     try:
+        if trace_out is not None:
+            _check_writable(trace_out)  # now, not once the run is over
         scenario = _simulation_scenario(spec)
         plan: FaultPlan = NO_FAULTS
         if faults is not None:
@@ -484,6 +503,7 @@ def simulate(
             failure, result = exc, exc.result
         except ActionCrashed as exc:
             failure, result = exc, sim.result()
+    written: str | None = None  # why the trace could not be written, if it could not
     if trace_out is not None:
         try:
             trace_out.write_text(
@@ -491,7 +511,7 @@ def simulate(
                 encoding="utf-8",
             )
         except OSError as exc:
-            _die(f"{trace_out}: {exc.strerror or exc}")
+            written = f"{trace_out}: {exc.strerror or exc}"
     out = _console()
     ending = "quiescent" if result.quiescent else "stopped"
     out.print(
@@ -501,13 +521,18 @@ def simulate(
     out.print(
         "agents: " + ", ".join(f"{escape(a.id)} v{a.version}" for a in result.agents.values())
     )
-    if trace_out is not None:
+    if written is not None:
+        # Still the run's result above and its failure below: exit code 1 if it failed.
+        _err.print(f"[bold red]error:[/] {escape(written)}", markup=True)
+    elif trace_out is not None:
         out.print(f"trace: {escape(str(trace_out))}")
     if failure is not None:
         _err.print(f"[bold red]failed:[/] {escape(crash_message(failure))}", markup=True)
-        if trace_out is not None:
+        if trace_out is not None and written is None:
             _err.print(f"replay it: jido replay {escape(str(trace_out))}")
         raise typer.Exit(code=1)
+    if written is not None:
+        raise typer.Exit(code=2)
 
 
 @app.command()
