@@ -573,7 +573,7 @@ def test_simulate_reports_its_run_when_the_trace_cannot_be_written(
     result = run("simulate", f"{module}:LOOPY", "--trace-out", str(trace))
     assert result.exit_code == 1, result.output
     assert result.stdout.startswith("seed 0: ")
-    assert result.stderr.strip().splitlines() == [
+    assert result.stderr.splitlines() == [
         f"error: {trace}: No space left on device",
         "failed: action 'boom' of agent 'loopy' raised handling 'l.boom': RuntimeError: kaboom",
     ]

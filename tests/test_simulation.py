@@ -1306,3 +1306,19 @@ def test_a_bank_account_runs_one_retry_chain() -> None:
     retries = [e.at for e in rt.trace if e.signal.type == "bank.retry"]
     assert len(retries) == 4
     assert len(set(retries)) == 4
+
+
+def test_cli_progress_leaves_nothing_on_stderr(tmp_path: Path) -> None:
+    """Where stderr is no terminal there is no progress bar, so nothing of it is left before
+    an error, or after a run."""
+    trace = tmp_path / "run.jsonl"
+    done = run("simulate", BANK, "--events", "50", "--trace-out", str(trace))
+    assert (done.exit_code, done.stderr) == (0, "")
+    replayed = run("replay", str(trace))
+    assert (replayed.exit_code, replayed.stderr) == (0, "")
+    lines = trace.read_text(encoding="utf-8").splitlines()
+    lines[1] = "[]"
+    trace.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    broken = run("replay", str(trace))
+    assert broken.exit_code == 2
+    assert broken.stderr == f"error: {trace}: simulation trace line 2: expected a JSON object\n"

@@ -434,6 +434,8 @@ def _simulation_scenario(ref: str) -> Scenario:
 
 
 def _progress() -> Progress:
+    """A progress bar on stderr, gone once the run ends. Off where stderr is no terminal:
+    there it would only leave an empty line before what follows (an error, say)."""
     return Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -441,6 +443,7 @@ def _progress() -> Progress:
         TimeElapsedColumn(),
         console=_err,
         transient=True,
+        disable=not _err.is_interactive,
     )
 
 
