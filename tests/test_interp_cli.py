@@ -362,12 +362,21 @@ def test_review_advancing_past_any_clock_is_one_error(tmp_path: Path, lines: lis
 
 def test_review_sending_to_the_agent_after_it_stopped_is_one_error(tmp_path: Path) -> None:
     """A script that goes on sending to the reviewed agent after it stopped is told so, in
-    one line naming the item."""
+    one line naming the line (blank lines counted)."""
     module = tmp_path / "loopy.py"
     module.write_text(LOOPY, encoding="utf-8")
-    path = script(tmp_path, cloudevent(1, "l.quit"), cloudevent(2, "l.quit"))
+    quit = json.dumps(cloudevent(1, "l.quit"))
+    path = script(tmp_path, raw=f"\n{quit}\n\n{quit.replace('evt-1', 'evt-2')}\n")
     line = one_error_line(run("review", f"{module}:LOOPY", str(path)))
-    assert line == f"error: {path}: item 2: agent 'loopy' has stopped, nothing reaches it any more"
+    assert line == f"error: {path}:4: agent 'loopy' has stopped, nothing reaches it any more"
+
+
+def test_review_advancing_past_the_calendar_names_the_line(tmp_path: Path) -> None:
+    """An advance that takes virtual time past the year 9999 is named by its line number,
+    as every other error in the file, blank lines counted."""
+    path = script(tmp_path, raw='\n\n\n{"advance": 1e300}\n')
+    line = one_error_line(run("review", SPEC, str(path)))
+    assert line == f"error: {path}:4: virtual time passes the end of the calendar"
 
 
 @pytest.mark.parametrize(

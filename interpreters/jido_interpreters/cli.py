@@ -132,10 +132,15 @@ def _read_text(path: Path) -> str:
         raise BadInput(f"{path}: not UTF-8 text (byte {exc.start}: {exc.reason})") from None
 
 
-def _read_script(path: Path) -> list[Signal | float]:
-    """Signals (CloudEvents JSON, one per line) and ``{"advance": seconds}`` lines."""
+def _read_script(path: Path) -> list[tuple[int, Signal | float]]:
+    """Signals (CloudEvents JSON, one per line) and ``{"advance": seconds}`` lines, each with
+    its line number (blank lines skipped).
+
+    Raises:
+        BadInput: the file cannot be read, or a line is neither; the message names the line.
+    """
     text = _read_text(path)
-    out: list[Signal | float] = []
+    out: list[tuple[int, Signal | float]] = []
     for lineno, line in enumerate(split_lines(text), start=1):
         if not line.strip():
             continue
@@ -149,10 +154,10 @@ def _read_script(path: Path) -> list[Signal | float]:
             secs = seconds(raw["advance"])
             if secs is None:
                 raise BadInput(f"{path}:{lineno}: advance needs a finite number of seconds >= 0")
-            out.append(secs)
+            out.append((lineno, secs))
             continue
         try:
-            out.append(signal_from_dict(raw))
+            out.append((lineno, signal_from_dict(raw)))
         except DecodeError as exc:
             raise BadInput(f"{path}:{lineno}: {exc.reason}") from None
     return out
@@ -251,8 +256,8 @@ def review(
         except (ValueError, TypeError, LookupError) as exc:
             # As simulate's setup: a state class with a required field, a bad --agent-id.
             _die(f"spec {spec!r}: cannot start agent {rid!r}: {exc}")
-        for lineno, item in enumerate(script, start=1):
-            where = f"{signals}: item {lineno}"
+        for lineno, item in script:
+            where = f"{signals}:{lineno}"
             if isinstance(item, float):
                 try:
                     run.advance(item)
