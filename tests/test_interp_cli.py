@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import colorsys
 import json
+import os
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 from typer.testing import CliRunner, Result
 
+import jido
+import jido_examples
+import jido_interpreters
 from jido_interpreters.cli import app
 
 SPEC = "jido_examples.contentops:ORCHESTRATOR"
@@ -476,9 +483,10 @@ def test_review_of_a_spec_it_cannot_start_is_one_error(tmp_path: Path) -> None:
     assert "missing 1 required positional argument: 'n'" in line
 
 
-CRASHING_SCENARIO = """
+CRASHING_SCENARIO = (
+    LOOPY
+    + """
 from jido_interpreters import Scenario
-from loopy import LOOPY
 
 def setup(sim):
     sim.start(LOOPY, "loopy")
@@ -486,6 +494,7 @@ def setup(sim):
 
 SCENARIO = Scenario(specs=[LOOPY], setup=setup)
 """
+)
 
 
 def test_a_crash_is_reported_with_the_exception_behind_it(tmp_path: Path) -> None:
@@ -497,9 +506,7 @@ def test_a_crash_is_reported_with_the_exception_behind_it(tmp_path: Path) -> Non
     reviewed = run("review", f"{tmp_path}/loopy.py:LOOPY", str(path))
     assert reviewed.exit_code == 1, reviewed.output
     assert reviewed.stderr.strip() == says
-    with pytest.MonkeyPatch.context() as mp:
-        mp.syspath_prepend(str(tmp_path))
-        simulated = run("simulate", f"{tmp_path}/crashing.py:LOOPY")
+    simulated = run("simulate", f"{tmp_path}/crashing.py:LOOPY")
     assert simulated.exit_code == 1, simulated.output
     assert simulated.stderr.strip().splitlines()[0] == says
 
@@ -570,9 +577,7 @@ def test_simulate_reports_its_run_when_the_trace_cannot_be_written(
     """A trace that fails to write once the run is over (a full disk) does not hide the
     run: its summary and its failure are still reported, with exit code 1."""
     module = tmp_path / "crashing.py"
-    (tmp_path / "loopy.py").write_text(LOOPY, encoding="utf-8")
     module.write_text(CRASHING_SCENARIO, encoding="utf-8")
-    monkeypatch.syspath_prepend(str(tmp_path))
 
     def full(self: Path, *args: object, **kwargs: object) -> int:
         raise OSError(28, "No space left on device")
@@ -586,3 +591,70 @@ def test_simulate_reports_its_run_when_the_trace_cannot_be_written(
         f"error: {trace}: No space left on device",
         "failed: action 'boom' of agent 'loopy' raised handling 'l.boom': RuntimeError: kaboom",
     ]
+
+
+AGENTS = """
+import attrs
+from jido import AgentSpec, Route, action, ok
+
+@attrs.frozen
+class S:
+    n: int = 0
+
+@action()
+def inc(state, params, ctx):
+    return ok(S(state.n + 1))
+
+SPEC = AgentSpec(name="mine", state=S, routes=[Route(pattern="x.inc", target=inc)])
+"""
+
+
+def jido_in(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """``jido ARGS`` in another process, run from ``cwd`` as the console script runs: with
+    neither the working directory nor the script's on ``sys.path`` (``-P``)."""
+    roots = {
+        str(Path(m.__file__ or "").resolve().parent.parent)
+        for m in (jido, jido_interpreters, jido_examples)
+    }
+    code = "import sys; from jido_interpreters.cli import main; sys.argv[0] = 'jido'; main()"
+    return subprocess.run(
+        [sys.executable, "-P", "-c", code, *args],
+        cwd=cwd,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sorted(roots))},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def test_a_module_spec_is_found_in_the_working_directory(tmp_path: Path) -> None:
+    """``jido graph myagents:SPEC`` run where myagents.py is finds it, as ``python -m``
+    would."""
+    (tmp_path / "myagents.py").write_text(AGENTS, encoding="utf-8")
+    done = jido_in(tmp_path, "graph", "myagents:SPEC")
+    assert (done.returncode, done.stderr) == (0, "")
+    assert "x.inc" in done.stdout
+
+
+def test_a_file_spec_may_import_the_modules_beside_it(tmp_path: Path) -> None:
+    """A ``FILE.py:NAME`` whose file imports a sibling module loads, from any directory."""
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "myagents.py").write_text(AGENTS, encoding="utf-8")
+    (project / "system.py").write_text("from myagents import SPEC\n", encoding="utf-8")
+    done = jido_in(tmp_path, "graph", "project/system.py:SPEC")
+    assert (done.returncode, done.stderr) == (0, "")
+    assert "x.inc" in done.stdout
+
+
+def test_a_file_spec_named_like_a_module_does_not_replace_it(tmp_path: Path) -> None:
+    """A spec file named like a module (here ``colorsys.py``) is loaded under a name of its
+    own: the module keeps its place in ``sys.modules``, and the file's dataclasses work."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setitem(sys.modules, "colorsys", colorsys)  # put back whatever happens
+        (tmp_path / "colorsys.py").write_text(AGENTS, encoding="utf-8")
+        path = script(tmp_path, cloudevent(1, "x.inc"))
+        result = run("review", f"{tmp_path}/colorsys.py:SPEC", str(path), "--format", "json")
+        assert sys.modules["colorsys"] is colorsys
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["final"]["mine"] == {"n": 1}

@@ -7,13 +7,16 @@ line number where there is one, and exit code 2.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import hashlib
 import importlib
 import importlib.util
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from types import ModuleType
 from typing import Annotated, Any, NoReturn
 
 import typer
@@ -74,34 +77,65 @@ def _fail(message: str) -> NoReturn:
     raise typer.Exit(code=1)
 
 
-def load_specs(ref: str) -> tuple[AgentSpec[Any], tuple[AgentSpec[Any], ...]]:
-    """Load ``module:name`` or ``path/to/file.py:name``: the spec (a module variable, or the
-    name of a spec the module lists in ``SPECS``), and every spec its module lists in
-    ``SPECS`` (so children it spawns can be found).
+@contextlib.contextmanager
+def _first_on_path(directory: str) -> Iterator[None]:
+    """``directory`` at the front of ``sys.path`` for the duration (a module loaded then may
+    import its neighbours)."""
+    sys.path.insert(0, directory)
+    try:
+        yield
+    finally:
+        with contextlib.suppress(ValueError):
+            sys.path.remove(directory)  # the first occurrence: this one
+
+
+def _file_module_name(path: Path) -> str:
+    # Unique per file, and no module's name: a file named like a module (jido.py, json.py)
+    # must not take its place in sys.modules.
+    digest = hashlib.sha256(str(path.resolve()).encode("utf-8", "surrogatepass")).hexdigest()
+    return f"_jido_spec_{digest[:16]}_{path.stem}"
+
+
+def _load_module(ref: str, target: str) -> ModuleType:
+    """The module of a ``MODULE:NAME`` (imported with the working directory first on
+    ``sys.path``, as ``python -m`` does) or a ``FILE.py:NAME`` (run afresh, with the file's
+    directory first on ``sys.path``, under a name of its own in ``sys.modules``).
 
     Raises:
-        BadInput: the module, the attribute or the spec cannot be loaded.
+        BadInput: the module cannot be found or loaded, or raised while it was.
     """
-    target, sep, name = ref.rpartition(":")
-    if not sep or not target or not name:
-        raise BadInput(f"spec {ref!r}: expected MODULE:NAME or FILE.py:NAME")
     try:
-        if target.endswith(".py"):
-            path = Path(target)
-            if not path.is_file():
-                raise BadInput(f"spec {ref!r}: no file {target}")
-            mod_spec = importlib.util.spec_from_file_location(path.stem, path)
-            if mod_spec is None or mod_spec.loader is None:
-                raise BadInput(f"spec {ref!r}: cannot load {target}")
-            module = importlib.util.module_from_spec(mod_spec)
-            sys.modules[path.stem] = module
-            mod_spec.loader.exec_module(module)
-        else:
-            module = importlib.import_module(target)
+        if not target.endswith(".py"):
+            with _first_on_path(os.getcwd()):
+                return importlib.import_module(target)
+        path = Path(target)
+        if not path.is_file():
+            raise BadInput(f"spec {ref!r}: no file {target}")
+        name = _file_module_name(path)
+        mod_spec = importlib.util.spec_from_file_location(name, path)
+        if mod_spec is None or mod_spec.loader is None:
+            raise BadInput(f"spec {ref!r}: cannot load {target}")
+        module = importlib.util.module_from_spec(mod_spec)
+        sys.modules[name] = module  # before it runs: attrs and typing look classes up there
+        try:
+            with _first_on_path(str(path.resolve().parent)):
+                mod_spec.loader.exec_module(module)
+        except BaseException:
+            del sys.modules[name]
+            raise
+        return module
     except BadInput:
         raise
     except Exception as exc:
         raise BadInput(f"spec {ref!r}: {type(exc).__name__}: {exc}") from None
+
+
+def _load(ref: str) -> tuple[ModuleType, AgentSpec[Any], tuple[AgentSpec[Any], ...]]:
+    """:func:`load_specs`, and the module the specs came from."""
+    target, sep, name = ref.rpartition(":")
+    if not sep or not target or not name:
+        raise BadInput(f"spec {ref!r}: expected MODULE:NAME or FILE.py:NAME")
+    module = _load_module(ref, target)
     listed = getattr(module, "SPECS", ())
     listed = listed if isinstance(listed, list | tuple) else ()
     specs = tuple(s for s in listed if isinstance(s, AgentSpec))
@@ -115,7 +149,24 @@ def load_specs(ref: str) -> tuple[AgentSpec[Any], tuple[AgentSpec[Any], ...]]:
         has = f"its specs: {', '.join(sorted(found))}" if found else "it defines no AgentSpec"
         what = "is not an AgentSpec" if hasattr(module, name) else "is not in the module"
         raise BadInput(f"spec {ref!r}: {name} {what} ({has})")
-    return spec, specs if spec in specs else (spec, *specs)
+    return module, spec, specs if spec in specs else (spec, *specs)
+
+
+def load_specs(ref: str) -> tuple[AgentSpec[Any], tuple[AgentSpec[Any], ...]]:
+    """Load ``module:name`` or ``path/to/file.py:name``: the spec (a module variable, or the
+    name of a spec the module lists in ``SPECS``), and every spec its module lists in
+    ``SPECS`` (so children it spawns can be found).
+
+    A module is imported with the working directory first on ``sys.path`` (so
+    ``jido graph myagents:SPEC`` finds ``./myagents.py``); a file is run with its own
+    directory first on it (so it may import the modules beside it), under a name of its own
+    in ``sys.modules`` (a file named ``json.py`` does not replace the module ``json``).
+
+    Raises:
+        BadInput: the module, the attribute or the spec cannot be loaded.
+    """
+    _, spec, specs = _load(ref)
+    return spec, specs
 
 
 def _read_text(path: Path) -> str:
@@ -423,9 +474,7 @@ def _simulation_scenario(ref: str) -> Scenario:
     Raises:
         BadInput: as :func:`load_specs`, or the module's ``SCENARIO`` is not a Scenario.
     """
-    root, specs = load_specs(ref)
-    target = ref.rpartition(":")[0]
-    module = sys.modules.get(Path(target).stem if target.endswith(".py") else target)
+    module, root, specs = _load(ref)
     found = getattr(module, "SCENARIO", None)
     if found is None:
 
