@@ -1322,3 +1322,22 @@ def test_cli_progress_leaves_nothing_on_stderr(tmp_path: Path) -> None:
     broken = run("replay", str(trace))
     assert broken.exit_code == 2
     assert broken.stderr == f"error: {trace}: simulation trace line 2: expected a JSON object\n"
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [("agents", "x"), ("agents", {"id": "alice"}), ("inputs", "x"), ("inputs", [1])],
+)
+def test_a_header_whose_agents_or_inputs_are_no_list_of_objects_is_refused(
+    key: str, value: object
+) -> None:
+    """A header's ``agents`` and ``inputs`` are lists of objects: anything else is said so
+    (not "agent 'x' runs no spec", from iterating a string's letters)."""
+    lines = simulation_to_jsonl(simulate(bank.SCENARIO, seed=1, events=20)).splitlines()
+    header = json.loads(lines[0])
+    header[key] = value
+    text = "\n".join([json.dumps(header), *lines[1:]]) + "\n"
+    with pytest.raises(DecodeError) as caught:
+        replay(text, bank.SCENARIO)
+    assert caught.value.what == "simulation trace line 1"
+    assert caught.value.reason == f"{key} must be a list of objects, not {value!r}"

@@ -402,14 +402,18 @@ def _read_header(raw: object, scenario: Scenario) -> _Header:
     agents: list[Agent[Any]] = []
     inputs: list[tuple[float, str, Signal]] = []
     sent_after: list[int] = []
+    listed = {k: raw.get(k, []) for k in ("agents", "inputs")}
+    for key, value in listed.items():
+        if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+            raise DecodeError(what, f"{key} must be a list of objects, not {value!r:.60}")
     try:
-        for a in raw.get("agents", []):
-            name = a.get("spec") if isinstance(a, dict) else None
+        for a in listed["agents"]:
+            name = a.get("spec")
             spec = by_name.get(name) if isinstance(name, str) else None
             if spec is None:
                 raise DecodeError(what, f"agent {a!r} runs no spec of the scenario")
             agents.append(codec.agent_from_dict(a, spec))
-        for item in raw.get("inputs", []):
+        for item in listed["inputs"]:
             at, to = seconds(item["at"]), item["to"]
             if at is None or not isinstance(to, str):
                 raise DecodeError(
