@@ -545,10 +545,10 @@ def simulate(
             sim = scenario.simulation(seed=seed, faults=plan)
         except (ValueError, TypeError, LookupError) as exc:
             raise BadInput(f"spec {spec!r}: the scenario's setup failed: {exc}") from None
+        except Exception as exc:  # the setup is user code: a bug in it is a failed run
+            _fail(f"the scenario's setup raised {type(exc).__name__}: {crash_message(exc)}")
     except BadInput as exc:
         _die(str(exc))
-    except Exception as exc:  # the setup is user code: a bug in it is a failed run
-        _fail(f"the scenario's setup raised {type(exc).__name__}: {crash_message(exc)}")
     failure: InvariantViolated | ActionCrashed | None = None
     with _progress() as bar:
         task = bar.add_task(f"simulating, seed {seed}", total=events)
