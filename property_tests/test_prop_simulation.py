@@ -18,6 +18,7 @@ from hypothesis import Phase, given, settings
 from hypothesis import strategies as st
 
 from jido import (
+    ActionCrashed,
     ActionResult,
     AgentSpec,
     Context,
@@ -232,3 +233,58 @@ def test_hypothesis_shrinks_a_failing_run_to_a_single_fault() -> None:
     # No seed, but the trace records every choice: the minimal failure replays exactly.
     assert exc.result.choices is not None
     assert replay(simulation_to_jsonl(exc.result), bank.scenario(OPENING, [], spec=BUGGY)) is None
+
+
+# ---------------------------------------------------------------- the helpers' edges
+
+
+@attrs.frozen
+class Count:
+    n: int = 0
+
+
+@action()
+def bump(state: Count, _: Any, ctx: Context) -> ActionResult[Count]:
+    if state.n == 1:
+        raise RuntimeError("the second one crashes")
+    return ok(Count(state.n + 1))
+
+
+BUMPER = AgentSpec(name="bumper", state=Count, routes=[Route(pattern="b.bump", target=bump)])
+
+
+def _bumps(sim: Simulation) -> None:
+    sim.start(BUMPER, "b")
+    sim.send("b", "b.bump")
+
+
+def test_first_failure_names_the_seed_of_a_run_that_crashed() -> None:
+    """A crash is a bug, not a finding: it propagates, and its message starts with the seed
+    of the run (here the first whose duplicate delivers a second bump) and says what the
+    action raised."""
+    scenario = Scenario(specs=[BUMPER], setup=_bumps)
+    crashes = [s for s in range(40) if _crashes(scenario, s)]
+    assert crashes, "no seed duplicates the bump"
+    with pytest.raises(ActionCrashed) as caught:
+        first_failure(scenario, seeds=range(40), faults=FaultPlan(duplicate=0.5))
+    assert str(caught.value) == (
+        f"seed {crashes[0]}: action 'bump' of agent 'b' raised handling 'b.bump':"
+        " RuntimeError: the second one crashes"
+    )
+
+
+def _crashes(scenario: Scenario, seed: int) -> bool:
+    try:
+        simulate(scenario, seed=seed, faults=FaultPlan(duplicate=0.5))
+    except ActionCrashed:
+        return True
+    return False
+
+
+@given(st.data())
+def test_fault_plans_takes_one_kind_as_a_string(data: st.DataObject) -> None:
+    """``kinds="drop"`` is the kind ``drop``, not the letters d, r, o and p."""
+    plan = data.draw(fault_plans(kinds="drop"))
+    others = attrs.asdict(plan, filter=lambda a, _: a.name in {"delay", "duplicate", "reorder"})
+    assert set(others.values()) == {0.0}
+    assert plan.crash == plan.effect_failure == plan.effect_latency == 0.0

@@ -10,7 +10,7 @@ import attrs
 import pytest
 
 from jido import ActionResult, AgentSpec, Context, NoParams, Route, action, ok
-from jido_interpreters import AsyncRuntime, DryRun, SyncRuntime
+from jido_interpreters import AsyncRuntime, DryRun, SyncRuntime, new_signal
 
 
 @attrs.frozen
@@ -63,3 +63,20 @@ def test_handlers_that_are_not_callable_are_refused(
 
 def test_the_same_spec_twice_is_fine() -> None:
     assert SyncRuntime([SPEC, SPEC]).agent_ids == ()
+
+
+@pytest.mark.parametrize("field", ["id", "time"])
+def test_new_signal_refuses_to_be_given_what_it_makes(field: str) -> None:
+    """``new_signal`` makes the id and the time: given either, it says so (and what to do
+    instead), not "got multiple values for keyword argument"."""
+    with pytest.raises(TypeError, match=f"takes no {field}: to choose them, make a Signal"):
+        new_signal("a.b", source="/edge", **{field: None})
+
+
+def test_new_signal_makes_a_fresh_id_and_time_and_takes_other_fields() -> None:
+    first = new_signal("a.b", {"x": 1}, source="/edge", subject="s")
+    second = new_signal("a.b", {"x": 1}, source="/edge", subject="s")
+    assert first.id != second.id
+    assert first.time is not None
+    assert first.time.tzinfo is not None
+    assert (first.subject, first.data) == ("s", {"x": 1})

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import colorsys
 import json
+import os
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 from typer.testing import CliRunner, Result
 
+import jido
+import jido_examples
+import jido_interpreters
 from jido_interpreters.cli import app
 
 SPEC = "jido_examples.contentops:ORCHESTRATOR"
@@ -362,12 +369,21 @@ def test_review_advancing_past_any_clock_is_one_error(tmp_path: Path, lines: lis
 
 def test_review_sending_to_the_agent_after_it_stopped_is_one_error(tmp_path: Path) -> None:
     """A script that goes on sending to the reviewed agent after it stopped is told so, in
-    one line naming the item."""
+    one line naming the line (blank lines counted)."""
     module = tmp_path / "loopy.py"
     module.write_text(LOOPY, encoding="utf-8")
-    path = script(tmp_path, cloudevent(1, "l.quit"), cloudevent(2, "l.quit"))
+    quit = json.dumps(cloudevent(1, "l.quit"))
+    path = script(tmp_path, raw=f"\n{quit}\n\n{quit.replace('evt-1', 'evt-2')}\n")
     line = one_error_line(run("review", f"{module}:LOOPY", str(path)))
-    assert line == f"error: {path}: item 2: agent 'loopy' has stopped, nothing reaches it any more"
+    assert line == f"error: {path}:4: agent 'loopy' has stopped, nothing reaches it any more"
+
+
+def test_review_advancing_past_the_calendar_names_the_line(tmp_path: Path) -> None:
+    """An advance that takes virtual time past the year 9999 is named by its line number,
+    as every other error in the file, blank lines counted."""
+    path = script(tmp_path, raw='\n\n\n{"advance": 1e300}\n')
+    line = one_error_line(run("review", SPEC, str(path)))
+    assert line == f"error: {path}:4: virtual time passes the end of the calendar"
 
 
 @pytest.mark.parametrize(
@@ -392,3 +408,253 @@ def test_review_of_a_spec_that_crashes_or_runs_away_fails_in_one_line(
 def test_demo_store_in_a_directory_that_does_not_exist_is_one_error(tmp_path: Path) -> None:
     missing = tmp_path / "nowhere" / "demo.db"
     assert "no directory" in one_error_line(run("demo", "--store", str(missing)))
+
+
+def test_demo_prints_topics_as_written() -> None:
+    """A topic that looks like rich markup (or an emoji code) is printed as written: no
+    MarkupError, no brackets lost."""
+    result = run(
+        "demo", "--runtime", "sync", "--topic", "notes [/x]", "--topic", "[bold]y[/] :smile:"
+    )
+    assert result.exit_code == 0, result.output
+    (drafts,) = (line for line in result.stdout.splitlines() if line.startswith("drafts:"))
+    assert "'notes [/x]'" in drafts
+    assert "'[bold]y[/] :smile:'" in drafts
+
+
+def test_error_lines_print_user_text_as_written(tmp_path: Path) -> None:
+    """An error line quoting what the user wrote (a path with brackets) keeps it whole."""
+    line = one_error_line(run("graph", f"{tmp_path}/notes [/x] [bold]y.py:SPEC"))
+    assert line.endswith(f"no file {tmp_path}/notes [/x] [bold]y.py")
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        r'{"topics": ["\ud800"]}',  # a lone high surrogate
+        r'{"topics": ["a\uDC00b"]}',  # a lone low one, in capitals
+        r'{"\udfff": 1, "topics": ["a"]}',  # in a key
+    ],
+)
+def test_review_refuses_a_lone_surrogate_naming_the_line(tmp_path: Path, data: str) -> None:
+    """A JSON-escaped lone surrogate is no character: refused when the file is read (exit 2,
+    naming the line), not once the review is printed (a UnicodeEncodeError)."""
+    good = json.dumps(cloudevent(1, "contentops.run.requested", {"topics": ["a"]}))
+    bad = good.replace('"data": {"topics": ["a"]}', f'"data": {data}')
+    assert bad != good
+    path = script(tmp_path, raw=f"{good}\n\n{bad}\n")
+    line = one_error_line(run("review", SPEC, str(path)))
+    assert f"{path}:3: a string holds a lone surrogate" in line
+
+
+def test_review_reads_surrogate_pairs_and_escaped_backslashes(tmp_path: Path) -> None:
+    """A surrogate pair is one character, and ``\\\\ud800`` is a backslash then text: both are
+    fine."""
+    event = json.dumps(cloudevent(1, "contentops.run.requested", {"topics": ["a"]}))
+    path = script(tmp_path, raw=event.replace('["a"]', r'["\ud83d\ude00", "\\ud800"]') + "\n")
+    result = run("review", SPEC, str(path), "--format", "json")
+    assert result.exit_code == 0, result.output
+    changes = json.loads(result.stdout)["steps"][0]["changes"]
+    assert {"path": "state.topics", "before": [], "after": ["\U0001f600", "\\ud800"]} in [
+        {k: c[k] for k in ("path", "before", "after")} for c in changes
+    ]
+
+
+REQUIRED = """
+import attrs
+from jido import AgentSpec
+
+@attrs.frozen
+class S:
+    n: int  # required: the spec cannot make an agent without a state given
+
+REQUIRED = AgentSpec(name="required", state=S)
+"""
+
+
+def test_review_of_a_spec_it_cannot_start_is_one_error(tmp_path: Path) -> None:
+    """A spec whose state class has a required field cannot start with no state given: one
+    error line saying so (exit 2), as ``simulate`` does, not a TypeError's traceback."""
+    module = tmp_path / "required.py"
+    module.write_text(REQUIRED, encoding="utf-8")
+    path = script(tmp_path, cloudevent(1, "x.y"))
+    line = one_error_line(run("review", f"{module}:REQUIRED", str(path)))
+    assert line.startswith(f"error: spec '{module}:REQUIRED': cannot start agent 'required': ")
+    assert "missing 1 required positional argument: 'n'" in line
+
+
+CRASHING_SCENARIO = (
+    LOOPY
+    + """
+from jido_interpreters import Scenario
+
+def setup(sim):
+    sim.start(LOOPY, "loopy")
+    sim.send("loopy", "l.boom")
+
+SCENARIO = Scenario(specs=[LOOPY], setup=setup)
+"""
+)
+
+
+def test_a_crash_is_reported_with_the_exception_behind_it(tmp_path: Path) -> None:
+    """The ``failed:`` line of ``review`` and ``simulate`` says what the action raised."""
+    (tmp_path / "loopy.py").write_text(LOOPY, encoding="utf-8")
+    (tmp_path / "crashing.py").write_text(CRASHING_SCENARIO, encoding="utf-8")
+    says = "failed: action 'boom' of agent 'loopy' raised handling 'l.boom': RuntimeError: kaboom"
+    path = script(tmp_path, cloudevent(1, "l.boom"))
+    reviewed = run("review", f"{tmp_path}/loopy.py:LOOPY", str(path))
+    assert reviewed.exit_code == 1, reviewed.output
+    assert reviewed.stderr.strip() == says
+    simulated = run("simulate", f"{tmp_path}/crashing.py:LOOPY")
+    assert simulated.exit_code == 1, simulated.output
+    assert simulated.stderr.strip().splitlines()[0] == says
+
+
+BROKEN_SETUP = """
+import attrs
+from jido import AgentSpec
+from jido_interpreters import Scenario
+
+@attrs.frozen
+class S:
+    n: int = 0
+
+SPEC = AgentSpec(name="thing", state=S)
+
+def setup(sim):
+    sim.start(SPEC, "a")
+    raise RuntimeError("setup exploded")
+
+SCENARIO = Scenario(specs=[SPEC], setup=setup)
+"""
+
+
+def test_simulate_reports_a_setup_that_raises_as_a_failure(tmp_path: Path) -> None:
+    """A scenario's setup is user code: a bug in it is one ``failed:`` line, exit code 1,
+    not a traceback."""
+    module = tmp_path / "broken_setup.py"
+    module.write_text(BROKEN_SETUP, encoding="utf-8")
+    result = run("simulate", f"{module}:SPEC")
+    assert result.exit_code == 1, result.output
+    assert result.stderr == "failed: the scenario's setup raised RuntimeError: setup exploded\n"
+    assert result.stdout == ""
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ('{"llm.draft": {"words": NaN}}', "NaN is not JSON"),
+        ('{"llm.draft":\n {"words": -Infinity}}', "-Infinity is not JSON"),
+        (r'{"report.publish": "\ud800"}', "lone surrogate"),
+    ],
+)
+def test_review_refuses_replies_that_are_not_json(tmp_path: Path, text: str, says: str) -> None:
+    """``--replies`` is read as strictly as the signals: NaN, an infinity or a lone surrogate
+    is one error line naming the file (exit 2), not a reply."""
+    replies = tmp_path / "replies.json"
+    replies.write_text(text, encoding="utf-8")
+    line = one_error_line(run("review", SPEC, str(request(tmp_path)), "--replies", str(replies)))
+    assert line.startswith(f"error: {replies}: ")
+    assert says in line
+
+
+@pytest.mark.parametrize("where", ["missing", "directory"])
+def test_simulate_checks_the_trace_destination_before_the_run(tmp_path: Path, where: str) -> None:
+    """A --trace-out that cannot be written is bad input found before anything runs (here
+    a setup that would fail): one error line, exit code 2."""
+    module = tmp_path / "broken_setup.py"
+    module.write_text(BROKEN_SETUP, encoding="utf-8")
+    trace = tmp_path / "nowhere" / "t.jsonl" if where == "missing" else tmp_path
+    line = one_error_line(run("simulate", f"{module}:SPEC", "--trace-out", str(trace)))
+    says = f"no directory {tmp_path / 'nowhere'}" if where == "missing" else "is a directory"
+    assert line == f"error: {trace}: {says}"
+
+
+def test_simulate_reports_its_run_when_the_trace_cannot_be_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A trace that fails to write once the run is over (a full disk) does not hide the
+    run: its summary and its failure are still reported, with exit code 1."""
+    module = tmp_path / "crashing.py"
+    module.write_text(CRASHING_SCENARIO, encoding="utf-8")
+
+    def full(self: Path, *args: object, **kwargs: object) -> int:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(Path, "write_text", full)
+    trace = tmp_path / "t.jsonl"
+    result = run("simulate", f"{module}:LOOPY", "--trace-out", str(trace))
+    assert result.exit_code == 1, result.output
+    assert result.stdout.startswith("seed 0: ")
+    assert result.stderr.splitlines() == [
+        f"error: {trace}: No space left on device",
+        "failed: action 'boom' of agent 'loopy' raised handling 'l.boom': RuntimeError: kaboom",
+    ]
+
+
+AGENTS = """
+import attrs
+from jido import AgentSpec, Route, action, ok
+
+@attrs.frozen
+class S:
+    n: int = 0
+
+@action()
+def inc(state, params, ctx):
+    return ok(S(state.n + 1))
+
+SPEC = AgentSpec(name="mine", state=S, routes=[Route(pattern="x.inc", target=inc)])
+"""
+
+
+def jido_in(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """``jido ARGS`` in another process, run from ``cwd`` as the console script runs: with
+    neither the working directory nor the script's on ``sys.path`` (``-P``)."""
+    roots = {
+        str(Path(m.__file__ or "").resolve().parent.parent)
+        for m in (jido, jido_interpreters, jido_examples)
+    }
+    code = "import sys; from jido_interpreters.cli import main; sys.argv[0] = 'jido'; main()"
+    return subprocess.run(
+        [sys.executable, "-P", "-c", code, *args],
+        cwd=cwd,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sorted(roots))},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def test_a_module_spec_is_found_in_the_working_directory(tmp_path: Path) -> None:
+    """``jido graph myagents:SPEC`` run where myagents.py is finds it, as ``python -m``
+    would."""
+    (tmp_path / "myagents.py").write_text(AGENTS, encoding="utf-8")
+    done = jido_in(tmp_path, "graph", "myagents:SPEC")
+    assert (done.returncode, done.stderr) == (0, "")
+    assert "x.inc" in done.stdout
+
+
+def test_a_file_spec_may_import_the_modules_beside_it(tmp_path: Path) -> None:
+    """A ``FILE.py:NAME`` whose file imports a sibling module loads, from any directory."""
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "myagents.py").write_text(AGENTS, encoding="utf-8")
+    (project / "system.py").write_text("from myagents import SPEC\n", encoding="utf-8")
+    done = jido_in(tmp_path, "graph", "project/system.py:SPEC")
+    assert (done.returncode, done.stderr) == (0, "")
+    assert "x.inc" in done.stdout
+
+
+def test_a_file_spec_named_like_a_module_does_not_replace_it(tmp_path: Path) -> None:
+    """A spec file named like a module (here ``colorsys.py``) is loaded under a name of its
+    own: the module keeps its place in ``sys.modules``, and the file's dataclasses work."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setitem(sys.modules, "colorsys", colorsys)  # put back whatever happens
+        (tmp_path / "colorsys.py").write_text(AGENTS, encoding="utf-8")
+        path = script(tmp_path, cloudevent(1, "x.inc"))
+        result = run("review", f"{tmp_path}/colorsys.py:SPEC", str(path), "--format", "json")
+        assert sys.modules["colorsys"] is colorsys
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["final"]["mine"] == {"n": 1}

@@ -7,11 +7,13 @@ from typing import Any
 
 import attrs
 import pytest
+from markdown_it import MarkdownIt
 
 from jido import (
     ActionResult,
     AgentSpec,
     Context,
+    CustomDirective,
     FrozenMap,
     Invoke,
     JsonValue,
@@ -24,7 +26,7 @@ from jido import (
     ok,
     thaw,
 )
-from jido_interpreters import CannedError, Change, DryRun
+from jido_interpreters import CannedError, Change, DryRun, Review, ReviewStep
 
 # ---------------------------------------------------------------- a small shop
 
@@ -127,6 +129,48 @@ def test_dry_run_takes_no_effect_handlers_at_all() -> None:
 
     with pytest.raises(TypeError):
         DryRun([ORDER], effects={"payment.charge": must_not_run})  # type: ignore[call-arg]
+
+
+@attrs.frozen
+class SendEmail(CustomDirective):
+    """A user's own effect."""
+
+    to: str
+
+
+@action()
+def mail(state: Shipper, _: NoParams, ctx: Context) -> ActionResult[Shipper]:
+    return ok(Shipper(shipped=state.shipped + 1), SendEmail("boss@example.com"))
+
+
+MAILER: AgentSpec[Shipper] = AgentSpec(
+    name="mailer", state=Shipper, routes=[Route(pattern="mail.go", target=mail)]
+)
+
+
+def test_dry_run_takes_no_directive_handlers_at_all() -> None:
+    """A custom directive's handler is a user's effect: DryRun refuses one, saying why."""
+
+    def must_not_run(agent_id: str, d: object) -> list[Any]:
+        pytest.fail("DryRun called a directive handler")
+
+    with pytest.raises(TypeError, match="DryRun takes no directive handlers"):
+        DryRun([MAILER], directives={SendEmail: must_not_run})  # type: ignore[arg-type]
+
+
+def test_dry_run_records_a_custom_directive_as_an_effect_it_would_perform() -> None:
+    """A custom directive is recorded as an intent, reported among the effects that would
+    run, and is no problem (the real system has a handler)."""
+    run = DryRun([MAILER])
+    run.start(MAILER, "m")
+    run.send("m", "mail.go")
+    assert run.intents == (("m", SendEmail("boss@example.com")),)
+    assert run.problems == ()
+    report = run.review()
+    (step,) = report.steps
+    assert step.effects == ("custom SendEmail",)
+    assert "effects that would run: 1\n" in report.to_text()
+    assert "- **effect**: custom SendEmail" in report.to_markdown()
 
 
 def test_dry_run_records_the_intent_and_performs_nothing() -> None:
@@ -330,3 +374,47 @@ def test_the_review_diff_tells_added_removed_and_null_apart() -> None:
     assert '    + state.workers.w1: "a/w1"\n' in text
     markdown = run.review().to_markdown()
     assert '| `state.workers.w1` | — | `"a/w1"` |' in markdown
+
+
+ODD_VALUES: list[object] = ["a|b", "c`d", "``e", "f`", " g ", {"h|i": "`"}, "\\|", "|"]
+
+
+def test_markdown_shows_values_with_pipes_and_backticks_as_they_are() -> None:
+    """A ``|`` in a value does not end its table cell, and a backtick does not end its code
+    span: each row keeps three cells, each showing the value's JSON, and so do an agent id
+    and a key holding them."""
+    changes = tuple(
+        Change(f"state.m[{json.dumps(f'k`{n}|')}]", None, v, "added")
+        for n, v in enumerate(ODD_VALUES)
+    )
+    step = ReviewStep(
+        index=0,
+        at=0.0,
+        agent_id="a`|b",
+        signal_type="x.y",
+        signal_id="s1",
+        changes=changes,
+        directives=(),
+        effects=(),
+        problems=(),
+    )
+    report = Review(title="Odd", steps=(step,), final={"a`|b": {"v": ODD_VALUES}})
+    tokens = MarkdownIt("commonmark").enable("table").parse(report.to_markdown())
+    rows: list[list[str]] = []
+    codes: list[str] = []  # every code span, in order
+    in_table = False
+    for t in tokens:
+        in_table = t.type == "table_open" or (in_table and t.type != "table_close")
+        if t.type == "tr_open":
+            rows.append([])
+        elif t.type == "inline":
+            spans = [c.content for c in t.children or [] if c.type == "code_inline"]
+            codes += spans
+            if in_table:
+                rows[-1].append(spans[0] if spans else t.content)
+    assert rows == [
+        ["path", "before", "after"],
+        *([c.path, "—", json.dumps(c.after, ensure_ascii=False)] for c in changes),
+    ]
+    assert codes[:2] == ["x.y", "a`|b"]  # the heading
+    assert codes[-2:] == ["a`|b", json.dumps({"v": ODD_VALUES}, ensure_ascii=False)]

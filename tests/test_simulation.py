@@ -44,6 +44,7 @@ from jido.serde import DecodeError
 from jido_examples import bank, contentops
 from jido_interpreters import (
     NO_FAULTS,
+    ActionCrash,
     AgentCrashed,
     AgentStarted,
     DeadLettered,
@@ -66,6 +67,7 @@ from jido_interpreters import (
     replay,
     simulate,
     simulation_to_jsonl,
+    trace_failure,
     trace_spec,
     trace_to_jsonl,
 )
@@ -704,6 +706,52 @@ def test_an_action_that_raises_propagates_with_the_seed_noted() -> None:
     assert sim.result().agents["c"].state.n == 1
 
 
+def crashing_scenario() -> Scenario:
+    def setup(sim: Simulation) -> None:
+        sim.start(COUNTER, "c")
+        sim.send("c", "counter.bump")
+        sim.send("c", "counter.explode")
+
+    return Scenario(specs=[COUNTER], setup=setup)
+
+
+def test_a_crash_ends_the_trace_and_its_replay_reproduces_it() -> None:
+    """The result of a run an action crashed says so, its trace ends with the crash, and a
+    replay that crashes the same way is identical; a trace of such a run written without
+    the crash (before crashes were recorded) replays as a divergence at its end."""
+    sim = crashing_scenario().simulation(seed=9)
+    with pytest.raises(ActionCrashed):
+        sim.run()
+    result = sim.result()
+    assert not result.quiescent
+    assert result.crash == ActionCrash(
+        index=2,
+        agent_id="c",
+        action="explode",
+        signal_type="counter.explode",
+        message="action 'explode' of agent 'c' raised handling 'counter.explode':"
+        " RuntimeError: a bug",
+    )
+    text = simulation_to_jsonl(result)
+    last = json.loads(text.splitlines()[-1])
+    assert last == {
+        "i": 2,
+        "kind": "action_crashed",
+        "agent": "c",
+        "action": "explode",
+        "type": "counter.explode",
+        "message": result.crash.message,
+    }
+    assert replay(text, crashing_scenario()) is None
+    assert trace_failure(text) == f"action crashed at event 2: {result.crash.message}"
+    old = "".join(line + "\n" for line in text.splitlines()[:-1])
+    assert trace_failure(old) is None
+    divergence = replay(old, crashing_scenario())
+    assert divergence is not None
+    assert (divergence.line, divergence.expected) == (4, None)
+    assert "action_crashed c counter.explode" in divergence.describe()
+
+
 def test_a_simulation_runs_once_and_is_set_up_before() -> None:
     """start, send and run are refused once the run began; bad arguments are refused."""
     sim = Simulation([COUNTER])
@@ -994,8 +1042,42 @@ def test_cli_simulate_reports_a_violation_with_its_seed(tmp_path: Path) -> None:
     assert f"jido replay {trace}" in done.stderr
     last = json.loads(trace.read_text(encoding="utf-8").splitlines()[-1])
     assert last["kind"] == "violated"
+    # The replay is identical, so the failure reproduces: said, and exit code 1.
     again = run("replay", str(trace), f"{module}:ACCOUNT")
-    assert again.exit_code == 0, again.output
+    assert again.exit_code == 1, again.output
+    assert again.stdout.startswith(
+        f"reproduces: invariant 'alice never pays' violated after event {last['i']}: "
+    )
+    assert again.stdout.endswith(" lines replayed identically)\n")
+
+
+CRASHING = """
+from jido_interpreters import Scenario
+from tests.test_simulation import COUNTER
+
+def setup(sim):
+    sim.start(COUNTER, "c")
+    sim.send("c", "counter.explode")
+
+SCENARIO = Scenario(specs=[COUNTER], setup=setup)
+"""
+
+
+def test_cli_replay_of_a_crashed_run_reproduces_the_crash(tmp_path: Path) -> None:
+    """``simulate`` says to replay a crashed run; the replay says the crash reproduces, with
+    what the action raised, and exits 1."""
+    module = tmp_path / "crashing.py"
+    module.write_text(CRASHING, encoding="utf-8")
+    trace = tmp_path / "run.jsonl"
+    done = run("simulate", f"{module}:COUNTER", "--trace-out", str(trace))
+    assert done.exit_code == 1, done.output
+    assert f"replay it: jido replay {trace}" in done.stderr
+    again = run("replay", str(trace))
+    assert again.exit_code == 1, again.output
+    assert again.stdout == (
+        "reproduces: action crashed at event 1: action 'explode' of agent 'c' raised handling"
+        " 'counter.explode': RuntimeError: a bug (3 lines replayed identically)\n"
+    )
 
 
 def test_cli_simulate_runs_a_spec_without_a_scenario() -> None:
@@ -1224,3 +1306,38 @@ def test_a_bank_account_runs_one_retry_chain() -> None:
     retries = [e.at for e in rt.trace if e.signal.type == "bank.retry"]
     assert len(retries) == 4
     assert len(set(retries)) == 4
+
+
+def test_cli_progress_leaves_nothing_on_stderr(tmp_path: Path) -> None:
+    """Where stderr is no terminal there is no progress bar, so nothing of it is left before
+    an error, or after a run."""
+    trace = tmp_path / "run.jsonl"
+    done = run("simulate", BANK, "--events", "50", "--trace-out", str(trace))
+    assert (done.exit_code, done.stderr) == (0, "")
+    replayed = run("replay", str(trace))
+    assert (replayed.exit_code, replayed.stderr) == (0, "")
+    lines = trace.read_text(encoding="utf-8").splitlines()
+    lines[1] = "[]"
+    trace.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    broken = run("replay", str(trace))
+    assert broken.exit_code == 2
+    assert broken.stderr == f"error: {trace}: simulation trace line 2: expected a JSON object\n"
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [("agents", "x"), ("agents", {"id": "alice"}), ("inputs", "x"), ("inputs", [1])],
+)
+def test_a_header_whose_agents_or_inputs_are_no_list_of_objects_is_refused(
+    key: str, value: object
+) -> None:
+    """A header's ``agents`` and ``inputs`` are lists of objects: anything else is said so
+    (not "agent 'x' runs no spec", from iterating a string's letters)."""
+    lines = simulation_to_jsonl(simulate(bank.SCENARIO, seed=1, events=20)).splitlines()
+    header = json.loads(lines[0])
+    header[key] = value
+    text = "\n".join([json.dumps(header), *lines[1:]]) + "\n"
+    with pytest.raises(DecodeError) as caught:
+        replay(text, bank.SCENARIO)
+    assert caught.value.what == "simulation trace line 1"
+    assert caught.value.reason == f"{key} must be a list of objects, not {value!r}"

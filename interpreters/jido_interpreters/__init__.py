@@ -62,6 +62,7 @@ from ._review import Review as Review
 from ._review import ReviewStep as ReviewStep
 from ._review import describe as describe
 from ._review import review as review
+from ._sim_events import ActionCrash as ActionCrash
 from ._sim_events import AgentStarted as AgentStarted
 from ._sim_events import DeadLettered as DeadLettered
 from ._sim_events import Invariant as Invariant
@@ -73,6 +74,7 @@ from ._sim_events import Violation as Violation
 from ._sim_trace import Divergence as Divergence
 from ._sim_trace import replay as replay
 from ._sim_trace import simulation_to_jsonl as simulation_to_jsonl
+from ._sim_trace import trace_failure as trace_failure
 from ._sim_trace import trace_spec as trace_spec
 from ._simulation import Scenario as Scenario
 from ._simulation import Simulation as Simulation
@@ -98,6 +100,7 @@ from ._trace import trace_to_jsonl as trace_to_jsonl
 __all__ = [
     "DEFAULT_EPOCH",
     "NO_FAULTS",
+    "ActionCrash",
     "AgentCrashed",
     "AgentExists",
     "AgentHibernated",
@@ -173,6 +176,7 @@ __all__ = [
     "review",
     "simulate",
     "simulation_to_jsonl",
+    "trace_failure",
     "trace_from_jsonl",
     "trace_spec",
     "trace_to_jsonl",

@@ -37,7 +37,7 @@ class _Recorder:
 
     def __init__(self, replies: Mapping[str, Reply]) -> None:
         self.replies = dict(replies)
-        self.intents: list[tuple[str, Invoke]] = []
+        self.intents: list[tuple[str, Invoke | CustomDirective]] = []
 
     def perform(self, invoke: Invoke, agent_id: str, problems: list[Problem]) -> EffectOutcome:
         self.intents.append((agent_id, invoke))
@@ -57,19 +57,33 @@ class _Recorder:
             return ("error", "InvalidResult", str(exc))
 
 
+class _DryKernel(Kernel):
+    """The kernel with custom directives recorded instead of handed to a handler."""
+
+    def __init__(self, recorder: _Recorder, **kw: Any) -> None:
+        super().__init__(effects=recorder, **kw)
+        self.recorder = recorder
+
+    def _custom(self, agent_id: str, d: CustomDirective, problems: list[Problem]) -> None:
+        self.recorder.intents.append((agent_id, d))
+
+
 @final
 class DryRun(_Runtime):
     """Runs agents like :class:`SyncRuntime` but performs no effect, then reports.
 
     Signals between agents, spawns, timers and cron ticks are followed (they are the system's
-    own logic); ``Invoke`` effects are recorded and not run. Give ``replies`` to continue down
-    the happy path: an effect with a canned reply returns it as its ``on_ok`` signal (or a
-    :class:`CannedError` as ``on_error``); one without gets no outcome.
+    own logic); ``Invoke`` effects and custom directives (a user's own effects) are recorded
+    as :attr:`intents` and not carried out. Give ``replies`` to continue down the happy path:
+    an effect with a canned reply returns it as its ``on_ok`` signal (or a
+    :class:`CannedError` as ``on_error``); one without gets no outcome, and a custom
+    directive gets none either (what its handler would send back is not known).
 
     Args:
         specs: the specs agents may run.
         replies: canned replies by effect name.
-        sinks, sensors, directives, epoch, max_steps: as for :class:`SyncRuntime`.
+        directives: refused: a dry run calls no directive handler (``TypeError``).
+        sinks, sensors, epoch, max_steps: as for :class:`SyncRuntime`.
     """
 
     def __init__(
@@ -79,26 +93,31 @@ class DryRun(_Runtime):
         replies: Mapping[str, Reply] | None = None,
         sinks: Iterable[str] = (),
         sensors: Mapping[str, Any] | None = None,
-        directives: Mapping[type[CustomDirective], Any] | None = None,
+        directives: None = None,
         epoch: datetime = DEFAULT_EPOCH,
         max_steps: int = 1_000_000,
     ) -> None:
         if replies is not None and not isinstance(replies, Mapping):
             raise TypeError(f"replies must be a mapping of effect name to reply, not {replies!r}")
+        if directives is not None:
+            raise TypeError(
+                "DryRun takes no directive handlers: a dry run carries out no custom directive,"
+                " it records each as an intent (see DryRun.intents)"
+            )
         self._recorder = _Recorder(replies or {})
-        self._kernel = Kernel(
-            specs,
-            effects=self._recorder,
+        self._kernel = _DryKernel(
+            self._recorder,
+            specs=specs,
             sinks=sinks,
             sensors=sensors,
-            directives=directives,
             epoch=epoch,
             max_steps=max_steps,
         )
 
     @property
-    def intents(self) -> tuple[tuple[str, Invoke], ...]:
-        """Every effect that would have run: ``(agent id, invoke)``, in order."""
+    def intents(self) -> tuple[tuple[str, Invoke | CustomDirective], ...]:
+        """Every effect that would have run, in order: ``(agent id, directive)``, the
+        directive an ``Invoke`` or a custom directive."""
         return tuple(self._recorder.intents)
 
     def review(self, *, title: str = "Dry-run review", codec: Codec | None = None) -> Review:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+import re
+from typing import Any, Final
 
 __all__ = ["loads", "split_lines"]
 
@@ -28,12 +29,50 @@ def _refuse(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
+# A ``\uD800``-``\uDFFF`` escape, or such a character as it is: where a lone surrogate can
+# come from. (A match may be a false alarm, an escaped backslash before "ud800": the parsed
+# value is then searched to be sure.)
+_MAYBE_SURROGATE: Final = re.compile(r"\\u[dD][89abcdefABCDEF]|[\ud800-\udfff]")
+_SURROGATE: Final = re.compile(r"[\ud800-\udfff]")
+
+
+def _surrogate(value: Any) -> str | None:
+    """The first lone surrogate in a parsed value's strings (keys included), or ``None``."""
+    stack = [value]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, str):
+            found = _SURROGATE.search(v)
+            if found:
+                return found.group()
+        elif isinstance(v, dict):
+            stack.extend(reversed([x for kv in v.items() for x in kv]))
+        elif isinstance(v, list):
+            stack.extend(reversed(v))
+    return None
+
+
 def loads(line: str) -> Any:
-    """``json.loads``, refusing ``NaN`` and ``Infinity``, which Python's parser accepts but
-    JSON does not have.
+    r"""``json.loads``, refusing what Python's parser accepts but is not JSON text: ``NaN``
+    and ``Infinity``, and a string holding a lone surrogate (``"\ud800"``: half of a UTF-16
+    pair, no character at all, which could not be written out as UTF-8 again).
+
+    >>> loads('{"a": ["\\ud83d\\ude00"]}')  # a pair: one character
+    {'a': ['😀']}
+    >>> loads('["\\ud800"]')
+    Traceback (most recent call last):
+    ...
+    ValueError: a string holds a lone surrogate (\ud800), which is not Unicode text
 
     Raises:
         json.JSONDecodeError: not JSON.
-        ValueError: a ``NaN`` or ``Infinity`` literal.
+        ValueError: a ``NaN`` or ``Infinity`` literal, or a lone surrogate.
     """
-    return json.loads(line, parse_constant=_refuse)
+    value = json.loads(line, parse_constant=_refuse)
+    if _MAYBE_SURROGATE.search(line):
+        lone = _surrogate(value)
+        if lone is not None:
+            raise ValueError(
+                f"a string holds a lone surrogate (\\u{ord(lone):04x}), which is not Unicode text"
+            )
+    return value

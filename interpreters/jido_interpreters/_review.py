@@ -125,8 +125,9 @@ def describe(d: Directive) -> str:
 
 
 def _is_effect(d: Directive) -> bool:
-    # What leaves the system: effects run, signals sent out, timers armed, agents started.
-    return isinstance(d, Invoke | Cron | Schedule | SpawnAgent | StartSensor) or (
+    # What leaves the system: effects run (a custom directive is a user's own kind), signals
+    # sent out, timers armed, agents started.
+    return isinstance(d, Invoke | CustomDirective | Cron | Schedule | SpawnAgent | StartSensor) or (
         isinstance(d, Emit) and isinstance(d.to, ToSink)
     )
 
@@ -202,8 +203,28 @@ def _change_line(c: Change) -> str:
             assert_never(c.kind)
 
 
+_BACKTICKS: Final = re.compile(r"`+")
+
+
+def _code(text: str, *, cell: bool = False) -> str:
+    """``text`` as a Markdown code span that shows it as it is: fenced with more backticks
+    than its longest run of them, padded with a space where it begins or ends with a
+    backtick or a space (a span drops one such pair), and in a table ``cell`` with its ``|``
+    escaped (a cell ends at a bare one, even inside a code span).
+
+    >>> print(_code('a`b'), _code('`x'), _code('a|b', cell=True))
+    ``a`b`` `` `x `` `a\\|b`
+    """
+    fence = "`" * (max((len(run) for run in _BACKTICKS.findall(text)), default=0) + 1)
+    if text[:1] in ("`", " ") or text[-1:] in ("`", " "):
+        text = f" {text} "
+    if cell:
+        text = text.replace("|", "\\|")
+    return f"{fence}{text}{fence}"
+
+
 def _cell(value: Any, present: bool) -> str:
-    return f"`{_json(value)}`" if present else "—"
+    return _code(_json(value), cell=True) if present else "—"
 
 
 @final
@@ -266,12 +287,12 @@ class Review:
             out += [f"- **problem**: {p}" for p in self.start_problems]
             out.append("")
         for s in self.steps:
-            out.append(f"## {s.index}. `{s.signal_type}` → `{s.agent_id}` (t={s.at:g}s)")
+            out.append(f"## {s.index}. {_code(s.signal_type)} → {_code(s.agent_id)} (t={s.at:g}s)")
             out.append("")
             if s.changes:
                 out += ["| path | before | after |", "|---|---|---|"]
                 out += [
-                    f"| `{c.path}` | {_cell(c.before, c.kind != 'added')} |"
+                    f"| {_code(c.path, cell=True)} | {_cell(c.before, c.kind != 'added')} |"
                     f" {_cell(c.after, c.kind != 'removed')} |"
                     for c in s.changes
                 ]
@@ -283,7 +304,7 @@ class Review:
             out += [f"- **problem**: {p}" for p in s.problems]
             out.append("")
         out += ["## Final states", ""]
-        out += [f"- `{k}`: `{_json(v)}`" for k, v in self.final.items()]
+        out += [f"- {_code(k)}: {_code(_json(v))}" for k, v in self.final.items()]
         return "\n".join(out) + "\n"
 
     def render(self, format: str) -> str:

@@ -25,6 +25,7 @@ from ._faults import (
 from ._trace import TraceEntry
 
 __all__ = [
+    "ActionCrash",
     "AgentStarted",
     "DeadLettered",
     "Invariant",
@@ -33,9 +34,18 @@ __all__ = [
     "SimEvent",
     "SimulationResult",
     "Violation",
+    "crash_message",
 ]
 
 Invariant: TypeAlias = Callable[[Mapping[str, Agent[Any]]], "bool | str"]
+
+
+def crash_message(exc: BaseException) -> str:
+    """What a crash says, with the exception behind it: ``action 'pay' of agent 'a' raised
+    handling 'x.pay': KeyError: 'card'`` (an :class:`~jido.ActionCrashed` names the action;
+    its ``__cause__`` is what the action raised)."""
+    cause = exc.__cause__
+    return str(exc) if cause is None else f"{exc}: {type(cause).__name__}: {cause}"
 
 
 @final
@@ -123,6 +133,27 @@ class Violation:
 
 @final
 @attrs.frozen(kw_only=True)
+class ActionCrash:
+    """An action that raised (a bug in a spec), which stopped the run.
+
+    Attributes:
+        index: the index the delivery that crashed would have had (the run's events are
+            those before it).
+        agent_id: the agent that was stepping.
+        action: the action that raised.
+        signal_type: the type of the signal it was handling, if any.
+        message: what :func:`crash_message` says: the crash and what the action raised.
+    """
+
+    index: int
+    agent_id: str
+    action: str
+    signal_type: str | None
+    message: str
+
+
+@final
+@attrs.frozen(kw_only=True)
 class SimulationResult:
     """What a run did: its parameters, every event, and the agents at the end.
 
@@ -146,6 +177,7 @@ class SimulationResult:
             order: what :func:`replay` feeds back to re-run it (``None`` for a seeded run).
         sent_after: for each input, how many agents had been started when it was sent
             (starts and sends interleave in a setup, and the order is part of the run).
+        crash: the action that raised and stopped the run, if one did.
     """
 
     seed: int | None
@@ -165,6 +197,7 @@ class SimulationResult:
     sinks: FrozenMap[str, tuple[Signal, ...]] = attrs.field(factory=FrozenMap)
     choices: tuple[float, ...] | None = None
     sent_after: tuple[int, ...] = ()
+    crash: ActionCrash | None = None
 
     @property
     def entries(self) -> tuple[TraceEntry, ...]:

@@ -48,6 +48,7 @@ __all__ = [
     "Divergence",
     "replay",
     "simulation_to_jsonl",
+    "trace_failure",
     "trace_spec",
 ]
 
@@ -140,7 +141,8 @@ def _dumps(value: object) -> str:
 def simulation_to_jsonl(
     result: SimulationResult, *, codec: Codec | None = None, spec: str | None = None
 ) -> str:
-    """The run as JSON lines: a header, one line per event, a last line for a violation.
+    """The run as JSON lines: a header, one line per event, a last line for a violation
+    (``"kind": "violated"``) or a crash (``"kind": "action_crashed"``).
 
     The header records what :func:`replay` needs to re-run it: ``seed`` (or, for a run whose
     choices a given generator made, ``choices``: every draw), ``events`` (the budget),
@@ -184,7 +186,47 @@ def simulation_to_jsonl(
                 }
             )
         )
+    crash = result.crash
+    if crash is not None:
+        lines.append(
+            _dumps(
+                {
+                    "i": crash.index,
+                    "kind": "action_crashed",
+                    "agent": crash.agent_id,
+                    "action": crash.action,
+                    "type": crash.signal_type,
+                    "message": crash.message,
+                }
+            )
+        )
     return "".join(line + "\n" for line in lines)
+
+
+def trace_failure(text: str) -> str | None:
+    """The failure a trace ends in, in one line (``invariant 'x' violated after event 7:
+    ...``, ``action crashed at event 3: ...``), or ``None`` if its run did not fail.
+
+    A trace that :func:`replay` finds identical reproduces it. (A trace written before
+    crashes were recorded does not end in one: replaying a crashed run of that kind shows
+    the crash as a divergence at its end.)
+    """
+    lines = [line for line in split_lines(text) if line.strip()]
+    try:
+        last = loads(lines[-1]) if len(lines) > 1 else None
+    except ValueError:
+        return None
+    if not isinstance(last, dict):
+        return None
+    match last.get("kind"):
+        case "violated":
+            return (
+                f"invariant {last.get('invariant')!r} violated after event {last.get('i')}:"
+                f" {last.get('message')}"
+            )
+        case "action_crashed":
+            return f"action crashed at event {last.get('i')}: {last.get('message')}"
+    return None
 
 
 @final
@@ -360,14 +402,18 @@ def _read_header(raw: object, scenario: Scenario) -> _Header:
     agents: list[Agent[Any]] = []
     inputs: list[tuple[float, str, Signal]] = []
     sent_after: list[int] = []
+    listed = {k: raw.get(k, []) for k in ("agents", "inputs")}
+    for key, value in listed.items():
+        if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+            raise DecodeError(what, f"{key} must be a list of objects, not {value!r:.60}")
     try:
-        for a in raw.get("agents", []):
-            name = a.get("spec") if isinstance(a, dict) else None
+        for a in listed["agents"]:
+            name = a.get("spec")
             spec = by_name.get(name) if isinstance(name, str) else None
             if spec is None:
                 raise DecodeError(what, f"agent {a!r} runs no spec of the scenario")
             agents.append(codec.agent_from_dict(a, spec))
-        for item in raw.get("inputs", []):
+        for item in listed["inputs"]:
             at, to = seconds(item["at"]), item["to"]
             if at is None or not isinstance(to, str):
                 raise DecodeError(
@@ -429,6 +475,8 @@ def replay(
 
     Returns:
         ``None`` if the replay gives the same bytes, else the first :class:`Divergence`.
+        The same bytes include a failure the trace ends in (see :func:`trace_failure`): the
+        replay reproduced it.
 
     Raises:
         DecodeError: a line is not a JSON object, or the header is malformed; ``what``

@@ -32,7 +32,7 @@ In the manner of FoundationDB's simulator and TigerBeetle's VOPR:
    :class:`InvariantViolated`, carrying the seed, the event index and the trace so far.
 6. A trace serializes to JSON lines: a header (seed, event budget, fault plan, latency,
    epoch, the agents started and the inputs sent), one line per event, and a last line for
-   a violation. :func:`replay` re-runs the header and compares line by line.
+   a violation or a crash. :func:`replay` re-runs the header and compares line by line.
 """
 
 from __future__ import annotations
@@ -63,12 +63,14 @@ from ._faults import (
 from ._kernel import DEFAULT_EPOCH, DirectiveHandler, SensorFn
 from ._sim_engine import _Engine, _Recorded, _Violated
 from ._sim_events import (
+    ActionCrash,
     AgentStarted,
     Invariant,
     InvariantViolated,
     SimEvent,
     SimulationResult,
     Violation,
+    crash_message,
 )
 from ._sync import EffectHandler
 
@@ -155,6 +157,7 @@ class Simulation:
         self._budget = 0
         self._ran = False
         self._violation: Violation | None = None
+        self._crash: ActionCrash | None = None
 
     # ------------------------------------------------------------------ setup
 
@@ -234,7 +237,8 @@ class Simulation:
         Raises:
             InvariantViolated: an invariant failed; the run stopped after that event.
             ActionCrashed: an action raised (a bug); a note gives the seed and the event
-                index, and :meth:`result` has the run up to the event before.
+                index, and :meth:`result` has the run up to the event before, and the
+                crash (``crash``: its trace ends with it).
             RuntimeError: the simulation has already run.
             ValueError: ``events`` is negative.
         """
@@ -256,6 +260,13 @@ class Simulation:
             self._violation = exc.violation
             raise InvariantViolated(self.result()) from None
         except ActionCrashed as exc:
+            self._crash = ActionCrash(
+                index=e.count,
+                agent_id=exc.agent_id,
+                action=exc.action,
+                signal_type=exc.signal_type,
+                message=crash_message(exc),
+            )
             exc.add_note(f"in a simulation with seed {self._seed}, at event {e.count}")
             raise
         return self.result()
@@ -276,11 +287,12 @@ class Simulation:
             event_count=e.count,
             agents=FrozenMap(dict(e.agents)),
             now=e.now,
-            quiescent=self._violation is None and e.idle(),
+            quiescent=self._violation is None and self._crash is None and e.idle(),
             violation=self._violation,
             counts=FrozenMap(dict(e.counts)),
             sinks=FrozenMap({name: tuple(sigs) for name, sigs in e.sinks.items()}),
             choices=None if self._choices is None else tuple(self._choices),
+            crash=self._crash,
         )
 
     # ------------------------------------------------------------------ reading

@@ -7,12 +7,16 @@ line number where there is one, and exit code 2.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import hashlib
 import importlib
 import importlib.util
 import json
+import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from types import ModuleType
 from typing import Annotated, Any, NoReturn
 
 import typer
@@ -30,9 +34,9 @@ from ._faults import NO_FAULTS, FaultPlan, fault_plan_from_json
 from ._jsonl import loads, split_lines
 from ._kernel import RunawayError, UnknownAgent
 from ._review import describe
-from ._sim_events import InvariantViolated, SimulationResult
+from ._sim_events import InvariantViolated, SimulationResult, crash_message
 from ._sim_trace import replay as replay_trace
-from ._sim_trace import simulation_to_jsonl, trace_spec
+from ._sim_trace import simulation_to_jsonl, trace_failure, trace_spec
 from ._simulation import Scenario, Simulation
 from ._sqlite import SQLiteStorage
 from ._sync import SyncRuntime
@@ -47,7 +51,15 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-_err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+def _console(*, stderr: bool = False) -> Console:
+    # Emoji codes off too: user text such as ":smile:" is printed as written.
+    return Console(stderr=stderr, highlight=False, soft_wrap=True, emoji=False)
+
+
+#: Everything the CLI prints with rich markup escapes the text it did not write itself
+#: (topics, ids, paths, messages), or prints it with ``markup=False``.
+_err = _console(stderr=True)
 
 
 class BadInput(Exception):
@@ -55,38 +67,75 @@ class BadInput(Exception):
 
 
 def _die(message: str) -> NoReturn:
-    _err.print(f"[bold red]error:[/] {message}", markup=True)
+    _err.print(f"[bold red]error:[/] {escape(message)}", markup=True)
     raise typer.Exit(code=2)
 
 
-def load_specs(ref: str) -> tuple[AgentSpec[Any], tuple[AgentSpec[Any], ...]]:
-    """Load ``module:name`` or ``path/to/file.py:name``: the spec (a module variable, or the
-    name of a spec the module lists in ``SPECS``), and every spec its module lists in
-    ``SPECS`` (so children it spawns can be found).
+def _fail(message: str) -> NoReturn:
+    """A run that failed (a crash, an invariant): one ``failed:`` line, exit code 1."""
+    _err.print(f"[bold red]failed:[/] {escape(message)}", markup=True)
+    raise typer.Exit(code=1)
+
+
+@contextlib.contextmanager
+def _first_on_path(directory: str) -> Iterator[None]:
+    """``directory`` at the front of ``sys.path`` for the duration (a module loaded then may
+    import its neighbours)."""
+    sys.path.insert(0, directory)
+    try:
+        yield
+    finally:
+        with contextlib.suppress(ValueError):
+            sys.path.remove(directory)  # the first occurrence: this one
+
+
+def _file_module_name(path: Path) -> str:
+    # Unique per file, and no module's name: a file named like a module (jido.py, json.py)
+    # must not take its place in sys.modules.
+    digest = hashlib.sha256(str(path.resolve()).encode("utf-8", "surrogatepass")).hexdigest()
+    return f"_jido_spec_{digest[:16]}_{path.stem}"
+
+
+def _load_module(ref: str, target: str) -> ModuleType:
+    """The module of a ``MODULE:NAME`` (imported with the working directory first on
+    ``sys.path``, as ``python -m`` does) or a ``FILE.py:NAME`` (run afresh, with the file's
+    directory first on ``sys.path``, under a name of its own in ``sys.modules``).
 
     Raises:
-        BadInput: the module, the attribute or the spec cannot be loaded.
+        BadInput: the module cannot be found or loaded, or raised while it was.
     """
-    target, sep, name = ref.rpartition(":")
-    if not sep or not target or not name:
-        raise BadInput(f"spec {ref!r}: expected MODULE:NAME or FILE.py:NAME")
     try:
-        if target.endswith(".py"):
-            path = Path(target)
-            if not path.is_file():
-                raise BadInput(f"spec {ref!r}: no file {target}")
-            mod_spec = importlib.util.spec_from_file_location(path.stem, path)
-            if mod_spec is None or mod_spec.loader is None:
-                raise BadInput(f"spec {ref!r}: cannot load {target}")
-            module = importlib.util.module_from_spec(mod_spec)
-            sys.modules[path.stem] = module
-            mod_spec.loader.exec_module(module)
-        else:
-            module = importlib.import_module(target)
+        if not target.endswith(".py"):
+            with _first_on_path(os.getcwd()):
+                return importlib.import_module(target)
+        path = Path(target)
+        if not path.is_file():
+            raise BadInput(f"spec {ref!r}: no file {target}")
+        name = _file_module_name(path)
+        mod_spec = importlib.util.spec_from_file_location(name, path)
+        if mod_spec is None or mod_spec.loader is None:
+            raise BadInput(f"spec {ref!r}: cannot load {target}")
+        module = importlib.util.module_from_spec(mod_spec)
+        sys.modules[name] = module  # before it runs: attrs and typing look classes up there
+        try:
+            with _first_on_path(str(path.resolve().parent)):
+                mod_spec.loader.exec_module(module)
+        except BaseException:
+            del sys.modules[name]
+            raise
+        return module
     except BadInput:
         raise
     except Exception as exc:
         raise BadInput(f"spec {ref!r}: {type(exc).__name__}: {exc}") from None
+
+
+def _load(ref: str) -> tuple[ModuleType, AgentSpec[Any], tuple[AgentSpec[Any], ...]]:
+    """:func:`load_specs`, and the module the specs came from."""
+    target, sep, name = ref.rpartition(":")
+    if not sep or not target or not name:
+        raise BadInput(f"spec {ref!r}: expected MODULE:NAME or FILE.py:NAME")
+    module = _load_module(ref, target)
     listed = getattr(module, "SPECS", ())
     listed = listed if isinstance(listed, list | tuple) else ()
     specs = tuple(s for s in listed if isinstance(s, AgentSpec))
@@ -100,7 +149,24 @@ def load_specs(ref: str) -> tuple[AgentSpec[Any], tuple[AgentSpec[Any], ...]]:
         has = f"its specs: {', '.join(sorted(found))}" if found else "it defines no AgentSpec"
         what = "is not an AgentSpec" if hasattr(module, name) else "is not in the module"
         raise BadInput(f"spec {ref!r}: {name} {what} ({has})")
-    return spec, specs if spec in specs else (spec, *specs)
+    return module, spec, specs if spec in specs else (spec, *specs)
+
+
+def load_specs(ref: str) -> tuple[AgentSpec[Any], tuple[AgentSpec[Any], ...]]:
+    """Load ``module:name`` or ``path/to/file.py:name``: the spec (a module variable, or the
+    name of a spec the module lists in ``SPECS``), and every spec its module lists in
+    ``SPECS`` (so children it spawns can be found).
+
+    A module is imported with the working directory first on ``sys.path`` (so
+    ``jido graph myagents:SPEC`` finds ``./myagents.py``); a file is run with its own
+    directory first on it (so it may import the modules beside it), under a name of its own
+    in ``sys.modules`` (a file named ``json.py`` does not replace the module ``json``).
+
+    Raises:
+        BadInput: the module, the attribute or the spec cannot be loaded.
+    """
+    _, spec, specs = _load(ref)
+    return spec, specs
 
 
 def _read_text(path: Path) -> str:
@@ -117,10 +183,15 @@ def _read_text(path: Path) -> str:
         raise BadInput(f"{path}: not UTF-8 text (byte {exc.start}: {exc.reason})") from None
 
 
-def _read_script(path: Path) -> list[Signal | float]:
-    """Signals (CloudEvents JSON, one per line) and ``{"advance": seconds}`` lines."""
+def _read_script(path: Path) -> list[tuple[int, Signal | float]]:
+    """Signals (CloudEvents JSON, one per line) and ``{"advance": seconds}`` lines, each with
+    its line number (blank lines skipped).
+
+    Raises:
+        BadInput: the file cannot be read, or a line is neither; the message names the line.
+    """
     text = _read_text(path)
-    out: list[Signal | float] = []
+    out: list[tuple[int, Signal | float]] = []
     for lineno, line in enumerate(split_lines(text), start=1):
         if not line.strip():
             continue
@@ -134,22 +205,45 @@ def _read_script(path: Path) -> list[Signal | float]:
             secs = seconds(raw["advance"])
             if secs is None:
                 raise BadInput(f"{path}:{lineno}: advance needs a finite number of seconds >= 0")
-            out.append(secs)
+            out.append((lineno, secs))
             continue
         try:
-            out.append(signal_from_dict(raw))
+            out.append((lineno, signal_from_dict(raw)))
         except DecodeError as exc:
             raise BadInput(f"{path}:{lineno}: {exc.reason}") from None
     return out
 
 
+def _check_writable(path: Path) -> None:
+    """Check, before a long run, that a file can be written at ``path`` when it ends.
+
+    Raises:
+        BadInput: ``path`` is a directory, its directory does not exist, or it may not be
+            written.
+    """
+    if path.is_dir():
+        raise BadInput(f"{path}: is a directory")
+    if not path.parent.is_dir():
+        raise BadInput(f"{path}: no directory {path.parent}")
+    if not os.access(path if path.exists() else path.parent, os.W_OK):
+        raise BadInput(f"{path}: permission denied")
+
+
 def _read_replies(path: Path | None) -> dict[str, Reply]:
+    """Canned replies from a JSON file, read as strictly as SIGNALS (no ``NaN``, no lone
+    surrogate).
+
+    Raises:
+        BadInput: the file cannot be read, is not JSON, or is not an object of replies.
+    """
     if path is None:
         return {}
     try:
-        raw = json.loads(_read_text(path))
+        raw = loads(_read_text(path))
     except json.JSONDecodeError as exc:
         raise BadInput(f"{path}:{exc.lineno}: not JSON: {exc.msg}") from None
+    except ValueError as exc:
+        raise BadInput(f"{path}: {exc}") from None
     if not isinstance(raw, dict):
         raise BadInput(f"{path}: expected an object of effect name to reply")
     replies: dict[str, Reply] = {}
@@ -208,9 +302,13 @@ def review(
     run = DryRun(specs, replies=canned, sinks=sinks or (), max_steps=max_steps)
     rid = agent_id or root.name
     try:
-        run.start(root, rid)
-        for lineno, item in enumerate(script, start=1):
-            where = f"{signals}: item {lineno}"
+        try:
+            run.start(root, rid)
+        except (ValueError, TypeError, LookupError) as exc:
+            # As simulate's setup: a state class with a required field, a bad --agent-id.
+            _die(f"spec {spec!r}: cannot start agent {rid!r}: {exc}")
+        for lineno, item in script:
+            where = f"{signals}:{lineno}"
             if isinstance(item, float):
                 try:
                     run.advance(item)
@@ -222,8 +320,7 @@ def review(
                 except UnknownAgent:
                     _die(f"{where}: agent {rid!r} has stopped, nothing reaches it any more")
     except (ActionCrashed, RunawayError) as exc:
-        _err.print(f"[bold red]failed:[/] {escape(str(exc))}", markup=True)
-        raise typer.Exit(code=1) from None
+        _fail(crash_message(exc))
     report = run.review(title=f"Dry-run review of {root.name} ({signals.name})")
     typer.echo(report.render(format), nl=False)
 
@@ -268,7 +365,7 @@ def demo(
     if store is not None and not store.parent.is_dir():
         _die(f"{store}: no directory {store.parent}")
     chosen = topics or ["release notes", "migration guide", "flaky benchmark story"]
-    out = Console(highlight=False, soft_wrap=True)
+    out = _console()
     request = ("contentops.run.requested", {"topics": chosen})
     # A second request arrives while the run is going: the FSM refuses it.
     too_soon = ("contentops.run.requested", {"topics": ["too soon"]})
@@ -347,13 +444,16 @@ def demo(
             out.print(f"      [red]! {escape(p.message)}[/]")
     out.rule("Outcome")
     state = agent.state
-    out.print(f"orchestrator status: {agent.status}")
-    out.print(f"drafts: {dict(state.drafts)}")
-    out.print(f"failed: {dict(state.failed)}")
-    out.print(f"report: {state.report}")
-    out.print(f"audit sink: {[s.type for s in audit]}")
-    out.print(f"effects invoked: {effects}; {extra}")
-    out.print(f"signals handled: {len(trace)}")
+    for line in (
+        f"orchestrator status: {agent.status}",
+        f"drafts: {dict(state.drafts)}",
+        f"failed: {dict(state.failed)}",
+        f"report: {state.report}",
+        f"audit sink: {[s.type for s in audit]}",
+        f"effects invoked: {effects}; {extra}",
+        f"signals handled: {len(trace)}",
+    ):
+        out.print(line, markup=False)
     if recovery:
         out.print(recovery)
 
@@ -374,9 +474,7 @@ def _simulation_scenario(ref: str) -> Scenario:
     Raises:
         BadInput: as :func:`load_specs`, or the module's ``SCENARIO`` is not a Scenario.
     """
-    root, specs = load_specs(ref)
-    target = ref.rpartition(":")[0]
-    module = sys.modules.get(Path(target).stem if target.endswith(".py") else target)
+    module, root, specs = _load(ref)
     found = getattr(module, "SCENARIO", None)
     if found is None:
 
@@ -390,6 +488,8 @@ def _simulation_scenario(ref: str) -> Scenario:
 
 
 def _progress() -> Progress:
+    """A progress bar on stderr, gone once the run ends. Off where stderr is no terminal:
+    there it would only leave an empty line before what follows (an error, say)."""
     return Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -397,6 +497,7 @@ def _progress() -> Progress:
         TimeElapsedColumn(),
         console=_err,
         transient=True,
+        disable=not _err.is_interactive,
     )
 
 
@@ -425,9 +526,14 @@ def simulate(
 ) -> None:
     """Run SPEC's system in a deterministic simulation, checking its invariants.
 
-    Exit code 1 if an invariant fails (or an action crashes), 2 on bad input.
+    Exit code 1 if an invariant fails (or an action, or the scenario's setup, raises), 2 on
+    bad input (a setup raising ValueError, TypeError or LookupError included: say, starting
+    an agent of a spec the scenario does not list; a --trace-out that cannot be written is
+    refused before the run).
     """
     try:
+        if trace_out is not None:
+            _check_writable(trace_out)  # now, not once the run is over
         scenario = _simulation_scenario(spec)
         plan: FaultPlan = NO_FAULTS
         if faults is not None:
@@ -439,6 +545,8 @@ def simulate(
             sim = scenario.simulation(seed=seed, faults=plan)
         except (ValueError, TypeError, LookupError) as exc:
             raise BadInput(f"spec {spec!r}: the scenario's setup failed: {exc}") from None
+        except Exception as exc:  # the setup is user code: a bug in it is a failed run
+            _fail(f"the scenario's setup raised {type(exc).__name__}: {crash_message(exc)}")
     except BadInput as exc:
         _die(str(exc))
     failure: InvariantViolated | ActionCrashed | None = None
@@ -452,6 +560,7 @@ def simulate(
             failure, result = exc, exc.result
         except ActionCrashed as exc:
             failure, result = exc, sim.result()
+    written: str | None = None  # why the trace could not be written, if it could not
     if trace_out is not None:
         try:
             trace_out.write_text(
@@ -459,8 +568,8 @@ def simulate(
                 encoding="utf-8",
             )
         except OSError as exc:
-            _die(f"{trace_out}: {exc.strerror or exc}")
-    out = Console(highlight=False, soft_wrap=True)
+            written = f"{trace_out}: {exc.strerror or exc}"
+    out = _console()
     ending = "quiescent" if result.quiescent else "stopped"
     out.print(
         f"seed {seed}: {result.event_count} events, {result.now:.6g} s of virtual time, {ending}"
@@ -469,13 +578,18 @@ def simulate(
     out.print(
         "agents: " + ", ".join(f"{escape(a.id)} v{a.version}" for a in result.agents.values())
     )
-    if trace_out is not None:
+    if written is not None:
+        # Still the run's result above and its failure below: exit code 1 if it failed.
+        _err.print(f"[bold red]error:[/] {escape(written)}", markup=True)
+    elif trace_out is not None:
         out.print(f"trace: {escape(str(trace_out))}")
     if failure is not None:
-        _err.print(f"[bold red]failed:[/] {escape(str(failure))}", markup=True)
-        if trace_out is not None:
+        _err.print(f"[bold red]failed:[/] {escape(crash_message(failure))}", markup=True)
+        if trace_out is not None and written is None:
             _err.print(f"replay it: jido replay {escape(str(trace_out))}")
         raise typer.Exit(code=1)
+    if written is not None:
+        raise typer.Exit(code=2)
 
 
 @app.command()
@@ -491,7 +605,8 @@ def replay(
     """Re-run a simulation trace from its header and compare it line by line.
 
     Exit code 0 if the replay is identical, 1 at the first divergence (a spec, fake or
-    invariant that changed behaviour), 2 on bad input.
+    invariant that changed behaviour) or if it is identical to a trace of a failed run (an
+    invariant violated, an action crashed: the failure reproduces), 2 on bad input.
     """
     try:
         text = _read_text(trace)
@@ -517,8 +632,12 @@ def replay(
     except (ValueError, TypeError, LookupError) as exc:
         _die(f"{trace}: the recorded setup does not fit {spec!r}: {exc}")
     if divergence is None:
-        typer.echo(f"identical: {lines} lines replayed")
-        return
+        failure = trace_failure(text)
+        if failure is None:
+            typer.echo(f"identical: {lines} lines replayed")
+            return
+        typer.echo(f"reproduces: {failure} ({lines} lines replayed identically)")
+        raise typer.Exit(code=1)
     typer.echo(f"diverged at {divergence.describe()}")
     typer.echo(f"  recorded: {divergence.expected}")
     typer.echo(f"  replayed: {divergence.actual}")

@@ -34,8 +34,10 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
         " (pip install 'jido[testing]')"
     ) from exc
 
+from jido import ActionCrashed
+
 from ._faults import NO_FAULTS, FaultPlan
-from ._sim_events import InvariantViolated
+from ._sim_events import InvariantViolated, crash_message
 from ._simulation import Scenario, simulate
 
 __all__ = ["FAULT_KINDS", "fault_plans", "first_failure", "scheduler_choices"]
@@ -59,12 +61,15 @@ def fault_plans(
     recovery of a crash is either kind, shrinking to ``"durable"``.
 
     Args:
-        kinds: which :data:`FAULT_KINDS` may be non-zero.
+        kinds: which :data:`FAULT_KINDS` may be non-zero (one kind may be given alone, as a
+            string: ``kinds="drop"``).
         max_probability: at most 0.25, so that the four message faults never sum above 1.
 
     Raises:
         ValueError: an unknown kind, or a maximum outside (0, 0.25].
     """
+    if isinstance(kinds, str):
+        kinds = (kinds,)  # one kind, not its letters
     unknown = set(kinds) - FAULT_KINDS
     if unknown:
         raise ValueError(
@@ -105,10 +110,19 @@ def first_failure(
 
     The runs are recorded, so the violation carries its trace; replay it with
     ``simulation_to_jsonl(found.result)`` and ``jido replay``.
+
+    Raises:
+        ActionCrashed: a run crashed (an action raised: a bug to fix, not a finding); the
+            message starts with the seed (``seed 7: action 'pay' of agent 'a' raised
+            handling 'x.pay': KeyError: 'card'``), so ``simulate(scenario, seed=7)`` runs it
+            again.
     """
     for seed in seeds:
         try:
             simulate(scenario, seed=seed, events=events, faults=faults)
         except InvariantViolated as exc:
             return exc
+        except ActionCrashed as exc:
+            exc.args = (f"seed {seed}: {crash_message(exc)}",)
+            raise
     return None
