@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import attrs
+import pytest
 
 from jido import (
     SENSOR_EXIT,
@@ -265,5 +266,32 @@ def test_signals_still_being_journalled_at_shutdown_are_left_not_dead(tmp_path: 
         assert again.state("a").seen == tuple(str(i) for i in range(sent))
         assert tuple(left) == again.state("a").seen[-len(left) :]
         await again.shutdown()
+
+    run(main)
+
+
+def test_a_cancelled_shutdown_can_be_carried_out_by_the_next(tmp_path: Path) -> None:
+    """A shutdown cancelled halfway (Ctrl-C reaching the task awaiting it) leaves a runtime
+    the next ``shutdown`` still tears down: agents stopped, storage released (another
+    runtime can restore from it). A shutdown called after one finished reports nothing."""
+    path = tmp_path / "cancelled.db"
+
+    async def main() -> None:
+        rt = AsyncRuntime([SPEC], storage=SQLiteStorage(path))
+        await rt.start(SPEC, "busy")
+        await rt.cast("busy", "t.again")  # always has work: the drain never ends by itself
+        first = asyncio.create_task(rt.shutdown(deadline=30.0))
+        await asyncio.sleep(0)  # the first shutdown is draining
+        first.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await first
+        report = await asyncio.wait_for(rt.shutdown(deadline=0.0), timeout=5.0)
+        assert not report.drained
+        assert rt.agent_ids == ()
+        again = await rt.shutdown()
+        assert (again.drained, dict(again.left)) == (True, {})
+        other = AsyncRuntime([SPEC], storage=SQLiteStorage(path))
+        assert await other.restore() == ("busy",)
+        await other.shutdown(deadline=0.0)
 
     run(main)

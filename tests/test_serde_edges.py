@@ -131,6 +131,7 @@ def test_times_rfc3339_does_not_allow_are_refused(time: str) -> None:
         (f'{_MINIMAL},"subject":"\\uD800"}}', "lone surrogate"),
         (f'{_MINIMAL},"data":{{"k\\ud800":1}}}}', "lone surrogate"),
         (f'{_MINIMAL},"data":"x\udc80y"}}', "lone surrogate"),  # raw, in a str
+        (_MINIMAL.encode() + b',"data":"x\xed\xa0\x80"}', "lone surrogate"),  # raw bytes
     ],
 )
 def test_text_no_signal_can_come_from_is_a_decode_error(text: str | bytes, says: str) -> None:

@@ -492,11 +492,8 @@ def _load(text: str | bytes, what: str) -> object:
     # A lone surrogate (``"\ud800"``, valid JSON syntax) makes a string no UTF-8 can hold:
     # whatever is decoded could never be written out again. Looked for only where the text
     # could hold one (an escape starting a surrogate, or raw non-ASCII text).
-    suspect = (
-        b"\\ud" in text.lower()
-        if isinstance(text, bytes)
-        else not text.isascii() or "\\ud" in text.lower()
-    )
+    escape: Any = b"\\ud" if isinstance(text, bytes) else "\\ud"
+    suspect = not text.isascii() or escape in text.lower()
     if suspect and _holds_lone_surrogate(value):
         raise DecodeError(what, "a string holds a lone surrogate, which UTF-8 cannot encode")
     return value

@@ -292,7 +292,7 @@ class AsyncRuntime:
         self._drain_cut: asyncio.Event | None = None  # set: a later shutdown cut the drain
         # While shutdown writes what was handed to storage: signals journalled for the agents
         # it stopped, by agent (left for ``restore``, not dead letters).
-        self._leftover: dict[str, list[Signal]] | None = None
+        self._leftover: dict[str, tuple[object, list[Signal]]] | None = None
         self._seq = 0
         # Salts the ids this runtime makes up (external, system, sensor, cron signals): a
         # durable journal drops ids it holds, so a restarted runtime must not repeat them.
@@ -766,19 +766,33 @@ class AsyncRuntime:
         """
         if self._shutting is not None:
             self._cut_drain(deadline)
-            return await asyncio.shield(self._shutting)
+            try:
+                return await asyncio.shield(self._shutting)
+            except asyncio.CancelledError:
+                me = asyncio.current_task()
+                if me is not None and me.cancelling():
+                    raise  # this caller was cancelled
+                # The shutdown under way was cancelled halfway: this call carries it out.
+                return await self.shutdown(deadline)
         if self._closed and not self._servers:
             return ShutdownReport(
                 drained=True, left=FrozenMap(), cancelled_effects=0, cancelled_timers=0
             )
-        self._shutting = asyncio.get_running_loop().create_future()
+        shutting = self._shutting = asyncio.get_running_loop().create_future()
         try:
             report = await self._shutdown(deadline)
         except BaseException as exc:
-            self._shutting.set_exception(exc)
-            self._shutting.exception()  # retrieved: a later caller may never come
+            # Not finished: the next call runs the teardown again (a cancelled shutdown
+            # must not leave a runtime that can never be shut down).
+            self._shutting = None
+            if isinstance(exc, asyncio.CancelledError):
+                shutting.cancel()
+            else:
+                shutting.set_exception(exc)
+                shutting.exception()  # retrieved: a later caller may never come
             raise
-        self._shutting.set_result(report)
+        self._shutting = None
+        shutting.set_result(report)  # for the calls that came while it ran
         return report
 
     def _cut_drain(self, deadline: float) -> None:
@@ -806,7 +820,7 @@ class AsyncRuntime:
         left: dict[str, tuple[Signal, ...]] = {}
         # Signals still being journalled for the agents stopped below are not dead letters:
         # storage holds them and ``restore`` handles them. They are reported as left.
-        self._leftover = {i: [] for i, srv in self._servers.items() if not srv.stopped}
+        self._leftover = {i: (srv.life, []) for i, srv in self._servers.items() if not srv.stopped}
         effects = 0
         # Hibernated agents with signals still parked (their thaw did not finish in time):
         # the thaw is cancelled here, before anything below awaits, so it cannot bring an
@@ -845,7 +859,7 @@ class AsyncRuntime:
             release = getattr(self._storage, "release", None)
             if release is not None:
                 release()
-        for agent_id, journalled in self._leftover.items():
+        for agent_id, (_, journalled) in self._leftover.items():
             if journalled:
                 left[agent_id] = (*left.get(agent_id, ()), *journalled)
         self._leftover = None

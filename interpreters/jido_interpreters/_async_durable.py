@@ -209,14 +209,14 @@ def _committed(
         if reply is not None:
             reply.cancel()  # the caller hears of it through ``written``
         return
-    leftover = rt._leftover
-    if leftover is not None and agent_id in leftover and (srv is None or srv.stopped):
-        # Shutdown stopped the agent while this was being written: storage holds it (a
-        # re-delivery, ``seq`` None, it held already), so ``restore`` handles it; shutdown
-        # reports it as left, not as a dead letter.
+    leftover = None if rt._leftover is None else rt._leftover.get(agent_id)
+    if leftover is not None and (srv is None or srv.stopped) and life in (None, leftover[0]):
+        # Shutdown stopped the agent while this was being written, for the life it stopped:
+        # storage holds it (a re-delivery, ``seq`` None, it held already), so ``restore``
+        # handles it; shutdown reports it as left, not as a dead letter.
         rt._done_pending()
         if seq is not None:
-            leftover[agent_id].append(sig)
+            leftover[1].append(sig)
         if reply is not None and not reply.done():
             reply.set_exception(RuntimeClosed("the runtime shut down"))
         return
