@@ -30,6 +30,7 @@ from jido import (
     JsonValue,
     NoParams,
     Route,
+    Signal,
     action,
     cron,
     emit_to,
@@ -704,6 +705,24 @@ def test_an_action_that_raises_propagates_with_the_seed_noted() -> None:
         sim.run()
     assert any("seed 9" in note for note in caught.value.__notes__)
     assert sim.result().agents["c"].state.n == 1
+
+
+def test_a_guard_that_raises_propagates_with_the_seed_noted() -> None:
+    """A bug in other user code a step runs (a route guard) propagates as it is, with the
+    same note saying which run to repeat."""
+
+    def guard(sig: Signal) -> bool:
+        raise LookupError("no amount")
+
+    spec = AgentSpec(
+        name="guarded", state=Count, routes=[Route(pattern="g.bump", target=bump, guard=guard)]
+    )
+    sim = Simulation([spec], seed=7)
+    sim.start(spec, "g")
+    sim.send("g", "g.bump")
+    with pytest.raises(LookupError, match="no amount") as caught:
+        sim.run()
+    assert any("seed 7" in note for note in caught.value.__notes__)
 
 
 def crashing_scenario() -> Scenario:

@@ -239,6 +239,8 @@ class Simulation:
             ActionCrashed: an action raised (a bug); a note gives the seed and the event
                 index, and :meth:`result` has the run up to the event before, and the
                 crash (``crash``: its trace ends with it).
+            Exception: other user code raised (a route guard, a custom strategy), as it
+                is, with the same note.
             RuntimeError: the simulation has already run.
             ValueError: ``events`` is negative.
         """
@@ -267,6 +269,11 @@ class Simulation:
                 signal_type=exc.signal_type,
                 message=crash_message(exc),
             )
+            exc.add_note(f"in a simulation with seed {self._seed}, at event {e.count}")
+            raise
+        except Exception as exc:
+            # Other user code that raised (a route guard, a custom strategy): a bug as well,
+            # left as it is, but saying which run to repeat.
             exc.add_note(f"in a simulation with seed {self._seed}, at event {e.count}")
             raise
         return self.result()
