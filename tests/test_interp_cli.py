@@ -511,6 +511,17 @@ def test_a_crash_is_reported_with_the_exception_behind_it(tmp_path: Path) -> Non
     assert simulated.stderr.strip().splitlines()[0] == says
 
 
+def test_simulate_refuses_a_spec_its_modules_scenario_does_not_run(tmp_path: Path) -> None:
+    """A module's SCENARIO is what ``simulate`` runs: SPEC naming a spec the scenario does
+    not use is one error line (exit 2), not a run of something else under its name."""
+    module = tmp_path / "other.py"
+    module.write_text(
+        CRASHING_SCENARIO + "\nOTHER = AgentSpec(name='other', state=S)\n", encoding="utf-8"
+    )
+    line = one_error_line(run("simulate", f"{module}:OTHER"))
+    assert "its module's SCENARIO runs 'loopy', not 'other'" in line
+
+
 BROKEN_SETUP = """
 import attrs
 from jido import AgentSpec

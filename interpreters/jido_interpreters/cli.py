@@ -484,6 +484,13 @@ def _simulation_scenario(ref: str) -> Scenario:
         return Scenario(specs=specs, setup=setup)
     if not isinstance(found, Scenario):
         raise BadInput(f"spec {ref!r}: SCENARIO is not a jido_interpreters.Scenario")
+    if all(spec is not root for spec in found.specs):
+        # The scenario would run, and the trace name, a spec it does not use.
+        names = ", ".join(repr(spec.name) for spec in found.specs)
+        raise BadInput(
+            f"spec {ref!r}: its module's SCENARIO runs {names}, not {root.name!r}; name one"
+            " of those, or give the scenario to run a module of its own"
+        )
     return found
 
 
