@@ -295,3 +295,24 @@ def test_a_cancelled_shutdown_can_be_carried_out_by_the_next(tmp_path: Path) -> 
         await other.shutdown(deadline=0.0)
 
     run(main)
+
+
+def test_dead_letters_keep_the_latest_and_count_them_all(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Past its bound, ``dead_letters`` keeps the latest signals, ``statistics()`` counts
+    every one, and the first one dropped is logged."""
+    from jido_interpreters._async import DEAD_LETTERS_KEPT
+
+    async def main() -> None:
+        rt = AsyncRuntime([SPEC])
+        for i in range(DEAD_LETTERS_KEPT + 2):
+            rt._dead("gone", rt.signal("t.note", {"item": str(i)}))
+        assert len(rt.dead_letters) == DEAD_LETTERS_KEPT
+        assert rt.statistics().dead_letters == DEAD_LETTERS_KEPT + 2
+        assert rt.dead_letters[-1][1].data == {"item": str(DEAD_LETTERS_KEPT + 1)}
+        await rt.shutdown()
+
+    with caplog.at_level("WARNING", logger="jido.runtime"):
+        run(main)
+    assert sum("dead letters" in r.getMessage() for r in caplog.records) == 1

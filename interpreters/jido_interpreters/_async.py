@@ -194,6 +194,9 @@ def _crashed(agent_id: str, sig: Signal, exc: Exception) -> ActionCrashed:
 
 # ---------------------------------------------------------------------------- the runtime
 
+#: How many dead letters :attr:`AsyncRuntime.dead_letters` keeps (the latest).
+DEAD_LETTERS_KEPT: Final = 10_000
+
 
 @final
 class AsyncRuntime:
@@ -221,6 +224,13 @@ class AsyncRuntime:
     Raises:
         ValueError: ``snapshot_every`` is not an integer >= 1, or two specs share a name.
         TypeError: an option is not an :class:`AgentOptions`.
+
+    Attributes:
+        dead_letters: ``(agent_id, signal)`` of the latest signals that will not be handled
+            (their agent was gone), up to :data:`DEAD_LETTERS_KEPT`; older ones are dropped
+            from it (logged once), and ``statistics().dead_letters`` counts them all.
+        problems: the latest directives that could not be executed (up to 1,000).
+        trace: with ``record``, every step.
 
     >>> async def main() -> None:
     ...     async with AsyncRuntime() as rt:
@@ -302,7 +312,7 @@ class AsyncRuntime:
         self._t0 = time.perf_counter()
         self.trace: list[TraceEntry] = []
         self.problems: deque[Problem] = deque(maxlen=1000)
-        self.dead_letters: deque[tuple[str, Signal]] = deque(maxlen=10_000)
+        self.dead_letters: deque[tuple[str, Signal]] = deque(maxlen=DEAD_LETTERS_KEPT)
         self._stats = Counters()
         self._external = 0
         self._spans = Spans(tracer_provider)
@@ -1117,6 +1127,13 @@ class AsyncRuntime:
     def _dead(self, agent_id: str, sig: Signal) -> None:
         """Record a signal that will not be handled (its agent is gone)."""
         self._stats.dead_letters += 1
+        if self._stats.dead_letters == DEAD_LETTERS_KEPT + 1:
+            log.warning(
+                "more than %d dead letters: AsyncRuntime.dead_letters keeps the latest %d"
+                " (statistics().dead_letters counts them all)",
+                DEAD_LETTERS_KEPT,
+                DEAD_LETTERS_KEPT,
+            )
         self.dead_letters.append((agent_id, sig))
 
 
