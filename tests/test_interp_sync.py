@@ -625,6 +625,20 @@ def test_virtual_time_is_kept_in_whole_microseconds() -> None:
     assert rt.trace[-1].at == 1.0
 
 
+@pytest.mark.parametrize(("step", "times", "delay"), [(1 / 3, 3, 1.0), (4e-7, 10, 2e-6)])
+def test_advances_add_up_to_what_was_asked(step: float, times: int, delay: float) -> None:
+    """Advancing in steps moves the clock as far as the steps add up to (each is not rounded
+    to the microsecond on its own, which would lose time or never move at all), and a
+    timer due within that time has fired."""
+    rt = started("p")
+    t0 = rt.now
+    rt.send("p", "probe.schedule", {"delay": delay, "tag": "due"})
+    for _ in range(times):
+        rt.advance(step)
+    assert rt.now - t0 == timedelta(microseconds=round(step * times * 1_000_000))
+    assert [data(s)["tag"] for s in log_of(rt, "p") if s.type == "probe.note"] == ["due"]
+
+
 def test_schedules_fire_in_time_order_whatever_order_they_were_made() -> None:
     """Two schedules fire in due-time order, not creation order."""
     rt = started("p")

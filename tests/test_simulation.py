@@ -725,6 +725,55 @@ def test_a_guard_that_raises_propagates_with_the_seed_noted() -> None:
     assert any("seed 7" in note for note in caught.value.__notes__)
 
 
+@pytest.mark.parametrize("fold", [0, 1])
+def test_an_epoch_the_clocks_skip_replays(fold: int) -> None:
+    """An epoch at a local time the clocks skip (02:30 on a spring-forward night) stands for
+    the instant it names: the trace records that, and replays as identical."""
+    epoch = datetime(2026, 3, 8, 2, 30, fold=fold, tzinfo=ZoneInfo("America/New_York"))
+    scenario = attrs.evolve(bank.SCENARIO, epoch=epoch)
+    text = simulation_to_jsonl(simulate(scenario, seed=1, events=50))
+    assert replay(text, scenario) is None
+
+
+@attrs.frozen
+class Heard:
+    """What an agent heard, in order."""
+
+    log: tuple[str, ...] = ()
+
+
+@action()
+def send_then_arm(state: Heard, _: NoParams, ctx: Context) -> ActionResult[Heard]:
+    return ok(state, emit_to(ctx.agent_id, "x.self"), schedule(0.0, "x.timer"))
+
+
+@action()
+def hear(state: Heard, _: NoParams, ctx: Context) -> ActionResult[Heard]:
+    assert ctx.signal is not None
+    return ok(Heard((*state.log, ctx.signal.type)))
+
+
+ARMER = AgentSpec(
+    name="armer",
+    state=Heard,
+    routes=[
+        Route(pattern="x.go", target=send_then_arm),
+        Route(pattern="x.self", target=hear),
+        Route(pattern="x.timer", target=hear),
+    ],
+)
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_a_timer_due_now_fires_after_what_the_arming_step_sent_itself(seed: int) -> None:
+    """With latency, what a step sends its own agent takes time in flight; a timer that
+    step armed with no delay still fires after it, as on every runtime."""
+    sim = Simulation([ARMER], seed=seed, latency=0.001)
+    sim.start(ARMER, "a")
+    sim.send("a", "x.go", at=0.3)
+    assert sim.run(100).agents["a"].state.log == ("x.self", "x.timer")
+
+
 def crashing_scenario() -> Scenario:
     def setup(sim: Simulation) -> None:
         sim.start(COUNTER, "c")

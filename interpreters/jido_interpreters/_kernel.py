@@ -16,6 +16,7 @@ import math
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
+from fractions import Fraction
 from typing import Any, Final, Protocol, TypeAlias, assert_never
 
 import attrs
@@ -161,6 +162,9 @@ class Kernel:
         self.max_steps = max_steps
         self.record = record
         self.now = 0.0
+        # What ``advance`` was asked for, summed exactly: rounding each advance to the
+        # microsecond would lose time (three advances of 1/3 s would move 0.999999 s on).
+        self._asked = Fraction(0)
         self.agents: dict[str, Agent[Any]] = {}
         self.parents: dict[str, tuple[str, str]] = {}  # child id -> (parent id, tag)
         self.children: dict[str, dict[str, str]] = {}  # parent id -> tag -> child id
@@ -195,6 +199,12 @@ class Kernel:
             self._epoch_utc = self.epoch.astimezone(UTC)
         except OverflowError:
             raise ValueError(f"epoch {self.epoch.isoformat()} has no time in UTC") from None
+        if self.epoch.tzinfo is not UTC:
+            # The epoch as the wall clock of its zone shows that instant: a local time the
+            # clocks skip (02:30 on a spring-forward night) is no time a trace could name
+            # again, so it is the time it stands for (03:30).
+            self.epoch = self._epoch_utc.astimezone(self.epoch.tzinfo)
+            self._clock_value = self.epoch
         #: Virtual seconds from the epoch to the last time a datetime can hold (year 9999,
         #: less a day for zones ahead of UTC): virtual time never passes it.
         self.end_of_time = (_LAST_TIME - self._epoch_utc).total_seconds()
@@ -221,7 +231,9 @@ class Kernel:
         """The virtual time ``seconds`` from now, on a whole microsecond, as the datetimes
         it is reported in are (:meth:`time_at`): a timer armed for 1 s falls due once ten
         advances of 0.1 s have passed, as ``now`` then reads 1 s later (the float sums
-        themselves differ in their last bit)."""
+        themselves differ in their last bit). Virtual time has microsecond granularity:
+        timers due in the same microsecond fire in the order they were armed, and a delay
+        under half of one is no delay."""
         # Not before now: a simulation's time may lie between microseconds (its latencies
         # are drawn as floats), and a delay under half of one must not arm a timer in the
         # past.
@@ -703,12 +715,17 @@ class Kernel:
         if seconds < 0:
             raise ValueError("time only moves forward")
         handled = self.run_until_idle()
-        target = self.later(seconds)
+        asked = self._asked
+        if _on_microseconds(asked) < self.now:  # moved on by other means: go on from there
+            asked = Fraction(self.now)
+        asked += Fraction(seconds)
+        target = max(self.now, _on_microseconds(asked))
         if target > self.end_of_time:
             raise ValueError(
                 f"cannot advance {seconds:g} s: virtual time would pass {_LAST_TIME.date()}, the"
                 " last date a datetime holds"
             )
+        self._asked = asked
         try:
             handled += self._fire_until(target)
         finally:
@@ -757,3 +774,8 @@ class Kernel:
     def pending_timers(self) -> int:
         """How many timers (schedules, cron ticks, sensor emissions) are armed."""
         return sum(1 for t in self.timers if self._timer_live(t[2], t[4]))
+
+
+def _on_microseconds(seconds: Fraction) -> float:
+    """``seconds`` to the nearest whole microsecond, as virtual time counts them."""
+    return round(seconds * 1_000_000) / 1_000_000

@@ -260,11 +260,20 @@ class _Engine(Kernel):
         due = self._link_due(cause, agent_id, self.now, draw=0.0)
         self.push(due, _LOCAL, agent_id, "@runtime", sig, False)
 
+    def later(self, seconds: float) -> float:
+        # The simulator's time is not on the microsecond (latencies are drawn as floats),
+        # and it has no advance() whose steps must add up: a delay is taken as it is.
+        return self.now + seconds
+
     def _timer(self, due: float, agent_id: str, sig: Signal, tag: tuple[str, ...] = ()) -> None:
         # The kernel numbers its timers and lifecycle signals from one counter, and lifecycle
         # signal ids derive from it: advancing it as the kernel does keeps those ids equal to
         # SyncRuntime's.
         next(self._seq)
+        if due <= self.now:
+            # A timer due now fires after what is on its way from the agent to itself (as
+            # in SyncRuntime, where it waits for the queue to empty), latency or not.
+            due = max(due, self._last_due.get((agent_id, agent_id), due))
         self.push(due, _TIMER, agent_id, "@timer", sig, (self._incarnation[agent_id], tag))
 
     def _outcomes_stopped(self, agent_id: str) -> None:

@@ -159,8 +159,9 @@ class _Runtime:
         time order; returns how many signals were handled.
 
         Virtual time is kept in whole microseconds, as the datetimes it is reported in
-        (:attr:`now`, signal times): ten ``advance(0.1)`` move it exactly 1 s on, and a
-        timer armed for 1 s has fired by then.
+        (:attr:`now`, signal times): ten ``advance(0.1)`` move it exactly 1 s on (advances
+        add up exactly, then round), and a timer armed for 1 s has fired by then. Timers due
+        in the same microsecond fire in the order they were armed.
         """
         return self._kernel.advance(seconds)
 
