@@ -5,6 +5,7 @@ reports every signal it leaves behind (once, to every caller)."""
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import AsyncIterator, Callable, Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
@@ -34,6 +35,7 @@ from jido_interpreters import (
     AsyncRuntime,
     MailboxFull,
     RuntimeClosed,
+    ShutdownReport,
     SQLiteStorage,
 )
 
@@ -316,3 +318,75 @@ def test_dead_letters_keep_the_latest_and_count_them_all(
     with caplog.at_level("WARNING", logger="jido.runtime"):
         run(main)
     assert sum("dead letters" in r.getMessage() for r in caplog.records) == 1
+
+
+def test_a_shutdown_from_an_effect_joins_the_one_under_way_without_cancelling_it() -> None:
+    """An effect that shuts the runtime down while a shutdown drains: the drain does not
+    wait for that effect, nor cancel it; both callers get the one report."""
+    go = asyncio.Event()
+    got: list[ShutdownReport] = []
+    holder: dict[str, AsyncRuntime] = {}
+
+    async def stopper(args: FrozenMap[str, JsonValue]) -> None:
+        await go.wait()
+        got.append(await holder["rt"].shutdown(deadline=1.0))
+
+    async def main() -> None:
+        rt = holder["rt"] = AsyncRuntime([SPEC], effects={"slow": stopper})
+        await rt.start(SPEC, "a")
+        await rt.call("a", "t.slow", timeout=5.0)  # the effect waits for go
+        first = asyncio.create_task(rt.shutdown(deadline=30.0))
+        await asyncio.sleep(0)  # the first shutdown is draining
+        go.set()
+        report = await asyncio.wait_for(first, timeout=5.0)
+        assert (report.drained, report.cancelled_effects) == (True, 0)
+        assert got == [report]
+
+    run(main)
+
+
+class _HeldWrites:
+    """SQLite whose appends wait for ``free`` (a slow disk), for a shutdown to be caught
+    while it writes what it was handed."""
+
+    def __init__(self, path: Path) -> None:
+        self.inner = SQLiteStorage(path)
+        self.free = threading.Event()
+
+    def append(self, entries: Any) -> Any:
+        self.free.wait(timeout=10)
+        return self.inner.append(entries)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+def test_a_shutdown_cancelled_while_it_writes_is_finished_by_the_next(tmp_path: Path) -> None:
+    """Cancelled while it writes what was handed to storage (its agents already stopped),
+    a shutdown leaves the teardown to the next call: that one waits for the writes,
+    releases the store (another runtime restores from it) and reports what was left."""
+    path = tmp_path / "held.db"
+
+    async def main() -> None:
+        store = _HeldWrites(path)
+        rt = AsyncRuntime([SPEC], storage=store, options={"log": AgentOptions(mailbox_size=100)})
+        await rt.start(SPEC, "a")
+        for i in range(5):
+            rt.cast_nowait("a", "t.note", {"item": str(i)})
+        first = asyncio.create_task(rt.shutdown(deadline=0.0))
+        while rt.agent_ids:  # the drain was cut: its agents are stopped, it writes now
+            await asyncio.sleep(0)
+        first.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await first
+        store.free.set()
+        report = await asyncio.wait_for(rt.shutdown(), timeout=10.0)
+        assert [s.data for s in report.left["a"]] == [{"item": str(i)} for i in range(5)]
+        store.inner.close()
+        other = AsyncRuntime([SPEC], storage=SQLiteStorage(path))
+        assert await other.restore() == ("a",)
+        await other.wait_idle(timeout=5.0)
+        assert other.state("a").seen == tuple(str(i) for i in range(5))
+        await other.shutdown()
+
+    run(main)

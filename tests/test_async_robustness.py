@@ -472,7 +472,12 @@ def test_an_effect_can_shut_its_runtime_down(tmp_path: Path) -> None:
         await rt.start(SPEC, "a")
         await rt.cast("a", "t.fetch", {"item": "halt"})
         await asyncio.wait_for(rt.wait_idle(), timeout=5.0)
-        await asyncio.sleep(0)  # the effect returns its report
+
+        async def reported() -> None:
+            while not reports:  # the effect returns its report once the teardown is done
+                await asyncio.sleep(0)
+
+        await asyncio.wait_for(reported(), timeout=5.0)
         (report,) = reports
         assert report.drained
         assert report.cancelled_effects == 0

@@ -639,6 +639,29 @@ def test_advances_add_up_to_what_was_asked(step: float, times: int, delay: float
     assert [data(s)["tag"] for s in log_of(rt, "p") if s.type == "probe.note"] == ["due"]
 
 
+def test_an_advance_a_step_cut_short_owes_nothing_to_the_next() -> None:
+    """An advance that raises (a step crashed at 2 s of 10) leaves the clock where it
+    stopped; the next advance goes on from there, not from where the failed one aimed."""
+    rt = started("p")
+    t0 = rt.now
+    rt.send("p", "probe.schedule", {"delay": 2.0, "tag": "boom"})
+    rt.send("p", "probe.schedule", {"delay": 5.0, "tag": "later"})
+    real = rt._kernel._drain
+
+    def crash_at_two() -> int:
+        if rt._kernel.now == 2.0:
+            raise RuntimeError("a step crashed")
+        return real()
+
+    rt._kernel._drain = crash_at_two  # type: ignore[method-assign]
+    with pytest.raises(RuntimeError):
+        rt.advance(10)
+    rt._kernel._drain = real  # type: ignore[method-assign]
+    rt.advance(1)
+    assert rt.now - t0 == timedelta(seconds=3)
+    assert rt.pending_timers() == 1  # "later", at 5 s
+
+
 def test_schedules_fire_in_time_order_whatever_order_they_were_made() -> None:
     """Two schedules fire in due-time order, not creation order."""
     rt = started("p")

@@ -21,6 +21,7 @@ from typer.testing import CliRunner, Result
 from jido import (
     CHILD_EXIT,
     CHILD_STARTED,
+    SENSOR_EXIT,
     ActionCrashed,
     ActionResult,
     AgentSpec,
@@ -38,6 +39,7 @@ from jido import (
     ok,
     schedule,
     spawn_agent,
+    start_sensor,
     stop,
     stop_child,
 )
@@ -772,6 +774,39 @@ def test_a_timer_due_now_fires_after_what_the_arming_step_sent_itself(seed: int)
     sim.start(ARMER, "a")
     sim.send("a", "x.go", at=0.3)
     assert sim.run(100).agents["a"].state.log == ("x.self", "x.timer")
+
+
+@action()
+def send_then_sense(state: Heard, _: NoParams, ctx: Context) -> ActionResult[Heard]:
+    return ok(state, emit_to(ctx.agent_id, "x.self"), start_sensor("s", "t"))
+
+
+SENSING = AgentSpec(
+    name="sensing",
+    state=Heard,
+    routes=[
+        Route(pattern="x.go", target=send_then_sense),
+        Route(pattern="x.self", target=hear),
+        Route(pattern="e.*", target=hear),
+        Route(pattern=SENSOR_EXIT, target=hear),
+    ],
+)
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_a_sensors_emissions_keep_their_order_behind_a_self_send_in_flight(seed: int) -> None:
+    """A sensor started by a step that also sent its agent something: its emissions due
+    before that arrives wait for it in their order, so none is lost behind the sensor's
+    end, as on SyncRuntime."""
+
+    def sensor(config: Any) -> list[tuple[float, str, JsonValue]]:
+        return [(0.0, "e.a", None), (1e-5, "e.b", None)]
+
+    sim = Simulation([SENSING], seed=seed, latency=0.001, sensors={"s": sensor})
+    sim.start(SENSING, "a")
+    sim.send("a", "x.go")
+    log = sim.run(100).agents["a"].state.log
+    assert log == ("x.self", "e.a", "e.b", SENSOR_EXIT)
 
 
 def crashing_scenario() -> Scenario:

@@ -300,6 +300,7 @@ class AsyncRuntime:
         self._shut_down = False  # shutdown has finished: storage is released for good
         self._shutting: asyncio.Future[ShutdownReport] | None = None  # its report, once begun
         self._drain_cut: asyncio.Event | None = None  # set: a later shutdown cut the drain
+        self._sparing: set[asyncio.Task[Any] | None] = set()  # effects awaiting the shutdown
         # While shutdown writes what was handed to storage: signals journalled for the agents
         # it stopped, by agent (left for ``restore``, not dead letters).
         self._leftover: dict[str, tuple[object, list[Signal]]] | None = None
@@ -776,6 +777,11 @@ class AsyncRuntime:
         """
         if self._shutting is not None:
             self._cut_drain(deadline)
+            if self._inside_effect():
+                # As in the first call: the drain must not wait for the effect calling this,
+                # nor cancel it (it would cancel its own shutdown).
+                self._done_pending()
+                self._sparing.add(asyncio.current_task())
             try:
                 return await asyncio.shield(self._shutting)
             except asyncio.CancelledError:
@@ -784,7 +790,7 @@ class AsyncRuntime:
                     raise  # this caller was cancelled
                 # The shutdown under way was cancelled halfway: this call carries it out.
                 return await self.shutdown(deadline)
-        if self._closed and not self._servers:
+        if self._shut_down:  # a shutdown finished the teardown already
             return ShutdownReport(
                 drained=True, left=FrozenMap(), cancelled_effects=0, cancelled_timers=0
             )
@@ -805,6 +811,11 @@ class AsyncRuntime:
         shutting.set_result(report)  # for the calls that came while it ran
         return report
 
+    def _inside_effect(self) -> bool:
+        """Whether the running task is an effect of one of this runtime's agents."""
+        me = asyncio.current_task()
+        return me in self._lingering or any(me in s.effects for s in self._servers.values())
+
     def _cut_drain(self, deadline: float) -> None:
         loop = asyncio.get_running_loop()
         if self._drain_cut is not None:
@@ -822,7 +833,7 @@ class AsyncRuntime:
         # only once this returns, so the drain does not wait for it, and it is not cancelled
         # (its own shutdown would be cancelled with it, halfway).
         me = asyncio.current_task()
-        if me in self._lingering or any(me in s.effects for s in self._servers.values()):
+        if self._inside_effect():
             self._done_pending()
         self._drain_cut = asyncio.Event()
         if not await _drain(self._idle_event(), self._drain_cut, deadline):
@@ -830,7 +841,12 @@ class AsyncRuntime:
         left: dict[str, tuple[Signal, ...]] = {}
         # Signals still being journalled for the agents stopped below are not dead letters:
         # storage holds them and ``restore`` handles them. They are reported as left.
-        self._leftover = {i: (srv.life, []) for i, srv in self._servers.items() if not srv.stopped}
+        # (A shutdown cancelled halfway left its own: this one goes on with them.)
+        leftover = self._leftover if self._leftover is not None else {}
+        for i, srv in self._servers.items():
+            if not srv.stopped:
+                leftover.setdefault(i, (srv.life, []))
+        self._leftover = leftover
         effects = 0
         # Hibernated agents with signals still parked (their thaw did not finish in time):
         # the thaw is cancelled here, before anything below awaits, so it cannot bring an
@@ -848,13 +864,17 @@ class AsyncRuntime:
         for agent_id, srv in list(self._servers.items()):
             if srv.mailbox.items:
                 left[agent_id] = tuple(sig for sig, _, _ in srv.mailbox.items)
-            running = [t for t in srv.effects if not t.done() and t is not me]
+            running = [
+                t for t in srv.effects if not t.done() and t is not me and t not in self._sparing
+            ]
             effects += len(running)
             for t in running:
                 t.cancel()
             timers += srv.cancel_timers()  # armed by steps handled while draining
             srv.halt(RuntimeClosed("the runtime shut down"))
-        lingering = [t for t in self._lingering if not t.done() and t is not me]
+        lingering = [
+            t for t in self._lingering if not t.done() and t is not me and t not in self._sparing
+        ]
         effects += len(lingering)
         for t in lingering:
             t.cancel()

@@ -165,7 +165,9 @@ class Committer:
         # not yet started there, and its writes would be lost.
         self._closing = True
         self._wake.set()
-        await self._task
+        # Shielded: a caller cancelled meanwhile (its shutdown cancelled) must not cancel
+        # the worker halfway; calling close again waits for the same worker.
+        await asyncio.shield(self._task)
         self._executor.shutdown(wait=True)
 
 

@@ -725,11 +725,16 @@ class Kernel:
                 f"cannot advance {seconds:g} s: virtual time would pass {_LAST_TIME.date()}, the"
                 " last date a datetime holds"
             )
-        self._asked = asked
         try:
             handled += self._fire_until(target)
+        except BaseException:
+            # A step raised on the way (now is where it stopped): the rest of this advance
+            # is not owed to the next one.
+            self._asked = Fraction(self.now)
+            raise
         finally:
             self._chain = 0
+        self._asked = asked
         self.now = target
         return handled
 

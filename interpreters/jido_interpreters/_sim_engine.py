@@ -270,9 +270,11 @@ class _Engine(Kernel):
         # signal ids derive from it: advancing it as the kernel does keeps those ids equal to
         # SyncRuntime's.
         next(self._seq)
-        if due <= self.now:
+        if not tag or tag[0] != "cron":
             # A timer due now fires after what is on its way from the agent to itself (as
-            # in SyncRuntime, where it waits for the queue to empty), latency or not.
+            # in SyncRuntime, where it waits for the queue to empty), latency or not; so do
+            # the agent's other timers due before that, so that they keep their order (a
+            # sensor's last emission must stay its last). Cron ticks keep their times.
             due = max(due, self._last_due.get((agent_id, agent_id), due))
         self.push(due, _TIMER, agent_id, "@timer", sig, (self._incarnation[agent_id], tag))
 
