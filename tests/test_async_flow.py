@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import attrs
 import pytest
+from tests.test_async_core import Log, note, run
 
 from jido import (
     SENSOR_EXIT,
@@ -39,27 +40,6 @@ from jido_interpreters import (
     SQLiteStorage,
 )
 
-T = TypeVar("T")
-
-
-def run(main: Callable[[], Coroutine[Any, Any, T]]) -> T:
-    """Run one test's coroutine on a fresh loop."""
-    return asyncio.run(main())
-
-
-@attrs.frozen
-class Log:
-    """What the agent saw, in order."""
-
-    seen: tuple[str, ...] = ()
-
-
-@attrs.frozen
-class Item:
-    """One item."""
-
-    item: str = ""
-
 
 @attrs.frozen
 class Exit:
@@ -68,11 +48,6 @@ class Exit:
     tag: str = ""
     sensor: str = ""
     reason: str = ""
-
-
-@action(params=Item)
-def note(state: Log, p: Item, ctx: Context) -> ActionResult[Log]:
-    return ok(Log((*state.seen, p.item)))
 
 
 @action()
