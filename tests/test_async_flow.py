@@ -295,6 +295,27 @@ def test_dead_letters_keep_the_latest_and_count_them_all(
     assert sum("dead letters" in r.getMessage() for r in caplog.records) == 1
 
 
+def test_dead_letters_emptied_by_their_reader_drop_nothing(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A reader that empties ``dead_letters`` as it goes loses none of them, and is not
+    told that any were dropped."""
+    from jido_interpreters._async import DEAD_LETTERS_KEPT
+
+    async def main() -> None:
+        rt = AsyncRuntime([SPEC])
+        for i in range(DEAD_LETTERS_KEPT + 2):
+            if len(rt.dead_letters) == DEAD_LETTERS_KEPT:
+                rt.dead_letters.clear()
+            rt._dead("gone", rt.signal("t.note", {"item": str(i)}))
+        assert len(rt.dead_letters) == 2
+        await rt.shutdown()
+
+    with caplog.at_level("WARNING", logger="jido.runtime"):
+        run(main)
+    assert not [r for r in caplog.records if "dead letters" in r.getMessage()]
+
+
 def test_a_shutdown_from_an_effect_joins_the_one_under_way_without_cancelling_it() -> None:
     """An effect that shuts the runtime down while a shutdown drains: the drain does not
     wait for that effect, nor cancel it; both callers get the one report."""
@@ -363,5 +384,28 @@ def test_a_shutdown_cancelled_while_it_writes_is_finished_by_the_next(tmp_path: 
         await other.wait_idle(timeout=5.0)
         assert other.state("a").seen == tuple(str(i) for i in range(5))
         await other.shutdown()
+
+    run(main)
+
+
+def test_signals_journalled_for_a_hibernated_agent_at_shutdown_are_left(tmp_path: Path) -> None:
+    """Signals on their way into storage for a hibernated agent when a shutdown begins are
+    reported as left (its restore handles them), not as dead letters."""
+    path = tmp_path / "hibernated.db"
+
+    async def main() -> None:
+        rt = AsyncRuntime([SPEC], storage=SQLiteStorage(path))
+        await rt.start(SPEC, "a")
+        await rt.hibernate("a")
+        for i in range(3):
+            rt.cast_nowait("a", "t.note", {"item": str(i)})
+        report = await rt.shutdown(deadline=0.0)
+        assert list(rt.dead_letters) == []
+        assert [s.data for s in report.left["a"]] == [{"item": str(i)} for i in range(3)]
+        again = AsyncRuntime([SPEC], storage=SQLiteStorage(path))
+        await again.restore()
+        await again.wait_idle(timeout=5.0)
+        assert again.state("a").seen == ("0", "1", "2")
+        await again.shutdown()
 
     run(main)

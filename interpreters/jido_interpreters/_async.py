@@ -301,6 +301,7 @@ class AsyncRuntime:
         self._shutting: asyncio.Future[ShutdownReport] | None = None  # its report, once begun
         self._drain_cut: asyncio.Event | None = None  # set: a later shutdown cut the drain
         self._sparing: set[asyncio.Task[Any] | None] = set()  # effects awaiting the shutdown
+        self._dropped_dead = False  # a dead letter was dropped from the full list
         # While shutdown writes what was handed to storage: signals journalled for the agents
         # it stopped, by agent (left for ``restore``, not dead letters).
         self._leftover: dict[str, tuple[object, list[Signal]]] | None = None
@@ -852,6 +853,7 @@ class AsyncRuntime:
         # the thaw is cancelled here, before anything below awaits, so it cannot bring an
         # agent back into a runtime being torn down. The signals stay journalled.
         for agent_id, hib in self._hibernated.items():
+            leftover.setdefault(agent_id, (hib.life, []))
             if hib.task is not None:
                 hib.task.cancel()
             waiting = tuple(sig for sig, _, seq in hib.parked if seq is not None)
@@ -1147,7 +1149,8 @@ class AsyncRuntime:
     def _dead(self, agent_id: str, sig: Signal) -> None:
         """Record a signal that will not be handled (its agent is gone)."""
         self._stats.dead_letters += 1
-        if self._stats.dead_letters == DEAD_LETTERS_KEPT + 1:
+        if len(self.dead_letters) == self.dead_letters.maxlen and not self._dropped_dead:
+            self._dropped_dead = True  # said once
             log.warning(
                 "more than %d dead letters: AsyncRuntime.dead_letters keeps the latest %d"
                 " (statistics().dead_letters counts them all)",
