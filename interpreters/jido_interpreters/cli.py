@@ -66,14 +66,19 @@ class BadInput(Exception):
     """Input the user must fix; reported as one line, exit code 2."""
 
 
+def _say(label: str, message: str) -> None:
+    """One ``label: message`` line on stderr (``error``, ``failed``), the message as written."""
+    _err.print(f"[bold red]{label}:[/] {escape(message)}", markup=True)
+
+
 def _die(message: str) -> NoReturn:
-    _err.print(f"[bold red]error:[/] {escape(message)}", markup=True)
+    _say("error", message)
     raise typer.Exit(code=2)
 
 
 def _fail(message: str) -> NoReturn:
     """A run that failed (a crash, an invariant): one ``failed:`` line, exit code 1."""
-    _err.print(f"[bold red]failed:[/] {escape(message)}", markup=True)
+    _say("failed", message)
     raise typer.Exit(code=1)
 
 
@@ -587,11 +592,11 @@ def simulate(
     )
     if written is not None:
         # Still the run's result above and its failure below: exit code 1 if it failed.
-        _err.print(f"[bold red]error:[/] {escape(written)}", markup=True)
+        _say("error", written)
     elif trace_out is not None:
         out.print(f"trace: {escape(str(trace_out))}")
     if failure is not None:
-        _err.print(f"[bold red]failed:[/] {escape(crash_message(failure))}", markup=True)
+        _say("failed", crash_message(failure))
         if trace_out is not None and written is None:
             _err.print(f"replay it: jido replay {escape(str(trace_out))}")
         raise typer.Exit(code=1)
