@@ -234,10 +234,9 @@ class Kernel:
         themselves differ in their last bit). Virtual time has microsecond granularity:
         timers due in the same microsecond fire in the order they were armed, and a delay
         under half of one is no delay."""
-        # Not before now: a simulation's time may lie between microseconds (its latencies
-        # are drawn as floats), and a delay under half of one must not arm a timer in the
-        # past.
-        return max(self.now, round(self.now + seconds, 6))
+        # ``now`` is on a microsecond (advance and every due time are), so this is never
+        # before it. (The Simulation, whose clock is not, takes delays as they are.)
+        return round(self.now + seconds, 6)
 
     def signal(
         self, type: str, data: object = None, *, source: str = "jido://runtime", **kw: Any
