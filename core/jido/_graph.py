@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, assert_never
 
 from ._agent import AgentSpec
+from ._directives import Cron, Schedule
 from ._strategy import FSM, Transition
 
 __all__ = ["to_mermaid"]
@@ -37,8 +38,9 @@ class _Ids:
 
 
 def _label(text: str) -> str:
-    # Mermaid labels are quoted; a double quote inside one would end it.
-    return text.replace('"', "'")
+    # Mermaid labels are quoted; a double quote inside one would end it (and a line break,
+    # in a job id say, the statement).
+    return text.replace('"', "'").replace("\n", " ")
 
 
 def to_mermaid(spec: AgentSpec[Any]) -> str:
@@ -60,6 +62,11 @@ def to_mermaid(spec: AgentSpec[Any]) -> str:
 
     The flowchart shows each route (pattern, priority, owner) and the action it runs.
 
+    Both show the schedules the spec and its plugins declare (what an interpreter registers
+    on start): the flowchart as a clock node with a dotted edge to each route whose pattern
+    matches the scheduled signal's type (guards aside), or to a node for the type marked
+    "no route"; the state diagram as a note on the initial status.
+
     >>> import attrs
     >>> @attrs.frozen
     ... class S: pass
@@ -75,11 +82,32 @@ def to_mermaid(spec: AgentSpec[Any]) -> str:
         st_idle --> st_note: job.started
     """
     if isinstance(spec.strategy, FSM):
-        return _fsm(spec.strategy)
+        return _fsm(spec.strategy, _declared(spec))
     return _routes(spec)
 
 
-def _fsm(fsm: FSM) -> str:
+def _declared(spec: AgentSpec[Any]) -> list[tuple[str, Schedule | Cron]]:
+    # The declared schedules with their owners, in the order an interpreter registers them.
+    found = [("", s) for s in spec.schedules]
+    for plugin in spec.plugins:
+        found += [(plugin.name, s) for s in plugin.schedules]
+    return found
+
+
+def _when(schedule: Schedule | Cron, owner: str) -> str:
+    # What a reader needs to know of a schedule: when it fires, and whose it is.
+    by = f" ({owner})" if owner else ""
+    match schedule:
+        case Schedule(delay=delay):
+            return f"after {delay:g} s{by}"
+        case Cron(expression=expression, timezone=timezone, job_id=job_id):
+            zone = "" if timezone == "UTC" else f" {timezone}"
+            return f"cron {expression}{zone}, job {job_id}{by}"
+        case _:
+            assert_never(schedule)
+
+
+def _fsm(fsm: FSM, declared: list[tuple[str, Schedule | Cron]]) -> str:
     _node_id = _Ids()
     lines = ["stateDiagram-v2"]
     for status in fsm.statuses:
@@ -105,13 +133,22 @@ def _fsm(fsm: FSM) -> str:
             lines.append(
                 f"    {_node_id('st_', source)} --> {_node_id('st_', t.target)}: {_label(label)}"
             )
+    if declared:
+        # Registered on start, so noted on the status the agent starts in.
+        lines.append(f"    note right of {_node_id('st_', fsm.initial)}")
+        lines.append("        on start:")
+        for owner, schedule in declared:
+            what = f"{_when(schedule, owner)}: {schedule.signal.type}"
+            lines.append(f"        {_label(what)}")
+        lines.append("    end note")
     return "\n".join(lines)
 
 
 def _routes(spec: AgentSpec[Any]) -> str:
     _node_id = _Ids()
     lines = ["flowchart LR"]
-    if not spec.router.routes:
+    declared = _declared(spec)
+    if not spec.router.routes and not declared:
         lines.append(f"    %% agent spec {spec.name}: no routes")
         return "\n".join(lines)
     seen: set[str] = set()
@@ -132,4 +169,18 @@ def _routes(spec: AgentSpec[Any]) -> str:
             seen.add(act)
         edge = f"|priority {route.priority}|" if route.priority else ""
         lines.append(f"    {sig} -->{edge} {act}")
+    for n, (owner, schedule) in enumerate(declared, start=1):
+        clock = _node_id("clk_", str(n))
+        kind = schedule.signal.type
+        lines.append(f'    {clock}{{{{"{_label(_when(schedule, owner))}"}}}}')
+        routes = spec.router.candidates(kind)
+        targets = [_node_id("sig_", r.pattern) for r in routes]
+        if not targets:
+            unrouted = _node_id("sig_", kind)
+            if unrouted not in seen:
+                lines.append(f'    {unrouted}(["{_label(kind)} (no route)"])')
+                seen.add(unrouted)
+            targets = [unrouted]
+        for target in dict.fromkeys(targets):
+            lines.append(f'    {clock} -.->|"{_label(kind)}"| {target}')
     return "\n".join(lines)

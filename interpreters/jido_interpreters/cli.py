@@ -334,7 +334,7 @@ def review(
 def graph(
     spec: Annotated[str, typer.Argument(help="MODULE:NAME or FILE.py:NAME.")],
 ) -> None:
-    """Print SPEC's routes, or its FSM, as a Mermaid diagram."""
+    """Print SPEC's routes, or its FSM, and its declared schedules, as a Mermaid diagram."""
     try:
         root, _ = load_specs(spec)
     except BadInput as exc:
