@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import attrs
 import pytest
 from hypothesis import settings
-from hypothesis.stateful import rule, run_state_machine_as_test
+from hypothesis.stateful import invariant, rule, run_state_machine_as_test
 
 from jido import (
     Action,
     ActionResult,
     AgentSpec,
     Context,
+    FrozenMap,
+    JsonValue,
     NoParams,
     ProblemKind,
     Route,
@@ -21,9 +24,12 @@ from jido import (
     cron,
     emit,
     emit_to_sink,
+    invoke,
     ok,
+    start_sensor,
     stop,
 )
+from jido_interpreters import EffectHandler, SensorFn
 from jido_interpreters.testing import AgentMachine
 
 
@@ -241,3 +247,81 @@ def test_hypothesis_runs_the_inherited_invariant_and_reports_a_failure() -> None
         run_state_machine_as_test(
             Leaky, settings=settings(max_examples=20, database=None, derandomize=True)
         )
+
+
+@action()
+def put(state: Counter, _: NoParams, ctx: Context) -> ActionResult[Counter]:
+    return ok(None, invoke("store.put", {"n": 1}, on_ok="c.noted", on_error="c.noted"))
+
+
+STORE: AgentSpec[Counter] = AgentSpec(
+    name="store", state=Counter, routes=[Route(pattern="c.put", target=put), *ROUTES]
+)
+
+
+class StoreMachine(AgentMachine):
+    """Each case gets a fake store of its own from ``make_effects``."""
+
+    spec = STORE
+
+    def make_effects(self) -> Mapping[str, EffectHandler]:
+        self.written: list[object] = []
+        return {"store.put": lambda args: self.written.append(dict(args))}
+
+    @rule()
+    def put(self) -> None:
+        before = len(self.written)
+        self.send("c.put")
+        assert len(self.written) == before + 1
+
+    @invariant()
+    def one_write_per_note(self) -> None:
+        # Fails if a case inherits another's writes.
+        assert len(self.written) == self.state.notes
+
+
+def test_make_effects_gives_every_case_fresh_fakes() -> None:
+    """The handlers ``make_effects`` returns are the runtime's, built anew for each case (a
+    store shared between cases would break the invariant in the second case)."""
+    first, second = StoreMachine(), StoreMachine()
+    first.put()
+    first.put()
+    second.put()
+    assert (first.written, second.written) == ([{"n": 1}] * 2, [{"n": 1}])
+    run_state_machine_as_test(
+        StoreMachine, settings=settings(max_examples=10, stateful_step_count=5, deadline=None)
+    )
+
+
+@action()
+def watch(state: Counter, _: NoParams, ctx: Context) -> ActionResult[Counter]:
+    return ok(None, start_sensor("ticks", "t", {"every": 1}))
+
+
+WATCHER: AgentSpec[Counter] = AgentSpec(
+    name="watcher", state=Counter, routes=[Route(pattern="c.watch", target=watch), *ROUTES]
+)
+
+
+class WatchMachine(Base):
+    """``make_sensors`` gives the case its sensors."""
+
+    spec = WATCHER
+
+    def make_sensors(self) -> Mapping[str, SensorFn]:
+        self.configs: list[object] = []
+
+        def ticks(config: FrozenMap[str, JsonValue]) -> Iterator[tuple[float, str, object]]:
+            self.configs.append(dict(config))
+            yield (1.0, "c.noted", None)
+
+        return {"ticks": ticks}
+
+
+def test_make_sensors_gives_the_case_its_sensors() -> None:
+    m = WatchMachine()
+    m.send("c.watch")
+    m.advance(1)
+    assert m.configs == [{"every": 1}]
+    assert m.state.notes == 1
+    assert WatchMachine().configs == []

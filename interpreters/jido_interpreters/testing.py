@@ -71,6 +71,10 @@ class AgentMachine(RuleBasedStateMachine):
         * ``__init__`` builds a fresh :class:`SyncRuntime` from the class attributes and
           starts the agent, running until idle; a subclass overriding ``__init__`` must call
           ``super().__init__()`` first.
+        * Fakes that keep state (a fake store an effect handler writes to) must be fresh for
+          every case, or one case sees what another left: override :meth:`make_effects` /
+          :meth:`make_sensors`, which ``__init__`` calls once per case before building the
+          runtime; what they keep on ``self`` is there for the rules to read.
         * The invariant :meth:`no_unexpected_problems_and_still_running` runs after every
           rule: it fails if a problem not allowed by ``allow_problems`` was recorded (in a
           trace entry, or while starting the agent), or if the agent is no longer running
@@ -98,14 +102,34 @@ class AgentMachine(RuleBasedStateMachine):
         others = [s for s in self.specs if s is not spec]
         self._runtime = SyncRuntime(
             [spec, *others],
-            effects=self.effects,
+            effects=self.make_effects(),
             sinks=self.sinks,
-            sensors=self.sensors,
+            sensors=self.make_sensors(),
         )
         self._agent_id: str = spec.name
         self._stop_expected = False
         self._checked = 0  # trace entries already checked by the invariant
         self._runtime.start(spec, self._agent_id, self.initial_state)
+
+    def make_effects(self) -> Mapping[str, EffectHandler]:
+        """The effect handlers of this case: the class attribute ``effects`` unless
+        overridden. Called once per case, before the runtime is built.
+
+        For a fake store that starts empty in every case::
+
+            class StoreMachine(AgentMachine):
+                spec = STORE
+
+                def make_effects(self) -> Mapping[str, EffectHandler]:
+                    self.written: list[object] = []
+                    return {"store.put": lambda args: self.written.append(dict(args))}
+        """
+        return self.effects
+
+    def make_sensors(self) -> Mapping[str, SensorFn]:
+        """The sensors of this case: the class attribute ``sensors`` unless overridden.
+        Called once per case, before the runtime is built (after :meth:`make_effects`)."""
+        return self.sensors
 
     # ------------------------------------------------------------------ accessors
 
