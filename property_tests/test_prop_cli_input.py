@@ -155,7 +155,7 @@ def test_replay_on_any_trace(data: st.DataObject) -> None:
         lines = path.read_text(encoding="utf-8").split("\n")[:-1]
         i = data.draw(st.integers(0, len(lines)))
         how = data.draw(st.sampled_from(["replace", "drop", "insert", "keep"]))
-        junk = data.draw(signal_lines | fault_plans)
+        junk = data.draw(script_lines | fault_plans)  # with objects holding "to" and "signal"
         if how == "replace" and i < len(lines):
             lines[i] = junk
         elif how == "drop" and i < len(lines):
