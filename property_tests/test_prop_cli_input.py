@@ -70,6 +70,21 @@ signal_lines = st.one_of(
     st.builds(lambda v: json.dumps(v, ensure_ascii=False), json_values),
     texts,
 )
+# A review script's lines: those, and lines addressed to an agent (one running, one not, no
+# agent id at all), their signal well-formed or not.
+script_lines = signal_lines | st.builds(
+    lambda to, signal: json.dumps({"to": to, "signal": signal}, ensure_ascii=False),
+    st.sampled_from(["orchestrator", "w1", "nobody"]) | json_values,
+    st.builds(_event, st.dictionaries(st.sampled_from(["id", "data", "x"]), json_values))
+    | json_values,
+)
+# --start values: good, malformed, an unknown spec, the root's id, a duplicate.
+starts = st.lists(
+    st.sampled_from(
+        ["w1=writer", "w2=orchestrator", "w1", "=writer", "w3=nope", "orchestrator=writer"]
+    ),
+    max_size=3,
+)
 fault_plans = st.one_of(
     st.builds(
         lambda d: json.dumps(d),
@@ -108,12 +123,12 @@ def _clean(result: Result, allowed: tuple[int, ...] = (0, 2)) -> None:
 
 
 @settings(max_examples=60)
-@given(lines=st.lists(signal_lines, max_size=4), reply=st.none() | replies)
-def test_review_on_any_file(lines: list[str], reply: str | None) -> None:
+@given(lines=st.lists(script_lines, max_size=4), reply=st.none() | replies, start=starts)
+def test_review_on_any_file(lines: list[str], reply: str | None, start: list[str]) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         signals = Path(tmp) / "signals.jsonl"
         signals.write_text("\n".join(lines) + "\n", encoding="utf-8")
-        args = ["review", SPEC, str(signals)]
+        args = ["review", SPEC, str(signals), *(a for v in start for a in ("--start", v))]
         if reply is not None:
             (Path(tmp) / "replies.json").write_text(reply, encoding="utf-8")
             args += ["--replies", str(Path(tmp) / "replies.json")]
@@ -140,7 +155,7 @@ def test_replay_on_any_trace(data: st.DataObject) -> None:
         lines = path.read_text(encoding="utf-8").split("\n")[:-1]
         i = data.draw(st.integers(0, len(lines)))
         how = data.draw(st.sampled_from(["replace", "drop", "insert", "keep"]))
-        junk = data.draw(signal_lines | fault_plans)
+        junk = data.draw(script_lines | fault_plans)  # with objects holding "to" and "signal"
         if how == "replace" and i < len(lines):
             lines[i] = junk
         elif how == "drop" and i < len(lines):

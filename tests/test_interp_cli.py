@@ -5,6 +5,7 @@ from __future__ import annotations
 import colorsys
 import json
 import os
+import re
 import sqlite3
 import subprocess
 import sys
@@ -669,3 +670,193 @@ def test_a_file_spec_named_like_a_module_does_not_replace_it(tmp_path: Path) -> 
         assert sys.modules["colorsys"] is colorsys
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["final"]["mine"] == {"n": 1}
+
+
+# ---------------------------------------------------------------- review of several agents
+
+BANK = "jido_examples.bank:ACCOUNT"
+
+
+def transfer(n: int, to: str, amount: int) -> dict[str, Any]:
+    return cloudevent(n, "bank.transfer.requested", {"to": to, "amount": amount})
+
+
+def test_review_starts_more_agents_and_sends_to_each_by_id(tmp_path: Path) -> None:
+    """``--start bob=account`` starts a second account beside the root (alice). A plain line
+    goes to the root, a ``{"to", "signal"}`` line to the agent it names, and the money moves
+    between the two by their own messages. A CloudEvent with an extension called ``to`` is
+    still a plain line, for the root."""
+    path = script(
+        tmp_path,
+        cloudevent(1, "bank.credit", {"transfer_id": "open", "payer": "bob", "amount": 100}),
+        transfer(2, "bob", 30),
+        {"to": "bob", "signal": transfer(3, "alice", 10)},
+        {**transfer(4, "bob", 5), "to": "bob"},
+        {"advance": 1},
+    )
+    args = ["review", BANK, str(path), "--agent-id", "alice", "--start", "bob=account"]
+    result = run(*args, "--format", "json")
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    sent = [(s["agent_id"], s["signal_id"]) for s in doc["steps"] if s["signal_id"][:4] == "evt-"]
+    assert sent == [("alice", "evt-1"), ("alice", "evt-2"), ("bob", "evt-3"), ("alice", "evt-4")]
+    assert {k: v["balance"] for k, v in doc["final"].items()} == {"alice": 75, "bob": 25}
+    text = run(*args).stdout
+    assert "bob <- bank.transfer.requested (evt-3)" in text
+    assert "bob <- bank.retry" in text  # bob's own startup schedule was armed
+
+
+def test_review_starts_an_agent_of_any_spec_its_module_lists(tmp_path: Path) -> None:
+    """``--start`` names a spec by its name: the root's, or one its module lists in SPECS
+    (here the writer, which the orchestrator otherwise only spawns)."""
+    path = script(tmp_path, {"to": "solo", "signal": cloudevent(1, "contentops.draft.requested")})
+    result = run("review", SPEC, str(path), "--start", "solo=writer")
+    assert result.exit_code == 0, result.output
+    assert "[0] t=0s solo <- contentops.draft.requested (evt-1)" in result.stdout
+    assert '[0] solo: invoke llm.draft({"topic": ""})' in result.stdout
+
+
+def test_review_sends_to_an_agent_the_run_spawned(tmp_path: Path) -> None:
+    """A ``to`` line reaches a child spawned earlier in the run (here a writer gets its
+    draft by hand, as the effect's reply); a line to it once it has stopped is one error
+    naming the line."""
+    writer = "orchestrator/writer-1-0"
+    draft = cloudevent(2, "contentops.draft.ready", {"result": {"words": 5}})
+    ready = {"to": writer, "signal": draft}
+    requested = cloudevent(1, "contentops.run.requested", {"topics": ["alpha"]})
+    result = run("review", SPEC, str(script(tmp_path, requested, ready)), "--format", "json")
+    assert result.exit_code == 0, result.output
+    final = json.loads(result.stdout)["final"]
+    assert final["orchestrator"]["drafts"] == {"alpha": 5}
+    assert writer not in final  # it delivered the draft and stopped
+    path = script(tmp_path, requested, ready, ready)
+    line = one_error_line(run("review", SPEC, str(path)))
+    assert line == f"error: {path}:3: agent {writer!r} has stopped, nothing reaches it any more"
+
+
+def test_review_a_line_to_an_agent_that_is_not_running_is_one_error(tmp_path: Path) -> None:
+    """A ``to`` naming no agent the run has (a typo) is one error naming the line and the
+    agents that are running, exit code 2."""
+    path = script(tmp_path, {"advance": 1}, {"to": "carol", "signal": transfer(1, "bob", 1)})
+    line = one_error_line(
+        run("review", BANK, str(path), "--agent-id", "alice", "--start", "bob=account")
+    )
+    assert line == f"error: {path}:2: no agent 'carol' is running (running: 'alice', 'bob')"
+
+
+@pytest.mark.parametrize(
+    ("line", "says"),
+    [
+        ({"to": "bob"}, 'expected {"to": agent id, "signal": CloudEvent}: "signal" missing'),
+        ({"signal": {}}, 'expected {"to": agent id, "signal": CloudEvent}: "to" missing'),
+        (
+            {"to": "bob", "signal": {}, "at": 1},
+            'expected {"to": agent id, "signal": CloudEvent}: "at" unexpected',
+        ),
+        ({"to": 7, "signal": {}}, '"to" must be an agent id (a non-empty string), not 7'),
+        ({"to": "", "signal": {}}, "\"to\" must be an agent id (a non-empty string), not ''"),
+        (
+            {"to": "bob", "signal": {"type": "bank.credit"}},
+            '"signal": missing required attribute(s) id, source',
+        ),
+        ({"to": "bob", "signal": [1]}, '"signal": a signal must be a JSON object, got list'),
+    ],
+)
+def test_review_refuses_a_malformed_to_line_naming_the_line(
+    tmp_path: Path, line: dict[str, Any], says: str
+) -> None:
+    """A line with ``to`` or ``signal`` (and none of a CloudEvent's id, source, type) is an
+    addressed line, read as strictly as the rest: one error naming the line, exit code 2,
+    before anything runs."""
+    path = script(tmp_path, transfer(1, "bob", 1), line)
+    result = run("review", BANK, str(path))
+    assert one_error_line(result) == f"error: {path}:2: {says}"
+    assert result.stdout == ""
+
+
+EXPECTED = "expected ID=NAME, an agent id and a spec's name (the specs: account)"
+
+
+@pytest.mark.parametrize(
+    ("starts", "says"),
+    [
+        (["bob"], f"--start 'bob': {EXPECTED}"),
+        (["=account"], f"--start '=account': {EXPECTED}"),
+        (["bob="], f"--start 'bob=': {EXPECTED}"),
+        (["bob=acount"], "--start 'bob=acount': no spec named 'acount' (the specs: account)"),
+        (
+            ["alice=account"],
+            "--start 'alice=account': 'alice' is the root agent's id (--agent-id names it)",
+        ),
+        (
+            ["bob=account", "carol=account", "bob=account"],
+            "--start 'bob=account': agent id 'bob' is given twice",
+        ),
+    ],
+)
+def test_review_refuses_a_bad_start_in_one_line(
+    tmp_path: Path, starts: list[str], says: str
+) -> None:
+    """A ``--start`` that is not ID=NAME, names no spec, or takes an id already taken is
+    one error line (listing the specs there are where that helps), exit code 2."""
+    args = [arg for value in starts for arg in ("--start", value)]
+    path = script(tmp_path, transfer(1, "bob", 1))
+    line = one_error_line(run("review", BANK, str(path), "--agent-id", "alice", *args))
+    assert line == f"error: {says}"
+
+
+def test_review_unknown_start_spec_lists_the_specs_of_the_module(tmp_path: Path) -> None:
+    """The specs listed are all the run knows: the root's and those in SPECS."""
+    line = one_error_line(run("review", SPEC, str(request(tmp_path)), "--start", "e=editor"))
+    assert (
+        line
+        == "error: --start 'e=editor': no spec named 'editor' (the specs: orchestrator, writer)"
+    )
+
+
+WITH_REQUIRED = """
+import attrs
+from jido import AgentSpec
+
+@attrs.frozen
+class S:
+    n: int = 0
+
+@attrs.frozen
+class R:
+    n: int  # required: no agent of this spec starts without a state given
+
+ROOT = AgentSpec(name="root", state=S)
+SPECS = (ROOT, AgentSpec(name="required", state=R))
+"""
+
+
+def test_review_a_start_agent_that_cannot_start_is_one_error(tmp_path: Path) -> None:
+    """An agent ``--start`` asks for whose spec cannot make one with no state given: one
+    error line naming the option, exit code 2, as for the root."""
+    module = tmp_path / "required.py"
+    module.write_text(WITH_REQUIRED, encoding="utf-8")
+    path = script(tmp_path, cloudevent(1, "x.y"))
+    line = one_error_line(run("review", f"{module}:ROOT", str(path), "--start", "r=required"))
+    assert line.startswith("error: --start 'r=required': cannot start agent 'r': ")
+
+
+CONCEPTS = Path(__file__).parent.parent / "docs" / "concepts.md"
+
+
+def test_the_concepts_review_example_runs_as_shown(tmp_path: Path) -> None:
+    """docs/concepts.md's ``jido review`` example, its script and its command as written,
+    ends as the text after it says."""
+    (block,) = re.findall(
+        r"```sh\n\$ cat transfers.jsonl\n(.*?)```", CONCEPTS.read_text(encoding="utf-8"), re.S
+    )
+    *lines, command = block.splitlines()
+    (tmp_path / "transfers.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    jido, *args = command.removeprefix("$ ").split()
+    assert jido == "jido"
+    path = str(tmp_path / "transfers.jsonl")
+    result = run(*(path if a == "transfers.jsonl" else a for a in args), "--format", "json")
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert len(doc["steps"]) == 8
+    assert {k: v["balance"] for k, v in doc["final"].items()} == {"alice": 80, "bob": 20}

@@ -975,6 +975,24 @@ def test_replay_reports_the_first_changed_line() -> None:
     assert found.describe().endswith("(first difference: $.at: 99.0 != " + str(raw_at) + ")")
 
 
+@pytest.mark.parametrize(
+    "damaged",
+    [
+        {"i": 0, "kind": "delivered", "to": "alice", "signal": True},
+        {"i": 0, "kind": "delivered", "to": "alice", "signal": {"type": "x.y"}, "after": [1]},
+    ],
+)
+def test_a_divergence_at_a_damaged_line_is_described(damaged: dict[str, Any]) -> None:
+    """A recorded line whose signal or resulting agent is not an object (a trace edited by
+    hand, or damaged) is described as it is, not an AttributeError."""
+    lines = simulation_to_jsonl(simulate(bank.SCENARIO, seed=8)).splitlines()
+    lines[1] = compact(damaged)
+    found = replay("\n".join(lines), bank.SCENARIO)
+    assert found is not None
+    assert found.line == 2
+    assert found.describe().startswith("line 2: recorded event 0: delivered alice")
+
+
 def compact(value: object) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 

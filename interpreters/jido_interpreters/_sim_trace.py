@@ -305,10 +305,18 @@ def _summary(line: str) -> str:
     who = raw.get("to") or raw.get("agent")
     if isinstance(who, dict):
         who = who.get("id")
-    what = raw.get("type") or (raw.get("signal") or {}).get("type") or raw.get("invariant") or ""
+    # A damaged line may hold anything where an object belongs: read only what is one.
+    signal = raw.get("signal")
+    what = (
+        raw.get("type")
+        or (signal.get("type") if isinstance(signal, dict) else None)
+        or raw.get("invariant")
+        or ""
+    )
     text = f"event {raw.get('i')}: {kind} {who or ''} {what}".rstrip()
     if kind == "delivered":
-        after = raw.get("after") or {}
+        after = raw.get("after")
+        after = after if isinstance(after, dict) else {}
         text += f" -> {after.get('id')} v{after.get('version')}"
     return text
 

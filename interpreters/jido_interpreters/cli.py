@@ -17,8 +17,9 @@ import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from types import ModuleType
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any, NoReturn, TypeAlias, assert_never, final
 
+import attrs
 import typer
 from rich.console import Console
 from rich.markup import escape
@@ -188,34 +189,146 @@ def _read_text(path: Path) -> str:
         raise BadInput(f"{path}: not UTF-8 text (byte {exc.start}: {exc.reason})") from None
 
 
-def _read_script(path: Path) -> list[tuple[int, Signal | float]]:
-    """Signals (CloudEvents JSON, one per line) and ``{"advance": seconds}`` lines, each with
-    its line number (blank lines skipped).
+@final
+@attrs.frozen
+class _Send:
+    """A script line sending ``signal``: to the agent ``to``, or to the root agent (``None``:
+    a plain CloudEvent line)."""
+
+    signal: Signal
+    to: str | None = None
+
+
+@final
+@attrs.frozen
+class _Advance:
+    """A script line moving virtual time on by ``seconds`` (finite, >= 0)."""
+
+    seconds: float
+
+
+#: One line of a review script.
+_Line: TypeAlias = _Send | _Advance
+
+#: The attributes every CloudEvent has. A JSON object with none of them cannot be a signal,
+#: so one with "to" or "signal" is read as an addressed line (and checked as one); an
+#: object with them is a signal, whose extensions may well be called "to" or "signal".
+_CLOUDEVENT_REQUIRED = frozenset({"id", "source", "type"})
+
+
+def _addressed(raw: dict[str, Any], where: str) -> _Send:
+    """An addressed line, ``{"to": agent id, "signal": CloudEvent}`` (as the inputs of a
+    simulation trace), read strictly.
 
     Raises:
-        BadInput: the file cannot be read, or a line is neither; the message names the line.
+        BadInput: a key is missing or extra, ``to`` is not an agent id, or ``signal`` is not
+            a CloudEvent; the message names ``where``.
+    """
+    shape = '{"to": agent id, "signal": CloudEvent}'
+    missing = [json.dumps(k) for k in ("to", "signal") if k not in raw]
+    if missing:
+        raise BadInput(f"{where}: expected {shape}: {', '.join(missing)} missing")
+    extra = [json.dumps(k, ensure_ascii=False) for k in sorted(set(raw) - {"to", "signal"})]
+    if extra:
+        raise BadInput(f"{where}: expected {shape}: {', '.join(extra)} unexpected")
+    to = raw["to"]
+    if not isinstance(to, str) or not to:
+        raise BadInput(f'{where}: "to" must be an agent id (a non-empty string), not {to!r:.60}')
+    try:
+        return _Send(signal_from_dict(raw["signal"]), to)
+    except DecodeError as exc:
+        raise BadInput(f'{where}: "signal": {exc.reason}') from None
+
+
+def _read_script(path: Path) -> list[tuple[int, _Line]]:
+    """The lines of a review script, each with its line number (blank lines skipped): a
+    signal for the root agent (CloudEvents JSON), a signal for the agent named
+    (``{"to": agent id, "signal": CloudEvent}``), or ``{"advance": seconds}``.
+
+    Raises:
+        BadInput: the file cannot be read, or a line is none of these; the message names
+            the line.
     """
     text = _read_text(path)
-    out: list[tuple[int, Signal | float]] = []
+    out: list[tuple[int, _Line]] = []
     for lineno, line in enumerate(split_lines(text), start=1):
         if not line.strip():
             continue
+        where = f"{path}:{lineno}"
         try:
             raw = loads(line)
         except json.JSONDecodeError as exc:
-            raise BadInput(f"{path}:{lineno}: not JSON: {exc.msg}") from None
+            raise BadInput(f"{where}: not JSON: {exc.msg}") from None
         except ValueError as exc:
-            raise BadInput(f"{path}:{lineno}: {exc}") from None
+            raise BadInput(f"{where}: {exc}") from None
         if isinstance(raw, dict) and set(raw) == {"advance"}:
             secs = seconds(raw["advance"])
             if secs is None:
-                raise BadInput(f"{path}:{lineno}: advance needs a finite number of seconds >= 0")
-            out.append((lineno, secs))
+                raise BadInput(f"{where}: advance needs a finite number of seconds >= 0")
+            out.append((lineno, _Advance(secs)))
+            continue
+        if (
+            isinstance(raw, dict)
+            and not _CLOUDEVENT_REQUIRED & set(raw)
+            and ("to" in raw or "signal" in raw)
+        ):
+            out.append((lineno, _addressed(raw, where)))
             continue
         try:
-            out.append((lineno, signal_from_dict(raw)))
+            out.append((lineno, _Send(signal_from_dict(raw))))
         except DecodeError as exc:
-            raise BadInput(f"{path}:{lineno}: {exc.reason}") from None
+            raise BadInput(f"{where}: {exc.reason}") from None
+    return out
+
+
+@final
+@attrs.frozen
+class _Start:
+    """An agent ``--start`` asks for besides the root: its id and its spec."""
+
+    agent_id: str
+    spec: AgentSpec[Any]
+
+    @property
+    def option(self) -> str:
+        """As it was given: ``ID=NAME``."""
+        return f"{self.agent_id}={self.spec.name}"
+
+
+def _parse_starts(
+    values: Sequence[str], specs: Sequence[AgentSpec[Any]], root_id: str
+) -> list[_Start]:
+    """The agents ``--start ID=NAME`` asks for, in order. NAME is the name of a spec
+    :func:`load_specs` found (the root's, or one its module lists in ``SPECS``): the specs
+    the dry run knows, as a spawned child's must be. ID is split off at the last ``=``
+    (a spec's name has none; an id may).
+
+    Raises:
+        BadInput: a value is not ``ID=NAME``, NAME is no spec's, or ID is the root's or
+            given twice.
+    """
+    by_name = {s.name: s for s in specs}
+    names = ", ".join(sorted(by_name))
+    out: list[_Start] = []
+    taken = {root_id}
+    for value in values:
+        agent_id, sep, name = value.rpartition("=")
+        if not sep or not agent_id or not name:
+            raise BadInput(
+                f"--start {value!r}: expected ID=NAME, an agent id and a spec's name"
+                f" (the specs: {names})"
+            )
+        spec = by_name.get(name)
+        if spec is None:
+            raise BadInput(f"--start {value!r}: no spec named {name!r} (the specs: {names})")
+        if agent_id == root_id:
+            raise BadInput(
+                f"--start {value!r}: {agent_id!r} is the root agent's id (--agent-id names it)"
+            )
+        if agent_id in taken:
+            raise BadInput(f"--start {value!r}: agent id {agent_id!r} is given twice")
+        taken.add(agent_id)
+        out.append(_Start(agent_id, spec))
     return out
 
 
@@ -265,6 +378,14 @@ def _read_replies(path: Path | None) -> dict[str, Reply]:
     return replies
 
 
+def _not_running(agent_id: str, known: set[str], running: Sequence[str]) -> str:
+    """Why nothing can be sent to ``agent_id``: it has stopped (it is one of ``known``, the
+    agents the run has had), or there never was such an agent (the ones ``running`` named)."""
+    if agent_id in known:
+        return f"agent {agent_id!r} has stopped, nothing reaches it any more"
+    return f"no agent {agent_id!r} is running (running: {', '.join(map(repr, running)) or 'none'})"
+
+
 @app.command()
 def review(
     spec: Annotated[
@@ -272,11 +393,23 @@ def review(
     ],
     signals: Annotated[
         Path,
-        typer.Argument(help='JSON lines: CloudEvents signals, or {"advance": seconds}.'),
+        typer.Argument(
+            help='JSON lines: a CloudEvents signal (for the root agent), {"to": agent id, '
+            '"signal": CloudEvent} (for any running agent), or {"advance": seconds}.'
+        ),
     ],
     format: Annotated[str, typer.Option("--format", "-f", help="text, md or json.")] = "text",
     agent_id: Annotated[
         str | None, typer.Option("--agent-id", help="The root agent's id (default: spec name).")
+    ] = None,
+    starts: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--start",
+            metavar="ID=NAME",
+            help="Start another agent too, with the id ID, of the spec named NAME (the "
+            "root's, or one its module lists in SPECS), before the script runs (repeatable).",
+        ),
     ] = None,
     replies: Annotated[
         Path | None,
@@ -293,37 +426,57 @@ def review(
 ) -> None:
     """Dry-run SIGNALS through SPEC and print what would happen; no effect is performed.
 
+    The root agent (SPEC) starts, then each --start agent in order; a plain signal line goes
+    to the root, a {"to": ...} line to the agent it names (any running one: started, or
+    spawned earlier in the run).
+
     Exit code 0 with the review, 1 if the spec crashed (an action raised) or ran away (an
-    endless chain of signals), 2 on bad input.
+    endless chain of signals), 2 on bad input (a line sending to an agent that is not
+    running included).
     """
     if format not in ("text", "md", "markdown", "json"):
         _die(f"unknown format {format!r}: use text, md or json")
     try:
         root, specs = load_specs(spec)
+        rid = agent_id or root.name
+        others = _parse_starts(starts or (), specs, rid)
         script = _read_script(signals)
         canned = _read_replies(replies)
     except BadInput as exc:
         _die(str(exc))
     run = DryRun(specs, replies=canned, sinks=sinks or (), max_steps=max_steps)
-    rid = agent_id or root.name
+    # The agents the run has had, by id (those started here; a line that cannot be sent adds
+    # those the trace shows, spawned children included): one of these that is not running
+    # has stopped, while one never seen was never there (a typo, most likely).
+    known = {rid, *(other.agent_id for other in others)}
     try:
         try:
             run.start(root, rid)
         except (ValueError, TypeError, LookupError) as exc:
             # As simulate's setup: a state class with a required field, a bad --agent-id.
             _die(f"spec {spec!r}: cannot start agent {rid!r}: {exc}")
-        for lineno, item in script:
+        for other in others:
+            try:
+                run.start(other.spec, other.agent_id)
+            except (ValueError, TypeError, LookupError) as exc:
+                _die(f"--start {other.option!r}: cannot start agent {other.agent_id!r}: {exc}")
+        for lineno, line in script:
             where = f"{signals}:{lineno}"
-            if isinstance(item, float):
-                try:
-                    run.advance(item)
-                except ValueError:  # past the year 9999 (the only way to be refused here)
-                    _die(f"{where}: virtual time passes the end of the calendar")
-            else:
-                try:
-                    run.send(rid, item)
-                except UnknownAgent:
-                    _die(f"{where}: agent {rid!r} has stopped, nothing reaches it any more")
+            match line:
+                case _Advance(seconds=secs):
+                    try:
+                        run.advance(secs)
+                    except ValueError:  # past the year 9999 (the only way to be refused here)
+                        _die(f"{where}: virtual time passes the end of the calendar")
+                case _Send(signal=sig, to=to):
+                    target = rid if to is None else to
+                    try:
+                        run.send(target, sig)
+                    except UnknownAgent:
+                        known.update(e.agent_id for e in run.trace)
+                        _die(f"{where}: {_not_running(target, known, run.agent_ids)}")
+                case _:
+                    assert_never(line)
     except (ActionCrashed, RunawayError) as exc:
         _fail(crash_message(exc))
     report = run.review(title=f"Dry-run review of {root.name} ({signals.name})")
