@@ -668,6 +668,7 @@ def test_the_claim_of_a_killed_process_is_gone_with_it(tmp_path: Path) -> None:
         with pytest.raises(StorageInUse) as info:
             await rt.restore()
         assert info.value.holder == str(pid)
+        assert info.value.lapses_in is None  # a file lock: it goes with its process
         await rt.shutdown()
 
     with subprocess.Popen(
@@ -711,6 +712,10 @@ def test_one_runtime_per_redis_prefix(redis_url: str) -> None:
             await second.restore()
         assert info.value.holder == f"{socket.gethostname()}:{os.getpid()}"
         assert prefix in info.value.where
+        # How long a dead holder would keep the prefix: at most a lease.
+        assert info.value.lapses_in is not None
+        assert 0 < info.value.lapses_in <= 0.3
+        assert "its claim lapses within" in str(info.value)
         assert "redis" not in info.value.where.split("prefix")[1]  # no URL, no password
         await first.call("c", "t.add", {"by": 1})  # the holder goes on writing
         await first.shutdown()

@@ -227,7 +227,7 @@ class AsyncRuntime:
 
     Attributes:
         dead_letters: ``(agent_id, signal)`` of the latest signals that will not be handled
-            (their agent was gone), up to :data:`DEAD_LETTERS_KEPT`; older ones are dropped
+            (their agent was gone), up to 10,000; older ones are dropped
             from it (logged once), and ``statistics().dead_letters`` counts them all.
         problems: the latest directives that could not be executed (up to 1,000).
         trace: with ``record``, every step.

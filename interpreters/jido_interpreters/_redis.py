@@ -251,7 +251,7 @@ class RedisStorage:
             return
         token = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         if not _resending(lambda: self._claim(keys=[self._p], args=[token, self._ttl_ms])):
-            raise StorageInUse(self._where, self._holder())
+            raise self._in_use()
         self._token = token
         self._stop_keeping.clear()
         self._keeper = threading.Thread(
@@ -295,11 +295,15 @@ class RedisStorage:
         except redis.ResponseError as exc:
             if "JIDO_CLAIM_LOST" not in str(exc):
                 raise
-            raise StorageInUse(self._where, self._holder()) from None
+            raise self._in_use() from None
 
-    def _holder(self) -> str:
+    def _in_use(self) -> StorageInUse:
+        # Who holds the claim, and how long its lease has to run (a holder that died stops
+        # renewing it; a key without expiry or already gone reports no wait).
         held = self._r.get(self._p + "claim")
-        return held.decode(errors="replace").rsplit(":", 1)[0] if held else ""
+        holder = held.decode(errors="replace").rsplit(":", 1)[0] if held else ""
+        ms = self._r.pttl(self._p + "claim")
+        return StorageInUse(self._where, holder, ms / 1000 if ms >= 0 else None)
 
     def register(self, record: AgentRecord) -> None:
         """See :meth:`Storage.register`. Sent again after a dropped connection under the same

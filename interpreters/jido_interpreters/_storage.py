@@ -186,18 +186,26 @@ class StorageInUse(RuntimeError):
     their own copy of its agents, and a recovery would merge what neither saw.
 
     Attributes:
-        where: the store (a file path).
+        where: the store (a file path, or the server and prefix).
         holder: what the holder wrote of itself (its process id), if anything.
+        lapses_in: for a store held by a lease (Redis), the seconds until it lapses unless
+            renewed: a runtime that died without shutting down holds the store until then.
     """
 
-    def __init__(self, where: str, holder: str) -> None:
+    def __init__(self, where: str, holder: str, lapses_in: float | None = None) -> None:
         who = f" (process {holder})" if holder else ""
+        wait = (
+            ""
+            if lapses_in is None
+            else f"; if that runtime is gone, its claim lapses within {lapses_in:.1f} s"
+        )
         super().__init__(
             f"{where} is in use by another runtime{who}: shut that one down first, or use "
-            "another store"
+            f"another store{wait}"
         )
         self.where = where
         self.holder = holder
+        self.lapses_in = lapses_in
 
 
 #: :attr:`CorruptJournal.seq` when the damage is to an agent's journal as a whole, not one entry.

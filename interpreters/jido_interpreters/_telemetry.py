@@ -45,8 +45,18 @@ class RuntimeStatistics:
     Attributes:
         agents: running agents (in memory).
         hibernated: hibernated agents (in storage, thawed by what is sent to them).
+        mailbox_depths: signals queued, by running agent.
+        steps: steps that committed.
+        errors: ``Error`` directives executed (an agent refusing bad data: no route, bad
+            params, an illegal transition, a failed action...), plus ``crashes``.
+        crashes: steps and directive handlers that raised (a bug; each met its agent's
+            error policy).
+        restarts: restarts by a ``Restart`` policy.
+        problems: directives that could not be executed (see ``AsyncRuntime.problems``).
+        dead_letters: signals that were never handled (see ``AsyncRuntime.dead_letters``).
         in_flight_effects: effects running, the ones a stopping step invoked included (they
             run on after their agent stopped: "notify, then stop").
+        step_latency_p50_us, step_latency_p90_us, step_latency_p99_us: the percentiles.
     """
 
     agents: int
