@@ -134,7 +134,7 @@ def test_review_dry_runs_a_script_of_cloudevents_as_text(tmp_path: Path) -> None
     assert out.startswith("Dry-run review of orchestrator (signals.jsonl)")
     assert "orchestrator <- contentops.run.requested (evt-1)" in out
     assert "t=60s orchestrator <- contentops.run.deadline" in out
-    assert "effects that would run:" in out
+    assert "effects: " in out
 
 
 def test_review_as_markdown(tmp_path: Path) -> None:

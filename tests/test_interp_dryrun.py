@@ -169,7 +169,9 @@ def test_dry_run_records_a_custom_directive_as_an_effect_it_would_perform() -> N
     report = run.review()
     (step,) = report.steps
     assert step.effects == ("custom SendEmail",)
-    assert "effects that would run: 1\n" in report.to_text()
+    assert "effects: 1 (invokes, custom directives, emits to sinks, spawns, timers, sensors)\n" in (
+        report.to_text()
+    )
     assert "- **effect**: custom SendEmail" in report.to_markdown()
 
 
@@ -305,7 +307,9 @@ def test_the_review_renders_as_text() -> None:
     assert lines[:2] == ["Shop", "===="]
     assert "[0] t=0s order <- order.placed (ext-0)" in lines
     assert '    ~ state.status: "new" -> "charging"' in lines
-    assert "effects that would run: 2" in lines
+    assert (
+        "effects: 2 (invokes, custom directives, emits to sinks, spawns, timers, sensors)" in lines
+    )
     assert any(line.startswith("    > invoke payment.charge(") for line in lines)
 
 
@@ -418,3 +422,12 @@ def test_markdown_shows_values_with_pipes_and_backticks_as_they_are() -> None:
     ]
     assert codes[:2] == ["x.y", "a`|b"]  # the heading
     assert codes[-2:] == ["a`|b", json.dumps({"v": ODD_VALUES}, ensure_ascii=False)]
+
+
+def test_markdown_lists_each_directive_once_marking_the_effects() -> None:
+    """A directive that is an effect is one line, marked, not listed again beside itself."""
+    md = shop(replies={"payment.charge": {"receipt": "r-1"}}).review(title="Shop").render("md")
+    lines = md.splitlines()
+    assert sum(line.endswith("to sink audit") for line in lines) == 1
+    assert '- **effect**: emit order.placed {"item": "book"} to sink audit' in lines
+    assert '- emit ship.requested {"item": "book"} to agent shipper' in lines

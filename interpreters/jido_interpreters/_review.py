@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from typing import Any, Final, Literal, assert_never, final
 
@@ -122,6 +123,12 @@ def describe(d: Directive) -> str:
         case Error(problem=p):
             return f"error [{p.kind.value}] {p.message}"
     raise AssertionError(f"unhandled directive {d!r}")  # pragma: no cover
+
+
+#: What a review counts as effects. Said in every summary: in a dry run some of them are
+#: carried out (spawns, timers and sensors are followed) and some are not (invokes, custom
+#: directives), so "effects that would run" would mislead.
+_COUNTED = "invokes, custom directives, emits to sinks, spawns, timers, sensors"
 
 
 def _is_effect(d: Directive) -> bool:
@@ -273,7 +280,7 @@ class Review:
             lines.extend(f"    > {d}" for d in s.directives)
             lines.extend(f"    ! {p}" for p in s.problems)
         lines.append("")
-        lines.append(f"effects that would run: {sum(len(s.effects) for s in self.steps)}")
+        lines.append(f"effects: {sum(len(s.effects) for s in self.steps)} ({_COUNTED})")
         for s in self.steps:
             lines.extend(f"  [{s.index}] {s.agent_id}: {e}" for e in s.effects)
         lines.append("final states:")
@@ -299,8 +306,15 @@ class Review:
                 out.append("")
             else:
                 out += ["_no state change_", ""]
-            out += [f"- {d}" for d in s.directives]
-            out += [f"- **effect**: {e}" for e in s.effects]
+            # Each directive once, those that are effects marked as such.
+            left = Counter(s.effects)
+            for d in s.directives:
+                if left[d]:
+                    left[d] -= 1
+                    out.append(f"- **effect**: {d}")
+                else:
+                    out.append(f"- {d}")
+            out += [f"- **effect**: {e}" for e in left.elements()]
             out += [f"- **problem**: {p}" for p in s.problems]
             out.append("")
         out += ["## Final states", ""]
