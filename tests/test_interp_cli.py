@@ -860,3 +860,45 @@ def test_the_concepts_review_example_runs_as_shown(tmp_path: Path) -> None:
     doc = json.loads(result.stdout)
     assert len(doc["steps"]) == 8
     assert {k: v["balance"] for k, v in doc["final"].items()} == {"alice": 80, "bob": 20}
+
+
+TWO_SCENARIOS = """
+import attrs
+from jido import AgentSpec, NoParams, Route, action, ok
+from jido_interpreters import Scenario
+
+@attrs.frozen
+class S:
+    n: int = 0
+
+@action()
+def add(state, p: NoParams, ctx):
+    return ok(S(state.n + 1))
+
+SPEC = AgentSpec(name="c", state=S, routes=[Route(pattern="c.add", target=add)])
+
+def sending(times):
+    def setup(sim):
+        sim.start(SPEC, "c")
+        for _ in range(times):
+            sim.send("c", "c.add")
+    return setup
+
+ONCE = Scenario(specs=[SPEC], setup=sending(1))
+THRICE = Scenario(specs=[SPEC], setup=sending(3))
+"""
+
+
+def test_simulate_runs_the_scenario_named_and_replay_finds_it_again(tmp_path: Path) -> None:
+    """``MODULE:NAME`` may name a Scenario, so a module can hold several; the trace names it,
+    and ``replay`` runs the same one."""
+    module = tmp_path / "two.py"
+    module.write_text(TWO_SCENARIOS, encoding="utf-8")
+    for name, version in (("ONCE", 1), ("THRICE", 3)):
+        trace = tmp_path / f"{name}.jsonl"
+        result = run("simulate", f"{module}:{name}", "--trace-out", str(trace))
+        assert result.exit_code == 0, result.output
+        assert f"agents: c v{version}" in result.stdout.splitlines()
+        replayed = run("replay", str(trace))
+        assert replayed.exit_code == 0, replayed.output
+        assert replayed.stdout.startswith("identical: ")

@@ -136,12 +136,24 @@ def _load_module(ref: str, target: str) -> ModuleType:
         raise BadInput(f"spec {ref!r}: {type(exc).__name__}: {exc}") from None
 
 
-def _load(ref: str) -> tuple[ModuleType, AgentSpec[Any], tuple[AgentSpec[Any], ...]]:
-    """:func:`load_specs`, and the module the specs came from."""
+def _module_of(ref: str) -> tuple[ModuleType, str]:
+    """The module of ``MODULE:NAME`` or ``FILE.py:NAME``, loaded, and NAME.
+
+    Raises:
+        BadInput: ``ref`` is not of that form, or the module cannot be loaded.
+    """
     target, sep, name = ref.rpartition(":")
     if not sep or not target or not name:
         raise BadInput(f"spec {ref!r}: expected MODULE:NAME or FILE.py:NAME")
-    module = _load_module(ref, target)
+    return _load_module(ref, target), name
+
+
+def _load(
+    ref: str, loaded: tuple[ModuleType, str] | None = None
+) -> tuple[ModuleType, AgentSpec[Any], tuple[AgentSpec[Any], ...]]:
+    """:func:`load_specs`, and the module the specs came from (``loaded``, if given: what
+    :func:`_module_of` returned for ``ref``)."""
+    module, name = loaded or _module_of(ref)
     listed = getattr(module, "SPECS", ())
     listed = listed if isinstance(listed, list | tuple) else ()
     specs = tuple(s for s in listed if isinstance(s, AgentSpec))
@@ -626,13 +638,19 @@ def _portable(ref: str) -> str:
 
 
 def _simulation_scenario(ref: str) -> Scenario:
-    """What ``simulate`` and ``replay`` run for SPEC: its module's ``SCENARIO`` if it has one,
-    else one agent of SPEC, named after it, with no inputs.
+    """What ``simulate`` and ``replay`` run for ``MODULE:NAME``: the scenario NAME, if NAME
+    is a Scenario (so one module may hold several); else, NAME being a spec, its module's
+    ``SCENARIO`` if it has one, or one agent of the spec, named after it, with no inputs.
 
     Raises:
-        BadInput: as :func:`load_specs`, or the module's ``SCENARIO`` is not a Scenario.
+        BadInput: as :func:`load_specs`, or the module's ``SCENARIO`` is not a Scenario, or
+            does not use the spec.
     """
-    module, root, specs = _load(ref)
+    loaded = _module_of(ref)
+    named = getattr(loaded[0], loaded[1], None)
+    if isinstance(named, Scenario):
+        return named
+    module, root, specs = _load(ref, loaded)
     found = getattr(module, "SCENARIO", None)
     if found is None:
 
@@ -647,7 +665,7 @@ def _simulation_scenario(ref: str) -> Scenario:
         names = ", ".join(repr(spec.name) for spec in found.specs)
         raise BadInput(
             f"spec {ref!r}: its module's SCENARIO runs {names}, not {root.name!r}; name one"
-            " of those, or give the scenario to run a module of its own"
+            " of those, or the scenario to run (MODULE:SCENARIO_NAME)"
         )
     return found
 
@@ -671,8 +689,9 @@ def simulate(
     spec: Annotated[
         str,
         typer.Argument(
-            help="MODULE:NAME or FILE.py:NAME. The module's SCENARIO, if any, says what to "
-            "start and send; else one agent of the spec runs."
+            help="MODULE:NAME or FILE.py:NAME: a Scenario to run, or a spec (then the "
+            "module's SCENARIO, if any, says what to start and send; else one agent of the "
+            "spec runs)."
         ),
     ],
     seed: Annotated[int, typer.Option(help="Seeds every choice: delivery order, faults.")] = 0,
