@@ -512,6 +512,20 @@ def test_a_crash_is_reported_with_the_exception_behind_it(tmp_path: Path) -> Non
     assert simulated.stderr.strip().splitlines()[0] == says
 
 
+def test_review_of_a_crash_shows_the_steps_before_it(tmp_path: Path) -> None:
+    """``review`` of a run that crashes prints the review of the steps before the crash
+    (what a reviewer needs to see why), then the ``failed:`` line; exit code 1."""
+    (tmp_path / "loopy.py").write_text(LOOPY, encoding="utf-8")
+    path = script(tmp_path, cloudevent(1, "l.later"), cloudevent(2, "l.boom"))
+    reviewed = run("review", f"{tmp_path}/loopy.py:LOOPY", str(path), "--format", "json")
+    assert reviewed.exit_code == 1, reviewed.output
+    assert reviewed.stderr.startswith("failed: action 'boom' of agent 'loopy' raised")
+    doc = json.loads(reviewed.stdout)
+    assert [step["signal_type"] for step in doc["steps"]] == ["l.later"]
+    assert doc["steps"][0]["directives"] == ["schedule l.boom in 1e+308s"]
+    assert doc["final"] == {"loopy": {"n": 0}}
+
+
 def test_simulate_refuses_a_spec_its_modules_scenario_does_not_run(tmp_path: Path) -> None:
     """A module's SCENARIO is what ``simulate`` runs: SPEC naming a spec the scenario does
     not use is one error line (exit 2), not a run of something else under its name."""

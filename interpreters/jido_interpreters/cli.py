@@ -443,8 +443,8 @@ def review(
     spawned earlier in the run).
 
     Exit code 0 with the review, 1 if the spec crashed (an action raised) or ran away (an
-    endless chain of signals), 2 on bad input (a line sending to an agent that is not
-    running included).
+    endless chain of signals: the review of the steps before comes first), 2 on bad input
+    (a line sending to an agent that is not running included).
     """
     if format not in ("text", "md", "markdown", "json"):
         _die(f"unknown format {format!r}: use text, md or json")
@@ -490,7 +490,14 @@ def review(
                 case _:
                     assert_never(line)
     except (ActionCrashed, RunawayError) as exc:
+        # The steps up to the crash are what a reviewer needs to see why: reviewed first.
+        _review_so_far(run, root, signals, format)
         _fail(crash_message(exc))
+    _review_so_far(run, root, signals, format)
+
+
+def _review_so_far(run: DryRun, root: AgentSpec[Any], signals: Path, format: str) -> None:
+    """Print the review of what ``run`` has done, in ``format``."""
     report = run.review(title=f"Dry-run review of {root.name} ({signals.name})")
     typer.echo(report.render(format), nl=False)
 
