@@ -2009,23 +2009,50 @@ def test_a_child_is_not_spawned_under_the_id_of_an_agent_not_yet_recovered(
     backend: Backend,
 ) -> None:
     """After a restore that left an agent in storage, a spawn under its id is refused at
-    once (a directive problem), so what is sent to that id keeps reaching the stored agent."""
+    once (a directive problem), so what is sent to that id keeps reaching the stored agent;
+    the parent gets ``child.exit`` (without ``child.started``), as when storage refuses the
+    registration of a child the runtime did not know to be stored."""
 
     async def main() -> None:
         async with AsyncRuntime(SPECS, storage=backend.open()) as rt:
             await start_system(rt, "boss/kid")
             await rt.call("boss/kid", "t.add", {"by": 5}, timeout=5)
-        async with AsyncRuntime(SPECS, storage=backend.open()) as rt:
+        async with AsyncRuntime(SPECS, storage=backend.open(), record=True) as rt:
             assert await rt.restore(only=["tally"]) == ("tally",)
             await rt.start(BOSS, "boss")
             await rt.call("boss", "t.hire", {"tag": "kid"}, timeout=5)
             await rt.wait_idle(timeout=5)
             assert "boss/kid" not in rt.agent_ids
-            assert rt.state("boss").trail == ()
+            assert rt.state("boss").trail == ("exit:boss/kid",)
             (problem,) = rt.problems
             assert "'boss/kid' is in storage and has not stopped" in problem.message
+            (exit_,) = [e.signal for e in rt.trace if e.signal.type == CHILD_EXIT]
+            assert exit_.data == {
+                "child_id": "boss/kid",
+                "tag": "kid",
+                "reason": f"not registered: {AgentExists('boss/kid')}",
+            }
         async with restored(backend) as rt:
             assert rt.state("boss/kid") == Count(n=5, trail=("+5",))
+
+    asyncio.run(main())
+
+
+def test_a_refused_spawn_is_not_tried_again_on_recovery(backend: Backend) -> None:
+    """A spawn the runtime refused (no such spec) is answered by ``child.exit``, which the
+    parent's journal holds: a recovery that replays the spawning step does not spawn the
+    child again, so the parent hears of the refusal once, and recovers as it was."""
+
+    async def main() -> None:
+        async with AsyncRuntime(SPECS, storage=backend.open()) as rt:
+            await rt.start(BOSS, "boss")
+            await rt.cast("boss", "t.hire", {"tag": "kid", "spec": "ghost"})
+            live = await rt.wait_until("boss", lambda a: len(a.state.trail) == 1, timeout=5)
+            assert live.state.trail == ("exit:boss/kid",)
+            assert len(rt.problems) == 1
+        async with restored(backend) as rt:
+            assert rt.agent("boss") == live
+            assert not rt.problems
 
     asyncio.run(main())
 

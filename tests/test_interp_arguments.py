@@ -3,14 +3,26 @@ the interpreter is made, with a message naming it, not deep inside a later run."
 
 from __future__ import annotations
 
+import functools
 import re
+from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import Any
+from unittest.mock import AsyncMock
 
 import attrs
 import pytest
+from hypothesis.stateful import rule
 
-from jido import ActionResult, AgentSpec, Context, NoParams, Route, action, ok
-from jido_interpreters import AsyncRuntime, DryRun, SyncRuntime, new_signal
+from jido import ActionResult, AgentSpec, Context, CustomDirective, NoParams, Route, action, ok
+from jido_interpreters import (
+    AsyncRuntime,
+    DryRun,
+    EffectHandler,
+    Simulation,
+    SyncRuntime,
+    new_signal,
+)
+from jido_interpreters.testing import AgentMachine
 
 
 @attrs.frozen
@@ -21,6 +33,11 @@ class Empty:
 @action(params=NoParams)
 def noop(state: Empty, _: NoParams, ctx: Context) -> ActionResult[Empty]:
     return ok(state)
+
+
+@attrs.frozen(kw_only=True)
+class Ping(CustomDirective):
+    """A directive of the user's own."""
 
 
 SPEC = AgentSpec(name="thing", state=Empty, routes=[Route(pattern="x.y", target=noop)])
@@ -80,3 +97,202 @@ def test_new_signal_makes_a_fresh_id_and_time_and_takes_other_fields() -> None:
     assert first.time is not None
     assert first.time.tzinfo is not None
     assert (first.subject, first.data) == ("s", {"x": 1})
+
+
+# ---------------------------------------------------------------- handler kinds
+
+
+async def _coroutine_fn(args: object) -> object:
+    return {"status": 200}
+
+
+async def _async_generator_fn(config: object) -> AsyncIterator[tuple[str, object]]:
+    yield "x.y", None
+
+
+def _plain_fn(args: object) -> object:
+    return {"status": 200}
+
+
+def _generator_fn(config: object) -> Iterator[tuple[float, str, object]]:
+    yield 0.0, "x.y", None
+
+
+class _AsyncCall:
+    """A callable object whose ``__call__`` is ``async def``."""
+
+    async def __call__(self, args: object) -> object:
+        return 1
+
+
+class _AsyncGeneratorCall:
+    """A callable object whose ``__call__`` is an async generator function."""
+
+    async def __call__(self, config: object) -> AsyncIterator[tuple[str, object]]:
+        yield "x.y", None
+
+
+class _PlainCall:
+    """A callable object whose ``__call__`` is a plain function: what it returns cannot be
+    told from its code (a mock, say), so every runtime takes it."""
+
+    def __call__(self, args: object) -> object:
+        return 1
+
+    async def method(self, args: object) -> object:
+        return 1
+
+
+ASYNC_KINDS: dict[str, Any] = {
+    "async def": _coroutine_fn,
+    "a partial of an async def": functools.partial(_coroutine_fn),
+    "an object whose __call__ is async def": _AsyncCall(),
+    "an async method": _PlainCall().method,
+    "an AsyncMock": AsyncMock(),
+    "an async generator function": _async_generator_fn,
+    "an object whose __call__ is an async generator function": _AsyncGeneratorCall(),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(ASYNC_KINDS))
+@pytest.mark.parametrize("what", ["effect", "sensor"])
+def test_the_synchronous_runtimes_refuse_async_handlers(what: str, kind: str) -> None:
+    """An async handler given to SyncRuntime, Simulation or DryRun would only make a
+    coroutine (or an async generator), never run: refused when the runtime is built."""
+    fn = ASYNC_KINDS[kind]
+    makers: list[Any] = [SyncRuntime, Simulation, DryRun]
+    for make in makers:
+        if make is DryRun and what == "effect":
+            continue
+        with pytest.raises(TypeError, match=rf"^{what} 'x' is an async .*: SyncRuntime") as info:
+            make([], **{f"{what}s": {"x": fn}})
+        assert "are for AsyncRuntime" in str(info.value)
+
+
+def test_the_synchronous_runtimes_name_what_they_refuse() -> None:
+    with pytest.raises(TypeError) as info:
+        SyncRuntime([], effects={"http.get": _coroutine_fn})
+    assert str(info.value) == (
+        "effect 'http.get' is an async function (async def): SyncRuntime and Simulation call"
+        " an effect's handler and take its result at once, so it must be a plain function"
+        f" (def) returning it; async handlers are for AsyncRuntime (got {_coroutine_fn!r})"
+    )
+
+
+@pytest.mark.parametrize("kind", ["async def", "an object whose __call__ is async def"])
+def test_a_directive_handler_or_a_reply_that_is_async_is_refused(kind: str) -> None:
+    """Directive handlers run within the step on every runtime, AsyncRuntime's sinks too,
+    and a DryRun calls a reply function: none of them may be async."""
+    fn = ASYNC_KINDS[kind]
+    needle = "runs within the step that gave the directive"
+    for make in (SyncRuntime, Simulation, AsyncRuntime):
+        with pytest.raises(TypeError, match=f"the handler of directive Ping is an async.*{needle}"):
+            make([], directives={Ping: fn})
+    with pytest.raises(TypeError, match=r"^sink 'audit' is an async function .*not await it"):
+        AsyncRuntime([], sinks={"audit": fn})
+    with pytest.raises(TypeError, match=r"^reply 'x' is an async function .*DryRun calls"):
+        DryRun([], replies={"x": fn})
+
+
+class _AsyncMachine(AgentMachine):
+    """A rule-based machine whose case makes an async effect handler."""
+
+    spec = SPEC
+
+    def make_effects(self) -> Mapping[str, EffectHandler]:
+        return {"x": _coroutine_fn}
+
+    @rule()
+    def nothing(self) -> None:
+        """A rule: a machine must have one."""
+
+
+def test_an_agent_machine_refuses_an_async_effect_handler() -> None:
+    with pytest.raises(TypeError, match=r"^effect 'x' is an async function"):
+        _AsyncMachine()
+
+
+def test_the_synchronous_runtimes_take_plain_handlers_and_only_those() -> None:
+    """Functions, lambdas, partials, builtins, generator functions (a sensor's items) and
+    callable objects: everything but async functions."""
+    plain: dict[str, Any] = {
+        "def": _plain_fn,
+        "lambda": lambda args: 1,
+        "partial": functools.partial(_plain_fn),
+        "object": _PlainCall(),
+        "generator": _generator_fn,
+        "builtin": len,
+    }
+    directives: dict[Any, Any] = {Ping: _plain_fn}
+    SyncRuntime([], effects=plain, sensors=plain, directives=directives)
+    Simulation([], effects=plain, sensors=plain, directives=directives)
+    DryRun([], sensors=plain, replies=plain)
+    AsyncRuntime([], sinks={"audit": _plain_fn}, directives=directives)
+    with pytest.raises(TypeError, match=r"^effect 'async' is an async function"):
+        SyncRuntime([], effects={**plain, "async": _coroutine_fn})
+
+
+PLAIN_KINDS: dict[str, tuple[Any, str]] = {
+    "def": (_plain_fn, "a plain function (def)"),
+    "lambda": (lambda args: {"status": 200}, "a plain function (def)"),
+    "a partial of a def": (functools.partial(_plain_fn), "a plain function (def)"),
+    "a method": (_PlainCall().__call__, "a plain function (def)"),
+    "a builtin": (len, "a plain function (def)"),
+    "a generator function": (_generator_fn, "a generator function (def with yield)"),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(PLAIN_KINDS))
+def test_async_runtime_refuses_an_effect_handler_that_is_not_async(kind: str) -> None:
+    """A plain function given to AsyncRuntime as an effect handler would run, side effect
+    and all, and then fail to be awaited (a retry repeating the side effect): refused when
+    the runtime is built, before it is ever called."""
+    fn, named = PLAIN_KINDS[kind]
+    with pytest.raises(TypeError) as info:
+        AsyncRuntime([], effects={"http.get": fn})
+    assert str(info.value) == (
+        f"effect 'http.get' is {named}, not an async function (async def): AsyncRuntime"
+        " awaits what an effect's handler returns (an object whose __call__ is async def"
+        f" will do too); plain handlers are for SyncRuntime and Simulation (got {fn!r})"
+    )
+    with pytest.raises(TypeError, match=r"^effect 'x' is an async generator function"):
+        AsyncRuntime([], effects={"x": ASYNC_KINDS["an async generator function"]})
+
+
+@pytest.mark.parametrize(
+    ("fn", "named"),
+    [
+        (_generator_fn, "a generator function (def with yield)"),
+        (_plain_fn, "a plain function (def)"),
+        (_coroutine_fn, "an async function (async def)"),
+        (_AsyncCall(), "an async function (async def)"),
+    ],
+    ids=["generator", "def", "async def", "object with async __call__"],
+)
+def test_async_runtime_refuses_a_sensor_that_is_not_an_async_generator(fn: Any, named: str) -> None:
+    """AsyncRuntime reads a sensor with ``async for``: anything but an async generator
+    function (or an object whose ``__call__`` is one) is refused when it is built."""
+    with pytest.raises(TypeError) as info:
+        AsyncRuntime([], sensors={"feed": fn})
+    assert str(info.value).startswith(
+        f"sensor 'feed' is {named}, not an async generator function (async def with yield):"
+        " AsyncRuntime reads a sensor with async for"
+    )
+
+
+def test_async_runtime_takes_async_handlers_and_callable_objects_and_only_those() -> None:
+    """Coroutine functions (partials, methods and objects whose ``__call__`` is one among
+    them) as effects, async generator functions as sensors; and an object whose
+    ``__call__`` is plain, which may return what is wanted. Not a plain function."""
+    effects: dict[str, Any] = {k: v for k, v in ASYNC_KINDS.items() if "generator" not in k}
+    effects["plain object"] = _PlainCall()
+    sensors: dict[str, Any] = {
+        "async generator": _async_generator_fn,
+        "partial": functools.partial(_async_generator_fn),
+        "object": _AsyncGeneratorCall(),
+        "plain object": _PlainCall(),
+    }
+    AsyncRuntime([], effects=effects, sensors=sensors)
+    effects["plain"] = _plain_fn
+    with pytest.raises(TypeError, match=r"^effect 'plain' is a plain function"):
+        AsyncRuntime([], effects=effects, sensors=sensors)

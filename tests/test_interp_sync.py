@@ -802,15 +802,38 @@ def test_spawn_agent_starts_a_child_and_tells_the_parent() -> None:
 
 
 def test_spawn_agent_with_an_unknown_spec_or_a_used_tag_is_a_problem() -> None:
-    """Spawning an unregistered spec, or reusing a tag, is a directive problem."""
+    """Spawning an unregistered spec, or reusing a tag, is a directive problem, and the
+    parent gets CHILD_EXIT for the tag at once, saying why (no CHILD_STARTED before it);
+    the child running under the tag runs on, still the parent's."""
     rt = started("p")
     rt.send("p", "probe.spawn", {"tag": "x", "spec": "unicorn"})
-    assert "unicorn" in rt.trace[-1].problems[0].message
     rt.send("p", "probe.spawn", {"tag": "kid"})
     rt.send("p", "probe.spawn", {"tag": "kid"})
     kinds = [p.kind for p in rt.problems]
     assert kinds == [ProblemKind.DIRECTIVE, ProblemKind.DIRECTIVE]
+    assert "unicorn" in rt.problems[0].message
     assert rt.agent_ids == ("p", "p/kid")
+    assert rt.children("p") == {"kid": "p/kid"}
+    assert rt.parent("p/kid") == "p"
+    assert [(s.type, data(s)) for s in log_of(rt, "p") if s.type.startswith("jido.")] == [
+        (
+            CHILD_EXIT,
+            {
+                "child_id": "p/x",
+                "tag": "x",
+                "reason": "not started: no spec named 'unicorn' to spawn",
+            },
+        ),
+        (CHILD_STARTED, {"child_id": "p/kid", "tag": "kid", "spec": "probe", "meta": {}}),
+        (
+            CHILD_EXIT,
+            {
+                "child_id": "p/kid",
+                "tag": "kid",
+                "reason": "not started: an agent 'p/kid' already runs",
+            },
+        ),
+    ]
 
 
 def test_stop_child_stops_it_and_the_parent_gets_child_exit() -> None:

@@ -1,13 +1,15 @@
-"""One scenario suite, every interpreter: SyncRuntime and AsyncRuntime end in equal states.
+"""One scenario suite, every interpreter: SyncRuntime, AsyncRuntime (in memory and durable),
+a Simulation and a DryRun end in equal states.
 
 Each scenario is a list of steps against a driver; the driver hides whether time is virtual
-(SyncRuntime) or real (AsyncRuntime). The assertion is the same for both: the final agents.
+(SyncRuntime) or real (AsyncRuntime). The assertion is the same for all: the final agents.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 import attrs
@@ -35,7 +37,7 @@ from jido import (
     stop_child,
 )
 from jido_examples import contentops
-from jido_interpreters import AsyncRuntime, Simulation, SyncRuntime
+from jido_interpreters import AsyncRuntime, DryRun, Simulation, SQLiteStorage, SyncRuntime
 
 # ---------------------------------------------------------------------------- specs
 
@@ -116,6 +118,22 @@ def hire(state: Book, p: Tag, ctx: Context) -> ActionResult[Book]:
     return ok(state, spawn_agent("worker", p.tag))
 
 
+@attrs.frozen
+class Recruit:
+    """A child to spawn: any spec, id and state."""
+
+    tag: str
+    spec: str = "worker"
+    id: str | None = None
+    state: FrozenMap[str, JsonValue] = attrs.field(factory=FrozenMap)
+
+
+@action(params=Recruit)
+def recruit(state: Book, p: Recruit, ctx: Context) -> ActionResult[Book]:
+    """Spawn a child as told (the runtime may refuse it)."""
+    return ok(state, spawn_agent(p.spec, p.tag, id=p.id, state=p.state))
+
+
 @action(params=Tag)
 def fire(state: Book, p: Tag, ctx: Context) -> ActionResult[Book]:
     """Stop a worker."""
@@ -127,13 +145,15 @@ class Child:
     """Lifecycle data."""
 
     tag: str = ""
+    reason: str = ""
 
 
 @action(params=Child)
 def lifecycle(state: Book, p: Child, ctx: Context) -> ActionResult[Book]:
-    """Record a child's start or exit."""
+    """Record a child's start, or its exit (and why, unless it was a normal one)."""
     assert ctx.signal is not None
-    return ok(_saw(state, f"{ctx.signal.type.rsplit('.', 1)[-1]}:{p.tag}"))
+    why = f":{p.reason}" if p.reason not in ("", "normal") else ""
+    return ok(_saw(state, f"{ctx.signal.type.rsplit('.', 1)[-1]}:{p.tag}{why}"))
 
 
 @action()
@@ -170,6 +190,7 @@ BANK = AgentSpec(
         Route(pattern="bank.priced", target=priced),
         Route(pattern="bank.unpriced", target=unpriced),
         Route(pattern="bank.hire", target=hire),
+        Route(pattern="bank.recruit", target=recruit),
         Route(pattern="bank.fire", target=fire),
         Route(pattern="bank.reported", target=count_report),
         Route(pattern=CHILD_STARTED, target=lifecycle),
@@ -220,12 +241,14 @@ def run_async(
     effects: Mapping[str, Callable[[FrozenMap[str, JsonValue]], Any]],
     starts: list[tuple[AgentSpec[Any], str]],
     steps: list[Step],
+    store: Path | None = None,
 ) -> dict[str, Any]:
     """Run a scenario on AsyncRuntime, waiting until idle after each signal (as SyncRuntime's
-    send does); the final states by agent id."""
+    send does); the final states by agent id. ``store``: durable, in this SQLite file."""
 
     async def main() -> dict[str, Any]:
-        async with AsyncRuntime(specs, effects=effects, sinks=["audit"]) as rt:
+        storage = None if store is None else SQLiteStorage(store)
+        async with AsyncRuntime(specs, effects=effects, sinks=["audit"], storage=storage) as rt:
             for spec, agent_id in starts:
                 await rt.start(spec, agent_id)
             await rt.wait_idle(timeout=5)
@@ -235,6 +258,39 @@ def run_async(
             return {i: rt.agent(i) for i in rt.agent_ids}
 
     return asyncio.run(main())
+
+
+def run_simulation(
+    specs: tuple[AgentSpec[Any], ...],
+    effects: Mapping[str, Callable[[FrozenMap[str, JsonValue]], object]],
+    starts: list[tuple[AgentSpec[Any], str]],
+    steps: list[Step],
+) -> dict[str, Any]:
+    """Run a scenario in a Simulation without faults, each signal a virtual second after
+    the one before (everything it sets off settles in less, as ``send`` runs until idle)."""
+    sim = Simulation(specs, seed=7, effects=effects, sinks=["audit"])
+    for spec, agent_id in starts:
+        sim.start(spec, agent_id)
+    for i, (agent_id, type_, data) in enumerate(steps):
+        sim.send(agent_id, type_, data, at=float(i + 1))
+    result = sim.run(100_000)
+    assert result.quiescent
+    return dict(result.agents)
+
+
+def run_dry(
+    specs: tuple[AgentSpec[Any], ...],
+    effects: Mapping[str, Callable[[FrozenMap[str, JsonValue]], object]],
+    starts: list[tuple[AgentSpec[Any], str]],
+    steps: list[Step],
+) -> dict[str, Any]:
+    """Run a scenario in a DryRun whose canned replies are the effect handlers."""
+    rt = DryRun(specs, replies=effects, sinks=["audit"])
+    for spec, agent_id in starts:
+        rt.start(spec, agent_id)
+    for agent_id, type_, data in steps:
+        rt.send(agent_id, type_, data)
+    return {i: rt.agent(i) for i in rt.agent_ids}
 
 
 SCENARIOS: dict[str, list[Step]] = {
@@ -250,6 +306,18 @@ SCENARIOS: dict[str, list[Step]] = {
         ("bank/a", "bank.work", None),
         ("bank", "bank.fire", {"tag": "b"}),
     ],
+    "refused spawns are reported to the parent": [
+        ("bank", "bank.hire", {"tag": "a"}),
+        ("bank", "bank.hire", {"tag": "a"}),  # its id runs: the child tagged a
+        ("bank", "bank.recruit", {"tag": "b", "id": "ledger"}),  # its id runs: no child
+        ("bank", "bank.recruit", {"tag": "a", "id": "bank/x"}),  # the tag is in use
+        ("bank", "bank.recruit", {"tag": "c", "spec": "ghost"}),
+        ("bank", "bank.recruit", {"tag": "d", "state": {"total": "lots"}}),
+        ("bank", "bank.recruit", {"tag": "boss", "spec": "bank"}),
+        ("bank/boss", "bank.recruit", {"tag": "z", "id": "bank/a"}),  # another's child
+        ("bank/a", "bank.work", None),  # ran on all along, its parent's still: reports
+        ("ledger", "bank.deposited", {"n": 2}),  # so did the ledger
+    ],
     "FSM transitions, a refused one, bad params, no route": [
         ("bank", "bank.closed", None),
         ("bank", "bank.opened", None),
@@ -261,14 +329,25 @@ SCENARIOS: dict[str, list[Step]] = {
 }
 
 
+@pytest.mark.parametrize("other", ["async", "async, durable", "simulation", "dry run"])
 @pytest.mark.parametrize("name", sorted(SCENARIOS))
-def test_sync_and_async_end_in_equal_states(name: str) -> None:
-    """The scenario gives equal final agents (state, version, status) on both interpreters."""
+def test_every_interpreter_ends_in_the_states_sync_runtime_does(
+    name: str, other: str, tmp_path: Path
+) -> None:
+    """The scenario gives equal final agents (state, version, status) on every interpreter."""
     starts = [(BANK, "bank"), (LEDGER, "ledger")]
     steps = SCENARIOS[name]
     sync = run_sync(SPECS, {"price": _price}, starts, steps)
-    async_ = run_async(SPECS, {"price": _price_async}, starts, steps)
-    assert async_ == sync
+    match other:
+        case "async":
+            theirs = run_async(SPECS, {"price": _price_async}, starts, steps)
+        case "async, durable":
+            theirs = run_async(SPECS, {"price": _price_async}, starts, steps, tmp_path / "p.db")
+        case "simulation":
+            theirs = run_simulation(SPECS, {"price": _price}, starts, steps)
+        case _:
+            theirs = run_dry(SPECS, {"price": _price}, starts, steps)
+    assert theirs == sync
     assert sync["bank"].version > 0  # the scenario did something
 
 
@@ -291,6 +370,26 @@ def test_the_scenarios_do_what_they_say() -> None:
         "exit:a",
         "exit:b",
     )
+    refused = run_sync(
+        SPECS, effects, starts, SCENARIOS["refused spawns are reported to the parent"]
+    )
+    assert set(refused) == {"bank", "ledger", "bank/boss"}
+    assert refused["bank"].state.seen == (
+        "started:a",
+        "exit:a:not started: an agent 'bank/a' already runs",
+        "exit:b:not started: an agent 'ledger' already runs",
+        "exit:a:not started: child tag 'a' is already in use",
+        "exit:c:not started: no spec named 'ghost' to spawn",
+        "exit:d:not started: cannot start 'bank/d': initial state for 'worker': Book.total"
+        " cannot hold 'lots': expected int, got str 'lots'",
+        "started:boss",
+        "report",
+        "exit:a",
+    )
+    assert refused["bank/boss"].state.seen == (
+        "exit:z:not started: an agent 'bank/a' already runs",
+    )
+    assert refused["ledger"].state.seen == ("ledger",)
     fsm = run_sync(
         SPECS, effects, starts, SCENARIOS["FSM transitions, a refused one, bad params, no route"]
     )

@@ -76,7 +76,12 @@ from ._async_errors import (
 )
 from ._async_server import Hibernated, Server
 from ._async_waiters import Condition, Waiters
-from ._checks import callables, specs_by_name
+from ._checks import (
+    DIRECTIVE_NEEDS,
+    async_callables,
+    plain_callables,
+    specs_by_name,
+)
 from ._committer import Committer
 from ._durable import Upgrade, snapshot_record
 from ._kernel import UnknownAgent
@@ -128,6 +133,20 @@ AsyncSensorFn: TypeAlias = Callable[[FrozenMap[str, JsonValue]], AsyncIterator[t
 SinkFn: TypeAlias = Callable[[Signal], None]
 #: A handler for a user-defined directive: returns signals to deliver to the agent.
 AsyncDirectiveHandler: TypeAlias = Callable[[str, Any], Iterable[Signal]]
+
+# Why each kind of handler must be what it must be, for the TypeError refusing another.
+_EFFECT_NEEDS: Final = (
+    "AsyncRuntime awaits what an effect's handler returns (an object whose __call__ is"
+    " async def will do too); plain handlers are for SyncRuntime and Simulation"
+)
+_SENSOR_NEEDS: Final = (
+    "AsyncRuntime reads a sensor with async for (an object whose __call__ is an async"
+    " generator function will do too); plain sensors are for SyncRuntime and Simulation"
+)
+_SINK_NEEDS: Final = (
+    "AsyncRuntime calls a sink within the step that emits to it, and does not await it, so"
+    " it must be a plain function (def)"
+)
 
 
 # ---------------------------------------------------------------------------- reports
@@ -206,10 +225,13 @@ class AsyncRuntime:
 
     Args:
         specs: the specs agents may run (``start`` and ``SpawnAgent`` find them by name).
-        effects: async effect handlers by name.
-        sinks: sink names (collected, see :meth:`sink`) or sink functions by name.
-        sensors: async sensors by name: ``config -> async iterator of (type, data)``.
-        directives: handlers for user-defined directives, by class.
+        effects: async effect handlers by name: ``async def`` functions (or partials of
+            them, or objects whose ``__call__`` is one).
+        sinks: sink names (collected, see :meth:`sink`) or sink functions by name (plain
+            functions, called within the step).
+        sensors: async sensors by name: ``config -> async iterator of (type, data)``, async
+            generator functions (``async def`` with ``yield``).
+        directives: handlers for user-defined directives, by class (plain functions).
         options: :class:`AgentOptions` by spec name; ``default_options`` for the rest.
         record: keep a trace of every step (as SyncRuntime does), for tests and review.
         clock: the wall clock for signal times and cron (injectable for tests).
@@ -223,7 +245,9 @@ class AsyncRuntime:
 
     Raises:
         ValueError: ``snapshot_every`` is not an integer >= 1, or two specs share a name.
-        TypeError: an option is not an :class:`AgentOptions`.
+        TypeError: an option is not an :class:`AgentOptions`; a handler is not callable, or
+            of the wrong kind (a plain function as an effect handler or sensor, an async
+            one as a sink or directive handler), named in the message.
 
     Attributes:
         dead_letters: ``(agent_id, signal)`` of the latest signals that will not be handled
@@ -265,11 +289,11 @@ class AsyncRuntime:
             if not isinstance(opts, AgentOptions):
                 raise TypeError(f"options for {name!r} must be AgentOptions, not {opts!r}")
         self._specs: dict[str, AgentSpec[Any]] = specs_by_name(specs)
-        self._effects = callables("effect", effects)
+        self._effects = async_callables("effect", effects, "async", _EFFECT_NEEDS)
         self._sink_fns: dict[str, SinkFn] = {}
         self._sinks: dict[str, list[Signal]] = {}
         if isinstance(sinks, Mapping):
-            self._sink_fns.update(callables("sink", sinks))
+            self._sink_fns.update(plain_callables("sink", sinks, _SINK_NEEDS))
         elif isinstance(sinks, str):
             raise TypeError(f"sinks must be a collection of names, not the string {sinks!r}")
         else:
@@ -277,8 +301,8 @@ class AsyncRuntime:
                 collected: list[Signal] = []
                 self._sinks[name] = collected
                 self._sink_fns[name] = collected.append
-        self._sensor_fns = callables("sensor", sensors)
-        self._directive_handlers = callables("directive", directives)
+        self._sensor_fns = async_callables("sensor", sensors, "async generator", _SENSOR_NEEDS)
+        self._directive_handlers = plain_callables("directive", directives, DIRECTIVE_NEEDS)
         self._options = dict(options or {})
         self._default_options = default_options
         self._record = record

@@ -10,7 +10,8 @@
   before it have finished): each effect's task waits for the previous one's.
 * A directive that cannot be executed (no such effect handler, sink, sensor or child, an
   unknown timezone, a spawn whose id is taken, ...) is a :class:`jido.Problem`, reported
-  and logged; the other directives still run. ``Stop``, ``StopChild`` and a crashing
+  and logged; the other directives still run. A refused spawn also answers the parent with
+  ``jido.agent.child.exit``, which it may be waiting for. ``Stop``, ``StopChild`` and a crashing
   custom handler go to :mod:`._async_supervision`.
 * A durable runtime also records what a snapshot must remember of each agent (its effects
   in flight, schedules and cron jobs: its outbox).
@@ -29,6 +30,7 @@ from opentelemetry import trace
 
 import jido
 from jido import (
+    CHILD_EXIT,
     CHILD_STARTED,
     SENSOR_EXIT,
     ActionCrashed,
@@ -63,6 +65,7 @@ from ._async_errors import RuntimeClosed
 from ._async_server import Server
 from ._cron import cron_ticks
 from ._outcomes import directive_problem, handler_failed, no_handler, outcome_signal
+from ._storage import AgentExists
 from ._telemetry import failed
 
 if TYPE_CHECKING:
@@ -388,57 +391,60 @@ def cron_signal(rt: AsyncRuntime, agent_id: str, d: Cron) -> Signal:
 
 
 def _spawn(rt: AsyncRuntime, parent: Server, d: SpawnAgent, problems: list[Problem]) -> None:
+    """Start the child ``d`` asks for, or refuse it: a directive problem, and the parent gets
+    ``child.exit`` at once, as on every runtime, so that a parent waiting for the child
+    hears that it will not come. An agent that holds the id runs on, untouched."""
     parent_id = parent.agent.id
     child_id = d.id or f"{parent_id}/{d.tag}"
-    if d.spec not in rt._specs:
-        rt._problem(
-            problems,
-            directive_problem(f"no spec named {d.spec!r} to spawn", spec=d.spec),
-            parent_id,
-        )
-        return
-    if rt._in_use(child_id):
-        rt._problem(
-            problems,
-            directive_problem(f"an agent {child_id!r} already runs", child_id=child_id),
-            parent_id,
-        )
-        return
-    if child_id in rt._dormant:
-        # Storage holds an agent under the id that no restore has brought back: what is
-        # sent to that id is journalled for it, not for a child of the same name.
-        rt._problem(
-            problems,
-            directive_problem(
-                f"an agent {child_id!r} is in storage and has not stopped (restore it first)",
-                child_id=child_id,
-            ),
-            parent_id,
-        )
-        return
-    if d.tag in parent.children:
-        rt._problem(
-            problems,
-            directive_problem(f"child tag {d.tag!r} is already in use", tag=d.tag),
-            parent_id,
-        )
-        return
-    try:
-        spec, child = rt._new(d.spec, child_id, jido.thaw(d.state) or None)
-        rt._start(spec, child, parent=(parent_id, d.tag), register=True)
-    except (TypeError, ValueError, RuntimeClosed) as exc:
-        rt._problem(
-            problems,
-            directive_problem(f"cannot start {child_id!r}: {exc}", child_id=child_id),
-            parent_id,
-        )
-        return
+    refused = _spawn_refused(rt, parent, d, child_id)
+    if refused is None:
+        try:
+            spec, child = rt._new(d.spec, child_id, jido.thaw(d.state) or None)
+            rt._start(spec, child, parent=(parent_id, d.tag), register=True)
+        except (TypeError, ValueError, RuntimeClosed) as exc:
+            problem = directive_problem(f"cannot start {child_id!r}: {exc}", child_id=child_id)
+            refused = (problem, f"not started: {problem.message}")
+        else:
+            rt._system(
+                parent,
+                CHILD_STARTED,
+                {"child_id": child_id, "tag": d.tag, "spec": d.spec, "meta": d.meta},
+                child_id,
+            )
+            return
+    problem, reason = refused
+    rt._problem(problems, problem, parent_id)
     rt._system(
-        parent,
-        CHILD_STARTED,
-        {"child_id": child_id, "tag": d.tag, "spec": d.spec, "meta": d.meta},
-        child_id,
+        parent, CHILD_EXIT, {"child_id": child_id, "tag": d.tag, "reason": reason}, parent_id
     )
+
+
+def _spawn_refused(
+    rt: AsyncRuntime, parent: Server, d: SpawnAgent, child_id: str
+) -> tuple[Problem, str] | None:
+    """Why the child ``d`` asks for cannot start, checked before it is built (in the order
+    the synchronous kernel checks): the problem, and the reason its parent's ``child.exit``
+    gives. ``None`` if nothing stands in its way."""
+    problem: Problem
+    if d.spec not in rt._specs:
+        problem = directive_problem(f"no spec named {d.spec!r} to spawn", spec=d.spec)
+    elif rt._in_use(child_id):
+        problem = directive_problem(f"an agent {child_id!r} already runs", child_id=child_id)
+    elif child_id in rt._dormant:
+        # Storage holds an agent under the id that no restore has brought back: what is
+        # sent to that id is journalled for it, not for a child of the same name. The
+        # parent hears what it would had storage refused the child's registration (the
+        # runtime not knowing of the stored agent, see ``_registered``).
+        problem = directive_problem(
+            f"an agent {child_id!r} is in storage and has not stopped (restore it first)",
+            child_id=child_id,
+        )
+        return problem, f"not registered: {AgentExists(child_id)}"
+    elif d.tag in parent.children:
+        problem = directive_problem(f"child tag {d.tag!r} is already in use", tag=d.tag)
+    else:
+        return None
+    return problem, f"not started: {problem.message}"
 
 
 def _adopt(rt: AsyncRuntime, parent: Server, d: AdoptChild, problems: list[Problem]) -> None:

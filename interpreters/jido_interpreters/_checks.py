@@ -3,15 +3,45 @@ naming what is wrong, rather than deep inside a run."""
 
 from __future__ import annotations
 
+import functools
+import inspect
 import math
 from collections.abc import Iterable, Mapping
-from typing import Any, TypeVar
+from typing import Any, Final, Literal, TypeAlias, TypeVar
 
 from jido import AgentSpec
 
-__all__ = ["callables", "seconds", "specs_by_name"]
+__all__ = [
+    "DIRECTIVE_NEEDS",
+    "HandlerKind",
+    "async_callables",
+    "callables",
+    "handler_kind",
+    "plain_callables",
+    "seconds",
+    "specs_by_name",
+]
 
 F = TypeVar("F")
+
+#: Why a directive's handler, on every runtime, must be a plain function.
+DIRECTIVE_NEEDS: Final = (
+    "a directive's handler runs within the step that gave the directive, so it must be a"
+    " plain function (def) returning the signals to deliver"
+)
+
+#: What calling a handler gives, as far as can be told without calling it: a coroutine
+#: (``async def``), an async generator, a generator, anything else (a plain function), or
+#: ``"unknown"`` (an object whose ``__call__`` is a plain function, a class).
+HandlerKind: TypeAlias = Literal["async", "async generator", "generator", "plain", "unknown"]
+
+_NAMED: Final[Mapping[HandlerKind, str]] = {
+    "async": "an async function (async def)",
+    "async generator": "an async generator function (async def with yield)",
+    "generator": "a generator function (def with yield)",
+    "plain": "a plain function (def)",
+    "unknown": "a callable",
+}
 
 
 def specs_by_name(specs: Iterable[object]) -> dict[str, AgentSpec[Any]]:
@@ -60,3 +90,77 @@ def seconds(value: object) -> float | None:
     except OverflowError:
         return None
     return as_float if math.isfinite(as_float) and as_float >= 0 else None
+
+
+def handler_kind(fn: object) -> HandlerKind:
+    """What calling ``fn`` gives, told from its code: through ``functools.partial`` and
+    bound methods, and for another callable object from its class's ``__call__``. Such an
+    object whose ``__call__`` is a plain function is ``"unknown"``: it may return anything
+    (a mock configured to return an awaitable, say)."""
+    while isinstance(fn, functools.partial):
+        fn = fn.func
+    # First: it also sees objects that declare themselves coroutine functions (AsyncMock).
+    if inspect.iscoroutinefunction(fn):
+        return "async"
+    if inspect.isasyncgenfunction(fn):
+        return "async generator"
+    if inspect.isroutine(fn):  # a function, a bound method, a builtin
+        return "generator" if inspect.isgeneratorfunction(fn) else "plain"
+    call = None if inspect.isclass(fn) or not callable(fn) else type(fn).__call__
+    if not inspect.isfunction(call):
+        return "unknown"
+    kind = handler_kind(call)
+    return "unknown" if kind == "plain" else kind
+
+
+def _label(what: str, name: object) -> str:
+    if isinstance(name, type):  # a custom directive's class
+        return f"the handler of {what} {name.__qualname__}"
+    return f"{what} {name!r}"
+
+
+def plain_callables(what: str, handlers: Mapping[Any, F] | None, needs: str) -> dict[Any, F]:
+    """:func:`callables`, none of them async: for handlers a runtime calls and uses what
+    they return at once (every handler of SyncRuntime, Simulation and DryRun; AsyncRuntime's
+    sinks and directive handlers). An ``async def`` there runs no further than making a
+    coroutine, which nobody awaits.
+
+    Raises:
+        TypeError: as :func:`callables`; or a handler is an async function or an async
+            generator function (``needs`` says what it must be instead, and why).
+    """
+    checked = callables(what, handlers)
+    for name, fn in checked.items():
+        kind = handler_kind(fn)
+        if kind in ("async", "async generator"):
+            raise TypeError(f"{_label(what, name)} is {_NAMED[kind]}: {needs} (got {fn!r})")
+    return checked
+
+
+def async_callables(
+    what: str,
+    handlers: Mapping[Any, F] | None,
+    wanted: Literal["async", "async generator"],
+    needs: str,
+) -> dict[Any, F]:
+    """:func:`callables`, each of the ``wanted`` kind: for handlers AsyncRuntime awaits
+    (effects: ``async def``) or reads with ``async for`` (sensors: ``async def`` with
+    ``yield``). Any other kind is refused: a plain function would run, side effects and
+    all, before its result failed to be awaited (a retry repeating the side effects), and
+    what the others return cannot be awaited, or read, either.
+    A callable object is judged by its ``__call__``, and accepted when that is a plain
+    function (it may return what is wanted).
+
+    Raises:
+        TypeError: as :func:`callables`; or a handler is of another kind (``needs`` says
+            what it must be, and why).
+    """
+    checked = callables(what, handlers)
+    for name, fn in checked.items():
+        kind = handler_kind(fn)
+        if kind not in (wanted, "unknown"):
+            raise TypeError(
+                f"{_label(what, name)} is {_NAMED[kind]}, not {_NAMED[wanted]}: {needs}"
+                f" (got {fn!r})"
+            )
+    return checked

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
-from typing import Any, TypeAlias, final
+from typing import Any, Final, TypeAlias, final
 
 import attrs
 
 from jido import AgentSpec, CustomDirective, FrozenMap, Invoke, JsonValue, Problem, freeze
 from jido.serde import Codec
 
+from ._checks import plain_callables
 from ._kernel import DEFAULT_EPOCH, EffectOutcome, Kernel
 from ._review import Review, review
 from ._sync import _Runtime
@@ -30,6 +31,12 @@ class CannedError:
 #: A canned reply: a JSON-able result, a :class:`CannedError`, or a function of the args
 #: returning either.
 Reply: TypeAlias = "object | CannedError | Callable[[FrozenMap[str, JsonValue]], object]"
+
+
+_REPLY_NEEDS: Final = (
+    "DryRun calls a reply that is a function and takes its result at once, so it must be a"
+    " plain function (def)"
+)
 
 
 class _Recorder:
@@ -104,7 +111,11 @@ class DryRun(_Runtime):
                 "DryRun takes no directive handlers: a dry run carries out no custom directive,"
                 " it records each as an intent (see DryRun.intents)"
             )
-        self._recorder = _Recorder(replies or {})
+        replies = dict(replies or {})
+        plain_callables(
+            "reply", {k: replies[k] for k in replies if callable(replies[k])}, _REPLY_NEEDS
+        )
+        self._recorder = _Recorder(replies)
         self._kernel = _DryKernel(
             self._recorder,
             specs=specs,

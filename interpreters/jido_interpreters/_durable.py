@@ -11,7 +11,8 @@ replayed steps left outstanding, so the runtime can finish it:
   the journal): started again, from their config (a sensor is a source of new facts; what it
   would have produced while the runtime was down is not made up).
 * ``Emit`` to other agents: re-delivered; the receiver's journal drops ids it already holds.
-* ``SpawnAgent`` of a child that was never registered: spawned now.
+* ``SpawnAgent`` of a child that was never registered, and whose ``jido.agent.child.exit``
+  is not in the journal either (a spawn the runtime refused is answered by one): spawned now.
 * ``AdoptChild`` whose link storage does not hold (the crash came before it was written):
   linked now, without a second ``jido.agent.child.started``.
 * ``Stop``: the agent is stopped as the live runtime stops it (its parent told, its children
@@ -31,6 +32,7 @@ import orjson
 
 import jido
 from jido import (
+    CHILD_EXIT,
     SENSOR_EXIT,
     AdoptChild,
     Agent,
@@ -190,7 +192,8 @@ class Replayed:
         last_seq: that entry's position (the snapshot's, if the journal was empty).
         outbox: what is outstanding.
         emits: every ``Emit`` of the replayed steps, with the id of the emitting agent.
-        spawns: every ``SpawnAgent`` of the replayed steps.
+        spawns: every ``SpawnAgent`` of the replayed steps but those a journalled
+            ``jido.agent.child.exit`` answers.
         adoptions: every ``AdoptChild`` of the replayed steps.
         stopped_by: the journalled signal whose step stopped the agent (a ``Stop``
             directive, or a crash under ``StopAgent`` / ``Escalate``), or ``None``.
@@ -303,6 +306,15 @@ def replay(
             # The runtime reports the end of the sensor running under the tag (a replaced or
             # stopped one ends silently).
             sensors.pop(str(signal.data.get("tag")), None)
+        if signal.type == CHILD_EXIT and isinstance(signal.data, dict):
+            # The exit answers the spawn of its tag and child id (one the runtime refused,
+            # or whose child stopped): the parent was told the child is gone, so recovery
+            # must not spawn it again (nor tell the parent of a refusal twice).
+            tag, child_id = signal.data.get("tag"), signal.data.get("child_id")
+            for i, spawn in enumerate(spawns):
+                if spawn.tag == tag and (spawn.id or f"{agent.id}/{spawn.tag}") == child_id:
+                    del spawns[i]
+                    break
         try:
             result = jido.step(spec, agent, signal)
         except Exception as exc:  # ActionCrashed, or a guard or custom strategy raising

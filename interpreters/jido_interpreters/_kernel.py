@@ -54,7 +54,7 @@ from jido import (
     derive_id,
 )
 
-from ._checks import callables, specs_by_name
+from ._checks import DIRECTIVE_NEEDS, plain_callables, specs_by_name
 from ._cron import CronTicks, cron_ticks
 from ._outcomes import (
     EffectOutcome,
@@ -84,6 +84,12 @@ SensorFn: TypeAlias = Callable[[FrozenMap[str, JsonValue]], Iterable[tuple[float
 
 #: A handler for a user-defined directive: returns signals to deliver to the agent.
 DirectiveHandler: TypeAlias = Callable[[str, Any], Iterable[Signal]]
+
+_SENSOR_NEEDS: Final = (
+    "SyncRuntime, Simulation and DryRun take a sensor's emissions from what it returns, so"
+    " it must be a plain function (def) returning (delay, type, data) items; async sensors"
+    " are for AsyncRuntime"
+)
 
 
 class Effects(Protocol):
@@ -156,8 +162,8 @@ class Kernel:
             raise TypeError(f"sinks must be a collection of names, not the string {sinks!r}")
         self.effects = effects
         self.sinks: dict[str, list[Signal]] = {name: [] for name in sinks}
-        self.sensor_fns = callables("sensor", sensors)
-        self.directive_handlers = callables("directive", directives)
+        self.sensor_fns = plain_callables("sensor", sensors, _SENSOR_NEEDS)
+        self.directive_handlers = plain_callables("directive", directives, DIRECTIVE_NEEDS)
         self.epoch = epoch
         self.max_steps = max_steps
         self.record = record
@@ -577,24 +583,31 @@ class Kernel:
         self._timer(max(due, self.now), job.agent_id, job.directive.signal, tag)
 
     def _spawn(self, parent_id: str, d: SpawnAgent, problems: list[Problem]) -> None:
+        """Start the child ``d`` asks for, or refuse it: a directive problem, and the parent
+        gets ``child.exit`` at once (reason ``not started: ...``), as on every runtime, so
+        that a parent waiting for the child hears that it will not come."""
         child_id = d.id or f"{parent_id}/{d.tag}"
-        spec = self.specs.get(d.spec)
-        if spec is None:
-            problems.append(directive_problem(f"no spec named {d.spec!r} to spawn", spec=d.spec))
-            return
-        if child_id in self.agents:
-            problems.append(
-                directive_problem(f"an agent {child_id!r} already runs", child_id=child_id)
-            )
-            return
-        if d.tag in self.children.get(parent_id, {}):
-            problems.append(directive_problem(f"child tag {d.tag!r} is already in use", tag=d.tag))
-            return
-        try:
-            self.start(spec, child_id, jido.thaw(d.state) or None, parent=(parent_id, d.tag))
-        except TypeError as exc:
-            problems.append(
-                directive_problem(f"cannot start {child_id!r}: {exc}", child_id=child_id)
+        refused = self._spawn_refused(parent_id, d, child_id)
+        if refused is None:
+            try:
+                self.start(
+                    self.specs[d.spec],
+                    child_id,
+                    jido.thaw(d.state) or None,
+                    parent=(parent_id, d.tag),
+                )
+            except TypeError as exc:
+                refused = directive_problem(f"cannot start {child_id!r}: {exc}", child_id=child_id)
+        if refused is not None:
+            problems.append(refused)
+            # Caused by the parent's own step, not by the agent that may hold ``child_id``
+            # (which runs on, untouched): a simulation puts it on the parent's link to
+            # itself, after what the step sent the parent before it, as queued here.
+            self._system(
+                parent_id,
+                CHILD_EXIT,
+                {"child_id": child_id, "tag": d.tag, "reason": f"not started: {refused.message}"},
+                cause=parent_id,
             )
             return
         self._system(
@@ -603,6 +616,17 @@ class Kernel:
             {"child_id": child_id, "tag": d.tag, "spec": d.spec, "meta": d.meta},
             cause=child_id,
         )
+
+    def _spawn_refused(self, parent_id: str, d: SpawnAgent, child_id: str) -> Problem | None:
+        """Why the child ``d`` asks for cannot start, checked before it is built; ``None``
+        if nothing stands in its way."""
+        if d.spec not in self.specs:
+            return directive_problem(f"no spec named {d.spec!r} to spawn", spec=d.spec)
+        if child_id in self.agents:
+            return directive_problem(f"an agent {child_id!r} already runs", child_id=child_id)
+        if d.tag in self.children.get(parent_id, {}):
+            return directive_problem(f"child tag {d.tag!r} is already in use", tag=d.tag)
+        return None
 
     def _adopt(self, parent_id: str, d: AdoptChild, problems: list[Problem]) -> None:
         child = d.child_id

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
-from typing import Any, TypeAlias, final
+from typing import Any, Final, TypeAlias, final
 
 from jido import (
     Agent,
@@ -19,7 +19,7 @@ from jido import (
     freeze,
 )
 
-from ._checks import callables
+from ._checks import plain_callables
 from ._kernel import (
     DEFAULT_EPOCH,
     DirectiveHandler,
@@ -45,11 +45,18 @@ def unknown_effect(invoke: Invoke, problems: list[Problem]) -> EffectOutcome:
     return ("error", "UnknownEffect", message)
 
 
+_EFFECT_NEEDS: Final = (
+    "SyncRuntime and Simulation call an effect's handler and take its result at once, so it"
+    " must be a plain function (def) returning it; async handlers are for AsyncRuntime"
+)
+
+
 class _CallHandlers:
     __slots__ = ("handlers", "log")
 
-    def __init__(self, handlers: Mapping[str, EffectHandler]) -> None:
-        self.handlers = dict(handlers)
+    def __init__(self, handlers: Mapping[str, EffectHandler] | None) -> None:
+        """Raises ``TypeError`` for a handler that is not callable, or is async."""
+        self.handlers = plain_callables("effect", handlers, _EFFECT_NEEDS)
         self.log: list[tuple[str, Invoke, EffectOutcome]] = []
 
     def perform(self, invoke: Invoke, agent_id: str, problems: list[Problem]) -> EffectOutcome:
@@ -225,7 +232,7 @@ class SyncRuntime(_Runtime):
 
     Args:
         specs: the specs agents may run (``start`` and ``SpawnAgent`` look them up by name).
-        effects: effect handlers by name.
+        effects: effect handlers by name: plain functions (not ``async def``).
         sinks: the names of the sinks ``Emit`` may target.
         sensors: sensor functions by name: ``config -> [(delay, type, data), ...]``.
         directives: handlers for user-defined directives by class:
@@ -234,6 +241,10 @@ class SyncRuntime(_Runtime):
         max_steps: a run handling more signals than this without going idle raises
             :class:`RunawayError`.
         record: keep the trace (turn off for long benchmark runs).
+
+    Raises:
+        TypeError: a handler or sensor is not callable, or is async (``async def``, or an
+            async generator function): this runtime would never await it.
 
     >>> rt = SyncRuntime()
     >>> rt.now.isoformat()
@@ -252,7 +263,7 @@ class SyncRuntime(_Runtime):
         max_steps: int = 1_000_000,
         record: bool = True,
     ) -> None:
-        self._effects = _CallHandlers(callables("effect", effects))
+        self._effects = _CallHandlers(effects)
         self._kernel = Kernel(
             specs,
             effects=self._effects,
