@@ -4,8 +4,9 @@ Generated runs of a small system (two counters and a boss whose children are cou
 every counter reporting to a tally) mix casts, effects, timers and cron jobs, crashes (under
 ``Restart`` or ``Continue``), agents stopping themselves, spawning and stopping children (the
 tag reused), the boss stopping (its children following each ``on_parent_death`` policy) and
-starting again, stopping and starting top-level agents again (ids reused), hibernation, and
-restarts of the runtime over the same store: SQLite, SQLite with compaction, or a real Redis
+starting again, stopping and starting top-level agents again (ids reused), hibernation,
+webhook events whose ids two sources share (and resends of them), and restarts of the
+runtime over the same store: SQLite, SQLite with compaction, or a real Redis
 server, with snapshots every 1, 2, 3 or 1,000 signals. At every restart, the agents a fresh
 runtime recovers equal (``==``) those the old one ran, with the same timers and cron jobs
 armed; at the end of the run too.
@@ -33,6 +34,7 @@ from jido import (
     JsonValue,
     NoParams,
     Route,
+    Signal,
     action,
     cron,
     emit_to,
@@ -185,8 +187,17 @@ TAGS = ("a",)  # one tag: spawning again reuses it
 
 Op: TypeAlias = tuple[Any, ...]
 
+SOURCES = ("/webhooks/github", "/webhooks/stripe")
+
 ops = st.one_of(
     st.tuples(st.just("cast"), st.sampled_from([*TOP, "boss/a"]), st.integers(1, 9)),
+    # An event numbered by its source: the same id from both sources, and resends.
+    st.tuples(
+        st.just("webhook"),
+        st.sampled_from([*TOP, "boss/a"]),
+        st.sampled_from(SOURCES),
+        st.sampled_from(["1", "2"]),
+    ),
     st.tuples(st.just("ask"), st.sampled_from([*TOP, "boss/a"]), st.integers(1, 9)),
     st.tuples(st.just("boom"), st.sampled_from([*TOP, "boss/a"])),
     st.tuples(st.just("remind"), st.sampled_from([*TOP, "boss/a"]), st.integers(1, 9)),
@@ -223,6 +234,9 @@ async def _apply(rt: AsyncRuntime, op: Op) -> None:
         match op:
             case ("cast", target, by):
                 await rt.cast(target, "t.add", {"by": by})
+            case ("webhook", target, source, id):
+                by = 10 * (SOURCES.index(source) + 1) + int(id)  # the same for a resend
+                await rt.cast(target, Signal(type="t.add", source=source, id=id, data={"by": by}))
             case ("ask", target, by):
                 await rt.cast(target, "t.ask", {"by": by})
             case ("remind", target, by):

@@ -3,9 +3,12 @@ is not handled at all, and recovery agrees.
 
 Generated runs send batches of casts and calls at once to counters (each reporting to a
 tally) while the store fails its journal writes, its snapshots, or neither, batch by batch,
-with restarts of the runtime between batches (the store working again). After every batch
-each counter holds exactly the sum of its acknowledged additions and the tally the sum of
-all of them; a refusal (``NotDurable``) leaves no trace, before or after recovery.
+with restarts of the runtime between batches (the store working again). Some signals are
+webhook events with ids of their own: two sources numbering their events alike, so the same
+id comes from both (two signals), and the same source and id comes again (a resend, which
+counts once). After every batch each counter holds exactly the sum of its acknowledged
+additions and the tally the sum of all of them; a refusal (``NotDurable``) leaves no trace,
+before or after recovery.
 """
 
 from __future__ import annotations
@@ -26,10 +29,25 @@ from property_tests.test_prop_concurrency import (
 )
 from tests.test_storage_faults import Flaky
 
+from jido import Signal
 from jido_interpreters import AsyncRuntime, NotDurable
 
-Op: TypeAlias = tuple[str, str, int]
-ops = st.tuples(st.sampled_from(["cast", "call"]), st.sampled_from(COUNTERS), st.integers(1, 9))
+SOURCES = ("/webhooks/github", "/webhooks/stripe")
+#: ``(kind, agent, by, event)``: ``event`` is a webhook event's ``(source, id)``, or ``None``
+#: for a signal with a fresh id. A webhook event always adds the same amount (a resend is the
+#: same event), one that tells its source and id apart.
+Op: TypeAlias = tuple[str, str, int, tuple[str, str] | None]
+ops = st.one_of(
+    st.tuples(
+        st.sampled_from(["cast", "call"]), st.sampled_from(COUNTERS), st.integers(1, 9), st.none()
+    ),
+    st.builds(
+        lambda kind, agent_id, event: (kind, agent_id, _amount(event), event),
+        st.sampled_from(["cast", "call"]),
+        st.sampled_from(COUNTERS),
+        st.tuples(st.sampled_from(SOURCES), st.sampled_from(["1", "2"])),
+    ),
+)
 Batch: TypeAlias = "tuple[frozenset[str], list[Op]] | str"
 batches = st.lists(
     st.one_of(
@@ -43,14 +61,23 @@ batches = st.lists(
 )
 
 
+def _amount(event: tuple[str, str]) -> int:
+    source, id = event
+    return 10 * (SOURCES.index(source) + 1) + int(id)
+
+
 async def _send(rt: AsyncRuntime, op: Op) -> int:
     """The amount added if the op was acknowledged, 0 if storage refused it."""
-    kind, agent_id, by = op
+    kind, agent_id, by, event = op
+    if event is None:
+        signal = rt.signal("t.add", {"by": by})
+    else:
+        signal = Signal(type="t.add", source=event[0], id=event[1], data={"by": by})
     try:
         if kind == "cast":
-            await rt.cast(agent_id, "t.add", {"by": by})
+            await rt.cast(agent_id, signal)
         else:
-            await rt.call(agent_id, "t.add", {"by": by}, timeout=10)
+            await rt.call(agent_id, signal, timeout=10)
     except NotDurable:
         return 0
     return by
@@ -64,6 +91,7 @@ async def _run(path: Path, script: list[Any]) -> None:
 
     stores: list[Flaky] = []
     expected = dict.fromkeys([*COUNTERS, "tally"], 0)
+    journalled: set[tuple[str, str, str]] = set()  # (agent, source, id) of webhook events
     rt, store = fresh()
     try:
         await _start_system(rt)
@@ -78,7 +106,11 @@ async def _run(path: Path, script: list[Any]) -> None:
                 added = await asyncio.gather(*(_send(rt, op) for op in group))
                 if "append" in failing:
                     assert not any(added), "a write that failed was acknowledged"
-                for (_, agent_id, _), by in zip(group, added, strict=True):
+                for (_, agent_id, _, event), by in zip(group, added, strict=True):
+                    if by and event is not None:
+                        if (agent_id, *event) in journalled:
+                            continue  # a resend: acknowledged, and handled the first time only
+                        journalled.add((agent_id, *event))
                     expected[agent_id] += by
                     expected["tally"] += by
                 await rt.wait_idle(timeout=10)

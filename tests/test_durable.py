@@ -338,7 +338,7 @@ class Backend:
         with _redis(self.url) as r:
             out = []
             for raw in r.lrange(f"{self.prefix}j:{agent_id}", 0, -1):
-                seq, sid, sig, _ = json.loads(raw)
+                seq, _, sid, sig, _ = json.loads(raw)
                 out.append((int(seq), str(sid), str(sig)))
             return out
 
@@ -387,8 +387,8 @@ class Backend:
             elif mode == "bad-utf8":  # a truncated element, cut inside a UTF-8 sequence
                 r.lset(key, index, r.lindex(key, index)[:9] + b"\xe2\x82")
             else:
-                _, sid, _, at = json.loads(r.lindex(key, index))
-                r.lset(key, index, json.dumps([seq, sid, text, at]))
+                _, source, sid, _, at = json.loads(r.lindex(key, index))
+                r.lset(key, index, json.dumps([seq, source, sid, text, at]))
 
     def corrupt_registration(self, agent_id: str, mode: str) -> None:
         """Damage the agent's registration (see ``REGISTRATION_DAMAGE``; the ``redis-*``
@@ -1222,7 +1222,9 @@ def test_a_replayed_stop_tells_the_parent_and_the_children(
     # The crash: ``t.quit`` journalled for top/mid, its step never run.
     store = backend.open()
     quit_ = ext("quit", "t.quit")
-    (seq,) = store.append([("top/mid", quit_.id, Codec().to_json(quit_), time.time())])
+    (seq,) = store.append(
+        [("top/mid", quit_.source, quit_.id, Codec().to_json(quit_), time.time())]
+    )
     assert seq is not None
     asyncio.run(second())
     # A crash that lost the "stopped" mark, and only that: the Stop is replayed again.
@@ -2142,8 +2144,8 @@ def _retype(backend: Backend, where: Literal["entry", "snapshot"]) -> None:
             r.set(key, json.dumps({**record, "seq": "two"}))
         else:
             key = f"{backend.prefix}j:c1"
-            _, sid, sig, at = json.loads(r.lindex(key, 1))
-            r.lset(key, 1, json.dumps(["two", sid, sig, at]))
+            _, source, sid, sig, at = json.loads(r.lindex(key, 1))
+            r.lset(key, 1, json.dumps(["two", source, sid, sig, at]))
 
 
 @pytest.mark.parametrize("where", ["entry", "snapshot"])

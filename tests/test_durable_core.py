@@ -378,8 +378,8 @@ def test_a_corrupt_redis_entry_is_reported_too(redis_url: str) -> None:
     key = f"{prefix}j:c"
     first = client.lindex(key, 0)
     assert first is not None
-    seq, sid, _, at = json.loads(first)
-    client.lset(key, 0, json.dumps([seq, sid, "not a signal", at]))
+    seq, source, sid, _, at = json.loads(first)
+    client.lset(key, 0, json.dumps([seq, source, sid, "not a signal", at]))
     client.close()
 
     async def main() -> None:
@@ -635,18 +635,18 @@ def test_append_skips_journalled_ids_and_numbers_the_rest_without_gaps(
     the first sighting of each id is journalled, and each agent's sequence goes on without a
     gap, in this store and in one opened later."""
     store = open_store()
-    assert store.append([("a", "s1", "{}", 0.0), ("b", "s1", "{}", 0.0)]) == [1, 1]
+    assert store.append([("a", "/t", "s1", "{}", 0.0), ("b", "/t", "s1", "{}", 0.0)]) == [1, 1]
     batch = [
-        ("a", "s2", "{}", 0.0),
-        ("a", "s1", "{}", 0.0),  # journalled already
-        ("b", "s2", "{}", 0.0),
-        ("a", "s2", "{}", 0.0),  # twice in this batch
-        ("a", "s3", "{}", 0.0),
+        ("a", "/t", "s2", "{}", 0.0),
+        ("a", "/t", "s1", "{}", 0.0),  # journalled already
+        ("b", "/t", "s2", "{}", 0.0),
+        ("a", "/t", "s2", "{}", 0.0),  # twice in this batch
+        ("a", "/t", "s3", "{}", 0.0),
     ]
     assert store.append(batch) == [2, None, 2, None, 3]
-    assert store.append([("a", "s4", "{}", 0.0)]) == [4]
+    assert store.append([("a", "/t", "s4", "{}", 0.0)]) == [4]
     again = open_store()
-    assert again.append([("a", "s3", "{}", 0.0), ("a", "s5", "{}", 0.0)]) == [None, 5]
+    assert again.append([("a", "/t", "s3", "{}", 0.0), ("a", "/t", "s5", "{}", 0.0)]) == [None, 5]
     assert [(e.seq, e.signal_id) for e in again.load("a")[1]] == [
         (1, "s1"),
         (2, "s2"),
@@ -663,7 +663,7 @@ def test_registering_an_id_again(open_store: Callable[[], Storage]) -> None:
     store = open_store()
     record = AgentRecord(agent_id="a", spec="counter", schema_version=1, initial="{}")
     store.register(record)
-    assert store.append([("a", "s1", "{}", 0.0), ("a", "s2", "{}", 0.0)]) == [1, 2]
+    assert store.append([("a", "/t", "s1", "{}", 0.0), ("a", "/t", "s2", "{}", 0.0)]) == [1, 2]
     store.snapshot(SnapshotRecord(agent_id="a", seq=1, schema_version=1, agent="{}", outbox="{}"))
     with pytest.raises(AgentExists, match="'a' is in storage and has not stopped") as info:
         store.register(attrs.evolve(record, initial='{"other": 1}'))
@@ -679,9 +679,12 @@ def test_registering_an_id_again(open_store: Callable[[], Storage]) -> None:
     (again,) = store.agents()
     assert isinstance(again, AgentRecord)
     assert (again.initial, again.stopped) == ('{"other": 1}', False)
-    assert store.append([("a", "s1", "{}", 0.0), ("a", "n1", "{}", 0.0)]) == [None, 1]
+    assert store.append([("a", "/t", "s1", "{}", 0.0), ("a", "/t", "n1", "{}", 0.0)]) == [None, 1]
     again_store = open_store()
-    assert again_store.append([("a", "s2", "{}", 0.0), ("a", "n2", "{}", 0.0)]) == [None, 2]
+    assert again_store.append([("a", "/t", "s2", "{}", 0.0), ("a", "/t", "n2", "{}", 0.0)]) == [
+        None,
+        2,
+    ]
     assert [e.signal_id for e in again_store.load("a")[1]] == ["n1", "n2"]
 
 
@@ -694,10 +697,16 @@ def test_a_batch_with_a_bad_time_is_refused_whole(
     it is mended journals every entry, in order."""
     store = open_store()
     with pytest.raises(ValueError, match="finite number"):
-        store.append([("a", "s1", "{}", 1.0), ("b", "s1", "{}", bad), ("a", "s2", "{}", 2.0)])
+        store.append(
+            [
+                ("a", "/t", "s1", "{}", 1.0),
+                ("b", "/t", "s1", "{}", bad),
+                ("a", "/t", "s2", "{}", 2.0),
+            ]
+        )
     assert store.load("a") == (None, []) == store.load("b")
     assert store.append(
-        [("a", "s1", "{}", 1.0), ("b", "s1", "{}", 1.5), ("a", "s2", "{}", 2.0)]
+        [("a", "/t", "s1", "{}", 1.0), ("b", "/t", "s1", "{}", 1.5), ("a", "/t", "s2", "{}", 2.0)]
     ) == [
         1,
         1,
@@ -709,7 +718,7 @@ def test_a_journal_entry_keeps_its_time_exactly(open_store: Callable[[], Storage
     """``at`` comes back from the journal as the very float appended (all 17 digits)."""
     store = open_store()
     times = [1712345678.123456, 1e16 + 2.0, 0.1 + 0.2, -5e-324]
-    store.append([("a", f"s{i}", "{}", at) for i, at in enumerate(times)])
+    store.append([("a", "/t", f"s{i}", "{}", at) for i, at in enumerate(times)])
     assert [e.at for e in store.load("a")[1]] == times
 
 
@@ -720,11 +729,11 @@ def test_registering_an_id_with_no_registration_drops_what_was_left_there(
     the id starts afresh without them (as after a stopped agent), and their signal ids are
     still recognised."""
     store = open_store()
-    assert store.append([("x", "s1", "{}", 0.0)]) == [1]
+    assert store.append([("x", "/t", "s1", "{}", 0.0)]) == [1]
     store.snapshot(SnapshotRecord(agent_id="x", seq=1, schema_version=1, agent="{}", outbox="{}"))
     store.register(AgentRecord(agent_id="x", spec="counter", schema_version=1, initial="{}"))
     assert store.load("x") == (None, [])
-    assert store.append([("x", "s1", "{}", 0.0), ("x", "s2", "{}", 0.0)]) == [None, 1]
+    assert store.append([("x", "/t", "s1", "{}", 0.0), ("x", "/t", "s2", "{}", 0.0)]) == [None, 1]
 
 
 def test_an_undelivered_id_is_known_to_the_agent_registered_later(
@@ -734,11 +743,14 @@ def test_an_undelivered_id_is_known_to_the_agent_registered_later(
     agent registered under it later does not journal that id (nor does a store opened
     later); other ids journal from 1."""
     store = open_store()
-    store.mark_undelivered("x", "s1")
+    store.mark_undelivered("x", "/t", "s1")
     store.register(AgentRecord(agent_id="x", spec="counter", schema_version=1, initial="{}"))
     assert store.load("x") == (None, [])
-    assert store.append([("x", "s1", "{}", 0.0), ("x", "s2", "{}", 0.0)]) == [None, 1]
-    assert open_store().append([("x", "s1", "{}", 0.0), ("x", "s3", "{}", 0.0)]) == [None, 2]
+    assert store.append([("x", "/t", "s1", "{}", 0.0), ("x", "/t", "s2", "{}", 0.0)]) == [None, 1]
+    assert open_store().append([("x", "/t", "s1", "{}", 0.0), ("x", "/t", "s3", "{}", 0.0)]) == [
+        None,
+        2,
+    ]
 
 
 def test_compaction_keeps_the_ids_it_drops(tmp_path: Path) -> None:
@@ -747,16 +759,16 @@ def test_compaction_keeps_the_ids_it_drops(tmp_path: Path) -> None:
     by any store opened later on the same file, compacting or not."""
     path = tmp_path / "agents.db"
     store = SQLiteStorage(path, compact=True)
-    assert store.append([("a", "s1", "{}", 0.0), ("a", "s2", "{}", 0.0)]) == [1, 2]
+    assert store.append([("a", "/t", "s1", "{}", 0.0), ("a", "/t", "s2", "{}", 0.0)]) == [1, 2]
     store.snapshot(SnapshotRecord(agent_id="a", seq=2, schema_version=1, agent="{}", outbox="{}"))
     assert _journal_rows(path, "a") == 0
     assert store.load("a")[1] == []
-    assert store.append([("a", "s1", "{}", 0.0), ("a", "s3", "{}", 0.0)]) == [None, 3]
+    assert store.append([("a", "/t", "s1", "{}", 0.0), ("a", "/t", "s3", "{}", 0.0)]) == [None, 3]
     store.close()
     for compact, new in ((True, "s4"), (False, "s5")):
         again = SQLiteStorage(path, compact=compact)
         try:
-            assert again.append([("a", "s2", "{}", 0.0), ("a", new, "{}", 0.0)]) == [
+            assert again.append([("a", "/t", "s2", "{}", 0.0), ("a", "/t", new, "{}", 0.0)]) == [
                 None,
                 int(new[1:]),
             ]

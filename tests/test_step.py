@@ -148,7 +148,7 @@ def test_emitted_signal_is_stamped() -> None:
     assert not out.is_draft
     assert out.type == "counter.incremented"
     assert out.data == {"count": 2}
-    assert out.id == derive_id("in-1", "c1", 0)
+    assert out.id == derive_id("in-1", "c1", 0, salt="/test")
     assert out.source == "jido://agent/c1" == agent_source("c1")
     assert out.time == T0
     assert out.extensions["causationid"] == "in-1"
@@ -173,13 +173,34 @@ def test_correlation_id_is_kept_along_a_chain() -> None:
     assert "traceparent" not in e.signal.extensions
 
 
+def test_derived_ids_depend_on_the_source_as_well_as_the_id() -> None:
+    """A signal is its source and id together: two inputs that share an id but not a source
+    (two webhooks that each number their events from 1) give their drafts and Invoke keys
+    ids of their own, which a durable receiver would otherwise take for one signal sent
+    twice; the same input gives the same ids again."""
+
+    def derived(source: str) -> list[str]:
+        signal = Signal(type="lookup.start", source=source, id="1", time=T0)
+        e, inv, _, sch, cr = step(SPEC, fresh(), signal).directives
+        assert isinstance(e, Emit)
+        assert isinstance(inv, Invoke)
+        assert isinstance(sch, Schedule)
+        assert isinstance(cr, Cron)
+        return [e.signal.id, inv.key, sch.signal.id, cr.signal.id]
+
+    github = derived("/webhooks/github")
+    assert github == derived("/webhooks/github")
+    assert github == [derive_id("1", "c1", n, salt="/webhooks/github") for n in range(4)]
+    assert not set(github) & set(derived("/webhooks/stripe"))
+
+
 def test_explicit_extensions_win_and_finished_signals_pass_through() -> None:
     """A draft's own extensions override inherited ones; a non-draft is emitted unchanged."""
     result = step(SPEC, fresh(), sig("trace.own", id="in-3"))
     own, done = emits(result)
     assert own.signal.extensions["correlationid"] == "mine"
     assert own.signal.extensions["causationid"] == "in-3"
-    assert own.signal.id == derive_id("in-3", "c1", 0)
+    assert own.signal.id == derive_id("in-3", "c1", 0, salt="/test")
     assert done.signal == Signal(type="already.stamped", source="/elsewhere", id="fixed-id")
 
 
@@ -243,11 +264,11 @@ def test_invoke_keys_and_every_draft_get_positions_in_order() -> None:
     assert isinstance(fixed, Invoke)
     assert isinstance(sch, Schedule)
     assert isinstance(cr, Cron)
-    assert e.signal.id == derive_id("in-4", "c1", 0)
-    assert inv.key == derive_id("in-4", "c1", 1)
+    assert e.signal.id == derive_id("in-4", "c1", 0, salt="/test")
+    assert inv.key == derive_id("in-4", "c1", 1, salt="/test")
     assert fixed.key == "fixed"
-    assert sch.signal.id == derive_id("in-4", "c1", 2)
-    assert cr.signal.id == derive_id("in-4", "c1", 3)
+    assert sch.signal.id == derive_id("in-4", "c1", 2, salt="/test")
+    assert cr.signal.id == derive_id("in-4", "c1", 3, salt="/test")
     assert sch.delay == 5.0
     assert sch.signal.source == agent_source("c1")
     assert cr.signal.time == T0
@@ -279,8 +300,8 @@ def test_positions_run_across_actions_in_one_step() -> None:
     assert isinstance(one, Emit)
     assert isinstance(two, Emit)
     assert isinstance(err, Error)
-    assert one.signal.id == derive_id("g", "t1", 0)
-    assert two.signal.id == derive_id("g", "t1", 1)
+    assert one.signal.id == derive_id("g", "t1", 0, salt="/test")
+    assert two.signal.id == derive_id("g", "t1", 1, salt="/test")
 
 
 def test_step_is_deterministic() -> None:

@@ -328,7 +328,7 @@ def test_drafts_in_a_custom_directive_are_stamped() -> None:
     signals = [first.signal, custom.signal, *custom.more, last.signal]
     assert [s.type for s in signals] == ["a.a", "a.b", "a.c", "a.d", "a.e"]
     assert not any(s.is_draft for s in signals)
-    assert [s.id for s in signals] == [derive_id("s1", "c", n) for n in range(5)]
+    assert [s.id for s in signals] == [derive_id("s1", "c", n, salt="/t") for n in range(5)]
     assert custom.signal.causation_id == "s1"
     assert custom.signal.data == {"x": 1}
     assert custom.note == "n"

@@ -74,11 +74,11 @@ class Flaky:
         self._check("set_parent")
         self.inner.set_parent(agent_id, parent_id, tag)
 
-    def mark_undelivered(self, agent_id: str, signal_id: str) -> None:
+    def mark_undelivered(self, agent_id: str, source: str, signal_id: str) -> None:
         self._check("mark_undelivered")
-        self.inner.mark_undelivered(agent_id, signal_id)
+        self.inner.mark_undelivered(agent_id, source, signal_id)
 
-    def append(self, entries: Sequence[tuple[str, str, str, float]]) -> list[int | None]:
+    def append(self, entries: Sequence[tuple[str, str, str, str, float]]) -> list[int | None]:
         self._check("append")
         return self.inner.append(entries)
 
@@ -944,7 +944,7 @@ def test_foreign_data_in_a_redis_journal_fails_the_whole_batch(
     prefix = f"foreign:{os.getpid()}:{key}:"
     client = redis.Redis.from_url(redis_url)
     store = RedisStorage(redis_url, prefix=prefix)
-    batch = [("a", "s1", "{}", 1.0), ("b", "s1", "{}", 1.0)]
+    batch = [("a", "/t", "s1", "{}", 1.0), ("b", "/t", "s1", "{}", 1.0)]
     try:
         damage(client, prefix + key)
         with pytest.raises(CorruptJournal) as info:
@@ -1079,7 +1079,9 @@ def test_a_damaged_sqlite_sequence_number_is_named_by_its_place(tmp_path: Path) 
     after the one before it), not as the agent's registration."""
     path = tmp_path / "seq.db"
     store = SQLiteStorage(path)
-    store.append([("c", "s1", "{}", 0.0), ("c", "s2", "{}", 0.0), ("c", "s3", "{}", 0.0)])
+    store.append(
+        [("c", "/t", "s1", "{}", 0.0), ("c", "/t", "s2", "{}", 0.0), ("c", "/t", "s3", "{}", 0.0)]
+    )
     store.close()
     db = sqlite3.connect(path)
     db.execute("UPDATE journal SET seq = 'two' WHERE signal_id = 's2'")

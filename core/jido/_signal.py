@@ -275,7 +275,10 @@ def derive_id(parent_id: str, agent_id: str, position: int, salt: str = "") -> s
 
     A 128-bit BLAKE2b digest, shown as 32 hex digits: the same inputs always give the same id,
     different inputs collide with negligible probability, and ids stay short however long the
-    causal chain grows.
+    causal chain grows. ``salt`` is whatever else the id must depend on: ``step`` passes the
+    handled signal's ``source`` (two sources may use one id, and what their signals lead to
+    must not share ids), interpreters what tells apart registrations of the same timers (a
+    restart, a cron tick).
 
     >>> derive_id("s1", "agent-1", 0) == derive_id("s1", "agent-1", 0)
     True

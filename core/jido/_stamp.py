@@ -72,7 +72,11 @@ def stamp(
 ) -> tuple[Directive, ...]:
     """Replace every draft signal and unset ``Invoke`` key in ``directives``.
 
-    The n-th stamped item gets ``derive_id(cause_id, agent_id, position + n)``. Stamped
+    The n-th stamped item gets ``derive_id(cause_id, agent_id, position + n, salt)``, the
+    salt being the cause's ``source`` (``""`` without a cause): a signal is its source and
+    id together, so two causes that share an id but come from different sources (two
+    webhooks that each number their events from 1) give the signals and ``Invoke`` keys
+    they lead to ids of their own, not ids a journal would take for one sent twice. Stamped
     signals inherit the cause's time and trace context: ``causationid`` is the cause's id,
     ``correlationid`` the cause's correlation id (or its id, for a chain's first link), and
     ``traceparent`` / ``tracestate`` are carried over. A :class:`CustomDirective`'s drafts
@@ -84,6 +88,7 @@ def stamp(
     inherited: FrozenMap[str, str | int | bool] = EMPTY  # type: ignore[assignment]
     source = ""
     time = None
+    salt = "" if cause is None else cause.source
     for d in directives:
         # Plain type tests rather than `match` with class patterns: once per directive of
         # every step, and the patterns cost several times more.
@@ -114,7 +119,7 @@ def stamp(
                 new = _new(Signal)
                 _set_type(new, s.type)
                 _set_source(new, source)
-                _set_id(new, derive_id(cause_id, agent_id, position))
+                _set_id(new, derive_id(cause_id, agent_id, position, salt))
                 _set_time(new, time)
                 _set_subject(new, s.subject)
                 _set_data(new, s.data)
@@ -124,7 +129,7 @@ def stamp(
                 d = _with_signal(d, new)  # type: ignore[arg-type]
         elif t is Invoke:
             if d.key == DRAFT:  # type: ignore[union-attr]
-                d = attrs.evolve(cast(Invoke, d), key=derive_id(cause_id, agent_id, position))
+                d = attrs.evolve(cast(Invoke, d), key=derive_id(cause_id, agent_id, position, salt))
                 position += 1
         elif t not in _BUILTIN and isinstance(d, CustomDirective):
             d, position = _stamp_custom(d, agent_id, cause_id, cause, position)

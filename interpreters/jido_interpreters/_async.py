@@ -74,7 +74,7 @@ from ._async_errors import (
     RuntimeClosed,
     WaitTimeout,
 )
-from ._async_server import Hibernated, Server
+from ._async_server import RESENT, Hibernated, Server
 from ._async_waiters import Condition, Waiters
 from ._checks import (
     DIRECTIVE_NEEDS,
@@ -331,7 +331,8 @@ class AsyncRuntime:
         self._leftover: dict[str, tuple[object, list[Signal]]] | None = None
         self._seq = 0
         # Salts the ids this runtime makes up (external, system, sensor, cron signals): a
-        # durable journal drops ids it holds, so a restarted runtime must not repeat them.
+        # durable journal drops the signals (source and id) it holds, so a restarted runtime
+        # must not repeat them.
         self._incarnation = uuid.uuid4().hex[:16]
         self._pending = 0  # queued signals + running effects, runtime-wide
         self._idle: asyncio.Event | None = None
@@ -596,6 +597,14 @@ class AsyncRuntime:
         The reply comes before the step's directives have had any effect (as in Jido): an
         effect it invoked is still running. A hibernated agent is thawed first (within the
         same ``timeout``).
+
+        With storage, a signal whose ``source`` and ``id`` the agent's journal holds already
+        (a resend, say after a ``CallTimeout``) is not handled again: the call returns the
+        agent once everything queued before the resend has been handled, so with the first
+        one's step (and what followed it) done; that step having crashed raises nothing
+        here. A debug record on ``jido.runtime`` notes the resend. A signal from another
+        source that shares the id is a signal of its own, and handled. (Without storage
+        there is no journal: a resend is handled again.)
 
         Raises:
             CallTimeout: no step within ``timeout`` s, room in a full mailbox included (a
@@ -880,7 +889,7 @@ class AsyncRuntime:
             leftover.setdefault(agent_id, (hib.life, []))
             if hib.task is not None:
                 hib.task.cancel()
-            waiting = tuple(sig for sig, _, seq in hib.parked if seq is not None)
+            waiting = tuple(sig for sig, _, seq in hib.parked if seq)  # resends are not
             if waiting:
                 left[agent_id] = waiting
             for _, reply, _ in hib.parked:
@@ -888,8 +897,10 @@ class AsyncRuntime:
                     reply.set_exception(RuntimeClosed("the runtime shut down"))
         self._hibernated.clear()
         for agent_id, srv in list(self._servers.items()):
-            if srv.mailbox.items:
-                left[agent_id] = tuple(sig for sig, _, _ in srv.mailbox.items)
+            # Resends queued for their calls only are not left: the first ones are.
+            queued = tuple(sig for sig, _, seq in srv.mailbox.items if seq != RESENT)
+            if queued:
+                left[agent_id] = queued
             running = [
                 t for t in srv.effects if not t.done() and t is not me and t not in self._sparing
             ]
@@ -1015,7 +1026,8 @@ class AsyncRuntime:
         Each agent is its snapshot plus its journal replayed through ``jido.step``; then what
         the replayed steps left outstanding is finished: effects without a recorded outcome
         are re-issued once, timers re-armed for their remaining time, cron jobs re-registered,
-        emits re-delivered (receivers drop ids they already hold), missing children spawned.
+        emits re-delivered (receivers drop the signals, by source and id, they already hold),
+        missing children spawned.
 
         A replayed ``Stop`` stops the agent as the live runtime does: the emits and spawns of
         its steps are carried out, then its parent gets ``jido.agent.child.exit`` and its
@@ -1054,9 +1066,13 @@ class AsyncRuntime:
         while not srv.stopped:
             sig, reply, seq = await srv.mailbox.get()
             try:
-                self._handle(srv, sig, reply)
-                if seq is not None:
+                if seq is None:  # no storage
+                    self._handle(srv, sig, reply)
+                elif seq:
+                    self._handle(srv, sig, reply)
                     durable.maybe_snapshot(self, srv, seq)
+                elif reply is not None and not reply.done():  # RESENT: answered, not handled
+                    reply.set_result(srv.agent)
             finally:
                 self._done_pending()
                 if srv.quiet:
@@ -1144,7 +1160,7 @@ class AsyncRuntime:
         self._dead(agent_id, sig)
         if self._storage is not None and not self._shut_down:
             # So that no recovery hands it to an agent started under that id later.
-            self._commit().post("undelivered", (agent_id, sig.id))
+            self._commit().post("undelivered", (agent_id, sig.source, sig.id))
 
     def _system(self, srv: Server, type: str, data: object, cause: str) -> None:
         self._system_to(srv.agent.id, type, data, cause)

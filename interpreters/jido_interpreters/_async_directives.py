@@ -326,7 +326,7 @@ def after(rt: AsyncRuntime, srv: Server, delay: float, sig: Signal) -> None:
 
     def fire() -> None:
         srv.timers.discard(handle)
-        srv.out_schedules.pop(sig.id, None)
+        srv.out_schedules.pop((sig.source, sig.id), None)
         if not srv.stopped:
             rt._deliver(srv.agent.id, attrs.evolve(sig, time=rt._clock()))
 
@@ -335,7 +335,7 @@ def after(rt: AsyncRuntime, srv: Server, delay: float, sig: Signal) -> None:
     handle = loop.call_later(delay, fire)
     srv.timers.add(handle)
     if rt._storage is not None:
-        srv.out_schedules[sig.id] = (rt._clock().timestamp() + delay, sig)
+        srv.out_schedules[sig.source, sig.id] = (rt._clock().timestamp() + delay, sig)
 
 
 def _cron(rt: AsyncRuntime, srv: Server, d: Cron, problems: list[Problem]) -> None:

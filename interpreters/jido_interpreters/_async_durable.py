@@ -5,9 +5,10 @@ one thread through the runtime's :class:`Committer` (group commit).
 
 * **Journal first.** Every signal for an agent is journalled before it enters the
   mailbox; ``cast`` and ``call`` are acknowledged once it is durable. Journal writes
-  resolve in submission order, so mailbox order is journal order. A signal whose id the
-  journal already holds (a re-delivery after recovery) is not handled again; only a
-  ``call`` waiting on it is answered.
+  resolve in submission order, so mailbox order is journal order. A signal whose source
+  and id the journal already holds (a re-delivery after recovery, or a resend) is not
+  handled again; only a ``call`` waiting on it is answered, once what was queued before
+  it (the first one included) has been handled.
 * **Snapshots.** After every ``snapshot_every`` journalled steps an agent is snapshotted
   with its outbox (effects in flight, armed schedules and cron jobs), so recovery replays
   only the journal's tail.
@@ -18,7 +19,7 @@ one thread through the runtime's :class:`Committer` (group commit).
 * **Recovery** replays each agent's journal tail through ``jido.step`` on top of its
   snapshot, then finishes what the replayed steps left outstanding: effects re-issued
   once, timers re-armed for their remaining time, cron jobs re-registered, emits
-  re-delivered (receivers drop ids they hold), missing children spawned, a replayed
+  re-delivered (receivers drop the signals they hold), missing children spawned, a replayed
   ``Stop`` carried out again. Either every wanted agent starts or none does.
 """
 
@@ -38,7 +39,7 @@ from jido import Agent, AgentSpec, Cron, Directive, Schedule, Signal, ToAgent, T
 from . import _async_supervision as supervision
 from ._async_directives import after, cron_signal, execute
 from ._async_errors import NotDurable, RuntimeClosed
-from ._async_server import Hibernated, Queued, Server
+from ._async_server import RESENT, Hibernated, Queued, Server
 from ._cron import cron_over
 from ._durable import (
     Outbox,
@@ -111,9 +112,9 @@ def afresh(
     return salted(startup, agent.id, f"start@{rt._incarnation}:{rt._seq}")
 
 
-def _entry(rt: AsyncRuntime, agent_id: str, sig: Signal) -> tuple[str, str, str, float]:
+def _entry(rt: AsyncRuntime, agent_id: str, sig: Signal) -> tuple[str, str, str, str, float]:
     """What ``Storage.append`` journals for ``sig``."""
-    return (agent_id, sig.id, journal_json(sig, rt._codec), rt._clock().timestamp())
+    return (agent_id, sig.source, sig.id, journal_json(sig, rt._codec), rt._clock().timestamp())
 
 
 def keep(rt: AsyncRuntime, agent_id: str, sig: Signal) -> None:
@@ -234,13 +235,29 @@ def _committed(
     assert seq is None or isinstance(seq, int)
     hib = rt._hibernated.get(agent_id) if srv is None else None
     if seq is None:
-        # Already journalled (a re-delivery after recovery): handled once, not twice.
-        rt._done_pending()
-        if reply is not None and not reply.done():
+        # Its source and id are journalled already (a re-delivery after recovery, or a
+        # resend): handled once, not twice. A call waiting on it is answered with the agent
+        # after what was queued before it, the first one included if it is still queued
+        # (its step may not have come yet): never with a value that lacks it.
+        log.debug(
+            "agent %s: signal %r from %r is journalled already (a resend or re-delivery); "
+            "not handled again",
+            agent_id,
+            sig.id,
+            sig.source,
+            extra={"jido": {"agent": agent_id, "signal": sig.id, "source": sig.source}},
+        )
+        if reply is None or reply.done():
+            rt._done_pending()
+        elif srv is not None and not srv.stopped:
+            srv.mailbox.put_internal((sig, reply, RESENT))  # still pending: its loop answers
+        elif hib is not None:
+            rt._done_pending()  # as parked signals are not (see _thaw_task)...
+            _park(rt, agent_id, hib, (sig, reply, RESENT))  # ...until its thaw queues it
+        else:
+            rt._done_pending()
             if srv is not None:
-                reply.set_result(srv.agent)
-            elif hib is not None:
-                _park(rt, agent_id, hib, (sig, reply, None))  # answered once it is back
+                reply.set_result(srv.agent)  # stopped: as it ended
             else:
                 reply.set_exception(UnknownAgent(agent_id))
         return
@@ -326,7 +343,7 @@ def _arm_wakeups(rt: AsyncRuntime, agent_id: str, hib: Hibernated, srv: Server) 
     loop_now = loop.time()
 
     def fire(sig: Signal) -> None:
-        hib.fired.add(sig.id)
+        hib.fired.add((sig.source, sig.id))
         rt._deliver(agent_id, attrs.evolve(sig, time=rt._clock()))
 
     def tick(job: Cron) -> None:
@@ -379,7 +396,7 @@ async def _thaw_task(rt: AsyncRuntime, agent_id: str) -> Exception | None:
     for sig, reply, seq in hib.parked:
         if reply is not None and not reply.done():
             reply.set_exception(failure)
-        if seq is not None:
+        if seq:  # a resend, parked only for its call, is not kept: nobody waits for it now
             kept.append((sig, None, seq))
     hib.parked = kept
     # Not pending while nothing can handle them (the runtime can go idle); counted again
@@ -522,10 +539,13 @@ async def _restore(
             rt._add_pending(hib.released)  # parked through a failed thaw: pending again
             hib.released = 0
             for sig, reply, seq in hib.parked:
-                if seq is not None:
+                if seq:
                     srv.mailbox.put_internal((sig, reply, seq))
                 elif reply is not None and not reply.done():
-                    reply.set_result(srv.agent)
+                    # A resend: its call is answered once what was parked before it (the
+                    # first one among them, maybe) has been handled.
+                    rt._add_pending()
+                    srv.mailbox.put_internal((sig, reply, RESENT))
             hib.parked.clear()
         rt._servers[rec.agent_id] = srv
         # Kept for it while this restore read storage, after what the restore read.
@@ -597,7 +617,9 @@ async def _restore(
             # Schedules its wake-ups delivered while it hibernated are parked, not due.
             outbox = attrs.evolve(
                 outbox,
-                schedules=tuple((d, s) for d, s in outbox.schedules if s.id not in hib.fired),
+                schedules=tuple(
+                    (d, s) for d, s in outbox.schedules if (s.source, s.id) not in hib.fired
+                ),
             )
         # A job whose last tick came while the agent was away is over: no problem to report.
         clock = rt._clock()

@@ -49,7 +49,7 @@ class NotDurable(Exception):
 
     Whatever the store (SQLite, Redis), the store's own exception is the ``__cause__``.
     Sending the same :class:`Signal` again is safe once storage is back: the journal
-    recognises its id, so it is handled at most once.
+    recognises it by its source and id, so it is handled at most once.
 
     Attributes:
         agent_id: the agent the write was for.

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from typing import Any, TypeAlias, final
+from typing import Any, Final, TypeAlias, final
 
 from jido import Agent, AgentSpec, Cron, Invoke, Signal, StartSensor
 
@@ -17,7 +17,7 @@ from ._durable import Outbox
 from ._mailbox import Mailbox
 from ._options import AgentOptions
 
-__all__ = ["Hibernated", "Queued", "Server"]
+__all__ = ["RESENT", "Hibernated", "Queued", "Server"]
 
 
 @final
@@ -89,7 +89,8 @@ class Server:
         self.stopped = False
         # What a snapshot must remember (kept only when the runtime is durable).
         self.out_invokes: dict[str, tuple[Invoke, Signal | None]] = {}
-        self.out_schedules: dict[str, tuple[float, Signal]] = {}
+        # Schedules by their signal's source and id (another source may use the same id).
+        self.out_schedules: dict[tuple[str, str], tuple[float, Signal]] = {}
         self.out_crons: dict[str, Cron] = {}
         self.out_sensors: dict[str, StartSensor] = {}
         self.since_snapshot = 0
@@ -149,9 +150,15 @@ class Server:
             task.cancel()
 
 
-#: A signal journalled for an agent, waiting for its mailbox: the signal, the ``call``
-#: waiting for its step (if any), and its journal position (``None``: the journal already
-#: held its id, so it is not handled again; only a waiting ``call`` is answered).
+#: The journal position of a signal whose source and id the journal held already (a resend,
+#: or a re-delivery after recovery): queued only for the ``call`` waiting on it, which is
+#: answered when the loop reaches it (after the step of the first one, if that was queued
+#: still); it is not handled again. Real positions count from 1.
+RESENT: Final = 0
+
+#: A signal for an agent, waiting for its mailbox (or, parked, for its thaw): the signal,
+#: the ``call`` waiting for its step (if any), and its journal position (:data:`RESENT`
+#: for a signal journalled already; ``None`` in a runtime without storage).
 Queued: TypeAlias = tuple[Signal, asyncio.Future[Agent[Any]] | None, int | None]
 
 
@@ -171,7 +178,8 @@ class Hibernated:
         wakeups: timers standing in for its own schedules and cron jobs: one falling due
             delivers its signal, which thaws the agent.
         sensors: its sensors, by tag: they keep running, and what they sense thaws it.
-        fired: ids of the schedules the wake-ups delivered (not re-armed on thaw).
+        fired: the schedules the wake-ups delivered, by their signal's source and id (not
+            re-armed on thaw).
         restarts: when its ``Restart`` policy restarted it (the window's budget goes on).
     """
 
@@ -207,7 +215,7 @@ class Hibernated:
         self.parked: list[Queued] = []
         self.task: asyncio.Task[Exception | None] | None = None
         self.wakeups: list[asyncio.TimerHandle] = []
-        self.fired: set[str] = set()
+        self.fired: set[tuple[str, str]] = set()
         self.sensors = sensors
         self.restarts: deque[float] = deque()
         self.released = 0  # parked signals no longer counted pending (a thaw failed)

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, assert_never
 from jido import CHILD_EXIT, ORPHANED, Signal
 
 from . import _async_directives as directives
-from ._async_server import Server
+from ._async_server import RESENT, Server
 from ._durable import restarted
 from ._kernel import UnknownAgent
 from ._options import Continue, Escalate, Restart, StopAgent
@@ -138,8 +138,9 @@ def stop(
         return
     agent_id = srv.agent.id
     srv.halt(UnknownAgent(agent_id))
-    for sig, _, _ in srv.mailbox.items:
-        rt._dead(agent_id, sig)
+    for sig, _, seq in srv.mailbox.items:
+        if seq != RESENT:  # a resend queued for its call is no letter: the first one is
+            rt._dead(agent_id, sig)
         rt._done_pending()
     srv.mailbox.items.clear()
     for t in srv.effects:
@@ -172,7 +173,7 @@ def stop_hibernated(
     rt._add_pending(hib.released)  # so that each dead letter below settles its own
     hib.released = 0
     for sig, reply, seq in hib.parked:
-        if seq is not None:
+        if seq:  # not a resend (``RESENT``): parked for its call only, and not pending
             rt._dead(agent_id, sig)
             rt._done_pending()
         if reply is not None and not reply.done():

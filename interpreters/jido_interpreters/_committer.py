@@ -176,7 +176,7 @@ _BY_AGENT: dict[str, Callable[[Any], str]] = {
     "snapshot": lambda record: record.agent_id,
     "stopped": lambda agent_id: agent_id,
     "parent": lambda link: link[0],
-    "undelivered": lambda pair: pair[0],
+    "undelivered": lambda marked: marked[0],
 }
 
 

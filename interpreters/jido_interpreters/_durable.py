@@ -3,14 +3,17 @@
 Replaying runs ``jido.step`` over the journal and executes nothing; it only works out what the
 replayed steps left outstanding, so the runtime can finish it:
 
-* ``Invoke`` whose outcome signal (``<key>:ok`` / ``<key>:error``) is not in the journal:
-  in flight at the crash, re-issued once (at-least-once; the key lets the effect dedupe).
-* ``Schedule`` whose signal is not in the journal: re-armed for what is left of its delay.
+* ``Invoke`` whose outcome signal (``<key>:ok`` / ``<key>:error`` from
+  ``jido://effect/<name>``) is not in the journal: in flight at the crash, re-issued once
+  (at-least-once; the key lets the effect dedupe).
+* ``Schedule`` whose signal (its source and id) is not in the journal: re-armed for what is
+  left of its delay.
 * ``Cron`` jobs (minus ``CronCancel``): re-registered.
 * ``StartSensor`` (minus ``StopSensor``, and sensors whose ``jido.agent.sensor.exit`` is in
   the journal): started again, from their config (a sensor is a source of new facts; what it
   would have produced while the runtime was down is not made up).
-* ``Emit`` to other agents: re-delivered; the receiver's journal drops ids it already holds.
+* ``Emit`` to other agents: re-delivered; the receiver's journal drops signals (source and
+  id) it already holds.
 * ``SpawnAgent`` of a child that was never registered, and whose ``jido.agent.child.exit``
   is not in the journal either (a spawn the runtime refused is answered by one): spawned now.
 * ``AdoptChild`` whose link storage does not hold (the crash came before it was written):
@@ -52,6 +55,7 @@ from jido import (
 )
 from jido.serde import Codec, DecodeError
 
+from ._outcomes import effect_source
 from ._storage import CorruptJournal, JournalEntry, SchemaMismatch, SnapshotRecord
 
 __all__ = [
@@ -69,10 +73,14 @@ __all__ = [
 
 def restarted(spec: AgentSpec[Any], agent: Agent[Any], crashed: Signal) -> tuple[Directive, ...]:
     """What a ``Restart`` registers again: the declared schedules, as at start, but with
-    signal ids of their own, derived from the signal whose step crashed. The journal keeps
-    every id it accepted, so a timer reusing the first registration's id would be dropped
-    as a re-delivery; replay derives the same ids as the live restart did."""
-    return salted(spec.startup(agent), agent.id, crashed.id)
+    signal ids of their own, derived from the signal whose step crashed (its source and id:
+    two crashes on signals that share an id but not a source are two restarts). The journal
+    keeps every signal it accepted, so a timer reusing an earlier registration's id would be
+    dropped as a re-delivery; replay derives the same ids as the live restart did."""
+    # Length-prefixed: the source and id side by side, with no way for two pairs to meet.
+    return salted(
+        spec.startup(agent), agent.id, f"{len(crashed.source)}:{crashed.source}{crashed.id}"
+    )
 
 
 def salted(directives: Iterable[Directive], agent_id: str, salt: str) -> tuple[Directive, ...]:
@@ -279,7 +287,10 @@ def replay(
             can be used.
     """
     invokes: dict[str, tuple[Invoke, Signal | None]] = {i.key: (i, c) for i, c in outbox.invokes}
-    schedules: dict[str, tuple[float, Signal]] = {s.id: (due, s) for due, s in outbox.schedules}
+    # A signal is known by its source and id together: another source may use the same id.
+    schedules: dict[tuple[str, str], tuple[float, Signal]] = {
+        (s.source, s.id): (due, s) for due, s in outbox.schedules
+    }
     crons: dict[str, Cron] = {c.job_id: c for c in outbox.crons}
     sensors: dict[str, StartSensor] = {s.tag: s for s in outbox.sensors}
     emits: list[Emit] = []
@@ -294,14 +305,20 @@ def replay(
         except ValueError as exc:  # DecodeError; UnicodeDecodeError for bytes not UTF-8
             reason = exc.reason if isinstance(exc, DecodeError) else f"not JSON ({exc})"
             raise CorruptJournal(agent.id, entry.seq, reason) from None
-        if signal.id != entry.signal_id:
-            raise CorruptJournal(agent.id, entry.seq, "the signal's id does not match its row")
+        if signal.id != entry.signal_id or signal.source != entry.source:
+            raise CorruptJournal(
+                agent.id, entry.seq, "the signal's source or id does not match its row"
+            )
         seq = entry.seq
-        # An outcome or a fired timer settles what produced it.
+        # An outcome or a fired timer settles what produced it: the outcome of an effect
+        # comes from that effect (a signal from elsewhere that merely shares the id is not
+        # it), a timer's signal is the one it armed, source and id.
         key, _, outcome = signal.id.rpartition(":")
         if outcome in ("ok", "error"):
-            invokes.pop(key, None)
-        schedules.pop(signal.id, None)
+            pending = invokes.get(key)
+            if pending is not None and signal.source == effect_source(pending[0].effect):
+                del invokes[key]
+        schedules.pop((signal.source, signal.id), None)
         if signal.type == SENSOR_EXIT and isinstance(signal.data, dict):
             # The runtime reports the end of the sensor running under the tag (a replaced or
             # stopped one ends silently).
@@ -327,7 +344,7 @@ def replay(
                 sensors.clear()
                 for d in restarted(spec, agent, signal):
                     if isinstance(d, Schedule):
-                        schedules[d.signal.id] = (entry.at + d.delay, d.signal)
+                        schedules[d.signal.source, d.signal.id] = (entry.at + d.delay, d.signal)
                     elif isinstance(d, Cron):
                         crons[d.job_id] = d
             continue
@@ -337,7 +354,7 @@ def replay(
                 case Invoke():
                     invokes[d.key] = (d, signal)
                 case Schedule(delay=delay, signal=s):
-                    schedules[s.id] = (entry.at + delay, s)
+                    schedules[s.source, s.id] = (entry.at + delay, s)
                 case Cron():
                     crons[d.job_id] = d
                 case CronCancel(job_id=job_id):

@@ -14,6 +14,7 @@ from jido import InvalidSignal, Invoke, JsonValue, Problem, ProblemKind, Signal,
 __all__ = [
     "EffectOutcome",
     "directive_problem",
+    "effect_source",
     "handler_failed",
     "no_handler",
     "outcome_signal",
@@ -46,6 +47,15 @@ def handler_failed(d: object, what: str) -> Problem:
     )
 
 
+def effect_source(effect: str) -> str:
+    """The ``source`` of the outcome signals of the effect named ``effect``.
+
+    >>> effect_source("llm.draft")
+    'jido://effect/llm.draft'
+    """
+    return f"jido://effect/{effect}"
+
+
 def outcome_signal(
     invoke: Invoke,
     outcome: tuple[Literal["ok"], JsonValue] | tuple[Literal["error"], str, str],
@@ -70,7 +80,7 @@ def outcome_signal(
         for k in ("traceparent", "tracestate"):
             if k in cause.extensions:
                 ext[k] = cause.extensions[k]
-    source = f"jido://effect/{invoke.effect}"
+    source = effect_source(invoke.effect)
     if outcome[0] == "ok":
         try:
             return Signal(

@@ -14,6 +14,7 @@ from typing import Any, Final, TypeVar, final
 
 from ._storage import (
     JOURNAL,
+    STORE_FORMAT,
     AgentExists,
     AgentRecord,
     CorruptJournal,
@@ -25,6 +26,7 @@ from ._storage import (
     decode_registration,
     decode_snapshot,
     entry_time,
+    unreadable_format,
 )
 
 __all__ = ["RedisStorage"]
@@ -41,6 +43,9 @@ _T = TypeVar("_T")
 # took the prefix. A lease that lapsed while nobody claimed the prefix (the server was away
 # for longer than the lease) is the writer's again: ``claimant`` records who claimed last,
 # so a prefix claimed by another runtime meanwhile, even one whose lease lapsed too, is not.
+# Then the format: ``format`` records the layout the prefix holds (``STORE_FORMAT``), set by
+# the first write under a new prefix. Registrations without it were written in format 1,
+# whose id sets held bare signal ids: a write there is refused, not mixed in.
 def _fence(ttl_ms: int) -> str:
     return f"""
 local held = redis.call('GET', KEYS[1] .. 'claim')
@@ -49,6 +54,24 @@ if ARGV[1] ~= '' and held ~= ARGV[1] then
     return redis.error_reply('JIDO_CLAIM_LOST')
   end
   redis.call('SET', KEYS[1] .. 'claim', ARGV[1], 'PX', {ttl_ms})
+end
+local layout = redis.call('GET', KEYS[1] .. 'format')
+if layout ~= '{STORE_FORMAT}' then
+  if layout or redis.call('EXISTS', KEYS[1] .. 'agents', KEYS[1] .. 'order') > 0 then
+    return redis.error_reply('JIDO_FORMAT ' .. (layout or '1'))
+  end
+  redis.call('SET', KEYS[1] .. 'format', '{STORE_FORMAT}')
+end
+"""
+
+
+# A signal's member in an agent's id set (``ids:<agent>``): its identity, source and id
+# together, as the source's length in bytes, a colon, the source, then the id. The length
+# says where the source ends, so no two (source, id) pairs give one member, whatever
+# characters they hold (a separator alone could appear in either).
+_MEMBER: Final = """
+local function member(source, id)
+  return #source .. ':' .. source .. id
 end
 """
 
@@ -66,9 +89,10 @@ end
 return 0
 """
 
-# One round trip and one atomic step per batch: for each entry, add its signal id to the
-# agent's id set; if it was new, take the next sequence number and append the entry.
-# Returns one sequence number (or false, for an id already journalled) per entry. ARGV[2]
+# One round trip and one atomic step per batch: for each entry, add its signal's member (see
+# ``_MEMBER``) to the agent's id set; if it was new, take the next sequence number and append
+# the entry, ``[seq, source, id, signal, at]``, to the agent's journal list. Returns one
+# sequence number (or false, for a signal already journalled) per entry. ARGV[2]
 # names the batch: its result is kept for a while, so that sending the batch again (its
 # reply was lost on the way back) returns what it did, rather than "already journalled".
 # A script that fails halfway is not rolled back, so every key the batch writes is checked
@@ -81,10 +105,10 @@ local done = redis.call('GET', p .. 'batch:' .. ARGV[2])
 if done then
   return cjson.decode(done)
 end
-local n = (#ARGV - 2) / 4
+local n = (#ARGV - 2) / 5
 local kinds = {{'ids:', 'set'}, {'seq:', 'string'}, {'j:', 'list'}}
 for i = 0, n - 1 do
-  local agent = ARGV[i*4+3]
+  local agent = ARGV[i*5+3]
   for _, kind in ipairs(kinds) do
     local held = redis.call('TYPE', p .. kind[1] .. agent)['ok']
     if held ~= 'none' and held ~= kind[2] then
@@ -98,11 +122,12 @@ for i = 0, n - 1 do
 end
 local out = {}
 for i = 0, n - 1 do
-  local agent, sid, sig, at = ARGV[i*4+3], ARGV[i*4+4], ARGV[i*4+5], ARGV[i*4+6]
-  if redis.call('SADD', p .. 'ids:' .. agent, sid) == 1 then
+  local agent, source, sid = ARGV[i*5+3], ARGV[i*5+4], ARGV[i*5+5]
+  local sig, at = ARGV[i*5+6], ARGV[i*5+7]
+  if redis.call('SADD', p .. 'ids:' .. agent, member(source, sid)) == 1 then
     local seq = redis.call('INCR', p .. 'seq:' .. agent)
-    local entry = '[' .. string.format('%d', seq) .. ',' .. cjson.encode(sid) .. ','
-      .. cjson.encode(sig) .. ',' .. at .. ']'
+    local entry = '[' .. string.format('%d', seq) .. ',' .. cjson.encode(source) .. ','
+      .. cjson.encode(sid) .. ',' .. cjson.encode(sig) .. ',' .. at .. ']'
     redis.call('RPUSH', p .. 'j:' .. agent, entry)
     out[i+1] = seq
   else
@@ -116,10 +141,10 @@ return out
 # Atomically: refuse an id registered and not stopped (a record that does not decode counts
 # as registered: it is damage to report, not to overwrite; ``stopped`` is a flag, true or 1,
 # as ``decode_registration`` reads it); drop the journal and snapshot an earlier life under
-# the id left, but keep the ids it saw (so a signal it was sent is not handled by the new
-# one when a recovery delivers it again); write the record and its place at the end of the
-# registration order. ARGV[4] names the request: sending it again (its reply was lost)
-# answers 1 rather than "registered already".
+# the id left, but keep its id set, the signals it saw (so a signal it was sent is not
+# handled by the new one when a recovery delivers it again); write the record and its place
+# at the end of the registration order. ARGV[4] names the request: sending it again (its
+# reply was lost) answers 1 rather than "registered already".
 _REGISTER: Final = """
 local p, agent, record, request = KEYS[1], ARGV[2], ARGV[3], ARGV[4]
 if redis.call('EXISTS', p .. 'req:' .. request) == 1 then
@@ -147,9 +172,9 @@ redis.call('HSET', KEYS[1] .. 'agents', ARGV[2], ARGV[4])
 return 1
 """
 
-# Remember an undelivered signal's id for an agent id, fenced.
+# Remember an undelivered signal (its member, see ``_MEMBER``) for an agent id, fenced.
 _MARK_UNDELIVERED: Final = """
-return redis.call('SADD', KEYS[1] .. 'ids:' .. ARGV[2], ARGV[3])
+return redis.call('SADD', KEYS[1] .. 'ids:' .. ARGV[2], member(ARGV[3], ARGV[4]))
 """
 
 # Store a snapshot, fenced.
@@ -196,6 +221,11 @@ class RedisStorage:
     runtime meanwhile refuses every further write (:class:`StorageInUse`), while one whose
     lease lapsed with nobody claiming the prefix since takes it again and writes on.
 
+    The prefix records the store format it holds (its first write sets it). A prefix holding
+    another one, registrations written by an earlier jido whose id sets held bare signal ids
+    among them, is refused with a :class:`StorageError` by :meth:`agents` and by every
+    write, rather than misread.
+
     Args:
         url: e.g. ``redis://127.0.0.1:6379/0``.
         prefix: the key prefix, so several systems can share a server.
@@ -224,11 +254,11 @@ class RedisStorage:
         self._own_client = client is None
         self._p = prefix
         fence = _fence(self._ttl_ms)
-        self._append = self._r.register_script(fence + _APPEND)
+        self._append = self._r.register_script(fence + _MEMBER + _APPEND)
         self._register = self._r.register_script(fence + _REGISTER)
         self._snapshot = self._r.register_script(fence + _SNAPSHOT)
         self._replace_record = self._r.register_script(fence + _REPLACE_RECORD)
-        self._mark_undelivered = self._r.register_script(fence + _MARK_UNDELIVERED)
+        self._mark_undelivered = self._r.register_script(fence + _MEMBER + _MARK_UNDELIVERED)
         self._claim = self._r.register_script(_CLAIM)
         self._renew = self._r.register_script(_RENEW)
         self._release = self._r.register_script(_RELEASE)
@@ -293,7 +323,11 @@ class RedisStorage:
         try:
             return _resending(lambda: script(keys=[self._p], args=[self._token or "", *args]))
         except redis.ResponseError as exc:
-            if "JIDO_CLAIM_LOST" not in str(exc):
+            message = str(exc)
+            if message.startswith("JIDO_FORMAT "):
+                found = message.removeprefix("JIDO_FORMAT ").split()  # what the prefix records
+                raise unreadable_format(self._where, _format(found[0] if found else "")) from None
+            if "JIDO_CLAIM_LOST" not in message:
                 raise
             raise self._in_use() from None
 
@@ -349,10 +383,10 @@ class RedisStorage:
             if self._fenced(self._replace_record, [agent_id, raw, json.dumps(data)]):
                 return
 
-    def mark_undelivered(self, agent_id: str, signal_id: str) -> None:
-        self._fenced(self._mark_undelivered, [agent_id, signal_id])
+    def mark_undelivered(self, agent_id: str, source: str, signal_id: str) -> None:
+        self._fenced(self._mark_undelivered, [agent_id, source, signal_id])
 
-    def append(self, entries: Sequence[tuple[str, str, str, float]]) -> list[int | None]:
+    def append(self, entries: Sequence[tuple[str, str, str, str, float]]) -> list[int | None]:
         """See :meth:`Storage.append`. A batch whose reply is lost (the connection dropped
         after the server ran it) is sent again, a few times, under the same batch id: the
         server answers with what it did the first time, so a journalled signal is not
@@ -360,9 +394,9 @@ class RedisStorage:
         import redis
 
         args: list[str] = [uuid.uuid4().hex]
-        for agent_id, signal_id, signal, at in entries:
+        for agent_id, source, signal_id, signal, at in entries:
             # The float's exact JSON spelling (see _APPEND).
-            args += [agent_id, signal_id, signal, repr(entry_time(at))]
+            args += [agent_id, source, signal_id, signal, repr(entry_time(at))]
         try:
             result = self._fenced(self._append, args)
         except redis.ResponseError as exc:
@@ -396,6 +430,11 @@ class RedisStorage:
         ``register`` writes an agent's record and its place in the order in one transaction,
         so an id found in only one of them is damage too: an ordered id with no record, or a
         record with no place in the order (reported after the ordered ones, by id).
+
+        Raises:
+            StorageError: the prefix holds another format (registrations written before
+                signals were told apart by source and id are not converted), or keys of
+                another type where the registrations are.
         """
         # Both in one transaction: a registration landing between two reads would show up
         # in one and not the other, and look like damage.
@@ -405,9 +444,13 @@ class RedisStorage:
             with self._r.pipeline(transaction=True) as pipe:
                 pipe.zrange(self._p + "order", 0, -1)
                 pipe.hgetall(self._p + "agents")
-                ordered, raw = pipe.execute()
+                pipe.get(self._p + "format")
+                ordered, raw, layout = pipe.execute()
         except redis.ResponseError as exc:  # a key of another type: foreign data
             raise StorageError(f"{self._where}: the registrations cannot be read: {exc}") from None
+        # No format and no registrations: a new prefix (its first write records the format).
+        if layout != str(STORE_FORMAT).encode() and (layout is not None or ordered or raw):
+            raise unreadable_format(self._where, 1 if layout is None else _format(layout))
         order: list[bytes] = list(ordered)
         unordered = set(raw) - set(order)
         out: list[AgentRecord | CorruptJournal] = []
@@ -463,10 +506,10 @@ class RedisStorage:
             # Sequence numbers count from 1 and the list is never trimmed: the position
             # names the entry even when the entry itself cannot say.
             try:
-                seq, sid, sig, at = json.loads(raw)
+                seq, source, sid, sig, at = json.loads(raw)
             except (ValueError, TypeError) as exc:
                 raise CorruptJournal(agent_id, index + 1, f"not a journal entry ({exc})") from None
-            entry = decode_entry(agent_id, index + 1, seq, sid, sig, at)
+            entry = decode_entry(agent_id, index + 1, seq, source, sid, sig, at)
             if entry.seq > after:
                 entries.append(entry)
         return snap, entries
@@ -477,6 +520,15 @@ class RedisStorage:
         self.release()
         if self._own_client:
             self._r.close()
+
+
+def _format(recorded: str | bytes) -> object:
+    """A recorded format as the error names it: a number if it is one."""
+    text = recorded.decode(errors="replace") if isinstance(recorded, bytes) else recorded
+    try:
+        return int(text)
+    except ValueError:
+        return text
 
 
 def _resending(write: Callable[[], _T]) -> _T:

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Literal, final
 
 from ._storage import (
+    STORE_FORMAT,
     AgentExists,
     AgentRecord,
     CorruptJournal,
@@ -20,6 +21,7 @@ from ._storage import (
     decode_registration,
     decode_snapshot,
     entry_time,
+    unreadable_format,
 )
 
 try:
@@ -29,8 +31,14 @@ except ImportError:  # pragma: no cover - not POSIX: no claim is enforced
 
 __all__ = ["SQLiteStorage"]
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS agents (
+# A signal's identity is its source and id together: both are columns of the journal's
+# unique key and of ``seen``'s, so no two (source, id) pairs can collide, whatever characters
+# they hold. The id comes before the source in those keys: ids tell signals apart far more
+# than sources do, and the look-ups in ``_known`` go by agent and id.
+# ``PRAGMA user_version`` records the format (``STORE_FORMAT``); 0 is a new database, or
+# one written before the format was recorded, when the journal's key was the id alone.
+_SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS agents (
     agent_id TEXT PRIMARY KEY,
     position INTEGER NOT NULL,
     spec TEXT NOT NULL,
@@ -39,29 +47,31 @@ CREATE TABLE IF NOT EXISTS agents (
     parent_id TEXT,
     tag TEXT,
     stopped INTEGER NOT NULL DEFAULT 0
-);
-CREATE TABLE IF NOT EXISTS journal (
+)""",
+    """CREATE TABLE IF NOT EXISTS journal (
     agent_id TEXT NOT NULL,
     seq INTEGER NOT NULL,
+    source TEXT NOT NULL,
     signal_id TEXT NOT NULL,
     signal TEXT NOT NULL,
     at REAL NOT NULL,
     PRIMARY KEY (agent_id, seq),
-    UNIQUE (agent_id, signal_id)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS seen (
+    UNIQUE (agent_id, signal_id, source)
+) WITHOUT ROWID""",
+    """CREATE TABLE IF NOT EXISTS seen (
     agent_id TEXT NOT NULL,
+    source TEXT NOT NULL,
     signal_id TEXT NOT NULL,
-    PRIMARY KEY (agent_id, signal_id)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS snapshots (
+    PRIMARY KEY (agent_id, signal_id, source)
+) WITHOUT ROWID""",
+    """CREATE TABLE IF NOT EXISTS snapshots (
     agent_id TEXT PRIMARY KEY,
     seq INTEGER NOT NULL,
     schema_version INTEGER NOT NULL,
     agent TEXT NOT NULL,
     outbox TEXT NOT NULL
-);
-"""
+)""",
+)
 
 
 def _text(raw: bytes) -> str | bytes:
@@ -85,14 +95,17 @@ class SQLiteStorage:
         path: the database file (created if missing), or ``":memory:"``.
         synchronous: SQLite's ``PRAGMA synchronous``.
         compact: drop journal entries covered by a snapshot when one is written. The
-            journal is also what recognises a re-delivered signal id, so the ids of the
-            entries dropped are kept in a table of their own (``seen``: ids only, no
-            signals), and a re-delivery after compaction is still journalled, and handled,
-            at most once. That table grows by one short row per compacted signal, forever:
-            compaction bounds the space signals take, not the space their ids take.
+            journal is also what recognises a re-delivered signal (by its source and id), so
+            the sources and ids of the entries dropped are kept in a table of their own
+            (``seen``: no signals), and a re-delivery after compaction is still journalled,
+            and handled, at most once. That table grows by one short row per compacted
+            signal, forever: compaction bounds the space signals take, not the space their
+            identities take.
 
     Raises:
         ValueError: ``synchronous`` is not one of SQLite's three levels.
+        StorageError: the file holds a jido store of another format (one written before
+            signals were told apart by source and id is not converted).
         sqlite3.Error: the file cannot be opened as a database.
     """
 
@@ -114,13 +127,62 @@ class SQLiteStorage:
         self._lock = threading.Lock()
         self._compact = compact
         with self._lock:
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute(f"PRAGMA synchronous={synchronous}")
-            self._db.executescript(_SCHEMA)
+            try:
+                # The format first: a file that is refused is left as it was, WAL mode too.
+                self._schema()
+                self._db.execute("PRAGMA journal_mode=WAL")
+                self._db.execute(f"PRAGMA synchronous={synchronous}")
+            except BaseException:
+                self._db.close()  # nothing opened is left behind for the caller to close
+                raise
             self._position = 0
             self._next: dict[str, int] = {}
             self._seen_agents: set[str] = set()
             self._cache()
+
+    def _schema(self) -> None:
+        """Create the tables in a new database, or check that an existing one holds this
+        format (with ``_lock`` held). Only a new database is written to.
+
+        Raises:
+            StorageError: another format; in particular jido's tables without a recorded
+                format, written when the journal held each signal id once whatever its
+                source: read as they are, they would drop signals of other sources sharing
+                those ids, and let through re-deliveries of the ids in ``seen``.
+        """
+        found = self._format()
+        if found == STORE_FORMAT:
+            return
+        if found != 0:
+            raise unreadable_format(self.path, found)
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            # Again, in the transaction: another process may have created the tables since.
+            found = self._format()
+            if found == 0:
+                for statement in _SCHEMA:
+                    db.execute(statement)
+                db.execute(f"PRAGMA user_version = {STORE_FORMAT}")
+            elif found != STORE_FORMAT:
+                raise unreadable_format(self.path, found)
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+
+    def _format(self) -> int:
+        """The format the database holds: what it records, else 1 if it has jido's tables
+        (written before the format was recorded), else 0 (a new database)."""
+        (version,) = self._db.execute("PRAGMA user_version").fetchone()
+        if (
+            version == 0
+            and self._db.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'journal'"
+            ).fetchone()
+        ):
+            return 1
+        return int(version)
 
     def _cache(self) -> None:
         """Read what is kept in memory from the file (with ``_lock`` held): at opening, and
@@ -128,7 +190,7 @@ class SQLiteStorage:
         (n,) = self._db.execute("SELECT COALESCE(MAX(position), 0) FROM agents").fetchone()
         self._position = int(n)
         self._next = {}
-        # The agents with ids in ``seen`` (compacted, undelivered, or seen by a stopped
+        # The agents with signals in ``seen`` (compacted, undelivered, or seen by a stopped
         # agent of the same id): for the others, the hot path of ``append`` need not look
         # there.
         self._seen_agents = {r[0] for r in self._db.execute("SELECT DISTINCT agent_id FROM seen")}
@@ -144,12 +206,13 @@ class SQLiteStorage:
                 if row is not None and row[0] != 1:
                     raise AgentExists(record.agent_id)
                 # A new life under the id of a stopped agent (or of none: what is left there
-                # is no agent's): the old journal and snapshot go, but not the ids it saw
-                # (kept in ``seen``, as compaction keeps them): a signal the old one was sent
-                # is not handled by the new one when a recovery delivers it again.
+                # is no agent's): the old journal and snapshot go, but not the signals it
+                # saw (their sources and ids are kept in ``seen``, as compaction keeps them):
+                # a signal the old one was sent is not handled by the new one when a recovery
+                # delivers it again.
                 moved = db.execute(
-                    "INSERT OR IGNORE INTO seen (agent_id, signal_id) SELECT agent_id,"
-                    " signal_id FROM journal WHERE agent_id = ?",
+                    "INSERT OR IGNORE INTO seen (agent_id, source, signal_id) SELECT agent_id,"
+                    " source, signal_id FROM journal WHERE agent_id = ?",
                     (record.agent_id,),
                 ).rowcount
                 for table in ("journal", "snapshots"):
@@ -205,7 +268,7 @@ class SQLiteStorage:
             n = max(int(m), int(s)) + 1
         return n
 
-    def append(self, entries: Sequence[tuple[str, str, str, float]]) -> list[int | None]:
+    def append(self, entries: Sequence[tuple[str, str, str, str, float]]) -> list[int | None]:
         with self._lock:
             db = self._db
             db.execute("BEGIN IMMEDIATE")
@@ -213,8 +276,9 @@ class SQLiteStorage:
                 out: list[int | None] | None = None
                 if not self._seen_agents or self._seen_agents.isdisjoint(e[0] for e in entries):
                     # Optimistic: re-deliveries are rare, and the journal's unique index on
-                    # (agent_id, signal_id) refuses one, so insert first and look the ids up
-                    # only if that is refused (all of the batch rolls back to a savepoint).
+                    # (agent_id, signal_id, source) refuses one, so insert first and look the
+                    # signals up only if that is refused (all of the batch rolls back to a
+                    # savepoint).
                     db.execute("SAVEPOINT fresh")
                     try:
                         out = self._insert(entries, known=None)
@@ -231,52 +295,57 @@ class SQLiteStorage:
                 raise
         return out
 
-    def _known(self, entries: Sequence[tuple[str, str, str, float]]) -> set[tuple[str, str]]:
-        """Which of the entries' ``(agent_id, signal_id)`` are journalled (or were, before
-        compaction dropped them)."""
+    def _known(
+        self, entries: Sequence[tuple[str, str, str, str, float]]
+    ) -> set[tuple[str, str, str]]:
+        """Which of the entries' ``(agent_id, source, signal_id)`` are journalled (or were,
+        before compaction dropped them)."""
         db = self._db
         # One query per agent in the batch (chunked), not a statement per row: a statement
-        # costs more than the row.
+        # costs more than the row. It asks by id, and the sources that come back with each
+        # id tell which of the entries are known.
         ids_by_agent: dict[str, list[str]] = {}
-        for agent_id, signal_id, _, _ in entries:
+        for agent_id, _, signal_id, _, _ in entries:
             ids_by_agent.setdefault(agent_id, []).append(signal_id)
-        known: set[tuple[str, str]] = set()
+        known: set[tuple[str, str, str]] = set()
         for agent_id, ids in ids_by_agent.items():
-            # ``seen`` holds ids kept without their entries, for the agents listed there.
+            # ``seen`` holds signals kept without their entries, for the agents listed there.
             tables = ("journal", "seen") if agent_id in self._seen_agents else ("journal",)
             for i in range(0, len(ids), 500):
                 chunk = ids[i : i + 500]
                 marks = ",".join("?" * len(chunk))
                 for table in tables:
                     rows = db.execute(
-                        f"SELECT signal_id FROM {table} WHERE agent_id = ? AND signal_id IN"
-                        f" ({marks})",
+                        f"SELECT source, signal_id FROM {table} WHERE agent_id = ? AND"
+                        f" signal_id IN ({marks})",
                         (agent_id, *chunk),
                     )
-                    known.update((agent_id, r[0]) for r in rows)
+                    known.update((agent_id, r[0], r[1]) for r in rows)
         return known
 
     def _insert(
         self,
-        entries: Sequence[tuple[str, str, str, float]],
-        known: set[tuple[str, str]] | None,
+        entries: Sequence[tuple[str, str, str, str, float]],
+        known: set[tuple[str, str, str]] | None,
     ) -> list[int | None]:
         """Insert the entries not in ``known`` (all of them if ``None``: the journal's unique
         index then refuses a duplicate) with their next sequence numbers."""
         rows = []
         out: list[int | None] = []
-        for agent_id, signal_id, signal, at in entries:
+        for agent_id, source, signal_id, signal, at in entries:
             if known is not None:
-                if (agent_id, signal_id) in known:
+                key = (agent_id, source, signal_id)
+                if key in known:
                     out.append(None)
                     continue
-                known.add((agent_id, signal_id))  # a duplicate within the batch, too
+                known.add(key)  # a duplicate within the batch, too
             seq = self._next_seq(agent_id)
             self._next[agent_id] = seq + 1
-            rows.append((agent_id, seq, signal_id, signal, entry_time(at)))
+            rows.append((agent_id, seq, source, signal_id, signal, entry_time(at)))
             out.append(seq)
         self._db.executemany(
-            "INSERT INTO journal (agent_id, seq, signal_id, signal, at) VALUES (?, ?, ?, ?, ?)",
+            "INSERT INTO journal (agent_id, seq, source, signal_id, signal, at)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
             rows,
         )
         return out
@@ -300,12 +369,14 @@ class SQLiteStorage:
                     ),
                 )
                 if self._compact:
-                    # The dropped entries' ids move to ``seen`` in the same transaction: a
-                    # crash leaves either both tables as they were or both updated, never an
-                    # id forgotten (which would let a re-delivery be handled twice).
+                    # The dropped entries' sources and ids move to ``seen`` in the same
+                    # transaction: a crash leaves either both tables as they were or both
+                    # updated, never a signal forgotten (which would let a re-delivery be
+                    # handled twice).
                     moved = db.execute(
-                        "INSERT OR IGNORE INTO seen (agent_id, signal_id) SELECT agent_id,"
-                        " signal_id FROM journal WHERE agent_id = ? AND seq <= ?",
+                        "INSERT OR IGNORE INTO seen (agent_id, source, signal_id) SELECT"
+                        " agent_id, source, signal_id FROM journal WHERE agent_id = ? AND"
+                        " seq <= ?",
                         (record.agent_id, record.seq),
                     ).rowcount
                     db.execute(
@@ -321,11 +392,11 @@ class SQLiteStorage:
             if moved > 0:
                 self._seen_agents.add(record.agent_id)
 
-    def mark_undelivered(self, agent_id: str, signal_id: str) -> None:
+    def mark_undelivered(self, agent_id: str, source: str, signal_id: str) -> None:
         with self._lock:
             self._db.execute(
-                "INSERT OR IGNORE INTO seen (agent_id, signal_id) VALUES (?, ?)",
-                (agent_id, signal_id),
+                "INSERT OR IGNORE INTO seen (agent_id, source, signal_id) VALUES (?, ?, ?)",
+                (agent_id, source, signal_id),
             )
             self._seen_agents.add(agent_id)
 
@@ -368,8 +439,8 @@ class SQLiteStorage:
             record = None if snap is None else decode_snapshot(agent_id, *snap)
             after = 0 if record is None else record.seq
             rows = self._db.execute(
-                "SELECT seq, signal_id, signal, at FROM journal WHERE agent_id = ? AND seq > ?"
-                " ORDER BY seq",
+                "SELECT seq, source, signal_id, signal, at FROM journal WHERE agent_id = ? AND"
+                " seq > ? ORDER BY seq",
                 (agent_id, after),
             ).fetchall()
         # An entry's position is its seq; one whose seq is damaged is named by where it

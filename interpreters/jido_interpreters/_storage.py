@@ -6,7 +6,10 @@ accepted since: recovery loads the snapshot and replays the journal through the 
 
 * a registration (spec, parent, the initial agent),
 * the journal: every accepted signal, in the order the agent handles them, each at most once
-  per signal id (ids are deterministic, so a re-delivery after a crash is recognised),
+  per signal identity, its ``source`` and ``id`` together (as CloudEvents defines an
+  event's identity: two sources may number their events alike). Ids are deterministic, so
+  a re-delivery after a crash is recognised; a signal from another source that happens to
+  share an id is not one, and is journalled,
 * the latest snapshot: the agent after the journal entry ``seq``, plus what was outstanding
   then (effects in flight, armed timers, cron jobs).
 
@@ -17,6 +20,11 @@ reads (``agents``, ``load``) from another while writes may go on, and calls ``cl
 ``release()`` from the event loop's thread. A store may offer those two (``claim`` raising
 :class:`StorageInUse` if another runtime holds it): the runtime calls them before its
 first write and at shutdown, if they are there.
+
+The stores here record the format of what they write (:data:`STORE_FORMAT`) and refuse,
+with a :class:`StorageError`, data written in another one rather than misread it: stores
+written before signals were told apart by source and id (format 1) held each id once per
+agent whatever its source, and are not converted.
 """
 
 from __future__ import annotations
@@ -29,6 +37,7 @@ import attrs
 
 __all__ = [
     "JOURNAL",
+    "STORE_FORMAT",
     "AgentExists",
     "AgentRecord",
     "CorruptJournal",
@@ -44,7 +53,12 @@ __all__ = [
     "decode_registration",
     "decode_snapshot",
     "entry_time",
+    "unreadable_format",
 ]
+
+#: The layout stores write: 2 since a signal's identity in the journal is its source and id
+#: together (format 1, unmarked, keyed it by id alone).
+STORE_FORMAT: Final = 2
 
 
 @final
@@ -73,11 +87,13 @@ class AgentRecord:
 @final
 @attrs.frozen(kw_only=True)
 class JournalEntry:
-    """One accepted signal: ``seq`` orders an agent's entries; ``at`` is wall-clock seconds
-    (epoch) when it was journalled; ``signal`` is its CloudEvents JSON."""
+    """One accepted signal: ``seq`` orders an agent's entries; ``source`` and ``signal_id``
+    are the signal's identity (an agent's journal holds each pair once); ``at`` is
+    wall-clock seconds (epoch) when it was journalled; ``signal`` is its CloudEvents JSON."""
 
     agent_id: str
     seq: int
+    source: str
     signal_id: str
     signal: str
     at: float
@@ -124,23 +140,28 @@ class Storage(Protocol):
         from now on. An unknown id is ignored."""
         ...
 
-    def mark_undelivered(self, agent_id: str, signal_id: str) -> None:
+    def mark_undelivered(self, agent_id: str, source: str, signal_id: str) -> None:
         """A signal for ``agent_id`` could not be delivered (no such agent was running).
 
-        Its id is remembered as seen by that agent id, without a journal entry: a recovery
-        that re-delivers it (replaying the step that emitted it) must not hand it to an
-        agent registered under that id afterwards, which never got it live. ``append``
-        then treats the id as journalled already.
+        Its identity (``source`` and ``signal_id``) is remembered as seen by that agent id,
+        without a journal entry: a recovery that re-delivers it (replaying the step that
+        emitted it) must not hand it to an agent registered under that id afterwards, which
+        never got it live. ``append`` then treats it as journalled already.
         """
         ...
 
-    def append(self, entries: Sequence[tuple[str, str, str, float]]) -> list[int | None]:
-        """Journal ``(agent_id, signal_id, signal_json, at)`` entries in one durable batch:
-        all of them or, if it raises, none.
+    def append(self, entries: Sequence[tuple[str, str, str, str, float]]) -> list[int | None]:
+        """Journal ``(agent_id, source, signal_id, signal_json, at)`` entries in one durable
+        batch: all of them or, if it raises, none.
+
+        A signal's identity is its ``source`` and ``signal_id`` together: the same id from
+        two sources is two signals, each journalled. A store must key on the pair so that no
+        two pairs collide, whatever characters either holds (no plain concatenation).
 
         Returns:
-            Each entry's sequence number, or ``None`` for a signal id the agent's journal
-            already holds (a re-delivery: not journalled twice).
+            Each entry's sequence number, or ``None`` for a source and id the agent's
+            journal already holds, or an earlier entry of the batch has (a re-delivery or a
+            resend: not journalled twice).
 
         Raises:
             ValueError: an ``at`` is not a finite number of seconds.
@@ -332,21 +353,55 @@ def _is_int(value: object) -> bool:
 
 
 def decode_entry(
-    agent_id: str, position: int, seq: object, signal_id: object, signal: object, at: object
+    agent_id: str,
+    position: int,
+    seq: object,
+    source: object,
+    signal_id: object,
+    signal: object,
+    at: object,
 ) -> JournalEntry:
     """A journal entry from its stored fields, each checked (stores do not enforce types).
 
     Raises:
         CorruptJournal: a field of the wrong type; ``position`` names the entry.
     """
-    if not _is_int(seq) or not isinstance(signal_id, str) or not isinstance(signal, str):
+    if (
+        not _is_int(seq)
+        or not isinstance(source, str)
+        or not isinstance(signal_id, str)
+        or not isinstance(signal, str)
+    ):
         raise CorruptJournal(
-            agent_id, position, f"not a journal entry (seq {seq!r:.20}, id {signal_id!r:.40})"
+            agent_id,
+            position,
+            f"not a journal entry (seq {seq!r:.20}, source {source!r:.40}, id {signal_id!r:.40})",
         )
     if not isinstance(at, int | float) or isinstance(at, bool):
         raise CorruptJournal(agent_id, position, f"journal entry time {at!r:.20} is not a number")
     assert isinstance(seq, int)
-    return JournalEntry(agent_id=agent_id, seq=seq, signal_id=signal_id, signal=signal, at=at)
+    return JournalEntry(
+        agent_id=agent_id, seq=seq, source=source, signal_id=signal_id, signal=signal, at=at
+    )
+
+
+def unreadable_format(where: str, found: object) -> StorageError:
+    """The error for a store holding data in a format other than :data:`STORE_FORMAT`.
+
+    Args:
+        where: the store (a path, a server and prefix).
+        found: the format it records (``1``: written before stores recorded one).
+    """
+    if found == 1:
+        what = (
+            "was written by an earlier jido (store format 1, which told signals apart by id alone)"
+        )
+    else:
+        what = f"holds store format {found!r:.20}"
+    return StorageError(
+        f"{where} {what}; this jido reads format {STORE_FORMAT} only and does not convert "
+        "stores: use a new one"
+    )
 
 
 def decode_snapshot(
