@@ -3,8 +3,12 @@
 * Same seed, specs, inputs and fault plan: byte-identical traces, for a system using every
   directive kind (spawn, stop, effects, schedules, cron, sinks) and for the bank.
 * The bank example keeps its invariants under every fault plan, and settles once quiescent.
+* A run bounded in virtual time is as deterministic, replays, and records what a longer
+  run records up to its bound.
+* Setting one fault kind's probability to 0 leaves every other fault where it was.
 * A bank that does not deduplicate credits is caught within a bounded number of seeds, and
-  Hypothesis shrinks a failing run down to one transfer and one duplicated credit.
+  Hypothesis shrinks a failing run down to one transfer and one duplicated credit, with no
+  fault probability the failure does not need.
 """
 
 from __future__ import annotations
@@ -13,8 +17,9 @@ from collections import Counter
 from typing import Any
 
 import attrs
+import hypothesis
 import pytest
-from hypothesis import Phase, given, settings
+from hypothesis import Phase, assume, given, settings
 from hypothesis import strategies as st
 
 from jido import (
@@ -31,10 +36,16 @@ from jido import (
 )
 from jido_examples import bank, contentops
 from jido_interpreters import (
+    AgentCrashed,
+    EffectDelayed,
+    EffectFailed,
+    Fault,
     FaultPlan,
     InvariantViolated,
+    MessageDelayed,
     MessageDropped,
     MessageDuplicated,
+    MessageReordered,
     Scenario,
     SignalDelivered,
     Simulation,
@@ -100,6 +111,72 @@ def test_same_seed_same_bytes_with_every_directive_kind(seed: int, faults: Fault
     assert text.encode() == simulation_to_jsonl(two).encode()
     assert one.sinks == two.sinks
     assert replay(text, CONTENTOPS) is None
+
+
+@settings(max_examples=15)
+@given(
+    seed=seeds,
+    faults=fault_plans(),
+    until=st.floats(0.0, 2 * 86_400.0),
+    later=st.floats(0.0, 86_400.0),
+)
+def test_a_bounded_run_is_the_start_of_a_longer_one(
+    seed: int, faults: FaultPlan, until: float, later: float
+) -> None:
+    """ContentOps on its nightly cron job never runs out of things to do: bounded in
+    virtual time, a run writes the same bytes twice and replays identically, and a run
+    with a later bound records the same events first, the rest after the bound."""
+    one = simulate(CONTENTOPS, seed=seed, faults=faults, until=until)
+    two = simulate(CONTENTOPS, seed=seed, faults=faults, until=until)
+    text = simulation_to_jsonl(one)
+    assert text.encode() == simulation_to_jsonl(two).encode()
+    assert replay(text, CONTENTOPS) is None
+    assert not one.out_of_events
+    assert one.now == until
+    longer = simulate(CONTENTOPS, seed=seed, faults=faults, until=until + later)
+    assert longer.events[: one.event_count] == one.events
+    assert all(e.at > until for e in longer.events[one.event_count :])
+
+
+#: The event each fault kind records.
+FAULT_EVENTS: dict[str, type[Fault]] = {
+    "drop": MessageDropped,
+    "delay": MessageDelayed,
+    "duplicate": MessageDuplicated,
+    "reorder": MessageReordered,
+    "crash": AgentCrashed,
+    "effect_failure": EffectFailed,
+    "effect_latency": EffectDelayed,
+}
+
+
+@settings(max_examples=50)
+@given(
+    seed=seeds,
+    faults=fault_plans(),
+    scenario=st.sampled_from([bank.SCENARIO, CONTENTOPS]),
+    data=st.data(),
+)
+def test_removing_one_fault_kind_leaves_the_other_faults_where_they_were(
+    seed: int, faults: FaultPlan, scenario: Scenario, data: st.DataObject
+) -> None:
+    """With one kind's probability set to 0, a run is the same up to the first fault of
+    that kind: every draw that injected another fault still does. That is what lets
+    Hypothesis shrink the probability of a fault a failure does not need to 0 without
+    losing the faults it does need."""
+    kinds = sorted(kind for kind in FAULT_EVENTS if getattr(faults, kind))
+    assume(kinds)
+    kind = data.draw(st.sampled_from(kinds))
+    zeroed: dict[str, Any] = {kind: 0.0}
+    with_it = simulate(scenario, seed=seed, faults=faults, events=400)
+    without = simulate(scenario, seed=seed, faults=attrs.evolve(faults, **zeroed), events=400)
+    first = next(
+        (e.index for e in with_it.events if isinstance(e, FAULT_EVENTS[kind])),
+        with_it.event_count,
+    )
+    assert without.events[:first] == with_it.events[:first]
+    if first == with_it.event_count:
+        assert without.events == with_it.events
 
 
 # ---------------------------------------------------------------- the bank holds
@@ -233,6 +310,44 @@ def test_hypothesis_shrinks_a_failing_run_to_a_single_fault() -> None:
     # No seed, but the trace records every choice: the minimal failure replays exactly.
     assert exc.result.choices is not None
     assert replay(simulation_to_jsonl(exc.result), bank.scenario(OPENING, [], spec=BUGGY)) is None
+
+
+@pytest.mark.parametrize("seed", [1, 7, 9])
+def test_hypothesis_shrinks_the_fault_probabilities_a_failure_does_not_need_to_0(
+    seed: int,
+) -> None:
+    """In the falsifying example every fault kind with a probability above 0 injected a
+    fault in the failing run: a probability the failure does not need shrinks to 0 (a
+    duplicated credit needs no drop probability, say). The searches are Hypothesis's own,
+    from fixed seeds."""
+    plans: list[FaultPlan] = []
+
+    @hypothesis.seed(seed)
+    @settings(
+        max_examples=300,
+        derandomize=False,
+        database=None,
+        deadline=None,
+        phases=[Phase.generate, Phase.shrink],
+    )
+    @given(requests=transfers, faults=fault_plans(), choices=scheduler_choices())
+    def buggy_bank_conserves_money(
+        requests: list[tuple[str, str, int, float]], faults: FaultPlan, choices: Any
+    ) -> None:
+        plans.append(faults)
+        simulate(bank.scenario(OPENING, requests, spec=BUGGY), rng=choices, faults=faults)
+
+    with pytest.raises(InvariantViolated) as caught:
+        buggy_bank_conserves_money()
+    minimal = plans[-1]  # the falsifying example runs last
+    rates = {kind for kind in FAULT_EVENTS if getattr(minimal, kind)}
+    injected = {
+        kind
+        for kind, event in FAULT_EVENTS.items()
+        if any(isinstance(f, event) for f in caught.value.result.faults_injected)
+    }
+    assert rates, minimal
+    assert rates <= injected, minimal
 
 
 # ---------------------------------------------------------------- the helpers' edges

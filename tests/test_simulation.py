@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import random
 import subprocess
@@ -350,6 +351,78 @@ def test_progress_is_reported_now_and_then_in_a_run_of_timers() -> None:
     assert calls[-1] >= 3000
 
 
+# ---------------------------------------------------------------- a time bound
+
+
+def minutely(events: int = 10_000, until: float | None = 3600.0) -> SimulationResult:
+    sim = Simulation([MINUTELY], seed=1)
+    sim.start(MINUTELY, "m")
+    return sim.run(events, until=until)
+
+
+def test_a_cron_job_runs_to_the_time_bound_and_the_run_ends_idle() -> None:
+    """A system with a cron job always has a tick pending: bounded by ``until``, its run
+    ends there (the ticks due by then delivered, the one due at the bound too, and the
+    clock at the bound), not at the end of its event budget; it was idle there (only the
+    next tick pending), not quiescent."""
+    result = minutely(until=3600.0)
+    assert [e.at for e in delivered(result)] == [60.0 * n for n in range(1, 61)]
+    assert result.agents["m"].state.n == 60
+    assert (result.now, result.until) == (3600.0, 3600.0)
+    assert (result.quiescent, result.idle, result.out_of_events) == (False, True, False)
+
+
+def test_whichever_bound_comes_first_ends_the_run() -> None:
+    """A budget spent before ``until`` leaves the clock at the last event and says the run
+    ran out of events (a budget spent exactly on the last event due by then does not); a
+    run to ``until`` records the budget-bound run's events first, and a later bound the
+    earlier one's."""
+    short = minutely(events=10)
+    assert (short.now, short.out_of_events, short.idle) == (600.0, True, True)
+    exact = minutely(events=60)
+    assert (exact.now, exact.out_of_events) == (3600.0, False)
+    hour, day = minutely(), minutely(until=86_400.0)
+    assert hour.events[: short.event_count] == short.events
+    assert day.events[: hour.event_count] == hour.events
+    assert day.event_count == len(day.started) + 24 * 60
+    unbounded = minutely(events=200, until=None)
+    assert unbounded.events[: hour.event_count] == hour.events
+    assert (unbounded.until, unbounded.out_of_events, unbounded.now) == (None, True, 12_000.0)
+
+
+def test_a_bounded_run_with_a_signal_still_in_flight_is_not_idle() -> None:
+    """Idle is "nothing pending but timers": an input sent for after the bound is still on
+    its way when the run ends, so the run is neither idle nor quiescent (and not cut short
+    by its budget either)."""
+    sim = Simulation([MINUTELY, RECORDER], seed=1)
+    sim.start(MINUTELY, "m")
+    sim.start(RECORDER, "r")
+    sim.send("r", "note.late", at=100.0)
+    result = sim.run(until=90.0)
+    assert result.agents["r"].state.seen == ()
+    assert result.now == 90.0
+    assert (result.quiescent, result.idle, result.out_of_events) == (False, False, False)
+
+
+def test_a_system_that_settles_before_the_bound_is_quiescent_at_the_bound() -> None:
+    """The bank settles (its retry ticks stop once every credit is acknowledged): bounded
+    later, its run is quiescent, and its clock still moves on to the bound, as
+    ``SyncRuntime.advance`` moves it whatever happened in between."""
+    result = simulate(bank.SCENARIO, seed=2, until=5.0)
+    assert result.event_count == simulate(bank.SCENARIO, seed=2).event_count
+    assert (result.now, result.quiescent, result.idle) == (5.0, True, True)
+
+
+@pytest.mark.parametrize("until", [-1.0, math.nan, math.inf, 1e300, 10**400])
+def test_a_time_bound_that_is_no_time_of_the_calendar_is_refused(until: float) -> None:
+    """``until`` must be a finite number of seconds >= 0 and within the calendar; a refused
+    run has not begun."""
+    sim = Simulation([COUNTER], seed=1)
+    with pytest.raises(ValueError, match="until"):
+        sim.run(until=until)
+    assert sim.run(until=1.0).now == 1.0
+
+
 def test_records_senders() -> None:
     """Each delivery says where the signal came from."""
     result = simulate(bank.SCENARIO, seed=0)
@@ -527,26 +600,56 @@ def test_a_restarted_crash_lets_effects_in_flight_finish() -> None:
     assert result.agents["x"].state.got == ("ok",)
 
 
+#: A trace written by the version before the time bound (version 2), whose faults were drawn
+#: from bands stacked down from the top of a draw: a ticker and a recorder under every message
+#: fault and crashes with ``"restart"`` recovery, one of which lost a timer.
+V2_TRACE = Path(__file__).with_name("data") / "simulation_v2.jsonl"
+V2_SCENARIO = Scenario(specs=[TICKER, RECORDER])
+
+
+def reheaded(text: str, **fields: object) -> str:
+    """``text`` with these fields of its header changed (or added, last)."""
+    lines = text.splitlines()
+    header = {**json.loads(lines[0]), **fields}
+    return "".join(line + "\n" for line in [compact(header), *lines[1:]])
+
+
+def test_a_version_2_trace_replays_with_the_faults_it_was_drawn_with() -> None:
+    """A trace from before the time bound replays identically: its faults are drawn as they
+    were then. Read as today's version (the same header, with no bound) the run differs
+    where a draw injects another fault, or none; a version 2 header with a bound is
+    refused."""
+    text = V2_TRACE.read_text(encoding="utf-8")
+    lines = text.splitlines()
+    header = json.loads(lines[0])
+    assert header["version"] == 2
+    assert replay(text, V2_SCENARIO) is None
+    today: dict[str, object] = {}
+    for key, value in header.items():
+        today[key] = 3 if key == "version" else value
+        if key == "events":
+            today["until"] = None  # where today's header has it
+    found = replay("\n".join([compact(today), *lines[1:]]), V2_SCENARIO)
+    assert found is not None
+    assert found.line > 3  # the header and the starts are the same
+    with pytest.raises(DecodeError, match="a version 2 trace has no until"):
+        replay(reheaded(text, until=60.0), V2_SCENARIO)
+
+
 def test_a_version_1_trace_replays_with_restart_recovery() -> None:
     """Traces written before ``recovery`` existed (version 1) crashed by restarting: they
     replay that way, and a version 1 header naming a recovery is refused."""
-    plan = FaultPlan(drop=0.1, duplicate=0.1, crash=0.05, recovery="restart")
-    result = simulate(bank.SCENARIO, seed=11, faults=plan)
-    assert result.counts.get("crashed", 0) > 0
-    lines = simulation_to_jsonl(result).splitlines()
-    header = json.loads(lines[0])
-    assert header["version"] == 2
-    header["version"] = 1
-    del header["faults"]["recovery"]
-    old = "\n".join([compact(header), *lines[1:]])
-    assert replay(old, bank.SCENARIO) is None
+    text = V2_TRACE.read_text(encoding="utf-8")
+    faults = json.loads(text.splitlines()[0])["faults"]
+    assert faults["recovery"] == "restart"
+    assert '"kind":"crashed","agent":"t","lost":1' in text
+    old = {k: v for k, v in faults.items() if k != "recovery"}
+    assert replay(reheaded(text, version=1, faults=old), V2_SCENARIO) is None
     # Read as durable, the same trace diverges at its first crash's consequences.
-    header["version"] = 2
-    assert replay("\n".join([compact(header), *lines[1:]]), bank.SCENARIO) is not None
-    header["version"] = 1
-    header["faults"]["recovery"] = "restart"
+    durable = replay(reheaded(text, faults={**faults, "recovery": "durable"}), V2_SCENARIO)
+    assert durable is not None
     with pytest.raises(DecodeError, match="a version 1 trace has no recovery"):
-        replay("\n".join([compact(header), *lines[1:]]), bank.SCENARIO)
+        replay(reheaded(text, version=1), V2_SCENARIO)
 
 
 def test_effect_failure_is_recorded_and_reaches_the_agent_as_on_error() -> None:
@@ -1041,6 +1144,45 @@ def test_replay_needs_a_seed_and_a_header() -> None:
         replay("\n", bank.SCENARIO)
 
 
+def minutely_scenario() -> Scenario:
+    def setup(sim: Simulation) -> None:
+        sim.start(MINUTELY, "m")
+
+    return Scenario(specs=[MINUTELY], setup=setup)
+
+
+def test_a_bounded_run_records_its_bound_and_replays_identically() -> None:
+    """The header records the time bound, so the trace of a bounded run of a system with a
+    cron job replays byte for byte; under another bound the replay differs where the runs
+    part (one tick more, here)."""
+    result = simulate(minutely_scenario(), seed=3, until=600.0)
+    text = simulation_to_jsonl(result)
+    header = json.loads(text.splitlines()[0])
+    assert (header["version"], header["events"], header["until"]) == (3, 10_000, 600.0)
+    assert replay(text, minutely_scenario()) is None
+    found = replay(reheaded(text, until=660.0), minutely_scenario())
+    assert found is not None
+    assert (found.line, found.expected) == (len(text.splitlines()) + 1, None)
+    assert found.actual is not None
+    assert json.loads(found.actual)["at"] == 660.0
+
+
+@pytest.mark.parametrize(
+    ("until", "says"),
+    [
+        (-1, "until -1 is neither null nor a finite number >= 0"),
+        ("soon", "until 'soon' is neither null nor a finite number >= 0"),
+        (1e300, "until 1e+300 s after the epoch is past the end of the calendar"),
+    ],
+)
+def test_a_header_whose_bound_is_no_time_is_a_decode_error(until: object, says: str) -> None:
+    """A recorded ``until`` that is no time of the run's calendar is said so, on line 1."""
+    text = simulation_to_jsonl(simulate(minutely_scenario(), seed=3, until=120.0))
+    with pytest.raises(DecodeError) as caught:
+        replay(reheaded(text, until=until), minutely_scenario())
+    assert (caught.value.what, caught.value.reason) == ("simulation trace line 1", says)
+
+
 # ---------------------------------------------------------------- the command line
 
 
@@ -1207,6 +1349,38 @@ def test_cli_simulate_runs_a_spec_without_a_scenario() -> None:
     assert done.exit_code == 0, done.output
     assert "started 1, delivered 30" in done.stdout  # the budget counts the run's events
     assert "stopped" in done.stdout.splitlines()[0]
+
+
+def test_cli_simulate_bounds_a_run_by_virtual_time(tmp_path: Path) -> None:
+    """``--until`` ends the run of a spec on a nightly cron job two days on, not at the end
+    of its budget; the summary says it was idle there, and its trace replays identically.
+    A budget spent first says the run stopped out of events."""
+    trace = tmp_path / "run.jsonl"
+    spec = "jido_examples.contentops:ORCHESTRATOR"
+    done = run("simulate", spec, "--until", "172800", "--trace-out", str(trace))
+    assert done.exit_code == 0, done.output
+    first = done.stdout.splitlines()[0]
+    assert first.endswith(" events, 172800 s of virtual time, idle: only timers pending")
+    assert json.loads(trace.read_text(encoding="utf-8").splitlines()[0])["until"] == 172800.0
+    again = run("replay", str(trace))
+    assert again.exit_code == 0, again.output
+    short = run("simulate", spec, "--until", "172800", "--events", "3")
+    assert short.stdout.splitlines()[0] == (
+        "seed 0: 4 events, 7200 s of virtual time, stopped: out of events"
+    )
+
+
+@pytest.mark.parametrize(
+    ("until", "says"),
+    [
+        ("nan", "error: --until must be a finite number of seconds >= 0, got nan"),
+        ("-1", "error: --until must be a finite number of seconds >= 0, got -1.0"),
+        ("1e300", "error: --until 1e+300 s after the epoch is past the end of the calendar"),
+    ],
+)
+def test_cli_simulate_refuses_a_bound_that_is_no_time(until: str, says: str) -> None:
+    """A bound that is no time of the calendar is one error line, exit code 2."""
+    assert one_error_line(run("simulate", BANK, "--until", until)) == says
 
 
 @pytest.mark.parametrize(

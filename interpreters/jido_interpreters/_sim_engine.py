@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import math
 import random
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from types import MappingProxyType
 from typing import Any, Final, TypeAlias
@@ -81,6 +82,51 @@ class _Outbox(deque[tuple[str, Signal]]):
         self._engine.send_local(target, "@directive", sig)
 
 
+#: The least float above 0: where the lowest band starts.
+_ABOVE_ZERO: Final = math.nextafter(0.0, 1.0)
+
+
+def _bands(probabilities: Sequence[float]) -> list[tuple[float, float]]:
+    """Where each of ``n`` fault kinds, listed bottom to top, sits among a decision's draws
+    in [0, 1): a band ``[lo, hi)`` as wide as the kind's probability.
+
+    Kind ``k`` has the ``k``-th of ``n`` equal slots to itself, its band at the slot's
+    bottom: ``[k / n, k / n + p)``. So no band moves when another kind's probability
+    changes. That is what lets Hypothesis shrink the probability of a fault a failure does
+    not need to 0: stacked bands would move the bands above the one removed, and the draws
+    that hit those would miss. And a band at the bottom of its slot keeps ``k / n`` however
+    narrow it gets: a simple value, which Hypothesis shrinks a draw to, so the probability
+    of a fault the failure needs shrinks as far as the plan's grid goes. A draw of 0 is in
+    no band (the lowest starts just above it): it reads "no fault", whatever the plan.
+
+    A probability too large for its slot moves the bands above it up, or those below it
+    down, as far as they must go to fit: each band starts as near its slot as the others
+    allow (where the band below ends, at the least; early enough for the bands above to
+    fit, at the most).
+    """
+    n = len(probabilities)
+    bands: list[tuple[float, float]] = []
+    below = _ABOVE_ZERO
+    for k, p in enumerate(probabilities):
+        room = 1.0 - math.fsum(probabilities[k:])
+        lo = max(below, min(k / n, room))
+        bands.append((lo, lo + p))
+        below = lo + p
+    return bands
+
+
+def _legacy_bands(probabilities: Sequence[float]) -> list[tuple[float, float]]:
+    """The layout of traces before version 3: the bands stacked down from the top of [0, 1),
+    the last kind's highest (a draw of 0 is a fault only when the probabilities sum to 1)."""
+    bands: list[tuple[float, float]] = []
+    hi = 1.0
+    for p in reversed(probabilities):
+        bands.append((hi - p, hi))
+        hi -= p
+    bands.reverse()
+    return bands
+
+
 class _Engine(Kernel):
     """The synchronous kernel with its queue and timers replaced by one seeded heap."""
 
@@ -130,17 +176,41 @@ class _Engine(Kernel):
         self._lives = itertools.count()
         self._aimed: dict[int, int] = {}
         self._view = MappingProxyType(self.agents)
-        # Fault thresholds: a draw r in [0, 1) picks the fault whose band [t, previous t)
-        # holds it. The bands sit at the top, so r = 0 (what Hypothesis shrinks to) means
-        # "no fault" unless the probabilities sum to 1.
-        p = faults
-        self._t_drop = 1.0 - p.drop
-        self._t_delay = self._t_drop - p.delay
-        self._t_dup = self._t_delay - p.duplicate
-        self._t_reorder = self._t_dup - p.reorder
-        self._t_fail = 1.0 - p.effect_failure
-        self._t_slow = self._t_fail - p.effect_latency
-        self._t_crash = 1.0 - p.crash
+        self.lay_out_faults(legacy=False)
+
+    # ------------------------------------------------------------------ fault bands
+
+    def lay_out_faults(self, *, legacy: bool) -> None:
+        """Place each fault kind's band: a decision's draw ``r`` in [0, 1) injects the kind
+        whose band ``[lo, hi)`` holds it, and no fault if none does (see :func:`_bands`).
+
+        ``legacy``: the layout of traces before version 3 (:func:`_legacy_bands`), so
+        that they replay as they ran.
+        """
+        p = self.plan
+        # Bottom to top: the order of the bands when they are stacked.
+        messages = (p.reorder, p.duplicate, p.delay, p.drop)
+        if legacy:
+            (reorder, dup, delay, drop) = _legacy_bands(messages)
+            (slow, fail) = _legacy_bands((p.effect_latency, p.effect_failure))
+            (crash,) = _legacy_bands((p.crash,))
+        else:
+            # Where there are slots to spare, the lowest is left empty, so that every band
+            # but reorder's starts at 1/4, 1/2 or 3/4 (see _bands): the lowest band starts
+            # just above 0, and the draws there are not simple ones.
+            (reorder, dup, delay, drop) = _bands(messages)
+            (_, slow, _, fail) = _bands((0.0, p.effect_latency, 0.0, p.effect_failure))
+            (_, crash) = _bands((0.0, p.crash))
+        self._reorder_lo, self._reorder_hi = reorder
+        self._dup_lo, self._dup_hi = dup
+        self._delay_lo, self._delay_hi = delay
+        self._drop_lo, self._drop_hi = drop
+        self._slow_lo, self._slow_hi = slow
+        self._fail_lo, self._fail_hi = fail
+        self._crash_lo, self._crash_hi = crash
+        # Whether a message can be faulted at all: a plan without message faults still
+        # draws for every message (see ``_message_fault``), but need not look further.
+        self._message_faults = bool(p.drop or p.delay or p.duplicate or p.reorder)
 
     # ------------------------------------------------------------------ recording
 
@@ -292,17 +362,28 @@ class _Engine(Kernel):
 
     # ------------------------------------------------------------------ running
 
-    def run(self, budget: int, progress: Callable[[int], None] | None) -> None:
+    def run(
+        self, budget: int, progress: Callable[[int], None] | None, until: float | None = None
+    ) -> bool:
+        """Pop and handle what is due, in order, until nothing is due by ``until`` (by the
+        end of the calendar without one) or ``budget`` more events have happened.
+
+        Returns:
+            Whether the budget ran out with something still due by then. If not and
+            ``until`` is given, the clock ends at ``until``: the time passed, as in
+            ``Kernel.advance``, whatever happened in it.
+        """
         heap = self.heap
         pop = heapq.heappop
         limit = self.count + budget
         report = self.count + 1024
-        end = self.end_of_time
+        # What falls due after the last time a datetime holds never happens.
+        end = self.end_of_time if until is None else min(until, self.end_of_time)
         aimed_at = self._aimed
         life = self._life
         while heap and self.count < limit:
             if heap[0][0] > end:
-                break  # due after the last time a datetime holds: it never happens
+                break
             due, seq, kind, target, sender, payload, extra = pop(heap)
             self.now = due
             if kind == _TIMER:
@@ -327,6 +408,23 @@ class _Engine(Kernel):
                 report = self.count + 1024
         if progress is not None:
             progress(self.count)
+        if self.count >= limit and self._due_by(end):
+            return True
+        if until is not None:
+            self.now = until
+        return False
+
+    def _due_by(self, end: float) -> bool:
+        """Whether something that would make an event is due at ``end`` or before."""
+        return any(item[0] <= end and self._live(item) for item in self.heap)
+
+    def _live(self, item: _Item) -> bool:
+        """Whether an item will make an event: all do but cancelled or replaced timers, and
+        the timers of an agent that is gone, which fire into nothing."""
+        if item[2] != _TIMER:
+            return True
+        incarnation, tag = item[6]
+        return self._incarnation.get(item[3]) == incarnation and self._timer_live(item[3], tag)
 
     def _fire(self, agent_id: str, sig: Signal, extra: Any, limit: int) -> None:
         incarnation, tag = extra
@@ -388,14 +486,21 @@ class _Engine(Kernel):
             self.check()
         if self.count < limit:
             r, which = self.rng.random(), self.rng.random()
-            if r >= self._t_crash:
+            if self._crash_lo <= r < self._crash_hi:
                 self._crash(which)
 
     def _message_fault(self, target: str, sender: str, sig: Signal, aimed: int) -> bool:
         """Maybe inject a message fault; whether the message was consumed by it."""
         r, extra = self.rng.random(), self.rng.random()
+        if not self._message_faults:
+            return False
         at = self.now
-        if r >= self._t_drop:
+        # The bands run bottom to top without overlapping: the only one that may hold r is
+        # the highest that starts at r or below (a comparison or two, as few as stacked
+        # thresholds took).
+        if r >= self._drop_lo:
+            if r >= self._drop_hi:
+                return False
             self.note(
                 "dropped",
                 lambda i: MessageDropped(
@@ -403,7 +508,9 @@ class _Engine(Kernel):
                 ),
             )
             return True
-        if r >= self._t_delay:
+        if r >= self._delay_lo:
+            if r >= self._delay_hi:
+                return False
             until = at + extra * self.plan.max_delay
             self.note(
                 "delayed",
@@ -413,7 +520,9 @@ class _Engine(Kernel):
             )
             self.push(until, _NET, target, sender, sig, True, aimed)
             return True
-        if r >= self._t_dup:
+        if r >= self._dup_lo:
+            if r >= self._dup_hi:
+                return False
             self.note(
                 "duplicated",
                 lambda i: MessageDuplicated(
@@ -423,7 +532,7 @@ class _Engine(Kernel):
             due = self._link_due(sender, target, at, extra)
             self.push(due, _NET, target, sender, sig, True, aimed)
             return False
-        if r >= self._t_reorder:
+        if self._reorder_lo <= r < self._reorder_hi:
             self.note(
                 "reordered",
                 lambda i: MessageReordered(
@@ -448,7 +557,9 @@ class _Engine(Kernel):
         """Maybe inject an effect fault; the outcome to deliver now, or ``None``."""
         r, extra = self.rng.random(), self.rng.random()
         at = self.now
-        if r >= self._t_fail:
+        if r >= self._fail_lo:  # as for messages: only the highest band below r may hold it
+            if r >= self._fail_hi:
+                return outcome
             self.note(
                 "effect_failed",
                 lambda i: EffectFailed(
@@ -456,7 +567,7 @@ class _Engine(Kernel):
                 ),
             )
             return ("error", "InjectedFault", f"fault injected into effect {invoke.effect!r}")
-        if r >= self._t_slow:
+        if self._slow_lo <= r < self._slow_hi:
             until = at + extra * self.plan.max_latency
             self.note(
                 "effect_delayed",
@@ -544,15 +655,14 @@ class _Engine(Kernel):
             self._flush_outcomes()
         self.problems.extend(problems)
 
+    def quiescent(self) -> bool:
+        """Whether nothing that would make an event is pending (stale timers do not count)."""
+        return not any(self._live(item) for item in self.heap)
+
     def idle(self) -> bool:
-        """Whether nothing live is pending (stale timers do not count)."""
-        for item in self.heap:
-            if item[2] != _TIMER:
-                return False
-            incarnation, tag = item[6]
-            if self._incarnation.get(item[3]) == incarnation and self._timer_live(item[3], tag):
-                return False
-        return True
+        """Whether nothing is pending but timers: no signal in flight, no effect outcome on
+        its way (as SyncRuntime is idle once its queue is empty, timers armed or not)."""
+        return all(item[2] == _TIMER for item in self.heap)
 
 
 class _Recorded(random.Random):

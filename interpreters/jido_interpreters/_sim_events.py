@@ -168,7 +168,8 @@ class SimulationResult:
         events: every event, in order (empty when recording was off).
         event_count: how many events happened (also when recording was off).
         agents: the running agents at the end, by id.
-        now: the virtual time at the end, in seconds.
+        now: the virtual time at the end, in seconds (``until``, if the run was given one
+            and its budget did not run out first).
         quiescent: nothing was left to deliver or fire.
         violation: the invariant that stopped the run, if one did.
         counts: how many events of each kind (``"delivered"``, ``"dropped"``...).
@@ -178,6 +179,14 @@ class SimulationResult:
         sent_after: for each input, how many agents had been started when it was sent
             (starts and sends interleave in a setup, and the order is part of the run).
         crash: the action that raised and stopped the run, if one did.
+        until: the time bound the run was given, in virtual seconds (``None``: none).
+        idle: nothing was pending but timers (schedules, cron ticks, sensor emissions): every
+            signal sent had been handled (or lost), every effect's outcome had arrived. A
+            quiescent run is idle; a system with a cron job never is quiescent, but is idle
+            between its ticks once it has done what they and its inputs asked.
+        out_of_events: the run stopped because its event budget ran out while something
+            was still due (by ``until``, if given): a larger budget would have gone on.
+            ``False`` for a run an invariant or a crash stopped.
     """
 
     seed: int | None
@@ -198,6 +207,9 @@ class SimulationResult:
     choices: tuple[float, ...] | None = None
     sent_after: tuple[int, ...] = ()
     crash: ActionCrash | None = None
+    until: float | None = None
+    idle: bool = False
+    out_of_events: bool = False
 
     @property
     def entries(self) -> tuple[TraceEntry, ...]:

@@ -53,10 +53,12 @@ __all__ = [
 ]
 
 TRACE_FORMAT: Final = "jido.simulation"
-TRACE_VERSION: Final = 2
+TRACE_VERSION: Final = 3
 #: Versions a trace may have and still replay. Version 1 predates ``FaultPlan.recovery``: its
-#: crashes restarted the agent without its timers, so it replays with ``"restart"``.
-_READABLE_VERSIONS: Final = (1, 2)
+#: crashes restarted the agent without its timers, so it replays with ``"restart"``. Versions
+#: 1 and 2 predate the time bound (``until``) and drew their faults from stacked bands (see
+#: ``_sim_engine._legacy_bands``): they replay with those.
+_READABLE_VERSIONS: Final = (1, 2, 3)
 
 
 _KIND: Final[Mapping[type[Any], str]] = {
@@ -146,7 +148,8 @@ def simulation_to_jsonl(
 
     The header records what :func:`replay` needs to re-run it: ``seed`` (or, for a run whose
     choices a given generator made, ``choices``: every draw), ``events`` (the budget),
-    ``faults``, ``latency``, ``epoch``, the ``agents`` as started and the ``inputs`` sent.
+    ``until`` (the time bound, or ``null``), ``faults``, ``latency``, ``epoch``, the
+    ``agents`` as started and the ``inputs`` sent.
     Two runs with the same seed, specs and inputs give the same bytes.
 
     Args:
@@ -163,6 +166,7 @@ def simulation_to_jsonl(
         "seed": result.seed,
         **({} if result.choices is None else {"choices": list(result.choices)}),
         "events": result.max_events,
+        "until": result.until,
         "faults": attrs.asdict(result.faults),
         "latency": result.latency,
         "epoch": result.epoch.isoformat(),
@@ -329,6 +333,7 @@ class _Header:
     seed: int | None
     choices: tuple[float, ...] | None
     events: int
+    until: float | None
     faults: FaultPlan
     latency: float
     epoch: datetime
@@ -378,6 +383,12 @@ def _read_header(raw: object, scenario: Scenario) -> _Header:
         raise DecodeError(what, f"seed {seed!r} is not an integer")
     if isinstance(events, bool) or not isinstance(events, int) or events < 0:
         raise DecodeError(what, f"events {events!r} is not an integer >= 0")
+    until = raw.get("until")
+    if version < 3 and until is not None:
+        raise DecodeError(what, f"a version {version} trace has no until")
+    until_s = None if until is None else seconds(until)
+    if until is not None and until_s is None:
+        raise DecodeError(what, f"until {until!r} is neither null nor a finite number >= 0")
     latency_s = seconds(latency)
     if latency_s is None:
         raise DecodeError(what, f"latency {latency!r} is not a finite number >= 0")
@@ -444,6 +455,7 @@ def _read_header(raw: object, scenario: Scenario) -> _Header:
         seed,
         choices,
         events,
+        until_s,
         plan,
         latency_s,
         epoch,
@@ -476,10 +488,11 @@ def replay(
 ) -> Divergence | None:
     """Re-run a trace written by :func:`simulation_to_jsonl` and compare it, line by line.
 
-    The run is rebuilt from the header alone (seed or recorded choices, budget, faults,
-    latency, epoch, agents, inputs); ``scenario`` supplies the specs, fakes and invariants. A
-    spec, fake or invariant that changed behaviour shows up as a divergence (for a run
-    replayed from its choices, possibly as one that drew more choices than were recorded).
+    The run is rebuilt from the header alone (seed or recorded choices, budget, time bound,
+    faults, latency, epoch, agents, inputs); ``scenario`` supplies the specs, fakes and
+    invariants. A spec, fake or invariant that changed behaviour shows up as a divergence
+    (for a run replayed from its choices, possibly as one that drew more choices than were
+    recorded).
 
     Returns:
         ``None`` if the replay gives the same bytes, else the first :class:`Divergence`.
@@ -520,6 +533,12 @@ def replay(
         latency=header.latency,
         epoch=header.epoch,
     )
+    if header.version < 3:
+        sim._engine.lay_out_faults(legacy=True)
+    try:
+        sim._time_bound(header.until)
+    except ValueError as exc:
+        raise DecodeError(_HEADER, str(exc)) from None
     note: str | None = None
     try:
         # In the order the setup did it: the starts before each input, then the rest.
@@ -532,7 +551,7 @@ def replay(
             sim.send(to, sig, at=at)
         for agent in agents:
             sim.start(agent.spec, agent.id, agent.state)
-        result = sim.run(header.events, progress=progress)
+        result = sim.run(header.events, until=header.until, progress=progress)
     except InvariantViolated as exc:
         result = exc.result
     except ActionCrashed as exc:

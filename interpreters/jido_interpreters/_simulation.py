@@ -25,14 +25,26 @@ In the manner of FoundationDB's simulator and TigerBeetle's VOPR:
    arrives, a crash after a delivery; each is recorded as an event (``_faults``). Each of
    these decisions draws two values whatever the plan says, so changing the plan, or one
    draw, leaves the other draws where they were: two plans under one seed run alike up to
-   their first different fault, and Hypothesis can shrink draws one at a time.
+   their first different fault, and Hypothesis can shrink draws one at a time. The first
+   draw picks the fault: each kind has a band of draws as wide as its probability, at the
+   bottom of a slot of its own (a quarter of [0, 1) for the four message faults, while
+   they fit), so a kind's band does not move when another kind's probability changes.
+   Setting one probability to 0 then changes a run only from that kind's first fault on,
+   which is what lets Hypothesis shrink a probability the failure does not need to 0.
 5. Invariants are checked after every event that can change an agent (a delivery, a crash)
    and once when the run begins. Faults change no agent, so this finds the same first
    failing event as checking after every event. A violation stops the run with
    :class:`InvariantViolated`, carrying the seed, the event index and the trace so far.
-6. A trace serializes to JSON lines: a header (seed, event budget, fault plan, latency,
-   epoch, the agents started and the inputs sent), one line per event, and a last line for
-   a violation or a crash. :func:`replay` re-runs the header and compares line by line.
+6. A run ends when nothing is pending (it is *quiescent*), when its event budget is spent,
+   or at its time bound ``until``: what is due by then happens, and the clock moves on to
+   the bound. A system that keeps time (a cron job, a timer that re-arms itself) is never
+   quiescent, so the bound is how to run it for so long; the result says whether it ended
+   *idle* (nothing pending but timers: every signal handled, every outcome in) and
+   whether it ran out of events first.
+7. A trace serializes to JSON lines: a header (seed, event budget, time bound, fault plan,
+   latency, epoch, the agents started and the inputs sent), one line per event, and a last
+   line for a violation or a crash. :func:`replay` re-runs the header and compares line by
+   line.
 """
 
 from __future__ import annotations
@@ -155,6 +167,8 @@ class Simulation:
         self._inputs: list[tuple[float, str, Signal]] = []
         self._sent_after: list[int] = []
         self._budget = 0
+        self._until: float | None = None
+        self._out_of_events = False
         self._ran = False
         self._violation: Violation | None = None
         self._crash: ActionCrash | None = None
@@ -220,19 +234,40 @@ class Simulation:
     # ------------------------------------------------------------------ running
 
     def run(
-        self, events: int = 10_000, *, progress: Callable[[int], None] | None = None
+        self,
+        events: int = 10_000,
+        *,
+        until: float | None = None,
+        progress: Callable[[int], None] | None = None,
     ) -> SimulationResult:
-        """Run until nothing is pending or ``events`` more events have happened.
+        """Run until nothing is pending, ``events`` more events have happened, or nothing
+        more is due by the virtual time ``until``.
+
+        A system that keeps time — a cron job, a timer that re-arms itself — always has
+        something pending, so it never runs out of events by itself: bound its run by time
+        with ``until`` (say, a day of it), and ask the result whether it ended ``idle``
+        (nothing pending but timers: every signal handled, every effect's outcome in).
 
         A duplicated message at the limit is still delivered, so a run may record one event
-        more than asked. A run with a larger budget records the same events first.
+        more than asked. A run with a larger budget, or a later ``until``, records the same
+        events first.
+
+        >>> sim = Simulation(seed=1)
+        >>> result = sim.run(until=60.0)
+        >>> result.now, result.quiescent, result.out_of_events
+        (60.0, True, False)
 
         Args:
             events: the event budget (>= 0).
+            until: the time bound, in virtual seconds since the epoch (>= 0): what is due
+                at ``until`` or before happens, nothing due later does, and unless the
+                budget ran out first the clock ends at ``until``. ``None``: no bound.
             progress: called with the number of events so far, now and then and at the end.
 
         Returns:
-            The result.
+            The result. ``quiescent``: nothing was left to do at all; ``idle``: nothing but
+            timers; ``out_of_events``: the budget ran out with something still due (by
+            ``until``).
 
         Raises:
             InvariantViolated: an invariant failed; the run stopped after that event.
@@ -242,14 +277,17 @@ class Simulation:
             Exception: other user code raised (a route guard, a custom strategy), as it
                 is, with the same note.
             RuntimeError: the simulation has already run.
-            ValueError: ``events`` is negative.
+            ValueError: ``events`` is negative; ``until`` is negative, not finite, or past
+                the end of the calendar.
         """
         self._before_run("run")
         if isinstance(events, bool) or events < 0:
             raise ValueError(f"events must be >= 0, got {events!r}")
+        e = self._engine
+        until = self._time_bound(until)
         self._ran = True
         self._budget = events
-        e = self._engine
+        self._until = until
         # Inputs go in flight in the order they are sent in virtual time (``at``; ties in
         # the order of the calls), whatever order the setup made the calls in.
         for at, agent_id, sig in sorted(self._inputs, key=lambda item: item[0]):
@@ -257,7 +295,7 @@ class Simulation:
         try:
             if e.invariants:
                 e.check()
-            e.run(events, progress)
+            self._out_of_events = e.run(events, progress, until)
         except _Violated as exc:
             self._violation = exc.violation
             raise InvariantViolated(self.result()) from None
@@ -278,12 +316,31 @@ class Simulation:
             raise
         return self.result()
 
+    def _time_bound(self, until: float | None) -> float | None:
+        """``until`` as a float (``None`` stays ``None``), checked before anything runs.
+
+        Raises:
+            ValueError: negative, not finite, or past the end of the calendar.
+        """
+        if until is None:
+            return None
+        bound = seconds(until)
+        if bound is None:
+            raise ValueError(f"until must be a finite number of seconds >= 0, got {until!r}")
+        if bound > self._engine.end_of_time:
+            raise ValueError(f"until {until!r} s after the epoch is past the end of the calendar")
+        return bound
+
     def result(self) -> SimulationResult:
         """The run so far (complete once :meth:`run` has returned or raised)."""
         e = self._engine
+        # A run an invariant or a crash stopped is neither quiescent nor idle: it stopped
+        # in the middle of something.
+        ended = self._violation is None and self._crash is None
         return SimulationResult(
             seed=self._seed,
             max_events=self._budget,
+            until=self._until,
             faults=e.plan,
             latency=e.latency,
             epoch=e.epoch,
@@ -294,7 +351,9 @@ class Simulation:
             event_count=e.count,
             agents=FrozenMap(dict(e.agents)),
             now=e.now,
-            quiescent=self._violation is None and self._crash is None and e.idle(),
+            quiescent=ended and e.quiescent(),
+            idle=ended and e.idle(),
+            out_of_events=self._out_of_events,
             violation=self._violation,
             counts=FrozenMap(dict(e.counts)),
             sinks=FrozenMap({name: tuple(sigs) for name, sigs in e.sinks.items()}),
@@ -443,17 +502,19 @@ def simulate(
     *,
     seed: int = 0,
     events: int = 10_000,
+    until: float | None = None,
     faults: FaultPlan = NO_FAULTS,
     rng: random.Random | None = None,
     record: bool = True,
     progress: Callable[[int], None] | None = None,
 ) -> SimulationResult:
-    """Set up ``scenario`` and run it: ``scenario.simulation(...).run(events)``.
+    """Set up ``scenario`` and run it: ``scenario.simulation(...).run(events, until=until)``.
 
     Raises:
         InvariantViolated: an invariant failed (the error carries the seed, the event index
             and the trace so far).
         ActionCrashed: an action raised.
+        ValueError: ``until`` is negative, not finite, or past the end of the calendar.
     """
     sim = scenario.simulation(seed=seed, rng=rng, faults=faults, record=record)
-    return sim.run(events, progress=progress)
+    return sim.run(events, until=until, progress=progress)

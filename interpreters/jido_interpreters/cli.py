@@ -706,6 +706,15 @@ def simulate(
         int,
         typer.Option(min=0, help="Stop after this many events (the setup's starts not counted)."),
     ] = 10_000,
+    until: Annotated[
+        float | None,
+        typer.Option(
+            metavar="SECONDS",
+            help="Stop at this virtual time (seconds after the epoch): what is due by then "
+            "happens. A system with a cron job or a timer that re-arms never runs out of "
+            "events by itself; bound it here.",
+        ),
+    ] = None,
     faults: Annotated[
         Path | None,
         typer.Option(help='A fault plan, JSON: {"drop": 0.1, "crash": 0.01, ...}.'),
@@ -716,6 +725,10 @@ def simulate(
     ] = None,
 ) -> None:
     """Run SPEC's system in a deterministic simulation, checking its invariants.
+
+    The summary says how the run ended: quiescent (nothing left to do), idle (nothing
+    pending but timers, at the --until bound), busy (signals or effect outcomes still on
+    their way at the bound), or stopped (out of events, or failed).
 
     Exit code 1 if an invariant fails (or an action, or the scenario's setup, raises), 2 on
     bad input (a setup raising ValueError, TypeError or LookupError included: say, starting
@@ -738,6 +751,12 @@ def simulate(
             raise BadInput(f"spec {spec!r}: the scenario's setup failed: {exc}") from None
         except Exception as exc:  # the setup is user code: a bug in it is a failed run
             _fail(f"the scenario's setup raised {type(exc).__name__}: {crash_message(exc)}")
+        try:
+            # Before the run, not as it begins: whether the bound is past the end of the
+            # calendar depends on the scenario's epoch.
+            sim._time_bound(until)
+        except ValueError as exc:
+            raise BadInput(f"--{exc}") from None  # "--until must be ...", "--until 1e+300 s ..."
     except BadInput as exc:
         _die(str(exc))
     failure: InvariantViolated | ActionCrashed | None = None
@@ -745,7 +764,7 @@ def simulate(
         task = bar.add_task(f"simulating, seed {seed}", total=events)
         try:
             result: SimulationResult = sim.run(
-                events, progress=lambda n: bar.update(task, completed=n)
+                events, until=until, progress=lambda n: bar.update(task, completed=n)
             )
         except InvariantViolated as exc:
             failure, result = exc, exc.result
@@ -761,7 +780,7 @@ def simulate(
         except OSError as exc:
             written = f"{trace_out}: {exc.strerror or exc}"
     out = _console()
-    ending = "quiescent" if result.quiescent else "stopped"
+    ending = _ending(result, failed=failure is not None)
     out.print(
         f"seed {seed}: {result.event_count} events, {result.now:.6g} s of virtual time, {ending}"
     )
@@ -781,6 +800,21 @@ def simulate(
         raise typer.Exit(code=1)
     if written is not None:
         raise typer.Exit(code=2)
+
+
+def _ending(result: SimulationResult, *, failed: bool) -> str:
+    """How a run ended, for its summary."""
+    if result.quiescent:
+        return "quiescent"
+    if failed:
+        return "stopped"
+    if result.out_of_events:
+        return "stopped: out of events"
+    if result.idle:
+        return "idle: only timers pending"
+    if result.until is None:
+        return "stopped: nothing more is due before the end of the calendar"
+    return "busy: signals or effect outcomes still on their way"
 
 
 @app.command()

@@ -10,8 +10,10 @@ Needs the ``testing`` extra (Hypothesis). Two ways to search for a failing run:
 * **Over choices, with shrinking** — the scheduler draws its latencies and faults from
   Hypothesis's data instead of ``random.Random(seed)``. When a run fails, Hypothesis
   shrinks the inputs, the fault plan *and* the choice sequence together: every draw here
-  shrinks toward 0, which reads "no latency, no fault", so the minimal example keeps only the
-  faults the failure needs, and its trace is short::
+  shrinks toward 0, which reads "no latency, no fault", and each fault kind is drawn from a
+  band of its own that no other kind's probability moves, so the minimal example keeps only
+  the faults the failure needs, the probability of every other kind shrinks to 0, and its
+  trace is short::
 
       @given(faults=fault_plans(), choices=scheduler_choices())
       def test_money_is_conserved(faults, choices):
@@ -63,7 +65,9 @@ def fault_plans(
     Args:
         kinds: which :data:`FAULT_KINDS` may be non-zero (one kind may be given alone, as a
             string: ``kinds="drop"``).
-        max_probability: at most 0.25, so that the four message faults never sum above 1.
+        max_probability: at most 0.25, so that the four message faults never sum above 1
+            and each fits the quarter of a draw the simulation gives it: shrinking one
+            kind's probability then leaves every other kind's faults where they were.
 
     Raises:
         ValueError: an unknown kind, or a maximum outside (0, 0.25].
