@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from typing import Any
 
 import attrs
 import pytest
@@ -18,6 +19,7 @@ from jido import (
     Context,
     Directive,
     FrozenMap,
+    InvalidSignal,
     JsonValue,
     NoParams,
     Plugin,
@@ -26,9 +28,12 @@ from jido import (
     Signal,
     Transition,
     action,
+    freeze,
+    lone_surrogate,
     ok,
     serde,
 )
+from jido._json import MAX_INT_DIGITS
 from jido.testing import agents, directives, json_values, problems, signals
 
 # ---------------------------------------------------------------- example specs
@@ -145,6 +150,68 @@ def test_signal_round_trips_through_json(s: Signal) -> None:
 def test_signal_round_trip_keeps_the_hash(s: Signal) -> None:
     """A decoded signal hashes like the original, so it can key the same dict entry."""
     assert hash(serde.signal_from_json(serde.to_json(s))) == hash(s)
+
+
+# Any text, lone surrogates included (what ``st.text()`` never draws). Joined from a list:
+# ``st.text`` over the same alphabet merges it into the codec's and drops the surrogates.
+_any_text = st.text(max_size=8) | st.lists(
+    st.characters(codec="utf-8") | st.characters(categories=["Cs"]), max_size=8
+).map("".join)
+
+
+@given(_any_text, _any_text)
+def test_any_string_freeze_accepts_round_trips_through_json(text: str, key: str) -> None:
+    """A string ``freeze`` accepts, as a value or a key, is Unicode text: a signal carrying it
+    in any field round-trips through JSON text (and its UTF-8 bytes). One it refuses holds a
+    lone surrogate, and so does the signal refuse it, whatever the field."""
+    value = {key: [text, {text: key}]}
+    lone = lone_surrogate(value)
+    if lone is not None:
+        with pytest.raises(TypeError, match=rf"holds a lone surrogate \(\\u{ord(lone):04x}\)"):
+            freeze(value)
+        given: dict[str, Any] = {"type": "a.b", "source": "/t", "id": "1"}
+        fields: list[tuple[str, object]] = [("data", value)]
+        if lone_surrogate(text) is not None:
+            fields += [("subject", "s" + text), ("extensions", {"note": text})]
+            fields += [("source", "/" + text), ("id", "id:" + text)]
+        for name, bad in fields:
+            with pytest.raises(InvalidSignal) as refused:
+                Signal(**{**given, name: bad})
+            assert refused.value.field == name
+        return
+    frozen = freeze(value)
+    signal = Signal(
+        type="a.b",
+        source="/" + text,
+        id="id:" + key,
+        subject="s" + text,
+        data=frozen,
+        extensions={"note": text + key},
+    )
+    assert serde.signal_from_json(serde.to_json(signal)) == signal
+    assert serde.signal_from_json(serde.to_json(signal).encode("utf-8")) == signal
+
+
+_LIMIT = 10**MAX_INT_DIGITS  # the least integer of MAX_INT_DIGITS + 1 digits
+
+
+@given(
+    st.sampled_from([_LIMIT - 1, _LIMIT, 1 - _LIMIT, -_LIMIT])
+    | st.integers(min_value=-10 * _LIMIT, max_value=10 * _LIMIT)
+    | st.integers()
+)
+def test_any_integer_freeze_accepts_round_trips_through_json(n: int) -> None:
+    """An integer ``freeze`` accepts has at most 4300 digits and round-trips in a signal;
+    one of more is refused, by the signal too."""
+    if not -_LIMIT < n < _LIMIT:
+        with pytest.raises(TypeError, match="more than 4300 digits"):
+            freeze({"n": n, "ns": [n]})
+        with pytest.raises(InvalidSignal, match="more than 4300 digits"):
+            Signal(type="a.b", source="/t", id="1", data=[n])
+        return
+    frozen = freeze({"n": n, "ns": [n]})
+    signal = Signal(type="a.b", source="/t", id="1", data=frozen)
+    assert serde.signal_from_json(serde.to_json(signal)) == signal
 
 
 @given(directives())

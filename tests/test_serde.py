@@ -589,14 +589,22 @@ class Blob:
     raw: bytes = b""
 
 
+@attrs.frozen
+class Big:
+    """A state holding an integer: any, in memory."""
+
+    n: int = 0
+
+
 def test_values_json_cannot_write_are_encode_errors() -> None:
-    """A state field JSON cannot write, or an integer beyond JSON's 4,300 digits, is an
-    ``EncodeError`` naming what was being encoded, not a bare TypeError or ValueError."""
+    """A state field JSON cannot write, or an integer beyond JSON's 4,300 digits in a state
+    (a signal refuses one when it is built), is an ``EncodeError`` naming what was being
+    encoded, not a bare TypeError or ValueError."""
     agent = jido.AgentSpec(name="blob", state=Blob).new("b", Blob(b"\x00"))
     with pytest.raises(EncodeError, match="cannot encode Agent"):
         to_json(agent)
-    huge = Signal(type="a.b", source="/t", id="1", data={"n": 10**5000})
-    with pytest.raises(EncodeError, match=r"cannot encode Signal.*4300 digits"):
+    huge = jido.AgentSpec(name="big", state=Big).new("b", Big(10**5000))
+    with pytest.raises(EncodeError, match=r"cannot encode Agent.*4300 digits"):
         to_json(huge)
 
 

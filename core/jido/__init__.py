@@ -68,6 +68,7 @@ from ._graph import to_mermaid as to_mermaid
 from ._json import FrozenMap as FrozenMap
 from ._json import JsonValue as JsonValue
 from ._json import freeze as freeze
+from ._json import lone_surrogate as lone_surrogate
 from ._json import thaw as thaw
 from ._plugin import EmptyState as EmptyState
 from ._plugin import Plugin as Plugin
@@ -184,6 +185,7 @@ __all__ = [
     "fail",
     "freeze",
     "invoke",
+    "lone_surrogate",
     "ok",
     "schedule",
     "spawn_agent",

@@ -17,7 +17,7 @@ from typing import Any, Final, TypeAlias, final
 import attrs
 
 from ._errors import Problem, ProblemKind
-from ._json import EMPTY, FrozenMap, JsonValue, freeze_map
+from ._json import EMPTY, FrozenMap, JsonValue, _surrogate_in, freeze_map
 from ._signal import DRAFT, Signal, is_valid_type
 
 __all__ = [
@@ -64,6 +64,15 @@ __all__ = [
 def _non_empty(_: object, attribute: attrs.Attribute[str], value: object) -> None:
     if not isinstance(value, str) or not value:
         raise ValueError(f"{attribute.name} must be a non-empty string, got {value!r}")
+    if not value.isascii():
+        # A name that is no Unicode text could not be written out (the directive, or the
+        # signals built from it: an effect's outcome has the effect's name as its source).
+        found = _surrogate_in(value)
+        if found is not None:
+            raise ValueError(
+                f"{attribute.name} {value!r} holds a lone surrogate (\\u{ord(found):04x}),"
+                " which UTF-8 cannot encode"
+            )
 
 
 def _signal_type(_: object, attribute: attrs.Attribute[str], value: object) -> None:

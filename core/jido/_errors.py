@@ -23,7 +23,7 @@ from typing import final
 
 import attrs
 
-from ._json import EMPTY, FrozenMap, JsonValue, freeze_map
+from ._json import EMPTY, FrozenMap, JsonValue, _shown, freeze_map
 
 __all__ = [
     "ActionCrashed",
@@ -49,7 +49,7 @@ class InvalidSignal(JidoError, ValueError):
     """
 
     def __init__(self, field: str, value: object, reason: str) -> None:
-        super().__init__(f"invalid signal {field} {value!r}: {reason}")
+        super().__init__(f"invalid signal {field} {_shown(value)}: {reason}")
         self.field = field
         self.value = value
         self.reason = reason

@@ -1,8 +1,10 @@
 """Immutable JSON values: what signal data, effect arguments and error details hold.
 
-A JSON value here is ``None``, ``bool``, ``int``, ``float`` (finite), ``str``, a ``tuple`` of
-JSON values, or a :class:`FrozenMap` from ``str`` to JSON values. All of them are hashable, so
-every value that carries them (signals, directives) hashes by value.
+A JSON value here is ``None``, ``bool``, ``int`` (of at most :data:`MAX_INT_DIGITS` digits),
+``float`` (finite), ``str`` (Unicode text: no lone surrogate), a ``tuple`` of JSON values, or a
+:class:`FrozenMap` from ``str`` to JSON values. All of them are hashable, so every value that
+carries them (signals, directives) hashes by value, and all of them can be written as JSON
+text in UTF-8 and read back equal.
 """
 
 from __future__ import annotations
@@ -11,7 +13,17 @@ import math
 from collections.abc import Mapping
 from typing import Any, Final, TypeAlias, TypeVar, Union, cast, final, overload
 
-__all__ = ["EMPTY", "FrozenMap", "JsonValue", "freeze", "freeze_map", "is_json", "thaw"]
+__all__ = [
+    "EMPTY",
+    "MAX_INT_DIGITS",
+    "FrozenMap",
+    "JsonValue",
+    "freeze",
+    "freeze_map",
+    "is_json",
+    "lone_surrogate",
+    "thaw",
+]
 
 _K = TypeVar("_K")
 _V = TypeVar("_V")
@@ -89,6 +101,18 @@ JsonValue: TypeAlias = Union[  # noqa: UP007 - "X | 'Y'" is not valid at run tim
 EMPTY: FrozenMap[str, JsonValue] = FrozenMap()
 
 
+#: The most decimal digits an ``int`` in a JSON value may have: CPython's default limit on
+#: converting an ``int`` to or from text (``sys.get_int_max_str_digits()``, 4300), past which
+#: ``json.dumps`` raises and ``json.loads`` refuses the number. A fixed bound, not the
+#: process's setting: that is process state, and what the core accepts must not depend on it.
+MAX_INT_DIGITS: Final = 4300
+# _INT_MIN < n < _INT_MAX: n has at most MAX_INT_DIGITS digits. Comparing a machine-sized int
+# with these looks at the sizes only, so the check costs next to nothing on the usual values
+# (both bounds are built once: negating a 4301-digit int on every check would not).
+_INT_MAX: Final = 10**MAX_INT_DIGITS
+_INT_MIN: Final = -_INT_MAX
+
+
 def freeze(value: object, *, path: str = "$") -> JsonValue:
     """Turn plain JSON-able data into an immutable :data:`JsonValue`.
 
@@ -96,8 +120,10 @@ def freeze(value: object, *, path: str = "$") -> JsonValue:
     through.
 
     Raises:
-        TypeError: ``value`` is not JSON-able (a set, an object, a non-string key, NaN...);
-            the message names the path of the first bad part, e.g. ``$.items[2]``.
+        TypeError: ``value`` is not JSON-able (a set, an object, a non-string key, NaN, an
+            integer of more than :data:`MAX_INT_DIGITS` digits, a string or key holding a
+            lone surrogate...); the message names the path of the first bad part, e.g.
+            ``$.items[2]``.
 
     >>> freeze({"a": [1, 2]})
     FrozenMap({'a': (1, 2)})
@@ -118,22 +144,102 @@ class _NotJson(Exception):
         self.where = ""
 
 
-_INLINE: Final = frozenset({str, int, bool, type(None)})
 _TOO_DEEP: Final = "nested too deeply to be JSON (or it contains itself)"
+
+
+def _surrogate_in(text: str) -> str | None:
+    # The first lone surrogate in ``text``, a string known not to be ASCII (the caller's
+    # fast path). UTF-8 encodes every code point but the surrogates, so encoding (in C)
+    # finds the first one faster than a search (a regex is several times slower), and its
+    # error says where it is.
+    try:
+        text.encode()
+    except UnicodeEncodeError as exc:
+        return text[exc.start]
+    return None
+
+
+def _not_text(text: str, what: str) -> _NotJson | None:
+    # The refusal of a non-ASCII string (a value, or with ``what="key "`` a key) that is not
+    # Unicode text; its repr shows the surrogate escaped, so the message is text itself.
+    found = _surrogate_in(text)
+    if found is None:
+        return None
+    return _NotJson(
+        f"{what}{text!r:.60} holds a lone surrogate (\\u{ord(found):04x}),"
+        " which UTF-8 cannot encode"
+    )
+
+
+def lone_surrogate(value: object) -> str | None:
+    r"""The first lone surrogate in the strings of a JSON value, mapping keys included, in
+    document order; ``None`` if there is none.
+
+    A lone surrogate is a code point U+D800..U+DFFF: half of a UTF-16 pair, no character,
+    and not encodable in UTF-8. ``json.loads('"\ud83d"')`` (a truncated emoji) makes one;
+    :func:`freeze` refuses it. This finds it in plain data (what ``json.loads`` returns:
+    dicts and lists) or frozen data (FrozenMaps and tuples), building nothing; other values
+    are passed over. ``value`` must not contain itself (no JSON value does).
+
+    >>> import json
+    >>> lone_surrogate(json.loads('{"title": ["caf\\u00e9", "\\ud83d\\ude00"]}'))  # a pair
+    >>> lone_surrogate(json.loads('{"title": ["caf\\u00e9", "\\ud83d"]}'))
+    '\ud83d'
+    """
+    stack = [value]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, str):
+            if not v.isascii():
+                found = _surrogate_in(v)
+                if found is not None:
+                    return found
+        elif isinstance(v, dict):  # a FrozenMap is a dict
+            stack.extend(reversed([x for kv in v.items() for x in kv]))
+        elif isinstance(v, list | tuple):
+            stack.extend(reversed(v))
+    return None
+
+
+_INT_TOO_LONG: Final = (
+    f"an integer of more than {MAX_INT_DIGITS} digits, which Python does not convert to or"
+    " from JSON text"
+)
 
 
 def _freeze(value: object) -> JsonValue:
     t = type(value)
     if t is dict:
         # The usual payload: a flat object of strings, integers, booleans and nulls, which
-        # needs no recursion and is copied whole.
+        # needs no recursion and is copied whole. A string is looked through only when it is
+        # not ASCII (a flag CPython keeps: no scan); anything refused, or not scalar, takes
+        # the general path below, which says what and where.
         flat = cast("dict[str, JsonValue]", value)
         for k, v in flat.items():
-            if type(k) is not str or type(v) not in _INLINE:
+            if type(k) is not str or (not k.isascii() and _surrogate_in(k) is not None):
+                break
+            tv = type(v)
+            if tv is str:
+                if not v.isascii() and _surrogate_in(v) is not None:  # type: ignore[union-attr,arg-type]
+                    break
+            elif tv is int:
+                if not _INT_MIN < v < _INT_MAX:  # type: ignore[operator]
+                    break
+            elif tv is not bool and v is not None:
                 break
         else:
             return FrozenMap(flat)
-    if t is str or t is int or t is bool or value is None:
+    if t is str:
+        if not value.isascii():  # type: ignore[attr-defined]
+            bad = _not_text(value, "")  # type: ignore[arg-type]
+            if bad is not None:
+                raise bad
+        return value  # type: ignore[return-value]
+    if t is int:
+        if not _INT_MIN < value < _INT_MAX:  # type: ignore[operator]
+            raise _NotJson(_INT_TOO_LONG)
+        return value  # type: ignore[return-value]
+    if t is bool or value is None:
         return value  # type: ignore[return-value]
     if t is float:
         if not math.isfinite(value):  # type: ignore[arg-type]
@@ -146,10 +252,23 @@ def _freeze(value: object) -> JsonValue:
         out: dict[str, JsonValue] = {}
         for k, v in value.items():  # type: ignore[attr-defined]
             if type(k) is not str and not isinstance(k, str):
-                raise _NotJson(f"key {k!r} is not a string")
+                raise _NotJson(f"key {_shown(k)} is not a string")
+            if not k.isascii():
+                bad = _not_text(k, "key ")
+                if bad is not None:
+                    raise bad
+            # The usual payload: scalars, kept inline (no call per value).
             tv = type(v)
-            if tv is str or tv is int or tv is bool or v is None:
-                out[k] = v  # the usual payload: scalars, kept inline (no call per value)
+            if tv is str:
+                if v.isascii() or _surrogate_in(v) is None:
+                    out[k] = v
+                    continue
+            elif tv is int:
+                if _INT_MIN < v < _INT_MAX:
+                    out[k] = v
+                    continue
+            elif tv is bool or v is None:
+                out[k] = v
                 continue
             try:
                 out[k] = _freeze(v)
@@ -166,11 +285,30 @@ def _freeze(value: object) -> JsonValue:
                 exc.where = f"[{i}]{exc.where}"
                 raise
         return tuple(items)
-    if isinstance(value, str | int):  # subclasses: str enums, int enums (bool is handled)
+    if isinstance(value, str):  # a subclass: a str enum's member
+        bad = _not_text(value, "")
+        if bad is not None:
+            raise bad
+        return value
+    if isinstance(value, int):  # a subclass: an int enum's member (bool is handled)
+        if not _INT_MIN < value < _INT_MAX:
+            raise _NotJson(_INT_TOO_LONG)
         return value
     if isinstance(value, float):
         return _freeze(float(value))
-    raise _NotJson(f"{type(value).__name__} {value!r} is not JSON-able")
+    raise _NotJson(f"{type(value).__name__} {_shown(value)} is not JSON-able")
+
+
+def _shown(value: object) -> str:
+    """``repr(value)`` for a message, or what it is when that fails: the repr of an integer
+    past Python's digit limit (or of anything holding one) raises ``ValueError``, which would
+    replace the refusal being reported."""
+    try:
+        return repr(value)
+    except ValueError:
+        if isinstance(value, int) and not _INT_MIN < value < _INT_MAX:
+            return f"<an integer of more than {MAX_INT_DIGITS} digits>"
+        return f"<{type(value).__name__} holding an integer too long to show>"
 
 
 def freeze_map(value: object, *, path: str = "$") -> FrozenMap[str, JsonValue]:

@@ -11,7 +11,17 @@ from typing import Final, final
 import attrs
 
 from ._errors import InvalidSignal
-from ._json import _TOO_DEEP, EMPTY, FrozenMap, JsonValue, _freeze, _NotJson, freeze
+from ._json import (
+    _TOO_DEEP,
+    EMPTY,
+    FrozenMap,
+    JsonValue,
+    _freeze,
+    _NotJson,
+    _shown,
+    _surrogate_in,
+    freeze,
+)
 
 __all__ = ["DRAFT", "Signal", "derive_id", "is_valid_type"]
 
@@ -55,6 +65,16 @@ def _freeze_data(value: object) -> JsonValue:
         raise InvalidSignal("data", value, str(exc)) from None
 
 
+def _check_text(field: str, value: str) -> None:
+    # For a field's string that is not ASCII (the caller's fast path): one holding a lone
+    # surrogate is no Unicode text, and no JSON encoder could write the signal out in UTF-8.
+    found = _surrogate_in(value)
+    if found is not None:
+        raise InvalidSignal(
+            field, value, f"holds a lone surrogate (\\u{ord(found):04x}), which UTF-8 cannot encode"
+        )
+
+
 _INT32_MIN: Final = -(2**31)
 _INT32_MAX: Final = 2**31 - 1
 
@@ -75,10 +95,21 @@ def _freeze_extensions(value: object) -> FrozenMap[str, str | int | bool]:
             raise InvalidSignal(
                 "extensions", value, f"{name}: {v!r} is not a string, integer or boolean"
             )
+        if isinstance(v, str) and not v.isascii():
+            found = _surrogate_in(v)
+            if found is not None:
+                raise InvalidSignal(
+                    "extensions",
+                    value,
+                    f"{name}: {v!r} holds a lone surrogate (\\u{ord(found):04x}),"
+                    " which UTF-8 cannot encode",
+                )
         if type(v) is not bool and isinstance(v, int) and not _INT32_MIN <= v <= _INT32_MAX:
             # CloudEvents' Integer is 32-bit: a wider one would not survive other SDKs.
             raise InvalidSignal(
-                "extensions", value, f"{name}: {v} is outside CloudEvents' 32-bit integers"
+                "extensions",
+                value,
+                f"{name}: {_shown(v)} is outside CloudEvents' 32-bit integers",
             )
     return FrozenMap(value)
 
@@ -92,7 +123,9 @@ class Signal:
     """A fact that happened, addressed to agents: a CloudEvents 1.0 envelope.
 
     Signals are immutable and hash by value. Construction validates every field, so a
-    malformed signal cannot exist.
+    malformed signal cannot exist, and every signal can be written as JSON (in UTF-8) and
+    read back equal: no string in it (data, keys, extensions, source, id, subject) holds a
+    lone surrogate, and no integer in its data has more than 4300 digits.
 
     The core never makes ids or reads clocks: interpreters (the edge) pass ``id`` and ``time``
     in, and signals produced inside ``step`` get ids derived from the signal being handled
@@ -106,7 +139,7 @@ class Signal:
         time: when it happened (timezone-aware), or ``None``.
         subject: what it is about, within the source, or ``None``.
         data: the payload, any JSON value (frozen: dicts become :class:`FrozenMap`, lists
-            become tuples).
+            become tuples; what :func:`~jido.freeze` refuses is refused).
         datacontenttype: the media type of ``data``.
         extensions: CloudEvents extension attributes (tracing: ``traceparent``,
             ``correlationid``, ``causationid``...): strings, booleans and 32-bit integers.
@@ -156,6 +189,10 @@ class Signal:
             raise InvalidSignal("source", source_, "must be a non-empty string")
         if not isinstance(id_, str) or not id_:
             raise InvalidSignal("id", id_, "must be a non-empty string")
+        if not source_.isascii():
+            _check_text("source", source_)
+        if not id_.isascii():
+            _check_text("id", id_)
         if time_ is not None and (
             not isinstance(time_, datetime)
             or (time_.tzinfo is not UTC and time_.utcoffset() is None)
@@ -163,11 +200,16 @@ class Signal:
             raise InvalidSignal("time", time_, "must be a timezone-aware datetime or None")
         if time_ is not None and time_.tzinfo is not UTC:
             time = _fixed_offset(time_)
-        if subject_ is not None and (not isinstance(subject_, str) or not subject_):
-            raise InvalidSignal("subject", subject_, "must be a non-empty string or None")
+        if subject_ is not None:
+            if not isinstance(subject_, str) or not subject_:
+                raise InvalidSignal("subject", subject_, "must be a non-empty string or None")
+            if not subject_.isascii():
+                _check_text("subject", subject_)
         if ctype != "application/json":
             if not isinstance(ctype, str) or not ctype:
                 raise InvalidSignal("datacontenttype", ctype, "must be a non-empty string")
+            if not ctype.isascii():
+                _check_text("datacontenttype", ctype)
             if frozen_data is not None and frozen_data.__class__ is not str and not _is_json(ctype):
                 # CloudEvents' JSON format writes such data as a JSON string; anything else
                 # would be read back as JSON that the content type says it is not.

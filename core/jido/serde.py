@@ -47,7 +47,7 @@ from ._agent import Agent, AgentSpec
 from ._convert import converter as _base
 from ._convert import format_exception
 from ._errors import InvalidSignal, JidoError, Problem
-from ._json import thaw
+from ._json import lone_surrogate, thaw
 from ._signal import Signal
 from ._step import Step
 
@@ -494,27 +494,9 @@ def _load(text: str | bytes, what: str) -> object:
     # could hold one (an escape starting a surrogate, or raw non-ASCII text).
     escape: Any = b"\\ud" if isinstance(text, bytes) else "\\ud"
     suspect = not text.isascii() or escape in text.lower()
-    if suspect and _holds_lone_surrogate(value):
+    if suspect and lone_surrogate(value) is not None:
         raise DecodeError(what, "a string holds a lone surrogate, which UTF-8 cannot encode")
     return value
-
-
-def _holds_lone_surrogate(value: object) -> bool:
-    stack = [value]
-    while stack:
-        v = stack.pop()
-        if isinstance(v, str):
-            if not v.isascii():
-                try:
-                    v.encode()
-                except UnicodeEncodeError:
-                    return True
-        elif isinstance(v, dict):
-            stack.extend(v)
-            stack.extend(v.values())
-        elif isinstance(v, list):
-            stack.extend(v)
-    return False
 
 
 #: The codec for built-in directives, behind the module-level functions.

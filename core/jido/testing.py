@@ -123,6 +123,8 @@ def json_values(*, max_leaves: int = 12) -> st.SearchStrategy[JsonValue]:
 
     Every value generated is the output of :func:`jido.freeze` (so ``freeze(v) == v``), is
     hashable, and holds about ``max_leaves`` scalars at most; containers hold at most 4 items.
+    Its strings are Unicode text (Hypothesis' ``text()`` draws no lone surrogate) and its
+    integers within ``±2**63``: values JSON carries, as ``freeze`` requires.
     """
 
     def extend(children: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:

@@ -6,6 +6,8 @@ import json
 import re
 from typing import Any, Final
 
+from jido import lone_surrogate
+
 __all__ = ["loads", "split_lines"]
 
 
@@ -31,25 +33,8 @@ def _refuse(name: str) -> Any:
 
 # A ``\uD800``-``\uDFFF`` escape, or such a character as it is: where a lone surrogate can
 # come from. (A match may be a false alarm, an escaped backslash before "ud800": the parsed
-# value is then searched to be sure.)
+# value is then searched to be sure, by the core's own walk.)
 _MAYBE_SURROGATE: Final = re.compile(r"\\u[dD][89abcdefABCDEF]|[\ud800-\udfff]")
-_SURROGATE: Final = re.compile(r"[\ud800-\udfff]")
-
-
-def _surrogate(value: Any) -> str | None:
-    """The first lone surrogate in a parsed value's strings (keys included), or ``None``."""
-    stack = [value]
-    while stack:
-        v = stack.pop()
-        if isinstance(v, str):
-            found = _SURROGATE.search(v)
-            if found:
-                return found.group()
-        elif isinstance(v, dict):
-            stack.extend(reversed([x for kv in v.items() for x in kv]))
-        elif isinstance(v, list):
-            stack.extend(reversed(v))
-    return None
 
 
 def loads(line: str) -> Any:
@@ -70,7 +55,7 @@ def loads(line: str) -> Any:
     """
     value = json.loads(line, parse_constant=_refuse)
     if _MAYBE_SURROGATE.search(line):
-        lone = _surrogate(value)
+        lone = lone_surrogate(value)
         if lone is not None:
             raise ValueError(
                 f"a string holds a lone surrogate (\\u{ord(lone):04x}), which is not Unicode text"

@@ -9,10 +9,20 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal, TypeAlias
 
-from jido import InvalidSignal, Invoke, JsonValue, Problem, ProblemKind, Signal, derive_id
+from jido import (
+    InvalidSignal,
+    Invoke,
+    JsonValue,
+    Problem,
+    ProblemKind,
+    Signal,
+    derive_id,
+    lone_surrogate,
+)
 
 __all__ = [
     "EffectOutcome",
+    "as_text",
     "directive_problem",
     "effect_source",
     "handler_failed",
@@ -27,9 +37,24 @@ EffectOutcome: TypeAlias = (
 )
 
 
+def as_text(value: str) -> str:
+    r"""``value`` with each lone surrogate written as its escape (``"\ud83d"``, six ASCII
+    characters), so that a signal may carry it: for text the runtime passes on but did not
+    write, such as an exception's message (``str(exc)`` of ``ValueError(title)``, whose title
+    came from a truncated emoji). Unicode text comes back as it is.
+
+    >>> as_text("caf\u00e9"), as_text("caf\u00e9 \ud83d")
+    ('café', 'café \\ud83d')
+    """
+    if value.isascii() or lone_surrogate(value) is None:
+        return value
+    return value.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def directive_problem(message: str, **details: object) -> Problem:
-    """A ``directive`` problem: a directive that could not be executed."""
-    return Problem.of(ProblemKind.DIRECTIVE, message, **details)
+    """A ``directive`` problem: a directive that could not be executed. The message is
+    made text (:func:`as_text`): it may quote what a handler raised."""
+    return Problem.of(ProblemKind.DIRECTIVE, as_text(message), **details)
 
 
 def no_handler(d: object) -> Problem:
@@ -67,7 +92,9 @@ def outcome_signal(
 
     Its id is ``<key>:ok`` or ``<key>:error`` (deterministic: the key is), its source
     ``jido://effect/<name>``; it carries the trace context of the step that invoked it. A
-    result that is not JSON becomes an ``InvalidResult`` error outcome.
+    result no signal can carry (not JSON: a set, NaN, a string holding a lone surrogate, an
+    integer of more than 4300 digits) becomes an ``InvalidResult`` error outcome; an error's
+    type and message are passed through :func:`as_text`, so the error outcome is always built.
     """
     base: dict[str, object] = {
         "effect": invoke.effect,
@@ -94,7 +121,7 @@ def outcome_signal(
         except InvalidSignal as exc:
             error = {"type": "InvalidResult", "message": str(exc)}
     else:
-        error = {"type": outcome[1], "message": outcome[2]}
+        error = {"type": as_text(outcome[1]), "message": as_text(outcome[2])}
     return Signal(
         type=invoke.on_error,
         source=source,
@@ -108,7 +135,13 @@ def outcome_signal(
 def system_signal(
     type: str, data: object, *, agent_id: str, cause: str, seq: int, time: datetime | None
 ) -> Signal:
-    """A lifecycle signal (child started / exited, orphaned, sensor exit) for ``agent_id``."""
+    """A lifecycle signal (child started / exited, orphaned, sensor exit) for ``agent_id``.
+
+    Its strings pass through :func:`as_text`: a reason may be an exception's message, and
+    an agent or a runtime must not fail for want of telling its parent why a child ended.
+    """
+    if isinstance(data, dict):
+        data = {k: as_text(v) if isinstance(v, str) else v for k, v in data.items()}
     return Signal(
         type=type,
         source="jido://runtime",

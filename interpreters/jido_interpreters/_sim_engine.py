@@ -41,7 +41,7 @@ from ._faults import (
     MessageReordered,
 )
 from ._kernel import DirectiveHandler, EffectOutcome, Kernel, SensorFn
-from ._outcomes import outcome_signal, system_signal
+from ._outcomes import as_text, outcome_signal, system_signal
 from ._sim_events import DeadLettered, Invariant, SignalDelivered, SimEvent, Violation
 from ._sync import EffectHandler, _CallHandlers
 
@@ -228,7 +228,9 @@ class _Engine(Kernel):
             except Exception as exc:
                 verdict = f"raised {type(exc).__name__}: {exc}"
             if verdict is not True:
-                message = verdict if isinstance(verdict, str) else "returned False"
+                # As text (an invariant may quote a value, or an exception, holding a lone
+                # surrogate): the violation is written to the trace and the terminal.
+                message = as_text(verdict) if isinstance(verdict, str) else "returned False"
                 raise _Violated(name, message, self.count - 1)
 
     # ------------------------------------------------------------------ sending

@@ -22,6 +22,7 @@ from ._faults import (
     Fault,
     FaultPlan,
 )
+from ._outcomes import as_text
 from ._trace import TraceEntry
 
 __all__ = [
@@ -43,9 +44,11 @@ Invariant: TypeAlias = Callable[[Mapping[str, Agent[Any]]], "bool | str"]
 def crash_message(exc: BaseException) -> str:
     """What a crash says, with the exception behind it: ``action 'pay' of agent 'a' raised
     handling 'x.pay': KeyError: 'card'`` (an :class:`~jido.ActionCrashed` names the action;
-    its ``__cause__`` is what the action raised)."""
+    its ``__cause__`` is what the action raised). Text throughout (see
+    :func:`~jido_interpreters._outcomes.as_text`): an exception's message may hold a lone
+    surrogate, which a trace, a terminal or a log could not write."""
     cause = exc.__cause__
-    return str(exc) if cause is None else f"{exc}: {type(cause).__name__}: {cause}"
+    return as_text(str(exc) if cause is None else f"{exc}: {type(cause).__name__}: {cause}")
 
 
 @final

@@ -26,7 +26,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from jido import ActionCrashed, AgentSpec, Error, Invoke, Signal, to_mermaid
-from jido.serde import DecodeError, signal_from_dict
+from jido.serde import DecodeError, EncodeError, signal_from_dict
 
 from ._async import AsyncRuntime
 from ._checks import seconds
@@ -773,12 +773,17 @@ def simulate(
     written: str | None = None  # why the trace could not be written, if it could not
     if trace_out is not None:
         try:
-            trace_out.write_text(
-                simulation_to_jsonl(result, codec=scenario.codec, spec=_portable(spec)),
-                encoding="utf-8",
-            )
-        except OSError as exc:
-            written = f"{trace_out}: {exc.strerror or exc}"
+            text = simulation_to_jsonl(result, codec=scenario.codec, spec=_portable(spec))
+            # Encoded before the file is opened: a trace that is no UTF-8 text (an agent's
+            # state holding a string with a lone surrogate) leaves no empty file behind.
+            text.encode("utf-8")
+        except (EncodeError, UnicodeEncodeError) as exc:
+            written = f"{trace_out}: the trace cannot be written as JSON text: {exc}"
+        else:
+            try:
+                trace_out.write_text(text, encoding="utf-8")
+            except OSError as exc:
+                written = f"{trace_out}: {exc.strerror or exc}"
     out = _console()
     ending = _ending(result, failed=failure is not None)
     out.print(
