@@ -64,7 +64,13 @@ from . import _async_supervision as supervision
 from ._async_errors import RuntimeClosed
 from ._async_server import Server
 from ._cron import cron_ticks
-from ._outcomes import directive_problem, handler_failed, no_handler, outcome_signal
+from ._outcomes import (
+    directive_problem,
+    handler_failed,
+    no_handler,
+    outcome_signal,
+    spawned_id,
+)
 from ._storage import AgentExists
 from ._telemetry import failed
 
@@ -395,7 +401,7 @@ def _spawn(rt: AsyncRuntime, parent: Server, d: SpawnAgent, problems: list[Probl
     ``child.exit`` at once, as on every runtime, so that a parent waiting for the child
     hears that it will not come. An agent that holds the id runs on, untouched."""
     parent_id = parent.agent.id
-    child_id = d.id or f"{parent_id}/{d.tag}"
+    child_id = spawned_id(parent_id, d)
     refused = _spawn_refused(rt, parent, d, child_id)
     if refused is None:
         try:

@@ -52,6 +52,7 @@ from ._durable import (
 )
 from ._kernel import UnknownAgent
 from ._options import Escalate, Restart, StopAgent
+from ._outcomes import spawned_id
 from ._storage import (
     AgentRecord,
     CorruptJournal,
@@ -604,7 +605,7 @@ async def _restore(
             if not isinstance(e.to, ToSink)
             and not (isinstance(e.to, ToAgent) and e.to.id in stopped)
         ]
-        missing = [d for d in plan.spawns if (d.id or f"{rec.agent_id}/{d.tag}") not in known]
+        missing = [d for d in plan.spawns if spawned_id(rec.agent_id, d) not in known]
         if plan.stopped:
             # As live: what its steps emitted and spawned before the Stop was carried out,
             # then it stopped (effects and timers it had armed were cancelled by the stop).

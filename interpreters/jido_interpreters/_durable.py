@@ -55,7 +55,7 @@ from jido import (
 )
 from jido.serde import Codec, DecodeError
 
-from ._outcomes import effect_source
+from ._outcomes import effect_source, spawned_id
 from ._storage import CorruptJournal, JournalEntry, SchemaMismatch, SnapshotRecord
 
 __all__ = [
@@ -329,7 +329,7 @@ def replay(
             # must not spawn it again (nor tell the parent of a refusal twice).
             tag, child_id = signal.data.get("tag"), signal.data.get("child_id")
             for i, spawn in enumerate(spawns):
-                if spawn.tag == tag and (spawn.id or f"{agent.id}/{spawn.tag}") == child_id:
+                if spawn.tag == tag and spawned_id(agent.id, spawn) == child_id:
                     del spawns[i]
                     break
         try:

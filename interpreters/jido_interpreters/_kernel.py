@@ -62,6 +62,7 @@ from ._outcomes import (
     handler_failed,
     no_handler,
     outcome_signal,
+    spawned_id,
     system_signal,
 )
 from ._trace import TraceEntry
@@ -586,7 +587,7 @@ class Kernel:
         """Start the child ``d`` asks for, or refuse it: a directive problem, and the parent
         gets ``child.exit`` at once (reason ``not started: ...``), as on every runtime, so
         that a parent waiting for the child hears that it will not come."""
-        child_id = d.id or f"{parent_id}/{d.tag}"
+        child_id = spawned_id(parent_id, d)
         refused = self._spawn_refused(parent_id, d, child_id)
         if refused is None:
             try:

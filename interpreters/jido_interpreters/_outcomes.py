@@ -16,6 +16,7 @@ from jido import (
     Problem,
     ProblemKind,
     Signal,
+    SpawnAgent,
     derive_id,
     lone_surrogate,
 )
@@ -28,6 +29,7 @@ __all__ = [
     "handler_failed",
     "no_handler",
     "outcome_signal",
+    "spawned_id",
     "system_signal",
 ]
 
@@ -70,6 +72,16 @@ def handler_failed(d: object, what: str) -> Problem:
     return directive_problem(
         f"the handler for directive {type(d).__name__} {what}", directive=type(d).__qualname__
     )
+
+
+def spawned_id(parent_id: str, spawn: SpawnAgent) -> str:
+    """The id of the child ``spawn`` starts: its own ``id``, else ``parent/tag``.
+
+    >>> from jido import spawn_agent
+    >>> spawned_id("boss", spawn_agent("worker", "w0"))
+    'boss/w0'
+    """
+    return spawn.id or f"{parent_id}/{spawn.tag}"
 
 
 def effect_source(effect: str) -> str:
