@@ -3,6 +3,7 @@ the interpreter is made, with a message naming it, not deep inside a later run."
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import re
 from collections.abc import AsyncIterator, Iterator, Mapping
@@ -296,3 +297,37 @@ def test_async_runtime_takes_async_handlers_and_callable_objects_and_only_those(
     effects["plain"] = _plain_fn
     with pytest.raises(TypeError, match=r"^effect 'plain' is a plain function"):
         AsyncRuntime([], effects=effects, sensors=sensors)
+
+
+BAD_IDS: list[tuple[object, type[Exception], str]] = [
+    ("", ValueError, "an agent id must not be empty"),
+    ("a\ud800", ValueError, "holds a lone surrogate"),
+    (7, TypeError, "an agent id must be a string, not 7"),
+]
+
+
+@pytest.mark.parametrize(("bad", "error", "message"), BAD_IDS)
+def test_every_runtime_refuses_a_bad_agent_id(
+    bad: object, error: type[Exception], message: str
+) -> None:
+    """An id that is not a non-empty string of Unicode text is refused where the agent is
+    made (its signals carry it in their source), with nothing started."""
+    with pytest.raises(error, match=re.escape(message)):
+        SPEC.new(bad)  # type: ignore[arg-type]
+    for runtime in (SyncRuntime([SPEC]), DryRun([SPEC])):
+        with pytest.raises(error, match=re.escape(message)):
+            runtime.start(SPEC, bad)  # type: ignore[arg-type]
+        assert runtime.agent_ids == ()
+    sim = Simulation([SPEC])
+    with pytest.raises(error, match=re.escape(message)):
+        sim.start(SPEC, bad)  # type: ignore[arg-type]
+    assert sim.run().started == ()
+
+    async def on_async() -> None:
+        rt = AsyncRuntime([SPEC])
+        with pytest.raises(error, match=re.escape(message)):
+            await rt.start(SPEC, bad)  # type: ignore[arg-type]
+        assert rt.agent_ids == ()
+        await rt.shutdown()
+
+    asyncio.run(on_async())

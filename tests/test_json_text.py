@@ -229,6 +229,12 @@ def test_directives_refuse_them_in_their_json_and_their_names() -> None:
         invoke("http.\ud83d", {}, on_ok="a.ok", on_error="a.err")
     with pytest.raises(ValueError, match=r"tag .* holds a lone surrogate"):
         spawn_agent("worker", LONE)
+    # A child's own id too (its signals carry it); empty, it would stand for no id at all.
+    with pytest.raises(ValueError, match=r"id .* holds a lone surrogate"):
+        spawn_agent("worker", "w", id=LONE)
+    with pytest.raises(ValueError, match="id must be a non-empty string"):
+        spawn_agent("worker", "w", id="")
+    assert spawn_agent("worker", "w").id is None
     with pytest.raises(TypeError, match="holds a lone surrogate"):
         Problem.of(ProblemKind.ACTION, "bad", title=LONE)
     assert invoke("http.get", {"url": PAIR}, on_ok="a.ok", on_error="a.err").args["url"] == PAIR

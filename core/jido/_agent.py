@@ -12,7 +12,7 @@ from ._action import Action
 from ._convert import prepare_params, prepare_state
 from ._directives import Cron, Directive, Schedule
 from ._errors import SpecError
-from ._json import EMPTY, FrozenMap
+from ._json import EMPTY, FrozenMap, lone_surrogate
 from ._plugin import Plugin
 from ._router import Route, Router
 from ._stamp import stamp
@@ -372,9 +372,19 @@ class AgentSpec(Generic[S]):
                 or ``None`` for the defaults.
 
         Raises:
-            TypeError: the state class needs arguments it has no defaults for, or ``state``
-                does not fit it.
+            TypeError: ``id`` is not a string; the state class needs arguments it has no
+                defaults for, or ``state`` does not fit it.
+            ValueError: ``id`` is empty, or holds a lone surrogate (the agent's signals carry
+                it, in their source, and must be writable as UTF-8).
         """
+        if not isinstance(id, str):
+            raise TypeError(f"an agent id must be a string, not {id!r:.60}")
+        if not id:
+            raise ValueError("an agent id must not be empty")
+        if not id.isascii() and lone_surrogate(id) is not None:
+            raise ValueError(
+                f"agent id {id!r:.60} holds a lone surrogate, which UTF-8 cannot encode"
+            )
         if state is None or isinstance(state, Mapping):
             base = self.state()
             if state:

@@ -75,6 +75,12 @@ def _non_empty(_: object, attribute: attrs.Attribute[str], value: object) -> Non
             )
 
 
+def _optional_name(instance: object, attribute: attrs.Attribute[str], value: object) -> None:
+    # ``None`` (the default is made up), else a name as ``_non_empty`` wants it.
+    if value is not None:
+        _non_empty(instance, attribute, value)
+
+
 def _signal_type(_: object, attribute: attrs.Attribute[str], value: object) -> None:
     if not isinstance(value, str) or not is_valid_type(value):
         raise ValueError(f"{attribute.name} {value!r} is not a valid signal type")
@@ -229,7 +235,7 @@ class SpawnAgent:
 
     spec: str = attrs.field(validator=_non_empty)
     tag: str = attrs.field(validator=_non_empty)
-    id: str | None = None
+    id: str | None = attrs.field(default=None, validator=_optional_name)
     state: FrozenMap[str, JsonValue] = attrs.field(default=EMPTY, converter=freeze_map)
     meta: FrozenMap[str, JsonValue] = attrs.field(default=EMPTY, converter=freeze_map)
 

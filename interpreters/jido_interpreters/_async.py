@@ -409,11 +409,13 @@ class AsyncRuntime:
 
         Raises:
             RuntimeClosed: the runtime is shutting down.
-            ValueError: an agent with this id is running.
+            ValueError: an agent with this id is running, or the id is empty or holds a lone
+                surrogate.
             AgentExists: storage holds an agent with this id that has not stopped (a
                 ``ValueError``): ``restore`` it, or use another id.
             LookupError: ``spec`` names no registered spec.
-            TypeError: ``state`` does not fit the spec's state class.
+            TypeError: ``id`` is not a string, or ``state`` does not fit the spec's
+                state class.
             NotDurable: storage failed to register it (it was not started), or to write its
                 start snapshot (it was stopped again at once); the store's error is its
                 cause (``StorageInUse`` for a store another runtime holds).

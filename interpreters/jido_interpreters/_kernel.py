@@ -597,7 +597,7 @@ class Kernel:
                     jido.thaw(d.state) or None,
                     parent=(parent_id, d.tag),
                 )
-            except TypeError as exc:
+            except (TypeError, ValueError) as exc:
                 refused = directive_problem(f"cannot start {child_id!r}: {exc}", child_id=child_id)
         if refused is not None:
             problems.append(refused)

@@ -183,9 +183,11 @@ class Simulation:
 
         Raises:
             RuntimeError: the run has begun.
-            ValueError: an agent with this id is already running.
+            ValueError: an agent with this id is already running, or the id is empty or
+                holds a lone surrogate.
             LookupError: ``spec`` names no registered spec.
-            TypeError: ``state`` does not fit the spec's state class.
+            TypeError: ``id`` is not a string, or ``state`` does not fit the spec's
+                state class.
         """
         self._before_run("start")
         e = self._engine

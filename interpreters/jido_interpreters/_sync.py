@@ -90,9 +90,11 @@ class _Runtime:
             The agent once everything its start caused has been handled.
 
         Raises:
-            ValueError: an agent with this id is already running.
+            ValueError: an agent with this id is already running, or the id is empty or
+                holds a lone surrogate.
             LookupError: ``spec`` names no registered spec.
-            TypeError: ``state`` does not fit the spec's state class.
+            TypeError: ``id`` is not a string, or ``state`` does not fit the spec's
+                state class.
         """
         self._kernel.start(spec, id, state)
         self._kernel.run_until_idle()
