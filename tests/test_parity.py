@@ -19,6 +19,7 @@ from jido import (
     CHILD_EXIT,
     CHILD_STARTED,
     FSM,
+    ORPHANED,
     ActionResult,
     AgentSpec,
     Context,
@@ -32,12 +33,26 @@ from jido import (
     emit_to_parent,
     invoke,
     ok,
+    schedule,
     spawn_agent,
     stop,
     stop_child,
 )
 from jido_examples import contentops
-from jido_interpreters import AsyncRuntime, DryRun, Simulation, SQLiteStorage, SyncRuntime
+from jido_interpreters import (
+    AgentOptions,
+    AsyncRuntime,
+    Continue,
+    DryRun,
+    ErrorPolicy,
+    Escalate,
+    ParentDeath,
+    Restart,
+    Simulation,
+    SQLiteStorage,
+    StopAgent,
+    SyncRuntime,
+)
 
 # ---------------------------------------------------------------------------- specs
 
@@ -174,6 +189,36 @@ def open_account(state: Book, _: NoParams, ctx: Context) -> ActionResult[Book]:
     return ok(_saw(state, "opened"))
 
 
+@action(params=Tag)
+def hire_temp(state: Book, p: Tag, ctx: Context) -> ActionResult[Book]:
+    """Spawn a temp (the agent whose options the supervision scenarios vary)."""
+    return ok(state, spawn_agent("temp", p.tag))
+
+
+@action()
+def close_bank(state: Book, _: NoParams, ctx: Context) -> ActionResult[Book]:
+    """The bank stops: its children follow their ``on_parent_death``."""
+    return ok(_saw(state, "quit"), stop("done"))
+
+
+@action()
+def do_job(state: Book, _: NoParams, ctx: Context) -> ActionResult[Book]:
+    """A job done."""
+    return ok(_saw(state, "do", 1))
+
+
+@action()
+def tick(state: Book, _: NoParams, ctx: Context) -> ActionResult[Book]:
+    """The declared schedule fired."""
+    return ok(_saw(state, "tick"))
+
+
+@action()
+def crash_job(state: Book, _: NoParams, ctx: Context) -> ActionResult[Book]:
+    """A bug."""
+    raise ValueError("boom")
+
+
 BANK = AgentSpec(
     name="bank",
     state=Book,
@@ -195,13 +240,26 @@ BANK = AgentSpec(
         Route(pattern="bank.reported", target=count_report),
         Route(pattern=CHILD_STARTED, target=lifecycle),
         Route(pattern=CHILD_EXIT, target=lifecycle),
+        Route(pattern="bank.hire_temp", target=hire_temp),
+        Route(pattern="bank.quit", target=close_bank),
     ],
 )
 LEDGER = AgentSpec(
     name="ledger", state=Book, routes=[Route(pattern="bank.deposited", target=ledger)]
 )
 WORKER = AgentSpec(name="worker", state=Book, routes=[Route(pattern="bank.work", target=report)])
-SPECS = (BANK, LEDGER, WORKER)
+TEMP = AgentSpec(
+    name="temp",
+    state=Book,
+    routes=[
+        Route(pattern="job.do", target=do_job),
+        Route(pattern="job.crash", target=crash_job),
+        Route(pattern="job.tick", target=tick),
+        Route(pattern=ORPHANED, target=lifecycle),
+    ],
+    schedules=[schedule(3600, "job.tick")],  # an hour: it fires in no scenario
+)
+SPECS = (BANK, LEDGER, WORKER, TEMP)
 
 
 def _price(args: FrozenMap[str, JsonValue]) -> int:
@@ -226,9 +284,10 @@ def run_sync(
     effects: Mapping[str, Callable[[FrozenMap[str, JsonValue]], object]],
     starts: list[tuple[AgentSpec[Any], str]],
     steps: list[Step],
+    options: Mapping[str, AgentOptions] | None = None,
 ) -> dict[str, Any]:
     """Run a scenario on SyncRuntime; the final states by agent id."""
-    rt = SyncRuntime(specs, effects=effects, sinks=["audit"])
+    rt = SyncRuntime(specs, effects=effects, sinks=["audit"], options=options)
     for spec, agent_id in starts:
         rt.start(spec, agent_id)
     for agent_id, type_, data in steps:
@@ -242,13 +301,16 @@ def run_async(
     starts: list[tuple[AgentSpec[Any], str]],
     steps: list[Step],
     store: Path | None = None,
+    options: Mapping[str, AgentOptions] | None = None,
 ) -> dict[str, Any]:
     """Run a scenario on AsyncRuntime, waiting until idle after each signal (as SyncRuntime's
     send does); the final states by agent id. ``store``: durable, in this SQLite file."""
 
     async def main() -> dict[str, Any]:
         storage = None if store is None else SQLiteStorage(store)
-        async with AsyncRuntime(specs, effects=effects, sinks=["audit"], storage=storage) as rt:
+        async with AsyncRuntime(
+            specs, effects=effects, sinks=["audit"], storage=storage, options=options
+        ) as rt:
             for spec, agent_id in starts:
                 await rt.start(spec, agent_id)
             await rt.wait_idle(timeout=5)
@@ -265,16 +327,21 @@ def run_simulation(
     effects: Mapping[str, Callable[[FrozenMap[str, JsonValue]], object]],
     starts: list[tuple[AgentSpec[Any], str]],
     steps: list[Step],
+    options: Mapping[str, AgentOptions] | None = None,
 ) -> dict[str, Any]:
     """Run a scenario in a Simulation without faults, each signal a virtual second after
-    the one before (everything it sets off settles in less, as ``send`` runs until idle)."""
-    sim = Simulation(specs, seed=7, effects=effects, sinks=["audit"])
+    the one before (everything it sets off settles in less, as ``send`` runs until idle),
+    until ten seconds after the last."""
+    sim = Simulation(specs, seed=7, effects=effects, sinks=["audit"], options=options)
     for spec, agent_id in starts:
         sim.start(spec, agent_id)
     for i, (agent_id, type_, data) in enumerate(steps):
         sim.send(agent_id, type_, data, at=float(i + 1))
-    result = sim.run(100_000)
-    assert result.quiescent
+    # Bounded in time, as SyncRuntime's clock does not move by itself: a declared schedule
+    # (an hour away) does not fire here either.
+    result = sim.run(100_000, until=float(len(steps) + 10))
+    assert result.idle
+    assert not result.out_of_events
     return dict(result.agents)
 
 
@@ -283,9 +350,10 @@ def run_dry(
     effects: Mapping[str, Callable[[FrozenMap[str, JsonValue]], object]],
     starts: list[tuple[AgentSpec[Any], str]],
     steps: list[Step],
+    options: Mapping[str, AgentOptions] | None = None,
 ) -> dict[str, Any]:
     """Run a scenario in a DryRun whose canned replies are the effect handlers."""
-    rt = DryRun(specs, replies=effects, sinks=["audit"])
+    rt = DryRun(specs, replies=effects, sinks=["audit"], options=options)
     for spec, agent_id in starts:
         rt.start(spec, agent_id)
     for agent_id, type_, data in steps:
@@ -349,6 +417,134 @@ def test_every_interpreter_ends_in_the_states_sync_runtime_does(
             theirs = run_dry(SPECS, {"price": _price}, starts, steps)
     assert theirs == sync
     assert sync["bank"].version > 0  # the scenario did something
+
+
+#: Supervision: a temp, child of the bank, crashes under each error policy, or outlives the
+#: bank under each ``on_parent_death``. (Steps go only to agents still running.)
+SUPERVISION: dict[str, tuple[ErrorPolicy, ParentDeath, list[Step]]] = {
+    "a crash under Continue: the last good state, and on": (
+        Continue(),
+        "orphan",
+        [
+            ("bank", "bank.hire_temp", {"tag": "t"}),
+            ("bank/t", "job.do", None),
+            ("bank/t", "job.crash", None),
+            ("bank/t", "job.do", None),
+        ],
+    ),
+    "a crash under StopAgent: child.exit, crashed": (
+        StopAgent(),
+        "orphan",
+        [
+            ("bank", "bank.hire_temp", {"tag": "t"}),
+            ("bank/t", "job.do", None),
+            ("bank/t", "job.crash", None),
+        ],
+    ),
+    "a crash under Escalate: child.exit with the error": (
+        Escalate(),
+        "orphan",
+        [
+            ("bank", "bank.hire_temp", {"tag": "t"}),
+            ("bank/t", "job.crash", None),
+        ],
+    ),
+    "crashes under Restart: schedules again, then escalation past the limit": (
+        Restart(max_restarts=1, within=60.0),
+        "orphan",
+        [
+            ("bank", "bank.hire_temp", {"tag": "t"}),
+            ("bank/t", "job.do", None),
+            ("bank/t", "job.crash", None),  # restarted
+            ("bank/t", "job.do", None),
+            ("bank/t", "job.crash", None),  # the second within 60 s: escalated
+        ],
+    ),
+    "the parent stops, the child is orphaned": (
+        Continue(),
+        "orphan",
+        [
+            ("bank", "bank.hire_temp", {"tag": "t"}),
+            ("bank", "bank.quit", None),
+            ("bank/t", "job.do", None),
+        ],
+    ),
+    "the parent stops, the child stops too": (
+        Continue(),
+        "stop",
+        [
+            ("bank", "bank.hire_temp", {"tag": "t"}),
+            ("bank", "bank.hire_temp", {"tag": "u"}),
+            ("bank", "bank.quit", None),
+            ("ledger", "bank.deposited", {"n": 1}),
+        ],
+    ),
+    "the parent stops, the child continues untold": (
+        Continue(),
+        "continue",
+        [
+            ("bank", "bank.hire_temp", {"tag": "t"}),
+            ("bank", "bank.quit", None),
+            ("bank/t", "job.do", None),
+        ],
+    ),
+}
+
+
+@pytest.mark.parametrize("other", ["async", "async, durable", "simulation", "dry run"])
+@pytest.mark.parametrize("name", sorted(SUPERVISION))
+def test_every_interpreter_supervises_as_async_runtime_does(
+    name: str, other: str, tmp_path: Path
+) -> None:
+    """Given the same options, a crash follows the same error policy and a parent's stop the
+    same ``on_parent_death`` on every interpreter: equal final agents (a child's state shows
+    what it handled, a parent's the reasons in its ``child.exit``)."""
+    policy, on_parent_death, steps = SUPERVISION[name]
+    options = {"temp": AgentOptions(error_policy=policy, on_parent_death=on_parent_death)}
+    starts = [(BANK, "bank"), (LEDGER, "ledger")]
+    effects = {"price": _price}
+    sync = run_sync(SPECS, effects, starts, steps, options)
+    match other:
+        case "async":
+            theirs = run_async(SPECS, {"price": _price_async}, starts, steps, options=options)
+        case "async, durable":
+            theirs = run_async(
+                SPECS, {"price": _price_async}, starts, steps, tmp_path / "p.db", options
+            )
+        case "simulation":
+            theirs = run_simulation(SPECS, effects, starts, steps, options)
+        case _:
+            theirs = run_dry(SPECS, effects, starts, steps, options)
+    assert theirs == sync
+
+
+def test_the_supervision_scenarios_do_what_they_say() -> None:
+    """A spot check of what each supervision scenario ends in, on SyncRuntime."""
+    starts = [(BANK, "bank"), (LEDGER, "ledger")]
+
+    def run(name: str) -> dict[str, Any]:
+        policy, on_parent_death, steps = SUPERVISION[name]
+        opts = {"temp": AgentOptions(error_policy=policy, on_parent_death=on_parent_death)}
+        return run_sync(SPECS, {"price": _price}, starts, steps, opts)
+
+    kept = run("a crash under Continue: the last good state, and on")
+    assert kept["bank/t"].state.seen == ("do", "do")
+    stopped = run("a crash under StopAgent: child.exit, crashed")
+    assert "bank/t" not in stopped
+    assert stopped["bank"].state.seen[-1] == "exit:t:crashed"
+    escalated = run("a crash under Escalate: child.exit with the error")
+    assert escalated["bank"].state.seen[-1] == "exit:t:crashed: ValueError: boom"
+    restarted = run("crashes under Restart: schedules again, then escalation past the limit")
+    assert "bank/t" not in restarted
+    assert restarted["bank"].state.seen[-1] == (
+        "exit:t:restarted 1 times within 60s: ValueError: boom"
+    )
+    orphaned = run("the parent stops, the child is orphaned")
+    assert orphaned["bank/t"].state.seen == ("orphaned:t:done", "do")
+    gone = run("the parent stops, the child stops too")
+    assert set(gone) == {"ledger"}
+    untold = run("the parent stops, the child continues untold")
+    assert untold["bank/t"].state.seen == ("do",)
 
 
 def test_the_scenarios_do_what_they_say() -> None:

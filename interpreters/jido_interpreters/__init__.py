@@ -64,6 +64,7 @@ from ._review import describe as describe
 from ._review import review as review
 from ._sim_events import ActionCrash as ActionCrash
 from ._sim_events import AgentStarted as AgentStarted
+from ._sim_events import CrashHandled as CrashHandled
 from ._sim_events import DeadLettered as DeadLettered
 from ._sim_events import Invariant as Invariant
 from ._sim_events import InvariantViolated as InvariantViolated
@@ -115,6 +116,7 @@ __all__ = [
     "Change",
     "Continue",
     "CorruptJournal",
+    "CrashHandled",
     "DeadLettered",
     "Divergence",
     "DryRun",

@@ -34,6 +34,7 @@ from ._durable import restarted
 from ._kernel import UnknownAgent
 from ._options import Continue, Escalate, Restart, StopAgent
 from ._outcomes import system_signal
+from ._policy import crash_reason, why
 
 if TYPE_CHECKING:
     from ._async import AsyncRuntime
@@ -76,7 +77,7 @@ def crash(
             while srv.restarts and srv.restarts[0] < now - window:
                 srv.restarts.popleft()
             if len(srv.restarts) > limit:
-                _escalate(rt, srv, _why(f"restarted {limit} times within {window:g}s", exc))
+                _escalate(rt, srv, why(f"restarted {limit} times within {window:g}s", exc))
             else:
                 rt._stats.restarts += 1
                 srv.cancel_timers()
@@ -96,19 +97,6 @@ def crash(
         case _:
             assert_never(policy)
     return False
-
-
-def crash_reason(policy: StopAgent | Escalate, exc: BaseException) -> str:
-    """Why an agent that crashed with ``exc`` stopped under ``policy`` (what its parent's
-    ``child.exit`` says): the same live and when replay repeats the crash."""
-    if isinstance(policy, StopAgent):
-        return "crashed"
-    return _why("crashed", exc)
-
-
-def _why(what: str, exc: BaseException) -> str:
-    cause = exc.__cause__ or exc
-    return f"{what}: {type(cause).__name__}: {cause}"
 
 
 def _escalate(rt: AsyncRuntime, srv: Server, reason: str, cause: Signal | None = None) -> None:

@@ -8,11 +8,21 @@ from typing import Any, Final, TypeAlias, final
 
 import attrs
 
-from jido import AgentSpec, CustomDirective, FrozenMap, Invoke, JsonValue, Problem, freeze
+from jido import (
+    AgentSpec,
+    CustomDirective,
+    FrozenMap,
+    Invoke,
+    JsonValue,
+    Problem,
+    Signal,
+    freeze,
+)
 from jido.serde import Codec
 
 from ._checks import plain_callables
 from ._kernel import DEFAULT_EPOCH, EffectOutcome, Kernel
+from ._options import AgentOptions
 from ._review import Review, review
 from ._sync import _Runtime
 
@@ -71,8 +81,11 @@ class _DryKernel(Kernel):
         super().__init__(effects=recorder, **kw)
         self.recorder = recorder
 
-    def _custom(self, agent_id: str, d: CustomDirective, problems: list[Problem]) -> None:
+    def _custom(
+        self, agent_id: str, cause: Signal | None, d: CustomDirective, problems: list[Problem]
+    ) -> bool:
         self.recorder.intents.append((agent_id, d))
+        return False
 
 
 @final
@@ -90,7 +103,9 @@ class DryRun(_Runtime):
         specs: the specs agents may run.
         replies: canned replies by effect name.
         directives: refused: a dry run calls no directive handler (``TypeError``).
-        sinks, sensors, epoch, max_steps: as for :class:`SyncRuntime`.
+        sinks, sensors, epoch, max_steps, options, default_options: as for
+            :class:`SyncRuntime` (a review of a crash under a policy shows what the policy
+            does; :attr:`crashes` lists them).
     """
 
     def __init__(
@@ -103,6 +118,8 @@ class DryRun(_Runtime):
         directives: None = None,
         epoch: datetime = DEFAULT_EPOCH,
         max_steps: int = 1_000_000,
+        options: Mapping[str, AgentOptions] | None = None,
+        default_options: AgentOptions | None = None,
     ) -> None:
         if replies is not None and not isinstance(replies, Mapping):
             raise TypeError(f"replies must be a mapping of effect name to reply, not {replies!r}")
@@ -123,6 +140,8 @@ class DryRun(_Runtime):
             sensors=sensors,
             epoch=epoch,
             max_steps=max_steps,
+            options=options,
+            default_options=default_options,
         )
 
     @property

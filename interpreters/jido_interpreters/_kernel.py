@@ -27,6 +27,7 @@ from jido import (
     CHILD_STARTED,
     ORPHANED,
     SENSOR_EXIT,
+    ActionCrashed,
     AdoptChild,
     Agent,
     AgentSpec,
@@ -56,6 +57,8 @@ from jido import (
 
 from ._checks import DIRECTIVE_NEEDS, plain_callables, specs_by_name
 from ._cron import CronTicks, cron_ticks
+from ._durable import restarted
+from ._options import AgentOptions, Continue, Escalate, ParentDeath, Restart, StopAgent
 from ._outcomes import (
     EffectOutcome,
     directive_problem,
@@ -64,6 +67,15 @@ from ._outcomes import (
     outcome_signal,
     spawned_id,
     system_signal,
+)
+from ._policy import (
+    CrashHandled,
+    CrashOutcome,
+    check_options,
+    crash_message,
+    crash_reason,
+    policy_name,
+    why,
 )
 from ._trace import TraceEntry
 
@@ -155,8 +167,20 @@ class Kernel:
         epoch: datetime = DEFAULT_EPOCH,
         max_steps: int = 1_000_000,
         record: bool = True,
+        options: Mapping[str, AgentOptions] | None = None,
+        default_options: AgentOptions | None = None,
     ) -> None:
         self.specs: dict[str, AgentSpec[Any]] = specs_by_name(specs)
+        # Options by spec name, and for the rest: ``None`` there means unsupervised (a crash
+        # is raised to the caller, a parent's stop orphans its children), see ``_policy``.
+        self.options = check_options(options, default_options)
+        self.default_options = default_options
+        #: The crashes the agents' error policies handled, in order.
+        self.crashes: list[CrashHandled] = []
+        # The latest crash handled, with its exception: ``call`` raises it for its signal.
+        self.last_crash: tuple[Signal, ActionCrashed] | None = None
+        # Per agent, the virtual times of its restarts within its policy's window.
+        self._restarts: dict[str, deque[float]] = {}
         if epoch.utcoffset() is None:
             raise ValueError("epoch must be timezone-aware")
         if isinstance(sinks, str):
@@ -299,7 +323,8 @@ class Kernel:
             raise UnknownAgent(agent_id) from None
 
     def stop(self, agent_id: str, reason: str = "normal") -> None:
-        """Stop an agent: its children are orphaned, its parent told, its timers dropped."""
+        """Stop an agent: its parent told, its timers dropped, its children following their
+        ``on_parent_death`` (orphaned, unless options say otherwise)."""
         if agent_id not in self.agents:
             raise UnknownAgent(agent_id)
         self._stop(agent_id, reason)
@@ -332,15 +357,27 @@ class Kernel:
                     {"child_id": agent_id, "tag": tag, "reason": reason},
                     cause=agent_id,
                 )
+        self._restarts.pop(agent_id, None)  # an agent started under the id starts afresh
         for tag, child_id in sorted(self.children.pop(agent_id, {}).items()):
             self.parents.pop(child_id, None)
-            if child_id in self.agents:
-                self._system(
-                    child_id,
-                    ORPHANED,
-                    {"parent_id": agent_id, "tag": tag, "reason": reason},
-                    cause=agent_id,
-                )
+            if child_id not in self.agents:
+                continue
+            # As on AsyncRuntime: each child follows its own ``on_parent_death``, in tag order.
+            policy = self.parent_death(child_id)
+            match policy:
+                case "stop":
+                    self._stop(child_id, f"parent {agent_id} stopped")
+                case "orphan":
+                    self._system(
+                        child_id,
+                        ORPHANED,
+                        {"parent_id": agent_id, "tag": tag, "reason": reason},
+                        cause=agent_id,
+                    )
+                case "continue":
+                    pass  # parentless from now on, and not told
+                case _:
+                    assert_never(policy)
 
     def _system(self, agent_id: str, type: str, data: object, *, cause: str) -> None:
         sig = system_signal(
@@ -378,13 +415,28 @@ class Kernel:
 
     def handle(self, agent_id: str, signal: Signal) -> Agent[Any] | None:
         """Step one agent on one signal and execute the directives; the agent after, or
-        ``None`` if it is not running (the signal becomes a dead letter)."""
+        ``None`` if it is not running (the signal becomes a dead letter) or the step crashed
+        and the agent's error policy handled it (see :meth:`crashed`).
+
+        Raises:
+            Exception: what user code raised in the step, if the agent has no options.
+        """
         before = self.agents.get(agent_id)
         if before is None:
             self.dead_letters.append((agent_id, signal))
             return None
         spec = self.specs[before.spec]
-        result = jido.step(spec, before, signal)
+        try:
+            result = jido.step(spec, before, signal)
+        except Exception as exc:
+            # A bug in user code the core ran (an action, a route guard, a custom strategy).
+            # (A ``try`` costs nothing until something raises: the path of a step that does
+            # not crash is as it was.)
+            opts = self.options.get(spec.name, self.default_options)
+            if opts is None:
+                raise  # unsupervised: the caller sees the bug, as it always did
+            self.crashed(agent_id, signal, exc, opts)
+            return None
         self.agents[agent_id] = result.agent
         self.steps += 1
         problems: list[Problem] = []
@@ -431,7 +483,8 @@ class Kernel:
                         self._send(agent_id, target, d.signal)
                         continue
                 if isinstance(d, CustomDirective):
-                    self._custom(agent_id, d, problems)
+                    if self._custom(agent_id, cause, d, problems):
+                        break  # restarted: the rest of the crashed step is not carried out
                     continue
                 match d:
                     case Emit(signal=sig, to=to):
@@ -707,23 +760,135 @@ class Kernel:
             cause=f"sensor:{tag}",
         )
 
-    def _custom(self, agent_id: str, d: CustomDirective, problems: list[Problem]) -> None:
+    def _custom(
+        self, agent_id: str, cause: Signal | None, d: CustomDirective, problems: list[Problem]
+    ) -> bool:
+        """Hand ``d`` to its handler; returns whether the agent was restarted (by its error
+        policy, the handler having raised), so that the rest of the step is not executed."""
         handler = self.directive_handlers.get(type(d))
         if handler is None:
             problems.append(no_handler(d))
-            return
+            return False
         try:
             produced: list[object] = list(handler(agent_id, d))
         except Exception as exc:
-            # The handler is the interpreter's extension, not the agent's logic: what it
-            # cannot do is a problem of the directive, as for a built-in one.
-            problems.append(handler_failed(d, f"raised {type(exc).__name__}: {exc}"))
-            return
+            opts = self.options.get(self.agents[agent_id].spec, self.default_options)
+            if opts is None:
+                # Unsupervised: what the handler cannot do is a problem of the directive,
+                # as for a built-in one (and as it always was here).
+                problems.append(handler_failed(d, f"raised {type(exc).__name__}: {exc}"))
+                return False
+            # Supervised: a crash, as on AsyncRuntime, and the agent's error policy applies.
+            trigger = cause or Signal(type="jido.directive", source="jido://runtime", id="-")
+            crash = ActionCrashed(agent_id, type(d).__name__, trigger.type)
+            crash.__cause__ = exc
+            return self.crashed(agent_id, trigger, crash, opts) == "restarted"
         for sig in produced:
             if isinstance(sig, Signal):
                 self.queue.append((agent_id, sig))
             else:
                 problems.append(handler_failed(d, f"produced {sig!r}, not a Signal"))
+        return False
+
+    # ------------------------------------------------------------------ supervision
+
+    def crashed(
+        self, agent_id: str, sig: Signal, exc: Exception, opts: AgentOptions
+    ) -> CrashOutcome:
+        """Apply ``opts.error_policy`` to ``exc``, raised by user code while ``agent_id``
+        handled ``sig``, as AsyncRuntime does (``_async_supervision.crash``): the agent
+        keeps its last good state (a crashed step commits nothing); ``StopAgent`` stops it
+        (``child.exit`` reason ``"crashed"``); ``Escalate`` stops it with the error in the
+        reason; ``Restart`` drops what it armed and registers its spec's startup schedules
+        again, and past ``max_restarts`` within ``within`` seconds of *virtual* time it
+        escalates. Records a :class:`CrashHandled` (see :meth:`crash_handled`)."""
+        crash = exc
+        if not isinstance(crash, ActionCrashed):
+            # A route guard or a custom strategy: the same crash as an action's, by the step.
+            crash = ActionCrashed(agent_id, "<step>", sig.type)
+            crash.__cause__ = exc
+        policy = opts.error_policy
+        at = self.now
+        reason: str | None = None
+        outcome: CrashOutcome
+        match policy:
+            case Continue():
+                outcome = "continued"
+            case StopAgent():
+                outcome, reason = "stopped", crash_reason(policy, crash)
+            case Restart(max_restarts=limit, within=window):
+                times = self._restarts.setdefault(agent_id, deque())
+                times.append(at)
+                while times and times[0] < at - window:
+                    times.popleft()
+                if len(times) > limit:
+                    outcome = "escalated"
+                    reason = why(f"restarted {limit} times within {window:g}s", crash)
+                else:
+                    outcome = "restarted"
+            case Escalate():
+                outcome, reason = "escalated", crash_reason(policy, crash)
+            case _:
+                assert_never(policy)
+        self.last_crash = (sig, crash)
+        message = crash_message(crash)
+        name = policy_name(policy)
+        self.crash_handled(
+            lambda i: CrashHandled(
+                index=i,
+                at=at,
+                agent_id=agent_id,
+                signal=sig,
+                policy=name,
+                outcome=outcome,
+                reason=reason,
+                message=message,
+            )
+        )
+        if reason is not None:
+            self._stop(agent_id, reason)
+        elif outcome == "restarted":
+            self.restart(agent_id, sig)
+        return outcome
+
+    def crash_handled(self, make: Callable[[int], CrashHandled]) -> None:
+        """Record a crash a policy handled, given its record by index (the hook a
+        simulation overrides to make it an event of its run)."""
+        self.crashes.append(make(self.steps))  # the index its trace entry would have had
+
+    def restart(self, agent_id: str, crashed: Signal) -> None:
+        """Restart a running agent as a ``Restart`` policy does: its value kept, what it
+        armed itself (timers, cron jobs, sensors) dropped, the schedules its spec declares
+        registered again, with ids derived from the signal whose step ``crashed`` (as on
+        AsyncRuntime, whose journal must not take them for re-deliveries)."""
+        self.forget_armed(agent_id)
+        agent = self.agents[agent_id]
+        problems: list[Problem] = []
+        self._execute(agent_id, None, restarted(self.specs[agent.spec], agent, crashed), problems)
+        self.problems.extend(problems)
+
+    def forget_armed(self, agent_id: str) -> int:
+        """Drop the timers, cron jobs and sensors ``agent_id`` armed (it restarts); returns
+        how many of them were live."""
+        lost = sum(1 for t in self.timers if t[2] == agent_id and self._timer_live(agent_id, t[4]))
+        if any(t[2] == agent_id for t in self.timers):
+            for t in self.timers:
+                if t[2] == agent_id:
+                    self._at_once.pop(t[1], None)
+            self.timers = [t for t in self.timers if t[2] != agent_id]
+            heapq.heapify(self.timers)
+        for key in [k for k in self.crons if k[0] == agent_id]:
+            del self.crons[key]
+        for key in [k for k in self.sensor_tags if k[0] == agent_id]:
+            del self.sensor_tags[key]
+            self.sensor_ends.pop(key, None)
+        return lost
+
+    def parent_death(self, child_id: str) -> ParentDeath:
+        """What ``child_id`` does when its parent stops: its spec's ``on_parent_death``;
+        ``"orphan"`` when it has no options (AsyncRuntime's default too)."""
+        opts = self.options.get(self.agents[child_id].spec, self.default_options)
+        return "orphan" if opts is None else opts.on_parent_death
 
     # ------------------------------------------------------------------ the clock
 

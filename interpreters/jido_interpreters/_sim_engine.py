@@ -41,7 +41,9 @@ from ._faults import (
     MessageReordered,
 )
 from ._kernel import DirectiveHandler, EffectOutcome, Kernel, SensorFn
+from ._options import AgentOptions
 from ._outcomes import as_text, outcome_signal, system_signal
+from ._policy import CrashHandled
 from ._sim_events import DeadLettered, Invariant, SignalDelivered, SimEvent, Violation
 from ._sync import EffectHandler, _CallHandlers
 
@@ -144,6 +146,8 @@ class _Engine(Kernel):
         latency: float,
         epoch: datetime,
         record: bool,
+        options: Mapping[str, AgentOptions] | None = None,
+        default_options: AgentOptions | None = None,
     ) -> None:
         super().__init__(
             specs,
@@ -153,7 +157,11 @@ class _Engine(Kernel):
             directives=directives,
             epoch=epoch,
             record=False,
+            options=options,
+            default_options=default_options,
         )
+        # Where the signal being handled came from: a crash's event says, as a delivery's.
+        self._sender = ""
         self._outbox = _Outbox(self)
         self.queue = self._outbox
         self.rng = rng
@@ -462,12 +470,31 @@ class _Engine(Kernel):
                 lambda i: DeadLettered(index=i, at=at, agent_id=target, sender=sender, signal=sig),
             )
             return
-        result = jido.step(self.specs[before.spec], before, sig)
+        try:
+            result = jido.step(self.specs[before.spec], before, sig)
+        except Exception as exc:
+            # As in Kernel.handle: unsupervised, the bug stops the run (see Simulation.run);
+            # supervised, the policy applies and the crash is an event of the run.
+            opts = self.options.get(before.spec, self.default_options)
+            if opts is None:
+                raise
+            self._sender = sender
+            self.crashed(target, sig, exc, opts)
+            if self.invariants:
+                self.check()
+            if self.count < limit:
+                # The draws that follow a delivery follow it too: a crash is one more event
+                # after which the world may fail.
+                r, which = self.rng.random(), self.rng.random()
+                if self._crash_lo <= r < self._crash_hi:
+                    self._crash(which)
+            return
         after = result.agent
         self.agents[target] = after
         self.steps += 1
         problems: list[Problem] = []
         if result.directives:
+            self._sender = sender  # for a custom directive handler that crashes
             self._execute(target, sig, result.directives, problems)
         directives = result.directives
         self.note(
@@ -599,25 +626,37 @@ class _Engine(Kernel):
         if self.invariants:
             self.check()
 
-    def _restart(self, victim: str, at: float) -> None:
-        # As a Restart policy does without storage: the value is kept; what the agent armed
-        # in memory is gone (a new incarnation ignores the old one's timers), and what the
-        # spec declares for startup is registered again.
-        incarnation = self._incarnation[victim]
+    def crash_handled(self, make: Callable[[int], CrashHandled]) -> None:
+        # An event of the run (so a replay repeats it), saying where the signal came from.
+        # A crash of a custom directive handler is recorded before the delivery whose
+        # directives were being executed: that delivery's event is made once they are done.
+        sender = self._sender
+        self.note("crash_handled", lambda i: attrs.evolve(make(i), sender=sender))
+
+    def forget_armed(self, agent_id: str) -> int:
+        # The heap holds the timers: a new incarnation ignores the old one's.
+        incarnation = self._incarnation[agent_id]
         lost = sum(
             1
             for item in self.heap
             if item[2] == _TIMER
-            and item[3] == victim
+            and item[3] == agent_id
             and item[6][0] == incarnation
-            and self._timer_live(victim, item[6][1])
+            and self._timer_live(agent_id, item[6][1])
         )
-        self._incarnation[victim] = next(self._incarnations)
-        for key in [k for k in self.crons if k[0] == victim]:
-            del self.crons[key]
-        for key in [k for k in self.sensor_tags if k[0] == victim]:
-            del self.sensor_tags[key]
-            self.sensor_ends.pop(key, None)
+        self._incarnation[agent_id] = next(self._incarnations)
+        super().forget_armed(agent_id)  # cron jobs and sensors
+        return lost
+
+    def _restart(self, victim: str, at: float) -> None:
+        # As a Restart policy does without storage (``Kernel.restart``, which forgets what
+        # the agent armed the same way): the value is kept; what the agent armed in memory
+        # is gone (a new incarnation ignores the old one's timers), and what the spec
+        # declares for startup is registered again. (A policy's restart derives the ids of
+        # those schedules from the signal whose step crashed; an injected crash has none,
+        # and registers them as at start.) An injected crash is the world's fault, not a bug
+        # of the agent's: it does not count against a ``Restart`` policy's limit.
+        lost = self.forget_armed(victim)
         self.note("crashed", lambda i: AgentCrashed(index=i, at=at, agent_id=victim, lost=lost))
         agent = self.agents[victim]
         problems: list[Problem] = []

@@ -22,12 +22,14 @@ from ._faults import (
     Fault,
     FaultPlan,
 )
-from ._outcomes import as_text
+from ._options import AgentOptions
+from ._policy import CrashHandled, crash_message
 from ._trace import TraceEntry
 
 __all__ = [
     "ActionCrash",
     "AgentStarted",
+    "CrashHandled",
     "DeadLettered",
     "Invariant",
     "InvariantViolated",
@@ -39,16 +41,6 @@ __all__ = [
 ]
 
 Invariant: TypeAlias = Callable[[Mapping[str, Agent[Any]]], "bool | str"]
-
-
-def crash_message(exc: BaseException) -> str:
-    """What a crash says, with the exception behind it: ``action 'pay' of agent 'a' raised
-    handling 'x.pay': KeyError: 'card'`` (an :class:`~jido.ActionCrashed` names the action;
-    its ``__cause__`` is what the action raised). Text throughout (see
-    :func:`~jido_interpreters._outcomes.as_text`): an exception's message may hold a lone
-    surrogate, which a trace, a terminal or a log could not write."""
-    cause = exc.__cause__
-    return as_text(str(exc) if cause is None else f"{exc}: {type(cause).__name__}: {cause}")
 
 
 @final
@@ -117,8 +109,9 @@ class DeadLettered:
     signal: Signal
 
 
-#: Everything a simulation records: starts, deliveries, dead letters and injected faults.
-SimEvent: TypeAlias = AgentStarted | SignalDelivered | DeadLettered | Fault
+#: Everything a simulation records: starts, deliveries, dead letters, injected faults, and
+#: crashes an error policy handled.
+SimEvent: TypeAlias = AgentStarted | SignalDelivered | DeadLettered | Fault | CrashHandled
 
 
 @final
@@ -190,6 +183,8 @@ class SimulationResult:
         out_of_events: the run stopped because its event budget ran out while something
             was still due (by ``until``, if given): a larger budget would have gone on.
             ``False`` for a run an invariant or a crash stopped.
+        options: the agents' options by spec name (see :class:`Simulation`).
+        default_options: the options of the specs ``options`` does not name, if any.
     """
 
     seed: int | None
@@ -213,6 +208,8 @@ class SimulationResult:
     until: float | None = None
     idle: bool = False
     out_of_events: bool = False
+    options: FrozenMap[str, AgentOptions] = attrs.field(factory=FrozenMap)
+    default_options: AgentOptions | None = None
 
     @property
     def entries(self) -> tuple[TraceEntry, ...]:

@@ -33,6 +33,7 @@ from ._faults import (
     MessageReordered,
 )
 from ._jsonl import loads, split_lines
+from ._policy import CrashHandled, options_json
 from ._sim_engine import _ChoicesExhausted, _Replayed
 from ._sim_events import (
     AgentStarted,
@@ -73,6 +74,7 @@ _KIND: Final[Mapping[type[Any], str]] = {
     EffectFailed: "effect_failed",
     EffectDelayed: "effect_delayed",
     EffectReissued: "effect_reissued",
+    CrashHandled: "crash_handled",
 }
 
 
@@ -109,6 +111,18 @@ def _event_to_dict(e: SimEvent, codec: Codec) -> dict[str, Any]:
             out.update({"agent": agent_id, "effect": effect, "key": key})
         case EffectDelayed(agent_id=agent_id, effect=effect, key=key, until=until):
             out.update({"agent": agent_id, "effect": effect, "key": key, "until": until})
+        case CrashHandled():
+            out.update(
+                {
+                    "to": e.agent_id,
+                    "from": e.sender,
+                    "signal": codec.to_dict(e.signal),
+                    "policy": e.policy,
+                    "outcome": e.outcome,
+                    "reason": e.reason,
+                    "message": e.message,
+                }
+            )
         case _:
             assert_never(e)
     return out
@@ -149,7 +163,8 @@ def simulation_to_jsonl(
     The header records what :func:`replay` needs to re-run it: ``seed`` (or, for a run whose
     choices a given generator made, ``choices``: every draw), ``events`` (the budget),
     ``until`` (the time bound, or ``null``), ``faults``, ``latency``, ``epoch``, the
-    ``agents`` as started and the ``inputs`` sent.
+    ``agents`` as started and the ``inputs`` sent, and the agents' ``options`` and
+    ``default_options`` when the run had any (their error policies and ``on_parent_death``).
     Two runs with the same seed, specs and inputs give the same bytes.
 
     Args:
@@ -173,6 +188,18 @@ def simulation_to_jsonl(
         # The epoch's zone, when it has rules: an offset alone would show times after a
         # daylight-saving change an hour off, and the replayed run would differ.
         **({"zone": zone} if (zone := _zone_name(result.epoch)) is not None else {}),
+        # Options, when a run has any (a trace of one without stays as it was): replay takes
+        # them from the scenario, and a scenario whose options changed differs here.
+        **(
+            {"options": {name: options_json(o) for name, o in sorted(result.options.items())}}
+            if result.options
+            else {}
+        ),
+        **(
+            {"default_options": options_json(result.default_options)}
+            if result.default_options is not None
+            else {}
+        ),
         "agents": [c.to_dict(a) for a in result.started],
         "inputs": [_input_dict(c, result, n) for n in range(len(result.inputs))],
     }
@@ -532,6 +559,8 @@ def replay(
         directives=scenario.directives,
         latency=header.latency,
         epoch=header.epoch,
+        options=scenario.options,
+        default_options=scenario.default_options,
     )
     if header.version < 3:
         sim._engine.lay_out_faults(legacy=True)

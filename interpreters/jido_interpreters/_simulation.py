@@ -73,6 +73,8 @@ from ._faults import (
     FaultPlan,
 )
 from ._kernel import DEFAULT_EPOCH, DirectiveHandler, SensorFn
+from ._options import AgentOptions
+from ._policy import CrashHandled, check_options
 from ._sim_engine import _Engine, _Recorded, _Violated
 from ._sim_events import (
     ActionCrash,
@@ -115,9 +117,17 @@ class Simulation:
             latency is drawn in ``[0, latency)``. ``0`` delivers in sending order (FIFO over
             the whole system, as SyncRuntime), leaving only faults to chance.
         record: keep every event (turn off for long or benchmark runs; counts are kept).
+        options, default_options: :class:`AgentOptions` by spec name, and for the rest, as
+            for SyncRuntime: without, an agent is unsupervised and a crash in user code
+            stops the run (``ActionCrashed``), as it always did; with, the crash follows the
+            agent's ``error_policy`` as on AsyncRuntime, is a :class:`CrashHandled` event of
+            the run, and the run goes on. ``Restart`` counts restarts within ``within``
+            seconds of virtual time. A parent's stop applies each child's
+            ``on_parent_death``. The trace header records them (what of them changes a run).
 
     Raises:
         ValueError: ``latency`` is negative or not finite.
+        TypeError: an option is not an :class:`AgentOptions`.
 
     >>> sim = Simulation(seed=1)
     >>> sim.run(events=10).quiescent
@@ -139,6 +149,8 @@ class Simulation:
         latency: float = 0.001,
         epoch: datetime = DEFAULT_EPOCH,
         record: bool = True,
+        options: Mapping[str, AgentOptions] | None = None,
+        default_options: AgentOptions | None = None,
     ) -> None:
         if seconds(latency) is None:
             raise ValueError(f"latency must be a finite number of seconds >= 0, got {latency!r}")
@@ -162,6 +174,8 @@ class Simulation:
             latency=float(latency),
             epoch=epoch,
             record=record,
+            options=check_options(options, default_options),
+            default_options=default_options,
         )
         self._started: list[Agent[Any]] = []
         self._inputs: list[tuple[float, str, Signal]] = []
@@ -273,9 +287,10 @@ class Simulation:
 
         Raises:
             InvariantViolated: an invariant failed; the run stopped after that event.
-            ActionCrashed: an action raised (a bug); a note gives the seed and the event
-                index, and :meth:`result` has the run up to the event before, and the
-                crash (``crash``: its trace ends with it).
+            ActionCrashed: an action of an agent without options raised (a bug; with
+                options its policy handles it, a ``CrashHandled`` event); a note gives the
+                seed and the event index, and :meth:`result` has the run up to the event
+                before, and the crash (``crash``: its trace ends with it).
             Exception: other user code raised (a route guard, a custom strategy), as it
                 is, with the same note.
             RuntimeError: the simulation has already run.
@@ -361,6 +376,8 @@ class Simulation:
             sinks=FrozenMap({name: tuple(sigs) for name, sigs in e.sinks.items()}),
             choices=None if self._choices is None else tuple(self._choices),
             crash=self._crash,
+            options=FrozenMap(self._engine.options),
+            default_options=self._engine.default_options,
         )
 
     # ------------------------------------------------------------------ reading
@@ -384,6 +401,11 @@ class Simulation:
     def events(self) -> tuple[SimEvent, ...]:
         """The events so far."""
         return tuple(self._engine.events)
+
+    @property
+    def crashes(self) -> tuple[CrashHandled, ...]:
+        """The crashes the agents' error policies handled so far (events of the run)."""
+        return tuple(e for e in self._engine.events if isinstance(e, CrashHandled))
 
     @property
     def agents(self) -> Mapping[str, Agent[Any]]:
@@ -422,6 +444,10 @@ def _sensors(value: Mapping[str, SensorFn]) -> Mapping[str, SensorFn]:
     return MappingProxyType(dict(value))
 
 
+def _options(value: Mapping[str, AgentOptions]) -> Mapping[str, AgentOptions]:
+    return MappingProxyType(check_options(value, None))
+
+
 def _handlers(
     value: Mapping[type[CustomDirective], DirectiveHandler],
 ) -> Mapping[type[CustomDirective], DirectiveHandler]:
@@ -442,6 +468,9 @@ class Scenario:
         effects: fake effect handlers by name.
         invariants: checks over all running agents, by name.
         sinks, sensors, directives, latency, epoch: as for :class:`Simulation`.
+        options, default_options: as for :class:`Simulation`: the agents' error policies
+            and ``on_parent_death``. Replay takes them from the scenario; the trace header
+            records them, so a replay under other options differs from its first line.
         codec: the codec for traces, if they hold custom directives.
     """
 
@@ -457,6 +486,8 @@ class Scenario:
     latency: float = 0.001
     epoch: datetime = DEFAULT_EPOCH
     codec: Codec | None = None
+    options: Mapping[str, AgentOptions] = attrs.field(factory=dict, converter=_options)
+    default_options: AgentOptions | None = None
 
     def simulation(
         self,
@@ -486,6 +517,8 @@ class Scenario:
             latency=self.latency,
             epoch=self.epoch,
             record=record,
+            options=self.options,
+            default_options=self.default_options,
         )
         if setup and self.setup is not None:
             self.setup(sim)

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any, Final, TypeAlias, final
 
 from jido import (
+    ActionCrashed,
     Agent,
     AgentSpec,
     CustomDirective,
@@ -29,6 +30,8 @@ from ._kernel import (
     SensorFn,
     UnknownAgent,
 )
+from ._options import AgentOptions
+from ._policy import CrashHandled
 from ._trace import TraceEntry
 
 __all__ = ["EffectHandler", "SyncRuntime"]
@@ -107,8 +110,13 @@ class _Runtime:
     def send(self, agent_id: str, signal: Signal | str, data: object = None) -> None:
         """Deliver a signal (or a new one of this type with ``data``) and run until idle.
 
+        A crash its error policy handles (see ``options``) is not raised: it is in
+        :attr:`crashes`, and the run goes on.
+
         Raises:
             UnknownAgent: no running agent has this id; nothing was queued.
+            ActionCrashed: an action of an agent without options raised (so does other
+                user code: a route guard, a custom strategy, as it is).
         """
         sig = signal if isinstance(signal, Signal) else self.signal(signal, data)
         self._kernel.deliver(agent_id, sig)
@@ -132,11 +140,15 @@ class _Runtime:
 
         Raises:
             UnknownAgent: the agent is not running, or stopped before handling the signal.
+            ActionCrashed: the signal's step crashed and the agent's error policy handled it
+                (as AsyncRuntime's ``call`` raises; the run went on until idle first).
+                Without options for the agent, a crash is raised as it happens.
         """
         sig = signal if isinstance(signal, Signal) else self.signal(signal, data)
         k = self._kernel
         k.deliver(agent_id, sig)
         result: Agent[Any] | None = None
+        crashed: ActionCrashed | None = None
         handled = 0
         while k.queue:
             if handled >= k.max_steps:
@@ -146,6 +158,10 @@ class _Runtime:
             handled += 1
             if current is sig and target == agent_id:
                 result = after
+                if after is None and k.last_crash is not None and k.last_crash[0] is sig:
+                    crashed = k.last_crash[1]
+        if crashed is not None:
+            raise crashed
         if result is None:
             raise UnknownAgent(agent_id)
         return result
@@ -159,7 +175,8 @@ class _Runtime:
         return self._kernel.agent(agent_id).state
 
     def stop(self, agent_id: str, reason: str = "normal") -> None:
-        """Stop the agent (children are orphaned, the parent told) and run until idle."""
+        """Stop the agent (the parent told, its children following their
+        ``on_parent_death``: orphaned by default) and run until idle."""
         self._kernel.stop(agent_id, reason)
         self._kernel.run_until_idle()
 
@@ -192,6 +209,12 @@ class _Runtime:
     def problems(self) -> tuple[Problem, ...]:
         """Problems executing directives (also in the trace entries), in order."""
         return tuple(self._kernel.problems)
+
+    @property
+    def crashes(self) -> tuple[CrashHandled, ...]:
+        """The crashes the agents' error policies handled (with ``options`` or
+        ``default_options`` given), in order; without, a crash is raised instead."""
+        return tuple(self._kernel.crashes)
 
     @property
     def dead_letters(self) -> tuple[tuple[str, Signal], ...]:
@@ -243,10 +266,29 @@ class SyncRuntime(_Runtime):
         max_steps: a run handling more signals than this without going idle raises
             :class:`RunawayError`.
         record: keep the trace (turn off for long benchmark runs).
+        options: :class:`AgentOptions` by spec name, as for AsyncRuntime; ``default_options``
+            for the specs not named. Only ``error_policy`` and ``on_parent_death`` mean
+            anything here (``mailbox_size`` and ``effect_timeout`` are accepted and ignored:
+            there is no mailbox, and effects run within their step).
+        default_options: the options of the specs ``options`` does not name; ``None`` (the
+            default) leaves them unsupervised, unlike AsyncRuntime, whose default is
+            ``AgentOptions()`` (``Continue()``): a crash in user code (an action raising, a
+            route guard, a custom strategy) is raised to the caller, so that a test never
+            passes over a bug, a custom directive handler that raises is a problem of its
+            directive, and a parent's stop orphans its children. A supervised agent's crash
+            follows its policy as on AsyncRuntime (the same ``child.exit`` reasons, the last
+            good state kept, ``Restart`` counting restarts within ``within`` seconds of
+            virtual time) and is listed in :attr:`crashes`.
 
     Raises:
         TypeError: a handler or sensor is not callable, or is async (``async def``, or an
-            async generator function): this runtime would never await it.
+            async generator function): this runtime would never await it; an option is not
+            an :class:`AgentOptions`.
+
+    >>> from jido_interpreters import AgentOptions, StopAgent
+    >>> rt = SyncRuntime(default_options=AgentOptions(error_policy=StopAgent()))
+    >>> rt.crashes
+    ()
 
     >>> rt = SyncRuntime()
     >>> rt.now.isoformat()
@@ -264,6 +306,8 @@ class SyncRuntime(_Runtime):
         epoch: datetime = DEFAULT_EPOCH,
         max_steps: int = 1_000_000,
         record: bool = True,
+        options: Mapping[str, AgentOptions] | None = None,
+        default_options: AgentOptions | None = None,
     ) -> None:
         self._effects = _CallHandlers(effects)
         self._kernel = Kernel(
@@ -275,6 +319,8 @@ class SyncRuntime(_Runtime):
             epoch=epoch,
             max_steps=max_steps,
             record=record,
+            options=options,
+            default_options=default_options,
         )
 
     @property

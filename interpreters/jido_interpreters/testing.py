@@ -44,6 +44,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
 from jido import Agent, AgentSpec, Problem, ProblemKind
 
 from ._kernel import SensorFn
+from ._options import AgentOptions
 from ._sync import EffectHandler, SyncRuntime
 from ._trace import TraceEntry
 
@@ -66,6 +67,10 @@ class AgentMachine(RuleBasedStateMachine):
             the default), ``True`` (any), or a collection of :class:`~jido.ProblemKind`.
             ``Error`` directives (the agent refusing bad data: no route, bad params...) are
             the agent's own answers and are never counted as problems here.
+        options, default_options: :class:`~jido_interpreters.AgentOptions` by spec name, and
+            for the rest, as for :class:`SyncRuntime`: give the agent an error policy to test
+            its supervision (a crash it handles is in ``self.runtime.crashes``; one that
+            stops the agent needs :meth:`expect_stop`). Without, a crash fails the test.
 
     Contract:
         * ``__init__`` builds a fresh :class:`SyncRuntime` from the class attributes and
@@ -91,6 +96,8 @@ class AgentMachine(RuleBasedStateMachine):
     sensors: ClassVar[Mapping[str, SensorFn]] = {}
     initial_state: ClassVar[object] = None
     allow_problems: ClassVar[bool | Collection[ProblemKind]] = False
+    options: ClassVar[Mapping[str, AgentOptions]] = {}
+    default_options: ClassVar[AgentOptions | None] = None
 
     def __init__(self) -> None:
         super().__init__()
@@ -105,6 +112,8 @@ class AgentMachine(RuleBasedStateMachine):
             effects=self.make_effects(),
             sinks=self.sinks,
             sensors=self.make_sensors(),
+            options=self.options,
+            default_options=self.default_options,
         )
         self._agent_id: str = spec.name
         self._stop_expected = False

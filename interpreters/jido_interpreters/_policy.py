@@ -1,0 +1,144 @@
+"""Supervision shared by every interpreter: what a crash under an error policy records, and
+why an agent stopped by one says it stopped.
+
+AsyncRuntime applies :class:`~jido_interpreters.AgentOptions` to every agent (its default is
+``Continue()``). SyncRuntime, Simulation, DryRun and ``AgentMachine`` apply them only to the
+agents of specs they were given options for (``options=`` by spec name, or
+``default_options=`` for every spec): without, a crash is raised to the caller as it always
+was, so that a bug in a test never passes unseen. With, a crash follows the policy as it does
+on AsyncRuntime, with the same lifecycle signals and reasons, and is recorded as a
+:class:`CrashHandled`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Literal, TypeAlias, assert_never, final
+
+import attrs
+
+from jido import Signal
+
+from ._options import AgentOptions, Continue, ErrorPolicy, Escalate, Restart, StopAgent
+from ._outcomes import as_text
+
+__all__ = [
+    "CrashHandled",
+    "CrashOutcome",
+    "check_options",
+    "crash_message",
+    "crash_reason",
+    "options_json",
+    "policy_name",
+    "why",
+]
+
+#: What a policy did with a crash: the agent went on (``Continue``), was stopped
+#: (``StopAgent``), restarted (``Restart``), or stopped with its parent told why (``Escalate``,
+#: or ``Restart`` past its limit).
+CrashOutcome: TypeAlias = Literal["continued", "stopped", "restarted", "escalated"]
+
+
+def crash_message(exc: BaseException) -> str:
+    """What a crash says, with the exception behind it: ``action 'pay' of agent 'a' raised
+    handling 'x.pay': KeyError: 'card'`` (an :class:`~jido.ActionCrashed` names the action;
+    its ``__cause__`` is what the action raised). Text throughout (see
+    :func:`~jido_interpreters._outcomes.as_text`): an exception's message may hold a lone
+    surrogate, which a trace, a terminal or a log could not write."""
+    cause = exc.__cause__
+    return as_text(str(exc) if cause is None else f"{exc}: {type(cause).__name__}: {cause}")
+
+
+def why(what: str, exc: BaseException) -> str:
+    """``what``, with the exception behind the crash ``exc``: ``crashed: KeyError: 'card'``."""
+    cause = exc.__cause__ or exc
+    return f"{what}: {type(cause).__name__}: {cause}"
+
+
+def crash_reason(policy: StopAgent | Escalate, exc: BaseException) -> str:
+    """Why an agent that crashed with ``exc`` stopped under ``policy`` (what its parent's
+    ``child.exit`` says), on every runtime, live and when a recovery repeats the crash."""
+    if isinstance(policy, StopAgent):
+        return "crashed"
+    return why("crashed", exc)
+
+
+def policy_name(policy: ErrorPolicy) -> Literal["continue", "stop", "restart", "escalate"]:
+    """The policy's name in a record or a trace."""
+    match policy:
+        case Continue():
+            return "continue"
+        case StopAgent():
+            return "stop"
+        case Restart():
+            return "restart"
+        case Escalate():
+            return "escalate"
+        case _:
+            assert_never(policy)
+
+
+def check_options(
+    options: Mapping[str, AgentOptions] | None, default_options: AgentOptions | None
+) -> dict[str, AgentOptions]:
+    """``options`` as a dict, each checked to be an :class:`AgentOptions` (as AsyncRuntime
+    checks them).
+
+    Raises:
+        TypeError: an option is not an :class:`AgentOptions` (named).
+    """
+    if options is not None and not isinstance(options, Mapping):
+        raise TypeError(f"options must be a mapping of spec name to AgentOptions, not {options!r}")
+    given: list[tuple[str, object]] = [*(options or {}).items()]
+    if default_options is not None:
+        given.append(("default_options", default_options))
+    for name, opts in given:
+        if not isinstance(opts, AgentOptions):
+            raise TypeError(f"options for {name!r} must be AgentOptions, not {opts!r}")
+    return dict(options or {})
+
+
+def options_json(opts: AgentOptions) -> dict[str, Any]:
+    """What of ``opts`` changes a run on virtual time, as JSON for a simulation trace's
+    header: the error policy and ``on_parent_death`` (a mailbox bound and an effect timeout
+    mean nothing there)."""
+    policy = opts.error_policy
+    kind = policy_name(policy)
+    recorded: object = kind
+    if isinstance(policy, Restart):
+        recorded = {kind: {"max_restarts": policy.max_restarts, "within": policy.within}}
+    return {"error_policy": recorded, "on_parent_death": opts.on_parent_death}
+
+
+@final
+@attrs.frozen(kw_only=True)
+class CrashHandled:
+    """A crash in user code (an action raising, a route guard, a custom strategy, a custom
+    directive handler) that the agent's error policy handled: ``SyncRuntime.crashes``, and
+    an event of a simulation's trace.
+
+    Attributes:
+        index: in a simulation, the event's position in the run; in SyncRuntime, the index
+            the crashed step's trace entry would have had (a crashed step commits nothing,
+            so it has none).
+        at: virtual seconds since the epoch.
+        agent_id: the agent that crashed.
+        sender: in a simulation, where the signal came from (as ``SignalDelivered.sender``);
+            ``None`` in SyncRuntime.
+        signal: the signal whose step (or whose directives) crashed.
+        policy: ``"continue"``, ``"stop"``, ``"restart"`` or ``"escalate"``.
+        outcome: what the policy did (see :data:`CrashOutcome`).
+        reason: the reason the agent stopped with (its parent's ``child.exit`` says it), if
+            it stopped.
+        message: the crash and the exception behind it (:func:`crash_message`).
+    """
+
+    index: int
+    at: float
+    agent_id: str
+    sender: str | None = None
+    signal: Signal
+    policy: Literal["continue", "stop", "restart", "escalate"]
+    outcome: CrashOutcome
+    reason: str | None = None
+    message: str
