@@ -916,3 +916,54 @@ def test_simulate_runs_the_scenario_named_and_replay_finds_it_again(tmp_path: Pa
         replayed = run("replay", str(trace))
         assert replayed.exit_code == 0, replayed.output
         assert replayed.stdout.startswith("identical: ")
+
+
+GUARDED = """
+import attrs
+from jido import AgentSpec, NoParams, Route, action, ok
+from jido_interpreters import Scenario
+
+@attrs.frozen
+class S:
+    n: int = 0
+
+@action()
+def add(state, p: NoParams, ctx):
+    return ok(S(state.n + 1))
+
+def guard(signal):
+    raise KeyError("guard bug")
+
+SPEC = AgentSpec(name="g", state=S, routes=[
+    Route(pattern="g.add", target=add),
+    Route(pattern="g.guarded", target=add, guard=guard),
+])
+
+def setup(sim):
+    sim.start(SPEC, "g")
+    sim.send("g", "g.add")
+    sim.send("g", "g.guarded")
+
+SCENARIO = Scenario(specs=[SPEC], setup=setup)
+"""
+
+
+def test_a_raising_route_guard_is_one_failed_line_in_review_and_simulate(tmp_path: Path) -> None:
+    """A route guard raising is a bug like an action raising: ``review`` prints the review of
+    the steps before it and a ``failed:`` line, ``simulate`` a ``failed:`` line naming the
+    seed and the event; exit code 1 and no traceback either way."""
+    module = tmp_path / "guarded.py"
+    module.write_text(GUARDED, encoding="utf-8")
+    path = script(tmp_path, cloudevent(1, "g.add"), cloudevent(2, "g.guarded"))
+    reviewed = run("review", f"{module}:SPEC", str(path), "--format", "json")
+    assert reviewed.exit_code == 1, reviewed.output
+    assert reviewed.stderr == (
+        "failed: user code a step ran (a route guard or a custom strategy) raised"
+        " KeyError: 'guard bug'\n"
+    )
+    assert [s["signal_type"] for s in json.loads(reviewed.stdout)["steps"]] == ["g.add"]
+    simulated = run("simulate", f"{module}:SPEC", "--seed", "3")
+    assert simulated.exit_code == 1, simulated.output
+    (line,) = simulated.stderr.splitlines()
+    assert line.startswith("failed: user code a step ran (a route guard or a custom strategy)")
+    assert "KeyError: 'guard bug' (in a simulation with seed 3, at event " in line

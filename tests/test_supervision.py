@@ -483,3 +483,35 @@ class RestartingWorker(AgentMachine):
 
 TestRestartingWorker = RestartingWorker.TestCase
 TestRestartingWorker.settings = settings(max_examples=10, stateful_step_count=8)
+
+
+@action()
+def mumble(state: Log, _: NoParams, ctx: Context) -> ActionResult[Log]:
+    raise ValueError("bad \ud83d title")
+
+
+MUMBLER = AgentSpec(name="mumbler", state=Log, routes=[Route(pattern="m.boom", target=mumble)])
+
+
+def _mumbling(sim: Simulation) -> None:
+    sim.start(MUMBLER, "m")
+    sim.send("m", "m.boom")
+
+
+@pytest.mark.parametrize("policy", [Escalate(), Restart(max_restarts=0, within=10.0)])
+def test_a_handled_crash_reason_holding_a_lone_surrogate_is_text(
+    policy: Escalate | Restart,
+) -> None:
+    """The reason a policy records (and a simulation trace writes) for an exception whose
+    message holds a lone surrogate is escaped, as the crash message is: the trace can be
+    written as UTF-8 and replays."""
+    scenario = Scenario(
+        specs=[MUMBLER], setup=_mumbling, default_options=AgentOptions(error_policy=policy)
+    )
+    result = simulate(scenario, seed=1)
+    (crash,) = [e for e in result.events if isinstance(e, CrashHandled)]
+    assert crash.reason is not None
+    assert "bad \\ud83d title" in crash.reason
+    text = simulation_to_jsonl(result)
+    text.encode("utf-8")
+    assert replay(text, scenario) is None

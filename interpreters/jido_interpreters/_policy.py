@@ -52,7 +52,7 @@ def crash_message(exc: BaseException) -> str:
 def why(what: str, exc: BaseException) -> str:
     """``what``, with the exception behind the crash ``exc``: ``crashed: KeyError: 'card'``."""
     cause = exc.__cause__ or exc
-    return f"{what}: {type(cause).__name__}: {cause}"
+    return as_text(f"{what}: {type(cause).__name__}: {cause}")
 
 
 def crash_reason(policy: StopAgent | Escalate, exc: BaseException) -> str:

@@ -34,6 +34,7 @@ from ._dryrun import CannedError, DryRun, Reply
 from ._faults import NO_FAULTS, FaultPlan, fault_plan_from_json
 from ._jsonl import loads, split_lines
 from ._kernel import RunawayError, UnknownAgent
+from ._outcomes import as_text
 from ._review import describe
 from ._sim_events import InvariantViolated, SimulationResult, crash_message
 from ._sim_trace import replay as replay_trace
@@ -493,7 +494,22 @@ def review(
         # The steps up to the crash are what a reviewer needs to see why: reviewed first.
         _review_so_far(run, root, signals, format)
         _fail(crash_message(exc))
+    except Exception as exc:
+        # Other user code a step ran (a route guard, a custom strategy) raised: a bug too.
+        _review_so_far(run, root, signals, format)
+        _fail(_user_code_raised(exc))
     _review_so_far(run, root, signals, format)
+
+
+def _user_code_raised(exc: Exception) -> str:
+    """What a ``failed:`` line says of an exception from user code a step ran other than an
+    action (which :func:`crash_message` covers), with the notes it carries (a simulation's
+    seed and event)."""
+    notes = "".join(f" ({note})" for note in getattr(exc, "__notes__", ()))
+    return as_text(
+        "user code a step ran (a route guard or a custom strategy) raised"
+        f" {type(exc).__name__}: {exc}{notes}"
+    )
 
 
 def _review_so_far(run: DryRun, root: AgentSpec[Any], signals: Path, format: str) -> None:
@@ -770,6 +786,11 @@ def simulate(
             failure, result = exc, exc.result
         except ActionCrashed as exc:
             failure, result = exc, sim.result()
+        except Exception as exc:
+            # A route guard or a custom strategy raised. The trace records no such end (a
+            # replay would raise it again, not compare), so none is written: the seed is
+            # what repeats the run.
+            _fail(_user_code_raised(exc))
     written: str | None = None  # why the trace could not be written, if it could not
     if trace_out is not None:
         try:
