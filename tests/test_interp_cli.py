@@ -967,3 +967,18 @@ def test_a_raising_route_guard_is_one_failed_line_in_review_and_simulate(tmp_pat
     (line,) = simulated.stderr.splitlines()
     assert line.startswith("failed: user code a step ran (a route guard or a custom strategy)")
     assert "KeyError: 'guard bug' (in a simulation with seed 3, at event " in line
+
+
+def test_replay_of_a_spec_whose_guard_now_raises_reports_a_divergence(tmp_path: Path) -> None:
+    """A trace recorded before a route guard started raising (a spec change) replays to a
+    divergence naming the exception, exit code 1, not a traceback."""
+    module = tmp_path / "guarded.py"
+    module.write_text(GUARDED.replace('raise KeyError("guard bug")', "return True"), "utf-8")
+    trace = tmp_path / "t.jsonl"
+    recorded = run("simulate", f"{module}:SPEC", "--trace-out", str(trace))
+    assert recorded.exit_code == 0, recorded.output
+    module.write_text(GUARDED, encoding="utf-8")
+    replayed = run("replay", str(trace))
+    assert replayed.exit_code == 1, replayed.output
+    assert replayed.stdout.startswith("diverged at ")
+    assert "raised KeyError: 'guard bug'" in replayed.stdout

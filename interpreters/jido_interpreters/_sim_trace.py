@@ -33,6 +33,7 @@ from ._faults import (
     MessageReordered,
 )
 from ._jsonl import loads, split_lines
+from ._outcomes import as_text
 from ._policy import CrashHandled, options_json
 from ._sim_engine import _ChoicesExhausted, _Replayed
 from ._sim_events import (
@@ -569,6 +570,7 @@ def replay(
     except ValueError as exc:
         raise DecodeError(_HEADER, str(exc)) from None
     note: str | None = None
+    running = False  # past the setup: what raises now comes from the run
     try:
         # In the order the setup did it: the starts before each input, then the rest.
         agents = iter(header.agents)
@@ -580,6 +582,7 @@ def replay(
             sim.send(to, sig, at=at)
         for agent in agents:
             sim.start(agent.spec, agent.id, agent.state)
+        running = True
         result = sim.run(header.events, until=header.until, progress=progress)
     except InvariantViolated as exc:
         result = exc.result
@@ -594,6 +597,16 @@ def replay(
         raise DecodeError(
             _HEADER, f"the run's virtual time passes the end of the calendar: {exc}"
         ) from None
+    except Exception as exc:
+        if not running:
+            raise  # the recorded setup does not fit the scenario: the caller says so
+        # Other user code the run ran (a route guard, a custom strategy) raised: where the
+        # recorded run went on, the replay stops, and the comparison says where.
+        note = as_text(
+            "user code a step ran (a route guard or a custom strategy) raised"
+            f" {type(exc).__name__}: {exc}"
+        )
+        result = sim.result()
     if header.choices is not None:
         # The header is compared as recorded: a diverging run shows at its first differing
         # event, not at a header listing the draws it happened to take.
