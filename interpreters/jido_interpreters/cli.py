@@ -494,6 +494,8 @@ def review(
         # The steps up to the crash are what a reviewer needs to see why: reviewed first.
         _review_so_far(run, root, signals, format)
         _fail(crash_message(exc))
+    except typer.Exit:
+        raise  # a bad line met on the way: said already
     except Exception as exc:
         # Other user code a step ran (a route guard, a custom strategy) raised: a bug too.
         _review_so_far(run, root, signals, format)
