@@ -33,7 +33,6 @@ from jido import (
     CHILD_EXIT,
     CHILD_STARTED,
     SENSOR_EXIT,
-    ActionCrashed,
     AdoptChild,
     Cron,
     CronCancel,
@@ -71,6 +70,7 @@ from ._outcomes import (
     outcome_signal,
     spawned_id,
 )
+from ._policy import handler_crash
 from ._storage import AgentExists
 from ._telemetry import failed
 
@@ -107,9 +107,7 @@ def execute(
                 chain = _execute_one(rt, srv, cause, d, chain, invoked, problems)
         except Exception as exc:
             # A bug in a user-supplied directive handler: the agent's error policy.
-            trigger = cause or Signal(type="jido.directive", source="jido://runtime", id="-")
-            crash = ActionCrashed(agent_id, type(d).__name__, trigger.type)
-            crash.__cause__ = exc
+            trigger, crash = handler_crash(agent_id, cause, d, exc)
             if supervision.crash(rt, srv, trigger, crash):
                 break  # restarted: the rest of the crashed step is not carried out
     return problems

@@ -74,6 +74,7 @@ from ._policy import (
     check_options,
     crash_message,
     crash_reason,
+    handler_crash,
     policy_name,
     why,
 )
@@ -779,9 +780,7 @@ class Kernel:
                 problems.append(handler_failed(d, f"raised {type(exc).__name__}: {exc}"))
                 return False
             # Supervised: a crash, as on AsyncRuntime, and the agent's error policy applies.
-            trigger = cause or Signal(type="jido.directive", source="jido://runtime", id="-")
-            crash = ActionCrashed(agent_id, type(d).__name__, trigger.type)
-            crash.__cause__ = exc
+            trigger, crash = handler_crash(agent_id, cause, d, exc)
             return self.crashed(agent_id, trigger, crash, opts) == "restarted"
         for sig in produced:
             if isinstance(sig, Signal):

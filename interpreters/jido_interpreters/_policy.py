@@ -17,7 +17,7 @@ from typing import Any, Literal, TypeAlias, assert_never, final
 
 import attrs
 
-from jido import Signal
+from jido import ActionCrashed, Signal
 
 from ._options import AgentOptions, Continue, ErrorPolicy, Escalate, Restart, StopAgent
 from ._outcomes import as_text
@@ -28,6 +28,7 @@ __all__ = [
     "check_options",
     "crash_message",
     "crash_reason",
+    "handler_crash",
     "options_json",
     "policy_name",
     "why",
@@ -142,3 +143,15 @@ class CrashHandled:
     outcome: CrashOutcome
     reason: str | None = None
     message: str
+
+
+def handler_crash(
+    agent_id: str, cause: Signal | None, d: object, exc: Exception
+) -> tuple[Signal, ActionCrashed]:
+    """The crash of a directive handler that raised ``exc`` on ``d``, with the signal it is
+    a crash of: the step's cause, or a stand-in for directives no signal caused (an agent's
+    startup schedules), on every runtime alike."""
+    trigger = cause or Signal(type="jido.directive", source="jido://runtime", id="-")
+    crash = ActionCrashed(agent_id, type(d).__name__, trigger.type)
+    crash.__cause__ = exc
+    return trigger, crash
