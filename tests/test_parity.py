@@ -20,6 +20,7 @@ from jido import (
     CHILD_STARTED,
     FSM,
     ORPHANED,
+    RESTARTED,
     ActionResult,
     AgentSpec,
     Context,
@@ -719,3 +720,85 @@ def test_a_stopped_agents_last_outcome_is_a_dead_letter_on_every_interpreter() -
             return [(a, s.type) for a, s in art.dead_letters]
 
     assert asyncio.run(main()) == expected
+
+
+# ---------------------------------------------------------------------------- restart notice
+
+
+@action()
+def fetch(state: Book, _: NoParams, ctx: Context) -> ActionResult[Book]:
+    """A URL in flight: its timeout armed (a timer of the agent's own)."""
+    return ok(_saw(state, "fetch"), schedule(0.3, "crawl.timeout"))
+
+
+@action()
+def timed_out(state: Book, _: NoParams, ctx: Context) -> ActionResult[Book]:
+    """The URL's timeout fired."""
+    return ok(_saw(state, "timeout"))
+
+
+@action()
+def rearm(state: Book, _: NoParams, ctx: Context) -> ActionResult[Book]:
+    """Told it restarted (its timers gone): arm the timeout of the URL in flight again."""
+    assert ctx.signal is not None
+    data: Any = ctx.signal.data
+    new = _saw(state, f"restarted:{data['restarts']}:{data['reason']}")
+    in_flight = "fetch" in state.seen and "timeout" not in state.seen
+    return ok(new, schedule(0.3, "crawl.timeout")) if in_flight else ok(new)
+
+
+CRAWLER = AgentSpec(
+    name="crawler",
+    state=Book,
+    routes=[
+        Route(pattern="crawl.fetch", target=fetch),
+        Route(pattern="crawl.timeout", target=timed_out),
+        Route(pattern="crawl.crash", target=crash_job),
+        Route(pattern=RESTARTED, target=rearm),
+    ],
+)
+CRAWLER_OPTIONS = {"crawler": AgentOptions(error_policy=Restart(max_restarts=3, within=60.0))}
+
+
+@pytest.mark.parametrize("runtime", ["sync", "async", "async, durable", "simulation", "dry run"])
+def test_a_restarted_agent_re_arms_its_timer_alike_on_every_interpreter(
+    runtime: str, tmp_path: Path
+) -> None:
+    """A crawler with a URL in flight crashes under ``Restart``: the restart drops the
+    URL's timeout, ``jido.agent.restarted`` tells it so, it arms the timeout again, and the
+    timeout fires; the same final agent on every interpreter."""
+    opts = CRAWLER_OPTIONS
+    agent: Any
+    match runtime:
+        case "sync" | "dry run":
+            rt = (
+                SyncRuntime([CRAWLER], options=opts)
+                if runtime == "sync"
+                else DryRun([CRAWLER], options=opts)
+            )
+            rt.start(CRAWLER, "c")
+            rt.send("c", "crawl.fetch")
+            rt.send("c", "crawl.crash")
+            rt.advance(1)
+            agent = rt.agent("c")
+        case "simulation":
+            sim = Simulation([CRAWLER], seed=7, options=opts)
+            sim.start(CRAWLER, "c")
+            sim.send("c", "crawl.fetch", at=1.0)
+            sim.send("c", "crawl.crash", at=1.1)
+            agent = sim.run(until=10.0).agents["c"]
+        case _:
+            store = tmp_path / "c.db" if runtime == "async, durable" else None
+
+            async def main() -> Any:
+                storage = None if store is None else SQLiteStorage(store)
+                async with AsyncRuntime([CRAWLER], options=opts, storage=storage) as rt:
+                    await rt.start(CRAWLER, "c")
+                    await rt.call("c", "crawl.fetch")
+                    await rt.cast("c", "crawl.crash")
+                    return await rt.wait_until("c", lambda a: "timeout" in a.state.seen, timeout=5)
+
+            agent = asyncio.run(main())
+    reason = "action 'crash_job' of agent 'c' raised handling 'crawl.crash': ValueError: boom"
+    assert agent.state.seen == ("fetch", f"restarted:1:{reason}", "timeout")
+    assert agent.version == 3

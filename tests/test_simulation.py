@@ -22,11 +22,13 @@ from typer.testing import CliRunner, Result
 from jido import (
     CHILD_EXIT,
     CHILD_STARTED,
+    RESTARTED,
     SENSOR_EXIT,
     ActionCrashed,
     ActionResult,
     AgentSpec,
     Context,
+    Error,
     FrozenMap,
     Invoke,
     JsonValue,
@@ -516,10 +518,17 @@ def test_a_restarted_crash_keeps_the_agent_and_loses_its_timers() -> None:
     assert armed.signal.type == "ticker.arm"
     assert isinstance(crash, AgentCrashed)
     assert (crash.agent_id, crash.lost) == ("t", 2)  # the startup tick and the alarm
-    after = [e for e in rest if isinstance(e, SignalDelivered)]
-    assert [e.signal.type for e in after] == ["ticker.tick"] * len(after)  # no alarm
+    # First it is told (it has no route for that: one routing error, its state as it was).
+    told, *after = [e for e in rest if isinstance(e, SignalDelivered)]
+    assert (told.signal.type, told.sender, told.at) == (RESTARTED, "@runtime", crash.at)
+    assert told.signal.data == {"restarts": 1, "reason": "injected crash"}
+    assert told.before == told.after == armed.after  # restored from its last state
+    assert [type(d) for d in told.directives] == [Error]
+    # After each tick it crashes again (no crash follows a notice), and is told again.
+    assert [e.signal.type for e in after] == ["ticker.tick", RESTARTED] * (len(after) // 2)
+    told_again: list[Any] = [e.signal.data for e in after[1::2]]
+    assert [d["restarts"] for d in told_again] == list(range(2, len(after) // 2 + 2))
     assert after[0].at == pytest.approx(crash.at + 10.0)
-    assert after[0].before == armed.after  # restored from its last state
     assert '"kind":"crashed"' in simulation_to_jsonl(result)
 
 
@@ -1158,7 +1167,7 @@ def test_a_bounded_run_records_its_bound_and_replays_identically() -> None:
     result = simulate(minutely_scenario(), seed=3, until=600.0)
     text = simulation_to_jsonl(result)
     header = json.loads(text.splitlines()[0])
-    assert (header["version"], header["events"], header["until"]) == (3, 10_000, 600.0)
+    assert (header["version"], header["events"], header["until"]) == (4, 10_000, 600.0)
     assert replay(text, minutely_scenario()) is None
     found = replay(reheaded(text, until=660.0), minutely_scenario())
     assert found is not None

@@ -240,10 +240,11 @@ def test_restart_drops_what_the_agent_armed_and_registers_its_schedules_again() 
     rt.send("w", "job.crash")  # restarted at 5 s: its tick now due at 55 s, not 50 s
     assert rt.crashes[0].outcome == "restarted"
     assert rt.pending_timers() == 1
+    told = f"restarted:{rt.crashes[0].message}"  # it was told, first
     rt.advance(49.5)
-    assert rt.state("w").seen == ("arm",)  # no late, no tick at 50 s
+    assert rt.state("w").seen == ("arm", told)  # no late, no tick at 50 s
     rt.advance(1)
-    assert rt.state("w").seen == ("arm", "tick")
+    assert rt.state("w").seen == ("arm", told, "tick")
 
 
 def test_restarts_are_counted_within_a_window_of_virtual_time() -> None:
@@ -278,7 +279,8 @@ def test_a_directive_handler_that_raises_is_a_crash_only_under_a_policy() -> Non
     assert handled.message.endswith(
         "'Boom' of agent 'w' raised handling 'job.explode': RuntimeError: handler bug"
     )
-    assert restarted.state("w").seen == ("explode",)  # the step committed
+    # The step committed, and the agent was told of its restart.
+    assert restarted.state("w").seen == ("explode", f"restarted:{handled.message}")
     assert restarted.pending_timers() == 1  # the rest of the step was not carried out
 
     stopped = _rt(StopAgent())
@@ -397,7 +399,8 @@ def test_a_simulated_crash_under_a_policy_is_an_event_and_the_run_goes_on() -> N
     # b/w escalated at 5 s; b/v, restarted at 30 s, ticks at 80 s, not at 50 s.
     assert set(result.agents) == {"b", "b/v"}
     assert result.agents["b"].state.seen == ("exit:restarted 1 times within 10s: ValueError: boom",)
-    assert result.agents["b/v"].state.seen == ("tick",)
+    (told,) = (c.message for c in handled if c.agent_id == "b/v")
+    assert result.agents["b/v"].state.seen == (f"restarted:{told}", "tick")
     text = simulation_to_jsonl(result)
     header = text.splitlines()[0]
     assert '"options":{"worker":{"error_policy":{"restart":{"max_restarts":1,"within":10.0}}' in (
@@ -436,14 +439,17 @@ def test_a_simulated_restart_agrees_with_an_injected_crash_with_restart_recovery
     by_fault = simulate(
         injected, seed=1, until=60.0, faults=FaultPlan(crash=1.0, recovery="restart")
     )
-    assert (
-        by_policy.agents["w"].state.seen
-        == by_fault.agents["w"].state.seen
-        == (
-            "arm",
-            "tick",
-        )
-    )
+    # Each is told it restarted (the policy's reason is the crash, the fault's
+    # "injected crash"; with crashes certain, the fault's crashes it again after each step).
+    seen = by_policy.agents["w"].state.seen
+    (handled,) = (e for e in by_policy.events if isinstance(e, CrashHandled))
+    assert seen[:2] == ("arm", f"restarted:{handled.message}")
+    assert by_fault.agents["w"].state.seen[:2] == ("arm", "restarted:injected crash")
+    assert [s for s in seen if not s.startswith("restarted:")] == ["arm", "tick"]
+    assert [s for s in by_fault.agents["w"].state.seen if not s.startswith("restarted:")] == [
+        "arm",
+        "tick",
+    ]
 
 
 def test_a_simulation_without_options_still_stops_at_a_crash() -> None:

@@ -101,6 +101,7 @@ from ._strategy import Transition as Transition
 from ._system import CHILD_EXIT as CHILD_EXIT
 from ._system import CHILD_STARTED as CHILD_STARTED
 from ._system import ORPHANED as ORPHANED
+from ._system import RESTARTED as RESTARTED
 from ._system import SENSOR_EXIT as SENSOR_EXIT
 
 __all__ = [
@@ -112,6 +113,7 @@ __all__ = [
     "MIN_PRIORITY",
     "ORPHANED",
     "PARENT",
+    "RESTARTED",
     "SELF",
     "SENSOR_EXIT",
     "Action",

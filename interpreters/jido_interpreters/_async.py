@@ -1070,6 +1070,11 @@ class AsyncRuntime:
             try:
                 if seq is None:  # no storage
                     self._handle(srv, sig, reply)
+                elif sig is srv.notice:
+                    # A restart's notice, handled ahead of its place in the journal: it
+                    # moves no journal position on (see durable.announce_restart).
+                    self._handle(srv, sig, reply)
+                    durable.notice_handled(self, srv, sig)
                 elif seq:
                     self._handle(srv, sig, reply)
                     durable.maybe_snapshot(self, srv, seq)

@@ -66,7 +66,16 @@ from ._storage import (
 if TYPE_CHECKING:
     from ._async import AsyncRuntime
 
-__all__ = ["hibernate", "journal", "journalled", "maybe_snapshot", "restore", "thaw"]
+__all__ = [
+    "announce_restart",
+    "hibernate",
+    "journal",
+    "journalled",
+    "maybe_snapshot",
+    "notice_handled",
+    "restore",
+    "thaw",
+]
 
 log = logging.getLogger("jido.runtime")
 
@@ -274,12 +283,68 @@ def _committed(
     srv.mailbox.put_internal((sig, reply, seq))
 
 
+def announce_restart(rt: AsyncRuntime, srv: Server, notice: Signal) -> None:
+    """Journal a restart's ``notice`` (``jido.agent.restarted``) and make it the first
+    thing the agent handles: its mailbox is held until the notice is durable, which then
+    goes ahead of what is queued.
+
+    So it is handled before signals journalled ahead of it; replay does the same (it
+    handles a notice right after the crash it answers: ``_durable.replay``). Until it is
+    handled no snapshot is taken (one taken between the crash and the notice would place
+    the notice after it), and the snapshot taken right after it records the journal
+    position handled before it, so that replay from there passes the notice over. A failed
+    write is logged and the agent goes on untold, as replay will have it (the notice is in
+    no journal)."""
+    agent_id = srv.agent.id
+    srv.notice = notice
+    srv.mailbox.held = True
+    srv.mailbox.incoming += 1
+    rt._add_pending()
+    rt._commit().post("append", _entry(rt, agent_id, notice), _notice_appended, (rt, srv))
+
+
+def _notice_appended(
+    ctx: tuple[AsyncRuntime, Server], seq: object, exc: BaseException | None
+) -> None:
+    rt, srv = ctx
+    srv.mailbox.arrived()
+    notice = srv.notice
+    assert notice is not None
+    if srv.stopped or not isinstance(seq, int):
+        # Stopped meanwhile (the notice is for no one now), the write failed, or the journal
+        # holds it already: nothing to handle.
+        srv.notice = None
+        srv.mailbox.release()
+        rt._done_pending()
+        if exc is not None:
+            log.error(
+                "%s", NotDurable(srv.agent.id, notice, exc), extra={"jido": {"agent": srv.agent.id}}
+            )
+        elif srv.stopped:
+            rt._dead(srv.agent.id, notice)
+        if srv.quiet:
+            srv.notify_quiet()
+        return
+    srv.mailbox.put_first((notice, None, seq))
+
+
+def notice_handled(rt: AsyncRuntime, srv: Server, notice: Signal) -> None:
+    """After the step of a restart's ``notice``: snapshot the agent at once, as of the
+    journal position handled before the notice (see :func:`announce_restart`); unless that
+    step crashed and restarted the agent again, its next notice now on its way."""
+    if srv.notice is notice:
+        srv.notice = None
+        srv.since_snapshot = rt._snapshot_every - 1
+        maybe_snapshot(rt, srv, srv.last_seq)
+
+
 def maybe_snapshot(rt: AsyncRuntime, srv: Server, seq: int) -> None:
     """After the step that handled journal entry ``seq``: snapshot the agent if
-    ``snapshot_every`` entries were handled since its last snapshot."""
+    ``snapshot_every`` entries were handled since its last snapshot (but not while a
+    restart's notice is on its way: see :func:`announce_restart`)."""
     srv.last_seq = seq
     srv.since_snapshot += 1
-    if srv.since_snapshot >= rt._snapshot_every and not srv.stopped:
+    if srv.since_snapshot >= rt._snapshot_every and not srv.stopped and srv.notice is None:
         srv.since_snapshot = 0
         try:
             record = snapshot_record(srv.agent, srv.spec, seq, srv.outbox(), rt._codec)

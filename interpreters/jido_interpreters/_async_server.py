@@ -43,6 +43,9 @@ class Server:
             :meth:`outbox`), kept only when the runtime is durable.
         since_snapshot, last_seq: journal entries handled since its last snapshot, and the
             journal position of the last one.
+        notice: the ``jido.agent.restarted`` a durable restart is journalling or has
+            queued, until it is handled: no snapshot is taken meanwhile (see
+            ``_async_durable.announce_restart``).
     """
 
     __slots__ = (
@@ -53,6 +56,7 @@ class Server:
         "last_seq",
         "life",
         "mailbox",
+        "notice",
         "options",
         "out_crons",
         "out_invokes",
@@ -95,6 +99,7 @@ class Server:
         self.out_sensors: dict[str, StartSensor] = {}
         self.since_snapshot = 0
         self.last_seq = 0
+        self.notice: Signal | None = None
 
     def outbox(self) -> Outbox:
         return Outbox(

@@ -29,12 +29,13 @@ from typing import TYPE_CHECKING, assert_never
 from jido import CHILD_EXIT, ORPHANED, Signal
 
 from . import _async_directives as directives
+from . import _async_durable as durable
 from ._async_server import RESENT, Server
-from ._durable import restarted
+from ._durable import restart_notice, restarted
 from ._kernel import UnknownAgent
 from ._options import Continue, Escalate, Restart, StopAgent
 from ._outcomes import system_signal
-from ._policy import crash_reason, why
+from ._policy import crash_message, crash_reason, why
 
 if TYPE_CHECKING:
     from ._async import AsyncRuntime
@@ -89,14 +90,33 @@ def crash(
                 directives.execute(rt, srv, None, restarted(srv.spec, srv.agent, sig))
                 if not in_step and rt._storage is not None:
                     # Replay sees the step, not the handler that raised: only a snapshot
-                    # taken now (after this step, see AsyncRuntime._loop) records the restart.
+                    # taken now (after this step and its notice, see AsyncRuntime._loop)
+                    # records the restart.
                     srv.since_snapshot = rt._snapshot_every
+                _announce(rt, srv, sig, exc)
                 return True
         case Escalate():
             _escalate(rt, srv, crash_reason(policy, exc), cause)
         case _:
             assert_never(policy)
     return False
+
+
+def _announce(rt: AsyncRuntime, srv: Server, sig: Signal, exc: BaseException) -> None:
+    """Tell the restarted agent (``jido.agent.restarted``), before anything else it
+    handles, so that it may arm again what the restart dropped. Its id derives from the
+    crashed signal ``sig`` (see ``_durable.restart_notice``); durable, it is journalled
+    first (see ``_async_durable.announce_restart``)."""
+    notice = restart_notice(
+        srv.agent.id, sig, restarts=len(srv.restarts), reason=crash_message(exc), time=rt._clock()
+    )
+    if rt._spans.enabled:
+        notice = rt._spans.carry(notice)  # part of the trace of the step that crashed
+    if rt._storage is None:
+        srv.mailbox.put_first((notice, None, None))
+        rt._add_pending()
+    else:
+        durable.announce_restart(rt, srv, notice)
 
 
 def _escalate(rt: AsyncRuntime, srv: Server, reason: str, cause: Signal | None = None) -> None:

@@ -18,6 +18,11 @@ replayed steps left outstanding, so the runtime can finish it:
   is not in the journal either (a spawn the runtime refused is answered by one): spawned now.
 * ``AdoptChild`` whose link storage does not hold (the crash came before it was written):
   linked now, without a second ``jido.agent.child.started``.
+* ``jido.agent.restarted``: a restart's notice is handled right after the crash it
+  answers, before what was journalled between the two (the live agent held its mailbox
+  until the notice was durable, then handled it first); at its own place in the journal it
+  is passed over (a snapshot taken after it covers it, its crash then being replayed no
+  more).
 * ``Stop``: the agent is stopped as the live runtime stops it (its parent told, its children
   dealt with by their ``on_parent_death``); replay ends there, and, as live, the directives
   after the ``Stop`` in that step are not carried out.
@@ -26,8 +31,9 @@ replayed steps left outstanding, so the runtime can finish it:
 from __future__ import annotations
 
 import json
+from collections import deque
 from collections.abc import Callable, Iterable
-from datetime import UTC
+from datetime import UTC, datetime
 from typing import Any, TypeAlias, final
 
 import attrs
@@ -36,6 +42,7 @@ import orjson
 import jido
 from jido import (
     CHILD_EXIT,
+    RESTARTED,
     SENSOR_EXIT,
     AdoptChild,
     Agent,
@@ -55,7 +62,7 @@ from jido import (
 )
 from jido.serde import Codec, DecodeError
 
-from ._outcomes import effect_source, spawned_id
+from ._outcomes import effect_source, spawned_id, system_signal
 from ._storage import CorruptJournal, JournalEntry, SchemaMismatch, SnapshotRecord
 
 __all__ = [
@@ -65,6 +72,7 @@ __all__ = [
     "decode_agent",
     "journal_json",
     "replay",
+    "restart_notice",
     "restarted",
     "salted",
     "snapshot_record",
@@ -81,6 +89,34 @@ def restarted(spec: AgentSpec[Any], agent: Agent[Any], crashed: Signal) -> tuple
     return salted(
         spec.startup(agent), agent.id, f"{len(crashed.source)}:{crashed.source}{crashed.id}"
     )
+
+
+def _restart_cause(crashed: Signal) -> str:
+    # Length-prefixed, as in ``restarted``: the crashed signal's source and id together.
+    return f"restart:{len(crashed.source)}:{crashed.source}{crashed.id}"
+
+
+def restart_notice(
+    agent_id: str, crashed: Signal, *, restarts: int, reason: str, time: datetime | None
+) -> Signal:
+    """The ``jido.agent.restarted`` AsyncRuntime sends ``agent_id`` when its ``Restart``
+    policy restarts it after the step of ``crashed`` crashed: a lifecycle signal whose id
+    derives from ``crashed`` (its source and id, as the restart's schedules' ids do), so
+    that a journal, which holds ``crashed`` once, holds one notice for it, and replay knows
+    which notice answers which crash (:func:`restart_notice_key`)."""
+    return system_signal(
+        RESTARTED,
+        {"restarts": restarts, "reason": reason},
+        agent_id=agent_id,
+        cause=_restart_cause(crashed),
+        seq=0,
+        time=time,
+    )
+
+
+def restart_notice_key(agent_id: str, crashed: Signal) -> tuple[str, str]:
+    """The source and id of :func:`restart_notice` for ``crashed``."""
+    return "jido://runtime", derive_id(f"system:{_restart_cause(crashed)}", agent_id, 0)
 
 
 def salted(directives: Iterable[Directive], agent_id: str, salt: str) -> tuple[Directive, ...]:
@@ -299,6 +335,7 @@ def replay(
     stopped_by: Signal | None = None
     stop_reason = ""
     seq = start_seq
+    decoded: list[tuple[JournalEntry, Signal]] = []
     for entry in entries:
         try:
             signal = codec.signal_from_json(entry.signal)
@@ -309,7 +346,21 @@ def replay(
             raise CorruptJournal(
                 agent.id, entry.seq, "the signal's source or id does not match its row"
             )
-        seq = entry.seq
+        decoded.append((entry, signal))
+    # Restart notices, by source and id: each is handled right after the crash it answers.
+    notices = {
+        (s.source, s.id): (e, s)
+        for e, s in decoded
+        if s.type == RESTARTED and s.source == "jido://runtime"
+    }
+    # Each with whether it is a notice brought forward to follow its crash.
+    work = deque((e, s, False) for e, s in decoded)
+    while work:
+        entry, signal, early = work.popleft()
+        if not early:
+            seq = entry.seq
+            if notices and (signal.source, signal.id) in notices:
+                continue  # handled after its crash, or covered by the snapshot
         # An outcome or a fired timer settles what produced it: the outcome of an effect
         # comes from that effect (a signal from elsewhere that merely shares the id is not
         # it), a timer's signal is the one it armed, source and id.
@@ -347,6 +398,10 @@ def replay(
                         schedules[d.signal.source, d.signal.id] = (entry.at + d.delay, d.signal)
                     elif isinstance(d, Cron):
                         crons[d.job_id] = d
+                notice = notices.get(restart_notice_key(agent.id, signal))
+                if notice is not None:
+                    # Next, as live: its own place in the journal (a later one) is passed over.
+                    work.appendleft((*notice, True))
             continue
         agent = result.agent
         for d in result.directives:

@@ -26,6 +26,7 @@ from jido import (
     CHILD_EXIT,
     CHILD_STARTED,
     ORPHANED,
+    RESTARTED,
     SENSOR_EXIT,
     ActionCrashed,
     AdoptChild,
@@ -182,6 +183,9 @@ class Kernel:
         self.last_crash: tuple[Signal, ActionCrashed] | None = None
         # Per agent, the virtual times of its restarts within its policy's window.
         self._restarts: dict[str, deque[float]] = {}
+        #: Whether a restarted agent is sent ``jido.agent.restarted`` (a simulation replaying
+        #: a trace written before the signal existed turns it off, to run as it ran).
+        self.announce_restarts = True
         if epoch.utcoffset() is None:
             raise ValueError("epoch must be timezone-aware")
         if isinstance(sinks, str):
@@ -798,9 +802,10 @@ class Kernel:
         handled ``sig``, as AsyncRuntime does (``_async_supervision.crash``): the agent
         keeps its last good state (a crashed step commits nothing); ``StopAgent`` stops it
         (``child.exit`` reason ``"crashed"``); ``Escalate`` stops it with the error in the
-        reason; ``Restart`` drops what it armed and registers its spec's startup schedules
-        again, and past ``max_restarts`` within ``within`` seconds of *virtual* time it
-        escalates. Records a :class:`CrashHandled` (see :meth:`crash_handled`)."""
+        reason; ``Restart`` drops what it armed, registers its spec's startup schedules
+        again and tells it (``jido.agent.restarted``, first in the queue: see
+        :meth:`announce_restart`), and past ``max_restarts`` within ``within`` seconds of
+        *virtual* time it escalates. Records a :class:`CrashHandled` (see :meth:`crash_handled`)."""
         crash = exc
         if not isinstance(crash, ActionCrashed):
             # A route guard or a custom strategy: the same crash as an action's, by the step.
@@ -810,6 +815,7 @@ class Kernel:
         at = self.now
         reason: str | None = None
         outcome: CrashOutcome
+        restarts = 0
         match policy:
             case Continue():
                 outcome = "continued"
@@ -824,7 +830,7 @@ class Kernel:
                     outcome = "escalated"
                     reason = why(f"restarted {limit} times within {window:g}s", crash)
                 else:
-                    outcome = "restarted"
+                    outcome, restarts = "restarted", len(times)
             case Escalate():
                 outcome, reason = "escalated", crash_reason(policy, crash)
             case _:
@@ -848,6 +854,7 @@ class Kernel:
             self._stop(agent_id, reason)
         elif outcome == "restarted":
             self.restart(agent_id, sig)
+            self.announce_restart(agent_id, restarts, message)
         return outcome
 
     def crash_handled(self, make: Callable[[int], CrashHandled]) -> None:
@@ -865,6 +872,25 @@ class Kernel:
         problems: list[Problem] = []
         self._execute(agent_id, None, restarted(self.specs[agent.spec], agent, crashed), problems)
         self.problems.extend(problems)
+
+    def announce_restart(self, agent_id: str, restarts: int, reason: str) -> None:
+        """Tell ``agent_id``, just restarted, that it was (``jido.agent.restarted``), so that
+        it may arm again what the restart dropped: first in the queue, before anything else
+        it handles, as on AsyncRuntime. Its id comes from the counter the other lifecycle
+        signals' ids do; ``reason`` is made text as theirs are."""
+        if self.announce_restarts:
+            sig = self._restarted_signal(agent_id, restarts, reason)
+            self.queue.appendleft((agent_id, sig))
+
+    def _restarted_signal(self, agent_id: str, restarts: int, reason: str) -> Signal:
+        return system_signal(
+            RESTARTED,
+            {"restarts": restarts, "reason": reason},
+            agent_id=agent_id,
+            cause="restart",
+            seq=next(self._seq),
+            time=self.clock(),
+        )
 
     def forget_armed(self, agent_id: str) -> int:
         """Drop the timers, cron jobs and sensors ``agent_id`` armed (it restarts); returns

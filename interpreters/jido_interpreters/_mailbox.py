@@ -35,14 +35,19 @@ class Mailbox:
     Senders waiting for room get it in the order they came: the room a ``get`` frees is
     reserved for the first of them until it has run, and a newcomer finds the mailbox
     :meth:`crowded` while anyone waits (it neither takes the room nor jumps the queue).
+
+    ``held``: :meth:`get` waits, whatever is queued, until :meth:`put_first` or
+    :meth:`release` (a restarted agent's notice is being journalled, and must be the first
+    thing it handles).
     """
 
-    __slots__ = ("_getter", "_putters", "_reserved", "incoming", "items", "maxsize")
+    __slots__ = ("_getter", "_putters", "_reserved", "held", "incoming", "items", "maxsize")
 
     def __init__(self, maxsize: int) -> None:
         self.items: deque[Item] = deque()
         self.maxsize = maxsize
         self.incoming = 0
+        self.held = False
         self._getter: asyncio.Future[None] | None = None
         self._putters: deque[asyncio.Future[None]] = deque()
         self._reserved = 0  # room handed to woken senders that have not run yet
@@ -54,6 +59,16 @@ class Mailbox:
 
     def put_internal(self, item: Item) -> None:
         self.items.append(item)
+        self._wake_getter()
+
+    def put_first(self, item: Item) -> None:
+        """Queue ``item`` ahead of everything queued, and end a hold."""
+        self.items.appendleft(item)
+        self.release()
+
+    def release(self) -> None:
+        """End a hold: :meth:`get` takes what is queued again."""
+        self.held = False
         self._wake_getter()
 
     def full(self) -> bool:
@@ -99,7 +114,7 @@ class Mailbox:
             first = True  # internal puts took the room meanwhile
 
     async def get(self) -> Item:
-        while not self.items:
+        while not self.items or self.held:
             self._getter = asyncio.get_running_loop().create_future()
             try:
                 await self._getter

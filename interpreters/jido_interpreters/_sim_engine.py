@@ -19,6 +19,7 @@ import attrs
 
 import jido
 from jido import (
+    RESTARTED,
     Agent,
     AgentSpec,
     CustomDirective,
@@ -63,6 +64,8 @@ _Item: TypeAlias = tuple[float, int, int, str, str, Any, Any]
 _ANYONE: Final = -2
 #: Added to a timer's seq: see ``push``.
 _LATE: Final = 1 << 62
+#: Taken from the seq of an item to handle before anything else due then: see ``push``.
+_FIRST: Final = 1 << 61
 
 
 class _Violated(Exception):
@@ -184,6 +187,9 @@ class _Engine(Kernel):
         self._lives = itertools.count()
         self._aimed: dict[int, int] = {}
         self._view = MappingProxyType(self.agents)
+        # Per agent, the injected crashes it came back from by restarting (its
+        # ``jido.agent.restarted`` says how many).
+        self._injected: dict[str, int] = {}
         self.lay_out_faults(legacy=False)
 
     # ------------------------------------------------------------------ fault bands
@@ -252,10 +258,15 @@ class _Engine(Kernel):
         payload: Any,
         extra: Any,
         aimed: int | None = None,
+        *,
+        first: bool = False,
     ) -> None:
         """Put an item in flight; ``aimed``: the life of ``target`` it is for (by default
-        the current one; timers have incarnations of their own instead)."""
+        the current one; timers have incarnations of their own instead). ``first``: ahead of
+        everything else due at ``due`` (nothing in flight is due earlier than now)."""
         seq = next(self._order)
+        if first:
+            seq -= _FIRST  # still unique, and in the order such items were pushed
         if kind == _TIMER:
             # After every message due at the same time, as in SyncRuntime (whose timers fire
             # once the queue is empty) and AsyncRuntime (a timer's callback waits for the
@@ -340,6 +351,14 @@ class _Engine(Kernel):
         due = self._link_due(cause, agent_id, self.now, draw=0.0)
         self.push(due, _LOCAL, agent_id, "@runtime", sig, False)
 
+    def announce_restart(self, agent_id: str, restarts: int, reason: str) -> None:
+        # Before anything else the agent handles, as in the kernel's queue: due now, ahead
+        # of whatever else is due now (a local signal, recorded as a delivery from
+        # "@runtime", as the other lifecycle signals are).
+        if self.announce_restarts:
+            sig = self._restarted_signal(agent_id, restarts, reason)
+            self.push(self.now, _LOCAL, agent_id, "@runtime", sig, False, first=True)
+
     def later(self, seconds: float) -> float:
         # The simulator's time is not on the microsecond (latencies are drawn as floats),
         # and it has no advance() whose steps must add up: a delay is taken as it is.
@@ -363,6 +382,7 @@ class _Engine(Kernel):
 
     def _stop(self, agent_id: str, reason: str) -> None:
         super()._stop(agent_id, reason)
+        self._injected.pop(agent_id, None)  # an agent started under the id starts afresh
         # The kernel rebuilt its queue to move queued signals to dead letters; signals in
         # flight here become dead letters when they arrive, so put the outbox back.
         leftover, self.queue = self.queue, self._outbox
@@ -513,7 +533,10 @@ class _Engine(Kernel):
         )
         if self.invariants:
             self.check()
-        if self.count < limit:
+        if self.count < limit and not (sig.type == RESTARTED and sender == "@runtime"):
+            # (A restart's notice is no occasion for the world to fail: with crashes
+            # certain, each restart would be followed by another, before anything else, for
+            # ever.)
             r, which = self.rng.random(), self.rng.random()
             if self._crash_lo <= r < self._crash_hi:
                 self._crash(which)
@@ -662,6 +685,9 @@ class _Engine(Kernel):
         problems: list[Problem] = []
         self._execute(victim, None, self.specs[agent.spec].startup(agent), problems)
         self.problems.extend(problems)
+        if self.announce_restarts:
+            self._injected[victim] = n = self._injected.get(victim, 0) + 1
+            self.announce_restart(victim, n, "injected crash")
 
     def _recover(self, victim: str, at: float) -> None:
         # As a durable runtime recovers from its journal: the value, timers, cron jobs and

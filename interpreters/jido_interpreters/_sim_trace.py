@@ -55,12 +55,13 @@ __all__ = [
 ]
 
 TRACE_FORMAT: Final = "jido.simulation"
-TRACE_VERSION: Final = 3
+TRACE_VERSION: Final = 4
 #: Versions a trace may have and still replay. Version 1 predates ``FaultPlan.recovery``: its
 #: crashes restarted the agent without its timers, so it replays with ``"restart"``. Versions
 #: 1 and 2 predate the time bound (``until``) and drew their faults from stacked bands (see
-#: ``_sim_engine._legacy_bands``): they replay with those.
-_READABLE_VERSIONS: Final = (1, 2, 3)
+#: ``_sim_engine._legacy_bands``): they replay with those. Versions 1 to 3 predate
+#: ``jido.agent.restarted``: their restarted agents were not told, so they replay without it.
+_READABLE_VERSIONS: Final = (1, 2, 3, 4)
 
 
 _KIND: Final[Mapping[type[Any], str]] = {
@@ -565,6 +566,8 @@ def replay(
     )
     if header.version < 3:
         sim._engine.lay_out_faults(legacy=True)
+    if header.version < 4:
+        sim._engine.announce_restarts = False
     try:
         sim._time_bound(header.until)
     except ValueError as exc:

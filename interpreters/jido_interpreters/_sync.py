@@ -278,7 +278,8 @@ class SyncRuntime(_Runtime):
             directive, and a parent's stop orphans its children. A supervised agent's crash
             follows its policy as on AsyncRuntime (the same ``child.exit`` reasons, the last
             good state kept, ``Restart`` counting restarts within ``within`` seconds of
-            virtual time) and is listed in :attr:`crashes`.
+            virtual time and telling the agent with ``jido.agent.restarted``) and is listed
+            in :attr:`crashes`.
 
     Raises:
         TypeError: a handler or sensor is not callable, or is async (``async def``, or an
