@@ -336,18 +336,8 @@ class Kernel:
 
     def _stop(self, agent_id: str, reason: str) -> None:
         del self.agents[agent_id]
-        for key in [k for k in self.crons if k[0] == agent_id]:
-            del self.crons[key]
-        for key in [k for k in self.sensor_tags if k[0] == agent_id]:
-            del self.sensor_tags[key]
-            self.sensor_ends.pop(key, None)
         # Its armed timers go too: a Schedule must not fire into a later agent with this id.
-        if any(t[2] == agent_id for t in self.timers):
-            for t in self.timers:
-                if t[2] == agent_id:
-                    self._at_once.pop(t[1], None)
-            self.timers = [t for t in self.timers if t[2] != agent_id]
-            heapq.heapify(self.timers)
+        self._drop_armed(agent_id)
         # Signals already queued for a stopped agent are not silently lost: dead letters.
         self.queue = deque(self._undelivered(self.queue, agent_id))
         self._outcomes_stopped(agent_id)
@@ -896,6 +886,11 @@ class Kernel:
         """Drop the timers, cron jobs and sensors ``agent_id`` armed (it restarts); returns
         how many of them were live."""
         lost = sum(1 for t in self.timers if t[2] == agent_id and self._timer_live(agent_id, t[4]))
+        self._drop_armed(agent_id)
+        return lost
+
+    def _drop_armed(self, agent_id: str) -> None:
+        """Drop the timers, cron jobs and sensors of ``agent_id`` (it stops, or restarts)."""
         if any(t[2] == agent_id for t in self.timers):
             for t in self.timers:
                 if t[2] == agent_id:
@@ -907,7 +902,6 @@ class Kernel:
         for key in [k for k in self.sensor_tags if k[0] == agent_id]:
             del self.sensor_tags[key]
             self.sensor_ends.pop(key, None)
-        return lost
 
     def parent_death(self, child_id: str) -> ParentDeath:
         """What ``child_id`` does when its parent stops: its spec's ``on_parent_death``;
