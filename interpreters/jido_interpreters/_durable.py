@@ -62,7 +62,7 @@ from jido import (
 )
 from jido.serde import Codec, DecodeError
 
-from ._outcomes import effect_source, spawned_id, system_signal
+from ._outcomes import SYSTEM_SOURCE, effect_source, spawned_id, system_id, system_signal
 from ._storage import CorruptJournal, JournalEntry, SchemaMismatch, SnapshotRecord
 
 __all__ = [
@@ -116,7 +116,7 @@ def restart_notice(
 
 def restart_notice_key(agent_id: str, crashed: Signal) -> tuple[str, str]:
     """The source and id of :func:`restart_notice` for ``crashed``."""
-    return "jido://runtime", derive_id(f"system:{_restart_cause(crashed)}", agent_id, 0)
+    return SYSTEM_SOURCE, system_id(agent_id, _restart_cause(crashed), 0)
 
 
 def salted(directives: Iterable[Directive], agent_id: str, salt: str) -> tuple[Directive, ...]:
@@ -351,7 +351,7 @@ def replay(
     notices = {
         (s.source, s.id): (e, s)
         for e, s in decoded
-        if s.type == RESTARTED and s.source == "jido://runtime"
+        if s.type == RESTARTED and s.source == SYSTEM_SOURCE
     }
     # Each with whether it is a notice brought forward to follow its crash.
     work = deque((e, s, False) for e, s in decoded)

@@ -7,7 +7,7 @@ interpreter ran it (the scenario suite compares final states across interpreters
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal, TypeAlias
+from typing import Final, Literal, TypeAlias
 
 from jido import (
     InvalidSignal,
@@ -22,6 +22,7 @@ from jido import (
 )
 
 __all__ = [
+    "SYSTEM_SOURCE",
     "EffectOutcome",
     "as_text",
     "directive_problem",
@@ -30,6 +31,7 @@ __all__ = [
     "no_handler",
     "outcome_signal",
     "spawned_id",
+    "system_id",
     "system_signal",
 ]
 
@@ -144,6 +146,15 @@ def outcome_signal(
     )
 
 
+#: The source of the lifecycle signals a runtime sends (see :func:`system_signal`).
+SYSTEM_SOURCE: Final = "jido://runtime"
+
+
+def system_id(agent_id: str, cause: str, seq: int) -> str:
+    """The id of the lifecycle signal :func:`system_signal` makes for these arguments."""
+    return derive_id(f"system:{cause}", agent_id, seq)
+
+
 def system_signal(
     type: str, data: object, *, agent_id: str, cause: str, seq: int, time: datetime | None
 ) -> Signal:
@@ -156,8 +167,8 @@ def system_signal(
         data = {k: as_text(v) if isinstance(v, str) else v for k, v in data.items()}
     return Signal(
         type=type,
-        source="jido://runtime",
-        id=derive_id(f"system:{cause}", agent_id, seq),
+        source=SYSTEM_SOURCE,
+        id=system_id(agent_id, cause, seq),
         time=time,
         data=data,
     )

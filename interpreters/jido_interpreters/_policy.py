@@ -20,7 +20,7 @@ import attrs
 from jido import ActionCrashed, Signal
 
 from ._options import AgentOptions, Continue, ErrorPolicy, Escalate, Restart, StopAgent
-from ._outcomes import as_text
+from ._outcomes import SYSTEM_SOURCE, as_text
 
 __all__ = [
     "CrashHandled",
@@ -151,7 +151,7 @@ def handler_crash(
     """The crash of a directive handler that raised ``exc`` on ``d``, with the signal it is
     a crash of: the step's cause, or a stand-in for directives no signal caused (an agent's
     startup schedules), on every runtime alike."""
-    trigger = cause or Signal(type="jido.directive", source="jido://runtime", id="-")
+    trigger = cause or Signal(type="jido.directive", source=SYSTEM_SOURCE, id="-")
     crash = ActionCrashed(agent_id, type(d).__name__, trigger.type)
     crash.__cause__ = exc
     return trigger, crash
