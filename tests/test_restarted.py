@@ -10,8 +10,8 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-import attrs
 import pytest
+from tests.test_supervision import Log, _saw
 
 from jido import (
     RESTARTED,
@@ -40,17 +40,6 @@ from jido_interpreters import (
     replay,
     simulation_to_jsonl,
 )
-
-
-@attrs.frozen
-class Log:
-    """What the agent saw, in order."""
-
-    seen: tuple[str, ...] = ()
-
-
-def _saw(state: Log, what: str) -> Log:
-    return Log((*state.seen, what))
 
 
 @action()
