@@ -96,6 +96,7 @@ from ._options import (
     StopAgent,
 )
 from ._outcomes import system_signal
+from ._policy import check_options
 from ._storage import AgentExists, AgentRecord, Storage
 from ._telemetry import Counters, RuntimeStatistics, Spans, failed
 from ._trace import TraceEntry
@@ -285,9 +286,13 @@ class AsyncRuntime:
             raise ValueError(f"snapshot_every must be an integer >= 1, not {snapshot_every!r}")
         if snapshot_every < 1:
             raise ValueError(f"snapshot_every must be an integer >= 1, not {snapshot_every!r}")
-        for name, opts in [*(options or {}).items(), ("default_options", default_options)]:
-            if not isinstance(opts, AgentOptions):
-                raise TypeError(f"options for {name!r} must be AgentOptions, not {opts!r}")
+        # Every agent here is supervised: no ``None`` default (it means "unsupervised" to the
+        # runtimes on virtual time, which share the check).
+        checked = check_options(options, default_options)
+        if not isinstance(default_options, AgentOptions):
+            raise TypeError(
+                f"options for 'default_options' must be AgentOptions, not {default_options!r}"
+            )
         self._specs: dict[str, AgentSpec[Any]] = specs_by_name(specs)
         self._effects = async_callables("effect", effects, "async", _EFFECT_NEEDS)
         self._sink_fns: dict[str, SinkFn] = {}
@@ -303,7 +308,7 @@ class AsyncRuntime:
                 self._sink_fns[name] = collected.append
         self._sensor_fns = async_callables("sensor", sensors, "async generator", _SENSOR_NEEDS)
         self._directive_handlers = plain_callables("directive", directives, DIRECTIVE_NEEDS)
-        self._options = dict(options or {})
+        self._options = checked
         self._default_options = default_options
         self._record = record
         self._clock = clock
