@@ -68,10 +68,10 @@ from ._outcomes import (
     handler_failed,
     no_handler,
     outcome_signal,
+    spawn_refused,
     spawned_id,
 )
 from ._policy import handler_crash
-from ._storage import AgentExists
 from ._telemetry import failed
 
 if TYPE_CHECKING:
@@ -400,7 +400,16 @@ def _spawn(rt: AsyncRuntime, parent: Server, d: SpawnAgent, problems: list[Probl
     hears that it will not come. An agent that holds the id runs on, untouched."""
     parent_id = parent.agent.id
     child_id = spawned_id(parent_id, d)
-    refused = _spawn_refused(rt, parent, d, child_id)
+    # A stored agent no restore has brought back is ``_dormant``: the parent hears what it
+    # would had storage refused the child's registration (see ``_registered``).
+    refused = spawn_refused(
+        d,
+        child_id,
+        specs=rt._specs,
+        in_use=rt._in_use,
+        stored=rt._dormant,
+        tags=parent.children,
+    )
     if refused is None:
         try:
             spec, child = rt._new(d.spec, child_id, jido.thaw(d.state) or None)
@@ -421,34 +430,6 @@ def _spawn(rt: AsyncRuntime, parent: Server, d: SpawnAgent, problems: list[Probl
     rt._system(
         parent, CHILD_EXIT, {"child_id": child_id, "tag": d.tag, "reason": reason}, parent_id
     )
-
-
-def _spawn_refused(
-    rt: AsyncRuntime, parent: Server, d: SpawnAgent, child_id: str
-) -> tuple[Problem, str] | None:
-    """Why the child ``d`` asks for cannot start, checked before it is built (in the order
-    the synchronous kernel checks): the problem, and the reason its parent's ``child.exit``
-    gives. ``None`` if nothing stands in its way."""
-    problem: Problem
-    if d.spec not in rt._specs:
-        problem = directive_problem(f"no spec named {d.spec!r} to spawn", spec=d.spec)
-    elif rt._in_use(child_id):
-        problem = directive_problem(f"an agent {child_id!r} already runs", child_id=child_id)
-    elif child_id in rt._dormant:
-        # Storage holds an agent under the id that no restore has brought back: what is
-        # sent to that id is journalled for it, not for a child of the same name. The
-        # parent hears what it would had storage refused the child's registration (the
-        # runtime not knowing of the stored agent, see ``_registered``).
-        problem = directive_problem(
-            f"an agent {child_id!r} is in storage and has not stopped (restore it first)",
-            child_id=child_id,
-        )
-        return problem, f"not registered: {AgentExists(child_id)}"
-    elif d.tag in parent.children:
-        problem = directive_problem(f"child tag {d.tag!r} is already in use", tag=d.tag)
-    else:
-        return None
-    return problem, f"not started: {problem.message}"
 
 
 def _adopt(rt: AsyncRuntime, parent: Server, d: AdoptChild, problems: list[Problem]) -> None:

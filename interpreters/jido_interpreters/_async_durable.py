@@ -53,6 +53,7 @@ from ._durable import (
 from ._kernel import UnknownAgent
 from ._options import Escalate, Restart, StopAgent
 from ._outcomes import spawned_id
+from ._policy import crash_reason
 from ._storage import (
     AgentRecord,
     CorruptJournal,
@@ -780,9 +781,7 @@ def _replay(
         start_seq=start,
         codec=codec,
         restart=isinstance(policy, Restart),
-        stop=partial(supervision.crash_reason, policy)
-        if isinstance(policy, StopAgent | Escalate)
-        else None,
+        stop=partial(crash_reason, policy) if isinstance(policy, StopAgent | Escalate) else None,
     )
     # decode_agent raised unless the hook took it from ``stored`` to the spec's version.
     return replayed, stored != spec.schema_version

@@ -33,14 +33,14 @@ from . import _async_durable as durable
 from ._async_server import RESENT, Server
 from ._durable import restart_notice, restarted
 from ._kernel import UnknownAgent
-from ._options import Continue, Escalate, Restart, StopAgent
+from ._options import Restart
 from ._outcomes import system_signal
-from ._policy import crash_message, crash_reason, why
+from ._policy import crash_message, judge
 
 if TYPE_CHECKING:
     from ._async import AsyncRuntime
 
-__all__ = ["crash", "crash_reason", "stop", "stop_hibernated"]
+__all__ = ["crash", "stop", "stop_hibernated"]
 
 log = logging.getLogger("jido.runtime")
 
@@ -67,38 +67,36 @@ def crash(
         extra={"jido": {"agent": agent_id, "signal": sig.id, "policy": type(policy).__name__}},
     )
     cause = sig if in_step else None
-    match policy:
-        case Continue():
+    outcome, reason = judge(policy, exc, srv.restarts, time.monotonic())
+    match outcome:
+        case "continued":
             pass
-        case StopAgent():
-            stop(rt, srv, crash_reason(policy, exc), cause)
-        case Restart(max_restarts=limit, within=window):
-            now = time.monotonic()
-            srv.restarts.append(now)
-            while srv.restarts and srv.restarts[0] < now - window:
-                srv.restarts.popleft()
-            if len(srv.restarts) > limit:
-                _escalate(rt, srv, why(f"restarted {limit} times within {window:g}s", exc))
-            else:
-                rt._stats.restarts += 1
-                srv.cancel_timers()
-                # The restart re-registers the declared schedules; what the agent armed
-                # itself (timers, cron jobs, sensors) is gone, so snapshots must forget it too.
-                srv.out_schedules.clear()
-                srv.out_crons.clear()
-                srv.out_sensors.clear()
-                directives.execute(rt, srv, None, restarted(srv.spec, srv.agent, sig))
-                if not in_step and rt._storage is not None:
-                    # Replay sees the step, not the handler that raised: only a snapshot
-                    # taken now (after this step and its notice, see AsyncRuntime._loop)
-                    # records the restart.
-                    srv.since_snapshot = rt._snapshot_every
-                _announce(rt, srv, sig, exc)
-                return True
-        case Escalate():
-            _escalate(rt, srv, crash_reason(policy, exc), cause)
+        case "stopped":
+            assert reason is not None
+            stop(rt, srv, reason, cause)
+        case "escalated":
+            assert reason is not None
+            # Past a Restart's limit the stop is not one a replay of ``sig`` repeats: the
+            # restarts it counts were timed on this process's clock.
+            _escalate(rt, srv, reason, None if isinstance(policy, Restart) else cause)
+        case "restarted":
+            rt._stats.restarts += 1
+            srv.cancel_timers()
+            # The restart re-registers the declared schedules; what the agent armed
+            # itself (timers, cron jobs, sensors) is gone, so snapshots must forget it too.
+            srv.out_schedules.clear()
+            srv.out_crons.clear()
+            srv.out_sensors.clear()
+            directives.execute(rt, srv, None, restarted(srv.spec, srv.agent, sig))
+            if not in_step and rt._storage is not None:
+                # Replay sees the step, not the handler that raised: only a snapshot
+                # taken now (after this step and its notice, see AsyncRuntime._loop)
+                # records the restart.
+                srv.since_snapshot = rt._snapshot_every
+            _announce(rt, srv, sig, exc)
+            return True
         case _:
-            assert_never(policy)
+            assert_never(outcome)
     return False
 
 

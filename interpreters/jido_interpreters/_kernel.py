@@ -59,13 +59,14 @@ from jido import (
 from ._checks import DIRECTIVE_NEEDS, plain_callables, specs_by_name
 from ._cron import CronTicks, cron_ticks
 from ._durable import restarted
-from ._options import AgentOptions, Continue, Escalate, ParentDeath, Restart, StopAgent
+from ._options import AgentOptions, ParentDeath
 from ._outcomes import (
     EffectOutcome,
     directive_problem,
     handler_failed,
     no_handler,
     outcome_signal,
+    spawn_refused,
     spawned_id,
     system_signal,
 )
@@ -74,10 +75,9 @@ from ._policy import (
     CrashOutcome,
     check_options,
     crash_message,
-    crash_reason,
     handler_crash,
+    judge,
     policy_name,
-    why,
 )
 from ._trace import TraceEntry
 
@@ -636,7 +636,13 @@ class Kernel:
         gets ``child.exit`` at once (reason ``not started: ...``), as on every runtime, so
         that a parent waiting for the child hears that it will not come."""
         child_id = spawned_id(parent_id, d)
-        refused = self._spawn_refused(parent_id, d, child_id)
+        refused = spawn_refused(
+            d,
+            child_id,
+            specs=self.specs,
+            in_use=self.agents.__contains__,
+            tags=self.children.get(parent_id, {}),
+        )
         if refused is None:
             try:
                 self.start(
@@ -646,16 +652,18 @@ class Kernel:
                     parent=(parent_id, d.tag),
                 )
             except (TypeError, ValueError) as exc:
-                refused = directive_problem(f"cannot start {child_id!r}: {exc}", child_id=child_id)
+                problem = directive_problem(f"cannot start {child_id!r}: {exc}", child_id=child_id)
+                refused = (problem, f"not started: {problem.message}")
         if refused is not None:
-            problems.append(refused)
+            problem, reason = refused
+            problems.append(problem)
             # Caused by the parent's own step, not by the agent that may hold ``child_id``
             # (which runs on, untouched): a simulation puts it on the parent's link to
             # itself, after what the step sent the parent before it, as queued here.
             self._system(
                 parent_id,
                 CHILD_EXIT,
-                {"child_id": child_id, "tag": d.tag, "reason": f"not started: {refused.message}"},
+                {"child_id": child_id, "tag": d.tag, "reason": reason},
                 cause=parent_id,
             )
             return
@@ -665,17 +673,6 @@ class Kernel:
             {"child_id": child_id, "tag": d.tag, "spec": d.spec, "meta": d.meta},
             cause=child_id,
         )
-
-    def _spawn_refused(self, parent_id: str, d: SpawnAgent, child_id: str) -> Problem | None:
-        """Why the child ``d`` asks for cannot start, checked before it is built; ``None``
-        if nothing stands in its way."""
-        if d.spec not in self.specs:
-            return directive_problem(f"no spec named {d.spec!r} to spawn", spec=d.spec)
-        if child_id in self.agents:
-            return directive_problem(f"an agent {child_id!r} already runs", child_id=child_id)
-        if d.tag in self.children.get(parent_id, {}):
-            return directive_problem(f"child tag {d.tag!r} is already in use", tag=d.tag)
-        return None
 
     def _adopt(self, parent_id: str, d: AdoptChild, problems: list[Problem]) -> None:
         child = d.child_id
@@ -803,28 +800,8 @@ class Kernel:
             crash.__cause__ = exc
         policy = opts.error_policy
         at = self.now
-        reason: str | None = None
-        outcome: CrashOutcome
-        restarts = 0
-        match policy:
-            case Continue():
-                outcome = "continued"
-            case StopAgent():
-                outcome, reason = "stopped", crash_reason(policy, crash)
-            case Restart(max_restarts=limit, within=window):
-                times = self._restarts.setdefault(agent_id, deque())
-                times.append(at)
-                while times and times[0] < at - window:
-                    times.popleft()
-                if len(times) > limit:
-                    outcome = "escalated"
-                    reason = why(f"restarted {limit} times within {window:g}s", crash)
-                else:
-                    outcome, restarts = "restarted", len(times)
-            case Escalate():
-                outcome, reason = "escalated", crash_reason(policy, crash)
-            case _:
-                assert_never(policy)
+        times = self._restarts.setdefault(agent_id, deque())
+        outcome, reason = judge(policy, crash, times, at)
         self.last_crash = (sig, crash)
         message = crash_message(crash)
         name = policy_name(policy)
@@ -844,7 +821,7 @@ class Kernel:
             self._stop(agent_id, reason)
         elif outcome == "restarted":
             self.restart(agent_id, sig)
-            self.announce_restart(agent_id, restarts, message)
+            self.announce_restart(agent_id, len(times), message)
         return outcome
 
     def crash_handled(self, make: Callable[[int], CrashHandled]) -> None:

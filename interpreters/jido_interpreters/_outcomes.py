@@ -6,6 +6,7 @@ interpreter ran it (the scenario suite compares final states across interpreters
 
 from __future__ import annotations
 
+from collections.abc import Callable, Container
 from datetime import datetime
 from typing import Final, Literal, TypeAlias
 
@@ -21,6 +22,8 @@ from jido import (
     lone_surrogate,
 )
 
+from ._storage import AgentExists
+
 __all__ = [
     "SYSTEM_SOURCE",
     "EffectOutcome",
@@ -30,6 +33,7 @@ __all__ = [
     "handler_failed",
     "no_handler",
     "outcome_signal",
+    "spawn_refused",
     "spawned_id",
     "system_id",
     "system_signal",
@@ -84,6 +88,41 @@ def spawned_id(parent_id: str, spawn: SpawnAgent) -> str:
     'boss/w0'
     """
     return spawn.id or f"{parent_id}/{spawn.tag}"
+
+
+def spawn_refused(
+    d: SpawnAgent,
+    child_id: str,
+    *,
+    specs: Container[str],
+    in_use: Callable[[str], bool],
+    stored: Container[str] = (),
+    tags: Container[str],
+) -> tuple[Problem, str] | None:
+    """Why the child ``d`` asks for, ``child_id``, cannot start, checked before it is built
+    and in this order on every runtime: no spec of that name among ``specs``, an agent
+    ``in_use`` under the id, one ``stored`` under it that no restore has brought back (a
+    runtime with storage), the parent's ``tags`` holding the tag already. Returns the
+    directive problem and the reason the parent's ``child.exit`` gives (``not started:
+    ...``, or for a stored agent the ``not registered: ...`` of the registration storage
+    would refuse); ``None`` if nothing stands in the child's way."""
+    if d.spec not in specs:
+        problem = directive_problem(f"no spec named {d.spec!r} to spawn", spec=d.spec)
+    elif in_use(child_id):
+        problem = directive_problem(f"an agent {child_id!r} already runs", child_id=child_id)
+    elif child_id in stored:
+        # What is sent to that id is journalled for the stored agent, not for a child of
+        # the same name.
+        problem = directive_problem(
+            f"an agent {child_id!r} is in storage and has not stopped (restore it first)",
+            child_id=child_id,
+        )
+        return problem, f"not registered: {AgentExists(child_id)}"
+    elif d.tag in tags:
+        problem = directive_problem(f"child tag {d.tag!r} is already in use", tag=d.tag)
+    else:
+        return None
+    return problem, f"not started: {problem.message}"
 
 
 def effect_source(effect: str) -> str:

@@ -12,6 +12,7 @@ on AsyncRuntime, with the same lifecycle signals and reasons, and is recorded as
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Mapping
 from typing import Any, Literal, TypeAlias, assert_never, final
 
@@ -29,6 +30,7 @@ __all__ = [
     "crash_message",
     "crash_reason",
     "handler_crash",
+    "judge",
     "options_json",
     "policy_name",
     "why",
@@ -62,6 +64,36 @@ def crash_reason(policy: StopAgent | Escalate, exc: BaseException) -> str:
     if isinstance(policy, StopAgent):
         return "crashed"
     return why("crashed", exc)
+
+
+def judge(
+    policy: ErrorPolicy, exc: BaseException, restarts: deque[float], now: float
+) -> tuple[CrashOutcome, str | None]:
+    """What ``policy`` does with the crash ``exc``, on every runtime: the outcome, and the
+    reason the agent stops with if it stops (its parent's ``child.exit`` says it).
+
+    ``restarts`` holds the times of the agent's earlier restarts, ``now`` the time of this
+    crash, both on the runtime's clock (virtual or monotonic seconds). Under ``Restart``
+    this crash's time is added and the times out of the policy's window are dropped, so
+    that afterwards ``len(restarts)`` counts the restarts within the window (this one too);
+    past ``max_restarts`` the agent escalates instead.
+    """
+    match policy:
+        case Continue():
+            return "continued", None
+        case StopAgent():
+            return "stopped", crash_reason(policy, exc)
+        case Restart(max_restarts=limit, within=window):
+            restarts.append(now)
+            while restarts and restarts[0] < now - window:
+                restarts.popleft()
+            if len(restarts) > limit:
+                return "escalated", why(f"restarted {limit} times within {window:g}s", exc)
+            return "restarted", None
+        case Escalate():
+            return "escalated", crash_reason(policy, exc)
+        case _:
+            assert_never(policy)
 
 
 def policy_name(policy: ErrorPolicy) -> Literal["continue", "stop", "restart", "escalate"]:
