@@ -228,10 +228,28 @@ def test_call_timeout_keeps_the_signal() -> None:
             await rt.start(SPEC, "a")
             for i in range(200):
                 rt.cast_nowait("a", "t.note", {"item": str(i)})
-            with pytest.raises(CallTimeout):
+            with pytest.raises(CallTimeout, match="still queued") as caught:
                 await rt.call("a", "t.note", {"item": "late"}, timeout=0)
+            assert caught.value.queued
             await rt.wait_idle(timeout=5)
             assert rt.state("a").seen[-1] == "late"
+
+    run(main)
+
+
+def test_call_timeout_while_waiting_for_room_says_the_signal_was_not_sent() -> None:
+    """A call whose time runs out while the mailbox is full never sent its signal: the
+    error says so (``queued`` false), and the signal is indeed never handled."""
+
+    async def main() -> None:
+        async with AsyncRuntime([SPEC], options={"log": AgentOptions(mailbox_size=1)}) as rt:
+            await rt.start(SPEC, "a")
+            rt.cast_nowait("a", "t.note", {"item": "filler"})  # the mailbox is full
+            with pytest.raises(CallTimeout, match="it was not sent") as caught:
+                await rt.call("a", "t.note", {"item": "late"}, timeout=0)
+            assert not caught.value.queued
+            await rt.wait_idle(timeout=5)
+            assert rt.state("a").seen == ("filler",)
 
     run(main)
 

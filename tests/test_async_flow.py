@@ -29,6 +29,7 @@ from jido import (
     emit_to_sink,
     invoke,
     ok,
+    schedule,
     start_sensor,
 )
 from jido_interpreters import (
@@ -61,6 +62,11 @@ def again(state: Log, _: NoParams, ctx: Context) -> ActionResult[Log]:
 
 
 @action()
+def later(state: Log, _: NoParams, ctx: Context) -> ActionResult[Log]:
+    return ok(state, schedule(60.0, "t.note", {"item": "later"}))
+
+
+@action()
 def slow(state: Log, _: NoParams, ctx: Context) -> ActionResult[Log]:
     return ok(state, invoke("slow", None, on_ok="t.done", on_error="t.done"))
 
@@ -87,6 +93,7 @@ SPEC = AgentSpec(
         Route(pattern="t.note", target=note),
         Route(pattern="t.to_sink", target=to_sink),
         Route(pattern="t.again", target=again),
+        Route(pattern="t.later", target=later),
         Route(pattern="t.slow", target=slow),
         Route(pattern="t.watch", target=watch),
         Route(pattern=SENSOR_EXIT, target=ended),
@@ -250,12 +257,14 @@ def test_signals_still_being_journalled_at_shutdown_are_left_not_dead(tmp_path: 
 def test_a_cancelled_shutdown_can_be_carried_out_by_the_next(tmp_path: Path) -> None:
     """A shutdown cancelled halfway (Ctrl-C reaching the task awaiting it) leaves a runtime
     the next ``shutdown`` still tears down: agents stopped, storage released (another
-    runtime can restore from it). A shutdown called after one finished reports nothing."""
+    runtime can restore from it), and reports what both cancelled (the timer the first
+    cancelled included). A shutdown called after one finished reports nothing."""
     path = tmp_path / "cancelled.db"
 
     async def main() -> None:
         rt = AsyncRuntime([SPEC], storage=SQLiteStorage(path))
         await rt.start(SPEC, "busy")
+        await rt.call("busy", "t.later")  # a timer armed
         await rt.cast("busy", "t.again")  # always has work: the drain never ends by itself
         first = asyncio.create_task(rt.shutdown(deadline=30.0))
         await asyncio.sleep(0)  # the first shutdown is draining
@@ -264,6 +273,7 @@ def test_a_cancelled_shutdown_can_be_carried_out_by_the_next(tmp_path: Path) -> 
             await first
         report = await asyncio.wait_for(rt.shutdown(deadline=0.0), timeout=5.0)
         assert not report.drained
+        assert report.cancelled_timers == 1
         assert rt.agent_ids == ()
         again = await rt.shutdown()
         assert (again.drained, dict(again.left)) == (True, {})

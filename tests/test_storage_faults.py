@@ -613,6 +613,41 @@ def test_a_second_runtime_on_the_same_file_is_refused(tmp_path: Path, via: str) 
     asyncio.run(main())
 
 
+@pytest.mark.parametrize("kind", ["file", "memory", "redis"])
+def test_one_store_object_given_to_two_runtimes_is_refused_to_the_second(
+    kind: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """The same store object handed to a second runtime while the first holds it is
+    refused as another store on the file is (the holder is this process): else the second
+    would restore, and run, its own copy of the first's agents. Once the first shuts down,
+    the second may have it."""
+    store: Storage
+    if kind == "redis":
+        url = request.getfixturevalue("redis_url")
+        store = RedisStorage(url, prefix=f"claim:{os.getpid()}:shared-object:")
+    else:
+        store = SQLiteStorage(tmp_path / "agents.db" if kind == "file" else ":memory:")
+
+    async def main() -> None:
+        first = await _system(store)
+        await first.call("c", "t.add", {"by": 2})
+        second = AsyncRuntime(SPECS, storage=store)
+        with pytest.raises(StorageInUse, match="this one") as info:
+            await second.restore()
+        assert str(os.getpid()) in info.value.holder
+        assert first.state("c").n == 2  # the first goes on, its claim kept
+        await first.call("c", "t.add", {"by": 1})
+        await first.shutdown()
+        assert await second.restore() == ("tally", "c")
+        assert second.state("c").n == 3
+        await second.shutdown()
+
+    try:
+        asyncio.run(main())
+    finally:
+        store.close()
+
+
 def test_a_store_opened_before_its_last_owner_wrote_reads_it_again_when_claimed(
     tmp_path: Path,
 ) -> None:

@@ -264,7 +264,9 @@ def _run(
         ctx = _context(agent, spec.name, signal, where)
         try:
             result = act.run(current, params, ctx)
-        except Exception as exc:
+        except _PASSING:
+            raise
+        except BaseException as exc:  # a CancelledError raised by hand, an Abort(BaseException)
             raise ActionCrashed(
                 agent.id, act.name, signal.type if signal is not None else None
             ) from exc
@@ -353,6 +355,10 @@ def _run(
 def _crashed(agent: Agent[Any], act: Action[Any, Any], signal: Signal | None) -> ActionCrashed:
     return ActionCrashed(agent.id, act.name, signal.type if signal is not None else None)
 
+
+# What an action may raise that is not its crash but the end of the process (an interrupt,
+# an exit) or of a coroutine, and passes as it is; any other exception is ActionCrashed.
+_PASSING: Final = (KeyboardInterrupt, SystemExit, GeneratorExit)
 
 # The built-in directive classes (the closed union): a membership test per directive.
 _BUILTIN: Final = frozenset(get_args(BuiltinDirective))

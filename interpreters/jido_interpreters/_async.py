@@ -96,7 +96,7 @@ from ._options import (
     StopAgent,
 )
 from ._outcomes import system_signal
-from ._policy import check_options
+from ._policy import PASSING, check_options
 from ._storage import AgentExists, AgentRecord, Storage
 from ._telemetry import Counters, RuntimeStatistics, Spans, failed
 from ._trace import TraceEntry
@@ -206,7 +206,7 @@ def _snapshotted(
             written.set_exception(exc)
 
 
-def _crashed(agent_id: str, sig: Signal, exc: Exception) -> ActionCrashed:
+def _crashed(agent_id: str, sig: Signal, exc: BaseException) -> ActionCrashed:
     crash = ActionCrashed(agent_id, "<step>", sig.type)
     crash.__cause__ = exc
     return crash
@@ -329,6 +329,8 @@ class AsyncRuntime:
         self._shut_down = False  # shutdown has finished: storage is released for good
         self._shutting: asyncio.Future[ShutdownReport] | None = None  # its report, once begun
         self._drain_cut: asyncio.Event | None = None  # set: a later shutdown cut the drain
+        # Timers shutdown cancelled, over its passes (one cancelled halfway counted some).
+        self._timers_cancelled = 0
         self._sparing: set[asyncio.Task[Any] | None] = set()  # effects awaiting the shutdown
         self._dropped_dead = False  # a dead letter was dropped from the full list
         # While shutdown writes what was handed to storage: signals journalled for the agents
@@ -615,7 +617,8 @@ class AsyncRuntime:
 
         Raises:
             CallTimeout: no step within ``timeout`` s, room in a full mailbox included (a
-                signal that was queued stays queued; one still waiting for room is not sent).
+                signal that was queued stays queued; one still waiting for room is not
+                sent: its ``queued`` says which).
             ActionCrashed: the step crashed (the agent's error policy has been applied).
             UnknownAgent: no such agent, or it stopped before handling the signal.
             RecoveryError: the agent was hibernated and its stored data cannot be thawed.
@@ -629,10 +632,12 @@ class AsyncRuntime:
         # cancelled, which the agent's loop sees (it never sets a done future); a signal
         # already queued (or being journalled) stays so and is handled.
         limit = asyncio.timeout(timeout)
+        sent = False
         try:
             async with limit:
                 if srv is not None and srv.mailbox.crowded():
                     srv = await self._room(agent_id)
+                sent = True
                 if srv is None or self._storage is not None:
                     await durable.journalled(self, agent_id, sig, reply)
                 else:
@@ -641,7 +646,7 @@ class AsyncRuntime:
                 return await reply
         except TimeoutError:
             if limit.expired():
-                raise CallTimeout(agent_id, sig.type, timeout) from None
+                raise CallTimeout(agent_id, sig.type, timeout, queued=sent) from None
             raise
         finally:
             # Nobody awaits the reply any more (a timeout, or the caller was cancelled while
@@ -867,8 +872,8 @@ class AsyncRuntime:
         for srv in self._servers.values():
             # Senders waiting for room hear it now, not once the drain has made room.
             srv.mailbox.release_putters(RuntimeClosed("the runtime is shutting down"))
-        timers = sum(s.cancel_timers() for s in self._servers.values())
-        timers += sum(h.cancel_wakeups() for h in self._hibernated.values())
+        self._timers_cancelled += sum(s.cancel_timers() for s in self._servers.values())
+        self._timers_cancelled += sum(h.cancel_wakeups() for h in self._hibernated.values())
         drained = True
         # Called from inside an effect (an agent's command to shut down): that effect ends
         # only once this returns, so the drain does not wait for it, and it is not cancelled
@@ -914,7 +919,8 @@ class AsyncRuntime:
             effects += len(running)
             for t in running:
                 t.cancel()
-            timers += srv.cancel_timers()  # armed by steps handled while draining
+            # Armed by steps handled while draining.
+            self._timers_cancelled += srv.cancel_timers()
             srv.halt(RuntimeClosed("the runtime shut down"))
         lingering = [
             t for t in self._lingering if not t.done() and t is not me and t not in self._sparing
@@ -950,7 +956,7 @@ class AsyncRuntime:
             drained=drained and not left,
             left=FrozenMap(left),
             cancelled_effects=effects,
-            cancelled_timers=timers,
+            cancelled_timers=self._timers_cancelled,
         )
 
     async def __aenter__(self) -> AsyncRuntime:
@@ -1107,7 +1113,9 @@ class AsyncRuntime:
         try:
             try:
                 result = jido.step(srv.spec, before, sig)
-            except Exception as exc:
+            except PASSING:
+                raise
+            except BaseException as exc:
                 # ActionCrashed from an action; anything else came from other user code the
                 # core calls (a route guard, a custom strategy): the same policy applies.
                 crash = exc if isinstance(exc, ActionCrashed) else _crashed(before.id, sig, exc)

@@ -71,7 +71,7 @@ from ._outcomes import (
     spawn_refused,
     spawned_id,
 )
-from ._policy import handler_crash
+from ._policy import PASSING, handler_crash
 from ._telemetry import failed
 
 if TYPE_CHECKING:
@@ -105,7 +105,9 @@ def execute(
                     chain = _execute_one(rt, srv, cause, d, chain, invoked, problems)
             else:
                 chain = _execute_one(rt, srv, cause, d, chain, invoked, problems)
-        except Exception as exc:
+        except PASSING:
+            raise
+        except BaseException as exc:
             # A bug in a user-supplied directive handler: the agent's error policy.
             trigger, crash = handler_crash(agent_id, cause, d, exc)
             if supervision.crash(rt, srv, trigger, crash):
@@ -302,7 +304,9 @@ async def _run_effect(
             # The handler's own: something it awaited was cancelled. Its caller is told, as
             # for any other exception, rather than left waiting for an outcome for ever.
             outcome = ("error", "CancelledError", str(exc) or f"effect {d.effect!r} cancelled")
-        except Exception as exc:
+        except PASSING:
+            raise
+        except BaseException as exc:
             error = exc
             outcome = ("error", type(exc).__name__, str(exc))
         finally:
@@ -506,7 +510,9 @@ def _start_sensor(rt: AsyncRuntime, srv: Server, d: StartSensor, problems: list[
             # A CancelledError of the sensor's own (a future it awaited was cancelled): it
             # ended, as with any other error.
             reason = f"CancelledError: {exc}"
-        except Exception as exc:
+        except PASSING:
+            raise
+        except BaseException as exc:
             reason = f"{type(exc).__name__}: {exc}"
         # The agent's sensors are held by its server, or, while it hibernates, by its
         # stand-in: this task moves with them.

@@ -14,16 +14,31 @@ class RuntimeClosed(Exception):
 
 
 class CallTimeout(TimeoutError):
-    """``call`` gave up waiting. The signal was accepted and will still be handled."""
+    """``call`` gave up waiting.
 
-    def __init__(self, agent_id: str, signal_type: str, timeout: float) -> None:
+    Attributes:
+        agent_id: the agent called.
+        signal_type: the type of the signal sent.
+        timeout: the seconds waited.
+        queued: whether the signal was accepted (queued, or journalled) before the time ran
+            out: it will still be handled. ``False``: it was still waiting for room in a
+            full mailbox, and was not sent at all; sending it again is up to the caller.
+    """
+
+    def __init__(
+        self, agent_id: str, signal_type: str, timeout: float, *, queued: bool = True
+    ) -> None:
         super().__init__(
             f"agent {agent_id!r} did not handle {signal_type!r} within {timeout:g}s "
             "(it is still queued and will be handled)"
+            if queued
+            else f"agent {agent_id!r} had no room for {signal_type!r} within {timeout:g}s"
+            " (it was not sent)"
         )
         self.agent_id = agent_id
         self.signal_type = signal_type
         self.timeout = timeout
+        self.queued = queued
 
 
 class AgentHibernated(UnknownAgent):

@@ -8,6 +8,8 @@ from typing import Any, TypeAlias, final
 
 from jido import Agent
 
+from ._policy import PASSING
+
 __all__ = ["Condition", "Waiters"]
 
 #: What ``wait_until`` waits for: true of the agent's value once it is met.
@@ -84,7 +86,9 @@ class Waiters:
                 continue
             try:
                 met = condition(agent)
-            except Exception as exc:  # the caller's bug, not the agent's: the caller hears of it
+            except PASSING:
+                raise
+            except BaseException as exc:  # the caller's bug, not the agent's: the caller hears it
                 fut.set_exception(exc)
                 entries.remove(entry)
                 continue

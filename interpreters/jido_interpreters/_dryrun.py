@@ -23,6 +23,7 @@ from jido.serde import Codec
 from ._checks import plain_callables
 from ._kernel import DEFAULT_EPOCH, EffectOutcome, Kernel
 from ._options import AgentOptions
+from ._policy import PASSING
 from ._review import Review, review
 from ._sync import _Runtime
 
@@ -64,7 +65,9 @@ class _Recorder:
         if callable(reply):
             try:
                 reply = reply(invoke.args)
-            except Exception as exc:  # as a raising effect handler: its on_error
+            except PASSING:
+                raise
+            except BaseException as exc:  # as a raising effect handler: its on_error
                 return ("error", type(exc).__name__, str(exc))
         if isinstance(reply, CannedError):
             return ("error", reply.type, reply.message)

@@ -71,6 +71,7 @@ from ._outcomes import (
     system_signal,
 )
 from ._policy import (
+    PASSING,
     CrashHandled,
     CrashOutcome,
     check_options,
@@ -423,7 +424,9 @@ class Kernel:
         spec = self.specs[before.spec]
         try:
             result = jido.step(spec, before, signal)
-        except Exception as exc:
+        except PASSING:
+            raise
+        except BaseException as exc:
             # A bug in user code the core ran (an action, a route guard, a custom strategy).
             # (A ``try`` costs nothing until something raises: the path of a step that does
             # not crash is as it was.)
@@ -725,7 +728,9 @@ class Kernel:
                 )
                 for n, (delay, type_, data) in enumerate(fn(d.config))
             ]
-        except Exception as exc:
+        except PASSING:
+            raise
+        except BaseException as exc:
             self._sensor_ended(agent_id, d.tag, d.sensor, f"{type(exc).__name__}: {exc}")
             return
         if not emissions:
@@ -763,7 +768,9 @@ class Kernel:
             return False
         try:
             produced: list[object] = list(handler(agent_id, d))
-        except Exception as exc:
+        except PASSING:
+            raise
+        except BaseException as exc:
             opts = self.options.get(self.agents[agent_id].spec, self.default_options)
             if opts is None:
                 # Unsupervised: what the handler cannot do is a problem of the directive,
@@ -783,7 +790,7 @@ class Kernel:
     # ------------------------------------------------------------------ supervision
 
     def crashed(
-        self, agent_id: str, sig: Signal, exc: Exception, opts: AgentOptions
+        self, agent_id: str, sig: Signal, exc: BaseException, opts: AgentOptions
     ) -> CrashOutcome:
         """Apply ``opts.error_policy`` to ``exc``, raised by user code while ``agent_id``
         handled ``sig``, as AsyncRuntime does (``_async_supervision.crash``): the agent

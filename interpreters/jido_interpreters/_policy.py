@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Mapping
-from typing import Any, Literal, TypeAlias, assert_never, final
+from typing import Any, Final, Literal, TypeAlias, assert_never, final
 
 import attrs
 
@@ -24,6 +24,7 @@ from ._options import AgentOptions, Continue, ErrorPolicy, Escalate, Restart, St
 from ._outcomes import SYSTEM_SOURCE, as_text
 
 __all__ = [
+    "PASSING",
     "CrashHandled",
     "CrashOutcome",
     "check_options",
@@ -40,6 +41,15 @@ __all__ = [
 #: (``StopAgent``), restarted (``Restart``), or stopped with its parent told why (``Escalate``,
 #: or ``Restart`` past its limit).
 CrashOutcome: TypeAlias = Literal["continued", "stopped", "restarted", "escalated"]
+
+
+#: What user code may raise that is no crash of its own but the end of the process (an
+#: interrupt, an exit) or of a coroutine: every runtime lets it pass (under asyncio it then
+#: ends the event loop's run). Anything else user code raises, a ``BaseException`` that is no
+#: ``Exception`` included (an ``asyncio.CancelledError`` it raised itself), is a crash of the
+#: agent's, as :class:`jido.ActionCrashed` is: it follows the agent's error policy, or is an
+#: effect's ``on_error``, a sensor's exit.
+PASSING: Final = (KeyboardInterrupt, SystemExit, GeneratorExit)
 
 
 def crash_message(exc: BaseException) -> str:
@@ -178,7 +188,7 @@ class CrashHandled:
 
 
 def handler_crash(
-    agent_id: str, cause: Signal | None, d: object, exc: Exception
+    agent_id: str, cause: Signal | None, d: object, exc: BaseException
 ) -> tuple[Signal, ActionCrashed]:
     """The crash of a directive handler that raised ``exc`` on ``d``, with the signal it is
     a crash of: the step's cause, or a stand-in for directives no signal caused (an agent's

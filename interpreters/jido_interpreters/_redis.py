@@ -275,10 +275,12 @@ class RedisStorage:
         """Take the prefix for one runtime (see the class docs).
 
         Raises:
-            StorageInUse: another runtime holds it; ``holder`` is its ``host:pid``.
+            StorageInUse: another runtime holds it (in another process, or in this one
+                given this very object); ``holder`` is its ``host:pid``.
         """
         if self._token is not None:
-            return
+            # One store object given to two runtimes (see SQLiteStorage.claim).
+            raise StorageInUse(self._where, f"{socket.gethostname()}:{os.getpid()}, this one")
         token = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         if not _resending(lambda: self._claim(keys=[self._p], args=[token, self._ttl_ms])):
             raise self._in_use()

@@ -44,7 +44,7 @@ from ._faults import (
 from ._kernel import DirectiveHandler, EffectOutcome, Kernel, SensorFn
 from ._options import AgentOptions
 from ._outcomes import as_text, outcome_signal, system_signal
-from ._policy import CrashHandled
+from ._policy import PASSING, CrashHandled
 from ._sim_events import DeadLettered, Invariant, SignalDelivered, SimEvent, Violation
 from ._sync import EffectHandler, _CallHandlers
 
@@ -492,7 +492,9 @@ class _Engine(Kernel):
             return
         try:
             result = jido.step(self.specs[before.spec], before, sig)
-        except Exception as exc:
+        except PASSING:
+            raise
+        except BaseException as exc:
             # As in Kernel.handle: unsupervised, the bug stops the run (see Simulation.run);
             # supervised, the policy applies and the crash is an event of the run.
             opts = self.options.get(before.spec, self.default_options)

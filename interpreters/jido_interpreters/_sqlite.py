@@ -119,7 +119,8 @@ class SQLiteStorage:
         if synchronous not in ("FULL", "NORMAL", "OFF"):
             raise ValueError(f"synchronous must be 'FULL', 'NORMAL' or 'OFF', not {synchronous!r}")
         self.path = str(path)
-        self._claim: int | None = None
+        self._claim: int | None = None  # the lock file's descriptor, while claimed
+        self._claimed = False
         # One connection, used from the runtime's storage thread (and, before the runtime
         # starts, from the caller's): guarded by a lock, so check_same_thread can be off.
         self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
@@ -460,7 +461,12 @@ class SQLiteStorage:
         Raises:
             StorageInUse: another process, or another runtime in this one, holds it.
         """
-        if self._claim is not None or self.path == ":memory:" or fcntl is None:
+        if self._claimed:
+            # One store object given to two runtimes: each would run its own copy of the
+            # agents it recovers, as two processes on one file would.
+            raise StorageInUse(self.path, f"{os.getpid()}, this one")
+        if self.path == ":memory:" or fcntl is None:
+            self._claimed = True
             return
         fd = os.open(os.path.realpath(self.path) + ".lock", os.O_RDWR | os.O_CREAT, 0o644)
         try:
@@ -474,9 +480,11 @@ class SQLiteStorage:
         self._claim = fd
         with self._lock:
             self._cache()  # the previous owner may have written since the file was opened
+        self._claimed = True
 
     def release(self) -> None:
         """Give up the claim, if held."""
+        self._claimed = False
         fd, self._claim = self._claim, None
         if fd is not None:
             os.close(fd)  # which drops the lock

@@ -18,8 +18,9 @@ Implementations: :class:`~jido_interpreters.SQLiteStorage` (embedded, the defaul
 use from several threads: the runtime makes its writes from one worker thread, in order,
 reads (``agents``, ``load``) from another while writes may go on, and calls ``claim()`` /
 ``release()`` from the event loop's thread. A store may offer those two (``claim`` raising
-:class:`StorageInUse` if another runtime holds it): the runtime calls them before its
-first write and at shutdown, if they are there.
+:class:`StorageInUse` if another runtime holds it, the one a store object was claimed by
+already included): the runtime calls them before its first write and at shutdown, if they
+are there.
 
 The stores here record the format of what they write (:data:`STORE_FORMAT`) and refuse,
 with a :class:`StorageError`, data written in another one rather than misread it: stores

@@ -31,7 +31,7 @@ from ._kernel import (
     UnknownAgent,
 )
 from ._options import AgentOptions
-from ._policy import CrashHandled
+from ._policy import PASSING, CrashHandled
 from ._trace import TraceEntry
 
 __all__ = ["EffectHandler", "SyncRuntime"]
@@ -70,7 +70,9 @@ class _CallHandlers:
         else:
             try:
                 result = fn(invoke.args)
-            except Exception as exc:
+            except PASSING:
+                raise
+            except BaseException as exc:
                 outcome = ("error", type(exc).__name__, str(exc))
             else:
                 try:
