@@ -518,6 +518,35 @@ def test_unknown_agent() -> None:
     run(main)
 
 
+@pytest.mark.parametrize("bad", [-1, -0.5, float("nan"), True, "5", None])
+@pytest.mark.parametrize("method", ["call", "wait_until", "wait_idle", "shutdown"])
+def test_a_bad_timeout_is_refused_before_anything_is_sent(method: str, bad: object) -> None:
+    """A timeout (or shutdown deadline) that is no number of seconds >= 0 is a ValueError
+    naming it, raised before anything is sent or waited for: a call with a negative timeout
+    used to queue its signal and then report it timed out. ``None`` means no limit where
+    the method says so (``wait_idle``)."""
+
+    async def main() -> None:
+        async with AsyncRuntime([SPEC]) as rt:
+            await rt.start(SPEC, "a")
+            attempt: Callable[[], Coroutine[Any, Any, object]] = {
+                "call": lambda: rt.call("a", "t.note", {"item": "x"}, timeout=bad),  # type: ignore[arg-type]
+                "wait_until": lambda: rt.wait_until("a", lambda a: True, timeout=bad),  # type: ignore[arg-type]
+                "wait_idle": lambda: rt.wait_idle(timeout=bad),  # type: ignore[arg-type]
+                "shutdown": lambda: rt.shutdown(deadline=bad),  # type: ignore[arg-type]
+            }[method]
+            if bad is None and method == "wait_idle":
+                await attempt()
+                return
+            with pytest.raises(ValueError, match="deadline" if method == "shutdown" else "timeout"):
+                await attempt()
+            await rt.wait_idle(timeout=5)
+            assert rt.state("a").seen == ()  # nothing was sent
+            assert rt.agent_ids == ("a",)  # nothing was shut down
+
+    run(main)
+
+
 @pytest.mark.parametrize(
     ("make", "error", "names"),
     [

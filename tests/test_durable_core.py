@@ -464,6 +464,65 @@ def test_an_older_schema_needs_an_upgrade(open_store: Callable[[], Storage]) -> 
     run(main)
 
 
+@attrs.frozen
+class CountLean:
+    """The counter's state without ``results``, at the same schema version: a class
+    changed under stored values."""
+
+    n: int = 0
+
+
+@action(params=By)
+def add_lean(state: CountLean, p: By, ctx: Context) -> ActionResult[CountLean]:
+    """Count (lean)."""
+    return ok(CountLean(state.n + p.by))
+
+
+def test_a_stored_state_with_a_field_its_class_lost_is_refused_not_cut(
+    open_store: Callable[[], Storage],
+) -> None:
+    """A snapshot holding a field the state class no longer has is not decoded by dropping
+    it: recovery fails (no agent started), saying which field and what to do (a new
+    schema_version and an upgrade), and the RecoveryError's own text says so too."""
+
+    async def prepare() -> None:
+        rt = AsyncRuntime([COUNTER, TALLY], storage=open_store(), snapshot_every=1)
+        await rt.start(COUNTER, "c")
+        await rt.call("c", "t.add", {"by": 2})
+        await rt.shutdown()
+
+    run(prepare)
+    lean = AgentSpec(
+        name="counter", state=CountLean, routes=[Route(pattern="t.add", target=add_lean)]
+    )
+
+    async def main() -> None:
+        rt = AsyncRuntime([lean, TALLY], storage=open_store())
+        with pytest.raises(RecoveryError) as info:
+            await rt.restore()
+        (err,) = info.value.exceptions
+        assert isinstance(err, CorruptJournal)
+        assert (err.agent_id, err.seq) == ("c", -1)
+        assert "results" in err.reason
+        assert "schema_version" in err.reason
+        assert str(err) in str(info.value)
+        assert rt.agent_ids == ()
+        await rt.shutdown()
+
+    run(main)
+
+
+def test_a_recovery_error_shows_its_first_failures() -> None:
+    """Its text lists the first five failures, then how many more there are."""
+    errors = [CorruptJournal(f"a{i}", 1, "garbage") for i in range(7)]
+    text = str(RecoveryError("recovery failed; no agent was started", errors))
+    assert text.startswith("recovery failed; no agent was started (7 sub-exceptions):")
+    assert text.splitlines()[1:] == [
+        *(f"  - agent 'a{i}': journal entry 1 is corrupt: garbage" for i in range(5)),
+        "  - and 2 more",
+    ]
+
+
 # ---------------------------------------------------------------------------- a hard kill
 
 _CHILD = """

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import attrs
+import pytest
 
 from jido import (
     FSM,
@@ -285,7 +286,6 @@ def test_mermaid_state_diagram_leaves_out_rows_decide_never_takes() -> None:
             Transition(source="busy", on="job.done", target="idle"),
             Transition(source="busy", on="job.done", target="done", priority=5),
             Transition(source="*", on="job.reset", target="idle"),
-            Transition(source="*", on="job.reset", target="done"),
         ],
     )
     spec = AgentSpec(name="job", state=Order, strategy=fsm)
@@ -308,6 +308,61 @@ def test_mermaid_state_diagram_leaves_out_rows_decide_never_takes() -> None:
     assert step(spec, busy, sig("job.cancel")).agent.status == "idle"
     assert step(spec, busy, sig("job.done")).agent.status == "done"
     assert step(spec, busy, sig("job.reset")).agent.status == "idle"
+
+
+@pytest.mark.parametrize(
+    ("rows", "initial", "says"),
+    [
+        (
+            [("idle", "go", "a", 0), ("idle", "go", "b", 0)],
+            "idle",
+            ["row 1 (from 'idle' on 'go') never applies: row 0 has the same source"],
+        ),
+        (
+            [("*", "reset", "idle", 0), ("idle", "go", "a", 0), ("*", "reset", "a", 0)],
+            "idle",
+            ["row 2 (from '*' on 'reset') never applies: row 0"],
+        ),
+        (
+            [("idle", "go", "shipped", 0), ("shiped", "done", "idle", 0)],
+            "idle",
+            ["row 1 (from 'shiped' on 'done') never applies: no row leads to 'shiped'"],
+        ),
+        (
+            [("a", "go", "b", 0), ("b", "go", "a", 0)],
+            "nowhere",
+            ["no row leaves the initial status 'nowhere'"],
+        ),
+    ],
+    ids=["same-row-twice", "same-wildcard-row-twice", "unreachable-source", "stuck-initial"],
+)
+def test_a_table_with_rows_that_never_apply_is_refused_naming_each(
+    rows: list[tuple[str, str, str, int]], initial: str, says: list[str]
+) -> None:
+    """Rows ``decide`` could never take are a mistake in the table (a copy left behind, a
+    typo in a status), refused when the FSM is built rather than found when a signal is
+    refused in production."""
+    table = [Transition(source=s, on=o, target=t, priority=p) for s, o, t, p in rows]
+    with pytest.raises(ValueError, match=r"^FSM table: ") as info:
+        FSM(initial, table)
+    for part in says:
+        assert part in str(info.value)
+
+
+def test_a_table_whose_rows_all_apply_is_accepted() -> None:
+    """What the check must not refuse: rows told apart by priority, a wildcard row beside
+    a status's own, a row from the initial status only, no rows at all."""
+    FSM(
+        "idle",
+        [
+            Transition(source="idle", on="go", target="busy"),
+            Transition(source="idle", on="go", target="fast", priority=5),
+            Transition(source="*", on="go", target="idle"),
+            Transition(source="busy", on="done", target="idle"),
+        ],
+    )
+    FSM("idle", [Transition(source="*", on="reset", target="idle")])
+    FSM("idle", [])
 
 
 def test_mermaid_statuses_that_are_mermaid_keywords_get_ids_of_their_own() -> None:

@@ -477,6 +477,21 @@ def test_agent_decode_error_message_is_exact(key: str, value: object, message: s
     assert f"cannot decode {info.value.what}: {info.value.reason}" == message
 
 
+@pytest.mark.parametrize(
+    ("where", "value"),
+    [("state", {"count": 2, "gone": 1}), ("slices", {"metrics": {"hits": 1, "gone": 1}})],
+)
+def test_agent_state_with_a_field_its_class_lacks_is_a_decode_error(
+    where: str, value: dict[str, object]
+) -> None:
+    """A state (or slice) holding a field its class does not have is not decoded by
+    dropping the field: the decode fails, naming it."""
+    raw = agent_raw()
+    raw[where] = value
+    with pytest.raises(DecodeError, match="gone"):
+        agent_from_dict(raw, SPEC)
+
+
 def test_agent_with_bad_slice_contents_is_a_decode_error() -> None:
     """A slice whose contents do not fit its class raises DecodeError naming the slice."""
     raw = agent_raw()

@@ -233,6 +233,37 @@ def _check_status(field: str, value: object, *, wildcard: bool) -> None:
         raise ValueError(f"{field} '*': means any status, so only a row's source may be it")
 
 
+def _check_table(initial: str, rows: tuple[Transition, ...]) -> None:
+    """Refuse a table with rows that can never apply (see :class:`FSM`), naming them all."""
+    if not rows:
+        return  # no controlled signal: a status that never moves, as asked
+    problems: list[str] = []
+    first: dict[tuple[str, str, int], int] = {}
+    reachable = {initial, *(t.target for t in rows)}
+    for i, t in enumerate(rows):
+        key = (t.source, t.on, t.priority)
+        if key in first:
+            problems.append(
+                f"row {i} (from {t.source!r} on {t.on!r}) never applies: row {first[key]} has"
+                f" the same source, on and priority ({t.priority}) and always wins; give one a"
+                " higher priority, or remove one"
+            )
+        else:
+            first[key] = i
+        if t.source != "*" and t.source not in reachable:
+            problems.append(
+                f"row {i} (from {t.source!r} on {t.on!r}) never applies: no row leads to"
+                f" {t.source!r} and it is not the initial status"
+            )
+    if not any(t.source in (initial, "*") for t in rows):
+        problems.append(
+            f"no row leaves the initial status {initial!r}: the agent would refuse every"
+            " controlled signal for ever"
+        )
+    if problems:
+        raise ValueError("FSM table: " + "; ".join(problems))
+
+
 def _transitions(value: Iterable[Transition]) -> tuple[Transition, ...]:
     rows = tuple(value)
     for i, row in enumerate(rows):
@@ -256,7 +287,12 @@ class FSM:
 
     Raises:
         TypeError: a row is not a :class:`Transition` (the error names its index).
-        ValueError: ``initial`` is not a status (a non-empty line of text, not ``"*"``).
+        ValueError: ``initial`` is not a status (a non-empty line of text, not ``"*"``); or
+            the table has rows that can never apply, each named: a row with the source,
+            ``on`` and priority of an earlier one (which always wins), a row from a status
+            no row leads to (and not the initial one: a typo, mostly), or no row at all
+            leaving the initial status (the agent would refuse every controlled signal for
+            ever).
 
     A row checks itself when it is built (see :class:`Transition`).
 
@@ -279,6 +315,7 @@ class FSM:
         for t in self.transitions:
             if t.source != "*":
                 by_status.setdefault(t.source, []).append(route(t))
+        _check_table(self.initial, self.transitions)
         object.__setattr__(self, "_controlled", Router(route(t) for t in self.transitions))
         object.__setattr__(
             self, "_any", Router(route(t) for t in self.transitions if t.source == "*")

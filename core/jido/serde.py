@@ -283,7 +283,7 @@ class Codec:
             subclass of ``CustomDirective``, or it has a field named ``kind`` (the tag's key).
     """
 
-    __slots__ = ("_c", "_directive_type", "_tags")
+    __slots__ = ("_c", "_directive_type", "_states", "_tags")
 
     def __init__(self, *, directives: Mapping[str, type[d.CustomDirective]] | None = None) -> None:
         custom = dict(directives or {})
@@ -301,7 +301,13 @@ class Codec:
                     " directive's tag: rename the field"
                 )
             tags[cls] = tag
-        c = _base.copy()
+        self._tags = tags
+        self._directive_type = _union(list(tags))
+        self._c = self._converter(forbid_extra_keys=False)
+        self._states: cattrs.Converter | None = None  # made on first use: see _state_converter
+
+    def _converter(self, *, forbid_extra_keys: bool) -> cattrs.Converter:
+        c = _base.copy(forbid_extra_keys=forbid_extra_keys)
         c.register_unstructure_hook(Signal, _signal_to_dict)
         c.register_structure_hook(Signal, _signal_from_dict)
         c.register_unstructure_hook_factory(_is_set, _sorted_set)
@@ -310,12 +316,22 @@ class Codec:
             target_type, c, tag_generator=_TARGET_TAGS.__getitem__, tag_name="kind"
         )
         _guard_kinds(c, target_type, frozenset(_TARGET_TAGS.values()), "target")
-        directive_type = _union(list(tags))
-        configure_tagged_union(directive_type, c, tag_generator=tags.__getitem__, tag_name="kind")
-        _guard_kinds(c, directive_type, frozenset(tags.values()), "directive")
-        self._c = c
-        self._directive_type = directive_type
-        self._tags = tags
+        tags = self._tags
+        configure_tagged_union(
+            self._directive_type, c, tag_generator=tags.__getitem__, tag_name="kind"
+        )
+        _guard_kinds(c, self._directive_type, frozenset(tags.values()), "directive")
+        return c
+
+    def _state_converter(self) -> cattrs.Converter:
+        # Agent states and slices are decoded refusing keys their classes do not have: a
+        # stored value holding a field the class lost is a schema change (a new
+        # schema_version and an upgrade), not a value to drop without a word. Built as the
+        # main converter is (a copy of it would not carry the union hooks), on first use:
+        # most codecs never decode an agent.
+        if self._states is None:
+            self._states = self._converter(forbid_extra_keys=True)
+        return self._states
 
     # ------------------------------------------------------------------ out
 
@@ -407,7 +423,9 @@ class Codec:
         return self._structure(raw, Problem, "problem")  # type: ignore[no-any-return]
 
     def agent_from_dict(self, raw: object, spec: AgentSpec[Any]) -> Agent[Any]:
-        """Decode an agent of ``spec``. Raises :class:`DecodeError`, also on a spec mismatch."""
+        """Decode an agent of ``spec``. Raises :class:`DecodeError`, also on a spec mismatch,
+        and on a state (or plugin slice) holding a field its class does not have: decoding
+        does not drop what was stored."""
         if not isinstance(raw, Mapping):
             raise DecodeError("agent", f"expected a JSON object, got {type(raw).__name__}")
         if raw.get("spec") != spec.name:
@@ -420,9 +438,10 @@ class Codec:
                 f"slices {sorted(raw_slices) if isinstance(raw_slices, Mapping) else raw_slices!r}"
                 f" do not match the spec's plugins {sorted(slice_types)}",
             )
-        state = self._structure(raw.get("state"), spec.state, "agent state")
+        strict = self._state_converter()
+        state = self._structure(raw.get("state"), spec.state, "agent state", strict)
         slices = {
-            name: self._structure(raw_slices[name], t, f"plugin slice {name!r}")
+            name: self._structure(raw_slices[name], t, f"plugin slice {name!r}", strict)
             for name, t in slice_types.items()
         }
         # Decoded outside the ``try`` below: a DecodeError is a ValueError, and wrapping it
@@ -454,9 +473,9 @@ class Codec:
         """Decode an agent of ``spec`` from JSON text. Raises :class:`DecodeError`."""
         return self.agent_from_dict(_load(text, "agent"), spec)
 
-    def _structure(self, raw: object, t: Any, what: str) -> Any:
+    def _structure(self, raw: object, t: Any, what: str, c: cattrs.Converter | None = None) -> Any:
         try:
-            return self._c.structure(raw, t)
+            return (c or self._c).structure(raw, t)
         except cattrs.BaseValidationError as exc:
             errors = cattrs.transform_error(exc, format_exception=_format_error)
             raise DecodeError(what, "; ".join(errors)) from None

@@ -79,6 +79,7 @@ from ._async_waiters import Condition, Waiters
 from ._checks import (
     DIRECTIVE_NEEDS,
     async_callables,
+    check_timeout,
     plain_callables,
     specs_by_name,
 )
@@ -623,7 +624,9 @@ class AsyncRuntime:
             UnknownAgent: no such agent, or it stopped before handling the signal.
             RecoveryError: the agent was hibernated and its stored data cannot be thawed.
             RuntimeClosed: the runtime is shutting down.
+            ValueError: ``timeout`` is no number of seconds >= 0; nothing was sent.
         """
+        check_timeout("timeout", timeout)
         sig = signal if isinstance(signal, Signal) else self.signal(signal, data)
         srv = self._accepting(agent_id)  # fail fast, before the timeout starts
         reply: asyncio.Future[Agent[Any]] = asyncio.get_running_loop().create_future()
@@ -674,7 +677,9 @@ class AsyncRuntime:
             UnknownAgent: no such agent, or it stopped before meeting ``condition``.
             RuntimeClosed: the runtime shut down meanwhile.
             Exception: whatever ``condition`` raised.
+            ValueError: ``timeout`` is no number of seconds >= 0.
         """
+        check_timeout("timeout", timeout)
         if agent_id in self._hibernated:
             await self.thaw(agent_id)
         srv = self._server(agent_id)
@@ -795,7 +800,9 @@ class AsyncRuntime:
 
         Raises:
             TimeoutError: not idle within ``timeout`` seconds (it says what was still busy).
+            ValueError: ``timeout`` is neither ``None`` nor a number of seconds >= 0.
         """
+        check_timeout("timeout", timeout, optional=True)
         try:
             await _wait(self._idle_event(), timeout)
         except TimeoutError:
@@ -820,7 +827,11 @@ class AsyncRuntime:
         Called again while a shutdown is under way (a second Ctrl-C, ``__aexit__`` after a
         cancellation), it cuts that drain to its own ``deadline`` (if sooner) and returns the
         same report; called after one finished, it returns an empty report.
+
+        Raises:
+            ValueError: ``deadline`` is no number of seconds >= 0 (nothing is shut down).
         """
+        check_timeout("deadline", deadline)
         if self._shutting is not None:
             self._cut_drain(deadline)
             if self._inside_effect():

@@ -16,6 +16,7 @@ __all__ = [
     "HandlerKind",
     "async_callables",
     "callables",
+    "check_timeout",
     "handler_kind",
     "plain_callables",
     "seconds",
@@ -90,6 +91,19 @@ def seconds(value: object) -> float | None:
     except OverflowError:
         return None
     return as_float if math.isfinite(as_float) and as_float >= 0 else None
+
+
+def check_timeout(name: str, value: object, *, optional: bool = False) -> None:
+    """Refuse a bad timeout before anything is sent or waited for: it must be a number of
+    seconds >= 0 (``math.inf`` waits for ever), or ``None`` if ``optional`` (no limit).
+
+    Raises:
+        ValueError: anything else (a negative number, NaN, a bool, a string), named.
+    """
+    if value is None and optional:
+        return
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
+        raise ValueError(f"{name} must be a number of seconds >= 0, not {value!r}")
 
 
 def handler_kind(fn: object) -> HandlerKind:

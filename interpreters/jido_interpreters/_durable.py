@@ -289,7 +289,16 @@ def decode_agent(
     try:
         agent = codec.agent_from_dict(raw, spec)
     except DecodeError as exc:
-        raise CorruptJournal(agent_id, seq, exc.reason) from None
+        reason = exc.reason
+        if exc.what == "agent state" or exc.what.startswith("plugin slice"):
+            # Seldom damage; mostly a class changed under the stored value (a field gone,
+            # renamed or of another type) without a new schema version.
+            reason = (
+                f"the {exc.what} does not fit its class: {reason} (if the class changed since"
+                f" it was stored, give spec {spec.name!r} a new schema_version and an upgrade"
+                " for the old value)"
+            )
+        raise CorruptJournal(agent_id, seq, reason) from None
     if agent.id != agent_id:
         raise CorruptJournal(agent_id, seq, f"it holds the agent {agent.id!r}")
     return agent

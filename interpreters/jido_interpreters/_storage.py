@@ -282,7 +282,22 @@ class UnknownSpec(StorageError):
 
 class RecoveryError(ExceptionGroup[StorageError]):
     """Recovery failed for some agents; each exception names its agent. No agent of the
-    group was started (never a silent partial state)."""
+    group was started (never a silent partial state).
+
+    Its text says what failed (the first few of its exceptions), not only how many: it is
+    what a log line or a caller's ``str(exc)`` shows.
+    """
+
+    def __str__(self) -> str:
+        shown = [f"\n  - {e}" for e in self.exceptions[:_RECOVERY_SHOWN]]
+        more = len(self.exceptions) - _RECOVERY_SHOWN
+        if more > 0:
+            shown.append(f"\n  - and {more} more")
+        return super().__str__() + ":" + "".join(shown)
+
+
+#: How many of a :class:`RecoveryError`'s exceptions its text shows.
+_RECOVERY_SHOWN: Final = 5
 
 
 def decode_registration(
