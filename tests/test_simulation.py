@@ -800,6 +800,30 @@ def test_invariant_messages_and_errors_are_reported() -> None:
         simulate(raises)
 
 
+@pytest.mark.parametrize(
+    ("verdict", "message"),
+    [
+        (None, "returned None"),  # a forgotten ``return True``
+        ("", "returned ''"),
+        (0, "returned 0"),
+        (False, "returned False"),
+        (bumps, "returned an instance of function"),  # named only: its repr has an address
+    ],
+)
+def test_an_invariant_returning_no_verdict_is_reported_as_what_it_returned(
+    verdict: Any, message: str
+) -> None:
+    """Anything but ``True`` fails, and the violation says what the invariant returned: a
+    ``None`` is not a ``False``, and an empty message is no blank one."""
+    scenario = attrs.evolve(bumps(1), invariants={"v": lambda agents: verdict})
+    with pytest.raises(InvariantViolated) as caught:
+        simulate(scenario)
+    assert caught.value.message == message
+    assert str(caught.value).endswith(f": {message}")
+    trailer = json.loads(simulation_to_jsonl(caught.value.result).splitlines()[-1])
+    assert trailer["message"] == message
+
+
 def test_invariants_are_checked_before_the_first_delivery() -> None:
     """A system that starts broken fails at the last start event, before anything runs."""
     scenario = attrs.evolve(bumps(3), invariants={"never": lambda agents: False})

@@ -40,6 +40,11 @@ __all__ = [
     "crash_message",
 ]
 
+#: A check over all running agents (a read-only view, by id). It must return ``True`` to
+#: pass; ``False``, or a message saying what is wrong (a non-empty string), to fail. Anything
+#: else fails too, reported as what it returned: ``returned None`` (a forgotten
+#: ``return True``), ``returned ''``, ``returned 0``. One that raises fails with ``raised
+#: ...``. It must not change the agents.
 Invariant: TypeAlias = Callable[[Mapping[str, Agent[Any]]], "bool | str"]
 
 
