@@ -38,6 +38,7 @@ from jido import (
     action,
     cron,
     emit_to,
+    emit_to_sink,
     invoke,
     ok,
     schedule,
@@ -764,6 +765,72 @@ def test_messages_to_agents_not_running_are_dead_letters() -> None:
     assert '"kind":"dead_letter"' in simulation_to_jsonl(result)
 
 
+# ---------------------------------------------------------------- directive problems
+
+
+BAD_CRON = AgentSpec(
+    name="badcron",
+    state=Count,
+    schedules=[
+        cron("bad", "x.tick", job_id="j"),
+        cron("* * * * *", "x.tick", job_id="k", timezone="Mars/Base"),
+    ],
+)
+
+
+@action()
+def tell_nobody(state: Count, _: NoParams, ctx: Context) -> ActionResult[Count]:
+    return ok(Count(state.n + 1), emit_to_sink("nowhere", "x.said"))
+
+
+TELLER = AgentSpec(name="teller", state=Count, routes=[Route(pattern="x.say", target=tell_nobody)])
+
+
+def test_a_bad_declared_cron_job_is_a_problem_of_the_agents_start() -> None:
+    """A spec's declared schedules that cannot run are problems, as SyncRuntime records
+    them: on the start event, in the result, and in the trace, which replays identically."""
+    sim = Simulation([BAD_CRON], seed=1)
+    sim.start(BAD_CRON, "b")
+    result = sim.run(until=600.0)
+    sync = SyncRuntime([BAD_CRON])
+    sync.start(BAD_CRON, "b")
+    assert len(sync.problems) == 2
+    (started,) = result.events
+    assert isinstance(started, AgentStarted)
+    assert started.problems == sync.problems
+    assert result.problems == sync.problems
+    assert "invalid cron expression 'bad'" in started.problems[0].message
+    text = simulation_to_jsonl(result)
+    line = json.loads(text.splitlines()[1])
+    assert [p["message"] for p in line["problems"]] == [p.message for p in sync.problems]
+    scenario = Scenario(specs=[BAD_CRON], setup=lambda sim: sim.start(BAD_CRON, "b"))
+    assert replay(text, scenario) is None
+
+
+def test_a_start_without_problems_writes_none_to_the_trace() -> None:
+    """Traces of runs whose starts went well stay as they were: no ``problems`` key."""
+    text = simulation_to_jsonl(simulate(bumps(1)))
+    assert "problems" not in json.loads(text.splitlines()[1])
+
+
+def test_the_result_has_every_directive_problem_of_the_run() -> None:
+    """The problems of deliveries are the result's too, in order, recorded or not."""
+
+    def setup(sim: Simulation) -> None:
+        sim.start(TELLER, "t")
+        sim.send("t", "x.say")
+        sim.send("t", "x.say", at=1.0)
+
+    scenario = Scenario(specs=[TELLER], setup=setup)
+    result = simulate(scenario, seed=1)
+    on_events = [p for e in delivered(result) for p in e.problems]
+    assert len(on_events) == 2
+    assert result.problems == tuple(on_events)
+    assert all(p.message == "no sink named 'nowhere'" for p in result.problems)
+    assert simulate(scenario, seed=1, record=False).problems == result.problems
+    assert simulate(bumps(2)).problems == ()
+
+
 # ---------------------------------------------------------------- invariants
 
 
@@ -1255,6 +1322,26 @@ def test_cli_simulate_writes_a_trace_that_replays_identically(tmp_path: Path) ->
     for again in (run("replay", str(trace)), run("replay", str(trace), BANK)):
         assert again.exit_code == 0, again.output
         assert again.stdout.startswith("identical: ")
+
+
+def test_cli_simulate_says_what_problems_the_run_had(tmp_path: Path) -> None:
+    """A run that went on past directive problems (a sink that does not exist, a declared
+    cron job that cannot run) says how many, and which, in its summary."""
+    module = tmp_path / "troubled.py"
+    module.write_text(
+        "import attrs\n"
+        "from jido import AgentSpec, cron\n\n"
+        "@attrs.frozen\n"
+        "class S:\n"
+        "    n: int = 0\n\n"
+        "BAD = AgentSpec(name='bad', state=S, schedules=[cron('bad', 'x.y', job_id='j')])\n",
+        encoding="utf-8",
+    )
+    done = run("simulate", f"{module}:BAD", "--seed", "1", "--until", "600")
+    assert done.exit_code == 0, done.output
+    assert "problems: 1\n" in done.stdout
+    assert "! [directive] invalid cron expression 'bad'" in done.stdout
+    assert "problems" not in run("simulate", BANK, "--seed", "1").stdout
 
 
 def test_cli_replay_without_spec_needs_a_trace_that_names_one(tmp_path: Path) -> None:

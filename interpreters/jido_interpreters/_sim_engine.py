@@ -540,6 +540,9 @@ class _Engine(Kernel):
             self._sender = sender  # for a custom directive handler that crashes
             self._execute(target, sig, result.directives, problems)
         directives = result.directives
+        # All of the run's problems, in order, as the kernel keeps them (starts and restarts
+        # add theirs): the result has them when no event is recorded.
+        self.problems.extend(problems)
         self.note(
             "delivered",
             lambda i: SignalDelivered(

@@ -83,8 +83,11 @@ _KIND: Final[Mapping[type[Any], str]] = {
 def _event_to_dict(e: SimEvent, codec: Codec) -> dict[str, Any]:
     out: dict[str, Any] = {"i": e.index, "at": e.at, "kind": _KIND[type(e)]}
     match e:
-        case AgentStarted(agent=agent):
+        case AgentStarted(agent=agent, problems=problems):
             out["agent"] = codec.to_dict(agent)
+            if problems:
+                # Only when there are some: the trace of a start without stays as it was.
+                out["problems"] = [codec.to_dict(p) for p in problems]
         case SignalDelivered():
             out["to"] = e.agent_id
             out["from"] = e.sender

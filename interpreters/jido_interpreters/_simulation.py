@@ -193,7 +193,8 @@ class Simulation:
         """Start an agent before the run (registering its spec if given one).
 
         Returns:
-            The new agent. Its startup schedules are armed on virtual time.
+            The new agent. Its startup schedules are armed on virtual time; what went wrong
+            executing them (a bad cron expression) is a problem of its ``AgentStarted`` event.
 
         Raises:
             RuntimeError: the run has begun.
@@ -205,9 +206,13 @@ class Simulation:
         """
         self._before_run("start")
         e = self._engine
+        known = len(e.problems)
         agent = e.start(spec, id, state)
+        # Its startup's problems (a bad declared cron job) are the start event's, as a
+        # step's are its delivery's: the run would otherwise go on as if nothing were wrong.
+        problems = tuple(e.problems[known:])
         self._started.append(agent)
-        e.note("started", lambda i: AgentStarted(index=i, at=e.now, agent=agent))
+        e.note("started", lambda i: AgentStarted(index=i, at=e.now, agent=agent, problems=problems))
         return agent
 
     def send(
@@ -373,6 +378,7 @@ class Simulation:
             out_of_events=self._out_of_events,
             violation=self._violation,
             counts=FrozenMap(dict(e.counts)),
+            problems=tuple(e.problems),
             sinks=FrozenMap({name: tuple(sigs) for name, sigs in e.sinks.items()}),
             choices=None if self._choices is None else tuple(self._choices),
             crash=self._crash,
