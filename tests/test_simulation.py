@@ -8,6 +8,7 @@ import os
 import random
 import subprocess
 import sys
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -57,6 +58,7 @@ from jido_interpreters import (
     DeadLettered,
     EffectDelayed,
     EffectFailed,
+    EffectHandler,
     EffectReissued,
     FaultPlan,
     InvalidFaultPlan,
@@ -66,6 +68,7 @@ from jido_interpreters import (
     MessageDuplicated,
     MessageReordered,
     Scenario,
+    SensorFn,
     SignalDelivered,
     Simulation,
     SimulationResult,
@@ -79,6 +82,7 @@ from jido_interpreters import (
     trace_to_jsonl,
 )
 from jido_interpreters.cli import app
+from jido_interpreters.simulation_testing import first_failure
 
 BANK = "jido_examples.bank:ACCOUNT"
 ROOT = Path(__file__).resolve().parent.parent
@@ -763,6 +767,94 @@ def test_messages_to_agents_not_running_are_dead_letters() -> None:
     result = sim.run()
     assert kinds(result) == ["AgentStarted", "DeadLettered"]
     assert '"kind":"dead_letter"' in simulation_to_jsonl(result)
+
+
+# ---------------------------------------------------------------- fakes per run
+
+
+@action()
+def store(state: Count, _: NoParams, ctx: Context) -> ActionResult[Count]:
+    return ok(state, invoke("store.put", {}, on_ok="store.put.ok", on_error="store.put.failed"))
+
+
+@action()
+def stored(state: Count, _: NoParams, ctx: Context) -> ActionResult[Count]:
+    return ok(Count(state.n + 1))
+
+
+STORE = AgentSpec(
+    name="store",
+    state=Count,
+    routes=[
+        Route(pattern="x.put", target=store),
+        Route(pattern="store.put.ok", target=stored),
+    ],
+)
+
+
+def stored_so_far() -> dict[str, EffectHandler]:
+    """A fake store that says how many writes it holds: its answers depend on its past."""
+    writes: list[object] = []
+
+    def put(args: Mapping[str, Any]) -> JsonValue:
+        writes.append(dict(args))
+        return len(writes)
+
+    return {"store.put": put}
+
+
+def storing(**fakes: Any) -> Scenario:
+    def setup(sim: Simulation) -> None:
+        sim.start(STORE, "s")
+        for n in range(3):
+            sim.send("s", "x.put", at=float(n))
+
+    return Scenario(specs=[STORE], setup=setup, **fakes)
+
+
+def test_make_effects_gives_every_run_fakes_of_its_own(tmp_path: Path) -> None:
+    """A stateful fake made per run: one seed, one trace, however often the scenario runs
+    (simulate, replay); shared through ``effects``, the second run sees the first's writes."""
+    shared = storing(effects=stored_so_far())
+    first, second = (simulation_to_jsonl(simulate(shared, seed=1)) for _ in range(2))
+    assert first != second  # what ``make_effects`` is for
+    made = storing(make_effects=stored_so_far)
+    first, second = (simulation_to_jsonl(simulate(made, seed=1)) for _ in range(2))
+    assert first == second
+    assert replay(first, made) is None
+    outcomes = [e.signal for e in delivered(simulate(made, seed=1)) if e.sender == "@effect"]
+    assert [s.data["result"] for s in outcomes if isinstance(s.data, Mapping)] == [1, 2, 3]
+
+
+def test_make_sensors_gives_every_run_its_sensors() -> None:
+    """``make_sensors`` is called once per run, after ``make_effects``."""
+    calls: list[str] = []
+
+    def effects() -> dict[str, EffectHandler]:
+        calls.append("effects")
+        return {}
+
+    def sensors() -> dict[str, SensorFn]:
+        calls.append("sensors")
+        return {}
+
+    scenario = storing(make_effects=effects, make_sensors=sensors)
+    text = simulation_to_jsonl(simulate(scenario))
+    simulate(scenario)
+    assert calls == ["effects", "sensors"] * 2
+    # Every entry point that runs the scenario: a replay, a hunt over seeds, the CLI's.
+    assert replay(text, scenario) is None
+    assert first_failure(scenario, seeds=range(3)) is None
+    scenario.simulation(seed=4).run()
+    assert calls == ["effects", "sensors"] * 7
+
+
+def test_a_scenario_takes_shared_fakes_or_a_maker_not_both() -> None:
+    """Both would leave it to a rule of precedence to say which a run gets."""
+    with pytest.raises(ValueError, match="effects or make_effects, not both"):
+        storing(effects=stored_so_far(), make_effects=stored_so_far)
+    with pytest.raises(ValueError, match="sensors or make_sensors, not both"):
+        storing(sensors={"s": lambda: iter(())}, make_sensors=dict)
 
 
 # ---------------------------------------------------------------- directive problems

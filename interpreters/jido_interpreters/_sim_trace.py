@@ -552,15 +552,16 @@ def replay(
             raise DecodeError(f"simulation trace line {lineno}", "expected a JSON object")
         parsed.append(raw)
     header = _read_header(parsed[0], scenario)
+    effects, sensors = scenario._fakes()  # of this run, as for every run of the scenario
     sim = Simulation(
         scenario.specs,
         seed=header.seed or 0,
         rng=None if header.choices is None else _Replayed(header.choices),
         faults=header.faults,
-        effects=scenario.effects,
+        effects=effects,
         invariants=scenario.invariants,
         sinks=scenario.sinks,
-        sensors=scenario.sensors,
+        sensors=sensors,
         directives=scenario.directives,
         latency=header.latency,
         epoch=header.epoch,
