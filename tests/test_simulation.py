@@ -1448,6 +1448,31 @@ def test_cli_replay_without_spec_needs_a_trace_that_names_one(tmp_path: Path) ->
     assert "not a simulation trace header" in one_error_line(run("replay", str(trace)))
 
 
+def test_replay_says_that_a_trace_runs_code(tmp_path: Path) -> None:
+    """A trace names the module replay imports: its help and the docs where replay is
+    described warn that only a trusted trace is to be replayed."""
+    root = Path(__file__).parent.parent
+    help_text = " ".join(run("replay", "--help").stdout.split())
+    readme = " ".join((root / "README.md").read_text(encoding="utf-8").split())
+    concepts = " ".join((root / "docs" / "concepts.md").read_text(encoding="utf-8").split())
+    assert "Replay only traces you trust" in help_text
+    assert "Replay only traces you trust" in readme
+    assert "replay only traces you trust" in concepts
+    # And it does: the module a trace names runs.
+    module = tmp_path / "loud.py"
+    module.write_text(
+        "from pathlib import Path\n"
+        "Path(__file__).with_suffix('.ran').touch()\n"
+        "from jido_examples.bank import ACCOUNT, SCENARIO\n",
+        encoding="utf-8",
+    )
+    trace = tmp_path / "run.jsonl"
+    text = simulation_to_jsonl(simulate(bank.SCENARIO, seed=1, events=20), spec=f"{module}:ACCOUNT")
+    trace.write_text(text, encoding="utf-8")
+    assert run("replay", str(trace)).exit_code == 0
+    assert (tmp_path / "loud.ran").exists()
+
+
 def test_cli_replay_catches_a_spec_change(tmp_path: Path) -> None:
     """Replaying against a changed spec reports the first divergence, exit code 1."""
     trace = tmp_path / "run.jsonl"

@@ -876,6 +876,9 @@ def replay(
 ) -> None:
     """Re-run a simulation trace from its header and compare it line by line.
 
+    Without SPEC, the module (or .py file) the trace's header names is imported: replaying
+    a trace runs code. Replay only traces you trust, or pass SPEC yourself.
+
     Exit code 0 if the replay is identical, 1 at the first divergence (a spec, fake or
     invariant that changed behaviour) or if it is identical to a trace of a failed run (an
     invariant violated, an action crashed: the failure reproduces), 2 on bad input.
