@@ -8,6 +8,7 @@ import os
 import random
 import subprocess
 import sys
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,7 @@ from jido import (
     action,
     cron,
     emit_to,
+    emit_to_sink,
     invoke,
     ok,
     schedule,
@@ -56,6 +58,7 @@ from jido_interpreters import (
     DeadLettered,
     EffectDelayed,
     EffectFailed,
+    EffectHandler,
     EffectReissued,
     FaultPlan,
     InvalidFaultPlan,
@@ -65,6 +68,7 @@ from jido_interpreters import (
     MessageDuplicated,
     MessageReordered,
     Scenario,
+    SensorFn,
     SignalDelivered,
     Simulation,
     SimulationResult,
@@ -78,6 +82,7 @@ from jido_interpreters import (
     trace_to_jsonl,
 )
 from jido_interpreters.cli import app
+from jido_interpreters.simulation_testing import first_failure
 
 BANK = "jido_examples.bank:ACCOUNT"
 ROOT = Path(__file__).resolve().parent.parent
@@ -764,6 +769,160 @@ def test_messages_to_agents_not_running_are_dead_letters() -> None:
     assert '"kind":"dead_letter"' in simulation_to_jsonl(result)
 
 
+# ---------------------------------------------------------------- fakes per run
+
+
+@action()
+def store(state: Count, _: NoParams, ctx: Context) -> ActionResult[Count]:
+    return ok(state, invoke("store.put", {}, on_ok="store.put.ok", on_error="store.put.failed"))
+
+
+@action()
+def stored(state: Count, _: NoParams, ctx: Context) -> ActionResult[Count]:
+    return ok(Count(state.n + 1))
+
+
+STORE = AgentSpec(
+    name="store",
+    state=Count,
+    routes=[
+        Route(pattern="x.put", target=store),
+        Route(pattern="store.put.ok", target=stored),
+    ],
+)
+
+
+def stored_so_far() -> dict[str, EffectHandler]:
+    """A fake store that says how many writes it holds: its answers depend on its past."""
+    writes: list[object] = []
+
+    def put(args: Mapping[str, Any]) -> JsonValue:
+        writes.append(dict(args))
+        return len(writes)
+
+    return {"store.put": put}
+
+
+def storing(**fakes: Any) -> Scenario:
+    def setup(sim: Simulation) -> None:
+        sim.start(STORE, "s")
+        for n in range(3):
+            sim.send("s", "x.put", at=float(n))
+
+    return Scenario(specs=[STORE], setup=setup, **fakes)
+
+
+def test_make_effects_gives_every_run_fakes_of_its_own(tmp_path: Path) -> None:
+    """A stateful fake made per run: one seed, one trace, however often the scenario runs
+    (simulate, replay); shared through ``effects``, the second run sees the first's writes."""
+    shared = storing(effects=stored_so_far())
+    first, second = (simulation_to_jsonl(simulate(shared, seed=1)) for _ in range(2))
+    assert first != second  # what ``make_effects`` is for
+    made = storing(make_effects=stored_so_far)
+    first, second = (simulation_to_jsonl(simulate(made, seed=1)) for _ in range(2))
+    assert first == second
+    assert replay(first, made) is None
+    outcomes = [e.signal for e in delivered(simulate(made, seed=1)) if e.sender == "@effect"]
+    assert [s.data["result"] for s in outcomes if isinstance(s.data, Mapping)] == [1, 2, 3]
+
+
+def test_make_sensors_gives_every_run_its_sensors() -> None:
+    """``make_sensors`` is called once per run, after ``make_effects``."""
+    calls: list[str] = []
+
+    def effects() -> dict[str, EffectHandler]:
+        calls.append("effects")
+        return {}
+
+    def sensors() -> dict[str, SensorFn]:
+        calls.append("sensors")
+        return {}
+
+    scenario = storing(make_effects=effects, make_sensors=sensors)
+    text = simulation_to_jsonl(simulate(scenario))
+    simulate(scenario)
+    assert calls == ["effects", "sensors"] * 2
+    # Every entry point that runs the scenario: a replay, a hunt over seeds, the CLI's.
+    assert replay(text, scenario) is None
+    assert first_failure(scenario, seeds=range(3)) is None
+    scenario.simulation(seed=4).run()
+    assert calls == ["effects", "sensors"] * 7
+
+
+def test_a_scenario_takes_shared_fakes_or_a_maker_not_both() -> None:
+    """Both would leave it to a rule of precedence to say which a run gets."""
+    with pytest.raises(ValueError, match="effects or make_effects, not both"):
+        storing(effects=stored_so_far(), make_effects=stored_so_far)
+    with pytest.raises(ValueError, match="sensors or make_sensors, not both"):
+        storing(sensors={"s": lambda: iter(())}, make_sensors=dict)
+
+
+# ---------------------------------------------------------------- directive problems
+
+
+BAD_CRON = AgentSpec(
+    name="badcron",
+    state=Count,
+    schedules=[
+        cron("bad", "x.tick", job_id="j"),
+        cron("* * * * *", "x.tick", job_id="k", timezone="Mars/Base"),
+    ],
+)
+
+
+@action()
+def tell_nobody(state: Count, _: NoParams, ctx: Context) -> ActionResult[Count]:
+    return ok(Count(state.n + 1), emit_to_sink("nowhere", "x.said"))
+
+
+TELLER = AgentSpec(name="teller", state=Count, routes=[Route(pattern="x.say", target=tell_nobody)])
+
+
+def test_a_bad_declared_cron_job_is_a_problem_of_the_agents_start() -> None:
+    """A spec's declared schedules that cannot run are problems, as SyncRuntime records
+    them: on the start event, in the result, and in the trace, which replays identically."""
+    sim = Simulation([BAD_CRON], seed=1)
+    sim.start(BAD_CRON, "b")
+    result = sim.run(until=600.0)
+    sync = SyncRuntime([BAD_CRON])
+    sync.start(BAD_CRON, "b")
+    assert len(sync.problems) == 2
+    (started,) = result.events
+    assert isinstance(started, AgentStarted)
+    assert started.problems == sync.problems
+    assert result.problems == sync.problems
+    assert "invalid cron expression 'bad'" in started.problems[0].message
+    text = simulation_to_jsonl(result)
+    line = json.loads(text.splitlines()[1])
+    assert [p["message"] for p in line["problems"]] == [p.message for p in sync.problems]
+    scenario = Scenario(specs=[BAD_CRON], setup=lambda sim: sim.start(BAD_CRON, "b"))
+    assert replay(text, scenario) is None
+
+
+def test_a_start_without_problems_writes_none_to_the_trace() -> None:
+    """Traces of runs whose starts went well stay as they were: no ``problems`` key."""
+    text = simulation_to_jsonl(simulate(bumps(1)))
+    assert "problems" not in json.loads(text.splitlines()[1])
+
+
+def test_the_result_has_every_directive_problem_of_the_run() -> None:
+    """The problems of deliveries are the result's too, in order, recorded or not."""
+
+    def setup(sim: Simulation) -> None:
+        sim.start(TELLER, "t")
+        sim.send("t", "x.say")
+        sim.send("t", "x.say", at=1.0)
+
+    scenario = Scenario(specs=[TELLER], setup=setup)
+    result = simulate(scenario, seed=1)
+    on_events = [p for e in delivered(result) for p in e.problems]
+    assert len(on_events) == 2
+    assert result.problems == tuple(on_events)
+    assert all(p.message == "no sink named 'nowhere'" for p in result.problems)
+    assert simulate(scenario, seed=1, record=False).problems == result.problems
+    assert simulate(bumps(2)).problems == ()
+
+
 # ---------------------------------------------------------------- invariants
 
 
@@ -798,6 +957,30 @@ def test_invariant_messages_and_errors_are_reported() -> None:
     raises = attrs.evolve(bumps(1), invariants={"raises": lambda agents: 1 // 0 == 0})
     with pytest.raises(InvariantViolated, match="raised ZeroDivisionError"):
         simulate(raises)
+
+
+@pytest.mark.parametrize(
+    ("verdict", "message"),
+    [
+        (None, "returned None"),  # a forgotten ``return True``
+        ("", "returned ''"),
+        (0, "returned 0"),
+        (False, "returned False"),
+        (bumps, "returned an instance of function"),  # named only: its repr has an address
+    ],
+)
+def test_an_invariant_returning_no_verdict_is_reported_as_what_it_returned(
+    verdict: Any, message: str
+) -> None:
+    """Anything but ``True`` fails, and the violation says what the invariant returned: a
+    ``None`` is not a ``False``, and an empty message is no blank one."""
+    scenario = attrs.evolve(bumps(1), invariants={"v": lambda agents: verdict})
+    with pytest.raises(InvariantViolated) as caught:
+        simulate(scenario)
+    assert caught.value.message == message
+    assert str(caught.value).endswith(f": {message}")
+    trailer = json.loads(simulation_to_jsonl(caught.value.result).splitlines()[-1])
+    assert trailer["message"] == message
 
 
 def test_invariants_are_checked_before_the_first_delivery() -> None:
@@ -1233,6 +1416,26 @@ def test_cli_simulate_writes_a_trace_that_replays_identically(tmp_path: Path) ->
         assert again.stdout.startswith("identical: ")
 
 
+def test_cli_simulate_says_what_problems_the_run_had(tmp_path: Path) -> None:
+    """A run that went on past directive problems (a sink that does not exist, a declared
+    cron job that cannot run) says how many, and which, in its summary."""
+    module = tmp_path / "troubled.py"
+    module.write_text(
+        "import attrs\n"
+        "from jido import AgentSpec, cron\n\n"
+        "@attrs.frozen\n"
+        "class S:\n"
+        "    n: int = 0\n\n"
+        "BAD = AgentSpec(name='bad', state=S, schedules=[cron('bad', 'x.y', job_id='j')])\n",
+        encoding="utf-8",
+    )
+    done = run("simulate", f"{module}:BAD", "--seed", "1", "--until", "600")
+    assert done.exit_code == 0, done.output
+    assert "problems: 1\n" in done.stdout
+    assert "! [directive] invalid cron expression 'bad'" in done.stdout
+    assert "problems" not in run("simulate", BANK, "--seed", "1").stdout
+
+
 def test_cli_replay_without_spec_needs_a_trace_that_names_one(tmp_path: Path) -> None:
     """A trace written without a spec (simulation_to_jsonl's default) cannot be replayed by
     itself: one error line saying to pass SPEC. With SPEC it replays."""
@@ -1243,6 +1446,31 @@ def test_cli_replay_without_spec_needs_a_trace_that_names_one(tmp_path: Path) ->
     assert run("replay", str(trace), BANK).exit_code == 0
     trace.write_text("[1, 2]\n", encoding="utf-8")
     assert "not a simulation trace header" in one_error_line(run("replay", str(trace)))
+
+
+def test_replay_says_that_a_trace_runs_code(tmp_path: Path) -> None:
+    """A trace names the module replay imports: its help and the docs where replay is
+    described warn that only a trusted trace is to be replayed."""
+    root = Path(__file__).parent.parent
+    help_text = " ".join(run("replay", "--help").stdout.split())
+    readme = " ".join((root / "README.md").read_text(encoding="utf-8").split())
+    concepts = " ".join((root / "docs" / "concepts.md").read_text(encoding="utf-8").split())
+    assert "Replay only traces you trust" in help_text
+    assert "Replay only traces you trust" in readme
+    assert "replay only traces you trust" in concepts
+    # And it does: the module a trace names runs.
+    module = tmp_path / "loud.py"
+    module.write_text(
+        "from pathlib import Path\n"
+        "Path(__file__).with_suffix('.ran').touch()\n"
+        "from jido_examples.bank import ACCOUNT, SCENARIO\n",
+        encoding="utf-8",
+    )
+    trace = tmp_path / "run.jsonl"
+    text = simulation_to_jsonl(simulate(bank.SCENARIO, seed=1, events=20), spec=f"{module}:ACCOUNT")
+    trace.write_text(text, encoding="utf-8")
+    assert run("replay", str(trace)).exit_code == 0
+    assert (tmp_path / "loud.ran").exists()
 
 
 def test_cli_replay_catches_a_spec_change(tmp_path: Path) -> None:

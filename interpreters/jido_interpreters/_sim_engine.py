@@ -5,6 +5,7 @@ How it chooses, injects faults and checks invariants: see ``_simulation``'s theo
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 import itertools
 import math
@@ -72,6 +73,29 @@ class _Violated(Exception):
     def __init__(self, invariant: str, message: str, index: int) -> None:
         super().__init__(invariant, message, index)
         self.violation = Violation(invariant=invariant, message=message, index=index)
+
+
+#: How much of what an invariant returned its violation quotes.
+_SHOWN: Final = 200
+
+
+def _verdict_message(verdict: object) -> str:
+    """What a failed invariant reported: its message, if it returned one; else what it
+    returned (``returned False``; ``returned None`` for a forgotten ``return True``), so
+    that a check returning something other than ``True`` or a message is seen for what it
+    is. As text (an invariant may quote a value, or an exception, holding a lone
+    surrogate): the violation is written to the trace and the terminal."""
+    if isinstance(verdict, str) and verdict:
+        return as_text(verdict)
+    # A plain value is quoted; any other object only named: its repr may hold an address,
+    # and the trace of a run must be the same bytes every time it runs.
+    shown = f"an instance of {type(verdict).__qualname__}"
+    if verdict is None or isinstance(verdict, bool | int | float | str):
+        with contextlib.suppress(ValueError):  # an int too long to write in decimal
+            shown = repr(verdict)
+    if len(shown) > _SHOWN:
+        shown = shown[: _SHOWN - 3] + "..."
+    return as_text(f"returned {shown}")
 
 
 class _Outbox(deque[tuple[str, Signal]]):
@@ -242,10 +266,7 @@ class _Engine(Kernel):
             except Exception as exc:
                 verdict = f"raised {type(exc).__name__}: {exc}"
             if verdict is not True:
-                # As text (an invariant may quote a value, or an exception, holding a lone
-                # surrogate): the violation is written to the trace and the terminal.
-                message = as_text(verdict) if isinstance(verdict, str) else "returned False"
-                raise _Violated(name, message, self.count - 1)
+                raise _Violated(name, _verdict_message(verdict), self.count - 1)
 
     # ------------------------------------------------------------------ sending
 
@@ -519,6 +540,9 @@ class _Engine(Kernel):
             self._sender = sender  # for a custom directive handler that crashes
             self._execute(target, sig, result.directives, problems)
         directives = result.directives
+        # All of the run's problems, in order, as the kernel keeps them (starts and restarts
+        # add theirs): the result has them when no event is recorded.
+        self.problems.extend(problems)
         self.note(
             "delivered",
             lambda i: SignalDelivered(

@@ -40,17 +40,29 @@ __all__ = [
     "crash_message",
 ]
 
+#: A check over all running agents (a read-only view, by id). It must return ``True`` to
+#: pass; ``False``, or a message saying what is wrong (a non-empty string), to fail. Anything
+#: else fails too, reported as what it returned: ``returned None`` (a forgotten
+#: ``return True``), ``returned ''``, ``returned 0``. One that raises fails with ``raised
+#: ...``. It must not change the agents.
 Invariant: TypeAlias = Callable[[Mapping[str, Agent[Any]]], "bool | str"]
 
 
 @final
 @attrs.frozen(kw_only=True)
 class AgentStarted:
-    """An agent was started (before the run), with this initial value."""
+    """An agent was started (before the run), with this initial value.
+
+    Attributes:
+        problems: what went wrong executing its startup directives (a declared cron job
+            whose expression or time zone is bad...), as a delivery's ``problems`` are of
+            its step's.
+    """
 
     index: int
     at: float
     agent: Agent[Any]
+    problems: tuple[Problem, ...] = ()
 
 
 @final
@@ -169,6 +181,10 @@ class SimulationResult:
         quiescent: nothing was left to deliver or fire.
         violation: the invariant that stopped the run, if one did.
         counts: how many events of each kind (``"delivered"``, ``"dropped"``...).
+        problems: every problem executing directives, in order, as
+            :attr:`SyncRuntime.problems <jido_interpreters.SyncRuntime.problems>` has them:
+            those of deliveries and of starts (each also on its event), and those of
+            restarts (a crash's spec startup run again). Kept when recording is off.
         sinks: what was emitted to each named sink.
         choices: when the run had no seed, every draw it took from the given generator, in
             order: what :func:`replay` feeds back to re-run it (``None`` for a seeded run).
@@ -201,6 +217,7 @@ class SimulationResult:
     quiescent: bool
     violation: Violation | None = None
     counts: FrozenMap[str, int] = attrs.field(factory=FrozenMap)
+    problems: tuple[Problem, ...] = ()
     sinks: FrozenMap[str, tuple[Signal, ...]] = attrs.field(factory=FrozenMap)
     choices: tuple[float, ...] | None = None
     sent_after: tuple[int, ...] = ()

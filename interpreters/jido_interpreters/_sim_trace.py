@@ -83,8 +83,11 @@ _KIND: Final[Mapping[type[Any], str]] = {
 def _event_to_dict(e: SimEvent, codec: Codec) -> dict[str, Any]:
     out: dict[str, Any] = {"i": e.index, "at": e.at, "kind": _KIND[type(e)]}
     match e:
-        case AgentStarted(agent=agent):
+        case AgentStarted(agent=agent, problems=problems):
             out["agent"] = codec.to_dict(agent)
+            if problems:
+                # Only when there are some: the trace of a start without stays as it was.
+                out["problems"] = [codec.to_dict(p) for p in problems]
         case SignalDelivered():
             out["to"] = e.agent_id
             out["from"] = e.sender
@@ -549,15 +552,16 @@ def replay(
             raise DecodeError(f"simulation trace line {lineno}", "expected a JSON object")
         parsed.append(raw)
     header = _read_header(parsed[0], scenario)
+    effects, sensors = scenario._fakes()  # of this run, as for every run of the scenario
     sim = Simulation(
         scenario.specs,
         seed=header.seed or 0,
         rng=None if header.choices is None else _Replayed(header.choices),
         faults=header.faults,
-        effects=scenario.effects,
+        effects=effects,
         invariants=scenario.invariants,
         sinks=scenario.sinks,
-        sensors=scenario.sensors,
+        sensors=sensors,
         directives=scenario.directives,
         latency=header.latency,
         epoch=header.epoch,

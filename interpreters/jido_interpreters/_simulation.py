@@ -193,7 +193,8 @@ class Simulation:
         """Start an agent before the run (registering its spec if given one).
 
         Returns:
-            The new agent. Its startup schedules are armed on virtual time.
+            The new agent. Its startup schedules are armed on virtual time; what went wrong
+            executing them (a bad cron expression) is a problem of its ``AgentStarted`` event.
 
         Raises:
             RuntimeError: the run has begun.
@@ -205,9 +206,13 @@ class Simulation:
         """
         self._before_run("start")
         e = self._engine
+        known = len(e.problems)
         agent = e.start(spec, id, state)
+        # Its startup's problems (a bad declared cron job) are the start event's, as a
+        # step's are its delivery's: the run would otherwise go on as if nothing were wrong.
+        problems = tuple(e.problems[known:])
         self._started.append(agent)
-        e.note("started", lambda i: AgentStarted(index=i, at=e.now, agent=agent))
+        e.note("started", lambda i: AgentStarted(index=i, at=e.now, agent=agent, problems=problems))
         return agent
 
     def send(
@@ -373,6 +378,7 @@ class Simulation:
             out_of_events=self._out_of_events,
             violation=self._violation,
             counts=FrozenMap(dict(e.counts)),
+            problems=tuple(e.problems),
             sinks=FrozenMap({name: tuple(sigs) for name, sigs in e.sinks.items()}),
             choices=None if self._choices is None else tuple(self._choices),
             crash=self._crash,
@@ -461,13 +467,26 @@ class Scenario:
 
     ``jido simulate MODULE:SPEC`` uses the module's ``SCENARIO`` if it has one.
 
+    A scenario is run many times (every seed, every Hypothesis example, every replay), and
+    the same seed must give the same run every time: fakes that keep state (a fake store an
+    effect handler writes to, a sensor that counts) must be made afresh for every run, or one
+    run sees what another left. Give ``make_effects`` / ``make_sensors`` for those (as
+    :class:`~jido_interpreters.testing.AgentMachine` has them per case); ``effects`` and
+    ``sensors`` are shared by every run, for fakes without state.
+
     Attributes:
         specs: every spec an agent may run.
         setup: starts agents and sends inputs on a fresh :class:`Simulation`. Replay does
             not call it: a trace's header records what it did.
-        effects: fake effect handlers by name.
+        effects: fake effect handlers by name, shared by every run.
+        make_effects: makes the fake effect handlers of one run; called once per run
+            (:meth:`simulation`, and so :func:`simulate`, ``jido simulate``,
+            ``first_failure``; and :func:`replay`), in place of ``effects``.
         invariants: checks over all running agents, by name.
-        sinks, sensors, directives, latency, epoch: as for :class:`Simulation`.
+        sensors: sensor functions by name, shared by every run.
+        make_sensors: makes the sensors of one run, in place of ``sensors``; called once
+            per run, after ``make_effects``.
+        sinks, directives, latency, epoch: as for :class:`Simulation`.
         options, default_options: as for :class:`Simulation`: the agents' error policies
             and ``on_parent_death``. Replay takes them from the scenario; the trace header
             records them, so a replay under other options differs from its first line.
@@ -480,6 +499,8 @@ class Scenario:
     invariants: Mapping[str, Invariant] = attrs.field(factory=dict, converter=_invariants)
     sinks: tuple[str, ...] = attrs.field(default=(), converter=_names)
     sensors: Mapping[str, SensorFn] = attrs.field(factory=dict, converter=_sensors)
+    make_effects: Callable[[], Mapping[str, EffectHandler]] | None = None
+    make_sensors: Callable[[], Mapping[str, SensorFn]] | None = None
     directives: Mapping[type[CustomDirective], DirectiveHandler] = attrs.field(
         factory=dict, converter=_handlers
     )
@@ -488,6 +509,21 @@ class Scenario:
     codec: Codec | None = None
     options: Mapping[str, AgentOptions] = attrs.field(factory=dict, converter=_options)
     default_options: AgentOptions | None = None
+
+    def __attrs_post_init__(self) -> None:
+        # Which fakes a run gets must be plain: two sources of one kind would leave it to a
+        # rule of precedence, or of merging, to say.
+        for made, shared in (("make_effects", "effects"), ("make_sensors", "sensors")):
+            if getattr(self, made) is not None and getattr(self, shared):
+                raise ValueError(f"a scenario takes {shared} or {made}, not both")
+
+    def _fakes(self) -> tuple[Mapping[str, EffectHandler], Mapping[str, SensorFn]]:
+        """The effect handlers and sensors of one run: made by ``make_effects`` and
+        ``make_sensors`` (in that order) if given, else the shared ``effects`` and
+        ``sensors``. Everything that runs the scenario calls it once per run."""
+        effects = self.effects if self.make_effects is None else self.make_effects()
+        sensors = self.sensors if self.make_sensors is None else self.make_sensors()
+        return effects, sensors
 
     def simulation(
         self,
@@ -498,21 +534,23 @@ class Scenario:
         record: bool = True,
         setup: bool = True,
     ) -> Simulation:
-        """A fresh simulation of this scenario, set up (unless ``setup`` is false).
+        """A fresh simulation of this scenario, set up (unless ``setup`` is false), with
+        fakes of its own (see ``make_effects``).
 
         Raises:
             ValueError: the setup started an agent of a spec ``specs`` does not list (its
                 run could not be replayed against the scenario).
         """
+        effects, sensors = self._fakes()
         sim = Simulation(
             self.specs,
             seed=seed,
             rng=rng,
             faults=faults,
-            effects=self.effects,
+            effects=effects,
             invariants=self.invariants,
             sinks=self.sinks,
-            sensors=self.sensors,
+            sensors=sensors,
             directives=self.directives,
             latency=self.latency,
             epoch=self.epoch,

@@ -746,7 +746,8 @@ def simulate(
 
     The summary says how the run ended: quiescent (nothing left to do), idle (nothing
     pending but timers, at the --until bound), busy (signals or effect outcomes still on
-    their way at the bound), or stopped (out of events, or failed).
+    their way at the bound), or stopped (out of events, or failed), and which directive
+    problems the run had, if any (a sink that does not exist, a bad cron expression).
 
     Exit code 1 if an invariant fails (or an action, or the scenario's setup, raises), 2 on
     bad input (a setup raising ValueError, TypeError or LookupError included: say, starting
@@ -816,6 +817,7 @@ def simulate(
     out.print(
         "agents: " + ", ".join(f"{escape(a.id)} v{a.version}" for a in result.agents.values())
     )
+    _print_problems(out, result)
     if written is not None:
         # Still the run's result above and its failure below: exit code 1 if it failed.
         _say("error", written)
@@ -828,6 +830,23 @@ def simulate(
         raise typer.Exit(code=1)
     if written is not None:
         raise typer.Exit(code=2)
+
+
+#: How many of a run's problems its summary quotes (the trace has them all).
+_QUOTED_PROBLEMS = 5
+
+
+def _print_problems(out: Console, result: SimulationResult) -> None:
+    """The run's directive problems (a sink that does not exist, a bad cron expression), if
+    it had any: their number and the first few, one line each. A run that went on after one
+    still did something other than what its agents asked."""
+    if not result.problems:
+        return
+    out.print(f"[bold red]problems: {len(result.problems)}[/]")
+    for p in result.problems[:_QUOTED_PROBLEMS]:
+        out.print(f"  [red]![/] {escape(f'[{p.kind.value}] {p.message}')}")
+    if len(result.problems) > _QUOTED_PROBLEMS:
+        out.print(f"  ... and {len(result.problems) - _QUOTED_PROBLEMS} more (see the trace)")
 
 
 def _ending(result: SimulationResult, *, failed: bool) -> str:
@@ -856,6 +875,9 @@ def replay(
     ] = None,
 ) -> None:
     """Re-run a simulation trace from its header and compare it line by line.
+
+    Without SPEC, the module (or .py file) the trace's header names is imported: replaying
+    a trace runs code. Replay only traces you trust, or pass SPEC yourself.
 
     Exit code 0 if the replay is identical, 1 at the first divergence (a spec, fake or
     invariant that changed behaviour) or if it is identical to a trace of a failed run (an

@@ -21,6 +21,10 @@ Needs the ``testing`` extra (Hypothesis). Two ways to search for a failing run:
 
   Keep such runs small (a few hundred events): every choice is a draw from Hypothesis's
   data, whose size is bounded.
+
+Either way the scenario runs many times in one process: fakes that keep state must be made
+per run (``Scenario(make_effects=..., make_sensors=...)``), or one run sees what another left
+and a seed no longer repeats its run.
 """
 
 from __future__ import annotations
