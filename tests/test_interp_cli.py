@@ -172,6 +172,44 @@ def test_review_with_canned_replies_follows_the_happy_path(tmp_path: Path) -> No
     assert final["report"] == "done"
 
 
+@pytest.mark.parametrize(
+    ("error", "says"),
+    [
+        ("boom", 'expected {"type": string, "message": string}, not "boom"'),
+        ({"message": 5}, 'expected {"type": string, "message": string}: "type" missing'),
+        ({}, 'expected {"type": string, "message": string}: "type", "message" missing'),
+        (
+            {"type": "X", "message": "m", "at": 1},
+            'expected {"type": string, "message": string}: "at" unexpected',
+        ),
+        ({"type": "X", "message": 5}, "a canned error's message must be a string, not 5"),
+        ({"type": None, "message": "m"}, "a canned error's type must be a string, not None"),
+    ],
+)
+def test_review_refuses_a_canned_error_that_is_not_a_type_and_a_message(
+    tmp_path: Path, error: object, says: str
+) -> None:
+    """A ``$error`` reply must be ``{"type": string, "message": string}``: anything else is
+    one error line naming the file and the effect and saying what is wrong, not a canned
+    error made up of defaults or of numbers."""
+    replies = tmp_path / "replies.json"
+    replies.write_text(json.dumps({"llm.draft": {"words": 7}, "report.publish": {"$error": error}}))
+    line = one_error_line(run("review", SPEC, str(request(tmp_path)), "--replies", str(replies)))
+    assert line == f"error: {replies}: report.publish: $error: {says}"
+
+
+def test_review_feeds_a_canned_error_back_as_on_error(tmp_path: Path) -> None:
+    """A well-formed ``$error`` reply is a CannedError: the effect's on_error signal carries
+    its type and message."""
+    replies = tmp_path / "replies.json"
+    error = {"type": "IOError", "message": "disk full"}
+    replies.write_text(json.dumps({"llm.draft": {"words": 7}, "report.publish": {"$error": error}}))
+    args = ["review", SPEC, str(request(tmp_path)), "--format", "json", "--replies", str(replies)]
+    result = run(*args)
+    assert result.exit_code == 0, result.output
+    assert "disk full" in result.stdout
+
+
 # ---------------------------------------------------------------- bad input
 
 

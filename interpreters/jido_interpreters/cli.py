@@ -30,7 +30,7 @@ from jido.serde import DecodeError, EncodeError, signal_from_dict
 
 from ._async import AsyncRuntime
 from ._checks import seconds
-from ._dryrun import CannedError, DryRun, Reply
+from ._dryrun import DryRun, Reply, canned_error_from_json
 from ._faults import NO_FAULTS, FaultPlan, fault_plan_from_json
 from ._jsonl import loads, split_lines
 from ._kernel import RunawayError, UnknownAgent
@@ -364,8 +364,12 @@ def _read_replies(path: Path | None) -> dict[str, Reply]:
     """Canned replies from a JSON file, read as strictly as SIGNALS (no ``NaN``, no lone
     surrogate).
 
+    A reply ``{"$error": {"type": ..., "message": ...}}`` is a :class:`CannedError`, read by
+    :func:`canned_error_from_json` (as a Python caller may).
+
     Raises:
-        BadInput: the file cannot be read, is not JSON, or is not an object of replies.
+        BadInput: the file cannot be read, is not JSON, or is not an object of replies, or a
+            ``$error`` is not a canned error; the message names the effect.
     """
     if path is None:
         return {}
@@ -380,12 +384,10 @@ def _read_replies(path: Path | None) -> dict[str, Reply]:
     replies: dict[str, Reply] = {}
     for effect, reply in raw.items():
         if isinstance(reply, dict) and set(reply) == {"$error"}:
-            err = reply["$error"]
-            if not isinstance(err, dict):
-                raise BadInput(f"{path}: {effect}: $error needs {{type, message}}")
-            replies[effect] = CannedError(
-                str(err.get("type", "Error")), str(err.get("message", ""))
-            )
+            try:
+                replies[effect] = canned_error_from_json(reply["$error"])
+            except (ValueError, TypeError) as exc:
+                raise BadInput(f"{path}: {effect}: $error: {exc}") from None
         else:
             replies[effect] = reply
     return replies
