@@ -417,6 +417,37 @@ def test_review_sending_to_the_agent_after_it_stopped_is_one_error(tmp_path: Pat
     assert line == f"error: {path}:4: agent 'loopy' has stopped, nothing reaches it any more"
 
 
+@pytest.mark.parametrize("format", ["text", "md", "json"])
+@pytest.mark.parametrize(
+    ("lines", "says"),
+    [
+        ([cloudevent(1, "l.quit"), cloudevent(2, "l.quit")], "agent 'loopy' has stopped"),
+        ([cloudevent(1, "l.later"), {"advance": 1e308}], "virtual time passes the end"),
+    ],
+)
+def test_review_of_a_bad_line_shows_the_lines_before_it(
+    tmp_path: Path, format: str, lines: list[object], says: str
+) -> None:
+    """A line the run refuses (sending to an agent that stopped, advancing past the
+    calendar) comes after the review of the lines before it, in every format, as a crash
+    does: a reviewer needs to see how the run got there. Then one error line, exit code 2."""
+    module = tmp_path / "loopy.py"
+    module.write_text(LOOPY, encoding="utf-8")
+    path = script(tmp_path, *lines)
+    result = run("review", f"{module}:LOOPY", str(path), "--format", format)
+    assert one_error_line(result).startswith(f"error: {path}:2: {says}")
+    first = lines[0]["type"]  # type: ignore[index]
+    if format == "json":
+        doc = json.loads(result.stdout)
+        assert [step["signal_type"] for step in doc["steps"]] == [first]
+    else:
+        assert "Dry-run review of loopy (signals.jsonl)" in result.stdout
+        step = f"## 0. `{first}` → `loopy`" if format == "md" else f"[0] t=0s loopy <- {first}"
+        assert step in result.stdout
+        assert "[1]" not in result.stdout
+        assert "## 1." not in result.stdout
+
+
 def test_review_advancing_past_the_calendar_names_the_line(tmp_path: Path) -> None:
     """An advance that takes virtual time past the year 9999 is named by its line number,
     as every other error in the file, blank lines counted."""

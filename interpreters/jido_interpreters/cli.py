@@ -447,7 +447,8 @@ def review(
 
     Exit code 0 with the review, 1 if the spec crashed (an action raised) or ran away (an
     endless chain of signals: the review of the steps before comes first), 2 on bad input
-    (a line sending to an agent that is not running included).
+    (a line sending to an agent that is not running included: one the run refuses comes
+    after the review of the lines before it).
     """
     if format not in ("text", "md", "markdown", "json"):
         _die(f"unknown format {format!r}: use text, md or json")
@@ -482,14 +483,16 @@ def review(
                     try:
                         run.advance(secs)
                     except ValueError:  # past the year 9999 (the only way to be refused here)
-                        _die(f"{where}: virtual time passes the end of the calendar")
+                        why = "virtual time passes the end of the calendar"
+                        _bad_line(run, root, signals, format, where, why)
                 case _Send(signal=sig, to=to):
                     target = rid if to is None else to
                     try:
                         run.send(target, sig)
                     except UnknownAgent:
                         known.update(e.agent_id for e in run.trace)
-                        _die(f"{where}: {_not_running(target, known, run.agent_ids)}")
+                        why = _not_running(target, known, run.agent_ids)
+                        _bad_line(run, root, signals, format, where, why)
                 case _:
                     assert_never(line)
     except (ActionCrashed, RunawayError) as exc:
@@ -514,6 +517,16 @@ def _user_code_raised(exc: Exception) -> str:
         "user code a step ran (a route guard or a custom strategy) raised"
         f" {type(exc).__name__}: {exc}{notes}"
     )
+
+
+def _bad_line(
+    run: DryRun, root: AgentSpec[Any], signals: Path, format: str, where: str, why: str
+) -> NoReturn:
+    """A script line the run refused (``where``, for ``why``): the review of the lines before
+    it, which a reviewer needs to see how the run got there (what stopped the agent a line
+    sends to), then one ``error:`` line; exit code 2, as for other bad input."""
+    _review_so_far(run, root, signals, format)
+    _die(f"{where}: {why}")
 
 
 def _review_so_far(run: DryRun, root: AgentSpec[Any], signals: Path, format: str) -> None:
