@@ -123,6 +123,23 @@ def test_graph_prints_the_fsm_as_a_mermaid_state_diagram() -> None:
         assert status in result.stdout
 
 
+def test_graph_of_an_fsm_spec_draws_its_routes_too() -> None:
+    """`jido graph` on an FSM spec draws the routes no row controls as well as the table:
+    the orchestrator's child lifecycle and deadline routes are part of what it does."""
+    result = run("graph", SPEC)
+    assert result.exit_code == 0, result.output
+    lines = [line.strip() for line in result.stdout.splitlines()]
+    start = lines.index("note left of st_idle")
+    assert lines[start : start + 6] == [
+        "note left of st_idle",
+        "routes, in any status (status unchanged):",
+        "jido.agent.child.started / brief_writer",
+        "jido.agent.child.exit / forget_writer",
+        "contentops.run.deadline / deadline",
+        "end note",
+    ]
+
+
 # ---------------------------------------------------------------- review
 
 

@@ -539,7 +539,8 @@ def _review_so_far(run: DryRun, root: AgentSpec[Any], signals: Path, format: str
 def graph(
     spec: Annotated[str, typer.Argument(help="MODULE:NAME or FILE.py:NAME.")],
 ) -> None:
-    """Print SPEC's routes, or its FSM, and its declared schedules, as a Mermaid diagram."""
+    """Print SPEC's routes, or its FSM (and its routes), and its declared schedules, as a
+    Mermaid diagram."""
     try:
         root, _ = load_specs(spec)
     except BadInput as exc:
