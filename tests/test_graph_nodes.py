@@ -125,3 +125,84 @@ def test_a_state_diagram_notes_the_schedules_on_the_initial_status() -> None:
         "cron @daily, job a end note: job.tick",
         "end note",
     ]
+
+
+def test_a_state_diagram_notes_the_routes_beside_the_table() -> None:
+    """An FSM spec's routes (its own and its plugins') are a note on the initial status:
+    first those no row controls, which run in any status and leave it as it is, then those
+    whose pattern a row's can match (they run after that row's action), each with its
+    action, its owner and a priority other than 0."""
+    fsm = FSM(
+        "idle",
+        [
+            Transition(source="idle", on="job.started", target="busy", action=tick),
+            Transition(source="busy", on="job.*.done", target="idle"),
+        ],
+    )
+    spec = AgentSpec(
+        name="f",
+        state=S,
+        strategy=fsm,
+        routes=[
+            Route(pattern="jido.agent.child.started", target=tick),
+            Route(pattern="job.**", target=agent_reset, priority=5),  # job.started too
+            Route(pattern="job.x", target=tick),  # no row's: job.*.done has three segments
+            Route(pattern="*.a.done", target=tick),  # job.a.done is a row's
+        ],
+        plugins=[Plugin(name="stats", routes=[Route(pattern="stats.reset", target=plugin_reset)])],
+        schedules=[schedule(1, "job.started")],
+    )
+    lines = [line.strip() for line in to_mermaid(spec).splitlines()]
+    start = lines.index("note left of st_idle")
+    assert lines[start : lines.index("end note") + 1] == [
+        "note left of st_idle",
+        "routes, in any status (status unchanged):",
+        "jido.agent.child.started / tick",
+        "job.x / tick",
+        "stats.reset / reset (stats)",
+        "routes run after a row's action:",
+        "job.** / stats__reset, priority 5",
+        "*.a.done / tick",
+        "end note",
+    ]
+    assert "note right of st_idle" in lines  # the schedules' note stays
+
+
+def test_a_state_diagram_without_routes_has_no_routes_note() -> None:
+    fsm = FSM("idle", [Transition(source="idle", on="go", target="busy")])
+    lines = to_mermaid(AgentSpec(name="f", state=S, strategy=fsm)).splitlines()
+    assert not [line for line in lines if "note" in line]
+
+
+def test_a_state_diagram_ends_in_the_statuses_no_row_leaves() -> None:
+    """A status no row leaves is an end state (``--> [*]``), in the table's order; one a
+    ``"*"`` row or a row back to itself leaves is not."""
+    spec = AgentSpec(
+        name="f",
+        state=S,
+        strategy=FSM(
+            "new",
+            [
+                Transition(source="new", on="go", target="busy"),
+                Transition(source="busy", on="fail", target="failed"),
+                Transition(source="busy", on="done", target="done"),
+                Transition(source="busy", on="again", target="busy"),
+                Transition(source="failed", on="retry", target="failed"),
+            ],
+        ),
+    )
+    edges = [line.strip() for line in to_mermaid(spec).splitlines() if "[*]" in line]
+    assert edges == ["[*] --> st_new", "st_done --> [*]"]
+    starred = AgentSpec(
+        name="g",
+        state=S,
+        strategy=FSM(
+            "new",
+            [
+                Transition(source="new", on="go", target="done"),
+                Transition(source="*", on="reset", target="new"),
+            ],
+        ),
+    )
+    edges = [line.strip() for line in to_mermaid(starred).splitlines() if "[*]" in line]
+    assert edges == ["[*] --> st_new"]

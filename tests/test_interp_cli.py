@@ -123,6 +123,23 @@ def test_graph_prints_the_fsm_as_a_mermaid_state_diagram() -> None:
         assert status in result.stdout
 
 
+def test_graph_of_an_fsm_spec_draws_its_routes_too() -> None:
+    """`jido graph` on an FSM spec draws the routes no row controls as well as the table:
+    the orchestrator's child lifecycle and deadline routes are part of what it does."""
+    result = run("graph", SPEC)
+    assert result.exit_code == 0, result.output
+    lines = [line.strip() for line in result.stdout.splitlines()]
+    start = lines.index("note left of st_idle")
+    assert lines[start : start + 6] == [
+        "note left of st_idle",
+        "routes, in any status (status unchanged):",
+        "jido.agent.child.started / brief_writer",
+        "jido.agent.child.exit / forget_writer",
+        "contentops.run.deadline / deadline",
+        "end note",
+    ]
+
+
 # ---------------------------------------------------------------- review
 
 
@@ -170,6 +187,44 @@ def test_review_with_canned_replies_follows_the_happy_path(tmp_path: Path) -> No
     final = json.loads(result.stdout)["final"]["orchestrator"]
     assert final["drafts"] == {"alpha": 7, "beta gamma": 7}
     assert final["report"] == "done"
+
+
+@pytest.mark.parametrize(
+    ("error", "says"),
+    [
+        ("boom", 'expected {"type": string, "message": string}, not "boom"'),
+        ({"message": 5}, 'expected {"type": string, "message": string}: "type" missing'),
+        ({}, 'expected {"type": string, "message": string}: "type", "message" missing'),
+        (
+            {"type": "X", "message": "m", "at": 1},
+            'expected {"type": string, "message": string}: "at" unexpected',
+        ),
+        ({"type": "X", "message": 5}, "a canned error's message must be a string, not 5"),
+        ({"type": None, "message": "m"}, "a canned error's type must be a string, not None"),
+    ],
+)
+def test_review_refuses_a_canned_error_that_is_not_a_type_and_a_message(
+    tmp_path: Path, error: object, says: str
+) -> None:
+    """A ``$error`` reply must be ``{"type": string, "message": string}``: anything else is
+    one error line naming the file and the effect and saying what is wrong, not a canned
+    error made up of defaults or of numbers."""
+    replies = tmp_path / "replies.json"
+    replies.write_text(json.dumps({"llm.draft": {"words": 7}, "report.publish": {"$error": error}}))
+    line = one_error_line(run("review", SPEC, str(request(tmp_path)), "--replies", str(replies)))
+    assert line == f"error: {replies}: report.publish: $error: {says}"
+
+
+def test_review_feeds_a_canned_error_back_as_on_error(tmp_path: Path) -> None:
+    """A well-formed ``$error`` reply is a CannedError: the effect's on_error signal carries
+    its type and message."""
+    replies = tmp_path / "replies.json"
+    error = {"type": "IOError", "message": "disk full"}
+    replies.write_text(json.dumps({"llm.draft": {"words": 7}, "report.publish": {"$error": error}}))
+    args = ["review", SPEC, str(request(tmp_path)), "--format", "json", "--replies", str(replies)]
+    result = run(*args)
+    assert result.exit_code == 0, result.output
+    assert "disk full" in result.stdout
 
 
 # ---------------------------------------------------------------- bad input
@@ -377,6 +432,37 @@ def test_review_sending_to_the_agent_after_it_stopped_is_one_error(tmp_path: Pat
     path = script(tmp_path, raw=f"\n{quit}\n\n{quit.replace('evt-1', 'evt-2')}\n")
     line = one_error_line(run("review", f"{module}:LOOPY", str(path)))
     assert line == f"error: {path}:4: agent 'loopy' has stopped, nothing reaches it any more"
+
+
+@pytest.mark.parametrize("format", ["text", "md", "json"])
+@pytest.mark.parametrize(
+    ("lines", "says"),
+    [
+        ([cloudevent(1, "l.quit"), cloudevent(2, "l.quit")], "agent 'loopy' has stopped"),
+        ([cloudevent(1, "l.later"), {"advance": 1e308}], "virtual time passes the end"),
+    ],
+)
+def test_review_of_a_bad_line_shows_the_lines_before_it(
+    tmp_path: Path, format: str, lines: list[object], says: str
+) -> None:
+    """A line the run refuses (sending to an agent that stopped, advancing past the
+    calendar) comes after the review of the lines before it, in every format, as a crash
+    does: a reviewer needs to see how the run got there. Then one error line, exit code 2."""
+    module = tmp_path / "loopy.py"
+    module.write_text(LOOPY, encoding="utf-8")
+    path = script(tmp_path, *lines)
+    result = run("review", f"{module}:LOOPY", str(path), "--format", format)
+    assert one_error_line(result).startswith(f"error: {path}:2: {says}")
+    first = lines[0]["type"]  # type: ignore[index]
+    if format == "json":
+        doc = json.loads(result.stdout)
+        assert [step["signal_type"] for step in doc["steps"]] == [first]
+    else:
+        assert "Dry-run review of loopy (signals.jsonl)" in result.stdout
+        step = f"## 0. `{first}` → `loopy`" if format == "md" else f"[0] t=0s loopy <- {first}"
+        assert step in result.stdout
+        assert "[1]" not in result.stdout
+        assert "## 1." not in result.stdout
 
 
 def test_review_advancing_past_the_calendar_names_the_line(tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import attrs
@@ -27,6 +28,7 @@ from jido import (
     thaw,
 )
 from jido_interpreters import CannedError, Change, DryRun, Review, ReviewStep
+from jido_interpreters._dryrun import canned_error_from_json
 
 # ---------------------------------------------------------------- a small shop
 
@@ -222,6 +224,39 @@ def test_a_canned_error_yields_on_error() -> None:
     assert reply.type == "order.declined"
     assert thaw(reply.data)["error"] == {"type": "CardDeclined", "message": "insufficient funds"}  # type: ignore[index]
     assert run.state("shipper").shipped == 0
+
+
+@pytest.mark.parametrize(
+    ("type", "message", "says"),
+    [
+        ("X", 5, "a canned error's message must be a string, not 5"),
+        (None, "m", "a canned error's type must be a string, not None"),
+    ],
+)
+def test_a_canned_error_is_a_type_and_a_message_that_are_strings(
+    type: object, message: object, says: str
+) -> None:
+    """A CannedError whose type or message is no string is refused where it is made, in
+    Python as from JSON, not passed on to the effect's on_error signal."""
+    with pytest.raises(TypeError, match=re.escape(says)):
+        CannedError(type, message)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=re.escape(says)):
+        canned_error_from_json({"type": type, "message": message})
+
+
+@pytest.mark.parametrize(
+    ("raw", "says"),
+    [
+        ("boom", 'expected {"type": string, "message": string}, not "boom"'),
+        ({"message": "m"}, '"type" missing'),
+        ({"type": "X", "message": "m", "extra": 1}, '"extra" unexpected'),
+    ],
+)
+def test_canned_error_from_json_reads_strictly(raw: object, says: str) -> None:
+    """The JSON form of a canned error has a type and a message and nothing else."""
+    with pytest.raises(ValueError, match=re.escape(says)):
+        canned_error_from_json(raw)
+    assert canned_error_from_json({"type": "X", "message": "m"}) == CannedError("X", "m")
 
 
 # ---------------------------------------------------------------- the review

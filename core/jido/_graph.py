@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any, assert_never
 
 from ._agent import AgentSpec
 from ._directives import Cron, Schedule
-from ._strategy import FSM, Transition
+from ._router import Route, validate_pattern
+from ._strategy import FSM, Instruction, Transition
 
 __all__ = ["to_mermaid"]
 
@@ -60,6 +62,13 @@ def to_mermaid(spec: AgentSpec[Any]) -> str:
     pattern matches some or all of the types a ``"*"`` row's does (``job.**`` and
     ``job.cancel``) does not hide the ``"*"`` row.
 
+    A status no row leaves is an end state, drawn as ``status --> [*]``. The spec's routes
+    (its own and its plugins') are a note on the initial status, each as ``pattern /
+    action``: first those whose pattern no row's ``on`` can match (they run in any status
+    and leave it as it is: ``child.started``, a deadline), then those whose pattern a row's
+    can (for a type a row matches they run after its action, in a status with such a row,
+    and without one the signal is refused; for any other type, as the first).
+
     The flowchart shows each route (pattern, priority, owner) and the action it runs.
 
     Both show the schedules the spec and its plugins declare (what an interpreter registers
@@ -80,9 +89,10 @@ def to_mermaid(spec: AgentSpec[Any]) -> str:
         state "note" as st_note
         [*] --> st_idle
         st_idle --> st_note: job.started
+        st_note --> [*]
     """
     if isinstance(spec.strategy, FSM):
-        return _fsm(spec.strategy, _declared(spec))
+        return _fsm(spec.strategy, spec, _declared(spec))
     return _routes(spec)
 
 
@@ -107,7 +117,34 @@ def _when(schedule: Schedule | Cron, owner: str) -> str:
             assert_never(schedule)
 
 
-def _fsm(fsm: FSM, declared: list[tuple[str, Schedule | Cron]]) -> str:
+def _overlap(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
+    """Whether some signal type matches both patterns, given as segments (``*`` one segment,
+    ``**`` zero or more)."""
+
+    @functools.cache
+    def from_(i: int, j: int) -> bool:
+        # A "**" matches no more segments (pass it) or one more (the other's next: any
+        # segment, a "*" or a "**" too, matches that).
+        if i < len(a) and a[i] == "**":
+            return from_(i + 1, j) or (j < len(b) and from_(i, j + 1))
+        if j < len(b) and b[j] == "**":
+            return from_(i, j + 1) or (i < len(a) and from_(i + 1, j))
+        if i == len(a) or j == len(b):
+            return i == len(a) and j == len(b)
+        return (a[i] == b[j] or "*" in (a[i], b[j])) and from_(i + 1, j + 1)
+
+    return from_(0, 0)
+
+
+def _route_text(route: Route[Instruction]) -> str:
+    # A route as a note line: what the flowchart's nodes and edge say of it.
+    ins = route.target
+    owner = f" ({ins.slice})" if ins.slice else ""
+    priority = f", priority {route.priority}" if route.priority else ""
+    return f"{route.pattern} / {ins.action.name}{owner}{priority}"
+
+
+def _fsm(fsm: FSM, spec: AgentSpec[Any], declared: list[tuple[str, Schedule | Cron]]) -> str:
     _node_id = _Ids()
     lines = ["stateDiagram-v2"]
     for status in fsm.statuses:
@@ -115,6 +152,7 @@ def _fsm(fsm: FSM, declared: list[tuple[str, Schedule | Cron]]) -> str:
         # Mermaid keyword (``note``, ``class``, ``default``...) would not parse.
         lines.append(f'    state "{_label(status)}" as {_node_id("st_", status)}')
     lines.append(f"    [*] --> {_node_id('st_', fsm.initial)}")
+    left: set[str] = set()  # the statuses a row leaves: the others are end states
     # The row decide takes for each (source, on): the highest priority, then the first.
     taken: dict[tuple[str, str], Transition] = {}
     for t in fsm.transitions:
@@ -130,9 +168,32 @@ def _fsm(fsm: FSM, declared: list[tuple[str, Schedule | Cron]]) -> str:
         else:
             sources = [t.source]
         for source in sources:
+            left.add(source)
             lines.append(
                 f"    {_node_id('st_', source)} --> {_node_id('st_', t.target)}: {_label(label)}"
             )
+    for status in fsm.statuses:
+        if status not in left:
+            lines.append(f"    {_node_id('st_', status)} --> [*]")
+    # Routes are not the table's: whatever the status, a signal of a type no row controls
+    # goes to them (as under Direct), so they are noted once, beside the table.
+    ons = [validate_pattern(t.on) for t in fsm.transitions]
+    plain: list[str] = []
+    with_row: list[str] = []
+    for route in spec.router.routes:
+        segments = validate_pattern(route.pattern)
+        controlled = any(_overlap(segments, on) for on in ons)
+        (with_row if controlled else plain).append(_route_text(route))
+    if plain or with_row:
+        lines.append(f"    note left of {_node_id('st_', fsm.initial)}")
+        for heading, texts in (
+            ("routes, in any status (status unchanged):", plain),
+            ("routes run after a row's action:", with_row),
+        ):
+            if texts:
+                lines.append(f"        {heading}")
+                lines.extend(f"        {_label(text)}" for text in texts)
+        lines.append("    end note")
     if declared:
         # Registered on start, so noted on the status the agent starts in.
         lines.append(f"    note right of {_node_id('st_', fsm.initial)}")

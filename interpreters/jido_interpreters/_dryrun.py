@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any, Final, TypeAlias, final
@@ -27,16 +28,54 @@ from ._policy import PASSING
 from ._review import Review, review
 from ._sync import _Runtime
 
-__all__ = ["CannedError", "DryRun", "Reply"]
+__all__ = ["CannedError", "DryRun", "Reply", "canned_error_from_json"]
 
 
 @final
 @attrs.frozen
 class CannedError:
-    """A canned failure for an effect: the ``on_error`` signal gets this type and message."""
+    """A canned failure for an effect: the ``on_error`` signal gets this type and message.
+
+    Raises:
+        TypeError: ``type`` or ``message`` is not a string.
+    """
 
     type: str
     message: str
+
+    def __attrs_post_init__(self) -> None:
+        # Checked here, where every canned error is made (in Python, or read from JSON by
+        # canned_error_from_json): one with a number for a message would reach on_error.
+        for field, value in (("type", self.type), ("message", self.message)):
+            if not isinstance(value, str):
+                raise TypeError(f"a canned error's {field} must be a string, not {value!r:.60}")
+
+
+#: The JSON form of a :class:`CannedError`, as messages spell it.
+_CANNED_ERROR_SHAPE: Final = '{"type": string, "message": string}'
+
+
+def canned_error_from_json(raw: object) -> CannedError:
+    """The :class:`CannedError` a JSON value spells, ``{"type": ..., "message": ...}``
+    (both strings, no other key), read strictly.
+
+    Raises:
+        ValueError: ``raw`` is not an object, or a key is missing or extra; the message says
+            which.
+        TypeError: as :class:`CannedError`: ``type`` or ``message`` is not a string.
+    """
+    if not isinstance(raw, Mapping):
+        raise ValueError(f"expected {_CANNED_ERROR_SHAPE}, not {json.dumps(raw, default=repr):.60}")
+    missing = [json.dumps(k) for k in ("type", "message") if k not in raw]
+    if missing:
+        raise ValueError(f"expected {_CANNED_ERROR_SHAPE}: {', '.join(missing)} missing")
+    extra = [
+        json.dumps(k, ensure_ascii=False, default=repr)
+        for k in sorted(set(raw) - {"type", "message"}, key=str)
+    ]
+    if extra:
+        raise ValueError(f"expected {_CANNED_ERROR_SHAPE}: {', '.join(extra)} unexpected")
+    return CannedError(raw["type"], raw["message"])
 
 
 #: A canned reply: a JSON-able result, a :class:`CannedError`, or a function of the args

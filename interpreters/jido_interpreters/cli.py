@@ -30,7 +30,7 @@ from jido.serde import DecodeError, EncodeError, signal_from_dict
 
 from ._async import AsyncRuntime
 from ._checks import seconds
-from ._dryrun import CannedError, DryRun, Reply
+from ._dryrun import DryRun, Reply, canned_error_from_json
 from ._faults import NO_FAULTS, FaultPlan, fault_plan_from_json
 from ._jsonl import loads, split_lines
 from ._kernel import RunawayError, UnknownAgent
@@ -364,8 +364,12 @@ def _read_replies(path: Path | None) -> dict[str, Reply]:
     """Canned replies from a JSON file, read as strictly as SIGNALS (no ``NaN``, no lone
     surrogate).
 
+    A reply ``{"$error": {"type": ..., "message": ...}}`` is a :class:`CannedError`, read by
+    :func:`canned_error_from_json` (as a Python caller may).
+
     Raises:
-        BadInput: the file cannot be read, is not JSON, or is not an object of replies.
+        BadInput: the file cannot be read, is not JSON, or is not an object of replies, or a
+            ``$error`` is not a canned error; the message names the effect.
     """
     if path is None:
         return {}
@@ -380,12 +384,10 @@ def _read_replies(path: Path | None) -> dict[str, Reply]:
     replies: dict[str, Reply] = {}
     for effect, reply in raw.items():
         if isinstance(reply, dict) and set(reply) == {"$error"}:
-            err = reply["$error"]
-            if not isinstance(err, dict):
-                raise BadInput(f"{path}: {effect}: $error needs {{type, message}}")
-            replies[effect] = CannedError(
-                str(err.get("type", "Error")), str(err.get("message", ""))
-            )
+            try:
+                replies[effect] = canned_error_from_json(reply["$error"])
+            except (ValueError, TypeError) as exc:
+                raise BadInput(f"{path}: {effect}: $error: {exc}") from None
         else:
             replies[effect] = reply
     return replies
@@ -445,7 +447,8 @@ def review(
 
     Exit code 0 with the review, 1 if the spec crashed (an action raised) or ran away (an
     endless chain of signals: the review of the steps before comes first), 2 on bad input
-    (a line sending to an agent that is not running included).
+    (a line sending to an agent that is not running included: one the run refuses comes
+    after the review of the lines before it).
     """
     if format not in ("text", "md", "markdown", "json"):
         _die(f"unknown format {format!r}: use text, md or json")
@@ -480,14 +483,16 @@ def review(
                     try:
                         run.advance(secs)
                     except ValueError:  # past the year 9999 (the only way to be refused here)
-                        _die(f"{where}: virtual time passes the end of the calendar")
+                        why = "virtual time passes the end of the calendar"
+                        _bad_line(run, root, signals, format, where, why)
                 case _Send(signal=sig, to=to):
                     target = rid if to is None else to
                     try:
                         run.send(target, sig)
                     except UnknownAgent:
                         known.update(e.agent_id for e in run.trace)
-                        _die(f"{where}: {_not_running(target, known, run.agent_ids)}")
+                        why = _not_running(target, known, run.agent_ids)
+                        _bad_line(run, root, signals, format, where, why)
                 case _:
                     assert_never(line)
     except (ActionCrashed, RunawayError) as exc:
@@ -514,6 +519,16 @@ def _user_code_raised(exc: Exception) -> str:
     )
 
 
+def _bad_line(
+    run: DryRun, root: AgentSpec[Any], signals: Path, format: str, where: str, why: str
+) -> NoReturn:
+    """A script line the run refused (``where``, for ``why``): the review of the lines before
+    it, which a reviewer needs to see how the run got there (what stopped the agent a line
+    sends to), then one ``error:`` line; exit code 2, as for other bad input."""
+    _review_so_far(run, root, signals, format)
+    _die(f"{where}: {why}")
+
+
 def _review_so_far(run: DryRun, root: AgentSpec[Any], signals: Path, format: str) -> None:
     """Print the review of what ``run`` has done, in ``format``."""
     report = run.review(title=f"Dry-run review of {root.name} ({signals.name})")
@@ -524,7 +539,8 @@ def _review_so_far(run: DryRun, root: AgentSpec[Any], signals: Path, format: str
 def graph(
     spec: Annotated[str, typer.Argument(help="MODULE:NAME or FILE.py:NAME.")],
 ) -> None:
-    """Print SPEC's routes, or its FSM, and its declared schedules, as a Mermaid diagram."""
+    """Print SPEC's routes, or its FSM (and its routes), and its declared schedules, as a
+    Mermaid diagram."""
     try:
         root, _ = load_specs(spec)
     except BadInput as exc:
