@@ -33,6 +33,7 @@ from jido import (
 from jido_interpreters import (
     AgentOptions,
     AsyncRuntime,
+    CallRefused,
     CallTimeout,
     Continue,
     Escalate,
@@ -252,6 +253,43 @@ def test_call_timeout_while_waiting_for_room_says_the_signal_was_not_sent() -> N
             assert rt.state("a").seen == ("filler",)
 
     run(main)
+
+
+@pytest.mark.parametrize(
+    ("signal_type", "data", "kind"),
+    [("t.nope", None, "routing"), ("t.note", {"item": 5}, "params")],
+)
+def test_a_checked_call_raises_what_its_step_refused(
+    signal_type: str, data: object, kind: str
+) -> None:
+    """``call(check=True)`` raises CallRefused with the step's problems (and the agent
+    after it) where a plain call returns the agent as if all were well; SyncRuntime's call
+    does the same. A step without problems returns the agent either way."""
+
+    async def main() -> None:
+        async with AsyncRuntime([SPEC]) as rt:
+            await rt.start(SPEC, "a")
+            with pytest.raises(CallRefused) as info:
+                await rt.call("a", signal_type, data, check=True)
+            refused = info.value
+            assert [p.kind for p in refused.problems] == [kind]
+            assert (refused.agent_id, refused.signal_type) == ("a", signal_type)
+            assert refused.agent == rt.agent("a")
+            assert kind in str(refused)
+            unchecked = await rt.call("a", signal_type, data)
+            assert unchecked.state == Log()
+            agent = await rt.call("a", "t.note", {"item": "x"}, check=True)
+            assert agent.state.seen == ("x",)
+            assert not rt._checked  # nothing left behind
+
+    run(main)
+    sync = SyncRuntime([SPEC])
+    sync.start(SPEC, "a")
+    with pytest.raises(CallRefused) as info:
+        sync.call("a", signal_type, data, check=True)
+    assert [p.kind for p in info.value.problems] == [kind]
+    assert sync.call("a", signal_type, data).state == Log()
+    assert sync.call("a", "t.note", {"item": "x"}, check=True).state.seen == ("x",)
 
 
 def test_runtimes_are_independent() -> None:

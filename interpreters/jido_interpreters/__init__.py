@@ -51,6 +51,7 @@ from ._faults import MessageDuplicated as MessageDuplicated
 from ._faults import MessageReordered as MessageReordered
 from ._faults import fault_plan_from_json as fault_plan_from_json
 from ._kernel import DEFAULT_EPOCH as DEFAULT_EPOCH
+from ._kernel import CallRefused as CallRefused
 from ._kernel import EffectOutcome as EffectOutcome
 from ._kernel import RunawayError as RunawayError
 from ._kernel import SensorFn as SensorFn
@@ -111,6 +112,7 @@ __all__ = [
     "AsyncEffectHandler",
     "AsyncRuntime",
     "AsyncSensorFn",
+    "CallRefused",
     "CallTimeout",
     "CannedError",
     "Change",

@@ -85,7 +85,7 @@ from ._checks import (
 )
 from ._committer import Committer
 from ._durable import Upgrade, snapshot_record
-from ._kernel import UnknownAgent
+from ._kernel import CallRefused, UnknownAgent
 from ._mailbox import MailboxFull
 from ._options import (
     DEFAULT_OPTIONS,
@@ -326,6 +326,7 @@ class AsyncRuntime:
         self._lingering: set[asyncio.Task[None]] = set()
         self._starting: set[str] = set()  # ids whose registration is being written
         self._waiters = Waiters()  # wait_until callers
+        self._checked: set[asyncio.Future[Agent[Any]]] = set()  # replies of call(check=True)
         self._closed = False
         self._shut_down = False  # shutdown has finished: storage is released for good
         self._shutting: asyncio.Future[ShutdownReport] | None = None  # its report, once begun
@@ -601,8 +602,15 @@ class AsyncRuntime:
         data: object = None,
         *,
         timeout: float = 5.0,
+        check: bool = False,
     ) -> Agent[Any]:
         """Queue a signal and return the agent right after *its* step.
+
+        ``check``: raise :class:`CallRefused` if the step reported problems (``Error``
+        directives: no route, bad params, an illegal transition, an action's ``Failure``),
+        so that a caller can answer a refusal (an HTTP 400) rather than read the agent.
+        Without it, such a step returns the agent as any other (its problems are logged
+        and counted). A resend answered without a step (see below) is not checked.
 
         The reply comes before the step's directives have had any effect (as in Jido): an
         effect it invoked is still running. A hibernated agent is thawed first (within the
@@ -617,6 +625,8 @@ class AsyncRuntime:
         there is no journal: a resend is handled again.)
 
         Raises:
+            CallRefused: with ``check``, the step reported problems; it was taken (the
+                error holds the agent after it).
             CallTimeout: no step within ``timeout`` s, room in a full mailbox included (a
                 signal that was queued stays queued; one still waiting for room is not
                 sent: its ``queued`` says which).
@@ -630,6 +640,8 @@ class AsyncRuntime:
         sig = signal if isinstance(signal, Signal) else self.signal(signal, data)
         srv = self._accepting(agent_id)  # fail fast, before the timeout starts
         reply: asyncio.Future[Agent[Any]] = asyncio.get_running_loop().create_future()
+        if check:
+            self._checked.add(reply)
         # asyncio.timeout, not wait_for: no extra task per call. The timeout covers the whole
         # call, a wait for room in a full mailbox included. On expiry the reply future is
         # cancelled, which the agent's loop sees (it never sets a done future); a signal
@@ -657,6 +669,8 @@ class AsyncRuntime:
             # rather than set an outcome no one will read.
             if not reply.done():
                 reply.cancel()
+            if check:
+                self._checked.discard(reply)
 
     async def wait_until(
         self,
@@ -1139,7 +1153,10 @@ class AsyncRuntime:
             srv.agent = result.agent
             self._stats.steps += 1
             if reply is not None and not reply.done():
-                reply.set_result(result.agent)
+                if self._checked and reply in self._checked and (refused := result.problems):
+                    reply.set_exception(CallRefused(before.id, sig.type, refused, result.agent))
+                else:
+                    reply.set_result(result.agent)
             if self._waiters:
                 self._waiters.woken(before.id, result.agent)
             problems = execute(self, srv, sig, result.directives)

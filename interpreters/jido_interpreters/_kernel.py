@@ -46,6 +46,7 @@ from jido import (
     Signal,
     SpawnAgent,
     StartSensor,
+    Step,
     Stop,
     StopChild,
     StopSensor,
@@ -84,6 +85,7 @@ from ._trace import TraceEntry
 
 __all__ = [
     "DEFAULT_EPOCH",
+    "CallRefused",
     "EffectOutcome",
     "Effects",
     "Kernel",
@@ -128,6 +130,30 @@ class UnknownAgent(LookupError):
     def __init__(self, agent_id: str) -> None:
         super().__init__(f"no running agent {agent_id!r}")
         self.agent_id = agent_id
+
+
+class CallRefused(Exception):
+    """A ``call(..., check=True)`` whose signal was handled, but whose step reported
+    problems (``Error`` directives): no route for its type, bad params, an illegal
+    transition, an action's ``Failure``. The step was taken: the agent after it is here,
+    its other actions' changes kept (an HTTP endpoint answers 400 from ``problems``).
+
+    Attributes:
+        agent_id: the agent called.
+        signal_type: the type of the signal sent.
+        problems: the step's problems, in order.
+        agent: the agent after the step.
+    """
+
+    def __init__(
+        self, agent_id: str, signal_type: str, problems: tuple[Problem, ...], agent: Agent[Any]
+    ) -> None:
+        said = "; ".join(f"{p.kind}: {p.message}" for p in problems)
+        super().__init__(f"agent {agent_id!r} refused {signal_type!r}: {said}")
+        self.agent_id = agent_id
+        self.signal_type = signal_type
+        self.problems = problems
+        self.agent = agent
 
 
 class RunawayError(RuntimeError):
@@ -182,6 +208,8 @@ class Kernel:
         self.crashes: list[CrashHandled] = []
         # The latest crash handled, with its exception: ``call`` raises it for its signal.
         self.last_crash: tuple[Signal, ActionCrashed] | None = None
+        # The last step taken (its Error directives answer a call(check=True)).
+        self.last_step: Step[Any] | None = None
         # Per agent, the virtual times of its restarts within its policy's window.
         self._restarts: dict[str, deque[float]] = {}
         #: Whether a restarted agent is sent ``jido.agent.restarted`` (a simulation replaying
@@ -437,6 +465,7 @@ class Kernel:
             return None
         self.agents[agent_id] = result.agent
         self.steps += 1
+        self.last_step = result
         problems: list[Problem] = []
         try:
             self._execute(agent_id, signal, result.directives, problems)

@@ -23,6 +23,7 @@ from jido import (
 from ._checks import plain_callables
 from ._kernel import (
     DEFAULT_EPOCH,
+    CallRefused,
     DirectiveHandler,
     EffectOutcome,
     Kernel,
@@ -137,20 +138,28 @@ class _Runtime:
         self._kernel.deliver(agent_id, sig)
         return sig
 
-    def call(self, agent_id: str, signal: Signal | str, data: object = None) -> Agent[Any]:
+    def call(
+        self, agent_id: str, signal: Signal | str, data: object = None, *, check: bool = False
+    ) -> Agent[Any]:
         """Like :meth:`send`, returning the agent right after *this* signal's step.
+
+        ``check``: raise :class:`CallRefused` if that step reported problems (``Error``
+        directives), as AsyncRuntime's ``call`` does.
 
         Raises:
             UnknownAgent: the agent is not running, or stopped before handling the signal.
             ActionCrashed: the signal's step crashed and the agent's error policy handled it
                 (as AsyncRuntime's ``call`` raises; the run went on until idle first).
                 Without options for the agent, a crash is raised as it happens.
+            CallRefused: with ``check``, the step reported problems (the run went on until
+                idle first).
         """
         sig = signal if isinstance(signal, Signal) else self.signal(signal, data)
         k = self._kernel
         k.deliver(agent_id, sig)
         result: Agent[Any] | None = None
         crashed: ActionCrashed | None = None
+        refused: tuple[Problem, ...] = ()
         handled = 0
         while k.queue:
             if handled >= k.max_steps:
@@ -162,10 +171,14 @@ class _Runtime:
                 result = after
                 if after is None and k.last_crash is not None and k.last_crash[0] is sig:
                     crashed = k.last_crash[1]
+                elif after is not None and check and k.last_step is not None:
+                    refused = k.last_step.problems
         if crashed is not None:
             raise crashed
         if result is None:
             raise UnknownAgent(agent_id)
+        if refused:
+            raise CallRefused(agent_id, sig.type, refused, result)
         return result
 
     def agent(self, agent_id: str) -> Agent[Any]:
