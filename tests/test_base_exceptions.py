@@ -11,6 +11,9 @@ from collections.abc import AsyncIterator, Iterable
 
 import attrs
 import pytest
+from tests.test_async_core import Log, note
+from tests.test_async_flow import ended
+from tests.test_async_robustness import failed
 
 from jido import (
     SENSOR_EXIT,
@@ -38,16 +41,6 @@ class Abort(BaseException):
 
 
 @attrs.frozen
-class Seen:
-    items: tuple[str, ...] = ()
-
-
-@attrs.frozen
-class Note:
-    item: str = ""
-
-
-@attrs.frozen
 class Touchy:
     """Params whose construction raises (a validator gone wrong)."""
 
@@ -57,76 +50,44 @@ class Touchy:
         raise Abort("params")
 
 
-@attrs.frozen
-class Outcome:
-    result: JsonValue = None
-    error: FrozenMap[str, JsonValue] | None = None
-
-
-@attrs.frozen
-class Exit:
-    tag: str = ""
-    sensor: str = ""
-    reason: str = ""
-
-
 @attrs.frozen(kw_only=True)
 class Boom(CustomDirective):
     """A directive whose handler raises an Abort."""
 
 
-def _add(state: Seen, what: str) -> Seen:
-    return Seen((*state.items, what))
-
-
-@action(params=Note)
-def note(state: Seen, p: Note, ctx: Context) -> ActionResult[Seen]:
-    return ok(_add(state, p.item))
-
-
 @action(params=NoParams)
-def aborts(state: Seen, _: NoParams, ctx: Context) -> ActionResult[Seen]:
+def aborts(state: Log, _: NoParams, ctx: Context) -> ActionResult[Log]:
     raise Abort("action")
 
 
 @action(params=NoParams)
-def cancels(state: Seen, _: NoParams, ctx: Context) -> ActionResult[Seen]:
+def cancels(state: Log, _: NoParams, ctx: Context) -> ActionResult[Log]:
     raise asyncio.CancelledError("by hand")
 
 
 @action(params=NoParams)
-def interrupted(state: Seen, _: NoParams, ctx: Context) -> ActionResult[Seen]:
+def interrupted(state: Log, _: NoParams, ctx: Context) -> ActionResult[Log]:
     raise KeyboardInterrupt
 
 
 @action(params=Touchy)
-def touchy(state: Seen, p: Touchy, ctx: Context) -> ActionResult[Seen]:
+def touchy(state: Log, p: Touchy, ctx: Context) -> ActionResult[Log]:
     return ok(state)
 
 
 @action(params=NoParams)
-def booms(state: Seen, _: NoParams, ctx: Context) -> ActionResult[Seen]:
+def booms(state: Log, _: NoParams, ctx: Context) -> ActionResult[Log]:
     return ok(state, Boom())
 
 
 @action(params=NoParams)
-def fetches(state: Seen, _: NoParams, ctx: Context) -> ActionResult[Seen]:
+def fetches(state: Log, _: NoParams, ctx: Context) -> ActionResult[Log]:
     return ok(state, invoke("fetch", None, on_ok="t.fetched", on_error="t.failed"))
 
 
-@action(params=Outcome)
-def failed(state: Seen, p: Outcome, ctx: Context) -> ActionResult[Seen]:
-    return ok(_add(state, f"failed:{p.error.get('type') if p.error else None}"))
-
-
 @action(params=NoParams)
-def watches(state: Seen, _: NoParams, ctx: Context) -> ActionResult[Seen]:
+def watches(state: Log, _: NoParams, ctx: Context) -> ActionResult[Log]:
     return ok(state, start_sensor("feed", "in"))
-
-
-@action(params=Exit)
-def ended(state: Seen, p: Exit, ctx: Context) -> ActionResult[Seen]:
-    return ok(_add(state, f"exit:{p.reason}"))
 
 
 def _guard(sig: Signal) -> bool:
@@ -135,7 +96,7 @@ def _guard(sig: Signal) -> bool:
 
 SPEC = AgentSpec(
     name="touchy",
-    state=Seen,
+    state=Log,
     routes=[
         Route(pattern="t.note", target=note),
         Route(pattern="t.abort", target=aborts),
@@ -208,7 +169,7 @@ def test_async_runtime_applies_the_error_policy_and_the_agent_goes_on(
             await rt.cast("a", "t.note", {"item": "before"})
             await rt.cast("a", signal_type)
             agent = await rt.call("a", "t.note", {"item": "after"}, timeout=5)
-            assert agent.state.items == ("before", "after")
+            assert agent.state.seen == ("before", "after")
             stats = rt.statistics()
             assert (stats.crashes, stats.errors) == (1, 1)
 
@@ -236,7 +197,7 @@ def test_an_effect_raising_one_is_its_on_error() -> None:
             await rt.start(SPEC, "a")
             await rt.cast("a", "t.fetch")
             await rt.wait_idle(timeout=5)
-            assert rt.state("a").items == ("failed:Abort",)
+            assert rt.state("a").seen == ("failed:Abort",)
 
     asyncio.run(main())
 
@@ -246,8 +207,8 @@ def test_a_sensor_raising_one_ends_with_its_exit() -> None:
         async with AsyncRuntime([SPEC], sensors={"feed": _feed}) as rt:
             await rt.start(SPEC, "a")
             await rt.cast("a", "t.watch")
-            await rt.wait_until("a", lambda a: len(a.state.items) == 2, timeout=5)
-            assert rt.state("a").items == ("sensed", "exit:Abort: sensor")
+            await rt.wait_until("a", lambda a: len(a.state.seen) == 2, timeout=5)
+            assert rt.state("a").seen == ("sensed", "exit:Abort: sensor")
 
     asyncio.run(main())
 
@@ -267,7 +228,7 @@ def test_a_wait_condition_raising_one_is_raised_to_its_caller_only() -> None:
             with pytest.raises(Abort, match="condition"):
                 await waiting
             agent = await rt.call("a", "t.note", {"item": "y"}, timeout=5)
-            assert agent.state.items == ("x", "y")
+            assert agent.state.seen == ("x", "y")
 
     asyncio.run(main())
 
@@ -300,5 +261,5 @@ def test_sync_runtime_with_options_handles_them_as_async_does() -> None:
     for t in ("t.abort", "t.cancel", "t.guarded"):
         rt.send("a", t)
     rt.send("a", "t.note", {"item": "after"})
-    assert rt.state("a").items == ("after",)
+    assert rt.state("a").seen == ("after",)
     assert [c.outcome for c in rt.crashes] == ["continued"] * 3
