@@ -281,6 +281,9 @@ def test_a_checked_call_raises_what_its_step_refused(
             agent = await rt.call("a", "t.note", {"item": "x"}, check=True)
             assert agent.state.seen == ("x",)
             assert not rt._checked  # nothing left behind
+            with pytest.raises(ValueError, match="timeout"):
+                await rt.call("a", "t.note", {"item": "y"}, timeout=10**400, check=True)
+            assert not rt._checked
 
     run(main)
     sync = SyncRuntime([SPEC])
@@ -556,13 +559,13 @@ def test_unknown_agent() -> None:
     run(main)
 
 
-@pytest.mark.parametrize("bad", [-1, -0.5, float("nan"), True, "5", None])
+@pytest.mark.parametrize("bad", [-1, -0.5, float("nan"), True, "5", 10**400, None])
 @pytest.mark.parametrize("method", ["call", "wait_until", "wait_idle", "shutdown"])
 def test_a_bad_timeout_is_refused_before_anything_is_sent(method: str, bad: object) -> None:
     """A timeout (or shutdown deadline) that is no number of seconds >= 0 is a ValueError
     naming it, raised before anything is sent or waited for: a call with a negative timeout
-    used to queue its signal and then report it timed out. ``None`` means no limit where
-    the method says so (``wait_idle``)."""
+    used to queue its signal and then report it timed out. ``None`` means no limit, except
+    for a shutdown's deadline."""
 
     async def main() -> None:
         async with AsyncRuntime([SPEC]) as rt:
@@ -573,7 +576,7 @@ def test_a_bad_timeout_is_refused_before_anything_is_sent(method: str, bad: obje
                 "wait_idle": lambda: rt.wait_idle(timeout=bad),  # type: ignore[arg-type]
                 "shutdown": lambda: rt.shutdown(deadline=bad),  # type: ignore[arg-type]
             }[method]
-            if bad is None and method == "wait_idle":
+            if bad is None and method != "shutdown":
                 await attempt()
                 return
             with pytest.raises(ValueError, match="deadline" if method == "shutdown" else "timeout"):

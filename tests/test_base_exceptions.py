@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Iterable
+from pathlib import Path
 
 import attrs
 import pytest
@@ -33,7 +34,7 @@ from jido import (
     start_sensor,
     step,
 )
-from jido_interpreters import AgentOptions, AsyncRuntime, SyncRuntime
+from jido_interpreters import AgentOptions, AsyncRuntime, Simulation, SQLiteStorage, SyncRuntime
 
 
 class Abort(BaseException):
@@ -63,6 +64,11 @@ def aborts(state: Log, _: NoParams, ctx: Context) -> ActionResult[Log]:
 @action(params=NoParams)
 def cancels(state: Log, _: NoParams, ctx: Context) -> ActionResult[Log]:
     raise asyncio.CancelledError("by hand")
+
+
+@action(params=NoParams)
+def closes(state: Log, _: NoParams, ctx: Context) -> ActionResult[Log]:
+    raise GeneratorExit("by hand")
 
 
 @action(params=NoParams)
@@ -102,6 +108,7 @@ SPEC = AgentSpec(
         Route(pattern="t.abort", target=aborts),
         Route(pattern="t.cancel", target=cancels),
         Route(pattern="t.interrupt", target=interrupted),
+        Route(pattern="t.close", target=closes),
         Route(pattern="t.params", target=touchy),
         Route(pattern="t.guarded", target=note, guard=_guard),
         Route(pattern="t.boom", target=booms),
@@ -127,19 +134,18 @@ async def _feed(config: FrozenMap[str, JsonValue]) -> AsyncIterator[tuple[str, o
 
 
 @pytest.mark.parametrize(
-    ("raised", "cause"),
-    [(aborts, Abort), (cancels, asyncio.CancelledError)],
-    ids=["own-base-exception", "cancelled-by-hand"],
+    ("signal_type", "cause"),
+    [("t.abort", Abort), ("t.cancel", asyncio.CancelledError), ("t.close", GeneratorExit)],
+    ids=["own-base-exception", "cancelled-by-hand", "generator-exit-by-hand"],
 )
 def test_step_makes_any_crash_of_an_action_an_action_crashed(
-    raised: object, cause: type[BaseException]
+    signal_type: str, cause: type[BaseException]
 ) -> None:
-    signal_type = "t.abort" if raised is aborts else "t.cancel"
     sig = Signal(type=signal_type, source="/test", id="1")
     with pytest.raises(ActionCrashed, match="raised handling") as caught:
         step(SPEC, SPEC.new("a"), sig)
     assert isinstance(caught.value.__cause__, cause)
-    assert caught.value.action == getattr(raised, "name", None)
+    assert caught.value.action == SPEC.router.match(sig)[0].target.action.name
 
 
 def test_step_lets_an_interrupt_pass() -> None:
@@ -152,6 +158,7 @@ def test_step_lets_an_interrupt_pass() -> None:
     [
         ("t.abort", "action"),
         ("t.cancel", "by hand"),
+        ("t.close", "by hand"),
         ("t.params", "params"),
         ("t.guarded", "guard"),
         ("t.boom", "directive handler"),
@@ -263,3 +270,33 @@ def test_sync_runtime_with_options_handles_them_as_async_does() -> None:
     rt.send("a", "t.note", {"item": "after"})
     assert rt.state("a").seen == ("after",)
     assert [c.outcome for c in rt.crashes] == ["continued"] * 3
+
+
+def test_a_journal_with_such_a_crash_is_recovered_as_it_ran(tmp_path: Path) -> None:
+    """Recovery replays the step that crashed as the live runtime handled it (the policy,
+    here Continue): it does not raise what the guard raised."""
+    path = tmp_path / "agents.db"
+
+    async def live() -> None:
+        async with AsyncRuntime([SPEC], storage=SQLiteStorage(path)) as rt:
+            await rt.start(SPEC, "a")
+            await rt.cast("a", "t.guarded", {"item": "lost"})
+            await rt.call("a", "t.note", {"item": "after"})
+
+    async def recovered() -> None:
+        async with AsyncRuntime([SPEC], storage=SQLiteStorage(path)) as rt:
+            assert await rt.restore() == ("a",)
+            assert rt.state("a").seen == ("after",)
+
+    asyncio.run(live())
+    asyncio.run(recovered())
+
+
+def test_an_unsupervised_simulation_says_which_run_to_repeat() -> None:
+    """As for any bug in a guard: the exception goes up as it is, noting the seed."""
+    sim = Simulation([SPEC], seed=3)
+    sim.start(SPEC, "a")
+    sim.send("a", "t.guarded", {"item": "x"})
+    with pytest.raises(Abort) as info:
+        sim.run(10)
+    assert any("in a simulation with seed 3" in note for note in info.value.__notes__)

@@ -81,9 +81,8 @@ class ActionCrashed(JidoError, RuntimeError):
     """An action raised instead of returning a ``Result``: a bug in user code.
 
     Any exception is such a crash, a ``BaseException`` that is no ``Exception`` too (an
-    ``asyncio.CancelledError`` the action raised itself), except ``KeyboardInterrupt``,
-    ``SystemExit`` and ``GeneratorExit``: the process (or a coroutine) ending, not a bug,
-    they pass as they are.
+    ``asyncio.CancelledError`` the action raised itself), except ``KeyboardInterrupt`` and
+    ``SystemExit``: the process ending, not a bug, they pass as they are.
 
     The core does not swallow it: interpreters apply the agent's error policy. The agent value
     passed to ``step`` is untouched (it is immutable), so the last good state is known.

@@ -357,8 +357,9 @@ def _crashed(agent: Agent[Any], act: Action[Any, Any], signal: Signal | None) ->
 
 
 # What an action may raise that is not its crash but the end of the process (an interrupt,
-# an exit) or of a coroutine, and passes as it is; any other exception is ActionCrashed.
-_PASSING: Final = (KeyboardInterrupt, SystemExit, GeneratorExit)
+# an exit), and passes as it is; any other exception is ActionCrashed. (The interpreters'
+# PASSING: the core cannot import it, nor they a private name of the core's.)
+_PASSING: Final = (KeyboardInterrupt, SystemExit)
 
 # The built-in directive classes (the closed union): a membership test per directive.
 _BUILTIN: Final = frozenset(get_args(BuiltinDirective))

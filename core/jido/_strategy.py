@@ -239,7 +239,8 @@ def _check_table(initial: str, rows: tuple[Transition, ...]) -> None:
         return  # no controlled signal: a status that never moves, as asked
     problems: list[str] = []
     first: dict[tuple[str, str, int], int] = {}
-    reachable = {initial, *(t.target for t in rows)}
+    # (A row from a status no row leads to is not one: an agent restored from storage may
+    # be in it, left there by an older table, and such a row is its way out.)
     for i, t in enumerate(rows):
         key = (t.source, t.on, t.priority)
         if key in first:
@@ -250,11 +251,6 @@ def _check_table(initial: str, rows: tuple[Transition, ...]) -> None:
             )
         else:
             first[key] = i
-        if t.source != "*" and t.source not in reachable:
-            problems.append(
-                f"row {i} (from {t.source!r} on {t.on!r}) never applies: no row leads to"
-                f" {t.source!r} and it is not the initial status"
-            )
     if not any(t.source in (initial, "*") for t in rows):
         problems.append(
             f"no row leaves the initial status {initial!r}: the agent would refuse every"
@@ -288,11 +284,10 @@ class FSM:
     Raises:
         TypeError: a row is not a :class:`Transition` (the error names its index).
         ValueError: ``initial`` is not a status (a non-empty line of text, not ``"*"``); or
-            the table has rows that can never apply, each named: a row with the source,
-            ``on`` and priority of an earlier one (which always wins), a row from a status
-            no row leads to (and not the initial one: a typo, mostly), or no row at all
-            leaving the initial status (the agent would refuse every controlled signal for
-            ever).
+            the table is wrong in a way that would only show when a signal is refused, each
+            named: a row with the source, ``on`` and priority of an earlier one (which
+            always wins: it never applies), or no row at all leaving the initial status (a
+            new agent would refuse every controlled signal for ever).
 
     A row checks itself when it is built (see :class:`Transition`).
 

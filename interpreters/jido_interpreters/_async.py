@@ -601,7 +601,7 @@ class AsyncRuntime:
         signal: Signal | str,
         data: object = None,
         *,
-        timeout: float = 5.0,
+        timeout: float | None = 5.0,
         check: bool = False,
     ) -> Agent[Any]:
         """Queue a signal and return the agent right after *its* step.
@@ -634,20 +634,21 @@ class AsyncRuntime:
             UnknownAgent: no such agent, or it stopped before handling the signal.
             RecoveryError: the agent was hibernated and its stored data cannot be thawed.
             RuntimeClosed: the runtime is shutting down.
-            ValueError: ``timeout`` is no number of seconds >= 0; nothing was sent.
+            ValueError: ``timeout`` is neither ``None`` (no limit) nor a number of seconds
+                >= 0; nothing was sent.
         """
-        check_timeout("timeout", timeout)
+        check_timeout("timeout", timeout, optional=True)
         sig = signal if isinstance(signal, Signal) else self.signal(signal, data)
         srv = self._accepting(agent_id)  # fail fast, before the timeout starts
         reply: asyncio.Future[Agent[Any]] = asyncio.get_running_loop().create_future()
-        if check:
-            self._checked.add(reply)
         # asyncio.timeout, not wait_for: no extra task per call. The timeout covers the whole
         # call, a wait for room in a full mailbox included. On expiry the reply future is
         # cancelled, which the agent's loop sees (it never sets a done future); a signal
         # already queued (or being journalled) stays so and is handled.
         limit = asyncio.timeout(timeout)
         sent = False
+        if check:
+            self._checked.add(reply)
         try:
             async with limit:
                 if srv is not None and srv.mailbox.crowded():
@@ -661,6 +662,7 @@ class AsyncRuntime:
                 return await reply
         except TimeoutError:
             if limit.expired():
+                assert timeout is not None  # no limit never expires
                 raise CallTimeout(agent_id, sig.type, timeout, queued=sent) from None
             raise
         finally:
@@ -677,7 +679,7 @@ class AsyncRuntime:
         agent_id: str,
         condition: Condition,
         *,
-        timeout: float = 5.0,
+        timeout: float | None = 5.0,
     ) -> Agent[Any]:
         """Wait until the agent's value meets ``condition``, and return that value.
 
@@ -691,9 +693,10 @@ class AsyncRuntime:
             UnknownAgent: no such agent, or it stopped before meeting ``condition``.
             RuntimeClosed: the runtime shut down meanwhile.
             Exception: whatever ``condition`` raised.
-            ValueError: ``timeout`` is no number of seconds >= 0.
+            ValueError: ``timeout`` is neither ``None`` (no limit) nor a number of seconds
+                >= 0.
         """
-        check_timeout("timeout", timeout)
+        check_timeout("timeout", timeout, optional=True)
         if agent_id in self._hibernated:
             await self.thaw(agent_id)
         srv = self._server(agent_id)
@@ -701,6 +704,7 @@ class AsyncRuntime:
             return srv.agent
 
         def timed_out() -> WaitTimeout:
+            assert timeout is not None  # no limit never runs out
             now = self._servers.get(agent_id)
             agent = srv.agent if now is None else now.agent
             return WaitTimeout(

@@ -71,7 +71,7 @@ from ._outcomes import (
     spawn_refused,
     spawned_id,
 )
-from ._policy import PASSING, handler_crash
+from ._policy import PASSING, PASSING_ASYNC, handler_crash
 from ._telemetry import failed
 
 if TYPE_CHECKING:
@@ -304,7 +304,7 @@ async def _run_effect(
             # The handler's own: something it awaited was cancelled. Its caller is told, as
             # for any other exception, rather than left waiting for an outcome for ever.
             outcome = ("error", "CancelledError", str(exc) or f"effect {d.effect!r} cancelled")
-        except PASSING:
+        except PASSING_ASYNC:
             raise
         except BaseException as exc:
             error = exc
@@ -510,7 +510,7 @@ def _start_sensor(rt: AsyncRuntime, srv: Server, d: StartSensor, problems: list[
             # A CancelledError of the sensor's own (a future it awaited was cancelled): it
             # ended, as with any other error.
             reason = f"CancelledError: {exc}"
-        except PASSING:
+        except PASSING_ASYNC:
             raise
         except BaseException as exc:
             reason = f"{type(exc).__name__}: {exc}"

@@ -47,7 +47,7 @@ class Waiters:
         self,
         agent_id: str,
         condition: Condition,
-        timeout: float,
+        timeout: float | None,
         timed_out: Callable[[], BaseException],
     ) -> Agent[Any]:
         """Wait for a step after which ``condition`` holds; its agent.

@@ -98,11 +98,12 @@ def check_timeout(name: str, value: object, *, optional: bool = False) -> None:
     seconds >= 0 (``math.inf`` waits for ever), or ``None`` if ``optional`` (no limit).
 
     Raises:
-        ValueError: anything else (a negative number, NaN, a bool, a string), named.
+        ValueError: anything else (a negative number, NaN, a bool, a string, an int too
+            large for a float), named.
     """
     if value is None and optional:
         return
-    if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
+    if value != math.inf and seconds(value) is None:
         raise ValueError(f"{name} must be a number of seconds >= 0, not {value!r}")
 
 

@@ -63,6 +63,7 @@ from jido import (
 from jido.serde import Codec, DecodeError
 
 from ._outcomes import SYSTEM_SOURCE, effect_source, spawned_id, system_id, system_signal
+from ._policy import PASSING
 from ._storage import CorruptJournal, JournalEntry, SchemaMismatch, SnapshotRecord
 
 __all__ = [
@@ -284,7 +285,9 @@ def decode_agent(
             raise SchemaMismatch(agent_id, spec.name, stored_version, spec.schema_version)
         try:
             raw = upgrade(spec.name, stored_version, raw)
-        except Exception as exc:
+        except PASSING:
+            raise
+        except BaseException as exc:
             raise SchemaMismatch(agent_id, spec.name, stored_version, spec.schema_version) from exc
     try:
         agent = codec.agent_from_dict(raw, spec)
@@ -394,7 +397,9 @@ def replay(
                     break
         try:
             result = jido.step(spec, agent, signal)
-        except Exception as exc:  # ActionCrashed, or a guard or custom strategy raising
+        except PASSING:
+            raise
+        except BaseException as exc:  # ActionCrashed, or a guard or custom strategy raising
             if stop is not None:
                 stopped_by, stop_reason = signal, stop(exc)
                 break

@@ -25,6 +25,7 @@ from ._outcomes import SYSTEM_SOURCE, as_text
 
 __all__ = [
     "PASSING",
+    "PASSING_ASYNC",
     "CrashHandled",
     "CrashOutcome",
     "check_options",
@@ -44,12 +45,17 @@ CrashOutcome: TypeAlias = Literal["continued", "stopped", "restarted", "escalate
 
 
 #: What user code may raise that is no crash of its own but the end of the process (an
-#: interrupt, an exit) or of a coroutine: every runtime lets it pass (under asyncio it then
-#: ends the event loop's run). Anything else user code raises, a ``BaseException`` that is no
-#: ``Exception`` included (an ``asyncio.CancelledError`` it raised itself), is a crash of the
-#: agent's, as :class:`jido.ActionCrashed` is: it follows the agent's error policy, or is an
-#: effect's ``on_error``, a sensor's exit.
-PASSING: Final = (KeyboardInterrupt, SystemExit, GeneratorExit)
+#: interrupt, an exit): every runtime lets it pass (under asyncio it then ends the event
+#: loop's run, as from any task). Anything else user code raises, a ``BaseException`` that is
+#: no ``Exception`` included (an ``asyncio.CancelledError`` or a ``GeneratorExit`` it raised
+#: itself), is a crash of the agent's, as :class:`jido.ActionCrashed` is: it follows the
+#: agent's error policy, or is a directive handler's crash, a waiter's exception.
+PASSING: Final = (KeyboardInterrupt, SystemExit)
+
+#: :data:`PASSING`, for what is a coroutine (an async effect handler, a sensor): also
+#: ``GeneratorExit``, which Python throws into a coroutine it closes, and which the coroutine
+#: must not catch. Anything else it raises is an effect's ``on_error``, a sensor's exit.
+PASSING_ASYNC: Final = (*PASSING, GeneratorExit)
 
 
 def crash_message(exc: BaseException) -> str:

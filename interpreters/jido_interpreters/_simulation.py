@@ -331,7 +331,7 @@ class Simulation:
             )
             exc.add_note(f"in a simulation with seed {self._seed}, at event {e.count}")
             raise
-        except Exception as exc:
+        except BaseException as exc:
             # Other user code that raised (a route guard, a custom strategy): a bug as well,
             # left as it is, but saying which run to repeat.
             exc.add_note(f"in a simulation with seed {self._seed}, at event {e.count}")
