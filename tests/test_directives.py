@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -332,6 +333,33 @@ def test_builtin_tag_collision_is_rejected(tag: str) -> None:
     """A custom directive cannot reuse a built-in tag."""
     with pytest.raises(ValueError, match="built in"):
         Codec(directives={tag: Refund})
+
+
+class Undecorated(CustomDirective):
+    """A subclass without its own attrs decorator: its annotation is no field."""
+
+    note: str = "x"
+
+
+@pytest.mark.parametrize(
+    ("directives", "says"),
+    [
+        ({"": Refund}, "non-empty line of text"),
+        ({1: Refund}, "non-empty line of text"),
+        ({"a\nb": Refund}, "non-empty line of text"),
+        ({"u": Undecorated}, "not an attrs class of its own"),
+        ({"x.a": Refund, "x.b": Refund}, "two tags, 'x.a' and 'x.b'"),
+    ],
+    ids=["empty-tag", "int-tag", "two-line-tag", "undecorated", "two-tags"],
+)
+def test_codec_refuses_registrations_it_could_not_keep(
+    directives: dict[Any, Any], says: str
+) -> None:
+    """A registration the codec could not honour is a ValueError saying why: before, an
+    undecorated class was encoded without its fields, a class under two tags was written
+    under the last, and a tag that is no text failed with a comparison error."""
+    with pytest.raises(ValueError, match=re.escape(says)):
+        Codec(directives=directives)
 
 
 def test_codec_rejects_classes_that_are_not_custom_directives() -> None:

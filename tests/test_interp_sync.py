@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 import re
@@ -54,8 +55,10 @@ from jido import (
 from jido.serde import DecodeError
 from jido_interpreters import (
     DEFAULT_EPOCH,
+    AsyncRuntime,
     RunawayError,
     SyncRuntime,
+    TraceEntry,
     UnknownAgent,
     trace_from_jsonl,
     trace_to_jsonl,
@@ -1044,6 +1047,49 @@ def test_a_custom_directive_with_a_handler_delivers_its_signals() -> None:
     (pong,) = log_of(rt, "p", "probe.pong")
     assert (pong.id, data(pong)) == ("pong-3", {"n": 3})
     assert rt.problems == ()
+
+
+@pytest.mark.parametrize(
+    ("returned", "says"),
+    [
+        (None, "returned None, not an iterable of signals"),
+        ("pong", "returned 'pong', not an iterable of signals"),
+        (Signal(type="probe.pong", source="t", id="1"), "not an iterable of signals"),
+        ([Signal.draft("probe.pong")], "produced a draft 'probe.pong'"),
+        ([42], "produced 42, not a Signal"),
+    ],
+    ids=["none", "a-string", "a-lone-signal", "a-draft", "no-signal"],
+)
+@pytest.mark.parametrize("runtime", ["sync", "async"])
+def test_what_a_directive_handler_cannot_deliver_is_one_problem(
+    runtime: str, returned: object, says: str
+) -> None:
+    """A handler returning what is no iterable of signals, or a draft (which only an
+    action's step stamps), gives one directive problem saying so, on every runtime: no
+    crash for None, no problem per character of a string, no unstamped draft delivered
+    and refused as unrouted."""
+
+    def on_ping(agent_id: str, d: Ping) -> Any:
+        return returned
+
+    if runtime == "sync":
+        rt = started("p", directives={Ping: on_ping})
+        rt.send("p", "probe.ping")
+        trace = rt.trace
+    else:
+
+        async def main() -> tuple[TraceEntry, ...]:
+            async with AsyncRuntime([PROBE], directives={Ping: on_ping}, record=True) as art:
+                await art.start(PROBE, "p")
+                await art.call("p", "probe.ping")
+                await art.wait_idle(timeout=5)
+                return tuple(art.trace)
+
+        trace = asyncio.run(main())
+    problems = [p for entry in trace for p in entry.problems]
+    assert [p.kind for p in problems] == [ProblemKind.DIRECTIVE]
+    assert says in problems[0].message
+    assert [e.signal.type for e in trace] == ["probe.ping"]
 
 
 def test_a_custom_directive_without_a_handler_is_a_directive_problem() -> None:

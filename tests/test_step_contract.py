@@ -112,6 +112,27 @@ def test_params_annotations_that_do_not_resolve_are_a_spec_error() -> None:
     assert len(caught.value.problems) == 1
 
 
+@attrs.frozen
+class Opaque:
+    """Params with a field no JSON can be read into."""
+
+    payload: object = None
+
+
+def test_params_with_a_field_no_json_reads_into_are_a_spec_error() -> None:
+    """Params whose hook cannot be built (a field of type ``object``: cattrs has no hook for
+    it) fail the spec, naming the action and the type, with what to use instead: ``step``
+    raised cattrs' own error on every signal routed there, the field given or not."""
+
+    @action(params=Opaque)
+    def peek(state: Counter, p: Opaque, ctx: Context) -> ActionResult[Counter]:
+        return ok(None)
+
+    with pytest.raises(SpecError, match=r"action 'peek'.*type object.*JsonValue") as caught:
+        AgentSpec(name="peek", state=Counter, routes=[Route(pattern="peek", target=peek)])
+    assert len(caught.value.problems) == 1
+
+
 def test_state_annotations_that_do_not_resolve_are_a_spec_error() -> None:
     """So does a state class whose annotations do not resolve."""
     with pytest.raises(SpecError, match=r"state Wallet.*Money"):

@@ -7,6 +7,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any, Final, Generic, TypeVar, final
 
 import attrs
+from cattrs.errors import StructureHandlerNotFoundError
 
 from ._action import Action
 from ._convert import prepare_params, prepare_state
@@ -229,6 +230,13 @@ def _problems_of_params(table: Mapping[str, Instruction]) -> list[str]:
         params = ins.action.params
         try:
             prepare_params(params, ins.action.extra == "forbid")
+        except StructureHandlerNotFoundError as exc:
+            t = getattr(exc.type_, "__name__", exc.type_)
+            problems.append(
+                f"action {name!r}: params {params.__name__}: no parameters could be read from"
+                f" JSON into a field of type {t} (use JsonValue for any JSON value, or an attrs"
+                " class of fields JSON has)"
+            )
         except Exception as exc:
             problems.append(
                 f"action {name!r}: params {params.__name__}: its annotations do not resolve"

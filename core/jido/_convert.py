@@ -29,7 +29,6 @@ from cattrs.cols import (
 from cattrs.errors import (
     ClassValidationError,
     ForbiddenExtraKeysError,
-    StructureHandlerNotFoundError,
 )
 
 from ._json import EMPTY, FrozenMap, JsonValue, freeze, thaw
@@ -342,18 +341,20 @@ def prepare_params(cls: type[Any], forbid_extra: bool) -> None:
     """Build the hooks that validate params into ``cls`` now, not on the first step.
 
     Raises:
-        Exception: what building them raised, ``NameError`` for an annotation that names
-            what cannot be found (a class local to a function, under ``from __future__
-            import annotations``); a field type cattrs has no hook for is not an error here.
+        StructureHandlerNotFoundError: a field's type has no JSON form parameters could be
+            read into (``object``, a ``date``...): no signal could ever be validated into
+            ``cls`` (the hooks are built whole, for every field, given or not).
+        Exception: what else building them raised, ``NameError`` for an annotation that
+            names what cannot be found (a class local to a function, under ``from
+            __future__ import annotations``).
     """
     try:
         if cls not in _fast_hooks:
             _fast_hooks[cls] = _fast_hook(cls)
         (_forbidding if forbid_extra else converter).get_structure_hook(cls)
-    except StructureHandlerNotFoundError:
-        # A field of a type JSON has no form for (a ``date``...): such params are refused
-        # when they are given, as a params problem, and may still be left to their default.
+    except BaseException:
         _fast_hooks.pop(cls, None)
+        raise
 
 
 def prepare_state(cls: type[Any]) -> None:

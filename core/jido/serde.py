@@ -279,8 +279,10 @@ class Codec:
             :class:`~jido.CustomDirective`), by the tag that names them on the wire.
 
     Raises:
-        ValueError: a tag collides with a built-in one, a class is not a frozen attrs
-            subclass of ``CustomDirective``, or it has a field named ``kind`` (the tag's key).
+        ValueError: a tag is not a non-empty line of text or collides with a built-in one;
+            a class is not a ``CustomDirective`` subclass decorated as an attrs class of its
+            own (undecorated, its fields would not be encoded), is registered under two
+            tags, or has a field named ``kind`` (the tag's key).
     """
 
     __slots__ = ("_c", "_directive_type", "_states", "_tags")
@@ -289,11 +291,24 @@ class Codec:
         custom = dict(directives or {})
         tags: dict[type[Any], str] = dict(_DIRECTIVE_TAGS)
         for tag, cls in custom.items():
+            given: object = tag
+            if not isinstance(given, str) or not tag or not tag.isprintable():
+                raise ValueError(f"directive tag {given!r}: a tag is a non-empty line of text")
             if tag in tags.values():
                 raise ValueError(f"directive tag {tag!r} is built in")
             candidate: object = cls
             if not (isinstance(candidate, type) and issubclass(candidate, d.CustomDirective)):
                 raise ValueError(f"{cls!r} is not a CustomDirective subclass")
+            if "__attrs_attrs__" not in cls.__dict__:
+                # Undecorated, it has CustomDirective's (no) fields: its own would be dropped.
+                raise ValueError(
+                    f"{cls.__name__} is not an attrs class of its own: decorate it with"
+                    " @attrs.frozen, or its fields are not encoded"
+                )
+            if cls in tags:
+                raise ValueError(
+                    f"{cls.__name__} is registered under two tags, {tags[cls]!r} and {tag!r}"
+                )
             if attrs.has(cls) and any(f.name == "kind" for f in attrs.fields(cls)):
                 # The wire tag is the ``kind`` key: the field would be overwritten by it.
                 raise ValueError(

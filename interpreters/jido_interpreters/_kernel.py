@@ -17,7 +17,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from fractions import Fraction
-from typing import Any, Final, Protocol, TypeAlias, assert_never
+from typing import Any, Final, Protocol, TypeAlias, assert_never, cast
 
 import attrs
 
@@ -66,7 +66,9 @@ from ._outcomes import (
     directive_problem,
     handler_failed,
     no_handler,
+    not_signals,
     outcome_signal,
+    signal_problem,
     spawn_refused,
     spawned_id,
     system_signal,
@@ -100,7 +102,8 @@ DEFAULT_EPOCH: Final = datetime(2026, 1, 1, tzinfo=UTC)
 #: A sensor: given its config, the signals it will produce as ``(delay, type, data)``.
 SensorFn: TypeAlias = Callable[[FrozenMap[str, JsonValue]], Iterable[tuple[float, str, object]]]
 
-#: A handler for a user-defined directive: returns signals to deliver to the agent.
+#: A handler for a user-defined directive: returns signals to deliver to the agent (an
+#: iterable of whole signals, as ``new_signal`` makes them; see ``_outcomes.not_signals``).
 DirectiveHandler: TypeAlias = Callable[[str, Any], Iterable[Signal]]
 
 _SENSOR_NEEDS: Final = (
@@ -796,7 +799,9 @@ class Kernel:
             problems.append(no_handler(d))
             return False
         try:
-            produced: list[object] = list(handler(agent_id, d))
+            result: object = handler(agent_id, d)  # typed, but user code
+            wrong = not_signals(d, result)
+            produced = [] if wrong else list(cast(Iterable[object], result))
         except PASSING:
             raise
         except BaseException as exc:
@@ -809,11 +814,15 @@ class Kernel:
             # Supervised: a crash, as on AsyncRuntime, and the agent's error policy applies.
             trigger, crash = handler_crash(agent_id, cause, d, exc)
             return self.crashed(agent_id, trigger, crash, opts) == "restarted"
+        if wrong is not None:
+            problems.append(wrong)
         for sig in produced:
-            if isinstance(sig, Signal):
-                self.queue.append((agent_id, sig))
-            else:
-                problems.append(handler_failed(d, f"produced {sig!r}, not a Signal"))
+            problem = signal_problem(d, sig)
+            if problem is not None:
+                problems.append(problem)
+                continue
+            assert isinstance(sig, Signal)
+            self.queue.append((agent_id, sig))
         return False
 
     # ------------------------------------------------------------------ supervision

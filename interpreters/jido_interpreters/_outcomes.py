@@ -6,7 +6,7 @@ interpreter ran it (the scenario suite compares final states across interpreters
 
 from __future__ import annotations
 
-from collections.abc import Callable, Container
+from collections.abc import Callable, Container, Iterable, Mapping
 from datetime import datetime
 from typing import Final, Literal, TypeAlias
 
@@ -32,7 +32,9 @@ __all__ = [
     "effect_source",
     "handler_failed",
     "no_handler",
+    "not_signals",
     "outcome_signal",
+    "signal_problem",
     "spawn_refused",
     "spawned_id",
     "system_id",
@@ -78,6 +80,30 @@ def handler_failed(d: object, what: str) -> Problem:
     return directive_problem(
         f"the handler for directive {type(d).__name__} {what}", directive=type(d).__qualname__
     )
+
+
+def not_signals(d: object, result: object) -> Problem | None:
+    """The problem of what a custom directive's handler returned for ``d``, if it is no
+    iterable of signals (``None``, a string, a lone signal, a mapping); ``None`` if it is
+    one. (A string's characters, a mapping's keys, would each have been a problem.)"""
+    if isinstance(result, str | bytes | Mapping | Signal) or not isinstance(result, Iterable):
+        return handler_failed(d, f"returned {result!r:.80}, not an iterable of signals")
+    return None
+
+
+def signal_problem(d: object, item: object) -> Problem | None:
+    """The problem of an item the handler of ``d`` produced, if it cannot be delivered: no
+    :class:`~jido.Signal`, or a draft (``Signal.draft`` and ``emit`` are for actions, whose
+    signals ``step`` stamps; a handler's are delivered as they are). ``None`` if it can."""
+    if not isinstance(item, Signal):
+        return handler_failed(d, f"produced {item!r:.80}, not a Signal")
+    if item.is_draft:
+        return handler_failed(
+            d,
+            f"produced a draft {item.type!r}: drafts are for actions, whose signals step"
+            " stamps; a handler makes whole ones (jido_interpreters.new_signal)",
+        )
+    return None
 
 
 def spawned_id(parent_id: str, spawn: SpawnAgent) -> str:
