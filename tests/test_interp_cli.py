@@ -351,6 +351,21 @@ def test_review_knows_the_named_sinks_it_is_told_of(tmp_path: Path) -> None:
     assert told.exit_code == 0, told.output
     assert "no sink named" not in told.stdout
     assert "audit" in told.stdout
+    assert "received nothing" not in told.stderr
+
+
+def test_review_notes_a_named_sink_that_received_nothing(tmp_path: Path) -> None:
+    """A ``--sink`` no agent emitted to (a typo, most likely) is noted on stderr, the review
+    on stdout as it was; an empty name, which no agent can emit to, is an error."""
+    replies = tmp_path / "replies.json"
+    replies.write_text(json.dumps({"llm.draft": {"words": 7}, "report.publish": "done"}))
+    args = ["review", SPEC, str(request(tmp_path)), "--replies", str(replies), "--format", "json"]
+    typo = run(*args, "--sink", "audit", "--sink", "adit")
+    assert typo.exit_code == 0, typo.output
+    json.loads(typo.stdout)
+    assert typo.stderr == "note: --sink 'adit' received nothing: no agent emitted to it (a typo?)\n"
+    assert "received nothing" not in run(*args, "--sink", "audit").stderr
+    assert "--sink: a sink's name must not be empty" in one_error_line(run(*args, "--sink", ""))
 
 
 def test_files_that_are_not_utf8_are_one_error(tmp_path: Path) -> None:

@@ -19,6 +19,7 @@ from jido import (
     Invoke,
     JsonValue,
     NoParams,
+    Plugin,
     Route,
     action,
     emit_to,
@@ -27,6 +28,7 @@ from jido import (
     ok,
     thaw,
 )
+from jido.serde import Codec
 from jido_interpreters import CannedError, Change, DryRun, Review, ReviewStep
 from jido_interpreters._dryrun import canned_error_from_json
 
@@ -170,11 +172,91 @@ def test_dry_run_records_a_custom_directive_as_an_effect_it_would_perform() -> N
     assert run.problems == ()
     report = run.review()
     (step,) = report.steps
-    assert step.effects == ("custom SendEmail",)
+    assert step.effects == ('custom SendEmail {"to": "boss@example.com"}',)
     assert "effects: 1 (invokes, custom directives, emits to sinks, spawns, timers, sensors)\n" in (
         report.to_text()
     )
-    assert "- **effect**: custom SendEmail" in report.to_markdown()
+    assert '- **effect**: custom SendEmail {"to": "boss@example.com"}' in report.to_markdown()
+
+
+@attrs.frozen
+class Post(CustomDirective):
+    """A custom directive whose fields JSON has no plain form for."""
+
+    to: str
+    tags: frozenset[str]
+    meta: FrozenMap[str, JsonValue]
+
+
+@action()
+def post(state: Shipper, _: NoParams, ctx: Context) -> ActionResult[Shipper]:
+    return ok(None, Post("ops", frozenset({"b", "a", "c"}), FrozenMap({"n": (1, 2)})))
+
+
+POSTER: AgentSpec[Shipper] = AgentSpec(
+    name="poster", state=Shipper, routes=[Route(pattern="p.go", target=post)]
+)
+
+
+def test_the_review_shows_a_custom_directives_fields_in_every_format(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """What a custom directive asks for is in the review: as the codec writes it when it
+    knows the class (the tag left out), else its fields as they are, in a fixed order."""
+    run = DryRun([POSTER])
+    run.start(POSTER, "p")
+    run.send("p", "p.go")
+    plain = 'custom Post {"meta": {"n": [1, 2]}, "tags": ["a", "b", "c"], "to": "ops"}'
+    report = run.review()
+    assert report.steps[0].directives == (plain,)
+    assert f"    > {plain}\n" in report.to_text()
+    assert f"- **effect**: {plain}\n" in report.to_markdown()
+    assert json.loads(report.to_json())["steps"][0]["effects"] == [plain]
+    # A codec that knows the class writes the fields its own way (the tag left out).
+    codec = Codec(directives={"post": Post})
+    assert codec.to_dict(Post("ops", frozenset(), FrozenMap()))["kind"] == "post"
+    written = {"kind": "post", "to": "ops", "written": "by the codec"}
+    plain_to_dict = Codec.to_dict
+
+    def to_dict(self: Codec, value: Any) -> dict[str, Any]:
+        return dict(written) if isinstance(value, Post) else plain_to_dict(self, value)
+
+    monkeypatch.setattr(Codec, "to_dict", to_dict)
+    assert run.review(codec=codec).steps[0].directives == (
+        'custom Post {"to": "ops", "written": "by the codec"}',
+    )
+
+
+@attrs.frozen
+class Seen:
+    n: int = 0
+
+
+@action()
+def seen(state: Seen, _: NoParams, ctx: Context) -> ActionResult[Seen]:
+    return ok(Seen(state.n + 1))
+
+
+AUDITED: AgentSpec[Shipper] = AgentSpec(
+    name="audited",
+    state=Shipper,
+    routes=[Route(pattern="p.ship", target=ship)],
+    plugins=[Plugin(name="audit", state=Seen, routes=[Route(pattern="p.*", target=seen)])],
+)
+
+
+def test_the_review_final_states_come_with_the_plugin_slices() -> None:
+    """Plugin slices are in the final report too (the changes show ``slices.*`` paths);
+    an agent without plugins has no entry."""
+    run = DryRun([AUDITED, MAILER])
+    run.start(AUDITED, "a")
+    run.start(MAILER, "m")
+    run.send("a", "p.ship")
+    report = run.review()
+    assert report.final_slices == {"a": {"audit": {"n": 1}}}
+    assert 'final slices:\n  a: {"audit": {"n": 1}}\n' in report.to_text()
+    assert '## Final slices\n\n- `a`: `{"audit": {"n": 1}}`\n' in report.to_markdown()
+    assert json.loads(report.to_json())["final_slices"] == {"a": {"audit": {"n": 1}}}
 
 
 def test_dry_run_records_the_intent_and_performs_nothing() -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 import attrs
 import pytest
@@ -15,11 +15,13 @@ from jido import (
     ActionResult,
     AgentSpec,
     Context,
+    CustomDirective,
     FrozenMap,
     JsonValue,
     NoParams,
     ProblemKind,
     Route,
+    Signal,
     action,
     cron,
     emit,
@@ -325,3 +327,60 @@ def test_make_sensors_gives_the_case_its_sensors() -> None:
     assert m.configs == [{"every": 1}]
     assert m.state.notes == 1
     assert WatchMachine().configs == []
+
+
+@attrs.frozen
+class Post(CustomDirective):
+    text: str
+
+
+@action()
+def post(state: Counter, _: NoParams, ctx: Context) -> ActionResult[Counter]:
+    return ok(None, Post("hello"))
+
+
+POSTER: AgentSpec[Counter] = AgentSpec(
+    name="poster", state=Counter, routes=[Route(pattern="c.post", target=post), *ROUTES]
+)
+
+
+def posted(_: str, d: Post) -> Iterator[Signal]:
+    yield Signal(type="c.noted", source="/test", id="posted")
+
+
+class PostMachine(Base):
+    """The class attribute ``directives`` is the runtime's: no DIRECTIVE problem."""
+
+    spec = POSTER
+    directives: ClassVar[Mapping[type[CustomDirective], Any]] = {Post: posted}
+
+
+class PostKeepingMachine(Base):
+    """``make_directives`` gives the case its handlers, made anew for each case."""
+
+    spec = POSTER
+
+    def make_directives(self) -> Mapping[type[CustomDirective], Any]:
+        self.posts: list[str] = []
+
+        def keep(_: str, d: Post) -> Iterator[Signal]:
+            self.posts.append(d.text)
+            return iter(())
+
+        return {Post: keep}
+
+
+def test_directives_class_attribute_handles_custom_directives() -> None:
+    m = PostMachine()
+    m.send("c.post")
+    assert m.state.notes == 1  # the handler's signal came back
+    m.no_unexpected_problems_and_still_running()
+
+
+def test_make_directives_gives_the_case_its_handlers() -> None:
+    m = PostKeepingMachine()
+    m.send("c.post")
+    m.send("c.post")
+    m.no_unexpected_problems_and_still_running()
+    assert m.posts == ["hello", "hello"]
+    assert PostKeepingMachine().posts == []

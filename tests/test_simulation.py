@@ -29,6 +29,7 @@ from jido import (
     ActionResult,
     AgentSpec,
     Context,
+    CustomDirective,
     Error,
     FrozenMap,
     Invoke,
@@ -48,7 +49,7 @@ from jido import (
     stop,
     stop_child,
 )
-from jido.serde import DecodeError
+from jido.serde import Codec, DecodeError, EncodeError
 from jido_examples import bank, contentops
 from jido_interpreters import (
     NO_FAULTS,
@@ -847,6 +848,78 @@ def test_make_sensors_gives_every_run_its_sensors() -> None:
     assert first_failure(scenario, seeds=range(3)) is None
     scenario.simulation(seed=4).run()
     assert calls == ["effects", "sensors"] * 7
+
+
+@attrs.frozen
+class Note(CustomDirective):
+    text: str
+
+
+@action()
+def noting(state: Count, _: NoParams, ctx: Context) -> ActionResult[Count]:
+    return ok(Count(state.n + 1), Note(f"put {state.n}"))
+
+
+NOTER = AgentSpec(name="noter", state=Count, routes=[Route(pattern="x.put", target=noting)])
+
+
+def noting_scenario(**kw: Any) -> Scenario:
+    def setup(sim: Simulation) -> None:
+        sim.start(NOTER, "n")
+        for n in range(3):
+            sim.send("n", "x.put", at=float(n))
+
+    return Scenario(specs=[NOTER], setup=setup, **kw)
+
+
+def test_make_directives_gives_every_run_handlers_of_its_own() -> None:
+    """``make_directives`` is called once per run, after ``make_sensors``; the handlers it
+    makes are the run's (no DIRECTIVE problem), fresh for every run."""
+    calls: list[str] = []
+    notes: list[list[str]] = []
+
+    def sensors() -> dict[str, SensorFn]:
+        calls.append("sensors")
+        return {}
+
+    def handlers() -> dict[type[CustomDirective], Any]:
+        calls.append("directives")
+        kept: list[str] = []
+        notes.append(kept)
+
+        def keep(_: str, d: Note) -> list[Signal]:
+            kept.append(d.text)
+            return []
+
+        return {Note: keep}
+
+    codec = Codec(directives={"note": Note})
+    scenario = noting_scenario(make_sensors=sensors, make_directives=handlers, codec=codec)
+    result = simulate(scenario, seed=1)
+    assert result.problems == ()
+    text = simulation_to_jsonl(result)
+    assert replay(text, scenario) is None
+    assert calls == ["sensors", "directives"] * 2
+    assert notes == [["put 0", "put 1", "put 2"]] * 2
+    with pytest.raises(ValueError, match="directives or make_directives, not both"):
+        noting_scenario(directives={Note: lambda _, __: []}, make_directives=dict)
+
+
+def test_a_trace_of_a_scenario_run_is_written_with_the_scenario_codec() -> None:
+    """``simulation_to_jsonl`` takes the codec from the run (a scenario's), so custom
+    directives need not be named twice; a run of no scenario writes as before."""
+    codec = Codec(directives={"note": Note})
+    scenario = noting_scenario(directives={Note: lambda _, __: []}, codec=codec)
+    result = simulate(scenario, seed=2)
+    text = simulation_to_jsonl(result)
+    assert text == simulation_to_jsonl(result, codec=codec)
+    assert '"kind":"note"' in text
+    # A simulation given no codec writes with a plain one, as before.
+    sim = Simulation([NOTER], seed=2, directives={Note: lambda _, __: []})
+    sim.start(NOTER, "n")
+    sim.send("n", "x.put")
+    with pytest.raises(EncodeError, match="Note"):
+        simulation_to_jsonl(sim.run(events=10))
 
 
 def test_a_scenario_takes_shared_fakes_or_a_maker_not_both() -> None:

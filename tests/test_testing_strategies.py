@@ -6,11 +6,12 @@ from typing import Any
 
 import attrs
 import pytest
-from hypothesis import given, settings
+from hypothesis import find, given, settings
+from hypothesis import strategies as st
 
 from jido import AgentSpec
 from jido.serde import agent_from_json, to_json
-from jido.testing import agents, signals
+from jido.testing import agents, signal_types, signals
 
 
 @attrs.frozen
@@ -44,3 +45,53 @@ def test_a_bad_type_as_a_string_is_refused_whole() -> None:
     """An invalid type given as a string is named whole in the error."""
     with pytest.raises(ValueError, match=r"\['a\.\.b'\]"):
         signals(types="a..b")
+
+
+def wrong(value: object) -> Any:
+    """``value``, typed so that a call passing it is checked at run time only."""
+    return value
+
+
+@pytest.mark.parametrize(
+    ("make", "says"),
+    [
+        (lambda: signals(types=wrong(5)), r"signals: types must be a strategy .* not 5"),
+        (lambda: signals(types=wrong(["ping", 5])), r"signals: types must be strings, not \[5\]"),
+        (lambda: signals(data=wrong(5)), r"signals: data must be a Hypothesis strategy .* not 5"),
+        (lambda: agents(wrong("required")), r"agents: spec must be an AgentSpec, not 'required'"),
+        (
+            lambda: agents(REQUIRED, states=wrong(Required({}, frozenset(), set(), {}))),
+            r"agents: states must be a Hypothesis strategy for Required values",
+        ),
+        (
+            lambda: signal_types(max_segments=wrong("3")),
+            r"signal_types: max_segments must be an int",
+        ),
+    ],
+)
+def test_bad_arguments_are_refused_when_the_strategy_is_made(make: Any, says: str) -> None:
+    """Each names the function and the argument, before Hypothesis draws anything."""
+    with pytest.raises(TypeError, match=says):
+        make()
+
+
+def test_a_signal_type_has_at_least_one_segment() -> None:
+    with pytest.raises(ValueError, match="max_segments must be at least 1, got 0"):
+        signal_types(max_segments=0)
+
+
+@attrs.frozen
+class Other:
+    n: int = 0
+
+
+def test_a_state_of_another_class_is_refused_when_drawn() -> None:
+    """An agent of REQUIRED holding an ``Other`` would be no agent of REQUIRED."""
+    with pytest.raises(TypeError, match=r"agents\('required'\): .* drew a Other, but spec"):
+        find(agents(REQUIRED, states=st.just(Other())), lambda _: True)
+
+
+def test_a_state_of_the_spec_class_is_drawn_as_given() -> None:
+    state = Required({"a": 1.0}, frozenset(), set(), {})
+    agent = find(agents(REQUIRED, states=st.just(state)), lambda _: True)
+    assert agent.state == state

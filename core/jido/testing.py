@@ -19,11 +19,11 @@ Needs the ``testing`` extra (``pip install jido[testing]``), which brings Hypoth
 
 from __future__ import annotations
 
-from collections.abc import Mapping, MutableMapping, MutableSet, Sequence
+from collections.abc import Callable, Mapping, MutableMapping, MutableSet, Sequence
 from collections.abc import Set as AbstractSet
 from datetime import UTC, datetime, timedelta, timezone
 from types import UnionType
-from typing import Any, Final, TypeVar, Union, get_args, get_origin, get_type_hints
+from typing import Any, Final, TypeVar, Union, cast, get_args, get_origin, get_type_hints
 
 import attrs
 
@@ -145,7 +145,17 @@ def _json_maps(max_size: int = 3) -> st.SearchStrategy[FrozenMap[str, JsonValue]
 
 def signal_types(*, max_segments: int = 4) -> st.SearchStrategy[str]:
     """Valid signal types: 1 to ``max_segments`` dot-separated, non-empty segments of
-    ``[A-Za-z0-9_-]`` (each at most 8 characters), e.g. ``"order.paid"``."""
+    ``[A-Za-z0-9_-]`` (each at most 8 characters), e.g. ``"order.paid"``.
+
+    Raises:
+        TypeError: ``max_segments`` is not an ``int``.
+        ValueError: ``max_segments`` is below 1 (no type has no segment).
+    """
+    given: object = max_segments  # as called, whatever the annotation says
+    if not isinstance(given, int) or isinstance(given, bool):
+        raise TypeError(f"signal_types: max_segments must be an int, not {max_segments!r}")
+    if max_segments < 1:
+        raise ValueError(f"signal_types: max_segments must be at least 1, got {max_segments}")
     segment = st.text(alphabet=_SEGMENT_ALPHABET, min_size=1, max_size=8)
     return st.lists(segment, min_size=1, max_size=max_segments).map(".".join)
 
@@ -191,15 +201,33 @@ def signals(
     string or ``None`` (as CloudEvents requires).
 
     Raises:
+        TypeError: ``types`` is none of these (or its list holds a value that is no
+            string), or ``data`` is not a strategy. Checked here, when the strategy is made,
+            not when Hypothesis first draws from it.
         ValueError: ``types`` is an empty list or holds an invalid signal type.
     """
+    if data is not None and not isinstance(data, st.SearchStrategy):
+        raise TypeError(
+            f"signals: data must be a Hypothesis strategy for the payload (st.just(...) for"
+            f" one value), not {data!r}"
+        )
     if types is None:
         type_strategy = signal_types()
     elif isinstance(types, st.SearchStrategy):
         type_strategy = types
     else:
+        if not isinstance(types, str | Sequence | AbstractSet):
+            raise TypeError(
+                "signals: types must be a strategy of signal types, a list of them or one"
+                f" type as a string, not {types!r}"
+            )
         # A string is a sequence of its characters: one given alone is one type.
         listed = [types] if isinstance(types, str) else list(types)
+        if isinstance(types, AbstractSet):
+            listed.sort(key=repr)  # not in hash order: the same draws in every process
+        strange = [t for t in cast(list[object], listed) if not isinstance(t, str)]
+        if strange:
+            raise TypeError(f"signals: types must be strings, not {strange!r}")
         bad = [t for t in listed if not is_valid_type(t)]
         if not listed or bad:
             raise ValueError(f"types must be a non-empty list of valid signal types, bad: {bad!r}")
@@ -367,7 +395,21 @@ def agents(
     :attr:`~jido.FSM.statuses` under an :class:`~jido.FSM` strategy, :data:`~jido.IDLE` under
     :class:`~jido.Direct`, and the strategy's ``initial_status`` under a custom strategy.
     Each mounted plugin gets a slice built the same way from ``plugin.state``.
+
+    Raises:
+        TypeError: ``spec`` is not an :class:`~jido.AgentSpec` (a spec's name is not
+            enough), or ``states`` is not a strategy. Checked when the strategy is made.
+            A state ``states`` draws that is no instance of ``spec.state`` is a
+            ``TypeError`` naming the spec and both classes when it is drawn: an agent
+            holding it would be no agent of ``spec``.
     """
+    if not isinstance(spec, AgentSpec):
+        raise TypeError(f"agents: spec must be an AgentSpec, not {spec!r}")
+    if states is not None and not isinstance(states, st.SearchStrategy):
+        raise TypeError(
+            f"agents: states must be a Hypothesis strategy for {spec.state.__qualname__}"
+            f" values (st.just(...) for one), not {states!r}"
+        )
     strategy = spec.strategy
     if isinstance(strategy, FSM):
         statuses: st.SearchStrategy[str] = st.sampled_from(strategy.statuses)
@@ -381,8 +423,24 @@ def agents(
         Agent,
         id=_names(),
         spec=st.just(spec.name),
-        state=_instances(spec.state) if states is None else states,  # fixed by Agent
+        state=_instances(spec.state) if states is None else states.map(_state_of(spec)),
         version=st.integers(min_value=0, max_value=2**31),
         status=statuses,
         slices=slices,  # fixed by Agent
     )
+
+
+def _state_of(spec: AgentSpec[S]) -> Callable[[object], S]:
+    """A check that a drawn state is one of ``spec``'s (fixed by ``Agent`` then)."""
+    cls = spec.state
+
+    def check(state: object) -> S:
+        if not isinstance(state, cls):
+            raise TypeError(
+                f"agents({spec.name!r}): the states strategy drew a"
+                f" {type(state).__qualname__}, but spec {spec.name!r} holds"
+                f" {cls.__qualname__} states: {state!r}"
+            )
+        return state
+
+    return check

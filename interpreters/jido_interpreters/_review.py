@@ -6,6 +6,8 @@ import json
 import re
 from collections import Counter
 from collections.abc import Iterable, Mapping
+from datetime import datetime
+from enum import Enum
 from typing import Any, Final, Literal, assert_never, final
 
 import attrs
@@ -19,6 +21,7 @@ from jido import (
     Directive,
     Emit,
     Error,
+    FrozenMap,
     Invoke,
     Problem,
     Schedule,
@@ -33,7 +36,7 @@ from jido import (
     ToSink,
     thaw,
 )
-from jido.serde import Codec
+from jido.serde import Codec, EncodeError
 
 from ._trace import TraceEntry
 
@@ -76,15 +79,20 @@ def _json(value: Any) -> str:
     return json.dumps(value, separators=(", ", ": "), ensure_ascii=False, sort_keys=True)
 
 
-def describe(d: Directive) -> str:
+def describe(d: Directive, codec: Codec | None = None) -> str:
     """One line saying what a directive asks for.
+
+    A custom directive shows its class and its fields: as ``codec`` writes them when it
+    knows the class (its JSON form, the tag left out), else its attrs fields as they are
+    (a value JSON has no form for shown by its ``repr``). Keys are sorted either way, so
+    the line is the same in every run.
 
     >>> from jido import emit
     >>> describe(emit("order.placed", {"n": 1}))
     'emit order.placed {"n": 1} to self'
     """
     if isinstance(d, CustomDirective):
-        return f"custom {type(d).__name__}"
+        return f"custom {type(d).__name__} {_custom_fields(d, codec)}"
     match d:
         case Emit(signal=s, to=to):
             data = "" if s.data is None else " " + _json(thaw(s.data))
@@ -123,6 +131,39 @@ def describe(d: Directive) -> str:
         case Error(problem=p):
             return f"error [{p.kind.value}] {p.message}"
     raise AssertionError(f"unhandled directive {d!r}")  # pragma: no cover
+
+
+def _custom_fields(d: CustomDirective, codec: Codec | None) -> str:
+    fields: dict[str, Any] | None = None
+    if codec is not None:
+        try:
+            fields = codec.to_dict(d)
+        except EncodeError:
+            pass  # a class this codec does not know: its fields as they are
+        else:
+            fields.pop("kind", None)  # the tag: the class name says it already
+    if fields is None:
+        fields = {f.name: getattr(d, f.name) for f in attrs.fields(type(d))}
+    return json.dumps(
+        fields, separators=(", ", ": "), ensure_ascii=False, sort_keys=True, default=_loose
+    )
+
+
+def _loose(value: object) -> object:
+    """A JSON-ready stand-in for a field value JSON has no form for, the same in every run
+    (a set in a fixed order, not in its hash order)."""
+    if isinstance(value, FrozenMap):
+        return dict(value)
+    if isinstance(value, set | frozenset):
+        return sorted(value, key=repr)
+    cls = type(value)
+    if attrs.has(cls):
+        return {f.name: getattr(value, f.name) for f in attrs.fields(cls)}
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return repr(value)
 
 
 #: What a review counts as effects. Said in every summary: in a dry run some of them are
@@ -243,6 +284,9 @@ class Review:
         title: a heading.
         steps: one per signal handled, in order.
         final: each agent's final state, JSON-ready, by agent id.
+        final_slices: each agent's plugin slices at the end, JSON-ready, by agent id and
+            then plugin (the paths ``slices.<plugin>...`` of the changes); an agent with
+            no plugin slice is left out.
         problems: problems executing directives, one line each: first those of agents
             starting (their declared schedules; ``[start <agent>] ...``), then the steps'.
     """
@@ -251,6 +295,7 @@ class Review:
     steps: tuple[ReviewStep, ...]
     final: Mapping[str, Any]
     problems: tuple[str, ...] = ()
+    final_slices: Mapping[str, Any] = attrs.field(factory=dict)
 
     @property
     def start_problems(self) -> tuple[str, ...]:
@@ -264,6 +309,7 @@ class Review:
                 "title": self.title,
                 "steps": [attrs.asdict(s, recurse=True) for s in self.steps],
                 "final": dict(self.final),
+                "final_slices": dict(self.final_slices),
                 "problems": list(self.problems),
             },
             indent=2,
@@ -285,6 +331,9 @@ class Review:
             lines.extend(f"  [{s.index}] {s.agent_id}: {e}" for e in s.effects)
         lines.append("final states:")
         lines.extend(f"  {k}: {_json(v)}" for k, v in self.final.items())
+        if self.final_slices:
+            lines.append("final slices:")
+            lines.extend(f"  {k}: {_json(v)}" for k, v in self.final_slices.items())
         return "\n".join(lines) + "\n"
 
     def to_markdown(self) -> str:
@@ -319,6 +368,9 @@ class Review:
             out.append("")
         out += ["## Final states", ""]
         out += [f"- {_code(k)}: {_code(_json(v))}" for k, v in self.final.items()]
+        if self.final_slices:
+            out += ["", "## Final slices", ""]
+            out += [f"- {_code(k)}: {_code(_json(v))}" for k, v in self.final_slices.items()]
         return "\n".join(out) + "\n"
 
     def render(self, format: str) -> str:
@@ -347,8 +399,8 @@ def review(
     steps = []
     problems = [f"[start {a}] [{p.kind.value}] {p.message}" for a, p in start_problems]
     for e in trace:
-        descr = tuple(describe(d) for d in e.directives)
-        effects = tuple(describe(d) for d in e.directives if _is_effect(d))
+        descr = tuple(describe(d, c) for d in e.directives)
+        effects = tuple(describe(d, c) for d in e.directives if _is_effect(d))
         probs = tuple(f"[{p.kind.value}] {p.message}" for p in e.problems)
         problems.extend(f"[{e.index}] {p}" for p in probs)
         steps.append(
@@ -364,5 +416,17 @@ def review(
                 problems=probs,
             )
         )
-    final = {k: c.to_dict(a)["state"] for k, a in agents.items()}
-    return Review(title=title, steps=tuple(steps), final=final, problems=tuple(problems))
+    final: dict[str, Any] = {}
+    final_slices: dict[str, Any] = {}
+    for k, a in agents.items():
+        raw = c.to_dict(a)
+        final[k] = raw["state"]
+        if raw["slices"]:
+            final_slices[k] = raw["slices"]
+    return Review(
+        title=title,
+        steps=tuple(steps),
+        final=final,
+        problems=tuple(problems),
+        final_slices=final_slices,
+    )

@@ -16,6 +16,7 @@ from jido import (
     Problem,
     Signal,
 )
+from jido.serde import Codec
 
 from ._faults import (
     FAULT_CLASSES,
@@ -201,6 +202,9 @@ class SimulationResult:
             ``False`` for a run an invariant or a crash stopped.
         options: the agents' options by spec name (see :class:`Simulation`).
         default_options: the options of the specs ``options`` does not name, if any.
+        codec: the codec the run's simulation was given (a scenario's ``codec``):
+            :func:`simulation_to_jsonl` writes the trace with it unless given another. Not
+            part of what the run did, so no part of equality.
     """
 
     seed: int | None
@@ -227,6 +231,7 @@ class SimulationResult:
     out_of_events: bool = False
     options: FrozenMap[str, AgentOptions] = attrs.field(factory=FrozenMap)
     default_options: AgentOptions | None = None
+    codec: Codec | None = attrs.field(default=None, eq=False, repr=False)
 
     @property
     def entries(self) -> tuple[TraceEntry, ...]:

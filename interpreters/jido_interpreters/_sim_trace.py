@@ -174,11 +174,12 @@ def simulation_to_jsonl(
 
     Args:
         result: a run (recorded: a run with recording off has no events to write).
-        codec: a codec that knows any custom directives in the run.
+        codec: a codec that knows any custom directives in the run; by default the one
+            the run was given (``result.codec``: a scenario's ``codec``), else a plain one.
         spec: where the system came from (``MODULE:NAME``), recorded in the header so the
             trace alone says what to replay it against (see :func:`trace_spec`).
     """
-    c = codec or _codec()
+    c = codec or result.codec or _codec()
     header = {
         "format": TRACE_FORMAT,
         "version": TRACE_VERSION,
@@ -552,7 +553,7 @@ def replay(
             raise DecodeError(f"simulation trace line {lineno}", "expected a JSON object")
         parsed.append(raw)
     header = _read_header(parsed[0], scenario)
-    effects, sensors = scenario._fakes()  # of this run, as for every run of the scenario
+    effects, sensors, handlers = scenario._fakes()  # of this run, as for every run of it
     sim = Simulation(
         scenario.specs,
         seed=header.seed or 0,
@@ -562,11 +563,12 @@ def replay(
         invariants=scenario.invariants,
         sinks=scenario.sinks,
         sensors=sensors,
-        directives=scenario.directives,
+        directives=handlers,
         latency=header.latency,
         epoch=header.epoch,
         options=scenario.options,
         default_options=scenario.default_options,
+        codec=scenario.codec,
     )
     if header.version < 3:
         sim._engine.lay_out_faults(legacy=True)

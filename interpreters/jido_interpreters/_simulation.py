@@ -117,6 +117,9 @@ class Simulation:
             latency is drawn in ``[0, latency)``. ``0`` delivers in sending order (FIFO over
             the whole system, as SyncRuntime), leaving only faults to chance.
         record: keep every event (turn off for long or benchmark runs; counts are kept).
+        codec: a codec that knows the run's custom directives: the result carries it, and
+            :func:`simulation_to_jsonl` writes the trace with it by default (a scenario's
+            simulation gets the scenario's ``codec``).
         options, default_options: :class:`AgentOptions` by spec name, and for the rest, as
             for SyncRuntime: without, an agent is unsupervised and a crash in user code
             stops the run (``ActionCrashed``), as it always did; with, the crash follows the
@@ -151,6 +154,7 @@ class Simulation:
         record: bool = True,
         options: Mapping[str, AgentOptions] | None = None,
         default_options: AgentOptions | None = None,
+        codec: Codec | None = None,
     ) -> None:
         if seconds(latency) is None:
             raise ValueError(f"latency must be a finite number of seconds >= 0, got {latency!r}")
@@ -186,6 +190,7 @@ class Simulation:
         self._ran = False
         self._violation: Violation | None = None
         self._crash: ActionCrash | None = None
+        self._codec = codec
 
     # ------------------------------------------------------------------ setup
 
@@ -384,6 +389,7 @@ class Simulation:
             crash=self._crash,
             options=FrozenMap(self._engine.options),
             default_options=self._engine.default_options,
+            codec=self._codec,
         )
 
     # ------------------------------------------------------------------ reading
@@ -470,9 +476,10 @@ class Scenario:
     A scenario is run many times (every seed, every Hypothesis example, every replay), and
     the same seed must give the same run every time: fakes that keep state (a fake store an
     effect handler writes to, a sensor that counts) must be made afresh for every run, or one
-    run sees what another left. Give ``make_effects`` / ``make_sensors`` for those (as
-    :class:`~jido_interpreters.testing.AgentMachine` has them per case); ``effects`` and
-    ``sensors`` are shared by every run, for fakes without state.
+    run sees what another left. Give ``make_effects`` / ``make_sensors`` /
+    ``make_directives`` for those (as :class:`~jido_interpreters.testing.AgentMachine` has
+    them per case); ``effects``, ``sensors`` and ``directives`` are shared by every run, for
+    fakes without state.
 
     Attributes:
         specs: every spec an agent may run.
@@ -486,11 +493,16 @@ class Scenario:
         sensors: sensor functions by name, shared by every run.
         make_sensors: makes the sensors of one run, in place of ``sensors``; called once
             per run, after ``make_effects``.
-        sinks, directives, latency, epoch: as for :class:`Simulation`.
+        directives: custom directive handlers by class, shared by every run.
+        make_directives: makes the custom directive handlers of one run, in place of
+            ``directives``; called once per run, after ``make_sensors``.
+        sinks, latency, epoch: as for :class:`Simulation`.
         options, default_options: as for :class:`Simulation`: the agents' error policies
             and ``on_parent_death``. Replay takes them from the scenario; the trace header
             records them, so a replay under other options differs from its first line.
-        codec: the codec for traces, if they hold custom directives.
+        codec: the codec for traces, if they hold custom directives: a run of the scenario
+            carries it, and :func:`simulation_to_jsonl` (``jido simulate``, :func:`replay`)
+            writes its trace with it.
     """
 
     specs: tuple[AgentSpec[Any], ...] = attrs.field(converter=_specs)
@@ -504,6 +516,7 @@ class Scenario:
     directives: Mapping[type[CustomDirective], DirectiveHandler] = attrs.field(
         factory=dict, converter=_handlers
     )
+    make_directives: Callable[[], Mapping[type[CustomDirective], DirectiveHandler]] | None = None
     latency: float = 0.001
     epoch: datetime = DEFAULT_EPOCH
     codec: Codec | None = None
@@ -513,17 +526,29 @@ class Scenario:
     def __attrs_post_init__(self) -> None:
         # Which fakes a run gets must be plain: two sources of one kind would leave it to a
         # rule of precedence, or of merging, to say.
-        for made, shared in (("make_effects", "effects"), ("make_sensors", "sensors")):
+        for made, shared in (
+            ("make_effects", "effects"),
+            ("make_sensors", "sensors"),
+            ("make_directives", "directives"),
+        ):
             if getattr(self, made) is not None and getattr(self, shared):
                 raise ValueError(f"a scenario takes {shared} or {made}, not both")
 
-    def _fakes(self) -> tuple[Mapping[str, EffectHandler], Mapping[str, SensorFn]]:
-        """The effect handlers and sensors of one run: made by ``make_effects`` and
-        ``make_sensors`` (in that order) if given, else the shared ``effects`` and
-        ``sensors``. Everything that runs the scenario calls it once per run."""
+    def _fakes(
+        self,
+    ) -> tuple[
+        Mapping[str, EffectHandler],
+        Mapping[str, SensorFn],
+        Mapping[type[CustomDirective], DirectiveHandler],
+    ]:
+        """The effect handlers, sensors and directive handlers of one run: made by
+        ``make_effects``, ``make_sensors`` and ``make_directives`` (in that order) if given,
+        else the shared ``effects``, ``sensors`` and ``directives``. Everything that runs
+        the scenario calls it once per run."""
         effects = self.effects if self.make_effects is None else self.make_effects()
         sensors = self.sensors if self.make_sensors is None else self.make_sensors()
-        return effects, sensors
+        handlers = self.directives if self.make_directives is None else self.make_directives()
+        return effects, sensors, handlers
 
     def simulation(
         self,
@@ -541,7 +566,7 @@ class Scenario:
             ValueError: the setup started an agent of a spec ``specs`` does not list (its
                 run could not be replayed against the scenario).
         """
-        effects, sensors = self._fakes()
+        effects, sensors, handlers = self._fakes()
         sim = Simulation(
             self.specs,
             seed=seed,
@@ -551,12 +576,13 @@ class Scenario:
             invariants=self.invariants,
             sinks=self.sinks,
             sensors=sensors,
-            directives=self.directives,
+            directives=handlers,
             latency=self.latency,
             epoch=self.epoch,
             record=record,
             options=self.options,
             default_options=self.default_options,
+            codec=self.codec,
         )
         if setup and self.setup is not None:
             self.setup(sim)

@@ -432,7 +432,11 @@ def review(
     ] = None,
     sinks: Annotated[
         list[str] | None,
-        typer.Option("--sink", help="A named sink the system has (repeatable)."),
+        typer.Option(
+            "--sink",
+            help="A named sink the system has (repeatable); one that received nothing is"
+            " noted on stderr.",
+        ),
     ] = None,
     max_steps: Annotated[
         int,
@@ -452,6 +456,8 @@ def review(
     """
     if format not in ("text", "md", "markdown", "json"):
         _die(f"unknown format {format!r}: use text, md or json")
+    if "" in (sinks or ()):
+        _die("--sink: a sink's name must not be empty (no agent could emit to it)")
     try:
         root, specs = load_specs(spec)
         rid = agent_id or root.name
@@ -506,6 +512,16 @@ def review(
         _review_so_far(run, root, signals, format)
         _fail(_user_code_raised(exc))
     _review_so_far(run, root, signals, format)
+    # A sink is any name, and one no agent uses is no error (the script may not reach it);
+    # but a --sink that received nothing is most likely a typo, which the review alone would
+    # show only as "no sink named ..." problems under the right name.
+    for name in dict.fromkeys(sinks or ()):
+        if not run.sink(name):
+            _err.print(
+                f"[bold yellow]note:[/] --sink {escape(repr(name))} received nothing:"
+                " no agent emitted to it (a typo?)",
+                markup=True,
+            )
 
 
 def _user_code_raised(exc: Exception) -> str:

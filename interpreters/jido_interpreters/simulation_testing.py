@@ -23,8 +23,8 @@ Needs the ``testing`` extra (Hypothesis). Two ways to search for a failing run:
   data, whose size is bounded.
 
 Either way the scenario runs many times in one process: fakes that keep state must be made
-per run (``Scenario(make_effects=..., make_sensors=...)``), or one run sees what another left
-and a seed no longer repeats its run.
+per run (``Scenario(make_effects=..., make_sensors=..., make_directives=...)``), or one run
+sees what another left and a seed no longer repeats its run.
 """
 
 from __future__ import annotations

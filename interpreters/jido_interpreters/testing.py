@@ -41,9 +41,9 @@ try:
 except ImportError as exc:  # pragma: no cover - depends on the environment
     raise ImportError("jido_interpreters.testing needs Hypothesis: install jido[testing]") from exc
 
-from jido import Agent, AgentSpec, Problem, ProblemKind
+from jido import Agent, AgentSpec, CustomDirective, Problem, ProblemKind
 
-from ._kernel import SensorFn
+from ._kernel import DirectiveHandler, SensorFn
 from ._options import AgentOptions
 from ._sync import EffectHandler, SyncRuntime
 from ._trace import TraceEntry
@@ -61,6 +61,9 @@ class AgentMachine(RuleBasedStateMachine):
         effects: effect handlers by name, as for :class:`SyncRuntime`.
         sinks: names of the sinks the agent may emit to.
         sensors: sensor functions by name, as for :class:`SyncRuntime`.
+        directives: handlers for the agent's custom directives by class, as for
+            :class:`SyncRuntime` (without one, a custom directive is a ``DIRECTIVE``
+            problem, which fails the test unless ``allow_problems`` allows it).
         initial_state: the agent's initial state (an instance of the state class, or a
             mapping merged over its defaults); ``None`` for the defaults.
         allow_problems: which problems executing directives are expected: ``False`` (none,
@@ -77,9 +80,10 @@ class AgentMachine(RuleBasedStateMachine):
           starts the agent, running until idle; a subclass overriding ``__init__`` must call
           ``super().__init__()`` first.
         * Fakes that keep state (a fake store an effect handler writes to) must be fresh for
-          every case, or one case sees what another left: override :meth:`make_effects` /
-          :meth:`make_sensors`, which ``__init__`` calls once per case before building the
-          runtime; what they keep on ``self`` is there for the rules to read.
+          every case, or one case sees what another left: override :meth:`make_effects`,
+          :meth:`make_sensors` / :meth:`make_directives`, which ``__init__`` calls once per
+          case, in that order, before building the runtime; what they keep on ``self`` is
+          there for the rules to read.
         * The invariant :meth:`no_unexpected_problems_and_still_running` runs after every
           rule: it fails if a problem not allowed by ``allow_problems`` was recorded (in a
           trace entry, or while starting the agent), or if the agent is no longer running
@@ -94,6 +98,7 @@ class AgentMachine(RuleBasedStateMachine):
     effects: ClassVar[Mapping[str, EffectHandler]] = {}
     sinks: ClassVar[Sequence[str]] = ()
     sensors: ClassVar[Mapping[str, SensorFn]] = {}
+    directives: ClassVar[Mapping[type[CustomDirective], DirectiveHandler]] = {}
     initial_state: ClassVar[object] = None
     allow_problems: ClassVar[bool | Collection[ProblemKind]] = False
     options: ClassVar[Mapping[str, AgentOptions]] = {}
@@ -112,6 +117,7 @@ class AgentMachine(RuleBasedStateMachine):
             effects=self.make_effects(),
             sinks=self.sinks,
             sensors=self.make_sensors(),
+            directives=self.make_directives(),
             options=self.options,
             default_options=self.default_options,
         )
@@ -139,6 +145,12 @@ class AgentMachine(RuleBasedStateMachine):
         """The sensors of this case: the class attribute ``sensors`` unless overridden.
         Called once per case, before the runtime is built (after :meth:`make_effects`)."""
         return self.sensors
+
+    def make_directives(self) -> Mapping[type[CustomDirective], DirectiveHandler]:
+        """The custom directive handlers of this case: the class attribute ``directives``
+        unless overridden. Called once per case, before the runtime is built (after
+        :meth:`make_sensors`): override it for a handler that keeps what it was given."""
+        return self.directives
 
     # ------------------------------------------------------------------ accessors
 
