@@ -4,6 +4,7 @@ or floats, as params and as state through a JSON round trip."""
 from __future__ import annotations
 
 import enum
+from typing import Literal
 
 import attrs
 import pytest
@@ -107,6 +108,27 @@ def test_enum_params_refuse_what_is_no_member(data: dict[str, object], field: st
     assert [p.kind for p in result.problems] == [ProblemKind.PARAMS]
     assert field in str(result.problems[0].details["errors"])
     assert result.agent == agent
+
+
+@attrs.frozen
+class Pick:
+    """Params of a Literal field."""
+
+    side: Literal["buy", "sell"]
+
+
+@action(params=Pick)
+def pick(state: Knobs, p: Pick, ctx: Context) -> ActionResult[Knobs]:
+    return ok(state)
+
+
+def test_a_literal_param_refused_says_what_it_may_be() -> None:
+    """A value outside a Literal is a params problem listing the values allowed, not
+    cattrs' "unknown error"."""
+    spec = AgentSpec(name="pick", state=Knobs, routes=[Route(pattern="pick", target=pick)])
+    result = step(spec, spec.new("p"), _sig({"side": "hold"}, type="pick"))
+    (problem,) = result.problems
+    assert problem.details["errors"] == ("expected one of 'buy', 'sell' @ $.side",)
 
 
 def test_enum_state_round_trips_as_members() -> None:

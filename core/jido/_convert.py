@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 from enum import Enum
 from types import UnionType
-from typing import Any, Final, TypeVar, Union, get_args, get_origin, get_type_hints
+from typing import Any, Final, Literal, TypeVar, Union, get_args, get_origin, get_type_hints
 
 import attrs
 import cattrs
@@ -287,6 +287,9 @@ def format_exception(exc: BaseException, t: Any) -> str:
     cattrs would say only "invalid value"."""
     if t is None and isinstance(exc, TypeError | ValueError) and exc.args:
         return str(exc.args[0])
+    if get_origin(t) is Literal and isinstance(exc, Exception):
+        # cattrs has no words of its own for it ("unknown error (c not in literal ...)").
+        return "expected one of " + ", ".join(repr(v) for v in get_args(t))
     return cattrs.v.format_exception(exc, t)
 
 
