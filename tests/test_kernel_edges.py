@@ -21,7 +21,6 @@ from jido import (
     FrozenMap,
     JsonValue,
     NoParams,
-    Plugin,
     ProblemKind,
     Route,
     Signal,
@@ -277,68 +276,6 @@ def test_timers_that_merely_fall_due_together_are_no_runaway(spec: AgentSpec[Log
     for i in range(5):
         rt.start(spec, f"h{i}")
     assert rt.advance(7200) == 5
-
-
-@attrs.frozen
-class Ticks:
-    n: int = 0
-
-
-@action()
-def counted(state: Ticks, _: NoParams, ctx: Context) -> ActionResult[Ticks]:
-    return ok(Ticks(state.n + 1))
-
-
-@action()
-def breaks(state: Ticks, _: NoParams, ctx: Context) -> ActionResult[Ticks]:
-    raise ValueError("boom")
-
-
-@action()
-def carries_on(state: Ticks, _: NoParams, ctx: Context) -> ActionResult[Ticks]:
-    return ok(state)
-
-
-MINUTELY = Plugin(
-    name="minutely",
-    state=Ticks,
-    routes=[Route(pattern="t.minute", target=counted)],
-    schedules=[cron("* * * * *", "t.minute", job_id="minute")],
-)
-BREAKING = AgentSpec(
-    name="breaking",
-    state=Ticks,
-    plugins=[MINUTELY],
-    routes=[
-        Route(pattern="t.even", target=breaks),
-        Route(pattern="jido.agent.restarted", target=carries_on),
-    ],
-    schedules=[cron("*/2 * * * *", "t.even", job_id="even")],
-)
-
-
-def test_timers_due_together_all_fire_before_a_restart_can_drop_one() -> None:
-    """Two cron jobs tick at the same instant; the first tick's step crashes and the
-    Restart policy drops what was armed. The other tick was due with it: it fires all the
-    same (as on AsyncRuntime, where every timer due fires into the mailbox before the agent
-    steps), so none of the minutely ticks is lost. Before, every other one was."""
-    options = {"breaking": AgentOptions(error_policy=Restart(max_restarts=1000, within=1.0))}
-    rt = SyncRuntime([BREAKING], options=options)
-    rt.start(BREAKING, "b")
-    rt.advance(3600)
-    assert len(rt.crashes) == 30
-    assert rt.agent("b").slices["minutely"].n == 60
-
-
-def test_timers_due_together_are_handled_at_their_instant_when_one_is_gone() -> None:
-    """A timer of a stopped agent due with others does not keep theirs from being handled
-    at that instant (rather than with the next timer, later)."""
-    rt = SyncRuntime([HOURLY], record=True)
-    for i in range(3):
-        rt.start(HOURLY, f"h{i}")
-    rt.stop("h1")
-    rt.advance(7200)
-    assert [(e.agent_id, e.at) for e in rt.trace] == [("h0", 3600.0), ("h2", 3600.0)]
 
 
 # ---------------------------------------------------------------- extensions that fail

@@ -970,40 +970,28 @@ class Kernel:
 
     def _fire_until(self, target: float) -> int:
         handled = 0
-        # The timers fired at this instant whose signals are not handled yet, and the
-        # longest run one of them continues.
-        fired = chain = 0
         while self.timers and self.timers[0][0] <= target:
             due, seq, agent_id, sig, tag = heapq.heappop(self.timers)
             # The steps a timer armed with no delay causes continue the run that armed it:
             # timers that keep re-arming at once are as endless a loop as signals that keep
             # emitting. Any other timer starts a run of its own.
-            at_once = self._at_once.pop(seq, 0)
+            self._chain = self._at_once.pop(seq, 0)
             self.now = max(self.now, due)
-            if self._timer_live(agent_id, tag):
-                chain = max(chain, at_once)
-                fired += 1
-                if tag and tag[0] == "cron":
-                    job = self.crons[(agent_id, tag[1])]
-                    job.ticks += 1
-                    sig = attrs.evolve(
-                        sig, id=derive_id(sig.id, agent_id, job.ticks), time=self.clock()
-                    )
-                    self._arm_cron(job)
-                else:
-                    sig = attrs.evolve(sig, time=self.clock())
+            if not self._timer_live(agent_id, tag):
+                continue
+            if tag and tag[0] == "cron":
+                job = self.crons[(agent_id, tag[1])]
+                job.ticks += 1
+                sig = attrs.evolve(
+                    sig, id=derive_id(sig.id, agent_id, job.ticks), time=self.clock()
+                )
+                self._arm_cron(job)
+            else:
+                sig = attrs.evolve(sig, time=self.clock())
+            if agent_id in self.agents:
                 self.queue.append((agent_id, sig))
                 if tag and tag[0] == "sensor":
                     self._sensor_fired(agent_id, tag, sig)
-            if not fired or (self.timers and self.timers[0][0] <= self.now):
-                # Another timer is due at this instant: it fires before what this one
-                # delivered is handled, as on AsyncRuntime, where every timer due fires into
-                # the mailboxes before an agent steps (a restart the first one's step causes
-                # must not drop a tick that was due with it).
-                continue
-            # One run for them all, with the steps each timer's own run would have had.
-            self._chain = chain - (fired - 1) * self.max_steps
-            fired = chain = 0
             handled += self._drain()
         return handled
 
