@@ -347,7 +347,7 @@ class Undecorated(CustomDirective):
         ({"": Refund}, "non-empty line of text"),
         ({1: Refund}, "non-empty line of text"),
         ({"a\nb": Refund}, "non-empty line of text"),
-        ({"u": Undecorated}, "not an attrs class of its own"),
+        ({"u": Undecorated}, "annotates note but is not decorated"),
         ({"x.a": Refund, "x.b": Refund}, "two tags, 'x.a' and 'x.b'"),
     ],
     ids=["empty-tag", "int-tag", "two-line-tag", "undecorated", "two-tags"],
@@ -360,6 +360,23 @@ def test_codec_refuses_registrations_it_could_not_keep(
     under the last, and a tag that is no text failed with a comparison error."""
     with pytest.raises(ValueError, match=re.escape(says)):
         Codec(directives=directives)
+
+
+class Escalation(Refund):
+    """An undecorated subclass adding nothing: the attrs fields it inherits are its own."""
+
+
+class Bare(CustomDirective):
+    """A directive with no fields at all."""
+
+
+def test_codec_keeps_classes_whose_fields_are_all_known() -> None:
+    """What the registration check must let through, round-tripping as before: a subclass
+    inheriting an attrs directive's fields, a class with none."""
+    codec = Codec(directives={"x.escalation": Escalation, "x.bare": Bare})
+    for d in (Escalation(order="o", amount=1), Bare()):
+        back = codec.directive_from_json(codec.to_json(d))
+        assert (type(back), back) == (type(d), d)
 
 
 def test_codec_rejects_classes_that_are_not_custom_directives() -> None:

@@ -227,6 +227,25 @@ def test_the_review_shows_a_custom_directives_fields_in_every_format(
     )
 
 
+@attrs.frozen(kw_only=True)
+class Carry(CustomDirective):
+    """A directive holding what JSON has no form for."""
+
+    what: object
+
+
+def test_a_custom_directives_field_without_a_json_form_reads_the_same_in_every_run() -> None:
+    """Such a field is shown by its class, not by a repr holding the object's address
+    (another in every run)."""
+    from jido_interpreters._review import describe
+
+    class Thing:
+        pass
+
+    shown = describe(Carry(what=Thing()))
+    assert shown == 'custom Carry {"what": "<' + Thing.__qualname__ + '>"}'
+
+
 @attrs.frozen
 class Seen:
     n: int = 0

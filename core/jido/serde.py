@@ -30,6 +30,7 @@ state always gives the same text; a field annotated as a set reads them back as 
 
 from __future__ import annotations
 
+import inspect
 import json
 import math
 import re
@@ -280,9 +281,9 @@ class Codec:
 
     Raises:
         ValueError: a tag is not a non-empty line of text or collides with a built-in one;
-            a class is not a ``CustomDirective`` subclass decorated as an attrs class of its
-            own (undecorated, its fields would not be encoded), is registered under two
-            tags, or has a field named ``kind`` (the tag's key).
+            a class is not a ``CustomDirective`` subclass, annotates fields without being
+            decorated (they would not be encoded), is registered under two tags, or has a
+            field named ``kind`` (the tag's key).
     """
 
     __slots__ = ("_c", "_directive_type", "_states", "_tags")
@@ -299,11 +300,13 @@ class Codec:
             candidate: object = cls
             if not (isinstance(candidate, type) and issubclass(candidate, d.CustomDirective)):
                 raise ValueError(f"{cls!r} is not a CustomDirective subclass")
-            if "__attrs_attrs__" not in cls.__dict__:
-                # Undecorated, it has CustomDirective's (no) fields: its own would be dropped.
+            own = inspect.get_annotations(cls)
+            if own and not {"__attrs_attrs__", "__dataclass_fields__"} & cls.__dict__.keys():
+                # Annotated but undecorated: what it annotates is no field, and would be
+                # dropped (a subclass adding nothing, or an attrs class's, is fine).
                 raise ValueError(
-                    f"{cls.__name__} is not an attrs class of its own: decorate it with"
-                    " @attrs.frozen, or its fields are not encoded"
+                    f"{cls.__name__} annotates {', '.join(own)} but is not decorated: decorate"
+                    " it with @attrs.frozen, or those are no fields and are not encoded"
                 )
             if cls in tags:
                 raise ValueError(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from enum import Enum
 from typing import Any, Final, Literal, assert_never, final
@@ -75,8 +75,10 @@ class ReviewStep:
     problems: tuple[str, ...]
 
 
-def _json(value: Any) -> str:
-    return json.dumps(value, separators=(", ", ": "), ensure_ascii=False, sort_keys=True)
+def _json(value: Any, default: Callable[[Any], Any] | None = None) -> str:
+    return json.dumps(
+        value, separators=(", ", ": "), ensure_ascii=False, sort_keys=True, default=default
+    )
 
 
 def describe(d: Directive, codec: Codec | None = None) -> str:
@@ -144,9 +146,7 @@ def _custom_fields(d: CustomDirective, codec: Codec | None) -> str:
             fields.pop("kind", None)  # the tag: the class name says it already
     if fields is None:
         fields = {f.name: getattr(d, f.name) for f in attrs.fields(type(d))}
-    return json.dumps(
-        fields, separators=(", ", ": "), ensure_ascii=False, sort_keys=True, default=_loose
-    )
+    return _json(fields, default=_loose)
 
 
 def _loose(value: object) -> object:
@@ -163,7 +163,8 @@ def _loose(value: object) -> object:
         return value.value
     if isinstance(value, datetime):
         return value.isoformat()
-    return repr(value)
+    # Not its repr: an object's default one holds its address, another in every run.
+    return f"<{type(value).__qualname__}>"
 
 
 #: What a review counts as effects. Said in every summary: in a dry run some of them are
