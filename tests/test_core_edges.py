@@ -155,6 +155,21 @@ def test_non_finite_floats_are_encode_errors() -> None:
             to_json(spec.new("a", S(value)))
 
 
+@attrs.frozen
+class Named:
+    name: str = ""
+
+
+def test_a_lone_surrogate_in_a_state_is_an_encode_error() -> None:
+    """A state holding a lone surrogate (a truncated emoji) has no UTF-8 form: an
+    EncodeError from ``to_json``, not text that fails later, in the store that writes it;
+    other text is written as it is."""
+    spec = AgentSpec(name="named", state=Named)
+    with pytest.raises(EncodeError, match="lone surrogate"):
+        to_json(spec.new("a", Named("caf\u00e9 \ud83d")))
+    assert "café 😀" in to_json(spec.new("a", Named("café 😀")))
+
+
 SPEC = AgentSpec(name="floats", state=S)
 
 

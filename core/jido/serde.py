@@ -408,18 +408,31 @@ class Codec:
         Raises:
             EncodeError: as :meth:`to_dict`; or a value JSON cannot write: a state field
                 holding what is not JSON (bytes, a ``date``, a ``Decimal``...), an integer
-                of more than 4,300 digits.
+                of more than 4,300 digits, a string with a lone surrogate.
         """
         try:
             if type(value) is Signal:
                 # Frozen data is already JSON to the encoder (FrozenMap is a dict, tuples
-                # encode as arrays), so the signal's data is not thawed on the way.
+                # encode as arrays), so the signal's data is not thawed on the way. (A
+                # signal holds no lone surrogate: it refused one when it was made.)
                 return _encode(_signal_to_dict(value, thawed=False))
-            return _encode(self.to_dict(value))
+            text = _encode(self.to_dict(value))
         except EncodeError:
             raise
         except (TypeError, ValueError) as exc:
             raise EncodeError(type(value).__name__, str(exc)) from exc
+        # An agent's state is the action's own value, not checked when it was made: a lone
+        # surrogate in it would make text no UTF-8 can hold, which a store or a file could
+        # not write (found here in one pass of the encoder, only for text that is not ASCII).
+        if not text.isascii():
+            try:
+                text.encode()
+            except UnicodeEncodeError:
+                raise EncodeError(
+                    type(value).__name__,
+                    "a string holds a lone surrogate, which UTF-8 cannot encode",
+                ) from None
+        return text
 
     # ------------------------------------------------------------------ in
 
