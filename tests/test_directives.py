@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar
 
 import attrs
 import pytest
@@ -335,6 +336,13 @@ def test_builtin_tag_collision_is_rejected(tag: str) -> None:
         Codec(directives={tag: Refund})
 
 
+@dataclasses.dataclass(frozen=True)
+class Dataclassed(CustomDirective):
+    """A dataclass directive: its fields are no attrs fields."""
+
+    kind: str = "clash"
+
+
 class Undecorated(CustomDirective):
     """A subclass without its own attrs decorator: its annotation is no field."""
 
@@ -349,8 +357,9 @@ class Undecorated(CustomDirective):
         ({"a\nb": Refund}, "non-empty line of text"),
         ({"u": Undecorated}, "annotates note but is not decorated"),
         ({"x.a": Refund, "x.b": Refund}, "two tags, 'x.a' and 'x.b'"),
+        ({"dc": Dataclassed}, "is a dataclass"),
     ],
-    ids=["empty-tag", "int-tag", "two-line-tag", "undecorated", "two-tags"],
+    ids=["empty-tag", "int-tag", "two-line-tag", "undecorated", "two-tags", "dataclass"],
 )
 def test_codec_refuses_registrations_it_could_not_keep(
     directives: dict[Any, Any], says: str
@@ -367,12 +376,14 @@ class Escalation(Refund):
 
 
 class Bare(CustomDirective):
-    """A directive with no fields at all."""
+    """A directive with no fields at all, only a class variable."""
+
+    registry: ClassVar[dict[str, int]] = {}
 
 
 def test_codec_keeps_classes_whose_fields_are_all_known() -> None:
     """What the registration check must let through, round-tripping as before: a subclass
-    inheriting an attrs directive's fields, a class with none."""
+    inheriting an attrs directive's fields, a class with none (a class variable is none)."""
     codec = Codec(directives={"x.escalation": Escalation, "x.bare": Bare})
     for d in (Escalation(order="o", amount=1), Bare()):
         back = codec.directive_from_json(codec.to_json(d))

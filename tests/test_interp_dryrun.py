@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from decimal import Decimal
 from typing import Any
 
 import attrs
@@ -244,6 +245,8 @@ def test_a_custom_directives_field_without_a_json_form_reads_the_same_in_every_r
 
     shown = describe(Carry(what=Thing()))
     assert shown == 'custom Carry {"what": "<' + Thing.__qualname__ + '>"}'
+    # A repr without an address says what the value is: kept.
+    assert describe(Carry(what=Decimal("12.50"))) == 'custom Carry {"what": "Decimal(\'12.50\')"}'
 
 
 @attrs.frozen

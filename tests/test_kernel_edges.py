@@ -251,6 +251,19 @@ def test_a_timer_that_rearms_itself_at_once_is_a_runaway() -> None:
     assert len(rt.state("a").seen) <= 101
 
 
+def test_two_timers_rearming_at_once_are_a_runaway_too() -> None:
+    """Two agents' timers re-arming at the same instant are caught as one is: each timer's
+    steps count against ``max_steps``, not a budget pooled over the timers due together
+    (a way of firing them that pooled it looped for ever)."""
+    rt = SyncRuntime([AGAIN], max_steps=100, record=False)
+    for agent_id in ("a", "b"):
+        rt.start(AGAIN, agent_id)
+        rt.send(agent_id, "t.again")
+    with pytest.raises(RunawayError):
+        rt.advance(1.0)
+    assert all(len(rt.state(i).seen) <= 101 for i in ("a", "b"))
+
+
 HOURLY = AgentSpec(
     name="hourly",
     state=Log,

@@ -281,9 +281,10 @@ class Codec:
 
     Raises:
         ValueError: a tag is not a non-empty line of text or collides with a built-in one;
-            a class is not a ``CustomDirective`` subclass, annotates fields without being
-            decorated (they would not be encoded), is registered under two tags, or has a
-            field named ``kind`` (the tag's key).
+            a class is not a ``CustomDirective`` subclass, is a dataclass (directives are
+            attrs classes), annotates fields without being decorated (they would not be
+            encoded), is registered under two tags, or has a field named ``kind`` (the
+            tag's key).
     """
 
     __slots__ = ("_c", "_directive_type", "_states", "_tags")
@@ -300,8 +301,20 @@ class Codec:
             candidate: object = cls
             if not (isinstance(candidate, type) and issubclass(candidate, d.CustomDirective)):
                 raise ValueError(f"{cls!r} is not a CustomDirective subclass")
-            own = inspect.get_annotations(cls)
-            if own and not {"__attrs_attrs__", "__dataclass_fields__"} & cls.__dict__.keys():
+            if "__dataclass_fields__" in cls.__dict__:
+                # Its fields are no attrs fields: the codec would neither see a ``kind`` among
+                # them nor set the fields it inherits.
+                raise ValueError(
+                    f"{cls.__name__} is a dataclass: a custom directive is an attrs class"
+                    " (@attrs.frozen)"
+                )
+            own = [
+                name
+                for name, hint in inspect.get_annotations(cls).items()
+                # A class variable is no field (a string under postponed annotations).
+                if not str(hint).startswith(("ClassVar", "typing.ClassVar"))
+            ]
+            if own and "__attrs_attrs__" not in cls.__dict__:
                 # Annotated but undecorated: what it annotates is no field, and would be
                 # dropped (a subclass adding nothing, or an attrs class's, is fine).
                 raise ValueError(

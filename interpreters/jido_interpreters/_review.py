@@ -163,8 +163,10 @@ def _loose(value: object) -> object:
         return value.value
     if isinstance(value, datetime):
         return value.isoformat()
-    # Not its repr: an object's default one holds its address, another in every run.
-    return f"<{type(value).__qualname__}>"
+    shown = repr(value)
+    # Its repr (a Decimal's amount, a date), unless it is the default one, whose address is
+    # another in every run.
+    return f"<{type(value).__qualname__}>" if " at 0x" in shown else shown
 
 
 #: What a review counts as effects. Said in every summary: in a dry run some of them are
