@@ -23,7 +23,7 @@ import asyncio
 import logging
 from collections.abc import Iterable
 from datetime import datetime
-from typing import TYPE_CHECKING, Literal, assert_never, cast
+from typing import TYPE_CHECKING, Literal, assert_never
 
 import attrs
 from opentelemetry import trace
@@ -65,10 +65,9 @@ from ._async_server import Server
 from ._cron import cron_ticks
 from ._outcomes import (
     directive_problem,
+    handler_signals,
     no_handler,
-    not_signals,
     outcome_signal,
-    signal_problem,
     spawn_refused,
     spawned_id,
 )
@@ -542,18 +541,10 @@ def _custom(rt: AsyncRuntime, srv: Server, d: CustomDirective, problems: list[Pr
     if handler is None:
         rt._problem(problems, no_handler(d), srv.agent.id)
         return
-    produced: object = handler(srv.agent.id, d)  # typed, but user code
-    wrong = not_signals(d, produced)
-    if wrong is not None:
-        rt._problem(problems, wrong, srv.agent.id)
-        return
-    for sig in cast(Iterable[object], produced):
-        # As SyncRuntime: what cannot be delivered is the directive's problem.
-        problem = signal_problem(d, sig)
-        if problem is not None:
-            rt._problem(problems, problem, srv.agent.id)
-            continue
-        assert isinstance(sig, Signal)
+    signals, refused = handler_signals(d, handler(srv.agent.id, d))
+    for problem in refused:  # as SyncRuntime: the directive's problems
+        rt._problem(problems, problem, srv.agent.id)
+    for sig in signals:
         if rt._spans.enabled:
             sig = rt._spans.carry(sig)  # in the step's trace, unless it has its own
         rt._deliver(srv.agent.id, sig)

@@ -17,7 +17,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from fractions import Fraction
-from typing import Any, Final, Protocol, TypeAlias, assert_never, cast
+from typing import Any, Final, Protocol, TypeAlias, assert_never
 
 import attrs
 
@@ -65,10 +65,9 @@ from ._outcomes import (
     EffectOutcome,
     directive_problem,
     handler_failed,
+    handler_signals,
     no_handler,
-    not_signals,
     outcome_signal,
-    signal_problem,
     spawn_refused,
     spawned_id,
     system_signal,
@@ -799,9 +798,7 @@ class Kernel:
             problems.append(no_handler(d))
             return False
         try:
-            result: object = handler(agent_id, d)  # typed, but user code
-            wrong = not_signals(d, result)
-            produced = [] if wrong else list(cast(Iterable[object], result))
+            signals, refused = handler_signals(d, handler(agent_id, d))
         except PASSING:
             raise
         except BaseException as exc:
@@ -814,15 +811,8 @@ class Kernel:
             # Supervised: a crash, as on AsyncRuntime, and the agent's error policy applies.
             trigger, crash = handler_crash(agent_id, cause, d, exc)
             return self.crashed(agent_id, trigger, crash, opts) == "restarted"
-        if wrong is not None:
-            problems.append(wrong)
-        for sig in produced:
-            problem = signal_problem(d, sig)
-            if problem is not None:
-                problems.append(problem)
-                continue
-            assert isinstance(sig, Signal)
-            self.queue.append((agent_id, sig))
+        problems.extend(refused)
+        self.queue.extend((agent_id, sig) for sig in signals)
         return False
 
     # ------------------------------------------------------------------ supervision

@@ -31,10 +31,9 @@ __all__ = [
     "directive_problem",
     "effect_source",
     "handler_failed",
+    "handler_signals",
     "no_handler",
-    "not_signals",
     "outcome_signal",
-    "signal_problem",
     "spawn_refused",
     "spawned_id",
     "system_id",
@@ -82,28 +81,35 @@ def handler_failed(d: object, what: str) -> Problem:
     )
 
 
-def not_signals(d: object, result: object) -> Problem | None:
-    """The problem of what a custom directive's handler returned for ``d``, if it is no
-    iterable of signals (``None``, a string, a lone signal, a mapping); ``None`` if it is
-    one. (A string's characters, a mapping's keys, would each have been a problem.)"""
+def handler_signals(d: object, result: object) -> tuple[list[Signal], list[Problem]]:
+    """What the handler of the custom directive ``d`` returned, sorted on every runtime:
+    the signals to deliver, in order, and a problem for what cannot be delivered. That is
+    a result that is no iterable of signals (``None``, a string, a lone signal, a mapping:
+    one problem, not one per character or key), an item that is no
+    :class:`~jido.Signal`, and a draft (``Signal.draft`` and ``emit`` are for actions,
+    whose signals ``step`` stamps; a handler's are delivered as they are).
+
+    Iterating ``result`` runs user code (a generator): call it where what that raises is
+    the handler's crash.
+    """
     if isinstance(result, str | bytes | Mapping | Signal) or not isinstance(result, Iterable):
-        return handler_failed(d, f"returned {result!r:.80}, not an iterable of signals")
-    return None
-
-
-def signal_problem(d: object, item: object) -> Problem | None:
-    """The problem of an item the handler of ``d`` produced, if it cannot be delivered: no
-    :class:`~jido.Signal`, or a draft (``Signal.draft`` and ``emit`` are for actions, whose
-    signals ``step`` stamps; a handler's are delivered as they are). ``None`` if it can."""
-    if not isinstance(item, Signal):
-        return handler_failed(d, f"produced {item!r:.80}, not a Signal")
-    if item.is_draft:
-        return handler_failed(
-            d,
-            f"produced a draft {item.type!r}: drafts are for actions, whose signals step"
-            " stamps; a handler makes whole ones (jido_interpreters.new_signal)",
-        )
-    return None
+        return [], [handler_failed(d, f"returned {result!r:.80}, not an iterable of signals")]
+    signals: list[Signal] = []
+    problems: list[Problem] = []
+    for item in result:
+        if not isinstance(item, Signal):
+            problems.append(handler_failed(d, f"produced {item!r:.80}, not a Signal"))
+        elif item.is_draft:
+            problems.append(
+                handler_failed(
+                    d,
+                    f"produced a draft {item.type!r}: drafts are for actions, whose signals"
+                    " step stamps; a handler makes whole ones (jido_interpreters.new_signal)",
+                )
+            )
+        else:
+            signals.append(item)
+    return signals, problems
 
 
 def spawned_id(parent_id: str, spawn: SpawnAgent) -> str:
