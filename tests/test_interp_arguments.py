@@ -14,12 +14,25 @@ import attrs
 import pytest
 from hypothesis.stateful import rule
 
-from jido import ActionResult, AgentSpec, Context, CustomDirective, NoParams, Route, action, ok
+from jido import (
+    ActionResult,
+    AgentSpec,
+    Context,
+    CustomDirective,
+    NoParams,
+    Route,
+    SpecError,
+    action,
+    ok,
+    stop,
+    stop_child,
+)
 from jido_interpreters import (
     AsyncRuntime,
     DryRun,
     EffectHandler,
     Simulation,
+    SQLiteStorage,
     SyncRuntime,
     new_signal,
 )
@@ -331,3 +344,79 @@ def test_every_runtime_refuses_a_bad_agent_id(
         await rt.shutdown()
 
     asyncio.run(on_async())
+
+
+# Called through Any: the wrong kinds of argument the type checker would refuse.
+_sync: Any = SyncRuntime
+_dry: Any = DryRun
+_sim: Any = Simulation
+_sqlite: Any = SQLiteStorage
+_spec: Any = AgentSpec
+_stop: Any = stop
+_stop_child: Any = stop_child
+
+# A value of the wrong kind that was accepted and then hung a run, named a file after
+# itself, or was written into a trace no replay could read.
+ACCEPTED_BEFORE: list[tuple[str, Any, type[Exception], str]] = [
+    (
+        "sync max_steps nan",
+        lambda: _sync([SPEC], max_steps=float("nan")),
+        ValueError,
+        "max_steps",
+    ),
+    ("dryrun max_steps 0", lambda: _dry([SPEC], max_steps=0), ValueError, "max_steps"),
+    ("sync max_steps str", lambda: _sync([SPEC], max_steps="9"), ValueError, "max_steps"),
+    ("sync epoch str", lambda: _sync([SPEC], epoch="2026"), ValueError, "epoch"),
+    ("sqlite path None", lambda: _sqlite(None), ValueError, "path"),
+    ("sqlite path empty", lambda: _sqlite(""), ValueError, "path"),
+    ("sqlite path int", lambda: _sqlite(5), ValueError, "path"),
+    ("simulation seed str", lambda: _sim([SPEC], seed="1"), TypeError, "seed"),
+    ("simulation seed nan", lambda: _sim([SPEC], seed=float("nan")), TypeError, "seed"),
+    ("simulation events nan", lambda: _sim([SPEC]).run(float("nan")), ValueError, "events"),
+    ("simulation send None", lambda: _sim([SPEC]).send(None, "x.y"), ValueError, "agent_id"),
+    (
+        "spec schema_version str",
+        lambda: _spec(name="v", state=Empty, schema_version="1"),
+        SpecError,
+        "schema_version",
+    ),
+    (
+        "spec schema_version 0",
+        lambda: _spec(name="v", state=Empty, schema_version=0),
+        SpecError,
+        "schema_version",
+    ),
+    ("stop reason bytes", lambda: _stop(b"x"), TypeError, "reason must be a string"),
+    ("stop_child reason int", lambda: _stop_child("t", 5), TypeError, "reason must be a string"),
+]
+
+
+@pytest.mark.parametrize(
+    ("make", "error", "names"),
+    [case[1:] for case in ACCEPTED_BEFORE],
+    ids=[case[0] for case in ACCEPTED_BEFORE],
+)
+def test_what_would_fail_later_is_refused_where_it_is_given(
+    make: Any, error: type[Exception], names: str
+) -> None:
+    with pytest.raises(error, match=re.escape(names)):
+        make()
+
+
+def test_stopping_with_a_reason_that_is_no_text_is_refused() -> None:
+    """A runtime's stop takes a string reason (it goes into the parent's child.exit and the
+    trace): anything else is refused before the agent is stopped."""
+    sync = SyncRuntime([SPEC])
+    sync.start(SPEC, "a")
+    with pytest.raises(TypeError, match="reason must be a string"):
+        sync.stop("a", b"x")  # type: ignore[arg-type]
+    assert sync.agent_ids == ("a",)
+
+    async def main() -> None:
+        async with AsyncRuntime([SPEC]) as rt:
+            await rt.start(SPEC, "a")
+            with pytest.raises(TypeError, match="reason must be a string"):
+                await rt.stop("a", None)  # type: ignore[arg-type]
+            assert rt.agent_ids == ("a",)
+
+    asyncio.run(main())

@@ -103,6 +103,10 @@ def _problems_of_spec(spec: AgentSpec[Any]) -> list[str]:
     name: object = spec.name
     if not isinstance(name, str) or _NAME_RE.fullmatch(name) is None:
         problems.append(f"name {spec.name!r}: use dot-separated [A-Za-z0-9_-] segments")
+    version: object = spec.schema_version
+    if type(version) is not int or version < 1:
+        # Stored with every registration and snapshot, and compared on restore.
+        problems.append(f"schema_version {version!r}: use an integer >= 1")
     problems.extend(_problems_of_state(spec.state, ""))
     strategy: object = spec.strategy
     if isinstance(strategy, type):

@@ -61,6 +61,12 @@ __all__ = [
 ]
 
 
+def _text(_: object, attribute: attrs.Attribute[str], value: object) -> None:
+    # A stop's reason goes into lifecycle signals and traces: text, as JSON writes it.
+    if not isinstance(value, str):
+        raise TypeError(f"{attribute.name} must be a string, got {value!r}")
+
+
 def _non_empty(_: object, attribute: attrs.Attribute[str], value: object) -> None:
     if not isinstance(value, str) or not value:
         raise ValueError(f"{attribute.name} must be a non-empty string, got {value!r}")
@@ -246,7 +252,7 @@ class StopChild:
     """Stop the child tracked under ``tag``; the parent then gets ``jido.agent.child.exit``."""
 
     tag: str = attrs.field(validator=_non_empty)
-    reason: str = "normal"
+    reason: str = attrs.field(default="normal", validator=_text)
 
 
 @final
@@ -287,7 +293,7 @@ class StopSensor:
 class Stop:
     """Stop this agent; directives after this one in the same step are not executed."""
 
-    reason: str = "normal"
+    reason: str = attrs.field(default="normal", validator=_text)
 
 
 @final

@@ -79,6 +79,7 @@ from ._async_waiters import Condition, Waiters
 from ._checks import (
     DIRECTIVE_NEEDS,
     async_callables,
+    check_reason,
     check_timeout,
     plain_callables,
     specs_by_name,
@@ -805,7 +806,9 @@ class AsyncRuntime:
 
         Raises:
             UnknownAgent: no such running (or hibernated) agent.
+            TypeError: ``reason`` is not a string (it goes into the parent's ``child.exit``).
         """
+        check_reason(reason)
         if agent_id in self._hibernated:
             supervision.stop_hibernated(self, agent_id, reason)
         else:

@@ -16,6 +16,7 @@ __all__ = [
     "HandlerKind",
     "async_callables",
     "callables",
+    "check_reason",
     "check_timeout",
     "handler_kind",
     "plain_callables",
@@ -91,6 +92,17 @@ def seconds(value: object) -> float | None:
     except OverflowError:
         return None
     return as_float if math.isfinite(as_float) and as_float >= 0 else None
+
+
+def check_reason(reason: object) -> None:
+    """Refuse a stop's reason that is no string: it goes into the parent's ``child.exit``
+    and into traces, as text.
+
+    Raises:
+        TypeError: it is not a string.
+    """
+    if not isinstance(reason, str):
+        raise TypeError(f"reason must be a string, not {reason!r}")
 
 
 def check_timeout(name: str, value: object, *, optional: bool = False) -> None:

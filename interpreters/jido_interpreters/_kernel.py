@@ -57,7 +57,7 @@ from jido import (
     derive_id,
 )
 
-from ._checks import DIRECTIVE_NEEDS, plain_callables, specs_by_name
+from ._checks import DIRECTIVE_NEEDS, check_reason, plain_callables, specs_by_name
 from ._cron import CronTicks, cron_ticks
 from ._durable import restarted
 from ._options import AgentOptions, ParentDeath
@@ -217,8 +217,12 @@ class Kernel:
         #: Whether a restarted agent is sent ``jido.agent.restarted`` (a simulation replaying
         #: a trace written before the signal existed turns it off, to run as it ran).
         self.announce_restarts = True
-        if epoch.utcoffset() is None:
-            raise ValueError("epoch must be timezone-aware")
+        given: object = epoch
+        if not isinstance(given, datetime) or given.utcoffset() is None:
+            raise ValueError(f"epoch must be a timezone-aware datetime, not {epoch!r}")
+        if type(max_steps) is not int or max_steps < 1:
+            # NaN would never be reached: a loop would run for ever.
+            raise ValueError(f"max_steps must be an integer >= 1, not {max_steps!r}")
         if isinstance(sinks, str):
             raise TypeError(f"sinks must be a collection of names, not the string {sinks!r}")
         self.effects = effects
@@ -360,7 +364,13 @@ class Kernel:
 
     def stop(self, agent_id: str, reason: str = "normal") -> None:
         """Stop an agent: its parent told, its timers dropped, its children following their
-        ``on_parent_death`` (orphaned, unless options say otherwise)."""
+        ``on_parent_death`` (orphaned, unless options say otherwise).
+
+        Raises:
+            UnknownAgent: no such running agent.
+            TypeError: ``reason`` is not a string (it goes into the parent's ``child.exit``).
+        """
+        check_reason(reason)
         if agent_id not in self.agents:
             raise UnknownAgent(agent_id)
         self._stop(agent_id, reason)

@@ -130,7 +130,7 @@ class Simulation:
 
     Raises:
         ValueError: ``latency`` is negative or not finite.
-        TypeError: an option is not an :class:`AgentOptions`.
+        TypeError: an option is not an :class:`AgentOptions`; ``seed`` is not an integer.
 
     >>> sim = Simulation(seed=1)
     >>> sim.run(events=10).quiescent
@@ -158,6 +158,9 @@ class Simulation:
     ) -> None:
         if seconds(latency) is None:
             raise ValueError(f"latency must be a finite number of seconds >= 0, got {latency!r}")
+        if type(seed) is not int:
+            # The trace records it, and replay seeds with it again: an integer, as JSON has.
+            raise TypeError(f"seed must be an integer, not {seed!r}")
         self._seed: int | None = seed if rng is None else None
         self._choices: list[float] | None = None
         if rng is None:
@@ -237,9 +240,13 @@ class Simulation:
 
         Raises:
             RuntimeError: the run has begun.
-            ValueError: ``at`` is negative or not finite.
+            ValueError: ``at`` is negative or not finite; ``agent_id`` is no agent id (a
+                non-empty string).
         """
         self._before_run("send")
+        given: object = agent_id
+        if not isinstance(given, str) or not agent_id:
+            raise ValueError(f"agent_id must be a non-empty string, not {agent_id!r}")
         if seconds(at) is None:
             raise ValueError(f"at must be a finite number of seconds >= 0, got {at!r}")
         e = self._engine
@@ -304,12 +311,12 @@ class Simulation:
             Exception: other user code raised (a route guard, a custom strategy), as it
                 is, with the same note.
             RuntimeError: the simulation has already run.
-            ValueError: ``events`` is negative; ``until`` is negative, not finite, or past
+            ValueError: ``events`` is no integer >= 0; ``until`` is negative, not finite, or past
                 the end of the calendar.
         """
         self._before_run("run")
-        if isinstance(events, bool) or events < 0:
-            raise ValueError(f"events must be >= 0, got {events!r}")
+        if type(events) is not int or events < 0:
+            raise ValueError(f"events must be an integer >= 0, got {events!r}")
         e = self._engine
         until = self._time_bound(until)
         self._ran = True

@@ -107,6 +107,7 @@ class SQLiteStorage:
         StorageError: the file holds a jido store of another format (one written before
             signals were told apart by source and id is not converted).
         sqlite3.Error: the file cannot be opened as a database.
+        ValueError: ``path`` is no path (``None``, a number, an empty string).
     """
 
     def __init__(
@@ -118,6 +119,11 @@ class SQLiteStorage:
     ) -> None:
         if synchronous not in ("FULL", "NORMAL", "OFF"):
             raise ValueError(f"synchronous must be 'FULL', 'NORMAL' or 'OFF', not {synchronous!r}")
+        given: object = path
+        if not isinstance(given, str | os.PathLike) or not str(path):
+            # ``str(None)`` would name a file "None"; "" is SQLite's temporary database, gone
+            # when it is closed: no store for agents meant to last.
+            raise ValueError(f"path must be a file path (or ':memory:'), not {path!r}")
         self.path = str(path)
         self._claim: int | None = None  # the lock file's descriptor, while claimed
         self._claimed = False
