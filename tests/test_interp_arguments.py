@@ -350,6 +350,7 @@ def test_every_runtime_refuses_a_bad_agent_id(
 _sync: Any = SyncRuntime
 _dry: Any = DryRun
 _sim: Any = Simulation
+_async: Any = AsyncRuntime
 _sqlite: Any = SQLiteStorage
 _spec: Any = AgentSpec
 _stop: Any = stop
@@ -374,6 +375,14 @@ ACCEPTED_BEFORE: list[tuple[str, Any, type[Exception], str]] = [
     ("simulation seed nan", lambda: _sim([SPEC], seed=float("nan")), TypeError, "seed"),
     ("simulation events nan", lambda: _sim([SPEC]).run(float("nan")), ValueError, "events"),
     ("simulation send None", lambda: _sim([SPEC]).send(None, "x.y"), ValueError, "agent_id"),
+    ("simulation rng int", lambda: _sim([SPEC], rng=5), TypeError, "rng"),
+    ("simulation faults dict", lambda: _sim([SPEC], faults={}), TypeError, "faults"),
+    ("simulation codec int", lambda: _sim([SPEC], codec=5), TypeError, "codec"),
+    ("simulation invariant int", lambda: _sim([SPEC], invariants={"i": 5}), TypeError, "'i'"),
+    ("async clock int", lambda: _async([SPEC], clock=5), TypeError, "clock"),
+    ("async upgrade str", lambda: _async([SPEC], upgrade="x"), TypeError, "upgrade"),
+    ("async storage path", lambda: _async([SPEC], storage="x.db"), TypeError, "storage"),
+    ("async codec int", lambda: _async([SPEC], codec=5), TypeError, "codec"),
     (
         "spec schema_version str",
         lambda: _spec(name="v", state=Empty, schema_version="1"),

@@ -295,6 +295,17 @@ class AsyncRuntime:
             raise TypeError(
                 f"options for 'default_options' must be AgentOptions, not {default_options!r}"
             )
+        # Checked here, not at the first start or write that would use them.
+        given: dict[str, object] = {"clock": clock, "upgrade": upgrade}
+        for name, value in given.items():
+            if value is not None and not callable(value):
+                raise TypeError(f"{name} must be callable, not {value!r}")
+        if storage is not None and not isinstance(storage, Storage):
+            raise TypeError(
+                f"storage must be a Storage (SQLiteStorage, RedisStorage), not {storage!r}"
+            )
+        if codec is not None and not isinstance(codec, Codec):
+            raise TypeError(f"codec must be a jido.serde.Codec, not {codec!r}")
         self._specs: dict[str, AgentSpec[Any]] = specs_by_name(specs)
         self._effects = async_callables("effect", effects, "async", _EFFECT_NEEDS)
         self._sink_fns: dict[str, SinkFn] = {}

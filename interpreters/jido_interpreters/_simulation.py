@@ -161,6 +161,16 @@ class Simulation:
         if type(seed) is not int:
             # The trace records it, and replay seeds with it again: an integer, as JSON has.
             raise TypeError(f"seed must be an integer, not {seed!r}")
+        # Checked here, not when the run first uses them.
+        if rng is not None and not isinstance(rng, random.Random):
+            raise TypeError(f"rng must be a random.Random, not {rng!r}")
+        if not isinstance(faults, FaultPlan):
+            raise TypeError(f"faults must be a FaultPlan, not {faults!r}")
+        if codec is not None and not isinstance(codec, Codec):
+            raise TypeError(f"codec must be a jido.serde.Codec, not {codec!r}")
+        for name, check in (invariants or {}).items():
+            if not callable(check):
+                raise TypeError(f"invariant {name!r} is not callable: {check!r}")
         self._seed: int | None = seed if rng is None else None
         self._choices: list[float] | None = None
         if rng is None:
