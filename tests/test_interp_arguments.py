@@ -31,6 +31,7 @@ from jido_interpreters import (
     AsyncRuntime,
     DryRun,
     EffectHandler,
+    Scenario,
     Simulation,
     SQLiteStorage,
     SyncRuntime,
@@ -351,6 +352,7 @@ _sync: Any = SyncRuntime
 _dry: Any = DryRun
 _sim: Any = Simulation
 _async: Any = AsyncRuntime
+_scenario: Any = Scenario
 _sqlite: Any = SQLiteStorage
 _spec: Any = AgentSpec
 _stop: Any = stop
@@ -383,6 +385,13 @@ ACCEPTED_BEFORE: list[tuple[str, Any, type[Exception], str]] = [
     ("async upgrade str", lambda: _async([SPEC], upgrade="x"), TypeError, "upgrade"),
     ("async storage path", lambda: _async([SPEC], storage="x.db"), TypeError, "storage"),
     ("async codec int", lambda: _async([SPEC], codec=5), TypeError, "codec"),
+    ("scenario setup int", lambda: _scenario(specs=[SPEC], setup=5), TypeError, "setup"),
+    (
+        "scenario make_effects",
+        lambda: _scenario(specs=[SPEC], make_effects={}),
+        TypeError,
+        "make_effects",
+    ),
     (
         "spec schema_version str",
         lambda: _spec(name="v", state=Empty, schema_version="1"),

@@ -541,6 +541,11 @@ class Scenario:
     default_options: AgentOptions | None = None
 
     def __attrs_post_init__(self) -> None:
+        # What each run calls is checked now, not inside the first run.
+        for name in ("setup", "make_effects", "make_sensors", "make_directives"):
+            value: object = getattr(self, name)
+            if value is not None and not callable(value):
+                raise TypeError(f"{name} must be callable, not {value!r}")
         # Which fakes a run gets must be plain: two sources of one kind would leave it to a
         # rule of precedence, or of merging, to say.
         for made, shared in (
