@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.test_supervision import Log, _saw
+from tests.test_supervision import Log, _saw, arm, late
 
 from jido import (
     RESTARTED,
@@ -40,18 +40,6 @@ from jido_interpreters import (
     replay,
     simulation_to_jsonl,
 )
-
-
-@action()
-def arm(state: Log, _: NoParams, ctx: Context) -> ActionResult[Log]:
-    """Arm a timer of its own (a restart drops it)."""
-    return ok(_saw(state, "arm"), schedule(10, "job.late"))
-
-
-@action()
-def late(state: Log, _: NoParams, ctx: Context) -> ActionResult[Log]:
-    """Its own timer fired."""
-    return ok(_saw(state, "late"))
 
 
 @action()

@@ -13,12 +13,11 @@ an id alone. Runs on SQLite (a file) and on a real Redis server (``tests/redis_s
 from __future__ import annotations
 
 import asyncio
-import itertools
 import json
 import logging
 import sqlite3
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -32,6 +31,7 @@ from tests.test_durable import (
     restored,
     start_system,
 )
+from tests.test_durable_core import open_store
 from tests.test_durable_restart import BUMPED
 
 from jido import FrozenMap, JsonValue, Signal
@@ -48,7 +48,7 @@ from jido_interpreters import (
     UnknownAgent,
 )
 
-__all__ = ["backend", "redis_url"]  # the fixtures, imported so pytest finds them here
+__all__ = ["backend", "open_store", "redis_url"]  # fixtures imported so pytest finds them
 
 GITHUB = "/webhooks/github"
 STRIPE = "/webhooks/stripe"
@@ -257,31 +257,6 @@ def test_two_crashes_on_signals_that_share_an_id_are_two_restarts(backend: Backe
 
 
 # ---------------------------------------------------------------------------- the stores
-
-_prefixes = itertools.count()
-
-
-@pytest.fixture(params=["sqlite", "redis"])
-def open_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable[[], Storage]]:
-    """A factory for the same store, reopened: SQLite in a file, or a Redis key prefix."""
-    opened: list[Storage] = []
-    if request.param == "sqlite":
-
-        def make() -> Storage:
-            opened.append(SQLiteStorage(tmp_path / "agents.db"))
-            return opened[-1]
-    else:
-        url = request.getfixturevalue("redis_url")
-        prefix = f"identity:{time.time_ns()}:{next(_prefixes)}:"
-
-        def make() -> Storage:
-            opened.append(RedisStorage(url, prefix=prefix))
-            return opened[-1]
-
-    yield make
-    for store in opened:
-        store.close()
-
 
 #: Pairs that one string would join alike were the parts simply concatenated, or put either
 #: side of a separator (which either part may contain), or prefixed by a length in
