@@ -70,6 +70,7 @@ from ._outcomes import (
     outcome_signal,
     spawn_refused,
     spawned_id,
+    start_failed,
 )
 from ._policy import PASSING, PASSING_ASYNC, handler_crash
 from ._telemetry import failed
@@ -419,8 +420,7 @@ def _spawn(rt: AsyncRuntime, parent: Server, d: SpawnAgent, problems: list[Probl
             spec, child = rt._new(d.spec, child_id, jido.thaw(d.state) or None)
             rt._start(spec, child, parent=(parent_id, d.tag), register=True)
         except (TypeError, ValueError, RuntimeClosed) as exc:
-            problem = directive_problem(f"cannot start {child_id!r}: {exc}", child_id=child_id)
-            refused = (problem, f"not started: {problem.message}")
+            refused = start_failed(child_id, exc)
         else:
             rt._system(
                 parent,

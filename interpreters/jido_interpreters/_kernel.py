@@ -70,6 +70,7 @@ from ._outcomes import (
     outcome_signal,
     spawn_refused,
     spawned_id,
+    start_failed,
     system_signal,
 )
 from ._policy import (
@@ -696,8 +697,7 @@ class Kernel:
                     parent=(parent_id, d.tag),
                 )
             except (TypeError, ValueError) as exc:
-                problem = directive_problem(f"cannot start {child_id!r}: {exc}", child_id=child_id)
-                refused = (problem, f"not started: {problem.message}")
+                refused = start_failed(child_id, exc)
         if refused is not None:
             problem, reason = refused
             problems.append(problem)

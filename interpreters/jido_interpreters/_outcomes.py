@@ -36,6 +36,7 @@ __all__ = [
     "outcome_signal",
     "spawn_refused",
     "spawned_id",
+    "start_failed",
     "system_id",
     "system_signal",
 ]
@@ -154,6 +155,17 @@ def spawn_refused(
         problem = directive_problem(f"child tag {d.tag!r} is already in use", tag=d.tag)
     else:
         return None
+    return _not_started(problem)
+
+
+def start_failed(child_id: str, exc: Exception) -> tuple[Problem, str]:
+    """The refusal of a child that passed :func:`spawn_refused` but could not be built or
+    started (``exc``: a bad initial state, the runtime closing): the directive problem and
+    the reason the parent's ``child.exit`` gives."""
+    return _not_started(directive_problem(f"cannot start {child_id!r}: {exc}", child_id=child_id))
+
+
+def _not_started(problem: Problem) -> tuple[Problem, str]:
     return problem, f"not started: {problem.message}"
 
 

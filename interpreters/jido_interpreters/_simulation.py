@@ -67,7 +67,7 @@ from jido import (
 )
 from jido.serde import Codec
 
-from ._checks import seconds
+from ._checks import callables, seconds
 from ._faults import (
     NO_FAULTS,
     FaultPlan,
@@ -168,9 +168,7 @@ class Simulation:
             raise TypeError(f"faults must be a FaultPlan, not {faults!r}")
         if codec is not None and not isinstance(codec, Codec):
             raise TypeError(f"codec must be a jido.serde.Codec, not {codec!r}")
-        for name, check in (invariants or {}).items():
-            if not callable(check):
-                raise TypeError(f"invariant {name!r} is not callable: {check!r}")
+        invariants = callables("invariant", invariants)
         self._seed: int | None = seed if rng is None else None
         self._choices: list[float] | None = None
         if rng is None:
@@ -184,7 +182,7 @@ class Simulation:
             rng=rng,
             faults=faults,
             effects=effects or {},
-            invariants=invariants or {},
+            invariants=invariants,
             sinks=sinks,
             sensors=sensors,
             directives=directives,
