@@ -31,6 +31,7 @@ from jido_interpreters import (
     AsyncRuntime,
     DryRun,
     EffectHandler,
+    RedisStorage,
     Scenario,
     Simulation,
     SQLiteStorage,
@@ -63,9 +64,12 @@ MAKERS: dict[str, Any] = {"sync": SyncRuntime, "dryrun": DryRun, "async": AsyncR
 
 COMMON: list[tuple[tuple[Any, ...], dict[str, Any], type[Exception], str]] = [
     ((["thing"],), {}, TypeError, "AgentSpec values, not 'thing'"),
-    ((SPEC,), {}, TypeError, "a collection of AgentSpec"),
+    ((SPEC,), {}, TypeError, "specs must be a collection (a list or tuple) of AgentSpec values"),
+    ((5,), {}, TypeError, "specs must be a collection (a list or tuple) of AgentSpec values"),
     (([SPEC, TWIN],), {}, ValueError, "two different specs are named 'thing'"),
-    (([],), {"sinks": "audit"}, TypeError, "not the string 'audit'"),
+    (([],), {"sinks": "audit"}, TypeError, "of names, not str 'audit'"),
+    (([],), {"sinks": 5}, TypeError, "sinks must be a collection (a list or tuple) of names"),
+    (([],), {"sinks": [5]}, TypeError, "sink names must be strings, not 5"),
     (([],), {"sensors": {"feed": 3}}, TypeError, "sensor 'feed' is not callable"),
 ]
 SPECIFIC: list[tuple[str, dict[str, Any], str]] = [
@@ -438,3 +442,19 @@ def test_stopping_with_a_reason_that_is_no_text_is_refused() -> None:
             assert rt.agent_ids == ("a",)
 
     asyncio.run(main())
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"url": None}, "url must be a Redis URL such as redis://host:6379/0, not None"),
+        ({"prefix": 5}, "prefix must be a string, not 5"),
+    ],
+)
+def test_redis_storage_refuses_a_url_or_prefix_that_is_no_text(
+    kwargs: dict[str, Any], message: str
+) -> None:
+    """``url=None`` failed inside redis-py with "'NoneType' object has no attribute
+    'startswith'"; a number as prefix made keys no later read could find."""
+    with pytest.raises(TypeError, match=re.escape(message)):
+        RedisStorage(**kwargs)

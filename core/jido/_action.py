@@ -190,6 +190,10 @@ class Action(Generic[S, P]):
 
 @overload
 def action(
+    name: Callable[[S, NoParams, Context], Result[Outcome[S], Problem | str]],
+) -> Action[S, NoParams]: ...
+@overload
+def action(
     name: str | None = None,
     *,
     extra: Literal["ignore", "forbid"] = "ignore",
@@ -206,15 +210,19 @@ def action(
     description: str | None = None,
 ) -> Callable[[Callable[[S, P, Context], Result[Outcome[S], Problem | str]]], Action[S, P]]: ...
 def action(
-    name: str | None = None,
+    name: str | Callable[[Any, Any, Context], Result[Outcome[Any], Problem | str]] | None = None,
     *,
     params: type[Any] = NoParams,
     extra: Literal["ignore", "forbid"] = "ignore",
     description: str | None = None,
-) -> Callable[
-    [Callable[[Any, Any, Context], Result[Outcome[Any], Problem | str]]], Action[Any, Any]
-]:
+) -> (
+    Callable[[Callable[[Any, Any, Context], Result[Outcome[Any], Problem | str]]], Action[Any, Any]]
+    | Action[Any, Any]
+):
     """Decorate ``fn(state, params, ctx)`` into an :class:`Action`.
+
+    Used bare (``@action``) it makes an action of the function with no parameters
+    (:class:`NoParams`), named after the function.
 
     Args:
         name: defaults to the function's name.
@@ -223,16 +231,21 @@ def action(
         description: defaults to the first line of the function's docstring.
     """
 
+    label = None if callable(name) else name
+
     def wrap(
         fn: Callable[[Any, Any, Context], Result[Outcome[Any], Problem | str]],
     ) -> Action[Any, Any]:
+        if not callable(fn):
+            raise TypeError(f"@action decorates a function fn(state, params, ctx), not {fn!r:.60}")
         doc = (fn.__doc__ or "").strip().splitlines()
         return Action(
-            name=name or fn.__name__,
+            name=label or fn.__name__,
             run=fn,
             params=params,
             extra=extra,
             description=description if description is not None else (doc[0] if doc else ""),
         )
 
-    return wrap
+    # Bare ``@action``: the function itself came in as the name.
+    return wrap(name) if callable(name) else wrap

@@ -13,6 +13,7 @@ from ._action import Action
 from ._convert import prepare_params, prepare_state
 from ._directives import Cron, Directive, Schedule
 from ._errors import SpecError
+from ._items import items
 from ._json import EMPTY, FrozenMap, lone_surrogate
 from ._plugin import Plugin
 from ._router import Route, Router
@@ -176,8 +177,8 @@ def _problems_of_spec(spec: AgentSpec[Any]) -> list[str]:
     declared: dict[str, list[str]] = {}
     schedules = [("the agent", spec.schedules)]
     schedules += [(f"plugin {p.name!r}", p.schedules) for p in spec.plugins]
-    for owner, items in schedules:
-        for d in items:
+    for owner, given in schedules:
+        for d in given:
             if isinstance(d, Cron):
                 declared.setdefault(d.job_id, []).append(owner)
     for job_id, by in declared.items():
@@ -256,19 +257,19 @@ def _reason(exc: Exception) -> str:
 # Typed converters: with ``converter=tuple`` the attrs plugin would type the arguments as
 # ``Iterable[_T_co]`` and lose the element types.
 def _routes(value: Iterable[Route[Action[Any, Any]]]) -> tuple[Route[Action[Any, Any]], ...]:
-    return tuple(value)
+    return items(value, "AgentSpec routes", "Route values")
 
 
 def _actions(value: Iterable[Action[Any, Any]]) -> tuple[Action[Any, Any], ...]:
-    return tuple(value)
+    return items(value, "AgentSpec actions", "actions")
 
 
 def _plugins(value: Iterable[Plugin[Any]]) -> tuple[Plugin[Any], ...]:
-    return tuple(value)
+    return items(value, "AgentSpec plugins", "Plugin values")
 
 
 def _schedules(value: Iterable[Schedule | Cron]) -> tuple[Schedule | Cron, ...]:
-    return tuple(value)
+    return items(value, "AgentSpec schedules", "Schedule or Cron values")
 
 
 @final

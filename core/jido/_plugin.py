@@ -9,6 +9,7 @@ import attrs
 
 from ._action import Action
 from ._directives import Cron, Schedule
+from ._items import items
 from ._router import Route
 
 __all__ = ["EmptyState", "Plugin"]
@@ -23,15 +24,15 @@ class EmptyState:
 
 
 def _routes(value: Iterable[Route[Action[Any, Any]]]) -> tuple[Route[Action[Any, Any]], ...]:
-    return tuple(value)
+    return items(value, "Plugin routes", "Route values")
 
 
 def _actions(value: Iterable[Action[Any, Any]]) -> tuple[Action[Any, Any], ...]:
-    return tuple(value)
+    return items(value, "Plugin actions", "actions")
 
 
 def _schedules(value: Iterable[Schedule | Cron]) -> tuple[Schedule | Cron, ...]:
-    return tuple(value)
+    return items(value, "Plugin schedules", "Schedule or Cron values")
 
 
 @final

@@ -18,6 +18,7 @@ from typing import Final, Generic, TypeVar, final
 import attrs
 
 from ._errors import InvalidPattern
+from ._items import items
 from ._json import FrozenMap, JsonValue, freeze_map
 from ._signal import Signal
 
@@ -141,13 +142,15 @@ class Router(Generic[T]):
     __slots__ = ("_memo", "_root", "_routes", "_unguarded")
 
     def __init__(self, routes: Iterable[Route[T]] = ()) -> None:
-        self._routes: tuple[Route[T], ...] = tuple(routes)
+        self._routes: tuple[Route[T], ...] = items(routes, "Router routes", "Route values")
         self._root: _Node[T] = _Node()
         # Memoizes candidates per signal type. Purely a cache of a pure function of the
         # (immutable) table, so it cannot change any answer.
         self._memo: dict[str, tuple[Route[T], ...]] = {}
         self._unguarded: set[str] = set()  # memoized types none of whose routes has a guard
         for seq, route in enumerate(self._routes):
+            if not isinstance(route, Route):
+                raise TypeError(f"Router routes[{seq}] is {route!r:.60}, not a Route")
             node = self._root
             for seg in validate_pattern(route.pattern):
                 if seg == "*":

@@ -29,6 +29,7 @@ import attrs
 from cattrs.errors import ClassValidationError, IterableValidationError
 
 from ._convert import _is_json, _writing, describe
+from ._items import items
 from ._json import FrozenMap, is_json
 from ._signal import _fixed_offset
 
@@ -51,7 +52,7 @@ def _tuple_of_str(value: Iterable[str]) -> tuple[str, ...]:
     if isinstance(value, str):
         # A bare string is a common slip for a one-element path; accept it as such.
         return (value,)
-    return tuple(value)
+    return items(value, "DeleteKeys keys or a SetPath / DeletePath path", "strings")
 
 
 def _frozen_mapping(value: Mapping[str, Any]) -> FrozenMap[str, Any]:

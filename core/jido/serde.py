@@ -505,15 +505,15 @@ class Codec:
         except (TypeError, ValueError) as exc:  # pragma: no cover - guarded above
             raise DecodeError("agent", str(exc)) from None
 
-    def signal_from_json(self, text: str | bytes) -> Signal:
+    def signal_from_json(self, text: str | bytes | bytearray) -> Signal:
         """Decode a signal from JSON text. Raises :class:`DecodeError`."""
         return self.signal_from_dict(_load(text, "signal"))
 
-    def directive_from_json(self, text: str | bytes) -> d.Directive:
+    def directive_from_json(self, text: str | bytes | bytearray) -> d.Directive:
         """Decode a directive from JSON text. Raises :class:`DecodeError`."""
         return self.directive_from_dict(_load(text, "directive"))
 
-    def agent_from_json(self, text: str | bytes, spec: AgentSpec[Any]) -> Agent[Any]:
+    def agent_from_json(self, text: str | bytes | bytearray, spec: AgentSpec[Any]) -> Agent[Any]:
         """Decode an agent of ``spec`` from JSON text. Raises :class:`DecodeError`."""
         return self.agent_from_dict(_load(text, "agent"), spec)
 
@@ -545,7 +545,12 @@ def _unknown_class(value: object) -> EncodeError:
     return EncodeError(name, "it is no Signal, directive, Agent, Problem or Step")
 
 
-def _load(text: str | bytes, what: str) -> object:
+def _load(given: str | bytes | bytearray, what: str) -> object:
+    if isinstance(given, bytearray):
+        given = bytes(given)
+    text: object = given
+    if not isinstance(text, str | bytes):
+        raise TypeError(f"a {what} decodes from JSON text (str or bytes), not {text!r:.60}")
     try:
         value = json.loads(text)
     except (ValueError, RecursionError) as exc:

@@ -82,6 +82,7 @@ from ._checks import (
     check_reason,
     check_timeout,
     plain_callables,
+    sink_names,
     specs_by_name,
 )
 from ._committer import Committer
@@ -312,10 +313,8 @@ class AsyncRuntime:
         self._sinks: dict[str, list[Signal]] = {}
         if isinstance(sinks, Mapping):
             self._sink_fns.update(plain_callables("sink", sinks, _SINK_NEEDS))
-        elif isinstance(sinks, str):
-            raise TypeError(f"sinks must be a collection of names, not the string {sinks!r}")
         else:
-            for name in sinks:
+            for name in sink_names(sinks):
                 collected: list[Signal] = []
                 self._sinks[name] = collected
                 self._sink_fns[name] = collected.append

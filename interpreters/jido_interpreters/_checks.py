@@ -21,6 +21,7 @@ __all__ = [
     "handler_kind",
     "plain_callables",
     "seconds",
+    "sink_names",
     "specs_by_name",
 ]
 
@@ -53,16 +54,40 @@ def specs_by_name(specs: Iterable[object]) -> dict[str, AgentSpec[Any]]:
         TypeError: one is not an :class:`~jido.AgentSpec` (a name, say).
         ValueError: two different specs share a name.
     """
-    if isinstance(specs, str | AgentSpec):
-        raise TypeError(f"specs must be a collection of AgentSpec values, not {specs!r}")
     out: dict[str, AgentSpec[Any]] = {}
-    for spec in specs:
+    for spec in _collection(specs, "specs", "AgentSpec values"):
         if not isinstance(spec, AgentSpec):
             raise TypeError(f"specs must be AgentSpec values, not {spec!r}")
         known = out.setdefault(spec.name, spec)
         if known is not spec:
             raise ValueError(f"two different specs are named {spec.name!r}")
     return out
+
+
+def sink_names(sinks: Iterable[object]) -> list[str]:
+    """The names of the sinks ``Emit`` may target.
+
+    Raises:
+        TypeError: ``sinks`` is no collection, or holds what is no string.
+    """
+    names = _collection(sinks, "sinks", "names")
+    for name in names:
+        if not isinstance(name, str):
+            raise TypeError(f"sink names must be strings, not {name!r:.60}")
+    return [str(name) for name in names]
+
+
+def _collection(value: Iterable[F], where: str, what: str) -> tuple[F, ...]:
+    # The core refuses its collection arguments alike (``jido._items``): iterating a number
+    # fails naming no argument, a string gives characters and a mapping keys.
+    if isinstance(value, str | bytes | bytearray | Mapping | AgentSpec) or not isinstance(
+        value, Iterable
+    ):
+        raise TypeError(
+            f"{where} must be a collection (a list or tuple) of {what}, "
+            f"not {type(value).__name__} {value!r:.60}"
+        )
+    return tuple(value)
 
 
 def callables(what: str, handlers: Mapping[Any, F] | None) -> dict[Any, F]:

@@ -57,7 +57,7 @@ from jido import (
     derive_id,
 )
 
-from ._checks import DIRECTIVE_NEEDS, check_reason, plain_callables, specs_by_name
+from ._checks import DIRECTIVE_NEEDS, check_reason, plain_callables, sink_names, specs_by_name
 from ._cron import CronTicks, cron_ticks
 from ._durable import restarted
 from ._options import AgentOptions, ParentDeath
@@ -224,10 +224,8 @@ class Kernel:
         if type(max_steps) is not int or max_steps < 1:
             # NaN would never be reached: a loop would run for ever.
             raise ValueError(f"max_steps must be an integer >= 1, not {max_steps!r}")
-        if isinstance(sinks, str):
-            raise TypeError(f"sinks must be a collection of names, not the string {sinks!r}")
         self.effects = effects
-        self.sinks: dict[str, list[Signal]] = {name: [] for name in sinks}
+        self.sinks: dict[str, list[Signal]] = {name: [] for name in sink_names(sinks)}
         self.sensor_fns = plain_callables("sensor", sensors, _SENSOR_NEEDS)
         self.directive_handlers = plain_callables("directive", directives, DIRECTIVE_NEEDS)
         self.epoch = epoch

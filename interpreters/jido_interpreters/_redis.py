@@ -249,6 +249,10 @@ class RedisStorage:
             ) from exc
         if not 0.05 <= claim_ttl < float("inf"):  # NaN fails too
             raise ValueError(f"claim_ttl must be a number of seconds >= 0.05, not {claim_ttl!r}")
+        if client is None and not isinstance(url, str):
+            raise TypeError(f"url must be a Redis URL such as redis://host:6379/0, not {url!r}")
+        if not isinstance(prefix, str):
+            raise TypeError(f"prefix must be a string, not {prefix!r}")
         self._ttl_ms = int(claim_ttl * 1000)
         self._r: Any = client if client is not None else redis.Redis.from_url(url)
         self._own_client = client is None
