@@ -491,3 +491,36 @@ def test_custom_strategy_can_refuse() -> None:
     result = step(spec, agent, sig("counter.increment"))
     assert result.agent == agent
     assert result.problems == (jido.Problem.of(ProblemKind.TRANSITION, "closed", status="closed"),)
+
+
+def test_a_route_with_fixed_params_gives_them_to_its_action_whatever_the_data() -> None:
+    spec = AgentSpec(
+        name="counter",
+        state=Counter,
+        routes=[Route(pattern="counter.jump", target=increment, params={"by": 10})],
+    )
+    result = step(spec, spec.new("c1"), sig("counter.jump", {"by": "ignored"}))
+    assert result.agent.state.count == 10
+    assert result.problems == ()
+
+
+@pytest.mark.parametrize(
+    ("params", "error"),
+    [({"by": "ten"}, "expected int @ $.by"), ({"by": 1.5}, "@ $.by")],
+)
+@pytest.mark.parametrize("owner", ["the agent", "plugin 'extra'"])
+def test_fixed_params_the_action_refuses_are_refused_with_the_spec(
+    params: dict[str, object], error: str, owner: str
+) -> None:
+    """They are the same on every signal: each step the route took would fail on them."""
+    route = Route(pattern="counter.jump", target=increment, params=params)
+    plugin = jido.Plugin(name="extra", state=Counter, routes=[route])
+    own = [route] if owner == "the agent" else []
+    plugins = [] if owner == "the agent" else [plugin]
+    with pytest.raises(jido.SpecError) as info:
+        AgentSpec(name="counter", state=Counter, routes=own, plugins=plugins)
+    (problem,) = info.value.problems
+    assert problem.startswith(
+        f"route 'counter.jump' of {owner}: its params are invalid for action 'increment': "
+    )
+    assert error in problem

@@ -10,7 +10,7 @@ import attrs
 from cattrs.errors import StructureHandlerNotFoundError
 
 from ._action import Action
-from ._convert import prepare_params, prepare_state
+from ._convert import prepare_params, prepare_state, structure_params
 from ._directives import Cron, Directive, Schedule
 from ._errors import SpecError
 from ._items import items
@@ -229,6 +229,25 @@ def _problems_of_state(cls: type[Any], owner: str) -> list[str]:
     return []
 
 
+def _problems_of_fixed_params(routes: Iterable[Route[Instruction]]) -> list[str]:
+    # A route's fixed params are the same on every signal it takes: params its action refuses
+    # would fail each of them, so they are refused with the spec.
+    problems: list[str] = []
+    for route in routes:
+        ins = route.target
+        if ins.params is None:
+            continue
+        act = ins.action
+        errors = structure_params(ins.params, act.params, act.extra == "forbid")
+        if type(errors) is list:
+            owner = "the agent" if ins.slice is None else f"plugin {ins.slice!r}"
+            problems.append(
+                f"route {route.pattern!r} of {owner}: its params are invalid for action"
+                f" {act.name!r}: " + "; ".join(errors)
+            )
+    return problems
+
+
 def _problems_of_params(table: Mapping[str, Instruction]) -> list[str]:
     problems: list[str] = []
     for name, ins in table.items():
@@ -371,6 +390,8 @@ class AgentSpec(Generic[S]):
         if not problems:
             # Only once the rest holds: each action named once, each params an attrs class.
             problems.extend(_problems_of_params(table))
+        if not problems:
+            problems.extend(_problems_of_fixed_params(routes))
         if problems:
             raise SpecError(str(self.name), problems)
         object.__setattr__(self, "router", Router(routes))
