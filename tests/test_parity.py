@@ -24,10 +24,12 @@ from jido import (
     ActionResult,
     AgentSpec,
     Context,
+    CustomDirective,
     FrozenMap,
     JsonValue,
     NoParams,
     Route,
+    Signal,
     Transition,
     action,
     emit_to,
@@ -802,3 +804,72 @@ def test_a_restarted_agent_re_arms_its_timer_alike_on_every_interpreter(
     reason = "action 'crash_job' of agent 'c' raised handling 'crawl.crash': ValueError: boom"
     assert agent.state.seen == ("fetch", f"restarted:1:{reason}", "timeout")
     assert agent.version == 3
+
+
+@attrs.frozen
+class Audit(CustomDirective):
+    """Ask the auditor (a handler of the user's) to confirm ``n``."""
+
+    n: int
+
+
+@action(params=Amount)
+def ask_audit(state: Book, p: Amount, ctx: Context) -> ActionResult[Book]:
+    """Hand the amount to the auditor."""
+    return ok(_saw(state, "asked", p.n), Audit(n=p.n))
+
+
+@action(params=Amount)
+def audited(state: Book, p: Amount, ctx: Context) -> ActionResult[Book]:
+    """Record the auditor's answer."""
+    return ok(_saw(state, "audited", p.n))
+
+
+def auditor(agent_id: str, d: Audit) -> list[Signal]:
+    """Two answers, so that both the first and the rest of a handler's signals are seen."""
+    return [
+        Signal(type="audit.done", source="/auditor", id=f"{d.n}-{i}", data={"n": d.n + i})
+        for i in range(2)
+    ]
+
+
+AUDITED = AgentSpec(
+    name="audited",
+    state=Book,
+    routes=[
+        Route(pattern="audit.asked", target=ask_audit),
+        Route(pattern="audit.done", target=audited),
+    ],
+)
+
+
+@pytest.mark.parametrize("runtime", ["sync", "async", "simulation"])
+def test_the_signals_of_a_custom_directive_handler_are_delivered_on_every_runtime(
+    runtime: str,
+) -> None:
+    """Simulation kept them in the kernel's queue, unseen, until something else drained it
+    (an agent stopping, say)."""
+    directives: Any = {Audit: auditor}
+    match runtime:
+        case "sync":
+            rt = SyncRuntime([AUDITED], directives=directives)
+            rt.start(AUDITED, "a")
+            rt.send("a", "audit.asked", {"n": 5})
+            agent = rt.agent("a")
+        case "simulation":
+            sim = Simulation([AUDITED], seed=7, directives=directives)
+            sim.start(AUDITED, "a")
+            sim.send("a", "audit.asked", {"n": 5}, at=1.0)
+            result = sim.run(until=10.0)
+            assert result.idle
+            agent = result.agents["a"]
+        case _:
+
+            async def main() -> Any:
+                async with AsyncRuntime([AUDITED], directives=directives) as rt:
+                    await rt.start(AUDITED, "a")
+                    await rt.cast("a", "audit.asked", {"n": 5})
+                    return await rt.wait_until("a", lambda a: a.state.total == 16, timeout=5)
+
+            agent = asyncio.run(main())
+    assert agent.state == Book(("asked", "audited", "audited"), 16)

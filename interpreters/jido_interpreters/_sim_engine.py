@@ -110,6 +110,12 @@ class _Outbox(deque[tuple[str, Signal]]):
         target, sig = item
         self._engine.send_local(target, "@directive", sig)
 
+    def extend(self, items: Iterable[tuple[str, Signal]], /) -> None:
+        # deque.extend does not go through append: without this, the signals would wait in
+        # the deque, unseen, until something else drained it.
+        for item in items:
+            self.append(item)
+
 
 #: The least float above 0: where the lowest band starts.
 _ABOVE_ZERO: Final = math.nextafter(0.0, 1.0)
