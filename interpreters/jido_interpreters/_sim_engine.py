@@ -24,6 +24,7 @@ from jido import (
     Agent,
     AgentSpec,
     CustomDirective,
+    Directive,
     Invoke,
     JidoError,
     Problem,
@@ -208,6 +209,8 @@ class _Engine(Kernel):
         self.counts: dict[str, int] = {}
         self._order = itertools.count()
         self._last_due: dict[tuple[str, str], float] = {}
+        # Timers the directives being executed armed: see _timer.
+        self._held: list[tuple[float, str, Signal, tuple[int, tuple[str, ...]]]] = []
         self._incarnation: dict[str, int] = {}
         self._incarnations = itertools.count()
         # Which life of an id (a start after a stop is a new one; a crash is not) each item
@@ -396,13 +399,38 @@ class _Engine(Kernel):
         # signal ids derive from it: advancing it as the kernel does keeps those ids equal to
         # SyncRuntime's.
         next(self._seq)
-        if not tag or tag[0] != "cron":
+        timer = (due, agent_id, sig, (self._incarnation[agent_id], tag))
+        if self._depth:
+            # Armed by a step (or a start): held until all its directives are executed, so
+            # that it is timed after everything the step sends (a later Emit included).
+            self._held.append(timer)
+        else:
+            self._arm(timer)
+
+    def _arm(self, timer: tuple[float, str, Signal, tuple[int, tuple[str, ...]]]) -> None:
+        due, agent_id, sig, extra = timer
+        if not extra[1] or extra[1][0] != "cron":
             # A timer due now fires after what is on its way from the agent to itself (as
             # in SyncRuntime, where it waits for the queue to empty), latency or not; so do
             # the agent's other timers due before that, so that they keep their order (a
             # sensor's last emission must stay its last). Cron ticks keep their times.
             due = max(due, self._last_due.get((agent_id, agent_id), due))
-        self.push(due, _TIMER, agent_id, "@timer", sig, (self._incarnation[agent_id], tag))
+        self.push(due, _TIMER, agent_id, "@timer", sig, extra)
+
+    def _execute(
+        self,
+        agent_id: str,
+        cause: Signal | None,
+        directives: Iterable[Directive],
+        problems: list[Problem],
+    ) -> None:
+        try:
+            super()._execute(agent_id, cause, directives, problems)
+        finally:
+            if not self._depth and self._held:
+                held, self._held = self._held, []
+                for timer in held:
+                    self._arm(timer)
 
     def _outcomes_stopped(self, agent_id: str) -> None:
         pass  # in flight, they arrive for an ended life: dead letters then (see push)
@@ -689,7 +717,9 @@ class _Engine(Kernel):
         self.note("crash_handled", lambda i: attrs.evolve(make(i), sender=sender))
 
     def forget_armed(self, agent_id: str) -> int:
-        # The heap holds the timers: a new incarnation ignores the old one's.
+        # The heap holds the timers: a new incarnation ignores the old one's (those still
+        # held, armed by the step whose handler crashed, carry the old one too). Counted are
+        # the heap's: an injected crash, the one that reports them, comes between steps.
         incarnation = self._incarnation[agent_id]
         lost = sum(
             1
