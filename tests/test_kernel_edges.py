@@ -240,15 +240,14 @@ AGAIN = AgentSpec(name="again", state=Log, routes=[Route(pattern="t.again", targ
 
 
 def test_a_timer_that_rearms_itself_at_once_is_a_runaway() -> None:
-    """A timer that re-arms itself with no delay keeps virtual time standing still: advance
-    stops with RunawayError after ``max_steps`` signals at that instant, as for an agent
-    emitting to itself, instead of looping for ever."""
+    """A timer that re-arms itself with no delay keeps virtual time standing still: the run
+    (a timer due now fires within it) stops with RunawayError after ``max_steps`` signals
+    at that instant, as for an agent emitting to itself, instead of looping for ever."""
     rt = SyncRuntime([AGAIN], max_steps=100, record=False)
     rt.start(AGAIN, "a")
-    rt.send("a", "t.again")
     with pytest.raises(RunawayError):
-        rt.advance(1.0)
-    assert len(rt.state("a").seen) <= 101
+        rt.send("a", "t.again")
+    assert 100 <= len(rt.state("a").seen) <= 101
 
 
 def test_two_timers_rearming_at_once_are_a_runaway_too() -> None:
@@ -258,9 +257,10 @@ def test_two_timers_rearming_at_once_are_a_runaway_too() -> None:
     rt = SyncRuntime([AGAIN], max_steps=100, record=False)
     for agent_id in ("a", "b"):
         rt.start(AGAIN, agent_id)
-        rt.send(agent_id, "t.again")
+    for agent_id in ("a", "b"):
+        rt.cast(agent_id, "t.again")
     with pytest.raises(RunawayError):
-        rt.advance(1.0)
+        rt.run_until_idle()
     assert all(len(rt.state(i).seen) <= 101 for i in ("a", "b"))
 
 
@@ -280,15 +280,30 @@ AT_ONCE = AgentSpec(
 )
 
 
-@pytest.mark.parametrize("spec", [HOURLY, AT_ONCE])
-def test_timers_that_merely_fall_due_together_are_no_runaway(spec: AgentSpec[Log]) -> None:
-    """Many agents whose timers fall due at the same instant are not a loop, whether armed
-    with a delay or with none (each agent armed its own at start): each timer's signal is a
-    run of its own, bounded by ``max_steps`` alone."""
-    rt = SyncRuntime([spec], max_steps=2, record=False)
+def test_timers_that_merely_fall_due_together_are_no_runaway() -> None:
+    """Many agents whose timers fall due at the same instant are not a loop: each timer's
+    signal is a run of its own, bounded by ``max_steps`` alone."""
+    rt = SyncRuntime([HOURLY], max_steps=2, record=False)
     for i in range(5):
-        rt.start(spec, f"h{i}")
+        rt.start(HOURLY, f"h{i}")
     assert rt.advance(7200) == 5
+
+
+def test_timers_armed_with_no_delay_fire_in_the_run_that_armed_them() -> None:
+    """As on AsyncRuntime, where a timer due now fires at once: a start, a send and a call
+    run until idle, which a timer due now is not (it used to wait for an ``advance``). The
+    clock does not move."""
+    rt = SyncRuntime([AT_ONCE], max_steps=2, record=False)
+    for i in range(5):
+        rt.start(AT_ONCE, f"h{i}")  # each its own run: no runaway
+        assert rt.state(f"h{i}").seen == ("t.tick",)
+    assert rt.pending_timers() == 0
+    rt = SyncRuntime([AGAIN], record=False)
+    rt.start(AGAIN, "a")
+    before = rt.now
+    assert rt.call("a", "t.again").state.seen == ("t.again",)  # the agent right after it
+    assert len(rt.state("a").seen) == 150  # and the 149 re-armed timers ran before call returned
+    assert rt.now == before
 
 
 # ---------------------------------------------------------------- extensions that fail

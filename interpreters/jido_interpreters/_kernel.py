@@ -429,10 +429,11 @@ class Kernel:
         self.queue.append((agent_id, signal))
 
     def run_until_idle(self) -> int:
-        """Handle queued signals until none is left; return how many were handled."""
+        """Handle queued signals, and the timers due now (armed with no delay), until none
+        is left; return how many were handled. The clock does not move."""
         self._chain = 0
         try:
-            return self._drain()
+            return self._drain() + self._fire_until(self.now)
         finally:
             self._chain = 0
 

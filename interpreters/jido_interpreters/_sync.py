@@ -173,6 +173,7 @@ class _Runtime:
                     crashed = k.last_crash[1]
                 elif after is not None and check and k.last_step is not None:
                     refused = k.last_step.problems
+        k.run_until_idle()  # the timers due now (and what they set off)
         if crashed is not None:
             raise crashed
         if result is None:
@@ -207,7 +208,10 @@ class _Runtime:
         return self._kernel.advance(seconds)
 
     def run_until_idle(self) -> int:
-        """Handle everything queued; returns how many signals were handled."""
+        """Handle everything queued, and the timers due now (armed with no delay) with what
+        they set off; returns how many signals were handled. The clock does not move:
+        :meth:`advance` moves it. (:meth:`start`, :meth:`send`, :meth:`call` and
+        :meth:`stop` end with this.)"""
         return self._kernel.run_until_idle()
 
     @property
