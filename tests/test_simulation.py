@@ -511,6 +511,35 @@ def test_links_are_fifo_unless_a_reorder_fault_hits() -> None:
     assert reordered > 0
 
 
+@pytest.mark.parametrize("kind", ["reorder", "duplicate"])
+def test_a_faulted_input_goes_behind_the_inputs_sent_before_it_not_those_sent_later(
+    kind: str,
+) -> None:
+    """All inputs are put in flight when the run begins; one sent at 0 and reordered (or
+    duplicated) went behind the one sent at 100, which had not been sent yet: a reorder
+    became a 100 s delay."""
+    plan = FaultPlan(reorder=0.5) if kind == "reorder" else FaultPlan(duplicate=0.5)
+    faulted = 0
+    for seed in range(30):
+        sim = Simulation([RECORDER], seed=seed, faults=plan, latency=0.01)
+        sim.start(RECORDER, "r")
+        early = sim.send("r", "note.early", at=0.0)
+        sim.send("r", "note.late", at=100.0)
+        sim.send("r", "note.later", at=100.0)
+        result = sim.run()
+        arrivals = [
+            e.at for e in result.events if isinstance(e, SignalDelivered) and e.signal == early
+        ]
+        faulted += any(
+            isinstance(e, MessageReordered | MessageDuplicated) and e.signal == early
+            for e in result.events
+        )
+        assert arrivals
+        assert max(arrivals) < 1.0
+        assert {"note.early", "note.late", "note.later"} == set(result.agents["r"].state.seen)
+    assert faulted > 0
+
+
 def test_a_restarted_crash_keeps_the_agent_and_loses_its_timers() -> None:
     """Under ``"restart"`` recovery a crashed agent keeps its value, loses its timers, and
     re-arms its startup schedules."""

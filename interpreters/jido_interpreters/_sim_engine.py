@@ -5,6 +5,7 @@ How it chooses, injects faults and checks invariants: see ``_simulation``'s theo
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import heapq
 import itertools
@@ -59,6 +60,7 @@ _NET: Final = 0  # a message between parties (faults apply); extra: already faul
 _LOCAL: Final = 1  # a signal to oneself, a lifecycle signal, a custom directive's signal
 _EFFECT: Final = 2  # an Invoke outcome; payload (invoke, outcome, cause); extra: faulted
 _TIMER: Final = 3  # Schedule / cron / sensor; extra (incarnation, kernel timer tag)
+_INPUT: Final = "@input"  # the sender of an input from outside
 
 _Item: TypeAlias = tuple[float, int, int, str, str, Any, Any]
 
@@ -209,6 +211,9 @@ class _Engine(Kernel):
         self.counts: dict[str, int] = {}
         self._order = itertools.count()
         self._last_due: dict[tuple[str, str], float] = {}
+        # The inputs by addressee: when each is sent (sorted) and when it is due (see
+        # _back_of_inputs).
+        self._inputs_sent: dict[str, tuple[list[float], list[float]]] = {}
         # Timers the directives being executed armed: see _timer.
         self._held: list[tuple[float, str, Signal, tuple[int, tuple[str, ...]]]] = []
         self._incarnation: dict[str, int] = {}
@@ -312,15 +317,40 @@ class _Engine(Kernel):
         else:
             due = base
         link = (sender, target)
-        last = self._last_due.get(link)
+        last = self._last_due.get(link) if sender != _INPUT else self._back_of_inputs(target)
         if last is not None and last > due:
             due = last
         self._last_due[link] = due
         return due
 
-    def send_net(self, target: str, sender: str, sig: Signal, *, base: float | None = None) -> None:
-        due = self._link_due(sender, target, self.now if base is None else base)
-        self.push(due, _NET, target, sender, sig, False, _ANYONE if sender == "@input" else None)
+    def send_inputs(self, inputs: Iterable[tuple[float, str, Signal]]) -> None:
+        """Put the inputs in flight, each ``(at, target, signal)`` sent at ``at``, in the
+        order given (by ``at``; a link is first in, first out)."""
+        for at, target, sig in inputs:
+            # As _link_due does, the same draw included, but kept apart from _last_due.
+            due = at + self.rng.random() * self.latency if self.latency else at
+            sent = self._inputs_sent.setdefault(target, ([], []))
+            if sent[1] and sent[1][-1] > due:
+                due = sent[1][-1]
+            sent[0].append(at)
+            sent[1].append(due)
+            self.push(due, _NET, target, _INPUT, sig, False, _ANYONE)
+
+    def _back_of_inputs(self, target: str) -> float | None:
+        # When the last input sent to ``target`` by now is due: the back of the link for a
+        # message faulted now. An input sent later (``at`` after now) is not on the link
+        # yet, though it was put in flight when the run began; a message the faults put
+        # back on the link is (``_last_due``).
+        last = self._last_due.get((_INPUT, target))
+        sent = self._inputs_sent.get(target)
+        if sent:
+            i = bisect.bisect_right(sent[0], self.now)
+            if i and (last is None or sent[1][i - 1] > last):
+                last = sent[1][i - 1]
+        return last
+
+    def send_net(self, target: str, sender: str, sig: Signal) -> None:
+        self.push(self._link_due(sender, target, self.now), _NET, target, sender, sig, False)
 
     def send_local(self, target: str, sender: str, sig: Signal) -> None:
         self.push(self._link_due(sender, target, self.now), _LOCAL, target, sender, sig, False)
@@ -652,7 +682,8 @@ class _Engine(Kernel):
                 ),
             )
             link = (sender, target)
-            due = max(at, self._last_due.get(link, at))
+            last = self._last_due.get(link) if sender != _INPUT else self._back_of_inputs(target)
+            due = at if last is None or last < at else last
             self._last_due[link] = due
             self.push(due, _NET, target, sender, sig, True, aimed)
             return True

@@ -332,8 +332,7 @@ class Simulation:
         self._until = until
         # Inputs go in flight in the order they are sent in virtual time (``at``; ties in
         # the order of the calls), whatever order the setup made the calls in.
-        for at, agent_id, sig in sorted(self._inputs, key=lambda item: item[0]):
-            e.send_net(agent_id, "@input", sig, base=at)
+        e.send_inputs(sorted(self._inputs, key=lambda item: item[0]))
         try:
             if e.invariants:
                 e.check()
