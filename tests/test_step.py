@@ -355,6 +355,32 @@ def test_cmd_with_a_tuple_runs_each_of_its_instructions() -> None:
     assert result.problems == ()
 
 
+@pytest.mark.parametrize(
+    ("instructions", "message"),
+    [
+        ((increment, 5), "params for action 'increment' must be a mapping or a Inc, not 5"),
+        (
+            (increment, {"by": 2}, {"user": "x"}),
+            "an instruction for action 'increment' is a pair (action, params), not a tuple of 3",
+        ),
+        ({"by": 2}, "params {'by': 2} stand alone: pair them with their action"),
+        (5, "5 is not an action or an action name"),
+    ],
+)
+def test_cmd_refuses_a_malformed_instruction_without_running_its_action(
+    instructions: Any, message: str
+) -> None:
+    """``(increment, 5)`` and Jido's ``{action, params, context}`` were taken for lists of
+    instructions: the action ran with its default params beside the problem; ``5`` raised
+    TypeError (cmd is total on bad data)."""
+    agent = fresh()
+    result = cmd(SPEC, agent, instructions)
+    assert result.agent == agent
+    (problem,) = result.problems
+    assert problem.kind in (ProblemKind.ACTION, ProblemKind.PARAMS)
+    assert problem.message.startswith(message)
+
+
 def test_an_instruction_must_name_the_specs_action_on_its_own_state() -> None:
     """An Instruction runs only one of the spec's actions, on the state it belongs to: an
     action the spec does not have, or one aimed at another state (a plugin slice), is an

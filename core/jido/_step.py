@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
-from typing import Any, Final, Generic, TypeAlias, TypeGuard, TypeVar, cast, final, get_args
+from typing import Any, Final, Generic, TypeAlias, TypeGuard, TypeVar, final, get_args
 
 import attrs
 from returns.result import Failure, Success
@@ -110,7 +110,9 @@ def cmd(
     """Run actions directly, without a signal: one instruction or a list, in order.
 
     Each instruction is an action (or its name in the spec), optionally paired with params
-    (``(action, {"by": 2})`` or ``(action, Increment(by=2))``), or an :class:`Instruction`.
+    (``(action, {"by": 2})`` or ``(action, Increment(by=2))``), or an :class:`Instruction`;
+    a tuple of instructions is a sequence like a list. What is none of these (``(action,
+    5)``, a three-item tuple, params alone) is an ``Error`` directive, its action not run.
     The strategy is not consulted and the status does not change. Signals produced get ids
     derived from the agent's id and version.
 
@@ -120,23 +122,34 @@ def cmd(
     Raises:
         ActionCrashed: an action raised (a bug); ``agent`` is untouched.
     """
-    if isinstance(instructions, Action | str | Instruction) or _is_pair(instructions):
-        items: list[InstructionLike] = [instructions]
+    given: object = instructions
+    if (
+        isinstance(given, Action | str | Instruction | Mapping)
+        or not isinstance(given, Iterable)
+        or _is_single(given)
+    ):
+        items: list[object] = [given]
     else:
-        items = list(cast(Iterable[InstructionLike], instructions))
+        items = list(given)
     resolved: list[Instruction | Problem] = [_resolve(spec, item) for item in items]
     return _run(spec, agent, None, f"cmd:{agent.id}:{agent.version}", resolved, None)
 
 
-def _is_pair(value: object) -> TypeGuard[tuple[Action[Any, Any] | str, Mapping[str, object]]]:
-    # ``(action, params)`` is one instruction, the params a mapping or an instance of an
-    # attrs class (the action's params class, it should be); any other tuple is a sequence.
-    if not (isinstance(value, tuple) and len(value) == 2 and isinstance(value[0], Action | str)):
-        return False
-    params = value[1]
-    return isinstance(params, Mapping) or (
-        attrs.has(type(params)) and not isinstance(params, Action | Instruction)
+def _is_single(value: object) -> TypeGuard[tuple[object, ...]]:
+    # A tuple of an action and what is no instruction is one instruction: ``(action,
+    # params)``, or one that is malformed (``(action, 5)``, Jido's ``{action, params,
+    # context}``), refused as such, rather than taken for a list whose first action would
+    # run with its default params. A tuple of instructions is a sequence.
+    return (
+        isinstance(value, tuple)
+        and len(value) >= 2
+        and isinstance(value[0], Action | str)
+        and not isinstance(value[1], Action | str | Instruction | tuple)
     )
+
+
+def _is_pair(value: object) -> TypeGuard[tuple[Action[Any, Any] | str, object]]:
+    return _is_single(value) and len(value) == 2
 
 
 def _resolve(spec: AgentSpec[Any], item: object) -> Instruction | Problem:
@@ -161,9 +174,23 @@ def _resolve(spec: AgentSpec[Any], item: object) -> Instruction | Problem:
     raw: object = None
     if _is_pair(item):
         item, raw = item
+    elif _is_single(item):
+        first: object = item[0]
+        named = first.name if isinstance(first, Action) else str(first)
+        return Problem.of(
+            ProblemKind.ACTION,
+            f"an instruction for action {named!r} is a pair (action, params), not a tuple of"
+            f" {len(item)}",
+            action=named,
+        )
+    elif isinstance(item, Mapping):
+        return Problem.of(
+            ProblemKind.ACTION,
+            f"params {item!r:.60} stand alone: pair them with their action, (action, params)",
+        )
     name = item.name if isinstance(item, Action) else item
     if not isinstance(name, str):
-        return Problem.of(ProblemKind.ACTION, f"{item!r} is not an action or an action name")
+        return Problem.of(ProblemKind.ACTION, f"{item!r:.60} is not an action or an action name")
     known = spec.action_table.get(name)
     if known is None or (isinstance(item, Action) and known.action is not item):
         return Problem.of(
