@@ -12,6 +12,7 @@ import pytest
 from tests.test_async_core import Item, Log, note, run
 
 from jido import (
+    ActionCrashed,
     ActionResult,
     AgentSpec,
     Context,
@@ -514,3 +515,29 @@ def test_thaw_without_storage_says_what_it_needs() -> None:
                 await rt.thaw("a")
 
     run(main)
+
+
+def test_a_sink_function_that_raises_is_a_crash_that_says_it_was_no_action(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The crash names the directive where an action's would be ("action 'Emit' ... raised");
+    its note says what raised."""
+
+    def broken(sig: Signal) -> None:
+        raise RuntimeError("sink down")
+
+    async def main() -> None:
+        async with AsyncRuntime([SPEC], sinks={"s": broken}) as rt:
+            await rt.start(SPEC, "a")
+            await rt.cast("a", "t.to_sink")
+            await rt.wait_idle(timeout=5.0)
+            assert rt.statistics().crashes == 1
+
+    with caplog.at_level("ERROR", logger="jido.runtime"):
+        run(main)
+    (record,) = [r for r in caplog.records if r.exc_info is not None]
+    assert record.exc_info is not None
+    crash = record.exc_info[1]
+    assert isinstance(crash, ActionCrashed)
+    assert isinstance(crash.__cause__, RuntimeError)
+    assert crash.__notes__ == ["the sink function an Emit directive targets raised, not an action"]

@@ -76,6 +76,8 @@ SPECIFIC: list[tuple[str, dict[str, Any], str]] = [
     ("sync", {"effects": {"llm": "gpt"}}, "effect 'llm' is not callable"),
     ("async", {"effects": {"llm": None}}, "effect 'llm' is not callable"),
     ("async", {"sinks": {"audit": 1}}, "sink 'audit' is not callable"),
+    ("sync", {"sinks": {"audit": print}}, "sink functions by name are AsyncRuntime's"),
+    ("dryrun", {"sinks": {"audit": print}}, "sink functions by name are AsyncRuntime's"),
     ("dryrun", {"replies": [1]}, "replies must be a mapping"),
 ]
 

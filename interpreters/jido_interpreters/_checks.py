@@ -70,6 +70,11 @@ def sink_names(sinks: Iterable[object]) -> list[str]:
     Raises:
         TypeError: ``sinks`` is no collection, or holds what is no string.
     """
+    if isinstance(sinks, Mapping):
+        raise TypeError(
+            "sinks must be a collection of names, whose signals are collected (sink functions"
+            " by name are AsyncRuntime's)"
+        )
     names = _collection(sinks, "sinks", "names")
     for name in names:
         if not isinstance(name, str):

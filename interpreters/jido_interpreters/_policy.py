@@ -18,7 +18,7 @@ from typing import Any, Final, Literal, TypeAlias, assert_never, final
 
 import attrs
 
-from jido import ActionCrashed, Signal
+from jido import ActionCrashed, Emit, Signal
 
 from ._options import AgentOptions, Continue, ErrorPolicy, Escalate, Restart, StopAgent
 from ._outcomes import SYSTEM_SOURCE, as_text
@@ -202,4 +202,12 @@ def handler_crash(
     trigger = cause or Signal(type="jido.directive", source=SYSTEM_SOURCE, id="-")
     crash = ActionCrashed(agent_id, type(d).__name__, trigger.type)
     crash.__cause__ = exc
+    # Its message names the directive where an action's would be (kept so: simulation
+    # traces and restart notices hold it); a traceback and the CLI show this note too.
+    handler = (
+        "the sink function an Emit directive targets"
+        if isinstance(d, Emit)
+        else f"the handler of the {type(d).__name__} directive"
+    )
+    crash.add_note(f"{handler} raised, not an action")
     return trigger, crash
