@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import pickle
 import random
 import subprocess
 import sys
@@ -72,6 +73,7 @@ from jido_interpreters import (
     SensorFn,
     SignalDelivered,
     Simulation,
+    SimulationCrashed,
     SimulationResult,
     SyncRuntime,
     fault_plan_from_json,
@@ -1221,6 +1223,28 @@ def crashing_scenario() -> Scenario:
         sim.send("c", "counter.explode")
 
     return Scenario(specs=[COUNTER], setup=setup)
+
+
+@pytest.mark.parametrize("given", ["seed", "choices"])
+def test_simulate_raises_a_crash_carrying_the_run_so_far(given: str) -> None:
+    """``simulate`` builds its Simulation itself: its crash carried only the agent, the
+    action and a note, so a crash found by Hypothesis (choices, no seed) could be neither
+    written out nor replayed."""
+    rng = None if given == "seed" else random.Random(4)
+    with pytest.raises(SimulationCrashed) as caught:
+        simulate(crashing_scenario(), seed=9, rng=rng)
+    crash = caught.value
+    assert isinstance(crash, ActionCrashed)
+    assert (crash.agent_id, crash.action, crash.index) == ("c", "explode", 2)
+    assert isinstance(crash.__cause__, RuntimeError)
+    assert crash.seed == (9 if given == "seed" else None)
+    assert crash.result.crash is not None
+    assert crash.result.crash.message.endswith("RuntimeError: a bug")
+    text = simulation_to_jsonl(crash.result)
+    assert replay(text, crashing_scenario()) is None
+    where = "with seed 9" if given == "seed" else "whose choices were given (not a seed)"
+    assert crash.__notes__ == [f"in a simulation {where}, at event 2"]
+    assert pickle.loads(pickle.dumps(crash)).result == crash.result
 
 
 def test_a_crash_ends_the_trace_and_its_replay_reproduces_it() -> None:

@@ -71,6 +71,7 @@ from ._sim_events import Invariant as Invariant
 from ._sim_events import InvariantViolated as InvariantViolated
 from ._sim_events import SignalDelivered as SignalDelivered
 from ._sim_events import SimEvent as SimEvent
+from ._sim_events import SimulationCrashed as SimulationCrashed
 from ._sim_events import SimulationResult as SimulationResult
 from ._sim_events import Violation as Violation
 from ._sim_trace import Divergence as Divergence
@@ -160,6 +161,7 @@ __all__ = [
     "SignalDelivered",
     "SimEvent",
     "Simulation",
+    "SimulationCrashed",
     "SimulationResult",
     "SnapshotRecord",
     "StopAgent",

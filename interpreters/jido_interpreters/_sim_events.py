@@ -9,6 +9,7 @@ from typing import Any, TypeAlias, final
 import attrs
 
 from jido import (
+    ActionCrashed,
     Agent,
     Directive,
     FrozenMap,
@@ -36,6 +37,7 @@ __all__ = [
     "InvariantViolated",
     "SignalDelivered",
     "SimEvent",
+    "SimulationCrashed",
     "SimulationResult",
     "Violation",
     "crash_message",
@@ -276,4 +278,30 @@ class InvariantViolated(JidoError, AssertionError):
 
     def __reduce__(self) -> tuple[type[InvariantViolated], tuple[SimulationResult]]:
         # Rebuilt from the result, not the message (pickling, copying across processes).
+        return (type(self), (self.result,))
+
+
+@final
+class SimulationCrashed(ActionCrashed):
+    """An action raised during a simulation: the :class:`~jido.ActionCrashed`, with the run
+    so far (its ``__cause__`` is what the action raised, as for any ``ActionCrashed``).
+
+    Attributes:
+        seed: the run's seed (``None`` when Hypothesis drew the choices).
+        index: the index the delivery that crashed would have had.
+        result: the whole run so far, its ``crash`` set: its trace ends with the crash
+            (write it with :func:`simulation_to_jsonl`; ``jido replay`` repeats it).
+    """
+
+    def __init__(self, result: SimulationResult) -> None:
+        c = result.crash
+        if c is None:
+            raise ValueError("SimulationCrashed needs a result with a crash")
+        super().__init__(c.agent_id, c.action, c.signal_type)
+        self.seed = result.seed
+        self.index = c.index
+        self.result = result
+
+    def __reduce__(self) -> tuple[type[SimulationCrashed], tuple[SimulationResult]]:
+        # Rebuilt from the result, as InvariantViolated is.
         return (type(self), (self.result,))

@@ -82,6 +82,7 @@ from ._sim_events import (
     Invariant,
     InvariantViolated,
     SimEvent,
+    SimulationCrashed,
     SimulationResult,
     Violation,
     crash_message,
@@ -348,14 +349,21 @@ class Simulation:
                 signal_type=exc.signal_type,
                 message=crash_message(exc),
             )
-            exc.add_note(f"in a simulation with seed {self._seed}, at event {e.count}")
-            raise
+            crashed = SimulationCrashed(self.result())
+            for note in (*getattr(exc, "__notes__", ()), self._where(e.count)):
+                crashed.add_note(note)
+            raise crashed from exc.__cause__
         except BaseException as exc:
             # Other user code that raised (a route guard, a custom strategy): a bug as well,
             # left as it is, but saying which run to repeat.
-            exc.add_note(f"in a simulation with seed {self._seed}, at event {e.count}")
+            exc.add_note(self._where(e.count))
             raise
         return self.result()
+
+    def _where(self, index: int) -> str:
+        if self._seed is None:
+            return f"in a simulation whose choices were given (not a seed), at event {index}"
+        return f"in a simulation with seed {self._seed}, at event {index}"
 
     def _time_bound(self, until: float | None) -> float | None:
         """``until`` as a float (``None`` stays ``None``), checked before anything runs.

@@ -720,9 +720,13 @@ def _simulation_scenario(ref: str) -> Scenario:
     if all(spec is not root for spec in found.specs):
         # The scenario would run, and the trace name, a spec it does not use.
         names = ", ".join(repr(spec.name) for spec in found.specs)
+        if any(spec.name == root.name for spec in found.specs):
+            runs = f"another spec named {root.name!r} (of {names})"
+        else:
+            runs = f"{names}, not {root.name!r}"
         raise BadInput(
-            f"spec {ref!r}: its module's SCENARIO runs {names}, not {root.name!r}; name one"
-            " of those, or the scenario to run (MODULE:SCENARIO_NAME)"
+            f"spec {ref!r}: its module's SCENARIO runs {runs}; name the scenario to run"
+            " (MODULE:SCENARIO_NAME), or one of its specs"
         )
     return found
 
@@ -923,7 +927,10 @@ def replay(
             except DecodeError as exc:
                 raise BadInput(f"{trace}: {exc.what}: {exc.reason}") from None
             if spec is None:
-                raise BadInput(f"{trace}: the trace names no spec; pass SPEC (MODULE:NAME)")
+                raise BadInput(
+                    f"{trace}: the trace names no spec (one written from Python names none);"
+                    " pass the scenario it ran, or its spec: MODULE:NAME"
+                )
         scenario = _simulation_scenario(spec)
     except BadInput as exc:
         _die(str(exc))
