@@ -1090,29 +1090,3 @@ def test_replay_of_a_spec_whose_guard_now_raises_reports_a_divergence(tmp_path: 
     assert replayed.exit_code == 1, replayed.output
     assert replayed.stdout.startswith("diverged at ")
     assert "raised KeyError: 'guard bug'" in replayed.stdout
-
-
-def test_replay_of_a_trace_written_from_python_says_to_name_the_scenario(tmp_path: Path) -> None:
-    """A trace written with ``simulation_to_jsonl`` names no spec: replay says to pass the
-    scenario it ran, and replays it when given."""
-    module = tmp_path / "crashing.py"
-    module.write_text(CRASHING_SCENARIO, encoding="utf-8")
-    (tmp_path / "write.py").write_text(
-        "import sys\n"
-        f"sys.path.insert(0, {str(tmp_path)!r})\n"
-        "from crashing import SCENARIO\n"
-        "from jido_interpreters import SimulationCrashed, simulate, simulation_to_jsonl\n"
-        "try:\n"
-        "    simulate(SCENARIO, seed=1)\n"
-        "except SimulationCrashed as exc:\n"
-        f"    open({str(tmp_path / 't.jsonl')!r}, 'w').write(simulation_to_jsonl(exc.result))\n",
-        encoding="utf-8",
-    )
-    subprocess.run([sys.executable, str(tmp_path / "write.py")], check=True)
-    trace = str(tmp_path / "t.jsonl")
-    line = one_error_line(run("replay", trace))
-    assert "the trace names no spec (one written from Python names none)" in line
-    assert "pass the scenario it ran, or its spec: MODULE:NAME" in line
-    replayed = run("replay", trace, f"{module}:SCENARIO")
-    assert replayed.exit_code == 1, replayed.output  # identical: the crash reproduces
-    assert "reproduces" in replayed.stdout

@@ -1445,6 +1445,12 @@ def test_a_run_without_a_seed_replays_from_its_recorded_choices() -> None:
     changed = replay("\n".join([compact(header), *lines[1:]]), bank.SCENARIO)
     assert changed is not None
     assert changed.line > 1
+    # Changed and cut short: the difference comes first, running out of choices after it.
+    header["choices"] = header["choices"][: len(header["choices"]) // 2]
+    both = replay("\n".join([compact(header), *lines[1:]]), bank.SCENARIO)
+    assert both is not None
+    assert both.actual is not None
+    assert both.note == "later, the run drew more choices than the trace recorded"
 
     header = json.loads(lines[0])
     header["choices"] = header["choices"][:5]
@@ -1576,7 +1582,8 @@ def test_cli_replay_without_spec_needs_a_trace_that_names_one(tmp_path: Path) ->
     trace = tmp_path / "run.jsonl"
     trace.write_text(simulation_to_jsonl(simulate(bank.SCENARIO, seed=1, events=50)))
     assert trace_spec(trace.read_text(encoding="utf-8")) is None
-    assert "names no spec; pass SPEC" in one_error_line(run("replay", str(trace)))
+    line = one_error_line(run("replay", str(trace)))
+    assert "names no spec (one written from Python names none); pass the scenario it ran" in line
     assert run("replay", str(trace), BANK).exit_code == 0
     trace.write_text("[1, 2]\n", encoding="utf-8")
     assert "not a simulation trace header" in one_error_line(run("replay", str(trace)))

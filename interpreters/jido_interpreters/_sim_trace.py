@@ -629,5 +629,9 @@ def replay(
         want = lines[n] if n < len(lines) else None
         got = actual[n] if n < len(actual) else None
         if want != got:
+            if note is not None and got is not None:
+                # The replay stopped (out of choices, or user code raised) after this line:
+                # what stopped it followed from this difference, it did not cause it.
+                note = f"later, {note}"
             return Divergence(line=n + 1, expected=want, actual=got, note=note)
     return None
