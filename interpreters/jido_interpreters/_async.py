@@ -1082,7 +1082,8 @@ class AsyncRuntime:
         the replayed steps left outstanding is finished: effects without a recorded outcome
         are re-issued once, timers re-armed for their remaining time, cron jobs re-registered,
         emits re-delivered (receivers drop the signals, by source and id, they already hold),
-        missing children spawned.
+        missing children spawned, and each parent told once (``child.started``) of each
+        child its replayed steps spawned, a notice the crash cut off included.
 
         A replayed ``Stop`` stops the agent as the live runtime does: the emits and spawns of
         its steps are carried out, then its parent gets ``jido.agent.child.exit`` and its
