@@ -2320,3 +2320,50 @@ def test_a_child_whose_registration_was_lost_is_spawned_without_a_second_notice(
                 assert not rt.problems
 
     asyncio.run(main())
+
+
+def test_a_spawn_handled_in_the_shutdown_drain_starts_its_child(backend: Backend) -> None:
+    """A signal accepted before the shutdown began is handled in its drain as any other: a
+    child its step spawns starts (its parent told), is stopped with the other agents once
+    the drain is over, and comes back with its parent on restore. It is not refused for the
+    shutdown, which would lose it for good (recovery does not try a refused spawn again)."""
+
+    async def main() -> None:
+        rt = AsyncRuntime(SPECS, storage=backend.open(), record=True)
+        await rt.start(BOSS, "boss")
+        # Accepted; nothing awaits between it and the shutdown, which begins before the
+        # signal is journalled, so its step comes in the drain.
+        rt.cast_nowait("boss", "t.hire", {"tag": "kid"})
+        report = await rt.shutdown()
+        assert (report.drained, dict(report.left)) == (True, {})
+        assert not rt.problems
+        assert [(e.agent_id, e.signal.type) for e in rt.trace] == [
+            ("boss", "t.hire"),
+            ("boss", CHILD_STARTED),
+        ]
+        async with restored(backend) as again:
+            assert set(again.agent_ids) == {"boss", "boss/kid"}
+            assert again.children("boss") == {"kid": "boss/kid"}
+            assert again.state("boss").trail == ("started:boss/kid",)
+            assert not again.problems
+
+    asyncio.run(main())
+
+
+def test_a_spawn_handled_in_the_shutdown_drain_starts_its_child_without_storage() -> None:
+    """Without storage too: the child starts in the drain, its parent told, and is stopped
+    with the rest; no problem is reported."""
+
+    async def main() -> None:
+        rt = AsyncRuntime(SPECS, record=True)
+        await rt.start(BOSS, "boss")
+        rt.cast_nowait("boss", "t.hire", {"tag": "kid"})  # queued when the shutdown begins
+        report = await rt.shutdown()
+        assert (report.drained, dict(report.left)) == (True, {})
+        assert not rt.problems
+        assert [(e.agent_id, e.signal.type) for e in rt.trace] == [
+            ("boss", "t.hire"),
+            ("boss", CHILD_STARTED),
+        ]
+
+    asyncio.run(main())

@@ -427,7 +427,7 @@ def _spawn(
     )
     if refused is None:
         try:
-            spec, child = rt._new(d.spec, child_id, jido.thaw(d.state) or None)
+            spec, child = rt._new(d.spec, child_id, jido.thaw(d.state) or None, child=True)
             rt._start(spec, child, parent=(parent_id, d.tag), register=True)
         except (TypeError, ValueError, RuntimeClosed) as exc:
             refused = start_failed(child_id, exc)
