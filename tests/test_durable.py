@@ -15,7 +15,7 @@ import json
 import logging
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
@@ -58,10 +58,12 @@ from jido_interpreters import (
     AsyncEffectHandler,
     AsyncRuntime,
     CorruptJournal,
+    JournalEntry,
     RecoveryError,
     RedisStorage,
     RuntimeClosed,
     SchemaMismatch,
+    SnapshotRecord,
     SQLiteStorage,
     Storage,
     SyncRuntime,
@@ -444,6 +446,17 @@ class Backend:
             key = f"{self.prefix}agents"
             record = json.loads(r.hget(key, agent_id))
             r.hset(key, agent_id, json.dumps({**record, "stopped": False}))
+
+    def drop_registration(self, agent_id: str) -> None:
+        """Lose the agent's registration, and only that (its journal and snapshot stay)."""
+        if self.kind == "sqlite":
+            with _sqlite(self.path) as db:
+                sql = "DELETE FROM agents WHERE agent_id = ?"
+                assert db.execute(sql, (agent_id,)).rowcount == 1
+            return
+        with _redis(self.url) as r:
+            assert r.hdel(f"{self.prefix}agents", agent_id) == 1
+            assert r.zrem(f"{self.prefix}order", agent_id) == 1
 
     def corrupt_snapshot(self, agent_id: str, part: Literal["agent", "record", "id"]) -> None:
         """Damage the agent's snapshot: the stored agent, the record around it, or the
@@ -2200,5 +2213,157 @@ def test_nothing_hibernates_or_writes_once_shutdown_began(backend: Backend) -> N
         await closing
         async with restored(backend) as again:
             assert set(again.agent_ids) == {"tally", "c"}
+
+    asyncio.run(main())
+
+
+class _KilledBefore:
+    """A store that writes nothing more from the first journal batch holding a signal of
+    type ``kind`` on: what a process killed right before that write leaves in storage."""
+
+    def __init__(self, inner: Storage, kind: str) -> None:
+        self.inner = inner
+        self.kind = kind
+        self.dead = False
+
+    def _alive(self) -> None:
+        if self.dead:
+            raise OSError("the process was killed")
+
+    def register(self, record: AgentRecord) -> None:
+        self._alive()
+        self.inner.register(record)
+
+    def mark_stopped(self, agent_id: str) -> None:
+        self._alive()
+        self.inner.mark_stopped(agent_id)
+
+    def set_parent(self, agent_id: str, parent_id: str | None, tag: str | None) -> None:
+        self._alive()
+        self.inner.set_parent(agent_id, parent_id, tag)
+
+    def mark_undelivered(self, agent_id: str, source: str, signal_id: str) -> None:
+        self._alive()
+        self.inner.mark_undelivered(agent_id, source, signal_id)
+
+    def append(self, entries: Sequence[tuple[str, str, str, str, float]]) -> list[int | None]:
+        if any(self.kind in signal for _, _, _, signal, _ in entries):
+            self.dead = True
+        self._alive()
+        return self.inner.append(entries)
+
+    def snapshot(self, record: SnapshotRecord) -> None:
+        self._alive()
+        self.inner.snapshot(record)
+
+    def agents(self) -> Sequence[AgentRecord | CorruptJournal]:
+        return self.inner.agents()
+
+    def load(self, agent_id: str) -> tuple[SnapshotRecord | None, list[JournalEntry]]:
+        return self.inner.load(agent_id)
+
+    def claim(self) -> None:
+        getattr(self.inner, "claim", lambda: None)()
+
+    def release(self) -> None:
+        getattr(self.inner, "release", lambda: None)()
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def test_a_child_whose_started_notice_a_crash_cut_off_is_announced_once(
+    backend: Backend,
+) -> None:
+    """Live, a spawned child is registered before its parent's ``child.started`` is
+    journalled, so a crash between the two leaves the child in storage and the notice
+    nowhere. Recovery brings the child back with its parent and tells the parent, once: a
+    later recovery finds that notice journalled and does not tell it again."""
+
+    async def crash() -> None:
+        store = _KilledBefore(backend.open(), CHILD_STARTED)
+        rt = AsyncRuntime(SPECS, storage=store)
+        await rt.start(BOSS, "boss")
+        await rt.call("boss", "t.hire", {"tag": "kid"}, timeout=5)  # journalled: it spawns
+        await rt.shutdown()
+        assert store.dead  # the child's registration was written, its notice was not
+        assert not any(CHILD_STARTED in signal for _, _, signal in backend.journal("boss"))
+
+    async def recover() -> None:
+        async with restored(backend) as rt:
+            assert set(rt.agent_ids) == {"boss", "boss/kid"}
+            assert rt.children("boss") == {"kid": "boss/kid"}
+            assert rt.state("boss").trail == ("started:boss/kid",)
+
+    asyncio.run(crash())
+    asyncio.run(recover())
+    asyncio.run(recover())
+
+
+def test_a_child_whose_registration_was_lost_is_spawned_without_a_second_notice(
+    backend: Backend,
+) -> None:
+    """A child whose parent's journal holds its ``child.started`` but whose registration
+    storage lost is spawned again by recovery, its parent not told a second time."""
+
+    async def main() -> None:
+        async with AsyncRuntime(SPECS, storage=backend.open()) as rt:
+            await rt.start(BOSS, "boss")
+            await rt.cast("boss", "t.hire", {"tag": "kid"})
+            await rt.wait_until("boss", lambda a: len(a.state.trail) == 1, timeout=5)
+        backend.drop_registration("boss/kid")
+        for _ in range(2):
+            async with restored(backend) as rt:
+                assert set(rt.agent_ids) == {"boss", "boss/kid"}
+                assert rt.children("boss") == {"kid": "boss/kid"}
+                assert rt.state("boss").trail == ("started:boss/kid",)
+                assert not rt.problems
+
+    asyncio.run(main())
+
+
+def test_a_spawn_handled_in_the_shutdown_drain_starts_its_child(backend: Backend) -> None:
+    """A signal accepted before the shutdown began is handled in its drain as any other: a
+    child its step spawns starts (its parent told), is stopped with the other agents once
+    the drain is over, and comes back with its parent on restore. It is not refused for the
+    shutdown, which would lose it for good (recovery does not try a refused spawn again)."""
+
+    async def main() -> None:
+        rt = AsyncRuntime(SPECS, storage=backend.open(), record=True)
+        await rt.start(BOSS, "boss")
+        # Accepted; nothing awaits between it and the shutdown, which begins before the
+        # signal is journalled, so its step comes in the drain.
+        rt.cast_nowait("boss", "t.hire", {"tag": "kid"})
+        report = await rt.shutdown()
+        assert (report.drained, dict(report.left)) == (True, {})
+        assert not rt.problems
+        assert [(e.agent_id, e.signal.type) for e in rt.trace] == [
+            ("boss", "t.hire"),
+            ("boss", CHILD_STARTED),
+        ]
+        async with restored(backend) as again:
+            assert set(again.agent_ids) == {"boss", "boss/kid"}
+            assert again.children("boss") == {"kid": "boss/kid"}
+            assert again.state("boss").trail == ("started:boss/kid",)
+            assert not again.problems
+
+    asyncio.run(main())
+
+
+def test_a_spawn_handled_in_the_shutdown_drain_starts_its_child_without_storage() -> None:
+    """Without storage too: the child starts in the drain, its parent told, and is stopped
+    with the rest; no problem is reported."""
+
+    async def main() -> None:
+        rt = AsyncRuntime(SPECS, record=True)
+        await rt.start(BOSS, "boss")
+        rt.cast_nowait("boss", "t.hire", {"tag": "kid"})  # queued when the shutdown begins
+        report = await rt.shutdown()
+        assert (report.drained, dict(report.left)) == (True, {})
+        assert not rt.problems
+        assert [(e.agent_id, e.signal.type) for e in rt.trace] == [
+            ("boss", "t.hire"),
+            ("boss", CHILD_STARTED),
+        ]
 
     asyncio.run(main())

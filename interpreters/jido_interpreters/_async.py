@@ -473,16 +473,17 @@ class AsyncRuntime:
         return agent
 
     def _new(
-        self, spec: AgentSpec[Any] | str, agent_id: str, state: object
+        self, spec: AgentSpec[Any] | str, agent_id: str, state: object, *, child: bool = False
     ) -> tuple[AgentSpec[Any], Agent[Any]]:
-        """The spec and a new agent for :meth:`_start` (which checks the id again)."""
+        """The spec and a new agent for :meth:`_start` (which checks the id again); ``child``:
+        spawned by a step (see :meth:`_check_free`)."""
         if isinstance(spec, str):
             s = self._specs.get(spec)
             if s is None:
                 raise LookupError(f"no spec named {spec!r} is registered")
         else:
             s = self._register(spec)
-        self._check_free(agent_id)
+        self._check_free(agent_id, child=child)
         return s, s.new(agent_id, state)
 
     def _in_use(self, agent_id: str) -> bool:
@@ -494,8 +495,16 @@ class AsyncRuntime:
             or agent_id in self._starting
         )
 
-    def _check_free(self, agent_id: str) -> None:
-        if self._closed:
+    def _check_free(self, agent_id: str, *, child: bool = False) -> None:
+        """Raise unless an agent may start under ``agent_id`` now.
+
+        A ``child`` (spawned by a step) still starts during shutdown's drain: its step
+        handles a signal the runtime accepted, and a graceful shutdown loses none of that
+        work. The child is stopped with the other agents at the end of the drain (with
+        storage it is registered, so ``restore`` brings it back with its parent). Only a
+        ``start`` from outside is new work, refused once the shutdown began.
+        """
+        if self._shut_down if child else self._closed:
             raise RuntimeClosed("the runtime is shut down")
         if self._in_use(agent_id):
             raise ValueError(f"an agent {agent_id!r} is already running")
@@ -528,7 +537,7 @@ class AsyncRuntime:
         schedules' ids and due times are only there); if that fails, the agent stops too,
         and ``written`` (when given) fails with the error."""
         agent_id = agent.id
-        self._check_free(agent_id)
+        self._check_free(agent_id, child=parent is not None)
         srv = Server(spec, agent, self._options.get(spec.name, self._default_options))
         self._servers[agent_id] = srv
         if parent is not None:
@@ -855,6 +864,11 @@ class AsyncRuntime:
         every agent and report what was left. Timers, cron jobs and sensors are cancelled
         first, so draining converges.
 
+        The drain handles what was accepted as any step is handled: a child a step spawns
+        in it starts, and is stopped with the rest when the drain ends (with storage it is
+        registered, and ``restore`` brings it back). Only ``start`` from outside, casts and
+        calls are refused once the shutdown began.
+
         Called again while a shutdown is under way (a second Ctrl-C, ``__aexit__`` after a
         cancellation), it cuts that drain to its own ``deadline`` (if sooner) and returns the
         same report; called after one finished, it returns an empty report.
@@ -1082,7 +1096,8 @@ class AsyncRuntime:
         the replayed steps left outstanding is finished: effects without a recorded outcome
         are re-issued once, timers re-armed for their remaining time, cron jobs re-registered,
         emits re-delivered (receivers drop the signals, by source and id, they already hold),
-        missing children spawned.
+        missing children spawned, and each parent told once (``child.started``) of each
+        child its replayed steps spawned, a notice the crash cut off included.
 
         A replayed ``Stop`` stops the agent as the live runtime does: the emits and spawns of
         its steps are carried out, then its parent gets ``jido.agent.child.exit`` and its

@@ -78,7 +78,7 @@ from ._telemetry import failed
 if TYPE_CHECKING:
     from ._async import AsyncEffectHandler, AsyncRuntime
 
-__all__ = ["after", "cron_signal", "execute"]
+__all__ = ["after", "announce_child", "cron_signal", "execute", "respawn"]
 
 log = logging.getLogger("jido.runtime")
 
@@ -399,10 +399,20 @@ def cron_signal(rt: AsyncRuntime, agent_id: str, d: Cron) -> Signal:
     return rt._spans.cron_tick(agent_id, sig) if rt._spans.enabled else sig
 
 
-def _spawn(rt: AsyncRuntime, parent: Server, d: SpawnAgent, problems: list[Problem]) -> None:
+def _spawn(
+    rt: AsyncRuntime,
+    parent: Server,
+    d: SpawnAgent,
+    problems: list[Problem],
+    *,
+    announce: bool = True,
+) -> None:
     """Start the child ``d`` asks for, or refuse it: a directive problem, and the parent gets
     ``child.exit`` at once, as on every runtime, so that a parent waiting for the child
-    hears that it will not come. An agent that holds the id runs on, untouched."""
+    hears that it will not come. An agent that holds the id runs on, untouched.
+
+    A started child is announced to its parent (``child.started``) unless ``announce`` is
+    false: a recovery spawning again a child whose parent was told already."""
     parent_id = parent.agent.id
     child_id = spawned_id(parent_id, d)
     # A stored agent no restore has brought back is ``_dormant``: the parent hears what it
@@ -417,23 +427,37 @@ def _spawn(rt: AsyncRuntime, parent: Server, d: SpawnAgent, problems: list[Probl
     )
     if refused is None:
         try:
-            spec, child = rt._new(d.spec, child_id, jido.thaw(d.state) or None)
+            spec, child = rt._new(d.spec, child_id, jido.thaw(d.state) or None, child=True)
             rt._start(spec, child, parent=(parent_id, d.tag), register=True)
         except (TypeError, ValueError, RuntimeClosed) as exc:
             refused = start_failed(child_id, exc)
         else:
-            rt._system(
-                parent,
-                CHILD_STARTED,
-                {"child_id": child_id, "tag": d.tag, "spec": d.spec, "meta": d.meta},
-                child_id,
-            )
+            if announce:
+                announce_child(rt, parent, d)
             return
     problem, reason = refused
     rt._problem(problems, problem, parent_id)
     rt._system(
         parent, CHILD_EXIT, {"child_id": child_id, "tag": d.tag, "reason": reason}, parent_id
     )
+
+
+def announce_child(rt: AsyncRuntime, parent: Server, d: SpawnAgent) -> None:
+    """Tell ``parent`` that the child ``d`` asked for started: ``child.started``."""
+    child_id = spawned_id(parent.agent.id, d)
+    rt._system(
+        parent,
+        CHILD_STARTED,
+        {"child_id": child_id, "tag": d.tag, "spec": d.spec, "meta": d.meta},
+        child_id,
+    )
+
+
+def respawn(rt: AsyncRuntime, parent: Server, d: SpawnAgent) -> None:
+    """Recovery: spawn again a child whose parent's journal holds its ``child.started``
+    but storage no registration (it was lost): the child starts, and its parent, told
+    once already, is not told again. A refusal is reported as any spawn's."""
+    _spawn(rt, parent, d, [], announce=False)
 
 
 def _adopt(rt: AsyncRuntime, parent: Server, d: AdoptChild, problems: list[Problem]) -> None:

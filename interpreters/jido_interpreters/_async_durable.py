@@ -19,8 +19,9 @@ one thread through the runtime's :class:`Committer` (group commit).
 * **Recovery** replays each agent's journal tail through ``jido.step`` on top of its
   snapshot, then finishes what the replayed steps left outstanding: effects re-issued
   once, timers re-armed for their remaining time, cron jobs re-registered, emits
-  re-delivered (receivers drop the signals they hold), missing children spawned, a replayed
-  ``Stop`` carried out again. Either every wanted agent starts or none does.
+  re-delivered (receivers drop the signals they hold), missing children spawned and
+  unannounced ones announced (see ``_children``), a replayed ``Stop`` carried out again.
+  Either every wanted agent starts or none does.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import asyncio
 import itertools
 import json
 import logging
+from collections.abc import Mapping
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -37,7 +39,7 @@ import attrs
 from jido import Agent, AgentSpec, Cron, Directive, Schedule, Signal, ToAgent, ToSink
 
 from . import _async_supervision as supervision
-from ._async_directives import after, cron_signal, execute
+from ._async_directives import after, announce_child, cron_signal, execute, respawn
 from ._async_errors import NotDurable, RuntimeClosed
 from ._async_server import RESENT, Hibernated, Queued, Server
 from ._cron import cron_over
@@ -572,7 +574,7 @@ async def _restore(
     # Other restores, thaws or stops ran while this one awaited storage: start only what
     # is still ours to start (and a hibernated agent only if it is still hibernated).
     plans = [p for p in plans if ours(p[0].agent_id) and rt._hibernated.get(p[0].agent_id) is p[3]]
-    known = {r.agent_id for r in records}
+    stored = {r.agent_id: r for r in records}
     stopped = {r.agent_id for r in records if isinstance(r, AgentRecord) and r.stopped}
     # Stored, not stopped, and neither in memory nor about to be: what is sent to them is
     # journalled for their recovery. (Read before the awaits above: agents another restore
@@ -671,12 +673,11 @@ async def _restore(
             if not isinstance(e.to, ToSink)
             and not (isinstance(e.to, ToAgent) and e.to.id in stopped)
         ]
-        missing = [d for d in plan.spawns if spawned_id(rec.agent_id, d) not in known]
         if plan.stopped:
             # As live: what its steps emitted and spawned before the Stop was carried out,
             # then it stopped (effects and timers it had armed were cancelled by the stop).
             execute(rt, srv, None, emits)
-            execute(rt, srv, None, missing)
+            _children(rt, srv, plan, stored)
             supervision.stop(rt, srv, plan.stop_reason, cause=plan.stopped_by)
             continue
         outbox = plan.outbox
@@ -703,7 +704,7 @@ async def _restore(
         for cause, group in itertools.groupby(outbox.invokes, key=lambda pair: pair[1]):
             execute(rt, srv, cause, tuple(invoke for invoke, _ in group))
         execute(rt, srv, None, emits)
-        execute(rt, srv, None, missing)
+        _children(rt, srv, plan, stored)
         if rt._closed:
             # Thawed during shutdown's drain: armed timers would keep the drain from
             # converging. They stay in the outbox, so snapshots still remember them.
@@ -716,6 +717,42 @@ async def _restore(
                 "snapshot", snapshot_record(srv.agent, spec, srv.last_seq, outbox, rt._codec)
             )
     return tuple(rec.agent_id for rec, *_ in started if not rt._servers[rec.agent_id].stopped)
+
+
+def _children(
+    rt: AsyncRuntime,
+    parent: Server,
+    plan: Replayed,
+    stored: Mapping[str, AgentRecord | CorruptJournal],
+) -> None:
+    """Finish the spawns of the replayed steps that no ``child.exit`` answers, so that the
+    parent gets exactly one ``child.started`` for each child it spawned.
+
+    Live, a child is registered before its parent's ``child.started`` is journalled, and a
+    crash may come between the two, or before either. So a child storage does not hold is
+    spawned now (and announced, unless the parent's journal holds its notice already: then
+    its registration was lost, not the notice), and one storage holds as this parent's
+    child, not stopped, whose notice the journal lacks is announced now. (Storage holding
+    the id for another agent is the refusal of a registration the crash kept the parent
+    from hearing of; nothing is said.) The notice is journalled as any lifecycle signal,
+    so a later recovery finds it and does not announce the child twice.
+    """
+    parent_id = parent.agent.id
+    for d, announced in zip(plan.spawns, plan.announced, strict=True):
+        child_id = spawned_id(parent_id, d)
+        rec = stored.get(child_id)
+        if rec is None:
+            if announced:
+                respawn(rt, parent, d)
+            else:
+                execute(rt, parent, None, (d,))
+        elif (
+            not announced
+            and isinstance(rec, AgentRecord)
+            and not rec.stopped
+            and (rec.parent_id, rec.tag) == (parent_id, d.tag)
+        ):
+            announce_child(rt, parent, d)
 
 
 def _replay(

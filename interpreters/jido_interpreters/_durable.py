@@ -16,6 +16,9 @@ replayed steps left outstanding, so the runtime can finish it:
   id) it already holds.
 * ``SpawnAgent`` of a child that was never registered, and whose ``jido.agent.child.exit``
   is not in the journal either (a spawn the runtime refused is answered by one): spawned now.
+  Whether its ``jido.agent.child.started`` is in the journal is told too: the live runtime
+  registers a child before that notice is journalled, so a crash between the two leaves a
+  child that storage holds and its parent never heard of, to be told now.
 * ``AdoptChild`` whose link storage does not hold (the crash came before it was written):
   linked now, without a second ``jido.agent.child.started``.
 * ``jido.agent.restarted``: a restart's notice is handled right after the crash it
@@ -42,6 +45,7 @@ import orjson
 import jido
 from jido import (
     CHILD_EXIT,
+    CHILD_STARTED,
     RESTARTED,
     SENSOR_EXIT,
     AdoptChild,
@@ -239,6 +243,8 @@ class Replayed:
         emits: every ``Emit`` of the replayed steps, with the id of the emitting agent.
         spawns: every ``SpawnAgent`` of the replayed steps but those a journalled
             ``jido.agent.child.exit`` answers.
+        announced: for each of ``spawns``, whether a journalled
+            ``jido.agent.child.started`` answers it (its parent was told the child started).
         adoptions: every ``AdoptChild`` of the replayed steps.
         stopped_by: the journalled signal whose step stopped the agent (a ``Stop``
             directive, or a crash under ``StopAgent`` / ``Escalate``), or ``None``.
@@ -250,6 +256,7 @@ class Replayed:
     outbox: Outbox
     emits: tuple[Emit, ...]
     spawns: tuple[SpawnAgent, ...]
+    announced: tuple[bool, ...]
     adoptions: tuple[AdoptChild, ...] = ()
     stopped_by: Signal | None = None
     stop_reason: str = ""
@@ -342,7 +349,8 @@ def replay(
     crons: dict[str, Cron] = {c.job_id: c for c in outbox.crons}
     sensors: dict[str, StartSensor] = {s.tag: s for s in outbox.sensors}
     emits: list[Emit] = []
-    spawns: list[SpawnAgent] = []
+    # Each spawn with whether its child.started is journalled (see ``_answer``).
+    spawns: list[tuple[SpawnAgent, bool]] = []
     adoptions: list[AdoptChild] = []
     stopped_by: Signal | None = None
     stop_reason = ""
@@ -386,15 +394,8 @@ def replay(
             # The runtime reports the end of the sensor running under the tag (a replaced or
             # stopped one ends silently).
             sensors.pop(str(signal.data.get("tag")), None)
-        if signal.type == CHILD_EXIT and isinstance(signal.data, dict):
-            # The exit answers the spawn of its tag and child id (one the runtime refused,
-            # or whose child stopped): the parent was told the child is gone, so recovery
-            # must not spawn it again (nor tell the parent of a refusal twice).
-            tag, child_id = signal.data.get("tag"), signal.data.get("child_id")
-            for i, spawn in enumerate(spawns):
-                if spawn.tag == tag and spawned_id(agent.id, spawn) == child_id:
-                    del spawns[i]
-                    break
+        if signal.type in (CHILD_STARTED, CHILD_EXIT) and isinstance(signal.data, dict):
+            _answer(spawns, agent.id, signal.type, signal.data)
         try:
             result = jido.step(spec, agent, signal)
         except PASSING:
@@ -435,7 +436,7 @@ def replay(
                 case Emit():
                     emits.append(d)
                 case SpawnAgent():
-                    spawns.append(d)
+                    spawns.append((d, False))
                 case AdoptChild():
                     adoptions.append(d)
                 case Stop(reason=reason):
@@ -456,11 +457,40 @@ def replay(
             sensors=tuple(sensors.values()),
         ),
         emits=tuple(emits),
-        spawns=tuple(spawns),
+        spawns=tuple(d for d, _ in spawns),
+        announced=tuple(told for _, told in spawns),
         adoptions=tuple(adoptions),
         stopped_by=stopped_by,
         stop_reason=stop_reason,
     )
+
+
+def _answer(
+    spawns: list[tuple[SpawnAgent, bool]], parent_id: str, kind: str, data: dict[str, Any]
+) -> None:
+    """Settle the spawn that a journalled ``child.started`` or ``child.exit`` (``kind``)
+    answers: one of ``spawns`` of its tag and child id.
+
+    ``child.started`` marks the first such spawn not yet announced as announced.
+    ``child.exit`` (a spawn the runtime refused, or a child that stopped) takes one out:
+    the parent was told the child is gone, so recovery must not spawn it again (nor tell
+    the parent of a refusal twice). It takes an unannounced one if there is one, since a
+    refusal comes with no ``child.started`` (a spawn refused for the tag of a running
+    child follows that child's announced spawn), else the first.
+    """
+    tag, child_id = data.get("tag"), data.get("child_id")
+    ours = [
+        i
+        for i, (spawn, _) in enumerate(spawns)
+        if spawn.tag == tag and spawned_id(parent_id, spawn) == child_id
+    ]
+    unannounced = [i for i in ours if not spawns[i][1]]
+    if kind == CHILD_STARTED:
+        if unannounced:
+            first = unannounced[0]
+            spawns[first] = (spawns[first][0], True)
+    elif unannounced or ours:
+        del spawns[(unannounced or ours)[0]]
 
 
 def snapshot_record(
