@@ -94,6 +94,7 @@ __all__ = [
     "RunawayError",
     "SensorFn",
     "UnknownAgent",
+    "fired_by",
 ]
 
 #: Virtual time 0 of a runtime unless told otherwise.
@@ -877,12 +878,40 @@ class Kernel:
         """Restart a running agent as a ``Restart`` policy does: its value kept, what it
         armed itself (timers, cron jobs, sensors) dropped, the schedules its spec declares
         registered again, with ids derived from the signal whose step ``crashed`` (as on
-        AsyncRuntime, whose journal must not take them for re-deliveries)."""
+        AsyncRuntime, whose journal must not take them for re-deliveries).
+
+        What it armed that is due now has fired, though, as on AsyncRuntime, where a timer
+        due at the instant of the crash has put its signal in the mailbox before the step
+        ran (a cron tick due with the crashing one, say): those signals are delivered."""
+        due = self.take_due(agent_id)
         self.forget_armed(agent_id)
         agent = self.agents[agent_id]
         problems: list[Problem] = []
         self._execute(agent_id, None, restarted(self.specs[agent.spec], agent, crashed), problems)
         self.problems.extend(problems)
+        for sender, sig in due:
+            self.refire(agent_id, sender, sig)
+
+    def take_due(self, agent_id: str) -> list[tuple[str, Signal]]:
+        """Fire the live timers of ``agent_id`` due now, in order, taking them out: what
+        each fired (``"@timer"``, ``"@cron"`` or ``"@sensor"``) and its signal."""
+        due = sorted(
+            t
+            for t in self.timers
+            if t[2] == agent_id and t[0] <= self.now and self._timer_live(agent_id, t[4])
+        )
+        if not due:
+            return []
+        taken = {t[1] for t in due}
+        self.timers = [t for t in self.timers if t[1] not in taken]
+        heapq.heapify(self.timers)
+        for t in due:
+            self._at_once.pop(t[1], None)
+        return [(fired_by(t[4]), self.fired(agent_id, t[3], t[4])) for t in due]
+
+    def refire(self, agent_id: str, sender: str, sig: Signal) -> None:
+        """Deliver a signal :meth:`take_due` fired (the hook a simulation overrides)."""
+        self.queue.append((agent_id, sig))
 
     def announce_restart(self, agent_id: str, restarts: int, reason: str) -> None:
         """Tell ``agent_id``, just restarted, that it was (``jido.agent.restarted``), so that
@@ -978,21 +1007,23 @@ class Kernel:
             self.now = max(self.now, due)
             if not self._timer_live(agent_id, tag):
                 continue
-            if tag and tag[0] == "cron":
-                job = self.crons[(agent_id, tag[1])]
-                job.ticks += 1
-                sig = attrs.evolve(
-                    sig, id=derive_id(sig.id, agent_id, job.ticks), time=self.clock()
-                )
-                self._arm_cron(job)
-            else:
-                sig = attrs.evolve(sig, time=self.clock())
+            sig = self.fired(agent_id, sig, tag)
             if agent_id in self.agents:
                 self.queue.append((agent_id, sig))
                 if tag and tag[0] == "sensor":
                     self._sensor_fired(agent_id, tag, sig)
             handled += self._drain()
         return handled
+
+    def fired(self, agent_id: str, sig: Signal, tag: tuple[str, ...]) -> Signal:
+        """The signal of a live timer of ``agent_id`` firing now: a cron tick gets its own
+        id (and the job's next tick is armed), any timer the current time."""
+        if tag and tag[0] == "cron":
+            job = self.crons[(agent_id, tag[1])]
+            job.ticks += 1
+            self._arm_cron(job)
+            return attrs.evolve(sig, id=derive_id(sig.id, agent_id, job.ticks), time=self.clock())
+        return attrs.evolve(sig, time=self.clock())
 
     def _timer_live(self, agent_id: str, tag: tuple[str, ...]) -> bool:
         if agent_id not in self.agents:
@@ -1013,3 +1044,10 @@ class Kernel:
 def _on_microseconds(seconds: Fraction) -> float:
     """``seconds`` to the nearest whole microsecond, as virtual time counts them."""
     return round(seconds * 1_000_000) / 1_000_000
+
+
+def fired_by(tag: tuple[str, ...]) -> str:
+    """Where a timer's signal comes from, as a simulation's events name it."""
+    if not tag:
+        return "@timer"
+    return "@cron" if tag[0] == "cron" else "@sensor"

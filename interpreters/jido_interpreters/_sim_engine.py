@@ -30,7 +30,6 @@ from jido import (
     JidoError,
     Problem,
     Signal,
-    derive_id,
 )
 
 from ._faults import (
@@ -44,7 +43,7 @@ from ._faults import (
     MessageDuplicated,
     MessageReordered,
 )
-from ._kernel import DirectiveHandler, EffectOutcome, Kernel, SensorFn
+from ._kernel import DirectiveHandler, EffectOutcome, Kernel, SensorFn, fired_by
 from ._options import AgentOptions
 from ._outcomes import as_text, outcome_signal, system_signal
 from ._policy import PASSING, CrashHandled
@@ -545,21 +544,31 @@ class _Engine(Kernel):
         incarnation, tag = extra
         if self._incarnation.get(agent_id) != incarnation or not self._timer_live(agent_id, tag):
             return  # cancelled, replaced, or lost in a crash: time passes, nothing happens
-        if tag and tag[0] == "cron":
-            # As Kernel.advance does: each tick gets its own id, and the next one is armed.
-            job = self.crons[(agent_id, tag[1])]
-            job.ticks += 1
-            sig = attrs.evolve(sig, id=derive_id(sig.id, agent_id, job.ticks), time=self.clock())
-            self._arm_cron(job)
-            self.deliver_now(agent_id, "@cron", sig, limit)
-        elif tag:
+        if tag and tag[0] == "sensor" and agent_id in self.agents:
             # The end of the sensor is known first, as in Kernel.advance: its exit signal
             # queues ahead of what the emission's step sends.
-            if agent_id in self.agents:
-                self._sensor_fired(agent_id, tag, sig)
-            self.deliver_now(agent_id, "@sensor", attrs.evolve(sig, time=self.clock()), limit)
-        else:
-            self.deliver_now(agent_id, "@timer", attrs.evolve(sig, time=self.clock()), limit)
+            self._sensor_fired(agent_id, tag, sig)
+        # As Kernel.advance does: a cron tick gets its own id, and the next one is armed.
+        self.deliver_now(agent_id, fired_by(tag), self.fired(agent_id, sig, tag), limit)
+
+    def take_due(self, agent_id: str) -> list[tuple[str, Signal]]:
+        # The heap holds the timers; those taken need no removing: the restart's new
+        # incarnation leaves them dead (see forget_armed).
+        life = self._incarnation[agent_id]
+        due = sorted(
+            item
+            for item in self.heap
+            if item[2] == _TIMER
+            and item[3] == agent_id
+            and item[0] <= self.now
+            and item[6][0] == life
+            and self._timer_live(agent_id, item[6][1])
+        )
+        return [(fired_by(i[6][1]), self.fired(agent_id, i[5], i[6][1])) for i in due]
+
+    def refire(self, agent_id: str, sender: str, sig: Signal) -> None:
+        # Delivered now, after the restart's notice (which goes first), as fired timers.
+        self.push(self.now, _LOCAL, agent_id, sender, sig, False)
 
     def deliver_now(
         self, target: str, sender: str, sig: Signal, limit: int, ended: bool = False
