@@ -337,3 +337,24 @@ def test_a_rejected_value_is_reported_at_its_field(
     assert len(problems) == 1
     assert problems[0].endswith(str(path))
     assert problems[0].startswith(f"{ProblemKind.STATE}:")
+
+
+@pytest.mark.parametrize(
+    "op",
+    [
+        SetPath("n", {1, 2}),
+        SetState({"n": frozenset({1})}),
+        SetPath("n", b"x"),
+        SetPath("n", object()),
+        SetPath(("scores", "k"), {1}),
+        SetState({"items": {"k": b"x"}}),
+    ],
+)
+def test_a_value_that_is_neither_data_nor_built_values_is_refused(op: StateOp) -> None:
+    """Non-JSON values holding no attrs instance (a set of numbers, bytes) were taken as
+    values the action built, unchecked: the state could then never be written."""
+    state, problems = run("p", ops=(op,))
+    assert state == Shop()
+    (problem,) = problems
+    assert problem.startswith(f"{ProblemKind.STATE}:")
+    assert "cannot hold" in problem

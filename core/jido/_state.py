@@ -231,9 +231,11 @@ def _written(
     try:
         return _writing.structure(value, declared)
     except Exception as exc:
-        if not (t is list or t is dict) and not is_json(value):
+        if not (t is list or t is dict) and not is_json(value) and _holds_attrs(value):
             # Not JSON data but typed values the action built (say, instances of a union
             # cattrs tells apart by shape only): taken as given, as attrs itself takes them.
+            # What holds no attrs instance (a set of numbers, bytes) is no such value: it is
+            # refused, as the state could not be written.
             return value
         reasons = (
             describe(exc)
@@ -270,6 +272,17 @@ def _built(value: Any, declared: Any) -> bool:
         args = typing.get_args(declared)
         key = args[0] if len(args) == 2 else None
         return not isinstance(key, type) or all(type(k) is key for k in value)
+    return False
+
+
+def _holds_attrs(value: Any) -> bool:
+    """Whether ``value`` is, or a collection holding somewhere, an attrs instance."""
+    if attrs.has(type(value)):
+        return True
+    if isinstance(value, Mapping):
+        return any(_holds_attrs(v) for v in value.values())
+    if isinstance(value, tuple | list | set | frozenset):
+        return any(_holds_attrs(v) for v in value)
     return False
 
 
