@@ -70,6 +70,7 @@ from jido_interpreters import (
     UnknownAgent,
     UnknownSpec,
 )
+from jido_interpreters._storage import JOURNAL, StorageError
 
 __all__ = ["redis_url"]  # the fixture, imported so pytest finds it here
 
@@ -310,13 +311,14 @@ class Backend:
     path: Path
     url: str = ""
     prefix: str = ""
+    compact: bool = False  # SQLite only: drop the entries a snapshot covers
     opened: list[Storage] = attrs.Factory(list)
 
     def open(self) -> Storage:
         """A new connection to the same data."""
         store: Storage
         if self.kind == "sqlite":
-            store = SQLiteStorage(self.path)
+            store = SQLiteStorage(self.path, compact=self.compact)
         else:
             store = RedisStorage(self.url, prefix=self.prefix)
         self.opened.append(store)
@@ -2177,6 +2179,167 @@ def test_stored_fields_of_the_wrong_type_are_corrupt_journals(
         assert err.agent_id == "c1"
 
     asyncio.run(main())
+
+
+def _lose(backend: Backend, what: str) -> None:
+    """Damage c1's data as a hand edit, a bad copy or Redis eviction would: an entry
+    removed (the second, or the last), the journal key or id set gone (Redis), the
+    snapshot gone, or the snapshot's seq moved (``seq+100``, ``seq=0``)."""
+    if backend.kind == "sqlite":
+        sql = {
+            "entry-2": "DELETE FROM journal WHERE agent_id = 'c1' AND seq = 2",
+            "snapshot": "DELETE FROM snapshots WHERE agent_id = 'c1'",
+            "seq+100": "UPDATE snapshots SET seq = seq + 100 WHERE agent_id = 'c1'",
+            "seq=0": "UPDATE snapshots SET seq = 0 WHERE agent_id = 'c1'",
+        }[what]
+        with _sqlite(backend.path) as db:
+            assert db.execute(sql).rowcount == 1
+        return
+    with _redis(backend.url) as r:
+        p = backend.prefix
+        match what:
+            case "entry-2":
+                r.lset(f"{p}j:c1", 1, b"gone")
+                assert r.lrem(f"{p}j:c1", 1, b"gone") == 1
+            case "entry-last":
+                assert r.rpop(f"{p}j:c1") is not None
+            case "journal-key":
+                assert r.delete(f"{p}j:c1") == 1
+            case "id-set":
+                assert r.delete(f"{p}ids:c1") == 1
+            case "seq+100" | "seq=0":
+                record = json.loads(r.get(f"{p}snap:c1"))
+                seq = record["seq"] + 100 if what == "seq+100" else 0
+                r.set(f"{p}snap:c1", json.dumps({**record, "seq": seq}))
+            case _:
+                raise AssertionError(what)
+
+
+async def _refused_for_c1(backend: Backend) -> CorruptJournal:
+    """Restore, expecting one CorruptJournal, for c1."""
+    group = await _refused(backend)
+    (err,) = group.exceptions
+    assert isinstance(err, CorruptJournal)
+    assert err.agent_id == "c1"
+    return err
+
+
+def test_a_missing_journal_entry_fails_recovery(backend: Backend) -> None:
+    """Sequence numbers have no gaps: an entry removed from the middle of a journal fails
+    recovery with a CorruptJournal naming the agent and the missing entry, rather than
+    replaying an agent that never handled it."""
+    _prepare(backend)
+    _lose(backend, "entry-2")
+
+    async def main() -> None:
+        err = await _refused_for_c1(backend)
+        assert err.seq == 2
+        assert "journal entry 2 is corrupt: missing" in str(err)
+
+    asyncio.run(main())
+
+
+@pytest.mark.parametrize(
+    ("what", "seq"), [("entry-last", 3), ("journal-key", 1), ("id-set", JOURNAL)]
+)
+def test_a_redis_journal_cut_short_fails_recovery(
+    redis_url: str, tmp_path: Path, what: str, seq: int
+) -> None:
+    """On Redis the agent's count of its entries says how many its journal holds, and its
+    id set holds at least as many signals: the last entry removed, the journal key evicted
+    (recovery would bring the agent back from its snapshot alone) or its id set evicted
+    (re-deliveries would be handled again) fails recovery, naming the agent."""
+    prefix = f"jido-test:{time.time_ns()}:{next(_prefixes)}:"
+    backend = Backend(kind="redis", path=tmp_path, url=redis_url, prefix=prefix)
+    try:
+        _prepare(backend, snapshot_every=2)
+        _lose(backend, what)
+        err = asyncio.run(_refused_for_c1(backend))
+        assert err.seq == seq
+    finally:
+        backend.close()
+        with _redis(redis_url) as r:
+            keys = list(r.scan_iter(match=f"{prefix}*"))
+            if keys:
+                r.delete(*keys)
+
+
+@pytest.mark.parametrize(("what", "seq"), [("seq+100", -1), ("seq=0", -1)])
+def test_a_snapshot_whose_seq_is_off_fails_recovery(backend: Backend, what: str, seq: int) -> None:
+    """A snapshot is the agent after entry ``seq``: one whose seq is past the journal's end
+    (entries would be skipped), or lower than the steps its agent took (the entries it
+    holds would be replayed over it again), fails recovery with a CorruptJournal naming
+    the agent and its snapshot."""
+    _prepare(backend, snapshot_every=2)
+    _lose(backend, what)
+
+    async def main() -> None:
+        err = await _refused_for_c1(backend)
+        assert err.seq == seq
+        assert "its snapshot is corrupt" in str(err)
+
+    asyncio.run(main())
+
+
+@pytest.mark.parametrize(("what", "seq"), [("snapshot", 1), ("seq+100", -1), ("seq=0", 1)])
+def test_a_compacted_journal_without_its_snapshot_fails_recovery(
+    tmp_path: Path, what: str, seq: int
+) -> None:
+    """With compaction, the entries a snapshot covers are gone: the snapshot removed, or its
+    seq moved, leaves entries no snapshot covers, and recovery fails naming the agent and
+    what is missing (it would replay the agent from its start over the later entries)."""
+    backend = Backend(kind="sqlite", path=tmp_path / "agents.db", compact=True)
+    try:
+        _prepare(backend, snapshot_every=2)
+        _lose(backend, what)
+        err = asyncio.run(_refused_for_c1(backend))
+        assert err.seq == seq
+    finally:
+        backend.close()
+
+
+@pytest.mark.parametrize("table", ["journal", "snapshots", "agents"])
+def test_a_table_missing_from_a_sqlite_store_is_a_storage_error(tmp_path: Path, table: str) -> None:
+    """A table of the store dropped (a hand edit, a bad copy) is refused with the storage
+    errors the docs describe, not sqlite3's own: by ``SQLiteStorage`` opening the file (a
+    StorageError naming the table), and, dropped under a store opened already, by
+    recovery (a CorruptJournal per agent for its journal, in a RecoveryError; a
+    StorageError for the registrations)."""
+    backend = Backend(kind="sqlite", path=tmp_path / "agents.db")
+    try:
+        _prepare(backend, snapshot_every=2)
+        store = backend.open()  # opened before the damage
+        with _sqlite(backend.path) as db:
+            db.execute(f"DROP TABLE {table}")
+        with pytest.raises(StorageError, match=f"its {table} table is missing"):
+            SQLiteStorage(backend.path)
+
+        async def main() -> None:
+            rt = AsyncRuntime(SPECS, storage=store)
+            try:
+                if table == "agents":
+                    with pytest.raises(StorageError, match="no such table: agents"):
+                        await rt.restore()
+                else:
+                    with pytest.raises(RecoveryError) as info:
+                        await rt.restore()
+                    errors = info.value.exceptions
+                    assert all(isinstance(e, CorruptJournal) for e in errors)
+                    assert {
+                        (e.agent_id, e.seq) for e in errors if isinstance(e, CorruptJournal)
+                    } == {
+                        ("tally", JOURNAL),
+                        ("c1", JOURNAL),
+                        ("c2", JOURNAL),
+                    }
+                    assert f"no such table: {table}" in str(errors[0])
+                assert rt.agent_ids == ()
+            finally:
+                await rt.shutdown()
+
+        asyncio.run(main())
+    finally:
+        backend.close()
 
 
 def test_a_start_overtaken_by_shutdown_leaves_no_agent_to_recover(backend: Backend) -> None:

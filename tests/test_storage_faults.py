@@ -38,6 +38,7 @@ from jido_interpreters import (
     Escalate,
     JournalEntry,
     NotDurable,
+    RecoveryError,
     RedisStorage,
     SnapshotRecord,
     SQLiteStorage,
@@ -513,6 +514,46 @@ def test_a_failed_snapshot_loses_nothing(tmp_path: Path, caplog: pytest.LogCaptu
     assert any("storage snapshot failed" in r.getMessage() for r in caplog.records)
     assert before["c"].state.n == sum(range(7))
     assert asyncio.run(_reloaded(tmp_path / "db")) == before
+
+
+def test_a_store_of_ones_own_that_loses_an_entry_fails_recovery(tmp_path: Path) -> None:
+    """The runtime checks what any store's ``load`` gives: journal entries that do not
+    follow on from the snapshot without a gap (a store of one's own losing one) fail
+    recovery with a CorruptJournal naming the agent and the missing entry."""
+    store = Flaky(tmp_path / "db")
+
+    async def main() -> None:
+        rt = await _system(store)
+        for i in range(3):
+            await rt.cast("c", ext(i, data={"by": i}))
+        await rt.wait_idle(timeout=5)
+        await rt.shutdown()
+
+    asyncio.run(main())
+    store.close()
+    losing = Flaky(tmp_path / "db")
+    load = losing.inner.load
+
+    def lossy(agent_id: str) -> tuple[SnapshotRecord | None, list[JournalEntry]]:
+        snap, entries = load(agent_id)
+        return snap, [e for e in entries if (e.agent_id, e.seq) != ("c", 2)]
+
+    losing.load = lossy  # type: ignore[method-assign]
+
+    async def restore() -> None:
+        rt = AsyncRuntime(SPECS, storage=losing)
+        try:
+            with pytest.raises(RecoveryError) as info:
+                await rt.restore()
+            (err,) = info.value.exceptions
+            assert isinstance(err, CorruptJournal)
+            assert (err.agent_id, err.seq) == ("c", 2)
+            assert rt.agent_ids == ()
+        finally:
+            await rt.shutdown()
+
+    asyncio.run(restore())
+    losing.close()
 
 
 def test_shutdown_writes_what_was_handed_to_storage(tmp_path: Path) -> None:

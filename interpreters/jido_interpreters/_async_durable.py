@@ -64,6 +64,7 @@ from ._storage import (
     SnapshotRecord,
     StorageError,
     UnknownSpec,
+    check_sequence,
 )
 
 if TYPE_CHECKING:
@@ -556,6 +557,8 @@ async def _restore(
         hib = rt._hibernated.get(rec.agent_id)
         try:
             snap, entries = await loop.run_in_executor(None, storage.load, rec.agent_id)
+            # Checked here too, for stores of one's own: an entry missing is a different agent.
+            check_sequence(rec.agent_id, snap, entries)
             if hib is not None:
                 # Entries after its last step arrived while it hibernated: they are parked
                 # and handled live once it is back, not replayed.
@@ -768,7 +771,7 @@ def _replay(
         # The snapshot stands in for the registration's initial agent (every agent has one
         # from its start on); a registration damaged there still fails loudly.
         try:
-            json.loads(rec.initial)
+            initial = json.loads(rec.initial)
         except ValueError as exc:
             raise CorruptJournal(
                 rec.agent_id, 0, f"its initial agent is not JSON ({exc})"
@@ -787,6 +790,17 @@ def _replay(
             outbox = Outbox.from_json(snap.outbox, codec)
         except (ValueError, KeyError, TypeError) as exc:
             raise CorruptJournal(rec.agent_id, -1, f"outbox: {exc}") from None
+        # Each journal entry is one step, and a step adds at most one to the version: a
+        # snapshot further from the start than its seq allows has a seq too low, and the
+        # entries it already holds would be replayed over it again.
+        base = initial.get("version") if isinstance(initial, dict) else None
+        steps = agent.version - (base if type(base) is int else 0)
+        if steps > snap.seq:
+            raise CorruptJournal(
+                rec.agent_id,
+                -1,
+                f"it holds the agent after {steps} steps, but says it follows entry {snap.seq}",
+            )
         start = snap.seq
     else:
         stored = rec.schema_version

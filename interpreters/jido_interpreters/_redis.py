@@ -22,6 +22,7 @@ from ._storage import (
     SnapshotRecord,
     StorageError,
     StorageInUse,
+    check_sequence,
     decode_entry,
     decode_registration,
     decode_snapshot,
@@ -212,7 +213,8 @@ class RedisStorage:
 
     Durability is the server's: run it with ``appendonly yes`` (and ``appendfsync always``
     for the same guarantee as SQLite's ``synchronous=FULL``; ``everysec`` loses at most a
-    second on power loss).
+    second on power loss), and with ``maxmemory-policy noeviction``: an evicted key is lost
+    data (recovery refuses an agent whose journal, count or id set was evicted).
 
     One runtime at a time may write under a prefix: :meth:`claim` takes a lease on it, which
     a background thread renews every third of ``claim_ttl`` while it is held. A holder that
@@ -487,14 +489,33 @@ class RedisStorage:
         return out
 
     def load(self, agent_id: str) -> tuple[SnapshotRecord | None, list[JournalEntry]]:
+        """See :meth:`Storage.load`. The journal list is never trimmed, so it must hold
+        entries 1 to the agent's sequence counter, each at its place, and the id set at
+        least as many signals: a key evicted or an element removed is a
+        :class:`CorruptJournal` (:func:`check_sequence`), not a shorter history.
+
+        Raises:
+            CorruptJournal: damaged or missing data.
+        """
         import redis
 
+        p = self._p
+        # One transaction: an append landing between the reads would look like damage.
         try:
-            snap_raw = self._r.get(self._p + "snap:" + agent_id)
-        except redis.ResponseError as exc:  # a key of another type: foreign data
-            raise CorruptJournal(agent_id, -1, f"its key holds no snapshot ({exc})") from None
+            with self._r.pipeline(transaction=True) as pipe:
+                pipe.get(p + "seq:" + agent_id)
+                pipe.scard(p + "ids:" + agent_id)
+                pipe.get(p + "snap:" + agent_id)
+                pipe.lrange(p + "j:" + agent_id, 0, -1)
+                counter, known, snap_raw, stored = pipe.execute(raise_on_error=False)
+        except redis.ResponseError as exc:  # pragma: no cover - raise_on_error=False
+            raise CorruptJournal(agent_id, JOURNAL, f"it cannot be read ({exc})") from None
+        if isinstance(snap_raw, redis.ResponseError):  # a key of another type: foreign data
+            raise CorruptJournal(agent_id, -1, f"its key holds no snapshot ({snap_raw})")
+        for reply, what in ((stored, "journal"), (counter, "count"), (known, "id set")):
+            if isinstance(reply, redis.ResponseError):
+                raise CorruptJournal(agent_id, JOURNAL, f"its key holds no {what} ({reply})")
         snap = None
-        after = 0
         if snap_raw is not None:
             try:
                 data = json.loads(snap_raw)
@@ -502,11 +523,22 @@ class RedisStorage:
             except (ValueError, TypeError, KeyError) as exc:
                 raise CorruptJournal(agent_id, -1, f"not a snapshot record ({exc!r})") from None
             snap = decode_snapshot(agent_id, *fields)
-            after = snap.seq
-        try:
-            stored = self._r.lrange(self._p + "j:" + agent_id, 0, -1)
-        except redis.ResponseError as exc:
-            raise CorruptJournal(agent_id, JOURNAL, f"its key holds no journal ({exc})") from None
+        if counter is None:
+            last = 0  # nothing journalled (or the key was evicted: the entries say so)
+        elif counter.isdigit():
+            last = int(counter)
+        else:
+            raise CorruptJournal(agent_id, JOURNAL, f"its count {counter!r:.20} is no number")
+        if len(stored) > last:
+            raise CorruptJournal(
+                agent_id, JOURNAL, f"it holds {len(stored)} entries, its count says {last}"
+            )
+        # The id set holds every journalled signal (and signals marked undelivered or seen
+        # by an earlier agent of this id): without it, re-deliveries would be handled again.
+        if known < last:
+            raise CorruptJournal(
+                agent_id, JOURNAL, f"its id set holds {known} signals for {last} entries"
+            )
         entries = []
         for index, raw in enumerate(stored):
             # Sequence numbers count from 1 and the list is never trimmed: the position
@@ -516,8 +548,21 @@ class RedisStorage:
             except (ValueError, TypeError) as exc:
                 raise CorruptJournal(agent_id, index + 1, f"not a journal entry ({exc})") from None
             entry = decode_entry(agent_id, index + 1, seq, source, sid, sig, at)
-            if entry.seq > after:
-                entries.append(entry)
+            if entry.seq != index + 1:
+                raise CorruptJournal(
+                    agent_id,
+                    index + 1,
+                    f"missing: the journal goes on at entry {entry.seq} after entry {index}",
+                )
+            entries.append(entry)
+        if len(entries) < last:
+            ends = f"ends at entry {len(entries)}" if entries else "holds no entry"
+            raise CorruptJournal(
+                agent_id, len(entries) + 1, f"missing: the journal {ends}, its count says {last}"
+            )
+        after = 0 if snap is None else snap.seq
+        entries = entries[after:]
+        check_sequence(agent_id, snap, entries, last)
         return snap, entries
 
     def close(self) -> None:

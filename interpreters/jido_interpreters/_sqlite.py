@@ -10,13 +10,16 @@ from pathlib import Path
 from typing import Literal, final
 
 from ._storage import (
+    JOURNAL,
     STORE_FORMAT,
     AgentExists,
     AgentRecord,
     CorruptJournal,
     JournalEntry,
     SnapshotRecord,
+    StorageError,
     StorageInUse,
+    check_sequence,
     decode_entry,
     decode_registration,
     decode_snapshot,
@@ -74,6 +77,19 @@ _SCHEMA = (
 )
 
 
+_TABLES = ("agents", "journal", "seen", "snapshots")
+
+
+def _damaged(exc: sqlite3.DatabaseError) -> bool:
+    """Whether ``exc`` says the file's content is damaged (a table or column of the store
+    missing, a page malformed), not that it is busy or that the disk failed."""
+    if type(exc) is sqlite3.DatabaseError:  # "malformed", "not a database"
+        return True
+    return isinstance(exc, sqlite3.OperationalError) and str(exc).startswith(
+        ("no such table", "no such column")
+    )
+
+
 def _text(raw: bytes) -> str | bytes:
     # TEXT that is not UTF-8 (a damaged file) is handed on as bytes, which decoding rejects
     # as a CorruptJournal naming the row; sqlite3's default would fail the whole query.
@@ -105,7 +121,8 @@ class SQLiteStorage:
     Raises:
         ValueError: ``synchronous`` is not one of SQLite's three levels.
         StorageError: the file holds a jido store of another format (one written before
-            signals were told apart by source and id is not converted).
+            signals were told apart by source and id is not converted), or one with a table
+            missing.
         sqlite3.Error: the file cannot be opened as a database.
         ValueError: ``path`` is no path (``None``, a number, an empty string).
     """
@@ -152,13 +169,22 @@ class SQLiteStorage:
         format (with ``_lock`` held). Only a new database is written to.
 
         Raises:
-            StorageError: another format; in particular jido's tables without a recorded
-                format, written when the journal held each signal id once whatever its
-                source: read as they are, they would drop signals of other sources sharing
-                those ids, and let through re-deliveries of the ids in ``seen``.
+            StorageError: a table of this format is missing (damage); or another format,
+                in particular jido's tables without a recorded format, written when the
+                journal held each signal id once whatever its source: read as they are,
+                they would drop signals of other sources sharing those ids, and let through
+                re-deliveries of the ids in ``seen``.
         """
         found = self._format()
         if found == STORE_FORMAT:
+            # A table dropped (a hand edit, a bad copy) would fail every later read with
+            # sqlite3's own error, or pass for no data.
+            have = {r[0] for r in self._db.execute("SELECT name FROM sqlite_master")}
+            missing = [t for t in _TABLES if t not in have]
+            if missing:
+                raise StorageError(
+                    f"{self.path} is a damaged store: its {', '.join(missing)} table is missing"
+                )
             return
         if found != 0:
             raise unreadable_format(self.path, found)
@@ -410,12 +436,22 @@ class SQLiteStorage:
     def agents(self) -> list[AgentRecord | CorruptJournal]:
         """Every registration in registration order; a row that cannot be used (a column of
         the wrong type or not UTF-8 text, as a damaged file or a hand edit leaves: SQLite
-        does not enforce column types) is a :class:`CorruptJournal` in its place."""
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT agent_id, spec, schema_version, initial, parent_id, tag, stopped"
-                " FROM agents ORDER BY position"
-            ).fetchall()
+        does not enforce column types) is a :class:`CorruptJournal` in its place.
+
+        Raises:
+            StorageError: the registrations cannot be read at all (their table is missing,
+                the file is malformed).
+        """
+        try:
+            with self._lock:
+                rows = self._db.execute(
+                    "SELECT agent_id, spec, schema_version, initial, parent_id, tag, stopped"
+                    " FROM agents ORDER BY position"
+                ).fetchall()
+        except sqlite3.DatabaseError as exc:
+            if not _damaged(exc):
+                raise
+            raise StorageError(f"{self.path}: the registrations cannot be read ({exc})") from None
         out: list[AgentRecord | CorruptJournal] = []
         for agent_id, spec, version, initial, parent_id, tag, stopped in rows:
             if not isinstance(agent_id, str):
@@ -438,24 +474,47 @@ class SQLiteStorage:
         return out
 
     def load(self, agent_id: str) -> tuple[SnapshotRecord | None, list[JournalEntry]]:
-        with self._lock:
-            snap = self._db.execute(
-                "SELECT seq, schema_version, agent, outbox FROM snapshots WHERE agent_id = ?",
-                (agent_id,),
-            ).fetchone()
-            record = None if snap is None else decode_snapshot(agent_id, *snap)
-            after = 0 if record is None else record.seq
-            rows = self._db.execute(
-                "SELECT seq, source, signal_id, signal, at FROM journal WHERE agent_id = ? AND"
-                " seq > ? ORDER BY seq",
-                (agent_id, after),
-            ).fetchall()
+        """See :meth:`Storage.load`; the entries are checked to follow on from the snapshot,
+        with none missing (:func:`check_sequence`), and the snapshot not to claim entries
+        beyond the journal's last.
+
+        Raises:
+            CorruptJournal: damaged or missing data, tables missing from the file included.
+        """
+        try:
+            with self._lock:
+                snap = self._db.execute(
+                    "SELECT seq, schema_version, agent, outbox FROM snapshots WHERE agent_id = ?",
+                    (agent_id,),
+                ).fetchone()
+                record = None if snap is None else decode_snapshot(agent_id, *snap)
+                after = 0 if record is None else record.seq
+                rows = self._db.execute(
+                    "SELECT seq, source, signal_id, signal, at FROM journal WHERE agent_id = ?"
+                    " AND seq > ? ORDER BY seq",
+                    (agent_id, after),
+                ).fetchall()
+                # The journal's end, for a snapshot past it: with entries after the snapshot
+                # it is the last of them; without, compaction may have dropped every entry,
+                # and then it is unknown (a snapshot with nothing after it is the agent).
+                (last,) = (
+                    self._db.execute(
+                        "SELECT MAX(seq) FROM journal WHERE agent_id = ?", (agent_id,)
+                    ).fetchone()
+                    if not rows
+                    else (None,)
+                )
+        except sqlite3.DatabaseError as exc:
+            if not _damaged(exc):
+                raise
+            raise CorruptJournal(agent_id, JOURNAL, f"it cannot be read ({exc})") from None
         # An entry's position is its seq; one whose seq is damaged is named by where it
         # stands (the entries after a snapshot follow on from its seq).
         entries = [
             decode_entry(agent_id, r[0] if type(r[0]) is int else after + i + 1, *r)
             for i, r in enumerate(rows)
         ]
+        check_sequence(agent_id, record, entries, last if type(last) is int else None)
         return record, entries
 
     def claim(self) -> None:
@@ -466,6 +525,7 @@ class SQLiteStorage:
 
         Raises:
             StorageInUse: another process, or another runtime in this one, holds it.
+            StorageError: the file is damaged (a table of the store missing).
         """
         if self._claimed:
             # One store object given to two runtimes: each would run its own copy of the
@@ -484,8 +544,14 @@ class SQLiteStorage:
         os.ftruncate(fd, 0)
         os.pwrite(fd, str(os.getpid()).encode(), 0)
         self._claim = fd
-        with self._lock:
-            self._cache()  # the previous owner may have written since the file was opened
+        try:
+            with self._lock:
+                self._cache()  # the previous owner may have written since the file was opened
+        except BaseException as exc:
+            self.release()
+            if isinstance(exc, sqlite3.DatabaseError) and _damaged(exc):
+                raise StorageError(f"{self.path} cannot be read ({exc})") from None
+            raise
         self._claimed = True
 
     def release(self) -> None:

@@ -50,6 +50,7 @@ __all__ = [
     "StorageError",
     "StorageInUse",
     "UnknownSpec",
+    "check_sequence",
     "decode_entry",
     "decode_registration",
     "decode_snapshot",
@@ -183,7 +184,15 @@ class Storage(Protocol):
         ...
 
     def load(self, agent_id: str) -> tuple[SnapshotRecord | None, list[JournalEntry]]:
-        """The latest snapshot and the journal entries after it, in order."""
+        """The latest snapshot and the journal entries after it, in order.
+
+        Sequence numbers count from 1, one per entry, with no gaps: the entries returned
+        follow on from the snapshot's ``seq`` (from 1 without one). A store checks what it
+        can of that (see :func:`check_sequence`), and the runtime checks it again.
+
+        Raises:
+            CorruptJournal: what is stored cannot be used, entries missing included.
+        """
         ...
 
     def close(self) -> None:
@@ -399,6 +408,47 @@ def decode_entry(
     return JournalEntry(
         agent_id=agent_id, seq=seq, source=source, signal_id=signal_id, signal=signal, at=at
     )
+
+
+def check_sequence(
+    agent_id: str,
+    snapshot: SnapshotRecord | None,
+    entries: Sequence[JournalEntry],
+    last: int | None = None,
+) -> None:
+    """Check that ``entries`` (what ``Storage.load`` read for ``agent_id``) follow on from
+    ``snapshot`` with no gap: their seqs are the snapshot's ``seq`` + 1 (1 without a
+    snapshot), + 2, and so on, up to ``last``, the store's last seq for the agent, if it
+    knows one.
+
+    An agent is its snapshot plus every entry after it, so an entry missing (a row
+    deleted, a key evicted, a snapshot gone whose entries compaction dropped, a
+    snapshot's seq off) would otherwise be replayed as a silently different agent.
+
+    Raises:
+        CorruptJournal: an entry is missing (named by its seq), or the snapshot claims to
+            come after the store's last entry (``seq`` -1).
+    """
+    after = 0 if snapshot is None else snapshot.seq
+    if last is not None and after > last:
+        raise CorruptJournal(
+            agent_id, -1, f"it comes after entry {after}, but the journal ends at entry {last}"
+        )
+    expected = after + 1
+    for entry in entries:
+        if entry.seq != expected:
+            if snapshot is None and expected == 1:
+                why = "with no snapshot to cover the entries before it"
+            else:
+                why = f"after entry {expected - 1}"
+            raise CorruptJournal(
+                agent_id, expected, f"missing: the journal goes on at entry {entry.seq} {why}"
+            )
+        expected += 1
+    if last is not None and expected <= last:
+        raise CorruptJournal(
+            agent_id, expected, f"missing: the journal ends at entry {expected - 1}, not {last}"
+        )
 
 
 def unreadable_format(where: str, found: object) -> StorageError:
