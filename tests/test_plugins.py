@@ -248,6 +248,29 @@ def test_plugin_and_agent_routing_the_same_pattern_is_a_spec_error() -> None:
     )
 
 
+def test_declared_schedules_of_one_finished_signal_are_a_spec_error() -> None:
+    """Two declared schedules delivering signals of one source and id: a durable runtime
+    dropped the second as a re-delivery of the first, which SyncRuntime delivered. Drafts
+    are no conflict (they get ids of their own when the agent starts)."""
+    first = Signal(type="metrics.report", source="/sched", id="same")
+    second = Signal(type="metrics.other", source="/sched", id="same")
+    other = Plugin(name="other", state=Metrics, schedules=[Schedule(delay=5.0, signal=second)])
+    with pytest.raises(SpecError) as info:
+        AgentSpec(
+            name="jobs",
+            state=Counter,
+            plugins=[other],
+            schedules=[Schedule(delay=5.0, signal=first)],
+        )
+    assert info.value.problems == (
+        "2 schedules declared by the agent and plugin 'other' deliver signals of one source"
+        " '/sched' and id 'same': with storage the second is dropped as a re-delivery (declare"
+        " drafts, whose ids are derived)",
+    )
+    drafts = [schedule(5.0, "metrics.report"), schedule(5.0, "metrics.report")]
+    assert len(AgentSpec(name="jobs", state=Counter, schedules=drafts).schedules) == 2
+
+
 def test_a_cron_job_id_declared_twice_is_a_spec_error() -> None:
     """An interpreter keeps one cron job per id, so two startup jobs under one id (from two
     plugins, a plugin and the agent, or one owner twice) fail the spec build, naming the id

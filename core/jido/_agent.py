@@ -17,6 +17,7 @@ from ._items import items
 from ._json import EMPTY, FrozenMap, lone_surrogate
 from ._plugin import Plugin
 from ._router import Route, Router
+from ._signal import DRAFT
 from ._stamp import stamp
 from ._state import SetState, StateOpError, apply_ops, fixed_times, may_hold_times
 from ._strategy import FSM, Direct, Instruction, Strategy
@@ -190,6 +191,22 @@ def _problems_of_spec(spec: AgentSpec[Any]) -> list[str]:
             problems.append(
                 f"cron job_id {job_id!r} is declared by {' and '.join(named)}: only the last"
                 " job would run"
+            )
+
+    # Finished signals (drafts get ids of their own when the agent starts): a journal takes
+    # a second signal of one source and id for a re-delivery of the first, and drops it.
+    ids: dict[tuple[str, str], list[str]] = {}
+    for owner, given in schedules:
+        for d in given:
+            sig = d.signal
+            if sig.id != DRAFT:
+                ids.setdefault((sig.source, sig.id), []).append(owner)
+    for (source, signal_id), by in ids.items():
+        if len(by) > 1:
+            problems.append(
+                f"{len(by)} schedules declared by {' and '.join(dict.fromkeys(by))} deliver"
+                f" signals of one source {source!r} and id {signal_id!r}: with storage the"
+                " second is dropped as a re-delivery (declare drafts, whose ids are derived)"
             )
     return problems
 
