@@ -26,6 +26,7 @@ from jido import (
     FrozenMap,
     JsonValue,
     NoParams,
+    Plugin,
     Route,
     Signal,
     action,
@@ -507,6 +508,38 @@ def test_a_stored_state_with_a_field_its_class_lost_is_refused_not_cut(
         assert "schema_version" in err.reason
         assert str(err) in str(info.value)
         assert rt.agent_ids == ()
+        await rt.shutdown()
+
+    run(main)
+
+
+def test_a_stored_agent_whose_specs_plugins_changed_is_refused_with_what_to_do(
+    open_store: Callable[[], Storage],
+) -> None:
+    """A plugin mounted since the agent was stored: its slices do not match, which is a
+    spec change more often than damage, and the error says what to do about it."""
+
+    async def prepare() -> None:
+        rt = AsyncRuntime([COUNTER, TALLY], storage=open_store(), snapshot_every=1)
+        await rt.start(COUNTER, "c")
+        await rt.call("c", "t.add", {"by": 2})
+        await rt.shutdown()
+
+    run(prepare)
+    mounted = attrs.evolve(COUNTER, plugins=[Plugin(name="extra")])
+
+    async def main() -> None:
+        rt = AsyncRuntime([mounted, TALLY], storage=open_store())
+        with pytest.raises(RecoveryError) as info:
+            await rt.restore()
+        (err,) = info.value.exceptions
+        assert isinstance(err, CorruptJournal)
+        assert (err.agent_id, err.seq) == ("c", -1)
+        assert err.reason == (
+            "its plugin slices [] do not match the spec's plugins ['extra'] (if the spec's"
+            " plugins changed since it was stored, give spec 'counter' a new schema_version"
+            " and an upgrade that adds or drops the slices in the stored agent's 'slices')"
+        )
         await rt.shutdown()
 
     run(main)

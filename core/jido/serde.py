@@ -478,8 +478,8 @@ class Codec:
         raw_slices = raw.get("slices") or {}
         if not isinstance(raw_slices, Mapping) or set(raw_slices) != set(slice_types):
             raise DecodeError(
-                "agent",
-                f"slices {sorted(raw_slices) if isinstance(raw_slices, Mapping) else raw_slices!r}"
+                "plugin slices",
+                f"{sorted(raw_slices) if isinstance(raw_slices, Mapping) else raw_slices!r}"
                 f" do not match the spec's plugins {sorted(slice_types)}",
             )
         strict = self._state_converter()

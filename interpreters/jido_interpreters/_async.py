@@ -242,7 +242,9 @@ class AsyncRuntime:
         storage: makes agents durable (see :meth:`restore`); ``None``: in memory only.
         snapshot_every: with storage, snapshot an agent after this many journalled steps.
         upgrade: with storage, brings a stored state of an older ``schema_version`` up to
-            date on recovery.
+            date on recovery: ``upgrade(spec_name, stored_version, raw) -> raw``, ``raw``
+            the stored agent as JSON data (``state``, ``slices``, ``version``...); raise to
+            refuse.
         codec: with storage, the codec for what is stored (one that knows any custom
             directives).
         tracer_provider: OpenTelemetry's; the global one if ``None``.

@@ -300,7 +300,14 @@ def decode_agent(
         agent = codec.agent_from_dict(raw, spec)
     except DecodeError as exc:
         reason = exc.reason
-        if exc.what == "agent state" or exc.what.startswith("plugin slice"):
+        if exc.what == "plugin slices":
+            # A plugin mounted or removed since the agent was stored.
+            reason = (
+                f"its plugin slices {reason} (if the spec's plugins changed since it was"
+                f" stored, give spec {spec.name!r} a new schema_version and an upgrade that"
+                " adds or drops the slices in the stored agent's 'slices')"
+            )
+        elif exc.what == "agent state" or exc.what.startswith("plugin slice "):
             # Seldom damage; mostly a class changed under the stored value (a field gone,
             # renamed or of another type) without a new schema version.
             reason = (
