@@ -2239,29 +2239,19 @@ def test_a_missing_journal_entry_fails_recovery(backend: Backend) -> None:
     asyncio.run(main())
 
 
+@pytest.mark.parametrize("backend", ["redis"], indirect=True)
 @pytest.mark.parametrize(
     ("what", "seq"), [("entry-last", 3), ("journal-key", 1), ("id-set", JOURNAL)]
 )
-def test_a_redis_journal_cut_short_fails_recovery(
-    redis_url: str, tmp_path: Path, what: str, seq: int
-) -> None:
+def test_a_redis_journal_cut_short_fails_recovery(backend: Backend, what: str, seq: int) -> None:
     """On Redis the agent's count of its entries says how many its journal holds, and its
     id set holds at least as many signals: the last entry removed, the journal key evicted
     (recovery would bring the agent back from its snapshot alone) or its id set evicted
     (re-deliveries would be handled again) fails recovery, naming the agent."""
-    prefix = f"jido-test:{time.time_ns()}:{next(_prefixes)}:"
-    backend = Backend(kind="redis", path=tmp_path, url=redis_url, prefix=prefix)
-    try:
-        _prepare(backend, snapshot_every=2)
-        _lose(backend, what)
-        err = asyncio.run(_refused_for_c1(backend))
-        assert err.seq == seq
-    finally:
-        backend.close()
-        with _redis(redis_url) as r:
-            keys = list(r.scan_iter(match=f"{prefix}*"))
-            if keys:
-                r.delete(*keys)
+    _prepare(backend, snapshot_every=2)
+    _lose(backend, what)
+    err = asyncio.run(_refused_for_c1(backend))
+    assert err.seq == seq
 
 
 @pytest.mark.parametrize(("what", "seq"), [("seq+100", -1), ("seq=0", -1)])
@@ -2454,13 +2444,18 @@ def test_a_child_whose_started_notice_a_crash_cut_off_is_announced_once(
 
     async def recover() -> None:
         async with restored(backend) as rt:
-            assert set(rt.agent_ids) == {"boss", "boss/kid"}
-            assert rt.children("boss") == {"kid": "boss/kid"}
-            assert rt.state("boss").trail == ("started:boss/kid",)
+            _kid_back_once(rt)
 
     asyncio.run(crash())
     asyncio.run(recover())
     asyncio.run(recover())
+
+
+def _kid_back_once(rt: AsyncRuntime) -> None:
+    """The boss and its child ``kid`` run, the boss told of the child once."""
+    assert set(rt.agent_ids) == {"boss", "boss/kid"}
+    assert rt.children("boss") == {"kid": "boss/kid"}
+    assert rt.state("boss").trail == ("started:boss/kid",)
 
 
 def test_a_child_whose_registration_was_lost_is_spawned_without_a_second_notice(
@@ -2477,9 +2472,7 @@ def test_a_child_whose_registration_was_lost_is_spawned_without_a_second_notice(
         backend.drop_registration("boss/kid")
         for _ in range(2):
             async with restored(backend) as rt:
-                assert set(rt.agent_ids) == {"boss", "boss/kid"}
-                assert rt.children("boss") == {"kid": "boss/kid"}
-                assert rt.state("boss").trail == ("started:boss/kid",)
+                _kid_back_once(rt)
                 assert not rt.problems
 
     asyncio.run(main())
@@ -2505,9 +2498,7 @@ def test_a_spawn_handled_in_the_shutdown_drain_starts_its_child(backend: Backend
             ("boss", CHILD_STARTED),
         ]
         async with restored(backend) as again:
-            assert set(again.agent_ids) == {"boss", "boss/kid"}
-            assert again.children("boss") == {"kid": "boss/kid"}
-            assert again.state("boss").trail == ("started:boss/kid",)
+            _kid_back_once(again)
             assert not again.problems
 
     asyncio.run(main())

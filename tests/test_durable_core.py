@@ -479,12 +479,8 @@ def add_lean(state: CountLean, p: By, ctx: Context) -> ActionResult[CountLean]:
     return ok(CountLean(state.n + p.by))
 
 
-def test_a_stored_state_with_a_field_its_class_lost_is_refused_not_cut(
-    open_store: Callable[[], Storage],
-) -> None:
-    """A snapshot holding a field the state class no longer has is not decoded by dropping
-    it: recovery fails (no agent started), saying which field and what to do (a new
-    schema_version and an upgrade), and the RecoveryError's own text says so too."""
+def _store_a_counter(open_store: Callable[[], Storage]) -> None:
+    """Store the counter ``c`` after one step, snapshotted."""
 
     async def prepare() -> None:
         rt = AsyncRuntime([COUNTER, TALLY], storage=open_store(), snapshot_every=1)
@@ -493,6 +489,16 @@ def test_a_stored_state_with_a_field_its_class_lost_is_refused_not_cut(
         await rt.shutdown()
 
     run(prepare)
+
+
+def test_a_stored_state_with_a_field_its_class_lost_is_refused_not_cut(
+    open_store: Callable[[], Storage],
+) -> None:
+    """A snapshot holding a field the state class no longer has is not decoded by dropping
+    it: recovery fails (no agent started), saying which field and what to do (a new
+    schema_version and an upgrade), and the RecoveryError's own text says so too."""
+
+    _store_a_counter(open_store)
     lean = AgentSpec(
         name="counter", state=CountLean, routes=[Route(pattern="t.add", target=add_lean)]
     )
@@ -519,13 +525,7 @@ def test_a_stored_agent_whose_specs_plugins_changed_is_refused_with_what_to_do(
     """A plugin mounted since the agent was stored: its slices do not match, which is a
     spec change more often than damage, and the error says what to do about it."""
 
-    async def prepare() -> None:
-        rt = AsyncRuntime([COUNTER, TALLY], storage=open_store(), snapshot_every=1)
-        await rt.start(COUNTER, "c")
-        await rt.call("c", "t.add", {"by": 2})
-        await rt.shutdown()
-
-    run(prepare)
+    _store_a_counter(open_store)
     mounted = attrs.evolve(COUNTER, plugins=[Plugin(name="extra")])
 
     async def main() -> None:
