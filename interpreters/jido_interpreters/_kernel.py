@@ -259,6 +259,9 @@ class Kernel:
         # Effect outcomes of the directives being executed, and how deeply (a spawned
         # child's startup runs inside its parent's step): queued when the outermost is done.
         self._outcomes: list[Any] = []
+        # Timers those directives armed, held until they are done (a simulation holds them:
+        # see its _timer); here always empty.
+        self._held: list[Any] = []
         self._depth = 0
         self.steps = 0
         self._seq = itertools.count()
@@ -560,12 +563,12 @@ class Kernel:
                         assert_never(d)
         finally:
             self._depth -= 1
-            if not self._depth and self._outcomes:
+            if not self._depth and (self._outcomes or self._held):
                 self._flush_outcomes()
 
     def _flush_outcomes(self) -> None:
         """Queue the outcomes of the effects the directives just executed invoked (the hook
-        a simulation overrides to put them in flight)."""
+        a simulation overrides to put them, and the timers it held, in flight)."""
         self.queue.extend(self._outcomes)
         self._outcomes.clear()
 

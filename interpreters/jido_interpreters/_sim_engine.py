@@ -25,7 +25,6 @@ from jido import (
     Agent,
     AgentSpec,
     CustomDirective,
-    Directive,
     Invoke,
     JidoError,
     Problem,
@@ -213,8 +212,6 @@ class _Engine(Kernel):
         # The inputs by addressee: when each is sent (sorted) and when it is due (see
         # _back_of_inputs).
         self._inputs_sent: dict[str, tuple[list[float], list[float]]] = {}
-        # Timers the directives being executed armed: see _timer.
-        self._held: list[tuple[float, str, Signal, tuple[int, tuple[str, ...]]]] = []
         self._incarnation: dict[str, int] = {}
         self._incarnations = itertools.count()
         # Which life of an id (a start after a stop is a new one; a crash is not) each item
@@ -398,6 +395,10 @@ class _Engine(Kernel):
             last[agent_id] = due
             self.push(due, _EFFECT, agent_id, "@effect", payload, False)
         self._outcomes.clear()
+        if self._held:
+            held, self._held = self._held, []
+            for timer in held:
+                self._arm(timer)
 
     def _system(self, agent_id: str, type: str, data: object, *, cause: str) -> None:
         sig = system_signal(
@@ -445,21 +446,6 @@ class _Engine(Kernel):
             # sensor's last emission must stay its last). Cron ticks keep their times.
             due = max(due, self._last_due.get((agent_id, agent_id), due))
         self.push(due, _TIMER, agent_id, "@timer", sig, extra)
-
-    def _execute(
-        self,
-        agent_id: str,
-        cause: Signal | None,
-        directives: Iterable[Directive],
-        problems: list[Problem],
-    ) -> None:
-        try:
-            super()._execute(agent_id, cause, directives, problems)
-        finally:
-            if not self._depth and self._held:
-                held, self._held = self._held, []
-                for timer in held:
-                    self._arm(timer)
 
     def _outcomes_stopped(self, agent_id: str) -> None:
         pass  # in flight, they arrive for an ended life: dead letters then (see push)
