@@ -130,7 +130,8 @@ def test_malformed_trace_context_does_not_stop_the_agent() -> None:
 
 def test_failures_are_errors_on_their_spans() -> None:
     """A step whose action raised and an effect whose handler raised end their spans with
-    an ERROR status and the exception recorded; effect spans name their agent."""
+    an ERROR status and the exception recorded (the step's ActionCrashed with its cause, the
+    action's exception); effect spans name their agent."""
     provider, exporter = traced()
 
     async def main() -> None:
@@ -144,10 +145,10 @@ def test_failures_are_errors_on_their_spans() -> None:
 
     asyncio.run(main())
     spans = exporter.get_finished_spans()
-    for name in ("jido.step t.boom", "jido.effect bad"):
+    for name, events in (("jido.step t.boom", 2), ("jido.effect bad", 1)):
         span = by_name(spans, name)
         assert span.status.status_code is StatusCode.ERROR
-        assert [e.name for e in span.events] == ["exception"]
+        assert [e.name for e in span.events] == ["exception"] * events
     effect = by_name(spans, "jido.effect bad").attributes
     assert effect is not None
     assert effect["jido.agent.id"] == "a"

@@ -247,7 +247,8 @@ class AsyncRuntime:
             refuse.
         codec: with storage, the codec for what is stored (one that knows any custom
             directives).
-        tracer_provider: OpenTelemetry's; the global one if ``None``.
+        tracer_provider: OpenTelemetry's; the global one if ``None`` (or the API's proxy
+            provider, which follows the global one).
 
     Raises:
         ValueError: ``snapshot_every`` is not an integer >= 1, or two specs share a name.
@@ -1278,6 +1279,7 @@ class AsyncRuntime:
                 " (statistics().dead_letters counts them all)",
                 DEAD_LETTERS_KEPT,
                 DEAD_LETTERS_KEPT,
+                extra={"jido": {"agent": agent_id, "kept": DEAD_LETTERS_KEPT}},
             )
         self.dead_letters.append((agent_id, sig))
 

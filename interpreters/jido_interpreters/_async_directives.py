@@ -73,7 +73,7 @@ from ._outcomes import (
     start_failed,
 )
 from ._policy import PASSING, PASSING_ASYNC, handler_crash
-from ._telemetry import failed
+from ._telemetry import cancelled, failed
 
 if TYPE_CHECKING:
     from ._async import AsyncEffectHandler, AsyncRuntime
@@ -102,8 +102,11 @@ def execute(
             break  # stopped by an earlier directive: the rest are not executed
         try:
             if rt._spans.enabled:
-                with rt._spans.directive(agent_id, d):
+                with rt._spans.directive(agent_id, d) as span:
+                    met = len(problems)
                     chain = _execute_one(rt, srv, cause, d, chain, invoked, problems)
+                    if len(problems) > met:  # it could not be executed: a failed directive
+                        failed(span, "; ".join(p.message for p in problems[met:]))
             else:
                 chain = _execute_one(rt, srv, cause, d, chain, invoked, problems)
         except PASSING:
@@ -273,48 +276,68 @@ async def _run_effect(
     handler: AsyncEffectHandler | None,
     previous: asyncio.Task[None] | None,
 ) -> None:
-    outcome: tuple[Literal["ok"], JsonValue] | tuple[Literal["error"], str, str]
-    if handler is None:
-        outcome = ("error", "UnknownEffect", f"no handler for effect {d.effect!r}")
-    else:
-        span = rt._spans.effect(srv.agent.id, d) if rt._spans.enabled else None
-        live: trace.Span | None = None
-        error: BaseException | None = None
-        limit = asyncio.timeout(srv.options.effect_timeout)
-        try:
-            if span is not None:
-                live = span.__enter__()
+    outcome: tuple[Literal["ok"], JsonValue] | tuple[Literal["error"], str, str] | None = None
+    span = rt._spans.effect(srv.agent.id, d) if rt._spans.enabled else None
+    live: trace.Span | None = None
+    error: BaseException | None = None  # what the outcome's error was, if an exception
+    ours = False  # the error is the runtime's effect timeout (its cause: our cancellation)
+    limit = asyncio.timeout(srv.options.effect_timeout)
+    try:
+        if span is not None:
+            live = span.__enter__()
+        if handler is None:
+            outcome = ("error", "UnknownEffect", f"no handler for effect {d.effect!r}")
+        else:
             async with limit:
                 result = await handler(d.args)
             try:
                 outcome = ("ok", freeze(result))
             except TypeError as exc:
+                error = exc
                 outcome = ("error", "InvalidResult", str(exc))
-        except TimeoutError as exc:
-            # Ours (the effect timeout) or the handler's own; the message tells which.
-            message = (
-                f"effect {d.effect!r} took longer than {srv.options.effect_timeout:g}s"
-                if limit.expired()
-                else str(exc)
-            )
-            outcome = ("error", "TimeoutError", message)
-        except asyncio.CancelledError as exc:
-            task = asyncio.current_task()
-            if task is not None and task.cancelling():
-                raise  # the runtime cancelled the effect (shutdown, stop): no outcome
-            # The handler's own: something it awaited was cancelled. Its caller is told, as
-            # for any other exception, rather than left waiting for an outcome for ever.
-            outcome = ("error", "CancelledError", str(exc) or f"effect {d.effect!r} cancelled")
-        except PASSING_ASYNC:
-            raise
-        except BaseException as exc:
-            error = exc
-            outcome = ("error", type(exc).__name__, str(exc))
-        finally:
-            if span is not None:
-                if live is not None and outcome[0] == "error":
-                    failed(live, error or f"{outcome[1]}: {outcome[2]}")
-                span.__exit__(None, None, None)
+    except TimeoutError as exc:
+        # Ours (the effect timeout) or the handler's own; the message tells which.
+        error, ours = exc, limit.expired()
+        message = (
+            f"effect {d.effect!r} took longer than {srv.options.effect_timeout:g}s"
+            if ours
+            else str(exc)
+        )
+        outcome = ("error", "TimeoutError", message)
+    except asyncio.CancelledError as exc:
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            raise  # the runtime cancelled the effect (shutdown, stop): no outcome
+        # The handler's own: something it awaited was cancelled. Its caller is told, as
+        # for any other exception, rather than left waiting for an outcome for ever.
+        error = exc
+        outcome = ("error", "CancelledError", str(exc) or f"effect {d.effect!r} cancelled")
+    except PASSING_ASYNC as exc:
+        error = exc
+        raise
+    except BaseException as exc:
+        error = exc
+        outcome = ("error", type(exc).__name__, str(exc))
+    finally:
+        # Reached however the effect ended, a cancellation by the runtime included (then
+        # with no outcome): the span always ends, and the task ends as it would untraced.
+        if span is not None:
+            if live is not None:
+                if outcome is None:
+                    if error is None:
+                        cancelled(live, f"effect {d.effect!r} cancelled by the runtime")
+                    else:
+                        failed(live, error)
+                elif outcome[0] == "error":
+                    failed(
+                        live,
+                        error or outcome[2],
+                        outcome[2],
+                        status=f"{outcome[1]}: {outcome[2]}",
+                        with_cause=not ours,
+                    )
+            span.__exit__(None, None, None)
+    assert outcome is not None  # every way out of the ``try`` without one raised
     if previous is not None and not previous.done():
         # Outcomes of one step's effects are delivered in directive order.
         await asyncio.wait([previous])

@@ -27,7 +27,7 @@ from jido import Directive, FrozenMap, Invoke, Signal
 
 from ._async_server import Server
 
-__all__ = ["Counters", "RuntimeStatistics", "Spans", "failed"]
+__all__ = ["Counters", "RuntimeStatistics", "Spans", "cancelled", "failed"]
 
 _propagator = TraceContextTextMapPropagator()
 _TRACE_KEYS = frozenset({"traceparent", "tracestate"})
@@ -154,7 +154,9 @@ def _percentile(sorted_values: list[float], q: float) -> float:
 
 @final
 class Spans:
-    """The runtime's OpenTelemetry spans, from ``provider`` (the global one if ``None``).
+    """The runtime's OpenTelemetry spans, from ``provider`` (the global one if ``None`` or
+    the API's proxy for it, which ``trace.get_tracer_provider()`` returns before an SDK is
+    configured).
 
     Callers check :attr:`enabled` before asking for a span: with no SDK configured the API
     hands out no-op spans, and skipping them entirely keeps the hot path free of their
@@ -164,7 +166,9 @@ class Spans:
     __slots__ = ("_global", "_tracer", "enabled")
 
     def __init__(self, provider: trace.TracerProvider | None) -> None:
-        self._global = provider is None
+        # The API's proxy provider stands for the global one until an SDK is configured:
+        # given one (``trace.get_tracer_provider()`` taken early), follow the global one.
+        self._global = provider is None or isinstance(provider, trace.ProxyTracerProvider)
         self.enabled = False
         self._tracer: trace.Tracer = trace.NoOpTracer()
         self._use(provider or trace.get_tracer_provider())
@@ -200,14 +204,21 @@ class Spans:
     def carry(self, sig: Signal, *, replace: bool = False) -> Signal:
         """``sig`` carrying the current span's trace context (unless it carries one of its
         own and ``replace`` is false): what the runtime makes up while a span is current
-        (lifecycle signals, a child's first timers) belongs to that span's trace."""
+        (lifecycle signals, a child's first timers) belongs to that span's trace.
+
+        The trace context ``sig`` carried goes entirely: a ``tracestate`` belongs to the
+        ``traceparent`` beside it, so one left over from a malformed (or replaced) trace
+        context must not ride on into another trace. The current span's own trace state,
+        which OTel took from a valid parent (a malformed one it drops), is what is sent on.
+        """
         if not replace and "traceparent" in sig.extensions:
             return sig
         carrier: dict[str, str] = {}
         _propagator.inject(carrier)
         if not carrier:
             return sig
-        return attrs.evolve(sig, extensions={**sig.extensions, **carrier})
+        bare = {k: v for k, v in sig.extensions.items() if k not in _TRACE_KEYS}
+        return attrs.evolve(sig, extensions={**bare, **carrier})
 
     def cron_tick(self, agent_id: str, sig: Signal) -> Signal:
         """``sig``, a cron job's tick, in a trace of its own: the root span ``jido.cron``,
@@ -239,13 +250,45 @@ class Spans:
         )
 
 
-def failed(span: trace.Span, error: BaseException | str) -> None:
-    """Mark ``span`` as failed: an ERROR status, and the exception as an event."""
+def failed(
+    span: trace.Span,
+    error: BaseException | str,
+    message: str | None = None,
+    *,
+    status: str | None = None,
+    with_cause: bool = True,
+) -> None:
+    """Mark ``span`` as failed: an ERROR status (described by ``status``, else by
+    ``message``, else by ``error``), and the exception, if ``error`` is one, as an event
+    (its message ``message``, if given: the runtime's own timeout, say, has none).
+
+    An exception raised from another (``raise ... from``: an :class:`jido.ActionCrashed`
+    and the action's exception) has that cause recorded too, as a second event (with the
+    ``jido.exception.cause_of`` attribute), unless ``with_cause`` is false."""
     if isinstance(error, BaseException):
-        span.record_exception(error)
-        span.set_status(trace.Status(trace.StatusCode.ERROR, str(error)))
-    else:
-        span.set_status(trace.Status(trace.StatusCode.ERROR, error))
+        if message is None:
+            span.record_exception(error)
+            message = str(error)
+        else:
+            span.record_exception(error, attributes={"exception.message": message})
+        cause = error.__cause__ if with_cause else None
+        if cause is not None:
+            span.record_exception(cause, attributes={"jido.exception.cause_of": _name(error)})
+    elif message is None:
+        message = error
+    span.set_status(trace.Status(trace.StatusCode.ERROR, status or message))
+
+
+def cancelled(span: trace.Span, reason: str) -> None:
+    """Mark ``span`` as cut short by the runtime (a stop, a shutdown): not a failure of its
+    own, so no ERROR status; the ``jido.cancelled`` attribute and an event say so."""
+    span.set_attribute("jido.cancelled", True)
+    span.add_event("jido.cancelled", {"jido.reason": reason})
+
+
+def _name(exc: BaseException) -> str:
+    t = type(exc)
+    return t.__qualname__ if t.__module__ == "builtins" else f"{t.__module__}.{t.__qualname__}"
 
 
 def _extract(sig: Signal) -> Context | None:
