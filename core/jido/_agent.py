@@ -19,7 +19,7 @@ from ._plugin import Plugin
 from ._router import Route, Router
 from ._stamp import stamp
 from ._state import SetState, StateOpError, apply_ops, fixed_times, may_hold_times
-from ._strategy import FSM, Direct, Instruction, Strategy
+from ._strategy import FSM, Direct, Instruction, Strategy, _check_status
 
 __all__ = ["Agent", "AgentSpec"]
 
@@ -121,12 +121,11 @@ def _problems_of_spec(spec: AgentSpec[Any]) -> list[str]:
         problems.append(f"strategy {spec.strategy!r} lacks initial_status / decide")
     else:
         initial: object = strategy.initial_status
-        if not isinstance(initial, str) or not initial:
-            # It becomes every new agent's status, which is a string (and JSON keeps it one).
-            problems.append(
-                f"strategy {strategy!r:.60}: initial_status {initial!r:.60} is not a"
-                " non-empty string"
-            )
+        try:
+            # It becomes every new agent's status: checked as every status is.
+            _check_status("initial_status", initial, wildcard=False)
+        except (TypeError, ValueError) as exc:
+            problems.append(f"strategy {strategy!r:.60}: {exc}")
     seen_plugins: set[str] = set()
     for plugin in spec.plugins:
         plugin_name: object = plugin.name
@@ -317,7 +316,8 @@ class AgentSpec(Generic[S]):
             declared twice among the spec's and plugins' schedules, a state class that
             is not frozen (or an instance given where the class belongs), a state or params
             class whose annotations do not resolve, a strategy that is a class or whose
-            initial status is no non-empty string...). Each problem names its culprit: the
+            initial status is not a status: a non-empty line of printable text, not
+            ``"*"``...). Each problem names its culprit: the
             owner (the agent, or a plugin) and where in it.
     """
 
