@@ -172,3 +172,43 @@ def test_a_run_to_what_is_not_a_status_is_refused_where_it_is_made(
     with pytest.raises(error, match="next_status"):
         step(spec, spec.new("a"), Signal(type="x.y", source="/t", id="1"))
     assert Run((), next_status="a b").next_status == "a b"
+
+
+class Hands:
+    """A strategy whose Run holds what is given, not Instructions."""
+
+    initial_status = "open"
+
+    def __init__(self, give: Any) -> None:
+        self.give = give
+
+    def decide(self, status: str, signal: Signal, routed: Any) -> Any:
+        return Run(self.give(routed))
+
+
+@pytest.mark.parametrize(
+    ("give", "says"),
+    [
+        (
+            lambda routed: (first,),
+            "a Run's instructions hold action 'first' itself, not an Instruction: pass"
+            " Instruction(action=first)",
+        ),
+        (
+            lambda routed: routed,
+            "a Run's instructions hold route 'x.y', not an Instruction: pass its target"
+            " (route.target, the Instruction for action 'first')",
+        ),
+        (lambda routed: ("first",), "a Run's instructions hold 'first', not an Instruction"),
+    ],
+    ids=["action", "route", "name"],
+)
+def test_a_run_of_actions_or_routes_says_what_to_pass(give: Any, says: str) -> None:
+    """A strategy handing ``Run`` an action or a route where an Instruction belongs gets a
+    TypeError saying what to pass instead, naming the action, not a repr of the action."""
+    spec = AgentSpec(
+        name="h", state=Seen, strategy=Hands(give), routes=[Route(pattern="x.y", target=first)]
+    )
+    with pytest.raises(TypeError) as info:
+        step(spec, spec.new("a"), Signal(type="x.y", source="/t", id="1"))
+    assert str(info.value).startswith(says)

@@ -126,7 +126,10 @@ def _problems_of_spec(spec: AgentSpec[Any]) -> list[str]:
             _check_status("initial_status", initial, wildcard=False)
         except (TypeError, ValueError) as exc:
             problems.append(f"strategy {strategy!r:.60}: {exc}")
-    seen_plugins: set[str] = set()
+    seen_plugins: dict[str, Plugin[Any]] = {}
+    # Where two different plugins share a name, each is named by its place among the
+    # plugins as well: "plugin 'x'" would not tell them apart (in a route conflict, say).
+    shared = _shared_names(spec.plugins)
     for plugin in spec.plugins:
         plugin_name: object = plugin.name
         if not isinstance(plugin_name, str):
@@ -135,9 +138,15 @@ def _problems_of_spec(spec: AgentSpec[Any]) -> list[str]:
         else:
             if _NAME_RE.fullmatch(plugin_name) is None or "." in plugin_name:
                 problems.append(f"plugin name {plugin_name!r}: use [A-Za-z0-9_-]")
-            if plugin_name in seen_plugins:
+            first = seen_plugins.get(plugin_name)
+            if first is plugin:
                 problems.append(f"plugin {plugin_name!r} is mounted twice")
-            seen_plugins.add(plugin_name)
+            elif first is not None:
+                problems.append(
+                    f"two different plugins are named {plugin_name!r}: a plugin's name is the"
+                    " key of its state slice, so each mounted plugin needs its own (rename one)"
+                )
+            seen_plugins.setdefault(plugin_name, plugin)
         slice_problems = _problems_of_state(plugin.state, f"plugin {plugin.name!r}: ")
         problems.extend(slice_problems)
         if not slice_problems and any(
@@ -164,9 +173,16 @@ def _problems_of_spec(spec: AgentSpec[Any]) -> list[str]:
     owners: dict[str, set[str]] = {}
     for route in spec.routes:
         owners.setdefault(route.pattern, set()).add("the agent")
+
+    def owner_of(plugin: Plugin[Any]) -> str:
+        name: object = plugin.name
+        if isinstance(name, str) and shared.get(name, False):
+            return f"plugin {name!r} (plugins[{_first_index(spec.plugins, plugin)}])"
+        return f"plugin {name!r}"
+
     for plugin in spec.plugins:
         for route in plugin.routes:
-            owners.setdefault(route.pattern, set()).add(f"plugin {plugin.name!r}")
+            owners.setdefault(route.pattern, set()).add(owner_of(plugin))
     for pattern, who in owners.items():
         if len(who) > 1:
             problems.append(f"route {pattern!r} is claimed by {' and '.join(sorted(who))}")
@@ -175,7 +191,7 @@ def _problems_of_spec(spec: AgentSpec[Any]) -> list[str]:
     # would silently replace the first.
     declared: dict[str, list[str]] = {}
     schedules = [("the agent", spec.schedules)]
-    schedules += [(f"plugin {p.name!r}", p.schedules) for p in spec.plugins]
+    schedules += [(owner_of(p), p.schedules) for p in spec.plugins]
     for owner, given in schedules:
         for d in given:
             if isinstance(d, Cron):
@@ -191,6 +207,22 @@ def _problems_of_spec(spec: AgentSpec[Any]) -> list[str]:
                 " job would run"
             )
     return problems
+
+
+def _shared_names(plugins: tuple[Plugin[Any], ...]) -> dict[object, bool]:
+    """For each hashable plugin name, whether two different plugin objects bear it."""
+    holders: dict[object, list[Plugin[Any]]] = {}
+    for plugin in plugins:
+        name: object = plugin.name
+        if isinstance(name, str):
+            found = holders.setdefault(name, [])
+            if not any(p is plugin for p in found):
+                found.append(plugin)
+    return {name: len(found) > 1 for name, found in holders.items()}
+
+
+def _first_index(plugins: tuple[Plugin[Any], ...], plugin: Plugin[Any]) -> int:
+    return next(i for i, p in enumerate(plugins) if p is plugin)
 
 
 @attrs.frozen
