@@ -15,9 +15,11 @@ from jido import (
     Direct,
     Error,
     NoParams,
+    Plugin,
     ProblemKind,
     Route,
     Signal,
+    SpecError,
     Transition,
     action,
     fail,
@@ -514,3 +516,60 @@ def test_rows_that_each_take_a_type_are_kept_and_drawn() -> None:
     assert step(spec, agent, sig("z.y")).agent.status == "d"
     edges = [line.strip() for line in to_mermaid(spec).splitlines() if " --> st_" in line]
     assert edges[1:] == ["st_a --> st_b: x.*", "st_a --> st_c: x.**", "st_a --> st_d: *.y"]
+
+
+def test_equal_priority_rows_go_by_specificity_then_table_order() -> None:
+    """As docs/concepts.md states: at equal priority the more specific ``on`` wins wherever
+    it is in the table, at equal specificity the earlier row; a status's own row wins over a
+    ``*`` row whatever their priorities."""
+    fsm = FSM(
+        "s",
+        [
+            Transition(source="s", on="a.**", target="any"),
+            Transition(source="s", on="a.*", target="wild"),
+            Transition(source="s", on="a.b", target="exact"),
+            Transition(source="s", on="*.c", target="first"),
+            Transition(source="s", on="a.*.**", target="more"),
+            Transition(source="*", on="a.b", target="star", priority=100),
+        ],
+    )
+    spec = AgentSpec(name="tie", state=Order, strategy=fsm)
+    agent = spec.new("x")
+    assert step(spec, agent, sig("a.b")).agent.status == "exact"
+    assert step(spec, agent, sig("a.z")).agent.status == "wild"
+    assert step(spec, agent, sig("a.c")).agent.status == "wild"  # a.* came first
+    assert step(spec, agent, sig("z.c")).agent.status == "first"
+    assert step(spec, agent, sig("a.z.y")).agent.status == "more"
+    assert step(spec, agent, sig("a")).agent.status == "any"
+    elsewhere = attrs.evolve(agent, status="elsewhere")
+    assert step(spec, elsewhere, sig("a.b")).agent.status == "star"
+
+
+def test_a_failed_row_action_keeps_the_status_and_the_routed_actions_work() -> None:
+    """As docs/concepts.md states: the row's action failing does not stop the routed actions
+    for the signal, which commit (version moved), while the status stays."""
+    spec = AgentSpec(
+        name="partial",
+        state=Order,
+        routes=[Route(pattern="order.pay", target=routed_note)],
+        strategy=FSM(
+            "awaiting",
+            [Transition(source="awaiting", on="order.pay", target="paid", action=explode_softly)],
+        ),
+    )
+    result = step(spec, spec.new("p"), sig("order.pay"))
+    assert result.agent.status == "awaiting"
+    assert result.agent.state.log == ("routed",)
+    assert result.agent.version == 1
+    assert [p.message for p in result.problems] == ["cannot do that"]
+
+
+def test_a_row_action_of_a_plugin_is_a_spec_error() -> None:
+    """As docs/concepts.md states: a row's action works on the agent's state, so a mounted
+    plugin's action in a row is a SpecError."""
+    plugin = Plugin(name="p", state=Order, routes=[Route(pattern="p.note", target=routed_note)])
+    fsm = FSM("a", [Transition(source="a", on="go", target="b", action=routed_note)])
+    with pytest.raises(
+        SpecError, match="'routed_note' works on the agent's state and on the slice"
+    ):
+        AgentSpec(name="plug", state=Order, strategy=fsm, plugins=[plugin])

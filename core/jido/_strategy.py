@@ -191,8 +191,10 @@ class Transition:
         source: the status the row applies in (``"*"`` for any status).
         on: a signal type pattern (exact, ``*`` or ``**``, as in routes).
         target: the status after the transition.
-        action: run on the transition (before routed actions); the transition happens only if
-            every action succeeds.
+        action: run on the transition (before routed actions), on the agent's state (a
+            plugin's action here is a ``SpecError``: an action works on one state); the
+            transition happens only if every action succeeds, the routed ones included.
+            One failing does not stop the others, and what they did commits.
         priority: breaks ties when several rows match in one status (higher wins);
             -100..100, as a route's.
 
