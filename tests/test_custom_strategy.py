@@ -20,6 +20,7 @@ from jido import (
     Instruction,
     NoParams,
     Route,
+    Run,
     Signal,
     SpecError,
     action,
@@ -111,12 +112,103 @@ class NumberedStart:
         raise AssertionError("never asked")
 
 
-@pytest.mark.parametrize("initial", [0, "", None, b"idle"])
-def test_a_strategy_whose_initial_status_is_no_string_is_a_spec_error(initial: object) -> None:
-    """A new agent's status is the strategy's initial one, and a status is a non-empty
-    string: a custom strategy starting from anything else fails the spec, naming the value."""
+@pytest.mark.parametrize(
+    ("initial", "says"),
+    [
+        (0, "initial_status 0 is not a string: a status is a non-empty line of printable text"),
+        (None, "initial_status None is not a string"),
+        (b"idle", "initial_status b'idle' is not a string"),
+        ("", "initial_status '': a status is a non-empty line of printable text"),
+        ("a\nb", "initial_status 'a\\nb': a status is a non-empty line of printable text"),
+        ("*", "initial_status '*': means any status (an FSM row's source)"),
+    ],
+)
+def test_a_strategy_whose_initial_status_is_no_status_is_a_spec_error(
+    initial: object, says: str
+) -> None:
+    """A new agent's status is the strategy's initial one, and a status is a non-empty line
+    of printable text, not ``*``, as an FSM's: a custom strategy starting from anything else
+    fails the spec, naming the value."""
     with pytest.raises(SpecError) as info:
         AgentSpec(name="c", state=Seen, strategy=NumberedStart(initial))
     (problem,) = info.value.problems
-    assert f"initial_status {initial!r} is not a non-empty string" in problem
+    assert says in problem
     assert AgentSpec(name="c", state=Seen, strategy=NumberedStart("0")).new("x").status == "0"
+
+
+class MovesTo:
+    """A strategy moving every routed signal to one status."""
+
+    initial_status = "open"
+
+    def __init__(self, status: Any) -> None:
+        self.status = status
+
+    def decide(self, status: str, signal: Signal, routed: Any) -> Any:
+        return Run(tuple(r.target for r in routed), next_status=self.status)
+
+
+@pytest.mark.parametrize(
+    ("status", "error", "says"),
+    [
+        ("", ValueError, "next_status '': a status is a non-empty line of printable text"),
+        ("a\nb", ValueError, "next_status 'a\\nb': a status is a non-empty line"),
+        ("*", ValueError, "next_status '*': means any status"),
+        (5, TypeError, "next_status 5 is not a string: a status is a non-empty line"),
+    ],
+)
+def test_a_run_to_what_is_not_a_status_is_refused_where_it_is_made(
+    status: object, error: type[Exception], says: str
+) -> None:
+    """``Run.next_status`` is checked as every status is (an FSM's, an initial one): a
+    custom strategy moving to an empty status, several lines or ``*`` raises in its
+    ``decide``, naming the field, and no agent is ever given (or serialises) that status."""
+    with pytest.raises(error) as info:
+        Run((), next_status=status)  # type: ignore[arg-type]
+    assert says in str(info.value)
+    spec = AgentSpec(
+        name="m", state=Seen, strategy=MovesTo(status), routes=[Route(pattern="x.y", target=first)]
+    )
+    with pytest.raises(error, match="next_status"):
+        step(spec, spec.new("a"), Signal(type="x.y", source="/t", id="1"))
+    assert Run((), next_status="a b").next_status == "a b"
+
+
+class Hands:
+    """A strategy whose Run holds what is given, not Instructions."""
+
+    initial_status = "open"
+
+    def __init__(self, give: Any) -> None:
+        self.give = give
+
+    def decide(self, status: str, signal: Signal, routed: Any) -> Any:
+        return Run(self.give(routed))
+
+
+@pytest.mark.parametrize(
+    ("give", "says"),
+    [
+        (
+            lambda routed: (first,),
+            "a Run's instructions hold action 'first' itself, not an Instruction: pass"
+            " Instruction(action=first)",
+        ),
+        (
+            lambda routed: routed,
+            "a Run's instructions hold route 'x.y', not an Instruction: pass its target"
+            " (route.target, the Instruction for action 'first')",
+        ),
+        (lambda routed: ("first",), "a Run's instructions hold 'first', not an Instruction"),
+    ],
+    ids=["action", "route", "name"],
+)
+def test_a_run_of_actions_or_routes_says_what_to_pass(give: Any, says: str) -> None:
+    """A strategy handing ``Run`` an action or a route where an Instruction belongs gets a
+    TypeError saying what to pass instead, naming the action, not a repr of the action."""
+    spec = AgentSpec(
+        name="h", state=Seen, strategy=Hands(give), routes=[Route(pattern="x.y", target=first)]
+    )
+    with pytest.raises(TypeError) as info:
+        step(spec, spec.new("a"), Signal(type="x.y", source="/t", id="1"))
+    assert str(info.value).startswith(says)

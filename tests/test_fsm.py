@@ -15,9 +15,11 @@ from jido import (
     Direct,
     Error,
     NoParams,
+    Plugin,
     ProblemKind,
     Route,
     Signal,
+    SpecError,
     Transition,
     action,
     fail,
@@ -86,8 +88,8 @@ FSM_TABLE = FSM(
         Transition(source="placed", on="order.audit", target="audited"),
         Transition(source="*", on="order.cancel", target="cancelled"),
         Transition(source="shipped", on="order.cancel", target="refunding"),
-        Transition(source="shipped", on="return.**", target="returned", priority=1),
-        Transition(source="shipped", on="return.damaged", target="inspecting"),
+        Transition(source="shipped", on="return.*", target="returned", priority=1),
+        Transition(source="shipped", on="return.damaged.**", target="inspecting"),
     ],
 )
 
@@ -198,7 +200,10 @@ def test_row_priority_breaks_ties() -> None:
     """Among matching rows in one status, the higher priority wins even if less specific."""
     shipped = attrs.evolve(SPEC.new("o1"), status="shipped")
     assert step(SPEC, shipped, sig("return.damaged")).agent.status == "returned"
-    assert step(SPEC, shipped, sig("return.lost.box")).agent.status == "returned"
+    assert step(SPEC, shipped, sig("return.lost")).agent.status == "returned"
+    # the less specific row takes only what the other cannot: (FSM refuses a row that
+    # matches nothing another row of higher priority does not)
+    assert step(SPEC, shipped, sig("return.damaged.box")).agent.status == "inspecting"
     # in another status the same types are controlled, hence refused
     draft = SPEC.new("o1")
     assert [p.kind for p in step(SPEC, draft, sig("return.damaged")).problems] == [
@@ -259,8 +264,8 @@ def test_mermaid_state_diagram_has_every_row() -> None:
         "placed --> broken: order.break / explode_softly",
         "placed --> audited: order.audit",
         "shipped --> refunding: order.cancel",
-        "shipped --> returned: return.**",
-        "shipped --> inspecting: return.damaged",
+        "shipped --> returned: return.*",
+        "shipped --> inspecting: return.damaged.**",
     ]
     for edge in expected:
         source, rest = edge.split(" --> ")
@@ -275,17 +280,18 @@ def test_mermaid_state_diagram_has_every_row() -> None:
 
 
 def test_mermaid_state_diagram_leaves_out_rows_decide_never_takes() -> None:
-    """A ``*`` row is not drawn from a status with a row of its own for the same ``on`` (that
-    row always wins there), nor is a row another with the same source and ``on`` outranks."""
+    """A ``*`` row is not drawn from a status whose own rows match every type it does (they
+    always win there); a row decide could never take is refused with the table."""
     fsm = FSM(
         "idle",
         [
             Transition(source="idle", on="job.started", target="busy"),
             Transition(source="busy", on="job.cancel", target="idle"),
             Transition(source="*", on="job.cancel", target="cancelled"),
-            Transition(source="busy", on="job.done", target="idle"),
             Transition(source="busy", on="job.done", target="done", priority=5),
             Transition(source="*", on="job.reset", target="idle"),
+            Transition(source="done", on="job.**", target="idle"),
+            Transition(source="*", on="job.reset.*", target="cancelled"),
         ],
     )
     spec = AgentSpec(name="job", state=Order, strategy=fsm)
@@ -296,18 +302,24 @@ def test_mermaid_state_diagram_leaves_out_rows_decide_never_takes() -> None:
         "st_busy --> st_idle: job.cancel",
         "st_idle --> st_cancelled: job.cancel",
         "st_cancelled --> st_cancelled: job.cancel",
-        "st_done --> st_cancelled: job.cancel",
+        # not from done: its job.** takes every job.* type
         "st_busy --> st_done: job.done",
         "st_idle --> st_idle: job.reset",
         "st_busy --> st_idle: job.reset",
         "st_cancelled --> st_idle: job.reset",
-        "st_done --> st_idle: job.reset",
+        "st_done --> st_idle: job.**",
+        "st_idle --> st_cancelled: job.reset.*",
+        "st_busy --> st_cancelled: job.reset.*",
+        "st_cancelled --> st_cancelled: job.reset.*",
     ]
     # what the diagram says is what step does
     busy = step(spec, spec.new("j"), sig("job.started")).agent
     assert step(spec, busy, sig("job.cancel")).agent.status == "idle"
     assert step(spec, busy, sig("job.done")).agent.status == "done"
     assert step(spec, busy, sig("job.reset")).agent.status == "idle"
+    done = step(spec, busy, sig("job.done")).agent
+    for kind in ("job.cancel", "job.reset", "job.reset.hard"):
+        assert step(spec, done, sig(kind)).agent.status == "idle"
 
 
 @pytest.mark.parametrize(
@@ -328,8 +340,64 @@ def test_mermaid_state_diagram_leaves_out_rows_decide_never_takes() -> None:
             "nowhere",
             ["no row leaves the initial status 'nowhere'"],
         ),
+        (
+            [("pay", "order.payment.captured", "paid", 0), ("pay", "order.payment.*", "rev", 5)],
+            "pay",
+            [
+                "row 0 (from 'pay' on 'order.payment.captured') never applies: row 1 (on"
+                " 'order.payment.*') matches every type it does and wins with a higher"
+                " priority (5)"
+            ],
+        ),
+        (
+            [("a", "go.next", "b", 0), ("b", "go.cancel", "z", -50), ("b", "go.**", "w", 50)],
+            "a",
+            ["row 1 (from 'b' on 'go.cancel') never applies: row 2 (on 'go.**')"],
+        ),
+        (
+            [("a", "**", "b", 0), ("a", "*.**", "c", 0)],
+            "a",
+            [
+                "row 0 (from 'a' on '**') never applies: row 1 (on '*.**') matches every type it"
+                " does and wins with the same priority and a more specific on"
+            ],
+        ),
+        (
+            [("a", "*.**", "b", 0), ("a", "**.*", "c", 0)],
+            "a",
+            [
+                "row 1 (from 'a' on '**.*') never applies: row 0 (on '*.**') matches every type"
+                " it does and wins with the same priority and specificity, and comes first"
+            ],
+        ),
+        (
+            [("a", "x", "b", 1), ("a", "x.*.**", "b", 1), ("a", "x.**", "e", 0)],
+            "a",
+            [
+                "row 2 (from 'a' on 'x.**') never applies: rows 0 (on 'x'), 1 (on 'x.*.**')"
+                " between them match every type it does, and each wins over it"
+            ],
+        ),
+        (
+            [("*", "go", "a", 0), ("*", "go", "b", 3)],
+            "a",
+            [
+                "row 0 (from '*' on 'go') never applies: row 1 (on 'go') matches every type"
+                " it does and wins with a higher priority (3)"
+            ],
+        ),
     ],
-    ids=["same-row-twice", "same-wildcard-row-twice", "stuck-initial"],
+    ids=[
+        "same-row-twice",
+        "same-wildcard-row-twice",
+        "stuck-initial",
+        "hidden-by-priority",
+        "hidden-by-a-wider-wildcard-row",
+        "hidden-by-specificity",
+        "hidden-by-table-order",
+        "hidden-by-two-rows",
+        "same-on-lower-priority",
+    ],
 )
 def test_a_table_with_rows_that_never_apply_is_refused_naming_each(
     rows: list[tuple[str, str, str, int]], initial: str, says: list[str]
@@ -345,15 +413,20 @@ def test_a_table_with_rows_that_never_apply_is_refused_naming_each(
 
 
 def test_a_table_whose_rows_all_apply_is_accepted() -> None:
-    """What the check must not refuse: rows told apart by priority, a wildcard row beside
-    a status's own, a row from the initial status only, no rows at all, and a row from a
-    status nothing leads to any more (the way out for agents an older table left there)."""
+    """What the check must not refuse: overlapping rows told apart by priority or
+    specificity that each take some type, a wildcard row beside a status's own (even one
+    they hide in that status: an agent may be in a status with no row), a row from the
+    initial status only, no rows at all, and a row from a status nothing leads to any more
+    (the way out for agents an older table left there)."""
     FSM(
         "idle",
         [
-            Transition(source="idle", on="go", target="busy"),
-            Transition(source="idle", on="go", target="fast", priority=5),
-            Transition(source="*", on="go", target="idle"),
+            Transition(source="idle", on="go.**", target="busy"),
+            Transition(source="idle", on="go.*", target="fast", priority=5),
+            Transition(source="idle", on="go.now", target="fast", priority=7),
+            Transition(source="idle", on="go.*.*", target="busy", priority=9),
+            Transition(source="*", on="go.**", target="idle"),
+            Transition(source="*", on="go.now", target="idle", priority=3),
             Transition(source="busy", on="done", target="idle"),
         ],
     )
@@ -422,3 +495,81 @@ def test_mermaid_flowchart_for_a_direct_spec() -> None:
     assert "    sig_note_added --> act_note" in lines
     assert '    sig_note__(["note.*"])' in lines
     assert "    sig_note__ -->|priority 5| act_routed_note" in lines
+
+
+def test_rows_that_each_take_a_type_are_kept_and_drawn() -> None:
+    """Rows of one source that overlap are kept when each takes some type: a row is refused
+    only when rows winning over it match every type it does (a wider wildcard row of higher
+    priority, say), not for overlapping at all."""
+    fsm = FSM(
+        "a",
+        [
+            Transition(source="a", on="x.*", target="b", priority=2),
+            Transition(source="a", on="x.**", target="c"),
+            Transition(source="a", on="*.y", target="d", priority=1),
+        ],
+    )
+    spec = AgentSpec(name="kept", state=Order, strategy=fsm)
+    agent = spec.new("k")
+    assert step(spec, agent, sig("x.y")).agent.status == "b"
+    assert step(spec, agent, sig("x.y.z")).agent.status == "c"
+    assert step(spec, agent, sig("z.y")).agent.status == "d"
+    edges = [line.strip() for line in to_mermaid(spec).splitlines() if " --> st_" in line]
+    assert edges[1:] == ["st_a --> st_b: x.*", "st_a --> st_c: x.**", "st_a --> st_d: *.y"]
+
+
+def test_equal_priority_rows_go_by_specificity_then_table_order() -> None:
+    """As docs/concepts.md states: at equal priority the more specific ``on`` wins wherever
+    it is in the table, at equal specificity the earlier row; a status's own row wins over a
+    ``*`` row whatever their priorities."""
+    fsm = FSM(
+        "s",
+        [
+            Transition(source="s", on="a.**", target="any"),
+            Transition(source="s", on="a.*", target="wild"),
+            Transition(source="s", on="a.b", target="exact"),
+            Transition(source="s", on="*.c", target="first"),
+            Transition(source="s", on="a.*.**", target="more"),
+            Transition(source="*", on="a.b", target="star", priority=100),
+        ],
+    )
+    spec = AgentSpec(name="tie", state=Order, strategy=fsm)
+    agent = spec.new("x")
+    assert step(spec, agent, sig("a.b")).agent.status == "exact"
+    assert step(spec, agent, sig("a.z")).agent.status == "wild"
+    assert step(spec, agent, sig("a.c")).agent.status == "wild"  # a.* came first
+    assert step(spec, agent, sig("z.c")).agent.status == "first"
+    assert step(spec, agent, sig("a.z.y")).agent.status == "more"
+    assert step(spec, agent, sig("a")).agent.status == "any"
+    elsewhere = attrs.evolve(agent, status="elsewhere")
+    assert step(spec, elsewhere, sig("a.b")).agent.status == "star"
+
+
+def test_a_failed_row_action_keeps_the_status_and_the_routed_actions_work() -> None:
+    """As docs/concepts.md states: the row's action failing does not stop the routed actions
+    for the signal, which commit (version moved), while the status stays."""
+    spec = AgentSpec(
+        name="partial",
+        state=Order,
+        routes=[Route(pattern="order.pay", target=routed_note)],
+        strategy=FSM(
+            "awaiting",
+            [Transition(source="awaiting", on="order.pay", target="paid", action=explode_softly)],
+        ),
+    )
+    result = step(spec, spec.new("p"), sig("order.pay"))
+    assert result.agent.status == "awaiting"
+    assert result.agent.state.log == ("routed",)
+    assert result.agent.version == 1
+    assert [p.message for p in result.problems] == ["cannot do that"]
+
+
+def test_a_row_action_of_a_plugin_is_a_spec_error() -> None:
+    """As docs/concepts.md states: a row's action works on the agent's state, so a mounted
+    plugin's action in a row is a SpecError."""
+    plugin = Plugin(name="p", state=Order, routes=[Route(pattern="p.note", target=routed_note)])
+    fsm = FSM("a", [Transition(source="a", on="go", target="b", action=routed_note)])
+    with pytest.raises(
+        SpecError, match="'routed_note' works on the agent's state and on the slice"
+    ):
+        AgentSpec(name="plug", state=Order, strategy=fsm, plugins=[plugin])

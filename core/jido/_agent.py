@@ -20,7 +20,7 @@ from ._router import Route, Router
 from ._signal import DRAFT
 from ._stamp import stamp
 from ._state import SetState, StateOpError, apply_ops, fixed_times, may_hold_times
-from ._strategy import FSM, Direct, Instruction, Strategy
+from ._strategy import FSM, Direct, Instruction, Strategy, _check_status
 
 __all__ = ["Agent", "AgentSpec"]
 
@@ -122,13 +122,15 @@ def _problems_of_spec(spec: AgentSpec[Any]) -> list[str]:
         problems.append(f"strategy {spec.strategy!r} lacks initial_status / decide")
     else:
         initial: object = strategy.initial_status
-        if not isinstance(initial, str) or not initial:
-            # It becomes every new agent's status, which is a string (and JSON keeps it one).
-            problems.append(
-                f"strategy {strategy!r:.60}: initial_status {initial!r:.60} is not a"
-                " non-empty string"
-            )
-    seen_plugins: set[str] = set()
+        try:
+            # It becomes every new agent's status: checked as every status is.
+            _check_status("initial_status", initial, wildcard=False)
+        except (TypeError, ValueError) as exc:
+            problems.append(f"strategy {strategy!r:.60}: {exc}")
+    seen_plugins: dict[str, Plugin[Any]] = {}
+    # Where two different plugins share a name, each is named by its place among the
+    # plugins as well: "plugin 'x'" would not tell them apart (in a route conflict, say).
+    shared = _shared_names(spec.plugins)
     for plugin in spec.plugins:
         plugin_name: object = plugin.name
         if not isinstance(plugin_name, str):
@@ -137,9 +139,15 @@ def _problems_of_spec(spec: AgentSpec[Any]) -> list[str]:
         else:
             if _NAME_RE.fullmatch(plugin_name) is None or "." in plugin_name:
                 problems.append(f"plugin name {plugin_name!r}: use [A-Za-z0-9_-]")
-            if plugin_name in seen_plugins:
+            first = seen_plugins.get(plugin_name)
+            if first is plugin:
                 problems.append(f"plugin {plugin_name!r} is mounted twice")
-            seen_plugins.add(plugin_name)
+            elif first is not None:
+                problems.append(
+                    f"two different plugins are named {plugin_name!r}: a plugin's name is the"
+                    " key of its state slice, so each mounted plugin needs its own (rename one)"
+                )
+            seen_plugins.setdefault(plugin_name, plugin)
         slice_problems = _problems_of_state(plugin.state, f"plugin {plugin.name!r}: ")
         problems.extend(slice_problems)
         if not slice_problems and any(
@@ -166,9 +174,16 @@ def _problems_of_spec(spec: AgentSpec[Any]) -> list[str]:
     owners: dict[str, set[str]] = {}
     for route in spec.routes:
         owners.setdefault(route.pattern, set()).add("the agent")
+
+    def owner_of(plugin: Plugin[Any]) -> str:
+        name: object = plugin.name
+        if isinstance(name, str) and shared.get(name, False):
+            return f"plugin {name!r} (plugins[{_first_index(spec.plugins, plugin)}])"
+        return f"plugin {name!r}"
+
     for plugin in spec.plugins:
         for route in plugin.routes:
-            owners.setdefault(route.pattern, set()).add(f"plugin {plugin.name!r}")
+            owners.setdefault(route.pattern, set()).add(owner_of(plugin))
     for pattern, who in owners.items():
         if len(who) > 1:
             problems.append(f"route {pattern!r} is claimed by {' and '.join(sorted(who))}")
@@ -177,7 +192,7 @@ def _problems_of_spec(spec: AgentSpec[Any]) -> list[str]:
     # would silently replace the first.
     declared: dict[str, list[str]] = {}
     schedules = [("the agent", spec.schedules)]
-    schedules += [(f"plugin {p.name!r}", p.schedules) for p in spec.plugins]
+    schedules += [(owner_of(p), p.schedules) for p in spec.plugins]
     for owner, given in schedules:
         for d in given:
             if isinstance(d, Cron):
@@ -209,6 +224,22 @@ def _problems_of_spec(spec: AgentSpec[Any]) -> list[str]:
                 " second is dropped as a re-delivery (declare drafts, whose ids are derived)"
             )
     return problems
+
+
+def _shared_names(plugins: tuple[Plugin[Any], ...]) -> dict[object, bool]:
+    """For each hashable plugin name, whether two different plugin objects bear it."""
+    holders: dict[object, list[Plugin[Any]]] = {}
+    for plugin in plugins:
+        name: object = plugin.name
+        if isinstance(name, str):
+            found = holders.setdefault(name, [])
+            if not any(p is plugin for p in found):
+                found.append(plugin)
+    return {name: len(found) > 1 for name, found in holders.items()}
+
+
+def _first_index(plugins: tuple[Plugin[Any], ...], plugin: Plugin[Any]) -> int:
+    return next(i for i, p in enumerate(plugins) if p is plugin)
 
 
 @attrs.frozen
@@ -334,7 +365,8 @@ class AgentSpec(Generic[S]):
             declared twice among the spec's and plugins' schedules, a state class that
             is not frozen (or an instance given where the class belongs), a state or params
             class whose annotations do not resolve, a strategy that is a class or whose
-            initial status is no non-empty string...). Each problem names its culprit: the
+            initial status is not a status: a non-empty line of printable text, not
+            ``"*"``...). Each problem names its culprit: the
             owner (the agent, or a plugin) and where in it.
     """
 

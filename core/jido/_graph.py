@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import functools
 import re
 from typing import Any, assert_never
 
 from ._agent import AgentSpec
 from ._directives import Cron, Schedule
-from ._router import Route, validate_pattern
-from ._strategy import FSM, Instruction, Transition
+from ._router import Route, _overlap, _uncovered, validate_pattern
+from ._strategy import FSM, Instruction, Transition, _rank
 
 __all__ = ["to_mermaid"]
 
@@ -52,15 +51,12 @@ def to_mermaid(spec: AgentSpec[Any]) -> str:
     so a status may be any text, a Mermaid keyword such as ``note`` or ``default`` included)
     and draws the rows ``FSM.decide`` can take, as ``source --> target: on / action``:
 
-    * a ``"*"`` row is drawn from each status that has no row of its own with the same ``on``
-      pattern (where it has one, that row always wins: ``decide`` looks at the ``"*"`` rows
-      only when the status has none for the signal's type);
-    * of several rows with the same source and the same ``on``, only the one ``decide`` takes
-      is drawn (the highest ``priority``, then the first in the table).
-
-    Rows are compared by their ``on`` pattern as written: a status's row whose different
-    pattern matches some or all of the types a ``"*"`` row's does (``job.**`` and
-    ``job.cancel``) does not hide the ``"*"`` row.
+    * a ``"*"`` row is drawn from each status in which some type it matches is matched by
+      no row of that status (``decide`` looks at the ``"*"`` rows only when the status has
+      none for the signal's type) and by no ``"*"`` row ordered before it: from a status
+      with ``job.**`` of its own, a ``"*"`` row on ``job.cancel`` is not drawn;
+    * every other row is drawn from its source: FSM refuses a table with a row ``decide``
+      could never take (one whose types all go to rows of its source that win over it).
 
     A status no row leaves is an end state, drawn as ``status --> [*]``. The spec's routes
     (its own and its plugins') are a note on the initial status, each as ``pattern /
@@ -117,25 +113,6 @@ def _when(schedule: Schedule | Cron, owner: str) -> str:
             assert_never(schedule)
 
 
-def _overlap(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
-    """Whether some signal type matches both patterns, given as segments (``*`` one segment,
-    ``**`` zero or more)."""
-
-    @functools.cache
-    def from_(i: int, j: int) -> bool:
-        # A "**" matches no more segments (pass it) or one more (the other's next: any
-        # segment, a "*" or a "**" too, matches that).
-        if i < len(a) and a[i] == "**":
-            return from_(i + 1, j) or (j < len(b) and from_(i, j + 1))
-        if j < len(b) and b[j] == "**":
-            return from_(i, j + 1) or (i < len(a) and from_(i + 1, j))
-        if i == len(a) or j == len(b):
-            return i == len(a) and j == len(b)
-        return (a[i] == b[j] or "*" in (a[i], b[j])) and from_(i + 1, j + 1)
-
-    return from_(0, 0)
-
-
 def _route_text(route: Route[Instruction]) -> str:
     # A route as a note line: what the flowchart's nodes and edge say of it.
     ins = route.target
@@ -153,18 +130,23 @@ def _fsm(fsm: FSM, spec: AgentSpec[Any], declared: list[tuple[str, Schedule | Cr
         lines.append(f'    state "{_label(status)}" as {_node_id("st_", status)}')
     lines.append(f"    [*] --> {_node_id('st_', fsm.initial)}")
     left: set[str] = set()  # the statuses a row leaves: the others are end states
-    # The row decide takes for each (source, on): the highest priority, then the first.
-    taken: dict[tuple[str, str], Transition] = {}
-    for t in fsm.transitions:
-        known = taken.get((t.source, t.on))
-        if known is None or t.priority > known.priority:
-            taken[(t.source, t.on)] = t
-    for t in fsm.transitions:
-        if taken[(t.source, t.on)] is not t:
-            continue
+    # Every row is one decide can take in its source (FSM refuses a table with one it
+    # cannot); a "*" row is taken in a status only for a type none of its rows match.
+    own: dict[str, list[tuple[str, ...]]] = {}
+    stars: list[tuple[int, Transition]] = []
+    for i, t in enumerate(fsm.transitions):
+        if t.source == "*":
+            stars.append((i, t))
+        else:
+            own.setdefault(t.source, []).append(validate_pattern(t.on))
+    for i, t in enumerate(fsm.transitions):
         label = t.on if t.action is None else f"{t.on} / {t.action.name}"
         if t.source == "*":
-            sources = [s for s in fsm.statuses if (s, t.on) not in taken]
+            on = validate_pattern(t.on)
+            ahead = [validate_pattern(w.on) for k, w in stars if _rank(w, k) < _rank(t, i)]
+            sources = [
+                s for s in fsm.statuses if _uncovered(on, [*own.get(s, ()), *ahead]) is not None
+            ]
         else:
             sources = [t.source]
         for source in sources:

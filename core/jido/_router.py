@@ -11,6 +11,7 @@ number means what it says), then the more specific pattern (more literal segment
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import Final, Generic, TypeVar, final
@@ -237,6 +238,92 @@ class Router(Generic[T]):
             self._walk(child, segments, i + 1, hits, visited)
         if node.star is not None:
             self._walk(node.star, segments, i + 1, hits, visited)
+
+
+def _overlap(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
+    """Whether some signal type matches both patterns, given as segments (``*`` one segment,
+    ``**`` zero or more)."""
+
+    @functools.cache
+    def from_(i: int, j: int) -> bool:
+        # A "**" matches no more segments (pass it) or one more (the other's next: any
+        # segment, a "*" or a "**" too, matches that).
+        if i < len(a) and a[i] == "**":
+            return from_(i + 1, j) or (j < len(b) and from_(i, j + 1))
+        if j < len(b) and b[j] == "**":
+            return from_(i, j + 1) or (i < len(a) and from_(i + 1, j))
+        if i == len(a) or j == len(b):
+            return i == len(a) and j == len(b)
+        return (a[i] == b[j] or "*" in (a[i], b[j])) and from_(i + 1, j + 1)
+
+    return from_(0, 0)
+
+
+def _closure(pattern: tuple[str, ...], positions: Iterable[int]) -> frozenset[int]:
+    # The positions in ``pattern`` reached without consuming a segment: a "**" may match none.
+    found: set[int] = set()
+    todo = list(positions)
+    while todo:
+        i = todo.pop()
+        if i not in found:
+            found.add(i)
+            if i < len(pattern) and pattern[i] == "**":
+                todo.append(i + 1)
+    return frozenset(found)
+
+
+def _advance(pattern: tuple[str, ...], positions: frozenset[int], segment: str) -> frozenset[int]:
+    # The positions after matching one more segment of a type.
+    after: set[int] = set()
+    for i in positions:
+        if i < len(pattern):
+            seg = pattern[i]
+            if seg == "**":
+                after.add(i)
+            elif seg == "*" or seg == segment:
+                after.add(i + 1)
+    return _closure(pattern, after)
+
+
+def _uncovered(pattern: tuple[str, ...], covers: Iterable[tuple[str, ...]]) -> str | None:
+    """A signal type ``pattern`` matches and none of ``covers`` does (the shortest, first in
+    segment order), or ``None`` if every type ``pattern`` matches some cover matches.
+
+    Patterns are given as segments (see :func:`validate_pattern`). Exact: the patterns are
+    automata over segments, and a segment no pattern names is matched only by ``*`` and
+    ``**``, so one such segment stands for all of them; the pairs of positions reachable
+    are finitely many, and a breadth-first walk over them finds a type or exhausts them.
+    """
+    others = tuple(covers)
+    names = sorted({s for p in (pattern, *others) for s in p if s not in ("*", "**")})
+    fresh, n = "x", 0
+    while fresh in names:
+        n += 1
+        fresh = f"x{n}"
+    alphabet = [*names, fresh]
+    start = (_closure(pattern, [0]), tuple(_closure(c, [0]) for c in others))
+    seen = {start}
+    level: list[tuple[tuple[frozenset[int], tuple[frozenset[int], ...]], tuple[str, ...]]] = [
+        (start, ())
+    ]
+    while level:
+        following = []
+        for (mine, theirs), path in level:
+            for segment in alphabet:
+                now = _advance(pattern, mine, segment)
+                if not now:
+                    continue
+                them = tuple(_advance(c, at, segment) for c, at in zip(others, theirs, strict=True))
+                if len(pattern) in now and not any(
+                    len(c) in at for c, at in zip(others, them, strict=True)
+                ):
+                    return ".".join((*path, segment))  # a type has at least one segment
+                state = (now, them)
+                if state not in seen:
+                    seen.add(state)
+                    following.append((state, (*path, segment)))
+        level = following
+    return None
 
 
 def table(routes: Mapping[str, T]) -> list[Route[T]]:

@@ -36,6 +36,7 @@ from ._convert import converter, structure_params
 from ._directives import BuiltinDirective, CustomDirective, Directive, Error
 from ._errors import ActionCrashed, Problem, ProblemKind
 from ._json import FrozenMap, JsonValue, freeze_map
+from ._router import Route
 from ._signal import DRAFT, Signal
 from ._stamp import stamp
 from ._state import ZONED, StateOpError, apply_ops, fixed_times
@@ -152,6 +153,29 @@ def _is_pair(value: object) -> TypeGuard[tuple[Action[Any, Any] | str, object]]:
     return _is_single(value) and len(value) == 2
 
 
+def _not_an_instruction(given: object) -> str:
+    # A strategy's Run holds Instructions: an action, or a route, given instead is the
+    # likely slip, and the message says what to pass for it.
+    if isinstance(given, Action):
+        return (
+            f"a Run's instructions hold action {given.name!r} itself, not an Instruction:"
+            f" pass Instruction(action={given.name}) (or a routed route's target, the"
+            " Instruction the spec made of it, with its slice and params)"
+        )
+    if isinstance(given, Route):
+        target: object = given.target
+        what = (
+            f"Instruction for action {target.action.name!r}"
+            if isinstance(target, Instruction)
+            else "Instruction"
+        )
+        return (
+            f"a Run's instructions hold route {given.pattern!r}, not an Instruction: pass its"
+            f" target (route.target, the {what})"
+        )
+    return f"a Run's instructions hold {given!r:.80}, not an Instruction"
+
+
 def _resolve(spec: AgentSpec[Any], item: object) -> Instruction | Problem:
     params: FrozenMap[str, JsonValue] | None = None
     if isinstance(item, Instruction):
@@ -254,7 +278,7 @@ def _run(
     for ins in instructions:
         if type(ins) is not Instruction:
             if not isinstance(ins, Problem):
-                raise TypeError(f"{ins!r} is not an Instruction (or the Problem resolving one)")
+                raise TypeError(_not_an_instruction(ins))
             directives.append(Error(problem=ins))
             failed += 1
             continue

@@ -16,7 +16,7 @@ import attrs
 from ._action import Action
 from ._errors import InvalidPattern, Problem, ProblemKind
 from ._json import FrozenMap, JsonValue
-from ._router import Route, Router, _check_priority, validate_pattern
+from ._router import Route, Router, _check_priority, _overlap, _uncovered, validate_pattern
 from ._signal import Signal
 
 __all__ = [
@@ -61,12 +61,21 @@ class Run:
             not stop the next. Empty runs nothing.
         next_status: the agent's status after the step if no instruction failed, or ``None``
             to keep the current one. With no instructions the status still moves.
+
+    Raises:
+        TypeError: ``next_status`` is neither a string nor ``None``.
+        ValueError: ``next_status`` is not a status: a non-empty line of printable text,
+            not ``"*"`` (which in an FSM table means any status), as everywhere a status
+            enters (an initial status, an FSM row).
     """
 
     instructions: tuple[Instruction, ...]
-    next_status: str | None = attrs.field(
-        default=None, validator=attrs.validators.optional(attrs.validators.instance_of(str))
-    )
+    next_status: str | None = attrs.field(default=None)
+
+    @next_status.validator
+    def _check_next_status(self, attribute: attrs.Attribute[str | None], value: object) -> None:
+        if value is not None:
+            _check_status(attribute.name, value, wildcard=False)
 
 
 @final
@@ -92,9 +101,9 @@ class Strategy(Protocol):
 
     Any object with these two members is a strategy: an instance, not a class. ``AgentSpec``
     checks that it has both, that it is no class, and that :attr:`initial_status` is a
-    non-empty string, and raises ``SpecError`` naming what is wrong otherwise. ``step`` calls
-    :meth:`decide` once per signal and acts on the decision; the strategy itself never
-    touches the agent.
+    status (a non-empty line of printable text, not ``"*"``), and raises ``SpecError``
+    naming what is wrong otherwise. ``step`` calls :meth:`decide` once per signal and acts
+    on the decision; the strategy itself never touches the agent.
     """
 
     @property
@@ -182,14 +191,17 @@ class Transition:
         source: the status the row applies in (``"*"`` for any status).
         on: a signal type pattern (exact, ``*`` or ``**``, as in routes).
         target: the status after the transition.
-        action: run on the transition (before routed actions); the transition happens only if
-            every action succeeds.
+        action: run on the transition (before routed actions), on the agent's state (a
+            plugin's action here is a ``SpecError``: an action works on one state); the
+            transition happens only if every action succeeds, the routed ones included.
+            One failing does not stop the others, and what they did commits.
         priority: breaks ties when several rows match in one status (higher wins);
             -100..100, as a route's.
 
     Raises:
-        ValueError: ``source`` or ``target`` is not a status (a non-empty line of text;
-            ``"*"`` only as the source), or ``priority`` is not an integer in -100..100.
+        TypeError: ``source`` or ``target`` is not a string.
+        ValueError: ``source`` or ``target`` is not a status (a non-empty line of printable
+            text; ``"*"`` only as the source), or ``priority`` is not an integer in -100..100.
         InvalidPattern: ``on`` is not a valid signal type pattern.
         TypeError: ``action`` is not an action.
 
@@ -225,32 +237,102 @@ class Transition:
 
 
 def _check_status(field: str, value: object, *, wildcard: bool) -> None:
-    """A status is a non-empty line of text (it is stored, rendered and compared as one);
-    ``"*"`` means any status, so it may only be a row's source."""
-    if not isinstance(value, str) or not value or not value.isprintable():
-        raise ValueError(f"{field} {value!r}: a status is a non-empty line of printable text")
+    """A status is a non-empty line of printable text (it is stored, rendered and compared as
+    one); ``"*"`` means any status, so it may only be a row's source.
+
+    The one check of a status, wherever one enters: ``Run.next_status``, a strategy's
+    initial status (``AgentSpec``), an FSM's initial status and its rows.
+
+    Raises:
+        TypeError: ``value`` is not a string (the message names ``field``).
+        ValueError: it is not a status (the message names ``field``).
+    """
+    if not isinstance(value, str):
+        raise TypeError(
+            f"{field} {value!r:.60} is not a string: a status is a non-empty line of printable text"
+        )
+    if not value or not value.isprintable():
+        raise ValueError(f"{field} {value!r:.60}: a status is a non-empty line of printable text")
     if value == "*" and not wildcard:
-        raise ValueError(f"{field} '*': means any status, so only a row's source may be it")
+        raise ValueError(
+            f"{field} '*': means any status (an FSM row's source), so it is no status itself"
+        )
+
+
+def _rank(t: Transition, index: int) -> tuple[int, int, int, int, int]:
+    """Where row ``index`` comes among the rows of its group matching a type: as ``decide``
+    (a :class:`Router` of the group) orders them, smallest first."""
+    route = Route(pattern=t.on, target=None, priority=t.priority)
+    lit, stars, dstars = route.specificity
+    return (-t.priority, -lit, -stars, -dstars, index)
+
+
+def _why_wins(winner: Transition, loser: Transition) -> str:
+    if winner.priority != loser.priority:
+        return f"a higher priority ({winner.priority})"
+    if _rank(winner, 0)[:4] != _rank(loser, 0)[:4]:
+        return "the same priority and a more specific on"
+    return "the same priority and specificity, and comes first"
+
+
+def _dead_rows(rows: tuple[Transition, ...]) -> list[str]:
+    """The rows ``decide`` can never take, each with the rows that always win over it.
+
+    ``decide`` picks among the rows whose source is the status, else among the ``"*"`` rows:
+    each group apart (a status's rows never hide a ``"*"`` row in every status, as an agent
+    restored from storage may be in any). In a group, a row is dead when every type its
+    ``on`` matches is matched by rows that come before it in the group's route order.
+    """
+    groups: dict[str, list[int]] = {}
+    for i, t in enumerate(rows):
+        groups.setdefault(t.source, []).append(i)
+    problems: list[str] = []
+    for members in groups.values():
+        for j in members:
+            t = rows[j]
+            mine = validate_pattern(t.on)
+            winners = [
+                i
+                for i in sorted(members, key=lambda i: _rank(rows[i], i))
+                if _rank(rows[i], i) < _rank(t, j) and _overlap(validate_pattern(rows[i].on), mine)
+            ]
+            if not winners or _uncovered(mine, [validate_pattern(rows[i].on) for i in winners]):
+                continue
+            row = f"row {j} (from {t.source!r} on {t.on!r}) never applies: "
+            alone = [i for i in winners if _uncovered(mine, [validate_pattern(rows[i].on)]) is None]
+            if alone and rows[alone[0]].on == t.on and rows[alone[0]].priority == t.priority:
+                problems.append(
+                    f"{row}row {alone[0]} has the same source, on and priority ({t.priority})"
+                    " and always wins; give one a higher priority, or remove one"
+                )
+            elif alone:
+                w = rows[alone[0]]
+                problems.append(
+                    f"{row}row {alone[0]} (on {w.on!r}) matches every type it does and wins"
+                    f" with {_why_wins(w, t)}; remove the row, or give it a higher priority"
+                )
+            else:
+                # No one row covers it; the fewest of the winners that do between them.
+                needed = list(winners)
+                for i in winners:
+                    rest = [k for k in needed if k != i]
+                    if _uncovered(mine, [validate_pattern(rows[k].on) for k in rest]) is None:
+                        needed = rest
+                named = ", ".join(f"{i} (on {rows[i].on!r})" for i in sorted(needed))
+                problems.append(
+                    f"{row}rows {named} between them match every type it does, and each wins"
+                    " over it; remove the row, or give it a higher priority"
+                )
+    return problems
 
 
 def _check_table(initial: str, rows: tuple[Transition, ...]) -> None:
     """Refuse a table with rows that can never apply (see :class:`FSM`), naming them all."""
     if not rows:
         return  # no controlled signal: a status that never moves, as asked
-    problems: list[str] = []
-    first: dict[tuple[str, str, int], int] = {}
     # (A row from a status no row leads to is not one: an agent restored from storage may
-    # be in it, left there by an older table, and such a row is its way out.)
-    for i, t in enumerate(rows):
-        key = (t.source, t.on, t.priority)
-        if key in first:
-            problems.append(
-                f"row {i} (from {t.source!r} on {t.on!r}) never applies: row {first[key]} has"
-                f" the same source, on and priority ({t.priority}) and always wins; give one a"
-                " higher priority, or remove one"
-            )
-        else:
-            first[key] = i
+    # be in it, left by an older table, and such a row is its way out.)
+    problems = _dead_rows(rows)
     if not any(t.source in (initial, "*") for t in rows):
         problems.append(
             f"no row leaves the initial status {initial!r}: the agent would refuse every"
@@ -282,12 +364,17 @@ class FSM:
         transitions: the table's rows (any iterable of :class:`Transition`, kept as a tuple).
 
     Raises:
-        TypeError: a row is not a :class:`Transition` (the error names its index).
-        ValueError: ``initial`` is not a status (a non-empty line of text, not ``"*"``); or
-            the table is wrong in a way that would only show when a signal is refused, each
-            named: a row with the source, ``on`` and priority of an earlier one (which
-            always wins: it never applies), or no row at all leaving the initial status (a
-            new agent would refuse every controlled signal for ever).
+        TypeError: a row is not a :class:`Transition` (the error names its index), or
+            ``initial`` is not a string.
+        ValueError: ``initial`` is not a status (a non-empty line of printable text, not
+            ``"*"``); or the table is wrong in a way that would only show when a signal is
+            refused, each named: a row :meth:`decide` can never take, because every type its
+            ``on`` matches is matched by rows of the same source that win over it (a higher
+            priority, or the same one and a more specific ``on``, or both the same and
+            earlier in the table: ``order.payment.*`` at priority 5 hides
+            ``order.payment.captured`` at 0, and a copy of an earlier row is hidden by it);
+            or no row at all leaving the initial status (a new agent would refuse every
+            controlled signal for ever). A ``"*"`` row is hidden only by ``"*"`` rows.
 
     A row checks itself when it is built (see :class:`Transition`).
 
