@@ -10,6 +10,7 @@ import pytest
 
 import jido
 from jido import FrozenMap, InvalidSignal, Signal
+from jido.serde import signal_from_json, to_json
 
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 
@@ -339,6 +340,34 @@ def test_data_that_contains_itself_is_invalid_data() -> None:
         assert drafted.value.field == "data"
     with pytest.raises(TypeError, match="contains itself"):
         jido.freeze(loop)
+
+
+def _nested(depth: int) -> list[object]:
+    value: list[object] = []
+    for _ in range(depth - 1):
+        value = [value]
+    return value
+
+
+@pytest.mark.parametrize("frames", [0, 600])
+def test_data_may_nest_256_deep_wherever_the_signal_is_made(frames: int) -> None:
+    """A fixed bound, not the caller's stack: data 980 deep was accepted at the top of a
+    shallow stack, journalled, and then no replay could decode it (every restore failed).
+    Its refusal names the bound, and shows neither the data nor its path in full."""
+
+    def make(data: object, left: int) -> Signal:
+        return (
+            Signal(type="a.b", source="/t", id="1", data=data) if not left else make(data, left - 1)
+        )
+
+    signal = make(_nested(256), frames)
+    assert signal_from_json(to_json(signal)) == signal
+    for depth in (257, 980, 5000):
+        with pytest.raises(InvalidSignal) as info:
+            make(_nested(depth), frames)
+        message = str(info.value)
+        assert message.endswith("nested more than 256 deep (or it contains itself)")
+        assert len(message) < 400
 
 
 def test_derived_ids_do_not_collide_when_ids_contain_the_separator() -> None:

@@ -49,7 +49,10 @@ class InvalidSignal(JidoError, ValueError):
     """
 
     def __init__(self, field: str, value: object, reason: str) -> None:
-        super().__init__(f"invalid signal {field} {_shown(value)}: {reason}")
+        shown = _shown(value)
+        if len(shown) > 120:  # data is shown in full in no message: the path says where
+            shown = f"{shown[:100]}..."
+        super().__init__(f"invalid signal {field} {shown}: {reason}")
         self.field = field
         self.value = value
         self.reason = reason

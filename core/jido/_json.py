@@ -15,6 +15,7 @@ from typing import Any, Final, TypeAlias, TypeVar, Union, cast, final, overload
 
 __all__ = [
     "EMPTY",
+    "MAX_DEPTH",
     "MAX_INT_DIGITS",
     "FrozenMap",
     "JsonValue",
@@ -106,6 +107,11 @@ EMPTY: FrozenMap[str, JsonValue] = FrozenMap()
 #: ``json.dumps`` raises and ``json.loads`` refuses the number. A fixed bound, not the
 #: process's setting: that is process state, and what the core accepts must not depend on it.
 MAX_INT_DIGITS: Final = 4300
+#: The deepest a JSON value may nest (arrays and objects within one another). A fixed bound,
+#: well inside what the json module, orjson and Python's recursion limit read back wherever
+#: a value is decoded: a bound set by how deep the caller's stack happened to be would let
+#: through data a journal could write and no replay read again.
+MAX_DEPTH: Final = 256
 # _INT_MIN < n < _INT_MAX: n has at most MAX_INT_DIGITS digits. Comparing a machine-sized int
 # with these looks at the sizes only, so the check costs next to nothing on the usual values
 # (both bounds are built once: negating a 4301-digit int on every check would not).
@@ -131,7 +137,7 @@ def freeze(value: object, *, path: str = "$") -> JsonValue:
     try:
         return _freeze(value)
     except _NotJson as exc:
-        raise TypeError(f"{path}{exc.where}: {exc.reason}") from None
+        raise TypeError(f"{path}{exc.shown}") from None
     except RecursionError:
         raise TypeError(f"{path}: {_TOO_DEEP}") from None
 
@@ -143,8 +149,16 @@ class _NotJson(Exception):
         self.reason = reason
         self.where = ""
 
+    @property
+    def shown(self) -> str:
+        """Where, then why: a path hundreds of levels deep cut in its middle."""
+        where = self.where
+        if len(where) > 160:
+            where = f"{where[:80]}...{where[-60:]}"
+        return f"{where}: {self.reason}"
 
-_TOO_DEEP: Final = "nested too deeply to be JSON (or it contains itself)"
+
+_TOO_DEEP: Final = f"nested more than {MAX_DEPTH} deep (or it contains itself)"
 
 
 def _surrogate_in(text: str) -> str | None:
@@ -207,7 +221,7 @@ _INT_TOO_LONG: Final = (
 )
 
 
-def _freeze(value: object) -> JsonValue:
+def _freeze(value: object, depth: int = 0) -> JsonValue:
     t = type(value)
     if t is dict:
         # The usual payload: a flat object of strings, integers, booleans and nulls, which
@@ -247,6 +261,8 @@ def _freeze(value: object) -> JsonValue:
         return value  # type: ignore[return-value]
     if value is EMPTY:
         return EMPTY
+    if depth >= MAX_DEPTH and (isinstance(value, Mapping | list | tuple)):
+        raise _NotJson(_TOO_DEEP)
     if t is dict or isinstance(value, Mapping):
         # FrozenMap is public, so one may hold anything: its contents are checked too.
         out: dict[str, JsonValue] = {}
@@ -271,7 +287,7 @@ def _freeze(value: object) -> JsonValue:
                 out[k] = v
                 continue
             try:
-                out[k] = _freeze(v)
+                out[k] = _freeze(v, depth + 1)
             except _NotJson as exc:
                 exc.where = f".{k}{exc.where}"
                 raise
@@ -280,7 +296,7 @@ def _freeze(value: object) -> JsonValue:
         items: list[JsonValue] = []
         for i, v in enumerate(value):  # type: ignore[arg-type]
             try:
-                items.append(_freeze(v))
+                items.append(_freeze(v, depth + 1))
             except _NotJson as exc:
                 exc.where = f"[{i}]{exc.where}"
                 raise
@@ -305,6 +321,8 @@ def _shown(value: object) -> str:
     replace the refusal being reported."""
     try:
         return repr(value)
+    except RecursionError:
+        return f"<{type(value).__name__} nested too deeply to show>"
     except ValueError:
         if isinstance(value, int) and not _INT_MIN < value < _INT_MAX:
             return f"<an integer of more than {MAX_INT_DIGITS} digits>"

@@ -270,7 +270,7 @@ class Signal:
             try:
                 _set_data(new, _freeze(data))
             except _NotJson as exc:
-                raise InvalidSignal("data", data, f"${exc.where}: {exc.reason}") from None
+                raise InvalidSignal("data", data, f"${exc.shown}") from None
             except RecursionError:
                 raise InvalidSignal("data", data, f"$: {_TOO_DEEP}") from None
         _set_datacontenttype(new, "application/json")
