@@ -452,6 +452,21 @@ def test_the_review_renders_as_text() -> None:
     assert any(line.startswith("    > invoke payment.charge(") for line in lines)
 
 
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"title": None}, "title must be a string, not None"),
+        ({"codec": "x"}, "codec must be a jido.serde.Codec, not 'x'"),
+    ],
+)
+def test_the_review_refuses_a_title_or_codec_of_the_wrong_kind(
+    kwargs: dict[str, Any], message: str
+) -> None:
+    """They failed later, rendering (a None title) or reading (a codec that is no Codec)."""
+    with pytest.raises(TypeError, match=re.escape(message)):
+        shop().review(**kwargs)
+
+
 def test_the_review_renders_as_markdown() -> None:
     """render('md') is Markdown: a heading, a change table per step, the final states."""
     md = shop(replies={"payment.charge": {"receipt": "r-1"}}).review(title="Shop").render("md")

@@ -25,6 +25,7 @@ from jido import (
     Emit,
     Error,
     FrozenMap,
+    InvalidSignal,
     Invoke,
     JsonValue,
     NoParams,
@@ -57,6 +58,7 @@ from jido_interpreters import (
     DEFAULT_EPOCH,
     AsyncRuntime,
     RunawayError,
+    Simulation,
     SyncRuntime,
     TraceEntry,
     UnknownAgent,
@@ -1150,3 +1152,80 @@ def test_record_false_keeps_no_trace_but_still_runs() -> None:
     rt.send("p", "probe.count", {"by": 2})
     assert rt.trace == ()
     assert rt.state("p").count == 2
+
+
+@pytest.mark.parametrize("reentry", ["advance", "send", "call", "run_until_idle", "stop"])
+def test_a_handler_calling_back_into_the_runtime_is_refused(reentry: str) -> None:
+    """An effect handler that advanced the clock (or sent, called...) ran steps in the middle
+    of another step's directives: the trace held a timer's step before the step that armed
+    it. It is refused (the handler's error is the effect's on_error outcome); cast, which
+    only queues for the run under way, is allowed."""
+    holder: dict[str, SyncRuntime] = {}
+
+    def reenter(args: FrozenMap[str, JsonValue]) -> int:
+        rt = holder["rt"]
+        match reentry:
+            case "advance":
+                rt.advance(10)
+            case "send":
+                rt.send("p", "probe.note")
+            case "call":
+                rt.call("p", "probe.note")
+            case "run_until_idle":
+                rt.run_until_idle()
+            case _:
+                rt.stop("p")
+        return 1
+
+    def queue(args: FrozenMap[str, JsonValue]) -> int:
+        holder["rt"].cast("p", "probe.note")
+        return 2
+
+    rt = holder["rt"] = started("p", effects={"reenter": reenter, "queue": queue})
+    rt.send("p", "probe.invoke", {"effect": "reenter"})
+    (failed,) = log_of(rt, "p", "probe.failed")
+    assert data(failed)["error"] == {
+        "type": "RuntimeError",
+        "message": f"{reentry} was called while send runs steps (from an effect handler, a"
+        " sink, a sensor or a directive handler?): the runtime is not re-entrant; cast"
+        " queues a signal for the run under way",
+    }
+    assert rt.agent_ids == ("p",)
+    rt.send("p", "probe.invoke", {"effect": "queue"})
+    # Queued while the step's directives ran: ahead of the effect's outcome, queued after.
+    assert [s.type for s in log_of(rt, "p")][-2:] == ["probe.note", "probe.ok"]
+
+
+def test_what_is_sent_from_outside_is_refused_at_the_door() -> None:
+    """A draft was accepted, then refused inside its step (with storage, a second draft was
+    dropped as a resend of the first); data beside a signal was ignored."""
+    rt = started("p")
+    draft = Signal.draft("probe.note")
+    finished = rt.signal("probe.note")
+    sim = Simulation([PROBE])
+    sim.start(PROBE, "p")
+    for send in (rt.send, rt.cast, rt.call, sim.send):
+        with pytest.raises(InvalidSignal, match="is an unstamped draft"):
+            send("p", draft)
+        with pytest.raises(
+            TypeError, match=re.escape("data is given beside the signal 'probe.note'")
+        ):
+            send("p", finished, {"x": 1})
+    assert log_of(rt, "p") == []
+    assert rt.trace == ()
+
+
+@pytest.mark.parametrize(
+    ("seconds", "error", "message"),
+    [
+        (True, TypeError, "seconds must be a number, not True"),
+        ("5", TypeError, "seconds must be a number, not '5'"),
+        (10**400, ValueError, "virtual time would pass 9999-12-30"),
+    ],
+)
+def test_advance_refuses_what_is_no_number_of_seconds(
+    seconds: Any, error: type[Exception], message: str
+) -> None:
+    rt = started("p")
+    with pytest.raises(error, match=re.escape(message)):
+        rt.advance(seconds)

@@ -6,10 +6,10 @@ from __future__ import annotations
 import functools
 import inspect
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Final, Literal, TypeAlias, TypeVar
 
-from jido import AgentSpec
+from jido import AgentSpec, InvalidSignal, Signal
 
 __all__ = [
     "DIRECTIVE_NEEDS",
@@ -18,6 +18,7 @@ __all__ = [
     "callables",
     "check_reason",
     "check_timeout",
+    "given_signal",
     "handler_kind",
     "plain_callables",
     "seconds",
@@ -122,6 +123,33 @@ def seconds(value: object) -> float | None:
     except OverflowError:
         return None
     return as_float if math.isfinite(as_float) and as_float >= 0 else None
+
+
+def given_signal(signal: object, data: object, make: Callable[[str, object], Signal]) -> Signal:
+    """What a caller sends from outside: ``signal`` itself, or a new one of the type
+    ``signal`` names with ``data`` (made by ``make``).
+
+    Raises:
+        InvalidSignal: ``signal`` is a draft (only ``step`` stamps drafts: one from outside
+            would be refused in its step, after it was accepted, and with storage every
+            draft has one source and id, so a second would be dropped as a resend).
+        TypeError: ``data`` is given beside a :class:`~jido.Signal`, which carries its own.
+    """
+    if not isinstance(signal, Signal):
+        return make(signal, data)  # type: ignore[arg-type]  # make checks the type's kind
+    if data is not None:
+        raise TypeError(
+            f"data is given beside the signal {signal.type!r}, which carries its own: build"
+            " the signal with it, or send its type with the data"
+        )
+    if signal.is_draft:
+        raise InvalidSignal(
+            "id",
+            signal.id,
+            f"signal {signal.type!r} is an unstamped draft (only step stamps drafts): send"
+            " its type and data, or a signal with a source and id of its own",
+        )
+    return signal
 
 
 def check_reason(reason: object) -> None:

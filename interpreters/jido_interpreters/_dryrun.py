@@ -174,6 +174,13 @@ class DryRun(_Runtime):
         plain_callables(
             "reply", {k: replies[k] for k in replies if callable(replies[k])}, _REPLY_NEEDS
         )
+        for name, reply in replies.items():
+            if not callable(reply) and not isinstance(reply, CannedError):
+                try:
+                    freeze(reply)
+                except TypeError as exc:
+                    # Every Invoke of it would end in on_error, InvalidResult.
+                    raise TypeError(f"the reply for effect {name!r} is not JSON: {exc}") from None
         self._recorder = _Recorder(replies)
         self._kernel = _DryKernel(
             self._recorder,
@@ -193,6 +200,10 @@ class DryRun(_Runtime):
         return tuple(self._recorder.intents)
 
     def review(self, *, title: str = "Dry-run review", codec: Codec | None = None) -> Review:
-        """The report of everything handled so far."""
+        """The report of everything handled so far.
+
+        Raises:
+            TypeError: ``title`` is not a string, or ``codec`` is not a :class:`Codec`.
+        """
         k = self._kernel
         return review(k.trace, k.agents, title=title, codec=codec, start_problems=k.start_problems)

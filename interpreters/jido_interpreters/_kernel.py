@@ -262,6 +262,9 @@ class Kernel:
         # Timers those directives armed, held until they are done (a simulation holds them:
         # see its _timer); here always empty.
         self._held: list[Any] = []
+        # The runtime method running steps now (SyncRuntime and DryRun refuse to be entered
+        # again from inside one), or None.
+        self.busy: str | None = None
         self._depth = 0
         self.steps = 0
         self._seq = itertools.count()
@@ -971,6 +974,15 @@ class Kernel:
             ValueError: ``seconds`` is negative (time only moves forward), not finite (a
                 cron job would tick for ever), or takes virtual time past the year 9999.
         """
+        given: object = seconds
+        if isinstance(given, bool) or not isinstance(given, int | float):
+            raise TypeError(f"seconds must be a number, not {given!r:.60}")
+        try:
+            seconds = float(seconds)
+        except OverflowError:
+            raise ValueError(
+                f"cannot advance {given} s: virtual time would pass {_LAST_TIME.date()}"
+            ) from None
         if not math.isfinite(seconds):
             raise ValueError(f"cannot advance by {seconds} seconds: not a finite number")
         if seconds < 0:

@@ -397,7 +397,15 @@ def review(
     start_problems: Iterable[tuple[str, Problem]] = (),
 ) -> Review:
     """Build a :class:`Review` from a trace and the final agents (and the problems of agents
-    starting, by agent id, which no step of the trace has)."""
+    starting, by agent id, which no step of the trace has).
+
+    Raises:
+        TypeError: ``title`` is not a string, or ``codec`` is not a :class:`Codec`.
+    """
+    if not isinstance(title, str):
+        raise TypeError(f"title must be a string, not {title!r:.60}")
+    if codec is not None and not isinstance(codec, Codec):
+        raise TypeError(f"codec must be a jido.serde.Codec, not {codec!r:.60}")
     c = codec or Codec()
     steps = []
     problems = [f"[start {a}] [{p.kind.value}] {p.message}" for a, p in start_problems]

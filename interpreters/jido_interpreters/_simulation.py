@@ -67,7 +67,7 @@ from jido import (
 )
 from jido.serde import Codec
 
-from ._checks import callables, seconds
+from ._checks import callables, given_signal, seconds
 from ._faults import (
     NO_FAULTS,
     FaultPlan,
@@ -240,8 +240,9 @@ class Simulation:
         Args:
             agent_id: the addressee; if it is not running when the signal arrives, the
                 signal becomes a dead letter.
-            signal: a signal, or the type of a new one: id ``ext-N``, time ``at``.
-            data: the new signal's data.
+            signal: a signal (no draft), or the type of a new one: id ``ext-N``, time
+                ``at``.
+            data: the new signal's data (none beside a signal, which carries its own).
             at: when it is sent, in virtual seconds (>= 0).
 
         Returns:
@@ -249,6 +250,8 @@ class Simulation:
 
         Raises:
             RuntimeError: the run has begun.
+            InvalidSignal: ``signal`` is a draft, or a type or data a signal cannot have.
+            TypeError: ``data`` is given beside a :class:`~jido.Signal`.
             ValueError: ``at`` is negative or not finite; ``agent_id`` is no agent id (a
                 non-empty string).
         """
@@ -261,10 +264,9 @@ class Simulation:
         e = self._engine
         if at > e.end_of_time:
             raise ValueError(f"at {at!r} s after the epoch is past the end of the calendar")
-        if isinstance(signal, Signal):
-            sig = signal
-        else:
-            sig = attrs.evolve(e.signal(signal, data), time=e.time_at(at))
+        sig = given_signal(
+            signal, data, lambda kind, data: attrs.evolve(e.signal(kind, data), time=e.time_at(at))
+        )
         self._inputs.append((float(at), agent_id, sig))
         self._sent_after.append(len(self._started))
         return sig

@@ -20,7 +20,7 @@ from jido import (
     freeze,
 )
 
-from ._checks import plain_callables
+from ._checks import given_signal, plain_callables
 from ._kernel import (
     DEFAULT_EPOCH,
     CallRefused,
@@ -102,9 +102,13 @@ class _Runtime:
             TypeError: ``id`` is not a string, or ``state`` does not fit the spec's
                 state class.
         """
-        self._kernel.start(spec, id, state)
-        self._kernel.run_until_idle()
-        return self._kernel.agent(id)
+        k = self._enter("start")
+        try:
+            k.start(spec, id, state)
+            k.run_until_idle()
+            return k.agent(id)
+        finally:
+            k.busy = None
 
     def signal(self, type: str, data: object = None, **fields: Any) -> Signal:
         """A signal from outside: a deterministic id (``ext-N``) and the current virtual time."""
@@ -120,10 +124,18 @@ class _Runtime:
             UnknownAgent: no running agent has this id; nothing was queued.
             ActionCrashed: an action of an agent without options raised (so does other
                 user code: a route guard, a custom strategy, as it is).
+            InvalidSignal: ``signal`` is a draft, or a type or data a signal cannot have.
+            TypeError: ``data`` is given beside a :class:`~jido.Signal`.
+            RunawayError: the run went on past ``max_steps`` signals (an endless loop?);
+                what is still queued stays queued, so stop the looping agent.
+            RuntimeError: called from inside a step (see :meth:`run_until_idle`).
         """
-        sig = signal if isinstance(signal, Signal) else self.signal(signal, data)
-        self._kernel.deliver(agent_id, sig)
-        self._kernel.run_until_idle()
+        k = self._enter("send")
+        try:
+            k.deliver(agent_id, given_signal(signal, data, self.signal))
+            k.run_until_idle()
+        finally:
+            k.busy = None
 
     def cast(self, agent_id: str, signal: Signal | str, data: object = None) -> Signal:
         """Queue a signal without running anything; :meth:`run_until_idle` handles it.
@@ -131,10 +143,15 @@ class _Runtime:
         Returns:
             The queued signal.
 
+        It may be called from inside a step (an effect handler, a sink): the run under
+        way handles what it queues.
+
         Raises:
             UnknownAgent: no running agent has this id; nothing was queued.
+            InvalidSignal: ``signal`` is a draft, or a type or data a signal cannot have.
+            TypeError: ``data`` is given beside a :class:`~jido.Signal`.
         """
-        sig = signal if isinstance(signal, Signal) else self.signal(signal, data)
+        sig = given_signal(signal, data, self.signal)
         self._kernel.deliver(agent_id, sig)
         return sig
 
@@ -153,9 +170,15 @@ class _Runtime:
                 Without options for the agent, a crash is raised as it happens.
             CallRefused: with ``check``, the step reported problems (the run went on until
                 idle first).
+            InvalidSignal, TypeError, RunawayError, RuntimeError: as for :meth:`send`.
         """
-        sig = signal if isinstance(signal, Signal) else self.signal(signal, data)
-        k = self._kernel
+        k = self._enter("call")
+        try:
+            return self._call(k, agent_id, given_signal(signal, data, self.signal), check)
+        finally:
+            k.busy = None
+
+    def _call(self, k: Kernel, agent_id: str, sig: Signal, check: bool) -> Agent[Any]:
         k.deliver(agent_id, sig)
         result: Agent[Any] | None = None
         crashed: ActionCrashed | None = None
@@ -192,9 +215,19 @@ class _Runtime:
 
     def stop(self, agent_id: str, reason: str = "normal") -> None:
         """Stop the agent (the parent told, its children following their
-        ``on_parent_death``: orphaned by default) and run until idle."""
-        self._kernel.stop(agent_id, reason)
-        self._kernel.run_until_idle()
+        ``on_parent_death``: orphaned by default) and run until idle.
+
+        Raises:
+            UnknownAgent: no running agent has this id.
+            TypeError: ``reason`` is not a string.
+            RunawayError, RuntimeError: as for :meth:`send`.
+        """
+        k = self._enter("stop")
+        try:
+            k.stop(agent_id, reason)
+            k.run_until_idle()
+        finally:
+            k.busy = None
 
     def advance(self, seconds: float) -> int:
         """Move the virtual clock, firing due schedules, cron ticks and sensor emissions in
@@ -204,15 +237,49 @@ class _Runtime:
         (:attr:`now`, signal times): ten ``advance(0.1)`` move it exactly 1 s on (advances
         add up exactly, then round), and a timer armed for 1 s has fired by then. Timers due
         in the same microsecond fire in the order they were armed.
+
+        Raises:
+            TypeError: ``seconds`` is not a number (a bool is not one).
+            ValueError: ``seconds`` is negative, not finite, or takes virtual time past the
+                year 9999.
+            RunawayError, RuntimeError: as for :meth:`send`.
         """
-        return self._kernel.advance(seconds)
+        k = self._enter("advance")
+        try:
+            return k.advance(seconds)
+        finally:
+            k.busy = None
 
     def run_until_idle(self) -> int:
         """Handle everything queued, and the timers due now (armed with no delay) with what
         they set off; returns how many signals were handled. The clock does not move:
         :meth:`advance` moves it. (:meth:`start`, :meth:`send`, :meth:`call` and
-        :meth:`stop` end with this.)"""
-        return self._kernel.run_until_idle()
+        :meth:`stop` end with this.)
+
+        Raises:
+            RunawayError: the run went on past ``max_steps`` signals (an endless loop?).
+            RuntimeError: called from inside a step: an effect handler, a sink, a sensor, a
+                directive handler or a guard calling back into the runtime, whose steps
+                would interleave with the one under way (as would ``start``, ``send``,
+                ``call``, ``stop`` and ``advance``); :meth:`cast` queues for the run under
+                way instead.
+        """
+        k = self._enter("run_until_idle")
+        try:
+            return k.run_until_idle()
+        finally:
+            k.busy = None
+
+    def _enter(self, what: str) -> Kernel:
+        k = self._kernel
+        if k.busy is not None:
+            raise RuntimeError(
+                f"{what} was called while {k.busy} runs steps (from an effect handler, a sink,"
+                " a sensor or a directive handler?): the runtime is not re-entrant; cast"
+                " queues a signal for the run under way"
+            )
+        k.busy = what
+        return k
 
     @property
     def now(self) -> datetime:
