@@ -79,7 +79,6 @@ SPECIFIC: list[tuple[str, dict[str, Any], str]] = [
     ("sync", {"sinks": {"audit": print}}, "sink functions by name are AsyncRuntime's"),
     ("dryrun", {"sinks": {"audit": print}}, "sink functions by name are AsyncRuntime's"),
     ("dryrun", {"replies": [1]}, "replies must be a mapping"),
-    ("dryrun", {"replies": {"work": {1, 2}}}, "the reply for effect 'work' is not JSON"),
 ]
 
 
