@@ -262,6 +262,9 @@ class Kernel:
         # Timers those directives armed, held until they are done (a simulation holds them:
         # see its _timer); here always empty.
         self._held: list[Any] = []
+        # The timers those directives armed (a restart in their midst keeps none of them:
+        # see take_due).
+        self._armed_now: set[int] = set()
         # The runtime method running steps now (SyncRuntime and DryRun refuse to be entered
         # again from inside one), or None.
         self.busy: str | None = None
@@ -566,8 +569,11 @@ class Kernel:
                         assert_never(d)
         finally:
             self._depth -= 1
-            if not self._depth and (self._outcomes or self._held):
-                self._flush_outcomes()
+            if not self._depth:
+                if self._outcomes or self._held:
+                    self._flush_outcomes()
+                if self._armed_now:
+                    self._armed_now.clear()
 
     def _flush_outcomes(self) -> None:
         """Queue the outcomes of the effects the directives just executed invoked (the hook
@@ -653,6 +659,8 @@ class Kernel:
 
     def _timer(self, due: float, agent_id: str, sig: Signal, tag: tuple[str, ...] = ()) -> None:
         seq = next(self._seq)
+        if self._depth:
+            self._armed_now.add(seq)
         if due <= self.now:
             self._at_once[seq] = self._chain  # armed with no delay: see advance
         heapq.heappush(self.timers, (due, seq, agent_id, sig, tag))
@@ -900,11 +908,16 @@ class Kernel:
 
     def take_due(self, agent_id: str) -> list[tuple[str, Signal]]:
         """Fire the live timers of ``agent_id`` due now, in order, taking them out: what
-        each fired (``"@timer"``, ``"@cron"`` or ``"@sensor"``) and its signal."""
+        each fired (``"@timer"``, ``"@cron"`` or ``"@sensor"``) and its signal. Not those
+        the step under way armed (the one crashing, whose directive handler raised): on
+        AsyncRuntime they were not due before it ran, and the restart drops them."""
         due = sorted(
             t
             for t in self.timers
-            if t[2] == agent_id and t[0] <= self.now and self._timer_live(agent_id, t[4])
+            if t[2] == agent_id
+            and t[0] <= self.now
+            and t[1] not in self._armed_now
+            and self._timer_live(agent_id, t[4])
         )
         if not due:
             return []
