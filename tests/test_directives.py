@@ -401,3 +401,28 @@ def test_custom_directive_base_is_not_final() -> None:
     """CustomDirective is meant for subclassing, so it is not final."""
     assert not getattr(CustomDirective, "__final__", False)
     assert issubclass(Refund, CustomDirective)
+
+
+def _nested_map(depth: int) -> dict[str, object]:
+    value: dict[str, object] = {"leaf": 1}
+    for _ in range(depth - 1):
+        value = {"a": value}
+    return value
+
+
+def test_what_a_signal_carries_one_level_down_nests_one_level_less() -> None:
+    """An Invoke's context goes into its outcome's data, a spawn's meta into child.started:
+    one nesting 256 deep (as signal data may) was accepted, and then no outcome signal
+    could be built: the effect's caller was left without one."""
+    deepest = _nested_map(255)
+    invoke = Invoke(effect="e", on_ok="done", on_error="failed", key="k", context=deepest)
+    outcome = Signal(type="done", source="/t", id="1", data={"context": invoke.context})
+    assert outcome.data is not None
+    for make in (
+        lambda ctx: Invoke(effect="e", on_ok="done", on_error="failed", key="k", context=ctx),
+        lambda meta: SpawnAgent(spec="s", tag="t", meta=meta),
+        lambda meta: AdoptChild(child_id="c", tag="t", meta=meta),
+    ):
+        make(deepest)
+        with pytest.raises(TypeError, match="nested more than 256 deep"):
+            make(_nested_map(256))

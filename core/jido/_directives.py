@@ -17,7 +17,7 @@ from typing import Any, Final, TypeAlias, final
 import attrs
 
 from ._errors import Problem, ProblemKind
-from ._json import EMPTY, FrozenMap, JsonValue, _surrogate_in, freeze_map
+from ._json import EMPTY, FrozenMap, JsonValue, _surrogate_in, carried_map, freeze_map
 from ._signal import DRAFT, Signal, is_valid_type
 
 __all__ = [
@@ -179,7 +179,7 @@ class Invoke:
     args: FrozenMap[str, JsonValue] = attrs.field(default=EMPTY, converter=freeze_map)
     on_ok: str = attrs.field(validator=_signal_type)
     on_error: str = attrs.field(validator=_signal_type)
-    context: FrozenMap[str, JsonValue] = attrs.field(default=EMPTY, converter=freeze_map)
+    context: FrozenMap[str, JsonValue] = attrs.field(default=EMPTY, converter=carried_map)
     key: str = attrs.field(default=DRAFT, validator=_non_empty)
 
 
@@ -243,7 +243,7 @@ class SpawnAgent:
     tag: str = attrs.field(validator=_non_empty)
     id: str | None = attrs.field(default=None, validator=_optional_name)
     state: FrozenMap[str, JsonValue] = attrs.field(default=EMPTY, converter=freeze_map)
-    meta: FrozenMap[str, JsonValue] = attrs.field(default=EMPTY, converter=freeze_map)
+    meta: FrozenMap[str, JsonValue] = attrs.field(default=EMPTY, converter=carried_map)
 
 
 @final
@@ -262,7 +262,7 @@ class AdoptChild:
 
     child_id: str = attrs.field(validator=_non_empty)
     tag: str = attrs.field(validator=_non_empty)
-    meta: FrozenMap[str, JsonValue] = attrs.field(default=EMPTY, converter=freeze_map)
+    meta: FrozenMap[str, JsonValue] = attrs.field(default=EMPTY, converter=carried_map)
 
 
 @final

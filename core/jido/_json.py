@@ -19,6 +19,7 @@ __all__ = [
     "MAX_INT_DIGITS",
     "FrozenMap",
     "JsonValue",
+    "carried_map",
     "freeze",
     "freeze_map",
     "is_json",
@@ -223,6 +224,8 @@ _INT_TOO_LONG: Final = (
 
 def _freeze(value: object, depth: int = 0) -> JsonValue:
     t = type(value)
+    if depth >= MAX_DEPTH and isinstance(value, Mapping | list | tuple):
+        raise _NotJson(_TOO_DEEP)
     if t is dict:
         # The usual payload: a flat object of strings, integers, booleans and nulls, which
         # needs no recursion and is copied whole. A string is looked through only when it is
@@ -261,8 +264,6 @@ def _freeze(value: object, depth: int = 0) -> JsonValue:
         return value  # type: ignore[return-value]
     if value is EMPTY:
         return EMPTY
-    if depth >= MAX_DEPTH and (isinstance(value, Mapping | list | tuple)):
-        raise _NotJson(_TOO_DEEP)
     if t is dict or isinstance(value, Mapping):
         # FrozenMap is public, so one may hold anything: its contents are checked too.
         out: dict[str, JsonValue] = {}
@@ -340,6 +341,29 @@ def freeze_map(value: object, *, path: str = "$") -> FrozenMap[str, JsonValue]:
     if not isinstance(value, Mapping):
         raise TypeError(f"{path}: expected a mapping, got {type(value).__name__}")
     frozen = freeze(value, path=path)
+    assert isinstance(frozen, FrozenMap)
+    return frozen
+
+
+def carried_map(value: object) -> FrozenMap[str, JsonValue]:
+    """:func:`freeze_map` for a directive's field that the runtime carries in the data of a
+    signal, one level down (an ``Invoke``'s ``context`` in its outcome's, a spawn's ``meta``
+    in ``child.started``): it may nest one level less than signal data, so that signal can
+    always be built.
+
+    Raises:
+        TypeError: as :func:`freeze_map`.
+    """
+    if value is None:
+        return EMPTY
+    if not isinstance(value, Mapping):
+        raise TypeError(f"$: expected a mapping, got {type(value).__name__}")
+    try:
+        frozen = _freeze(value, 1)
+    except _NotJson as exc:
+        raise TypeError(f"${exc.shown}") from None
+    except RecursionError:
+        raise TypeError(f"$: {_TOO_DEEP}") from None
     assert isinstance(frozen, FrozenMap)
     return frozen
 
