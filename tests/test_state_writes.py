@@ -4,6 +4,8 @@ value is reported."""
 
 from __future__ import annotations
 
+import dataclasses
+import enum
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from zoneinfo import ZoneInfo
@@ -358,3 +360,48 @@ def test_a_value_that_is_neither_data_nor_built_values_is_refused(op: StateOp) -
     (problem,) = problems
     assert problem.startswith(f"{ProblemKind.STATE}:")
     assert "cannot hold" in problem
+
+
+class Hue(enum.Enum):
+    """An enum an action builds values of."""
+
+    RED = 1
+
+
+@dataclasses.dataclass(frozen=True)
+class Spot:
+    """A dataclass an action builds values of."""
+
+    x: int = 0
+
+
+@attrs.frozen
+class Palette:
+    """Fields of collections of built values that are no attrs instances."""
+
+    hues: frozenset[Hue] = frozenset()
+    spots: tuple[Spot, ...] = ()
+    named: FrozenMap[str, Spot] = attrs.field(factory=FrozenMap)
+
+
+@pytest.mark.parametrize(
+    "op",
+    [
+        SetPath("hues", frozenset({Hue.RED})),
+        SetPath("spots", (Spot(2),)),
+        SetPath("named", FrozenMap({"k": Spot(3)})),
+    ],
+)
+def test_collections_of_built_values_that_are_no_attrs_instances_are_taken(op: StateOp) -> None:
+    """Enum members and dataclass instances are values the action built, as attrs
+    instances are: refusing what holds no attrs instance refused them too."""
+
+    @action()
+    def paint(state: Palette, _: NoParams, ctx: Context) -> ActionResult[Palette]:
+        return ok(None, ops=(op,))
+
+    spec = AgentSpec(name="paint", state=Palette, routes=[Route(pattern="p", target=paint)])
+    result = step(spec, spec.new("p"), Signal(type="p", source="/t", id="1"))
+    assert result.problems == ()
+    assert result.agent.state != Palette()
+    assert agent_from_json(to_json(result.agent), spec) == result.agent

@@ -231,11 +231,11 @@ def _written(
     try:
         return _writing.structure(value, declared)
     except Exception as exc:
-        if not (t is list or t is dict) and not is_json(value) and _holds_attrs(value):
+        if not (t is list or t is dict) and not is_json(value) and _holds_built(value):
             # Not JSON data but typed values the action built (say, instances of a union
-            # cattrs tells apart by shape only): taken as given, as attrs itself takes them.
-            # What holds no attrs instance (a set of numbers, bytes) is no such value: it is
-            # refused, as the state could not be written.
+            # cattrs tells apart by shape only, enum members, dataclasses): taken as given,
+            # as attrs itself takes them. What holds only plain values (a set of numbers,
+            # bytes, a bare object) is no such value: refused, as no type is declared so.
             return value
         reasons = (
             describe(exc)
@@ -275,15 +275,20 @@ def _built(value: Any, declared: Any) -> bool:
     return False
 
 
-def _holds_attrs(value: Any) -> bool:
-    """Whether ``value`` is, or a collection holding somewhere, an attrs instance."""
-    if attrs.has(type(value)):
-        return True
+#: Classes of plain values: not what an action builds of classes of its own.
+_PLAIN: Final = frozenset({str, int, float, bool, type(None), bytes, bytearray, object})
+_COLLECTIONS: Final = frozenset({tuple, list, set, frozenset})
+
+
+def _holds_built(value: Any) -> bool:
+    """Whether ``value`` is, or is a collection holding somewhere, an instance of a class of
+    the program's (an attrs class, a dataclass, an enum...), rather than plain values."""
+    t = type(value)
     if isinstance(value, Mapping):
-        return any(_holds_attrs(v) for v in value.values())
-    if isinstance(value, tuple | list | set | frozenset):
-        return any(_holds_attrs(v) for v in value)
-    return False
+        return any(_holds_built(v) for v in value.values())
+    if t in _COLLECTIONS:
+        return any(_holds_built(v) for v in value)
+    return t not in _PLAIN
 
 
 def _converts(obj: Any, name: str) -> bool:
