@@ -269,6 +269,13 @@ def test_declared_schedules_of_one_finished_signal_are_a_spec_error() -> None:
     )
     drafts = [schedule(5.0, "metrics.report"), schedule(5.0, "metrics.report")]
     assert len(AgentSpec(name="jobs", state=Counter, schedules=drafts).schedules) == 2
+    # Nor are cron jobs, whose every tick gets an id derived from its job's.
+    jobs: list[Schedule | Cron] = [
+        Cron(expression="* * * * *", signal=first, job_id="a"),
+        Cron(expression="* * * * *", signal=first, job_id="b"),
+        Schedule(delay=5.0, signal=first),
+    ]
+    assert len(AgentSpec(name="jobs", state=Counter, schedules=jobs).schedules) == 3
 
 
 def test_a_cron_job_id_declared_twice_is_a_spec_error() -> None:

@@ -208,14 +208,14 @@ def _problems_of_spec(spec: AgentSpec[Any]) -> list[str]:
                 " job would run"
             )
 
-    # Finished signals (drafts get ids of their own when the agent starts): a journal takes
-    # a second signal of one source and id for a re-delivery of the first, and drops it.
+    # One-shot schedules of finished signals (drafts get ids of their own when the agent
+    # starts, and each cron tick an id derived from its job's): a journal takes a second
+    # signal of one source and id for a re-delivery of the first, and drops it.
     ids: dict[tuple[str, str], list[str]] = {}
     for owner, given in schedules:
         for d in given:
-            sig = d.signal
-            if sig.id != DRAFT:
-                ids.setdefault((sig.source, sig.id), []).append(owner)
+            if isinstance(d, Schedule) and d.signal.id != DRAFT:
+                ids.setdefault((d.signal.source, d.signal.id), []).append(owner)
     for (source, signal_id), by in ids.items():
         if len(by) > 1:
             problems.append(
