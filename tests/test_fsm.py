@@ -27,6 +27,7 @@ from jido import (
     step,
     to_mermaid,
 )
+from jido._router import _UNDECIDED, _uncovered, validate_pattern
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -573,3 +574,41 @@ def test_a_row_action_of_a_plugin_is_a_spec_error() -> None:
         SpecError, match="'routed_note' works on the agent's state and on the slice"
     ):
         AgentSpec(name="plug", state=Order, strategy=fsm, plugins=[plugin])
+
+
+# Rows on "**.aI.**" for I in 0..13: checked together, their coverage of a type walks
+# 2 ** 14 states.
+MANY_TWO_STAR = [
+    Transition(source="s", on=f"**.a{i}.**", target="s", priority=20) for i in range(14)
+]
+
+
+def test_a_row_one_row_hides_is_refused_without_walking_the_others_together() -> None:
+    """The row on "**" at priority 0 is hidden by the one at priority 10 alone; the others
+    ("**.aI.**") need not be checked together (which walked 2 ** 14 states first)."""
+    rows = [
+        Transition(source="s", on="**", target="s", priority=10),
+        *MANY_TWO_STAR,
+        Transition(source="s", on="**", target="t", priority=0),
+    ]
+    with pytest.raises(ValueError, match=r"row 15 \(from 's' on '\*\*'\) never applies: row 0"):
+        FSM(initial="s", transitions=rows)
+
+
+def test_coverage_past_the_search_limit_is_undecided_not_covered() -> None:
+    """Past the limit the search answers that it does not know (callers keep the row, draw
+    the edge): not None, which would refuse a row or drop an edge on a guess."""
+    covers = [validate_pattern(t.on) for t in MANY_TWO_STAR] + [("**",)]
+    assert _uncovered(("**", "z"), covers) == _UNDECIDED
+
+
+def test_a_star_row_is_not_drawn_from_a_status_whose_own_row_takes_every_type() -> None:
+    """The status's own "**" row takes every type, so the "*" row never applies there; the
+    graph knows it without walking the other rows together."""
+    rows = [
+        Transition(source="s", on="**", target="s"),
+        *MANY_TWO_STAR,
+        Transition(source="*", on="**", target="end"),
+    ]
+    spec = AgentSpec(name="g", state=Order, strategy=FSM(initial="s", transitions=rows))
+    assert "st_s --> st_end" not in to_mermaid(spec)

@@ -243,6 +243,12 @@ class Router(Generic[T]):
 def _overlap(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
     """Whether some signal type matches both patterns, given as segments (``*`` one segment,
     ``**`` zero or more)."""
+    for x, y in zip(a, b, strict=False):
+        # Most pairs part at a literal segment near the start: said without the search.
+        if x == "**" or y == "**":
+            break
+        if x != y and x != "*" and y != "*":
+            return False
 
     @functools.cache
     def from_(i: int, j: int) -> bool:
@@ -285,6 +291,12 @@ def _advance(pattern: tuple[str, ...], positions: frozenset[int], segment: str) 
     return _closure(pattern, after)
 
 
+#: How many states :func:`_uncovered` looks at before it gives up.
+_SEARCH_LIMIT: Final = 1024
+#: What it answers then: no type, but not ``None`` (which says every type is covered).
+_UNDECIDED: Final = "<undecided>"
+
+
 def _uncovered(pattern: tuple[str, ...], covers: Iterable[tuple[str, ...]]) -> str | None:
     """A signal type ``pattern`` matches and none of ``covers`` does (the shortest, first in
     segment order), or ``None`` if every type ``pattern`` matches some cover matches.
@@ -293,8 +305,11 @@ def _uncovered(pattern: tuple[str, ...], covers: Iterable[tuple[str, ...]]) -> s
     automata over segments, and a segment no pattern names is matched only by ``*`` and
     ``**``, so one such segment stands for all of them; the pairs of positions reachable
     are finitely many, and a breadth-first walk over them finds a type or exhausts them.
+    Past :data:`_SEARCH_LIMIT` states it stops, answering :data:`_UNDECIDED` (not ``None``:
+    callers take the pattern for not covered).
     """
     others = tuple(covers)
+    explored = 0
     names = sorted({s for p in (pattern, *others) for s in p if s not in ("*", "**")})
     fresh, n = "x", 0
     while fresh in names:
@@ -322,6 +337,11 @@ def _uncovered(pattern: tuple[str, ...], covers: Iterable[tuple[str, ...]]) -> s
                 if state not in seen:
                     seen.add(state)
                     following.append((state, (*path, segment)))
+        explored += len(level)
+        if explored > _SEARCH_LIMIT:
+            # Covers such as "**.a1.**" ... "**.aN.**" make the states 2 ** N: past the
+            # limit, the answer is "not known to be covered" (a row kept, an edge drawn).
+            return _UNDECIDED
         level = following
     return None
 

@@ -286,20 +286,34 @@ def _dead_rows(rows: tuple[Transition, ...]) -> list[str]:
     groups: dict[str, list[int]] = {}
     for i, t in enumerate(rows):
         groups.setdefault(t.source, []).append(i)
+    segments = [validate_pattern(t.on) for t in rows]
     problems: list[str] = []
     for members in groups.values():
+        # The group's rows as decide orders them (priority, specificity, table order).
+        order = Router(
+            [Route(pattern=rows[i].on, target=i, priority=rows[i].priority) for i in members]
+        )
+        ranked = sorted(members, key=lambda i: _rank(rows[i], i))
         for j in members:
             t = rows[j]
-            mine = validate_pattern(t.on)
-            winners = [
-                i
-                for i in sorted(members, key=lambda i: _rank(rows[i], i))
-                if _rank(rows[i], i) < _rank(t, j) and _overlap(validate_pattern(rows[i].on), mine)
-            ]
-            if not winners or _uncovered(mine, [validate_pattern(rows[i].on) for i in winners]):
+            mine = segments[j]
+            if "*" not in mine and "**" not in mine:
+                # A row on one type: dead when another row comes first for that type.
+                first = order.candidates(t.on)[0].target
+                winners = [] if first == j else [first]
+                alone = winners
+            else:
+                winners = [i for i in ranked[: ranked.index(j)] if _overlap(segments[i], mine)]
+                # One row covering it alone is the usual case, and a cheap search; all of
+                # them together may cost states exponential in their number.
+                alone = [i for i in winners if _uncovered(mine, [segments[i]]) is None]
+                if not alone and (
+                    not winners or _uncovered(mine, [segments[i] for i in winners]) is not None
+                ):
+                    continue
+            if not winners:
                 continue
             row = f"row {j} (from {t.source!r} on {t.on!r}) never applies: "
-            alone = [i for i in winners if _uncovered(mine, [validate_pattern(rows[i].on)]) is None]
             if alone and rows[alone[0]].on == t.on and rows[alone[0]].priority == t.priority:
                 problems.append(
                     f"{row}row {alone[0]} has the same source, on and priority ({t.priority})"
@@ -316,7 +330,7 @@ def _dead_rows(rows: tuple[Transition, ...]) -> list[str]:
                 needed = list(winners)
                 for i in winners:
                     rest = [k for k in needed if k != i]
-                    if _uncovered(mine, [validate_pattern(rows[k].on) for k in rest]) is None:
+                    if _uncovered(mine, [segments[k] for k in rest]) is None:
                         needed = rest
                 named = ", ".join(f"{i} (on {rows[i].on!r})" for i in sorted(needed))
                 problems.append(
