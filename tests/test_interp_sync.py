@@ -8,6 +8,8 @@ import math
 import re
 from collections.abc import Iterable
 from datetime import timedelta
+from decimal import Decimal
+from fractions import Fraction
 from typing import Any
 
 import attrs
@@ -1218,8 +1220,8 @@ def test_what_is_sent_from_outside_is_refused_at_the_door() -> None:
 @pytest.mark.parametrize(
     ("seconds", "error", "message"),
     [
-        (True, TypeError, "seconds must be a number, not True"),
-        ("5", TypeError, "seconds must be a number, not '5'"),
+        (True, TypeError, "seconds must be a real number, not True"),
+        ("5", TypeError, "seconds must be a real number, not '5'"),
         (10**400, ValueError, "virtual time would pass 9999-12-30"),
     ],
 )
@@ -1229,3 +1231,12 @@ def test_advance_refuses_what_is_no_number_of_seconds(
     rt = started("p")
     with pytest.raises(error, match=re.escape(message)):
         rt.advance(seconds)
+
+
+def test_advance_takes_fractions_and_decimals_exactly() -> None:
+    """Real numbers other than int and float were refused by the check of what is no number."""
+    rt = started("p")
+    for _ in range(10):
+        rt.advance(Fraction(1, 10))
+    rt.advance(Decimal("0.5"))
+    assert rt.now == DEFAULT_EPOCH + timedelta(seconds=1.5)

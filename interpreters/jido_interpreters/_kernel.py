@@ -13,9 +13,11 @@ from __future__ import annotations
 import heapq
 import itertools
 import math
+import numbers
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from fractions import Fraction
 from typing import Any, Final, Protocol, TypeAlias, assert_never
 
@@ -980,7 +982,7 @@ class Kernel:
 
     # ------------------------------------------------------------------ the clock
 
-    def advance(self, seconds: float) -> int:
+    def advance(self, seconds: float | Fraction | Decimal) -> int:
         """Move virtual time forward, firing due timers in order; return signals handled.
 
         Raises:
@@ -988,17 +990,17 @@ class Kernel:
                 cron job would tick for ever), or takes virtual time past the year 9999.
         """
         given: object = seconds
-        if isinstance(given, bool) or not isinstance(given, int | float):
-            raise TypeError(f"seconds must be a number, not {given!r:.60}")
+        if isinstance(given, bool) or not isinstance(given, numbers.Real | Decimal):
+            raise TypeError(f"seconds must be a real number, not {given!r:.60}")
         try:
-            seconds = float(seconds)
+            as_float = float(given)
         except OverflowError:
             raise ValueError(
                 f"cannot advance {given} s: virtual time would pass {_LAST_TIME.date()}"
             ) from None
-        if not math.isfinite(seconds):
-            raise ValueError(f"cannot advance by {seconds} seconds: not a finite number")
-        if seconds < 0:
+        if not math.isfinite(as_float):
+            raise ValueError(f"cannot advance by {as_float} seconds: not a finite number")
+        if as_float < 0:
             raise ValueError("time only moves forward")
         handled = self.run_until_idle()
         asked = self._asked

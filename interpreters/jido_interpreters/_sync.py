@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
+from decimal import Decimal
+from fractions import Fraction
 from typing import Any, Final, TypeAlias, final
 
 from jido import (
@@ -229,7 +231,7 @@ class _Runtime:
         finally:
             k.busy = None
 
-    def advance(self, seconds: float) -> int:
+    def advance(self, seconds: float | Fraction | Decimal) -> int:
         """Move the virtual clock, firing due schedules, cron ticks and sensor emissions in
         time order; returns how many signals were handled.
 
