@@ -792,10 +792,11 @@ def _replay(
             raise CorruptJournal(rec.agent_id, -1, f"outbox: {exc}") from None
         # Each journal entry is one step, and a step adds at most one to the version: a
         # snapshot further from the start than its seq allows has a seq too low, and the
-        # entries it already holds would be replayed over it again.
+        # entries it already holds would be replayed over it again. (Not told of an agent
+        # an upgrade rewrote: the hook may have set its version.)
         base = initial.get("version") if isinstance(initial, dict) else None
         steps = agent.version - (base if type(base) is int else 0)
-        if steps > snap.seq:
+        if stored == spec.schema_version and steps > snap.seq:
             raise CorruptJournal(
                 rec.agent_id,
                 -1,
