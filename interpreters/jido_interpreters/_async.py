@@ -41,13 +41,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import threading
 import time
 import uuid
 from asyncio.events import _get_running_loop
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from datetime import UTC, datetime
+from threading import get_ident
 from typing import Any, Final, TypeAlias, final
 
 import attrs
@@ -234,8 +234,9 @@ class AsyncRuntime:
     thread-safe: its methods that act (``start``, ``cast``, ``cast_nowait``, ``call``,
     ``wait_until``, ``wait_idle``, ``stop``, ``hibernate``, ``thaw``, ``restore``,
     ``shutdown``) refuse to be called from another thread or on another loop with a
-    ``RuntimeError`` saying so. From another thread, hand the call to its loop
-    (``loop.call_soon_threadsafe(rt.cast_nowait, ...)``,
+    ``RuntimeError`` saying so (``cast`` and ``cast_nowait``, kept cheap, look at the
+    thread, and at the loop once the first one was torn down). From another thread, hand
+    the call to its loop (``loop.call_soon_threadsafe(rt.cast_nowait, ...)``,
     ``asyncio.run_coroutine_threadsafe(rt.call(...), loop)``); under a new loop (a second
     ``asyncio.run``), create a new runtime.
 
@@ -352,6 +353,10 @@ class AsyncRuntime:
         # is bound to it, and refuses to be used from another (see _elsewhere).
         self._home: asyncio.AbstractEventLoop | None = None
         self._home_thread = 0
+        # What the hot path (cast, cast_nowait) compares the caller's thread with: the home
+        # thread's id, or -1 (never a thread's) until the runtime is bound, or once its
+        # loop is being torn down (see _loop): the full check (_at_home) decides then.
+        self._door = -1
         self._stopped_meanwhile: set[str] = set()  # agents stopped while one was
         # Signals kept for agents while a restore was under way, by agent: (signal, seq).
         self._arriving: dict[str, list[tuple[Signal, int]]] = {}
@@ -410,15 +415,18 @@ class AsyncRuntime:
         (or its storage's) are about to live there."""
         if self._home is None:
             self._home = asyncio.get_running_loop()
-            self._home_thread = threading.get_ident()
+            self._home_thread = self._door = get_ident()
 
-    def _elsewhere(self, method: str) -> None:
-        """Called (by ``method``) when the running loop is not the runtime's own: refuse,
-        saying what to do instead, unless the runtime is not bound to a loop yet (nothing of
-        it runs anywhere) or has shut down (the method itself says so). Its own thread with
-        no loop running (between ``run_until_complete`` calls) is let through.
+    def _at_home(self, method: str) -> None:
+        """Refuse a call of ``method`` from another thread than the runtime's, or on another
+        event loop than its own (or once its own has closed), saying what to do instead;
+        unless the runtime is not bound to a loop yet (nothing of it runs anywhere) or has
+        shut down (the method itself says so). Its own thread with no loop running (between
+        ``run_until_complete`` calls) is let through.
 
-        Kept off the hot path: the door is ``if _get_running_loop() is not self._home``.
+        ``cast`` and ``cast_nowait`` call it only when the caller's thread is not
+        ``_door``: ``asyncio.get_running_loop`` makes a system call (``getpid``) on every
+        call, too dear for them; ``threading.get_ident`` does not.
 
         Raises:
             RuntimeError: the runtime's loop is another.
@@ -426,11 +434,10 @@ class AsyncRuntime:
         home = self._home
         if home is None or self._shut_down:
             return
-        waits = method != "cast_nowait"
         call = f"rt.{method}(...)"
         hand = (
             f"asyncio.run_coroutine_threadsafe({call}, loop)"
-            if waits
+            if method != "cast_nowait"
             else f"loop.call_soon_threadsafe(rt.{method}, ...)"
         )
         if home.is_closed():
@@ -440,14 +447,15 @@ class AsyncRuntime:
                 " it; a runtime is bound to the loop it first ran agents on: create a new"
                 " AsyncRuntime under this loop (and restore its agents from storage)"
             )
-        if threading.get_ident() != self._home_thread:
+        if get_ident() != self._home_thread:
             raise RuntimeError(
                 f"AsyncRuntime.{method} was called from another thread than its event"
                 " loop's; a runtime is not thread-safe, and is bound to the loop it first ran"
                 f" agents on: hand the call to that loop with {hand}"
             )
-        if _get_running_loop() is None:
-            return  # its thread, between runs of its loop: the loop wakes for it when run
+        running = _get_running_loop()
+        if running is None or running is home:
+            return  # its own loop, or its thread between runs of it
         raise RuntimeError(
             f"AsyncRuntime.{method} was called on another event loop than the one it first"
             " ran agents on, to which a runtime is bound: call it from a coroutine on that"
@@ -519,8 +527,7 @@ class AsyncRuntime:
             RuntimeError: called from another thread, or on another event loop, than the
                 one the runtime first ran agents on (it is bound to it; see the class).
         """
-        if _get_running_loop() is not self._home:
-            self._elsewhere("start")
+        self._at_home("start")
         self._spans.refresh()
         s, agent = self._new(spec, id, state)
         if self._storage is None:
@@ -671,8 +678,8 @@ class AsyncRuntime:
             RuntimeError: called from another thread, or on another event loop, than the
                 one the runtime first ran agents on (it is bound to it; see the class).
         """
-        if _get_running_loop() is not self._home:
-            self._elsewhere("cast")
+        if get_ident() != self._door:  # the hot path's check: see _at_home
+            self._at_home("cast")
         sig = signal if isinstance(signal, Signal) else self.signal(signal, data)
         srv = await self._room(agent_id)
         if srv is None:
@@ -705,8 +712,8 @@ class AsyncRuntime:
                 one the runtime first ran agents on (from a thread, use
                 ``loop.call_soon_threadsafe``).
         """
-        if _get_running_loop() is not self._home:
-            self._elsewhere("cast_nowait")
+        if get_ident() != self._door:  # the hot path's check: see _at_home
+            self._at_home("cast_nowait")
         sig = signal if isinstance(signal, Signal) else self.signal(signal, data)
         srv = self._accepting(agent_id)
         if srv is None:
@@ -771,8 +778,9 @@ class AsyncRuntime:
             RuntimeError: called from another thread, or on another event loop, than the
                 one the runtime first ran agents on (it is bound to it; see the class).
         """
-        if _get_running_loop() is not self._home:
-            self._elsewhere("call")
+        loop = asyncio.get_running_loop()  # for the reply's future too
+        if loop is not self._home or get_ident() != self._door:
+            self._at_home("call")
         check_timeout("timeout", timeout, optional=True)
         sig = signal if isinstance(signal, Signal) else self.signal(signal, data)
         try:
@@ -784,7 +792,7 @@ class AsyncRuntime:
             if durable.recovering(self, agent_id) is None:
                 raise
             srv, back = None, True
-        reply: asyncio.Future[Agent[Any]] = asyncio.get_running_loop().create_future()
+        reply: asyncio.Future[Agent[Any]] = loop.create_future()
         # asyncio.timeout, not wait_for: no extra task per call. The timeout covers the whole
         # call, a wait for room in a full mailbox included. On expiry the reply future is
         # cancelled, which the agent's loop sees (it never sets a done future); a signal
@@ -846,8 +854,7 @@ class AsyncRuntime:
             RuntimeError: called from another thread, or on another event loop, than the
                 one the runtime first ran agents on (it is bound to it; see the class).
         """
-        if _get_running_loop() is not self._home:
-            self._elsewhere("wait_until")
+        self._at_home("wait_until")
         check_timeout("timeout", timeout, optional=True)
         if self._shut_down:
             raise self._closing("no agent runs")
@@ -1013,8 +1020,7 @@ class AsyncRuntime:
             RuntimeError: called from another thread, or on another event loop, than the
                 one the runtime first ran agents on (it is bound to it; see the class).
         """
-        if _get_running_loop() is not self._home:
-            self._elsewhere("stop")
+        self._at_home("stop")
         check_reason(reason)
         if self._shut_down:
             raise self._closing("its agents were stopped")
@@ -1034,8 +1040,7 @@ class AsyncRuntime:
             RuntimeError: called from another thread, or on another event loop, than the
                 one the runtime first ran agents on (it is bound to it; see the class).
         """
-        if _get_running_loop() is not self._home:
-            self._elsewhere("wait_idle")
+        self._at_home("wait_idle")
         check_timeout("timeout", timeout, optional=True)
         try:
             await _wait(self._idle_event(), timeout)
@@ -1072,8 +1077,7 @@ class AsyncRuntime:
             RuntimeError: called from another thread, or on another event loop, than the
                 one the runtime first ran agents on (it is bound to it; see the class).
         """
-        if _get_running_loop() is not self._home:
-            self._elsewhere("shutdown")
+        self._at_home("shutdown")
         check_timeout("deadline", deadline)
         if self._shutting is not None:
             self._cut_drain(deadline)
@@ -1271,8 +1275,7 @@ class AsyncRuntime:
             RuntimeError: called from another thread, or on another event loop, than the
                 one the runtime first ran agents on (it is bound to it; see the class).
         """
-        if _get_running_loop() is not self._home:
-            self._elsewhere("hibernate")
+        self._at_home("hibernate")
         if self._storage is None:
             raise ValueError("hibernate needs a runtime with storage")
         if self._closed:
@@ -1299,8 +1302,7 @@ class AsyncRuntime:
             RuntimeError: called from another thread, or on another event loop, than the
                 one the runtime first ran agents on (it is bound to it; see the class).
         """
-        if _get_running_loop() is not self._home:
-            self._elsewhere("thaw")
+        self._at_home("thaw")
         if self._storage is None:
             raise ValueError("thaw needs a runtime with storage")
         if self._closed:
@@ -1346,8 +1348,7 @@ class AsyncRuntime:
             RuntimeError: called from another thread, or on another event loop, than the
                 one the runtime first ran agents on (it is bound to it; see the class).
         """
-        if _get_running_loop() is not self._home:
-            self._elsewhere("restore")
+        self._at_home("restore")
         if self._storage is None:
             raise ValueError("restore needs a runtime with storage")
         if self._closed:
@@ -1358,33 +1359,42 @@ class AsyncRuntime:
     # ------------------------------------------------------------------ the agent loop
 
     async def _loop(self, agent_id: str, srv: Server) -> None:
-        handled = 0
-        while not srv.stopped:
-            sig, reply, seq = await srv.mailbox.get()
-            try:
-                if seq is None:  # no storage
-                    self._handle(srv, sig, reply)
-                elif sig is srv.notice:
-                    # A restart's notice, handled ahead of its place in the journal: it
-                    # moves no journal position on (see durable.announce_restart).
-                    self._handle(srv, sig, reply)
-                    durable.notice_handled(self, srv, sig)
-                elif seq:
-                    self._handle(srv, sig, reply)
-                    durable.maybe_snapshot(self, srv, seq)
-                elif reply is not None and not reply.done():  # RESENT: answered, not handled
-                    reply.set_result(srv.agent)
-            finally:
-                self._done_pending()
-                if srv.quiet:
-                    srv.notify_quiet()
-            handled += 1
-            if handled == _FAIR_SHARE:
-                # ``get`` does not suspend while the mailbox holds signals: an agent with a
-                # backlog (or one that emits to itself) would otherwise keep every other
-                # task — agents, effects, timers, timeouts, shutdown — from running.
-                handled = 0
-                await asyncio.sleep(0)
+        try:
+            handled = 0
+            while not srv.stopped:
+                sig, reply, seq = await srv.mailbox.get()
+                try:
+                    if seq is None:  # no storage
+                        self._handle(srv, sig, reply)
+                    elif sig is srv.notice:
+                        # A restart's notice, handled ahead of its place in the journal: it
+                        # moves no journal position on (see durable.announce_restart).
+                        self._handle(srv, sig, reply)
+                        durable.notice_handled(self, srv, sig)
+                    elif seq:
+                        self._handle(srv, sig, reply)
+                        durable.maybe_snapshot(self, srv, seq)
+                    elif reply is not None and not reply.done():  # RESENT: answered, not handled
+                        reply.set_result(srv.agent)
+                finally:
+                    self._done_pending()
+                    if srv.quiet:
+                        srv.notify_quiet()
+                handled += 1
+                if handled == _FAIR_SHARE:
+                    # ``get`` does not suspend while the mailbox holds signals: an agent with a
+                    # backlog (or one that emits to itself) would otherwise keep every other
+                    # task — agents, effects, timers, timeouts, shutdown — from running.
+                    handled = 0
+                    await asyncio.sleep(0)
+        except asyncio.CancelledError:
+            if not srv.stopped:
+                # Cancelled, yet not stopped by the runtime (which marks an agent stopped
+                # before it cancels its loop): its event loop is being torn down, as at the
+                # end of an asyncio.run. The hot path's door now takes the full check,
+                # which refuses the runtime's use once that loop has closed.
+                self._door = -1
+            raise
 
     def _handle(self, srv: Server, sig: Signal, reply: asyncio.Future[Agent[Any]] | None) -> None:
         before = srv.agent
