@@ -178,7 +178,7 @@ def test_waiters_fail_when_the_agent_stops_or_the_runtime_shuts_down() -> None:
         with pytest.raises(RuntimeClosed):
             await on_k
         assert len(rt._waiters) == 0
-        with pytest.raises(UnknownAgent):
+        with pytest.raises(RuntimeClosed):
             await rt.wait_until("nobody", answered_job)
 
     asyncio.run(main())

@@ -43,9 +43,11 @@ import asyncio
 import logging
 import time
 import uuid
+from asyncio.events import _get_running_loop
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from datetime import UTC, datetime
+from threading import get_ident
 from typing import Any, Final, TypeAlias, final
 
 import attrs
@@ -73,6 +75,7 @@ from ._async_errors import (
     NotDurable,
     RuntimeClosed,
     WaitTimeout,
+    unknown,
 )
 from ._async_server import RESENT, Hibernated, Server
 from ._async_waiters import Condition, Waiters
@@ -227,6 +230,16 @@ class AsyncRuntime:
 
     Use it as an async context manager (shutdown on exit), or call :meth:`shutdown`.
 
+    A runtime is bound to the event loop it first runs agents (or storage) on, and is not
+    thread-safe: its methods that act (``start``, ``cast``, ``cast_nowait``, ``call``,
+    ``wait_until``, ``wait_idle``, ``stop``, ``hibernate``, ``thaw``, ``restore``,
+    ``shutdown``) refuse to be called from another thread or on another loop with a
+    ``RuntimeError`` saying so (``cast`` and ``cast_nowait``, kept cheap, look at the
+    thread, and at the loop once the first one was torn down). From another thread, hand
+    the call to its loop (``loop.call_soon_threadsafe(rt.cast_nowait, ...)``,
+    ``asyncio.run_coroutine_threadsafe(rt.call(...), loop)``); under a new loop (a second
+    ``asyncio.run``), create a new runtime.
+
     Args:
         specs: the specs agents may run (``start`` and ``SpawnAgent`` find them by name).
         effects: async effect handlers by name: ``async def`` functions (or partials of
@@ -333,6 +346,17 @@ class AsyncRuntime:
         # sent to them is journalled for their recovery, not a dead letter.
         self._dormant: set[str] = set()
         self._restoring = 0  # restores under way
+        # Restores and thaws under way: the agents each may bring back (``None``: all), and
+        # a future resolved when it ends (see durable.recovered).
+        self._recoveries: list[tuple[set[str] | None, asyncio.Future[None]]] = []
+        # The event loop (and its thread) the runtime first ran agents (or storage) on: it
+        # is bound to it, and refuses to be used from another (see _elsewhere).
+        self._home: asyncio.AbstractEventLoop | None = None
+        self._home_thread = 0
+        # What the hot path (cast, cast_nowait) compares the caller's thread with: the home
+        # thread's id, or -1 (never a thread's) until the runtime is bound, or once its
+        # loop is being torn down (see _loop): the full check (_at_home) decides then.
+        self._door = -1
         self._stopped_meanwhile: set[str] = set()  # agents stopped while one was
         # Signals kept for agents while a restore was under way, by agent: (signal, seq).
         self._arriving: dict[str, list[tuple[Signal, int]]] = {}
@@ -386,6 +410,63 @@ class AsyncRuntime:
             raise UnknownAgent(agent_id)
         return srv
 
+    def _bind(self) -> None:
+        """Bind the runtime to the running event loop, if not yet bound: its agents' tasks
+        (or its storage's) are about to live there."""
+        if self._home is None:
+            self._home = asyncio.get_running_loop()
+            self._home_thread = self._door = get_ident()
+
+    def _at_home(self, method: str) -> None:
+        """Refuse a call of ``method`` from another thread than the runtime's, or on another
+        event loop than its own (or once its own has closed), saying what to do instead;
+        unless the runtime is not bound to a loop yet (nothing of it runs anywhere) or has
+        shut down (the method itself says so). Its own thread with no loop running (between
+        ``run_until_complete`` calls) is let through.
+
+        ``cast`` and ``cast_nowait`` call it only when the caller's thread is not
+        ``_door``: ``asyncio.get_running_loop`` makes a system call (``getpid``) on every
+        call, too dear for them; ``threading.get_ident`` does not.
+
+        Raises:
+            RuntimeError: the runtime's loop is another.
+        """
+        home = self._home
+        if home is None or self._shut_down:
+            return
+        call = f"rt.{method}(...)"
+        hand = (
+            f"asyncio.run_coroutine_threadsafe({call}, loop)"
+            if method != "cast_nowait"
+            else f"loop.call_soon_threadsafe(rt.{method}, ...)"
+        )
+        if home.is_closed():
+            raise RuntimeError(
+                f"AsyncRuntime.{method}: the event loop this runtime ran its agents on has"
+                " closed (the asyncio.run it ran under ended), and their tasks ended with"
+                " it; a runtime is bound to the loop it first ran agents on: create a new"
+                " AsyncRuntime under this loop (and restore its agents from storage)"
+            )
+        if get_ident() != self._home_thread:
+            raise RuntimeError(
+                f"AsyncRuntime.{method} was called from another thread than its event"
+                " loop's; a runtime is not thread-safe, and is bound to the loop it first ran"
+                f" agents on: hand the call to that loop with {hand}"
+            )
+        running = _get_running_loop()
+        if running is None or running is home:
+            return  # its own loop, or its thread between runs of it
+        raise RuntimeError(
+            f"AsyncRuntime.{method} was called on another event loop than the one it first"
+            " ran agents on, to which a runtime is bound: call it from a coroutine on that"
+            f" loop (from elsewhere, with {hand}), or create a runtime for this loop"
+        )
+
+    def _closing(self, what: str) -> RuntimeClosed:
+        """:class:`RuntimeClosed` naming the shutdown's phase, then ``what`` is refused."""
+        phase = "has shut down" if self._shut_down else "is shutting down"
+        return RuntimeClosed(f"the runtime {phase}; {what}")
+
     def _idle_event(self) -> asyncio.Event:
         if self._idle is None:
             self._idle = asyncio.Event()
@@ -431,7 +512,8 @@ class AsyncRuntime:
         even if it never handles a signal.
 
         Raises:
-            RuntimeClosed: the runtime is shutting down.
+            RuntimeClosed: the runtime is shutting down, or has shut down (the message
+                says which).
             ValueError: an agent with this id is running, or the id is empty or holds a lone
                 surrogate.
             AgentExists: storage holds an agent with this id that has not stopped (a
@@ -442,7 +524,10 @@ class AsyncRuntime:
             NotDurable: storage failed to register it (it was not started), or to write its
                 start snapshot (it was stopped again at once); the store's error is its
                 cause (``StorageInUse`` for a store another runtime holds).
+            RuntimeError: called from another thread, or on another event loop, than the
+                one the runtime first ran agents on (it is bound to it; see the class).
         """
+        self._at_home("start")
         self._spans.refresh()
         s, agent = self._new(spec, id, state)
         if self._storage is None:
@@ -508,7 +593,7 @@ class AsyncRuntime:
         ``start`` from outside is new work, refused once the shutdown began.
         """
         if self._shut_down if child else self._closed:
-            raise RuntimeClosed("the runtime is shut down")
+            raise self._closing("no agent is started")
         if self._in_use(agent_id):
             raise ValueError(f"an agent {agent_id!r} is already running")
 
@@ -541,6 +626,7 @@ class AsyncRuntime:
         and ``written`` (when given) fails with the error."""
         agent_id = agent.id
         self._check_free(agent_id, child=parent is not None)
+        self._bind()
         srv = Server(spec, agent, self._options.get(spec.name, self._default_options))
         self._servers[agent_id] = srv
         if parent is not None:
@@ -575,7 +661,8 @@ class AsyncRuntime:
         """Queue a signal for the agent, waiting while its mailbox is full.
 
         A hibernated agent is thawed for it (see :meth:`hibernate`): the signal is journalled
-        at once (that is its acknowledgement) and handled once the agent is back.
+        at once (that is its acknowledgement) and handled once the agent is back. An agent
+        that a ``restore`` or ``thaw`` under way may bring back is waited for.
 
         Returns:
             The queued signal.
@@ -583,8 +670,16 @@ class AsyncRuntime:
         Raises:
             UnknownAgent: no such running (or hibernated) agent, or it stopped while the
                 cast waited for room (the signal was not queued).
-            RuntimeClosed: the runtime is shutting down.
+            RuntimeClosed: the runtime is shutting down, or has shut down.
+            InvalidSignal: ``signal`` is a type that is not valid, or ``data`` is not JSON
+                data (a ``ValueError``); nothing was sent.
+            NotDurable: with storage, the signal could not be journalled (it is not
+                handled; the store's error is its cause).
+            RuntimeError: called from another thread, or on another event loop, than the
+                one the runtime first ran agents on (it is bound to it; see the class).
         """
+        if get_ident() != self._door:  # the hot path's check: see _at_home
+            self._at_home("cast")
         sig = signal if isinstance(signal, Signal) else self.signal(signal, data)
         srv = await self._room(agent_id)
         if srv is None:
@@ -602,7 +697,23 @@ class AsyncRuntime:
         """Queue a signal, or raise :class:`MailboxFull` at once if there is no room.
 
         A hibernated agent has no mailbox to be full: the signal is journalled and thaws it.
+        With storage it returns before the signal is durable (a failed write is logged at
+        ERROR on ``jido.runtime``): use :meth:`cast` to be told.
+
+        Raises:
+            MailboxFull: the agent's mailbox is full, or casts are waiting for room in it.
+            UnknownAgent: no such running (or hibernated) agent; or one that a restore under
+                way may bring back (the message says so: :meth:`cast` and :meth:`call` wait
+                for it).
+            RuntimeClosed: the runtime is shutting down, or has shut down.
+            InvalidSignal: ``signal`` is a type that is not valid, or ``data`` is not JSON
+                data (a ``ValueError``); nothing was sent.
+            RuntimeError: called from another thread, or on another event loop, than the
+                one the runtime first ran agents on (from a thread, use
+                ``loop.call_soon_threadsafe``).
         """
+        if get_ident() != self._door:  # the hot path's check: see _at_home
+            self._at_home("cast_nowait")
         sig = signal if isinstance(signal, Signal) else self.signal(signal, data)
         srv = self._accepting(agent_id)
         if srv is None:
@@ -636,8 +747,9 @@ class AsyncRuntime:
         and counted). A resend answered without a step (see below) is not checked.
 
         The reply comes before the step's directives have had any effect (as in Jido): an
-        effect it invoked is still running. A hibernated agent is thawed first (within the
-        same ``timeout``).
+        effect it invoked is still running. A hibernated agent is thawed first, and an agent
+        that a ``restore`` or ``thaw`` under way may bring back is waited for (within the
+        same ``timeout``: a call that ran out meanwhile was not sent).
 
         With storage, a signal whose ``source`` and ``id`` the agent's journal holds already
         (a resend, say after a ``CallTimeout``) is not handled again: the call returns the
@@ -656,14 +768,31 @@ class AsyncRuntime:
             ActionCrashed: the step crashed (the agent's error policy has been applied).
             UnknownAgent: no such agent, or it stopped before handling the signal.
             RecoveryError: the agent was hibernated and its stored data cannot be thawed.
-            RuntimeClosed: the runtime is shutting down.
+            RuntimeClosed: the runtime is shutting down, or has shut down.
+            InvalidSignal: ``signal`` is a type that is not valid, or ``data`` is not JSON
+                data (a ``ValueError``); nothing was sent.
+            NotDurable: with storage, the signal could not be journalled (it is not
+                handled; the store's error is its cause).
             ValueError: ``timeout`` is neither ``None`` (no limit) nor a number of seconds
                 >= 0; nothing was sent.
+            RuntimeError: called from another thread, or on another event loop, than the
+                one the runtime first ran agents on (it is bound to it; see the class).
         """
+        loop = asyncio.get_running_loop()  # for the reply's future too
+        if loop is not self._home or get_ident() != self._door:
+            self._at_home("call")
         check_timeout("timeout", timeout, optional=True)
         sig = signal if isinstance(signal, Signal) else self.signal(signal, data)
-        srv = self._accepting(agent_id)  # fail fast, before the timeout starts
-        reply: asyncio.Future[Agent[Any]] = asyncio.get_running_loop().create_future()
+        try:
+            srv = self._accepting(agent_id)  # fail fast, before the timeout starts
+            back = False
+        except UnknownAgent:
+            # Unless a restore or thaw under way may bring it back: waited for (in _room),
+            # within the timeout.
+            if durable.recovering(self, agent_id) is None:
+                raise
+            srv, back = None, True
+        reply: asyncio.Future[Agent[Any]] = loop.create_future()
         # asyncio.timeout, not wait_for: no extra task per call. The timeout covers the whole
         # call, a wait for room in a full mailbox included. On expiry the reply future is
         # cancelled, which the agent's loop sees (it never sets a done future); a signal
@@ -674,7 +803,7 @@ class AsyncRuntime:
             self._checked.add(reply)
         try:
             async with limit:
-                if srv is not None and srv.mailbox.crowded():
+                if back or (srv is not None and srv.mailbox.crowded()):
                     srv = await self._room(agent_id)
                 sent = True
                 if srv is None or self._storage is not None:
@@ -709,27 +838,40 @@ class AsyncRuntime:
         Event-driven, not polled: ``condition`` is tried on the value now, then after each
         step of the agent, until it returns true. Use it for what ``call`` does not wait
         for, such as the outcome of an effect a step invoked (``lambda a: a.status ==
-        "done"``). A hibernated agent is thawed to be looked at.
+        "done"``). A hibernated agent is thawed to be looked at, and one that a
+        ``restore`` or ``thaw`` under way may bring back is waited for: ``timeout`` bounds
+        the whole wait, that included (a thaw given up on goes on).
 
         Raises:
-            WaitTimeout: not met within ``timeout`` seconds (it says where the agent stood).
+            WaitTimeout: not met within ``timeout`` seconds (it says where the agent stood,
+                or that it was still being thawed).
             UnknownAgent: no such agent, or it stopped before meeting ``condition``.
-            RuntimeClosed: the runtime shut down meanwhile.
+            RecoveryError: it was hibernated, and its stored data cannot be thawed.
+            RuntimeClosed: the runtime has shut down, or shut down meanwhile.
             Exception: whatever ``condition`` raised.
             ValueError: ``timeout`` is neither ``None`` (no limit) nor a number of seconds
                 >= 0.
+            RuntimeError: called from another thread, or on another event loop, than the
+                one the runtime first ran agents on (it is bound to it; see the class).
         """
+        self._at_home("wait_until")
         check_timeout("timeout", timeout, optional=True)
-        if agent_id in self._hibernated:
-            await self.thaw(agent_id)
-        srv = self._server(agent_id)
-        if condition(srv.agent):
-            return srv.agent
+        if self._shut_down:
+            raise self._closing("no agent runs")
+        srv: Server | None = None
 
         def timed_out() -> WaitTimeout:
             assert timeout is not None  # no limit never runs out
             now = self._servers.get(agent_id)
-            agent = srv.agent if now is None else now.agent
+            seen = srv if now is None else now
+            if seen is None:
+                # Still being thawed (or restored): its value is not in memory yet.
+                hib = self._hibernated.get(agent_id)
+                parked = 0 if hib is None else len(hib.parked)
+                return WaitTimeout(
+                    agent_id, timeout, status="hibernated", version=None, queued=parked, effects=0
+                )
+            agent = seen.agent
             return WaitTimeout(
                 agent_id,
                 timeout,
@@ -739,22 +881,53 @@ class AsyncRuntime:
                 effects=0 if now is None else sum(1 for t in now.effects if not t.done()),
             )
 
-        return await self._waiters.wait(agent_id, condition, timeout, timed_out)
+        # One limit for the whole wait, a thaw included.
+        limit = asyncio.timeout(timeout)
+        try:
+            async with limit:
+                running = self._servers.get(agent_id)
+                if (running is None or running.stopped) and (
+                    agent_id in self._hibernated or durable.recovering(self, agent_id)
+                ):
+                    # Thawed to be looked at, or waited for while a restore may bring it
+                    # back (a thaw given up on goes on: what waits on it is served).
+                    await durable.thaw(self, agent_id)
+                srv = self._server(agent_id)
+                if condition(srv.agent):
+                    return srv.agent
+                return await self._waiters.wait(agent_id, condition, None, timed_out)
+        except TimeoutError:
+            if not limit.expired():
+                raise
+            raise timed_out() from None
 
     def _accepting(self, agent_id: str) -> Server | None:
         """The agent's server, or ``None`` for a hibernated agent (journal what is for it:
         that thaws it)."""
         if self._closed:
-            raise RuntimeClosed("the runtime is shutting down; no new signals are accepted")
+            raise self._closing("no new signals are accepted")
         if agent_id in self._hibernated:
             return None
-        return self._server(agent_id)
+        srv = self._servers.get(agent_id)
+        if srv is None or srv.stopped:
+            if durable.recovering(self, agent_id) is not None:
+                raise unknown(
+                    agent_id, "it is being restored (await cast or call, which wait for it)"
+                )
+            raise UnknownAgent(agent_id)
+        return srv
 
     async def _room(self, agent_id: str) -> Server | None:
         """As :meth:`_accepting`, once the agent's mailbox has room. What happened while
         waiting counts: the step that made room may have stopped the agent (its signal
-        would be lost in a halted mailbox), or the runtime may have begun to shut down."""
-        srv = self._accepting(agent_id)
+        would be lost in a halted mailbox), or the runtime may have begun to shut down.
+        An agent that a restore or thaw under way may bring back is waited for."""
+        try:
+            srv = self._accepting(agent_id)
+        except UnknownAgent:
+            if not await durable.recovered(self, agent_id):
+                raise  # no restore or thaw under way could bring it back
+            srv = self._accepting(agent_id)  # it is back, or it is not coming
         while srv is not None and srv.mailbox.crowded():
             await srv.mailbox.wait_room()  # in turn, behind those that waited first
             now = self._accepting(agent_id)
@@ -816,8 +989,21 @@ class AsyncRuntime:
         return None if link is None else link[0]
 
     def sink(self, name: str) -> tuple[Signal, ...]:
-        """What was emitted to a collected sink (one given by name). ``KeyError`` if none."""
-        return tuple(self._sinks[name])
+        """What was emitted to a collected sink (one given by name).
+
+        Raises:
+            KeyError: no sink was given by that name, or it was given as a function (its
+                signals went to the function, and are not collected).
+        """
+        collected = self._sinks.get(name)
+        if collected is None:
+            if name in self._sink_fns:
+                raise KeyError(
+                    f"sink {name!r} was given as a function: its signals went to it, and are"
+                    " not collected (give sinks by name to collect them)"
+                )
+            raise KeyError(f"no sink named {name!r}")
+        return tuple(collected)
 
     async def stop(self, agent_id: str, reason: str = "normal") -> None:
         """Stop an agent: queued signals become dead letters, children follow their
@@ -828,9 +1014,16 @@ class AsyncRuntime:
 
         Raises:
             UnknownAgent: no such running (or hibernated) agent.
+            RuntimeClosed: the runtime has shut down (every agent stopped with it). During
+                shutdown's drain an agent may still be stopped.
             TypeError: ``reason`` is not a string (it goes into the parent's ``child.exit``).
+            RuntimeError: called from another thread, or on another event loop, than the
+                one the runtime first ran agents on (it is bound to it; see the class).
         """
+        self._at_home("stop")
         check_reason(reason)
+        if self._shut_down:
+            raise self._closing("its agents were stopped")
         if agent_id in self._hibernated:
             supervision.stop_hibernated(self, agent_id, reason)
         else:
@@ -844,7 +1037,10 @@ class AsyncRuntime:
         Raises:
             TimeoutError: not idle within ``timeout`` seconds (it says what was still busy).
             ValueError: ``timeout`` is neither ``None`` nor a number of seconds >= 0.
+            RuntimeError: called from another thread, or on another event loop, than the
+                one the runtime first ran agents on (it is bound to it; see the class).
         """
+        self._at_home("wait_idle")
         check_timeout("timeout", timeout, optional=True)
         try:
             await _wait(self._idle_event(), timeout)
@@ -878,7 +1074,10 @@ class AsyncRuntime:
 
         Raises:
             ValueError: ``deadline`` is no number of seconds >= 0 (nothing is shut down).
+            RuntimeError: called from another thread, or on another event loop, than the
+                one the runtime first ran agents on (it is bound to it; see the class).
         """
+        self._at_home("shutdown")
         check_timeout("deadline", deadline)
         if self._shutting is not None:
             self._cut_drain(deadline)
@@ -1042,8 +1241,9 @@ class AsyncRuntime:
         """
         if self._committer is None:
             if self._shut_down:
-                raise RuntimeClosed("the runtime shut down; its storage is released")
+                raise RuntimeClosed("the runtime has shut down; its storage is released")
             assert self._storage is not None
+            self._bind()
             # Two runtimes writing one store would corrupt it: a store that can be claimed
             # is claimed before the first write (and released at shutdown).
             claim = getattr(self._storage, "claim", None)
@@ -1071,25 +1271,43 @@ class AsyncRuntime:
         Raises:
             ValueError: the runtime has no storage.
             UnknownAgent: no such agent, running or hibernated.
+            RuntimeClosed: the runtime is shutting down, or has shut down.
+            RuntimeError: called from another thread, or on another event loop, than the
+                one the runtime first ran agents on (it is bound to it; see the class).
         """
+        self._at_home("hibernate")
         if self._storage is None:
             raise ValueError("hibernate needs a runtime with storage")
         if self._closed:
-            raise RuntimeClosed("the runtime is shutting down")
+            raise self._closing("no agent is hibernated")
         await durable.hibernate(self, agent_id)
 
     async def thaw(self, agent_id: str) -> Agent[Any]:
         """Bring a hibernated (or not yet recovered) agent back from storage; an agent
-        running already (thawed meanwhile, say) is returned as it is.
+        running already (thawed meanwhile, say) is returned as it is, and one that a
+        ``restore`` or ``thaw`` under way may bring back is waited for (then returned, or
+        restored here if that did not bring it back).
+
+        Refused once a shutdown began, as ``restore`` and ``hibernate`` are (a signal
+        parked for a hibernated agent still thaws it during the drain, to be handled).
 
         Raises:
             ValueError: the runtime has no storage.
             RecoveryError: its stored data cannot be used (see :meth:`restore`).
-            UnknownAgent: storage holds no such agent that is not stopped (or it was stopped
-                while thawing).
+            UnknownAgent: storage holds no such agent, or it has stopped (or it was stopped
+                while thawing); the message says which.
+            StorageInUse: another runtime holds the store (raised as it is).
+            RuntimeClosed: the runtime is shutting down, or has shut down (or began to while
+                the agent was thawed).
+            RuntimeError: called from another thread, or on another event loop, than the
+                one the runtime first ran agents on (it is bound to it; see the class).
         """
+        self._at_home("thaw")
         if self._storage is None:
             raise ValueError("thaw needs a runtime with storage")
+        if self._closed:
+            raise self._closing("no agent is thawed (signals parked for one still thaw it)")
+        self._spans.refresh()
         return await durable.thaw(self, agent_id)
 
     async def restore(self, *, only: Iterable[str] | None = None) -> tuple[str, ...]:
@@ -1124,44 +1342,59 @@ class AsyncRuntime:
             RecoveryError: some agents' data cannot be used (a corrupt registration, entry or
                 snapshot, an unknown spec, a schema mismatch); each error names its agent and
                 position, and *no* agent was started.
+            StorageInUse: another runtime holds the store (raised as it is).
+            RuntimeClosed: the runtime is shutting down, or has shut down (or began to while
+                this read storage: then no agent was started).
+            RuntimeError: called from another thread, or on another event loop, than the
+                one the runtime first ran agents on (it is bound to it; see the class).
         """
+        self._at_home("restore")
         if self._storage is None:
             raise ValueError("restore needs a runtime with storage")
         if self._closed:
-            raise RuntimeClosed("the runtime shut down")
+            raise self._closing("no agent is restored")
         self._spans.refresh()
         return await durable.restore(self, None if only is None else set(only))
 
     # ------------------------------------------------------------------ the agent loop
 
     async def _loop(self, agent_id: str, srv: Server) -> None:
-        handled = 0
-        while not srv.stopped:
-            sig, reply, seq = await srv.mailbox.get()
-            try:
-                if seq is None:  # no storage
-                    self._handle(srv, sig, reply)
-                elif sig is srv.notice:
-                    # A restart's notice, handled ahead of its place in the journal: it
-                    # moves no journal position on (see durable.announce_restart).
-                    self._handle(srv, sig, reply)
-                    durable.notice_handled(self, srv, sig)
-                elif seq:
-                    self._handle(srv, sig, reply)
-                    durable.maybe_snapshot(self, srv, seq)
-                elif reply is not None and not reply.done():  # RESENT: answered, not handled
-                    reply.set_result(srv.agent)
-            finally:
-                self._done_pending()
-                if srv.quiet:
-                    srv.notify_quiet()
-            handled += 1
-            if handled == _FAIR_SHARE:
-                # ``get`` does not suspend while the mailbox holds signals: an agent with a
-                # backlog (or one that emits to itself) would otherwise keep every other
-                # task — agents, effects, timers, timeouts, shutdown — from running.
-                handled = 0
-                await asyncio.sleep(0)
+        try:
+            handled = 0
+            while not srv.stopped:
+                sig, reply, seq = await srv.mailbox.get()
+                try:
+                    if seq is None:  # no storage
+                        self._handle(srv, sig, reply)
+                    elif sig is srv.notice:
+                        # A restart's notice, handled ahead of its place in the journal: it
+                        # moves no journal position on (see durable.announce_restart).
+                        self._handle(srv, sig, reply)
+                        durable.notice_handled(self, srv, sig)
+                    elif seq:
+                        self._handle(srv, sig, reply)
+                        durable.maybe_snapshot(self, srv, seq)
+                    elif reply is not None and not reply.done():  # RESENT: answered, not handled
+                        reply.set_result(srv.agent)
+                finally:
+                    self._done_pending()
+                    if srv.quiet:
+                        srv.notify_quiet()
+                handled += 1
+                if handled == _FAIR_SHARE:
+                    # ``get`` does not suspend while the mailbox holds signals: an agent with a
+                    # backlog (or one that emits to itself) would otherwise keep every other
+                    # task — agents, effects, timers, timeouts, shutdown — from running.
+                    handled = 0
+                    await asyncio.sleep(0)
+        except asyncio.CancelledError:
+            if not srv.stopped:
+                # Cancelled, yet not stopped by the runtime (which marks an agent stopped
+                # before it cancels its loop): its event loop is being torn down, as at the
+                # end of an asyncio.run. The hot path's door now takes the full check,
+                # which refuses the runtime's use once that loop has closed.
+                self._door = -1
+            raise
 
     def _handle(self, srv: Server, sig: Signal, reply: asyncio.Future[Agent[Any]] | None) -> None:
         before = srv.agent

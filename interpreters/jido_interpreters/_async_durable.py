@@ -40,7 +40,7 @@ from jido import Agent, AgentSpec, Cron, Directive, Schedule, Signal, ToAgent, T
 
 from . import _async_supervision as supervision
 from ._async_directives import after, announce_child, cron_signal, execute, respawn
-from ._async_errors import NotDurable, RuntimeClosed
+from ._async_errors import NotDurable, RuntimeClosed, unknown
 from ._async_server import RESENT, Hibernated, Queued, Server
 from ._cron import cron_over
 from ._durable import (
@@ -476,44 +476,85 @@ async def _thaw_task(rt: AsyncRuntime, agent_id: str) -> Exception | None:
     return failure
 
 
+def recovering(rt: AsyncRuntime, agent_id: str) -> asyncio.Future[None] | None:
+    """The end of a restore (or thaw) under way that may bring ``agent_id`` back, if any:
+    one of every agent, or of some agents among which ``agent_id`` is."""
+    for wanted, done in rt._recoveries:
+        if wanted is None or agent_id in wanted:
+            return done
+    return None
+
+
+async def recovered(rt: AsyncRuntime, agent_id: str) -> bool:
+    """Wait until no restore or thaw that may bring ``agent_id`` back is under way (they
+    decide whether it runs); whether there was one. Cancelling the caller leaves them be."""
+    waited = False
+    while (done := recovering(rt, agent_id)) is not None:
+        waited = True
+        await asyncio.wait([done])
+    return waited
+
+
 async def thaw(rt: AsyncRuntime, agent_id: str) -> Agent[Any]:
     """:meth:`AsyncRuntime.thaw`: a hibernated agent through its thaw task (started here if
-    none is under way), a running one as it is (thawed meanwhile, or never hibernated), any
-    other through a restore of just that agent."""
+    none is under way), a running one as it is (thawed meanwhile, or never hibernated), one
+    that a restore or thaw under way may bring back once that is done, any other through a
+    restore of just that agent."""
+    while True:
+        srv = rt._servers.get(agent_id)
+        if srv is not None and not srv.stopped:
+            return srv.agent
+        hib = rt._hibernated.get(agent_id)
+        if hib is not None:
+            if hib.task is None:
+                hib.task = asyncio.get_running_loop().create_task(
+                    _thaw_task(rt, agent_id), name=f"jido-thaw:{agent_id}"
+                )
+            task = hib.task
+            await asyncio.wait([task])
+            if task.cancelled():
+                if rt._closed:
+                    raise RuntimeClosed("the runtime shut down while the agent was thawed")
+                raise unknown(agent_id, "it was stopped while it was thawed")
+            failure = task.result()
+            if failure is not None:
+                raise failure
+            continue  # back (unless stopped at once, say by a replayed Stop)
+        if not await recovered(rt, agent_id):
+            break
+        if rt._closed:
+            raise RuntimeClosed("the runtime shut down while the agent was restored")
+    why: dict[str, str] = {}
+    await restore(rt, {agent_id}, why=why)
     srv = rt._servers.get(agent_id)
     if srv is not None and not srv.stopped:
-        return srv.agent
-    hib = rt._hibernated.get(agent_id)
-    if hib is not None:
-        if hib.task is None:
-            hib.task = asyncio.get_running_loop().create_task(
-                _thaw_task(rt, agent_id), name=f"jido-thaw:{agent_id}"
-            )
-        task = hib.task
-        await asyncio.wait([task])
-        if task.cancelled():
-            raise UnknownAgent(agent_id)
-        failure = task.result()
-        if failure is not None:
-            raise failure
-        return rt.agent(agent_id)
-    ids = await rt.restore(only=[agent_id])
-    if agent_id not in ids:
-        raise UnknownAgent(agent_id)
-    return rt.agent(agent_id)
+        return srv.agent  # by this restore, or another that read storage later
+    raise unknown(agent_id, why.get(agent_id, "it stopped as it was restored"))
 
 
 async def restore(
-    rt: AsyncRuntime, wanted: set[str] | None, thawing: str | None = None
+    rt: AsyncRuntime,
+    wanted: set[str] | None,
+    thawing: str | None = None,
+    why: dict[str, str] | None = None,
 ) -> tuple[str, ...]:
     """:meth:`AsyncRuntime.restore`, for the agents in ``wanted`` (all if ``None``);
-    ``thawing`` is the hibernated agent whose thaw task this is."""
+    ``thawing`` is the hibernated agent whose thaw task this is. ``why`` gets, for each
+    agent in ``wanted`` not brought back, why not (when storage says so).
+
+    While it runs, it is among ``rt._recoveries``: a thaw, call or cast of an agent it may
+    bring back waits for it (see :func:`recovered`)."""
     # Agents that stop while a restore awaits storage are remembered until no restore is
     # under way: what it read says they had not stopped (see ``dormant`` below).
     rt._restoring += 1
+    done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    entry = (wanted, done)
+    rt._recoveries.append(entry)
     try:
-        return await _restore(rt, wanted, thawing)
+        return await _restore(rt, wanted, thawing, why)
     finally:
+        rt._recoveries.remove(entry)
+        done.set_result(None)
         rt._restoring -= 1
         if not rt._restoring:
             rt._stopped_meanwhile.clear()
@@ -521,7 +562,7 @@ async def restore(
 
 
 async def _restore(
-    rt: AsyncRuntime, wanted: set[str] | None, thawing: str | None
+    rt: AsyncRuntime, wanted: set[str] | None, thawing: str | None, why: dict[str, str] | None
 ) -> tuple[str, ...]:
     storage = rt._storage
     assert storage is not None
@@ -547,6 +588,14 @@ async def _restore(
                 errors.append(r)
         elif not r.stopped and ours(r.agent_id):
             todo.append(r)
+    if why is not None and wanted is not None:
+        held = {r.agent_id: r for r in records}
+        for agent_id in wanted:
+            rec = held.get(agent_id)
+            if rec is None:
+                why[agent_id] = "storage holds no such agent"
+            elif isinstance(rec, AgentRecord) and rec.stopped:
+                why[agent_id] = "it has stopped"
     plans: list[tuple[AgentRecord, AgentSpec[Any], Replayed, Hibernated | None, bool]] = []
     tails: dict[str, int] = {}  # journal entries replayed since the snapshot, per agent
     for rec in todo:
@@ -573,7 +622,9 @@ async def _restore(
     if rt._closed and thawing is None:
         # Shut down while this restore awaited storage: nothing is started (a thaw still
         # is, during shutdown's drain, to hand a hibernated agent what was parked for it).
-        raise RuntimeClosed("the runtime shut down during restore")
+        raise RuntimeClosed(
+            "the runtime began shutting down during the restore; no agent was started"
+        )
     # Other restores, thaws or stops ran while this one awaited storage: start only what
     # is still ours to start (and a hibernated agent only if it is still hibernated).
     plans = [p for p in plans if ours(p[0].agent_id) and rt._hibernated.get(p[0].agent_id) is p[3]]

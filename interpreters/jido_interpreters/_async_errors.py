@@ -6,7 +6,21 @@ from jido import Signal
 
 from ._kernel import UnknownAgent
 
-__all__ = ["AgentHibernated", "CallTimeout", "NotDurable", "RuntimeClosed", "WaitTimeout"]
+__all__ = [
+    "AgentHibernated",
+    "CallTimeout",
+    "NotDurable",
+    "RuntimeClosed",
+    "WaitTimeout",
+    "unknown",
+]
+
+
+def unknown(agent_id: str, why: str) -> UnknownAgent:
+    """An :class:`UnknownAgent` that says why there is no running agent ``agent_id``."""
+    exc = UnknownAgent(agent_id)
+    exc.args = (f"no running agent {agent_id!r}: {why}",)
+    return exc
 
 
 class RuntimeClosed(Exception):
@@ -98,8 +112,10 @@ class WaitTimeout(TimeoutError):
     Attributes:
         agent_id: the agent waited on.
         timeout: how long it waited, in seconds.
-        status: its status when the wait gave up.
-        version: its version then (how many of its steps took effect).
+        status: its status when the wait gave up (``"hibernated"`` if it was still being
+            thawed, its value not yet in memory).
+        version: its version then (how many of its steps took effect); ``None`` if it was
+            still being thawed.
         queued: signals in its mailbox then.
         effects: its effects still running then.
     """
@@ -110,7 +126,7 @@ class WaitTimeout(TimeoutError):
         timeout: float,
         *,
         status: str,
-        version: int,
+        version: int | None,
         queued: int,
         effects: int,
     ) -> None:
@@ -118,6 +134,9 @@ class WaitTimeout(TimeoutError):
             f"agent {agent_id!r} did not meet the condition within {timeout:g}s (status "
             f"{status!r}, version {version}, {queued} signals queued, {effects} effects "
             "running)"
+            if version is not None
+            else f"agent {agent_id!r} did not meet the condition within {timeout:g}s (it was "
+            f"still being thawed from storage, {queued} signals waiting for it)"
         )
         self.agent_id = agent_id
         self.timeout = timeout
