@@ -18,7 +18,19 @@ from typing import Any
 import attrs
 import pytest
 
-from jido import ActionResult, AgentSpec, Context, NoParams, Route, action, emit_to_sink, invoke, ok
+from jido import (
+    ActionResult,
+    AgentSpec,
+    Context,
+    InvalidSignal,
+    NoParams,
+    Route,
+    Signal,
+    action,
+    emit_to_sink,
+    invoke,
+    ok,
+)
 from jido_interpreters import (
     AsyncRuntime,
     CallTimeout,
@@ -286,3 +298,37 @@ def test_sink_of_a_function_sink_says_it_is_not_collected() -> None:
         rt.sink("out")
     with pytest.raises(KeyError, match="no sink named"):
         rt.sink("other")
+
+
+def test_what_is_refused_at_the_door_leaves_nothing_behind(tmp_path: Path) -> None:
+    """As on the other runtimes: a draft (accepted, journalled, then refused in its step;
+    with storage every draft has one source and id, so a second was dropped as a resend),
+    data beside a signal (ignored), an async condition (its coroutine counted as true at
+    once), and ``only`` given as a string (its characters taken for agent ids)."""
+
+    async def main() -> None:
+        async with AsyncRuntime(
+            [SPEC], sinks=["out"], storage=SQLiteStorage(tmp_path / "a.db")
+        ) as rt:
+            await rt.start(SPEC, "c")
+            draft = Signal.draft("t.bump")
+            finished = rt.signal("t.bump")
+            for send in (rt.cast, rt.call):
+                with pytest.raises(InvalidSignal, match="is an unstamped draft"):
+                    await send("c", draft)
+                with pytest.raises(TypeError, match="data is given beside the signal"):
+                    await send("c", finished, {"n": 1})
+            with pytest.raises(InvalidSignal, match="is an unstamped draft"):
+                rt.cast_nowait("c", draft)
+
+            async def reached(agent: Any) -> bool:
+                return bool(agent.state.n)
+
+            with pytest.raises(TypeError, match="not an async def"):
+                await rt.wait_until("c", reached)  # type: ignore[arg-type]
+            with pytest.raises(TypeError, match="only must be a collection of agent ids"):
+                await rt.restore(only="c")
+            assert rt.state("c") == Count()
+            assert rt.sink("out") == ()
+
+    asyncio.run(main())

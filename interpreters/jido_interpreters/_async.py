@@ -40,6 +40,7 @@ Three more hold the pieces they share:
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import time
 import uuid
@@ -84,6 +85,8 @@ from ._checks import (
     async_callables,
     check_reason,
     check_timeout,
+    given_signal,
+    handler_kind,
     plain_callables,
     sink_names,
     specs_by_name,
@@ -222,6 +225,20 @@ def _crashed(agent_id: str, sig: Signal, exc: BaseException) -> ActionCrashed:
 
 #: How many dead letters :attr:`AsyncRuntime.dead_letters` keeps (the latest).
 DEAD_LETTERS_KEPT: Final = 10_000
+
+
+_CONDITION_NEEDS: Final = (
+    "wait_until's condition is tried on the agent after each of its steps, within the"
+    " runtime: it must be a plain function (def, lambda) returning true or false, not an"
+    " async def, whose coroutine would count as true"
+)
+
+
+def _check_condition(condition: object) -> None:
+    if not callable(condition):
+        raise TypeError(f"condition must be a function of the agent, not {condition!r:.60}")
+    if handler_kind(condition) in ("async", "async generator", "generator"):
+        raise TypeError(_CONDITION_NEEDS)
 
 
 @final
@@ -671,8 +688,10 @@ class AsyncRuntime:
             UnknownAgent: no such running (or hibernated) agent, or it stopped while the
                 cast waited for room (the signal was not queued).
             RuntimeClosed: the runtime is shutting down, or has shut down.
-            InvalidSignal: ``signal`` is a type that is not valid, or ``data`` is not JSON
-                data (a ``ValueError``); nothing was sent.
+            InvalidSignal: ``signal`` is a draft, or a type that is not valid, or ``data``
+                is not JSON data (a ``ValueError``); nothing was sent.
+            TypeError: ``data`` is given beside a :class:`~jido.Signal`, which carries its
+                own; nothing was sent.
             NotDurable: with storage, the signal could not be journalled (it is not
                 handled; the store's error is its cause).
             RuntimeError: called from another thread, or on another event loop, than the
@@ -680,7 +699,7 @@ class AsyncRuntime:
         """
         if get_ident() != self._door:  # the hot path's check: see _at_home
             self._at_home("cast")
-        sig = signal if isinstance(signal, Signal) else self.signal(signal, data)
+        sig = given_signal(signal, data, self.signal)
         srv = await self._room(agent_id)
         if srv is None:
             await durable.journalled(self, agent_id, sig, None)
@@ -706,15 +725,17 @@ class AsyncRuntime:
                 way may bring back (the message says so: :meth:`cast` and :meth:`call` wait
                 for it).
             RuntimeClosed: the runtime is shutting down, or has shut down.
-            InvalidSignal: ``signal`` is a type that is not valid, or ``data`` is not JSON
-                data (a ``ValueError``); nothing was sent.
+            InvalidSignal: ``signal`` is a draft, or a type that is not valid, or ``data``
+                is not JSON data (a ``ValueError``); nothing was sent.
+            TypeError: ``data`` is given beside a :class:`~jido.Signal`, which carries its
+                own; nothing was sent.
             RuntimeError: called from another thread, or on another event loop, than the
                 one the runtime first ran agents on (from a thread, use
                 ``loop.call_soon_threadsafe``).
         """
         if get_ident() != self._door:  # the hot path's check: see _at_home
             self._at_home("cast_nowait")
-        sig = signal if isinstance(signal, Signal) else self.signal(signal, data)
+        sig = given_signal(signal, data, self.signal)
         srv = self._accepting(agent_id)
         if srv is None:
             durable.journal(self, agent_id, sig, None)
@@ -769,8 +790,10 @@ class AsyncRuntime:
             UnknownAgent: no such agent, or it stopped before handling the signal.
             RecoveryError: the agent was hibernated and its stored data cannot be thawed.
             RuntimeClosed: the runtime is shutting down, or has shut down.
-            InvalidSignal: ``signal`` is a type that is not valid, or ``data`` is not JSON
-                data (a ``ValueError``); nothing was sent.
+            InvalidSignal: ``signal`` is a draft, or a type that is not valid, or ``data``
+                is not JSON data (a ``ValueError``); nothing was sent.
+            TypeError: ``data`` is given beside a :class:`~jido.Signal`, which carries its
+                own; nothing was sent.
             NotDurable: with storage, the signal could not be journalled (it is not
                 handled; the store's error is its cause).
             ValueError: ``timeout`` is neither ``None`` (no limit) nor a number of seconds
@@ -782,7 +805,7 @@ class AsyncRuntime:
         if loop is not self._home or get_ident() != self._door:
             self._at_home("call")
         check_timeout("timeout", timeout, optional=True)
-        sig = signal if isinstance(signal, Signal) else self.signal(signal, data)
+        sig = given_signal(signal, data, self.signal)
         try:
             srv = self._accepting(agent_id)  # fail fast, before the timeout starts
             back = False
@@ -853,9 +876,12 @@ class AsyncRuntime:
                 >= 0.
             RuntimeError: called from another thread, or on another event loop, than the
                 one the runtime first ran agents on (it is bound to it; see the class).
+            TypeError: ``condition`` is not callable, or is an ``async def`` (its coroutine
+                would count as true, unawaited).
         """
         self._at_home("wait_until")
         check_timeout("timeout", timeout, optional=True)
+        _check_condition(condition)
         if self._shut_down:
             raise self._closing("no agent runs")
         srv: Server | None = None
@@ -893,7 +919,14 @@ class AsyncRuntime:
                     # back (a thaw given up on goes on: what waits on it is served).
                     await durable.thaw(self, agent_id)
                 srv = self._server(agent_id)
-                if condition(srv.agent):
+                met: object = condition(srv.agent)
+                if inspect.isawaitable(met):
+                    # A callable object whose __call__ is an async def (handler_kind cannot
+                    # tell from its class): its coroutine, unawaited, would count as true.
+                    if inspect.iscoroutine(met):
+                        met.close()
+                    raise TypeError(_CONDITION_NEEDS)
+                if met:
                     return srv.agent
                 return await self._waiters.wait(agent_id, condition, None, timed_out)
         except TimeoutError:
@@ -1347,6 +1380,7 @@ class AsyncRuntime:
                 this read storage: then no agent was started).
             RuntimeError: called from another thread, or on another event loop, than the
                 one the runtime first ran agents on (it is bound to it; see the class).
+            TypeError: ``only`` is a string, not a collection of agent ids.
         """
         self._at_home("restore")
         if self._storage is None:
@@ -1354,6 +1388,11 @@ class AsyncRuntime:
         if self._closed:
             raise self._closing("no agent is restored")
         self._spans.refresh()
+        if isinstance(only, str):
+            raise TypeError(
+                f"only must be a collection of agent ids, not the string {only!r:.60}"
+                " (its characters would be taken for ids)"
+            )
         return await durable.restore(self, None if only is None else set(only))
 
     # ------------------------------------------------------------------ the agent loop
