@@ -14,12 +14,13 @@ import re
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from property_tests.test_prop_router import LITERALS, patterns
 
 from jido import FSM, Route, Router, Transition
 from jido._router import _uncovered, validate_pattern
 
-# Literals the patterns name, plus one they never do ("d"): any other segment is like it.
-LITERALS = ("a", "b", "c")
+# The router's properties' patterns: of the literals LITERALS, "*" and "**". A type may
+# also hold one segment they never name ("d"): any other segment is like it.
 # Patterns have at most 4 segments: a type the patterns tell apart needs no more than a few
 # more segments than the longest, so every type up to 7 segments is a complete check here.
 ALL_TYPES = [
@@ -28,18 +29,6 @@ ALL_TYPES = [
     for segs in itertools.product((*LITERALS, "d"), repeat=n)
     if n <= 5 or set(segs) <= {"a", "d"}
 ]
-
-
-@st.composite
-def patterns(draw: st.DrawFn) -> str:
-    """A valid pattern: literal, '*' and '**' segments, never '**.**'."""
-    segments = draw(st.lists(st.sampled_from((*LITERALS, "*", "**")), min_size=1, max_size=4))
-    cleaned: list[str] = []
-    for seg in segments:
-        if seg == "**" and cleaned and cleaned[-1] == "**":
-            continue
-        cleaned.append(seg)
-    return ".".join(cleaned)
 
 
 @functools.cache
