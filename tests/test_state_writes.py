@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import uuid
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import attrs
@@ -348,6 +350,9 @@ def test_a_rejected_value_is_reported_at_its_field(
         SetState({"n": frozenset({1})}),
         SetPath("n", b"x"),
         SetPath("n", object()),
+        SetPath("n", uuid.UUID(int=5)),
+        SetPath("n", datetime(2026, 1, 1, tzinfo=UTC)),
+        SetPath("names", (Path("/tmp"),)),
         SetPath(("scores", "k"), {1}),
         SetState({"items": {"k": b"x"}}),
     ],

@@ -19,9 +19,11 @@ round trip.
 
 from __future__ import annotations
 
+import dataclasses
 import typing
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
+from enum import Enum
 from types import UnionType
 from typing import Any, Final, TypeAlias, final
 
@@ -275,20 +277,19 @@ def _built(value: Any, declared: Any) -> bool:
     return False
 
 
-#: Classes of plain values: not what an action builds of classes of its own.
-_PLAIN: Final = frozenset({str, int, float, bool, type(None), bytes, bytearray, object})
 _COLLECTIONS: Final = frozenset({tuple, list, set, frozenset})
 
 
 def _holds_built(value: Any) -> bool:
-    """Whether ``value`` is, or is a collection holding somewhere, an instance of a class of
-    the program's (an attrs class, a dataclass, an enum...), rather than plain values."""
+    """Whether ``value`` is, or is a collection holding somewhere, an instance of a type of
+    the program's own (an attrs class, a dataclass, an enum), rather than plain values (a
+    number, bytes, a datetime, a UUID, a path...)."""
     t = type(value)
     if isinstance(value, Mapping):
         return any(_holds_built(v) for v in value.values())
     if t in _COLLECTIONS:
         return any(_holds_built(v) for v in value)
-    return t not in _PLAIN
+    return attrs.has(t) or dataclasses.is_dataclass(value) or isinstance(value, Enum)
 
 
 def _converts(obj: Any, name: str) -> bool:
