@@ -13,6 +13,7 @@ from jido import AgentSpec, InvalidSignal, Signal
 
 __all__ = [
     "DIRECTIVE_NEEDS",
+    "DRAFT_ID",
     "HandlerKind",
     "async_callables",
     "callables",
@@ -123,6 +124,11 @@ def seconds(value: object) -> float | None:
     except OverflowError:
         return None
     return as_float if math.isfinite(as_float) and as_float >= 0 else None
+
+
+#: The id every unstamped draft has (what ``Signal.is_draft`` looks at), for the hot paths
+#: that test it inline.
+DRAFT_ID: Final = Signal.draft("jido.draft").id
 
 
 def given_signal(signal: object, data: object, make: Callable[[str, object], Signal]) -> Signal:
