@@ -1223,6 +1223,7 @@ def test_what_is_sent_from_outside_is_refused_at_the_door() -> None:
         (True, TypeError, "seconds must be a real number, not True"),
         ("5", TypeError, "seconds must be a real number, not '5'"),
         (10**400, ValueError, "virtual time would pass 9999-12-30"),
+        (Fraction(10**12), ValueError, "cannot advance 1e+12 s: virtual time would pass"),
     ],
 )
 def test_advance_refuses_what_is_no_number_of_seconds(

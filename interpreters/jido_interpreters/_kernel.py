@@ -1002,16 +1002,19 @@ class Kernel:
             raise ValueError(f"cannot advance by {as_float} seconds: not a finite number")
         if as_float < 0:
             raise ValueError("time only moves forward")
+        # Exactly, where the number is exact (an int, a Fraction, a Decimal); another kind
+        # of real number (numpy's, say) as the float it is.
+        exact = Fraction(given if isinstance(given, numbers.Rational | Decimal) else as_float)
         handled = self.run_until_idle()
         asked = self._asked
         if _on_microseconds(asked) < self.now:  # moved on by other means: go on from there
             asked = Fraction(self.now)
-        asked += Fraction(seconds)
+        asked += exact
         target = max(self.now, _on_microseconds(asked))
         if target > self.end_of_time:
             raise ValueError(
-                f"cannot advance {seconds:g} s: virtual time would pass {_LAST_TIME.date()}, the"
-                " last date a datetime holds"
+                f"cannot advance {as_float:g} s: virtual time would pass {_LAST_TIME.date()},"
+                " the last date a datetime holds"
             )
         try:
             handled += self._fire_until(target)
