@@ -311,8 +311,8 @@ def test_what_is_refused_at_the_door_leaves_nothing_behind(tmp_path: Path) -> No
             [SPEC], sinks=["out"], storage=SQLiteStorage(tmp_path / "a.db")
         ) as rt:
             await rt.start(SPEC, "c")
-            draft = Signal.draft("t.bump")
-            finished = rt.signal("t.bump")
+            draft = Signal.draft("bump")
+            finished = rt.signal("bump")
             for send in (rt.cast, rt.call):
                 with pytest.raises(InvalidSignal, match="is an unstamped draft"):
                     await send("c", draft)
@@ -332,3 +332,32 @@ def test_what_is_refused_at_the_door_leaves_nothing_behind(tmp_path: Path) -> No
             assert rt.sink("out") == ()
 
     asyncio.run(main())
+
+
+def test_a_runtime_whose_loop_closed_refuses_casts_and_lets_its_store_go(tmp_path: Path) -> None:
+    """Its agents' tasks ended with the loop of the first asyncio.run. A cast to a hibernated
+    agent (no task of its own to tell of it) was accepted and never written, or hung; and
+    the advice, a new runtime restoring from the store, met StorageInUse, the old runtime's
+    shutdown being refused. Now the casts are refused, and shutdown lets the store go."""
+    rt = AsyncRuntime([SPEC], sinks=["out"], storage=SQLiteStorage(tmp_path / "a.db"))
+
+    async def first() -> None:
+        await rt.start(SPEC, "c")
+        await rt.call("c", "bump")
+        await rt.hibernate("c")
+
+    asyncio.run(first())
+
+    async def second() -> None:
+        with pytest.raises(RuntimeError, match="has closed"):
+            rt.cast_nowait("c", "bump")
+        with pytest.raises(RuntimeError, match="has closed"):
+            await rt.cast("c", "bump")
+        report = await rt.shutdown()
+        assert report.drained
+        again = AsyncRuntime([SPEC], sinks=["out"], storage=SQLiteStorage(tmp_path / "a.db"))
+        async with again:
+            assert await again.restore() == ("c",)
+            assert (await again.call("c", "bump")).state == Count(2)
+
+    asyncio.run(second())

@@ -462,8 +462,9 @@ class AsyncRuntime:
             raise RuntimeError(
                 f"AsyncRuntime.{method}: the event loop this runtime ran its agents on has"
                 " closed (the asyncio.run it ran under ended), and their tasks ended with"
-                " it; a runtime is bound to the loop it first ran agents on: create a new"
-                " AsyncRuntime under this loop (and restore its agents from storage)"
+                " it; a runtime is bound to the loop it first ran agents on: shut this one"
+                " down (which lets its store go), then create a new AsyncRuntime under this"
+                " loop and restore its agents from storage"
             )
         if get_ident() != self._home_thread:
             raise RuntimeError(
@@ -710,6 +711,8 @@ class AsyncRuntime:
             sig = given_signal(signal, data, self.signal)
         srv = await self._room(agent_id)
         if srv is None:
+            # Hibernated: no agent task of its own tells of a loop torn down (see _door).
+            self._at_home("cast")
             await durable.journalled(self, agent_id, sig, None)
             return sig
         if self._storage is not None:
@@ -751,6 +754,8 @@ class AsyncRuntime:
             sig = given_signal(signal, data, self.signal)
         srv = self._accepting(agent_id)
         if srv is None:
+            # Hibernated: no agent task of its own tells of a loop torn down (see _door).
+            self._at_home("cast_nowait")
             durable.journal(self, agent_id, sig, None)
             return sig
         if srv.mailbox.crowded():  # full, or senders wait for room before this one
@@ -1126,10 +1131,14 @@ class AsyncRuntime:
         Raises:
             ValueError: ``deadline`` is no number of seconds >= 0 (nothing is shut down).
             RuntimeError: called from another thread, or on another event loop, than the
-                one the runtime first ran agents on (it is bound to it; see the class).
+                one the runtime first ran agents on (it is bound to it; see the class),
+                while that loop still runs. Once it has closed, ``shutdown`` lets the
+                store go, so that a runtime under a new loop may restore the agents.
         """
-        self._at_home("shutdown")
         check_timeout("deadline", deadline)
+        if self._home is not None and self._home.is_closed() and not self._shut_down:
+            return self._abandon()
+        self._at_home("shutdown")
         if self._shutting is not None:
             self._cut_drain(deadline)
             if self._inside_effect():
@@ -1165,6 +1174,29 @@ class AsyncRuntime:
         self._shutting = None
         shutting.set_result(report)  # for the calls that came while it ran
         return report
+
+    def _abandon(self) -> ShutdownReport:
+        """Shut down a runtime whose event loop has closed (its ``asyncio.run`` ended): its
+        agents' tasks ended with the loop and nothing of it can run again, so what is left
+        to do is let its store go, for a runtime under another loop to restore the agents.
+        What was queued is reported as left (with storage it is journalled: ``restore``
+        handles it); writes not yet made were acknowledged to no one, and are dropped."""
+        self._closed = self._shut_down = True
+        left = {
+            agent_id: tuple(item[0] for item in srv.mailbox.items)
+            for agent_id, srv in self._servers.items()
+            if srv.mailbox.items
+        }
+        self._servers.clear()
+        if self._committer is not None:
+            self._committer.abandon()
+            self._committer = None
+            release = getattr(self._storage, "release", None)
+            if release is not None:
+                release()
+        return ShutdownReport(
+            drained=not left, left=FrozenMap(left), cancelled_effects=0, cancelled_timers=0
+        )
 
     def _inside_effect(self) -> bool:
         """Whether the running task is an effect of one of this runtime's agents."""

@@ -159,6 +159,13 @@ class Committer:
             for k, seq in zip(positions, seqs, strict=True):
                 results[k] = (seq, None)
 
+    def abandon(self) -> None:
+        """Stop the worker without writing what is pending: the event loop the operations
+        were to be settled on has closed (nobody waits for them any more)."""
+        self._closing = True
+        self._ops.clear()
+        self._executor.shutdown(wait=True, cancel_futures=True)
+
     async def close(self) -> None:
         """Write what is pending, the batch being written included, then stop the worker."""
         # Not by cancelling the worker: that would cancel a batch handed to the thread but
