@@ -1241,3 +1241,17 @@ def test_advance_takes_fractions_and_decimals_exactly() -> None:
         rt.advance(Fraction(1, 10))
     rt.advance(Decimal("0.5"))
     assert rt.now == DEFAULT_EPOCH + timedelta(seconds=1.5)
+
+
+def test_the_links_of_an_agent_that_is_not_running_are_refused_as_on_async_runtime() -> None:
+    """SyncRuntime answered ``{}`` and ``None`` for an id no agent held, where AsyncRuntime
+    raises UnknownAgent: a typo looked like an agent without children."""
+    rt = started("p")
+    rt.send("p", "probe.spawn", {"tag": "kid"})
+    rt.stop("p/kid")
+    for ask in (rt.children, rt.parent):
+        with pytest.raises(UnknownAgent):
+            ask("p/kid")
+        with pytest.raises(UnknownAgent):
+            ask("nobody")
+    assert rt.children("p") == {}

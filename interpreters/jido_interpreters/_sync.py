@@ -319,11 +319,22 @@ class _Runtime:
         return tuple(self._kernel.sinks[name])
 
     def children(self, agent_id: str) -> Mapping[str, str]:
-        """The agent's children, tag to child id."""
+        """The agent's children, tag to child id.
+
+        Raises:
+            UnknownAgent: no running agent has this id (as on AsyncRuntime: a stopped
+                agent's children are no longer its own).
+        """
+        self._kernel.agent(agent_id)
         return dict(self._kernel.children.get(agent_id, {}))
 
     def parent(self, agent_id: str) -> str | None:
-        """The agent's parent id, if it has one."""
+        """The agent's parent id, if it has one.
+
+        Raises:
+            UnknownAgent: no running agent has this id.
+        """
+        self._kernel.agent(agent_id)
         link = self._kernel.parents.get(agent_id)
         return None if link is None else link[0]
 
