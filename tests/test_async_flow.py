@@ -22,6 +22,7 @@ from jido import (
     FrozenMap,
     JsonValue,
     NoParams,
+    ProblemKind,
     Route,
     Signal,
     action,
@@ -417,5 +418,20 @@ def test_signals_journalled_for_a_hibernated_agent_at_shutdown_are_left(tmp_path
         await again.wait_idle(timeout=5.0)
         assert again.state("a").seen == ("0", "1", "2")
         await again.shutdown()
+
+    run(main)
+
+
+def test_problems_are_a_tuple_as_on_sync_runtime() -> None:
+    """They were a deque: ``rt.problems[-2:]`` raised TypeError, and a reader could empty it."""
+
+    async def main() -> None:
+        async with AsyncRuntime([SPEC]) as rt:
+            await rt.start(SPEC, "a")
+            for _ in range(3):
+                await rt.call("a", "t.to_sink")  # no sink named "s": a directive problem
+            problems = rt.problems
+            assert isinstance(problems, tuple)
+            assert [p.kind for p in problems[-2:]] == [ProblemKind.DIRECTIVE] * 2
 
     run(main)

@@ -224,6 +224,8 @@ def _crashed(agent_id: str, sig: Signal, exc: BaseException) -> ActionCrashed:
 
 # ---------------------------------------------------------------------------- the runtime
 
+#: How many problems :attr:`AsyncRuntime.problems` keeps (the latest).
+PROBLEMS_KEPT: Final = 1000
 #: How many dead letters :attr:`AsyncRuntime.dead_letters` keeps (the latest).
 DEAD_LETTERS_KEPT: Final = 10_000
 
@@ -403,7 +405,7 @@ class AsyncRuntime:
         self._idle: asyncio.Event | None = None
         self._t0 = time.perf_counter()
         self.trace: list[TraceEntry] = []
-        self.problems: deque[Problem] = deque(maxlen=1000)
+        self._problems: deque[Problem] = deque(maxlen=PROBLEMS_KEPT)
         self.dead_letters: deque[tuple[str, Signal]] = deque(maxlen=DEAD_LETTERS_KEPT)
         self._stats = Counters()
         self._external = 0
@@ -1044,6 +1046,12 @@ class AsyncRuntime:
         link = self._links(agent_id)[0]
         return None if link is None else link[0]
 
+    @property
+    def problems(self) -> tuple[Problem, ...]:
+        """Problems executing directives, in order: the latest :data:`PROBLEMS_KEPT`
+        (``statistics().problems`` counts them all). A tuple, as SyncRuntime's."""
+        return tuple(self._problems)
+
     def sink(self, name: str) -> tuple[Signal, ...]:
         """What was emitted to a collected sink (one given by name).
 
@@ -1587,7 +1595,7 @@ class AsyncRuntime:
         """Report a directive that could not be executed: to the step's ``problems``, the
         runtime's :attr:`problems` and the log."""
         problems.append(problem)
-        self.problems.append(problem)
+        self._problems.append(problem)
         self._stats.problems += 1
         log.warning("agent %s: %s", agent_id, problem.message, extra={"jido": {"agent": agent_id}})
 
