@@ -320,12 +320,23 @@ def test_what_is_refused_at_the_door_leaves_nothing_behind(tmp_path: Path) -> No
                     await send("c", finished, {"n": 1})
             with pytest.raises(InvalidSignal, match="is an unstamped draft"):
                 rt.cast_nowait("c", draft)
+            with pytest.raises(TypeError, match="data is given beside the signal"):
+                rt.cast_nowait("c", finished, {"n": 1})
 
             async def reached(agent: Any) -> bool:
                 return bool(agent.state.n)
 
-            with pytest.raises(TypeError, match="not an async def"):
-                await rt.wait_until("c", reached)  # type: ignore[arg-type]
+            class Reached:
+                """A callable object whose ``__call__`` is an async def: its kind is told
+                only from what calling it gives."""
+
+                async def __call__(self, agent: Any) -> bool:
+                    return bool(agent.state.n)
+
+            conditions: list[Any] = [reached, Reached()]
+            for condition in conditions:
+                with pytest.raises(TypeError, match="not an async def"):
+                    await rt.wait_until("c", condition, timeout=5)
             with pytest.raises(TypeError, match="only must be a collection of agent ids"):
                 await rt.restore(only="c")
             assert rt.state("c") == Count()
@@ -352,12 +363,34 @@ def test_a_runtime_whose_loop_closed_refuses_casts_and_lets_its_store_go(tmp_pat
         with pytest.raises(RuntimeError, match="has closed"):
             rt.cast_nowait("c", "bump")
         with pytest.raises(RuntimeError, match="has closed"):
-            await rt.cast("c", "bump")
+            await asyncio.wait_for(rt.cast("c", "bump"), 5)  # it hung
         report = await rt.shutdown()
         assert report.drained
         again = AsyncRuntime([SPEC], sinks=["out"], storage=SQLiteStorage(tmp_path / "a.db"))
         async with again:
             assert await again.restore() == ("c",)
             assert (await again.call("c", "bump")).state == Count(2)
+
+    asyncio.run(second())
+
+
+def test_the_shutdown_of_a_runtime_whose_loop_closed_reports_what_was_queued() -> None:
+    """What its agents had queued, unhandled when the loop closed, is reported as left."""
+    rt = AsyncRuntime([SPEC], sinks=["out"])
+    loop = asyncio.new_event_loop()
+    loop.run_until_complete(rt.start(SPEC, "d"))
+    queued = rt.cast_nowait("d", "bump")  # its own thread, between runs of its loop
+    # Torn down as asyncio.run tears its loop down: the agent's task is cancelled before it
+    # ran again, the signal still queued.
+    tasks = asyncio.all_tasks(loop)
+    for task in tasks:
+        task.cancel()
+    loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
+    loop.close()
+
+    async def second() -> None:
+        report = await rt.shutdown()
+        assert not report.drained
+        assert report.left == {"d": (queued,)}
 
     asyncio.run(second())

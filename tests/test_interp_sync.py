@@ -1156,7 +1156,7 @@ def test_record_false_keeps_no_trace_but_still_runs() -> None:
     assert rt.state("p").count == 2
 
 
-@pytest.mark.parametrize("reentry", ["advance", "send", "call", "run_until_idle", "stop"])
+@pytest.mark.parametrize("reentry", ["advance", "send", "call", "run_until_idle", "stop", "start"])
 def test_a_handler_calling_back_into_the_runtime_is_refused(reentry: str) -> None:
     """An effect handler that advanced the clock (or sent, called...) ran steps in the middle
     of another step's directives: the trace held a timer's step before the step that armed
@@ -1175,6 +1175,8 @@ def test_a_handler_calling_back_into_the_runtime_is_refused(reentry: str) -> Non
                 rt.call("p", "probe.note")
             case "run_until_idle":
                 rt.run_until_idle()
+            case "start":
+                rt.start(PROBE, "q")
             case _:
                 rt.stop("p")
         return 1
@@ -1235,7 +1237,13 @@ def test_advance_refuses_what_is_no_number_of_seconds(
 
 
 def test_advance_takes_fractions_and_decimals_exactly() -> None:
-    """Real numbers other than int and float were refused by the check of what is no number."""
+    """Real numbers other than int and float were refused by the check of what is no number.
+    They are taken exactly: 2.5 µs is a tie, rounded to the even 2 µs, where the float
+    2.5e-06 (a hair above) would round to 3."""
+    for exact in (Fraction(5, 2_000_000), Decimal("0.0000025")):
+        rt = started("p")
+        rt.advance(exact)
+        assert rt.now == DEFAULT_EPOCH + timedelta(microseconds=2)
     rt = started("p")
     for _ in range(10):
         rt.advance(Fraction(1, 10))
