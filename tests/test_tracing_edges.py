@@ -307,7 +307,7 @@ from jido_interpreters import AsyncRuntime
 from tests.test_tracing_edges import PARENT
 
 async def main():
-    rt = AsyncRuntime([PARENT])  # built before any SDK is configured
+    rt = AsyncRuntime([PARENT]{given})  # built before any SDK is configured
     exporter = InMemorySpanExporter()
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
@@ -321,13 +321,17 @@ asyncio.run(main())
 """
 
 
-def test_an_sdk_configured_after_the_runtime_was_built_is_used() -> None:
+@pytest.mark.parametrize("given", ["", ", tracer_provider=trace.get_tracer_provider()"])
+def test_an_sdk_configured_after_the_runtime_was_built_is_used(given: str) -> None:
     """The global provider is looked at again when agents start, so configuring the SDK
-    after building the runtime (but before starting agents) still gives spans. (In a
-    process of its own: the global provider can be set once.)"""
+    after building the runtime (but before starting agents) still gives spans; so it is
+    when the runtime was given ``trace.get_tracer_provider()`` then, which is the API's
+    proxy for the global provider. (In a process of its own: the global provider can be
+    set once.)"""
     root = Path(__file__).resolve().parent.parent
+    script = LATE.replace("{given}", given)
     done = subprocess.run(
-        [sys.executable, "-c", LATE], cwd=root, capture_output=True, text=True, timeout=60
+        [sys.executable, "-c", script], cwd=root, capture_output=True, text=True, timeout=60
     )
     assert done.returncode == 0, done.stderr
     assert "'jido.step t.note'" in done.stdout

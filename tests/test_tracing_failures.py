@@ -1,15 +1,12 @@
 """Observability of what goes wrong: effects the runtime cancels or that fail, malformed
-trace context with a trace state beside it, a crashed step's cause, the dead-letter log
-record, and a proxy provider taken before the SDK was configured."""
+trace context with a trace state beside it, a crashed step's cause, and the dead-letter
+log record. (A proxy provider taken before the SDK was configured: test_tracing_edges.)"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import subprocess
-import sys
 from collections.abc import Sequence
-from pathlib import Path
 
 import attrs
 import pytest
@@ -329,41 +326,3 @@ def test_the_dead_letters_overflow_record_carries_jido_context(
     assert record.levelno == logging.WARNING
     # ``agent``: the one the dead letter that overflowed was for.
     assert getattr(record, "jido", None) == {"agent": "nobody", "kept": 3}
-
-
-PROXY = """
-import asyncio
-from opentelemetry import trace
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from jido_interpreters import AsyncRuntime
-from tests.test_tracing_failures import SPEC
-
-async def main():
-    # The API's proxy, taken before any SDK is configured.
-    rt = AsyncRuntime([SPEC], tracer_provider=trace.get_tracer_provider())
-    exporter = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    trace.set_tracer_provider(provider)
-    async with rt:
-        await rt.start(SPEC, "a")
-        await rt.call("a", "t.outcome", timeout=5)
-    print(sorted({s.name for s in exporter.get_finished_spans()}))
-
-asyncio.run(main())
-"""
-
-
-def test_a_proxy_provider_follows_the_sdk_configured_later() -> None:
-    """``tracer_provider=trace.get_tracer_provider()`` taken before the SDK was configured
-    is the API's proxy for the global provider: the runtime follows the global one, so the
-    SDK configured before agents start gives spans. (In a process of its own: the global
-    provider can be set once.)"""
-    root = Path(__file__).resolve().parent.parent
-    done = subprocess.run(
-        [sys.executable, "-c", PROXY], cwd=root, capture_output=True, text=True, timeout=60
-    )
-    assert done.returncode == 0, done.stderr
-    assert "'jido.step t.outcome'" in done.stdout
