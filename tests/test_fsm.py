@@ -597,9 +597,12 @@ def test_a_row_one_row_hides_is_refused_without_walking_the_others_together() ->
 
 def test_coverage_past_the_search_limit_is_undecided_not_covered() -> None:
     """Past the limit the search answers that it does not know (callers keep the row, draw
-    the edge): not None, which would refuse a row or drop an edge on a guess."""
-    covers = [validate_pattern(t.on) for t in MANY_TWO_STAR] + [("**",)]
-    assert _uncovered(("**", "z"), covers) == _UNDECIDED
+    the edge): not None, which would refuse a row or drop an edge on a guess. Here no cover
+    takes "**" alone, and the shortest type none takes ("x.x.x.x.x.x.x") lies past the
+    limit."""
+    covers = [validate_pattern(t.on) for t in MANY_TWO_STAR]
+    covers += [("*",) * n for n in range(1, 7)]
+    assert _uncovered(("**",), covers) == _UNDECIDED
 
 
 def test_a_star_row_is_not_drawn_from_a_status_whose_own_row_takes_every_type() -> None:

@@ -113,14 +113,6 @@ def _when(schedule: Schedule | Cron, owner: str) -> str:
             assert_never(schedule)
 
 
-def _reaches(on: tuple[str, ...], ahead: list[tuple[str, ...]]) -> bool:
-    """Whether some type ``on`` matches is matched by none of ``ahead``: one of them covering
-    ``on`` alone is tried first (cheap), all of them together only then."""
-    if any(_uncovered(on, [other]) is None for other in ahead):
-        return False
-    return _uncovered(on, ahead) is not None
-
-
 def _route_text(route: Route[Instruction]) -> str:
     # A route as a note line: what the flowchart's nodes and edge say of it.
     ins = route.target
@@ -152,7 +144,9 @@ def _fsm(fsm: FSM, spec: AgentSpec[Any], declared: list[tuple[str, Schedule | Cr
         if t.source == "*":
             on = validate_pattern(t.on)
             ahead = [validate_pattern(w.on) for k, w in stars if _rank(w, k) < _rank(t, i)]
-            sources = [s for s in fsm.statuses if _reaches(on, [*own.get(s, ()), *ahead])]
+            sources = [
+                s for s in fsm.statuses if _uncovered(on, [*own.get(s, ()), *ahead]) is not None
+            ]
         else:
             sources = [t.source]
         for source in sources:

@@ -309,6 +309,10 @@ def _uncovered(pattern: tuple[str, ...], covers: Iterable[tuple[str, ...]]) -> s
     callers take the pattern for not covered).
     """
     others = tuple(covers)
+    if len(others) > 1 and any(_uncovered(pattern, (other,)) is None for other in others):
+        # One covering it alone is the usual case, and a cheap search; all of them together
+        # may cost states exponential in their number.
+        return None
     explored = 0
     names = sorted({s for p in (pattern, *others) for s in p if s not in ("*", "**")})
     fresh, n = "x", 0

@@ -304,13 +304,9 @@ def _dead_rows(rows: tuple[Transition, ...]) -> list[str]:
                 alone = winners
             else:
                 winners = [i for i in ranked[: ranked.index(j)] if _overlap(segments[i], mine)]
-                # One row covering it alone is the usual case, and a cheap search; all of
-                # them together may cost states exponential in their number.
-                alone = [i for i in winners if _uncovered(mine, [segments[i]]) is None]
-                if not alone and (
-                    not winners or _uncovered(mine, [segments[i] for i in winners]) is not None
-                ):
+                if not winners or _uncovered(mine, [segments[i] for i in winners]) is not None:
                     continue
+                alone = [i for i in winners if _uncovered(mine, [segments[i]]) is None]
             if not winners:
                 continue
             row = f"row {j} (from {t.source!r} on {t.on!r}) never applies: "
