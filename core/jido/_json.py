@@ -135,8 +135,13 @@ def freeze(value: object, *, path: str = "$") -> JsonValue:
     >>> freeze({"a": [1, 2]})
     FrozenMap({'a': (1, 2)})
     """
+    return _frozen(value, path, 0)
+
+
+def _frozen(value: object, path: str, depth: int) -> JsonValue:
+    # ``freeze`` of a value ``depth`` levels down in what it will be carried in.
     try:
-        return _freeze(value)
+        return _freeze(value, depth)
     except _NotJson as exc:
         raise TypeError(f"{path}{exc.shown}") from None
     except RecursionError:
@@ -336,11 +341,15 @@ def freeze_map(value: object, *, path: str = "$") -> FrozenMap[str, JsonValue]:
     Raises:
         TypeError: ``value`` is not a JSON-able mapping.
     """
+    return _frozen_map(value, path, 0)
+
+
+def _frozen_map(value: object, path: str, depth: int) -> FrozenMap[str, JsonValue]:
     if value is None:
         return EMPTY
     if not isinstance(value, Mapping):
         raise TypeError(f"{path}: expected a mapping, got {type(value).__name__}")
-    frozen = freeze(value, path=path)
+    frozen = _frozen(value, path, depth)
     assert isinstance(frozen, FrozenMap)
     return frozen
 
@@ -354,18 +363,7 @@ def carried_map(value: object) -> FrozenMap[str, JsonValue]:
     Raises:
         TypeError: as :func:`freeze_map`.
     """
-    if value is None:
-        return EMPTY
-    if not isinstance(value, Mapping):
-        raise TypeError(f"$: expected a mapping, got {type(value).__name__}")
-    try:
-        frozen = _freeze(value, 1)
-    except _NotJson as exc:
-        raise TypeError(f"${exc.shown}") from None
-    except RecursionError:
-        raise TypeError(f"$: {_TOO_DEEP}") from None
-    assert isinstance(frozen, FrozenMap)
-    return frozen
+    return _frozen_map(value, "$", 1)
 
 
 def is_json(value: object) -> bool:
