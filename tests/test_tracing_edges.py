@@ -32,6 +32,7 @@ from jido import (
     ToAgent,
     action,
     cron,
+    emit,
     emit_to_parent,
     invoke,
     ok,
@@ -373,3 +374,64 @@ def test_durable_mailbox_depths_count_what_is_being_journalled(tmp_path: Path) -
             assert rt.statistics().mailbox_depths == {"a": 3}
 
     asyncio.run(main())
+
+
+@attrs.frozen
+class Parents:
+    """The ``traceparent`` each handled signal came with, in order."""
+
+    seen: tuple[str, ...] = ()
+
+
+@action()
+def remember(state: Parents, _: NoParams, ctx: Context) -> ActionResult[Parents]:
+    assert ctx.signal is not None
+    parent = ctx.signal.extensions.get("traceparent")
+    mine = (*state.seen, f"{ctx.signal.type} {parent}")
+    if ctx.signal.type == "t.first":
+        return ok(Parents(mine), emit("t.second"))
+    return ok(Parents(mine))
+
+
+REMEMBERING = AgentSpec(
+    name="remembering",
+    state=Parents,
+    routes=[Route(pattern="t.first", target=remember), Route(pattern="t.second", target=remember)],
+)
+SENT_TRACE = "0af7651916cd43dd8448eb211c80319c"
+
+
+def test_an_action_sees_the_trace_context_a_replay_shows_it(tmp_path: Path) -> None:
+    """With tracing on, an action sees the signal as it was sent (and journalled), not one
+    carrying its step span's context: the state a restore replays is the state it had. What
+    the step emits is still its span's child."""
+    provider, exporter = traced()
+    sent = f"00-{SENT_TRACE}-b7ad6b7169203331-01"
+    first = Signal(type="t.first", source="/t", id="one", extensions={"traceparent": sent})
+
+    async def live() -> Parents:
+        rt = AsyncRuntime(
+            [REMEMBERING], storage=SQLiteStorage(tmp_path / "j.db"), tracer_provider=provider
+        )
+        async with rt:
+            await rt.start(REMEMBERING, "a")
+            await rt.call("a", first, timeout=5)
+            await rt.wait_idle(timeout=5)
+            state: Parents = rt.state("a")
+            return state
+
+    async def restored() -> Parents:
+        async with AsyncRuntime([REMEMBERING], storage=SQLiteStorage(tmp_path / "j.db")) as rt:
+            assert await rt.restore() == ("a",)
+            state: Parents = rt.state("a")
+            return state
+
+    before = asyncio.run(live())
+    spans = exporter.get_finished_spans()
+    step = by_name(spans, "jido.step t.first")
+    assert before.seen[0] == f"t.first {sent}"
+    assert before.seen[1] == f"t.second 00-{SENT_TRACE}-{step.context.span_id:016x}-01"
+    second = by_name(spans, "jido.step t.second")
+    assert second.parent is not None
+    assert second.parent.span_id == step.context.span_id
+    assert asyncio.run(restored()) == before

@@ -1497,11 +1497,14 @@ class AsyncRuntime:
         before = srv.agent
         t0 = time.perf_counter()
         span_cm = span = None
+        traced = sig
         if self._spans.enabled:
-            # The step's span; ``sig`` now carries its context to the signals the step makes.
-            span_cm, span, sig = self._spans.enter_step(before.id, sig)
+            # The step's span; ``traced`` carries its context to the effects the step starts.
+            span_cm, span, traced = self._spans.enter_step(before.id, sig)
         try:
             try:
+                # The signal as it was sent (and journalled), not ``traced``: an action sees
+                # what a replay of the journal shows it, tracing on or off.
                 result = jido.step(srv.spec, before, sig)
             except PASSING:
                 raise
@@ -1524,7 +1527,12 @@ class AsyncRuntime:
                     reply.set_result(result.agent)
             if self._waiters:
                 self._waiters.woken(before.id, result.agent)
-            problems = execute(self, srv, sig, result.directives)
+            directives = result.directives
+            if traced is not sig and directives:
+                # What the step stamped becomes the step span's child, as it inherited the
+                # handled signal's trace context.
+                directives = self._spans.retrace(directives, sig, traced)
+            problems = execute(self, srv, traced, directives)
             if self._record:
                 self.trace.append(
                     TraceEntry(
@@ -1534,7 +1542,7 @@ class AsyncRuntime:
                         signal=sig,
                         before=before,
                         after=result.agent,
-                        directives=result.directives,
+                        directives=directives,
                         problems=tuple(problems),
                     )
                 )

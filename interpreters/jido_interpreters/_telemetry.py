@@ -23,7 +23,7 @@ from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
-from jido import Directive, FrozenMap, Invoke, Signal
+from jido import Cron, Directive, Emit, FrozenMap, Invoke, Schedule, Signal
 
 from ._async_server import Server
 
@@ -191,8 +191,8 @@ class Spans:
         """Open (enter) the span of a step handling ``sig``: a child of the trace context
         ``sig`` carries (a malformed one is ignored: the span starts a trace). Returns the
         span's context manager, for the caller to exit after the step, the span, and ``sig``
-        carrying the new span's context: signals born in the step become its children,
-        since the core copies the handled signal's trace context into what it stamps."""
+        carrying the new span's context, for what the step's directives make (see
+        :meth:`retrace` for what the core stamped in it)."""
         span_cm = self._tracer.start_as_current_span(
             f"jido.step {sig.type}",
             context=_extract(sig),
@@ -200,6 +200,27 @@ class Spans:
         )
         span = span_cm.__enter__()
         return span_cm, span, self.carry(sig, replace=True)
+
+    def retrace(
+        self, directives: tuple[Directive, ...], handled: Signal, traced: Signal
+    ) -> tuple[Directive, ...]:
+        """``directives``, from a step that handled ``handled``, with the trace context the
+        signals stamped in the step inherited from it replaced by ``traced``'s (the step
+        span's). The core stamps from the signal it is given, and it is given ``handled``
+        itself, as a replay of the journal will be; a signal whose action set a trace
+        context of its own, or that the step did not stamp, is left as it is."""
+        old = _trace_of(handled)
+        new = {k: v for k, v in traced.extensions.items() if k in _TRACE_KEYS}
+        out: list[Directive] = []
+        for d in directives:
+            if type(d) is Emit or type(d) is Schedule or type(d) is Cron:
+                s = d.signal
+                ext = s.extensions
+                if ext.get("causationid") == handled.id and _trace_of(s) == old:
+                    bare = {k: v for k, v in ext.items() if k not in _TRACE_KEYS}
+                    d = attrs.evolve(d, signal=attrs.evolve(s, extensions={**bare, **new}))
+            out.append(d)
+        return tuple(out)
 
     def carry(self, sig: Signal, *, replace: bool = False) -> Signal:
         """``sig`` carrying the current span's trace context (unless it carries one of its
@@ -289,6 +310,11 @@ def cancelled(span: trace.Span, reason: str) -> None:
 def _name(exc: BaseException) -> str:
     t = type(exc)
     return t.__qualname__ if t.__module__ == "builtins" else f"{t.__module__}.{t.__qualname__}"
+
+
+def _trace_of(sig: Signal) -> tuple[object, object]:
+    ext = sig.extensions
+    return ext.get("traceparent"), ext.get("tracestate")
 
 
 def _extract(sig: Signal) -> Context | None:
