@@ -205,16 +205,30 @@ def test_non_json_text_is_a_decode_error(text: str) -> None:
 
 @pytest.mark.parametrize("missing", ["id", "source", "type"])
 def test_missing_required_attribute_is_a_decode_error(missing: str) -> None:
-    """A signal without id, source or type raises DecodeError naming it."""
-    with pytest.raises(DecodeError, match=missing):
+    """A signal without id, source or type raises DecodeError naming it, as its field."""
+    with pytest.raises(DecodeError, match=missing) as info:
         signal_from_json(json.dumps(signal_dict(**{missing: ...})))
+    assert info.value.field == missing
 
 
 @pytest.mark.parametrize("version", ["0.3", "2.0", 1.0, None])
 def test_wrong_specversion_is_a_decode_error(version: object) -> None:
     """A specversion other than "1.0" raises DecodeError."""
-    with pytest.raises(DecodeError, match="specversion"):
+    with pytest.raises(DecodeError, match="specversion") as info:
         signal_from_dict(signal_dict(specversion=version))
+    assert info.value.field == "specversion"
+
+
+def test_the_cloudevents_leniencies_are_as_documented() -> None:
+    """A missing specversion reads as 1.0; ``"data": null`` as no data (written without
+    it); binary data is refused, naming ``data_base64``."""
+    assert signal_from_dict(signal_dict(specversion=...)) == signal_from_dict(signal_dict())
+    nulled = signal_from_dict(signal_dict(data=None))
+    assert nulled.data is None
+    assert "data" not in json.loads(to_json(nulled))
+    with pytest.raises(DecodeError, match="data_base64") as info:
+        signal_from_dict(signal_dict(data_base64="AA=="))
+    assert info.value.field == "data_base64"
 
 
 @pytest.mark.parametrize("time", ["yesterday", "2026-13-01T00:00:00Z", 5, "2026-01-01T00:00:00"])
@@ -225,13 +239,23 @@ def test_bad_time_is_a_decode_error(time: object) -> None:
 
 
 @pytest.mark.parametrize(
-    "changes",
-    [{"type": "a..b"}, {"id": ""}, {"source": 5}, {"BadExt": 1}, {"ext": 1.5}, {"subject": ""}],
+    ("changes", "field"),
+    [
+        ({"type": "a..b"}, "type"),
+        ({"type": "com.example/order.created"}, "type"),
+        ({"id": ""}, "id"),
+        ({"source": 5}, "source"),
+        ({"BadExt": 1}, "extensions"),
+        ({"ext": 1.5}, "extensions"),
+        ({"subject": ""}, "subject"),
+        ({"time": "noon"}, "time"),
+    ],
 )
-def test_invalid_signal_fields_are_decode_errors(changes: dict[str, Any]) -> None:
-    """A field the Signal constructor rejects surfaces as DecodeError."""
-    with pytest.raises(DecodeError):
+def test_invalid_signal_fields_are_decode_errors(changes: dict[str, Any], field: str) -> None:
+    """A field the Signal constructor rejects surfaces as DecodeError, naming it."""
+    with pytest.raises(DecodeError) as info:
         signal_from_dict(signal_dict(**changes))
+    assert info.value.field == field
 
 
 def test_non_object_signal_is_a_decode_error() -> None:

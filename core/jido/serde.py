@@ -9,7 +9,13 @@ Every :class:`~jido.Signal`, directive and :class:`~jido.Agent` round-trips exac
 Signals use the CloudEvents 1.0 JSON format (``specversion``, extensions as top-level
 attributes). On input, an attribute that is null is absent (as the format says), and the
 optional ``dataschema`` is accepted but not kept (a :class:`~jido.Signal` has no field for
-it); binary data (``data_base64``) is refused.
+it); binary data (``data_base64``) is refused. Where a signal is stricter than CloudEvents,
+so is its decoding: a ``type`` must be dot-separated segments of letters, digits, ``_`` and
+``-`` (``com.example/order.created`` is a valid CloudEvents type, refused here), an
+extension's value a string, an integer or a boolean (``5.0`` is refused). Two leniencies: a
+missing ``specversion`` is read as ``1.0`` (any other value is refused), and ``"data":
+null`` reads as no data (a signal does not tell the two apart; it is written without
+``data``).
 
 Directives and targets carry a ``"kind"`` tag whose values are part of the wire format
 (``"emit"``, ``"invoke"``, ...), independent of class names. Agents need their spec to decode,
@@ -20,8 +26,10 @@ User-defined directives are serialized by a :class:`Codec` that knows their clas
     codec = Codec(directives={"billing.refund": Refund})
     codec.directive_from_json(codec.to_json(Refund(...)))
 
-Malformed input raises :class:`DecodeError` naming what is wrong and where; a value the codec
-cannot write (an unregistered directive class) raises :class:`EncodeError`.
+Malformed input raises :class:`DecodeError` naming what is wrong and where (for a signal,
+the attribute too, as :attr:`DecodeError.field`); what is no JSON text at all (``None``, a
+dict already parsed) is a ``TypeError``; a value the codec cannot write (an unregistered
+directive class) raises :class:`EncodeError`.
 
 Sets in agent state (``set``, ``frozenset``) are written as JSON arrays in a fixed order (null,
 then numbers, then strings, then other values by their JSON text), never in hash order, so one
@@ -96,12 +104,29 @@ _RFC3339: Final = re.compile(
 
 
 class DecodeError(JidoError, ValueError):
-    """Input could not be decoded; ``what`` is what was being decoded, ``reason`` why."""
+    """Input could not be decoded.
 
-    def __init__(self, what: str, reason: str) -> None:
+    Attributes:
+        what: what was being decoded (``"signal"``, ``"directive"``, ``"agent"``...).
+        reason: why it could not be.
+        field: for a signal, the attribute at fault (``"type"``, ``"specversion"``,
+            ``"id"``: the first of those missing..., ``"extensions"`` for an extension),
+            else ``None``.
+    """
+
+    def __init__(self, what: str, reason: str, field: str | None = None) -> None:
         super().__init__(f"cannot decode {what}: {reason}")
         self.what = what
         self.reason = reason
+        self.field = field
+
+
+class _BadAttribute(ValueError):
+    """A CloudEvents attribute refused before any signal field is checked."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 class EncodeError(JidoError, TypeError):
@@ -233,12 +258,14 @@ def _signal_from_dict(raw: object, _: object = None) -> Signal:
     if schema is not None and (not isinstance(schema, str) or not schema):
         raise InvalidSignal("dataschema", schema, "must be a non-empty URI string")
     if "data_base64" in raw:
-        raise ValueError("binary data (data_base64) is not supported: data must be JSON")
+        raise _BadAttribute(
+            "data_base64", "binary data (data_base64) is not supported: data must be JSON"
+        )
     if raw.get("specversion", "1.0") != "1.0":
-        raise ValueError(f"specversion {raw.get('specversion')!r} is not 1.0")
+        raise _BadAttribute("specversion", f"specversion {raw.get('specversion')!r} is not 1.0")
     missing = [k for k in ("id", "source", "type") if k not in raw]
     if missing:
-        raise ValueError(f"missing required attribute(s) {', '.join(missing)}")
+        raise _BadAttribute(missing[0], f"missing required attribute(s) {', '.join(missing)}")
     time = raw.get("time")
     if time is not None:
         if not isinstance(time, str):
@@ -454,7 +481,9 @@ class Codec:
         try:
             return _signal_from_dict(raw)
         except InvalidSignal as exc:
-            raise DecodeError("signal", str(exc)) from exc
+            raise DecodeError("signal", str(exc), exc.field) from exc
+        except _BadAttribute as exc:
+            raise DecodeError("signal", str(exc), exc.field) from None
         except (TypeError, ValueError, KeyError) as exc:
             raise DecodeError("signal", str(exc)) from None
 
@@ -506,15 +535,18 @@ class Codec:
             raise DecodeError("agent", str(exc)) from None
 
     def signal_from_json(self, text: str | bytes | bytearray) -> Signal:
-        """Decode a signal from JSON text. Raises :class:`DecodeError`."""
+        """Decode a signal from JSON text. Raises :class:`DecodeError` (a ``TypeError`` for
+        what is no text)."""
         return self.signal_from_dict(_load(text, "signal"))
 
     def directive_from_json(self, text: str | bytes | bytearray) -> d.Directive:
-        """Decode a directive from JSON text. Raises :class:`DecodeError`."""
+        """Decode a directive from JSON text. Raises :class:`DecodeError` (a ``TypeError`` for
+        what is no text)."""
         return self.directive_from_dict(_load(text, "directive"))
 
     def agent_from_json(self, text: str | bytes | bytearray, spec: AgentSpec[Any]) -> Agent[Any]:
-        """Decode an agent of ``spec`` from JSON text. Raises :class:`DecodeError`."""
+        """Decode an agent of ``spec`` from JSON text. Raises :class:`DecodeError` (a
+        ``TypeError`` for what is no text)."""
         return self.agent_from_dict(_load(text, "agent"), spec)
 
     def _structure(self, raw: object, t: Any, what: str, c: cattrs.Converter | None = None) -> Any:
