@@ -143,9 +143,11 @@ def _frozen(value: object, path: str, depth: int) -> JsonValue:
     try:
         return _freeze(value, depth)
     except _NotJson as exc:
+        if depth and exc.reason is _TOO_DEEP:
+            exc.reason = _too_deep(MAX_DEPTH - depth)  # the bound it is held to, not data's
         raise TypeError(f"{path}{exc.shown}") from None
     except RecursionError:
-        raise TypeError(f"{path}: {_TOO_DEEP}") from None
+        raise TypeError(f"{path}: {_too_deep(MAX_DEPTH - depth)}") from None
 
 
 class _NotJson(Exception):
@@ -164,7 +166,11 @@ class _NotJson(Exception):
         return f"{where}: {self.reason}"
 
 
-_TOO_DEEP: Final = f"nested more than {MAX_DEPTH} deep (or it contains itself)"
+def _too_deep(limit: int) -> str:
+    return f"nested more than {limit} deep (or it contains itself)"
+
+
+_TOO_DEEP: Final = _too_deep(MAX_DEPTH)
 
 
 def _surrogate_in(text: str) -> str | None:
