@@ -746,13 +746,19 @@ SPEC = AgentSpec(name="mine", state=S, routes=[Route(pattern="x.inc", target=inc
 def jido_in(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
     """``jido ARGS`` in another process, run from ``cwd`` as the console script runs: with
     neither the working directory nor the script's on ``sys.path`` (``-P``)."""
+    code = "import sys; from jido_interpreters.cli import main; sys.argv[0] = 'jido'; main()"
+    return python_in(cwd, "-P", "-c", code, *args)
+
+
+def python_in(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """``python ARGS`` in another process, run from ``cwd``, finding the project's
+    packages wherever they are."""
     roots = {
         str(Path(m.__file__ or "").resolve().parent.parent)
         for m in (jido, jido_interpreters, jido_examples)
     }
-    code = "import sys; from jido_interpreters.cli import main; sys.argv[0] = 'jido'; main()"
     return subprocess.run(
-        [sys.executable, "-P", "-c", code, *args],
+        [sys.executable, *args],
         cwd=cwd,
         env={**os.environ, "PYTHONPATH": os.pathsep.join(sorted(roots))},
         capture_output=True,
@@ -1090,3 +1096,13 @@ def test_replay_of_a_spec_whose_guard_now_raises_reports_a_divergence(tmp_path: 
     assert replayed.exit_code == 1, replayed.output
     assert replayed.stdout.startswith("diverged at ")
     assert "raised KeyError: 'guard bug'" in replayed.stdout
+
+
+@pytest.mark.parametrize("module", ["jido_interpreters", "jido_interpreters.cli"])
+def test_python_dash_m_runs_the_command(tmp_path: Path, module: str) -> None:
+    """``python -m jido_interpreters`` (and ``.cli``) is the ``jido`` command, for where its
+    script is not on the path: it ran nothing and exited 0."""
+    (tmp_path / "myagents.py").write_text(AGENTS, encoding="utf-8")
+    done = python_in(tmp_path, "-m", module, "graph", "myagents:SPEC")
+    assert (done.returncode, done.stderr) == (0, "")
+    assert "x.inc" in done.stdout

@@ -961,3 +961,7 @@ def replay(
 def main(argv: Sequence[str] | None = None) -> None:
     """The console script's entry point."""
     app(args=list(argv) if argv is not None else None)
+
+
+if __name__ == "__main__":  # python -m jido_interpreters.cli
+    main()
