@@ -44,3 +44,9 @@ def test_the_runtime_guides_example_runs_and_recovers(
         for _ in range(2):
             exec(compile(block, str(RUNTIME_MD), "exec"), {"__name__": "guide"})
     assert out.getvalue().splitlines() == ["idle 1 0", "idle 2 0"]
+    # Run in one directory, the README's example and this one do not share a store (the
+    # second would meet agents of a spec it does not know).
+    stores = r'SQLiteStorage\("([^"]+)"\)'
+    guide = set(re.findall(stores, RUNTIME_MD.read_text(encoding="utf-8")))
+    assert guide
+    assert not guide & set(re.findall(stores, README.read_text(encoding="utf-8")))

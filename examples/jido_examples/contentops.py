@@ -15,7 +15,8 @@ The orchestrator is an FSM (``idle`` → ``running`` → ``reporting`` → ``idl
 4. The deadline marks writers that never answered as timed out.
 
 Everything here is pure: the effects are plain functions given to the interpreter
-(:data:`EFFECTS` are deterministic fakes, so the demo prints the same thing every time).
+(:data:`EFFECTS` are deterministic fakes: ``jido demo --runtime sync`` prints the same
+thing every time; the default, on AsyncRuntime, differs only in its timings).
 """
 
 from __future__ import annotations
