@@ -18,6 +18,8 @@ from tests.redis_server import redis_url
 from tests.test_durable import Backend, By, Count, backend, every, remind, tick
 
 from jido import (
+    RESTARTED,
+    ActionCrashed,
     ActionResult,
     AgentSpec,
     Context,
@@ -235,5 +237,42 @@ def test_a_restart_after_a_directive_crash_is_what_recovery_sees(backend: Backen
             await rt.wait_idle(timeout=5)
             assert rt.state("r") == Count()
             assert not rt._servers["r"].timers
+
+    asyncio.run(main())
+
+
+@action()
+def restarted_noted(state: Count, _: NoParams, ctx: Context) -> ActionResult[Count]:
+    return ok(Count(n=state.n + 1, trail=(*state.trail, "restarted")))
+
+
+NOTICED = AgentSpec(
+    name="noticed",
+    state=Count,
+    routes=[Route(pattern="t.boom", target=boom), Route(pattern=RESTARTED, target=restarted_noted)],
+)
+
+
+def test_a_restart_notice_shutdown_cut_off_is_left_not_dead(backend: Backend) -> None:
+    """A restart's notice still being journalled when shutdown stops the agent: storage
+    holds it and ``restore`` handles it, so the report lists it as left. It was a dead
+    letter too, and counted twice."""
+    options = {"noticed": AgentOptions(error_policy=Restart(max_restarts=5, within=60.0))}
+
+    def runtime() -> AsyncRuntime:
+        return AsyncRuntime([NOTICED], storage=backend.open(), options=options)
+
+    async def main() -> None:
+        rt = runtime()
+        await rt.start(NOTICED, "x")
+        with pytest.raises(ActionCrashed):
+            await rt.call("x", "t.boom", timeout=5)
+        report = await rt.shutdown(0)
+        assert list(rt.dead_letters) == []
+        assert [s.type for s in report.left["x"]] == [RESTARTED]
+        async with runtime() as again:
+            assert await again.restore() == ("x",)
+            await again.wait_idle(timeout=5)
+            assert again.state("x").trail == ("restarted",)
 
     asyncio.run(main())

@@ -325,7 +325,13 @@ def _notice_appended(
                 "%s", NotDurable(srv.agent.id, notice, exc), extra={"jido": {"agent": srv.agent.id}}
             )
         elif srv.stopped:
-            rt._dead(srv.agent.id, notice)
+            leftover = None if rt._leftover is None else rt._leftover.get(srv.agent.id)
+            if leftover is None or leftover[0] is not srv.life:
+                rt._dead(srv.agent.id, notice)
+            elif seq is not None:
+                # Shutdown stopped the agent while the notice was being written: storage
+                # holds it and ``restore`` handles it, so it is left, as in ``_committed``.
+                leftover[1].append(notice)
         if srv.quiet:
             srv.notify_quiet()
         return
