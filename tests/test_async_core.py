@@ -163,6 +163,26 @@ def test_cast_call_and_state() -> None:
     run(main)
 
 
+def test_the_recorded_trace_is_a_tuple_taken_when_read() -> None:
+    """``trace`` is a tuple, as SyncRuntime's: a reader holds what was recorded when it
+    read it, and cannot change what the runtime goes on recording."""
+
+    async def main() -> None:
+        async with AsyncRuntime([SPEC], record=True) as rt:
+            await rt.start(SPEC, "a")
+            await rt.call("a", "t.note", {"item": "x"})
+            first = rt.trace
+            await rt.call("a", "t.note", {"item": "y"})
+            assert isinstance(first, tuple)
+            assert [e.signal.data for e in first] == [{"item": "x"}]
+            assert [(e.index, e.signal.data) for e in rt.trace] == [
+                (0, {"item": "x"}),
+                (1, {"item": "y"}),
+            ]
+
+    run(main)
+
+
 def test_cast_nowait_raises_when_the_mailbox_is_full_and_loses_nothing() -> None:
     """With room for 3, the 4th cast_nowait raises MailboxFull; the 3 accepted are handled."""
 

@@ -293,8 +293,10 @@ class AsyncRuntime:
         dead_letters: ``(agent_id, signal)`` of the latest signals that will not be handled
             (their agent was gone), up to 10,000; older ones are dropped
             from it (logged once), and ``statistics().dead_letters`` counts them all.
+            A reader may empty it as it goes (``rt.dead_letters.clear()``): a long-running
+            process that hands them on keeps none twice and drops none.
         problems: the latest directives that could not be executed (up to 1,000).
-        trace: with ``record``, every step.
+        trace: with ``record``, every step (a tuple, as SyncRuntime's).
 
     >>> async def main() -> None:
     ...     async with AsyncRuntime() as rt:
@@ -404,7 +406,7 @@ class AsyncRuntime:
         self._pending = 0  # queued signals + running effects, runtime-wide
         self._idle: asyncio.Event | None = None
         self._t0 = time.perf_counter()
-        self.trace: list[TraceEntry] = []
+        self._trace: list[TraceEntry] = []
         self._problems: deque[Problem] = deque(maxlen=PROBLEMS_KEPT)
         self.dead_letters: deque[tuple[str, Signal]] = deque(maxlen=DEAD_LETTERS_KEPT)
         self._stats = Counters()
@@ -1047,6 +1049,11 @@ class AsyncRuntime:
         return None if link is None else link[0]
 
     @property
+    def trace(self) -> tuple[TraceEntry, ...]:
+        """With ``record``, every step, in order (empty without). A tuple, as SyncRuntime's."""
+        return tuple(self._trace)
+
+    @property
     def problems(self) -> tuple[Problem, ...]:
         """Problems executing directives, in order: the latest :data:`PROBLEMS_KEPT`
         (``statistics().problems`` counts them all). A tuple, as SyncRuntime's."""
@@ -1534,9 +1541,9 @@ class AsyncRuntime:
                 directives = self._spans.retrace(directives, sig, traced)
             problems = execute(self, srv, traced, directives)
             if self._record:
-                self.trace.append(
+                self._trace.append(
                     TraceEntry(
-                        index=len(self.trace),
+                        index=len(self._trace),
                         at=time.perf_counter() - self._t0,
                         agent_id=before.id,
                         signal=sig,
@@ -1610,7 +1617,7 @@ class AsyncRuntime:
     def _dead(self, agent_id: str, sig: Signal) -> None:
         """Record a signal that will not be handled (its agent is gone)."""
         self._stats.dead_letters += 1
-        if len(self.dead_letters) == self.dead_letters.maxlen and not self._dropped_dead:
+        if len(self.dead_letters) == DEAD_LETTERS_KEPT and not self._dropped_dead:
             self._dropped_dead = True  # said once
             log.warning(
                 "more than %d dead letters: AsyncRuntime.dead_letters keeps the latest %d"
