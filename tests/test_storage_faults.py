@@ -44,6 +44,7 @@ from jido_interpreters import (
     SQLiteStorage,
     StopAgent,
     Storage,
+    StorageError,
     StorageInUse,
 )
 
@@ -1173,3 +1174,87 @@ def test_a_damaged_sqlite_sequence_number_is_named_by_its_place(tmp_path: Path) 
         store.close()
     assert info.value.seq != 0
     assert "registration" not in str(info.value)
+
+
+_FULL_DISK = """
+import resource, signal, sys
+from jido_interpreters import AgentRecord, SQLiteStorage
+
+path = sys.argv[1]
+store = SQLiteStorage(path)
+store.register(AgentRecord(agent_id="a", spec="counter", schema_version=1, initial="{}"))
+store.append([("a", "/t", "before", "{}", 0.0)])
+# The disk fills: a write past the limit fails with EFBIG (SIGXFSZ ignored), in COMMIT,
+# which SQLite rolls back by itself.
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 20, resource.RLIM_INFINITY))
+failed = []
+for i in range(400):
+    try:
+        store.append([("a", "/t", f"full{i}", '"' + "x" * 8000 + '"', 0.0)])
+    except Exception as exc:
+        failed.append(exc)
+resource.setrlimit(resource.RLIMIT_FSIZE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+assert failed, "the disk never filled"
+print(type(failed[0]).__name__, failed[0])
+print(store.append([("a", "/t", "after", "{}", 0.0)]))
+store.close()
+"""
+
+
+def test_a_write_refused_by_a_full_disk_takes_no_sequence_numbers(tmp_path: Path) -> None:
+    """A COMMIT that fails on a full disk (SQLite rolls it back itself): the batch's
+    sequence numbers are free again, so the next write follows on and the journal loads.
+    They were kept, as the ROLLBACK after the failed COMMIT raised "no transaction is
+    active" (hiding the disk's error): the journal had a gap, and no restore could load
+    the agent."""
+    path = tmp_path / "full.db"
+    done = subprocess.run(
+        [sys.executable, "-c", _FULL_DISK, str(path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    error, after = done.stdout.splitlines()
+    assert error.startswith("OperationalError")
+    assert "no transaction" not in error  # the disk's own error, not the rollback's
+    store = SQLiteStorage(path)
+    try:
+        _, entries = store.load("a")
+        assert entries[0].signal_id == "before"
+        assert entries[-1].signal_id == "after"
+        assert after == f"[{entries[-1].seq}]"
+        assert [e.seq for e in entries] == list(range(1, len(entries) + 1))
+    finally:
+        store.close()
+
+
+def test_a_redis_server_that_may_evict_keys_is_refused(redis_url: str) -> None:
+    """A server whose maxmemory-policy may evict keys would drop registrations and
+    journals under memory pressure, and a restore then found no agent, without a word:
+    the store is refused when first claimed, saying why."""
+    import redis
+
+    server = redis.Redis.from_url(redis_url)
+    before = str(server.config_get("maxmemory-policy")["maxmemory-policy"])
+    prefix = f"evicting:{os.getpid()}:"
+    server.config_set("maxmemory-policy", "allkeys-lru")
+    try:
+
+        async def main() -> None:
+            async with AsyncRuntime(SPECS, storage=RedisStorage(redis_url, prefix=prefix)) as rt:
+                with pytest.raises(StorageError, match="maxmemory-policy is 'allkeys-lru'"):
+                    await rt.restore()
+                with pytest.raises(NotDurable) as info:
+                    await rt.start(COUNTER, "c")
+                assert isinstance(info.value.__cause__, StorageError)
+
+        asyncio.run(main())
+    finally:
+        server.config_set("maxmemory-policy", before)
+        server.close()
+    store = RedisStorage(redis_url, prefix=prefix)  # noeviction again: claimed
+    store.claim()
+    store.close()

@@ -214,7 +214,9 @@ class RedisStorage:
     Durability is the server's: run it with ``appendonly yes`` (and ``appendfsync always``
     for the same guarantee as SQLite's ``synchronous=FULL``; ``everysec`` loses at most a
     second on power loss), and with ``maxmemory-policy noeviction``: an evicted key is lost
-    data (recovery refuses an agent whose journal, count or id set was evicted).
+    data (recovery refuses an agent whose journal, count or id set was evicted), so
+    :meth:`claim` refuses a server with another policy (one that does not answer
+    ``CONFIG GET`` is taken on trust).
 
     One runtime at a time may write under a prefix: :meth:`claim` takes a lease on it, which
     a background thread renews every third of ``claim_ttl`` while it is held. A holder that
@@ -281,12 +283,14 @@ class RedisStorage:
         """Take the prefix for one runtime (see the class docs).
 
         Raises:
+            StorageError: the server's ``maxmemory-policy`` is not ``noeviction``.
             StorageInUse: another runtime holds it (in another process, or in this one
                 given this very object); ``holder`` is its ``host:pid``.
         """
         if self._token is not None:
             # One store object given to two runtimes (see SQLiteStorage.claim).
             raise StorageInUse(self._where, f"{socket.gethostname()}:{os.getpid()}, this one")
+        self._check_policy()
         token = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         if not _resending(lambda: self._claim(keys=[self._p], args=[token, self._ttl_ms])):
             raise self._in_use()
@@ -296,6 +300,28 @@ class RedisStorage:
             target=self._keep, args=(token,), name="jido-redis-claim", daemon=True
         )
         self._keeper.start()
+
+    def _check_policy(self) -> None:
+        """Refuse a server that may evict keys: under memory pressure it would drop
+        journals, counts, registrations or the claim, and with a registration gone a
+        restore finds no agent at all (acknowledged signals lost without a word). A server
+        that does not answer ``CONFIG GET`` (a managed service that renames or disables
+        it) cannot be checked, and is taken on trust."""
+        import redis
+
+        try:
+            found = _resending(lambda: self._r.config_get("maxmemory-policy"))
+        except redis.ResponseError:
+            return
+        policy = found.get("maxmemory-policy") or found.get(b"maxmemory-policy")
+        if isinstance(policy, bytes):
+            policy = policy.decode(errors="replace")
+        if policy not in (None, "noeviction"):
+            raise StorageError(
+                f"{self._where}: the server's maxmemory-policy is {policy!r}, so it may evict"
+                " the keys that hold agents and their journals (acknowledged signals lost);"
+                " run it with maxmemory-policy noeviction"
+            )
 
     def _keep(self, token: str) -> None:
         import redis

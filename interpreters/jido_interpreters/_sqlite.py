@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import threading
@@ -97,6 +98,18 @@ def _text(raw: bytes) -> str | bytes:
         return raw.decode()
     except UnicodeDecodeError:
         return raw
+
+
+def _rollback(db: sqlite3.Connection) -> None:
+    """End the transaction that failed, if it is still open.
+
+    A COMMIT that fails on a full disk or an I/O error may have rolled the transaction
+    back already (SQLite does, for those): a ROLLBACK then raises "no transaction is
+    active", which would replace the error that matters and skip what the caller must do
+    after it. A ROLLBACK that fails as well leaves that first error to be raised."""
+    if db.in_transaction:
+        with contextlib.suppress(sqlite3.Error):
+            db.execute("ROLLBACK")
 
 
 @final
@@ -201,7 +214,7 @@ class SQLiteStorage:
                 raise unreadable_format(self.path, found)
             db.execute("COMMIT")
         except BaseException:
-            db.execute("ROLLBACK")
+            _rollback(db)
             raise
 
     def _format(self) -> int:
@@ -272,7 +285,7 @@ class SQLiteStorage:
                 )
                 db.execute("COMMIT")
             except BaseException:
-                db.execute("ROLLBACK")
+                _rollback(db)
                 raise
             self._position = position
             if moved > 0:
@@ -323,8 +336,8 @@ class SQLiteStorage:
                     out = self._insert(entries, known=self._known(entries))
                 db.execute("COMMIT")
             except BaseException:
-                db.execute("ROLLBACK")
-                self._next.clear()
+                self._next.clear()  # the numbers the batch took are free again
+                _rollback(db)
                 raise
         return out
 
@@ -420,7 +433,7 @@ class SQLiteStorage:
                     moved = 0
                 db.execute("COMMIT")
             except BaseException:
-                db.execute("ROLLBACK")
+                _rollback(db)
                 raise
             if moved > 0:
                 self._seen_agents.add(record.agent_id)
