@@ -109,7 +109,7 @@ SensorFn: TypeAlias = Callable[[FrozenMap[str, JsonValue]], Iterable[tuple[float
 #: iterable of whole signals, as ``new_signal`` makes them; see ``_outcomes.not_signals``).
 DirectiveHandler: TypeAlias = Callable[[str, Any], Iterable[Signal]]
 
-_SENSOR_NEEDS: Final = (
+SENSOR_NEEDS: Final = (
     "SyncRuntime, Simulation and DryRun take a sensor's emissions from what it returns, so"
     " it must be a plain function (def) returning (delay, type, data) items; async sensors"
     " are for AsyncRuntime"
@@ -229,7 +229,7 @@ class Kernel:
             raise ValueError(f"max_steps must be an integer >= 1, not {max_steps!r}")
         self.effects = effects
         self.sinks: dict[str, list[Signal]] = {name: [] for name in sink_names(sinks)}
-        self.sensor_fns = plain_callables("sensor", sensors, _SENSOR_NEEDS)
+        self.sensor_fns = plain_callables("sensor", sensors, SENSOR_NEEDS)
         self.directive_handlers = plain_callables("directive", directives, DIRECTIVE_NEEDS)
         self.epoch = epoch
         self.max_steps = max_steps

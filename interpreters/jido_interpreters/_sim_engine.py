@@ -271,12 +271,16 @@ class _Engine(Kernel):
 
     def check(self) -> None:
         for name, invariant in self.invariants.items():
+            raised: Exception | None = None
             try:
                 verdict = invariant(self._view)
             except Exception as exc:
                 verdict = f"raised {type(exc).__name__}: {exc}"
+                raised = exc
             if verdict is not True:
-                raise _Violated(name, _verdict_message(verdict), self.count - 1)
+                # The invariant's own exception rides on as the cause: its traceback shows
+                # which line of the check raised (a bug in it, or a finding).
+                raise _Violated(name, _verdict_message(verdict), self.count - 1) from raised
 
     # ------------------------------------------------------------------ sending
 

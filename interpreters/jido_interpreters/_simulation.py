@@ -67,12 +67,12 @@ from jido import (
 )
 from jido.serde import Codec
 
-from ._checks import callables, given_signal, seconds
+from ._checks import DIRECTIVE_NEEDS, callables, given_signal, plain_callables, seconds
 from ._faults import (
     NO_FAULTS,
     FaultPlan,
 )
-from ._kernel import DEFAULT_EPOCH, DirectiveHandler, SensorFn
+from ._kernel import DEFAULT_EPOCH, SENSOR_NEEDS, DirectiveHandler, SensorFn
 from ._options import AgentOptions
 from ._policy import CrashHandled, check_options
 from ._sim_engine import _Engine, _Recorded, _Violated
@@ -87,7 +87,7 @@ from ._sim_events import (
     Violation,
     crash_message,
 )
-from ._sync import EffectHandler
+from ._sync import EFFECT_NEEDS, EffectHandler
 
 __all__ = ["Scenario", "Simulation", "simulate"]
 
@@ -342,7 +342,8 @@ class Simulation:
             self._out_of_events = e.run(events, progress, until)
         except _Violated as exc:
             self._violation = exc.violation
-            raise InvariantViolated(self.result()) from None
+            # From the invariant's exception, if it raised one (its traceback shows where).
+            raise InvariantViolated(self.result()) from exc.__cause__
         except ActionCrashed as exc:
             self._crash = ActionCrash(
                 index=e.count,
@@ -468,16 +469,20 @@ def _names(value: Iterable[str]) -> tuple[str, ...]:
     return tuple(value)
 
 
+# The fakes and checks are checked as each run's Simulation checks them, once, when the
+# scenario is built: not inside its first run.
+
+
 def _effects(value: Mapping[str, EffectHandler]) -> Mapping[str, EffectHandler]:
-    return MappingProxyType(dict(value))
+    return MappingProxyType(plain_callables("effect", value, EFFECT_NEEDS))
 
 
 def _invariants(value: Mapping[str, Invariant]) -> Mapping[str, Invariant]:
-    return MappingProxyType(dict(value))
+    return MappingProxyType(callables("invariant", value))
 
 
 def _sensors(value: Mapping[str, SensorFn]) -> Mapping[str, SensorFn]:
-    return MappingProxyType(dict(value))
+    return MappingProxyType(plain_callables("sensor", value, SENSOR_NEEDS))
 
 
 def _options(value: Mapping[str, AgentOptions]) -> Mapping[str, AgentOptions]:
@@ -487,7 +492,7 @@ def _options(value: Mapping[str, AgentOptions]) -> Mapping[str, AgentOptions]:
 def _handlers(
     value: Mapping[type[CustomDirective], DirectiveHandler],
 ) -> Mapping[type[CustomDirective], DirectiveHandler]:
-    return MappingProxyType(dict(value))
+    return MappingProxyType(plain_callables("directive", value, DIRECTIVE_NEEDS))
 
 
 @final
@@ -527,6 +532,12 @@ class Scenario:
         codec: the codec for traces, if they hold custom directives: a run of the scenario
             carries it, and :func:`simulation_to_jsonl` (``jido simulate``, :func:`replay`)
             writes its trace with it.
+
+    Raises:
+        TypeError: a fake, invariant or directive handler is not callable, or is of a kind
+            no run can call (an ``async def`` effect, sensor or directive handler), as each
+            run's :class:`Simulation` would refuse it.
+        ValueError: a shared kind of fake is given with its maker too.
     """
 
     specs: tuple[AgentSpec[Any], ...] = attrs.field(converter=_specs)

@@ -51,7 +51,7 @@ def unknown_effect(invoke: Invoke, problems: list[Problem]) -> EffectOutcome:
     return ("error", "UnknownEffect", message)
 
 
-_EFFECT_NEEDS: Final = (
+EFFECT_NEEDS: Final = (
     "SyncRuntime and Simulation call an effect's handler and take its result at once, so it"
     " must be a plain function (def) returning it; async handlers are for AsyncRuntime"
 )
@@ -62,7 +62,7 @@ class _CallHandlers:
 
     def __init__(self, handlers: Mapping[str, EffectHandler] | None) -> None:
         """Raises ``TypeError`` for a handler that is not callable, or is async."""
-        self.handlers = plain_callables("effect", handlers, _EFFECT_NEEDS)
+        self.handlers = plain_callables("effect", handlers, EFFECT_NEEDS)
         self.log: list[tuple[str, Invoke, EffectOutcome]] = []
 
     def perform(self, invoke: Invoke, agent_id: str, problems: list[Problem]) -> EffectOutcome:
