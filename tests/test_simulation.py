@@ -58,6 +58,7 @@ from jido_interpreters import (
     AgentCrashed,
     AgentStarted,
     DeadLettered,
+    Divergence,
     EffectDelayed,
     EffectFailed,
     EffectHandler,
@@ -961,6 +962,28 @@ def test_a_scenario_takes_shared_fakes_or_a_maker_not_both() -> None:
         storing(sensors={"s": lambda: iter(())}, make_sensors=dict)
 
 
+async def _async_fake(args: object) -> int:
+    return 1
+
+
+@pytest.mark.parametrize(
+    ("given", "message"),
+    [
+        ({"effects": {"pay": _async_fake}}, "effect 'pay' is an async function"),
+        ({"effects": {"pay": 42}}, "effect 'pay' is not callable"),
+        ({"invariants": {"sane": 42}}, "invariant 'sane' is not callable"),
+        ({"sensors": {"s": 42}}, "sensor 's' is not callable"),
+    ],
+)
+def test_a_scenarios_fakes_are_checked_when_it_is_built(
+    given: dict[str, Any], message: str
+) -> None:
+    """A fake no run can call is refused by the scenario itself, as each run's Simulation
+    refuses it: it was accepted, and refused only when the first run began."""
+    with pytest.raises(TypeError, match=message):
+        storing(**given)
+
+
 # ---------------------------------------------------------------- directive problems
 
 
@@ -1054,13 +1077,17 @@ def test_invariant_violation_carries_seed_index_and_trace() -> None:
 
 
 def test_invariant_messages_and_errors_are_reported() -> None:
-    """An invariant may explain itself with a string; one that raises counts as failing."""
+    """An invariant may explain itself with a string; one that raises counts as failing,
+    its exception the violation's cause (its traceback shows the line that raised; it was
+    dropped)."""
     says = attrs.evolve(bumps(1), invariants={"says": lambda agents: "too many counters"})
-    with pytest.raises(InvariantViolated, match="too many counters"):
+    with pytest.raises(InvariantViolated, match="too many counters") as told:
         simulate(says)
+    assert told.value.__cause__ is None
     raises = attrs.evolve(bumps(1), invariants={"raises": lambda agents: 1 // 0 == 0})
-    with pytest.raises(InvariantViolated, match="raised ZeroDivisionError"):
+    with pytest.raises(InvariantViolated, match="raised ZeroDivisionError") as info:
         simulate(raises)
+    assert isinstance(info.value.__cause__, ZeroDivisionError)
 
 
 @pytest.mark.parametrize(
@@ -1347,6 +1374,9 @@ def test_fault_plans_from_json_report_the_line() -> None:
         fault_plan_from_json('{\n "drop": 0.1,\n "crash" 1\n}', name="plan")
     with pytest.raises(DecodeError, match="line 1: expected a JSON object"):
         fault_plan_from_json("[0.1]")
+    # A fault set twice: JSON would keep the second, silently.
+    with pytest.raises(DecodeError, match="plan line 3: 'drop' is given twice"):
+        fault_plan_from_json('{\n "drop": 0.1,\n "drop": 0.9\n}', name="plan")
 
 
 # ---------------------------------------------------------------- replay (library)
@@ -1420,6 +1450,16 @@ def test_a_divergence_at_a_damaged_line_is_described(damaged: dict[str, Any]) ->
     assert found is not None
     assert found.line == 2
     assert found.describe().startswith("line 2: recorded event 0: delivered alice")
+
+
+def test_a_divergence_at_a_violation_names_it_in_one_spaced_line() -> None:
+    """A violated invariant's line has no agent: its summary reads ``violated <name>``,
+    not with the agent's empty place left between them."""
+    violated = compact({"i": 17, "kind": "violated", "invariant": "books_balance"})
+    held = compact({"i": 17, "kind": "delivered", "to": "a", "signal": {"type": "x.y"}})
+    text = Divergence(line=19, expected=violated, actual=held).describe()
+    assert text.startswith("line 19: recorded event 17: violated books_balance; replay gave")
+    assert "  " not in text
 
 
 def compact(value: object) -> str:
@@ -2014,3 +2054,13 @@ def test_a_header_whose_agents_or_inputs_are_no_list_of_objects_is_refused(
         replay(text, bank.SCENARIO)
     assert caught.value.what == "simulation trace line 1"
     assert caught.value.reason == f"{key} must be a list of objects, not {value!r}"
+
+
+def test_the_fault_classes_are_public() -> None:
+    """``FAULT_CLASSES`` (the classes of ``Fault``, for ``isinstance``) is importable from
+    the package, as the ``Fault`` docs say: it was only in a private module."""
+    import typing
+
+    from jido_interpreters import FAULT_CLASSES, Fault
+
+    assert set(FAULT_CLASSES) == set(typing.get_args(Fault))

@@ -37,6 +37,7 @@ from ._dryrun import Reply as Reply
 from ._durable import Outbox as Outbox
 from ._durable import Upgrade as Upgrade
 from ._edge import new_signal as new_signal
+from ._faults import FAULT_CLASSES as FAULT_CLASSES
 from ._faults import NO_FAULTS as NO_FAULTS
 from ._faults import AgentCrashed as AgentCrashed
 from ._faults import EffectDelayed as EffectDelayed
@@ -102,6 +103,7 @@ from ._trace import trace_to_jsonl as trace_to_jsonl
 
 __all__ = [
     "DEFAULT_EPOCH",
+    "FAULT_CLASSES",
     "NO_FAULTS",
     "ActionCrash",
     "AgentCrashed",

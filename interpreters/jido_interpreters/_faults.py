@@ -181,14 +181,19 @@ def fault_plan_from_json(text: str, *, name: str = "fault plan") -> FaultPlan:
         name: what to call the input in error messages (a file name).
 
     Raises:
-        DecodeError: the text is not a JSON object, names an unknown field, or holds a bad
-            value; ``what`` is ``"<name> line <n>"``, the line of the offending key where it
-            can be found.
+        DecodeError: the text is not a JSON object, names an unknown field or one twice,
+            or holds a bad value; ``what`` is ``"<name> line <n>"``, the line of the
+            offending key where it can be found.
     """
     try:
-        raw: Any = json.loads(text)
+        raw: Any = json.loads(text, object_pairs_hook=_once_each)
     except json.JSONDecodeError as exc:
         raise DecodeError(f"{name} line {exc.lineno}", f"not JSON: {exc.msg}") from None
+    except _Repeated as exc:
+        raise DecodeError(
+            f"{name} line {_line_of(text, exc.key, last=True)}",
+            f"{exc.key!r} is given twice (which one was meant?)",
+        ) from None
     if not isinstance(raw, dict):
         raise DecodeError(f"{name} line 1", "expected a JSON object of fault plan fields")
     known = (*_PROBABILITIES, *_DURATIONS, "recovery")
@@ -204,12 +209,31 @@ def fault_plan_from_json(text: str, *, name: str = "fault plan") -> FaultPlan:
         raise DecodeError(f"{name} line {_line_of(text, exc.field)}", str(exc)) from None
 
 
-def _line_of(text: str, key: str) -> int:
+class _Repeated(Exception):
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def _once_each(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    # A plan written by hand may set a fault twice; JSON keeps the last, silently.
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise _Repeated(key)
+        out[key] = value
+    return out
+
+
+def _line_of(text: str, key: str, *, last: bool = False) -> int:
     needle = json.dumps(key)
+    found = 1
     for lineno, line in enumerate(split_lines(text), start=1):
         if needle in line:
-            return lineno
-    return 1
+            if not last:
+                return lineno
+            found = lineno
+    return found
 
 
 # ---------------------------------------------------------------------------- fault events

@@ -350,7 +350,7 @@ def _summary(line: str) -> str:
         or raw.get("invariant")
         or ""
     )
-    text = f"event {raw.get('i')}: {kind} {who or ''} {what}".rstrip()
+    text = " ".join(str(part) for part in (f"event {raw.get('i')}:", kind, who, what) if part)
     if kind == "delivered":
         after = raw.get("after")
         after = after if isinstance(after, dict) else {}
