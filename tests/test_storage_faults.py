@@ -517,6 +517,29 @@ def test_a_failed_snapshot_loses_nothing(tmp_path: Path, caplog: pytest.LogCaptu
     assert asyncio.run(_reloaded(tmp_path / "db")) == before
 
 
+def test_a_hibernation_whose_snapshot_fails_is_logged_not_raised(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The agent is hibernated all the same (a thaw replays its journal): its caller was
+    given the store's own exception, for a hibernation that had happened."""
+    store = Flaky(tmp_path / "db")
+
+    async def main() -> None:
+        rt = await _system(store)
+        await rt.call("c", ext(1, data={"by": 5}))
+        store.failing.add("snapshot")
+        await rt.hibernate("c")
+        assert rt.hibernated_ids == ("c",)
+        store.failing.clear()
+        assert (await rt.call("c", ext(2, data={"by": 1}), timeout=5)).state.n == 6
+        await rt.shutdown()
+
+    with caplog.at_level(logging.WARNING, logger="jido.runtime"):
+        asyncio.run(main())
+    (record,) = [r for r in caplog.records if "hibernated, but its snapshot" in r.getMessage()]
+    assert "disk I/O error" in record.getMessage()
+
+
 def test_a_store_of_ones_own_that_loses_an_entry_fails_recovery(tmp_path: Path) -> None:
     """The runtime checks what any store's ``load`` gives: journal entries that do not
     follow on from the snapshot without a gap (a store of one's own losing one) fail

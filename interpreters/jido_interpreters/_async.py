@@ -1364,7 +1364,9 @@ class AsyncRuntime:
 
         The agent first finishes what it is doing (its queued signals and running effects),
         so that no effect of it is in flight across the hibernation. Hibernating a
-        hibernated agent does nothing.
+        hibernated agent does nothing. A snapshot that storage fails to write is logged,
+        not raised: the agent is hibernated all the same, and a thaw replays its journal
+        from its previous snapshot.
 
         Raises:
             ValueError: the runtime has no storage.

@@ -406,8 +406,19 @@ async def hibernate(rt: AsyncRuntime, agent_id: str) -> None:
     del rt._servers[agent_id]
     rt._hibernated[agent_id] = hib
     # Should this write fail, nothing is lost: thawing replays the journal up to ``seq``
-    # from the previous snapshot.
-    await rt._commit().submit("snapshot", record)
+    # from the previous snapshot. The agent is hibernated all the same, so the failure is
+    # logged, not raised (the caller would take it for a hibernation that did not happen).
+    try:
+        await rt._commit().submit("snapshot", record)
+    except Exception as exc:
+        log.warning(
+            "agent %s hibernated, but its snapshot was not written (%s: %s): a thaw replays"
+            " its journal from its previous snapshot",
+            agent_id,
+            type(exc).__name__,
+            exc,
+            extra={"jido": {"agent": agent_id, "operation": "snapshot"}},
+        )
 
 
 def _arm_wakeups(rt: AsyncRuntime, agent_id: str, hib: Hibernated, srv: Server) -> None:
