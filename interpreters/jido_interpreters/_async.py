@@ -1443,11 +1443,17 @@ class AsyncRuntime:
                 snapshot, an unknown spec, a schema mismatch); each error names its agent and
                 position, and *no* agent was started.
             StorageInUse: another runtime holds the store (raised as it is).
+            StorageError: the store cannot be used as it is (a Redis server that may evict
+                keys, a damaged SQLite file, another store format).
             RuntimeClosed: the runtime is shutting down, or has shut down (or began to while
                 this read storage: then no agent was started).
             RuntimeError: called from another thread, or on another event loop, than the
                 one the runtime first ran agents on (it is bound to it; see the class).
             TypeError: ``only`` is a string, not a collection of agent ids.
+
+        A store that cannot be reached or written (a Redis server down or out of memory, a
+        read-only file) raises its own exception (``redis.ConnectionError``,
+        ``sqlite3.OperationalError``...), and no agent is started.
         """
         self._at_home("restore")
         if self._storage is None:
