@@ -530,6 +530,18 @@ def _start_sensor(rt: AsyncRuntime, srv: Server, d: StartSensor, problems: list[
     rt._seq += 1
     generation = rt._seq
 
+    def failed(exc: BaseException, reason: str) -> None:
+        # Its exit signal tells the agent; the log tells the operator, with the traceback.
+        log.warning(
+            "agent %s: sensor %r (%s) failed: %s",
+            agent_id,
+            d.tag,
+            d.sensor,
+            reason,
+            exc_info=exc,
+            extra={"jido": {"agent": agent_id, "tag": d.tag, "sensor": d.sensor}},
+        )
+
     async def run() -> None:
         reason = "normal"
         n = 0
@@ -557,10 +569,12 @@ def _start_sensor(rt: AsyncRuntime, srv: Server, d: StartSensor, problems: list[
             # A CancelledError of the sensor's own (a future it awaited was cancelled): it
             # ended, as with any other error.
             reason = f"CancelledError: {exc}"
+            failed(exc, reason)
         except PASSING_ASYNC:
             raise
         except BaseException as exc:
             reason = f"{type(exc).__name__}: {exc}"
+            failed(exc, reason)
         # The agent's sensors are held by its server, or, while it hibernates, by its
         # stand-in: this task moves with them.
         holder = rt._servers.get(agent_id)
