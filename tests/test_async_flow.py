@@ -209,6 +209,35 @@ def test_a_sensor_that_ends_with_a_cancelled_error_of_its_own_reports_its_exit()
     run(main)
 
 
+def test_a_sensor_that_raises_is_logged_with_its_traceback(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A sensor that raises is logged on ``jido.runtime`` at WARNING, with the traceback and
+    the agent, tag and sensor in the record's ``jido`` attribute; its agent gets what it
+    yielded first, then the exit signal."""
+
+    async def feed(config: FrozenMap[str, JsonValue]) -> AsyncIterator[tuple[str, object]]:
+        yield "t.note", {"item": "first"}
+        raise KeyError("missing")
+
+    async def main() -> None:
+        async with AsyncRuntime([SPEC], sensors={"feed": feed}) as rt:
+            await rt.start(SPEC, "a")
+            await rt.cast("a", "t.watch")
+            done = await rt.wait_until("a", lambda a: len(a.state.seen) == 2, timeout=5.0)
+            assert done.state.seen == ("first", "exit:KeyError: 'missing'")
+
+    with caplog.at_level("WARNING", logger="jido.runtime"):
+        run(main)
+    (record,) = [r for r in caplog.records if "sensor" in r.getMessage()]
+    assert record.levelname == "WARNING"
+    assert record.name == "jido.runtime"
+    assert "KeyError: 'missing'" in record.getMessage()
+    assert record.exc_info is not None
+    assert isinstance(record.exc_info[1], KeyError)
+    assert record.jido == {"agent": "a", "tag": "in", "sensor": "feed"}  # type: ignore[attr-defined]
+
+
 def test_a_second_shutdown_cuts_the_first_and_both_get_its_report() -> None:
     """A shutdown called while one drains (a second Ctrl-C) cuts the drain to its own
     deadline, and both callers get the one report: what was left, not an empty one."""

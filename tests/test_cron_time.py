@@ -9,7 +9,7 @@ hour the clocks repeat, right after an hour they skip); any other job runs by re
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import attrs
 import pytest
@@ -191,5 +191,73 @@ def test_a_job_that_fell_behind_ticks_once_and_resumes_at_its_next_time() -> Non
             assert rt.state("a").at == ("01-01 10:01",)  # the late tick, stamped when it came
             armed = rt._servers["a"].crons["job"].when() - asyncio.get_running_loop().time()
             assert 25 < armed <= 30  # 10:02:00, the first tick after 10:01:30
+
+    asyncio.run(main())
+
+
+@attrs.frozen
+class Named:
+    """A job id; the job ticks ``tick.<job>``."""
+
+    job: str
+
+
+@attrs.frozen
+class Order:
+    """The jobs that ticked, in the order their ticks were handled."""
+
+    ticked: tuple[str, ...] = ()
+
+
+@action(params=Named)
+def register_named(state: Order, p: Named, ctx: Context) -> ActionResult[Order]:
+    return ok(state, cron("* * * * *", f"tick.{p.job}", job_id=p.job))
+
+
+@action()
+def ticked(state: Order, _: NoParams, ctx: Context) -> ActionResult[Order]:
+    assert ctx.signal is not None
+    return ok(Order((*state.ticked, ctx.signal.type.removeprefix("tick."))))
+
+
+ORDER = AgentSpec(
+    name="order",
+    state=Order,
+    routes=[
+        Route(pattern="t.register", target=register_named),
+        Route(pattern="tick.*", target=ticked),
+    ],
+)
+
+
+def test_cron_jobs_due_at_one_instant_tick_in_the_order_they_were_armed_everywhere() -> None:
+    """Jobs of one agent due at the same instant tick in the order they were registered, on
+    AsyncRuntime as on SyncRuntime and in a Simulation, though their loop timers were armed
+    at different moments (here the later the job, the sooner its timer would fire)."""
+    names = ("a", "b", "c")
+    rt = SyncRuntime([ORDER])
+    rt.start(ORDER, "x")
+    for name in names:
+        rt.send("x", "t.register", {"job": name})
+    rt.advance(120)
+    assert rt.state("x").ticked == names * 2
+    sim = Simulation([ORDER], seed=3)
+    sim.start(ORDER, "x")
+    for name in names:
+        sim.send("x", "t.register", {"job": name})
+    assert sim.run(until=120).agents["x"].state.ticked == names * 2
+
+    due = datetime(2026, 1, 1, 0, 1, tzinfo=UTC)
+    now = due
+
+    async def main() -> None:
+        nonlocal now
+        async with AsyncRuntime([ORDER], clock=lambda: now) as rt:
+            await rt.start(ORDER, "x")
+            for name, early in zip(names, (0.6, 0.35, 0.1), strict=True):
+                now = due - timedelta(seconds=early)  # c's timer is armed to fire first
+                await rt.call("x", "t.register", {"job": name})
+            done = await rt.wait_until("x", lambda a: len(a.state.ticked) == 3, timeout=5.0)
+            assert done.state.ticked == names
 
     asyncio.run(main())

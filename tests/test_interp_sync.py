@@ -967,6 +967,29 @@ def test_stop_sensor_cancels_its_pending_emissions() -> None:
     assert [data(s) for s in log_of(rt, "p", "probe.note")] == [{"i": 0}]
 
 
+def test_a_generator_sensor_that_raises_delivers_what_it_yielded_first() -> None:
+    """A generator sensor that yields readings and then raises: the readings arrive at
+    their delays, then SENSOR_EXIT with the error, as an async one's on AsyncRuntime (on
+    every virtual-time runtime alike)."""
+
+    def flaky(config: FrozenMap[str, JsonValue]) -> Iterable[tuple[float, str, object]]:
+        yield (1.0, "probe.note", {"i": 0})
+        yield (2.0, "probe.note", {"i": 1})
+        raise OSError("device unplugged")
+
+    rt = started("p", sensors={"flaky": flaky})
+    rt.send("p", "probe.sensor.start", {"sensor": "flaky", "tag": "f"})
+    assert log_of(rt, "p", SENSOR_EXIT) == []
+    rt.advance(1.5)
+    assert log_of(rt, "p", SENSOR_EXIT) == []
+    rt.advance(1)
+    got = [s for s in log_of(rt, "p") if s.type in ("probe.note", SENSOR_EXIT)]
+    assert [s.type for s in got] == ["probe.note", "probe.note", SENSOR_EXIT]
+    assert [data(s) for s in got[:2]] == [{"i": 0}, {"i": 1}]
+    assert data(got[2])["reason"] == "OSError: device unplugged"
+    assert rt.pending_timers() == 0
+
+
 def test_a_raising_sensor_sends_sensor_exit() -> None:
     """A sensor that raises is reported to its agent as SENSOR_EXIT with the reason."""
     rt = started("p", sensors=SENSORS)
@@ -979,23 +1002,31 @@ def test_a_raising_sensor_sends_sensor_exit() -> None:
 
 
 @pytest.mark.parametrize(
-    ("output", "needle"),
+    ("output", "needle", "before"),
     [
-        ([(1.0, "probe.note", None), (2.0, "not..a.type", None)], "InvalidSignal"),
-        ([(1.0, "probe.note", {1, 2})], "InvalidSignal"),
-        ([("soon", "probe.note", None)], "ValueError"),
-        ([(1.0, "probe.note")], "ValueError"),
+        ([(1.0, "probe.note", None), (2.0, "not..a.type", None)], "InvalidSignal", 1),
+        ([(1.0, "probe.note", {1, 2})], "InvalidSignal", 0),
+        ([("soon", "probe.note", None)], "ValueError", 0),
+        ([(1.0, "probe.note")], "ValueError", 0),
+        ([(1.0, "probe.note", None), (math.nan, "probe.note", None)], "ValueError", 1),
+        ([(-1.0, "probe.note", None)], "ValueError", 0),
+        ([(math.inf, "probe.note", None)], "ValueError", 0),
     ],
 )
-def test_a_sensor_with_malformed_output_sends_sensor_exit(output: list[Any], needle: str) -> None:
-    """A sensor whose output is malformed ends like a raising one: SENSOR_EXIT, no crash."""
+def test_a_sensor_with_malformed_output_sends_sensor_exit(
+    output: list[Any], needle: str, before: int
+) -> None:
+    """A sensor whose output is malformed (a delay that is not a finite number of seconds
+    >= 0 included) ends like a raising one: what it produced before the malformed item
+    arrives, then SENSOR_EXIT, no crash, and nothing left armed."""
     rt = started("p", sensors={"odd": lambda config: output})
     rt.send("p", "probe.sensor.start", {"sensor": "odd", "tag": "o"})
+    rt.advance(10)
+    got = [s.type for s in log_of(rt, "p") if s.type in ("probe.note", SENSOR_EXIT)]
+    assert got == ["probe.note"] * before + [SENSOR_EXIT]
     (notice,) = log_of(rt, "p", SENSOR_EXIT)
     assert data(notice)["reason"].startswith(needle)
     assert rt.pending_timers() == 0
-    rt.advance(10)
-    assert log_of(rt, "p", "probe.note") == []
 
 
 def test_an_unknown_sensor_is_a_directive_problem() -> None:

@@ -511,6 +511,33 @@ def test_a_simulation_orders_a_sensors_end_as_sync_runtime_does() -> None:
     assert simulated == ("t.echo", "t.after", "t.echo", "sensor.exit:normal", "t.after")
 
 
+def sensor_echo_then_fail(config: FrozenMap[str, JsonValue]) -> Iterable[tuple[float, str, None]]:
+    yield (0.5, "t.echo", None)
+    yield (1.0, "t.echo", None)
+    raise OSError("unplugged")
+
+
+def test_a_sensor_that_fails_after_yielding_is_read_alike_by_sync_runtime_and_simulation() -> None:
+    """A generator sensor that raises after yielding: both deliver what it yielded, then
+    its ``sensor.exit`` with the error, in one order."""
+    rt = SyncRuntime([ECHO], sensors={"echo": sensor_echo_then_fail})
+    rt.start(ECHO, "a")
+    rt.send("a", "t.listen")
+    rt.advance(5)
+    sim = Simulation([ECHO], sensors={"echo": sensor_echo_then_fail}, latency=0)
+    sim.start(ECHO, "a")
+    sim.send("a", "t.listen")
+    simulated = sim.run(50).agents["a"].state.seen
+    assert simulated == rt.state("a").seen
+    assert simulated == (
+        "t.echo",
+        "t.after",
+        "t.echo",
+        "sensor.exit:OSError: unplugged",
+        "t.after",
+    )
+
+
 @action()
 def later_then_now(state: Log, _: NoParams, ctx: Context) -> ActionResult[Log]:
     return ok(state, schedule(0.0, "t.tick"), emit("t.after"))

@@ -144,6 +144,7 @@ def _execute_one(
             _cron(rt, srv, d, problems)
         case CronCancel(job_id=job_id):
             srv.out_crons.pop(job_id, None)
+            srv.cron_due.pop(job_id, None)
             h = srv.crons.pop(job_id, None)
             if h is not None:
                 h.cancel()
@@ -385,16 +386,17 @@ def _cron(rt: AsyncRuntime, srv: Server, d: Cron, problems: list[Problem]) -> No
     loop = asyncio.get_running_loop()
 
     def arm(nxt: datetime | None) -> None:
+        srv.cron_due.pop(d.job_id, None)  # armed again: after those armed before
         if nxt is None:  # it will never tick again: the job is over
             srv.crons.pop(d.job_id, None)
             srv.out_crons.pop(d.job_id, None)
             return
         delay = max(0.0, (nxt - rt._clock()).total_seconds())
-        srv.crons[d.job_id] = loop.call_later(delay, tick)
+        handle = loop.call_later(delay, _cron_due, srv, nxt)
+        srv.crons[d.job_id] = handle
+        srv.cron_due[d.job_id] = (nxt, handle, tick)
 
     def tick() -> None:
-        if srv.stopped:
-            return
         rt._deliver(agent_id, cron_signal(rt, agent_id, d))
         nxt = times.next()
         now = rt._clock()
@@ -406,6 +408,20 @@ def _cron(rt: AsyncRuntime, srv: Server, d: Cron, problems: list[Problem]) -> No
         arm(nxt)
 
     arm(first)
+
+
+def _cron_due(srv: Server, at: datetime) -> None:
+    """A cron job's timer fired for its tick at ``at``: tick every job of the agent due at
+    that instant, in the order they were armed, as SyncRuntime and Simulation do. Each has
+    a loop timer of its own, but timers armed at different moments for one instant fire
+    in no set order (their delays were worked out from the clock at different times), so
+    the first to fire ticks them all and disarms the others."""
+    if srv.stopped:
+        return
+    for job_id, (due, handle, tick) in list(srv.cron_due.items()):
+        if due == at and srv.crons.get(job_id) is handle:
+            handle.cancel()
+            tick()
 
 
 def cron_signal(rt: AsyncRuntime, agent_id: str, d: Cron) -> Signal:
@@ -530,6 +546,18 @@ def _start_sensor(rt: AsyncRuntime, srv: Server, d: StartSensor, problems: list[
     rt._seq += 1
     generation = rt._seq
 
+    def failed(exc: BaseException, reason: str) -> None:
+        # Its exit signal tells the agent; the log tells the operator, with the traceback.
+        log.warning(
+            "agent %s: sensor %r (%s) failed: %s",
+            agent_id,
+            d.tag,
+            d.sensor,
+            reason,
+            exc_info=exc,
+            extra={"jido": {"agent": agent_id, "tag": d.tag, "sensor": d.sensor}},
+        )
+
     async def run() -> None:
         reason = "normal"
         n = 0
@@ -557,10 +585,12 @@ def _start_sensor(rt: AsyncRuntime, srv: Server, d: StartSensor, problems: list[
             # A CancelledError of the sensor's own (a future it awaited was cancelled): it
             # ended, as with any other error.
             reason = f"CancelledError: {exc}"
+            failed(exc, reason)
         except PASSING_ASYNC:
             raise
         except BaseException as exc:
             reason = f"{type(exc).__name__}: {exc}"
+            failed(exc, reason)
         # The agent's sensors are held by its server, or, while it hibernates, by its
         # stand-in: this task moves with them.
         holder = rt._servers.get(agent_id)

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
+from collections.abc import Callable
+from datetime import datetime
 from typing import Any, Final, TypeAlias, final
 
 from jido import Agent, AgentSpec, Cron, Invoke, Signal, StartSensor
@@ -33,6 +35,9 @@ class Server:
         children: its children, tag to child id.
         timers, crons, sensors: its armed schedules, cron jobs (by job id) and sensors (by
             tag); :meth:`cancel_timers` disarms them all.
+        cron_due: each armed cron job's next tick, with the handle armed for it and the
+            function that delivers it, by job id in the order they were armed (see
+            ``_async_directives._cron``).
         effects: its running effects.
         quiet: futures of callers waiting for it to have nothing queued, running or being
             journalled (see :meth:`notify_quiet`).
@@ -51,6 +56,7 @@ class Server:
     __slots__ = (
         "agent",
         "children",
+        "cron_due",
         "crons",
         "effects",
         "last_seq",
@@ -86,6 +92,7 @@ class Server:
         self.children: dict[str, str] = {}
         self.timers: set[asyncio.TimerHandle] = set()
         self.crons: dict[str, asyncio.TimerHandle] = {}
+        self.cron_due: dict[str, tuple[datetime, asyncio.TimerHandle, Callable[[], None]]] = {}
         self.sensors: dict[str, asyncio.Task[None]] = {}
         self.effects: set[asyncio.Task[None]] = set()
         self.quiet: list[asyncio.Future[None]] = []
@@ -119,6 +126,7 @@ class Server:
             t.cancel()
         self.timers.clear()
         self.crons.clear()
+        self.cron_due.clear()
         self.sensors.clear()
         return n
 

@@ -106,7 +106,10 @@ class FaultPlan:
             ``AsyncRuntime`` recovers it from its journal — its value, timers, cron jobs and
             sensors are kept, and every effect it invoked whose outcome had not arrived is
             invoked again (the first outcome is lost with the crash; the handler runs a
-            second time, which is what makes effects at-least-once). ``"restart"``: as a
+            second time, which is what makes effects at-least-once). Its sensors go on where
+            they were, unlike a restore's, which starts each again from its beginning, so
+            that the agent handles the readings from before the crash a second time (under
+            new ids: see docs/runtime.md). ``"restart"``: as a
             ``Restart`` error policy restarts an agent without storage — its value is kept,
             what it armed in memory (``Schedule``, cron ticks, sensor emissions) is lost, and
             its spec's startup schedules are registered again; effects in flight still

@@ -249,10 +249,11 @@ class Kernel:
         self._chain = 0  # steps of the run under way
         self.crons: dict[tuple[str, str], _CronJob] = {}
         self.sensor_tags: dict[tuple[str, str], int] = {}  # (agent, tag) -> generation
-        # (agent, tag) -> (sensor name, id of its last emission): when that one fires, the
-        # sensor has ended, and its agent hears so (as in AsyncRuntime). The id is derived
-        # from the generation, so it names the live sensor's last emission only.
-        self.sensor_ends: dict[tuple[str, str], tuple[str, str]] = {}
+        # (agent, tag) -> (sensor name, id of its last emission, exit reason): when that one
+        # fires, the sensor has ended, and its agent hears so and why ("normal", or what it
+        # raised after producing the rest), as in AsyncRuntime. The id is derived from the
+        # generation, so it names the live sensor's last emission only.
+        self.sensor_ends: dict[tuple[str, str], tuple[str, str, str]] = {}
         self.trace: list[TraceEntry] = []
         self.problems: list[Problem] = []
         # Those of agents starting (declared schedules), which no trace entry holds.
@@ -770,31 +771,35 @@ class Kernel:
         generation = next(self._generation)
         self.sensor_tags[(agent_id, d.tag)] = generation  # replaces an older one
         tag = ("sensor", d.tag, str(generation))
+        # Malformed output (a bad type, data that is not JSON, a delay that is not a finite
+        # number of seconds >= 0) ends the sensor like raising does, as in AsyncRuntime: a
+        # SENSOR_EXIT, not a crash of the run. What it produced before that is delivered
+        # first, as AsyncRuntime delivers what an async sensor yielded before it failed.
+        emissions: list[tuple[float, Signal]] = []
+        reason = "normal"
         try:
-            # Malformed output (a bad type, data that is not JSON, no delay) ends the sensor
-            # like raising does, as in AsyncRuntime: a SENSOR_EXIT, not a crash of the run.
-            emissions = [
-                (
-                    max(0.0, float(delay)),
-                    Signal(
-                        type=type_,
-                        source=f"jido://sensor/{d.sensor}",
-                        id=derive_id(f"sensor:{d.tag}:{generation}", agent_id, n),
-                        data=data,
-                    ),
+            for n, (delay, type_, data) in enumerate(fn(d.config)):
+                seconds = float(delay)
+                if not (math.isfinite(seconds) and seconds >= 0):
+                    raise ValueError(
+                        f"invalid sensor delay {delay!r}: expected a finite number of seconds >= 0"
+                    )
+                sig = Signal(
+                    type=type_,
+                    source=f"jido://sensor/{d.sensor}",
+                    id=derive_id(f"sensor:{d.tag}:{generation}", agent_id, n),
+                    data=data,
                 )
-                for n, (delay, type_, data) in enumerate(fn(d.config))
-            ]
+                emissions.append((seconds, sig))
         except PASSING:
             raise
         except BaseException as exc:
-            self._sensor_ended(agent_id, d.tag, d.sensor, f"{type(exc).__name__}: {exc}")
-            return
+            reason = f"{type(exc).__name__}: {exc}"
         if not emissions:
-            self._sensor_ended(agent_id, d.tag, d.sensor, "normal")
+            self._sensor_ended(agent_id, d.tag, d.sensor, reason)
             return
         last = max(range(len(emissions)), key=lambda i: (emissions[i][0], i))
-        self.sensor_ends[(agent_id, d.tag)] = (d.sensor, emissions[last][1].id)
+        self.sensor_ends[(agent_id, d.tag)] = (d.sensor, emissions[last][1].id, reason)
         for delay, sig in emissions:
             self._timer(self.later(delay), agent_id, sig, tag)
 
@@ -802,7 +807,7 @@ class Kernel:
         """After a sensor's emission was delivered: if it was its last, the sensor ended."""
         end = self.sensor_ends.get((agent_id, tag[1]))
         if end is not None and end[1] == sig.id:
-            self._sensor_ended(agent_id, tag[1], end[0], "normal")
+            self._sensor_ended(agent_id, tag[1], end[0], end[2])
 
     def _sensor_ended(self, agent_id: str, tag: str, sensor: str, reason: str) -> None:
         self.sensor_tags.pop((agent_id, tag), None)
