@@ -322,12 +322,14 @@ def _reason(exc: Exception) -> str:
 
 
 # Typed converters: with ``converter=tuple`` the attrs plugin would type the arguments as
-# ``Iterable[_T_co]`` and lose the element types.
-def _routes(value: Iterable[Route[Action[Any, Any]]]) -> tuple[Route[Action[Any, Any]], ...]:
+# ``Iterable[_T_co]`` and lose the element types. The plugin types ``__init__``'s arguments
+# from the converters', so routes and actions are generic in the state: an action for
+# another state class is a type error where the spec is built, not ``Any``.
+def _routes(value: Iterable[Route[Action[S, Any]]]) -> tuple[Route[Action[S, Any]], ...]:
     return items(value, "AgentSpec routes", "Route values")
 
 
-def _actions(value: Iterable[Action[Any, Any]]) -> tuple[Action[Any, Any], ...]:
+def _actions(value: Iterable[Action[S, Any]]) -> tuple[Action[S, Any], ...]:
     return items(value, "AgentSpec actions", "actions")
 
 

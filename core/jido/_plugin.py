@@ -23,11 +23,13 @@ class EmptyState:
     """The state slice of a plugin that keeps none."""
 
 
-def _routes(value: Iterable[Route[Action[Any, Any]]]) -> tuple[Route[Action[Any, Any]], ...]:
+# Generic in the slice's state, as AgentSpec's: the attrs plugin types ``__init__``'s
+# arguments from the converters', so an action for another state is a type error.
+def _routes(value: Iterable[Route[Action[P, Any]]]) -> tuple[Route[Action[P, Any]], ...]:
     return items(value, "Plugin routes", "Route values")
 
 
-def _actions(value: Iterable[Action[Any, Any]]) -> tuple[Action[Any, Any], ...]:
+def _actions(value: Iterable[Action[P, Any]]) -> tuple[Action[P, Any], ...]:
     return items(value, "Plugin actions", "actions")
 
 

@@ -1,0 +1,145 @@
+"""The public API's types: correct user code type-checks, and the slips the types exist to
+catch are errors.
+
+mypy (strict, with the returns plugin, as the project is checked) runs once on two modules
+written to a temporary directory: ``good.py``, which must give no error, and ``bad.py``,
+whose every line marked ``# E: <text>`` must give an error containing that text, and no
+other line any error. mypy is slow, so the snippets are batched into this one run.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from textwrap import dedent
+
+import pytest
+from mypy import api
+
+ROOT = Path(__file__).resolve().parents[1]
+
+GOOD = dedent(
+    """
+    from __future__ import annotations
+
+    import attrs
+
+    from jido import ActionResult, AgentSpec, Context, Plugin, Route, action, ok
+
+
+    @attrs.frozen
+    class Counter:
+        count: int = 0
+
+
+    @attrs.frozen
+    class Audit:
+        seen: int = 0
+
+
+    @action
+    def increment(state: Counter, params: object, ctx: Context) -> ActionResult[Counter]:
+        return ok(attrs.evolve(state, count=state.count + 1))
+
+
+    @action
+    def audit(state: Audit, params: object, ctx: Context) -> ActionResult[Audit]:
+        return ok(Audit(state.seen + 1))
+
+
+    audit_plugin = Plugin(
+        name="audit", state=Audit, routes=[Route(pattern="audit.**", target=audit)]
+    )
+    plugin_typed: Plugin[Audit] = audit_plugin
+
+    spec = AgentSpec(
+        name="counter",
+        state=Counter,
+        routes=[Route(pattern="counter.increment", target=increment)],
+        actions=[increment],
+        plugins=[audit_plugin],
+    )
+    spec_typed: AgentSpec[Counter] = spec
+    audit_route = Route(pattern="audit.seen", target=audit)
+    increment_route = Route(pattern="counter.increment", target=increment)
+    """
+)
+
+BAD = dedent(
+    """
+    from __future__ import annotations
+
+    from jido import AgentSpec, Plugin, Route
+
+    from good import Audit, Counter, audit, audit_route, increment, increment_route
+
+    # Routes and actions of another state class than the spec's or the plugin's.
+    AgentSpec(name="a", state=Counter, routes=[audit_route])  # E: "S" of "AgentSpec"
+    AgentSpec(name="a", state=Counter, actions=[audit])  # E: "S" of "AgentSpec"
+    Plugin(name="p", state=Audit, routes=[increment_route])  # E: "P" of "Plugin"
+    Plugin(name="p", state=Audit, actions=[increment])  # E: "P" of "Plugin"
+    """
+)
+
+CONFIG = """\
+[mypy]
+strict = true
+plugins = returns.contrib.mypy.returns_plugin
+mypy_path = {core}:{interpreters}
+"""
+
+# ``path:line: error: message  [code]``
+ERROR = re.compile(r"^(?P<file>[^:]+):(?P<line>\d+): error: (?P<message>.*)$")
+
+
+@pytest.fixture(scope="module")
+def errors(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[int, list[str]]]:
+    """mypy's errors on ``good.py`` and ``bad.py``, by file name and line."""
+    where = tmp_path_factory.mktemp("types")
+    (where / "good.py").write_text(GOOD)
+    (where / "bad.py").write_text(BAD)
+    config = where / "mypy.ini"
+    config.write_text(CONFIG.format(core=ROOT / "core", interpreters=ROOT / "interpreters"))
+    stdout, stderr, _ = api.run(
+        [
+            "--config-file",
+            str(config),
+            "--cache-dir",
+            str(where / ".mypy_cache"),
+            "--no-error-summary",
+            "--hide-error-context",
+            str(where / "good.py"),
+            str(where / "bad.py"),
+        ]
+    )
+    assert not stderr, stderr
+    found: dict[str, dict[int, list[str]]] = {"good.py": {}, "bad.py": {}}
+    for text in stdout.splitlines():
+        match = ERROR.match(text)
+        if match:
+            name = Path(match["file"]).name
+            found.setdefault(name, {}).setdefault(int(match["line"]), []).append(match["message"])
+    return found
+
+
+def expected(source: str) -> dict[int, str]:
+    """The lines of ``source`` marked ``# E: <text>``, to the text their error contains."""
+    return {
+        number: line.split("# E: ", 1)[1].strip()
+        for number, line in enumerate(source.splitlines(), start=1)
+        if "# E: " in line
+    }
+
+
+def test_correct_code_type_checks(errors: dict[str, dict[int, list[str]]]) -> None:
+    """Routes, actions and plugins of the spec's own state are accepted."""
+    assert errors["good.py"] == {}
+
+
+def test_each_slip_is_a_type_error(errors: dict[str, dict[int, list[str]]]) -> None:
+    """Every marked line of ``bad.py`` gives the error it names, and no other line errs."""
+    want = expected(BAD)
+    got = errors["bad.py"]
+    assert sorted(got) == sorted(want), got
+    for line, fragment in want.items():
+        assert any(fragment in message for message in got[line]), (line, got[line])
