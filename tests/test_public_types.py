@@ -24,7 +24,7 @@ GOOD = dedent(
 
     import attrs
 
-    from jido import ActionResult, AgentSpec, Context, Plugin, Route, action, ok
+    from jido import ActionResult, AgentSpec, Context, Plugin, Route, action, cmd, ok
 
 
     @attrs.frozen
@@ -61,6 +61,11 @@ GOOD = dedent(
     )
     spec_typed: AgentSpec[Counter] = spec
     audit_route = Route(pattern="audit.seen", target=audit)
+
+    # cmd takes instructions one by one or in a list; a plugin's action runs on its slice.
+    counted = cmd(spec, spec.new("c1"), [(increment, {}), "increment", audit])
+    count: int = counted.agent.state.count
+    cmd(spec, counted.agent, (audit, {}))
     increment_route = Route(pattern="counter.increment", target=increment)
     """
 )
