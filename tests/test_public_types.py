@@ -51,13 +51,14 @@ GOOD = dedent(
         name="audit", state=Audit, routes=[Route(pattern="audit.**", target=audit)]
     )
     plugin_typed: Plugin[Audit] = audit_plugin
+    bare = Plugin(name="bare")  # no state: an EmptyState slice
 
     spec = AgentSpec(
         name="counter",
         state=Counter,
         routes=[Route(pattern="counter.increment", target=increment)],
         actions=[increment],
-        plugins=[audit_plugin],
+        plugins=[audit_plugin, bare],
     )
     spec_typed: AgentSpec[Counter] = spec
     audit_route = Route(pattern="audit.seen", target=audit)
@@ -76,13 +77,14 @@ BAD = dedent(
 
     from jido import AgentSpec, Plugin, Route
 
-    from good import Audit, Counter, audit, audit_route, increment, increment_route
+    from good import Audit, Counter, audit, audit_route, bare, increment, increment_route
 
     # Routes and actions of another state class than the spec's or the plugin's.
     AgentSpec(name="a", state=Counter, routes=[audit_route])  # E: "S" of "AgentSpec"
     AgentSpec(name="a", state=Counter, actions=[audit])  # E: "S" of "AgentSpec"
     Plugin(name="p", state=Audit, routes=[increment_route])  # E: "P" of "Plugin"
     Plugin(name="p", state=Audit, actions=[increment])  # E: "P" of "Plugin"
+    slice_of_audits: Plugin[Audit] = bare  # E: "Plugin[EmptyState]"
     """
 )
 

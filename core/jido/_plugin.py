@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any, Generic, TypeVar, final
+from typing import Any, Generic, final
 
 import attrs
+from typing_extensions import TypeVar
 
 from ._action import Action
 from ._directives import Cron, Schedule
@@ -14,13 +15,16 @@ from ._router import Route
 
 __all__ = ["EmptyState", "Plugin"]
 
-P = TypeVar("P")
-
 
 @final
 @attrs.frozen
 class EmptyState:
     """The state slice of a plugin that keeps none."""
+
+
+# Defaults to EmptyState, as ``state`` does: ``Plugin(name="p")`` is a Plugin[EmptyState]
+# (a TypeVar without a default leaves a type checker nothing to infer it from).
+P = TypeVar("P", default=EmptyState)
 
 
 # Generic in the slice's state, as AgentSpec's: the attrs plugin types ``__init__``'s
