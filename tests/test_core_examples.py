@@ -375,8 +375,8 @@ def test_plugin_schedules_start_stamped() -> None:
     """The plugin's schedules are in the spec's startup directives, with stamped signals."""
     spec = AgentSpec(name="c", state=Counter, plugins=[AUDIT])
     (d,) = spec.startup(spec.new("a"))
-    assert not d.signal.is_draft  # type: ignore[union-attr]
-    assert d.signal.id == derive_id("start:a", "a", 0)  # type: ignore[union-attr]
+    assert not d.signal.is_draft
+    assert d.signal.id == derive_id("start:a", "a", 0)
 
 
 @action()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from typing import Any, Final, Generic, TypeVar, final
+from typing import Any, Final, Generic, TypeVar, cast, final
 
 import attrs
 from cattrs.errors import StructureHandlerNotFoundError
@@ -490,12 +490,16 @@ class AgentSpec(Generic[S]):
             slices={p.name: p.state() for p in self.plugins},  # fixed by Agent's converter
         )
 
-    def startup(self, agent: Agent[S]) -> tuple[Directive, ...]:
+    def startup(self, agent: Agent[S]) -> tuple[Schedule | Cron, ...]:
         """The spec's and plugins' schedules, stamped for ``agent``: what to register on start."""
         declared: list[Directive] = list(self.schedules)
         for plugin in self.plugins:
             declared.extend(plugin.schedules)
-        return stamp(declared, agent_id=agent.id, cause_id=f"start:{agent.id}", cause=None)
+        # ``stamp`` gives each directive back as one of its own class, its signal stamped.
+        return cast(
+            "tuple[Schedule | Cron, ...]",
+            stamp(declared, agent_id=agent.id, cause_id=f"start:{agent.id}", cause=None),
+        )
 
 
 def _retarget(route: Route[Any], target: Instruction) -> Route[Instruction]:
