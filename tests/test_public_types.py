@@ -1,8 +1,9 @@
 """The public API's types: correct user code type-checks, and the slips the types exist to
 catch are errors.
 
-mypy (strict, with the returns plugin, as the project is checked) runs once on two modules
-written to a temporary directory: ``good.py``, which must give no error, and ``bad.py``,
+mypy (strict, with the returns plugin, as the project is checked) runs once on modules
+written to a temporary directory: ``good.py`` and ``readme.py`` (the README's Python
+examples, in order, as ``test_readme`` runs them), which must give no error, and ``bad.py``,
 whose every line marked ``# E: <text>`` must give an error containing that text, and no
 other line any error. mypy is slow, so the snippets are batched into this one run.
 """
@@ -17,6 +18,7 @@ import pytest
 from mypy import api
 
 ROOT = Path(__file__).resolve().parents[1]
+README = ROOT / "README.md"
 
 GOOD = dedent(
     """
@@ -24,7 +26,7 @@ GOOD = dedent(
 
     import attrs
 
-    from jido import ActionResult, AgentSpec, Context, Plugin, Route, action, cmd, ok
+    from jido import ActionResult, AgentSpec, Context, Plugin, Route, SetState, action, cmd, ok
 
 
     @attrs.frozen
@@ -43,6 +45,11 @@ GOOD = dedent(
 
 
     @action
+    def reset(state: Counter, params: object, ctx: Context) -> ActionResult[Counter]:
+        return ok(state, ops=[SetState({"count": 0})])  # any iterable of ops
+
+
+    @action
     def audit(state: Audit, params: object, ctx: Context) -> ActionResult[Audit]:
         return ok(Audit(state.seen + 1))
 
@@ -57,7 +64,7 @@ GOOD = dedent(
         name="counter",
         state=Counter,
         routes=[Route(pattern="counter.increment", target=increment)],
-        actions=[increment],
+        actions=[increment, reset],
         plugins=[audit_plugin, bare],
     )
     spec_typed: AgentSpec[Counter] = spec
@@ -67,6 +74,10 @@ GOOD = dedent(
     counted = cmd(spec, spec.new("c1"), [(increment, {}), "increment", audit])
     count: int = counted.agent.state.count
     cmd(spec, counted.agent, (audit, {}))
+
+    # What startup stamps is schedules: their signals are there to read.
+    first = spec.startup(spec.new("c1"))[0]
+    first_id: str = first.signal.id
     increment_route = Route(pattern="counter.increment", target=increment)
     """
 )
@@ -105,6 +116,8 @@ def errors(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[int, list
     where = tmp_path_factory.mktemp("types")
     (where / "good.py").write_text(GOOD)
     (where / "bad.py").write_text(BAD)
+    blocks = re.findall(r"```python\n(.*?)```", README.read_text(encoding="utf-8"), re.S)
+    (where / "readme.py").write_text("\n".join(blocks))
     config = where / "mypy.ini"
     config.write_text(CONFIG.format(core=ROOT / "core", interpreters=ROOT / "interpreters"))
     stdout, stderr, _ = api.run(
@@ -117,10 +130,11 @@ def errors(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[int, list
             "--hide-error-context",
             str(where / "good.py"),
             str(where / "bad.py"),
+            str(where / "readme.py"),
         ]
     )
     assert not stderr, stderr
-    found: dict[str, dict[int, list[str]]] = {"good.py": {}, "bad.py": {}}
+    found: dict[str, dict[int, list[str]]] = {"good.py": {}, "bad.py": {}, "readme.py": {}}
     for text in stdout.splitlines():
         match = ERROR.match(text)
         if match:
@@ -141,6 +155,11 @@ def expected(source: str) -> dict[int, str]:
 def test_correct_code_type_checks(errors: dict[str, dict[int, list[str]]]) -> None:
     """Routes, actions and plugins of the spec's own state are accepted."""
     assert errors["good.py"] == {}
+
+
+def test_the_readme_examples_type_check(errors: dict[str, dict[int, list[str]]]) -> None:
+    """The README's examples are correct user code to mypy too."""
+    assert errors["readme.py"] == {}
 
 
 def test_each_slip_is_a_type_error(errors: dict[str, dict[int, list[str]]]) -> None:
