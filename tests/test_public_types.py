@@ -27,6 +27,8 @@ GOOD = dedent(
     import attrs
 
     from jido import ActionResult, AgentSpec, Context, Plugin, Route, SetState, action, cmd, ok
+    from jido import serde
+    from jido_interpreters import AsyncRuntime, DryRun, Simulation, SyncRuntime
 
 
     @attrs.frozen
@@ -78,6 +80,25 @@ GOOD = dedent(
     # What startup stamps is schedules: their signals are there to read.
     first = spec.startup(spec.new("c1"))[0]
     first_id: str = first.signal.id
+
+
+    # Runtimes given the spec itself, and serde, give agents of its state class.
+    def run() -> None:
+        rt = SyncRuntime([spec])
+        started: int = rt.start(spec, "c1").state.count
+        by_name = rt.start("counter", "c2")  # by name: an agent of any state
+        label: str = by_name.state.whatever
+        dry: int = DryRun([spec]).start(spec, "c1", {"count": 2}).state.count
+        simulated: int = Simulation([spec]).start(spec, "c1", Counter(1)).state.count
+        back = serde.agent_from_json(serde.to_json(spec.new("c1")), spec)
+        decoded: int = back.state.count
+        codec = serde.Codec()
+        again: int = codec.agent_from_json(codec.to_json(back), spec).state.count
+
+
+    async def arun() -> None:
+        async with AsyncRuntime([spec]) as rt:
+            started: int = (await rt.start(spec, "c1")).state.count
     increment_route = Route(pattern="counter.increment", target=increment)
     """
 )
@@ -86,9 +107,10 @@ BAD = dedent(
     """
     from __future__ import annotations
 
-    from jido import AgentSpec, Plugin, Route
+    from jido import Agent, AgentSpec, Plugin, Route, serde
+    from jido_interpreters import AsyncRuntime, Simulation, SyncRuntime
 
-    from good import Audit, Counter, audit, audit_route, bare, increment, increment_route
+    from good import Audit, Counter, audit, audit_route, bare, increment, increment_route, spec
 
     # Routes and actions of another state class than the spec's or the plugin's.
     AgentSpec(name="a", state=Counter, routes=[audit_route])  # E: "S" of "AgentSpec"
@@ -96,6 +118,18 @@ BAD = dedent(
     Plugin(name="p", state=Audit, routes=[increment_route])  # E: "P" of "Plugin"
     Plugin(name="p", state=Audit, actions=[increment])  # E: "P" of "Plugin"
     slice_of_audits: Plugin[Audit] = bare  # E: "Plugin[EmptyState]"
+
+
+    # An agent's state read as another class than its spec's, or started with one.
+    def run(rt: SyncRuntime, sim: Simulation, text: str) -> None:
+        label: str = rt.start(spec, "c1").state.count  # E: Incompatible types in assignment
+        rt.start(spec, "c2", Audit())  # E: of "start"
+        sim.start(spec, "c3", Audit())  # E: of "start"
+        audited: Agent[Audit] = serde.agent_from_json(text, spec)  # E: expected "AgentSpec[Audit]"
+
+
+    async def arun(rt: AsyncRuntime) -> None:
+        label: str = (await rt.start(spec, "c1")).state.count  # E: Incompatible types
     """
 )
 
