@@ -10,7 +10,9 @@ other line any error. mypy is slow, so the snippets are batched into this one ru
 
 from __future__ import annotations
 
+import gc
 import re
+import sys
 from pathlib import Path
 from textwrap import dedent
 
@@ -154,19 +156,27 @@ def errors(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[int, list
     (where / "readme.py").write_text("\n".join(blocks))
     config = where / "mypy.ini"
     config.write_text(CONFIG.format(core=ROOT / "core", interpreters=ROOT / "interpreters"))
-    stdout, stderr, _ = api.run(
-        [
-            "--config-file",
-            str(config),
-            "--cache-dir",
-            str(where / ".mypy_cache"),
-            "--no-error-summary",
-            "--hide-error-context",
-            str(where / "good.py"),
-            str(where / "bad.py"),
-            str(where / "readme.py"),
-        ]
-    )
+    # mypy runs in this process and changes the recursion limit and the garbage collector's
+    # thresholds for good: put back, or tests that run after this one and count on the
+    # usual limit (how deep JSON parses) would see another.
+    limit, thresholds = sys.getrecursionlimit(), gc.get_threshold()
+    try:
+        stdout, stderr, _ = api.run(
+            [
+                "--config-file",
+                str(config),
+                "--cache-dir",
+                str(where / ".mypy_cache"),
+                "--no-error-summary",
+                "--hide-error-context",
+                str(where / "good.py"),
+                str(where / "bad.py"),
+                str(where / "readme.py"),
+            ]
+        )
+    finally:
+        sys.setrecursionlimit(limit)
+        gc.set_threshold(*thresholds)
     assert not stderr, stderr
     found: dict[str, dict[int, list[str]]] = {"good.py": {}, "bad.py": {}, "readme.py": {}}
     for text in stdout.splitlines():
