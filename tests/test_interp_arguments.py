@@ -336,17 +336,17 @@ def test_every_runtime_refuses_a_bad_agent_id(
         SPEC.new(bad)  # type: ignore[arg-type]
     for runtime in (SyncRuntime([SPEC]), DryRun([SPEC])):
         with pytest.raises(error, match=re.escape(message)):
-            runtime.start(SPEC, bad)  # type: ignore[arg-type]
+            runtime.start(SPEC, bad)  # type: ignore[call-overload]
         assert runtime.agent_ids == ()
     sim = Simulation([SPEC])
     with pytest.raises(error, match=re.escape(message)):
-        sim.start(SPEC, bad)  # type: ignore[arg-type]
+        sim.start(SPEC, bad)  # type: ignore[call-overload]
     assert sim.run().started == ()
 
     async def on_async() -> None:
         rt = AsyncRuntime([SPEC])
         with pytest.raises(error, match=re.escape(message)):
-            await rt.start(SPEC, bad)  # type: ignore[arg-type]
+            await rt.start(SPEC, bad)  # type: ignore[call-overload]
         assert rt.agent_ids == ()
         await rt.shutdown()
 

@@ -21,7 +21,7 @@ directives) or ``Failure`` (a message or a :class:`Problem`), which ``step`` tur
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, Final, Generic, Literal, TypeAlias, TypeVar, final, overload
 
 import attrs
@@ -98,9 +98,12 @@ ActionResult: TypeAlias = Result[Outcome[S], "Problem | str"]
 
 
 def ok(
-    state: S | None = None, /, *directives: Directive, ops: tuple[StateOp, ...] = ()
+    state: S | None = None, /, *directives: Directive, ops: Iterable[StateOp] = ()
 ) -> Result[Outcome[S], Problem | str]:
     """``Success(Outcome(state, ops, directives))``: the usual way to end an action.
+
+    ``ops`` may be any iterable of state operations (a list, a tuple); the outcome holds
+    them as a tuple.
 
     >>> ok(None).unwrap().directives
     ()

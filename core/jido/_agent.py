@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from typing import Any, Final, Generic, TypeVar, final
+from typing import Any, Final, Generic, TypeVar, cast, final
 
 import attrs
 from cattrs.errors import StructureHandlerNotFoundError
@@ -322,12 +322,14 @@ def _reason(exc: Exception) -> str:
 
 
 # Typed converters: with ``converter=tuple`` the attrs plugin would type the arguments as
-# ``Iterable[_T_co]`` and lose the element types.
-def _routes(value: Iterable[Route[Action[Any, Any]]]) -> tuple[Route[Action[Any, Any]], ...]:
+# ``Iterable[_T_co]`` and lose the element types. The plugin types ``__init__``'s arguments
+# from the converters', so routes and actions are generic in the state: an action for
+# another state class is a type error where the spec is built, not ``Any``.
+def _routes(value: Iterable[Route[Action[S, Any]]]) -> tuple[Route[Action[S, Any]], ...]:
     return items(value, "AgentSpec routes", "Route values")
 
 
-def _actions(value: Iterable[Action[Any, Any]]) -> tuple[Action[Any, Any], ...]:
+def _actions(value: Iterable[Action[S, Any]]) -> tuple[Action[S, Any], ...]:
     return items(value, "AgentSpec actions", "actions")
 
 
@@ -488,12 +490,16 @@ class AgentSpec(Generic[S]):
             slices={p.name: p.state() for p in self.plugins},  # fixed by Agent's converter
         )
 
-    def startup(self, agent: Agent[S]) -> tuple[Directive, ...]:
+    def startup(self, agent: Agent[S]) -> tuple[Schedule | Cron, ...]:
         """The spec's and plugins' schedules, stamped for ``agent``: what to register on start."""
         declared: list[Directive] = list(self.schedules)
         for plugin in self.plugins:
             declared.extend(plugin.schedules)
-        return stamp(declared, agent_id=agent.id, cause_id=f"start:{agent.id}", cause=None)
+        # ``stamp`` gives each directive back as one of its own class, its signal stamped.
+        return cast(
+            "tuple[Schedule | Cron, ...]",
+            stamp(declared, agent_id=agent.id, cause_id=f"start:{agent.id}", cause=None),
+        )
 
 
 def _retarget(route: Route[Any], target: Instruction) -> Route[Instruction]:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any, Generic, TypeVar, final
+from typing import Any, Generic, final
 
 import attrs
+from typing_extensions import TypeVar
 
 from ._action import Action
 from ._directives import Cron, Schedule
@@ -14,8 +15,6 @@ from ._router import Route
 
 __all__ = ["EmptyState", "Plugin"]
 
-P = TypeVar("P")
-
 
 @final
 @attrs.frozen
@@ -23,11 +22,18 @@ class EmptyState:
     """The state slice of a plugin that keeps none."""
 
 
-def _routes(value: Iterable[Route[Action[Any, Any]]]) -> tuple[Route[Action[Any, Any]], ...]:
+# Defaults to EmptyState, as ``state`` does: ``Plugin(name="p")`` is a Plugin[EmptyState]
+# (a TypeVar without a default leaves a type checker nothing to infer it from).
+P = TypeVar("P", default=EmptyState)
+
+
+# Generic in the slice's state, as AgentSpec's: the attrs plugin types ``__init__``'s
+# arguments from the converters', so an action for another state is a type error.
+def _routes(value: Iterable[Route[Action[P, Any]]]) -> tuple[Route[Action[P, Any]], ...]:
     return items(value, "Plugin routes", "Route values")
 
 
-def _actions(value: Iterable[Action[Any, Any]]) -> tuple[Action[Any, Any], ...]:
+def _actions(value: Iterable[Action[P, Any]]) -> tuple[Action[P, Any], ...]:
     return items(value, "Plugin actions", "actions")
 
 

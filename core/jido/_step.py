@@ -63,9 +63,15 @@ class Step(Generic[S]):
 
 #: What ``cmd`` accepts for one instruction: an action, its name, either paired with params
 #: (a mapping, or an instance of the action's params class), or a full :class:`Instruction`.
+#: Not generic in the agent's state: a plugin's action, given itself, runs on its slice, of
+#: another state class than the agent's; an action that is not the spec's is an ``Error``
+#: directive when ``cmd`` runs.
 InstructionLike: TypeAlias = (
-    "Action[Any, Any] | str | Instruction | tuple[Action[Any, Any] | str, Mapping[str, object]]"
-    " | tuple[Action[Any, Any] | str, object]"
+    Action[Any, Any]
+    | str
+    | Instruction
+    | tuple[Action[Any, Any] | str, Mapping[str, object]]
+    | tuple[Action[Any, Any] | str, object]
 )
 
 

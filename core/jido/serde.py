@@ -45,7 +45,7 @@ import re
 from collections.abc import Callable, Mapping
 from collections.abc import Set as AbstractSet
 from datetime import datetime
-from typing import Any, Final, Union, final, get_args, get_origin
+from typing import Any, Final, TypeVar, Union, final, get_args, get_origin
 
 import attrs
 import cattrs
@@ -73,6 +73,8 @@ __all__ = [
     "to_dict",
     "to_json",
 ]
+
+S = TypeVar("S")
 
 _DIRECTIVE_TAGS: Final[Mapping[type[Any], str]] = {
     d.Emit: "emit",
@@ -495,7 +497,7 @@ class Codec:
         """Decode a problem object. Raises :class:`DecodeError`."""
         return self._structure(raw, Problem, "problem")  # type: ignore[no-any-return]
 
-    def agent_from_dict(self, raw: object, spec: AgentSpec[Any]) -> Agent[Any]:
+    def agent_from_dict(self, raw: object, spec: AgentSpec[S]) -> Agent[S]:
         """Decode an agent of ``spec``. Raises :class:`DecodeError`, also on a spec mismatch,
         and on a state (or plugin slice) holding a field its class does not have: decoding
         does not drop what was stored."""
@@ -544,7 +546,7 @@ class Codec:
         what is no text)."""
         return self.directive_from_dict(_load(text, "directive"))
 
-    def agent_from_json(self, text: str | bytes | bytearray, spec: AgentSpec[Any]) -> Agent[Any]:
+    def agent_from_json(self, text: str | bytes | bytearray, spec: AgentSpec[S]) -> Agent[S]:
         """Decode an agent of ``spec`` from JSON text. Raises :class:`DecodeError` (a
         ``TypeError`` for what is no text)."""
         return self.agent_from_dict(_load(text, "agent"), spec)

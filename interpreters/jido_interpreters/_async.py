@@ -49,7 +49,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from threading import get_ident
-from typing import Any, Final, TypeAlias, final
+from typing import Any, Final, TypeAlias, TypeVar, final, overload
 
 import attrs
 from opentelemetry import trace
@@ -134,6 +134,8 @@ __all__ = [
 log = logging.getLogger("jido.runtime")
 
 #: How many signals an agent handles in a row before it lets the event loop run others.
+S = TypeVar("S")
+
 _FAIR_SHARE: Final = 64
 
 #: An async effect handler: gets the ``Invoke`` args, returns a JSON-able result or raises.
@@ -528,8 +530,15 @@ class AsyncRuntime:
         )
         return self._spans.carry(sig) if self._spans.enabled else sig
 
+    @overload
+    async def start(
+        self, spec: AgentSpec[S], id: str, state: S | Mapping[str, Any] | None = None
+    ) -> Agent[S]: ...
+    @overload
+    async def start(self, spec: str, id: str, state: object = None) -> Agent[Any]: ...
     async def start(self, spec: AgentSpec[Any] | str, id: str, state: object = None) -> Agent[Any]:
-        """Start an agent and its declared schedules; returns the new agent.
+        """Start an agent and its declared schedules; returns the new agent (given the spec
+        itself, not its name, typed as an agent of the spec's state class).
 
         With storage, the agent is registered (durably) before it starts, so it is recovered
         even if it never handles a signal.

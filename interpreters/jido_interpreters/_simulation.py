@@ -53,7 +53,7 @@ import random
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from types import MappingProxyType
-from typing import Any, final
+from typing import Any, TypeVar, final, overload
 
 import attrs
 
@@ -90,6 +90,8 @@ from ._sim_events import (
 from ._sync import EFFECT_NEEDS, EffectHandler
 
 __all__ = ["Scenario", "Simulation", "simulate"]
+
+S = TypeVar("S")
 
 # ---------------------------------------------------------------------------- the facade
 
@@ -206,12 +208,20 @@ class Simulation:
 
     # ------------------------------------------------------------------ setup
 
+    @overload
+    def start(
+        self, spec: AgentSpec[S], id: str, state: S | Mapping[str, Any] | None = None
+    ) -> Agent[S]: ...
+    @overload
+    def start(self, spec: str, id: str, state: object = None) -> Agent[Any]: ...
     def start(self, spec: AgentSpec[Any] | str, id: str, state: object = None) -> Agent[Any]:
         """Start an agent before the run (registering its spec if given one).
 
         Returns:
             The new agent. Its startup schedules are armed on virtual time; what went wrong
             executing them (a bad cron expression) is a problem of its ``AgentStarted`` event.
+            Given the spec itself, not its name, it is typed as an agent of the spec's state
+            class.
 
         Raises:
             RuntimeError: the run has begun.

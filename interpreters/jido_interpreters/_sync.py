@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from decimal import Decimal
 from fractions import Fraction
-from typing import Any, Final, TypeAlias, final
+from typing import Any, Final, TypeAlias, TypeVar, final, overload
 
 from jido import (
     ActionCrashed,
@@ -38,6 +38,8 @@ from ._policy import PASSING, CrashHandled
 from ._trace import TraceEntry
 
 __all__ = ["EffectHandler", "SyncRuntime"]
+
+S = TypeVar("S")
 
 #: A synchronous effect handler: gets the ``Invoke`` args, returns a JSON-able result or
 #: raises. Its outcome returns to the agent as the ``on_ok`` / ``on_error`` signal.
@@ -91,11 +93,18 @@ class _Runtime:
 
     _kernel: Kernel
 
+    @overload
+    def start(
+        self, spec: AgentSpec[S], id: str, state: S | Mapping[str, Any] | None = None
+    ) -> Agent[S]: ...
+    @overload
+    def start(self, spec: str, id: str, state: object = None) -> Agent[Any]: ...
     def start(self, spec: AgentSpec[Any] | str, id: str, state: object = None) -> Agent[Any]:
         """Start an agent (registering its spec if given one) and run until idle.
 
         Returns:
-            The agent once everything its start caused has been handled.
+            The agent once everything its start caused has been handled. Given the spec
+            itself, not its name, it is typed as an agent of the spec's state class.
 
         Raises:
             ValueError: an agent with this id is already running, or the id is empty or
