@@ -10,14 +10,13 @@ other line any error. mypy is slow, so the snippets are batched into this one ru
 
 from __future__ import annotations
 
-import gc
 import re
+import subprocess
 import sys
 from pathlib import Path
 from textwrap import dedent
 
 import pytest
-from mypy import api
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
@@ -156,27 +155,30 @@ def errors(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[int, list
     (where / "readme.py").write_text("\n".join(blocks))
     config = where / "mypy.ini"
     config.write_text(CONFIG.format(core=ROOT / "core", interpreters=ROOT / "interpreters"))
-    # mypy runs in this process and changes the recursion limit and the garbage collector's
-    # thresholds for good: put back, or tests that run after this one and count on the
-    # usual limit (how deep JSON parses) would see another.
-    limit, thresholds = sys.getrecursionlimit(), gc.get_threshold()
-    try:
-        stdout, stderr, _ = api.run(
-            [
-                "--config-file",
-                str(config),
-                "--cache-dir",
-                str(where / ".mypy_cache"),
-                "--no-error-summary",
-                "--hide-error-context",
-                str(where / "good.py"),
-                str(where / "bad.py"),
-                str(where / "readme.py"),
-            ]
-        )
-    finally:
-        sys.setrecursionlimit(limit)
-        gc.set_threshold(*thresholds)
+    # In another process: mypy run in this one changes the recursion limit and the garbage
+    # collector's thresholds for good, which tests run after it would see.
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mypy",
+            "--config-file",
+            str(config),
+            "--cache-dir",
+            str(where / ".mypy_cache"),
+            "--no-error-summary",
+            "--hide-error-context",
+            str(where / "good.py"),
+            str(where / "bad.py"),
+            str(where / "readme.py"),
+        ],
+        cwd=where,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=600,
+    )
+    stdout, stderr = done.stdout, done.stderr
     assert not stderr, stderr
     found: dict[str, dict[int, list[str]]] = {"good.py": {}, "bad.py": {}, "readme.py": {}}
     for text in stdout.splitlines():

@@ -133,9 +133,9 @@ __all__ = [
 
 log = logging.getLogger("jido.runtime")
 
-#: How many signals an agent handles in a row before it lets the event loop run others.
 S = TypeVar("S")
 
+#: How many signals an agent handles in a row before it lets the event loop run others.
 _FAIR_SHARE: Final = 64
 
 #: An async effect handler: gets the ``Invoke`` args, returns a JSON-able result or raises.
