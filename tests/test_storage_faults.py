@@ -1281,3 +1281,39 @@ def test_a_redis_server_that_may_evict_keys_is_refused(redis_url: str) -> None:
     store = RedisStorage(redis_url, prefix=prefix)  # noeviction again: claimed
     store.claim()
     store.close()
+
+
+class SlowRelease(Flaky):
+    """A claimable store whose ``release`` waits until it is told to go on."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.releasing = threading.Event()
+        self.go = threading.Event()
+        self.waited: bool | None = None
+
+    def claim(self) -> None:
+        pass
+
+    def release(self) -> None:
+        self.releasing.set()
+        self.waited = self.go.wait(5)
+
+
+def test_shutdown_releases_a_slow_store_off_the_event_loop(tmp_path: Path) -> None:
+    """A store slow to release its claim (a stalled Redis server answers only when its
+    client's timeouts run out) does not stop the event loop: the loop's other tasks run
+    meanwhile. Here the only one that lets the release finish is such a task; run on the
+    loop, the release waited out its five seconds."""
+    store = SlowRelease(tmp_path / "db")
+
+    async def main() -> None:
+        rt = await _system(store)
+        closing = asyncio.create_task(rt.shutdown())
+        while not store.releasing.is_set():
+            await asyncio.sleep(0.01)
+        store.go.set()
+        await asyncio.wait_for(closing, timeout=10)
+
+    asyncio.run(main())
+    assert store.waited is True

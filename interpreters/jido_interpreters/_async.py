@@ -1303,7 +1303,10 @@ class AsyncRuntime:
             self._committer = None
             release = getattr(self._storage, "release", None)
             if release is not None:
-                release()
+                # Off the event loop: a store that stalls (a Redis server that does not
+                # answer, for as long as its client's timeouts) must not stop every other
+                # task of the process meanwhile.
+                await asyncio.to_thread(release)
         for agent_id, (_, journalled) in self._leftover.items():
             if journalled:
                 left[agent_id] = (*left.get(agent_id, ()), *journalled)
