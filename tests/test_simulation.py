@@ -1358,6 +1358,24 @@ def test_bad_fault_plans_are_refused_naming_the_field(fields: dict[str, Any], fi
         assert all(f"{k} {v!r}" in reason for k, v in fields.items()), reason
 
 
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"drop": 0.1, "delay": 0.2, "duplicate": 0.3, "reorder": 0.4},
+        # Added as floats, these come to 1.0000000000000002.
+        {"drop": 0.34, "delay": 0.56, "duplicate": 0.1},
+        {"drop": 0.01, "delay": 0.2, "duplicate": 0.68, "reorder": 0.11},
+    ],
+)
+def test_fault_probabilities_summing_to_one_up_to_rounding_are_accepted(
+    fields: dict[str, Any],
+) -> None:
+    """Message faults whose probabilities add up to 1 as written are a valid plan (every
+    message gets one of them), even where adding the floats rounds a little above 1."""
+    plan = FaultPlan(**fields)
+    assert {k: getattr(plan, k) for k in fields} == fields
+
+
 def test_fault_plans_from_json_report_the_line() -> None:
     """Parsing a plan file reports the line of the offending key."""
     assert fault_plan_from_json('{"drop": 0.25, "max_delay": 2}') == FaultPlan(
