@@ -590,6 +590,19 @@ def test_a_durable_crash_keeps_the_agent_and_its_timers() -> None:
     assert all(isinstance(e, AgentCrashed) for e in rest if not isinstance(e, SignalDelivered))
 
 
+def test_the_crashed_agent_is_drawn_among_the_running_ones() -> None:
+    """A crash befalls any running agent, not always the first one started: a run of
+    several agents tests the recovery of each."""
+    crashed: set[str] = set()
+    for seed in range(5):
+        sim = Simulation([COUNTER], seed=seed, faults=FaultPlan(crash=0.5))
+        for agent_id in ("a", "b", "c"):
+            sim.start(COUNTER, agent_id)
+            sim.send(agent_id, "counter.bump")
+        crashed |= {e.agent_id for e in sim.run().events if isinstance(e, AgentCrashed)}
+    assert len(crashed) > 1, crashed
+
+
 def test_a_durable_crash_invokes_effects_in_flight_again() -> None:
     """An effect whose outcome had not arrived when its agent crashed is invoked again on
     recovery (at-least-once): the handler runs twice, one outcome arrives."""
