@@ -752,6 +752,21 @@ def test_effect_latency_is_recorded_and_the_outcome_arrives_late() -> None:
     assert '"kind":"effect_delayed"' in simulation_to_jsonl(result)
 
 
+def test_effect_latency_is_bounded_by_max_latency_not_max_delay() -> None:
+    """An injected effect latency is drawn up to ``max_latency``; ``max_delay`` bounds the
+    delay of messages only, so the two faults are tuned apart."""
+    plan = FaultPlan(effect_latency=1.0, max_latency=0.01, max_delay=5.0)
+    slow: list[EffectDelayed] = []
+    for seed in range(3):
+        sim = Simulation([CALLER], seed=seed, faults=plan, effects={"fx.echo": lambda a: "e"})
+        sim.start(CALLER, "x")
+        for _ in range(5):
+            sim.send("x", "fx.go")
+        slow += [e for e in sim.run().events if isinstance(e, EffectDelayed)]
+    assert len(slow) == 15  # every effect was slowed
+    assert all(0 <= e.until - e.at <= 0.01 for e in slow)
+
+
 def test_a_stopped_agents_timers_do_not_fire_into_its_successor() -> None:
     """A child that armed a timer and stopped is replaced under the same id: the old
     timer is dropped, as in SyncRuntime, and does not ring in the new child."""
