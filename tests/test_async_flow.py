@@ -41,6 +41,7 @@ from jido_interpreters import (
     ShutdownReport,
     SQLiteStorage,
 )
+from jido_interpreters._mailbox import Item, Mailbox
 
 
 @attrs.frozen
@@ -134,6 +135,36 @@ def test_senders_waiting_for_room_are_served_in_turn() -> None:
             assert rt.state("a").seen == ("S0", "S1", "S2")
 
     run(main)
+
+
+def test_a_woken_sender_whose_room_was_taken_keeps_its_place() -> None:
+    """Senders A, B, C wait in that order for room in a mailbox of 1. The room a ``get``
+    frees is A's, but an internal put (another agent's signal, an effect outcome) fills it
+    before A runs: A waits again at the front of the line, not behind B and C, so the
+    three still get in in the order they came."""
+
+    def item(name: str) -> Item:
+        return (Signal(type="t.note", source="/t", id=name), None, None)
+
+    async def main() -> list[str]:
+        mb = Mailbox(1)
+        mb.put_internal(item("first"))
+
+        async def send(name: str) -> None:
+            await mb.wait_room()
+            mb.put_internal(item(name))
+
+        senders = [asyncio.create_task(send(name)) for name in "ABC"]
+        await asyncio.sleep(0)  # all three wait for room, in that order
+        assert (await mb.get())[0].id == "first"  # frees the room, reserved for A
+        mb.put_internal(item("internal"))  # takes it before A runs
+        await asyncio.sleep(0)  # A runs, finds no room and waits again
+        assert not any(s.done() for s in senders)
+        got = [(await mb.get())[0].id for _ in range(4)]
+        await asyncio.gather(*senders)
+        return got
+
+    assert run(main) == ["internal", "A", "B", "C"]
 
 
 def test_senders_waiting_for_room_hear_of_a_shutdown_at_once() -> None:

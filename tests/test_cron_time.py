@@ -99,13 +99,16 @@ def test_a_fixed_time_job_ticks_once_on_the_day_the_clocks_go_back(
         ("*/20 1 * * *", ("05:00", "05:20", "05:40", "06:00", "06:20", "06:40")),
         # A range of hours is no fixed time either: 01:30 EDT, 01:30 EST, 02:30 EST.
         ("30 1-2 * * *", ("05:30", "06:30", "07:30")),
+        # A step in the seconds (the sixth field) too: at 01:30:00 and 01:30:30, both passes.
+        ("30 1 * * * */30", ("05:30", "05:30", "06:30", "06:30")),
     ],
 )
 def test_an_interval_job_ticks_in_both_passes_of_the_repeated_hour(
     expression: str, expected: tuple[str, ...]
 ) -> None:
-    """A job with ``*``, a range or a step in its minute or hour field runs by real time:
-    the repeated hour is an hour like any other, and it ticks in both passes."""
+    """A job with ``*``, a range or a step in its minute or hour field (or its seconds
+    field, if it has one) runs by real time: the repeated hour is an hour like any other,
+    and it ticks in both passes."""
     start = datetime(2026, 11, 1, 4, 30, tzinfo=UTC)
     assert ticks(expression, NEW_YORK, start, hours=3.5)[: len(expected)] == tuple(
         f"11-01 {t}" for t in expected

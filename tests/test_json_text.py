@@ -101,6 +101,24 @@ def test_freeze_refuses_them_in_enum_members_too() -> None:
     assert "more than 4300 digits" in refusal([Big.HUGE])
 
 
+def test_a_float_subclass_is_frozen_as_a_plain_float_and_checked() -> None:
+    """A float subclass (numpy's float64 is one) becomes a plain float, so the frozen value
+    compares and serializes as JSON reads it back; and it is checked as one: a NaN or an
+    infinity is refused, as JSON has no such value."""
+
+    class F(float):
+        pass
+
+    assert type(freeze(F(1.5))) is float
+    assert freeze(F(1.5)) == 1.5
+    assert freeze({"x": [F(2.0)]}) == FrozenMap({"x": (2.0,)})
+    nested = freeze([F(2.0)])
+    assert isinstance(nested, tuple)
+    assert type(nested[0]) is float
+    assert refusal(F("nan")) == refusal(float("nan"))
+    assert "not a finite number" in refusal({"x": [F("inf")]})
+
+
 def test_a_refused_value_that_repr_cannot_show_is_still_a_type_error() -> None:
     """The repr of an integer past the limit raises ValueError: a message quoting one (a set
     holding it, not JSON for other reasons) shows what it is instead."""

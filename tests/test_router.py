@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from jido import MAX_PRIORITY, MIN_PRIORITY, InvalidPattern, Route, Router, Signal
+from jido._router import _MEMO_LIMIT
 
 
 def sig(type: str, data: object = None) -> Signal:
@@ -242,6 +243,19 @@ def test_repeated_lookups_agree() -> None:
     for i in range(5000):
         r.candidates(f"a.t{i}")
     assert targets(r, "a.b") == ["y", "x"]
+
+
+def test_the_memo_stays_within_its_limit() -> None:
+    """A router memoizes the routes of each signal type it has seen, up to a limit: a
+    process routing ever new types (an id in the type) keeps its memory bounded, and the
+    answers stay right after the memo is cleared."""
+    r = Router([Route(pattern="a.*", target="x"), Route(pattern="a.b", target="y")])
+    for i in range(_MEMO_LIMIT + 10):
+        r.candidates(f"a.t{i}")
+        assert len(r._memo) <= _MEMO_LIMIT
+        assert len(r._unguarded) <= _MEMO_LIMIT
+    assert targets(r, "a.b") == ["y", "x"]
+    assert targets(r, f"a.t{_MEMO_LIMIT}") == ["x"]
 
 
 def test_router_equality_and_routes() -> None:

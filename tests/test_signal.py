@@ -377,3 +377,17 @@ def test_derived_ids_do_not_collide_when_ids_contain_the_separator() -> None:
     assert jido.derive_id("s", "a\x1fb", 0) != jido.derive_id("s", "a", 0, salt="b")
     assert jido.derive_id("s\x1fa", "b", 0) == jido.derive_id("s\x1fa", "b", 0)
     assert jido.derive_id("s", "a", 0) == jido.derive_id("s", "a", 0)
+
+
+@pytest.mark.parametrize(
+    ("parent", "agent", "salt"),
+    [("s\x1fa", "b", ""), ("s", "a\x1fb", ""), ("s", "a", "x\x1fy")],
+    ids=["in-parent", "in-agent", "in-salt"],
+)
+def test_derived_ids_keep_their_position_when_a_part_contains_the_separator(
+    parent: str, agent: str, salt: str
+) -> None:
+    """The length-prefixed form, used when a part contains U+001F, still depends on the
+    position: the signals one handling produces from such an id get distinct ids."""
+    ids = {jido.derive_id(parent, agent, position, salt) for position in range(3)}
+    assert len(ids) == 3

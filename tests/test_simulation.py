@@ -590,6 +590,19 @@ def test_a_durable_crash_keeps_the_agent_and_its_timers() -> None:
     assert all(isinstance(e, AgentCrashed) for e in rest if not isinstance(e, SignalDelivered))
 
 
+def test_the_crashed_agent_is_drawn_among_the_running_ones() -> None:
+    """A crash befalls any running agent, not always the first one started: a run of
+    several agents tests the recovery of each."""
+    crashed: set[str] = set()
+    for seed in range(5):
+        sim = Simulation([COUNTER], seed=seed, faults=FaultPlan(crash=0.5))
+        for agent_id in ("a", "b", "c"):
+            sim.start(COUNTER, agent_id)
+            sim.send(agent_id, "counter.bump")
+        crashed |= {e.agent_id for e in sim.run().events if isinstance(e, AgentCrashed)}
+    assert len(crashed) > 1, crashed
+
+
 def test_a_durable_crash_invokes_effects_in_flight_again() -> None:
     """An effect whose outcome had not arrived when its agent crashed is invoked again on
     recovery (at-least-once): the handler runs twice, one outcome arrives."""
@@ -737,6 +750,21 @@ def test_effect_latency_is_recorded_and_the_outcome_arrives_late() -> None:
     assert outcome.at == slow.until <= slow.at + 3.0
     assert result.agents["x"].state.got == ("ok",)
     assert '"kind":"effect_delayed"' in simulation_to_jsonl(result)
+
+
+def test_effect_latency_is_bounded_by_max_latency_not_max_delay() -> None:
+    """An injected effect latency is drawn up to ``max_latency``; ``max_delay`` bounds the
+    delay of messages only, so the two faults are tuned apart."""
+    plan = FaultPlan(effect_latency=1.0, max_latency=0.01, max_delay=5.0)
+    slow: list[EffectDelayed] = []
+    for seed in range(3):
+        sim = Simulation([CALLER], seed=seed, faults=plan, effects={"fx.echo": lambda a: "e"})
+        sim.start(CALLER, "x")
+        for _ in range(5):
+            sim.send("x", "fx.go")
+        slow += [e for e in sim.run().events if isinstance(e, EffectDelayed)]
+    assert len(slow) == 15  # every effect was slowed
+    assert all(0 <= e.until - e.at <= 0.01 for e in slow)
 
 
 def test_a_stopped_agents_timers_do_not_fire_into_its_successor() -> None:
@@ -1356,6 +1384,24 @@ def test_bad_fault_plans_are_refused_naming_the_field(fields: dict[str, Any], fi
     if len(fields) > 1:  # a sum: it says which fields add up to what, unrounded
         reason = caught.value.reason
         assert all(f"{k} {v!r}" in reason for k, v in fields.items()), reason
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"drop": 0.1, "delay": 0.2, "duplicate": 0.3, "reorder": 0.4},
+        # Added as floats, these come to 1.0000000000000002.
+        {"drop": 0.34, "delay": 0.56, "duplicate": 0.1},
+        {"drop": 0.01, "delay": 0.2, "duplicate": 0.68, "reorder": 0.11},
+    ],
+)
+def test_fault_probabilities_summing_to_one_up_to_rounding_are_accepted(
+    fields: dict[str, Any],
+) -> None:
+    """Message faults whose probabilities add up to 1 as written are a valid plan (every
+    message gets one of them), even where adding the floats rounds a little above 1."""
+    plan = FaultPlan(**fields)
+    assert {k: getattr(plan, k) for k in fields} == fields
 
 
 def test_fault_plans_from_json_report_the_line() -> None:

@@ -365,6 +365,26 @@ def test_plain_values_set_on_fields_become_what_the_field_declares() -> None:
     assert agent.state.meta == FrozenMap({"k": (1, 2)})
 
 
+def test_a_tuple_set_where_nothing_is_declared_is_frozen_inside() -> None:
+    """A tuple set on a field declared ``Any`` is walked into like a list: a dict or list
+    it holds is frozen too, so the state stays hashable and equals its JSON round trip (a
+    dict left inside the tuple would make the agent unhashable)."""
+    value: tuple[Any, ...] = (1, {"a": [2]})
+
+    @action()
+    def fill(s: Holder, params: NoParams, ctx: Context) -> ActionResult[Holder]:
+        return ok(None, ops=(SetPath(("anything",), value),))
+
+    spec = AgentSpec(name="holder", state=Holder, actions=[fill])
+    result = cmd(spec, spec.new("h"), fill)
+    assert result.problems == ()
+    agent = result.agent
+    assert agent.state.anything == (1, FrozenMap({"a": (2,)}))
+    assert type(agent.state.anything[1]) is FrozenMap
+    hash(agent)
+    assert agent_from_json(to_json(agent), spec) == agent
+
+
 def test_a_plain_value_the_field_cannot_hold_is_a_state_problem() -> None:
     """A list where the field declares a nested attrs value is refused, naming the field."""
     problem = state_problem(Holder(), SetPath(("address",), [1, 2]))
