@@ -616,7 +616,10 @@ def test_restore_after_snapshots_every_5(backend: Backend) -> None:
     second_batch = [ext(i, data={"by": i}) for i in range(23, 32)]
 
     async def session(batch: list[Signal], *, fresh: bool) -> dict[str, Agent[Any]]:
-        rt = AsyncRuntime(SPECS, storage=backend.open(), snapshot_every=5)
+        # Periodic snapshots only: none at shutdown.
+        rt = AsyncRuntime(
+            SPECS, storage=backend.open(), snapshot_every=5, snapshot_at_shutdown=False
+        )
         try:
             if fresh:
                 await start_system(rt, "c1")
@@ -630,7 +633,7 @@ def test_restore_after_snapshots_every_5(backend: Backend) -> None:
             await rt.shutdown()
 
     async def reload() -> dict[str, Agent[Any]]:
-        async with restored(backend, snapshot_every=5) as rt:
+        async with restored(backend, snapshot_every=5, snapshot_at_shutdown=False) as rt:
             return agents_of(rt)
 
     before = asyncio.run(session(first_batch, fresh=True))
@@ -661,7 +664,10 @@ def test_snapshots_keep_up_with_frequent_restarts(backend: Backend) -> None:
     signals with ``snapshot_every=5``, the runtime still snapshots every 5 journal entries."""
 
     async def session(k: int) -> None:
-        rt = AsyncRuntime(SPECS, storage=backend.open(), snapshot_every=5)
+        # Periodic snapshots only: none at shutdown.
+        rt = AsyncRuntime(
+            SPECS, storage=backend.open(), snapshot_every=5, snapshot_at_shutdown=False
+        )
         try:
             if k == 0:
                 await start_system(rt, "c1")
@@ -1254,10 +1260,16 @@ def test_a_replayed_stop_tells_the_parent_and_the_children(
 
 
 def _prepare(backend: Backend, *, snapshot_every: int = 1000, boss: bool = False) -> None:
-    """tally, c1 (3 adds: entries 1-3) and c2 (1 add); optionally a boss with a child."""
+    """tally, c1 (3 adds: entries 1-3) and c2 (1 add); optionally a boss with a child. No
+    snapshot at shutdown: the journal is left to replay, as a crash leaves it."""
 
     async def main() -> None:
-        async with AsyncRuntime(SPECS, storage=backend.open(), snapshot_every=snapshot_every) as rt:
+        async with AsyncRuntime(
+            SPECS,
+            storage=backend.open(),
+            snapshot_every=snapshot_every,
+            snapshot_at_shutdown=False,
+        ) as rt:
             await start_system(rt, "c1", "c2")
             for i in range(3):
                 await rt.cast("c1", "t.add", {"by": i + 1})
@@ -2489,7 +2501,8 @@ def test_a_child_whose_registration_was_lost_is_spawned_without_a_second_notice(
     storage lost is spawned again by recovery, its parent not told a second time."""
 
     async def main() -> None:
-        async with AsyncRuntime(SPECS, storage=backend.open()) as rt:
+        # As a crash leaves it: the spawn is in the journal's tail, to replay.
+        async with AsyncRuntime(SPECS, storage=backend.open(), snapshot_at_shutdown=False) as rt:
             await rt.start(BOSS, "boss")
             await rt.cast("boss", "t.hire", {"tag": "kid"})
             await rt.wait_until("boss", lambda a: len(a.state.trail) == 1, timeout=5)
@@ -2545,3 +2558,53 @@ def test_a_spawn_handled_in_the_shutdown_drain_starts_its_child_without_storage(
         ]
 
     asyncio.run(main())
+
+
+@action(params=By)
+def add_tenfold(state: Count, p: By, ctx: Context) -> ActionResult[Count]:
+    """The counter's ``add`` as a later release changed it."""
+    return ok(_plus(state, p.by * 10), emit_to("tally", "t.added", {"by": p.by * 10}))
+
+
+COUNTER_CHANGED = attrs.evolve(COUNTER, routes=[Route(pattern="t.add", target=add_tenfold)])
+
+
+def test_a_graceful_shutdown_snapshots_what_each_agent_handled(backend: Backend) -> None:
+    """Shutdown snapshots every agent that handled journal entries since its last snapshot,
+    so a restore replays none of them: code deployed in between (here, ``add`` changed)
+    does not rewrite the agents' history, as replaying it through that code did. Without
+    the snapshot (``snapshot_at_shutdown=False``, or a crash) the tail is replayed."""
+
+    async def write(store: Backend, **kw: Any) -> dict[str, Agent[Any]]:
+        async with AsyncRuntime(SPECS, storage=store.open(), **kw) as rt:
+            await start_system(rt, "c1")
+            for i in range(3):
+                await rt.cast("c1", "t.add", {"by": i + 1})
+            await rt.wait_idle(timeout=5)
+            return agents_of(rt)
+
+    async def deployed(store: Backend) -> dict[str, Agent[Any]]:
+        async with restored(store, (COUNTER_CHANGED, TALLY, BOSS)) as rt:
+            return agents_of(rt)
+
+    before = asyncio.run(write(backend))
+    snap, tail = backend.open().load("c1")
+    assert snap is not None
+    assert (snap.seq, tail) == (3, [])
+    assert asyncio.run(deployed(backend)) == before
+    crashed = attrs.evolve(
+        backend, path=backend.path.with_name("crashed.db"), prefix=f"{backend.prefix}crashed:"
+    )
+    try:
+        asyncio.run(write(crashed, snapshot_at_shutdown=False))
+        _, tail = crashed.open().load("c1")
+        assert [e.seq for e in tail] == [1, 2, 3]
+        assert asyncio.run(deployed(crashed))["c1"].state.n == 60  # replayed, by the new code
+    finally:
+        crashed.close()
+
+
+def test_snapshot_at_shutdown_is_a_bool() -> None:
+    """A truthy value is not taken for True: the option decides what a restore replays."""
+    with pytest.raises(TypeError, match="snapshot_at_shutdown must be True or False"):
+        AsyncRuntime(SPECS, snapshot_at_shutdown=1)  # type: ignore[arg-type]

@@ -276,6 +276,11 @@ class AsyncRuntime:
         clock: the wall clock for signal times and cron (injectable for tests).
         storage: makes agents durable (see :meth:`restore`); ``None``: in memory only.
         snapshot_every: with storage, snapshot an agent after this many journalled steps.
+        snapshot_at_shutdown: with storage, snapshot every running agent that handled
+            journal entries since its last snapshot when :meth:`shutdown` stops it, so a
+            restore after a graceful shutdown replays none of what it had handled (not
+            through code deployed since, either: see docs/runtime.md, "Deploying new code").
+            ``False`` leaves the journal's tail to replay, as a crash does.
         upgrade: with storage, brings a stored state of an older ``schema_version`` up to
             date on recovery: ``upgrade(spec_name, stored_version, raw) -> raw``, ``raw``
             the stored agent as JSON data (``state``, ``slices``, ``version``...); raise to
@@ -287,7 +292,8 @@ class AsyncRuntime:
 
     Raises:
         ValueError: ``snapshot_every`` is not an integer >= 1, or two specs share a name.
-        TypeError: an option is not an :class:`AgentOptions`; a handler is not callable, or
+        TypeError: ``snapshot_at_shutdown`` is not a bool; an option is not an
+            :class:`AgentOptions`; a handler is not callable, or
             of the wrong kind (a plain function as an effect handler or sensor, an async
             one as a sink or directive handler), named in the message.
 
@@ -321,6 +327,7 @@ class AsyncRuntime:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         storage: Storage | None = None,
         snapshot_every: int = 1000,
+        snapshot_at_shutdown: bool = True,
         tracer_provider: trace.TracerProvider | None = None,
         upgrade: Upgrade | None = None,
         codec: Codec | None = None,
@@ -329,6 +336,10 @@ class AsyncRuntime:
             raise ValueError(f"snapshot_every must be an integer >= 1, not {snapshot_every!r}")
         if snapshot_every < 1:
             raise ValueError(f"snapshot_every must be an integer >= 1, not {snapshot_every!r}")
+        if not isinstance(snapshot_at_shutdown, bool):
+            raise TypeError(
+                f"snapshot_at_shutdown must be True or False, not {snapshot_at_shutdown!r}"
+            )
         # Every agent here is supervised: no ``None`` default (it means "unsupervised" to the
         # runtimes on virtual time, which share the check).
         checked = check_options(options, default_options)
@@ -369,6 +380,10 @@ class AsyncRuntime:
         # Agents storage holds (not stopped) that no restore has brought back yet: what is
         # sent to them is journalled for their recovery, not a dead letter.
         self._dormant: set[str] = set()
+        # Agents whose journal holds the only durable record of a link to a child (its
+        # write to storage failed): not snapshotted, so that recovery replays the step
+        # that made the link, and makes it again (see supervision.link_written).
+        self._unlinked: set[str] = set()
         self._restoring = 0  # restores under way
         # Restores and thaws under way: the agents each may bring back (``None``: all), and
         # a future resolved when it ends (see durable.recovered).
@@ -416,6 +431,7 @@ class AsyncRuntime:
         self._spans = Spans(tracer_provider)
         self._storage = storage
         self._snapshot_every = snapshot_every
+        self._snapshot_at_shutdown = snapshot_at_shutdown
         self._upgrade = upgrade
         self._codec = codec or Codec()
         self._committer: Committer | None = None
@@ -1274,6 +1290,9 @@ class AsyncRuntime:
                     reply.set_exception(RuntimeClosed("the runtime shut down"))
         self._hibernated.clear()
         for agent_id, srv in list(self._servers.items()):
+            if self._storage is not None and self._snapshot_at_shutdown:
+                # What it handled is not replayed on restore (through code deployed since).
+                durable.snapshot_at_shutdown(self, srv)
             # Resends queued for their calls only are not left: the first ones are.
             queued = tuple(sig for sig, _, seq in srv.mailbox.items if seq != RESENT)
             if queued:

@@ -354,21 +354,48 @@ def maybe_snapshot(rt: AsyncRuntime, srv: Server, seq: int) -> None:
     restart's notice is on its way: see :func:`announce_restart`)."""
     srv.last_seq = seq
     srv.since_snapshot += 1
-    if srv.since_snapshot >= rt._snapshot_every and not srv.stopped and srv.notice is None:
-        srv.since_snapshot = 0
-        try:
-            record = snapshot_record(srv.agent, srv.spec, seq, srv.outbox(), rt._codec)
-        except Exception as exc:
-            # A state the codec cannot write: the journal still holds every signal, so
-            # recovery replays it instead. The agent goes on; the next snapshot tries again.
-            log.error(
-                "agent %s: snapshot failed, recovery will replay its journal: %s",
-                srv.agent.id,
-                exc,
-                extra={"jido": {"agent": srv.agent.id}},
-            )
-            return
-        rt._commit().post("snapshot", record)
+    if (
+        srv.since_snapshot >= rt._snapshot_every
+        and not srv.stopped
+        and srv.notice is None
+        and srv.agent.id not in rt._unlinked
+    ):
+        _snapshot(rt, srv)
+
+
+def snapshot_at_shutdown(rt: AsyncRuntime, srv: Server) -> None:
+    """Before shutdown stops a running agent: snapshot it if it handled journal entries
+    since its last snapshot (not while a restart's notice is on its way, as above).
+
+    Then a restore after a graceful shutdown replays nothing the agent had handled: only
+    what was journalled and not yet handled (reported as left). Code deployed in between
+    (an action changed, a route removed, an effect added before another, whose key then
+    moves) does not rewrite the agent's history, as replaying that history through it
+    would. Only a crash leaves a tail to replay."""
+    if (
+        srv.since_snapshot
+        and not srv.stopped
+        and srv.notice is None
+        and srv.agent.id not in rt._unlinked
+    ):
+        _snapshot(rt, srv)
+
+
+def _snapshot(rt: AsyncRuntime, srv: Server) -> None:
+    srv.since_snapshot = 0
+    try:
+        record = snapshot_record(srv.agent, srv.spec, srv.last_seq, srv.outbox(), rt._codec)
+    except Exception as exc:
+        # A state the codec cannot write: the journal still holds every signal, so
+        # recovery replays it instead. The agent goes on; the next snapshot tries again.
+        log.error(
+            "agent %s: snapshot failed, recovery will replay its journal: %s",
+            srv.agent.id,
+            exc,
+            extra={"jido": {"agent": srv.agent.id}},
+        )
+        return
+    rt._commit().post("snapshot", record)
 
 
 async def hibernate(rt: AsyncRuntime, agent_id: str) -> None:
@@ -730,7 +757,12 @@ async def _restore(
             ):
                 adoptee.parent = (rec.agent_id, adopt.tag)
                 adopter.children[adopt.tag] = adopt.child_id
-                rt._commit().post("parent", (adopt.child_id, rec.agent_id, adopt.tag))
+                rt._commit().post(
+                    "parent",
+                    (adopt.child_id, rec.agent_id, adopt.tag),
+                    supervision.link_written,
+                    (rt, rec.agent_id),
+                )
     for rec, spec, plan, hib, upgraded in started:
         srv = rt._servers[rec.agent_id]
         if srv.stopped:

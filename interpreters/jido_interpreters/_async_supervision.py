@@ -287,3 +287,20 @@ def _lifecycle(
         time=rt._clock(),
     )
     rt._deliver(target, sig)
+
+
+def link_written(ctx: tuple[AsyncRuntime, str], _: object, exc: BaseException | None) -> None:
+    """After storage wrote (or failed to write) a child's link to ``ctx[1]``, its parent:
+    a failed write leaves the parent's journal, the step that made the link, as the only
+    durable record of it, so the parent is not snapshotted any more (a snapshot would
+    stand in for that step, and a recovery would not make the link again)."""
+    if exc is not None:
+        rt, parent_id = ctx
+        rt._unlinked.add(parent_id)
+        log.error(
+            "storage parent failed: %s; agent %s is not snapshotted any more, so that"
+            " recovery makes the link again",
+            exc,
+            parent_id,
+            extra={"jido": {"agent": parent_id, "operation": "parent"}},
+        )
