@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import re
+
 from hypothesis import given
 from hypothesis import strategies as st
 
 from jido import MAX_PRIORITY, MIN_PRIORITY, Route, Router
+from jido._router import _Node, _walk
 
 # A small alphabet, so that generated patterns and types actually meet.
 LITERALS = ("a", "b", "c")
@@ -147,3 +150,51 @@ def test_equal_priorities_and_patterns_keep_registration_order(pats: list[str], 
         if i in found:
             assert i + n in found
             assert found.index(i) < found.index(i + n)
+
+
+def as_regex(pattern: str) -> re.Pattern[str]:
+    """A second reference: the pattern as a regex over ``"." + type`` (each segment of the
+    type is a dot and a name; '*' is one of those, '**' any number of them)."""
+    parts = {"*": r"\.[^.]+", "**": r"(?:\.[^.]+)*"}
+    return re.compile("".join(parts.get(seg, re.escape("." + seg)) for seg in pattern.split(".")))
+
+
+@st.composite
+def long_patterns(draw: st.DrawFn) -> str:
+    """Like ``patterns``, longer and with '**' more often (several in one pattern)."""
+    segments = draw(st.lists(st.sampled_from((*LITERALS, "*", "**", "**")), min_size=1, max_size=7))
+    cleaned = [s for i, s in enumerate(segments) if not (s == "**" and segments[i - 1 : i] == [s])]
+    return ".".join(cleaned)
+
+
+long_types = st.lists(st.sampled_from((*LITERALS, "d")), min_size=1, max_size=40).map(".".join)
+
+
+def trie_nodes(root: _Node[int]) -> int:
+    count, todo = 0, [root]
+    while todo:
+        node = todo.pop()
+        count += 1
+        todo.extend(node.children.values())
+        todo.extend(c for c in (node.star, node.dstar) if c is not None)
+    return count
+
+
+@given(st.lists(st.tuples(long_patterns(), priorities), max_size=10), long_types)
+def test_candidates_agree_with_patterns_as_regexes_on_long_types(
+    specs: list[tuple[str, int]], signal_type: str
+) -> None:
+    """Longer types and patterns with several '**': the trie finds exactly the routes whose
+    pattern, read as a regex, matches, in run order (priority, specificity, registration);
+    and its walk goes through at most one state per (trie node, position)."""
+    router = build(specs)
+    hits = [i for i, (p, _) in enumerate(specs) if as_regex(p).fullmatch("." + signal_type)]
+
+    def key(i: int) -> tuple[int, int, int, int, int]:
+        lit, star, neg_dstar = specificity(specs[i][0])
+        return (-specs[i][1], -lit, -star, -neg_dstar, i)
+
+    assert [r.target for r in router.candidates(signal_type)] == sorted(hits, key=key)
+    segments = signal_type.split(".")
+    _, states = _walk(router._root, segments)
+    assert states <= trie_nodes(router._root) * (len(segments) + 1)

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from jido import MAX_PRIORITY, MIN_PRIORITY, InvalidPattern, Route, Router, Signal
-from jido._router import _MEMO_LIMIT
+from jido._router import _MEMO_LIMIT, _Node, _walk
 
 
 def sig(type: str, data: object = None) -> Signal:
@@ -291,3 +291,40 @@ def test_many_double_stars_match_in_polynomial_time() -> None:
     finally:
         os_signal.alarm(0)
         os_signal.signal(os_signal.SIGALRM, previous)
+
+
+def trie_nodes(node: _Node[Any]) -> int:
+    """How many nodes the trie below (and with) ``node`` has."""
+    count, todo = 0, [node]
+    while todo:
+        n = todo.pop()
+        count += 1
+        todo.extend(n.children.values())
+        todo.extend(c for c in (n.star, n.dstar) if c is not None)
+    return count
+
+
+def test_a_very_long_type_is_matched_in_work_linear_in_its_length() -> None:
+    """A type of 20,000 segments (a webhook's, say) against patterns with several ``**``:
+    the right routes in the right order, no recursion limit hit, and the walk goes through
+    at most one state per (trie node, position): linear work, where looping over every
+    remaining position at each '**' was quadratic (seconds for such a type)."""
+    router = Router(
+        [
+            Route(pattern="**", target="all"),
+            Route(pattern="**.error.**", target="error"),
+            Route(pattern="a.**.b.**.c", target="abc"),
+            Route(pattern="a.*", target="a-one"),
+            Route(pattern="**.error.*.missing", target="missing"),
+            Route(pattern="*.**.d", target="ends-d"),
+        ]
+    )
+    segments = ["a", *(["b", "error", "c"] * 6666), "c"]
+    assert len(segments) == 20_000
+    assert [r.target for r in router.candidates(".".join(segments))] == ["abc", "error", "all"]
+    # One literal each: the '*' makes "*.**.d" the more specific.
+    longer = ".".join([*segments, "d"])
+    assert [r.target for r in router.candidates(longer)] == ["ends-d", "error", "all"]
+    ends, states = _walk(router._root, segments)
+    assert {r.target for node in ends for _, r in node.entries} == {"abc", "error", "all"}
+    assert states <= trie_nodes(router._root) * (len(segments) + 1)

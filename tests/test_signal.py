@@ -10,6 +10,7 @@ import pytest
 
 import jido
 from jido import FrozenMap, InvalidSignal, Signal
+from jido._signal import _VALID_TYPE_MEMO_LENGTH, _VALID_TYPES, _VALID_TYPES_LIMIT
 from jido.serde import signal_from_json, to_json
 
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
@@ -391,3 +392,25 @@ def test_derived_ids_keep_their_position_when_a_part_contains_the_separator(
     position: the signals one handling produces from such an id get distinct ids."""
     ids = {jido.derive_id(parent, agent, position, salt) for position in range(3)}
     assert len(ids) == 3
+
+
+def test_a_long_type_is_checked_every_time_and_not_kept() -> None:
+    """Types already checked are remembered only when short: a long one (100 KB, from a
+    webhook say) is checked each time it comes, valid or not, and never held in memory."""
+    long_type = ".".join(f"s{i}" for i in range(20_000))
+    assert len(long_type) > 100_000 > _VALID_TYPE_MEMO_LENGTH
+    for _ in range(2):
+        assert Signal(type=long_type, source="/test", id="s1").type == long_type
+        assert Signal.draft(long_type).type == long_type
+    assert long_type not in _VALID_TYPES
+    bad = long_type + ".."
+    for _ in range(2):
+        with pytest.raises(InvalidSignal):
+            Signal(type=bad, source="/test", id="s1")
+        with pytest.raises(InvalidSignal):
+            Signal.draft(bad)
+    assert bad not in _VALID_TYPES
+    # Right at the bound, a type is still remembered (while the memo has room).
+    edge = "e" * _VALID_TYPE_MEMO_LENGTH
+    Signal.draft(edge)
+    assert edge in _VALID_TYPES or len(_VALID_TYPES) >= _VALID_TYPES_LIMIT

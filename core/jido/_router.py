@@ -122,12 +122,14 @@ class Route(Generic[T]):
 
 class _Node(Generic[T]):
     # Mutable only while the router is being built; never after.
-    __slots__ = ("children", "dstar", "entries", "star")
+    __slots__ = ("children", "dstar", "entries", "loops", "star")
 
-    def __init__(self) -> None:
+    def __init__(self, *, loops: bool = False) -> None:
         self.children: dict[str, _Node[T]] = {}
         self.star: _Node[T] | None = None
         self.dstar: _Node[T] | None = None
+        # Whether this node is reached by a '**': there one more segment keeps it where it is.
+        self.loops = loops
         self.entries: list[tuple[tuple[int, int, int, int, int], Route[T]]] = []
 
 
@@ -158,7 +160,7 @@ class Router(Generic[T]):
                     node.star = node.star or _Node()
                     node = node.star
                 elif seg == "**":
-                    node.dstar = node.dstar or _Node()
+                    node.dstar = node.dstar or _Node(loops=True)
                     node = node.dstar
                 else:
                     node = node.children.setdefault(seg, _Node())
@@ -189,10 +191,8 @@ class Router(Generic[T]):
         found = self._memo.get(signal_type)
         if found is not None:
             return found
-        segments = signal_type.split(".")
-        hits: dict[int, tuple[tuple[int, int, int, int, int], Route[T]]] = {}
-        self._walk(self._root, segments, 0, hits, set())
-        found = tuple(route for _, route in sorted(hits.values(), key=lambda e: e[0]))
+        ends, _ = _walk(self._root, signal_type.split("."))
+        found = tuple(route for _, route in sorted(e for node in ends for e in node.entries))
         if len(self._memo) >= _MEMO_LIMIT:
             self._memo.clear()
             self._unguarded.clear()
@@ -210,34 +210,43 @@ class Router(Generic[T]):
             return found  # the same tuple for every signal of this type: strategies memo on it
         return tuple(r for r in found if r.guard is None or r.guard(signal))
 
-    def _walk(
-        self,
-        node: _Node[T],
-        segments: list[str],
-        i: int,
-        hits: dict[int, tuple[tuple[int, int, int, int, int], Route[T]]],
-        visited: set[tuple[int, int]],
-    ) -> None:
-        # Each (node, position) is walked once: what it finds does not depend on the way
-        # there, and without this a pattern with several '**' is exponential in the length
-        # of the type (a type comes from outside: that would be a way to stall a step).
-        here = (id(node), i)
-        if here in visited:
-            return
-        visited.add(here)
-        if node.dstar is not None:
-            # '**' swallows segments i..k-1 for every k, including none at all.
-            for k in range(i, len(segments) + 1):
-                self._walk(node.dstar, segments, k, hits, visited)
-        if i == len(segments):
-            for entry in node.entries:
-                hits[entry[0][4]] = entry
-            return
-        child = node.children.get(segments[i])
-        if child is not None:
-            self._walk(child, segments, i + 1, hits, visited)
-        if node.star is not None:
-            self._walk(node.star, segments, i + 1, hits, visited)
+
+def _walk(root: _Node[T], segments: list[str]) -> tuple[set[_Node[T]], int]:
+    """The trie nodes where ``segments`` end (their entries are the matches), and how many
+    (node, position) states the walk went through.
+
+    One pass over the segments, carrying the set of nodes reached so far (a node entered by
+    a '**' is also reached with none of its segments: a '**' may match none; and from a '**'
+    node no other is, as ``**.**`` is not a pattern). A '**' node stays in the set for each
+    further segment, one more it swallows. Each (node, position) is thus visited once: the
+    cost is at most the nodes times the segments, whatever the patterns (a type comes from
+    outside: a costlier walk would be a way to stall a step), and no recursion, however long
+    the type.
+    """
+    here: set[_Node[T]] = {root}
+    if root.dstar is not None:
+        here.add(root.dstar)
+    states = len(here)
+    for segment in segments:
+        after: set[_Node[T]] = set()
+        for node in here:
+            if node.loops:
+                after.add(node)
+            child = node.children.get(segment)
+            if child is not None:
+                after.add(child)
+                if child.dstar is not None:
+                    after.add(child.dstar)
+            child = node.star
+            if child is not None:
+                after.add(child)
+                if child.dstar is not None:
+                    after.add(child.dstar)
+        if not after:
+            return after, states
+        here = after
+        states += len(here)
+    return here, states
 
 
 def _overlap(a: tuple[str, ...], b: tuple[str, ...]) -> bool:

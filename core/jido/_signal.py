@@ -375,9 +375,12 @@ _set_datacontenttype = Signal.__dict__["datacontenttype"].__set__
 _set_extensions = Signal.__dict__["extensions"].__set__
 
 # Signal types already checked by ``Signal.draft``: a pure memo (the check depends on the
-# string alone), bounded so that a stream of ever-new types cannot grow it without limit.
+# string alone), bounded so that a stream of ever-new types cannot grow it without limit:
+# in count, and in size, as only short types are kept (a longer one, rare and perhaps from
+# outside, is checked each time: otherwise 4,096 types of 100 KB would be held for ever).
 _VALID_TYPES: dict[str, None] = {}
 _VALID_TYPES_LIMIT: Final = 4096
+_VALID_TYPE_MEMO_LENGTH: Final = 128
 
 
 def _check_type(given: object) -> None:
@@ -385,5 +388,5 @@ def _check_type(given: object) -> None:
         raise InvalidSignal(
             "type", given, "expected dot-separated segments of letters, digits, '_' or '-'"
         )
-    if len(_VALID_TYPES) < _VALID_TYPES_LIMIT:
+    if len(given) <= _VALID_TYPE_MEMO_LENGTH and len(_VALID_TYPES) < _VALID_TYPES_LIMIT:
         _VALID_TYPES[given] = None
