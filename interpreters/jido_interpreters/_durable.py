@@ -281,7 +281,8 @@ def decode_agent(
 
     Raises:
         SchemaMismatch: older (or newer) version and no upgrade for it.
-        CorruptJournal: the data does not decode (``seq`` says where).
+        CorruptJournal: the data does not decode, or does not fit the spec (``seq`` says
+            where).
     """
     try:
         raw = json.loads(raw_text)
@@ -306,6 +307,14 @@ def decode_agent(
                 f"its plugin slices {reason} (if the spec's plugins changed since it was"
                 f" stored, give spec {spec.name!r} a new schema_version and an upgrade that"
                 " adds or drops the slices in the stored agent's 'slices')"
+            )
+        elif exc.what == "FSM status":
+            # The spec's FSM lost the status since the agent was stored: the agent would
+            # refuse every signal the table controls, for ever.
+            reason = (
+                f"{reason} (if the FSM changed since it was stored, give spec"
+                f" {spec.name!r} a new schema_version and an upgrade that moves the stored"
+                " agent's 'status' to one of them)"
             )
         elif exc.what == "agent state" or exc.what.startswith("plugin slice "):
             # Seldom damage; mostly a class changed under the stored value (a field gone,
