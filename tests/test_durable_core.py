@@ -467,6 +467,69 @@ def test_an_older_schema_needs_an_upgrade(open_store: Callable[[], Storage]) -> 
     run(main)
 
 
+def _upgrade_refused(
+    open_store: Callable[[], Storage], specs: list[AgentSpec[Any]], hook: Any
+) -> SchemaMismatch:
+    """The one SchemaMismatch a restore under ``specs`` with ``hook`` fails with."""
+
+    async def main() -> SchemaMismatch:
+        rt = AsyncRuntime(specs, storage=open_store(), upgrade=hook)
+        try:
+            with pytest.raises(RecoveryError) as info:
+                await rt.restore()
+            assert rt.agent_ids == ()
+        finally:
+            await rt.shutdown()
+        (err,) = info.value.exceptions
+        assert isinstance(err, SchemaMismatch)
+        assert (err.agent_id, err.spec) == ("c", "counter")
+        assert str(err) in str(info.value)
+        return err
+
+    return run(main)
+
+
+def test_an_upgrade_hook_that_raises_is_said_to_have_raised(
+    open_store: Callable[[], Storage],
+) -> None:
+    """The SchemaMismatch of a hook that raised says so, with the exception, which is also
+    its cause: not that no hook covers the version."""
+    _prepared(open_store)
+    problem = ValueError("unknown label format")
+
+    def upgrade(spec: str, version: int, raw: dict[str, Any]) -> dict[str, Any]:
+        raise problem
+
+    err = _upgrade_refused(open_store, [COUNTER_V2, TALLY], upgrade)
+    assert str(err) == (
+        "agent 'c': stored state has schema version 1, spec 'counter' is at 2, and the"
+        " upgrade hook raised ValueError: unknown label format"
+    )
+    assert err.__cause__ is problem
+
+
+def test_a_store_of_a_newer_schema_version_is_a_downgrade(
+    open_store: Callable[[], Storage],
+) -> None:
+    """A store written by a newer version of the spec (code rolled back): the SchemaMismatch
+    says so, and no upgrade hook is asked (none applies to a downgrade)."""
+    _prepared(open_store, COUNTER_V2)  # type: ignore[arg-type]
+    asked: list[int] = []
+
+    def upgrade(spec: str, version: int, raw: dict[str, Any]) -> dict[str, Any]:
+        asked.append(version)
+        return raw
+
+    err = _upgrade_refused(open_store, [COUNTER, TALLY], upgrade)
+    assert str(err) == (
+        "agent 'c': stored state has schema version 2, spec 'counter' is at 1: the store was"
+        " written by a newer version of the spec (a downgrade, which no upgrade hook applies"
+        " to)"
+    )
+    assert (err.stored, err.current) == (2, 1)
+    assert asked == []
+
+
 @action()
 def _move(state: Count, _: NoParams, ctx: Context) -> ActionResult[Count]:
     """Count a move of the door."""

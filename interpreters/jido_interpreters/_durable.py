@@ -37,6 +37,7 @@ import json
 from collections import deque
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any, TypeAlias, final
 
 import attrs
@@ -280,7 +281,9 @@ def decode_agent(
     """Decode a stored agent, upgrading its state from an older schema version.
 
     Raises:
-        SchemaMismatch: older (or newer) version and no upgrade for it.
+        SchemaMismatch: an older version and no upgrade for it, or an upgrade hook that
+            raised (the exception is the cause); or a newer version (a downgrade, which
+            no hook is asked to do).
         CorruptJournal: the data does not decode, or does not fit the spec (``seq`` says
             where).
     """
@@ -289,14 +292,15 @@ def decode_agent(
     except ValueError as exc:  # not JSON; or bytes that are not UTF-8 (UnicodeDecodeError)
         raise CorruptJournal(agent_id, seq, f"not JSON ({exc})") from None
     if stored_version != spec.schema_version:
+        mismatch = partial(SchemaMismatch, agent_id, spec.name, stored_version, spec.schema_version)
         if upgrade is None or stored_version > spec.schema_version:
-            raise SchemaMismatch(agent_id, spec.name, stored_version, spec.schema_version)
+            raise mismatch()
         try:
             raw = upgrade(spec.name, stored_version, raw)
         except PASSING:
             raise
         except BaseException as exc:
-            raise SchemaMismatch(agent_id, spec.name, stored_version, spec.schema_version) from exc
+            raise mismatch(why=f"the upgrade hook raised {type(exc).__name__}: {exc}") from exc
     try:
         agent = codec.agent_from_dict(raw, spec)
     except DecodeError as exc:
