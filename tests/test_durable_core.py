@@ -508,6 +508,39 @@ def test_an_upgrade_hook_that_raises_is_said_to_have_raised(
     assert err.__cause__ is problem
 
 
+@pytest.mark.parametrize(
+    ("returned", "said"),
+    [
+        (lambda raw: None, "returned None, not the stored agent"),
+        (lambda raw: [raw], "returned list [{"),
+        (
+            lambda raw: raw["state"],
+            "returned a dict without 'id', 'spec', 'state', 'version', 'status': not the"
+            " stored agent",
+        ),
+        (
+            lambda raw: {k: v for k, v in raw.items() if k != "status"},
+            "returned a dict without 'status': not the stored agent",
+        ),
+    ],
+)
+def test_an_upgrade_hook_that_returns_no_stored_agent_is_said_to(
+    open_store: Callable[[], Storage], returned: Callable[[dict[str, Any]], object], said: str
+) -> None:
+    """A hook must return the stored agent as a dict (see ``AsyncRuntime``'s ``upgrade``): one
+    that returns something else (a forgotten ``return``, the state alone) is told as what
+    it returned, not as a stored agent that does not decode."""
+    _prepared(open_store)
+
+    def upgrade(spec: str, version: int, raw: dict[str, Any]) -> Any:
+        return returned(raw)
+
+    err = _upgrade_refused(open_store, [COUNTER_V2, TALLY], upgrade)
+    prefix = "agent 'c': stored state has schema version 1, spec 'counter' is at 2, and the"
+    assert str(err).startswith(f"{prefix} upgrade hook {said}")
+    assert "a dict with 'id', 'spec', 'state', 'version', 'status'..." in str(err)
+
+
 def test_a_store_of_a_newer_schema_version_is_a_downgrade(
     open_store: Callable[[], Storage],
 ) -> None:

@@ -38,7 +38,7 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from functools import partial
-from typing import Any, TypeAlias, final
+from typing import Any, Final, TypeAlias, final
 
 import attrs
 import orjson
@@ -268,6 +268,17 @@ class Replayed:
         return self.stopped_by is not None
 
 
+#: What a stored agent (``Codec.to_dict`` of it) always holds, as an upgrade hook must
+#: return it.
+_AGENT_KEYS: Final = ("id", "spec", "state", "version", "status")
+_AGENT_KEYS_TEXT: Final = ", ".join(map(repr, _AGENT_KEYS))
+
+
+def _what(value: object) -> str:
+    """``value`` named in a message: ``None``, or its type and a short repr."""
+    return "None" if value is None else f"{type(value).__name__} {value!r:.60}"
+
+
 def decode_agent(
     raw_text: str,
     spec: AgentSpec[Any],
@@ -282,8 +293,8 @@ def decode_agent(
 
     Raises:
         SchemaMismatch: an older version and no upgrade for it, or an upgrade hook that
-            raised (the exception is the cause); or a newer version (a downgrade, which
-            no hook is asked to do).
+            raised (the exception is the cause) or returned no stored agent (a dict); or a
+            newer version (a downgrade, which no hook is asked to do).
         CorruptJournal: the data does not decode, or does not fit the spec (``seq`` says
             where).
     """
@@ -301,6 +312,19 @@ def decode_agent(
             raise
         except BaseException as exc:
             raise mismatch(why=f"the upgrade hook raised {type(exc).__name__}: {exc}") from exc
+        # Told here, not as data that does not decode: the stored agent may be sound and
+        # the hook's result what is wrong (a forgotten return, the state returned alone).
+        if not isinstance(raw, dict):
+            raise mismatch(
+                why=f"the upgrade hook returned {_what(raw)}, not the stored agent (a dict"
+                f" with {_AGENT_KEYS_TEXT}...)"
+            )
+        missing = [k for k in _AGENT_KEYS if k not in raw]
+        if missing:
+            raise mismatch(
+                why=f"the upgrade hook returned a dict without {', '.join(map(repr, missing))}:"
+                f" not the stored agent, a dict with {_AGENT_KEYS_TEXT}..."
+            )
     try:
         agent = codec.agent_from_dict(raw, spec)
     except DecodeError as exc:

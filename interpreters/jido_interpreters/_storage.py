@@ -269,8 +269,9 @@ class CorruptJournal(StorageError):
 class SchemaMismatch(StorageError):
     """A stored state has a ``schema_version`` other than its spec's, and could not be
     brought to it: an older one with no upgrade hook, or a hook that failed (``why`` says
-    how: it raised, the exception the ``__cause__``); or a newer one (the store was
-    written by a newer version of the spec: a downgrade, which no hook is asked to do)."""
+    how: it raised, the exception the ``__cause__``, or returned no stored agent); or a newer
+    one (the store was written by a newer version of the spec: a downgrade, which no hook is
+    asked to do)."""
 
     def __init__(
         self, agent_id: str, spec: str, stored: int, current: int, *, why: str | None = None
