@@ -20,6 +20,7 @@ import attrs
 import pytest
 
 from jido import (
+    FSM,
     ActionResult,
     AgentSpec,
     Context,
@@ -29,6 +30,7 @@ from jido import (
     Plugin,
     Route,
     Signal,
+    Transition,
     action,
     emit_to,
     invoke,
@@ -462,6 +464,204 @@ def test_an_older_schema_needs_an_upgrade(open_store: Callable[[], Storage]) -> 
         await rt.wait_idle(timeout=5)
         assert rt.state("c") == CountV2(total=3)
         await rt.shutdown()
+
+    run(main)
+
+
+def _upgrade_refused(
+    open_store: Callable[[], Storage], specs: list[AgentSpec[Any]], hook: Any
+) -> SchemaMismatch:
+    """The one SchemaMismatch a restore under ``specs`` with ``hook`` fails with."""
+
+    async def main() -> SchemaMismatch:
+        rt = AsyncRuntime(specs, storage=open_store(), upgrade=hook)
+        try:
+            with pytest.raises(RecoveryError) as info:
+                await rt.restore()
+            assert rt.agent_ids == ()
+        finally:
+            await rt.shutdown()
+        (err,) = info.value.exceptions
+        assert isinstance(err, SchemaMismatch)
+        assert (err.agent_id, err.spec) == ("c", "counter")
+        assert str(err) in str(info.value)
+        return err
+
+    return run(main)
+
+
+def test_an_upgrade_hook_that_raises_is_said_to_have_raised(
+    open_store: Callable[[], Storage],
+) -> None:
+    """The SchemaMismatch of a hook that raised says so, with the exception, which is also
+    its cause: not that no hook covers the version."""
+    _prepared(open_store)
+    problem = ValueError("unknown label format")
+
+    def upgrade(spec: str, version: int, raw: dict[str, Any]) -> dict[str, Any]:
+        raise problem
+
+    err = _upgrade_refused(open_store, [COUNTER_V2, TALLY], upgrade)
+    assert str(err) == (
+        "agent 'c': stored state has schema version 1, spec 'counter' is at 2, and the"
+        " upgrade hook raised ValueError: unknown label format"
+    )
+    assert err.__cause__ is problem
+
+
+@pytest.mark.parametrize(
+    ("returned", "said"),
+    [
+        (lambda raw: None, "returned None, not the stored agent"),
+        (lambda raw: [raw], "returned list [{"),
+        (
+            lambda raw: raw["state"],
+            "returned a dict without 'id', 'spec', 'state', 'version', 'status': not the"
+            " stored agent",
+        ),
+        (
+            lambda raw: {k: v for k, v in raw.items() if k != "status"},
+            "returned a dict without 'status': not the stored agent",
+        ),
+    ],
+)
+def test_an_upgrade_hook_that_returns_no_stored_agent_is_said_to(
+    open_store: Callable[[], Storage], returned: Callable[[dict[str, Any]], object], said: str
+) -> None:
+    """A hook must return the stored agent as a dict (see ``AsyncRuntime``'s ``upgrade``): one
+    that returns something else (a forgotten ``return``, the state alone) is told as what
+    it returned, not as a stored agent that does not decode."""
+    _prepared(open_store)
+
+    def upgrade(spec: str, version: int, raw: dict[str, Any]) -> Any:
+        return returned(raw)
+
+    err = _upgrade_refused(open_store, [COUNTER_V2, TALLY], upgrade)
+    prefix = "agent 'c': stored state has schema version 1, spec 'counter' is at 2, and the"
+    assert str(err).startswith(f"{prefix} upgrade hook {said}")
+    assert "a dict with 'id', 'spec', 'state', 'version', 'status'..." in str(err)
+
+
+def test_a_store_of_a_newer_schema_version_is_a_downgrade(
+    open_store: Callable[[], Storage],
+) -> None:
+    """A store written by a newer version of the spec (code rolled back): the SchemaMismatch
+    says so, and no upgrade hook is asked (none applies to a downgrade)."""
+    _prepared(open_store, COUNTER_V2)  # type: ignore[arg-type]
+    asked: list[int] = []
+
+    def upgrade(spec: str, version: int, raw: dict[str, Any]) -> dict[str, Any]:
+        asked.append(version)
+        return raw
+
+    err = _upgrade_refused(open_store, [COUNTER, TALLY], upgrade)
+    assert str(err) == (
+        "agent 'c': stored state has schema version 2, spec 'counter' is at 1: the store was"
+        " written by a newer version of the spec (a downgrade, which no upgrade hook applies"
+        " to)"
+    )
+    assert (err.stored, err.current) == (2, 1)
+    assert asked == []
+
+
+@action()
+def _move(state: Count, _: NoParams, ctx: Context) -> ActionResult[Count]:
+    """Count a move of the door."""
+    return ok(attrs.evolve(state, n=state.n + 1))
+
+
+def _door(rows: list[tuple[str, str, str]], schema_version: int = 1) -> AgentSpec[Count]:
+    return AgentSpec(
+        name="door",
+        state=Count,
+        strategy=FSM(
+            "open", [Transition(source=s, on=on, target=t, action=_move) for s, on, t in rows]
+        ),
+        schema_version=schema_version,
+    )
+
+
+#: The door, then one whose table lost ``closed`` (and with it ``door.open``).
+DOOR = _door([("open", "door.close", "closed"), ("closed", "door.open", "open")])
+DOOR_LOCKED = [("open", "door.lock", "locked"), ("locked", "door.unlock", "open")]
+
+
+def test_an_agent_in_a_status_its_fsm_lost_is_refused(open_store: Callable[[], Storage]) -> None:
+    """An agent snapshotted in a status the spec's FSM no longer names would refuse every
+    signal the table controls, for ever: restore and thaw refuse it (a CorruptJournal naming
+    it, saying what to do); an upgrade that moves its status brings it back, working. In a
+    status the FSM has, it comes back as it was."""
+
+    async def store() -> None:
+        rt = AsyncRuntime([DOOR], storage=open_store(), snapshot_every=1)
+        await rt.start(DOOR, "d")
+        await rt.call("d", "door.close")
+        await rt.start(DOOR, "e")
+        await rt.shutdown()
+
+    run(store)
+    lost = _door(DOOR_LOCKED)
+    reason = (
+        "the agent's status 'closed' is not one of the FSM's ['open', 'locked'] (if the FSM"
+        " changed since it was stored, give spec 'door' a new schema_version and an upgrade"
+        " that moves the stored agent's 'status' to one of them)"
+    )
+
+    async def refused() -> None:
+        rt = AsyncRuntime([lost], storage=open_store())
+        try:
+            with pytest.raises(RecoveryError) as info:
+                await rt.restore()
+            (err,) = info.value.exceptions
+            assert isinstance(err, CorruptJournal)
+            assert (err.agent_id, err.seq, err.reason) == ("d", -1, reason)
+            assert rt.agent_ids == ()
+            with pytest.raises(RecoveryError) as info:
+                await rt.thaw("d")
+            (err,) = info.value.exceptions
+            assert isinstance(err, CorruptJournal)
+            assert (err.agent_id, err.reason) == ("d", reason)
+        finally:
+            await rt.shutdown()
+
+    run(refused)
+
+    def upgrade(spec: str, version: int, raw: dict[str, Any]) -> dict[str, Any]:
+        return {**raw, "status": "locked" if raw["status"] == "closed" else raw["status"]}
+
+    async def upgraded() -> None:
+        rt = AsyncRuntime([_door(DOOR_LOCKED, 2)], storage=open_store(), upgrade=upgrade)
+        try:
+            assert set(await rt.restore()) == {"d", "e"}
+            assert (rt.agent("d").status, rt.agent("e").status) == ("locked", "open")
+            await rt.call("d", "door.unlock")
+            assert rt.agent("d").status == "open"
+            assert rt.state("d").n == 2
+        finally:
+            await rt.shutdown()
+
+    run(upgraded)
+
+
+def test_an_agent_in_a_status_its_fsm_has_comes_back_in_it(
+    open_store: Callable[[], Storage],
+) -> None:
+    """Every status the FSM reaches, snapshotted or replayed, comes back as it was."""
+
+    async def main() -> None:
+        for snapshot_every in (1, 1000):
+            rt = AsyncRuntime([DOOR], storage=open_store(), snapshot_every=snapshot_every)
+            await rt.start(DOOR, f"d{snapshot_every}")
+            await rt.start(DOOR, f"e{snapshot_every}")
+            await rt.call(f"d{snapshot_every}", "door.close")
+            await rt.shutdown()
+            rt = AsyncRuntime([DOOR], storage=open_store())
+            await rt.restore()
+            assert rt.agent(f"d{snapshot_every}").status == "closed"
+            assert rt.agent(f"e{snapshot_every}").status == "open"
+            await rt.call(f"d{snapshot_every}", "door.open")
+            assert rt.agent(f"d{snapshot_every}").status == "open"
+            await rt.shutdown()
 
     run(main)
 

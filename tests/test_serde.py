@@ -501,6 +501,51 @@ def test_agent_decode_error_message_is_exact(key: str, value: object, message: s
     assert f"cannot decode {info.value.what}: {info.value.reason}" == message
 
 
+DOOR = jido.AgentSpec(
+    name="door",
+    state=State,
+    strategy=jido.FSM(
+        "open",
+        [
+            jido.Transition(source="open", on="door.close", target="closed"),
+            jido.Transition(source="closed", on="door.lock", target="locked"),
+            jido.Transition(source="*", on="door.reset", target="open"),
+        ],
+    ),
+)
+
+
+def test_an_agent_decodes_in_every_status_its_fsm_has() -> None:
+    """A new agent's status, and every status a row leads to, decodes: only one the table
+    does not name is refused."""
+    assert DOOR.strategy.statuses == ("open", "closed", "locked")  # type: ignore[attr-defined]
+    agent = DOOR.new("d1")
+    assert agent_from_dict(to_dict(agent), DOOR) == agent
+    reached = []
+    for signal_type in ("door.close", "door.lock", "door.reset"):
+        agent = jido.step(DOOR, agent, Signal(type=signal_type, source="/t", id=signal_type)).agent
+        assert agent_from_dict(to_dict(agent), DOOR) == agent
+        reached.append(agent.status)
+    assert reached == ["closed", "locked", "open"]
+
+
+def test_an_agent_in_a_status_its_fsm_lacks_is_a_decode_error() -> None:
+    """An agent in a status its spec's FSM does not name would refuse every signal the
+    table controls, for ever: decoding refuses it, naming the status and the FSM's. A
+    strategy of another kind has no statuses to check against."""
+    raw = to_dict(DOOR.new("d1"))
+    raw["status"] = "ajar"
+    with pytest.raises(DecodeError) as info:
+        agent_from_dict(raw, DOOR)
+    assert str(info.value) == (
+        "cannot decode FSM status: the agent's status 'ajar' is not one of the FSM's"
+        " ['open', 'closed', 'locked']"
+    )
+    raw = agent_raw()
+    raw["status"] = "ajar"
+    assert agent_from_dict(raw, SPEC).status == "ajar"
+
+
 @pytest.mark.parametrize(
     ("where", "value"),
     [("state", {"count": 2, "gone": 1}), ("slices", {"metrics": {"hits": 1, "gone": 1}})],

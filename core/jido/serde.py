@@ -59,6 +59,7 @@ from ._errors import InvalidSignal, JidoError, Problem
 from ._json import lone_surrogate, thaw
 from ._signal import Signal
 from ._step import Step
+from ._strategy import FSM
 
 __all__ = [
     "Codec",
@@ -499,8 +500,10 @@ class Codec:
 
     def agent_from_dict(self, raw: object, spec: AgentSpec[S]) -> Agent[S]:
         """Decode an agent of ``spec``. Raises :class:`DecodeError`, also on a spec mismatch,
-        and on a state (or plugin slice) holding a field its class does not have: decoding
-        does not drop what was stored."""
+        on a state (or plugin slice) holding a field its class does not have (decoding does
+        not drop what was stored), and on a status the spec's :class:`FSM` does not have (an
+        agent in it would refuse every signal the table controls, for ever). A strategy of
+        another kind keeps its own notion of statuses, if any: its status is not checked."""
         if not isinstance(raw, Mapping):
             raise DecodeError("agent", f"expected a JSON object, got {type(raw).__name__}")
         if raw.get("spec") != spec.name:
@@ -524,6 +527,12 @@ class Codec:
         agent_id = self._structure(raw.get("id"), str, "agent id")
         version = self._structure(raw.get("version"), int, "agent version")
         status = self._structure(raw.get("status"), str, "agent status")
+        strategy = spec.strategy
+        if isinstance(strategy, FSM) and status not in strategy.statuses:
+            raise DecodeError(
+                "FSM status",
+                f"the agent's status {status!r} is not one of the FSM's {list(strategy.statuses)}",
+            )
         try:
             return Agent(
                 id=agent_id,

@@ -283,8 +283,10 @@ class AsyncRuntime:
             ``False`` leaves the journal's tail to replay, as a crash does.
         upgrade: with storage, brings a stored state of an older ``schema_version`` up to
             date on recovery: ``upgrade(spec_name, stored_version, raw) -> raw``, ``raw``
-            the stored agent as JSON data (``state``, ``slices``, ``version``...); raise to
-            refuse.
+            the stored agent as JSON data (``state``, ``slices``, ``version``...), returned
+            as the current version has it (a dict too: anything else is a
+            ``SchemaMismatch``); raise to refuse (a ``SchemaMismatch``, its cause what was
+            raised).
         codec: with storage, the codec for what is stored (one that knows any custom
             directives).
         tracer_provider: OpenTelemetry's; the global one if ``None`` (or the API's proxy

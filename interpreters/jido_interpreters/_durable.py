@@ -37,7 +37,8 @@ import json
 from collections import deque
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
-from typing import Any, TypeAlias, final
+from functools import partial
+from typing import Any, Final, TypeAlias, final
 
 import attrs
 import orjson
@@ -267,6 +268,17 @@ class Replayed:
         return self.stopped_by is not None
 
 
+#: What a stored agent (``Codec.to_dict`` of it) always holds, as an upgrade hook must
+#: return it.
+_AGENT_KEYS: Final = ("id", "spec", "state", "version", "status")
+_AGENT_KEYS_TEXT: Final = ", ".join(map(repr, _AGENT_KEYS))
+
+
+def _what(value: object) -> str:
+    """``value`` named in a message: ``None``, or its type and a short repr."""
+    return "None" if value is None else f"{type(value).__name__} {value!r:.60}"
+
+
 def decode_agent(
     raw_text: str,
     spec: AgentSpec[Any],
@@ -280,22 +292,39 @@ def decode_agent(
     """Decode a stored agent, upgrading its state from an older schema version.
 
     Raises:
-        SchemaMismatch: older (or newer) version and no upgrade for it.
-        CorruptJournal: the data does not decode (``seq`` says where).
+        SchemaMismatch: an older version and no upgrade for it, or an upgrade hook that
+            raised (the exception is the cause) or returned no stored agent (a dict); or a
+            newer version (a downgrade, which no hook is asked to do).
+        CorruptJournal: the data does not decode, or does not fit the spec (``seq`` says
+            where).
     """
     try:
         raw = json.loads(raw_text)
     except ValueError as exc:  # not JSON; or bytes that are not UTF-8 (UnicodeDecodeError)
         raise CorruptJournal(agent_id, seq, f"not JSON ({exc})") from None
     if stored_version != spec.schema_version:
+        mismatch = partial(SchemaMismatch, agent_id, spec.name, stored_version, spec.schema_version)
         if upgrade is None or stored_version > spec.schema_version:
-            raise SchemaMismatch(agent_id, spec.name, stored_version, spec.schema_version)
+            raise mismatch()
         try:
             raw = upgrade(spec.name, stored_version, raw)
         except PASSING:
             raise
         except BaseException as exc:
-            raise SchemaMismatch(agent_id, spec.name, stored_version, spec.schema_version) from exc
+            raise mismatch(why=f"the upgrade hook raised {type(exc).__name__}: {exc}") from exc
+        # Told here, not as data that does not decode: the stored agent may be sound and
+        # the hook's result what is wrong (a forgotten return, the state returned alone).
+        if not isinstance(raw, dict):
+            raise mismatch(
+                why=f"the upgrade hook returned {_what(raw)}, not the stored agent (a dict"
+                f" with {_AGENT_KEYS_TEXT}...)"
+            )
+        missing = [k for k in _AGENT_KEYS if k not in raw]
+        if missing:
+            raise mismatch(
+                why=f"the upgrade hook returned a dict without {', '.join(map(repr, missing))}:"
+                f" not the stored agent, a dict with {_AGENT_KEYS_TEXT}..."
+            )
     try:
         agent = codec.agent_from_dict(raw, spec)
     except DecodeError as exc:
@@ -306,6 +335,14 @@ def decode_agent(
                 f"its plugin slices {reason} (if the spec's plugins changed since it was"
                 f" stored, give spec {spec.name!r} a new schema_version and an upgrade that"
                 " adds or drops the slices in the stored agent's 'slices')"
+            )
+        elif exc.what == "FSM status":
+            # The spec's FSM lost the status since the agent was stored: the agent would
+            # refuse every signal the table controls, for ever.
+            reason = (
+                f"{reason} (if the FSM changed since it was stored, give spec"
+                f" {spec.name!r} a new schema_version and an upgrade that moves the stored"
+                " agent's 'status' to one of them)"
             )
         elif exc.what == "agent state" or exc.what.startswith("plugin slice "):
             # Seldom damage; mostly a class changed under the stored value (a field gone,

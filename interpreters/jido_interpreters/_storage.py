@@ -267,13 +267,27 @@ class CorruptJournal(StorageError):
 
 
 class SchemaMismatch(StorageError):
-    """A stored state has an older ``schema_version`` and no upgrade hook was given."""
+    """A stored state has a ``schema_version`` other than its spec's, and could not be
+    brought to it: an older one with no upgrade hook, or a hook that failed (``why`` says
+    how: it raised, the exception the ``__cause__``, or returned no stored agent); or a newer
+    one (the store was written by a newer version of the spec: a downgrade, which no hook is
+    asked to do)."""
 
-    def __init__(self, agent_id: str, spec: str, stored: int, current: int) -> None:
-        super().__init__(
-            f"agent {agent_id!r}: stored state has schema version {stored}, spec {spec!r} is at "
-            f"{current}, and no upgrade hook covers it"
-        )
+    def __init__(
+        self, agent_id: str, spec: str, stored: int, current: int, *, why: str | None = None
+    ) -> None:
+        if why is None and stored > current:
+            text = (
+                f"stored state has schema version {stored}, spec {spec!r} is at {current}:"
+                " the store was written by a newer version of the spec (a downgrade, which"
+                " no upgrade hook applies to)"
+            )
+        else:
+            text = (
+                f"stored state has schema version {stored}, spec {spec!r} is at {current},"
+                f" and {why or 'no upgrade hook covers it'}"
+            )
+        super().__init__(f"agent {agent_id!r}: {text}")
         self.agent_id = agent_id
         self.spec = spec
         self.stored = stored
