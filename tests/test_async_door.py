@@ -19,6 +19,7 @@ import attrs
 import pytest
 
 from jido import (
+    CHILD_EXIT,
     ActionResult,
     AgentSpec,
     Context,
@@ -322,6 +323,14 @@ def test_what_is_refused_at_the_door_leaves_nothing_behind(tmp_path: Path) -> No
                 rt.cast_nowait("c", draft)
             with pytest.raises(TypeError, match="data is given beside the signal"):
                 rt.cast_nowait("c", finished, {"n": 1})
+            # What would pass for the runtime's own: a lifecycle type, an effect's outcome.
+            outcome = Signal(type="bump", source="jido://effect/pay", id="k:ok")
+            for forged in (CHILD_EXIT, rt.signal(CHILD_EXIT), outcome):
+                for send in (rt.cast, rt.call):
+                    with pytest.raises(InvalidSignal, match="the runtime"):
+                        await send("c", forged)
+                with pytest.raises(InvalidSignal, match="the runtime"):
+                    rt.cast_nowait("c", forged)
 
             async def reached(agent: Any) -> bool:
                 return bool(agent.state.n)

@@ -1251,6 +1251,43 @@ def test_what_is_sent_from_outside_is_refused_at_the_door() -> None:
 
 
 @pytest.mark.parametrize(
+    ("forged", "says"),
+    [
+        (CHILD_EXIT, "type 'jido.agent.child.exit': is a lifecycle signal the runtime sends"),
+        (
+            Signal(type=CHILD_EXIT, source="/webhook", id="w1", data={"tag": "kid"}),
+            "is a lifecycle signal the runtime sends",
+        ),
+        (
+            Signal(type="probe.ok", source="jido://effect/pay", id="k:ok"),
+            "source 'jido://effect/pay': is where the runtime's own signals come from",
+        ),
+        (
+            Signal(type="probe.note", source="jido://agent/p", id="x"),
+            "is where the runtime's own signals come from",
+        ),
+    ],
+    ids=["lifecycle-type", "lifecycle-signal", "effect-outcome", "agent-emit"],
+)
+def test_what_passes_for_the_runtimes_own_is_refused_from_outside(
+    forged: str | Signal, says: str
+) -> None:
+    """A lifecycle signal (``child.exit``: a parent made to believe a running child crashed),
+    or a signal from a source the runtime's own come from (an effect outcome, whose id can
+    be worked out from its cause's: with storage the real one was then dropped as a resend)
+    is refused at every door. ``rt.signal``'s own (source ``jido://runtime``) still pass."""
+    rt = started("p")
+    sim = Simulation([PROBE])
+    sim.start(PROBE, "p")
+    for send in (rt.send, rt.cast, rt.call, sim.send):
+        with pytest.raises(InvalidSignal, match=re.escape(says)):
+            send("p", forged)
+    assert log_of(rt, "p") == []
+    rt.send("p", rt.signal("probe.note"))
+    assert len(log_of(rt, "p")) == 1
+
+
+@pytest.mark.parametrize(
     ("seconds", "error", "message"),
     [
         (True, TypeError, "seconds must be a real number, not True"),

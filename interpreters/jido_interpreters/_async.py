@@ -83,6 +83,8 @@ from ._async_waiters import Condition, Waiters
 from ._checks import (
     DIRECTIVE_NEEDS,
     DRAFT_ID,
+    RESERVED_TYPES,
+    RUNTIME_SOURCES,
     async_callables,
     check_reason,
     check_timeout,
@@ -734,9 +736,15 @@ class AsyncRuntime:
             self._at_home("cast")
         # The usual cases inline (a type; a signal, no data, no draft): on this hot path a
         # call of given_signal costs a third of what the cast does.
-        if type(signal) is str:
+        if type(signal) is str and not signal.startswith(RESERVED_TYPES):
             sig = self.signal(signal, data)
-        elif type(signal) is Signal and data is None and signal.id != DRAFT_ID:
+        elif (
+            type(signal) is Signal
+            and data is None
+            and signal.id != DRAFT_ID
+            and not signal.type.startswith(RESERVED_TYPES)
+            and not signal.source.startswith(RUNTIME_SOURCES)
+        ):
             sig = signal
         else:
             sig = given_signal(signal, data, self.signal)
@@ -777,9 +785,15 @@ class AsyncRuntime:
         """
         if get_ident() != self._door:  # the hot path's check: see _at_home
             self._at_home("cast_nowait")
-        if type(signal) is str:  # the usual cases inline, as in cast
+        if type(signal) is str and not signal.startswith(RESERVED_TYPES):  # as in cast
             sig = self.signal(signal, data)
-        elif type(signal) is Signal and data is None and signal.id != DRAFT_ID:
+        elif (
+            type(signal) is Signal
+            and data is None
+            and signal.id != DRAFT_ID
+            and not signal.type.startswith(RESERVED_TYPES)
+            and not signal.source.startswith(RUNTIME_SOURCES)
+        ):
             sig = signal
         else:
             sig = given_signal(signal, data, self.signal)
@@ -854,9 +868,15 @@ class AsyncRuntime:
         if loop is not self._home or get_ident() != self._door:
             self._at_home("call")
         check_timeout("timeout", timeout, optional=True)
-        if type(signal) is str:  # the usual cases inline, as in cast
+        if type(signal) is str and not signal.startswith(RESERVED_TYPES):  # as in cast
             sig = self.signal(signal, data)
-        elif type(signal) is Signal and data is None and signal.id != DRAFT_ID:
+        elif (
+            type(signal) is Signal
+            and data is None
+            and signal.id != DRAFT_ID
+            and not signal.type.startswith(RESERVED_TYPES)
+            and not signal.source.startswith(RUNTIME_SOURCES)
+        ):
             sig = signal
         else:
             sig = given_signal(signal, data, self.signal)

@@ -14,6 +14,8 @@ from jido import AgentSpec, InvalidSignal, Signal
 __all__ = [
     "DIRECTIVE_NEEDS",
     "DRAFT_ID",
+    "RESERVED_TYPES",
+    "RUNTIME_SOURCES",
     "HandlerKind",
     "async_callables",
     "callables",
@@ -131,6 +133,18 @@ def seconds(value: object) -> float | None:
 DRAFT_ID: Final = Signal.draft("jido.draft").id
 
 
+#: The sources the runtimes give the signals they make (an agent's emits, effect outcomes,
+#: sensor readings): refused from outside, where one could pass for the runtime's own (an
+#: effect outcome's id can be worked out from its cause's, and with storage the real one
+#: would then be dropped as a resend). ``jido://runtime``, the source of ``rt.signal``'s
+#: signals, is not among them: the runtime's own under it have ids no caller can foresee.
+RUNTIME_SOURCES: Final = ("jido://agent/", "jido://effect/", "jido://sensor/")
+
+#: The types of the runtimes' lifecycle signals (``jido.agent.child.exit``...): refused from
+#: outside, where one would make an agent believe, say, that a running child crashed.
+RESERVED_TYPES: Final = ("jido.agent.", "jido.sensor.")
+
+
 def given_signal(signal: object, data: object, make: Callable[[str, object], Signal]) -> Signal:
     """What a caller sends from outside: ``signal`` itself, or a new one of the type
     ``signal`` names with ``data`` (made by ``make``).
@@ -138,10 +152,14 @@ def given_signal(signal: object, data: object, make: Callable[[str, object], Sig
     Raises:
         InvalidSignal: ``signal`` is a draft (only ``step`` stamps drafts: one from outside
             would be refused in its step, after it was accepted, and with storage every
-            draft has one source and id, so a second would be dropped as a resend).
+            draft has one source and id, so a second would be dropped as a resend); or it
+            is of a lifecycle type the runtime sends (:data:`RESERVED_TYPES`), or from a
+            source the runtime's own signals come from (:data:`RUNTIME_SOURCES`).
         TypeError: ``data`` is given beside a :class:`~jido.Signal`, which carries its own.
     """
     if not isinstance(signal, Signal):
+        if isinstance(signal, str) and signal.startswith(RESERVED_TYPES):
+            raise _reserved_type(signal)
         return make(signal, data)  # type: ignore[arg-type]  # make checks the type's kind
     if data is not None:
         raise TypeError(
@@ -155,7 +173,25 @@ def given_signal(signal: object, data: object, make: Callable[[str, object], Sig
             f"signal {signal.type!r} is an unstamped draft (only step stamps drafts): send"
             " its type and data, or a signal with a source and id of its own",
         )
+    if signal.type.startswith(RESERVED_TYPES):
+        raise _reserved_type(signal.type)
+    if signal.source.startswith(RUNTIME_SOURCES):
+        raise InvalidSignal(
+            "source",
+            signal.source,
+            "is where the runtime's own signals come from (agents' emits, effect outcomes,"
+            " sensor readings): a signal from outside takes a source of its own",
+        )
     return signal
+
+
+def _reserved_type(type_: str) -> InvalidSignal:
+    return InvalidSignal(
+        "type",
+        type_,
+        "is a lifecycle signal the runtime sends (jido.agent.*, jido.sensor.*): a signal"
+        " from outside takes a type of its own",
+    )
 
 
 def check_reason(reason: object) -> None:
