@@ -322,6 +322,9 @@ def test_async_runtime_takes_async_handlers_and_callable_objects_and_only_those(
 BAD_IDS: list[tuple[object, type[Exception], str]] = [
     ("", ValueError, "an agent id must not be empty"),
     ("a\ud800", ValueError, "holds a lone surrogate"),
+    # In a log line, it would forge one of its own.
+    ("c1\nERROR root agent root stopped", ValueError, "is not a line of printable text"),
+    ("c\x1b[2J", ValueError, "is not a line of printable text"),
     (7, TypeError, "an agent id must be a string, not 7"),
 ]
 
@@ -330,8 +333,9 @@ BAD_IDS: list[tuple[object, type[Exception], str]] = [
 def test_every_runtime_refuses_a_bad_agent_id(
     bad: object, error: type[Exception], message: str
 ) -> None:
-    """An id that is not a non-empty string of Unicode text is refused where the agent is
-    made (its signals carry it in their source), with nothing started."""
+    """An id that is not a non-empty line of printable Unicode text is refused where the
+    agent is made (its signals carry it in their source, logs and reports show it), with
+    nothing started."""
     with pytest.raises(error, match=re.escape(message)):
         SPEC.new(bad)  # type: ignore[arg-type]
     for runtime in (SyncRuntime([SPEC]), DryRun([SPEC])):

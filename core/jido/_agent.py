@@ -460,7 +460,9 @@ class AgentSpec(Generic[S]):
             TypeError: ``id`` is not a string; the state class needs arguments it has no
                 defaults for, or ``state`` does not fit it.
             ValueError: ``id`` is empty, or holds a lone surrogate (the agent's signals carry
-                it, in their source, and must be writable as UTF-8).
+                it, in their source, and must be writable as UTF-8), or is not a line of
+                printable text (a line break, a tab, a control character: it goes into log
+                lines and reports as it is).
         """
         if not isinstance(id, str):
             raise TypeError(f"an agent id must be a string, not {id!r:.60}")
@@ -470,6 +472,10 @@ class AgentSpec(Generic[S]):
             raise ValueError(
                 f"agent id {id!r:.60} holds a lone surrogate, which UTF-8 cannot encode"
             )
+        if not id.isprintable():
+            # An id goes into log lines and reports as it is: a line break in one (an id
+            # made from outside data) would forge a line of its own.
+            raise ValueError(f"agent id {id!r:.60} is not a line of printable text")
         if state is None or isinstance(state, Mapping):
             base = self.state()
             if state:
