@@ -22,6 +22,7 @@ from jido import (
     NoParams,
     Plugin,
     Route,
+    Signal,
     action,
     emit_to,
     emit_to_sink,
@@ -585,3 +586,21 @@ def test_markdown_lists_each_directive_once_marking_the_effects() -> None:
     assert sum(line.endswith("to sink audit") for line in lines) == 1
     assert '- **effect**: emit order.placed {"item": "book"} to sink audit' in lines
     assert '- emit ship.requested {"item": "book"} to agent shipper' in lines
+
+
+def test_no_field_of_a_review_forges_a_line_of_it() -> None:
+    """A signal's id comes from outside and may hold a line break or a terminal's escape
+    sequence: the text review shows it escaped, on its step's one line (it added a line
+    of its own, a step that never ran). Every line of the Markdown review goes through the
+    same escaping."""
+    run = DryRun([ORDER, SHIPPER], sinks=["audit"])
+    run.start(ORDER, "order")
+    run.start(SHIPPER, "shipper")
+    forged = "x1\n[99] t=0s order <- order.refunded (x2)\x1b[2J"
+    run.send("order", Signal(type="order.placed", source="/shop", id=forged, data={"item": "b"}))
+    report = run.review()
+    text = report.to_text()
+    assert not any(line.startswith("[99]") for line in text.splitlines())
+    (step_line,) = [line for line in text.splitlines() if line.startswith("[0]")]
+    assert step_line.endswith(r"(x1\n[99] t=0s order <- order.refunded (x2)\x1b[2J)")
+    assert report.steps[0].signal_id == forged  # the data is as it was

@@ -274,6 +274,15 @@ def _code(text: str, *, cell: bool = False) -> str:
     return f"{fence}{text}{fence}"
 
 
+def _one_line(text: str) -> str:
+    """``text`` as one line of printable text: what is not printable (a line break, the
+    ESC of a terminal's escape sequence) is shown escaped, so that no field of the report
+    (a signal's id, a problem's message) forges a line of its own."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
+
+
 def _cell(value: Any, present: bool) -> str:
     return _code(_json(value), cell=True) if present else "—"
 
@@ -337,7 +346,7 @@ class Review:
         if self.final_slices:
             lines.append("final slices:")
             lines.extend(f"  {k}: {_json(v)}" for k, v in self.final_slices.items())
-        return "\n".join(lines) + "\n"
+        return "\n".join(map(_one_line, lines)) + "\n"
 
     def to_markdown(self) -> str:
         """The report as Markdown (a table per step)."""
@@ -374,7 +383,7 @@ class Review:
         if self.final_slices:
             out += ["", "## Final slices", ""]
             out += [f"- {_code(k)}: {_code(_json(v))}" for k, v in self.final_slices.items()]
-        return "\n".join(out) + "\n"
+        return "\n".join(map(_one_line, out)) + "\n"
 
     def render(self, format: str) -> str:
         """``to_text``, ``to_markdown`` or ``to_json`` by name (``text``, ``md``, ``json``)."""
