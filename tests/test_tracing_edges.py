@@ -435,3 +435,23 @@ def test_an_action_sees_the_trace_context_a_replay_shows_it(tmp_path: Path) -> N
     assert second.parent is not None
     assert second.parent.span_id == step.context.span_id
     assert asyncio.run(restored()) == before
+
+
+def test_a_long_type_is_cut_short_in_span_names_and_attributes() -> None:
+    """A type comes from outside, as long as its sender likes: every span of its steps
+    carried it whole (a 200 KB span name). Spans show its first 200 characters."""
+    from jido_interpreters._telemetry import TYPE_SHOWN
+
+    provider, exporter = traced()
+    long_type = ".".join(["segment"] * 5_000)
+    spec = AgentSpec(name="any", state=Seen, routes=[Route(pattern="**", target=note)])
+
+    async def main() -> None:
+        async with AsyncRuntime([spec], tracer_provider=provider) as rt:
+            await rt.start(spec, "a")
+            await rt.call("a", long_type, timeout=5)
+
+    asyncio.run(main())
+    (span,) = [s for s in exporter.get_finished_spans() if s.name.startswith("jido.step ")]
+    assert span.name == f"jido.step {long_type[: TYPE_SHOWN - 3]}..."
+    assert (span.attributes or {})["jido.signal.type"] == f"{long_type[: TYPE_SHOWN - 3]}..."

@@ -16,7 +16,7 @@ import math
 from collections import deque
 from collections.abc import Collection, Iterable
 from contextlib import AbstractContextManager
-from typing import final
+from typing import Final, final
 
 import attrs
 from opentelemetry import trace
@@ -194,9 +194,9 @@ class Spans:
         carrying the new span's context, for what the step's directives make (see
         :meth:`retrace` for what the core stamped in it)."""
         span_cm = self._tracer.start_as_current_span(
-            f"jido.step {sig.type}",
+            f"jido.step {_shown(sig.type)}",
             context=_extract(sig),
-            attributes={"jido.agent.id": agent_id, "jido.signal.type": sig.type},
+            attributes={"jido.agent.id": agent_id, "jido.signal.type": _shown(sig.type)},
         )
         span = span_cm.__enter__()
         return span_cm, span, self.carry(sig, replace=True)
@@ -250,10 +250,10 @@ class Spans:
         links = [trace.Link(registered)] if registered.is_valid else None
         bare = {k: v for k, v in sig.extensions.items() if k not in _TRACE_KEYS}
         with self._tracer.start_as_current_span(
-            f"jido.cron {sig.type}",
+            f"jido.cron {_shown(sig.type)}",
             context=Context(),  # a new trace, not the registering one
             links=links,
-            attributes={"jido.agent.id": agent_id, "jido.signal.type": sig.type},
+            attributes={"jido.agent.id": agent_id, "jido.signal.type": _shown(sig.type)},
         ):
             return self.carry(attrs.evolve(sig, extensions=bare), replace=True)
 
@@ -310,6 +310,15 @@ def cancelled(span: trace.Span, reason: str) -> None:
 def _name(exc: BaseException) -> str:
     t = type(exc)
     return t.__qualname__ if t.__module__ == "builtins" else f"{t.__module__}.{t.__qualname__}"
+
+
+#: The most of a signal's type a span's name and attribute show: a type may come from
+#: outside, as long as its sender likes, and every span of its steps would carry it whole.
+TYPE_SHOWN: Final = 200
+
+
+def _shown(type_: str) -> str:
+    return type_ if len(type_) <= TYPE_SHOWN else f"{type_[: TYPE_SHOWN - 3]}..."
 
 
 def _trace_of(sig: Signal) -> tuple[object, object]:
