@@ -602,7 +602,8 @@ def test_an_agent_in_a_status_its_fsm_lost_is_refused(open_store: Callable[[], S
     run(store)
     lost = _door(DOOR_LOCKED)
     reason = (
-        "the agent's status 'closed' is not one of the FSM's ['open', 'locked'] (if the FSM"
+        "the agent's status 'closed' is not one of the FSM's ['open', 'locked'], and no '*'"
+        " row leaves it (if the FSM"
         " changed since it was stored, give spec 'door' a new schema_version and an upgrade"
         " that moves the stored agent's 'status' to one of them)"
     )

@@ -323,8 +323,9 @@ BAD_IDS: list[tuple[object, type[Exception], str]] = [
     ("", ValueError, "an agent id must not be empty"),
     ("a\ud800", ValueError, "holds a lone surrogate"),
     # In a log line, it would forge one of its own.
-    ("c1\nERROR root agent root stopped", ValueError, "is not a line of printable text"),
-    ("c\x1b[2J", ValueError, "is not a line of printable text"),
+    ("c1\nERROR root agent root stopped", ValueError, "holds a line break or a control"),
+    ("c\x1b[2J", ValueError, "holds a line break or a control character"),
+    ("c\u2028d", ValueError, "holds a line break or a control character"),
     (7, TypeError, "an agent id must be a string, not 7"),
 ]
 
@@ -333,9 +334,16 @@ BAD_IDS: list[tuple[object, type[Exception], str]] = [
 def test_every_runtime_refuses_a_bad_agent_id(
     bad: object, error: type[Exception], message: str
 ) -> None:
-    """An id that is not a non-empty line of printable Unicode text is refused where the
-    agent is made (its signals carry it in their source, logs and reports show it), with
-    nothing started."""
+    """An id that is not a non-empty line of Unicode text is refused where the agent is
+    made (its signals carry it in their source, logs and reports show it), with nothing
+    started. Text str.isprintable refuses but that is no line break (a joiner, a no-break
+    space) is an id like any other."""
+    for fine in (
+        "user-\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645",
+        "team-\U0001f469\u200d\U0001f4bb",
+        "Jean\u00a0Dupont",
+    ):
+        assert SPEC.new(fine).id == fine
     with pytest.raises(error, match=re.escape(message)):
         SPEC.new(bad)  # type: ignore[arg-type]
     for runtime in (SyncRuntime([SPEC]), DryRun([SPEC])):

@@ -530,17 +530,32 @@ def test_an_agent_decodes_in_every_status_its_fsm_has() -> None:
 
 
 def test_an_agent_in_a_status_its_fsm_lacks_is_a_decode_error() -> None:
-    """An agent in a status its spec's FSM does not name would refuse every signal the
-    table controls, for ever: decoding refuses it, naming the status and the FSM's. A
-    strategy of another kind has no statuses to check against."""
-    raw = to_dict(DOOR.new("d1"))
+    """An agent in a status its spec's FSM does not name, and that no ``"*"`` row leaves,
+    would refuse every signal, for ever: decoding refuses it, naming the status and the
+    FSM's. With a ``"*"`` row it has a way out (the table keeps such rows for a restored
+    agent), and decodes. A strategy of another kind has no statuses to check against."""
+    strict = attrs.evolve(
+        DOOR,
+        strategy=jido.FSM(
+            "open",
+            [
+                jido.Transition(source="open", on="door.close", target="closed"),
+                jido.Transition(source="closed", on="door.lock", target="locked"),
+            ],
+        ),
+    )
+    raw = to_dict(strict.new("d1"))
     raw["status"] = "ajar"
     with pytest.raises(DecodeError) as info:
-        agent_from_dict(raw, DOOR)
+        agent_from_dict(raw, strict)
     assert str(info.value) == (
         "cannot decode FSM status: the agent's status 'ajar' is not one of the FSM's"
-        " ['open', 'closed', 'locked']"
+        " ['open', 'closed', 'locked'], and no '*' row leaves it"
     )
+    ajar = agent_from_dict(raw, DOOR)
+    assert ajar.status == "ajar"
+    reset = Signal(type="door.reset", source="/t", id="r")
+    assert jido.step(DOOR, ajar, reset).agent.status == "open"
     raw = agent_raw()
     raw["status"] = "ajar"
     assert agent_from_dict(raw, SPEC).status == "ajar"

@@ -1262,9 +1262,14 @@ def test_a_redis_server_that_may_evict_keys_is_refused(redis_url: str) -> None:
 
     server = redis.Redis.from_url(redis_url)
     before = str(server.config_get("maxmemory-policy")["maxmemory-policy"])
+    limit = str(server.config_get("maxmemory")["maxmemory"])
     prefix = f"evicting:{os.getpid()}:"
     server.config_set("maxmemory-policy", "allkeys-lru")
     try:
+        unlimited = RedisStorage(redis_url, prefix=prefix)
+        unlimited.claim()  # no memory limit: nothing is evicted, whatever the policy
+        unlimited.close()
+        server.config_set("maxmemory", "1gb")
 
         async def main() -> None:
             async with AsyncRuntime(SPECS, storage=RedisStorage(redis_url, prefix=prefix)) as rt:
@@ -1277,6 +1282,7 @@ def test_a_redis_server_that_may_evict_keys_is_refused(redis_url: str) -> None:
         asyncio.run(main())
     finally:
         server.config_set("maxmemory-policy", before)
+        server.config_set("maxmemory", limit)
         server.close()
     store = RedisStorage(redis_url, prefix=prefix)  # noeviction again: claimed
     store.claim()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterable, Mapping
 from typing import Any, Final, Generic, TypeVar, cast, final
 
@@ -321,6 +322,11 @@ def _reason(exc: Exception) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
+#: Unicode categories no agent id may hold: control characters (line feed, tab, escape...)
+#: and the line and paragraph separators.
+_BREAKS: Final = frozenset({"Cc", "Zl", "Zp"})
+
+
 # Typed converters: with ``converter=tuple`` the attrs plugin would type the arguments as
 # ``Iterable[_T_co]`` and lose the element types. The plugin types ``__init__``'s arguments
 # from the converters', so routes and actions are generic in the state: an action for
@@ -460,9 +466,9 @@ class AgentSpec(Generic[S]):
             TypeError: ``id`` is not a string; the state class needs arguments it has no
                 defaults for, or ``state`` does not fit it.
             ValueError: ``id`` is empty, or holds a lone surrogate (the agent's signals carry
-                it, in their source, and must be writable as UTF-8), or is not a line of
-                printable text (a line break, a tab, a control character: it goes into log
-                lines and reports as it is).
+                it, in their source, and must be writable as UTF-8), or holds a line break
+                or a control character (a tab, an escape: it goes into log lines and
+                reports as it is).
         """
         if not isinstance(id, str):
             raise TypeError(f"an agent id must be a string, not {id!r:.60}")
@@ -472,10 +478,15 @@ class AgentSpec(Generic[S]):
             raise ValueError(
                 f"agent id {id!r:.60} holds a lone surrogate, which UTF-8 cannot encode"
             )
-        if not id.isprintable():
+        if not id.isprintable() and any(unicodedata.category(c) in _BREAKS for c in id):
             # An id goes into log lines and reports as it is: a line break in one (an id
-            # made from outside data) would forge a line of its own.
-            raise ValueError(f"agent id {id!r:.60} is not a line of printable text")
+            # made from outside data) would forge a line of its own. (Other characters
+            # str.isprintable refuses, a joiner in a name or an emoji, a no-break space,
+            # are text.)
+            raise ValueError(
+                f"agent id {id!r:.60} holds a line break or a control character: an id is"
+                " one line of text"
+            )
         if state is None or isinstance(state, Mapping):
             base = self.state()
             if state:

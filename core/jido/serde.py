@@ -501,8 +501,8 @@ class Codec:
     def agent_from_dict(self, raw: object, spec: AgentSpec[S]) -> Agent[S]:
         """Decode an agent of ``spec``. Raises :class:`DecodeError`, also on a spec mismatch,
         on a state (or plugin slice) holding a field its class does not have (decoding does
-        not drop what was stored), and on a status the spec's :class:`FSM` does not have (an
-        agent in it would refuse every signal the table controls, for ever). A strategy of
+        not drop what was stored), and on a status the spec's :class:`FSM` does not have when no
+        ``"*"`` row leaves it (an agent in it would refuse every signal, for ever). A strategy of
         another kind keeps its own notion of statuses, if any: its status is not checked."""
         if not isinstance(raw, Mapping):
             raise DecodeError("agent", f"expected a JSON object, got {type(raw).__name__}")
@@ -528,10 +528,17 @@ class Codec:
         version = self._structure(raw.get("version"), int, "agent version")
         status = self._structure(raw.get("status"), str, "agent status")
         strategy = spec.strategy
-        if isinstance(strategy, FSM) and status not in strategy.statuses:
+        if (
+            isinstance(strategy, FSM)
+            and status not in strategy.statuses
+            and not any(t.source == "*" for t in strategy.transitions)
+        ):
+            # Stuck for ever: no row of the table leaves the status. A "*" row (in any
+            # status) is a way out, as the FSM's own checks keep it for a restored agent.
             raise DecodeError(
                 "FSM status",
-                f"the agent's status {status!r} is not one of the FSM's {list(strategy.statuses)}",
+                f"the agent's status {status!r} is not one of the FSM's"
+                f" {list(strategy.statuses)}, and no '*' row leaves it",
             )
         try:
             return Agent(

@@ -215,8 +215,8 @@ class RedisStorage:
     for the same guarantee as SQLite's ``synchronous=FULL``; ``everysec`` loses at most a
     second on power loss), and with ``maxmemory-policy noeviction``: an evicted key is lost
     data (recovery refuses an agent whose journal, count or id set was evicted), so
-    :meth:`claim` refuses a server with another policy (one that does not answer
-    ``CONFIG GET`` is taken on trust).
+    :meth:`claim` refuses a server with a memory limit and another policy (one that does
+    not answer ``CONFIG GET`` is taken on trust).
 
     One runtime at a time may write under a prefix: :meth:`claim` takes a lease on it, which
     a background thread renews every third of ``claim_ttl`` while it is held. A holder that
@@ -283,7 +283,8 @@ class RedisStorage:
         """Take the prefix for one runtime (see the class docs).
 
         Raises:
-            StorageError: the server's ``maxmemory-policy`` is not ``noeviction``.
+            StorageError: the server has a memory limit (``maxmemory``) and its
+                ``maxmemory-policy`` is not ``noeviction``.
             StorageInUse: another runtime holds it (in another process, or in this one
                 given this very object); ``holder`` is its ``host:pid``.
         """
@@ -310,13 +311,19 @@ class RedisStorage:
         import redis
 
         try:
-            found = _resending(lambda: self._r.config_get("maxmemory-policy"))
+            found = _resending(lambda: self._r.config_get("maxmemory*"))
         except redis.ResponseError:
             return
-        policy = found.get("maxmemory-policy") or found.get(b"maxmemory-policy")
-        if isinstance(policy, bytes):
-            policy = policy.decode(errors="replace")
-        if policy not in (None, "noeviction"):
+        setting = {
+            (k.decode(errors="replace") if isinstance(k, bytes) else k): (
+                v.decode(errors="replace") if isinstance(v, bytes) else v
+            )
+            for k, v in found.items()
+        }
+        policy = setting.get("maxmemory-policy")
+        # Without a memory limit (maxmemory 0) nothing is evicted, whatever the policy; a
+        # limit set later (CONFIG SET) is not seen here.
+        if setting.get("maxmemory") not in (None, "0") and policy not in (None, "noeviction"):
             raise StorageError(
                 f"{self._where}: the server's maxmemory-policy is {policy!r}, so it may evict"
                 " the keys that hold agents and their journals (acknowledged signals lost);"
