@@ -858,11 +858,14 @@ def test_a_runtime_whose_redis_lease_lapsed_stops_writing(redis_url: str) -> Non
     asyncio.run(main())
 
 
+@pytest.mark.parametrize("every", [1000, 1])
 def test_an_adoption_storage_never_heard_of_is_made_again_on_recovery(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, every: int
 ) -> None:
     """If the link never reached storage, recovery makes it again from the journalled step
-    that adopted (without a second ``child.started``), and writes it."""
+    that adopted (without a second ``child.started``), and writes it. No snapshot of the
+    adopter stands in for that step: not the one at shutdown, nor one taken after it (with
+    ``snapshot_every=1``, the one after the very step, taken before the write failed)."""
     path = tmp_path / "links.db"
     specs = (*SPECS, ADOPTER)
 
@@ -870,7 +873,7 @@ def test_an_adoption_storage_never_heard_of_is_made_again_on_recovery(
         flaky = Flaky(path)
         flaky.failing.add("set_parent")
         with caplog.at_level(logging.CRITICAL, logger="jido.runtime"):
-            async with AsyncRuntime(specs, storage=flaky) as rt:
+            async with AsyncRuntime(specs, storage=flaky, snapshot_every=every) as rt:
                 await rt.start(ADOPTER, "boss")
                 await rt.start(COUNTER, "w")
                 await rt.call("boss", "t.adopt", {"child_id": "w"})

@@ -384,10 +384,11 @@ class AsyncRuntime:
         # Agents storage holds (not stopped) that no restore has brought back yet: what is
         # sent to them is journalled for their recovery, not a dead letter.
         self._dormant: set[str] = set()
-        # Agents whose journal holds the only durable record of a link to a child (its
-        # write to storage failed): not snapshotted, so that recovery replays the step
-        # that made the link, and makes it again (see supervision.link_written).
-        self._unlinked: set[str] = set()
+        # Agents whose journal holds the only durable record of a link to a child, by how
+        # many such links: written and not yet settled, or failed (those stay). Not
+        # snapshotted, so that recovery replays the step that made the link, and makes it
+        # again (see supervision.link and link_written).
+        self._unlinked: dict[str, int] = {}
         self._restoring = 0  # restores under way
         # Restores and thaws under way: the agents each may bring back (``None``: all), and
         # a future resolved when it ends (see durable.recovered).

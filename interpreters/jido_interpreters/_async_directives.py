@@ -519,9 +519,7 @@ def _adopt(rt: AsyncRuntime, parent: Server, d: AdoptChild, problems: list[Probl
     if rt._storage is not None:
         # Before the snapshot that may follow this step: a recovery from that snapshot does
         # not replay the step, so the registration must say who the parent is.
-        rt._commit().post(
-            "parent", (d.child_id, parent_id, d.tag), supervision.link_written, (rt, parent_id)
-        )
+        supervision.link(rt, d.child_id, parent_id, d.tag)
     rt._system(
         parent,
         CHILD_STARTED,

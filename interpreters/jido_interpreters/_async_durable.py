@@ -757,12 +757,7 @@ async def _restore(
             ):
                 adoptee.parent = (rec.agent_id, adopt.tag)
                 adopter.children[adopt.tag] = adopt.child_id
-                rt._commit().post(
-                    "parent",
-                    (adopt.child_id, rec.agent_id, adopt.tag),
-                    supervision.link_written,
-                    (rt, rec.agent_id),
-                )
+                supervision.link(rt, adopt.child_id, rec.agent_id, adopt.tag)
     for rec, spec, plan, hib, upgraded in started:
         srv = rt._servers[rec.agent_id]
         if srv.stopped:

@@ -289,18 +289,31 @@ def _lifecycle(
     rt._deliver(target, sig)
 
 
+def link(rt: AsyncRuntime, child_id: str, parent_id: str, tag: str) -> None:
+    """Write a child's link to its parent. Until the write settles the parent counts as
+    unlinked (not snapshotted: a snapshot taken meanwhile, the one after the very step
+    that made the link included, would stand in for that step should the write fail)."""
+    rt._unlinked[parent_id] = rt._unlinked.get(parent_id, 0) + 1
+    rt._commit().post("parent", (child_id, parent_id, tag), link_written, (rt, parent_id))
+
+
 def link_written(ctx: tuple[AsyncRuntime, str], _: object, exc: BaseException | None) -> None:
     """After storage wrote (or failed to write) a child's link to ``ctx[1]``, its parent:
     a failed write leaves the parent's journal, the step that made the link, as the only
-    durable record of it, so the parent is not snapshotted any more (a snapshot would
-    stand in for that step, and a recovery would not make the link again)."""
-    if exc is not None:
-        rt, parent_id = ctx
-        rt._unlinked.add(parent_id)
-        log.error(
-            "storage parent failed: %s; agent %s is not snapshotted any more, so that"
-            " recovery makes the link again",
-            exc,
-            parent_id,
-            extra={"jido": {"agent": parent_id, "operation": "parent"}},
-        )
+    durable record of it, so the parent stays unsnapshotted (a snapshot would stand in for
+    that step, and a recovery would not make the link again)."""
+    rt, parent_id = ctx
+    if exc is None:
+        left = rt._unlinked.get(parent_id, 0) - 1
+        if left > 0:
+            rt._unlinked[parent_id] = left
+        else:
+            rt._unlinked.pop(parent_id, None)
+        return
+    log.error(
+        "storage parent failed: %s; agent %s is not snapshotted any more, so that"
+        " recovery makes the link again",
+        exc,
+        parent_id,
+        extra={"jido": {"agent": parent_id, "operation": "parent"}},
+    )
