@@ -455,3 +455,62 @@ def test_a_long_type_is_cut_short_in_span_names_and_attributes() -> None:
     (span,) = [s for s in exporter.get_finished_spans() if s.name.startswith("jido.step ")]
     assert span.name == f"jido.step {long_type[: TYPE_SHOWN - 3]}..."
     assert (span.attributes or {})["jido.signal.type"] == f"{long_type[: TYPE_SHOWN - 3]}..."
+
+
+@attrs.frozen(kw_only=True)
+class Later(CustomDirective):
+    """Hands a signal back to its agent, through its handler."""
+
+    signal: Signal
+
+
+UPSTREAM_TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
+
+
+@action()
+def fan_out(state: Seen, _: NoParams, ctx: Context) -> ActionResult[Seen]:
+    upstream = f"00-{UPSTREAM_TRACE}-00f067aa0ba902b7-01"
+    return ok(
+        state,
+        Later(signal=Signal.draft("t.via_custom")),
+        emit("t.via_emit"),
+        Emit(signal=Signal.draft("t.upstream", extensions={"traceparent": upstream})),
+    )
+
+
+def test_what_a_step_stamps_is_its_spans_child_unless_it_says_otherwise() -> None:
+    """A draft a custom directive holds is stamped by the step, as an Emit's is: the step
+    it causes is a child of the stamping step's span (it kept the sender's context). A
+    draft the action gave a trace context of its own (continuing an upstream trace) keeps
+    it."""
+    provider, exporter = traced()
+    spec = AgentSpec(
+        name="fan",
+        state=Seen,
+        routes=[
+            Route(pattern="t.go", target=fan_out),
+            Route(pattern="t.via_custom", target=note),
+            Route(pattern="t.via_emit", target=note),
+            Route(pattern="t.upstream", target=note),
+        ],
+    )
+
+    def later(agent_id: str, d: Later) -> list[Signal]:
+        return [d.signal]
+
+    async def main() -> None:
+        async with AsyncRuntime([spec], tracer_provider=provider, directives={Later: later}) as rt:
+            await rt.start(spec, "a")
+            await rt.cast("a", "t.go")
+            await rt.wait_idle(timeout=5)
+            assert sorted(rt.state("a").seen) == ["t.upstream", "t.via_custom", "t.via_emit"]
+
+    asyncio.run(main())
+    spans = exporter.get_finished_spans()
+    cause = by_name(spans, "jido.step t.go")
+    for name in ("jido.step t.via_custom", "jido.step t.via_emit"):
+        span = by_name(spans, name)
+        assert span.parent is not None, name
+        assert span.parent.span_id == cause.context.span_id, name
+    upstream = by_name(spans, "jido.step t.upstream")
+    assert f"{upstream.context.trace_id:032x}" == UPSTREAM_TRACE

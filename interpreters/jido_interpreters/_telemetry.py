@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import math
 from collections import deque
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Iterable
 from contextlib import AbstractContextManager
 from typing import Final, final
 
@@ -23,7 +23,7 @@ from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
-from jido import Cron, Directive, Emit, FrozenMap, Invoke, Schedule, Signal
+from jido import Cron, CustomDirective, Directive, Emit, FrozenMap, Invoke, Schedule, Signal
 
 from ._async_server import Server
 
@@ -206,19 +206,29 @@ class Spans:
     ) -> tuple[Directive, ...]:
         """``directives``, from a step that handled ``handled``, with the trace context the
         signals stamped in the step inherited from it replaced by ``traced``'s (the step
-        span's). The core stamps from the signal it is given, and it is given ``handled``
-        itself, as a replay of the journal will be; a signal whose action set a trace
-        context of its own, or that the step did not stamp, is left as it is."""
+        span's): those of ``Emit``, ``Schedule`` and ``Cron``, and those a
+        :class:`~jido.CustomDirective` holds (in its fields, or tuples they hold). The core
+        stamps from the signal it is given, and it is given ``handled`` itself, as a replay
+        of the journal will be; a signal whose action set a trace context of its own, or
+        that the step did not stamp, is left as it is."""
         old = _trace_of(handled)
         new = {k: v for k, v in traced.extensions.items() if k in _TRACE_KEYS}
+
+        def moved(s: Signal) -> Signal:
+            ext = s.extensions
+            if ext.get("causationid") != handled.id or _trace_of(s) != old:
+                return s
+            bare = {k: v for k, v in ext.items() if k not in _TRACE_KEYS}
+            return attrs.evolve(s, extensions={**bare, **new})
+
         out: list[Directive] = []
         for d in directives:
             if type(d) is Emit or type(d) is Schedule or type(d) is Cron:
-                s = d.signal
-                ext = s.extensions
-                if ext.get("causationid") == handled.id and _trace_of(s) == old:
-                    bare = {k: v for k, v in ext.items() if k not in _TRACE_KEYS}
-                    d = attrs.evolve(d, signal=attrs.evolve(s, extensions={**bare, **new}))
+                s = moved(d.signal)
+                if s is not d.signal:
+                    d = attrs.evolve(d, signal=s)
+            elif isinstance(d, CustomDirective):
+                d = _custom_retraced(d, moved)
             out.append(d)
         return tuple(out)
 
@@ -319,6 +329,23 @@ TYPE_SHOWN: Final = 200
 
 def _shown(type_: str) -> str:
     return type_ if len(type_) <= TYPE_SHOWN else f"{type_[: TYPE_SHOWN - 3]}..."
+
+
+def _custom_retraced(d: CustomDirective, moved: Callable[[Signal], Signal]) -> CustomDirective:
+    # The signals a user-defined directive holds, where the core stamps them (see
+    # ``jido._stamp``): in its fields, or in tuples its fields hold.
+    changes: dict[str, object] = {}
+    for f in attrs.fields(type(d)):
+        value = getattr(d, f.name)
+        if type(value) is Signal:
+            s = moved(value)
+            if s is not value:
+                changes[str(f.alias)] = s
+        elif type(value) is tuple and any(type(v) is Signal for v in value):
+            items = tuple(moved(v) if type(v) is Signal else v for v in value)
+            if any(a is not b for a, b in zip(items, value, strict=True)):
+                changes[str(f.alias)] = items
+    return attrs.evolve(d, **changes) if changes else d
 
 
 def _trace_of(sig: Signal) -> tuple[object, object]:
