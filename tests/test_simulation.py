@@ -696,6 +696,25 @@ def test_a_version_2_trace_replays_with_the_faults_it_was_drawn_with() -> None:
         replay(reheaded(text, until=60.0), V2_SCENARIO)
 
 
+def test_a_trace_whose_input_is_now_refused_at_the_door_still_replays() -> None:
+    """A trace recorded when a lifecycle type could be sent from outside (a test of how an
+    agent takes a child's exit) replays as it was recorded: replay sends its inputs as they
+    were accepted then. It raised the door's InvalidSignal, which replay does not document."""
+    spec = attrs.evolve(
+        COUNTER, routes=[*COUNTER.routes, Route(pattern="counter.told", target=bump)]
+    )
+    scenario = Scenario(specs=[spec])
+    sim = Simulation([spec], seed=3)
+    sim.start(spec, "c")
+    sim.send("c", "counter.told")
+    text = simulation_to_jsonl(sim.run())
+    # As the version before the door check recorded it, with CHILD_EXIT routed alike.
+    old = text.replace('"counter.told"', f'"{CHILD_EXIT}"')
+    assert old != text
+    then = attrs.evolve(spec, routes=[*COUNTER.routes, Route(pattern=CHILD_EXIT, target=bump)])
+    assert replay(old, attrs.evolve(scenario, specs=(then,))) is None
+
+
 def test_a_version_1_trace_replays_with_restart_recovery() -> None:
     """Traces written before ``recovery`` existed (version 1) crashed by restarting: they
     replay that way, and a version 1 header naming a recovery is refused."""
@@ -1001,6 +1020,7 @@ async def _async_fake(args: object) -> int:
         ({"effects": {"pay": 42}}, "effect 'pay' is not callable"),
         ({"invariants": {"sane": 42}}, "invariant 'sane' is not callable"),
         ({"sensors": {"s": 42}}, "sensor 's' is not callable"),
+        ({"directives": {Note: _async_fake}}, "is an async function"),
     ],
 )
 def test_a_scenarios_fakes_are_checked_when_it_is_built(

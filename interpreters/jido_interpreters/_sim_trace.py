@@ -588,7 +588,7 @@ def replay(
             for agent in itertools.islice(agents, after - started):
                 sim.start(agent.spec, agent.id, agent.state)
             started = after
-            sim.send(to, sig, at=at)
+            sim._recorded_input(to, sig, at)
         for agent in agents:
             sim.start(agent.spec, agent.id, agent.state)
         running = True

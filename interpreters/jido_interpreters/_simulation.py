@@ -260,26 +260,39 @@ class Simulation:
 
         Raises:
             RuntimeError: the run has begun.
-            InvalidSignal: ``signal`` is a draft, or a type or data a signal cannot have.
+            InvalidSignal: ``signal`` is a draft, or a type or data a signal cannot have, or
+                passes for the runtime's own (a lifecycle type, a runtime source: see
+                docs/runtime.md).
             TypeError: ``data`` is given beside a :class:`~jido.Signal`.
             ValueError: ``at`` is negative or not finite; ``agent_id`` is no agent id (a
                 non-empty string).
         """
-        self._before_run("send")
-        given: object = agent_id
-        if not isinstance(given, str) or not agent_id:
-            raise ValueError(f"agent_id must be a non-empty string, not {agent_id!r}")
-        if seconds(at) is None:
-            raise ValueError(f"at must be a finite number of seconds >= 0, got {at!r}")
+        self._input_checks(agent_id, at)
         e = self._engine
-        if at > e.end_of_time:
-            raise ValueError(f"at {at!r} s after the epoch is past the end of the calendar")
         sig = given_signal(
             signal, data, lambda kind, data: attrs.evolve(e.signal(kind, data), time=e.time_at(at))
         )
         self._inputs.append((float(at), agent_id, sig))
         self._sent_after.append(len(self._started))
         return sig
+
+    def _recorded_input(self, agent_id: str, sig: Signal, at: float) -> None:
+        """An input a trace recorded, sent again by :func:`replay` as it was: the door's
+        checks of what a signal from outside may be are those of the version that recorded
+        it (an input of a type or source refused since still replays)."""
+        self._input_checks(agent_id, at)
+        self._inputs.append((float(at), agent_id, sig))
+        self._sent_after.append(len(self._started))
+
+    def _input_checks(self, agent_id: str, at: float) -> None:
+        self._before_run("send")
+        given: object = agent_id
+        if not isinstance(given, str) or not agent_id:
+            raise ValueError(f"agent_id must be a non-empty string, not {agent_id!r}")
+        if seconds(at) is None:
+            raise ValueError(f"at must be a finite number of seconds >= 0, got {at!r}")
+        if at > self._engine.end_of_time:
+            raise ValueError(f"at {at!r} s after the epoch is past the end of the calendar")
 
     def _before_run(self, what: str) -> None:
         if self._ran:
