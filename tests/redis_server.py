@@ -21,7 +21,7 @@ import shutil
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -76,12 +76,13 @@ def _answers(proc: subprocess.Popen[bytes], port: int) -> bool:
 
 
 @contextlib.contextmanager
-def start_redis(workdir: Path, port: int | None = None) -> Iterator[str]:
+def start_redis(workdir: Path, port: int | None = None, extra: Sequence[str] = ()) -> Iterator[str]:
     """Run a ``redis-server`` on loopback with its data in ``workdir``; yields its URL.
 
     Args:
         port: the port to listen on (to restart a server where its clients expect it);
             a free one if not given.
+        extra: more arguments for the server (``--rename-command CONFIG ""``, say).
 
     Raises:
         FileNotFoundError: no ``redis-server`` binary on ``PATH``.
@@ -97,6 +98,7 @@ def start_redis(workdir: Path, port: int | None = None) -> Iterator[str]:
                 binary,
                 *("--port", str(chosen), "--bind", "127.0.0.1", "--save", ""),
                 *("--appendonly", "yes", "--appendfsync", "always", "--dir", str(workdir)),
+                *extra,
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

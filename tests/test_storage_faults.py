@@ -1257,6 +1257,21 @@ def test_a_write_refused_by_a_full_disk_takes_no_sequence_numbers(tmp_path: Path
         store.close()
 
 
+def test_a_redis_server_that_will_not_say_its_policy_is_taken_on_trust(tmp_path: Path) -> None:
+    """A managed Redis may rename or disable CONFIG: its eviction policy cannot be read,
+    and the store is claimed all the same (the docs ask for noeviction)."""
+    with start_redis(tmp_path, extra=("--rename-command", "CONFIG", '""')) as url:
+        store = RedisStorage(url, prefix="trusted:")
+        try:
+            store.claim()
+            store.register(
+                AgentRecord(agent_id="x", spec="counter", schema_version=1, initial="{}")
+            )
+            assert [r.agent_id for r in store.agents() if isinstance(r, AgentRecord)] == ["x"]
+        finally:
+            store.close()
+
+
 def test_a_redis_server_that_may_evict_keys_is_refused(redis_url: str) -> None:
     """A server whose maxmemory-policy may evict keys would drop registrations and
     journals under memory pressure, and a restore then found no agent, without a word:
