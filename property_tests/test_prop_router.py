@@ -6,9 +6,10 @@ import re
 
 from hypothesis import given
 from hypothesis import strategies as st
+from tests.test_router import trie_nodes
 
 from jido import MAX_PRIORITY, MIN_PRIORITY, Route, Router
-from jido._router import _Node, _walk
+from jido._router import _walk
 
 # A small alphabet, so that generated patterns and types actually meet.
 LITERALS = ("a", "b", "c")
@@ -168,16 +169,6 @@ def long_patterns(draw: st.DrawFn) -> str:
 
 
 long_types = st.lists(st.sampled_from((*LITERALS, "d")), min_size=1, max_size=40).map(".".join)
-
-
-def trie_nodes(root: _Node[int]) -> int:
-    count, todo = 0, [root]
-    while todo:
-        node = todo.pop()
-        count += 1
-        todo.extend(node.children.values())
-        todo.extend(c for c in (node.star, node.dstar) if c is not None)
-    return count
 
 
 @given(st.lists(st.tuples(long_patterns(), priorities), max_size=10), long_types)

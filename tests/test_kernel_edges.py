@@ -40,6 +40,7 @@ from jido_interpreters import (
     ErrorPolicy,
     Restart,
     RunawayError,
+    SensorFn,
     Simulation,
     SyncRuntime,
 )
@@ -496,19 +497,26 @@ def sensor_echo(config: FrozenMap[str, JsonValue]) -> list[tuple[float, str, Jso
     return [(0.5, "t.echo", None), (1.0, "t.echo", None)]
 
 
-def test_a_simulation_orders_a_sensors_end_as_sync_runtime_does() -> None:
-    """With latency 0 a simulation runs as SyncRuntime: a sensor's ``sensor.exit`` comes
-    right after its last emission, ahead of what that emission's step sent."""
-    rt = SyncRuntime([ECHO], sensors={"echo": sensor_echo})
+def seen_alike(sensor: SensorFn) -> tuple[str, ...]:
+    """What ECHO's agent saw, listening to ``sensor``, on SyncRuntime and on a Simulation
+    with latency 0 (which runs as SyncRuntime does): checked to be the same on both."""
+    rt = SyncRuntime([ECHO], sensors={"echo": sensor})
     rt.start(ECHO, "a")
     rt.send("a", "t.listen")
     rt.advance(5)
-    sim = Simulation([ECHO], sensors={"echo": sensor_echo}, latency=0)
+    sim = Simulation([ECHO], sensors={"echo": sensor}, latency=0)
     sim.start(ECHO, "a")
     sim.send("a", "t.listen")
-    simulated = sim.run(50).agents["a"].state.seen
+    simulated: tuple[str, ...] = sim.run(50).agents["a"].state.seen
     assert simulated == rt.state("a").seen
-    assert simulated == ("t.echo", "t.after", "t.echo", "sensor.exit:normal", "t.after")
+    return simulated
+
+
+def test_a_simulation_orders_a_sensors_end_as_sync_runtime_does() -> None:
+    """With latency 0 a simulation runs as SyncRuntime: a sensor's ``sensor.exit`` comes
+    right after its last emission, ahead of what that emission's step sent."""
+    seen = seen_alike(sensor_echo)
+    assert seen == ("t.echo", "t.after", "t.echo", "sensor.exit:normal", "t.after")
 
 
 def sensor_echo_then_fail(config: FrozenMap[str, JsonValue]) -> Iterable[tuple[float, str, None]]:
@@ -520,16 +528,7 @@ def sensor_echo_then_fail(config: FrozenMap[str, JsonValue]) -> Iterable[tuple[f
 def test_a_sensor_that_fails_after_yielding_is_read_alike_by_sync_runtime_and_simulation() -> None:
     """A generator sensor that raises after yielding: both deliver what it yielded, then
     its ``sensor.exit`` with the error, in one order."""
-    rt = SyncRuntime([ECHO], sensors={"echo": sensor_echo_then_fail})
-    rt.start(ECHO, "a")
-    rt.send("a", "t.listen")
-    rt.advance(5)
-    sim = Simulation([ECHO], sensors={"echo": sensor_echo_then_fail}, latency=0)
-    sim.start(ECHO, "a")
-    sim.send("a", "t.listen")
-    simulated = sim.run(50).agents["a"].state.seen
-    assert simulated == rt.state("a").seen
-    assert simulated == (
+    assert seen_alike(sensor_echo_then_fail) == (
         "t.echo",
         "t.after",
         "t.echo",
