@@ -2608,3 +2608,33 @@ def test_snapshot_at_shutdown_is_a_bool() -> None:
     """A truthy value is not taken for True: the option decides what a restore replays."""
     with pytest.raises(TypeError, match="snapshot_at_shutdown must be True or False"):
         AsyncRuntime(SPECS, snapshot_at_shutdown=1)  # type: ignore[arg-type]
+
+
+def test_a_recovery_says_how_many_replayed_steps_were_refused(
+    backend: Backend, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Replayed through a spec that lost a route, the journal's steps are refused without a
+    word (the state as if they had never come): the recovery says how many, once per
+    agent, with the first problem, for whoever deployed the code to see."""
+    asyncio.run(_write_adds(backend, 3))
+    unrouted = attrs.evolve(COUNTER, routes=[r for r in COUNTER.routes if r.pattern != "t.add"])
+
+    async def deployed() -> dict[str, Agent[Any]]:
+        async with restored(backend, (unrouted, TALLY, BOSS)) as rt:
+            return agents_of(rt)
+
+    with caplog.at_level(logging.INFO, logger="jido.runtime"):
+        agents = asyncio.run(deployed())
+    assert agents["c1"].state.n == 0
+    (said,) = [r.getMessage() for r in caplog.records if "replayed on recovery" in r.getMessage()]
+    assert said.startswith("agent c1: 3 of the journal's steps replayed on recovery were refused")
+    assert "t.add" in said
+
+
+async def _write_adds(backend: Backend, n: int) -> None:
+    """c1 adds ``n`` times, its journal left to replay (no snapshot at shutdown)."""
+    async with AsyncRuntime(SPECS, storage=backend.open(), snapshot_at_shutdown=False) as rt:
+        await start_system(rt, "c1")
+        for i in range(n):
+            await rt.cast("c1", "t.add", {"by": i + 1})
+        await rt.wait_idle(timeout=5)

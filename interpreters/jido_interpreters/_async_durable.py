@@ -759,6 +759,18 @@ async def _restore(
                 adopter.children[adopt.tag] = adopt.child_id
                 supervision.link(rt, adopt.child_id, rec.agent_id, adopt.tag)
     for rec, spec, plan, hib, upgraded in started:
+        refused, first = plan.refused
+        if refused:
+            # Said once per agent: the live steps may have been refused alike (each logged
+            # then), or code deployed since refuses what the live code took.
+            log.info(
+                "agent %s: %d of the journal's steps replayed on recovery were refused,"
+                " the first: %s",
+                rec.agent_id,
+                refused,
+                first.message if first is not None else "",
+                extra={"jido": {"agent": rec.agent_id}},
+            )
         srv = rt._servers[rec.agent_id]
         if srv.stopped:
             continue  # stopped just now with a parent that replayed a Stop

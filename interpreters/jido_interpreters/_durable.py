@@ -57,6 +57,7 @@ from jido import (
     Directive,
     Emit,
     Invoke,
+    Problem,
     Schedule,
     Signal,
     SpawnAgent,
@@ -250,6 +251,9 @@ class Replayed:
         stopped_by: the journalled signal whose step stopped the agent (a ``Stop``
             directive, or a crash under ``StopAgent`` / ``Escalate``), or ``None``.
         stop_reason: that stop's reason.
+        refused: how many replayed steps gave ``Error`` directives, and the first of
+            their problems (as the live steps may have too; or code deployed since
+            refuses what the live code took: see docs/runtime.md, "Deploying new code").
     """
 
     agent: Agent[Any]
@@ -261,6 +265,7 @@ class Replayed:
     adoptions: tuple[AdoptChild, ...] = ()
     stopped_by: Signal | None = None
     stop_reason: str = ""
+    refused: tuple[int, Problem | None] = (0, None)
 
     @property
     def stopped(self) -> bool:
@@ -398,6 +403,7 @@ def replay(
     adoptions: list[AdoptChild] = []
     stopped_by: Signal | None = None
     stop_reason = ""
+    refused: tuple[int, Problem | None] = (0, None)
     seq = start_seq
     decoded: list[tuple[JournalEntry, Signal]] = []
     for entry in entries:
@@ -463,6 +469,9 @@ def replay(
                     work.appendleft((*notice, True))
             continue
         agent = result.agent
+        problems = result.problems
+        if problems:
+            refused = (refused[0] + 1, refused[1] or problems[0])
         for d in result.directives:
             match d:
                 case Invoke():
@@ -506,6 +515,7 @@ def replay(
         adoptions=tuple(adoptions),
         stopped_by=stopped_by,
         stop_reason=stop_reason,
+        refused=refused,
     )
 
 
