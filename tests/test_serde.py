@@ -554,6 +554,11 @@ def test_an_agent_in_a_status_its_fsm_lacks_is_a_decode_error() -> None:
     )
     ajar = agent_from_dict(raw, DOOR)
     assert ajar.status == "ajar"
+    for no_status in ("*", "", "a\nb"):  # a "*" row excuses an unknown status, not these
+        raw["status"] = no_status
+        with pytest.raises(DecodeError, match="is no status"):
+            agent_from_dict(raw, DOOR)
+    raw["status"] = "ajar"
     reset = Signal(type="door.reset", source="/t", id="r")
     assert jido.step(DOOR, ajar, reset).agent.status == "open"
     raw = agent_raw()

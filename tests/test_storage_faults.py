@@ -858,14 +858,15 @@ def test_a_runtime_whose_redis_lease_lapsed_stops_writing(redis_url: str) -> Non
     asyncio.run(main())
 
 
-@pytest.mark.parametrize("every", [1000, 1])
+@pytest.mark.parametrize(("every", "hibernated"), [(1000, False), (1, False), (1000, True)])
 def test_an_adoption_storage_never_heard_of_is_made_again_on_recovery(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture, every: int
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, every: int, hibernated: bool
 ) -> None:
     """If the link never reached storage, recovery makes it again from the journalled step
     that adopted (without a second ``child.started``), and writes it. No snapshot of the
     adopter stands in for that step: not the one at shutdown, nor one taken after it (with
-    ``snapshot_every=1``, the one after the very step, taken before the write failed)."""
+    ``snapshot_every=1``, the one after the very step, taken before the write failed), nor
+    its hibernation's."""
     path = tmp_path / "links.db"
     specs = (*SPECS, ADOPTER)
 
@@ -878,6 +879,8 @@ def test_an_adoption_storage_never_heard_of_is_made_again_on_recovery(
                 await rt.start(COUNTER, "w")
                 await rt.call("boss", "t.adopt", {"child_id": "w"})
                 await rt.wait_idle(timeout=5)
+                if hibernated:
+                    await rt.hibernate("boss")
         flaky.close()
         assert flaky.failures == 1
         for _ in range(2):  # the second recovery finds the link in storage

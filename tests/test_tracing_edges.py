@@ -514,3 +514,49 @@ def test_what_a_step_stamps_is_its_spans_child_unless_it_says_otherwise() -> Non
         assert span.parent.span_id == cause.context.span_id, name
     upstream = by_name(spans, "jido.step t.upstream")
     assert f"{upstream.context.trace_id:032x}" == UPSTREAM_TRACE
+
+
+@attrs.frozen(kw_only=True)
+class Echoed(CustomDirective):
+    """Holds a signal, and a copy of it, once stamped, that the class makes itself (a field
+    not given)."""
+
+    signal: Signal
+    echo: Signal | None = attrs.field(init=False)
+
+    def __attrs_post_init__(self) -> None:
+        object.__setattr__(self, "echo", None if self.signal.is_draft else self.signal)
+
+
+@action()
+def echo_later(state: Seen, _: NoParams, ctx: Context) -> ActionResult[Seen]:
+    return ok(state, Echoed(signal=Signal.draft("t.note")))
+
+
+def test_a_custom_directive_with_fields_it_makes_itself_is_carried_out_with_tracing() -> None:
+    """Re-parenting what a step stamped builds a custom directive again from its fields:
+    one with a field it makes itself could not be, and its handler never ran (with tracing
+    on only)."""
+    provider, _ = traced()
+    spec = AgentSpec(
+        name="echoing",
+        state=Seen,
+        routes=[Route(pattern="t.go", target=echo_later), Route(pattern="t.note", target=note)],
+    )
+    handled: list[Echoed] = []
+
+    def echoed(agent_id: str, d: Echoed) -> list[Signal]:
+        handled.append(d)
+        return []
+
+    async def main() -> None:
+        async with AsyncRuntime(
+            [spec], tracer_provider=provider, directives={Echoed: echoed}
+        ) as rt:
+            await rt.start(spec, "a")
+            await rt.call("a", "t.go", timeout=5)
+            await rt.wait_idle(timeout=5)
+
+    asyncio.run(main())
+    (done,) = handled
+    assert done.echo == done.signal  # its own copy of the signal as the step stamped it

@@ -528,6 +528,10 @@ class Codec:
         version = self._structure(raw.get("version"), int, "agent version")
         status = self._structure(raw.get("status"), str, "agent status")
         strategy = spec.strategy
+        if isinstance(strategy, FSM) and (not status or status == "*" or not status.isprintable()):
+            raise DecodeError(
+                "FSM status", f"{status!r} is no status (a non-empty line of text, not '*')"
+            )
         if (
             isinstance(strategy, FSM)
             and status not in strategy.statuses

@@ -432,6 +432,10 @@ async def hibernate(rt: AsyncRuntime, agent_id: str) -> None:
     srv.halt(UnknownAgent(agent_id))
     del rt._servers[agent_id]
     rt._hibernated[agent_id] = hib
+    if agent_id in rt._unlinked:
+        # A link to a child storage has not (or not yet) written: a snapshot would stand in
+        # for the step that made it. Without one, a thaw replays that step and makes it.
+        return
     # Should this write fail, nothing is lost: thawing replays the journal up to ``seq``
     # from the previous snapshot. The agent is hibernated all the same, so the failure is
     # logged, not raised (the caller would take it for a hibernation that did not happen).
@@ -819,9 +823,10 @@ async def _restore(
             # Thawed during shutdown's drain: armed timers would keep the drain from
             # converging. They stay in the outbox, so snapshots still remember them.
             srv.cancel_timers()
-        if upgraded and not srv.stopped:
+        if upgraded and rec.agent_id not in rt._unlinked and not srv.stopped:
             # Submitted after the emits above were, so journalled after them: a snapshot
-            # at ``last_seq`` never skips a re-delivery that was not yet durable.
+            # at ``last_seq`` never skips a re-delivery that was not yet durable. (Not for
+            # an agent with a link unwritten: the next recovery upgrades it again.)
             srv.since_snapshot = 0
             rt._commit().post(
                 "snapshot", snapshot_record(srv.agent, spec, srv.last_seq, outbox, rt._codec)

@@ -336,6 +336,8 @@ def _custom_retraced(d: CustomDirective, moved: Callable[[Signal], Signal]) -> C
     # ``jido._stamp``): in its fields, or in tuples its fields hold.
     changes: dict[str, object] = {}
     for f in attrs.fields(type(d)):
+        if not f.init:
+            continue  # made by the class itself (from the fields it is given), not given
         value = getattr(d, f.name)
         if type(value) is Signal:
             s = moved(value)
@@ -345,7 +347,14 @@ def _custom_retraced(d: CustomDirective, moved: Callable[[Signal], Signal]) -> C
             items = tuple(moved(v) if type(v) is Signal else v for v in value)
             if any(a is not b for a, b in zip(items, value, strict=True)):
                 changes[str(f.alias)] = items
-    return attrs.evolve(d, **changes) if changes else d
+    if not changes:
+        return d
+    try:
+        return attrs.evolve(d, **changes)
+    except Exception:
+        # A class that cannot be built again from its fields: the directive goes on as it
+        # is (its signals in the sender's trace), rather than not at all.
+        return d
 
 
 def _trace_of(sig: Signal) -> tuple[object, object]:
