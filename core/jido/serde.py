@@ -59,7 +59,7 @@ from ._errors import InvalidSignal, JidoError, Problem
 from ._json import lone_surrogate, thaw
 from ._signal import Signal
 from ._step import Step
-from ._strategy import FSM
+from ._strategy import FSM, _check_status
 
 __all__ = [
     "Codec",
@@ -501,9 +501,11 @@ class Codec:
     def agent_from_dict(self, raw: object, spec: AgentSpec[S]) -> Agent[S]:
         """Decode an agent of ``spec``. Raises :class:`DecodeError`, also on a spec mismatch,
         on a state (or plugin slice) holding a field its class does not have (decoding does
-        not drop what was stored), and on a status the spec's :class:`FSM` does not have when no
-        ``"*"`` row leaves it (an agent in it would refuse every signal, for ever). A strategy of
-        another kind keeps its own notion of statuses, if any: its status is not checked."""
+        not drop what was stored), on a status that is no status (a non-empty line of text,
+        not ``"*"``, as wherever a status enters), and on a status the spec's :class:`FSM`
+        does not have when no ``"*"`` row leaves it (an agent in it would refuse every
+        signal, for ever). A strategy of another kind keeps its own notion of statuses, if
+        any: which statuses it has is not checked."""
         if not isinstance(raw, Mapping):
             raise DecodeError("agent", f"expected a JSON object, got {type(raw).__name__}")
         if raw.get("spec") != spec.name:
@@ -527,11 +529,11 @@ class Codec:
         agent_id = self._structure(raw.get("id"), str, "agent id")
         version = self._structure(raw.get("version"), int, "agent version")
         status = self._structure(raw.get("status"), str, "agent status")
+        try:
+            _check_status("status", status, wildcard=False)  # as where a status enters
+        except ValueError as exc:
+            raise DecodeError("agent status", f"{status!r} is no status ({exc})") from None
         strategy = spec.strategy
-        if isinstance(strategy, FSM) and (not status or status == "*" or not status.isprintable()):
-            raise DecodeError(
-                "FSM status", f"{status!r} is no status (a non-empty line of text, not '*')"
-            )
         if (
             isinstance(strategy, FSM)
             and status not in strategy.statuses
