@@ -354,12 +354,7 @@ def maybe_snapshot(rt: AsyncRuntime, srv: Server, seq: int) -> None:
     restart's notice is on its way: see :func:`announce_restart`)."""
     srv.last_seq = seq
     srv.since_snapshot += 1
-    if (
-        srv.since_snapshot >= rt._snapshot_every
-        and not srv.stopped
-        and srv.notice is None
-        and srv.agent.id not in rt._unlinked
-    ):
+    if srv.since_snapshot >= rt._snapshot_every:
         _snapshot(rt, srv)
 
 
@@ -372,16 +367,16 @@ def snapshot_at_shutdown(rt: AsyncRuntime, srv: Server) -> None:
     (an action changed, a route removed, an effect added before another, whose key then
     moves) does not rewrite the agent's history, as replaying that history through it
     would. Only a crash leaves a tail to replay."""
-    if (
-        srv.since_snapshot
-        and not srv.stopped
-        and srv.notice is None
-        and srv.agent.id not in rt._unlinked
-    ):
+    if srv.since_snapshot:
         _snapshot(rt, srv)
 
 
 def _snapshot(rt: AsyncRuntime, srv: Server) -> None:
+    # Not of a stopped agent, nor while a restart's notice is on its way, nor of one with a
+    # child link unwritten (see supervision.link): a snapshot would stand in for steps a
+    # recovery must replay.
+    if srv.stopped or srv.notice is not None or srv.agent.id in rt._unlinked:
+        return
     srv.since_snapshot = 0
     try:
         record = snapshot_record(srv.agent, srv.spec, srv.last_seq, srv.outbox(), rt._codec)
