@@ -644,6 +644,179 @@ def test_a_redis_outage_refuses_signals_and_loses_nothing(tmp_path: Path) -> Non
     assert asyncio.run(main())["c"].state.n == 111
 
 
+def _debug_flags() -> tuple[str, ...]:
+    """What lets a test server run ``DEBUG SLEEP``: off by default since Redis 7, and an
+    unknown option before it."""
+    found = subprocess.run(
+        ["redis-server", "--version"], capture_output=True, text=True, check=True
+    ).stdout
+    major = int(found.split("v=", 1)[1].split(".", 1)[0])
+    return ("--enable-debug-command", "yes") if major >= 7 else ()
+
+
+def _stall(url: str, seconds: float) -> threading.Thread:
+    """Stall the server for ``seconds`` (``DEBUG SLEEP``: it reads nothing meanwhile, and
+    runs what arrived once it wakes); returns once it is stalled."""
+    import redis
+
+    blocker = redis.Redis.from_url(url)
+    thread = threading.Thread(target=blocker.execute_command, args=("DEBUG", "SLEEP", seconds))
+    thread.start()
+    probe = redis.Redis.from_url(url, socket_timeout=0.05, retry=None)
+    for _ in range(200):  # bounded: the stall starts within a round trip
+        try:
+            probe.ping()
+        except redis.TimeoutError:
+            return thread
+    raise AssertionError("the server did not stall")
+
+
+def _journalled_late(url: str, key: str, length: int) -> Any:
+    """Once the stalled server has run what reached it meanwhile (it may wake before it
+    reads those connections): wait, bounded, until the journal list ``key`` holds
+    ``length`` entries; returns a plain client."""
+    import redis
+
+    raw = redis.Redis.from_url(url)
+    for _ in range(2000):  # round trips: each lets the server read what it has not yet
+        if raw.llen(key) == length:
+            return raw
+    raise AssertionError(f"{key} never held {length} entries")
+
+
+def _impatient(url: str) -> Any:
+    """A client that gives up fast: a short timeout, and no retries of its own (the store
+    still sends a write again a few times, about 1.2 s in all)."""
+    import redis
+
+    return redis.Redis.from_url(url, socket_timeout=0.2, retry=None)
+
+
+def test_a_write_the_server_ran_after_the_store_gave_up_is_taken_back(tmp_path: Path) -> None:
+    """A Redis server stalls past the client's timeouts while a cast is journalled, and runs
+    the write once it wakes. The cast raised NotDurable, so the store takes the late entry
+    out again before anything else: the signal was refused, as its sender was told, sending
+    it again is handled (not dropped as journalled), and a fresh runtime restores agents
+    equal to the live ones."""
+    if shutil.which("redis-server") is None:
+        pytest.skip("redis-server is not installed (.ci/run installs it)")
+    import redis
+
+    async def main(url: str) -> None:
+        # A long lease: its keeper thread (which settles too) does not wake in the test.
+        rt = await _system(RedisStorage(client=_impatient(url), prefix="late:", claim_ttl=60))
+        await rt.cast("c", ext(1, data={"by": 1}))
+        await rt.wait_idle(timeout=5)
+        stalled = _stall(url, 2.5)
+        sig = ext(2, data={"by": 10})
+        with pytest.raises(NotDurable) as info:
+            await rt.cast("c", sig)
+        assert isinstance(info.value.__cause__, redis.TimeoutError)
+        await asyncio.to_thread(stalled.join)
+        # The server runs it once it wakes: the journal holds what the sender was refused.
+        raw = _journalled_late(url, "late:j:c", 2)
+        await rt.cast("c", sig)
+        await rt.wait_idle(timeout=5)
+        assert rt.state("c").n == 11
+        assert [json.loads(e)[2] for e in raw.lrange("late:j:c", 0, -1)] == ["x-1", "x-2"]
+        before = agents_of(rt)
+        await rt.shutdown()
+        again = AsyncRuntime(SPECS, storage=RedisStorage(url, prefix="late:"))
+        await again.restore()
+        await again.wait_idle(timeout=5)
+        assert agents_of(again) == before
+        await again.shutdown()
+
+    with start_redis(tmp_path, extra=_debug_flags()) as url:
+        asyncio.run(main(url))
+
+
+def test_settling_takes_back_only_what_the_late_write_journalled(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The late batch held a signal journalled before it (sent again): that entry stays,
+    and only the batch's own entries go; the store logs what it took back."""
+    if shutil.which("redis-server") is None:
+        pytest.skip("redis-server is not installed (.ci/run installs it)")
+    import redis
+
+    record = AgentRecord(agent_id="a", spec="s", schema_version=1, initial="{}")
+    with start_redis(tmp_path, extra=_debug_flags()) as url:
+        store = RedisStorage(client=_impatient(url), prefix="late:", claim_ttl=60)
+        store.claim()
+        store.register(record)
+        assert store.append([("a", "/s", "0", "{}", 1.0)]) == [1]
+        stalled = _stall(url, 2.5)
+        with pytest.raises(redis.TimeoutError):
+            store.append([("a", "/s", "1", "{}", 2.0), ("a", "/s", "0", "{}", 2.0)])
+        stalled.join()
+        _journalled_late(url, "late:j:a", 2)  # it ran late
+        with caplog.at_level(logging.WARNING, logger="jido.runtime"):
+            _, entries = store.load("a")
+        assert [(e.seq, e.signal_id) for e in entries] == [(1, "0")]
+        assert "1 journal entries were taken out again" in caplog.text
+        assert store.append([("a", "/s", "1", "{}", 3.0), ("a", "/s", "0", "{}", 3.0)]) == [
+            2,
+            None,
+        ]
+        store.close()
+
+
+def test_a_late_write_settled_after_its_record_expired_is_logged_as_unknown(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The server keeps what a batch did for 30 s. Settled later than that, a batch whose
+    signal the id set holds cannot be told from one sent again after being journalled:
+    nothing is taken out, and the store says at ERROR that the outcome stays unknown."""
+    if shutil.which("redis-server") is None:
+        pytest.skip("redis-server is not installed (.ci/run installs it)")
+    import redis
+
+    record = AgentRecord(agent_id="a", spec="s", schema_version=1, initial="{}")
+    with start_redis(tmp_path, extra=_debug_flags()) as url:
+        store = RedisStorage(client=_impatient(url), prefix="old:", claim_ttl=60)
+        store.claim()
+        store.register(record)
+        assert store.append([("a", "/s", "0", "{}", 0.5)]) == [1]  # loads the script
+        stalled = _stall(url, 2.5)
+        with pytest.raises(redis.TimeoutError):
+            store.append([("a", "/s", "1", "{}", 1.0)])
+        stalled.join()
+        raw = _journalled_late(url, "old:j:a", 2)
+        assert raw.delete(*raw.keys("old:batch:*")) == 2  # as if 30 s had passed
+        with caplog.at_level(logging.ERROR, logger="jido.runtime"):
+            _, entries = store.load("a")
+        assert [e.signal_id for e in entries] == ["0", "1"]
+        assert "settled too late to tell" in caplog.text
+        assert "id '1'" in caplog.text
+        store.close()
+
+
+def test_a_write_the_server_never_ran_is_settled_so_it_never_will(tmp_path: Path) -> None:
+    """A write that failed before the server read it (the server was down) is marked
+    abandoned by the next one: a copy of it arriving later writes nothing."""
+    if shutil.which("redis-server") is None:
+        pytest.skip("redis-server is not installed (.ci/run installs it)")
+    import redis
+
+    port = free_port()
+    record = AgentRecord(agent_id="a", spec="s", schema_version=1, initial="{}")
+    with start_redis(tmp_path, port) as url:
+        store = RedisStorage(client=_impatient(url), prefix="never:", claim_ttl=60)
+        store.claim()
+        store.register(record)
+    with pytest.raises(redis.ConnectionError):
+        store.append([("a", "/s", "1", "{}", 1.0)])
+    with start_redis(tmp_path, port) as url:
+        raw = redis.Redis.from_url(url)
+        assert raw.keys("never:batch:*") == []  # the failed write never reached the server
+        assert store.append([("a", "/s", "2", "{}", 2.0)]) == [1]
+        marks = [raw.get(k) for k in raw.keys("never:batch:*")]
+        assert len(marks) == 2
+        assert set(marks) == {b'"abandoned"', b"[1]"}  # the failed write's, the next one's
+        store.close()
+
+
 # ---------------------------------------------------------------------------- one owner
 
 

@@ -79,9 +79,9 @@ class NotDurable(Exception):
     Whatever the store (SQLite, Redis), the store's own exception is the ``__cause__``.
     Sending the same :class:`Signal` again is safe once storage is back: the journal
     recognises it by its source and id, so it is handled at most once. A Redis write whose
-    every resend timed out (its cause a ``redis.TimeoutError``) has an unknown outcome: a
-    stalled server may run it once it resumes (see docs/runtime.md, "a failed write is
-    refused").
+    every resend timed out may be run by a stalled server once it resumes: the store takes
+    what it journalled out again before its next read or write, so the signal stays refused
+    (see :meth:`RedisStorage.append` and docs/runtime.md, "a failed write is refused").
 
     Attributes:
         agent_id: the agent the write was for.

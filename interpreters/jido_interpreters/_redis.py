@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import socket
 import threading
@@ -31,6 +32,8 @@ from ._storage import (
 )
 
 __all__ = ["RedisStorage"]
+
+log = logging.getLogger("jido.runtime")
 
 # Pauses before sending a write again after a dropped connection (None: give up).
 _RESEND_PAUSES: Final = (0.05, 0.2, 0.5, None)
@@ -99,7 +102,8 @@ return 0
 # A script that fails halfway is not rolled back, so every key the batch writes is checked
 # first (a key of another type, or a sequence counter that is no count: foreign data) and a
 # batch lands whole or not at all. ``at`` is Python's exact spelling of the float, spliced in
-# as it is (cjson would round it to 14 digits).
+# as it is (cjson would round it to 14 digits). A batch settled as abandoned (see _SETTLE)
+# finds its mark there and writes nothing.
 _APPEND: Final = """
 local p = KEYS[1]
 local done = redis.call('GET', p .. 'batch:' .. ARGV[2])
@@ -137,6 +141,75 @@ for i = 0, n - 1 do
 end
 redis.call('SET', p .. 'batch:' .. ARGV[2], cjson.encode(out), 'PX', 30000)
 return out
+"""
+
+# Settle a batch whose every send timed out, so that its outcome is no longer unknown: a
+# server that stalled may have run it after the client gave up, or may run it yet (a copy
+# still on its way). ARGV[2] names the batch, then its entries as sent, three arguments each
+# (agent, source, signal id). If it never ran, its mark says "abandoned" from now on, so a
+# late copy writes nothing (kept an hour: past any copy still on its way). If it ran, what
+# it journalled is taken out again, whole or not at all: those entries must still be their
+# journals' last, with the counts theirs (the store writes nothing after a batch it has not
+# settled, and the fence keeps other writers out), or it is refused as JIDO_UNSETTLED. The
+# batch's record of what it did lives 30 s: a batch settled later than that, whose signals
+# the id sets hold, cannot be told from one that never ran (a signal sent again, journalled
+# before) and answers -1. Returns how many entries were taken out, or -1.
+_SETTLE: Final = """
+local p = KEYS[1]
+local key = p .. 'batch:' .. ARGV[2]
+local done = redis.call('GET', key)
+if done == '"abandoned"' then
+  return 0
+end
+local n = (#ARGV - 2) / 3
+if not done then
+  redis.call('SET', key, '"abandoned"', 'PX', 3600000)
+  for i = 0, n - 1 do
+    local agent, source, sid = ARGV[i*3+3], ARGV[i*3+4], ARGV[i*3+5]
+    if redis.call('SISMEMBER', p .. 'ids:' .. agent, member(source, sid)) == 1 then
+      return -1
+    end
+  end
+  return 0
+end
+local out = cjson.decode(done)
+local taken, last = {}, {}
+for i = n, 1, -1 do
+  if out[i] then
+    local agent = ARGV[(i-1)*3+3]
+    local k = (taken[agent] or 0) + 1
+    taken[agent] = k
+    if k == 1 then
+      last[agent] = out[i]
+    end
+    local head = '[' .. string.format('%d', out[i]) .. ','
+    local entry = redis.call('LINDEX', p .. 'j:' .. agent, -k)
+    if not entry or string.sub(entry, 1, #head) ~= head then
+      return redis.error_reply('JIDO_UNSETTLED ' .. (i - 1))
+    end
+  end
+end
+for agent, seq in pairs(last) do
+  if redis.call('GET', p .. 'seq:' .. agent) ~= string.format('%d', seq) then
+    return redis.error_reply('JIDO_UNSETTLED count')
+  end
+end
+local undone = 0
+for i = n, 1, -1 do
+  if out[i] then
+    local agent, source, sid = ARGV[(i-1)*3+3], ARGV[(i-1)*3+4], ARGV[(i-1)*3+5]
+    redis.call('RPOP', p .. 'j:' .. agent)
+    redis.call('SREM', p .. 'ids:' .. agent, member(source, sid))
+    if out[i] > 1 then
+      redis.call('SET', p .. 'seq:' .. agent, string.format('%d', out[i] - 1))
+    else
+      redis.call('DEL', p .. 'seq:' .. agent)
+    end
+    undone = undone + 1
+  end
+end
+redis.call('SET', key, '"abandoned"', 'PX', 3600000)
+return undone
 """
 
 # Atomically: refuse an id registered and not stopped (a record that does not decode counts
@@ -267,10 +340,15 @@ class RedisStorage:
         self._snapshot = self._r.register_script(fence + _SNAPSHOT)
         self._replace_record = self._r.register_script(fence + _REPLACE_RECORD)
         self._mark_undelivered = self._r.register_script(fence + _MEMBER + _MARK_UNDELIVERED)
+        self._settle_batch = self._r.register_script(fence + _MEMBER + _SETTLE)
         self._claim = self._r.register_script(_CLAIM)
         self._renew = self._r.register_script(_RENEW)
         self._release = self._r.register_script(_RELEASE)
         self._token: str | None = None
+        # Batches whose every send timed out, oldest first, as (batch id, entries as _SETTLE
+        # takes them): settled before anything else reads or writes (see _settle).
+        self._unsettled: list[tuple[str, list[str]]] = []
+        self._settling = threading.Lock()
         self._keeper: threading.Thread | None = None
         self._stop_keeping = threading.Event()
         kw = self._r.connection_pool.connection_kwargs
@@ -333,13 +411,21 @@ class RedisStorage:
     def _keep(self, token: str) -> None:
         import redis
 
-        while not self._stop_keeping.wait(self._ttl_ms / 3000):
+        # While a batch is unsettled, every second at least: what it did is kept 30 s (see
+        # _SETTLE), and settling it late may find that it ran but not what it wrote.
+        while not self._stop_keeping.wait(
+            min(self._ttl_ms / 3000, 1.0) if self._unsettled else self._ttl_ms / 3000
+        ):
             try:
                 renewed = self._renew(keys=[self._p], args=[token, self._ttl_ms])
             except redis.RedisError:
                 continue  # the server is away: try again; the lease may lapse meanwhile
             if not renewed:
                 return  # taken by another runtime: the fence refuses this store's writes now
+            if self._unsettled:
+                # Failing here is failing the next read or write, which tries again.
+                with contextlib.suppress(redis.RedisError, StorageError):
+                    self._settle()
 
     def release(self) -> None:
         """Give up the claim, if held."""
@@ -358,7 +444,13 @@ class RedisStorage:
 
     def _fenced(self, script: Any, args: list[str]) -> Any:
         """Run a write script behind the claim's fence (see ``_fence``), sent again after a
-        dropped connection (every write script is safe to run twice, see ``_resending``)."""
+        dropped connection (every write script is safe to run twice, see ``_resending``),
+        once every batch of unknown outcome is settled (see ``_settle``)."""
+        self._settle()
+        return self._run(script, args)
+
+    def _run(self, script: Any, args: list[str]) -> Any:
+        """:meth:`_fenced`, without settling first."""
         import redis
 
         try:
@@ -371,6 +463,54 @@ class RedisStorage:
             if "JIDO_CLAIM_LOST" not in message:
                 raise
             raise self._in_use() from None
+
+    def _settle(self) -> None:
+        """Settle every batch whose every send timed out, oldest first (see ``_SETTLE``):
+        one the server never ran never will, and one it ran after all is taken out of the
+        journal again, so that each of its signals was refused, as :meth:`append` said
+        (:class:`NotDurable` to its sender), and sending it again is handled. Until then
+        the store reads and writes nothing else: an append after the batch would be
+        journalled after entries no agent handled, a load would hand them to one.
+
+        Raises:
+            redis.RedisError: the server is still away (the batch stays unsettled).
+            StorageInUse: another runtime took the prefix meanwhile.
+        """
+        import redis
+
+        if not self._unsettled:
+            return
+        with self._settling:
+            while self._unsettled:
+                batch, entries = self._unsettled[0]
+                try:
+                    undone = self._run(self._settle_batch, [batch, *entries])
+                except redis.ResponseError as exc:
+                    if not str(exc).startswith("JIDO_UNSETTLED"):
+                        raise
+                    undone = None
+                del self._unsettled[0]
+                if undone == 0:
+                    continue
+                signals = _listed(entries)
+                if undone is not None and undone > 0:
+                    log.warning(
+                        "%s: a write whose every send timed out was run by the server after"
+                        " all; its %d journal entries were taken out again, so its signals"
+                        " stay refused, as their senders were told: %s",
+                        self._where,
+                        undone,
+                        signals,
+                    )
+                    continue
+                log.error(
+                    "%s: a write whose every send timed out may have been run by the server"
+                    " after all, and cannot be taken back (%s); a restore may handle its"
+                    " signals though their senders were told they were refused: %s",
+                    self._where,
+                    "settled too late to tell" if undone == -1 else "entries written after it",
+                    signals,
+                )
 
     def _in_use(self) -> StorageInUse:
         # Who holds the claim, and how long its lease has to run (a holder that died stops
@@ -431,15 +571,31 @@ class RedisStorage:
         """See :meth:`Storage.append`. A batch whose reply is lost (the connection dropped
         after the server ran it) is sent again, a few times, under the same batch id: the
         server answers with what it did the first time, so a journalled signal is not
-        reported as failed (nor, when sent again, as already journalled and never handled)."""
+        reported as failed (nor, when sent again, as already journalled and never handled).
+
+        A batch whose every send timed out or lost its connection has an unknown outcome: a
+        stalled server may run it after the store gave up. The store settles it before its
+        next read or write (or within a second, by the thread that keeps the claim, once the
+        server answers): one the server never ran is marked so that it never will, and one
+        it ran after all is taken out of the journal again (logged at WARNING). Either way
+        its signals were refused, as the error raised here says, and sending them again is
+        handled. Only a store closed, or a process ended, before the server answers again
+        leaves it unknown (logged at ERROR by :meth:`close`)."""
         import redis
 
-        args: list[str] = [uuid.uuid4().hex]
+        batch = uuid.uuid4().hex
+        args: list[str] = [batch]
         for agent_id, source, signal_id, signal, at in entries:
             # The float's exact JSON spelling (see _APPEND).
             args += [agent_id, source, signal_id, signal, repr(entry_time(at))]
+        self._settle()
         try:
-            result = self._fenced(self._append, args)
+            result = self._run(self._append, args)
+        except (redis.ConnectionError, redis.TimeoutError):
+            # Sent, perhaps, and never answered: settled before the next read or write.
+            with self._settling:
+                self._unsettled.append((batch, [x for e in entries for x in (e[0], e[1], e[2])]))
+            raise
         except redis.ResponseError as exc:
             # "JIDO_DAMAGED <entry> <key> <what the key holds>": foreign data where the
             # entry's agent keeps its journal; nothing of the batch was written.
@@ -451,6 +607,8 @@ class RedisStorage:
             raise CorruptJournal(
                 agent_id, JOURNAL, f"its {words[2]!r} key holds {held}: foreign data"
             ) from None
+        if not isinstance(result, list):  # pragma: no cover - a settled batch is never sent
+            raise StorageError(f"{self._where}: batch {batch} was settled as abandoned")
         return [int(x) if x else None for x in result]
 
     def snapshot(self, record: SnapshotRecord) -> None:
@@ -532,6 +690,7 @@ class RedisStorage:
         """
         import redis
 
+        self._settle()  # a batch of unknown outcome may have journalled what no agent handled
         p = self._p
         # One transaction: an append landing between the reads would look like damage.
         try:
@@ -599,11 +758,35 @@ class RedisStorage:
         return snap, entries
 
     def close(self) -> None:
-        """Release the claim, and close the client if this store made it (one passed in as
-        ``client`` is the caller's to close)."""
+        """Settle what is unsettled (see :meth:`append`) if the server answers, release the
+        claim, and close the client if this store made it (one passed in as ``client`` is
+        the caller's to close). A batch left unsettled is logged at ERROR: the server may
+        still run it, and a restore then handle signals their senders were told were
+        refused."""
+        import redis
+
+        with contextlib.suppress(redis.RedisError, StorageError):
+            self._settle()
+        for _batch, entries in self._unsettled:
+            log.error(
+                "%s: closed with a write whose every send timed out still unsettled (the"
+                " server did not answer since); if the server runs it yet, a restore handles"
+                " signals their senders were told were refused: %s",
+                self._where,
+                _listed(entries),
+            )
+        self._unsettled.clear()
         self.release()
         if self._own_client:
             self._r.close()
+
+
+def _listed(entries: list[str]) -> str:
+    """A batch's signals, as :meth:`RedisStorage._settle` keeps them, for a log line."""
+    return ", ".join(
+        f"agent {entries[i]!r}: source {entries[i + 1]!r}, id {entries[i + 2]!r}"
+        for i in range(0, len(entries), 3)
+    )
 
 
 def _format(recorded: str | bytes) -> object:
