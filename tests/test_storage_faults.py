@@ -762,6 +762,46 @@ def test_settling_takes_back_only_what_the_late_write_journalled(
         store.close()
 
 
+def test_a_registration_the_server_ran_after_start_gave_up_is_marked_stopped(
+    tmp_path: Path,
+) -> None:
+    """``start`` raised NotDurable (not started) while a stalled server ran the
+    registration once it woke: the store marks it stopped, so starting the id again works,
+    rather than being refused as registered, and a restore brings back what runs."""
+    if shutil.which("redis-server") is None:
+        pytest.skip("redis-server is not installed (.ci/run installs it)")
+    import redis
+
+    async def main(url: str) -> None:
+        rt = await _system(RedisStorage(client=_impatient(url), prefix="reg:", claim_ttl=60))
+        stalled = _stall(url, 2.5)
+        with pytest.raises(NotDurable) as info:
+            await rt.start(COUNTER, "late")
+        assert isinstance(info.value.__cause__, redis.TimeoutError)
+        await asyncio.to_thread(stalled.join)
+        raw = redis.Redis.from_url(url)
+        for _ in range(2000):  # round trips, until the server has run what it read late
+            if raw.hexists("reg:agents", "late"):
+                break
+        else:
+            raise AssertionError("the registration never ran")
+        assert "late" not in rt.agent_ids
+        await rt.start(COUNTER, "late")
+        await rt.cast("late", ext(1, data={"by": 5}))
+        await rt.wait_idle(timeout=5)
+        before = agents_of(rt)
+        await rt.shutdown()
+        again = AsyncRuntime(SPECS, storage=RedisStorage(url, prefix="reg:"))
+        await again.restore()
+        await again.wait_idle(timeout=5)
+        assert agents_of(again) == before
+        assert again.state("late").n == 5
+        await again.shutdown()
+
+    with start_redis(tmp_path, extra=_debug_flags()) as url:
+        asyncio.run(main(url))
+
+
 def test_a_late_write_settled_after_its_record_expired_is_logged_as_unknown(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

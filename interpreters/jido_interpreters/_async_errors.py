@@ -80,8 +80,9 @@ class NotDurable(Exception):
     Sending the same :class:`Signal` again is safe once storage is back: the journal
     recognises it by its source and id, so it is handled at most once. A Redis write whose
     every resend timed out may be run by a stalled server once it resumes: the store takes
-    what it journalled out again before its next read or write, so the signal stays refused
-    (see :meth:`RedisStorage.append` and docs/runtime.md, "a failed write is refused").
+    it back before its next read or write (a signal out of the journal, a registration
+    marked stopped), so what was refused stays refused (see :meth:`RedisStorage.append`
+    and docs/runtime.md, "a failed write is refused").
 
     Attributes:
         agent_id: the agent the write was for.

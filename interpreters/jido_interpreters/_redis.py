@@ -13,6 +13,8 @@ import uuid
 from collections.abc import Callable, Sequence
 from typing import Any, Final, TypeVar, final
 
+import attrs
+
 from ._storage import (
     JOURNAL,
     STORE_FORMAT,
@@ -212,6 +214,21 @@ redis.call('SET', key, '"abandoned"', 'PX', 3600000)
 return undone
 """
 
+# Settle a registration whose every send timed out (see _SETTLE): ARGV[2] names the request,
+# ARGV[3] the agent, ARGV[4] the record as sent and ARGV[5] the same record stopped. If it ran
+# (the agent's record is the one sent: nothing is written under the store's claim before it
+# is settled), it is marked stopped, since its start was refused; either way the request's
+# mark keeps a late copy from writing (_REGISTER finds it). Returns 1 if it ran, else 0.
+_SETTLE_REGISTRATION: Final = """
+local p = KEYS[1]
+local ran = redis.call('HGET', p .. 'agents', ARGV[3]) == ARGV[4]
+if ran then
+  redis.call('HSET', p .. 'agents', ARGV[3], ARGV[5])
+end
+redis.call('SET', p .. 'req:' .. ARGV[2], '1', 'PX', 3600000)
+return ran and 1 or 0
+"""
+
 # Atomically: refuse an id registered and not stopped (a record that does not decode counts
 # as registered: it is damage to report, not to overwrite; ``stopped`` is a flag, true or 1,
 # as ``decode_registration`` reads it); drop the journal and snapshot an earlier life under
@@ -341,13 +358,14 @@ class RedisStorage:
         self._replace_record = self._r.register_script(fence + _REPLACE_RECORD)
         self._mark_undelivered = self._r.register_script(fence + _MEMBER + _MARK_UNDELIVERED)
         self._settle_batch = self._r.register_script(fence + _MEMBER + _SETTLE)
+        self._settle_registration = self._r.register_script(fence + _SETTLE_REGISTRATION)
         self._claim = self._r.register_script(_CLAIM)
         self._renew = self._r.register_script(_RENEW)
         self._release = self._r.register_script(_RELEASE)
         self._token: str | None = None
-        # Batches whose every send timed out, oldest first, as (batch id, entries as _SETTLE
-        # takes them): settled before anything else reads or writes (see _settle).
-        self._unsettled: list[tuple[str, list[str]]] = []
+        # Writes whose every send timed out, oldest first: settled before anything else
+        # reads or writes (see _settle).
+        self._unsettled: list[_Unsettled] = []
         self._settling = threading.Lock()
         self._keeper: threading.Thread | None = None
         self._stop_keeping = threading.Event()
@@ -472,6 +490,9 @@ class RedisStorage:
         the store reads and writes nothing else: an append after the batch would be
         journalled after entries no agent handled, a load would hand them to one.
 
+        A registration (see :meth:`register`) is settled alike: one the server ran after
+        all is marked stopped, as its refused start said it was not started.
+
         Raises:
             redis.RedisError: the server is still away (the batch stays unsettled).
             StorageInUse: another runtime took the prefix meanwhile.
@@ -482,9 +503,21 @@ class RedisStorage:
             return
         with self._settling:
             while self._unsettled:
-                batch, entries = self._unsettled[0]
+                write = self._unsettled[0]
+                if write.registration:
+                    ran = self._run(self._settle_registration, [write.request, *write.args])
+                    del self._unsettled[0]
+                    if ran:
+                        log.warning(
+                            "%s: a registration whose every send timed out was run by the"
+                            " server after all; agent %r is marked stopped, as its start"
+                            " said it was not started",
+                            self._where,
+                            write.args[0],
+                        )
+                    continue
                 try:
-                    undone = self._run(self._settle_batch, [batch, *entries])
+                    undone = self._run(self._settle_batch, [write.request, *write.args])
                 except redis.ResponseError as exc:
                     if not str(exc).startswith("JIDO_UNSETTLED"):
                         raise
@@ -492,7 +525,7 @@ class RedisStorage:
                 del self._unsettled[0]
                 if undone == 0:
                     continue
-                signals = _listed(entries)
+                signals = write.described()
                 if undone is not None and undone > 0:
                     log.warning(
                         "%s: a write whose every send timed out was run by the server after"
@@ -522,7 +555,12 @@ class RedisStorage:
 
     def register(self, record: AgentRecord) -> None:
         """See :meth:`Storage.register`. Sent again after a dropped connection under the same
-        request id, so a registration whose reply was lost is not refused as a duplicate."""
+        request id, so a registration whose reply was lost is not refused as a duplicate.
+        One whose every send timed out is settled as :meth:`append` settles a batch: if
+        the server ran it after all, the record is marked stopped (its start was refused,
+        so no restore may bring the agent back, and starting the id again is allowed)."""
+        import redis
+
         raw = json.dumps(
             {
                 "spec": record.spec,
@@ -533,7 +571,19 @@ class RedisStorage:
                 "stopped": record.stopped,
             }
         )
-        if not self._fenced(self._register, [record.agent_id, raw, uuid.uuid4().hex]):
+        request = uuid.uuid4().hex
+        self._settle()
+        try:
+            registered = self._run(self._register, [record.agent_id, raw, request])
+        except (redis.ConnectionError, redis.TimeoutError):
+            # Sent, perhaps, and never answered: settled before the next read or write.
+            stopped = json.dumps({**json.loads(raw), "stopped": True})
+            with self._settling:
+                self._unsettled.append(
+                    _Unsettled(request, [record.agent_id, raw, stopped], registration=True)
+                )
+            raise
+        if not registered:
             raise AgentExists(record.agent_id)
 
     def mark_stopped(self, agent_id: str) -> None:
@@ -594,7 +644,9 @@ class RedisStorage:
         except (redis.ConnectionError, redis.TimeoutError):
             # Sent, perhaps, and never answered: settled before the next read or write.
             with self._settling:
-                self._unsettled.append((batch, [x for e in entries for x in (e[0], e[1], e[2])]))
+                self._unsettled.append(
+                    _Unsettled(batch, [x for e in entries for x in (e[0], e[1], e[2])])
+                )
             raise
         except redis.ResponseError as exc:
             # "JIDO_DAMAGED <entry> <key> <what the key holds>": foreign data where the
@@ -639,6 +691,7 @@ class RedisStorage:
         # in one and not the other, and look like damage.
         import redis
 
+        self._settle()  # a registration of unknown outcome may have made an agent no one runs
         try:
             with self._r.pipeline(transaction=True) as pipe:
                 pipe.zrange(self._p + "order", 0, -1)
@@ -767,13 +820,14 @@ class RedisStorage:
 
         with contextlib.suppress(redis.RedisError, StorageError):
             self._settle()
-        for _batch, entries in self._unsettled:
+        for write in self._unsettled:
             log.error(
                 "%s: closed with a write whose every send timed out still unsettled (the"
                 " server did not answer since); if the server runs it yet, a restore handles"
-                " signals their senders were told were refused: %s",
+                " %s, though told it was refused: %s",
                 self._where,
-                _listed(entries),
+                "the agent" if write.registration else "its signals",
+                write.described(),
             )
         self._unsettled.clear()
         self.release()
@@ -781,12 +835,25 @@ class RedisStorage:
             self._r.close()
 
 
-def _listed(entries: list[str]) -> str:
-    """A batch's signals, as :meth:`RedisStorage._settle` keeps them, for a log line."""
-    return ", ".join(
-        f"agent {entries[i]!r}: source {entries[i + 1]!r}, id {entries[i + 2]!r}"
-        for i in range(0, len(entries), 3)
-    )
+@final
+@attrs.frozen
+class _Unsettled:
+    """A write whose every send timed out: a batch of appends (``args``: agent, source and
+    signal id of each entry) or a registration (``args``: agent, the record as sent, the
+    same record stopped), named by its batch or request id."""
+
+    request: str
+    args: list[str]
+    registration: bool = False
+
+    def described(self) -> str:
+        """What it wrote, for a log line."""
+        if self.registration:
+            return f"agent {self.args[0]!r}"
+        return ", ".join(
+            f"agent {self.args[i]!r}: source {self.args[i + 1]!r}, id {self.args[i + 2]!r}"
+            for i in range(0, len(self.args), 3)
+        )
 
 
 def _format(recorded: str | bytes) -> object:
