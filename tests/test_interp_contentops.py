@@ -132,8 +132,8 @@ def test_the_review_shows_the_fsm_status_changing() -> None:
     assert Change("status", "idle", "running") in first.changes
     assert Change("state.runs", 0, 1) in first.changes
     assert first.effects == (
-        "spawn writer as 'writer-1-0'",
-        "schedule contentops.run.deadline in 60s",
+        'spawn writer as \'writer-1-0\' state {"topic": "a"}',
+        'schedule contentops.run.deadline {"run": 1} in 60s',
     )
 
 

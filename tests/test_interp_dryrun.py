@@ -178,7 +178,7 @@ def test_dry_run_records_a_custom_directive_as_an_effect_it_would_perform() -> N
     assert "effects: 1 (invokes, custom directives, emits to sinks, spawns, timers, sensors)\n" in (
         report.to_text()
     )
-    assert '- **effect**: custom SendEmail {"to": "boss@example.com"}' in report.to_markdown()
+    assert '- **effect**: `custom SendEmail {"to": "boss@example.com"}`' in report.to_markdown()
 
 
 @attrs.frozen
@@ -212,7 +212,7 @@ def test_the_review_shows_a_custom_directives_fields_in_every_format(
     report = run.review()
     assert report.steps[0].directives == (plain,)
     assert f"    > {plain}\n" in report.to_text()
-    assert f"- **effect**: {plain}\n" in report.to_markdown()
+    assert f"- **effect**: `{plain}`\n" in report.to_markdown()
     assert json.loads(report.to_json())["steps"][0]["effects"] == [plain]
     # A codec that knows the class writes the fields its own way (the tag left out).
     codec = Codec(directives={"post": Post})
@@ -445,7 +445,7 @@ def test_the_review_renders_as_text() -> None:
     text = shop(replies={"payment.charge": {"receipt": "r-1"}}).review(title="Shop").render("text")
     lines = text.splitlines()
     assert lines[:2] == ["Shop", "===="]
-    assert "[0] t=0s order <- order.placed (ext-0)" in lines
+    assert '[0] t=0s order <- order.placed (ext-0) {"item": "book", "qty": 3}' in lines
     assert '    ~ state.status: "new" -> "charging"' in lines
     assert (
         "effects: 2 (invokes, custom directives, emits to sinks, spawns, timers, sensors)" in lines
@@ -472,9 +472,9 @@ def test_the_review_renders_as_markdown() -> None:
     """render('md') is Markdown: a heading, a change table per step, the final states."""
     md = shop(replies={"payment.charge": {"receipt": "r-1"}}).review(title="Shop").render("md")
     assert md.startswith("# Shop\n")
-    assert "## 0. `order.placed` → `order` (t=0s)" in md
+    assert "## 0. `order.placed` → `order` (t=0s, id `ext-0`)" in md
     assert '| `state.status` | `"new"` | `"charging"` |' in md
-    assert "- **effect**: invoke payment.charge(" in md
+    assert "- **effect**: `invoke payment.charge(" in md
     assert "## Final states" in md
 
 
@@ -583,9 +583,9 @@ def test_markdown_lists_each_directive_once_marking_the_effects() -> None:
     """A directive that is an effect is one line, marked, not listed again beside itself."""
     md = shop(replies={"payment.charge": {"receipt": "r-1"}}).review(title="Shop").render("md")
     lines = md.splitlines()
-    assert sum(line.endswith("to sink audit") for line in lines) == 1
-    assert '- **effect**: emit order.placed {"item": "book"} to sink audit' in lines
-    assert '- emit ship.requested {"item": "book"} to agent shipper' in lines
+    assert sum(line.endswith("to sink audit`") for line in lines) == 1
+    assert '- **effect**: `emit order.placed {"item": "book"} to sink audit`' in lines
+    assert '- `emit ship.requested {"item": "book"} to agent shipper`' in lines
 
 
 def test_no_field_of_a_review_forges_a_line_of_it() -> None:
@@ -602,5 +602,7 @@ def test_no_field_of_a_review_forges_a_line_of_it() -> None:
     text = report.to_text()
     assert not any(line.startswith("[99]") for line in text.splitlines())
     (step_line,) = [line for line in text.splitlines() if line.startswith("[0]")]
-    assert step_line.endswith(r"(x1\n[99] t=0s order <- order.refunded (x2)\x1b[2J)")
+    assert step_line.endswith(
+        r'("x1\n[99] t=0s order <- order.refunded (x2)\u001b[2J") {"item": "b"}'
+    )
     assert report.steps[0].signal_id == forged  # the data is as it was

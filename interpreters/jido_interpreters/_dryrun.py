@@ -10,6 +10,7 @@ from typing import Any, Final, TypeAlias, final
 import attrs
 
 from jido import (
+    Agent,
     AgentSpec,
     CustomDirective,
     FrozenMap,
@@ -122,6 +123,20 @@ class _DryKernel(Kernel):
     def __init__(self, recorder: _Recorder, **kw: Any) -> None:
         super().__init__(effects=recorder, **kw)
         self.recorder = recorder
+        #: Every agent as it started, in order: a review's initial states.
+        self.started: list[Agent[Any]] = []
+
+    def start(
+        self,
+        spec: AgentSpec[Any] | str,
+        agent_id: str,
+        state: object = None,
+        *,
+        parent: tuple[str, str] | None = None,
+    ) -> Agent[Any]:
+        agent = super().start(spec, agent_id, state, parent=parent)
+        self.started.append(agent)
+        return agent
 
     def _custom(
         self, agent_id: str, cause: Signal | None, d: CustomDirective, problems: list[Problem]
@@ -176,7 +191,7 @@ class DryRun(_Runtime):
         )
 
         self._recorder = _Recorder(replies)
-        self._kernel = _DryKernel(
+        self._kernel = self._dry = _DryKernel(
             self._recorder,
             specs=specs,
             sinks=sinks,
@@ -193,11 +208,29 @@ class DryRun(_Runtime):
         directive an ``Invoke`` or a custom directive."""
         return tuple(self._recorder.intents)
 
+    @property
+    def unused_replies(self) -> tuple[str, ...]:
+        """The effects given a canned reply that no ``Invoke`` has asked for so far (a typo
+        in an effect's name, most likely), in the order they were given."""
+        asked = {d.effect for _, d in self._recorder.intents if isinstance(d, Invoke)}
+        return tuple(name for name in self._recorder.replies if name not in asked)
+
     def review(self, *, title: str = "Dry-run review", codec: Codec | None = None) -> Review:
-        """The report of everything handled so far.
+        """The report of everything handled so far: the agents' initial states, each step
+        (an invoke with no canned reply marked ``(no reply)``: it gets no outcome), each
+        crash an error policy handled, where it happened, and the final states.
 
         Raises:
             TypeError: ``title`` is not a string, or ``codec`` is not a :class:`Codec`.
         """
         k = self._kernel
-        return review(k.trace, k.agents, title=title, codec=codec, start_problems=k.start_problems)
+        return review(
+            k.trace,
+            k.agents,
+            title=title,
+            codec=codec,
+            start_problems=k.start_problems,
+            crashes=k.crashes,
+            started=self._dry.started,
+            replies=self._recorder.replies.keys(),
+        )

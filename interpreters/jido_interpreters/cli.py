@@ -109,10 +109,15 @@ def _load_module(ref: str, target: str) -> ModuleType:
     directory first on ``sys.path``, under a name of its own in ``sys.modules``).
 
     Raises:
-        BadInput: the module cannot be found or loaded, or raised while it was.
+        BadInput: the module cannot be found or loaded, or raised (or called ``sys.exit``)
+            while it was, or ``target`` is a file whose name does not end in ``.py``.
     """
     try:
         if not target.endswith(".py"):
+            if Path(target).is_file():
+                # Imported as a module, "specs.txt" reads as the module "specs": say what
+                # is wrong rather than that no such module exists.
+                raise BadInput(f"spec {ref!r}: {target} is a file, and a spec file must end in .py")
             with _first_on_path(os.getcwd()):
                 return importlib.import_module(target)
         path = Path(target)
@@ -133,6 +138,10 @@ def _load_module(ref: str, target: str) -> ModuleType:
         return module
     except BadInput:
         raise
+    except SystemExit as exc:
+        # A module that ends the process as it is imported (an unguarded script entry
+        # point) would end the command with it, silently and with its exit code.
+        raise BadInput(f"spec {ref!r}: loading it called sys.exit({exc.code!r})") from None
     except Exception as exc:
         raise BadInput(f"spec {ref!r}: {type(exc).__name__}: {exc}") from None
 
@@ -428,7 +437,11 @@ def review(
     ] = None,
     replies: Annotated[
         Path | None,
-        typer.Option(help='Canned effect replies: {"effect": result | {"$error": {...}}}.'),
+        typer.Option(
+            help='Canned effect replies: {"effect": result | {"$error": {...}}}; an invoke'
+            ' of an effect with none is marked "(no reply)", and a reply no effect used is'
+            " noted on stderr."
+        ),
     ] = None,
     sinks: Annotated[
         list[str] | None,
@@ -522,6 +535,14 @@ def review(
                 " no agent emitted to it (a typo?)",
                 markup=True,
             )
+    # The same for a canned reply: one no effect asked for is most likely under a wrong
+    # name, while the effect it was meant for shows "(no reply)" in the review.
+    for name in run.unused_replies:
+        _err.print(
+            f"[bold yellow]note:[/] --replies {escape(repr(name))} was used by no effect:"
+            " no agent invoked it (a typo?)",
+            markup=True,
+        )
 
 
 def _user_code_raised(exc: Exception) -> str:
