@@ -147,15 +147,16 @@ return out
 
 # Settle a batch whose every send timed out, so that its outcome is no longer unknown: a
 # server that stalled may have run it after the client gave up, or may run it yet (a copy
-# still on its way). ARGV[2] names the batch, then its entries as sent, three arguments each
-# (agent, source, signal id). If it never ran, its mark says "abandoned" from now on, so a
-# late copy writes nothing (kept an hour: past any copy still on its way). If it ran, what
-# it journalled is taken out again, whole or not at all: those entries must still be their
-# journals' last, with the counts theirs (the store writes nothing after a batch it has not
-# settled, and the fence keeps other writers out), or it is refused as JIDO_UNSETTLED. The
-# batch's record of what it did lives 30 s: a batch settled later than that, whose signals
-# the id sets hold, cannot be told from one that never ran (a signal sent again, journalled
-# before) and answers -1. Returns how many entries were taken out, or -1.
+# still on its way). ARGV[2] names the batch, then come its entries as _APPEND takes them
+# (agent, source, signal id, signal, time). If it never ran, its mark says "abandoned"
+# from now on, so a late copy writes nothing (kept an hour: past any copy still on its
+# way). If it ran, what it journalled is taken out again, whole or not at all: those
+# entries must still be their journals' last, with the counts theirs (the store writes
+# nothing after a batch it has not settled, and the fence keeps other writers out), or it
+# is refused as JIDO_UNSETTLED. The batch's record of what it did lives 30 s: a batch
+# settled later than that, an entry of which its journal ends with, word for word (its
+# time too), ran and cannot be taken back for want of the record: -1. Returns how many
+# entries were taken out, or -1.
 _SETTLE: Final = """
 local p = KEYS[1]
 local key = p .. 'batch:' .. ARGV[2]
@@ -163,13 +164,23 @@ local done = redis.call('GET', key)
 if done == '"abandoned"' then
   return 0
 end
-local n = (#ARGV - 2) / 3
+local n = (#ARGV - 2) / 5
 if not done then
   redis.call('SET', key, '"abandoned"', 'PX', 3600000)
+  local count = {}
   for i = 0, n - 1 do
-    local agent, source, sid = ARGV[i*3+3], ARGV[i*3+4], ARGV[i*3+5]
-    if redis.call('SISMEMBER', p .. 'ids:' .. agent, member(source, sid)) == 1 then
-      return -1
+    local agent = ARGV[i*5+3]
+    count[agent] = (count[agent] or 0) + 1
+  end
+  for i = 0, n - 1 do
+    local agent, source, sid = ARGV[i*5+3], ARGV[i*5+4], ARGV[i*5+5]
+    local sig, at = ARGV[i*5+6], ARGV[i*5+7]
+    local text = ',' .. cjson.encode(source) .. ',' .. cjson.encode(sid) .. ','
+      .. cjson.encode(sig) .. ',' .. at .. ']'
+    for _, entry in ipairs(redis.call('LRANGE', p .. 'j:' .. agent, -count[agent], -1)) do
+      if string.sub(entry, -#text) == text then
+        return -1
+      end
     end
   end
   return 0
@@ -178,7 +189,7 @@ local out = cjson.decode(done)
 local taken, last = {}, {}
 for i = n, 1, -1 do
   if out[i] then
-    local agent = ARGV[(i-1)*3+3]
+    local agent = ARGV[(i-1)*5+3]
     local k = (taken[agent] or 0) + 1
     taken[agent] = k
     if k == 1 then
@@ -199,7 +210,7 @@ end
 local undone = 0
 for i = n, 1, -1 do
   if out[i] then
-    local agent, source, sid = ARGV[(i-1)*3+3], ARGV[(i-1)*3+4], ARGV[(i-1)*3+5]
+    local agent, source, sid = ARGV[(i-1)*5+3], ARGV[(i-1)*5+4], ARGV[(i-1)*5+5]
     redis.call('RPOP', p .. 'j:' .. agent)
     redis.call('SREM', p .. 'ids:' .. agent, member(source, sid))
     if out[i] > 1 then
@@ -364,9 +375,12 @@ class RedisStorage:
         self._release = self._r.register_script(_RELEASE)
         self._token: str | None = None
         # Writes whose every send timed out, oldest first: settled before anything else
-        # reads or writes (see _settle).
+        # reads or writes (see _settle). ``_io`` is held by a write from its settling to
+        # its outcome, and by a read from its settling to its answer: a read sent while a
+        # write is in flight could see what that write did and is then taken back.
         self._unsettled: list[_Unsettled] = []
-        self._settling = threading.Lock()
+        self._io = threading.RLock()
+        self._wake = threading.Event()
         self._keeper: threading.Thread | None = None
         self._stop_keeping = threading.Event()
         kw = self._r.connection_pool.connection_kwargs
@@ -393,6 +407,7 @@ class RedisStorage:
             raise self._in_use()
         self._token = token
         self._stop_keeping.clear()
+        self._wake.clear()
         self._keeper = threading.Thread(
             target=self._keep, args=(token,), name="jido-redis-claim", daemon=True
         )
@@ -429,11 +444,16 @@ class RedisStorage:
     def _keep(self, token: str) -> None:
         import redis
 
-        # While a batch is unsettled, every second at least: what it did is kept 30 s (see
-        # _SETTLE), and settling it late may find that it ran but not what it wrote.
-        while not self._stop_keeping.wait(
-            min(self._ttl_ms / 3000, 1.0) if self._unsettled else self._ttl_ms / 3000
-        ):
+        while True:
+            # Woken at once when a write is left unsettled, and every second while one is:
+            # what a batch did is kept 30 s (see _SETTLE), and settled later than that, one
+            # that ran can no longer be taken back.
+            self._wake.wait(
+                min(self._ttl_ms / 3000, 1.0) if self._unsettled else self._ttl_ms / 3000
+            )
+            self._wake.clear()
+            if self._stop_keeping.is_set():
+                return
             try:
                 renewed = self._renew(keys=[self._p], args=[token, self._ttl_ms])
             except redis.RedisError:
@@ -446,11 +466,16 @@ class RedisStorage:
                     self._settle()
 
     def release(self) -> None:
-        """Give up the claim, if held."""
-        token, self._token = self._token, None
+        """Give up the claim, if held: first settling what is unsettled (see
+        :meth:`append`) while the claim still fences it, and logging at ERROR a write left
+        unsettled (the server did not answer): a restore may handle what it refused."""
+        token = self._token
         if token is None:
             return
+        self._let_go()
+        self._token = None
         self._stop_keeping.set()
+        self._wake.set()
         if self._keeper is not None:
             self._keeper.join()
             self._keeper = None
@@ -460,6 +485,24 @@ class RedisStorage:
         with contextlib.suppress(redis.RedisError):
             self._release(keys=[self._p + "claim"], args=[token])
 
+    def _let_go(self) -> None:
+        """Settle what is unsettled if the server answers; log (ERROR) and forget the rest."""
+        import redis
+
+        with contextlib.suppress(redis.RedisError, StorageError):
+            self._settle()
+        with self._io:
+            for write in self._unsettled:
+                log.error(
+                    "%s: let go with a write whose every send failed still unsettled (the"
+                    " server did not answer since); if the server runs it yet, a restore"
+                    " handles %s, though told it was refused: %s",
+                    self._where,
+                    "the agent" if write.registration else "its signals",
+                    write.described(),
+                )
+            self._unsettled.clear()
+
     def _fenced(self, script: Any, args: list[str]) -> Any:
         """Run a write script behind the claim's fence (see ``_fence``), sent again after a
         dropped connection (every write script is safe to run twice, see ``_resending``),
@@ -467,12 +510,14 @@ class RedisStorage:
         self._settle()
         return self._run(script, args)
 
-    def _run(self, script: Any, args: list[str]) -> Any:
-        """:meth:`_fenced`, without settling first."""
+    def _run(self, script: Any, args: list[str], token: str | None = None) -> Any:
+        """:meth:`_fenced`, without settling first; fenced by ``token`` if given (the claim
+        a write of unknown outcome was sent under), else by the store's own."""
         import redis
 
+        fence = token if token is not None else self._token or ""
         try:
-            return _resending(lambda: script(keys=[self._p], args=[self._token or "", *args]))
+            return _resending(lambda: script(keys=[self._p], args=[fence, *args]))
         except redis.ResponseError as exc:
             message = str(exc)
             if message.startswith("JIDO_FORMAT "):
@@ -501,15 +546,17 @@ class RedisStorage:
 
         if not self._unsettled:
             return
-        with self._settling:
+        with self._io:
             while self._unsettled:
                 write = self._unsettled[0]
                 if write.registration:
-                    ran = self._run(self._settle_registration, [write.request, *write.args])
+                    ran = self._run(
+                        self._settle_registration, [write.request, *write.args], write.token
+                    )
                     del self._unsettled[0]
                     if ran:
                         log.warning(
-                            "%s: a registration whose every send timed out was run by the"
+                            "%s: a registration whose every send failed was run by the"
                             " server after all; agent %r is marked stopped, as its start"
                             " said it was not started",
                             self._where,
@@ -517,7 +564,9 @@ class RedisStorage:
                         )
                     continue
                 try:
-                    undone = self._run(self._settle_batch, [write.request, *write.args])
+                    undone = self._run(
+                        self._settle_batch, [write.request, *write.args], write.token
+                    )
                 except redis.ResponseError as exc:
                     if not str(exc).startswith("JIDO_UNSETTLED"):
                         raise
@@ -528,7 +577,7 @@ class RedisStorage:
                 signals = write.described()
                 if undone is not None and undone > 0:
                     log.warning(
-                        "%s: a write whose every send timed out was run by the server after"
+                        "%s: a write whose every send failed was run by the server after"
                         " all; its %d journal entries were taken out again, so its signals"
                         " stay refused, as their senders were told: %s",
                         self._where,
@@ -537,13 +586,19 @@ class RedisStorage:
                     )
                     continue
                 log.error(
-                    "%s: a write whose every send timed out may have been run by the server"
-                    " after all, and cannot be taken back (%s); a restore may handle its"
-                    " signals though their senders were told they were refused: %s",
+                    "%s: a write whose every send failed was run by the server after all,"
+                    " and cannot be taken back (%s); a restore may handle its signals though"
+                    " their senders were told they were refused: %s",
                     self._where,
-                    "settled too late to tell" if undone == -1 else "entries written after it",
+                    "settled too late" if undone == -1 else "entries written after it",
                     signals,
                 )
+
+    def _left(self, write: _Unsettled) -> None:
+        """Keep a write of unknown outcome to settle, and wake the keeper to settle it as
+        soon as the server answers."""
+        self._unsettled.append(write)
+        self._wake.set()
 
     def _in_use(self) -> StorageInUse:
         # Who holds the claim, and how long its lease has to run (a holder that died stops
@@ -572,17 +627,22 @@ class RedisStorage:
             }
         )
         request = uuid.uuid4().hex
-        self._settle()
-        try:
-            registered = self._run(self._register, [record.agent_id, raw, request])
-        except (redis.ConnectionError, redis.TimeoutError):
-            # Sent, perhaps, and never answered: settled before the next read or write.
-            stopped = json.dumps({**json.loads(raw), "stopped": True})
-            with self._settling:
-                self._unsettled.append(
-                    _Unsettled(request, [record.agent_id, raw, stopped], registration=True)
+        with self._io:
+            self._settle()
+            try:
+                registered = self._run(self._register, [record.agent_id, raw, request])
+            except (redis.ConnectionError, redis.TimeoutError):
+                # Sent, perhaps, and never answered: settled before the next read or write.
+                stopped = json.dumps({**json.loads(raw), "stopped": True})
+                self._left(
+                    _Unsettled(
+                        request,
+                        [record.agent_id, raw, stopped],
+                        self._token or "",
+                        registration=True,
+                    )
                 )
-            raise
+                raise
         if not registered:
             raise AgentExists(record.agent_id)
 
@@ -630,7 +690,7 @@ class RedisStorage:
         it ran after all is taken out of the journal again (logged at WARNING). Either way
         its signals were refused, as the error raised here says, and sending them again is
         handled. Only a store closed, or a process ended, before the server answers again
-        leaves it unknown (logged at ERROR by :meth:`close`)."""
+        leaves it unknown (logged at ERROR by :meth:`release`)."""
         import redis
 
         batch = uuid.uuid4().hex
@@ -638,27 +698,25 @@ class RedisStorage:
         for agent_id, source, signal_id, signal, at in entries:
             # The float's exact JSON spelling (see _APPEND).
             args += [agent_id, source, signal_id, signal, repr(entry_time(at))]
-        self._settle()
-        try:
-            result = self._run(self._append, args)
-        except (redis.ConnectionError, redis.TimeoutError):
-            # Sent, perhaps, and never answered: settled before the next read or write.
-            with self._settling:
-                self._unsettled.append(
-                    _Unsettled(batch, [x for e in entries for x in (e[0], e[1], e[2])])
-                )
-            raise
-        except redis.ResponseError as exc:
-            # "JIDO_DAMAGED <entry> <key> <what the key holds>": foreign data where the
-            # entry's agent keeps its journal; nothing of the batch was written.
-            words = str(exc).split()
-            if words[0] != "JIDO_DAMAGED":
+        with self._io:
+            self._settle()
+            try:
+                result = self._run(self._append, args)
+            except (redis.ConnectionError, redis.TimeoutError):
+                # Sent, perhaps, and never answered: settled before the next read or write.
+                self._left(_Unsettled(batch, args[1:], self._token or ""))
                 raise
-            agent_id = entries[int(words[1])][0]
-            held = "no count" if words[3] == "count" else f"a {words[3]}"
-            raise CorruptJournal(
-                agent_id, JOURNAL, f"its {words[2]!r} key holds {held}: foreign data"
-            ) from None
+            except redis.ResponseError as exc:
+                # "JIDO_DAMAGED <entry> <key> <what the key holds>": foreign data where the
+                # entry's agent keeps its journal; nothing of the batch was written.
+                words = str(exc).split()
+                if words[0] != "JIDO_DAMAGED":
+                    raise
+                agent_id = entries[int(words[1])][0]
+                held = "no count" if words[3] == "count" else f"a {words[3]}"
+                raise CorruptJournal(
+                    agent_id, JOURNAL, f"its {words[2]!r} key holds {held}: foreign data"
+                ) from None
         if not isinstance(result, list):  # pragma: no cover - a settled batch is never sent
             raise StorageError(f"{self._where}: batch {batch} was settled as abandoned")
         return [int(x) if x else None for x in result]
@@ -691,13 +749,15 @@ class RedisStorage:
         # in one and not the other, and look like damage.
         import redis
 
-        self._settle()  # a registration of unknown outcome may have made an agent no one runs
         try:
-            with self._r.pipeline(transaction=True) as pipe:
-                pipe.zrange(self._p + "order", 0, -1)
-                pipe.hgetall(self._p + "agents")
-                pipe.get(self._p + "format")
-                ordered, raw, layout = pipe.execute()
+            with self._io:
+                # A registration of unknown outcome may have made an agent no one runs.
+                self._settle()
+                with self._r.pipeline(transaction=True) as pipe:
+                    pipe.zrange(self._p + "order", 0, -1)
+                    pipe.hgetall(self._p + "agents")
+                    pipe.get(self._p + "format")
+                    ordered, raw, layout = pipe.execute()
         except redis.ResponseError as exc:  # a key of another type: foreign data
             raise StorageError(f"{self._where}: the registrations cannot be read: {exc}") from None
         # No format and no registrations: a new prefix (its first write records the format).
@@ -743,16 +803,18 @@ class RedisStorage:
         """
         import redis
 
-        self._settle()  # a batch of unknown outcome may have journalled what no agent handled
         p = self._p
         # One transaction: an append landing between the reads would look like damage.
         try:
-            with self._r.pipeline(transaction=True) as pipe:
-                pipe.get(p + "seq:" + agent_id)
-                pipe.scard(p + "ids:" + agent_id)
-                pipe.get(p + "snap:" + agent_id)
-                pipe.lrange(p + "j:" + agent_id, 0, -1)
-                counter, known, snap_raw, stored = pipe.execute(raise_on_error=False)
+            with self._io:
+                # A batch of unknown outcome may have journalled what no agent handled.
+                self._settle()
+                with self._r.pipeline(transaction=True) as pipe:
+                    pipe.get(p + "seq:" + agent_id)
+                    pipe.scard(p + "ids:" + agent_id)
+                    pipe.get(p + "snap:" + agent_id)
+                    pipe.lrange(p + "j:" + agent_id, 0, -1)
+                    counter, known, snap_raw, stored = pipe.execute(raise_on_error=False)
         except redis.ResponseError as exc:  # pragma: no cover - raise_on_error=False
             raise CorruptJournal(agent_id, JOURNAL, f"it cannot be read ({exc})") from None
         if isinstance(snap_raw, redis.ResponseError):  # a key of another type: foreign data
@@ -811,26 +873,11 @@ class RedisStorage:
         return snap, entries
 
     def close(self) -> None:
-        """Settle what is unsettled (see :meth:`append`) if the server answers, release the
-        claim, and close the client if this store made it (one passed in as ``client`` is
-        the caller's to close). A batch left unsettled is logged at ERROR: the server may
-        still run it, and a restore then handle signals their senders were told were
-        refused."""
-        import redis
-
-        with contextlib.suppress(redis.RedisError, StorageError):
-            self._settle()
-        for write in self._unsettled:
-            log.error(
-                "%s: closed with a write whose every send timed out still unsettled (the"
-                " server did not answer since); if the server runs it yet, a restore handles"
-                " %s, though told it was refused: %s",
-                self._where,
-                "the agent" if write.registration else "its signals",
-                write.described(),
-            )
-        self._unsettled.clear()
+        """Release the claim (settling first what is unsettled, see :meth:`release`), and
+        close the client if this store made it (one passed in as ``client`` is the
+        caller's to close)."""
         self.release()
+        self._let_go()  # a store never claimed settles unfenced, as it wrote
         if self._own_client:
             self._r.close()
 
@@ -838,12 +885,14 @@ class RedisStorage:
 @final
 @attrs.frozen
 class _Unsettled:
-    """A write whose every send timed out: a batch of appends (``args``: agent, source and
-    signal id of each entry) or a registration (``args``: agent, the record as sent, the
-    same record stopped), named by its batch or request id."""
+    """A write whose every send failed: a batch of appends (``args``: each entry as
+    ``_APPEND`` takes it) or a registration (``args``: agent, the record as sent, the same
+    record stopped), named by its batch or request id, and the claim it was sent under
+    (``token``, ``""`` for none): it is settled under that claim or not at all."""
 
     request: str
     args: list[str]
+    token: str
     registration: bool = False
 
     def described(self) -> str:
@@ -852,7 +901,7 @@ class _Unsettled:
             return f"agent {self.args[0]!r}"
         return ", ".join(
             f"agent {self.args[i]!r}: source {self.args[i + 1]!r}, id {self.args[i + 2]!r}"
-            for i in range(0, len(self.args), 3)
+            for i in range(0, len(self.args), 5)
         )
 
 
