@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, Generic, TypeVar
 
 import attrs
 import pytest
 from hypothesis import find, given, settings
 from hypothesis import strategies as st
 
-from jido import AgentSpec
+from jido import AgentSpec, Plugin
 from jido.serde import agent_from_json, to_json
 from jido.testing import agents, signal_types, signals
 
@@ -95,3 +97,68 @@ def test_a_state_of_the_spec_class_is_drawn_as_given() -> None:
     state = Required({"a": 1.0}, frozenset(), set(), {})
     agent = find(agents(REQUIRED, states=st.just(state)), lambda _: True)
     assert agent.state == state
+
+
+T = TypeVar("T")
+
+
+@attrs.frozen
+class Box(Generic[T]):
+    """A generic class a state holds given its argument."""
+
+    value: T
+    more: list[T]
+
+
+@attrs.frozen
+class Shapes:
+    """Field types ``st.from_type`` alone draws wrongly for a state."""
+
+    seen: Sequence[int]
+    at: datetime
+    box: Box[int]
+
+
+@attrs.frozen
+class Hits:
+    count: int = 0
+
+
+SHAPES = AgentSpec(name="shapes", state=Shapes, plugins=[Plugin(name="hits", state=Hits)])
+
+
+@settings(max_examples=200)
+@given(agents(SHAPES))
+def test_drawn_agents_are_ones_a_runtime_starts_and_storage_keeps(agent: Any) -> None:
+    """The id is one ``AgentSpec.new`` takes (no line break, no control character); a
+    ``Sequence`` field holds a list (what it decodes as), a ``datetime`` is aware (as the
+    times runtimes stamp), a generic class is built with its argument; the agent
+    round-trips."""
+    assert SHAPES.new(agent.id, agent.state).id == agent.id
+    assert isinstance(agent.state.seen, list)
+    assert agent.state.at.tzinfo is not None
+    assert all(isinstance(v, int) for v in [agent.state.box.value, *agent.state.box.more])
+    assert agent_from_json(to_json(agent), SHAPES) == agent
+
+
+def test_a_slice_may_be_drawn_from_a_strategy_of_ones_own() -> None:
+    """``slices`` draws a plugin's slice where the default keeps its defaults."""
+    drawn = find(
+        agents(SHAPES, slices={"hits": st.builds(Hits, count=st.integers(1, 9))}),
+        lambda a: True,
+    )
+    assert drawn.slices["hits"] == Hits(1)
+
+
+@pytest.mark.parametrize(
+    ("slices", "error", "says"),
+    [
+        ({"hitz": st.just(Hits())}, ValueError, r"slices names \['hitz'\] but spec 'shapes'"),
+        ({"hits": Hits()}, TypeError, r"slices\['hits'\] must be a Hypothesis strategy"),
+    ],
+)
+def test_bad_slices_are_refused_when_the_strategy_is_made(
+    slices: dict[str, Any], error: type[Exception], says: str
+) -> None:
+    with pytest.raises(error, match=says):
+        agents(SHAPES, slices=slices)

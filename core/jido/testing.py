@@ -19,7 +19,14 @@ Needs the ``testing`` extra (``pip install jido[testing]``), which brings Hypoth
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, MutableMapping, MutableSet, Sequence
+from collections.abc import (
+    Callable,
+    Mapping,
+    MutableMapping,
+    MutableSequence,
+    MutableSet,
+    Sequence,
+)
 from collections.abc import Set as AbstractSet
 from datetime import UTC, datetime, timedelta, timezone
 from types import UnionType
@@ -105,6 +112,13 @@ _TIMEZONES: Final = ("UTC", "Europe/Paris", "America/New_York", "Asia/Tokyo")
 def _names(max_size: int = 16) -> st.SearchStrategy[str]:
     # Non-empty free text that is never the draft marker.
     return st.text(min_size=1, max_size=max_size).filter(lambda s: s != DRAFT)
+
+
+def _agent_ids() -> st.SearchStrategy[str]:
+    # What AgentSpec.new takes for an id: one line of text, no control character.
+    return st.text(
+        st.characters(exclude_categories=("Cc", "Cs", "Zl", "Zp")), min_size=1, max_size=16
+    )
 
 
 def _scalars() -> st.SearchStrategy[JsonValue]:
@@ -332,19 +346,35 @@ def _instances(cls: type[S]) -> st.SearchStrategy[S]:
     # ``st.builds(cls)``, with string annotations (``from __future__ import annotations``)
     # resolved for the fields it has to infer: those without defaults.
     def build() -> st.SearchStrategy[S]:
+        # A generic class given its arguments (``Box[int]``) is built as its class, with
+        # its type variables in the hints replaced by them.
+        origin = get_origin(cls) or cls
+        bound = dict(zip(getattr(origin, "__parameters__", ()), get_args(cls), strict=False))
         try:
-            hints = get_type_hints(cls)
+            hints = {k: _bind(h, bound) for k, h in get_type_hints(origin).items()}
         except (NameError, TypeError):  # unresolvable: let Hypothesis try on its own
             hints = {}
-        fields: tuple[attrs.Attribute[Any], ...] = getattr(cls, "__attrs_attrs__", ())
+        fields: tuple[attrs.Attribute[Any], ...] = getattr(origin, "__attrs_attrs__", ())
         required = {
             f.alias: _from_type(hints[f.name])
             for f in fields
             if f.init and f.default is attrs.NOTHING and f.name in hints and f.alias
         }
-        return st.builds(cls, **required)
+        return st.builds(origin, **required)
 
     return st.deferred(build)
+
+
+def _bind(hint: Any, bound: Mapping[Any, Any]) -> Any:
+    """``hint`` with the type variables ``bound`` names replaced (``list[T]`` -> ``list[int]``)."""
+    if not bound:
+        return hint
+    if isinstance(hint, TypeVar):
+        return bound.get(hint, hint)
+    params = getattr(hint, "__parameters__", ())
+    if params:
+        return hint[tuple(bound.get(p, p) for p in params)]
+    return hint
 
 
 def _from_type(t: Any) -> st.SearchStrategy[Any]:
@@ -354,6 +384,10 @@ def _from_type(t: Any) -> st.SearchStrategy[Any]:
         return json_values()
     if t is float:
         return st.floats(allow_nan=False, allow_infinity=False)  # what JSON can hold
+    if t is datetime:
+        # Aware, as the times a runtime stamps are: a naive one drawn beside them would
+        # make a correct action comparing the two raise.
+        return _times()
     origin, args = get_origin(t), get_args(t)
     if t is FrozenMap or origin is FrozenMap:
         if len(args) != 2:
@@ -363,7 +397,8 @@ def _from_type(t: Any) -> st.SearchStrategy[Any]:
         if len(args) == 2 and args[1] is Ellipsis:
             return st.lists(_from_type(args[0]), max_size=4).map(tuple)
         return st.tuples(*(_from_type(a) for a in args))
-    if origin is list:
+    if origin in (list, Sequence, MutableSequence):
+        # A Sequence field decodes as a list (st.from_type would draw bytes, or a tuple).
         return st.lists(_from_type(args[0]) if args else json_values(), max_size=4)
     # Containers are drawn here too, not by ``st.from_type``: it would draw what JSON cannot
     # hold inside them (NaN and infinities for floats, arbitrary objects for ``Any``).
@@ -381,7 +416,10 @@ def _from_type(t: Any) -> st.SearchStrategy[Any]:
 
 
 def agents(
-    spec: AgentSpec[S], states: st.SearchStrategy[S] | None = None
+    spec: AgentSpec[S],
+    states: st.SearchStrategy[S] | None = None,
+    *,
+    slices: Mapping[str, st.SearchStrategy[Any]] | None = None,
 ) -> st.SearchStrategy[Agent[S]]:
     """:class:`~jido.Agent` values of ``spec``.
 
@@ -389,16 +427,22 @@ def agents(
         spec: the spec the agents run (their ``spec`` field is its name).
         states: a strategy for the agent's state; by default ``st.builds(spec.state)``, which
             keeps fields with defaults at their defaults and infers the others from their
-            annotations (string annotations included).
+            annotations (string annotations included; a ``datetime`` is drawn aware, as
+            runtimes stamp them).
+        slices: strategies for plugin slices, by plugin name; a plugin not named gets a
+            slice built as the default state is.
 
-    Ids are non-empty text and versions are ``>= 0``. The status is one of the FSM's
+    Ids are what :meth:`~jido.AgentSpec.new` takes (non-empty, one line, no control
+    character) and versions are ``>= 0``. The status is one of the FSM's
     :attr:`~jido.FSM.statuses` under an :class:`~jido.FSM` strategy, :data:`~jido.IDLE` under
     :class:`~jido.Direct`, and the strategy's ``initial_status`` under a custom strategy.
     Each mounted plugin gets a slice built the same way from ``plugin.state``.
 
     Raises:
         TypeError: ``spec`` is not an :class:`~jido.AgentSpec` (a spec's name is not
-            enough), or ``states`` is not a strategy. Checked when the strategy is made.
+            enough), ``states`` or a value of ``slices`` is not a strategy. Checked when the
+            strategy is made.
+        ValueError: ``slices`` names a plugin ``spec`` does not mount.
             A state ``states`` draws that is no instance of ``spec.state`` is a
             ``TypeError`` naming the spec and both classes when it is drawn: an agent
             holding it would be no agent of ``spec``.
@@ -416,17 +460,31 @@ def agents(
     else:
         # IDLE under Direct; a custom strategy's statuses are unknown, its initial one is safe.
         statuses = st.just(IDLE if isinstance(strategy, Direct) else strategy.initial_status)
-    slices: st.SearchStrategy[dict[str, Any]] = st.fixed_dictionaries(
-        {p.name: _instances(p.state) for p in spec.plugins}
+    given = dict(slices or {})
+    mounted = {p.name: p for p in spec.plugins}
+    unknown = sorted(set(given) - set(mounted))
+    if unknown:
+        raise ValueError(
+            f"agents: slices names {unknown} but spec {spec.name!r} mounts"
+            f" {sorted(mounted) or 'no plugin'}"
+        )
+    for name, drawn in given.items():
+        if not isinstance(drawn, st.SearchStrategy):
+            raise TypeError(
+                f"agents: slices[{name!r}] must be a Hypothesis strategy for"
+                f" {mounted[name].state.__qualname__} values, not {drawn!r}"
+            )
+    every: st.SearchStrategy[dict[str, Any]] = st.fixed_dictionaries(
+        {name: given.get(name, _instances(p.state)) for name, p in mounted.items()}
     )
     return st.builds(
         Agent,
-        id=_names(),
+        id=_agent_ids(),
         spec=st.just(spec.name),
         state=_instances(spec.state) if states is None else states.map(_state_of(spec)),
         version=st.integers(min_value=0, max_value=2**31),
         status=statuses,
-        slices=slices,  # fixed by Agent
+        slices=every,  # fixed by Agent
     )
 
 
