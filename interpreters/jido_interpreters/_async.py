@@ -146,7 +146,8 @@ AsyncEffectHandler: TypeAlias = Callable[[FrozenMap[str, JsonValue]], Awaitable[
 AsyncSensorFn: TypeAlias = Callable[[FrozenMap[str, JsonValue]], AsyncIterator[tuple[str, object]]]
 #: A sink: called with each signal emitted to it.
 SinkFn: TypeAlias = Callable[[Signal], None]
-#: A handler for a user-defined directive: returns signals to deliver to the agent.
+#: A handler for a user-defined directive: returns signals to deliver to the agent (drafts,
+#: which the runtime stamps as every runtime does, or whole signals).
 AsyncDirectiveHandler: TypeAlias = Callable[[str, Any], Iterable[Signal]]
 
 # Why each kind of handler must be what it must be, for the TypeError refusing another.
@@ -272,7 +273,9 @@ class AsyncRuntime:
             functions, called within the step).
         sensors: async sensors by name: ``config -> async iterator of (type, data)``, async
             generator functions (``async def`` with ``yield``).
-        directives: handlers for user-defined directives, by class (plain functions).
+        directives: handlers for user-defined directives, by class (plain functions,
+            ``(agent_id, directive) -> signals``; drafts among them are stamped as on
+            every runtime, see ``docs/concepts.md``).
         options: :class:`AgentOptions` by spec name; ``default_options`` for the rest.
         record: keep a trace of every step (as SyncRuntime does), for tests and review.
         clock: the wall clock for signal times and cron (injectable for tests).

@@ -134,11 +134,12 @@ DRAFT_ID: Final = Signal.draft("jido.draft").id
 
 
 #: The sources the runtimes give the signals they make (an agent's emits, effect outcomes,
-#: sensor readings): refused from outside, where one could pass for the runtime's own (an
-#: effect outcome's id can be worked out from its cause's, and with storage the real one
-#: would then be dropped as a resend). ``jido://runtime``, the source of ``rt.signal``'s
-#: signals, is not among them: the runtime's own under it have ids no caller can foresee.
-RUNTIME_SOURCES: Final = ("jido://agent/", "jido://effect/", "jido://sensor/")
+#: sensor readings, a custom directive handler's drafts): refused from outside, where one
+#: could pass for the runtime's own (an effect outcome's id can be worked out from its
+#: cause's, and with storage the real one would then be dropped as a resend).
+#: ``jido://runtime``, the source of ``rt.signal``'s signals, is not among them: the
+#: runtime's own under it have ids no caller can foresee.
+RUNTIME_SOURCES: Final = ("jido://agent/", "jido://effect/", "jido://sensor/", "jido://directive/")
 
 #: The types of the runtimes' lifecycle signals (``jido.agent.child.exit``...): refused from
 #: outside, where one would make an agent believe, say, that a running child crashed.
@@ -180,7 +181,8 @@ def given_signal(signal: object, data: object, make: Callable[[str, object], Sig
             "source",
             signal.source,
             "is where the runtime's own signals come from (agents' emits, effect outcomes,"
-            " sensor readings): a signal from outside takes a source of its own",
+            " sensor readings, directive handlers' drafts): a signal from outside takes a"
+            " source of its own",
         )
     return signal
 

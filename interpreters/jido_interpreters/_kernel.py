@@ -106,7 +106,8 @@ DEFAULT_EPOCH: Final = datetime(2026, 1, 1, tzinfo=UTC)
 SensorFn: TypeAlias = Callable[[FrozenMap[str, JsonValue]], Iterable[tuple[float, str, object]]]
 
 #: A handler for a user-defined directive: returns signals to deliver to the agent (an
-#: iterable of whole signals, as ``new_signal`` makes them; see ``_outcomes.not_signals``).
+#: iterable of drafts, which the runtime stamps, or of whole signals; see
+#: ``_outcomes.handler_signals``).
 DirectiveHandler: TypeAlias = Callable[[str, Any], Iterable[Signal]]
 
 SENSOR_NEEDS: Final = (
@@ -242,6 +243,9 @@ class Kernel:
         self.parents: dict[str, tuple[str, str]] = {}  # child id -> (parent id, tag)
         self.children: dict[str, dict[str, str]] = {}  # parent id -> tag -> child id
         self.queue: deque[tuple[str, Signal]] = deque()
+        # The place of the custom directive being executed among its step's directives,
+        # which the drafts its handler returns are stamped with (see handler_signal).
+        self.directive_index = 0
         self.timers: list[tuple[float, int, str, Signal, tuple[str, ...]]] = []
         # Timers armed with no delay (due the instant they were armed), by seq: how many
         # steps the run that armed them had taken (see advance).
@@ -524,7 +528,7 @@ class Kernel:
     ) -> None:
         self._depth += 1
         try:
-            for d in directives:
+            for index, d in enumerate(directives):
                 if agent_id not in self.agents:
                     break  # stopped by an earlier directive: the rest are not executed
                 if type(d) is Emit and type(d.to) is ToAgent:
@@ -535,6 +539,7 @@ class Kernel:
                         self._send(agent_id, target, d.signal)
                         continue
                 if isinstance(d, CustomDirective):
+                    self.directive_index = index  # where its handler's drafts stand
                     if self._custom(agent_id, cause, d, problems):
                         break  # restarted: the rest of the crashed step is not carried out
                     continue
@@ -829,7 +834,10 @@ class Kernel:
             problems.append(no_handler(d))
             return False
         try:
-            signals, refused = handler_signals(d, handler(agent_id, d))
+            at = self.directive_index
+            signals, refused = handler_signals(
+                d, handler(agent_id, d), agent_id=agent_id, cause=cause, index=at
+            )
         except PASSING:
             raise
         except BaseException as exc:

@@ -369,7 +369,10 @@ class SyncRuntime(_Runtime):
         sinks: the names of the sinks ``Emit`` may target.
         sensors: sensor functions by name: ``config -> [(delay, type, data), ...]``.
         directives: handlers for user-defined directives by class:
-            ``(agent_id, directive) -> signals to deliver to the agent``.
+            ``(agent_id, directive) -> signals to deliver to the agent``: drafts
+            (``Signal.draft``), which are stamped from the step that produced the
+            directive, the same way on every runtime, or whole signals, delivered as they
+            are.
         epoch: the virtual time at 0 seconds.
         max_steps: a run handling more signals than this without going idle raises
             :class:`RunawayError`.
