@@ -215,6 +215,30 @@ def test_a_directive_handler_or_a_reply_that_is_async_is_refused(kind: str) -> N
         DryRun([], replies={"x": fn})
 
 
+@pytest.mark.parametrize(
+    ("key", "says"),
+    [
+        ("chat.post", r"not 'chat.post' \(a codec's tag names the class on the wire only\)"),
+        (Ping(), r"not Ping\(\) \(an instance: key its handler by Ping\)"),
+        (stop, "not <function stop"),
+        (AgentSpec, "not <class 'jido._agent.AgentSpec'>"),
+    ],
+    ids=["a-codec-tag", "an-instance", "a-function", "another-class"],
+)
+def test_a_directive_handler_keyed_by_what_is_no_directive_class_is_refused(
+    key: object, says: str
+) -> None:
+    """Handlers are found by the directive's class: any other key would leave every such
+    directive without one, so every runtime (and a scenario) refuses it when it is built."""
+    directives: dict[Any, Any] = {key: _plain_fn}
+    needle = f"^directive handlers are keyed by CustomDirective subclasses, .*{says}"
+    for make in (SyncRuntime, Simulation, AsyncRuntime):
+        with pytest.raises(TypeError, match=needle):
+            make([], directives=directives)
+    with pytest.raises(TypeError, match=needle):
+        Scenario(specs=[SPEC], setup=lambda sim: None, directives=directives)
+
+
 class _AsyncMachine(AgentMachine):
     """A rule-based machine whose case makes an async effect handler."""
 

@@ -81,13 +81,13 @@ from ._async_errors import (
 from ._async_server import RESENT, Hibernated, Server
 from ._async_waiters import Condition, Waiters
 from ._checks import (
-    DIRECTIVE_NEEDS,
     DRAFT_ID,
     RESERVED_TYPES,
     RUNTIME_SOURCES,
     async_callables,
     check_reason,
     check_timeout,
+    directive_handlers,
     given_signal,
     handler_kind,
     plain_callables,
@@ -377,7 +377,7 @@ class AsyncRuntime:
                 self._sinks[name] = collected
                 self._sink_fns[name] = collected.append
         self._sensor_fns = async_callables("sensor", sensors, "async generator", _SENSOR_NEEDS)
-        self._directive_handlers = plain_callables("directive", directives, DIRECTIVE_NEEDS)
+        self._directive_handlers = directive_handlers(directives)
         self._options = checked
         self._default_options = default_options
         self._record = record

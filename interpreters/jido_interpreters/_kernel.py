@@ -59,7 +59,13 @@ from jido import (
     derive_id,
 )
 
-from ._checks import DIRECTIVE_NEEDS, check_reason, plain_callables, sink_names, specs_by_name
+from ._checks import (
+    check_reason,
+    directive_handlers,
+    plain_callables,
+    sink_names,
+    specs_by_name,
+)
 from ._cron import CronTicks, cron_ticks
 from ._durable import restarted
 from ._options import AgentOptions, ParentDeath
@@ -231,7 +237,7 @@ class Kernel:
         self.effects = effects
         self.sinks: dict[str, list[Signal]] = {name: [] for name in sink_names(sinks)}
         self.sensor_fns = plain_callables("sensor", sensors, SENSOR_NEEDS)
-        self.directive_handlers = plain_callables("directive", directives, DIRECTIVE_NEEDS)
+        self.directive_handlers = directive_handlers(directives)
         self.epoch = epoch
         self.max_steps = max_steps
         self.record = record

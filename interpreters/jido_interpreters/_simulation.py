@@ -67,7 +67,7 @@ from jido import (
 )
 from jido.serde import Codec
 
-from ._checks import DIRECTIVE_NEEDS, callables, given_signal, plain_callables, seconds
+from ._checks import callables, directive_handlers, given_signal, plain_callables, seconds
 from ._faults import (
     NO_FAULTS,
     FaultPlan,
@@ -515,7 +515,7 @@ def _options(value: Mapping[str, AgentOptions]) -> Mapping[str, AgentOptions]:
 def _handlers(
     value: Mapping[type[CustomDirective], DirectiveHandler],
 ) -> Mapping[type[CustomDirective], DirectiveHandler]:
-    return MappingProxyType(plain_callables("directive", value, DIRECTIVE_NEEDS))
+    return MappingProxyType(directive_handlers(value))
 
 
 @final
