@@ -28,6 +28,7 @@ from jido import (
     stop_child,
 )
 from jido_interpreters import (
+    AgentOptions,
     AsyncRuntime,
     DryRun,
     EffectHandler,
@@ -35,6 +36,7 @@ from jido_interpreters import (
     Scenario,
     Simulation,
     SQLiteStorage,
+    StopAgent,
     SyncRuntime,
     new_signal,
 )
@@ -237,6 +239,19 @@ def test_a_directive_handler_keyed_by_what_is_no_directive_class_is_refused(
             make([], directives=directives)
     with pytest.raises(TypeError, match=needle):
         Scenario(specs=[SPEC], setup=lambda sim: None, directives=directives)
+
+
+def test_options_for_a_spec_the_runtime_is_not_built_with_are_refused() -> None:
+    """A typo in a spec's name (``"thnig"``) would leave the spec it meant under the
+    default options: every runtime, and a scenario, refuses it, naming it and the specs."""
+    typo = {"thnig": AgentOptions(error_policy=StopAgent())}
+    says = r"^options name no spec of this runtime: 'thnig' \(its specs: 'thing'\)"
+    for make in (SyncRuntime, Simulation, DryRun, AsyncRuntime):
+        with pytest.raises(ValueError, match=says):
+            make([SPEC], options=typo)
+    with pytest.raises(ValueError, match=says):
+        Scenario(specs=[SPEC], options=typo)
+    SyncRuntime([SPEC], options={"thing": typo["thnig"]})  # the spec's own name is fine
 
 
 class _AsyncMachine(AgentMachine):

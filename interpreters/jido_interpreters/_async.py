@@ -108,7 +108,7 @@ from ._options import (
     StopAgent,
 )
 from ._outcomes import system_signal
-from ._policy import PASSING, check_options
+from ._policy import PASSING, check_option_names, check_options
 from ._storage import AgentExists, AgentRecord, Storage
 from ._telemetry import Counters, RuntimeStatistics, Spans, failed
 from ._trace import TraceEntry
@@ -276,7 +276,9 @@ class AsyncRuntime:
         directives: handlers for user-defined directives, by class (plain functions,
             ``(agent_id, directive) -> signals``; drafts among them are stamped as on
             every runtime, see ``docs/concepts.md``).
-        options: :class:`AgentOptions` by spec name; ``default_options`` for the rest.
+        options: :class:`AgentOptions` by spec name, each the name of one of ``specs`` (a
+            spec only passed to :meth:`start` takes ``default_options``);
+            ``default_options`` for the rest.
         record: keep a trace of every step (as SyncRuntime does), for tests and review.
         clock: the wall clock for signal times and cron (injectable for tests).
         storage: makes agents durable (see :meth:`restore`); ``None``: in memory only.
@@ -298,7 +300,9 @@ class AsyncRuntime:
             provider, which follows the global one).
 
     Raises:
-        ValueError: ``snapshot_every`` is not an integer >= 1, or two specs share a name.
+        ValueError: ``snapshot_every`` is not an integer >= 1, two specs share a name, or
+            ``options`` names no spec of ``specs`` (a typo, which would leave the spec it
+            meant under ``default_options``).
         TypeError: ``snapshot_at_shutdown`` is not a bool; an option is not an
             :class:`AgentOptions`; a handler is not callable, or
             of the wrong kind (a plain function as an effect handler or sensor, an async
@@ -366,6 +370,7 @@ class AsyncRuntime:
         if codec is not None and not isinstance(codec, Codec):
             raise TypeError(f"codec must be a jido.serde.Codec, not {codec!r}")
         self._specs: dict[str, AgentSpec[Any]] = specs_by_name(specs)
+        check_option_names(checked, self._specs)
         self._effects = async_callables("effect", effects, "async", _EFFECT_NEEDS)
         self._sink_fns: dict[str, SinkFn] = {}
         self._sinks: dict[str, list[Signal]] = {}

@@ -85,6 +85,7 @@ from ._policy import (
     PASSING,
     CrashHandled,
     CrashOutcome,
+    check_option_names,
     check_options,
     crash_message,
     handler_crash,
@@ -216,6 +217,7 @@ class Kernel:
         # Options by spec name, and for the rest: ``None`` there means unsupervised (a crash
         # is raised to the caller, a parent's stop orphans its children), see ``_policy``.
         self.options = check_options(options, default_options)
+        check_option_names(self.options, self.specs)
         self.default_options = default_options
         #: The crashes the agents' error policies handled, in order.
         self.crashes: list[CrashHandled] = []

@@ -74,7 +74,7 @@ from ._faults import (
 )
 from ._kernel import DEFAULT_EPOCH, SENSOR_NEEDS, DirectiveHandler, SensorFn
 from ._options import AgentOptions
-from ._policy import CrashHandled, check_options
+from ._policy import CrashHandled, check_option_names, check_options
 from ._sim_engine import _Engine, _Recorded, _Violated
 from ._sim_events import (
     ActionCrash,
@@ -582,6 +582,7 @@ class Scenario:
     default_options: AgentOptions | None = None
 
     def __attrs_post_init__(self) -> None:
+        check_option_names(self.options, [s.name for s in self.specs])
         # What each run calls is checked now, not inside the first run.
         for name in ("setup", "make_effects", "make_sensors", "make_directives"):
             value: object = getattr(self, name)

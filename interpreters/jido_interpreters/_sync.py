@@ -377,8 +377,10 @@ class SyncRuntime(_Runtime):
         max_steps: a run handling more signals than this without going idle raises
             :class:`RunawayError`.
         record: keep the trace (turn off for long benchmark runs).
-        options: :class:`AgentOptions` by spec name, as for AsyncRuntime; ``default_options``
-            for the specs not named. Only ``error_policy`` and ``on_parent_death`` mean
+        options: :class:`AgentOptions` by spec name, as for AsyncRuntime (each the name of
+            one of ``specs``: another is a ``ValueError``, and a spec only passed to
+            :meth:`start` takes ``default_options``); ``default_options`` for the specs
+            not named. Only ``error_policy`` and ``on_parent_death`` mean
             anything here (``mailbox_size`` and ``effect_timeout`` are accepted and ignored:
             there is no mailbox, and effects run within their step).
         default_options: the options of the specs ``options`` does not name; ``None`` (the
