@@ -18,7 +18,10 @@ null`` reads as no data (a signal does not tell the two apart; it is written wit
 ``data``).
 
 Directives and targets carry a ``"kind"`` tag whose values are part of the wire format
-(``"emit"``, ``"invoke"``, ...), independent of class names. Agents need their spec to decode,
+(``"emit"``, ``"invoke"``, ...), independent of class names; so does a directive an agent's
+state holds in a field typed with several directive classes (``Directive``,
+``BuiltinDirective``, ``Emit | Schedule``) or with ``CustomDirective``, and it is read back
+by that tag. Agents need their spec to decode,
 since the spec knows the state classes.
 
 User-defined directives are serialized by a :class:`Codec` that knows their classes::
