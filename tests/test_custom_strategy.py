@@ -19,6 +19,8 @@ from jido import (
     Direct,
     Instruction,
     NoParams,
+    Plugin,
+    ProblemKind,
     Route,
     Run,
     Signal,
@@ -212,3 +214,57 @@ def test_a_run_of_actions_or_routes_says_what_to_pass(give: Any, says: str) -> N
     with pytest.raises(TypeError) as info:
         step(spec, spec.new("a"), Signal(type="x.y", source="/t", id="1"))
     assert str(info.value).startswith(says)
+
+
+@attrs.frozen
+class Tally:
+    """A plugin's slice."""
+
+    n: int = 0
+
+
+@action()
+def tally(state: Tally, _: NoParams, ctx: Context) -> ActionResult[Tally]:
+    return ok(Tally(state.n + 1))
+
+
+TALLY = Plugin(name="tally", state=Tally, routes=[Route(pattern="t.y", target=tally)])
+
+
+@pytest.mark.parametrize(
+    ("ins", "says"),
+    [
+        (
+            Instruction(action=tally),
+            "action 'tally' runs on the slice 'tally', not on the agent's state"
+            " (spec.action_table['tally'] is an instruction for it, bound to its state)",
+        ),
+        (
+            Instruction(action=first, slice="tally"),
+            "action 'first' runs on the agent's state, not on the slice 'tally'"
+            " (spec.action_table['first'] is an instruction for it, bound to its state)",
+        ),
+    ],
+    ids=["plugin-action-on-the-agent", "agent-action-on-a-slice"],
+)
+def test_an_instruction_bound_to_the_wrong_state_is_the_strategys_problem(
+    ins: Instruction, says: str
+) -> None:
+    """A custom strategy building an Instruction for one of the spec's actions on a state it
+    does not work on gets an ``action`` Error directive saying so, as ``cmd`` does, the
+    state unchanged: not an ActionCrashed blaming the action for the state it was handed.
+    The table's own instruction runs."""
+    spec: AgentSpec[Seen] = AgentSpec(
+        name="h",
+        state=Seen,
+        strategy=Hands(lambda routed: (ins, spec.action_table["tally"])),
+        routes=[Route(pattern="x.y", target=first)],
+        plugins=[TALLY],
+    )
+    agent = spec.new("a")
+    result = step(spec, agent, Signal(type="x.y", source="/t", id="1"))
+    (problem,) = result.problems
+    assert problem.kind is ProblemKind.ACTION
+    assert problem.message == says
+    assert result.agent.state == agent.state
+    assert result.agent.slices["tally"] == Tally(1)

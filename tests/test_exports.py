@@ -176,3 +176,24 @@ def test_public_callables_have_docstrings(module: str, name: str) -> None:
     if inspect.isclass(obj) and not issubclass(obj, BaseException):
         # not just inherited from object or a base
         assert doc != object.__doc__
+
+
+def test_the_handler_aliases_the_signatures_use_are_exported() -> None:
+    """``make_directives`` and the runtimes' ``directives=`` are typed with handler aliases
+    a user can import to type their own (``DirectiveHandler``, ``AsyncDirectiveHandler``)."""
+    import typing
+    from collections.abc import Mapping
+
+    import jido_interpreters as ji
+    from jido import CustomDirective
+    from jido_interpreters.testing import AgentMachine
+
+    wanted = Mapping[type[CustomDirective], ji.DirectiveHandler]
+    assert typing.get_type_hints(AgentMachine.make_directives)["return"] == wanted
+    for fn, alias in [
+        (ji.SyncRuntime.__init__, "DirectiveHandler"),
+        (ji.Simulation.__init__, "DirectiveHandler"),
+        (ji.AsyncRuntime.__init__, "AsyncDirectiveHandler"),
+    ]:
+        assert f"{alias}]" in fn.__annotations__["directives"]
+        assert alias in ji.__all__

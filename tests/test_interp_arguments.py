@@ -28,6 +28,7 @@ from jido import (
     stop_child,
 )
 from jido_interpreters import (
+    AgentOptions,
     AsyncRuntime,
     DryRun,
     EffectHandler,
@@ -35,6 +36,7 @@ from jido_interpreters import (
     Scenario,
     Simulation,
     SQLiteStorage,
+    StopAgent,
     SyncRuntime,
     new_signal,
 )
@@ -213,6 +215,43 @@ def test_a_directive_handler_or_a_reply_that_is_async_is_refused(kind: str) -> N
         AsyncRuntime([], sinks={"audit": fn})
     with pytest.raises(TypeError, match=r"^reply 'x' is an async function .*DryRun calls"):
         DryRun([], replies={"x": fn})
+
+
+@pytest.mark.parametrize(
+    ("key", "says"),
+    [
+        ("chat.post", r"not 'chat.post' \(a codec's tag names the class on the wire only\)"),
+        (Ping(), r"not Ping\(\) \(an instance: key its handler by Ping\)"),
+        (stop, "not <function stop"),
+        (AgentSpec, "not <class 'jido._agent.AgentSpec'>"),
+    ],
+    ids=["a-codec-tag", "an-instance", "a-function", "another-class"],
+)
+def test_a_directive_handler_keyed_by_what_is_no_directive_class_is_refused(
+    key: object, says: str
+) -> None:
+    """Handlers are found by the directive's class: any other key would leave every such
+    directive without one, so every runtime (and a scenario) refuses it when it is built."""
+    directives: dict[Any, Any] = {key: _plain_fn}
+    needle = f"^directive handlers are keyed by CustomDirective subclasses, .*{says}"
+    for make in (SyncRuntime, Simulation, AsyncRuntime):
+        with pytest.raises(TypeError, match=needle):
+            make([], directives=directives)
+    with pytest.raises(TypeError, match=needle):
+        Scenario(specs=[SPEC], setup=lambda sim: None, directives=directives)
+
+
+def test_options_for_a_spec_the_runtime_is_not_built_with_are_refused() -> None:
+    """A typo in a spec's name (``"thnig"``) would leave the spec it meant under the
+    default options: every runtime, and a scenario, refuses it, naming it and the specs."""
+    typo = {"thnig": AgentOptions(error_policy=StopAgent())}
+    says = r"^options name no spec of this runtime: 'thnig' \(its specs: 'thing'\)"
+    for make in (SyncRuntime, Simulation, DryRun, AsyncRuntime):
+        with pytest.raises(ValueError, match=says):
+            make([SPEC], options=typo)
+    with pytest.raises(ValueError, match=says):
+        Scenario(specs=[SPEC], options=typo)
+    SyncRuntime([SPEC], options={"thing": typo["thnig"]})  # the spec's own name is fine
 
 
 class _AsyncMachine(AgentMachine):

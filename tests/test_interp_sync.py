@@ -1090,19 +1090,17 @@ def test_a_custom_directive_with_a_handler_delivers_its_signals() -> None:
         (None, "returned None, not an iterable of signals"),
         ("pong", "returned 'pong', not an iterable of signals"),
         (Signal(type="probe.pong", source="t", id="1"), "not an iterable of signals"),
-        ([Signal.draft("probe.pong")], "produced a draft 'probe.pong'"),
         ([42], "produced 42, not a Signal"),
     ],
-    ids=["none", "a-string", "a-lone-signal", "a-draft", "no-signal"],
+    ids=["none", "a-string", "a-lone-signal", "no-signal"],
 )
 @pytest.mark.parametrize("runtime", ["sync", "async"])
 def test_what_a_directive_handler_cannot_deliver_is_one_problem(
     runtime: str, returned: object, says: str
 ) -> None:
-    """A handler returning what is no iterable of signals, or a draft (which only an
-    action's step stamps), gives one directive problem saying so, on every runtime: no
-    crash for None, no problem per character of a string, no unstamped draft delivered
-    and refused as unrouted."""
+    """A handler returning what is no iterable of signals, or an item that is no signal,
+    gives one directive problem saying so, on every runtime: no crash for None, no
+    problem per character of a string."""
 
     def on_ping(agent_id: str, d: Ping) -> Any:
         return returned

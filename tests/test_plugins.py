@@ -386,6 +386,44 @@ def test_one_action_on_agent_and_plugin_is_a_spec_error() -> None:
         AgentSpec(name="shared", state=Counter, actions=[inc], plugins=[shared])
 
 
+@action()
+def tick(state: Counter, params: NoParams, ctx: Context) -> ActionResult[Counter]:
+    """Count one, in whichever state it is given."""
+    return ok(Counter(state.count + 1))
+
+
+def _counter_plugin(name: str, *, own_action: bool) -> Plugin[Counter]:
+    act = attrs.evolve(tick, name=f"{name}_tick") if own_action else tick
+    return Plugin(name=name, state=Counter, routes=[Route(pattern=f"{name}.inc", target=act)])
+
+
+def test_a_plugin_factory_mounted_twice_is_told_how_to_give_each_its_action() -> None:
+    """Two plugins from one factory share its action: the SpecError says how to give each
+    mount a copy of its own, and that copy makes the spec work."""
+    with pytest.raises(SpecError) as info:
+        AgentSpec(
+            name="two",
+            state=Counter,
+            plugins=[
+                _counter_plugin("a", own_action=False),
+                _counter_plugin("b", own_action=False),
+            ],
+        )
+    assert info.value.problems == (
+        "action 'tick' works on the slice of plugin 'a' and on the slice of plugin 'b': an"
+        " action works on one state (give the other use an action of its own, a copy under"
+        " another name: attrs.evolve(tick, name='b_tick'); for a plugin factory mounted twice,"
+        ' make the copy inside the factory: attrs.evolve(tick, name=f"{name}_tick"))',
+    )
+    spec = AgentSpec(
+        name="two",
+        state=Counter,
+        plugins=[_counter_plugin("a", own_action=True), _counter_plugin("b", own_action=True)],
+    )
+    agent = step(spec, spec.new("t"), Signal(type="b.inc", source="/t", id="1")).agent
+    assert agent.slices == {"a": Counter(), "b": Counter(1)}
+
+
 def test_the_same_action_routed_twice_is_fine() -> None:
     """One action object under one name on several routes is not a conflict."""
     spec = AgentSpec(

@@ -74,10 +74,7 @@ WORKER = AgentSpec(
 )
 #: The same, deaf to the notice.
 DEAF = AgentSpec(name="deaf", state=Log, routes=ROUTES)
-OPTIONS = {
-    "worker": AgentOptions(error_policy=Restart(max_restarts=5, within=60.0)),
-    "deaf": AgentOptions(error_policy=Restart(max_restarts=5, within=60.0)),
-}
+OPTIONS = {"worker": AgentOptions(error_policy=Restart(max_restarts=5, within=60.0))}
 REASON = "action 'crash' of agent 'w' raised handling 'job.crash': ValueError: boom \\ud83d"
 
 
@@ -115,7 +112,7 @@ def test_sync_runtime_tells_the_agent_first_and_it_re_arms() -> None:
 def test_an_agent_deaf_to_the_notice_gets_one_routing_error_as_for_orphaned() -> None:
     """Unrouted, the notice is what any unrouted lifecycle signal is: one ``routing``
     ``Error`` directive, the state unchanged, no directive problem and no crash."""
-    rt = SyncRuntime([DEAF], options=OPTIONS)
+    rt = SyncRuntime([DEAF], options={"deaf": OPTIONS["worker"]})
     rt.start(DEAF, "w")
     rt.send("w", "job.arm")
     rt.send("w", "job.crash")

@@ -397,6 +397,7 @@ def test_an_instruction_must_name_the_specs_action_on_its_own_state() -> None:
     (problem,) = elsewhere.problems
     assert (
         problem.message == "action 'increment' runs on the agent's state, not on the slice 'nope'"
+        " (spec.action_table['increment'] is an instruction for it, bound to its state)"
     )
 
 

@@ -412,9 +412,17 @@ class AgentSpec(Generic[S]):
                     "the agent's state" if s is None else f"the slice of plugin {s!r}"
                     for s in (known.slice, slice)
                 ]
+                renamed = f"{slice or 'agent'}_{action.name}"
+                factory = (
+                    "; for a plugin factory mounted twice, make the copy inside the factory:"
+                    f' attrs.evolve({action.name}, name=f"{{name}}_{action.name}")'
+                    if known.slice is not None and slice is not None
+                    else ""
+                )
                 problems.append(
                     f"action {action.name!r} works on {states[0]} and on {states[1]}: an action"
-                    " works on one state (give the other use an action of its own)"
+                    " works on one state (give the other use an action of its own, a copy"
+                    f" under another name: attrs.evolve({action.name}, name={renamed!r}){factory})"
                 )
             ins = Instruction(action=action, slice=slice)
             table.setdefault(action.name, ins)

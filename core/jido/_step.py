@@ -194,12 +194,7 @@ def _resolve(spec: AgentSpec[Any], item: object) -> Instruction | Problem:
                 ProblemKind.ACTION, f"spec {spec.name!r} has no action {named!r}", action=named
             )
         if entry.slice != item.slice:
-            return Problem.of(
-                ProblemKind.ACTION,
-                f"action {named!r} runs on {_state_name(entry.slice)},"
-                f" not on {_state_name(item.slice)}",
-                action=named,
-            )
+            return _misbound(named, entry.slice, item.slice)
         return item
     raw: object = None
     if _is_pair(item):
@@ -262,6 +257,15 @@ def _listed(value: object) -> list[Any]:
 _dumps: Final = json.JSONEncoder(allow_nan=False, default=_listed).encode
 
 
+def _misbound(name: str, bound: str | None, given: str | None) -> Problem:
+    return Problem.of(
+        ProblemKind.ACTION,
+        f"action {name!r} runs on {_state_name(bound)}, not on {_state_name(given)}"
+        f" (spec.action_table[{name!r}] is an instruction for it, bound to its state)",
+        action=name,
+    )
+
+
 def _state_name(slice: str | None) -> str:
     return "the agent's state" if slice is None else f"the slice {slice!r}"
 
@@ -281,6 +285,7 @@ def _run(
     failed = 0
     data_of_signal = signal.data if signal is not None else None
     builtin = _BUILTIN
+    table = spec.action_table
     for ins in instructions:
         if type(ins) is not Instruction:
             if not isinstance(ins, Problem):
@@ -290,6 +295,14 @@ def _run(
             continue
         act = ins.action
         where = ins.slice
+        entry = table.get(act.name)
+        if entry is not None and entry.action is act and entry.slice != where:
+            # A custom strategy's instruction binding one of the spec's actions to a state
+            # it does not work on: the strategy's mistake, reported as such, not a crash
+            # blamed on the action (which would meet a state of another class).
+            directives.append(Error(problem=_misbound(act.name, entry.slice, where)))
+            failed += 1
+            continue
         if where is None:
             current = state
         elif where in slices:

@@ -124,6 +124,14 @@ class Strategy(Protocol):
                 :class:`Instruction` to run (the spec makes one of every route's action), so
                 ``Run(tuple(r.target for r in routed))`` runs them all.
 
+        An instruction for an action no route matched is the spec's own,
+        ``spec.action_table[name]`` (an action the spec lists in ``actions``, say), or
+        ``attrs.evolve`` of one to give it params: it carries the state the action works
+        on (its ``slice``, a plugin's name, or ``None`` for the agent's state). One built
+        by hand that binds an action of the spec to another state (a plugin's action
+        without its ``slice``, the agent's with one) does not run: ``step`` gives an
+        ``action`` ``Error`` directive naming the action and both states, as ``cmd`` does.
+
         Returns:
             :class:`Run` (instructions, and maybe a next status) or :class:`Refuse` (a problem
             for an ``Error`` directive; nothing runs). The same arguments must give an equal

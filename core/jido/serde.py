@@ -18,7 +18,10 @@ null`` reads as no data (a signal does not tell the two apart; it is written wit
 ``data``).
 
 Directives and targets carry a ``"kind"`` tag whose values are part of the wire format
-(``"emit"``, ``"invoke"``, ...), independent of class names. Agents need their spec to decode,
+(``"emit"``, ``"invoke"``, ...), independent of class names; so does a directive an agent's
+state holds in a field typed with several directive classes (``Directive``,
+``BuiltinDirective``, ``Emit | Schedule``) or with ``CustomDirective``, and it is read back
+by that tag. Agents need their spec to decode,
 since the spec knows the state classes.
 
 User-defined directives are serialized by a :class:`Codec` that knows their classes::
@@ -45,10 +48,12 @@ import re
 from collections.abc import Callable, Mapping
 from collections.abc import Set as AbstractSet
 from datetime import datetime
+from types import UnionType
 from typing import Any, Final, TypeVar, Union, final, get_args, get_origin
 
 import attrs
 import cattrs
+from cattrs.disambiguators import create_default_dis_func
 from cattrs.strategies import configure_tagged_union
 
 from . import _directives as d
@@ -294,6 +299,68 @@ def _signal_from_dict(raw: object, _: object = None) -> Signal:
     )
 
 
+#: The classes a field may name that hold directives: a value of any of them is a directive.
+_DIRECTIVE_CLASSES: Final = (*_DIRECTIVE_TAGS, d.CustomDirective)
+
+
+def _names_directives(t: Any) -> bool:
+    """Whether a field of type ``t`` holds a directive that only its tag tells apart:
+    ``CustomDirective`` itself, or a union (``None`` aside) of two or more directive classes.
+    A single concrete class (``Schedule``, ``Schedule | None``, a registered custom one) is
+    decoded as that class, untagged, as it always was."""
+    if t is d.CustomDirective:
+        return True
+    if get_origin(t) not in (Union, UnionType):
+        return False
+    members = [a for a in get_args(t) if a is not type(None)]
+    return (len(members) > 1 or d.CustomDirective in members) and all(
+        isinstance(a, type) and issubclass(a, _DIRECTIVE_CLASSES) for a in members
+    )
+
+
+def _tagged_in(
+    c: cattrs.Converter, whole: Callable[[Any, Any], Any], t: Any
+) -> Callable[[Any, Any], Any]:
+    """Decode a value of the directive type ``t`` by its tag (``whole`` decodes any
+    directive the codec knows), refusing one of a kind ``t`` does not allow. An object
+    without a tag, as such a field was written before it had one, is told apart by its
+    fields as it was then (where they tell it: else the tag's absence is the error)."""
+    members = tuple(a for a in get_args(t) if a is not type(None)) or (t,)
+    optional = type(None) in get_args(t)
+    names = " | ".join(a.__name__ for a in members)
+
+    def hook(value: Any, _: Any) -> Any:
+        if value is None and optional:
+            return None
+        if isinstance(value, Mapping) and "kind" not in value and len(members) > 1:
+            try:
+                cls = create_default_dis_func(c, *members)(value)
+            except Exception:  # no field tells them apart: the tag was needed
+                cls = None
+            if cls is not None:
+                return c.structure(value, cls)
+        decoded = whole(value, t)
+        if not isinstance(decoded, members):
+            raise _BadTag(f"expected {names}, got {type(decoded).__name__}")
+        return decoded
+
+    return hook
+
+
+def _tagged_out(whole: Callable[[Any], Any], tags: Mapping[type[Any], str]) -> Callable[[Any], Any]:
+    """Encode a value of a directive type with its tag (``whole`` encodes any directive the
+    codec knows); a directive of a class it does not know is an :class:`EncodeError`."""
+
+    def hook(value: Any) -> Any:
+        if value is None:
+            return None
+        if type(value) not in tags:
+            raise _unknown_class(value)
+        return whole(value)
+
+    return hook
+
+
 def _union(classes: list[type[Any]]) -> Any:
     union: Any = classes[0]
     for cls in classes[1:]:
@@ -382,6 +449,19 @@ class Codec:
             self._directive_type, c, tag_generator=tags.__getitem__, tag_name="kind"
         )
         _guard_kinds(c, self._directive_type, frozenset(tags.values()), "directive")
+        # A field typed with several directive classes (``Directive``, ``BuiltinDirective``,
+        # ``Emit | Schedule``, with or without ``None``) or with ``CustomDirective`` itself:
+        # its value is told apart by the tag, as a directive on its own is (cattrs' own
+        # union hook would guess by field names, and fail for those that have the same).
+        whole_in = c.get_structure_hook(self._directive_type)
+        whole_out = c.get_unstructure_hook(self._directive_type)
+
+        def names_directives(t: Any) -> bool:
+            return t != self._directive_type and _names_directives(t)
+
+        c.register_structure_hook_factory(names_directives, lambda t: _tagged_in(c, whole_in, t))
+        tagged_out = _tagged_out(whole_out, tags)
+        c.register_unstructure_hook_factory(names_directives, lambda _: tagged_out)
         return c
 
     def _state_converter(self) -> cattrs.Converter:

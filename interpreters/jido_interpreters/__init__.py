@@ -16,6 +16,7 @@ signal's step), read its ``state``, ``stop`` it. A Simulation is set up with ``s
 
 from ._async import AgentHibernated as AgentHibernated
 from ._async import AgentOptions as AgentOptions
+from ._async import AsyncDirectiveHandler as AsyncDirectiveHandler
 from ._async import AsyncEffectHandler as AsyncEffectHandler
 from ._async import AsyncRuntime as AsyncRuntime
 from ._async import AsyncSensorFn as AsyncSensorFn
@@ -53,6 +54,7 @@ from ._faults import MessageReordered as MessageReordered
 from ._faults import fault_plan_from_json as fault_plan_from_json
 from ._kernel import DEFAULT_EPOCH as DEFAULT_EPOCH
 from ._kernel import CallRefused as CallRefused
+from ._kernel import DirectiveHandler as DirectiveHandler
 from ._kernel import EffectOutcome as EffectOutcome
 from ._kernel import RunawayError as RunawayError
 from ._kernel import SensorFn as SensorFn
@@ -112,6 +114,7 @@ __all__ = [
     "AgentOptions",
     "AgentRecord",
     "AgentStarted",
+    "AsyncDirectiveHandler",
     "AsyncEffectHandler",
     "AsyncRuntime",
     "AsyncSensorFn",
@@ -123,6 +126,7 @@ __all__ = [
     "CorruptJournal",
     "CrashHandled",
     "DeadLettered",
+    "DirectiveHandler",
     "Divergence",
     "DryRun",
     "EffectDelayed",

@@ -81,13 +81,13 @@ from ._async_errors import (
 from ._async_server import RESENT, Hibernated, Server
 from ._async_waiters import Condition, Waiters
 from ._checks import (
-    DIRECTIVE_NEEDS,
     DRAFT_ID,
     RESERVED_TYPES,
     RUNTIME_SOURCES,
     async_callables,
     check_reason,
     check_timeout,
+    directive_handlers,
     given_signal,
     handler_kind,
     plain_callables,
@@ -108,7 +108,7 @@ from ._options import (
     StopAgent,
 )
 from ._outcomes import system_signal
-from ._policy import PASSING, check_options
+from ._policy import PASSING, check_option_names, check_options
 from ._storage import AgentExists, AgentRecord, Storage
 from ._telemetry import Counters, RuntimeStatistics, Spans, failed
 from ._trace import TraceEntry
@@ -146,7 +146,8 @@ AsyncEffectHandler: TypeAlias = Callable[[FrozenMap[str, JsonValue]], Awaitable[
 AsyncSensorFn: TypeAlias = Callable[[FrozenMap[str, JsonValue]], AsyncIterator[tuple[str, object]]]
 #: A sink: called with each signal emitted to it.
 SinkFn: TypeAlias = Callable[[Signal], None]
-#: A handler for a user-defined directive: returns signals to deliver to the agent.
+#: A handler for a user-defined directive: returns signals to deliver to the agent (drafts,
+#: which the runtime stamps as every runtime does, or whole signals).
 AsyncDirectiveHandler: TypeAlias = Callable[[str, Any], Iterable[Signal]]
 
 # Why each kind of handler must be what it must be, for the TypeError refusing another.
@@ -272,8 +273,12 @@ class AsyncRuntime:
             functions, called within the step).
         sensors: async sensors by name: ``config -> async iterator of (type, data)``, async
             generator functions (``async def`` with ``yield``).
-        directives: handlers for user-defined directives, by class (plain functions).
-        options: :class:`AgentOptions` by spec name; ``default_options`` for the rest.
+        directives: handlers for user-defined directives, by class (plain functions,
+            ``(agent_id, directive) -> signals``; drafts among them are stamped as on
+            every runtime, see ``docs/concepts.md``).
+        options: :class:`AgentOptions` by spec name, each the name of one of ``specs`` (a
+            spec only passed to :meth:`start` takes ``default_options``);
+            ``default_options`` for the rest.
         record: keep a trace of every step (as SyncRuntime does), for tests and review.
         clock: the wall clock for signal times and cron (injectable for tests).
         storage: makes agents durable (see :meth:`restore`); ``None``: in memory only.
@@ -295,7 +300,9 @@ class AsyncRuntime:
             provider, which follows the global one).
 
     Raises:
-        ValueError: ``snapshot_every`` is not an integer >= 1, or two specs share a name.
+        ValueError: ``snapshot_every`` is not an integer >= 1, two specs share a name, or
+            ``options`` names no spec of ``specs`` (a typo, which would leave the spec it
+            meant under ``default_options``).
         TypeError: ``snapshot_at_shutdown`` is not a bool; an option is not an
             :class:`AgentOptions`; a handler is not callable, or
             of the wrong kind (a plain function as an effect handler or sensor, an async
@@ -363,6 +370,7 @@ class AsyncRuntime:
         if codec is not None and not isinstance(codec, Codec):
             raise TypeError(f"codec must be a jido.serde.Codec, not {codec!r}")
         self._specs: dict[str, AgentSpec[Any]] = specs_by_name(specs)
+        check_option_names(checked, self._specs)
         self._effects = async_callables("effect", effects, "async", _EFFECT_NEEDS)
         self._sink_fns: dict[str, SinkFn] = {}
         self._sinks: dict[str, list[Signal]] = {}
@@ -374,7 +382,7 @@ class AsyncRuntime:
                 self._sinks[name] = collected
                 self._sink_fns[name] = collected.append
         self._sensor_fns = async_callables("sensor", sensors, "async generator", _SENSOR_NEEDS)
-        self._directive_handlers = plain_callables("directive", directives, DIRECTIVE_NEEDS)
+        self._directive_handlers = directive_handlers(directives)
         self._options = checked
         self._default_options = default_options
         self._record = record

@@ -97,18 +97,18 @@ def execute(
     agent_id = srv.agent.id
     chain: asyncio.Task[None] | None = None
     invoked: list[asyncio.Task[None]] = []  # this step's effects (a Stop lets them run)
-    for d in directives:
+    for index, d in enumerate(directives):
         if srv.stopped:
             break  # stopped by an earlier directive: the rest are not executed
         try:
             if rt._spans.enabled:
                 with rt._spans.directive(agent_id, d) as span:
                     met = len(problems)
-                    chain = _execute_one(rt, srv, cause, d, chain, invoked, problems)
+                    chain = _execute_one(rt, srv, cause, index, d, chain, invoked, problems)
                     if len(problems) > met:  # it could not be executed: a failed directive
                         failed(span, "; ".join(p.message for p in problems[met:]))
             else:
-                chain = _execute_one(rt, srv, cause, d, chain, invoked, problems)
+                chain = _execute_one(rt, srv, cause, index, d, chain, invoked, problems)
         except PASSING:
             raise
         except BaseException as exc:
@@ -123,6 +123,7 @@ def _execute_one(
     rt: AsyncRuntime,
     srv: Server,
     cause: Signal | None,
+    index: int,
     d: Directive,
     chain: asyncio.Task[None] | None,
     invoked: list[asyncio.Task[None]],
@@ -130,7 +131,7 @@ def _execute_one(
 ) -> asyncio.Task[None] | None:
     agent_id = srv.agent.id
     if isinstance(d, CustomDirective):
-        _custom(rt, srv, d, problems)
+        _custom(rt, srv, cause, index, d, problems)
         return chain
     match d:
         case Emit(signal=sig, to=to):
@@ -613,12 +614,24 @@ def _start_sensor(rt: AsyncRuntime, srv: Server, d: StartSensor, problems: list[
     srv.sensors[d.tag] = task
 
 
-def _custom(rt: AsyncRuntime, srv: Server, d: CustomDirective, problems: list[Problem]) -> None:
+def _custom(
+    rt: AsyncRuntime,
+    srv: Server,
+    cause: Signal | None,
+    index: int,
+    d: CustomDirective,
+    problems: list[Problem],
+) -> None:
+    """Hand ``d``, the ``index``-th directive of the step on ``cause``, to its handler and
+    deliver the signals it returns (its drafts stamped as on every runtime)."""
     handler = rt._directive_handlers.get(type(d))
+    agent_id = srv.agent.id
     if handler is None:
-        rt._problem(problems, no_handler(d), srv.agent.id)
+        rt._problem(problems, no_handler(d), agent_id)
         return
-    signals, refused = handler_signals(d, handler(srv.agent.id, d))
+    signals, refused = handler_signals(
+        d, handler(agent_id, d), agent_id=agent_id, cause=cause, index=index
+    )
     for problem in refused:  # as SyncRuntime: the directive's problems
         rt._problem(problems, problem, srv.agent.id)
     for sig in signals:

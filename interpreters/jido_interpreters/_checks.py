@@ -9,7 +9,7 @@ import math
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Final, Literal, TypeAlias, TypeVar
 
-from jido import AgentSpec, InvalidSignal, Signal
+from jido import AgentSpec, CustomDirective, InvalidSignal, Signal
 
 __all__ = [
     "DIRECTIVE_NEEDS",
@@ -21,6 +21,7 @@ __all__ = [
     "callables",
     "check_reason",
     "check_timeout",
+    "directive_handlers",
     "given_signal",
     "handler_kind",
     "plain_callables",
@@ -134,11 +135,12 @@ DRAFT_ID: Final = Signal.draft("jido.draft").id
 
 
 #: The sources the runtimes give the signals they make (an agent's emits, effect outcomes,
-#: sensor readings): refused from outside, where one could pass for the runtime's own (an
-#: effect outcome's id can be worked out from its cause's, and with storage the real one
-#: would then be dropped as a resend). ``jido://runtime``, the source of ``rt.signal``'s
-#: signals, is not among them: the runtime's own under it have ids no caller can foresee.
-RUNTIME_SOURCES: Final = ("jido://agent/", "jido://effect/", "jido://sensor/")
+#: sensor readings, a custom directive handler's drafts): refused from outside, where one
+#: could pass for the runtime's own (an effect outcome's id can be worked out from its
+#: cause's, and with storage the real one would then be dropped as a resend).
+#: ``jido://runtime``, the source of ``rt.signal``'s signals, is not among them: the
+#: runtime's own under it have ids no caller can foresee.
+RUNTIME_SOURCES: Final = ("jido://agent/", "jido://effect/", "jido://sensor/", "jido://directive/")
 
 #: The types of the runtimes' lifecycle signals (``jido.agent.child.exit``...): refused from
 #: outside, where one would make an agent believe, say, that a running child crashed.
@@ -180,7 +182,8 @@ def given_signal(signal: object, data: object, make: Callable[[str, object], Sig
             "source",
             signal.source,
             "is where the runtime's own signals come from (agents' emits, effect outcomes,"
-            " sensor readings): a signal from outside takes a source of its own",
+            " sensor readings, directive handlers' drafts): a signal from outside takes a"
+            " source of its own",
         )
     return signal
 
@@ -262,6 +265,32 @@ def plain_callables(what: str, handlers: Mapping[Any, F] | None, needs: str) -> 
         if kind in ("async", "async generator"):
             raise TypeError(f"{_label(what, name)} is {_NAMED[kind]}: {needs} (got {fn!r})")
     return checked
+
+
+def directive_handlers(handlers: Mapping[Any, F] | None) -> dict[Any, F]:
+    """:func:`plain_callables` for the handlers of custom directives, which a runtime looks
+    up by the directive's class: each key must be a :class:`~jido.CustomDirective`
+    subclass. Any other key (a codec's tag such as ``"chat.post"``, an instance, a built-in
+    directive's class) would match no directive, and every one would be "no handler".
+
+    Raises:
+        TypeError: as :func:`plain_callables`; or a key is no ``CustomDirective`` subclass
+            (named, with what to key by instead).
+    """
+    if isinstance(handlers, Mapping):
+        for key in handlers:
+            if not (isinstance(key, type) and issubclass(key, CustomDirective)):
+                if isinstance(key, str):
+                    hint = " (a codec's tag names the class on the wire only)"
+                elif isinstance(key, CustomDirective):
+                    hint = f" (an instance: key its handler by {type(key).__qualname__})"
+                else:
+                    hint = ""
+                raise TypeError(
+                    f"directive handlers are keyed by CustomDirective subclasses, the classes"
+                    f" of the directives they handle, not {key!r:.60}{hint}"
+                )
+    return plain_callables("directive", handlers, DIRECTIVE_NEEDS)
 
 
 def async_callables(

@@ -59,7 +59,13 @@ from jido import (
     derive_id,
 )
 
-from ._checks import DIRECTIVE_NEEDS, check_reason, plain_callables, sink_names, specs_by_name
+from ._checks import (
+    check_reason,
+    directive_handlers,
+    plain_callables,
+    sink_names,
+    specs_by_name,
+)
 from ._cron import CronTicks, cron_ticks
 from ._durable import restarted
 from ._options import AgentOptions, ParentDeath
@@ -79,6 +85,7 @@ from ._policy import (
     PASSING,
     CrashHandled,
     CrashOutcome,
+    check_option_names,
     check_options,
     crash_message,
     handler_crash,
@@ -106,7 +113,8 @@ DEFAULT_EPOCH: Final = datetime(2026, 1, 1, tzinfo=UTC)
 SensorFn: TypeAlias = Callable[[FrozenMap[str, JsonValue]], Iterable[tuple[float, str, object]]]
 
 #: A handler for a user-defined directive: returns signals to deliver to the agent (an
-#: iterable of whole signals, as ``new_signal`` makes them; see ``_outcomes.not_signals``).
+#: iterable of drafts, which the runtime stamps, or of whole signals; see
+#: ``_outcomes.handler_signals``).
 DirectiveHandler: TypeAlias = Callable[[str, Any], Iterable[Signal]]
 
 SENSOR_NEEDS: Final = (
@@ -209,6 +217,7 @@ class Kernel:
         # Options by spec name, and for the rest: ``None`` there means unsupervised (a crash
         # is raised to the caller, a parent's stop orphans its children), see ``_policy``.
         self.options = check_options(options, default_options)
+        check_option_names(self.options, self.specs)
         self.default_options = default_options
         #: The crashes the agents' error policies handled, in order.
         self.crashes: list[CrashHandled] = []
@@ -230,7 +239,7 @@ class Kernel:
         self.effects = effects
         self.sinks: dict[str, list[Signal]] = {name: [] for name in sink_names(sinks)}
         self.sensor_fns = plain_callables("sensor", sensors, SENSOR_NEEDS)
-        self.directive_handlers = plain_callables("directive", directives, DIRECTIVE_NEEDS)
+        self.directive_handlers = directive_handlers(directives)
         self.epoch = epoch
         self.max_steps = max_steps
         self.record = record
@@ -242,6 +251,9 @@ class Kernel:
         self.parents: dict[str, tuple[str, str]] = {}  # child id -> (parent id, tag)
         self.children: dict[str, dict[str, str]] = {}  # parent id -> tag -> child id
         self.queue: deque[tuple[str, Signal]] = deque()
+        # The place of the custom directive being executed among its step's directives,
+        # which the drafts its handler returns are stamped with (see handler_signal).
+        self.directive_index = 0
         self.timers: list[tuple[float, int, str, Signal, tuple[str, ...]]] = []
         # Timers armed with no delay (due the instant they were armed), by seq: how many
         # steps the run that armed them had taken (see advance).
@@ -524,7 +536,7 @@ class Kernel:
     ) -> None:
         self._depth += 1
         try:
-            for d in directives:
+            for index, d in enumerate(directives):
                 if agent_id not in self.agents:
                     break  # stopped by an earlier directive: the rest are not executed
                 if type(d) is Emit and type(d.to) is ToAgent:
@@ -535,6 +547,7 @@ class Kernel:
                         self._send(agent_id, target, d.signal)
                         continue
                 if isinstance(d, CustomDirective):
+                    self.directive_index = index  # where its handler's drafts stand
                     if self._custom(agent_id, cause, d, problems):
                         break  # restarted: the rest of the crashed step is not carried out
                     continue
@@ -829,7 +842,10 @@ class Kernel:
             problems.append(no_handler(d))
             return False
         try:
-            signals, refused = handler_signals(d, handler(agent_id, d))
+            at = self.directive_index
+            signals, refused = handler_signals(
+                d, handler(agent_id, d), agent_id=agent_id, cause=cause, index=at
+            )
         except PASSING:
             raise
         except BaseException as exc:

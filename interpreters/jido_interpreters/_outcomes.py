@@ -31,6 +31,7 @@ __all__ = [
     "directive_problem",
     "effect_source",
     "handler_failed",
+    "handler_signal",
     "handler_signals",
     "no_handler",
     "outcome_signal",
@@ -82,13 +83,18 @@ def handler_failed(d: object, what: str) -> Problem:
     )
 
 
-def handler_signals(d: object, result: object) -> tuple[list[Signal], list[Problem]]:
+def handler_signals(
+    d: object, result: object, *, agent_id: str, cause: Signal | None, index: int
+) -> tuple[list[Signal], list[Problem]]:
     """What the handler of the custom directive ``d`` returned, sorted on every runtime:
-    the signals to deliver, in order, and a problem for what cannot be delivered. That is
-    a result that is no iterable of signals (``None``, a string, a lone signal, a mapping:
-    one problem, not one per character or key), an item that is no
-    :class:`~jido.Signal`, and a draft (``Signal.draft`` and ``emit`` are for actions,
-    whose signals ``step`` stamps; a handler's are delivered as they are).
+    the signals to deliver, in order, and a problem for what cannot be delivered (a
+    result that is no iterable of signals: ``None``, a string, a lone signal, a mapping,
+    one problem, not one per character or key; an item that is no :class:`~jido.Signal`).
+
+    A draft (``Signal.draft``) is stamped here, as ``step`` stamps an action's, so that it
+    is the same signal on every runtime and in every run: see :func:`handler_signal`. A
+    whole signal is delivered as it is. ``d`` is the ``index``-th directive of the step
+    ``agent_id`` took on ``cause``.
 
     Iterating ``result`` runs user code (a generator): call it where what that raises is
     the handler's crash.
@@ -97,20 +103,53 @@ def handler_signals(d: object, result: object) -> tuple[list[Signal], list[Probl
         return [], [handler_failed(d, f"returned {result!r:.80}, not an iterable of signals")]
     signals: list[Signal] = []
     problems: list[Problem] = []
-    for item in result:
+    for position, item in enumerate(result):
         if not isinstance(item, Signal):
             problems.append(handler_failed(d, f"produced {item!r:.80}, not a Signal"))
         elif item.is_draft:
-            problems.append(
-                handler_failed(
-                    d,
-                    f"produced a draft {item.type!r}: drafts are for actions, whose signals"
-                    " step stamps; a handler makes whole ones (jido_interpreters.new_signal)",
-                )
-            )
+            signals.append(handler_signal(item, d, agent_id, cause, index, position))
         else:
             signals.append(item)
     return signals, problems
+
+
+def handler_signal(
+    draft: Signal, d: object, agent_id: str, cause: Signal | None, index: int, position: int
+) -> Signal:
+    """The ``draft`` a custom directive's handler returned at ``position``, stamped.
+
+    Its source is ``jido://directive/<class>`` (the directive's class, as ``d``'s
+    ``__qualname__``); its id is ``derive_id("directive:<index>:<cause id>", agent_id,
+    position, <cause source>)``, ``index`` being the directive's place among its step's
+    directives: a function of where it stands alone, so a simulation run again with its
+    seed, a replay, and every runtime give it the same id, and a durable runtime takes it
+    for the same signal (a resend) only when it is one. It has the cause's time and, as a
+    signal ``step`` stamps, its trace context (``causationid``, ``correlationid``,
+    ``traceparent`` / ``tracestate``), below the draft's own extensions.
+    """
+    ext: dict[str, str | int | bool] = {}
+    if cause is not None:
+        ext["causationid"] = cause.id
+        ext["correlationid"] = cause.correlation_id or cause.id
+        for k in ("traceparent", "tracestate"):
+            if k in cause.extensions:
+                ext[k] = cause.extensions[k]
+    ext.update(draft.extensions)
+    return Signal(
+        type=draft.type,
+        source=f"jido://directive/{type(d).__qualname__}",
+        id=derive_id(
+            f"directive:{index}:{'' if cause is None else cause.id}",
+            agent_id,
+            position,
+            "" if cause is None else cause.source,
+        ),
+        time=None if cause is None else cause.time,
+        subject=draft.subject,
+        data=draft.data,
+        datacontenttype=draft.datacontenttype,
+        extensions=ext,
+    )
 
 
 def spawned_id(parent_id: str, spawn: SpawnAgent) -> str:

@@ -13,7 +13,7 @@ on AsyncRuntime, with the same lifecycle signals and reasons, and is recorded as
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any, Final, Literal, TypeAlias, assert_never, final
 
 import attrs
@@ -28,6 +28,7 @@ __all__ = [
     "PASSING_ASYNC",
     "CrashHandled",
     "CrashOutcome",
+    "check_option_names",
     "check_options",
     "crash_message",
     "crash_reason",
@@ -145,6 +146,24 @@ def check_options(
         if not isinstance(opts, AgentOptions):
             raise TypeError(f"options for {name!r} must be AgentOptions, not {opts!r}")
     return dict(options or {})
+
+
+def check_option_names(options: Mapping[str, object], specs: Collection[str]) -> None:
+    """Refuse ``options`` for a spec name none of ``specs`` (the names of the specs a
+    runtime or a scenario is built with) has: a typo (``"wroker"``) would leave the spec it
+    meant under the default options, without a word. Options are given for the specs listed
+    where they are given; a spec only started later takes ``default_options``.
+
+    Raises:
+        ValueError: a name is no spec's (each such named, with the specs there are).
+    """
+    unknown = [name for name in options if name not in specs]
+    if unknown:
+        raise ValueError(
+            f"options name no spec of this runtime: {', '.join(map(repr, unknown))}"
+            f" (its specs: {', '.join(map(repr, specs)) or 'none'}); options are for the"
+            " specs it is built with"
+        )
 
 
 def options_json(opts: AgentOptions) -> dict[str, Any]:

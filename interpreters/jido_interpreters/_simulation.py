@@ -67,14 +67,14 @@ from jido import (
 )
 from jido.serde import Codec
 
-from ._checks import DIRECTIVE_NEEDS, callables, given_signal, plain_callables, seconds
+from ._checks import callables, directive_handlers, given_signal, plain_callables, seconds
 from ._faults import (
     NO_FAULTS,
     FaultPlan,
 )
 from ._kernel import DEFAULT_EPOCH, SENSOR_NEEDS, DirectiveHandler, SensorFn
 from ._options import AgentOptions
-from ._policy import CrashHandled, check_options
+from ._policy import CrashHandled, check_option_names, check_options
 from ._sim_engine import _Engine, _Recorded, _Violated
 from ._sim_events import (
     ActionCrash,
@@ -515,7 +515,7 @@ def _options(value: Mapping[str, AgentOptions]) -> Mapping[str, AgentOptions]:
 def _handlers(
     value: Mapping[type[CustomDirective], DirectiveHandler],
 ) -> Mapping[type[CustomDirective], DirectiveHandler]:
-    return MappingProxyType(plain_callables("directive", value, DIRECTIVE_NEEDS))
+    return MappingProxyType(directive_handlers(value))
 
 
 @final
@@ -582,6 +582,7 @@ class Scenario:
     default_options: AgentOptions | None = None
 
     def __attrs_post_init__(self) -> None:
+        check_option_names(self.options, [s.name for s in self.specs])
         # What each run calls is checked now, not inside the first run.
         for name in ("setup", "make_effects", "make_sensors", "make_directives"):
             value: object = getattr(self, name)

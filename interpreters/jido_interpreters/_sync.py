@@ -369,13 +369,18 @@ class SyncRuntime(_Runtime):
         sinks: the names of the sinks ``Emit`` may target.
         sensors: sensor functions by name: ``config -> [(delay, type, data), ...]``.
         directives: handlers for user-defined directives by class:
-            ``(agent_id, directive) -> signals to deliver to the agent``.
+            ``(agent_id, directive) -> signals to deliver to the agent``: drafts
+            (``Signal.draft``), which are stamped from the step that produced the
+            directive, the same way on every runtime, or whole signals, delivered as they
+            are.
         epoch: the virtual time at 0 seconds.
         max_steps: a run handling more signals than this without going idle raises
             :class:`RunawayError`.
         record: keep the trace (turn off for long benchmark runs).
-        options: :class:`AgentOptions` by spec name, as for AsyncRuntime; ``default_options``
-            for the specs not named. Only ``error_policy`` and ``on_parent_death`` mean
+        options: :class:`AgentOptions` by spec name, as for AsyncRuntime (each the name of
+            one of ``specs``: another is a ``ValueError``, and a spec only passed to
+            :meth:`start` takes ``default_options``); ``default_options`` for the specs
+            not named. Only ``error_policy`` and ``on_parent_death`` mean
             anything here (``mailbox_size`` and ``effect_timeout`` are accepted and ignored:
             there is no mailbox, and effects run within their step).
         default_options: the options of the specs ``options`` does not name; ``None`` (the
