@@ -107,6 +107,13 @@ def _names(max_size: int = 16) -> st.SearchStrategy[str]:
     return st.text(min_size=1, max_size=max_size).filter(lambda s: s != DRAFT)
 
 
+def _agent_ids() -> st.SearchStrategy[str]:
+    # As _names, without what an agent id may not hold: line breaks, control characters
+    # and lone surrogates (see check_agent_id).
+    text = st.characters(blacklist_categories=("Cc", "Zl", "Zp", "Cs"))
+    return st.text(text, min_size=1, max_size=16).filter(lambda s: s != DRAFT)
+
+
 def _scalars() -> st.SearchStrategy[JsonValue]:
     return st.one_of(
         st.none(),
@@ -391,9 +398,11 @@ def agents(
             keeps fields with defaults at their defaults and infers the others from their
             annotations (string annotations included).
 
-    Ids are non-empty text and versions are ``>= 0``. The status is one of the FSM's
-    :attr:`~jido.FSM.statuses` under an :class:`~jido.FSM` strategy, :data:`~jido.IDLE` under
-    :class:`~jido.Direct`, and the strategy's ``initial_status`` under a custom strategy.
+    Ids are what an agent's id may be (non-empty text of one line, no control character,
+    as ``AgentSpec.new`` and decoding check) and versions are ``>= 0``. The status is one
+    of the FSM's :attr:`~jido.FSM.statuses` under an :class:`~jido.FSM` strategy,
+    :data:`~jido.IDLE` under :class:`~jido.Direct`, and the strategy's ``initial_status``
+    under a custom strategy.
     Each mounted plugin gets a slice built the same way from ``plugin.state``.
 
     Raises:
@@ -421,7 +430,7 @@ def agents(
     )
     return st.builds(
         Agent,
-        id=_names(),
+        id=_agent_ids(),
         spec=st.just(spec.name),
         state=_instances(spec.state) if states is None else states.map(_state_of(spec)),
         version=st.integers(min_value=0, max_value=2**31),
