@@ -1011,7 +1011,8 @@ def test_a_batch_with_a_bad_time_is_refused_whole(
 def test_a_journal_entry_keeps_its_time_exactly(open_store: Callable[[], Storage]) -> None:
     """``at`` comes back from the journal as the very float appended (all 17 digits)."""
     store = open_store()
-    times = [1712345678.123456, 1e16 + 2.0, 0.1 + 0.2, -5e-324]
+    # The last, a float of 17 digits near the latest a journal time may be (year 9999).
+    times = [1712345678.123456, 253402300799.99997, 0.1 + 0.2, -5e-324]
     store.append([("a", "/t", f"s{i}", "{}", at) for i, at in enumerate(times)])
     assert [e.at for e in store.load("a")[1]] == times
 

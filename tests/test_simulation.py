@@ -2130,3 +2130,38 @@ def test_the_fault_classes_are_public() -> None:
     from jido_interpreters import FAULT_CLASSES, Fault
 
     assert set(FAULT_CLASSES) == set(typing.get_args(Fault))
+
+
+@action()
+def rearm(state: Ticks, _: NoParams, ctx: Context) -> ActionResult[Ticks]:
+    return ok(attrs.evolve(state, ticks=state.ticks + 1), schedule(1.0, "loop.tick"))
+
+
+LOOP = AgentSpec(name="loop", state=Ticks, routes=[Route(pattern="loop.tick", target=rearm)])
+
+
+def _looping(sim: Simulation) -> None:
+    sim.start(LOOP, "l")
+    sim.send("l", "loop.tick")
+
+
+def test_a_replay_whose_header_asks_for_more_events_stops_past_the_trace() -> None:
+    """A header edited to a budget of 10**9 events, for a system that never goes quiet, is
+    replayed no further than the trace's last line: the run differs there, and is reported
+    so at once, rather than run for a billion events and compared after."""
+    scenario = Scenario(specs=[LOOP], setup=_looping)
+    text = simulation_to_jsonl(simulate(scenario, events=5))
+    assert replay(text, scenario) is None
+    seen: list[int] = []
+
+    def progress(n: int) -> None:
+        seen.append(n)
+        if n > 100:
+            raise AssertionError(f"the replay ran on to event {n}")
+
+    found = replay(reheaded(text, events=10**9), scenario, progress=progress)
+    assert found is not None
+    lines = len(text.splitlines())
+    assert (found.line, found.expected) == (lines + 1, None)  # one event more than recorded
+    assert found.actual is not None
+    assert max(seen) <= lines + 1

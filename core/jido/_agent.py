@@ -327,6 +327,33 @@ def _reason(exc: Exception) -> str:
 _BREAKS: Final = frozenset({"Cc", "Zl", "Zp"})
 
 
+def check_agent_id(id: object) -> None:
+    """Check ``id`` as an agent id, wherever one enters (a new agent, a stored one decoded).
+
+    Raises:
+        TypeError: ``id`` is not a string.
+        ValueError: ``id`` is empty, or holds a lone surrogate (the agent's signals carry
+            it, in their source, and must be writable as UTF-8), or holds a line break or a
+            control character (a tab, an escape: it goes into log lines and reports as it
+            is).
+    """
+    if not isinstance(id, str):
+        raise TypeError(f"an agent id must be a string, not {id!r:.60}")
+    if not id:
+        raise ValueError("an agent id must not be empty")
+    if not id.isascii() and lone_surrogate(id) is not None:
+        raise ValueError(f"agent id {id!r:.60} holds a lone surrogate, which UTF-8 cannot encode")
+    if not id.isprintable() and any(unicodedata.category(c) in _BREAKS for c in id):
+        # An id goes into log lines and reports as it is: a line break in one (an id made
+        # from outside data) would forge a line of its own. (Other characters
+        # str.isprintable refuses, a joiner in a name or an emoji, a no-break space, are
+        # text.)
+        raise ValueError(
+            f"agent id {id!r:.60} holds a line break or a control character: an id is"
+            " one line of text"
+        )
+
+
 # Typed converters: with ``converter=tuple`` the attrs plugin would type the arguments as
 # ``Iterable[_T_co]`` and lose the element types. The plugin types ``__init__``'s arguments
 # from the converters', so routes and actions are generic in the state: an action for
@@ -478,23 +505,7 @@ class AgentSpec(Generic[S]):
                 or a control character (a tab, an escape: it goes into log lines and
                 reports as it is).
         """
-        if not isinstance(id, str):
-            raise TypeError(f"an agent id must be a string, not {id!r:.60}")
-        if not id:
-            raise ValueError("an agent id must not be empty")
-        if not id.isascii() and lone_surrogate(id) is not None:
-            raise ValueError(
-                f"agent id {id!r:.60} holds a lone surrogate, which UTF-8 cannot encode"
-            )
-        if not id.isprintable() and any(unicodedata.category(c) in _BREAKS for c in id):
-            # An id goes into log lines and reports as it is: a line break in one (an id
-            # made from outside data) would forge a line of its own. (Other characters
-            # str.isprintable refuses, a joiner in a name or an emoji, a no-break space,
-            # are text.)
-            raise ValueError(
-                f"agent id {id!r:.60} holds a line break or a control character: an id is"
-                " one line of text"
-            )
+        check_agent_id(id)
         if state is None or isinstance(state, Mapping):
             base = self.state()
             if state:

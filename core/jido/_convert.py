@@ -8,9 +8,10 @@ coercion of ``"5"`` to ``5`` or of ``1.5`` to ``1``.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from enum import Enum
 from types import UnionType
 from typing import Any, Final, Literal, TypeVar, Union, get_args, get_origin, get_type_hints
@@ -38,6 +39,7 @@ __all__ = [
     "converter",
     "describe",
     "format_exception",
+    "parse_rfc3339",
     "prepare_params",
     "prepare_state",
     "structure_params",
@@ -58,6 +60,10 @@ def _strict(
             return t(hook(value, kind))
         if isinstance(value, reject) or not isinstance(value, accept):
             raise TypeError(f"expected {kind.__name__}, got {type(value).__name__} {value!r}")
+        if value.__class__ is float and not math.isfinite(value):
+            # NaN and the infinities have no JSON form: a value holding one could never be
+            # written out again (1e400 in JSON text reads as infinity).
+            raise ValueError(f"expected a finite {kind.__name__}, got {value!r}")
         # An int in a float field stays an int (a float is what the type allows, and an int
         # is one for Python's numeric tower): its JSON text stays the same after a round trip.
         return value
@@ -83,19 +89,60 @@ def _structure_enum(value: object, t: type[Enum]) -> Any:
     )
 
 
+_MINUTE: Final = timedelta(minutes=1)
 _SCALAR_TYPES: Final = frozenset({bool, int, float, str, type(None)})
 _INT_KEY: Final = re.compile(r"-?(0|[1-9][0-9]*)")
 
 
+# RFC 3339 section 5.6 ``date-time`` (ASCII digits only: ``\d`` would take any script's),
+# its offset a group of its own: a naive datetime is written without one.
+_RFC3339: Final = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})?"
+)
+
+
+def parse_rfc3339(text: str, *, naive: bool = False) -> datetime:
+    """``text``, an RFC 3339 timestamp, as a datetime; with ``naive``, also one without its
+    offset (how a naive datetime is written), read as a naive datetime.
+
+    ``datetime.fromisoformat`` alone takes forms RFC 3339 does not (basic format, week
+    dates, a date alone, no seconds, ``+0100``), which would be written back otherwise,
+    and refuses one it does (a lower-case ``t`` or ``z``).
+
+    >>> parse_rfc3339("2020-01-01t10:00:00z")
+    datetime.datetime(2020, 1, 1, 10, 0, tzinfo=datetime.timezone.utc)
+
+    Raises:
+        ValueError: ``text`` is no such timestamp (or names no day or time: a month 13).
+    """
+    match = _RFC3339.fullmatch(text)
+    if match is None or (match.group(1) is None and not naive):
+        raise ValueError(f"{text!r:.60} is not an RFC 3339 timestamp")
+    try:
+        return datetime.fromisoformat(text.upper())
+    except ValueError as exc:
+        raise ValueError(f"{text!r:.60} is not an RFC 3339 timestamp ({exc})") from None
+
+
 def _structure_datetime(value: object, _: object) -> datetime:
-    # RFC 3339 text, or (a value a state op sets) a datetime; a time in a zone with rules
-    # becomes the instant at its fixed offset, as its text would (see ``Signal.time``).
+    # RFC 3339 text (or, as a naive datetime is written, without an offset), or (a value a
+    # state op sets) a datetime; a time in a zone with rules becomes the instant at its
+    # fixed offset, as its text would (see ``Signal.time``).
     if type(value) is datetime:
         tz = value.tzinfo
         return value if tz is None or tz.__class__ is timezone else _fixed_offset(value)
     if not isinstance(value, str):
         raise TypeError(f"expected an RFC 3339 time, got {type(value).__name__} {value!r}")
-    return datetime.fromisoformat(value)
+    return parse_rfc3339(value, naive=True)
+
+
+def _unstructure_datetime(value: datetime) -> str:
+    # RFC 3339, as read back: an offset finer than a minute has no RFC 3339 form, and is
+    # written as the same instant in UTC (see ``Signal.time``).
+    offset = value.utcoffset()
+    if offset is not None and offset % _MINUTE:
+        value = value.astimezone(UTC)
+    return value.isoformat()
 
 
 def _is_json(t: Any) -> bool:
@@ -276,7 +323,7 @@ def _make(*, detailed: bool = True, forbid_extra: bool = False) -> cattrs.Conver
     c.register_structure_hook_func(lambda t: t is Any, lambda v, _: freeze(v))
     c.register_unstructure_hook_func(_is_json, thaw)
     c.register_structure_hook(datetime, _structure_datetime)
-    c.register_unstructure_hook(datetime, lambda d: d.isoformat())
+    c.register_unstructure_hook(datetime, _unstructure_datetime)
     return c
 
 
@@ -286,6 +333,10 @@ def format_exception(exc: BaseException, t: Any) -> str:
     attrs validator or converter), whose message names the field and the reason, where
     cattrs would say only "invalid value"."""
     if t is None and isinstance(exc, TypeError | ValueError) and exc.args:
+        return str(exc.args[0])
+    if (t is float or t is datetime) and isinstance(exc, ValueError) and exc.args:
+        # A float refused for not being finite (see _strict), a time for not being RFC 3339:
+        # cattrs would say only "invalid value".
         return str(exc.args[0])
     if get_origin(t) is Literal and isinstance(exc, Exception):
         # cattrs has no words of its own for it ("unknown error (c not in literal ...)").

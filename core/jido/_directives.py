@@ -186,9 +186,13 @@ class Invoke:
 def _delay(value: float) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise TypeError(f"delay must be a number of seconds, got {value!r}")
-    if not math.isfinite(value) or value < 0:
+    try:
+        seconds = float(value)
+    except OverflowError:  # an integer past the largest float: no finite number of seconds
+        raise ValueError("delay must be finite and >= 0, got an integer past any float") from None
+    if not math.isfinite(seconds) or seconds < 0:
         raise ValueError(f"delay must be finite and >= 0, got {value!r}")
-    return float(value)
+    return seconds
 
 
 @final

@@ -44,10 +44,8 @@ from __future__ import annotations
 import inspect
 import json
 import math
-import re
 from collections.abc import Callable, Mapping
 from collections.abc import Set as AbstractSet
-from datetime import datetime
 from types import UnionType
 from typing import Any, Final, TypeVar, Union, final, get_args, get_origin
 
@@ -57,9 +55,9 @@ from cattrs.disambiguators import create_default_dis_func
 from cattrs.strategies import configure_tagged_union
 
 from . import _directives as d
-from ._agent import Agent, AgentSpec
+from ._agent import Agent, AgentSpec, check_agent_id
 from ._convert import converter as _base
-from ._convert import format_exception
+from ._convert import format_exception, parse_rfc3339
 from ._errors import InvalidSignal, JidoError, Problem
 from ._json import lone_surrogate, thaw
 from ._signal import Signal
@@ -102,13 +100,10 @@ _TARGET_TAGS: Final[Mapping[type[Any], str]] = {
     d.ToAgent: "agent",
     d.ToSink: "sink",
 }
+_AGENT_KEYS: Final = frozenset({"id", "spec", "state", "version", "status", "slices"})
 _CE_CORE: Final = ("id", "source", "type", "subject", "time", "datacontenttype", "data")
 # Core attributes a Signal does not keep: the version (always 1.0) and the data's schema.
 _CE_OTHER: Final = ("specversion", "dataschema")
-# RFC 3339 section 5.6 ``date-time`` (ASCII digits only: ``\d`` would take any script's).
-_RFC3339: Final = re.compile(
-    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?(?:[Zz]|[+-][0-9]{2}:[0-9]{2})"
-)
 
 
 class DecodeError(JidoError, ValueError):
@@ -278,12 +273,8 @@ def _signal_from_dict(raw: object, _: object = None) -> Signal:
     if time is not None:
         if not isinstance(time, str):
             raise InvalidSignal("time", time, "must be an RFC 3339 string")
-        # fromisoformat alone takes forms RFC 3339 does not (basic format, week dates, no
-        # seconds, "+0100") and refuses one it does (a lower-case "t" or "z").
-        if _RFC3339.fullmatch(time) is None:
-            raise InvalidSignal("time", time, "is not an RFC 3339 timestamp")
         try:
-            time = datetime.fromisoformat(time.upper())
+            time = parse_rfc3339(time)
         except ValueError:
             raise InvalidSignal("time", time, "is not an RFC 3339 timestamp") from None
     extensions = {k: v for k, v in raw.items() if k not in _CE_CORE and k not in _CE_OTHER}
@@ -580,18 +571,23 @@ class Codec:
 
     def agent_from_dict(self, raw: object, spec: AgentSpec[S]) -> Agent[S]:
         """Decode an agent of ``spec``. Raises :class:`DecodeError`, also on a spec mismatch,
-        on a state (or plugin slice) holding a field its class does not have (decoding does
-        not drop what was stored), on a status that is no status (a non-empty line of text,
-        not ``"*"``, as wherever a status enters), and on a status the spec's :class:`FSM`
-        does not have when no ``"*"`` row leaves it (an agent in it would refuse every
-        signal, for ever). A strategy of another kind keeps its own notion of statuses, if
-        any: which statuses it has is not checked."""
+        on a key an agent does not have, on a state (or plugin slice) holding a field its
+        class does not have (decoding does not drop what was stored), on ``slices`` present
+        but no object, on an id no agent may have (empty, a line break or control character,
+        a lone surrogate, as where an agent is made), on a status that is no status (a
+        non-empty line of text, not ``"*"``, as wherever a status enters), and on a status
+        the spec's :class:`FSM` does not have when no ``"*"`` row leaves it (an agent in it
+        would refuse every signal, for ever). A strategy of another kind keeps its own
+        notion of statuses, if any: which statuses it has is not checked."""
         if not isinstance(raw, Mapping):
             raise DecodeError("agent", f"expected a JSON object, got {type(raw).__name__}")
+        extra = set(raw) - _AGENT_KEYS
+        if extra:  # as a state's are: what was stored is not dropped without a word
+            raise DecodeError("agent", f"unknown keys {sorted(map(str, extra))}")
         if raw.get("spec") != spec.name:
             raise DecodeError("agent", f"it runs spec {raw.get('spec')!r}, not {spec.name!r}")
         slice_types = {p.name: p.state for p in spec.plugins}
-        raw_slices = raw.get("slices") or {}
+        raw_slices = raw.get("slices", {})  # absent: none; present, it is an object
         if not isinstance(raw_slices, Mapping) or set(raw_slices) != set(slice_types):
             raise DecodeError(
                 "plugin slices",
@@ -607,6 +603,10 @@ class Codec:
         # Decoded outside the ``try`` below: a DecodeError is a ValueError, and wrapping it
         # again would repeat "cannot decode" in the message.
         agent_id = self._structure(raw.get("id"), str, "agent id")
+        try:
+            check_agent_id(agent_id)  # as where an agent is made
+        except ValueError as exc:
+            raise DecodeError("agent id", str(exc)) from None
         version = self._structure(raw.get("version"), int, "agent version")
         status = self._structure(raw.get("status"), str, "agent status")
         try:
@@ -681,6 +681,11 @@ def _unknown_class(value: object) -> EncodeError:
     return EncodeError(name, "it is no Signal, directive, Agent, Problem or Step")
 
 
+def _not_json(name: str) -> object:
+    # Python's parser reads NaN, Infinity and -Infinity; JSON has no such values.
+    raise ValueError(f"{name} is not JSON")
+
+
 def _load(given: str | bytes | bytearray, what: str) -> object:
     if isinstance(given, bytearray):
         given = bytes(given)
@@ -688,10 +693,10 @@ def _load(given: str | bytes | bytearray, what: str) -> object:
     if not isinstance(text, str | bytes):
         raise TypeError(f"a {what} decodes from JSON text (str or bytes), not {text!r:.60}")
     try:
-        value = json.loads(text)
+        value = json.loads(text, parse_constant=_not_json)
     except (ValueError, RecursionError) as exc:
-        # ValueError: not JSON, bytes that are not UTF-8, an integer too long to convert;
-        # RecursionError: nested deeper than the parser goes.
+        # ValueError: not JSON (NaN and Infinity included), bytes that are not UTF-8, an
+        # integer too long to convert; RecursionError: nested deeper than the parser goes.
         raise DecodeError(what, f"not JSON ({type(exc).__name__}: {exc})") from None
     # A lone surrogate (``"\ud800"``, valid JSON syntax) makes a string no UTF-8 can hold:
     # whatever is decoded could never be written out again. Looked for only where the text

@@ -115,10 +115,10 @@ def _names(max_size: int = 16) -> st.SearchStrategy[str]:
 
 
 def _agent_ids() -> st.SearchStrategy[str]:
-    # What AgentSpec.new takes for an id: one line of text, no control character.
-    return st.text(
-        st.characters(exclude_categories=("Cc", "Cs", "Zl", "Zp")), min_size=1, max_size=16
-    )
+    # What an agent id may be (see check_agent_id): one line of text, no control
+    # character, no lone surrogate.
+    text = st.characters(exclude_categories=("Cc", "Cs", "Zl", "Zp"))
+    return st.text(text, min_size=1, max_size=16).filter(lambda s: s != DRAFT)
 
 
 def _scalars() -> st.SearchStrategy[JsonValue]:
@@ -432,10 +432,11 @@ def agents(
         slices: strategies for plugin slices, by plugin name; a plugin not named gets a
             slice built as the default state is.
 
-    Ids are what :meth:`~jido.AgentSpec.new` takes (non-empty, one line, no control
-    character) and versions are ``>= 0``. The status is one of the FSM's
-    :attr:`~jido.FSM.statuses` under an :class:`~jido.FSM` strategy, :data:`~jido.IDLE` under
-    :class:`~jido.Direct`, and the strategy's ``initial_status`` under a custom strategy.
+    Ids are what an agent's id may be (non-empty text of one line, no control character,
+    as ``AgentSpec.new`` and decoding check) and versions are ``>= 0``. The status is one
+    of the FSM's :attr:`~jido.FSM.statuses` under an :class:`~jido.FSM` strategy,
+    :data:`~jido.IDLE` under :class:`~jido.Direct`, and the strategy's ``initial_status``
+    under a custom strategy.
     Each mounted plugin gets a slice built the same way from ``plugin.state``.
 
     Raises:

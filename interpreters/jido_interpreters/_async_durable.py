@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import json
 import logging
 from collections.abc import Mapping
 from functools import partial
@@ -52,6 +51,7 @@ from ._durable import (
     salted,
     snapshot_record,
 )
+from ._jsonl import loads
 from ._kernel import UnknownAgent
 from ._options import Escalate, Restart, StopAgent
 from ._outcomes import spawned_id
@@ -878,7 +878,7 @@ def _replay(
         # The snapshot stands in for the registration's initial agent (every agent has one
         # from its start on); a registration damaged there still fails loudly.
         try:
-            initial = json.loads(rec.initial)
+            initial = loads(rec.initial)
         except ValueError as exc:
             raise CorruptJournal(
                 rec.agent_id, 0, f"its initial agent is not JSON ({exc})"

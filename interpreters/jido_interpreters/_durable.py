@@ -68,9 +68,16 @@ from jido import (
 )
 from jido.serde import Codec, DecodeError
 
+from ._jsonl import loads
 from ._outcomes import SYSTEM_SOURCE, effect_source, spawned_id, system_id, system_signal
 from ._policy import PASSING
-from ._storage import CorruptJournal, JournalEntry, SchemaMismatch, SnapshotRecord
+from ._storage import (
+    CorruptJournal,
+    JournalEntry,
+    SchemaMismatch,
+    SnapshotRecord,
+    epoch_seconds,
+)
 
 __all__ = [
     "Outbox",
@@ -205,8 +212,15 @@ class Outbox:
 
     @classmethod
     def from_json(cls, text: str, codec: Codec) -> Outbox:
-        """Decode :meth:`to_json`'s output. Raises ``DecodeError``, ``KeyError``..."""
-        raw = json.loads(text)
+        """Decode :meth:`to_json`'s output.
+
+        Raises:
+            ValueError: the text is not JSON (see ``_jsonl.loads``), or a part does not
+                decode (a ``DecodeError``), or a schedule's due time is no wall-clock time
+                (see ``epoch_seconds``).
+            KeyError, TypeError: the JSON is not an outbox's shape.
+        """
+        raw = loads(text)
         invokes = []
         for i, c in raw["invokes"]:
             inv = codec.directive_from_dict(i)
@@ -225,9 +239,15 @@ class Outbox:
             if not isinstance(sensor, StartSensor):
                 raise DecodeError("outbox", f"expected a sensor, got {type(sensor).__name__}")
             sensors.append(sensor)
+        schedules = []
+        for due, s in raw["schedules"]:
+            at = epoch_seconds(due)
+            if at is None:  # it would fire at once, or never
+                raise DecodeError("outbox", f"schedule due {due!r:.40} is no wall-clock time")
+            schedules.append((at, codec.signal_from_dict(s)))
         return cls(
             invokes=tuple(invokes),
-            schedules=tuple((float(due), codec.signal_from_dict(s)) for due, s in raw["schedules"]),
+            schedules=tuple(schedules),
             crons=tuple(crons),
             sensors=tuple(sensors),
         )
@@ -304,8 +324,8 @@ def decode_agent(
             where).
     """
     try:
-        raw = json.loads(raw_text)
-    except ValueError as exc:  # not JSON; or bytes that are not UTF-8 (UnicodeDecodeError)
+        raw = loads(raw_text)
+    except ValueError as exc:  # not JSON, too deep; or bytes that are not UTF-8
         raise CorruptJournal(agent_id, seq, f"not JSON ({exc})") from None
     if stored_version != spec.schema_version:
         mismatch = partial(SchemaMismatch, agent_id, spec.name, stored_version, spec.schema_version)

@@ -184,14 +184,18 @@ def fault_plan_from_json(text: str, *, name: str = "fault plan") -> FaultPlan:
         name: what to call the input in error messages (a file name).
 
     Raises:
-        DecodeError: the text is not a JSON object, names an unknown field or one twice,
-            or holds a bad value; ``what`` is ``"<name> line <n>"``, the line of the
-            offending key where it can be found.
+        DecodeError: the text is not a JSON object (or is nested too deep to read), names
+            an unknown field or one twice, or holds a bad value; ``what`` is ``"<name> line
+            <n>"``, the line of the offending key where it can be found.
     """
     try:
         raw: Any = json.loads(text, object_pairs_hook=_once_each)
     except json.JSONDecodeError as exc:
         raise DecodeError(f"{name} line {exc.lineno}", f"not JSON: {exc.msg}") from None
+    except RecursionError:
+        raise DecodeError(
+            f"{name} line 1", "values are nested deeper than the JSON reader goes"
+        ) from None
     except _Repeated as exc:
         raise DecodeError(
             f"{name} line {_line_of(text, exc.key, last=True)}",

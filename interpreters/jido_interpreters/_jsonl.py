@@ -37,10 +37,13 @@ def _refuse(name: str) -> Any:
 _MAYBE_SURROGATE: Final = re.compile(r"\\u[dD][89abcdefABCDEF]|[\ud800-\udfff]")
 
 
-def loads(line: str) -> Any:
+def loads(line: str | bytes) -> Any:
     r"""``json.loads``, refusing what Python's parser accepts but is not JSON text: ``NaN``
     and ``Infinity``, and a string holding a lone surrogate (``"\ud800"``: half of a UTF-16
-    pair, no character at all, which could not be written out as UTF-8 again).
+    pair, no character at all, which could not be written out as UTF-8 again); and
+    refusing with a ``ValueError`` what it cannot read, values nested deeper than it goes,
+    where it would raise a ``RecursionError``. Every reader of stored or given JSON text
+    decodes it here, so that one ``except ValueError`` covers all that is wrong with it.
 
     >>> loads('{"a": ["\\ud83d\\ude00"]}')  # a pair: one character
     {'a': ['😀']}
@@ -51,9 +54,15 @@ def loads(line: str) -> Any:
 
     Raises:
         json.JSONDecodeError: not JSON.
-        ValueError: a ``NaN`` or ``Infinity`` literal, or a lone surrogate.
+        ValueError: a ``NaN`` or ``Infinity`` literal, a lone surrogate, values nested
+            too deep to read, or bytes that are not UTF-8 (``UnicodeDecodeError``).
     """
-    value = json.loads(line, parse_constant=_refuse)
+    if isinstance(line, bytes):
+        line = line.decode()  # a store's column or key may hold bytes
+    try:
+        value = json.loads(line, parse_constant=_refuse)
+    except RecursionError:
+        raise ValueError("values are nested deeper than the JSON reader goes") from None
     if _MAYBE_SURROGATE.search(line):
         lone = lone_surrogate(value)
         if lone is not None:

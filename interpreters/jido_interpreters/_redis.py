@@ -15,6 +15,7 @@ from typing import Any, Final, TypeVar, final
 
 import attrs
 
+from ._jsonl import loads
 from ._storage import (
     JOURNAL,
     STORE_FORMAT,
@@ -665,7 +666,7 @@ class RedisStorage:
             if raw is None:
                 return
             try:
-                data = json.loads(raw)
+                data = loads(raw)
             except ValueError:
                 return
             if not isinstance(data, dict):
@@ -782,7 +783,7 @@ class RedisStorage:
                 out.append(CorruptJournal(agent_id, 0, "not in the registration order"))
                 continue
             try:
-                data = json.loads(text)
+                data = loads(text)
             except ValueError as exc:  # not JSON; or bytes that are not UTF-8
                 out.append(CorruptJournal(agent_id, 0, f"not JSON ({exc})"))
                 continue
@@ -825,7 +826,7 @@ class RedisStorage:
         snap = None
         if snap_raw is not None:
             try:
-                data = json.loads(snap_raw)
+                data = loads(snap_raw)
                 fields = (data["seq"], data["schema_version"], data["agent"], data["outbox"])
             except (ValueError, TypeError, KeyError) as exc:
                 raise CorruptJournal(agent_id, -1, f"not a snapshot record ({exc!r})") from None
@@ -851,7 +852,7 @@ class RedisStorage:
             # Sequence numbers count from 1 and the list is never trimmed: the position
             # names the entry even when the entry itself cannot say.
             try:
-                seq, source, sid, sig, at = json.loads(raw)
+                seq, source, sid, sig, at = loads(raw)
             except (ValueError, TypeError) as exc:
                 raise CorruptJournal(agent_id, index + 1, f"not a journal entry ({exc})") from None
             entry = decode_entry(agent_id, index + 1, seq, source, sid, sig, at)

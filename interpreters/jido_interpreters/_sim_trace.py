@@ -525,7 +525,8 @@ def replay(
     faults, latency, epoch, agents, inputs); ``scenario`` supplies the specs, fakes and
     invariants. A spec, fake or invariant that changed behaviour shows up as a divergence
     (for a run replayed from its choices, possibly as one that drew more choices than were
-    recorded).
+    recorded). The run stops once it has more events than the trace has lines, whatever
+    budget the header names: it differs from the trace there.
 
     Returns:
         ``None`` if the replay gives the same bytes, else the first :class:`Divergence`.
@@ -592,7 +593,9 @@ def replay(
         for agent in agents:
             sim.start(agent.spec, agent.id, agent.state)
         running = True
-        result = sim.run(header.events, until=header.until, progress=progress)
+        # A run of more events than the trace has lines differs from it there, whatever it
+        # does next: it runs no further (a header may name any budget, 10**9 for one).
+        result = sim.run(min(header.events, len(lines)), until=header.until, progress=progress)
     except InvariantViolated as exc:
         result = exc.result
     except ActionCrashed as exc:
@@ -616,6 +619,8 @@ def replay(
             f" {type(exc).__name__}: {exc}"
         )
         result = sim.result()
+    # The header is compared as recorded: the budget it names, not the one the run was cut to.
+    result = attrs.evolve(result, max_events=header.events)
     if header.choices is not None:
         # The header is compared as recorded: a diverging run shows at its first differing
         # event, not at a header listing the draws it happened to take.

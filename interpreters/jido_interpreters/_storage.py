@@ -30,7 +30,6 @@ agent whatever its source, and are not converted.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from typing import Final, Protocol, final, runtime_checkable
 
@@ -55,6 +54,7 @@ __all__ = [
     "decode_registration",
     "decode_snapshot",
     "entry_time",
+    "epoch_seconds",
     "unreadable_format",
 ]
 
@@ -376,15 +376,45 @@ def decode_registration(
     )
 
 
+# The epoch seconds at which the years 1 and 10000 begin (the years a ``datetime`` holds are
+# between): a wall-clock time outside them is no time a clock gave, and a timer due then
+# fires at once or never.
+_EARLIEST: Final = -62135596800.0
+_END: Final = 253402300800.0
+
+
+def epoch_seconds(value: object) -> float | None:
+    """``value`` as wall-clock epoch seconds, or ``None`` if it is none: not a number (a
+    ``bool`` is not one), not finite, or outside the years 1 to 9999.
+
+    >>> epoch_seconds(1700000000), epoch_seconds(1e300), epoch_seconds(10**400)
+    (1700000000.0, None, None)
+    """
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    try:
+        seconds = float(value)
+    except OverflowError:  # an integer past the largest float
+        return None
+    # NaN fails both comparisons.
+    return seconds if _EARLIEST <= seconds < _END else None
+
+
 def entry_time(at: object) -> float:
-    """``at``, checked as a journal entry's time (what ``Storage.append`` is given).
+    """``at``, checked as a journal entry's time (what ``Storage.append`` is given, and
+    what a store reads back).
 
     Raises:
-        ValueError: ``at`` is not a finite number of seconds.
+        ValueError: ``at`` is not a finite number of seconds in the years 1 to 9999 (see
+            :func:`epoch_seconds`).
     """
-    if isinstance(at, bool) or not isinstance(at, int | float) or not math.isfinite(at):
-        raise ValueError(f"a journal entry's time must be a finite number, not {at!r:.40}")
-    return float(at)
+    seconds = epoch_seconds(at)
+    if seconds is None:
+        raise ValueError(
+            f"a journal entry's time must be a finite number of epoch seconds in the years"
+            f" 1 to 9999, not {at!r:.40}"
+        )
+    return seconds
 
 
 def _is_int(value: object) -> bool:
@@ -403,7 +433,8 @@ def decode_entry(
     """A journal entry from its stored fields, each checked (stores do not enforce types).
 
     Raises:
-        CorruptJournal: a field of the wrong type; ``position`` names the entry.
+        CorruptJournal: a field of the wrong type, or a time that is no wall-clock time
+            (see :func:`entry_time`); ``position`` names the entry.
     """
     if (
         not _is_int(seq)
@@ -416,11 +447,16 @@ def decode_entry(
             position,
             f"not a journal entry (seq {seq!r:.20}, source {source!r:.40}, id {signal_id!r:.40})",
         )
-    if not isinstance(at, int | float) or isinstance(at, bool):
-        raise CorruptJournal(agent_id, position, f"journal entry time {at!r:.20} is not a number")
+    time = epoch_seconds(at)
+    if time is None:
+        raise CorruptJournal(
+            agent_id,
+            position,
+            f"journal entry time {at!r:.20} is no number of epoch seconds in the years 1 to 9999",
+        )
     assert isinstance(seq, int)
     return JournalEntry(
-        agent_id=agent_id, seq=seq, source=source, signal_id=signal_id, signal=signal, at=at
+        agent_id=agent_id, seq=seq, source=source, signal_id=signal_id, signal=signal, at=time
     )
 
 
