@@ -874,6 +874,7 @@ def _replay(
 ) -> tuple[Replayed, bool]:
     """Replay an agent; also says whether its stored state was upgraded."""
     codec = rt._codec
+    initial: object = None
     if snap is not None:
         # The snapshot stands in for the registration's initial agent (every agent has one
         # from its start on); a registration damaged there still fails loudly.
@@ -897,18 +898,6 @@ def _replay(
             outbox = Outbox.from_json(snap.outbox, codec)
         except (ValueError, KeyError, TypeError) as exc:
             raise CorruptJournal(rec.agent_id, -1, f"outbox: {exc}") from None
-        # Each journal entry is one step, and a step adds at most one to the version: a
-        # snapshot further from the start than its seq allows has a seq too low, and the
-        # entries it already holds would be replayed over it again. (Not told of an agent
-        # an upgrade rewrote: the hook may have set its version.)
-        base = initial.get("version") if isinstance(initial, dict) else None
-        steps = agent.version - (base if type(base) is int else 0)
-        if stored == spec.schema_version and steps > snap.seq:
-            raise CorruptJournal(
-                rec.agent_id,
-                -1,
-                f"it holds the agent after {steps} steps, but says it follows entry {snap.seq}",
-            )
         start = snap.seq
     else:
         stored = rec.schema_version
@@ -942,5 +931,20 @@ def _replay(
         restart=isinstance(policy, Restart),
         stop=partial(crash_reason, policy) if isinstance(policy, StopAgent | Escalate) else None,
     )
+    if snap is not None and stored == spec.schema_version:
+        # Each journal entry is one step, and a step adds at most one to the version; so
+        # does each restart notice the snapshot covers past its position (handled live
+        # right after its crash, ahead of what was journalled between). A snapshot further
+        # from the start than that allows has a seq too low, and the entries it already
+        # holds would be replayed over it again. (Not told of an agent an upgrade
+        # rewrote: the hook may have set its version.)
+        base = initial.get("version") if isinstance(initial, dict) else None
+        steps = agent.version - (base if type(base) is int else 0)
+        if steps > snap.seq + replayed.covered:
+            raise CorruptJournal(
+                rec.agent_id,
+                -1,
+                f"it holds the agent after {steps} steps, but says it follows entry {snap.seq}",
+            )
     # decode_agent raised unless the hook took it from ``stored`` to the spec's version.
     return replayed, stored != spec.schema_version

@@ -254,6 +254,10 @@ class Replayed:
         refused: how many replayed steps gave ``Error`` directives, and the first of
             their problems (as the live steps may have too; or code deployed since
             refuses what the live code took: see docs/runtime.md, "Deploying new code").
+        covered: how many restart notices the journal holds after the snapshot whose
+            crash it does not (at or before the snapshot's position): the snapshot
+            covers them, one step each beyond the entries it follows (the live agent
+            handled each right after its crash, ahead of what was journalled between).
     """
 
     agent: Agent[Any]
@@ -266,6 +270,7 @@ class Replayed:
     stopped_by: Signal | None = None
     stop_reason: str = ""
     refused: tuple[int, Problem | None] = (0, None)
+    covered: int = 0
 
     @property
     def stopped(self) -> bool:
@@ -423,6 +428,7 @@ def replay(
         for e, s in decoded
         if s.type == RESTARTED and s.source == SYSTEM_SOURCE
     }
+    forward: set[tuple[str, str]] = set()  # the notices brought forward
     # Each with whether it is a notice brought forward to follow its crash.
     work = deque((e, s, False) for e, s in decoded)
     while work:
@@ -466,6 +472,7 @@ def replay(
                 notice = notices.get(restart_notice_key(agent.id, signal))
                 if notice is not None:
                     # Next, as live: its own place in the journal (a later one) is passed over.
+                    forward.add((notice[1].source, notice[1].id))
                     work.appendleft((*notice, True))
             continue
         agent = result.agent
@@ -516,6 +523,7 @@ def replay(
         stopped_by=stopped_by,
         stop_reason=stop_reason,
         refused=refused,
+        covered=len(notices.keys() - forward),
     )
 
 
