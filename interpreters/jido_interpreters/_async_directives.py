@@ -153,10 +153,13 @@ def _execute_one(
         case StopChild(tag=tag, reason=reason):
             child_id = srv.children.get(tag, "")
             child = rt._servers.get(child_id)
+            # A stop by the step's signal (``cause``): the parent's journal holds it, and a
+            # recovery replaying it stops the child again should storage not have marked
+            # it stopped (see supervision._stopped).
             if child is not None and not child.stopped:
-                supervision.stop(rt, child, reason)
+                supervision.stop(rt, child, reason, cause)
             elif child_id in rt._hibernated:
-                supervision.stop_hibernated(rt, child_id, reason)
+                supervision.stop_hibernated(rt, child_id, reason, cause)
             else:
                 rt._problem(
                     problems,

@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from jido import Agent, AgentSpec, Cron, Directive, Schedule, Signal, ToAgent, ToSink
+from jido import ORPHANED, Agent, AgentSpec, Cron, Directive, Schedule, Signal, ToAgent, ToSink
 
 from . import _async_supervision as supervision
 from ._async_directives import after, announce_child, cron_signal, execute, respawn
@@ -724,12 +724,15 @@ async def _restore(
                 rt._loop(rec.agent_id, srv), name=f"jido-agent:{rec.agent_id}"
             )
         started.append((rec, spec, plan, hib, upgraded))
+    bereft: list[tuple[Server, str, str]] = []  # children whose stored parent has stopped
     for rec, _, _, hib, _ in started:
         srv = rt._servers[rec.agent_id]
         if hib is not None:
             # Its links were kept up to date while it hibernated; storage has the old ones.
             srv.parent = hib.parent
             srv.children.update(hib.children)
+        elif rec.parent_id is not None and rec.tag is not None and rec.parent_id in stopped:
+            bereft.append((srv, rec.parent_id, rec.tag))
         elif rec.parent_id is not None and rec.tag is not None:
             srv.parent = (rec.parent_id, rec.tag)
             parent = rt._servers.get(rec.parent_id)
@@ -742,6 +745,8 @@ async def _restore(
     for child_id, child in rt._servers.items():
         if child.parent is not None and child.parent[0] in back and not child.stopped:
             rt._servers[child.parent[0]].children[child.parent[1]] = child_id
+    for srv, parent_id, tag in bereft:
+        _bereft(rt, srv, parent_id, tag)
     # Adoptions whose link the crash kept from storage (see _adopt): made again, and written.
     for rec, _, plan, _, _ in started:
         adopter = rt._servers[rec.agent_id]
@@ -787,6 +792,7 @@ async def _restore(
             # then it stopped (effects and timers it had armed were cancelled by the stop).
             execute(rt, srv, None, emits)
             _children(rt, srv, plan, stored)
+            _stop_children(rt, srv, plan)
             supervision.stop(rt, srv, plan.stop_reason, cause=plan.stopped_by)
             continue
         outbox = plan.outbox
@@ -814,6 +820,7 @@ async def _restore(
             execute(rt, srv, cause, tuple(invoke for invoke, _ in group))
         execute(rt, srv, None, emits)
         _children(rt, srv, plan, stored)
+        _stop_children(rt, srv, plan)
         if rt._closed:
             # Thawed during shutdown's drain: armed timers would keep the drain from
             # converging. They stay in the outbox, so snapshots still remember them.
@@ -863,6 +870,44 @@ def _children(
             and (rec.parent_id, rec.tag) == (parent_id, d.tag)
         ):
             announce_child(rt, parent, d)
+
+
+def _bereft(rt: AsyncRuntime, srv: Server, parent_id: str, tag: str) -> None:
+    """A child stored linked to a parent storage marks stopped: a stop that is in no
+    journal (``stop``, a crash policy) marks the parent first and each child after it, and a
+    crash came between. The child follows its ``on_parent_death`` now, as it would have:
+    it stops (``parent <id> stopped``), or is unlinked, in storage too, and, for
+    ``"orphan"``, told with ``jido.agent.orphaned``, whose ``reason`` is ``unknown`` (the
+    parent's was not stored). Neither its unlink nor its notice was written (they follow
+    the mark, in order), so it is told once."""
+    if srv.stopped:
+        return
+    policy = srv.options.on_parent_death
+    if policy == "stop":
+        supervision.stop(rt, srv, f"parent {parent_id} stopped")
+        return
+    agent_id = srv.agent.id
+    rt._commit().post("parent", (agent_id, None, None))
+    if policy == "orphan":
+        rt._system_to(
+            agent_id, ORPHANED, {"parent_id": parent_id, "tag": tag, "reason": "unknown"}, parent_id
+        )
+
+
+def _stop_children(rt: AsyncRuntime, parent: Server, plan: Replayed) -> None:
+    """Carry out again the ``StopChild`` directives of the replayed steps whose child is
+    still linked to ``parent``: live, the child is marked stopped in storage only after
+    its parent's ``child.exit`` (whose id derives from the stopping signal, so a repeat is
+    dropped), and a crash before that mark brings it back linked."""
+    for d, cause in plan.stop_children:
+        child_id = parent.children.get(d.tag)
+        if child_id is None:
+            continue
+        child = rt._servers.get(child_id)
+        if child is not None and not child.stopped:
+            supervision.stop(rt, child, d.reason, cause)
+        elif child_id in rt._hibernated:
+            supervision.stop_hibernated(rt, child_id, d.reason, cause)
 
 
 def _replay(

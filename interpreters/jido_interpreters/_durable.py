@@ -26,6 +26,9 @@ replayed steps left outstanding, so the runtime can finish it:
   until the notice was durable, then handled it first); at its own place in the journal it
   is passed over (a snapshot taken after it covers it, its crash then being replayed no
   more).
+* ``StopChild`` not followed by a spawn or adoption under its tag: the child, should
+  storage still hold it linked (the crash came before it was marked stopped), is stopped
+  now, as live (its parent told, with the ids the live stop gave: a repeat is dropped).
 * ``Stop``: the agent is stopped as the live runtime stops it (its parent told, its children
   dealt with by their ``on_parent_death``); replay ends there, and, as live, the directives
   after the ``Stop`` in that step are not carried out.
@@ -63,6 +66,7 @@ from jido import (
     SpawnAgent,
     StartSensor,
     Stop,
+    StopChild,
     StopSensor,
     derive_id,
 )
@@ -248,6 +252,8 @@ class Replayed:
         announced: for each of ``spawns``, whether a journalled
             ``jido.agent.child.started`` answers it (its parent was told the child started).
         adoptions: every ``AdoptChild`` of the replayed steps.
+        stop_children: each ``StopChild`` of the replayed steps that no later spawn or
+            adoption under its tag follows, with the signal whose step gave it.
         stopped_by: the journalled signal whose step stopped the agent (a ``Stop``
             directive, or a crash under ``StopAgent`` / ``Escalate``), or ``None``.
         stop_reason: that stop's reason.
@@ -267,6 +273,7 @@ class Replayed:
     spawns: tuple[SpawnAgent, ...]
     announced: tuple[bool, ...]
     adoptions: tuple[AdoptChild, ...] = ()
+    stop_children: tuple[tuple[StopChild, Signal], ...] = ()
     stopped_by: Signal | None = None
     stop_reason: str = ""
     refused: tuple[int, Problem | None] = (0, None)
@@ -406,6 +413,8 @@ def replay(
     # Each spawn with whether its child.started is journalled (see ``_answer``).
     spawns: list[tuple[SpawnAgent, bool]] = []
     adoptions: list[AdoptChild] = []
+    # By tag: a later spawn or adoption under the tag is another child, not to be stopped.
+    stop_children: dict[str, tuple[StopChild, Signal]] = {}
     stopped_by: Signal | None = None
     stop_reason = ""
     refused: tuple[int, Problem | None] = (0, None)
@@ -497,8 +506,13 @@ def replay(
                     emits.append(d)
                 case SpawnAgent():
                     spawns.append((d, False))
+                    stop_children.pop(d.tag, None)
                 case AdoptChild():
                     adoptions.append(d)
+                    stop_children.pop(d.tag, None)
+                case StopChild(tag=tag):
+                    stop_children.pop(tag, None)  # kept in the order they were given
+                    stop_children[tag] = (d, signal)
                 case Stop(reason=reason):
                     stopped_by, stop_reason = signal, reason
                 case _:
@@ -520,6 +534,7 @@ def replay(
         spawns=tuple(d for d, _ in spawns),
         announced=tuple(told for _, told in spawns),
         adoptions=tuple(adoptions),
+        stop_children=tuple(stop_children.values()),
         stopped_by=stopped_by,
         stop_reason=stop_reason,
         refused=refused,

@@ -1,0 +1,332 @@
+"""Hierarchies cut by a crash: what a recovery makes of stops, adoptions and restarts
+whose writes the crash cut off part-way.
+
+Each test runs a system on a store that, from a chosen write on, writes nothing more (as
+a process killed right after that write leaves it), then recovers it in a fresh runtime
+and checks that the agents are what the run would have left without the crash.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import attrs
+import pytest
+from tests.redis_server import redis_url
+from tests.test_durable import Backend, backend
+
+from jido import (
+    CHILD_EXIT,
+    ActionResult,
+    AgentSpec,
+    Context,
+    NoParams,
+    Route,
+    action,
+    adopt_child,
+    ok,
+    spawn_agent,
+    stop,
+    stop_child,
+)
+from jido_interpreters import (
+    AgentOptions,
+    AgentRecord,
+    AsyncRuntime,
+    CorruptJournal,
+    JournalEntry,
+    SnapshotRecord,
+    Storage,
+)
+
+__all__ = ["backend", "redis_url"]  # the fixtures, imported so pytest finds them here
+
+
+@attrs.frozen
+class Log:
+    """What an agent handled: its own actions, and each lifecycle signal as
+    ``type:tag:reason``."""
+
+    seen: tuple[str, ...] = ()
+
+
+@action(params=NoParams)
+def note(state: Log, _: NoParams, ctx: Context) -> ActionResult[Log]:
+    sig = ctx.signal
+    assert sig is not None
+    data = sig.data if isinstance(sig.data, dict) else {}
+    return ok(Log((*state.seen, f"{sig.type}:{data.get('tag')}:{data.get('reason')}")))
+
+
+@action(params=NoParams)
+def hire(state: Log, _: NoParams, ctx: Context) -> ActionResult[Log]:
+    return ok(Log((*state.seen, "hire")), spawn_agent("kid", "k"), spawn_agent("leaf", "l"))
+
+
+@action(params=NoParams)
+def fire(state: Log, _: NoParams, ctx: Context) -> ActionResult[Log]:
+    return ok(Log((*state.seen, "fire")), stop_child("k"))
+
+
+@action(params=NoParams)
+def quit_(state: Log, _: NoParams, ctx: Context) -> ActionResult[Log]:
+    return ok(Log((*state.seen, "quit")), stop("bye"))
+
+
+@action(params=NoParams)
+def adopt(state: Log, _: NoParams, ctx: Context) -> ActionResult[Log]:
+    return ok(Log((*state.seen, "adopt")), adopt_child("free", "f"))
+
+
+@action(params=NoParams)
+def boom(state: Log, _: NoParams, ctx: Context) -> ActionResult[Log]:
+    raise ValueError("boom")
+
+
+LIFE = Route(pattern="jido.agent.**", target=note)
+ROOT = AgentSpec(
+    name="root",
+    state=Log,
+    routes=[
+        Route(pattern="do.hire", target=hire),
+        Route(pattern="do.fire", target=fire),
+        Route(pattern="do.quit", target=quit_),
+        Route(pattern="do.adopt", target=adopt),
+        LIFE,
+    ],
+)
+KID = AgentSpec(
+    name="kid",
+    state=Log,
+    routes=[
+        Route(pattern="do.hire", target=hire),
+        Route(pattern="do.boom", target=boom),
+        LIFE,
+    ],
+)
+LEAF = AgentSpec(name="leaf", state=Log, routes=[LIFE])
+SPECS = (ROOT, KID, LEAF)
+
+#: A write the store is told of: the operation's name and a text that tells it apart.
+Write = tuple[str, str]
+
+
+class _KilledAfter:
+    """A store that writes nothing more once a write ``last`` says is the last has been
+    made: what a process killed right after that write leaves in storage."""
+
+    def __init__(self, inner: Storage, last: Callable[[Write], bool]) -> None:
+        self.inner = inner
+        self.last = last
+        self.dead = False
+
+    def _write(self, write: Write, run: Callable[[], Any]) -> Any:
+        if self.dead:
+            raise OSError("the process was killed")
+        result = run()
+        self.dead = self.last(write)
+        return result
+
+    def register(self, record: AgentRecord) -> None:
+        self._write(("register", record.agent_id), lambda: self.inner.register(record))
+
+    def mark_stopped(self, agent_id: str) -> None:
+        self._write(("stopped", agent_id), lambda: self.inner.mark_stopped(agent_id))
+
+    def set_parent(self, agent_id: str, parent_id: str | None, tag: str | None) -> None:
+        self._write(
+            ("parent", f"{agent_id}->{parent_id}"),
+            lambda: self.inner.set_parent(agent_id, parent_id, tag),
+        )
+
+    def mark_undelivered(self, agent_id: str, source: str, signal_id: str) -> None:
+        self._write(
+            ("undelivered", agent_id),
+            lambda: self.inner.mark_undelivered(agent_id, source, signal_id),
+        )
+
+    def append(self, entries: Sequence[tuple[str, str, str, str, float]]) -> list[int | None]:
+        if self.dead:
+            raise OSError("the process was killed")
+        written: list[int | None] = []
+        for entry in entries:  # one at a time: the kill may come between two of a batch
+            if self.dead:
+                raise OSError("the process was killed")
+            written.extend(self.inner.append([entry]))
+            self.dead = self.last(("append", f"{entry[0]} {entry[3]}"))
+        return written
+
+    def snapshot(self, record: SnapshotRecord) -> None:
+        self._write(("snapshot", record.agent_id), lambda: self.inner.snapshot(record))
+
+    def agents(self) -> Sequence[AgentRecord | CorruptJournal]:
+        return self.inner.agents()
+
+    def load(self, agent_id: str) -> tuple[SnapshotRecord | None, list[JournalEntry]]:
+        return self.inner.load(agent_id)
+
+    def claim(self) -> None:
+        getattr(self.inner, "claim", lambda: None)()
+
+    def release(self) -> None:
+        getattr(self.inner, "release", lambda: None)()
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def _appended(agent_id: str, needle: str) -> Callable[[Write], bool]:
+    """The last write: the journal entry of ``agent_id`` whose JSON holds ``needle``."""
+    return lambda w: w[0] == "append" and w[1].startswith(f"{agent_id} ") and needle in w[1]
+
+
+def _seen(rt: AsyncRuntime) -> dict[str, tuple[tuple[str, ...], str | None, dict[str, str]]]:
+    """Each running agent: what it handled, its parent, its children."""
+    return {i: (rt.state(i).seen, rt.parent(i), dict(rt.children(i))) for i in sorted(rt.agent_ids)}
+
+
+Steps = Sequence[tuple[str, str]]
+
+
+async def _run(
+    store: Storage,
+    starts: Sequence[tuple[AgentSpec[Any], str]],
+    steps: Steps,
+    options: dict[str, AgentOptions],
+    then: Callable[[AsyncRuntime], Any] | None = None,
+) -> None:
+    rt = AsyncRuntime(SPECS, storage=store, options=options)
+    for spec, agent_id in starts:
+        await rt.start(spec, agent_id)
+    for agent_id, type in steps:
+        await rt.cast(agent_id, rt.signal(type))
+        await rt.wait_idle(timeout=5)
+    if then is not None:
+        await then(rt)
+        await rt.wait_idle(timeout=5)
+    await rt.shutdown()
+
+
+async def _recovered(backend: Backend, options: dict[str, AgentOptions]) -> dict[str, Any]:
+    async with AsyncRuntime(SPECS, storage=backend.open(), options=options) as rt:
+        await rt.restore()
+        await rt.wait_idle(timeout=5)
+        return _seen(rt)
+
+
+@pytest.fixture
+def uncut(tmp_path: Path) -> Backend:
+    """The store of the run without the crash, the reference."""
+    return Backend(kind="sqlite", path=tmp_path / "uncut.db")
+
+
+def _same_as_uncut(
+    backend: Backend,
+    tmp: Backend,
+    starts: Sequence[tuple[AgentSpec[Any], str]],
+    steps: Steps,
+    last: Callable[[Write], bool],
+    options: dict[str, AgentOptions] | None = None,
+    then: Callable[[AsyncRuntime], Any] | None = None,
+) -> dict[str, Any]:
+    """Run the steps on ``tmp`` whole, and on ``backend`` cut after ``last``; recover
+    both and check that they agree. Returns what the cut run recovered."""
+    opts = options or {}
+    store = _KilledAfter(backend.open(), last)
+    asyncio.run(_run(store, starts, steps, opts, then))
+    assert store.dead, "the cut came"
+    asyncio.run(_run(tmp.open(), starts, steps, opts, then))
+    cut = asyncio.run(_recovered(backend, opts))
+    assert cut == asyncio.run(_recovered(tmp, opts))
+    return cut
+
+
+HIRED = ((ROOT, "root"),)
+
+
+def test_a_stop_child_a_crash_cut_off_is_carried_out_again(
+    backend: Backend, uncut: Backend
+) -> None:
+    """The parent's step giving ``StopChild`` is journalled, then the process dies: the
+    child, still stored running, is stopped by the recovery (its parent told), as it was."""
+    got = _same_as_uncut(
+        backend,
+        uncut,
+        HIRED,
+        [("root", "do.hire"), ("root", "do.fire")],
+        _appended("root", '"do.fire"'),
+    )
+    assert "root/k" not in got
+    assert got["root"][0][-1] == f"{CHILD_EXIT}:k:normal"
+
+
+def test_a_stop_child_whose_exit_was_journalled_tells_the_parent_once(
+    backend: Backend, uncut: Backend
+) -> None:
+    """Cut after the parent's ``child.exit`` was journalled, before the child was marked
+    stopped: the recovery stops the child again, and its second ``child.exit`` (the same
+    id) is dropped by the parent's journal."""
+    got = _same_as_uncut(
+        backend,
+        uncut,
+        HIRED,
+        [("root", "do.hire"), ("root", "do.fire")],
+        _appended("root", CHILD_EXIT),
+    )
+    assert [s for s in got["root"][0] if s.startswith(CHILD_EXIT)] == [f"{CHILD_EXIT}:k:normal"]
+
+
+def test_a_grandchild_of_a_stop_child_a_crash_cut_off_is_stopped(
+    backend: Backend, uncut: Backend
+) -> None:
+    """``on_parent_death="stop"`` down two levels, the ``StopChild`` cut off once the middle
+    agent was marked stopped: nothing is left running under a stopped parent."""
+    got = _same_as_uncut(
+        backend,
+        uncut,
+        HIRED,
+        [("root", "do.hire"), ("root/k", "do.hire"), ("root", "do.fire")],
+        lambda w: w == ("stopped", "root/k"),
+        options={"kid": AgentOptions(on_parent_death="stop")},
+    )
+    assert set(got) == {"root", "root/l", "root/k/l"}  # the leaf is orphaned
+
+
+@pytest.mark.parametrize(
+    ("policy", "left", "told"),
+    [
+        ("stop", set(), ()),
+        ("orphan", {"root/k/k", "root/k/l"}, ("jido.agent.orphaned:k:unknown",)),
+        ("continue", {"root/k/k", "root/k/l"}, ()),
+    ],
+)
+def test_a_child_stored_under_a_stopped_parent_follows_its_on_parent_death(
+    backend: Backend, policy: Any, left: set[str], told: tuple[str, ...]
+) -> None:
+    """``stop`` (in no journal) marks the agent stopped, then deals with each child: cut
+    between the two, the recovery finds children linked to a stopped parent, and each does
+    what its ``on_parent_death`` says, as it would have: stops, or runs on parentless, told
+    it is orphaned if so (once; the parent's reason was not stored: ``unknown``)."""
+    options = {
+        "kid": AgentOptions(on_parent_death=policy),
+        "leaf": AgentOptions(on_parent_death=policy),
+    }
+
+    async def stop_middle(rt: AsyncRuntime) -> None:
+        await rt.stop("root/k", "gone")
+
+    store = _KilledAfter(backend.open(), lambda w: w == ("stopped", "root/k"))
+    steps = [("root", "do.hire"), ("root/k", "do.hire")]
+    asyncio.run(_run(store, HIRED, steps, options, stop_middle))
+    assert store.dead
+    got = asyncio.run(_recovered(backend, options))
+    assert set(got) == {"root", "root/l"} | left
+    for agent_id in left:
+        assert got[agent_id][1] is None
+    if "root/k/k" in left:
+        assert got["root/k/k"][0] == told
+    again = asyncio.run(_recovered(backend, options))  # unlinked in storage: told once
+    assert again == got
