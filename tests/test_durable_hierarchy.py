@@ -330,3 +330,32 @@ def test_a_child_stored_under_a_stopped_parent_follows_its_on_parent_death(
         assert got["root/k/k"][0] == told
     again = asyncio.run(_recovered(backend, options))  # unlinked in storage: told once
     assert again == got
+
+
+def test_an_orphan_whose_unlink_a_crash_cut_off_is_told(backend: Backend, uncut: Backend) -> None:
+    """The parent's ``Stop`` is journalled and cut off right after its child was unlinked
+    in storage: the child is told it is orphaned all the same (its notice is journalled
+    before the unlink, and a recovery that stops the parent again tells it, once)."""
+    got = _same_as_uncut(
+        backend,
+        uncut,
+        HIRED,
+        [("root", "do.hire"), ("root", "do.quit")],
+        lambda w: w == ("parent", "root/l->None"),
+    )
+    assert got["root/l"] == (("jido.agent.orphaned:l:bye",), None, {})
+
+
+def test_an_orphan_whose_notice_was_journalled_is_told_once(
+    backend: Backend, uncut: Backend
+) -> None:
+    """Cut right after the orphan's notice was journalled, before its unlink: the recovery
+    stops the parent again, and the orphan's second notice (the same id) is dropped."""
+    got = _same_as_uncut(
+        backend,
+        uncut,
+        HIRED,
+        [("root", "do.hire"), ("root", "do.quit")],
+        _appended("root/l", "orphaned"),
+    )
+    assert got["root/l"] == (("jido.agent.orphaned:l:bye",), None, {})

@@ -256,9 +256,13 @@ def _stopped(
                 else:
                     stop_hibernated(rt, child_id, why, cause)
             case "orphan" | "continue":
-                if rt._storage is not None:
-                    # Parentless from now on, in storage too: a recovery must not hand it
-                    # back to this parent, or to a new agent started under its id.
+                # Parentless from now on, in storage too: a recovery must not hand it back
+                # to this parent, or to a new agent started under its id. A journalled stop
+                # (``cause``) unlinks it after its notice is journalled: a crash between the
+                # two leaves it linked to a parent that recovery stops again, telling it
+                # again (the same id: dropped if it was told). Any other stop unlinks it
+                # first, as the notice's id is new each time (see ``_bereft``).
+                if rt._storage is not None and cause is None:
                     rt._commit().post("parent", (child_id, None, None))
                 if policy == "orphan":
                     _lifecycle(
@@ -269,6 +273,8 @@ def _stopped(
                         {"parent_id": agent_id, "tag": tag, "reason": reason},
                         cause,
                     )
+                if rt._storage is not None and cause is not None:
+                    rt._commit().post("parent", (child_id, None, None))
     if rt._storage is not None and cause is not None:
         rt._commit().post("stopped", agent_id)
     log.info("agent %s stopped (%s)", agent_id, reason, extra={"jido": {"agent": agent_id}})
