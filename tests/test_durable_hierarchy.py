@@ -40,6 +40,7 @@ from jido_interpreters import (
     JournalEntry,
     SnapshotRecord,
     Storage,
+    SyncRuntime,
 )
 
 __all__ = ["backend", "redis_url"]  # the fixtures, imported so pytest finds them here
@@ -359,3 +360,44 @@ def test_an_orphan_whose_notice_was_journalled_is_told_once(
         _appended("root/l", "orphaned"),
     )
     assert got["root/l"] == (("jido.agent.orphaned:l:bye",), None, {})
+
+
+@action(params=NoParams)
+def adopt_root(state: Log, _: NoParams, ctx: Context) -> ActionResult[Log]:
+    return ok(Log((*state.seen, "adopt")), adopt_child("root", "up"))
+
+
+CLIMBER = AgentSpec(
+    name="kid",
+    state=Log,
+    routes=[Route(pattern="do.adopt", target=adopt_root), LIFE],
+)
+CYCLE_STEPS = (("root", "do.hire"), ("root/k", "do.hire"), ("root/k/k", "do.adopt"))
+
+
+def test_adopting_an_ancestor_is_refused_on_every_runtime(backend: Backend) -> None:
+    """An agent adopting its own ancestor (its grandparent, the root of its tree) would
+    close a cycle: SyncRuntime and AsyncRuntime, durable or not, refuse it alike, a
+    directive problem naming it, and the root runs on parentless."""
+    specs = (ROOT, attrs.evolve(KID, routes=[*KID.routes, *CLIMBER.routes]), LEAF)
+    sync = SyncRuntime(specs)
+    sync.start(ROOT, "root")
+    for agent_id, type in CYCLE_STEPS:
+        sync.send(agent_id, type)
+    assert [p.message for p in sync.problems] == [
+        "agent 'root' is an ancestor of 'root/k/k': adopting it would make a cycle"
+    ]
+    assert sync.parent("root") is None
+
+    async def run(storage: Storage | None) -> None:
+        async with AsyncRuntime(specs, storage=storage) as rt:
+            await rt.start(ROOT, "root")
+            for agent_id, type in CYCLE_STEPS:
+                await rt.cast(agent_id, rt.signal(type))
+                await rt.wait_idle(timeout=5)
+            assert [p.message for p in rt.problems] == [p.message for p in sync.problems]
+            assert rt.parent("root") is None
+            assert rt.children("root/k/k") == {}
+
+    asyncio.run(run(None))
+    asyncio.run(run(backend.open()))

@@ -39,7 +39,7 @@ import attrs
 from jido import ORPHANED, Agent, AgentSpec, Cron, Directive, Schedule, Signal, ToAgent, ToSink
 
 from . import _async_supervision as supervision
-from ._async_directives import after, announce_child, cron_signal, execute, respawn
+from ._async_directives import after, announce_child, cron_signal, execute, parent_of, respawn
 from ._async_errors import NotDurable, RuntimeClosed, unknown
 from ._async_server import RESENT, Hibernated, Queued, Server
 from ._cron import cron_over
@@ -54,7 +54,7 @@ from ._durable import (
 )
 from ._kernel import UnknownAgent
 from ._options import Escalate, Restart, StopAgent
-from ._outcomes import spawned_id
+from ._outcomes import is_ancestor, spawned_id
 from ._policy import crash_reason
 from ._storage import (
     AgentRecord,
@@ -758,6 +758,7 @@ async def _restore(
                 and not adoptee.stopped
                 and adoptee.parent is None
                 and adopt.tag not in adopter.children
+                and not is_ancestor(adopt.child_id, rec.agent_id, partial(parent_of, rt))
             ):
                 adoptee.parent = (rec.agent_id, adopt.tag)
                 adopter.children[adopt.tag] = adopt.child_id
