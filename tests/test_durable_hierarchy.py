@@ -38,6 +38,7 @@ from jido_interpreters import (
     AsyncRuntime,
     CorruptJournal,
     JournalEntry,
+    Restart,
     SnapshotRecord,
     Storage,
     SyncRuntime,
@@ -401,3 +402,75 @@ def test_adopting_an_ancestor_is_refused_on_every_runtime(backend: Backend) -> N
 
     asyncio.run(run(None))
     asyncio.run(run(backend.open()))
+
+
+RESTART_ONCE = {"kid": AgentOptions(error_policy=Restart(max_restarts=1, within=60.0))}
+NOTICE = "jido.agent.restarted:None:action 'boom' of agent 'root/k' raised handling 'do.boom'"
+
+
+def _nth(n: int, last: Callable[[Write], bool]) -> Callable[[Write], bool]:
+    """The ``n``-th write ``last`` matches."""
+    seen = [0]
+
+    def nth(w: Write) -> bool:
+        seen[0] += last(w)
+        return seen[0] == n
+
+    return nth
+
+
+def test_a_restart_whose_notice_a_crash_cut_off_is_announced(
+    backend: Backend, uncut: Backend
+) -> None:
+    """Cut right after the crashing signal was journalled, before its restart's notice
+    was: the recovery replays the crash and tells the agent, as the live runtime did."""
+    got = _same_as_uncut(
+        backend,
+        uncut,
+        HIRED,
+        [("root", "do.hire"), ("root/k", "do.boom")],
+        _appended("root/k", '"do.boom"'),
+        options=RESTART_ONCE,
+    )
+    assert got["root/k"][0] == (f"{NOTICE}: ValueError: boom",)
+
+
+def test_a_cut_off_restart_notice_comes_before_what_followed_the_crash(
+    backend: Backend, uncut: Backend
+) -> None:
+    """A signal journalled after the crashing one, before the notice: live the agent held
+    its mailbox until the notice was durable, so it handled the notice first. Cut before
+    the notice, the recovery does the same: the notice, then the signal."""
+
+    async def boom_then_hire(rt: AsyncRuntime) -> None:
+        rt.cast_nowait("root/k", rt.signal("do.boom"))
+        rt.cast_nowait("root/k", rt.signal("do.hire"))
+
+    got = _same_as_uncut(
+        backend,
+        uncut,
+        HIRED,
+        [("root", "do.hire")],
+        _appended("root/k", '"do.hire"'),
+        options=RESTART_ONCE,
+        then=boom_then_hire,
+    )
+    assert got["root/k"][0][:2] == (f"{NOTICE}: ValueError: boom", "hire")
+
+
+def test_an_escalation_past_the_restart_limit_survives_a_crash(
+    backend: Backend, uncut: Backend
+) -> None:
+    """``Restart(max_restarts=1)``: the second crash escalates. Cut right after the second
+    crashing signal was journalled (the first restart's snapshot behind it), the recovery
+    counts the first restart still and escalates too: the child stops, its parent told."""
+    got = _same_as_uncut(
+        backend,
+        uncut,
+        HIRED,
+        [("root", "do.hire"), ("root/k", "do.boom"), ("root/k", "do.boom")],
+        _nth(2, _appended("root/k", '"do.boom"')),
+        options=RESTART_ONCE,
+    )
+    assert "root/k" not in got
+    assert got["root"][0][-1] == (f"{CHILD_EXIT}:k:restarted 1 times within 60s: ValueError: boom")

@@ -30,6 +30,7 @@ import asyncio
 import itertools
 import json
 import logging
+import time
 from collections.abc import Mapping
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -49,6 +50,7 @@ from ._durable import (
     decode_agent,
     journal_json,
     replay,
+    restart_notice,
     salted,
     snapshot_record,
 )
@@ -297,8 +299,8 @@ def announce_restart(rt: AsyncRuntime, srv: Server, notice: Signal) -> None:
     handled no snapshot is taken (one taken between the crash and the notice would place
     the notice after it), and the snapshot taken right after it records the journal
     position handled before it, so that replay from there passes the notice over. A failed
-    write is logged and the agent goes on untold, as replay will have it (the notice is in
-    no journal)."""
+    write is logged and the agent goes on untold; a recovery replaying the crash finds no
+    notice, and sends it then (see ``_durable.replay``)."""
     agent_id = srv.agent.id
     srv.notice = notice
     srv.mailbox.held = True
@@ -371,6 +373,17 @@ def snapshot_at_shutdown(rt: AsyncRuntime, srv: Server) -> None:
         _snapshot(rt, srv)
 
 
+def _outbox(rt: AsyncRuntime, srv: Server) -> Outbox:
+    """What a snapshot of ``srv`` records as outstanding, with its restarts within its
+    policy's window, from monotonic seconds to the wall-clock ones a recovery (of another
+    process, another clock) reads."""
+    box = srv.outbox()
+    if not srv.restarts:
+        return box
+    offset = rt._clock().timestamp() - time.monotonic()
+    return attrs.evolve(box, restarts=tuple(t + offset for t in srv.restarts))
+
+
 def _snapshot(rt: AsyncRuntime, srv: Server) -> None:
     # Not of a stopped agent, nor while a restart's notice is on its way, nor of one with a
     # child link unwritten (see supervision.link): a snapshot would stand in for steps a
@@ -379,7 +392,7 @@ def _snapshot(rt: AsyncRuntime, srv: Server) -> None:
         return
     srv.since_snapshot = 0
     try:
-        record = snapshot_record(srv.agent, srv.spec, srv.last_seq, srv.outbox(), rt._codec)
+        record = snapshot_record(srv.agent, srv.spec, srv.last_seq, _outbox(rt, srv), rt._codec)
     except Exception as exc:
         # A state the codec cannot write: the journal still holds every signal, so
         # recovery replays it instead. The agent goes on; the next snapshot tries again.
@@ -418,7 +431,7 @@ async def hibernate(rt: AsyncRuntime, agent_id: str) -> None:
     # From here to the halt nothing awaits: the snapshot covers exactly the journal up
     # to ``last_seq``, and whatever is journalled for the agent later is parked. Only the
     # snapshot's encoding can fail, and it comes first: the server is then left as it was.
-    record = snapshot_record(srv.agent, srv.spec, srv.last_seq, srv.outbox(), rt._codec)
+    record = snapshot_record(srv.agent, srv.spec, srv.last_seq, _outbox(rt, srv), rt._codec)
     # Its sensors keep running (what they sense thaws it): handed over, not cancelled.
     sensors, srv.sensors = srv.sensors, {}
     hib = Hibernated(srv.last_seq, srv.options, srv.parent, dict(srv.children), sensors, srv.life)
@@ -693,6 +706,14 @@ async def _restore(
         # The replayed tail counts toward the next snapshot: otherwise a runtime restarted
         # more often than every ``snapshot_every`` signals never snapshots again.
         srv.since_snapshot = tails[rec.agent_id]
+        if plan.outbox.restarts:
+            offset = time.monotonic() - rt._clock().timestamp()
+            srv.restarts.extend(t + offset for t in plan.outbox.restarts)
+        # Journalled after a restarting crash whose notice was cut off: not handled yet
+        # (see _durable.replay), so handled now, after the notice (sent below), in order.
+        for position, sig in plan.pending:
+            rt._add_pending()
+            srv.mailbox.put_internal((sig, None, position))
         if hib is not None:
             del rt._hibernated[rec.agent_id]
             srv.life = hib.life
@@ -822,6 +843,13 @@ async def _restore(
         execute(rt, srv, None, emits)
         _children(rt, srv, plan, stored)
         _stop_children(rt, srv, plan)
+        if plan.unannounced is not None and not srv.stopped:
+            # A restart whose notice the crash cut off: the agent is told now, first.
+            crashed, restarts, reason = plan.unannounced
+            notice = restart_notice(
+                rec.agent_id, crashed, restarts=restarts, reason=reason, time=rt._clock()
+            )
+            announce_restart(rt, srv, notice)
         if rt._closed:
             # Thawed during shutdown's drain: armed timers would keep the drain from
             # converging. They stay in the outbox, so snapshots still remember them.
@@ -974,7 +1002,7 @@ def _replay(
         outbox=outbox,
         start_seq=start,
         codec=codec,
-        restart=isinstance(policy, Restart),
+        restart=policy if isinstance(policy, Restart) else None,
         stop=partial(crash_reason, policy) if isinstance(policy, StopAgent | Escalate) else None,
     )
     if snap is not None and stored == spec.schema_version:

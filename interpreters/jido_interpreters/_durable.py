@@ -25,7 +25,12 @@ replayed steps left outstanding, so the runtime can finish it:
   answers, before what was journalled between the two (the live agent held its mailbox
   until the notice was durable, then handled it first); at its own place in the journal it
   is passed over (a snapshot taken after it covers it, its crash then being replayed no
-  more).
+  more). A restarting crash whose notice the journal lacks was cut off before the notice
+  was durable, so nothing after it was handled yet: replay ends there, leaving the notice
+  to be sent and the entries after the crash to be handled (``unannounced``).
+* A crash under ``Restart`` is judged as live, against the restarts within the policy's
+  window (the snapshot's, then the crashes replayed, timed when they were journalled): one
+  past ``max_restarts`` escalates, stopping the agent as a replayed ``Stop`` does.
 * ``StopChild`` not followed by a spawn or adoption under its tag: the child, should
   storage still hold it linked (the crash came before it was marked stopped), is stopped
   now, as live (its parent told, with the ids the live stop gave: a repeat is dropped).
@@ -72,8 +77,9 @@ from jido import (
 )
 from jido.serde import Codec, DecodeError
 
+from ._options import Restart
 from ._outcomes import SYSTEM_SOURCE, effect_source, spawned_id, system_id, system_signal
-from ._policy import PASSING
+from ._policy import PASSING, crash_message, judge
 from ._storage import CorruptJournal, JournalEntry, SchemaMismatch, SnapshotRecord
 
 __all__ = [
@@ -185,12 +191,15 @@ class Outbox:
         schedules: ``(due, signal)``, due in wall-clock epoch seconds.
         crons: registered cron jobs, by job id.
         sensors: running sensors, by tag.
+        restarts: when (wall-clock epoch seconds) a ``Restart`` policy restarted the agent,
+            those within its window: its budget goes on after a recovery.
     """
 
     invokes: tuple[tuple[Invoke, Signal | None], ...] = ()
     schedules: tuple[tuple[float, Signal], ...] = ()
     crons: tuple[Cron, ...] = ()
     sensors: tuple[StartSensor, ...] = ()
+    restarts: tuple[float, ...] = ()
 
     def to_json(self, codec: Codec) -> str:
         """The outbox as JSON, for a snapshot."""
@@ -203,6 +212,7 @@ class Outbox:
                 "schedules": [[due, codec.to_dict(s)] for due, s in self.schedules],
                 "crons": [codec.to_dict(c) for c in self.crons],
                 "sensors": [codec.to_dict(s) for s in self.sensors],
+                "restarts": list(self.restarts),
             },
             separators=(",", ":"),
         )
@@ -234,6 +244,8 @@ class Outbox:
             schedules=tuple((float(due), codec.signal_from_dict(s)) for due, s in raw["schedules"]),
             crons=tuple(crons),
             sensors=tuple(sensors),
+            # Absent from snapshots written before restarts were kept.
+            restarts=tuple(float(t) for t in raw.get("restarts", ())),
         )
 
 
@@ -260,6 +272,10 @@ class Replayed:
         refused: how many replayed steps gave ``Error`` directives, and the first of
             their problems (as the live steps may have too; or code deployed since
             refuses what the live code took: see docs/runtime.md, "Deploying new code").
+        unannounced: a restarting crash whose ``jido.agent.restarted`` the journal lacks,
+            where replay ended: the crashed signal, the restarts its notice counts and its
+            reason; the notice is to be sent, first.
+        pending: the journal entries after that crash, not handled yet, in order.
         covered: how many restart notices the journal holds after the snapshot whose
             crash it does not (at or before the snapshot's position): the snapshot
             covers them, one step each beyond the entries it follows (the live agent
@@ -278,6 +294,8 @@ class Replayed:
     stop_reason: str = ""
     refused: tuple[int, Problem | None] = (0, None)
     covered: int = 0
+    unannounced: tuple[Signal, int, str] | None = None
+    pending: tuple[tuple[int, Signal], ...] = ()
 
     @property
     def stopped(self) -> bool:
@@ -383,16 +401,18 @@ def replay(
     outbox: Outbox,
     start_seq: int,
     codec: Codec,
-    restart: bool = False,
+    restart: Restart | None = None,
     stop: Callable[[BaseException], str] | None = None,
 ) -> Replayed:
     """Replay journal ``entries`` over ``agent`` (see the module docs).
 
     A step that crashes (an action, a route guard or a custom strategy raising) is skipped,
     as the live runtime skipped it. With
-    ``restart`` (the agent runs under a ``Restart`` policy) the crash also does what the live
+    ``restart`` (the agent's ``Restart`` policy) the crash also does what the live
     restart did: what the agent armed itself (timers, cron jobs, sensors) is dropped, and
-    the spec's declared schedules are registered again, as of the crashed entry's time.
+    the spec's declared schedules are registered again, as of the crashed entry's time;
+    or, past the policy's ``max_restarts`` within its window (counting ``outbox.restarts``),
+    the agent escalates: it is stopped.
     With ``stop`` (``StopAgent`` or ``Escalate``) the crash stopped the agent, for the
     reason ``stop(exception)`` gives: the agent is replayed up to it and stopped again. (It
     was marked stopped, but a process killed before that mark was written must not bring
@@ -409,6 +429,9 @@ def replay(
     }
     crons: dict[str, Cron] = {c.job_id: c for c in outbox.crons}
     sensors: dict[str, StartSensor] = {s.tag: s for s in outbox.sensors}
+    restarts = deque(outbox.restarts)
+    unannounced: tuple[Signal, int, str] | None = None
+    unhandled: list[tuple[int, Signal]] = []
     emits: list[Emit] = []
     # Each spawn with whether its child.started is journalled (see ``_answer``).
     spawns: list[tuple[SpawnAgent, bool]] = []
@@ -469,7 +492,11 @@ def replay(
             if stop is not None:
                 stopped_by, stop_reason = signal, stop(exc)
                 break
-            if restart:
+            if restart is not None:
+                outcome, why = judge(restart, exc, restarts, entry.at)
+                if outcome == "escalated":
+                    stopped_by, stop_reason = signal, why or ""
+                    break
                 schedules.clear()
                 crons.clear()
                 sensors.clear()
@@ -483,6 +510,17 @@ def replay(
                     # Next, as live: its own place in the journal (a later one) is passed over.
                     forward.add((notice[1].source, notice[1].id))
                     work.appendleft((*notice, True))
+                else:
+                    # Cut off before its notice was durable: the live agent held its mailbox
+                    # from here, so what follows was not handled; it is, after the notice.
+                    unannounced = (signal, len(restarts), crash_message(exc))
+                    # (Not the notices of crashes the snapshot covers: handled already.)
+                    unhandled = [
+                        (e.seq, s)
+                        for e, s, early in work
+                        if not early and (s.source, s.id) not in notices
+                    ]
+                    break
             continue
         agent = result.agent
         problems = result.problems
@@ -529,6 +567,7 @@ def replay(
             schedules=tuple(schedules.values()),
             crons=tuple(crons.values()),
             sensors=tuple(sensors.values()),
+            restarts=tuple(restarts),
         ),
         emits=tuple(emits),
         spawns=tuple(d for d, _ in spawns),
@@ -539,6 +578,8 @@ def replay(
         stop_reason=stop_reason,
         refused=refused,
         covered=len(notices.keys() - forward),
+        unannounced=unannounced,
+        pending=tuple(unhandled),
     )
 
 
