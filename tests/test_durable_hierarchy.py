@@ -474,3 +474,33 @@ def test_an_escalation_past_the_restart_limit_survives_a_crash(
     )
     assert "root/k" not in got
     assert got["root"][0][-1] == (f"{CHILD_EXIT}:k:restarted 1 times within 60s: ValueError: boom")
+
+
+FREE = ((ROOT, "root"), (LEAF, "free"))
+
+
+def test_an_adoption_whose_notice_a_crash_cut_off_is_announced(
+    backend: Backend, uncut: Backend
+) -> None:
+    """Cut right after the adopting step was journalled: the recovery makes the link and
+    tells the parent with ``child.started``, as the live runtime did."""
+    got = _same_as_uncut(
+        backend, uncut, FREE, [("root", "do.adopt")], _appended("root", '"do.adopt"')
+    )
+    assert got["root"] == (("adopt", "jido.agent.child.started:f:None"), None, {"f": "free"})
+
+
+CUTS: dict[str, Callable[[Write], bool]] = {
+    "after-link": lambda w: w == ("parent", "free->root"),
+    "after-notice": _appended("root", "child.started"),
+}
+
+
+@pytest.mark.parametrize("cut", sorted(CUTS))
+def test_an_adoption_whose_link_was_written_is_announced_once(
+    backend: Backend, uncut: Backend, cut: str
+) -> None:
+    """Cut right after the link was written, before the parent's ``child.started`` was
+    journalled: told by the recovery; cut after that notice, not told again."""
+    got = _same_as_uncut(backend, uncut, FREE, [("root", "do.adopt")], CUTS[cut])
+    assert got["root"][0] == ("adopt", "jido.agent.child.started:f:None")

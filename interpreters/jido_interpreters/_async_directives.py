@@ -529,10 +529,16 @@ def _adopt(rt: AsyncRuntime, parent: Server, d: AdoptChild, problems: list[Probl
         # Before the snapshot that may follow this step: a recovery from that snapshot does
         # not replay the step, so the registration must say who the parent is.
         supervision.link(rt, d.child_id, parent_id, d.tag)
+    announce_adopted(rt, parent, d, child.spec.name)
+
+
+def announce_adopted(rt: AsyncRuntime, parent: Server, d: AdoptChild, spec: str) -> None:
+    """Tell ``parent`` that it adopted the child ``d`` names, of spec ``spec``:
+    ``child.started``."""
     rt._system(
         parent,
         CHILD_STARTED,
-        {"child_id": d.child_id, "tag": d.tag, "spec": child.spec.name, "meta": d.meta},
+        {"child_id": d.child_id, "tag": d.tag, "spec": spec, "meta": d.meta},
         d.child_id,
     )
 

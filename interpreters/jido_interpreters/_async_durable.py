@@ -40,7 +40,15 @@ import attrs
 from jido import ORPHANED, Agent, AgentSpec, Cron, Directive, Schedule, Signal, ToAgent, ToSink
 
 from . import _async_supervision as supervision
-from ._async_directives import after, announce_child, cron_signal, execute, parent_of, respawn
+from ._async_directives import (
+    after,
+    announce_adopted,
+    announce_child,
+    cron_signal,
+    execute,
+    parent_of,
+    respawn,
+)
 from ._async_errors import NotDurable, RuntimeClosed, unknown
 from ._async_server import RESENT, Hibernated, Queued, Server
 from ._cron import cron_over
@@ -771,7 +779,7 @@ async def _restore(
     # Adoptions whose link the crash kept from storage (see _adopt): made again, and written.
     for rec, _, plan, _, _ in started:
         adopter = rt._servers[rec.agent_id]
-        for adopt in plan.adoptions:
+        for adopt, announced in zip(plan.adoptions, plan.adopted, strict=True):
             adoptee = rt._servers.get(adopt.child_id)
             if (
                 adoptee is not None
@@ -784,6 +792,14 @@ async def _restore(
                 adoptee.parent = (rec.agent_id, adopt.tag)
                 adopter.children[adopt.tag] = adopt.child_id
                 supervision.link(rt, adopt.child_id, rec.agent_id, adopt.tag)
+            if (
+                not announced
+                and adoptee is not None
+                and not adopter.stopped
+                and adopter.children.get(adopt.tag) == adopt.child_id
+            ):
+                # Linked (now, or in storage), its child.started cut off: told now, once.
+                announce_adopted(rt, adopter, adopt, adoptee.spec.name)
     for rec, spec, plan, hib, upgraded in started:
         refused, first = plan.refused
         if refused:

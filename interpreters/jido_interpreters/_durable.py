@@ -20,7 +20,9 @@ replayed steps left outstanding, so the runtime can finish it:
   registers a child before that notice is journalled, so a crash between the two leaves a
   child that storage holds and its parent never heard of, to be told now.
 * ``AdoptChild`` whose link storage does not hold (the crash came before it was written):
-  linked now, without a second ``jido.agent.child.started``.
+  linked now. Whether its ``jido.agent.child.started`` is in the journal is told too, as
+  for a spawn: the link is written before that notice is journalled, so a parent whose
+  notice the crash cut off is told now, and one told already is not told again.
 * ``jido.agent.restarted``: a restart's notice is handled right after the crash it
   answers, before what was journalled between the two (the live agent held its mailbox
   until the notice was durable, then handled it first); at its own place in the journal it
@@ -264,6 +266,8 @@ class Replayed:
         announced: for each of ``spawns``, whether a journalled
             ``jido.agent.child.started`` answers it (its parent was told the child started).
         adoptions: every ``AdoptChild`` of the replayed steps.
+        adopted: for each of ``adoptions``, whether a journalled
+            ``jido.agent.child.started`` answers it.
         stop_children: each ``StopChild`` of the replayed steps that no later spawn or
             adoption under its tag follows, with the signal whose step gave it.
         stopped_by: the journalled signal whose step stopped the agent (a ``Stop``
@@ -289,6 +293,7 @@ class Replayed:
     spawns: tuple[SpawnAgent, ...]
     announced: tuple[bool, ...]
     adoptions: tuple[AdoptChild, ...] = ()
+    adopted: tuple[bool, ...] = ()
     stop_children: tuple[tuple[StopChild, Signal], ...] = ()
     stopped_by: Signal | None = None
     stop_reason: str = ""
@@ -435,7 +440,7 @@ def replay(
     emits: list[Emit] = []
     # Each spawn with whether its child.started is journalled (see ``_answer``).
     spawns: list[tuple[SpawnAgent, bool]] = []
-    adoptions: list[AdoptChild] = []
+    adoptions: list[tuple[AdoptChild, bool]] = []  # each with whether it was announced
     # By tag: a later spawn or adoption under the tag is another child, not to be stopped.
     stop_children: dict[str, tuple[StopChild, Signal]] = {}
     stopped_by: Signal | None = None
@@ -483,7 +488,9 @@ def replay(
             # stopped one ends silently).
             sensors.pop(str(signal.data.get("tag")), None)
         if signal.type in (CHILD_STARTED, CHILD_EXIT) and isinstance(signal.data, dict):
-            _answer(spawns, agent.id, signal.type, signal.data)
+            spawned = _answer(spawns, agent.id, signal.type, signal.data)
+            if not spawned:
+                _answer_adoption(adoptions, signal.type, signal.data)
         try:
             result = jido.step(spec, agent, signal)
         except PASSING:
@@ -546,7 +553,7 @@ def replay(
                     spawns.append((d, False))
                     stop_children.pop(d.tag, None)
                 case AdoptChild():
-                    adoptions.append(d)
+                    adoptions.append((d, False))
                     stop_children.pop(d.tag, None)
                 case StopChild(tag=tag):
                     stop_children.pop(tag, None)  # kept in the order they were given
@@ -572,7 +579,8 @@ def replay(
         emits=tuple(emits),
         spawns=tuple(d for d, _ in spawns),
         announced=tuple(told for _, told in spawns),
-        adoptions=tuple(adoptions),
+        adoptions=tuple(d for d, _ in adoptions),
+        adopted=tuple(told for _, told in adoptions),
         stop_children=tuple(stop_children.values()),
         stopped_by=stopped_by,
         stop_reason=stop_reason,
@@ -585,9 +593,9 @@ def replay(
 
 def _answer(
     spawns: list[tuple[SpawnAgent, bool]], parent_id: str, kind: str, data: dict[str, Any]
-) -> None:
+) -> bool:
     """Settle the spawn that a journalled ``child.started`` or ``child.exit`` (``kind``)
-    answers: one of ``spawns`` of its tag and child id.
+    answers: one of ``spawns`` of its tag and child id. Returns whether one was.
 
     ``child.started`` marks the first such spawn not yet announced as announced.
     ``child.exit`` (a spawn the runtime refused, or a child that stopped) takes one out:
@@ -607,8 +615,25 @@ def _answer(
         if unannounced:
             first = unannounced[0]
             spawns[first] = (spawns[first][0], True)
+            return True
     elif unannounced or ours:
         del spawns[(unannounced or ours)[0]]
+        return True
+    return False
+
+
+def _answer_adoption(
+    adoptions: list[tuple[AdoptChild, bool]], kind: str, data: dict[str, Any]
+) -> None:
+    """Mark announced the first unannounced adoption of its tag and child that a journalled
+    ``child.started`` (``kind``) answers, no spawn having taken it."""
+    if kind != CHILD_STARTED:
+        return
+    tag, child_id = data.get("tag"), data.get("child_id")
+    for i, (d, told) in enumerate(adoptions):
+        if not told and d.tag == tag and d.child_id == child_id:
+            adoptions[i] = (d, True)
+            return
 
 
 def snapshot_record(
