@@ -57,6 +57,7 @@ from ._durable import (
     Replayed,
     decode_agent,
     journal_json,
+    reconciled,
     replay,
     restart_notice,
     salted,
@@ -988,6 +989,15 @@ def _replay(
             outbox = Outbox.from_json(snap.outbox, codec)
         except (ValueError, KeyError, TypeError) as exc:
             raise CorruptJournal(rec.agent_id, -1, f"outbox: {exc}") from None
+        if stored != spec.schema_version:
+            # Upgraded: the new version's declared schedules, in place of the old one's.
+            outbox = reconciled(
+                outbox,
+                spec.startup(agent),
+                rec.agent_id,
+                salt=f"upgrade@{snap.seq}:{stored}",
+                now=rt._clock().timestamp(),
+            )
         start = snap.seq
     else:
         stored = rec.schema_version

@@ -90,6 +90,7 @@ __all__ = [
     "Upgrade",
     "decode_agent",
     "journal_json",
+    "reconciled",
     "replay",
     "restart_notice",
     "restarted",
@@ -136,6 +137,51 @@ def restart_notice(
 def restart_notice_key(agent_id: str, crashed: Signal) -> tuple[str, str]:
     """The source and id of :func:`restart_notice` for ``crashed``."""
     return SYSTEM_SOURCE, system_id(agent_id, _restart_cause(crashed), 0)
+
+
+def reconciled(
+    outbox: Outbox,
+    declared: tuple[Schedule | Cron, ...],
+    agent_id: str,
+    *,
+    salt: str,
+    now: float,
+) -> Outbox:
+    """``outbox``, stored by an older version of its spec, with the schedules the current
+    one ``declared`` (``AgentSpec.startup``) in place of the ones the old one did
+    (``outbox.declared``), as a spec's schedules are registered at start: a plugin mounted
+    since gets its cron jobs and timers armed, one removed since has its own dropped
+    (they would fire into routing errors for ever). A cron job is known by its job id,
+    a timer by its signal's type: one both versions declare is left as it is (a timer
+    fired since start is not armed again). A new timer is due its delay after ``now``,
+    its signal given an id of ``salt``'s own (as a restart's are: a journal keeps the ids
+    of earlier registrations); a stable ``salt`` lets a repeated upgrade arm the same.
+
+    An outbox that does not say what was declared (written before it was kept) loses
+    nothing: new cron jobs (by id) are armed, and no timer is armed or dropped.
+    """
+    new_jobs = {d.job_id: d for d in declared if isinstance(d, Cron)}
+    new_timers = {d.signal.type for d in declared if isinstance(d, Schedule)}
+    crons = {c.job_id: c for c in outbox.crons}
+    schedules = list(outbox.schedules)
+    old_jobs: set[str] = set()
+    if outbox.declared is not None:
+        old_jobs = {d.job_id for d in outbox.declared if isinstance(d, Cron)}
+        old_timers = {d.signal.type for d in outbox.declared if isinstance(d, Schedule)}
+        for job_id in old_jobs - new_jobs.keys():
+            crons.pop(job_id, None)
+        gone = old_timers - new_timers
+        schedules = [(due, s) for due, s in schedules if s.type not in gone]
+        for d in salted(declared, agent_id, salt):
+            if isinstance(d, Schedule) and d.signal.type not in old_timers:
+                schedules.append((now + d.delay, d.signal))
+    for job_id, job in new_jobs.items():
+        # One the old version declared too and is not armed was cancelled, or is over.
+        if job_id not in crons and job_id not in old_jobs:
+            crons[job_id] = job
+    return attrs.evolve(
+        outbox, crons=tuple(crons.values()), schedules=tuple(schedules), declared=declared
+    )
 
 
 def salted(directives: Iterable[Directive], agent_id: str, salt: str) -> tuple[Directive, ...]:
@@ -195,6 +241,9 @@ class Outbox:
         sensors: running sensors, by tag.
         restarts: when (wall-clock epoch seconds) a ``Restart`` policy restarted the agent,
             those within its window: its budget goes on after a recovery.
+        declared: the schedules and cron jobs its spec declared (``AgentSpec.startup``)
+            when the snapshot was taken, or ``None`` (a snapshot written before they were
+            kept): what an upgrade reconciles with the new spec's (:func:`reconciled`).
     """
 
     invokes: tuple[tuple[Invoke, Signal | None], ...] = ()
@@ -202,6 +251,7 @@ class Outbox:
     crons: tuple[Cron, ...] = ()
     sensors: tuple[StartSensor, ...] = ()
     restarts: tuple[float, ...] = ()
+    declared: tuple[Schedule | Cron, ...] | None = None
 
     def to_json(self, codec: Codec) -> str:
         """The outbox as JSON, for a snapshot."""
@@ -215,6 +265,11 @@ class Outbox:
                 "crons": [codec.to_dict(c) for c in self.crons],
                 "sensors": [codec.to_dict(s) for s in self.sensors],
                 "restarts": list(self.restarts),
+                **(
+                    {}
+                    if self.declared is None
+                    else {"declared": [codec.to_dict(d) for d in self.declared]}
+                ),
             },
             separators=(",", ":"),
         )
@@ -241,6 +296,14 @@ class Outbox:
             if not isinstance(sensor, StartSensor):
                 raise DecodeError("outbox", f"expected a sensor, got {type(sensor).__name__}")
             sensors.append(sensor)
+        declared: list[Schedule | Cron] | None = None
+        if "declared" in raw:  # absent from snapshots written before it was kept
+            declared = []
+            for c in raw["declared"]:
+                d = codec.directive_from_dict(c)
+                if not isinstance(d, Schedule | Cron):
+                    raise DecodeError("outbox", f"expected a schedule, got {type(d).__name__}")
+                declared.append(d)
         return cls(
             invokes=tuple(invokes),
             schedules=tuple((float(due), codec.signal_from_dict(s)) for due, s in raw["schedules"]),
@@ -248,6 +311,7 @@ class Outbox:
             sensors=tuple(sensors),
             # Absent from snapshots written before restarts were kept.
             restarts=tuple(float(t) for t in raw.get("restarts", ())),
+            declared=None if declared is None else tuple(declared),
         )
 
 
