@@ -276,3 +276,45 @@ def test_a_restart_notice_shutdown_cut_off_is_left_not_dead(backend: Backend) ->
             assert again.state("x").trail == ("restarted",)
 
     asyncio.run(main())
+
+
+@action(params=NoParams)
+def risky_only(state: Count, _: NoParams, ctx: Context) -> ActionResult[Count]:
+    """Count, then a directive that crashes."""
+    return ok(Count(n=state.n + 1, trail=state.trail), Boom())
+
+
+REARMED = AgentSpec(
+    name="rearmed",
+    state=Count,
+    routes=[
+        Route(pattern="t.risky", target=risky_only),
+        Route(pattern=RESTARTED, target=restarted_noted),
+    ],
+)
+
+
+def test_a_directive_crash_whose_notice_is_routed_restores(backend: Backend) -> None:
+    """A directive handler raising under ``Restart``, its agent routing the notice: the
+    crashed step committed and the notice is a step too, both before the journal position
+    the snapshot records (the notice's own comes after it). The snapshot is sound, and a
+    restore gives the agent as it was, not a ``RecoveryError`` calling it corrupt."""
+    options = {"rearmed": AgentOptions(error_policy=Restart(max_restarts=5, within=60.0))}
+
+    def runtime() -> AsyncRuntime:
+        return AsyncRuntime(
+            [REARMED], storage=backend.open(), options=options, directives={Boom: _boom}
+        )
+
+    async def main() -> None:
+        async with runtime() as rt:
+            await rt.start(REARMED, "r")
+            await rt.cast("r", "t.risky")
+            await rt.wait_until("r", lambda a: a.state.trail == ("restarted",), timeout=5)
+            before = rt.agent("r")
+        async with runtime() as rt:
+            assert await rt.restore() == ("r",)
+            await rt.wait_idle(timeout=5)
+            assert rt.agent("r") == before
+
+    asyncio.run(main())

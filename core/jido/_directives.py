@@ -447,7 +447,8 @@ def stop_child(tag: str, reason: str = "normal") -> StopChild:
 
 
 def adopt_child(child_id: str, tag: str, meta: object = None) -> AdoptChild:
-    """Adopt the parentless agent ``child_id`` under ``tag``."""
+    """Adopt the parentless agent ``child_id`` under ``tag`` (not the adopter itself, nor
+    one of its ancestors: every runtime refuses those, as a directive problem)."""
     return AdoptChild(child_id=child_id, tag=tag, meta=meta)
 
 

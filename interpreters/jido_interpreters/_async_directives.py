@@ -23,6 +23,7 @@ import asyncio
 import logging
 from collections.abc import Iterable
 from datetime import datetime
+from functools import partial
 from typing import TYPE_CHECKING, Literal, assert_never
 
 import attrs
@@ -64,8 +65,10 @@ from ._async_errors import RuntimeClosed
 from ._async_server import Server
 from ._cron import cron_ticks
 from ._outcomes import (
+    adopted_ancestor,
     directive_problem,
     handler_signals,
+    is_ancestor,
     no_handler,
     outcome_signal,
     spawn_refused,
@@ -154,10 +157,13 @@ def _execute_one(
         case StopChild(tag=tag, reason=reason):
             child_id = srv.children.get(tag, "")
             child = rt._servers.get(child_id)
+            # A stop by the step's signal (``cause``): the parent's journal holds it, and a
+            # recovery replaying it stops the child again should storage not have marked
+            # it stopped (see supervision._stopped).
             if child is not None and not child.stopped:
-                supervision.stop(rt, child, reason)
+                supervision.stop(rt, child, reason, cause)
             elif child_id in rt._hibernated:
-                supervision.stop_hibernated(rt, child_id, reason)
+                supervision.stop_hibernated(rt, child_id, reason, cause)
             else:
                 rt._problem(
                     problems,
@@ -510,6 +516,9 @@ def _adopt(rt: AsyncRuntime, parent: Server, d: AdoptChild, problems: list[Probl
         message = f"no running agent {d.child_id!r} to adopt"
     elif child.parent is not None:
         message = f"agent {d.child_id!r} already has a parent"
+    elif is_ancestor(d.child_id, parent_id, partial(parent_of, rt)):
+        rt._problem(problems, adopted_ancestor(d.child_id, parent_id), parent_id)
+        return
     elif d.tag in parent.children:
         message = f"child tag {d.tag!r} is already in use"
     if message is not None or child is None:
@@ -521,12 +530,26 @@ def _adopt(rt: AsyncRuntime, parent: Server, d: AdoptChild, problems: list[Probl
         # Before the snapshot that may follow this step: a recovery from that snapshot does
         # not replay the step, so the registration must say who the parent is.
         supervision.link(rt, d.child_id, parent_id, d.tag)
+    announce_adopted(rt, parent, d, child.spec.name)
+
+
+def announce_adopted(rt: AsyncRuntime, parent: Server, d: AdoptChild, spec: str) -> None:
+    """Tell ``parent`` that it adopted the child ``d`` names, of spec ``spec``:
+    ``child.started``."""
     rt._system(
         parent,
         CHILD_STARTED,
-        {"child_id": d.child_id, "tag": d.tag, "spec": child.spec.name, "meta": d.meta},
+        {"child_id": d.child_id, "tag": d.tag, "spec": spec, "meta": d.meta},
         d.child_id,
     )
+
+
+def parent_of(rt: AsyncRuntime, agent_id: str) -> str | None:
+    """The parent id of a running or hibernated agent, ``None`` for another (or a root)."""
+    srv = rt._servers.get(agent_id)
+    hib = rt._hibernated.get(agent_id) if srv is None else None
+    link = srv.parent if srv is not None else hib.parent if hib is not None else None
+    return None if link is None else link[0]
 
 
 def _start_sensor(rt: AsyncRuntime, srv: Server, d: StartSensor, problems: list[Problem]) -> None:

@@ -29,16 +29,25 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import time
 from collections.abc import Mapping
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from jido import Agent, AgentSpec, Cron, Directive, Schedule, Signal, ToAgent, ToSink
+from jido import ORPHANED, Agent, AgentSpec, Cron, Directive, Schedule, Signal, ToAgent, ToSink
 
 from . import _async_supervision as supervision
-from ._async_directives import after, announce_child, cron_signal, execute, respawn
+from ._async_directives import (
+    after,
+    announce_adopted,
+    announce_child,
+    cron_signal,
+    execute,
+    parent_of,
+    respawn,
+)
 from ._async_errors import NotDurable, RuntimeClosed, unknown
 from ._async_server import RESENT, Hibernated, Queued, Server
 from ._cron import cron_over
@@ -47,14 +56,16 @@ from ._durable import (
     Replayed,
     decode_agent,
     journal_json,
+    reconciled,
     replay,
+    restart_notice,
     salted,
     snapshot_record,
 )
 from ._jsonl import loads
 from ._kernel import UnknownAgent
 from ._options import Escalate, Restart, StopAgent
-from ._outcomes import spawned_id
+from ._outcomes import is_ancestor, spawned_id
 from ._policy import crash_reason
 from ._storage import (
     AgentRecord,
@@ -297,8 +308,8 @@ def announce_restart(rt: AsyncRuntime, srv: Server, notice: Signal) -> None:
     handled no snapshot is taken (one taken between the crash and the notice would place
     the notice after it), and the snapshot taken right after it records the journal
     position handled before it, so that replay from there passes the notice over. A failed
-    write is logged and the agent goes on untold, as replay will have it (the notice is in
-    no journal)."""
+    write is logged and the agent goes on untold; a recovery replaying the crash finds no
+    notice, and sends it then (see ``_durable.replay``)."""
     agent_id = srv.agent.id
     srv.notice = notice
     srv.mailbox.held = True
@@ -371,6 +382,17 @@ def snapshot_at_shutdown(rt: AsyncRuntime, srv: Server) -> None:
         _snapshot(rt, srv)
 
 
+def _outbox(rt: AsyncRuntime, srv: Server) -> Outbox:
+    """What a snapshot of ``srv`` records as outstanding, with its restarts within its
+    policy's window, from monotonic seconds to the wall-clock ones a recovery (of another
+    process, another clock) reads."""
+    box = srv.outbox()
+    if not srv.restarts:
+        return box
+    offset = rt._clock().timestamp() - time.monotonic()
+    return attrs.evolve(box, restarts=tuple(t + offset for t in srv.restarts))
+
+
 def _snapshot(rt: AsyncRuntime, srv: Server) -> None:
     # Not of a stopped agent, nor while a restart's notice is on its way, nor of one with a
     # child link unwritten (see supervision.link): a snapshot would stand in for steps a
@@ -379,7 +401,7 @@ def _snapshot(rt: AsyncRuntime, srv: Server) -> None:
         return
     srv.since_snapshot = 0
     try:
-        record = snapshot_record(srv.agent, srv.spec, srv.last_seq, srv.outbox(), rt._codec)
+        record = snapshot_record(srv.agent, srv.spec, srv.last_seq, _outbox(rt, srv), rt._codec)
     except Exception as exc:
         # A state the codec cannot write: the journal still holds every signal, so
         # recovery replays it instead. The agent goes on; the next snapshot tries again.
@@ -418,7 +440,7 @@ async def hibernate(rt: AsyncRuntime, agent_id: str) -> None:
     # From here to the halt nothing awaits: the snapshot covers exactly the journal up
     # to ``last_seq``, and whatever is journalled for the agent later is parked. Only the
     # snapshot's encoding can fail, and it comes first: the server is then left as it was.
-    record = snapshot_record(srv.agent, srv.spec, srv.last_seq, srv.outbox(), rt._codec)
+    record = snapshot_record(srv.agent, srv.spec, srv.last_seq, _outbox(rt, srv), rt._codec)
     # Its sensors keep running (what they sense thaws it): handed over, not cancelled.
     sensors, srv.sensors = srv.sensors, {}
     hib = Hibernated(srv.last_seq, srv.options, srv.parent, dict(srv.children), sensors, srv.life)
@@ -693,6 +715,14 @@ async def _restore(
         # The replayed tail counts toward the next snapshot: otherwise a runtime restarted
         # more often than every ``snapshot_every`` signals never snapshots again.
         srv.since_snapshot = tails[rec.agent_id]
+        if plan.outbox.restarts:
+            offset = time.monotonic() - rt._clock().timestamp()
+            srv.restarts.extend(t + offset for t in plan.outbox.restarts)
+        # Journalled after a restarting crash whose notice was cut off: not handled yet
+        # (see _durable.replay), so handled now, after the notice (sent below), in order.
+        for position, sig in plan.pending:
+            rt._add_pending()
+            srv.mailbox.put_internal((sig, None, position))
         if hib is not None:
             del rt._hibernated[rec.agent_id]
             srv.life = hib.life
@@ -724,12 +754,15 @@ async def _restore(
                 rt._loop(rec.agent_id, srv), name=f"jido-agent:{rec.agent_id}"
             )
         started.append((rec, spec, plan, hib, upgraded))
+    bereft: list[tuple[Server, str, str]] = []  # children whose stored parent has stopped
     for rec, _, _, hib, _ in started:
         srv = rt._servers[rec.agent_id]
         if hib is not None:
             # Its links were kept up to date while it hibernated; storage has the old ones.
             srv.parent = hib.parent
             srv.children.update(hib.children)
+        elif rec.parent_id is not None and rec.tag is not None and rec.parent_id in stopped:
+            bereft.append((srv, rec.parent_id, rec.tag))
         elif rec.parent_id is not None and rec.tag is not None:
             srv.parent = (rec.parent_id, rec.tag)
             parent = rt._servers.get(rec.parent_id)
@@ -742,10 +775,12 @@ async def _restore(
     for child_id, child in rt._servers.items():
         if child.parent is not None and child.parent[0] in back and not child.stopped:
             rt._servers[child.parent[0]].children[child.parent[1]] = child_id
+    for srv, parent_id, tag in bereft:
+        _bereft(rt, srv, parent_id, tag)
     # Adoptions whose link the crash kept from storage (see _adopt): made again, and written.
     for rec, _, plan, _, _ in started:
         adopter = rt._servers[rec.agent_id]
-        for adopt in plan.adoptions:
+        for adopt, announced in zip(plan.adoptions, plan.adopted, strict=True):
             adoptee = rt._servers.get(adopt.child_id)
             if (
                 adoptee is not None
@@ -753,10 +788,19 @@ async def _restore(
                 and not adoptee.stopped
                 and adoptee.parent is None
                 and adopt.tag not in adopter.children
+                and not is_ancestor(adopt.child_id, rec.agent_id, partial(parent_of, rt))
             ):
                 adoptee.parent = (rec.agent_id, adopt.tag)
                 adopter.children[adopt.tag] = adopt.child_id
                 supervision.link(rt, adopt.child_id, rec.agent_id, adopt.tag)
+            if (
+                not announced
+                and adoptee is not None
+                and not adopter.stopped
+                and adopter.children.get(adopt.tag) == adopt.child_id
+            ):
+                # Linked (now, or in storage), its child.started cut off: told now, once.
+                announce_adopted(rt, adopter, adopt, adoptee.spec.name)
     for rec, spec, plan, hib, upgraded in started:
         refused, first = plan.refused
         if refused:
@@ -787,6 +831,7 @@ async def _restore(
             # then it stopped (effects and timers it had armed were cancelled by the stop).
             execute(rt, srv, None, emits)
             _children(rt, srv, plan, stored)
+            _stop_children(rt, srv, plan)
             supervision.stop(rt, srv, plan.stop_reason, cause=plan.stopped_by)
             continue
         outbox = plan.outbox
@@ -814,6 +859,14 @@ async def _restore(
             execute(rt, srv, cause, tuple(invoke for invoke, _ in group))
         execute(rt, srv, None, emits)
         _children(rt, srv, plan, stored)
+        _stop_children(rt, srv, plan)
+        if plan.unannounced is not None and not srv.stopped:
+            # A restart whose notice the crash cut off: the agent is told now, first.
+            crashed, restarts, reason = plan.unannounced
+            notice = restart_notice(
+                rec.agent_id, crashed, restarts=restarts, reason=reason, time=rt._clock()
+            )
+            announce_restart(rt, srv, notice)
         if rt._closed:
             # Thawed during shutdown's drain: armed timers would keep the drain from
             # converging. They stay in the outbox, so snapshots still remember them.
@@ -865,6 +918,44 @@ def _children(
             announce_child(rt, parent, d)
 
 
+def _bereft(rt: AsyncRuntime, srv: Server, parent_id: str, tag: str) -> None:
+    """A child stored linked to a parent storage marks stopped: a stop that is in no
+    journal (``stop``, a crash policy) marks the parent first and each child after it, and a
+    crash came between. The child follows its ``on_parent_death`` now, as it would have:
+    it stops (``parent <id> stopped``), or is unlinked, in storage too, and, for
+    ``"orphan"``, told with ``jido.agent.orphaned``, whose ``reason`` is ``unknown`` (the
+    parent's was not stored). Neither its unlink nor its notice was written (they follow
+    the mark, in order), so it is told once."""
+    if srv.stopped:
+        return
+    policy = srv.options.on_parent_death
+    if policy == "stop":
+        supervision.stop(rt, srv, f"parent {parent_id} stopped")
+        return
+    agent_id = srv.agent.id
+    rt._commit().post("parent", (agent_id, None, None))
+    if policy == "orphan":
+        rt._system_to(
+            agent_id, ORPHANED, {"parent_id": parent_id, "tag": tag, "reason": "unknown"}, parent_id
+        )
+
+
+def _stop_children(rt: AsyncRuntime, parent: Server, plan: Replayed) -> None:
+    """Carry out again the ``StopChild`` directives of the replayed steps whose child is
+    still linked to ``parent``: live, the child is marked stopped in storage only after
+    its parent's ``child.exit`` (whose id derives from the stopping signal, so a repeat is
+    dropped), and a crash before that mark brings it back linked."""
+    for d, cause in plan.stop_children:
+        child_id = parent.children.get(d.tag)
+        if child_id is None:
+            continue
+        child = rt._servers.get(child_id)
+        if child is not None and not child.stopped:
+            supervision.stop(rt, child, d.reason, cause)
+        elif child_id in rt._hibernated:
+            supervision.stop_hibernated(rt, child_id, d.reason, cause)
+
+
 def _replay(
     rt: AsyncRuntime,
     rec: AgentRecord,
@@ -874,6 +965,7 @@ def _replay(
 ) -> tuple[Replayed, bool]:
     """Replay an agent; also says whether its stored state was upgraded."""
     codec = rt._codec
+    initial: object = None
     if snap is not None:
         # The snapshot stands in for the registration's initial agent (every agent has one
         # from its start on); a registration damaged there still fails loudly.
@@ -897,17 +989,14 @@ def _replay(
             outbox = Outbox.from_json(snap.outbox, codec)
         except (ValueError, KeyError, TypeError) as exc:
             raise CorruptJournal(rec.agent_id, -1, f"outbox: {exc}") from None
-        # Each journal entry is one step, and a step adds at most one to the version: a
-        # snapshot further from the start than its seq allows has a seq too low, and the
-        # entries it already holds would be replayed over it again. (Not told of an agent
-        # an upgrade rewrote: the hook may have set its version.)
-        base = initial.get("version") if isinstance(initial, dict) else None
-        steps = agent.version - (base if type(base) is int else 0)
-        if stored == spec.schema_version and steps > snap.seq:
-            raise CorruptJournal(
+        if stored != spec.schema_version:
+            # Upgraded: the new version's declared schedules, in place of the old one's.
+            outbox = reconciled(
+                outbox,
+                spec.startup(agent),
                 rec.agent_id,
-                -1,
-                f"it holds the agent after {steps} steps, but says it follows entry {snap.seq}",
+                salt=f"upgrade@{snap.seq}:{stored}",
+                now=rt._clock().timestamp(),
             )
         start = snap.seq
     else:
@@ -939,8 +1028,23 @@ def _replay(
         outbox=outbox,
         start_seq=start,
         codec=codec,
-        restart=isinstance(policy, Restart),
+        restart=policy if isinstance(policy, Restart) else None,
         stop=partial(crash_reason, policy) if isinstance(policy, StopAgent | Escalate) else None,
     )
+    if snap is not None and stored == spec.schema_version:
+        # Each journal entry is one step, and a step adds at most one to the version; so
+        # does each restart notice the snapshot covers past its position (handled live
+        # right after its crash, ahead of what was journalled between). A snapshot further
+        # from the start than that allows has a seq too low, and the entries it already
+        # holds would be replayed over it again. (Not told of an agent an upgrade
+        # rewrote: the hook may have set its version.)
+        base = initial.get("version") if isinstance(initial, dict) else None
+        steps = agent.version - (base if type(base) is int else 0)
+        if steps > snap.seq + replayed.covered:
+            raise CorruptJournal(
+                rec.agent_id,
+                -1,
+                f"it holds the agent after {steps} steps, but says it follows entry {snap.seq}",
+            )
     # decode_agent raised unless the hook took it from ``stored`` to the spec's version.
     return replayed, stored != spec.schema_version

@@ -58,6 +58,7 @@ class Server:
         "children",
         "cron_due",
         "crons",
+        "declared",
         "effects",
         "last_seq",
         "life",
@@ -83,6 +84,9 @@ class Server:
         self.spec = spec
         self.agent = agent
         self.options = options
+        # The spec's schedules, stamped for the agent (they depend on its id alone): what a
+        # snapshot records as declared, for an upgrade to reconcile (_durable.reconciled).
+        self.declared = spec.startup(agent)
         # Which life of the agent id this is: kept through hibernation, new when the id is
         # started again after a stop (a signal accepted for one life is not the next one's).
         self.life = object()
@@ -114,6 +118,7 @@ class Server:
             schedules=tuple(self.out_schedules.values()),
             crons=tuple(self.out_crons.values()),
             sensors=tuple(self.out_sensors.values()),
+            declared=self.declared,
         )
 
     def cancel_timers(self) -> int:

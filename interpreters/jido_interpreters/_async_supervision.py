@@ -199,15 +199,18 @@ def _stopped(
     """What follows an agent's stop: storage marks it stopped, its parent gets
     ``child.exit``, its children follow their ``on_parent_death``.
 
-    A stop by a ``Stop`` directive (``cause`` given) is in the journal: a restore that
-    replays it stops the agent again and does all this again. So its lifecycle signals
-    get ids derived from ``cause`` (a repeat is dropped by the receiver's journal), and
-    storage marks it stopped only *after* they are submitted: a crash in between leaves
-    an agent that recovery stops again, not a parent that is never told. (A child
-    stopped by its ``on_parent_death`` shares its parent's ``cause``.) Other stops
-    (``stop``, ``StopChild``, a crash policy) are in no journal, so storage marks them
+    A stop by a ``Stop`` or ``StopChild`` directive (``cause`` given: the signal whose
+    step gave it) is in a journal, the agent's or its parent's: a restore that replays it
+    stops the agent again and does all this again. So its lifecycle signals get ids
+    derived from ``cause`` (a repeat is dropped by the receiver's journal), and storage
+    marks it stopped only *after* they are submitted: a crash in between leaves an agent
+    that recovery stops again, not a parent that is never told. (A child stopped by its
+    ``on_parent_death`` shares its parent's ``cause``, and is marked stopped before it.)
+    Other stops (``stop``, a crash policy) are in no journal, so storage marks them
     stopped first: a crash then leaves a parent untold rather than an agent that comes
-    back after its parent was told it exited.
+    back after its parent was told it exited; and its children, stored linked to a
+    stopped parent, follow their ``on_parent_death`` when they are recovered (see
+    ``_async_durable._bereft``).
     """
     if rt._storage is not None and cause is None:
         rt._commit().post("stopped", agent_id)
@@ -253,9 +256,13 @@ def _stopped(
                 else:
                     stop_hibernated(rt, child_id, why, cause)
             case "orphan" | "continue":
-                if rt._storage is not None:
-                    # Parentless from now on, in storage too: a recovery must not hand it
-                    # back to this parent, or to a new agent started under its id.
+                # Parentless from now on, in storage too: a recovery must not hand it back
+                # to this parent, or to a new agent started under its id. A journalled stop
+                # (``cause``) unlinks it after its notice is journalled: a crash between the
+                # two leaves it linked to a parent that recovery stops again, telling it
+                # again (the same id: dropped if it was told). Any other stop unlinks it
+                # first, as the notice's id is new each time (see ``_bereft``).
+                if rt._storage is not None and cause is None:
                     rt._commit().post("parent", (child_id, None, None))
                 if policy == "orphan":
                     _lifecycle(
@@ -266,6 +273,8 @@ def _stopped(
                         {"parent_id": agent_id, "tag": tag, "reason": reason},
                         cause,
                     )
+                if rt._storage is not None and cause is not None:
+                    rt._commit().post("parent", (child_id, None, None))
     if rt._storage is not None and cause is not None:
         rt._commit().post("stopped", agent_id)
     log.info("agent %s stopped (%s)", agent_id, reason, extra={"jido": {"agent": agent_id}})

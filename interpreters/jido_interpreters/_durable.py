@@ -20,12 +20,22 @@ replayed steps left outstanding, so the runtime can finish it:
   registers a child before that notice is journalled, so a crash between the two leaves a
   child that storage holds and its parent never heard of, to be told now.
 * ``AdoptChild`` whose link storage does not hold (the crash came before it was written):
-  linked now, without a second ``jido.agent.child.started``.
+  linked now. Whether its ``jido.agent.child.started`` is in the journal is told too, as
+  for a spawn: the link is written before that notice is journalled, so a parent whose
+  notice the crash cut off is told now, and one told already is not told again.
 * ``jido.agent.restarted``: a restart's notice is handled right after the crash it
   answers, before what was journalled between the two (the live agent held its mailbox
   until the notice was durable, then handled it first); at its own place in the journal it
   is passed over (a snapshot taken after it covers it, its crash then being replayed no
-  more).
+  more). A restarting crash whose notice the journal lacks was cut off before the notice
+  was durable, so nothing after it was handled yet: replay ends there, leaving the notice
+  to be sent and the entries after the crash to be handled (``unannounced``).
+* A crash under ``Restart`` is judged as live, against the restarts within the policy's
+  window (the snapshot's, then the crashes replayed, timed when they were journalled): one
+  past ``max_restarts`` escalates, stopping the agent as a replayed ``Stop`` does.
+* ``StopChild`` not followed by a spawn or adoption under its tag: the child, should
+  storage still hold it linked (the crash came before it was marked stopped), is stopped
+  now, as live (its parent told, with the ids the live stop gave: a repeat is dropped).
 * ``Stop``: the agent is stopped as the live runtime stops it (its parent told, its children
   dealt with by their ``on_parent_death``); replay ends there, and, as live, the directives
   after the ``Stop`` in that step are not carried out.
@@ -63,14 +73,16 @@ from jido import (
     SpawnAgent,
     StartSensor,
     Stop,
+    StopChild,
     StopSensor,
     derive_id,
 )
 from jido.serde import Codec, DecodeError
 
 from ._jsonl import loads
+from ._options import Restart
 from ._outcomes import SYSTEM_SOURCE, effect_source, spawned_id, system_id, system_signal
-from ._policy import PASSING
+from ._policy import PASSING, crash_message, judge
 from ._storage import (
     CorruptJournal,
     JournalEntry,
@@ -85,6 +97,7 @@ __all__ = [
     "Upgrade",
     "decode_agent",
     "journal_json",
+    "reconciled",
     "replay",
     "restart_notice",
     "restarted",
@@ -131,6 +144,51 @@ def restart_notice(
 def restart_notice_key(agent_id: str, crashed: Signal) -> tuple[str, str]:
     """The source and id of :func:`restart_notice` for ``crashed``."""
     return SYSTEM_SOURCE, system_id(agent_id, _restart_cause(crashed), 0)
+
+
+def reconciled(
+    outbox: Outbox,
+    declared: tuple[Schedule | Cron, ...],
+    agent_id: str,
+    *,
+    salt: str,
+    now: float,
+) -> Outbox:
+    """``outbox``, stored by an older version of its spec, with the schedules the current
+    one ``declared`` (``AgentSpec.startup``) in place of the ones the old one did
+    (``outbox.declared``), as a spec's schedules are registered at start: a plugin mounted
+    since gets its cron jobs and timers armed, one removed since has its own dropped
+    (they would fire into routing errors for ever). A cron job is known by its job id,
+    a timer by its signal's type: one both versions declare is left as it is (a timer
+    fired since start is not armed again). A new timer is due its delay after ``now``,
+    its signal given an id of ``salt``'s own (as a restart's are: a journal keeps the ids
+    of earlier registrations); a stable ``salt`` lets a repeated upgrade arm the same.
+
+    An outbox that does not say what was declared (written before it was kept) loses
+    nothing: new cron jobs (by id) are armed, and no timer is armed or dropped.
+    """
+    new_jobs = {d.job_id: d for d in declared if isinstance(d, Cron)}
+    new_timers = {d.signal.type for d in declared if isinstance(d, Schedule)}
+    crons = {c.job_id: c for c in outbox.crons}
+    schedules = list(outbox.schedules)
+    old_jobs: set[str] = set()
+    if outbox.declared is not None:
+        old_jobs = {d.job_id for d in outbox.declared if isinstance(d, Cron)}
+        old_timers = {d.signal.type for d in outbox.declared if isinstance(d, Schedule)}
+        for job_id in old_jobs - new_jobs.keys():
+            crons.pop(job_id, None)
+        gone = old_timers - new_timers
+        schedules = [(due, s) for due, s in schedules if s.type not in gone]
+        for d in salted(declared, agent_id, salt):
+            if isinstance(d, Schedule) and d.signal.type not in old_timers:
+                schedules.append((now + d.delay, d.signal))
+    for job_id, job in new_jobs.items():
+        # One the old version declared too and is not armed was cancelled, or is over.
+        if job_id not in crons and job_id not in old_jobs:
+            crons[job_id] = job
+    return attrs.evolve(
+        outbox, crons=tuple(crons.values()), schedules=tuple(schedules), declared=declared
+    )
 
 
 def salted(directives: Iterable[Directive], agent_id: str, salt: str) -> tuple[Directive, ...]:
@@ -188,12 +246,19 @@ class Outbox:
         schedules: ``(due, signal)``, due in wall-clock epoch seconds.
         crons: registered cron jobs, by job id.
         sensors: running sensors, by tag.
+        restarts: when (wall-clock epoch seconds) a ``Restart`` policy restarted the agent,
+            those within its window: its budget goes on after a recovery.
+        declared: the schedules and cron jobs its spec declared (``AgentSpec.startup``)
+            when the snapshot was taken, or ``None`` (a snapshot written before they were
+            kept): what an upgrade reconciles with the new spec's (:func:`reconciled`).
     """
 
     invokes: tuple[tuple[Invoke, Signal | None], ...] = ()
     schedules: tuple[tuple[float, Signal], ...] = ()
     crons: tuple[Cron, ...] = ()
     sensors: tuple[StartSensor, ...] = ()
+    restarts: tuple[float, ...] = ()
+    declared: tuple[Schedule | Cron, ...] | None = None
 
     def to_json(self, codec: Codec) -> str:
         """The outbox as JSON, for a snapshot."""
@@ -206,6 +271,12 @@ class Outbox:
                 "schedules": [[due, codec.to_dict(s)] for due, s in self.schedules],
                 "crons": [codec.to_dict(c) for c in self.crons],
                 "sensors": [codec.to_dict(s) for s in self.sensors],
+                "restarts": list(self.restarts),
+                **(
+                    {}
+                    if self.declared is None
+                    else {"declared": [codec.to_dict(d) for d in self.declared]}
+                ),
             },
             separators=(",", ":"),
         )
@@ -245,11 +316,28 @@ class Outbox:
             if at is None:  # it would fire at once, or never
                 raise DecodeError("outbox", f"schedule due {due!r:.40} is no wall-clock time")
             schedules.append((at, codec.signal_from_dict(s)))
+        restarts = []
+        for t in raw.get("restarts", ()):
+            at = epoch_seconds(t)
+            if at is None:  # a restart counted at no time would be counted wrongly for ever
+                raise DecodeError("outbox", f"restart at {t!r:.40} is no wall-clock time")
+            restarts.append(at)
+        declared: list[Schedule | Cron] | None = None
+        if "declared" in raw:  # absent from snapshots written before it was kept
+            declared = []
+            for c in raw["declared"]:
+                d = codec.directive_from_dict(c)
+                if not isinstance(d, Schedule | Cron):
+                    raise DecodeError("outbox", f"expected a schedule, got {type(d).__name__}")
+                declared.append(d)
         return cls(
             invokes=tuple(invokes),
             schedules=tuple(schedules),
             crons=tuple(crons),
             sensors=tuple(sensors),
+            # Absent from snapshots written before restarts were kept.
+            restarts=tuple(restarts),
+            declared=None if declared is None else tuple(declared),
         )
 
 
@@ -268,12 +356,24 @@ class Replayed:
         announced: for each of ``spawns``, whether a journalled
             ``jido.agent.child.started`` answers it (its parent was told the child started).
         adoptions: every ``AdoptChild`` of the replayed steps.
+        adopted: for each of ``adoptions``, whether a journalled
+            ``jido.agent.child.started`` answers it.
+        stop_children: each ``StopChild`` of the replayed steps that no later spawn or
+            adoption under its tag follows, with the signal whose step gave it.
         stopped_by: the journalled signal whose step stopped the agent (a ``Stop``
             directive, or a crash under ``StopAgent`` / ``Escalate``), or ``None``.
         stop_reason: that stop's reason.
         refused: how many replayed steps gave ``Error`` directives, and the first of
             their problems (as the live steps may have too; or code deployed since
             refuses what the live code took: see docs/runtime.md, "Deploying new code").
+        unannounced: a restarting crash whose ``jido.agent.restarted`` the journal lacks,
+            where replay ended: the crashed signal, the restarts its notice counts and its
+            reason; the notice is to be sent, first.
+        pending: the journal entries after that crash, not handled yet, in order.
+        covered: how many restart notices the journal holds after the snapshot whose
+            crash it does not (at or before the snapshot's position): the snapshot
+            covers them, one step each beyond the entries it follows (the live agent
+            handled each right after its crash, ahead of what was journalled between).
     """
 
     agent: Agent[Any]
@@ -283,9 +383,14 @@ class Replayed:
     spawns: tuple[SpawnAgent, ...]
     announced: tuple[bool, ...]
     adoptions: tuple[AdoptChild, ...] = ()
+    adopted: tuple[bool, ...] = ()
+    stop_children: tuple[tuple[StopChild, Signal], ...] = ()
     stopped_by: Signal | None = None
     stop_reason: str = ""
     refused: tuple[int, Problem | None] = (0, None)
+    covered: int = 0
+    unannounced: tuple[Signal, int, str] | None = None
+    pending: tuple[tuple[int, Signal], ...] = ()
 
     @property
     def stopped(self) -> bool:
@@ -391,16 +496,18 @@ def replay(
     outbox: Outbox,
     start_seq: int,
     codec: Codec,
-    restart: bool = False,
+    restart: Restart | None = None,
     stop: Callable[[BaseException], str] | None = None,
 ) -> Replayed:
     """Replay journal ``entries`` over ``agent`` (see the module docs).
 
     A step that crashes (an action, a route guard or a custom strategy raising) is skipped,
     as the live runtime skipped it. With
-    ``restart`` (the agent runs under a ``Restart`` policy) the crash also does what the live
+    ``restart`` (the agent's ``Restart`` policy) the crash also does what the live
     restart did: what the agent armed itself (timers, cron jobs, sensors) is dropped, and
-    the spec's declared schedules are registered again, as of the crashed entry's time.
+    the spec's declared schedules are registered again, as of the crashed entry's time;
+    or, past the policy's ``max_restarts`` within its window (counting ``outbox.restarts``),
+    the agent escalates: it is stopped.
     With ``stop`` (``StopAgent`` or ``Escalate``) the crash stopped the agent, for the
     reason ``stop(exception)`` gives: the agent is replayed up to it and stopped again. (It
     was marked stopped, but a process killed before that mark was written must not bring
@@ -417,10 +524,15 @@ def replay(
     }
     crons: dict[str, Cron] = {c.job_id: c for c in outbox.crons}
     sensors: dict[str, StartSensor] = {s.tag: s for s in outbox.sensors}
+    restarts = deque(outbox.restarts)
+    unannounced: tuple[Signal, int, str] | None = None
+    unhandled: list[tuple[int, Signal]] = []
     emits: list[Emit] = []
     # Each spawn with whether its child.started is journalled (see ``_answer``).
     spawns: list[tuple[SpawnAgent, bool]] = []
-    adoptions: list[AdoptChild] = []
+    adoptions: list[tuple[AdoptChild, bool]] = []  # each with whether it was announced
+    # By tag: a later spawn or adoption under the tag is another child, not to be stopped.
+    stop_children: dict[str, tuple[StopChild, Signal]] = {}
     stopped_by: Signal | None = None
     stop_reason = ""
     refused: tuple[int, Problem | None] = (0, None)
@@ -443,6 +555,7 @@ def replay(
         for e, s in decoded
         if s.type == RESTARTED and s.source == SYSTEM_SOURCE
     }
+    forward: set[tuple[str, str]] = set()  # the notices brought forward
     # Each with whether it is a notice brought forward to follow its crash.
     work = deque((e, s, False) for e, s in decoded)
     while work:
@@ -465,7 +578,9 @@ def replay(
             # stopped one ends silently).
             sensors.pop(str(signal.data.get("tag")), None)
         if signal.type in (CHILD_STARTED, CHILD_EXIT) and isinstance(signal.data, dict):
-            _answer(spawns, agent.id, signal.type, signal.data)
+            spawned = _answer(spawns, agent.id, signal.type, signal.data)
+            if not spawned:
+                _answer_adoption(adoptions, signal.type, signal.data)
         try:
             result = jido.step(spec, agent, signal)
         except PASSING:
@@ -474,7 +589,11 @@ def replay(
             if stop is not None:
                 stopped_by, stop_reason = signal, stop(exc)
                 break
-            if restart:
+            if restart is not None:
+                outcome, why = judge(restart, exc, restarts, entry.at)
+                if outcome == "escalated":
+                    stopped_by, stop_reason = signal, why or ""
+                    break
                 schedules.clear()
                 crons.clear()
                 sensors.clear()
@@ -486,7 +605,19 @@ def replay(
                 notice = notices.get(restart_notice_key(agent.id, signal))
                 if notice is not None:
                     # Next, as live: its own place in the journal (a later one) is passed over.
+                    forward.add((notice[1].source, notice[1].id))
                     work.appendleft((*notice, True))
+                else:
+                    # Cut off before its notice was durable: the live agent held its mailbox
+                    # from here, so what follows was not handled; it is, after the notice.
+                    unannounced = (signal, len(restarts), crash_message(exc))
+                    # (Not the notices of crashes the snapshot covers: handled already.)
+                    unhandled = [
+                        (e.seq, s)
+                        for e, s, early in work
+                        if not early and (s.source, s.id) not in notices
+                    ]
+                    break
             continue
         agent = result.agent
         problems = result.problems
@@ -510,8 +641,13 @@ def replay(
                     emits.append(d)
                 case SpawnAgent():
                     spawns.append((d, False))
+                    stop_children.pop(d.tag, None)
                 case AdoptChild():
-                    adoptions.append(d)
+                    adoptions.append((d, False))
+                    stop_children.pop(d.tag, None)
+                case StopChild(tag=tag):
+                    stop_children.pop(tag, None)  # kept in the order they were given
+                    stop_children[tag] = (d, signal)
                 case Stop(reason=reason):
                     stopped_by, stop_reason = signal, reason
                 case _:
@@ -528,22 +664,28 @@ def replay(
             schedules=tuple(schedules.values()),
             crons=tuple(crons.values()),
             sensors=tuple(sensors.values()),
+            restarts=tuple(restarts),
         ),
         emits=tuple(emits),
         spawns=tuple(d for d, _ in spawns),
         announced=tuple(told for _, told in spawns),
-        adoptions=tuple(adoptions),
+        adoptions=tuple(d for d, _ in adoptions),
+        adopted=tuple(told for _, told in adoptions),
+        stop_children=tuple(stop_children.values()),
         stopped_by=stopped_by,
         stop_reason=stop_reason,
         refused=refused,
+        covered=len(notices.keys() - forward),
+        unannounced=unannounced,
+        pending=tuple(unhandled),
     )
 
 
 def _answer(
     spawns: list[tuple[SpawnAgent, bool]], parent_id: str, kind: str, data: dict[str, Any]
-) -> None:
+) -> bool:
     """Settle the spawn that a journalled ``child.started`` or ``child.exit`` (``kind``)
-    answers: one of ``spawns`` of its tag and child id.
+    answers: one of ``spawns`` of its tag and child id. Returns whether one was.
 
     ``child.started`` marks the first such spawn not yet announced as announced.
     ``child.exit`` (a spawn the runtime refused, or a child that stopped) takes one out:
@@ -563,8 +705,25 @@ def _answer(
         if unannounced:
             first = unannounced[0]
             spawns[first] = (spawns[first][0], True)
+            return True
     elif unannounced or ours:
         del spawns[(unannounced or ours)[0]]
+        return True
+    return False
+
+
+def _answer_adoption(
+    adoptions: list[tuple[AdoptChild, bool]], kind: str, data: dict[str, Any]
+) -> None:
+    """Mark announced the first unannounced adoption of its tag and child that a journalled
+    ``child.started`` (``kind``) answers, no spawn having taken it."""
+    if kind != CHILD_STARTED:
+        return
+    tag, child_id = data.get("tag"), data.get("child_id")
+    for i, (d, told) in enumerate(adoptions):
+        if not told and d.tag == tag and d.child_id == child_id:
+            adoptions[i] = (d, True)
+            return
 
 
 def snapshot_record(

@@ -71,9 +71,11 @@ from ._durable import restarted
 from ._options import AgentOptions, ParentDeath
 from ._outcomes import (
     EffectOutcome,
+    adopted_ancestor,
     directive_problem,
     handler_failed,
     handler_signals,
+    is_ancestor,
     no_handler,
     outcome_signal,
     spawn_refused,
@@ -760,6 +762,8 @@ class Kernel:
             problems.append(
                 directive_problem(f"agent {child!r} already has a parent", child_id=child)
             )
+        elif is_ancestor(child, parent_id, lambda a: (self.parents.get(a) or (None,))[0]):
+            problems.append(adopted_ancestor(child, parent_id))
         elif d.tag in self.children.get(parent_id, {}):
             problems.append(directive_problem(f"child tag {d.tag!r} is already in use", tag=d.tag))
         else:

@@ -27,12 +27,14 @@ from ._storage import AgentExists
 __all__ = [
     "SYSTEM_SOURCE",
     "EffectOutcome",
+    "adopted_ancestor",
     "as_text",
     "directive_problem",
     "effect_source",
     "handler_failed",
     "handler_signal",
     "handler_signals",
+    "is_ancestor",
     "no_handler",
     "outcome_signal",
     "spawn_refused",
@@ -160,6 +162,35 @@ def spawned_id(parent_id: str, spawn: SpawnAgent) -> str:
     'boss/w0'
     """
     return spawn.id or f"{parent_id}/{spawn.tag}"
+
+
+def is_ancestor(candidate: str, agent_id: str, parent_of: Callable[[str], str | None]) -> bool:
+    """Whether ``candidate`` is ``agent_id``'s parent, or its parent's, and so on up
+    (``parent_of`` gives an agent's parent id, or ``None``). An agent adopting one of its
+    ancestors would close a cycle, whose stop would tell one agent both that its child
+    exited and that it is orphaned, by itself: every runtime refuses it.
+
+    >>> parents = {"a/b": "a", "a/b/c": "a/b"}
+    >>> is_ancestor("a", "a/b/c", parents.get), is_ancestor("a/b/c", "a", parents.get)
+    (True, False)
+    """
+    seen: set[str] = set()
+    up = parent_of(agent_id)
+    while up is not None and up not in seen:
+        if up == candidate:
+            return True
+        seen.add(up)
+        up = parent_of(up)
+    return False
+
+
+def adopted_ancestor(child_id: str, parent_id: str) -> Problem:
+    """The problem of ``parent_id`` adopting ``child_id``, one of its ancestors
+    (:func:`is_ancestor`)."""
+    return directive_problem(
+        f"agent {child_id!r} is an ancestor of {parent_id!r}: adopting it would make a cycle",
+        child_id=child_id,
+    )
 
 
 def spawn_refused(
