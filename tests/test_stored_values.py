@@ -22,7 +22,10 @@ from tests.test_durable import (
     backend,
 )
 
+from jido import Signal
+from jido.serde import Codec
 from jido_interpreters import CorruptJournal
+from jido_interpreters._durable import Outbox
 from jido_interpreters._storage import entry_time, epoch_seconds
 
 __all__ = ["backend", "redis_url"]  # the fixtures, found here by pytest
@@ -141,12 +144,14 @@ def test_a_journal_entry_time_that_is_no_wall_clock_time_is_a_corrupt_journal(
     assert err.seq == 1
 
 
-@pytest.mark.parametrize("due", ["NaN", '"nan"', "true", *BAD_TIMES])
+@pytest.mark.parametrize(
+    "due", ["NaN", '"nan"', "true", "1e999", "-1e999", "-1e300", "1" + "0" * 400]
+)
 def test_an_outbox_schedule_due_at_no_wall_clock_time_is_a_corrupt_journal(
     backend: Backend, due: str
 ) -> None:
-    """A snapshot's pending schedule due at what is no time (NaN, text, a flag, infinity, a
-    year no clock reaches) would fire at once or never: the snapshot is damaged."""
+    """A snapshot's pending schedule due at what is no time (NaN, text, a flag, infinity,
+    before the year 1) would fire at once or never: the snapshot is damaged."""
     _prepare(backend, snapshot_every=2)
     signal = {"specversion": "1.0", "id": "x", "source": "/s", "type": "t.add", "data": {"by": 1}}
     outbox = f'{{"invokes":[],"schedules":[[{due},{json.dumps(signal)}]],"crons":[]}}'
@@ -170,3 +175,13 @@ def test_epoch_seconds_takes_what_a_clock_gives_and_nothing_else() -> None:
         assert epoch_seconds(bad) is None
         with pytest.raises(ValueError, match="journal entry's time"):
             entry_time(bad)
+
+
+@pytest.mark.parametrize("delay", [1e12, 1e300])
+def test_an_outbox_reads_back_a_schedule_due_past_any_calendar(delay: float) -> None:
+    """``schedule(1e12, ...)`` (a "never") is a delay a step may take: the snapshot that
+    holds it reads back, rather than make a restore of every agent fail."""
+    signal = Signal(type="t.tick", source="/s", id="x", time=None)
+    box = Outbox(schedules=((1_700_000_000.0 + delay, signal),))
+    codec = Codec()
+    assert Outbox.from_json(box.to_json(codec), codec) == box

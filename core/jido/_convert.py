@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import datetime, timezone
 from enum import Enum
 from types import UnionType
 from typing import Any, Final, Literal, TypeVar, Union, get_args, get_origin, get_type_hints
@@ -89,21 +89,26 @@ def _structure_enum(value: object, t: type[Enum]) -> Any:
     )
 
 
-_MINUTE: Final = timedelta(minutes=1)
 _SCALAR_TYPES: Final = frozenset({bool, int, float, str, type(None)})
 _INT_KEY: Final = re.compile(r"-?(0|[1-9][0-9]*)")
 
 
-# RFC 3339 section 5.6 ``date-time`` (ASCII digits only: ``\d`` would take any script's),
-# its offset a group of its own: a naive datetime is written without one.
+# RFC 3339 section 5.6 ``date-time`` (ASCII digits only: ``\d`` would take any script's).
 _RFC3339: Final = re.compile(
-    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})?"
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?(?:[Zz]|[+-][0-9]{2}:[0-9]{2})"
+)
+
+# A time in a state as ``datetime.isoformat`` writes it: RFC 3339, or without an offset (a
+# naive datetime), or with an offset finer than a minute (``+05:00:15``, which RFC 3339 has
+# no form for: written as it is, so that it reads back exactly and at any year).
+_STATE_TIME: Final = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?"
+    r"(?:[Zz]|[+-][0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]{1,6})?)?)?"
 )
 
 
-def parse_rfc3339(text: str, *, naive: bool = False) -> datetime:
-    """``text``, an RFC 3339 timestamp, as a datetime; with ``naive``, also one without its
-    offset (how a naive datetime is written), read as a naive datetime.
+def parse_rfc3339(text: str) -> datetime:
+    """``text``, an RFC 3339 timestamp, as a datetime.
 
     ``datetime.fromisoformat`` alone takes forms RFC 3339 does not (basic format, week
     dates, a date alone, no seconds, ``+0100``), which would be written back otherwise,
@@ -115,8 +120,11 @@ def parse_rfc3339(text: str, *, naive: bool = False) -> datetime:
     Raises:
         ValueError: ``text`` is no such timestamp (or names no day or time: a month 13).
     """
-    match = _RFC3339.fullmatch(text)
-    if match is None or (match.group(1) is None and not naive):
+    return _parse_time(text, _RFC3339)
+
+
+def _parse_time(text: str, form: re.Pattern[str]) -> datetime:
+    if form.fullmatch(text) is None:
         raise ValueError(f"{text!r:.60} is not an RFC 3339 timestamp")
     try:
         return datetime.fromisoformat(text.upper())
@@ -125,23 +133,20 @@ def parse_rfc3339(text: str, *, naive: bool = False) -> datetime:
 
 
 def _structure_datetime(value: object, _: object) -> datetime:
-    # RFC 3339 text (or, as a naive datetime is written, without an offset), or (a value a
-    # state op sets) a datetime; a time in a zone with rules becomes the instant at its
-    # fixed offset, as its text would (see ``Signal.time``).
+    # What _unstructure_datetime writes (see _STATE_TIME), or (a value a state op sets) a
+    # datetime; a time in a zone with rules becomes the instant at its fixed offset, as its
+    # text would (see ``Signal.time``).
     if type(value) is datetime:
         tz = value.tzinfo
         return value if tz is None or tz.__class__ is timezone else _fixed_offset(value)
     if not isinstance(value, str):
         raise TypeError(f"expected an RFC 3339 time, got {type(value).__name__} {value!r}")
-    return parse_rfc3339(value, naive=True)
+    return _parse_time(value, _STATE_TIME)
 
 
 def _unstructure_datetime(value: datetime) -> str:
-    # RFC 3339, as read back: an offset finer than a minute has no RFC 3339 form, and is
-    # written as the same instant in UTC (see ``Signal.time``).
-    offset = value.utcoffset()
-    if offset is not None and offset % _MINUTE:
-        value = value.astimezone(UTC)
+    # isoformat: RFC 3339 but for a naive time (no offset) and an offset finer than a
+    # minute (seconds in it), both read back by _structure_datetime.
     return value.isoformat()
 
 

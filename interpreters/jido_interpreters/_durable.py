@@ -88,6 +88,7 @@ from ._storage import (
     JournalEntry,
     SchemaMismatch,
     SnapshotRecord,
+    due_seconds,
     epoch_seconds,
 )
 
@@ -287,8 +288,8 @@ class Outbox:
 
         Raises:
             ValueError: the text is not JSON (see ``_jsonl.loads``), or a part does not
-                decode (a ``DecodeError``), or a schedule's due time is no wall-clock time
-                (see ``epoch_seconds``).
+                decode (a ``DecodeError``), or a schedule's due time is no time (see
+                ``due_seconds``), or a restart's no wall-clock time (``epoch_seconds``).
             KeyError, TypeError: the JSON is not an outbox's shape.
         """
         raw = loads(text)
@@ -312,9 +313,9 @@ class Outbox:
             sensors.append(sensor)
         schedules = []
         for due, s in raw["schedules"]:
-            at = epoch_seconds(due)
-            if at is None:  # it would fire at once, or never
-                raise DecodeError("outbox", f"schedule due {due!r:.40} is no wall-clock time")
+            at = due_seconds(due)
+            if at is None:  # not a time: it would fire at once, or never
+                raise DecodeError("outbox", f"schedule due {due!r:.40} is no time")
             schedules.append((at, codec.signal_from_dict(s)))
         restarts = []
         for t in raw.get("restarts", ()):

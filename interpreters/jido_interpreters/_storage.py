@@ -30,6 +30,7 @@ agent whatever its source, and are not converted.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Final, Protocol, final, runtime_checkable
 
@@ -53,6 +54,7 @@ __all__ = [
     "decode_entry",
     "decode_registration",
     "decode_snapshot",
+    "due_seconds",
     "entry_time",
     "epoch_seconds",
     "unreadable_format",
@@ -398,6 +400,23 @@ def epoch_seconds(value: object) -> float | None:
         return None
     # NaN fails both comparisons.
     return seconds if _EARLIEST <= seconds < _END else None
+
+
+def due_seconds(value: object) -> float | None:
+    """``value`` as the epoch seconds a timer is due at, or ``None`` if it is none: as
+    :func:`epoch_seconds`, but with no upper bound, since a clock's time plus any finite
+    delay (``schedule(1e12, ...)`` for "never") is a due time the runtime writes.
+
+    >>> due_seconds(1e12), due_seconds(float("inf")), due_seconds(-1e300)
+    (1000000000000.0, None, None)
+    """
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    try:
+        seconds = float(value)
+    except OverflowError:
+        return None
+    return seconds if _EARLIEST <= seconds < math.inf else None
 
 
 def entry_time(at: object) -> float:
