@@ -604,6 +604,19 @@ def test_shutdown_writes_what_was_handed_to_storage(tmp_path: Path) -> None:
         assert asyncio.run(reload(k)) == ("c",), k
 
 
+async def _restored_as_left(rt: AsyncRuntime, url: str, prefix: str) -> dict[str, Agent[Any]]:
+    """Shut ``rt`` down, restore its Redis prefix in a fresh runtime, and check that every
+    agent came back as it was left; returns them."""
+    before = agents_of(rt)
+    await rt.shutdown()
+    again = AsyncRuntime(SPECS, storage=RedisStorage(url, prefix=prefix))
+    await again.restore()
+    await again.wait_idle(timeout=5)
+    assert agents_of(again) == before
+    await again.shutdown()
+    return before
+
+
 def test_a_redis_outage_refuses_signals_and_loses_nothing(tmp_path: Path) -> None:
     """A real Redis server stops under a running runtime: ``cast`` raises NotDurable (the
     client's connection error as its cause) and nothing is handled. Once the server is back
@@ -633,14 +646,7 @@ def test_a_redis_outage_refuses_signals_and_loses_nothing(tmp_path: Path) -> Non
             await rt.wait_idle(timeout=5)
             assert rt.state("c").n == 111
             assert rt.state("tally").n == 111
-            before = agents_of(rt)
-            await rt.shutdown()
-            again = AsyncRuntime(SPECS, storage=RedisStorage(url, prefix="outage:"))
-            await again.restore()
-            await again.wait_idle(timeout=5)
-            assert agents_of(again) == before
-            await again.shutdown()
-            return before
+            return await _restored_as_left(rt, url, "outage:")
 
     assert asyncio.run(main())["c"].state.n == 111
 
@@ -736,13 +742,7 @@ def test_a_write_the_server_ran_after_the_store_gave_up_is_taken_back(
         assert rt.state("c").n == 11
         assert [json.loads(e)[2] for e in raw.lrange("late:j:c", 0, -1)] == ["x-1", "x-2"]
         assert "1 " + TAKEN_BACK in caplog.text
-        before = agents_of(rt)
-        await rt.shutdown()
-        again = AsyncRuntime(SPECS, storage=RedisStorage(url, prefix="late:"))
-        await again.restore()
-        await again.wait_idle(timeout=5)
-        assert agents_of(again) == before
-        await again.shutdown()
+        await _restored_as_left(rt, url, "late:")
 
     with start_redis(tmp_path, extra=_debug_flags()) as url:
         asyncio.run(main(url))
@@ -802,14 +802,7 @@ def test_a_registration_the_server_ran_after_start_gave_up_is_marked_stopped(
         await rt.start(COUNTER, "late")
         await rt.cast("late", ext(1, data={"by": 5}))
         await rt.wait_idle(timeout=5)
-        before = agents_of(rt)
-        await rt.shutdown()
-        again = AsyncRuntime(SPECS, storage=RedisStorage(url, prefix="reg:"))
-        await again.restore()
-        await again.wait_idle(timeout=5)
-        assert agents_of(again) == before
-        assert again.state("late").n == 5
-        await again.shutdown()
+        assert (await _restored_as_left(rt, url, "reg:"))["late"].state.n == 5
 
     with start_redis(tmp_path, extra=_debug_flags()) as url:
         asyncio.run(main(url))
@@ -907,13 +900,7 @@ def test_a_runtime_shut_down_during_a_stall_leaves_the_next_owners_journal_alone
         await asyncio.to_thread(store.close)
         await second.cast("c", ext(3, data={"by": 100}))
         await second.wait_idle(timeout=5)
-        before = agents_of(second)
-        await second.shutdown()
-        third = AsyncRuntime(SPECS, storage=RedisStorage(url, prefix="gone:"))
-        await third.restore()
-        await third.wait_idle(timeout=5)
-        assert agents_of(third) == before
-        await third.shutdown()
+        await _restored_as_left(second, url, "gone:")
 
     with start_redis(tmp_path, extra=_debug_flags()) as url:
         asyncio.run(main(url))
@@ -1291,13 +1278,7 @@ def test_a_redis_write_whose_reply_was_lost_is_not_a_failed_write(redis_url: str
         assert not proxy.armed.is_set()  # the reply was dropped
         await rt.wait_idle(timeout=5)
         assert rt.state("c").n == 1
-        before = agents_of(rt)
-        await rt.shutdown()
-        again = AsyncRuntime(SPECS, storage=RedisStorage(redis_url, prefix=prefix))
-        await again.restore()
-        await again.wait_idle(timeout=5)
-        assert agents_of(again) == before
-        await again.shutdown()
+        await _restored_as_left(rt, redis_url, prefix)
 
     try:
         asyncio.run(main())

@@ -392,14 +392,9 @@ def epoch_seconds(value: object) -> float | None:
     >>> epoch_seconds(1700000000), epoch_seconds(1e300), epoch_seconds(10**400)
     (1700000000.0, None, None)
     """
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    try:
-        seconds = float(value)
-    except OverflowError:  # an integer past the largest float
-        return None
+    seconds = _seconds(value)
     # NaN fails both comparisons.
-    return seconds if _EARLIEST <= seconds < _END else None
+    return seconds if seconds is not None and _EARLIEST <= seconds < _END else None
 
 
 def due_seconds(value: object) -> float | None:
@@ -410,13 +405,18 @@ def due_seconds(value: object) -> float | None:
     >>> due_seconds(1e12), due_seconds(float("inf")), due_seconds(-1e300)
     (1000000000000.0, None, None)
     """
+    seconds = _seconds(value)
+    return seconds if seconds is not None and _EARLIEST <= seconds < math.inf else None
+
+
+def _seconds(value: object) -> float | None:
+    """``value`` as a float if it is a number (a ``bool`` is not one) a float can hold."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
     try:
-        seconds = float(value)
-    except OverflowError:
+        return float(value)
+    except OverflowError:  # an integer past the largest float
         return None
-    return seconds if _EARLIEST <= seconds < math.inf else None
 
 
 def entry_time(at: object) -> float:
