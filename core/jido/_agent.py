@@ -11,7 +11,7 @@ import attrs
 from cattrs.errors import StructureHandlerNotFoundError
 
 from ._action import Action
-from ._convert import prepare_params, prepare_state, structure_params
+from ._convert import prepare_params, prepare_state, state_type_problems, structure_params
 from ._directives import Cron, Directive, Schedule
 from ._errors import SpecError
 from ._items import items
@@ -274,6 +274,11 @@ def _problems_of_state(cls: type[Any], owner: str) -> list[str]:
         prepare_state(cls)
     except Exception as exc:
         return [f"{owner}state {name}: its annotations do not resolve ({_reason(exc)})"]
+    # Every agent round-trips through JSON: a field type the codec could not give back as
+    # it was written is refused now, not at the first snapshot or restore.
+    problems = [f"{owner}state {name}: {p}" for p in state_type_problems(cls)]
+    if problems:
+        return problems
     may_hold_times(cls)  # known before the first step (see ZONED)
     return []
 
@@ -386,7 +391,8 @@ class AgentSpec(Generic[S]):
     Attributes:
         name: how interpreters and other agents refer to this spec.
         state: the frozen attrs class of the agent's state; ``new`` uses its defaults
-            (a field without one is given by the mapping ``new`` takes).
+            (a field without one is given by the mapping ``new`` takes). Every field's
+            type must round-trip through JSON (see ``docs/concepts.md``, Serialization).
         routes: signal patterns to actions.
         actions: further actions, callable through ``cmd`` only.
         strategy: :class:`Direct` (default), :class:`FSM`, or a custom :class:`Strategy`.
