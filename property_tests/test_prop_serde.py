@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import enum
 import json
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 import attrs
 import pytest
@@ -263,6 +264,46 @@ def test_agents_infer_states_made_of_jido_types(a: Agent[Required]) -> None:
     unions of them, and those agents round-trip."""
     assert isinstance(a.state.counts, FrozenMap)
     assert serde.agent_from_json(serde.to_json(a), REQUIRED_SPEC) == a
+
+
+class Prio(enum.Enum):
+    LOW = 1
+    HIGH = 2
+
+
+class Color(enum.Enum):
+    RED = "red"
+    BLUE = "blue"
+
+
+@attrs.frozen
+class KeyedRequired:
+    """Maps keyed by every key type JSON object keys give back, and an enum union whose
+    members no other member reads: the default strategy infers each from its annotation."""
+
+    prios: FrozenMap[Prio, int]
+    prio_dict: dict[Prio, int]
+    colors: FrozenMap[Color, str]
+    weights: FrozenMap[float, int]
+    flags: FrozenMap[bool, int]
+    ones: FrozenMap[Literal[1, 2, "x"], int]
+    mixed: dict[Color | int, int]
+    paint: int | Color | None
+    loose: object
+
+
+KEYED_SPEC = AgentSpec(name="keyed", state=KeyedRequired)
+
+
+@given(agents(KEYED_SPEC))
+def test_agents_with_maps_keyed_by_json_key_types_round_trip(a: Agent[KeyedRequired]) -> None:
+    """An agent whose maps are keyed by enums, floats, bools, Literals or unions of them,
+    with enum unions and an ``object`` field, round-trips exactly, its keys of their types."""
+    back = serde.agent_from_json(serde.to_json(a), KEYED_SPEC)
+    assert back == a
+    assert [type(k) for k in back.state.weights] == [type(k) for k in a.state.weights]
+    assert [type(k) for k in back.state.mixed] == [type(k) for k in a.state.mixed]
+    assert type(back.state.paint) is type(a.state.paint)
 
 
 audit_slices = st.builds(

@@ -3,8 +3,11 @@ or floats, as params and as state through a JSON round trip."""
 
 from __future__ import annotations
 
+import datetime
+import decimal
 import enum
-from typing import Literal
+import uuid
+from typing import Any, Literal
 
 import attrs
 import pytest
@@ -15,16 +18,18 @@ from jido import (
     AgentSpec,
     Context,
     FrozenMap,
+    JsonValue,
     ProblemKind,
     Route,
     Signal,
+    SpecError,
     Target,
     ToAgent,
     action,
     ok,
     step,
 )
-from jido.serde import agent_from_json, to_dict, to_json
+from jido.serde import DecodeError, agent_from_json, to_dict, to_json
 
 
 class Level(enum.IntEnum):
@@ -214,3 +219,240 @@ def test_frozen_map_values_use_the_codecs_hooks() -> None:
     back = agent_from_json(to_json(agent), spec)
     assert back == agent
     assert type(next(iter(back.state.modes))) is Mode
+
+
+class Prio(enum.Enum):
+    """A plain enum with int values."""
+
+    LOW = 1
+    HIGH = 2
+
+
+class Shade(enum.Enum):
+    """An enum sharing a value with ``Color``."""
+
+    RED = "red"
+
+
+@attrs.frozen
+class Keyed:
+    """Maps keyed by every type whose keys JSON object keys give back."""
+
+    prios: FrozenMap[Prio, int] = attrs.field(factory=FrozenMap)
+    prio_dict: dict[Prio, int] = attrs.field(factory=dict)
+    levels: FrozenMap[Level, int] = attrs.field(factory=FrozenMap)
+    colors: FrozenMap[Color, int] = attrs.field(factory=FrozenMap)
+    weights: FrozenMap[float, int] = attrs.field(factory=FrozenMap)
+    flags: FrozenMap[bool, int] = attrs.field(factory=FrozenMap)
+    ones: FrozenMap[Literal[1, 2], str] = attrs.field(factory=FrozenMap)
+    letters: dict[Literal["a", "b"], int] = attrs.field(factory=dict)
+    mixed: FrozenMap[Color | int, int] = attrs.field(factory=FrozenMap)
+
+
+KEYED = AgentSpec(name="keyed", state=Keyed)
+
+
+def test_map_keys_of_every_json_key_type_round_trip() -> None:
+    """A map keyed by an enum (int- or str-valued), a float, a bool, a Literal or a union
+    of them whose texts differ gives its keys back as they were, of their own types: JSON
+    writes each key as text, and the key's type reads exactly that text back."""
+    state = Keyed(
+        prios=FrozenMap({Prio.LOW: 3, Prio.HIGH: 4}),
+        prio_dict={Prio.HIGH: 1},
+        levels=FrozenMap({Level.HIGH: 1}),
+        colors=FrozenMap({Color.BLUE: 1}),
+        weights=FrozenMap({1.5: 1, 2: 2, 1e22: 3, -0.0: 4}),
+        flags=FrozenMap({True: 1, False: 0}),
+        ones=FrozenMap({2: "two"}),
+        letters={"b": 2},
+        mixed=FrozenMap({Color.RED: 1, 7: 2}),
+    )
+    agent = KEYED.new("k", state)
+    text = to_json(agent)
+    back = agent_from_json(text, KEYED)
+    assert back == agent
+    assert to_json(back) == text
+    keys = [k for m in attrs.astuple(back.state, recurse=False) for k in m]
+    assert [type(k) for k in keys] == [
+        *[Prio] * 3,
+        Level,
+        Color,
+        float,
+        int,
+        float,
+        float,
+        bool,
+        bool,
+        int,
+        str,
+        Color,
+        int,
+    ]
+
+
+@pytest.mark.parametrize(
+    ("field", "text", "reason"),
+    [
+        ("prios", '{"3": 1}', "expected a key of Prio"),
+        ("weights", '{"1e22": 1}', "expected a key of float"),
+        ("weights", '{"01": 1}', "expected a key of float"),
+        ("flags", '{"True": 1}', "expected a key of bool"),
+        ("ones", '{"1.0": "x"}', "expected a key of Literal"),
+        ("mixed", '{"blue": 1, "x": 2}', "expected a key of"),
+    ],
+)
+def test_map_keys_no_value_of_the_key_type_is_written_as_are_refused(
+    field: str, text: str, reason: str
+) -> None:
+    """A key no value of the key type is written as (a float not in its shortest form, a
+    bool spelled otherwise) is a DecodeError: decoding takes only what it writes back."""
+    good = to_json(KEYED.new("k"))
+    bad = good.replace(f'"{field}":{{}}', f'"{field}":{text}')
+    assert bad != good
+    with pytest.raises(DecodeError, match=reason):
+        agent_from_json(bad, KEYED)
+
+
+@pytest.mark.parametrize(
+    ("key", "reason"),
+    [
+        (tuple[int, int], "no key type JSON can hold"),
+        (int | str, "int and str keys may be written as the same text"),
+        (float | int, "keys may be written as the same text"),
+        (int | None, "NoneType is no key type JSON can hold"),
+        (Literal[1, "1"], "are both written as the key '1'"),
+        (Level | int, "are both written as the key '1'"),
+        (Color | str, "are both written as the key 'red'"),
+    ],
+)
+def test_map_key_types_json_cannot_give_back_are_refused_with_the_spec(
+    key: object, reason: str
+) -> None:
+    """A map key type whose keys JSON object keys (strings) cannot give back, or cannot tell
+    apart, is a SpecError naming the field: not an agent that fails its first restore."""
+    cls = attrs.make_class("Bad", {"counts": attrs.field(type=FrozenMap[key, int])}, frozen=True)  # type: ignore[valid-type]
+    with pytest.raises(SpecError, match=rf"field 'counts' .*{reason}"):
+        AgentSpec(name="bad", state=cls)
+
+
+@pytest.mark.parametrize(
+    ("annotation", "reason"),
+    [
+        (str | Color, "Color is written as its values, and str reads 'red' too"),
+        (Color | str, "Color is written as its values, and str reads 'red' too"),
+        (int | Level, "Level is written as its values, and int reads 1 too"),
+        (Prio | float | None, "Prio is written as its values, and float reads 1 too"),
+        (Color | Shade, "Color is written as its values, and Shade reads 'red' too"),
+        (Literal["red", "x"] | Color, "Color is written as its values, and Literal"),
+    ],
+)
+def test_a_union_of_an_enum_and_a_member_reading_its_values_is_refused(
+    annotation: Any, reason: str
+) -> None:
+    """A union holding an enum and another member that reads the enum's values (``str |
+    Color``) cannot round-trip: the member is written as its value, and reading tries the
+    members in order, so one would come back as the other. The spec refuses it, saying so."""
+    cls = attrs.make_class("Paint", {"color": attrs.field(type=annotation)}, frozen=True)
+    with pytest.raises(SpecError, match=rf"field 'color' .*{reason}"):
+        AgentSpec(name="paint", state=cls)
+
+
+@attrs.frozen
+class Either:
+    """Unions of an enum and members no enum value is read by."""
+
+    color: int | Color = 0
+    level: Level | str = ""
+    maybe: Color | Level | None = None
+
+
+def test_a_union_of_an_enum_and_members_of_other_json_kinds_round_trips() -> None:
+    """Where no other member reads the enum's values, its members come back as members and
+    the other values as themselves, whatever the order."""
+    spec = AgentSpec(name="either", state=Either)
+    for state in (Either(Color.RED, Level.HIGH, Level.LOW), Either(3, "1", Color.BLUE)):
+        agent = spec.new("e", state)
+        back = agent_from_json(to_json(agent), spec)
+        assert back == agent
+        assert [type(v) for v in attrs.astuple(back.state)] == [
+            type(v) for v in attrs.astuple(state)
+        ]
+
+
+@attrs.frozen
+class Loose:
+    """A field typed ``object``: any value, as ``Any``."""
+
+    payload: object = None
+
+
+def test_an_object_field_round_trips_as_any_does() -> None:
+    """A field typed ``object`` reads any JSON value back, frozen, as one typed ``Any``."""
+    spec = AgentSpec(name="loose", state=Loose)
+    agent = spec.new("l", Loose(FrozenMap({"a": (1, "x", None)})))
+    assert agent_from_json(to_json(agent), spec) == agent
+
+
+@attrs.frozen
+class Inner:
+    """A nested state class holding a type JSON has no form for."""
+
+    at: datetime.date
+
+
+@pytest.mark.parametrize(
+    ("annotation", "where", "instead"),
+    [
+        (datetime.date, "x", "a datetime"),
+        (datetime.time, "x", "seconds since midnight"),
+        (datetime.timedelta, "x", "a number of seconds"),
+        (decimal.Decimal | None, "x", "an int of the smallest unit"),
+        (tuple[uuid.UUID, ...], "x", "its text"),
+        (FrozenMap[str, bytes], "x", "text"),
+        (Inner, "x.at", "a datetime"),
+    ],
+)
+def test_field_types_json_has_no_form_for_are_refused_with_the_spec(
+    annotation: Any, where: str, instead: str
+) -> None:
+    """A field (or what a field holds, or a field of a nested class) of a type JSON has no
+    form for the codec reads back is a SpecError naming it and what to hold instead: not an
+    EncodeError at the first snapshot."""
+    cls = attrs.make_class("Dated", {"x": attrs.field(type=annotation)}, frozen=True)
+    with pytest.raises(SpecError, match=rf"field '{where}' .*JSON has no .*hold .*{instead}"):
+        AgentSpec(name="dated", state=cls)
+    timed = attrs.make_class("Timed", {"at": attrs.field(type=datetime.datetime)}, frozen=True)
+    AgentSpec(name="timed", state=timed)  # a datetime, a date's subclass, is RFC 3339 text
+
+
+class Cents:
+    """A plain class: no JSON form the codec reads back."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+
+
+def test_a_plain_class_field_is_refused_with_the_spec() -> None:
+    """A field of a class the codec has no JSON form for (no attrs class, dataclass, enum
+    or scalar) is a SpecError naming it and what to hold instead."""
+    annotation: Any = Cents | None
+    cls = attrs.make_class("Till", {"x": attrs.field(type=annotation)}, frozen=True)
+    with pytest.raises(SpecError, match=r"field 'x' \(Cents\): the codec has no JSON form"):
+        AgentSpec(name="till", state=cls)
+
+
+@attrs.frozen
+class KeyedJson:
+    """Maps keyed by an enum whose values are any JSON."""
+
+    notes: FrozenMap[Prio, JsonValue] = attrs.field(factory=FrozenMap)
+    extra: dict[Level, object] = attrs.field(factory=dict)
+
+
+def test_map_keys_are_read_by_their_type_whatever_the_values() -> None:
+    """A map of JSON values keyed by an enum reads its keys back as members too."""
+    spec = AgentSpec(name="keyed.json", state=KeyedJson)
+    agent = spec.new("k", KeyedJson(FrozenMap({Prio.HIGH: (1, "x")}), {Level.LOW: None}))
+    back = agent_from_json(to_json(agent), spec)
+    assert back == agent
+    assert list(back.state.notes) == [Prio.HIGH]

@@ -384,3 +384,26 @@ def test_make_directives_gives_the_case_its_handlers() -> None:
     m.no_unexpected_problems_and_still_running()
     assert m.posts == ["hello", "hello"]
     assert PostKeepingMachine().posts == []
+
+
+@attrs.frozen
+class Owned:
+    """A state with a field without a default."""
+
+    owner: str
+    count: int = 0
+
+
+def test_an_initial_state_mapping_gives_the_fields_without_defaults() -> None:
+    """An ``initial_state`` mapping supplies the state's fields without defaults, as
+    ``AgentSpec.new`` takes it."""
+
+    class OwnedMachine(AgentMachine):
+        spec = AgentSpec(name="owned", state=Owned)
+        initial_state: ClassVar[object] = {"owner": "bob"}
+
+        @rule()
+        def nothing(self) -> None:
+            pass
+
+    assert OwnedMachine().state == Owned("bob")

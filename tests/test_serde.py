@@ -688,9 +688,10 @@ def test_a_string_where_an_array_belongs_does_not_decode() -> None:
 
 @attrs.frozen
 class Blob:
-    """A state holding bytes: fine in memory, not JSON."""
+    """A state holding bytes in a field typed ``object``: fine in memory, not JSON (a field
+    typed ``bytes`` is refused when the spec is built)."""
 
-    raw: bytes = b""
+    raw: object = b""
 
 
 @attrs.frozen

@@ -390,3 +390,40 @@ def test_a_plain_value_the_field_cannot_hold_is_a_state_problem() -> None:
     problem = state_problem(Holder(), SetPath(("address",), [1, 2]))
     assert "Holder.address cannot hold [1, 2]" in problem.message
     assert problem.details["path"] == ("address",)
+
+
+@attrs.frozen
+class Account:
+    """A state with a field without a default."""
+
+    owner: str
+    balance: int = 0
+    tags: tuple[str, ...] = ()
+
+
+ACCOUNT = AgentSpec(name="account", state=Account)
+
+
+def test_new_builds_a_state_with_required_fields_from_the_mapping() -> None:
+    """``new`` with a mapping giving the fields a state class has no defaults for builds the
+    state from it (each value written as ``SetState`` writes it), the rest merged over the
+    defaults."""
+    assert ACCOUNT.new("a", {"owner": "bob"}).state == Account("bob")
+    given = ACCOUNT.new("a", {"owner": "bob", "tags": ["x"], "balance": 5}).state
+    assert given == Account("bob", 5, ("x",))
+
+
+@pytest.mark.parametrize(
+    ("state", "reason"),
+    [
+        (None, "Account has no default for 'owner': the mapping must give it"),
+        ({"balance": 1}, "Account has no default for 'owner'"),
+        ({"owner": 5}, "Account.owner cannot hold 5"),
+        ({"owner": "bob", "ghost": 1}, "Account has no field 'ghost'"),
+    ],
+)
+def test_new_without_a_required_field_says_which(state: object, reason: str) -> None:
+    """A mapping (or none) that does not give a field without a default, or gives a value a
+    field refuses, is a TypeError naming the field."""
+    with pytest.raises(TypeError, match=rf"initial state for 'account': {reason}"):
+        ACCOUNT.new("a", state)  # type: ignore[arg-type]

@@ -11,7 +11,7 @@ import attrs
 from cattrs.errors import StructureHandlerNotFoundError
 
 from ._action import Action
-from ._convert import prepare_params, prepare_state, structure_params
+from ._convert import prepare_params, prepare_state, state_type_problems, structure_params
 from ._directives import Cron, Directive, Schedule
 from ._errors import SpecError
 from ._items import items
@@ -20,7 +20,7 @@ from ._plugin import Plugin
 from ._router import Route, Router
 from ._signal import DRAFT
 from ._stamp import stamp
-from ._state import SetState, StateOpError, apply_ops, fixed_times, may_hold_times
+from ._state import StateOpError, fixed_times, may_hold_times, new_state
 from ._strategy import FSM, Direct, Instruction, Strategy, _check_status
 
 __all__ = ["Agent", "AgentSpec"]
@@ -274,6 +274,11 @@ def _problems_of_state(cls: type[Any], owner: str) -> list[str]:
         prepare_state(cls)
     except Exception as exc:
         return [f"{owner}state {name}: its annotations do not resolve ({_reason(exc)})"]
+    # Every agent round-trips through JSON: a field type the codec could not give back as
+    # it was written is refused now, not at the first snapshot or restore.
+    problems = [f"{owner}state {name}: {p}" for p in state_type_problems(cls)]
+    if problems:
+        return problems
     may_hold_times(cls)  # known before the first step (see ZONED)
     return []
 
@@ -385,7 +390,9 @@ class AgentSpec(Generic[S]):
 
     Attributes:
         name: how interpreters and other agents refer to this spec.
-        state: the frozen attrs class of the agent's state; ``new`` uses its defaults.
+        state: the frozen attrs class of the agent's state; ``new`` uses its defaults
+            (a field without one is given by the mapping ``new`` takes). Every field's
+            type must round-trip through JSON (see ``docs/concepts.md``, Serialization).
         routes: signal patterns to actions.
         actions: further actions, callable through ``cmd`` only.
         strategy: :class:`Direct` (default), :class:`FSM`, or a custom :class:`Strategy`.
@@ -495,11 +502,13 @@ class AgentSpec(Generic[S]):
         Args:
             id: the agent's id.
             state: a state instance, a mapping merged over the defaults (like ``SetState``),
-                or ``None`` for the defaults.
+                or ``None`` for the defaults. A state class with fields without defaults
+                is built from the mapping, which must give each of them.
 
         Raises:
-            TypeError: ``id`` is not a string; the state class needs arguments it has no
-                defaults for, or ``state`` does not fit it.
+            TypeError: ``id`` is not a string; the state class has fields without
+                defaults that ``state`` does not give (the message names them), or
+                ``state`` does not fit it.
             ValueError: ``id`` is empty, or holds a lone surrogate (the agent's signals carry
                 it, in their source, and must be writable as UTF-8), or holds a line break
                 or a control character (a tab, an escape: it goes into log lines and
@@ -507,13 +516,10 @@ class AgentSpec(Generic[S]):
         """
         check_agent_id(id)
         if state is None or isinstance(state, Mapping):
-            base = self.state()
-            if state:
-                try:
-                    base = apply_ops(base, [SetState(state)])
-                except StateOpError as exc:
-                    raise TypeError(f"initial state for {self.name!r}: {exc}") from None
-            value: S = base
+            try:
+                value: S = new_state(self.state, state or EMPTY)
+            except StateOpError as exc:
+                raise TypeError(f"initial state for {self.name!r}: {exc}") from None
         elif isinstance(state, self.state):
             value = state
         else:

@@ -8,13 +8,25 @@ coercion of ``"5"`` to ``5`` or of ``1.5`` to ``1``.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from datetime import datetime, timezone
 from enum import Enum
 from types import UnionType
-from typing import Any, Final, Literal, TypeVar, Union, get_args, get_origin, get_type_hints
+from typing import (
+    Annotated,
+    Any,
+    Final,
+    Literal,
+    TypeVar,
+    Union,
+    get_args,
+    get_origin,
+    get_type_hints,
+)
 
 import attrs
 import cattrs
@@ -42,6 +54,7 @@ __all__ = [
     "parse_rfc3339",
     "prepare_params",
     "prepare_state",
+    "state_type_problems",
     "structure_params",
 ]
 
@@ -162,6 +175,195 @@ def _is_json(t: Any) -> bool:
     return set(args) >= _SCALAR_TYPES and any(get_origin(a) is FrozenMap for a in args)
 
 
+def _unwrap(t: Any) -> Any:
+    # ``Annotated[T, ...]`` and ``NewType("N", T)`` are read and written as ``T``.
+    while True:
+        if get_origin(t) is Annotated:
+            t = get_args(t)[0]
+        elif hasattr(t, "__supertype__"):
+            t = t.__supertype__
+        else:
+            return t
+
+
+def _type_name(t: Any) -> str:
+    # ``FrozenMap[Prio, int]``, ``str | Color``: as written, without module paths.
+    if get_origin(t) is None and isinstance(t, type):
+        return t.__name__
+    return _MODULE_PATH.sub("", repr(t))
+
+
+_MODULE_PATH: Final = re.compile(r"\b(?:[A-Za-z_][A-Za-z0-9_]*\.)+(?=[A-Za-z_])")
+
+
+def _key_text(value: object) -> str | None:
+    """The text JSON writes for a map key holding ``value`` (an enum member as its value, as
+    the converter writes it), ``None`` for a value no JSON object key holds.
+
+    >>> _key_text(True), _key_text(1), _key_text(1.0), _key_text("a"), _key_text(None)
+    ('true', '1', '1.0', 'a', None)
+    """
+    if isinstance(value, Enum):
+        value = value.value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return str(value)
+    if isinstance(value, int):
+        return int.__repr__(value)
+    if isinstance(value, float) and math.isfinite(value):
+        return float.__repr__(value)
+    return None
+
+
+def _read_int(conv: cattrs.Converter, text: str) -> int:
+    return int(text)
+
+
+def _read_number(conv: cattrs.Converter, text: str) -> int | float:
+    # An int key of a float map is written as an int, and read back as one.
+    return int(text) if _INT_KEY.fullmatch(text) else float(text)
+
+
+def _is_number_key(text: str) -> bool:
+    # Only the text JSON writes for a finite float (``repr``), or for an int.
+    if _INT_KEY.fullmatch(text):
+        return True
+    try:
+        number = float(text)
+    except ValueError:
+        return False
+    return math.isfinite(number) and float.__repr__(number) == text
+
+
+def _is_int_key(text: str) -> bool:
+    return _INT_KEY.fullmatch(text) is not None
+
+
+def _any_text(text: str) -> bool:
+    return True
+
+
+def _is_time_key(text: str) -> bool:
+    try:
+        _parse_time(text, _STATE_TIME)
+    except ValueError:
+        return False
+    return True
+
+
+@attrs.frozen
+class _KeyForm:
+    """How the keys of a map key type are written as JSON object keys, and read back: a
+    finite type's values by their texts, an open one's by a reader of the texts it takes."""
+
+    name: str
+    texts: Mapping[str, object]
+    #: An open form's test of the texts it takes, and its reader of them.
+    takes: Callable[[str], bool] | None = None
+    rest: Callable[[cattrs.Converter, str], object] | None = None
+
+    def read(self, conv: cattrs.Converter, text: str) -> object:
+        if text in self.texts:
+            return self.texts[text]
+        if self.takes is not None and self.rest is not None and self.takes(text):
+            return self.rest(conv, text)
+        raise _BadKey(f"expected a key of {self.name}, got {text!r}")
+
+
+class _BadKey(ValueError):
+    """A JSON object key no key of the map's key type is written as."""
+
+
+def _reader(t: Any) -> Callable[[cattrs.Converter, str], object]:
+    # Text structured as ``t`` is (a datetime from RFC 3339, a str subclass as itself).
+    def read(conv: cattrs.Converter, text: str) -> object:
+        return conv.structure(text, t)
+
+    return read
+
+
+def _finite_form(name: str, values: list[object]) -> _KeyForm | str:
+    texts: dict[str, object] = {}
+    for v in values:
+        text = _key_text(v)
+        if text is None:
+            return f"{v!r} has no JSON object key form (keys are strings, numbers or booleans)"
+        if text in texts:
+            return f"{texts[text]!r} and {v!r} are both written as the key {text!r}"
+        texts[text] = v
+    return _KeyForm(name, texts)
+
+
+def _key_form(kt: Any) -> _KeyForm | str:
+    """How a map keyed by ``kt`` writes and reads its keys, or why it cannot round-trip them
+    through JSON (whose object keys are strings): a ``str`` (or a subclass, or a datetime)
+    as its text, an ``int`` or ``float`` as its digits, a ``bool`` as ``true`` or ``false``,
+    an enum member as its value's text, a ``Literal`` value as its text; a union of those
+    whose texts no two members share."""
+    try:
+        known = _KEY_FORMS.get(kt)
+    except TypeError:  # an unhashable annotation
+        return f"{_type_name(kt)} is no key type JSON can hold"
+    if known is None:
+        known = _KEY_FORMS[kt] = _make_key_form(kt)
+    return known
+
+
+def _make_key_form(kt: Any) -> _KeyForm | str:
+    t = _unwrap(kt)
+    name = _type_name(kt)
+    origin = get_origin(t)
+    if origin is Literal:
+        return _finite_form(name, list(get_args(t)))
+    if origin in (Union, UnionType):
+        return _union_key_form(name, [_key_form(m) for m in get_args(t)])
+    if t is bool:
+        return _KeyForm(name, {"true": True, "false": False})
+    if t is int:
+        return _KeyForm(name, {}, _is_int_key, _read_int)
+    if t is float:
+        return _KeyForm(name, {}, _is_number_key, _read_number)
+    if t is datetime:
+        return _KeyForm(name, {}, _is_time_key, _reader(datetime))
+    if isinstance(t, type) and issubclass(t, Enum):
+        return _finite_form(name, list(t))
+    if isinstance(t, type) and issubclass(t, str):
+        return _KeyForm(name, {}, _any_text, _reader(kt))
+    return f"{name} is no key type JSON can hold (its object keys are strings)"
+
+
+def _union_key_form(name: str, forms: list[_KeyForm | str]) -> _KeyForm | str:
+    texts: dict[str, object] = {}
+    open_forms: list[_KeyForm] = []
+    for form in forms:
+        if isinstance(form, str):
+            return form
+        for text, v in form.texts.items():
+            if text in texts:
+                return f"{texts[text]!r} and {v!r} are both written as the key {text!r}"
+            texts[text] = v
+        if form.takes is not None:
+            open_forms.append(form)
+    if len(open_forms) > 1:
+        return (
+            f"{open_forms[0].name} and {open_forms[1].name} keys may be written as the same"
+            " text, and would not be told apart"
+        )
+    if not open_forms:
+        return _KeyForm(name, texts)
+    rest = open_forms[0]
+    assert rest.takes is not None
+    for text, v in texts.items():
+        if rest.takes(text):
+            return f"{v!r} and the {rest.name} {text!r} are both written as the key {text!r}"
+    return _KeyForm(name, texts, rest.takes, rest.rest)
+
+
+# Each key type's form: a memo of a pure function of annotations.
+_KEY_FORMS: dict[Any, _KeyForm | str] = {}
+
+
 def _make(*, detailed: bool = True, forbid_extra: bool = False) -> cattrs.Converter:
     c = cattrs.Converter(detailed_validation=detailed, forbid_extra_keys=forbid_extra)
     c.register_structure_hook(str, _strict(str, (str,)))
@@ -263,8 +465,12 @@ def _make(*, detailed: bool = True, forbid_extra: bool = False) -> cattrs.Conver
         return t is FrozenMap or get_origin(t) is FrozenMap
 
     def untyped(t: Any) -> bool:
+        # A JSON object: its values any JSON, its keys text (keys of another type are read
+        # through their key form, whatever the values).
         args = get_args(t)
-        return not args or _is_json(args[1]) or args[1] in (Any, object)
+        return not args or (
+            args[0] in (str, Any, object) and (_is_json(args[1]) or args[1] in (Any, object))
+        )
 
     # Factories taking the converter, like the ones above: a copy (jido.serde's codecs, with
     # their tagged unions, CloudEvents signals and sorted sets) uses its own hooks for what a
@@ -281,32 +487,44 @@ def _make(*, detailed: bool = True, forbid_extra: bool = False) -> cattrs.Conver
 
             return structure_json
         kt, vt = get_args(cl)
+        form = _key_form(kt)
 
         def structure_typed(value: object, _: Any) -> FrozenMap[Any, Any]:
             if not isinstance(value, Mapping):
                 raise TypeError(f"expected an object, got {type(value).__name__}")
-            return FrozenMap({key(conv, k, kt): conv.structure(v, vt) for k, v in value.items()})
+            return FrozenMap(
+                {key(conv, k, kt, form): conv.structure(v, vt) for k, v in value.items()}
+            )
 
         return structure_typed
 
-    # JSON object keys are strings, so an ``int`` key comes back as its digits: only those
-    # (the canonical spelling ``str(int)`` writes) are read back as the integer.
-    def key(conv: cattrs.Converter, k: object, kt: Any) -> Any:
-        if kt is int and type(k) is str and _INT_KEY.fullmatch(k):
-            return int(k)
-        return conv.structure(k, kt)
+    # JSON object keys are strings: each key comes back through its type's key form (see
+    # ``_key_form``), which reads back exactly the text JSON wrote for it.
+    def key(conv: cattrs.Converter, k: object, kt: Any, form: _KeyForm | str) -> Any:
+        if type(k) is not str or isinstance(form, str):
+            # A map a state op writes holds its keys as they are (a member, a float); a key
+            # type the spec refuses is read as cattrs reads it.
+            return conv.structure(k, kt)
+        return form.read(conv, k)
 
-    def is_int_keyed_dict(t: Any) -> bool:
+    def is_keyed_dict(t: Any) -> bool:
         args = get_args(t)
-        return bool(args) and args[0] is int and is_mapping(t) and get_origin(t) is not FrozenMap
+        return (
+            len(args) == 2
+            and args[0] is not str
+            and is_mapping(t)
+            and get_origin(t) is not FrozenMap
+            and isinstance(_key_form(args[0]), _KeyForm)
+        )
 
-    def structure_int_keyed(cl: Any, conv: cattrs.Converter) -> Any:
-        vt = get_args(cl)[1]
+    def structure_keyed(cl: Any, conv: cattrs.Converter) -> Any:
+        kt, vt = get_args(cl)
+        form = _key_form(kt)
 
         def hook(value: Any, _: Any) -> Any:
             if not isinstance(value, Mapping):
                 raise TypeError(f"expected an object, got {type(value).__name__} {value!r}")
-            return {key(conv, k, int): conv.structure(v, vt) for k, v in value.items()}
+            return {key(conv, k, kt, form): conv.structure(v, vt) for k, v in value.items()}
 
         return hook
 
@@ -314,18 +532,22 @@ def _make(*, detailed: bool = True, forbid_extra: bool = False) -> cattrs.Conver
         if untyped(cl):
             return lambda m: {k: conv.unstructure(v) for k, v in m.items()}
         kt, vt = get_args(cl)
-        kh = conv.get_unstructure_hook(kt)
         vh = conv.get_unstructure_hook(vt)
-        return lambda m: {kh(k): vh(v) for k, v in m.items()}
+        if kt in (str, int, float, bool):
+            kh = conv.get_unstructure_hook(kt)
+            return lambda m: {kh(k): vh(v) for k, v in m.items()}
+        # By each key's own class: an enum member (in a union, a Literal) as its value.
+        return lambda m: {conv.unstructure(k): vh(v) for k, v in m.items()}
 
     c.register_structure_hook_factory(is_frozen_map, structure_frozen_map)
-    c.register_structure_hook_factory(is_int_keyed_dict, structure_int_keyed)
+    c.register_structure_hook_factory(is_keyed_dict, structure_keyed)
     c.register_unstructure_hook_factory(is_frozen_map, unstructure_frozen_map)
     # A bare JSON value (signal data, effect results): freeze on the way in, thaw on the way out.
     c.register_structure_hook_func(_is_json, lambda v, _: freeze(v))
-    # ``Any`` takes any JSON value, frozen too: a state field typed ``Any`` equals its round
-    # trip, and holds nothing mutable.
-    c.register_structure_hook_func(lambda t: t is Any, lambda v, _: freeze(v))
+    # ``Any`` (and ``object``) takes any JSON value, frozen too: a state field so typed equals
+    # its round trip, and holds nothing mutable.
+    # ``object`` is read as ``Any``: both take whatever the field holds.
+    c.register_structure_hook_func(lambda t: t is Any or t is object, lambda v, _: freeze(v))
     c.register_unstructure_hook_func(_is_json, thaw)
     c.register_structure_hook(datetime, _structure_datetime)
     c.register_unstructure_hook(datetime, _unstructure_datetime)
@@ -339,6 +561,8 @@ def format_exception(exc: BaseException, t: Any) -> str:
     cattrs would say only "invalid value"."""
     if t is None and isinstance(exc, TypeError | ValueError) and exc.args:
         return str(exc.args[0])
+    if isinstance(exc, _BadKey):  # a map's key: cattrs would say only "expected FrozenMap"
+        return str(exc)
     if (t is float or t is datetime) and isinstance(exc, ValueError) and exc.args:
         # A float refused for not being finite (see _strict), a time for not being RFC 3339:
         # cattrs would say only "invalid value".
@@ -439,6 +663,165 @@ def _resolve(t: Any, seen: set[type[Any]]) -> None:
         return
     for arg in get_args(t):
         _resolve(arg, seen)
+
+
+#: Field types with no JSON form the codec reads back (by module and name, subclasses too:
+#: the core imports none of their modules), with what to hold instead.
+_NO_JSON: Final[Mapping[str, str]] = {
+    "datetime.date": "a datetime (written as RFC 3339) or the date's ISO 8601 text (a str)",
+    "datetime.time": "a str (ISO 8601) or a number of seconds since midnight",
+    "datetime.timedelta": "a number of seconds (a float or an int)",
+    "decimal.Decimal": "an int of the smallest unit (cents) or the number's text (a str)",
+    "uuid.UUID": "its text (a str)",
+    "builtins.bytes": "text (a str: base64 or hex)",
+    "builtins.bytearray": "text (a str: base64 or hex)",
+    "builtins.memoryview": "text (a str: base64 or hex)",
+    "builtins.complex": "a tuple[float, float]",
+}
+
+
+def state_type_problems(cls: type[Any]) -> list[str]:
+    """What in the field types of the state class ``cls`` (and of the attrs classes they
+    name) JSON cannot round-trip, one string each naming the field: a type with no JSON
+    form (a ``date``, ``Decimal``, ``bytes``...), a map key type whose keys JSON object keys
+    cannot give back (see ``_key_form``), a union holding an enum whose values another
+    member reads as well (see ``_union_problem``). Annotations must resolve (see
+    :func:`prepare_state`)."""
+    problems: list[str] = []
+    _check_fields(cls, "", problems, set())
+    return problems
+
+
+def _check_fields(cls: Any, prefix: str, problems: list[str], seen: set[Any]) -> None:
+    # An attrs class or a dataclass (cattrs reads both by their fields).
+    origin = get_origin(cls) or cls
+    if origin in seen:
+        return
+    seen.add(origin)
+    try:
+        hints = get_type_hints(origin)
+    except Exception:  # a class the codec reads on its own terms (a generic, say)
+        return
+    names = (
+        [f.name for f in attrs.fields(origin)]
+        if attrs.has(origin)
+        else [f.name for f in dataclasses.fields(origin)]
+    )
+    for name in names:
+        if name in hints:
+            _check_type(hints[name], prefix + name, problems, seen)
+
+
+def _check_type(t: Any, where: str, problems: list[str], seen: set[Any]) -> None:
+    t = _unwrap(t)
+    if t is Any or t is object or isinstance(t, TypeVar) or _is_json(t):
+        return
+    origin, args = get_origin(t), get_args(t)
+    if origin is Literal:
+        return
+    if origin in (Union, UnionType):
+        reason = _union_problem([_unwrap(a) for a in args])
+        if reason is not None:
+            problems.append(f"field {where!r} ({_type_name(t)}): {reason}")
+        for arg in args:
+            _check_type(arg, where, problems, seen)
+        return
+    if (t is FrozenMap or origin is FrozenMap or is_mapping(t)) and len(args) == 2:
+        form = _key_form(args[0])
+        if isinstance(form, str):
+            problems.append(
+                f"field {where!r} ({_type_name(t)}): its keys cannot round-trip through JSON,"
+                f" whose object keys are strings: {form} (key it by str, int, float, bool, an"
+                " enum or a Literal)"
+            )
+        _check_type(args[1], where, problems, seen)
+        return
+    if origin is not None and not attrs.has(origin):
+        for arg in args:
+            if arg is not Ellipsis:
+                _check_type(arg, where, problems, seen)
+        return
+    if attrs.has(origin or t) or dataclasses.is_dataclass(origin or t):
+        _check_fields(t, where + ".", problems, seen)
+        return
+    if not isinstance(t, type) or issubclass(t, _JSON_LEAVES):
+        return
+    for base in t.__mro__:
+        instead = _NO_JSON.get(f"{base.__module__}.{base.__qualname__}")
+        if instead is not None:
+            problems.append(
+                f"field {where!r} ({t.__name__}): JSON has no {base.__name__} the codec"
+                f" reads back; hold {instead}"
+            )
+            return
+    if not issubclass(t, _COLLECTIONS):
+        problems.append(
+            f"field {where!r} ({t.__name__}): the codec has no JSON form for a"
+            f" {t.__name__} it reads back; hold what JSON holds (a str, int, float, bool,"
+            " datetime, enum, attrs class or dataclass, tuple, FrozenMap or JsonValue)"
+        )
+
+
+#: The classes a value of which is a JSON scalar, or read from one (subclasses too).
+_JSON_LEAVES: Final = (str, int, float, Enum, datetime, type(None))
+#: Collections named bare (``tuple``, ``FrozenMap``): they hold JSON values.
+_COLLECTIONS: Final = (Mapping, Sequence, AbstractSet)
+
+
+def _json_values(t: Any) -> list[object] | None:
+    # The JSON values an enum's members are written as (their values); ``None`` for any
+    # other type.
+    if isinstance(t, type) and issubclass(t, Enum):
+        return [m.value for m in t]
+    return None
+
+
+def _reads(t: Any, value: object) -> bool:
+    """Whether a union member of type ``t`` reads the JSON value ``value``, as the strict
+    hooks do (``True`` is no int, ``1`` is a float)."""
+    if t is Any or t is object or _is_json(t):
+        return True
+    enum_values = _json_values(t)
+    if enum_values is not None:
+        return any(type(v) is type(value) and v == value for v in enum_values)
+    if get_origin(t) is Literal:
+        literal = [a.value if isinstance(a, Enum) else a for a in get_args(t)]
+        return any(type(v) is type(value) and v == value for v in literal)
+    kind = type(value)
+    if t is datetime:
+        return kind is str and _is_time_key(str(value))
+    if isinstance(t, type) and not issubclass(t, Enum):
+        if kind is bool:
+            return issubclass(t, bool)
+        if kind is int:
+            return issubclass(t, int | float) and not issubclass(t, bool)
+        if kind is float:
+            return issubclass(t, float)
+        if kind is str:
+            return issubclass(t, str)
+    return False
+
+
+def _union_problem(members: list[Any]) -> str | None:
+    """Why a union holding an enum cannot round-trip, if it cannot: its members are tried in
+    order when a value is read, and an enum member is written as its value, so another member
+    that reads the same value (``str`` for a str-valued enum, ``int`` for an int-valued one,
+    a second enum sharing a value) would give back one where the other was written."""
+    for i, e in enumerate(members):
+        values = _json_values(e)
+        if values is None:
+            continue
+        for j, other in enumerate(members):
+            if j == i or other is type(None):
+                continue
+            shared = [v for v in values if _reads(other, v)]
+            if shared:
+                return (
+                    f"{e.__name__} is written as its values, and {_type_name(other)} reads"
+                    f" {shared[0]!r} too: a value of one would come back as the other (hold"
+                    " the enum alone, or tell the two apart with attrs classes)"
+                )
+    return None
 
 
 def _no_fields(data: object, cls: type[Any]) -> Any:

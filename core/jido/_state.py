@@ -153,6 +153,44 @@ def apply_ops(state: Any, ops: Iterable[StateOp]) -> Any:
     return state
 
 
+def new_state(cls: type[Any], values: Mapping[str, Any]) -> Any:
+    """An instance of the state class ``cls`` made from ``values``: its fields without
+    defaults given by them (each written as ``SetState`` writes a field), the others
+    merged over their defaults as ``SetState`` merges them.
+
+    Raises:
+        StateOpError: ``values`` lacks a field ``cls`` has no default for, names a field
+            ``cls`` does not have, or holds a value a field refuses.
+    """
+    given = SetState(values).values
+    required = [f for f in attrs.fields(cls) if f.init and f.default is attrs.NOTHING]
+    missing = [str(f.name) for f in required if f.name not in given]
+    if missing:
+        names = ", ".join(repr(n) for n in missing)
+        raise StateOpError(
+            f"{cls.__name__} has no default for {names}: the mapping must give"
+            f" {'it' if len(missing) == 1 else 'them'}",
+            (),
+        )
+    types = _field_types(cls)
+    first = {
+        str(f.alias): _written(
+            given[f.name],
+            types.get(f.name, Any),
+            (f.name,),
+            f"{cls.__name__}.{f.name}",
+            converts=f.converter is not None,
+        )
+        for f in required
+    }
+    try:
+        state = cls(**first)
+    except (TypeError, ValueError) as exc:
+        raise StateOpError(f"rejected by {cls.__name__}: {exc}", ()) from None
+    rest = {k: v for k, v in given.items() if k not in {f.name for f in required}}
+    return apply_ops(state, [SetState(rest)]) if rest else state
+
+
 def _fields(obj: Any) -> dict[str, attrs.Attribute[Any]]:
     return {str(f.name): f for f in attrs.fields(type(obj))}
 

@@ -65,7 +65,8 @@ class AgentMachine(RuleBasedStateMachine):
             :class:`SyncRuntime` (without one, a custom directive is a ``DIRECTIVE``
             problem, which fails the test unless ``allow_problems`` allows it).
         initial_state: the agent's initial state (an instance of the state class, or a
-            mapping merged over its defaults); ``None`` for the defaults.
+            mapping merged over its defaults, which gives the fields without defaults, as
+            ``AgentSpec.new`` takes it); ``None`` for the defaults.
         allow_problems: which problems executing directives are expected: ``False`` (none,
             the default), ``True`` (any), or a collection of :class:`~jido.ProblemKind`.
             ``Error`` directives (the agent refusing bad data: no route, bad params...) are
