@@ -690,8 +690,10 @@ class RedisStorage:
         server answers): one the server never ran is marked so that it never will, and one
         it ran after all is taken out of the journal again (logged at WARNING). Either way
         its signals were refused, as the error raised here says, and sending them again is
-        handled. Only a store closed, or a process ended, before the server answers again
-        leaves it unknown (logged at ERROR by :meth:`release`)."""
+        handled. It stays unknown only if the store is released, or its process ends,
+        before the server answers again (logged at ERROR by :meth:`release`), or if the
+        server ran it more than 30 s before it is settled, when the server no longer holds
+        what it did (logged at ERROR)."""
         import redis
 
         batch = uuid.uuid4().hex
