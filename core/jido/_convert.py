@@ -36,6 +36,7 @@ from cattrs.cols import (
     is_any_set,
     is_frozenset,
     is_mapping,
+    is_namedtuple,
     is_sequence,
     list_structure_factory,
 )
@@ -430,6 +431,19 @@ def _make(*, detailed: bool = True, forbid_extra: bool = False) -> cattrs.Conver
         return is_sequence(t) or is_any_set(t) or get_origin(t) is tuple
 
     c.register_structure_hook_factory(is_array, structure_array)
+
+    # A NamedTuple, as the fixed tuple of its fields' types: cattrs reads those from its
+    # annotations as written, strings under ``from __future__ import annotations``.
+    def structure_namedtuple(cl: Any, conv: cattrs.Converter) -> Any:
+        try:
+            hints = get_type_hints(cl)
+        except (NameError, TypeError):  # a name only the defining scope knew
+            hints = dict(cl.__annotations__)
+        fixed: Any = tuple.__class_getitem__(tuple(hints[f] for f in cl._fields))
+        inner = conv.get_structure_hook(fixed)
+        return lambda value, _: cl(*inner(value, fixed))
+
+    c.register_structure_hook_factory(is_namedtuple, structure_namedtuple)
 
     # Unions of anything but attrs classes (``int | str``): cattrs has no hook for them. The
     # members are tried in order; the strict scalar hooks above make the first fit the only
