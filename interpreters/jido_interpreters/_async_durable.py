@@ -875,9 +875,12 @@ async def _restore(
             # Submitted after the emits above were, so journalled after them: a snapshot
             # at ``last_seq`` never skips a re-delivery that was not yet durable. (Not for
             # an agent with a link unwritten: the next recovery upgrades it again.)
+            # With what the new spec declares (replay does not say): the next upgrade
+            # reconciles its own with these.
             srv.since_snapshot = 0
+            box = attrs.evolve(outbox, declared=srv.declared)
             rt._commit().post(
-                "snapshot", snapshot_record(srv.agent, spec, srv.last_seq, outbox, rt._codec)
+                "snapshot", snapshot_record(srv.agent, spec, srv.last_seq, box, rt._codec)
             )
     return tuple(rec.agent_id for rec, *_ in started if not rt._servers[rec.agent_id].stopped)
 
