@@ -504,3 +504,92 @@ def test_an_adoption_whose_link_was_written_is_announced_once(
     journalled: told by the recovery; cut after that notice, not told again."""
     got = _same_as_uncut(backend, uncut, FREE, [("root", "do.adopt")], CUTS[cut])
     assert got["root"][0] == ("adopt", "jido.agent.child.started:f:None")
+
+
+ESCALATING = {**RESTART_ONCE, "leaf": AgentOptions(on_parent_death="orphan")}
+ESCALATION_CUTS: dict[str, Callable[[Write], bool]] = {
+    "after-stopped": lambda w: w == ("stopped", "root/k"),
+    "after-unlink": lambda w: w == ("parent", "root/k/l->None"),
+}
+
+
+@pytest.mark.parametrize("cut", sorted(ESCALATION_CUTS))
+def test_an_escalation_past_the_restart_limit_is_a_stop_by_its_crash(
+    backend: Backend, uncut: Backend, cut: str
+) -> None:
+    """The escalation past ``max_restarts`` is a stop by the journalled crash, as a
+    ``Stop`` is: its parent's ``child.exit`` and its orphan's notice are journalled before
+    storage unlinks the orphan and marks it stopped, so a cut after either write loses
+    neither (the recovery escalates again; a repeat has the same id, and is dropped)."""
+    got = _same_as_uncut(
+        backend,
+        uncut,
+        HIRED,
+        [("root", "do.hire"), ("root/k", "do.hire"), ("root/k", "do.boom"), ("root/k", "do.boom")],
+        ESCALATION_CUTS[cut],
+        options=ESCALATING,
+    )
+    assert got["root"][0][-1] == (f"{CHILD_EXIT}:k:restarted 1 times within 60s: ValueError: boom")
+    assert got["root/k/l"][:2] == (
+        ("jido.agent.orphaned:l:restarted 1 times within 60s: ValueError: boom",),
+        None,
+    )
+
+
+ORPHANS = {
+    "kid": AgentOptions(on_parent_death="orphan"),
+    "leaf": AgentOptions(on_parent_death="orphan"),
+}
+
+
+async def _stop_middle(rt: AsyncRuntime) -> None:
+    await rt.stop("root/k", "gone")
+
+
+@pytest.mark.parametrize("notice", ["journalled", "not-journalled"])
+def test_an_orphan_of_a_stop_in_no_journal_is_told_once(backend: Backend, notice: str) -> None:
+    """``stop`` of a parent with an orphan: cut right after the orphan's notice was
+    journalled, or after its unlink, its notice stands and is not repeated."""
+    last = (
+        _appended("root/k/l", "orphaned")
+        if notice == "journalled"
+        else (lambda w: w == ("parent", "root/k/l->None"))
+    )
+    store = _KilledAfter(backend.open(), last)
+    asyncio.run(
+        _run(store, HIRED, [("root", "do.hire"), ("root/k", "do.hire")], ORPHANS, _stop_middle)
+    )
+    assert store.dead
+    got = asyncio.run(_recovered(backend, ORPHANS))
+    assert got["root/k/l"] == (("jido.agent.orphaned:l:gone",), None, {})
+    assert asyncio.run(_recovered(backend, ORPHANS)) == got
+
+
+@pytest.mark.parametrize("notice", ["journalled", "not-journalled"])
+def test_an_orphan_a_recovery_tells_is_told_once(backend: Backend, notice: str) -> None:
+    """``stop`` of a parent cut right after storage marked it stopped: the recovery tells
+    its orphan, and is itself cut right after the notice was journalled, or after the
+    unlink; the next recovery leaves it told once."""
+    store = _KilledAfter(backend.open(), lambda w: w == ("stopped", "root/k"))
+    asyncio.run(
+        _run(store, HIRED, [("root", "do.hire"), ("root/k", "do.hire")], ORPHANS, _stop_middle)
+    )
+    assert store.dead
+    last = (
+        _appended("root/k/l", "orphaned")
+        if notice == "journalled"
+        else (lambda w: w == ("parent", "root/k/l->None"))
+    )
+
+    async def cut() -> None:
+        again = _KilledAfter(backend.open(), last)
+        rt = AsyncRuntime(SPECS, storage=again, options=ORPHANS)
+        await rt.restore()
+        await rt.wait_idle(timeout=5)
+        assert again.dead
+        await rt.shutdown()
+
+    asyncio.run(cut())
+    got = asyncio.run(_recovered(backend, ORPHANS))
+    assert got["root/k/l"] == (("jido.agent.orphaned:l:unknown",), None, {})
+    assert asyncio.run(_recovered(backend, ORPHANS)) == got

@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from jido import ORPHANED, Agent, AgentSpec, Cron, Directive, Schedule, Signal, ToAgent, ToSink
+from jido import Agent, AgentSpec, Cron, Directive, Schedule, Signal, ToAgent, ToSink
 
 from . import _async_supervision as supervision
 from ._async_directives import (
@@ -923,12 +923,14 @@ def _children(
 
 def _bereft(rt: AsyncRuntime, srv: Server, parent_id: str, tag: str) -> None:
     """A child stored linked to a parent storage marks stopped: a stop that is in no
-    journal (``stop``, a crash policy) marks the parent first and each child after it, and a
-    crash came between. The child follows its ``on_parent_death`` now, as it would have:
-    it stops (``parent <id> stopped``), or is unlinked, in storage too, and, for
-    ``"orphan"``, told with ``jido.agent.orphaned``, whose ``reason`` is ``unknown`` (the
-    parent's was not stored). Neither its unlink nor its notice was written (they follow
-    the mark, in order), so it is told once."""
+    journal (``stop``, a crash in a directive handler) marks the parent first and then
+    deals with each child, and a crash came between. The child follows its
+    ``on_parent_death`` now, as it would have: it stops (``parent <id> stopped``), or is
+    unlinked, in storage too, and, for ``"orphan"``, told with ``jido.agent.orphaned``,
+    whose ``reason`` is ``unknown`` (the parent's was not stored). The notice is journalled
+    before the unlink, with the id the live stop gives it (``supervision.orphaned``): a
+    crash between the two, here or live, leaves the child linked, and the notice sent again
+    is dropped by its journal. So it is told once."""
     if srv.stopped:
         return
     policy = srv.options.on_parent_death
@@ -936,11 +938,10 @@ def _bereft(rt: AsyncRuntime, srv: Server, parent_id: str, tag: str) -> None:
         supervision.stop(rt, srv, f"parent {parent_id} stopped")
         return
     agent_id = srv.agent.id
-    rt._commit().post("parent", (agent_id, None, None))
     if policy == "orphan":
-        rt._system_to(
-            agent_id, ORPHANED, {"parent_id": parent_id, "tag": tag, "reason": "unknown"}, parent_id
-        )
+        data = {"parent_id": parent_id, "tag": tag, "reason": "unknown"}
+        rt._deliver(agent_id, supervision.orphaned(rt, parent_id, agent_id, tag, data))
+    rt._commit().post("parent", (agent_id, None, None))
 
 
 def _stop_children(rt: AsyncRuntime, parent: Server, plan: Replayed) -> None:
