@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -593,3 +594,36 @@ def test_an_orphan_a_recovery_tells_is_told_once(backend: Backend, notice: str) 
     got = asyncio.run(_recovered(backend, ORPHANS))
     assert got["root/k/l"] == (("jido.agent.orphaned:l:unknown",), None, {})
     assert asyncio.run(_recovered(backend, ORPHANS)) == got
+
+
+def test_restarts_are_timed_on_the_runtime_clock(backend: Backend, uncut: Backend) -> None:
+    """``Restart(max_restarts=1, within=60)`` and an injected clock moved on two minutes
+    between two crashes: live, the second is out of the first's window and restarts the
+    agent again, as a recovery cut right after its signal was journalled judges it (on
+    the journal's times, from the same clock)."""
+    now = [datetime(2026, 1, 1, tzinfo=UTC)]
+    once = {"kid": AgentOptions(error_policy=Restart(max_restarts=1, within=60.0))}
+
+    async def run(store: Storage) -> None:
+        rt = AsyncRuntime(SPECS, storage=store, options=once, clock=lambda: now[0])
+        await rt.start(KID, "k")
+        await rt.cast("k", rt.signal("do.boom"))
+        await rt.wait_idle(timeout=5)
+        now[0] += timedelta(minutes=2)
+        await rt.cast("k", rt.signal("do.boom"))
+        await rt.wait_idle(timeout=5)
+        await rt.shutdown()
+
+    async def recovered(store: Storage) -> dict[str, Any]:
+        async with AsyncRuntime(SPECS, storage=store, options=once, clock=lambda: now[0]) as rt:
+            await rt.restore()
+            await rt.wait_idle(timeout=5)
+            return _seen(rt)
+
+    cut = _KilledAfter(backend.open(), _nth(2, _appended("k", '"do.boom"')))
+    asyncio.run(run(cut))
+    assert cut.dead
+    asyncio.run(run(uncut.open()))
+    whole = asyncio.run(recovered(uncut.open()))
+    assert [s.split(":")[0] for s in whole["k"][0]] == ["jido.agent.restarted"] * 2
+    assert asyncio.run(recovered(backend.open())) == whole

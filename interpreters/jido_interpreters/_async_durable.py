@@ -29,7 +29,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-import time
 from collections.abc import Mapping
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -384,13 +383,11 @@ def snapshot_at_shutdown(rt: AsyncRuntime, srv: Server) -> None:
 
 def _outbox(rt: AsyncRuntime, srv: Server) -> Outbox:
     """What a snapshot of ``srv`` records as outstanding, with its restarts within its
-    policy's window, from monotonic seconds to the wall-clock ones a recovery (of another
-    process, another clock) reads."""
+    policy's window (on the runtime's clock, as replay reads them)."""
     box = srv.outbox()
     if not srv.restarts:
         return box
-    offset = rt._clock().timestamp() - time.monotonic()
-    return attrs.evolve(box, restarts=tuple(t + offset for t in srv.restarts))
+    return attrs.evolve(box, restarts=tuple(srv.restarts))
 
 
 def _snapshot(rt: AsyncRuntime, srv: Server) -> None:
@@ -715,9 +712,7 @@ async def _restore(
         # The replayed tail counts toward the next snapshot: otherwise a runtime restarted
         # more often than every ``snapshot_every`` signals never snapshots again.
         srv.since_snapshot = tails[rec.agent_id]
-        if plan.outbox.restarts:
-            offset = time.monotonic() - rt._clock().timestamp()
-            srv.restarts.extend(t + offset for t in plan.outbox.restarts)
+        srv.restarts.extend(plan.outbox.restarts)
         # Journalled after a restarting crash whose notice was cut off: not handled yet
         # (see _durable.replay), so handled now, after the notice (sent below), in order.
         for position, sig in plan.pending:

@@ -41,8 +41,9 @@ class Server:
         effects: its running effects.
         quiet: futures of callers waiting for it to have nothing queued, running or being
             journalled (see :meth:`notify_quiet`).
-        restarts: monotonic times of its recent crashes under a ``Restart`` policy (those
-            within its window count toward ``max_restarts``).
+        restarts: times of its recent crashes under a ``Restart`` policy, in epoch seconds
+            on the runtime's clock, as replay times them (those within its window count
+            toward ``max_restarts``).
         stopped: it stopped for good, or was hibernated; its loop has ended or is ending.
         out_invokes, out_schedules, out_crons, out_sensors: what a snapshot must remember (its
             :meth:`outbox`), kept only when the runtime is durable.

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Collection, Mapping
 from typing import TYPE_CHECKING, assert_never
 
@@ -66,7 +65,8 @@ def crash(
         extra={"jido": {"agent": agent_id, "signal": sig.id, "policy": type(policy).__name__}},
     )
     cause = sig if in_step else None
-    outcome, reason = judge(policy, exc, srv.restarts, time.monotonic())
+    # On the runtime's clock, as replay judges it (by when ``sig`` was journalled).
+    outcome, reason = judge(policy, exc, srv.restarts, rt._clock().timestamp())
     match outcome:
         case "continued":
             pass

@@ -247,8 +247,9 @@ class Outbox:
         schedules: ``(due, signal)``, due in wall-clock epoch seconds.
         crons: registered cron jobs, by job id.
         sensors: running sensors, by tag.
-        restarts: when (wall-clock epoch seconds) a ``Restart`` policy restarted the agent,
-            those within its window: its budget goes on after a recovery.
+        restarts: when (epoch seconds on the runtime's clock) a ``Restart`` policy
+            restarted the agent, those within its window: its budget goes on after a
+            recovery.
         declared: the schedules and cron jobs its spec declared (``AgentSpec.startup``)
             when the snapshot was taken, or ``None`` (a snapshot written before they were
             kept): what an upgrade reconciles with the new spec's (:func:`reconciled`).
