@@ -89,6 +89,21 @@ def boom(state: Log, _: NoParams, ctx: Context) -> ActionResult[Log]:
     raise ValueError("boom")
 
 
+@action(params=NoParams)
+def replace(state: Log, _: NoParams, ctx: Context) -> ActionResult[Log]:
+    return ok(Log((*state.seen, "replace")), stop_child("k"), spawn_agent("kid", "k"))
+
+
+@action(params=NoParams)
+def renew(state: Log, _: NoParams, ctx: Context) -> ActionResult[Log]:
+    return ok(Log((*state.seen, "renew")), stop_child("k"), spawn_agent("kid", "k", id="k2"))
+
+
+@action(params=NoParams)
+def swap(state: Log, _: NoParams, ctx: Context) -> ActionResult[Log]:
+    return ok(Log((*state.seen, "swap")), stop_child("k"), adopt_child("free", "k"))
+
+
 LIFE = Route(pattern="jido.agent.**", target=note)
 ROOT = AgentSpec(
     name="root",
@@ -98,6 +113,9 @@ ROOT = AgentSpec(
         Route(pattern="do.fire", target=fire),
         Route(pattern="do.quit", target=quit_),
         Route(pattern="do.adopt", target=adopt),
+        Route(pattern="do.replace", target=replace),
+        Route(pattern="do.renew", target=renew),
+        Route(pattern="do.swap", target=swap),
         LIFE,
     ],
 )
@@ -106,6 +124,7 @@ KID = AgentSpec(
     state=Log,
     routes=[
         Route(pattern="do.hire", target=hire),
+        Route(pattern="do.note", target=note),
         Route(pattern="do.boom", target=boom),
         LIFE,
     ],
@@ -627,3 +646,79 @@ def test_restarts_are_timed_on_the_runtime_clock(backend: Backend, uncut: Backen
     whole = asyncio.run(recovered(uncut.open()))
     assert [s.split(":")[0] for s in whole["k"][0]] == ["jido.agent.restarted"] * 2
     assert asyncio.run(recovered(backend.open())) == whole
+
+
+def _register(agent_id: str, n: int) -> Callable[[Write], bool]:
+    """The last write: the ``n``-th registration of ``agent_id``."""
+    return _nth(n, lambda w: w == ("register", agent_id))
+
+
+def _replace_cut(cut: str) -> Callable[[Write], bool]:
+    """The last write of a run whose third step replaces child ``k`` (made afresh: an
+    ``_nth`` counts)."""
+    match cut:
+        case "step":  # the replacing step (the spawning one is before it)
+            return _nth(2, _appended("root", '"do.'))
+        case "exit":
+            return _appended("root", "child.exit")
+        case "stopped":
+            return lambda w: w == ("stopped", "root/k")
+        case "registered":
+            return _register("root/k", 2)
+        case _:
+            return _register("k2", 1)
+
+
+REPLACEMENTS = {"do.replace": "root/k", "do.renew": "k2"}
+
+
+@pytest.mark.parametrize(
+    ("step", "cut"),
+    [
+        *((step, cut) for step in REPLACEMENTS for cut in ("step", "exit", "stopped")),
+        ("do.replace", "registered"),
+        ("do.renew", "registered-new"),
+    ],
+)
+def test_a_child_replaced_in_one_step_is_replaced_after_a_crash(
+    backend: Backend, uncut: Backend, step: str, cut: str
+) -> None:
+    """``[stop_child("k"), spawn_agent("kid", "k")]``, the new child under the old one's id
+    (``root/k``) or another: cut after any write of that step, the recovery stops the old
+    child (its state gone), spawns the new one and tells the parent of both, once each, in
+    order."""
+    new = REPLACEMENTS[step]
+    last = _replace_cut(cut)
+    got = _same_as_uncut(
+        backend, uncut, HIRED, [("root", "do.hire"), ("root/k", "do.note"), ("root", step)], last
+    )
+    assert got["root"][0][-3:] == (
+        step.removeprefix("do."),
+        f"{CHILD_EXIT}:k:normal",
+        "jido.agent.child.started:k:None",
+    )
+    assert got[new] == ((), "root", {})
+    assert set(got) == {"root", "root/l", new}
+
+
+@pytest.mark.parametrize("cut", ["step", "exit", "stopped"])
+def test_a_child_replaced_by_an_adoption_is_replaced_after_a_crash(
+    backend: Backend, uncut: Backend, cut: str
+) -> None:
+    """``[stop_child("k"), adopt_child("free", "k")]`` cut after a write of the stop: the
+    recovery stops the old child, then makes the adoption, as live."""
+    last = _replace_cut(cut)
+    got = _same_as_uncut(
+        backend,
+        uncut,
+        FREE,
+        [("root", "do.hire"), ("root", "do.swap")],
+        last,
+    )
+    assert got["root"][0][-3:] == (
+        "swap",
+        f"{CHILD_EXIT}:k:normal",
+        "jido.agent.child.started:k:None",
+    )
+    assert got["free"][1] == "root"
+    assert "root/k" not in got

@@ -51,6 +51,7 @@ from ._async_errors import NotDurable, RuntimeClosed, unknown
 from ._async_server import RESENT, Hibernated, Queued, Server
 from ._cron import cron_over
 from ._durable import (
+    ChildStop,
     Outbox,
     Replayed,
     decode_agent,
@@ -772,6 +773,10 @@ async def _restore(
             rt._servers[child.parent[0]].children[child.parent[1]] = child_id
     for srv, parent_id, tag in bereft:
         _bereft(rt, srv, parent_id, tag)
+    # Children replaced (a StopChild, then a spawn or adoption under its tag): the old one
+    # stopped first, as live, so that its tag (and id) is free for the new one.
+    for rec, _, plan, _, _ in started:
+        _replaced(rt, rt._servers[rec.agent_id], plan)
     # Adoptions whose link the crash kept from storage (see _adopt): made again, and written.
     for rec, _, plan, _, _ in started:
         adopter = rt._servers[rec.agent_id]
@@ -897,12 +902,25 @@ def _children(
     the id for another agent is the refusal of a registration the crash kept the parent
     from hearing of; nothing is said.) The notice is journalled as any lifecycle signal,
     so a later recovery finds it and does not announce the child twice.
+
+    A spawn replacing a child its parent stopped (see :func:`_replaced`), unannounced, whose
+    id storage holds for an agent stopped (the old child, or the new one stopped just now)
+    is spawned afresh: live, the old one was marked stopped before the new one was
+    registered.
     """
     parent_id = parent.agent.id
-    for d, announced in zip(plan.spawns, plan.announced, strict=True):
+    for d, announced, replacing in zip(plan.spawns, plan.announced, plan.replacing, strict=True):
         child_id = spawned_id(parent_id, d)
         rec = stored.get(child_id)
-        if rec is None:
+        old = rt._servers.get(child_id)
+        if (
+            replacing
+            and not announced
+            and isinstance(rec, AgentRecord)
+            and (rec.stopped or (old is not None and old.stopped))
+        ):
+            execute(rt, parent, None, (d,))
+        elif rec is None:
             if announced:
                 respawn(rt, parent, d)
             else:
@@ -940,19 +958,55 @@ def _bereft(rt: AsyncRuntime, srv: Server, parent_id: str, tag: str) -> None:
 
 
 def _stop_children(rt: AsyncRuntime, parent: Server, plan: Replayed) -> None:
-    """Carry out again the ``StopChild`` directives of the replayed steps whose child is
-    still linked to ``parent``: live, the child is marked stopped in storage only after
-    its parent's ``child.exit`` (whose id derives from the stopping signal, so a repeat is
-    dropped), and a crash before that mark brings it back linked."""
-    for d, cause in plan.stop_children:
-        child_id = parent.children.get(d.tag)
-        if child_id is None:
+    """Carry out again the ``StopChild`` directives of the replayed steps that replaced no
+    child (see :func:`_replaced` for those) whose child is still linked to ``parent``:
+    live, the child is marked stopped in storage only after its parent's ``child.exit``
+    (whose id derives from the stopping signal, so a repeat is dropped), and a crash
+    before that mark brings it back linked."""
+    for stop in plan.stop_children:
+        if stop.then is None:
+            _stop_child(rt, parent, stop, parent.children.get(stop.directive.tag))
+
+
+def _replaced(rt: AsyncRuntime, parent: Server, plan: Replayed) -> None:
+    """Carry out again the ``StopChild`` directives of the replayed steps that a spawn or
+    adoption under their tag followed, before those are finished (see :func:`_children`):
+    live, the old child was stopped (its parent's ``child.exit``, then its mark) before
+    the new one was registered or linked, and its parent's ``child.started`` journalled.
+
+    With that notice journalled the stop was done. Otherwise the child stopped is the one
+    its ``child.exit`` names, if journalled, else the one linked under the tag: the old
+    child, still stored running, or (the id reused, ``parent/tag`` by default) maybe the
+    new one, registered before the crash, which has handled nothing yet; it is stopped
+    and spawned afresh, which comes to the same (its ``child.exit`` has the old stop's id,
+    and is dropped). An adoptee linked under the tag already is the new child, not
+    stopped. (So a ``StopChild`` that found no child, followed by a spawn of the id under
+    its tag cut off before its notice, tells the parent of an exit it was not told live.)
+    """
+    if parent.stopped:
+        return
+    for stop in plan.stop_children:
+        if stop.then is None or stop.then_told:
             continue
-        child = rt._servers.get(child_id)
-        if child is not None and not child.stopped:
-            supervision.stop(rt, child, d.reason, cause)
-        elif child_id in rt._hibernated:
-            supervision.stop_hibernated(rt, child_id, d.reason, cause)
+        target = stop.stopped or parent.children.get(stop.directive.tag)
+        adopted = stop.then in {d.child_id for d in plan.adoptions}
+        if target is None or (stop.stopped is None and adopted and target == stop.then):
+            continue
+        _stop_child(rt, parent, stop, target)
+
+
+def _stop_child(rt: AsyncRuntime, parent: Server, stop: ChildStop, child_id: str | None) -> None:
+    """Stop ``child_id``, as ``stop`` did, if it is still linked to ``parent`` under its
+    tag, running or hibernated."""
+    if child_id is None:
+        return
+    d, link = stop.directive, (parent.agent.id, stop.directive.tag)
+    child = rt._servers.get(child_id)
+    if child is not None and not child.stopped:
+        if child.parent == link:
+            supervision.stop(rt, child, d.reason, stop.cause)
+    elif (hib := rt._hibernated.get(child_id)) is not None and hib.parent == link:
+        supervision.stop_hibernated(rt, child_id, d.reason, stop.cause)
 
 
 def _replay(
