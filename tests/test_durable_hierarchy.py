@@ -104,6 +104,16 @@ def swap(state: Log, _: NoParams, ctx: Context) -> ActionResult[Log]:
     return ok(Log((*state.seen, "swap")), stop_child("k"), adopt_child("free", "k"))
 
 
+#: The clock a test injects, which a slow step moves on (see ``slow_boom``).
+CLOCK = [datetime(2026, 1, 1, tzinfo=UTC)]
+
+
+@action(params=NoParams)
+def slow_boom(state: Log, _: NoParams, ctx: Context) -> ActionResult[Log]:
+    CLOCK[0] += timedelta(minutes=2)  # a step that takes two minutes, then crashes
+    raise ValueError("boom")
+
+
 LIFE = Route(pattern="jido.agent.**", target=note)
 ROOT = AgentSpec(
     name="root",
@@ -126,6 +136,7 @@ KID = AgentSpec(
         Route(pattern="do.hire", target=hire),
         Route(pattern="do.note", target=note),
         Route(pattern="do.boom", target=boom),
+        Route(pattern="do.slow", target=slow_boom),
         LIFE,
     ],
 )
@@ -615,31 +626,38 @@ def test_an_orphan_a_recovery_tells_is_told_once(backend: Backend, notice: str) 
     assert asyncio.run(_recovered(backend, ORPHANS)) == got
 
 
-def test_restarts_are_timed_on_the_runtime_clock(backend: Backend, uncut: Backend) -> None:
+@pytest.mark.parametrize("moved", ["between", "in-step"])
+def test_restarts_are_timed_on_the_runtime_clock(
+    backend: Backend, uncut: Backend, moved: str
+) -> None:
     """``Restart(max_restarts=1, within=60)`` and an injected clock moved on two minutes
-    between two crashes: live, the second is out of the first's window and restarts the
-    agent again, as a recovery cut right after its signal was journalled judges it (on
-    the journal's times, from the same clock)."""
-    now = [datetime(2026, 1, 1, tzinfo=UTC)]
+    between the journalling of two crashing signals: between the two steps, or by the
+    first step itself (a slow one), so that the second crash comes when the first did.
+    Live, the second is judged out of the first's window, by when each signal was
+    journalled, and restarts the agent again, as a recovery cut right after its signal
+    was journalled judges it (on the journal's times, from the same clock)."""
+    CLOCK[0] = datetime(2026, 1, 1, tzinfo=UTC)
     once = {"kid": AgentOptions(error_policy=Restart(max_restarts=1, within=60.0))}
+    first = "do.boom" if moved == "between" else "do.slow"
 
     async def run(store: Storage) -> None:
-        rt = AsyncRuntime(SPECS, storage=store, options=once, clock=lambda: now[0])
+        rt = AsyncRuntime(SPECS, storage=store, options=once, clock=lambda: CLOCK[0])
         await rt.start(KID, "k")
-        await rt.cast("k", rt.signal("do.boom"))
+        await rt.cast("k", rt.signal(first))
         await rt.wait_idle(timeout=5)
-        now[0] += timedelta(minutes=2)
+        if moved == "between":
+            CLOCK[0] += timedelta(minutes=2)
         await rt.cast("k", rt.signal("do.boom"))
         await rt.wait_idle(timeout=5)
         await rt.shutdown()
 
     async def recovered(store: Storage) -> dict[str, Any]:
-        async with AsyncRuntime(SPECS, storage=store, options=once, clock=lambda: now[0]) as rt:
+        async with AsyncRuntime(SPECS, storage=store, options=once, clock=lambda: CLOCK[0]) as rt:
             await rt.restore()
             await rt.wait_idle(timeout=5)
             return _seen(rt)
 
-    cut = _KilledAfter(backend.open(), _nth(2, _appended("k", '"do.boom"')))
+    cut = _KilledAfter(backend.open(), _nth(2, _appended("k", '"do.')))
     asyncio.run(run(cut))
     assert cut.dead
     asyncio.run(run(uncut.open()))

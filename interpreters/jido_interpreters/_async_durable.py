@@ -118,11 +118,12 @@ def journal(
     if srv is not None:
         srv.mailbox.incoming += 1
     holder = srv or rt._hibernated.get(agent_id)
+    entry = _entry(rt, agent_id, sig)
     rt._commit().post(
         "append",
-        _entry(rt, agent_id, sig),
+        entry,
         _appended,
-        (rt, srv, agent_id, sig, reply, written, None if holder is None else holder.life),
+        (rt, srv, agent_id, sig, reply, written, None if holder is None else holder.life, entry[4]),
     )
 
 
@@ -147,16 +148,14 @@ def keep(rt: AsyncRuntime, agent_id: str, sig: Signal) -> None:
     restore of some agents only, or a thaw): its recovery replays it. A failed write is
     logged."""
     rt._add_pending()
-    rt._commit().post(
-        "append",
-        _entry(rt, agent_id, sig),
-        _kept,
-        (rt, agent_id, sig),
-    )
+    entry = _entry(rt, agent_id, sig)
+    rt._commit().post("append", entry, _kept, (rt, agent_id, sig, entry[4]))
 
 
-def _kept(ctx: tuple[AsyncRuntime, str, Signal], seq: object, exc: BaseException | None) -> None:
-    rt, agent_id, sig = ctx
+def _kept(
+    ctx: tuple[AsyncRuntime, str, Signal, float], seq: object, exc: BaseException | None
+) -> None:
+    rt, agent_id, sig, at = ctx
     rt._done_pending()
     if exc is not None:
         failed = NotDurable(agent_id, sig, exc)
@@ -171,9 +170,10 @@ def _kept(ctx: tuple[AsyncRuntime, str, Signal], seq: object, exc: BaseException
     if srv is not None and not srv.stopped:
         if seq > srv.last_seq:
             rt._add_pending()
+            srv.journalled[seq] = at
             srv.mailbox.put_internal((sig, None, seq))
     elif rt._restoring:
-        rt._arriving.setdefault(agent_id, []).append((sig, seq))
+        rt._arriving.setdefault(agent_id, []).append((sig, seq, at))
 
 
 def _appended(
@@ -185,14 +185,15 @@ def _appended(
         asyncio.Future[Agent[Any]] | None,
         asyncio.Future[None] | None,
         object,
+        float,
     ],
     seq: object,
     exc: BaseException | None,
 ) -> None:
     # One function for every signal, its context a tuple: see Committer.post.
-    rt, srv, agent_id, sig, reply, written, life = ctx
+    rt, srv, agent_id, sig, reply, written, life, at = ctx
     failed = None if exc is None else NotDurable(agent_id, sig, exc)
-    _committed(rt, agent_id, sig, reply, seq, failed, life)
+    _committed(rt, agent_id, sig, reply, seq, failed, life, at)
     if srv is not None:
         # Counted on the server it was journalled for (a thaw may have replaced it since).
         srv.mailbox.arrived()
@@ -226,6 +227,7 @@ def _committed(
     seq: object,
     exc: BaseException | None,
     life: object = None,
+    at: float | None = None,
 ) -> None:
     # Called in the order the batch was submitted: mailbox order is journal order.
     srv = rt._servers.get(agent_id)
@@ -287,6 +289,8 @@ def _committed(
                 reply.set_exception(UnknownAgent(agent_id))
         return
     if hib is not None:
+        if at is not None:
+            hib.journalled[seq] = at
         _park(rt, agent_id, hib, (sig, reply, seq))  # still pending: handled after thaw
         return
     if srv is None or srv.stopped:
@@ -295,6 +299,8 @@ def _committed(
         if reply is not None and not reply.done():
             reply.set_exception(UnknownAgent(agent_id))
         return
+    if at is not None:
+        srv.journalled[seq] = at
     srv.mailbox.put_internal((sig, reply, seq))
 
 
@@ -315,13 +321,14 @@ def announce_restart(rt: AsyncRuntime, srv: Server, notice: Signal) -> None:
     srv.mailbox.held = True
     srv.mailbox.incoming += 1
     rt._add_pending()
-    rt._commit().post("append", _entry(rt, agent_id, notice), _notice_appended, (rt, srv))
+    entry = _entry(rt, agent_id, notice)
+    rt._commit().post("append", entry, _notice_appended, (rt, srv, entry[4]))
 
 
 def _notice_appended(
-    ctx: tuple[AsyncRuntime, Server], seq: object, exc: BaseException | None
+    ctx: tuple[AsyncRuntime, Server, float], seq: object, exc: BaseException | None
 ) -> None:
-    rt, srv = ctx
+    rt, srv, at = ctx
     srv.mailbox.arrived()
     notice = srv.notice
     assert notice is not None
@@ -346,6 +353,7 @@ def _notice_appended(
         if srv.quiet:
             srv.notify_quiet()
         return
+    srv.journalled[seq] = at
     srv.mailbox.put_first((notice, None, seq))
 
 
@@ -716,13 +724,15 @@ async def _restore(
         srv.restarts.extend(plan.outbox.restarts)
         # Journalled after a restarting crash whose notice was cut off: not handled yet
         # (see _durable.replay), so handled now, after the notice (sent below), in order.
-        for position, sig in plan.pending:
+        for position, sig, at in plan.pending:
             rt._add_pending()
+            srv.journalled[position] = at
             srv.mailbox.put_internal((sig, None, position))
         if hib is not None:
             del rt._hibernated[rec.agent_id]
             srv.life = hib.life
             srv.restarts = hib.restarts
+            srv.journalled.update(hib.journalled)
             # Its sensors kept running: they are its own again (and are not restarted below).
             srv.sensors, hib.sensors = hib.sensors, {}
             hib.cancel_wakeups()  # its own timers are armed again below
@@ -741,9 +751,10 @@ async def _restore(
             hib.parked.clear()
         rt._servers[rec.agent_id] = srv
         # Kept for it while this restore read storage, after what the restore read.
-        for sig, seq in sorted(rt._arriving.pop(rec.agent_id, ()), key=lambda item: item[1]):
+        for sig, seq, at in sorted(rt._arriving.pop(rec.agent_id, ()), key=lambda item: item[1]):
             if seq > plan.last_seq:
                 rt._add_pending()
+                srv.journalled[seq] = at
                 srv.mailbox.put_internal((sig, None, seq))
         if not plan.stopped:
             srv.task = loop.create_task(
@@ -989,8 +1000,7 @@ def _replaced(rt: AsyncRuntime, parent: Server, plan: Replayed) -> None:
         if stop.then is None or stop.then_told:
             continue
         target = stop.stopped or parent.children.get(stop.directive.tag)
-        adopted = stop.then in {d.child_id for d in plan.adoptions}
-        if target is None or (stop.stopped is None and adopted and target == stop.then):
+        if target is None or (stop.stopped is None and stop.adopts and target == stop.then):
             continue
         _stop_child(rt, parent, stop, target)
 

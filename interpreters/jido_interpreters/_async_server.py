@@ -52,15 +52,21 @@ class Server:
         notice: the ``jido.agent.restarted`` a durable restart is journalling or has
             queued, until it is handled: no snapshot is taken meanwhile (see
             ``_async_durable.announce_restart``).
+        journalled: when (epoch seconds on the runtime's clock) each queued journal entry
+            was journalled, by position: replay times a crash by it, so the live runtime
+            does too (see ``_async_supervision.crash``).
+        at: that time for the entry being handled, if known.
     """
 
     __slots__ = (
         "agent",
+        "at",
         "children",
         "cron_due",
         "crons",
         "declared",
         "effects",
+        "journalled",
         "last_seq",
         "life",
         "mailbox",
@@ -102,6 +108,8 @@ class Server:
         self.effects: set[asyncio.Task[None]] = set()
         self.quiet: list[asyncio.Future[None]] = []
         self.restarts: deque[float] = deque()
+        self.journalled: dict[int, float] = {}
+        self.at: float | None = None
         self.stopped = False
         # What a snapshot must remember (kept only when the runtime is durable).
         self.out_invokes: dict[str, tuple[Invoke, Signal | None]] = {}
@@ -200,11 +208,13 @@ class Hibernated:
         fired: the schedules the wake-ups delivered, by their signal's source and id (not
             re-armed on thaw).
         restarts: when its ``Restart`` policy restarted it (the window's budget goes on).
+        journalled: when each parked entry was journalled, by position (see ``Server``).
     """
 
     __slots__ = (
         "children",
         "fired",
+        "journalled",
         "life",
         "options",
         "parent",
@@ -232,6 +242,7 @@ class Hibernated:
         self.children = children
         self.life = life
         self.parked: list[Queued] = []
+        self.journalled: dict[int, float] = {}
         self.task: asyncio.Task[Exception | None] | None = None
         self.wakeups: list[asyncio.TimerHandle] = []
         self.fired: set[tuple[str, str]] = set()

@@ -65,8 +65,10 @@ def crash(
         extra={"jido": {"agent": agent_id, "signal": sig.id, "policy": type(policy).__name__}},
     )
     cause = sig if in_step else None
-    # On the runtime's clock, as replay judges it (by when ``sig`` was journalled).
-    outcome, reason = judge(policy, exc, srv.restarts, rt._clock().timestamp())
+    # When ``sig`` was journalled, as replay times it; else (no storage, or a crash outside
+    # the step, which replay does not meet) now, on the runtime's clock too.
+    at = srv.at if in_step and srv.at is not None else rt._clock().timestamp()
+    outcome, reason = judge(policy, exc, srv.restarts, at)
     match outcome:
         case "continued":
             pass

@@ -360,7 +360,7 @@ class ChildStop:
         stopped: the child it stopped, if its parent's ``child.exit`` for this stop is
             journalled (else the child under its tag, whichever recovery finds there).
         then: the child id of the first spawn or adoption under its tag after it (a child
-            replaced), if any.
+            replaced), if any; ``adopts`` says which.
         then_told: whether that spawn or adoption is answered in the journal (its
             ``child.started``, or a ``child.exit``): the stop was done before it.
     """
@@ -369,6 +369,7 @@ class ChildStop:
     cause: Signal
     stopped: str | None = None
     then: str | None = None
+    adopts: bool = False
     then_told: bool = False
 
 
@@ -416,7 +417,8 @@ class Replayed:
         unannounced: a restarting crash whose ``jido.agent.restarted`` the journal lacks,
             where replay ended: the crashed signal, the restarts its notice counts and its
             reason; the notice is to be sent, first.
-        pending: the journal entries after that crash, not handled yet, in order.
+        pending: the journal entries after that crash, not handled yet, in order: each
+            position, signal and when it was journalled.
         covered: how many restart notices the journal holds after the snapshot whose
             crash it does not (at or before the snapshot's position): the snapshot
             covers them, one step each beyond the entries it follows (the live agent
@@ -438,7 +440,7 @@ class Replayed:
     refused: tuple[int, Problem | None] = (0, None)
     covered: int = 0
     unannounced: tuple[Signal, int, str] | None = None
-    pending: tuple[tuple[int, Signal], ...] = ()
+    pending: tuple[tuple[int, Signal, float], ...] = ()
 
     @property
     def stopped(self) -> bool:
@@ -574,7 +576,7 @@ def replay(
     sensors: dict[str, StartSensor] = {s.tag: s for s in outbox.sensors}
     restarts = deque(outbox.restarts)
     unannounced: tuple[Signal, int, str] | None = None
-    unhandled: list[tuple[int, Signal]] = []
+    unhandled: list[tuple[int, Signal, float]] = []
     emits: list[Emit] = []
     # Each spawn as [directive, whether its child.started is journalled, whether it
     # replaces a child a StopChild stopped] (see ``_answer``).
@@ -665,7 +667,7 @@ def replay(
                     unannounced = (signal, len(restarts), crash_message(exc))
                     # (Not the notices of crashes the snapshot covers: handled already.)
                     unhandled = [
-                        (e.seq, s)
+                        (e.seq, s, e.at)
                         for e, s, early in work
                         if not early and (s.source, s.id) not in notices
                     ]
@@ -734,6 +736,7 @@ def replay(
                 cause=p.cause,
                 stopped=p.stopped,
                 then=p.then_id,
+                adopts=p.then is not None and isinstance(p.then[0], AdoptChild),
                 then_told=p.then is not None and (p.then[1] or not _held(p.then, spawns)),
             )
             for p in stop_children
