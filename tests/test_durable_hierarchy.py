@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -88,6 +89,31 @@ def boom(state: Log, _: NoParams, ctx: Context) -> ActionResult[Log]:
     raise ValueError("boom")
 
 
+@action(params=NoParams)
+def replace(state: Log, _: NoParams, ctx: Context) -> ActionResult[Log]:
+    return ok(Log((*state.seen, "replace")), stop_child("k"), spawn_agent("kid", "k"))
+
+
+@action(params=NoParams)
+def renew(state: Log, _: NoParams, ctx: Context) -> ActionResult[Log]:
+    return ok(Log((*state.seen, "renew")), stop_child("k"), spawn_agent("kid", "k", id="k2"))
+
+
+@action(params=NoParams)
+def swap(state: Log, _: NoParams, ctx: Context) -> ActionResult[Log]:
+    return ok(Log((*state.seen, "swap")), stop_child("k"), adopt_child("free", "k"))
+
+
+#: The clock a test injects, which a slow step moves on (see ``slow_boom``).
+CLOCK = [datetime(2026, 1, 1, tzinfo=UTC)]
+
+
+@action(params=NoParams)
+def slow_boom(state: Log, _: NoParams, ctx: Context) -> ActionResult[Log]:
+    CLOCK[0] += timedelta(minutes=2)  # a step that takes two minutes, then crashes
+    raise ValueError("boom")
+
+
 LIFE = Route(pattern="jido.agent.**", target=note)
 ROOT = AgentSpec(
     name="root",
@@ -97,6 +123,9 @@ ROOT = AgentSpec(
         Route(pattern="do.fire", target=fire),
         Route(pattern="do.quit", target=quit_),
         Route(pattern="do.adopt", target=adopt),
+        Route(pattern="do.replace", target=replace),
+        Route(pattern="do.renew", target=renew),
+        Route(pattern="do.swap", target=swap),
         LIFE,
     ],
 )
@@ -105,7 +134,9 @@ KID = AgentSpec(
     state=Log,
     routes=[
         Route(pattern="do.hire", target=hire),
+        Route(pattern="do.note", target=note),
         Route(pattern="do.boom", target=boom),
+        Route(pattern="do.slow", target=slow_boom),
         LIFE,
     ],
 )
@@ -504,3 +535,208 @@ def test_an_adoption_whose_link_was_written_is_announced_once(
     journalled: told by the recovery; cut after that notice, not told again."""
     got = _same_as_uncut(backend, uncut, FREE, [("root", "do.adopt")], CUTS[cut])
     assert got["root"][0] == ("adopt", "jido.agent.child.started:f:None")
+
+
+ESCALATING = {**RESTART_ONCE, "leaf": AgentOptions(on_parent_death="orphan")}
+ESCALATION_CUTS: dict[str, Callable[[Write], bool]] = {
+    "after-stopped": lambda w: w == ("stopped", "root/k"),
+    "after-unlink": lambda w: w == ("parent", "root/k/l->None"),
+}
+
+
+@pytest.mark.parametrize("cut", sorted(ESCALATION_CUTS))
+def test_an_escalation_past_the_restart_limit_is_a_stop_by_its_crash(
+    backend: Backend, uncut: Backend, cut: str
+) -> None:
+    """The escalation past ``max_restarts`` is a stop by the journalled crash, as a
+    ``Stop`` is: its parent's ``child.exit`` and its orphan's notice are journalled before
+    storage unlinks the orphan and marks it stopped, so a cut after either write loses
+    neither (the recovery escalates again; a repeat has the same id, and is dropped)."""
+    got = _same_as_uncut(
+        backend,
+        uncut,
+        HIRED,
+        [("root", "do.hire"), ("root/k", "do.hire"), ("root/k", "do.boom"), ("root/k", "do.boom")],
+        ESCALATION_CUTS[cut],
+        options=ESCALATING,
+    )
+    assert got["root"][0][-1] == (f"{CHILD_EXIT}:k:restarted 1 times within 60s: ValueError: boom")
+    assert got["root/k/l"][:2] == (
+        ("jido.agent.orphaned:l:restarted 1 times within 60s: ValueError: boom",),
+        None,
+    )
+
+
+ORPHANS = {
+    "kid": AgentOptions(on_parent_death="orphan"),
+    "leaf": AgentOptions(on_parent_death="orphan"),
+}
+
+
+async def _stop_middle(rt: AsyncRuntime) -> None:
+    await rt.stop("root/k", "gone")
+
+
+@pytest.mark.parametrize("notice", ["journalled", "not-journalled"])
+def test_an_orphan_of_a_stop_in_no_journal_is_told_once(backend: Backend, notice: str) -> None:
+    """``stop`` of a parent with an orphan: cut right after the orphan's notice was
+    journalled, or after its unlink, its notice stands and is not repeated."""
+    last = (
+        _appended("root/k/l", "orphaned")
+        if notice == "journalled"
+        else (lambda w: w == ("parent", "root/k/l->None"))
+    )
+    store = _KilledAfter(backend.open(), last)
+    asyncio.run(
+        _run(store, HIRED, [("root", "do.hire"), ("root/k", "do.hire")], ORPHANS, _stop_middle)
+    )
+    assert store.dead
+    got = asyncio.run(_recovered(backend, ORPHANS))
+    assert got["root/k/l"] == (("jido.agent.orphaned:l:gone",), None, {})
+    assert asyncio.run(_recovered(backend, ORPHANS)) == got
+
+
+@pytest.mark.parametrize("notice", ["journalled", "not-journalled"])
+def test_an_orphan_a_recovery_tells_is_told_once(backend: Backend, notice: str) -> None:
+    """``stop`` of a parent cut right after storage marked it stopped: the recovery tells
+    its orphan, and is itself cut right after the notice was journalled, or after the
+    unlink; the next recovery leaves it told once."""
+    store = _KilledAfter(backend.open(), lambda w: w == ("stopped", "root/k"))
+    asyncio.run(
+        _run(store, HIRED, [("root", "do.hire"), ("root/k", "do.hire")], ORPHANS, _stop_middle)
+    )
+    assert store.dead
+    last = (
+        _appended("root/k/l", "orphaned")
+        if notice == "journalled"
+        else (lambda w: w == ("parent", "root/k/l->None"))
+    )
+
+    async def cut() -> None:
+        again = _KilledAfter(backend.open(), last)
+        rt = AsyncRuntime(SPECS, storage=again, options=ORPHANS)
+        await rt.restore()
+        await rt.wait_idle(timeout=5)
+        assert again.dead
+        await rt.shutdown()
+
+    asyncio.run(cut())
+    got = asyncio.run(_recovered(backend, ORPHANS))
+    assert got["root/k/l"] == (("jido.agent.orphaned:l:unknown",), None, {})
+    assert asyncio.run(_recovered(backend, ORPHANS)) == got
+
+
+@pytest.mark.parametrize("moved", ["between", "in-step"])
+def test_restarts_are_timed_on_the_runtime_clock(
+    backend: Backend, uncut: Backend, moved: str
+) -> None:
+    """``Restart(max_restarts=1, within=60)`` and an injected clock moved on two minutes
+    between the journalling of two crashing signals: between the two steps, or by the
+    first step itself (a slow one), so that the second crash comes when the first did.
+    Live, the second is judged out of the first's window, by when each signal was
+    journalled, and restarts the agent again, as a recovery cut right after its signal
+    was journalled judges it (on the journal's times, from the same clock)."""
+    CLOCK[0] = datetime(2026, 1, 1, tzinfo=UTC)
+    once = {"kid": AgentOptions(error_policy=Restart(max_restarts=1, within=60.0))}
+    first = "do.boom" if moved == "between" else "do.slow"
+
+    async def run(store: Storage) -> None:
+        rt = AsyncRuntime(SPECS, storage=store, options=once, clock=lambda: CLOCK[0])
+        await rt.start(KID, "k")
+        await rt.cast("k", rt.signal(first))
+        await rt.wait_idle(timeout=5)
+        if moved == "between":
+            CLOCK[0] += timedelta(minutes=2)
+        await rt.cast("k", rt.signal("do.boom"))
+        await rt.wait_idle(timeout=5)
+        await rt.shutdown()
+
+    async def recovered(store: Storage) -> dict[str, Any]:
+        async with AsyncRuntime(SPECS, storage=store, options=once, clock=lambda: CLOCK[0]) as rt:
+            await rt.restore()
+            await rt.wait_idle(timeout=5)
+            return _seen(rt)
+
+    cut = _KilledAfter(backend.open(), _nth(2, _appended("k", '"do.')))
+    asyncio.run(run(cut))
+    assert cut.dead
+    asyncio.run(run(uncut.open()))
+    whole = asyncio.run(recovered(uncut.open()))
+    assert [s.split(":")[0] for s in whole["k"][0]] == ["jido.agent.restarted"] * 2
+    assert asyncio.run(recovered(backend.open())) == whole
+
+
+def _register(agent_id: str, n: int) -> Callable[[Write], bool]:
+    """The last write: the ``n``-th registration of ``agent_id``."""
+    return _nth(n, lambda w: w == ("register", agent_id))
+
+
+def _replace_cut(cut: str) -> Callable[[Write], bool]:
+    """The last write of a run whose third step replaces child ``k`` (made afresh: an
+    ``_nth`` counts)."""
+    match cut:
+        case "step":  # the replacing step (the spawning one is before it)
+            return _nth(2, _appended("root", '"do.'))
+        case "exit":
+            return _appended("root", "child.exit")
+        case "stopped":
+            return lambda w: w == ("stopped", "root/k")
+        case "registered":
+            return _register("root/k", 2)
+        case _:
+            return _register("k2", 1)
+
+
+REPLACEMENTS = {"do.replace": "root/k", "do.renew": "k2"}
+
+
+@pytest.mark.parametrize(
+    ("step", "cut"),
+    [
+        *((step, cut) for step in REPLACEMENTS for cut in ("step", "exit", "stopped")),
+        ("do.replace", "registered"),
+        ("do.renew", "registered-new"),
+    ],
+)
+def test_a_child_replaced_in_one_step_is_replaced_after_a_crash(
+    backend: Backend, uncut: Backend, step: str, cut: str
+) -> None:
+    """``[stop_child("k"), spawn_agent("kid", "k")]``, the new child under the old one's id
+    (``root/k``) or another: cut after any write of that step, the recovery stops the old
+    child (its state gone), spawns the new one and tells the parent of both, once each, in
+    order."""
+    new = REPLACEMENTS[step]
+    last = _replace_cut(cut)
+    got = _same_as_uncut(
+        backend, uncut, HIRED, [("root", "do.hire"), ("root/k", "do.note"), ("root", step)], last
+    )
+    assert got["root"][0][-3:] == (
+        step.removeprefix("do."),
+        f"{CHILD_EXIT}:k:normal",
+        "jido.agent.child.started:k:None",
+    )
+    assert got[new] == ((), "root", {})
+    assert set(got) == {"root", "root/l", new}
+
+
+@pytest.mark.parametrize("cut", ["step", "exit", "stopped"])
+def test_a_child_replaced_by_an_adoption_is_replaced_after_a_crash(
+    backend: Backend, uncut: Backend, cut: str
+) -> None:
+    """``[stop_child("k"), adopt_child("free", "k")]`` cut after a write of the stop: the
+    recovery stops the old child, then makes the adoption, as live."""
+    last = _replace_cut(cut)
+    got = _same_as_uncut(
+        backend,
+        uncut,
+        FREE,
+        [("root", "do.hire"), ("root", "do.swap")],
+        last,
+    )
+    assert got["root"][0][-3:] == (
+        "swap",
+        f"{CHILD_EXIT}:k:normal",
+        "jido.agent.child.started:k:None",
+    )
+    assert got["free"][1] == "root"
+    assert "root/k" not in got

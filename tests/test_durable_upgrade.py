@@ -125,3 +125,38 @@ def test_a_snapshot_that_does_not_say_what_was_declared_loses_nothing() -> None:
     box = reconciled(armed, TICKING.startup(agent), "a", salt="s", now=0.0)
     assert _armed(box) == ({"ticker"}, ["main.bump"])
     assert box.declared == TICKING.startup(agent)
+
+
+def test_a_second_upgrade_reconciles_with_what_the_first_declared(backend: Backend) -> None:
+    """The snapshot an upgrade writes says what the new spec declared: an upgrade that
+    keeps a plugin, left as it wrote it (no later snapshot), then one that removes the
+    plugin, drops its cron job and timer."""
+
+    def keep(name: str, stored: int, raw: dict[str, Any]) -> dict[str, Any]:
+        return raw
+
+    async def first() -> None:
+        async with AsyncRuntime([TICKING], storage=backend.open()) as rt:
+            await rt.start(TICKING, "a")
+            await rt.call("a", "main.bump", timeout=5)
+
+    async def kept() -> None:
+        spec = attrs.evolve(TICKING, schema_version=2)
+        async with AsyncRuntime([spec], storage=backend.open(), upgrade=keep) as rt:
+            assert await rt.restore() == ("a",)
+            await rt.wait_idle(timeout=5)
+
+    async def removed() -> tuple[set[str], list[str]]:
+        spec = attrs.evolve(BARE, schema_version=3)
+        async with AsyncRuntime([spec], storage=backend.open(), upgrade=_unmount) as rt:
+            assert await rt.restore() == ("a",)
+            box = await _outbox_of(backend, rt, "a")
+            assert not rt.problems
+            return _armed(box)
+
+    asyncio.run(first())
+    asyncio.run(kept())
+    snap, _ = backend.open().load("a")
+    assert snap is not None
+    assert snap.schema_version == 2  # the upgrade's own snapshot
+    assert asyncio.run(removed()) == (set(), ["main.bump"])

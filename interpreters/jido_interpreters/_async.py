@@ -411,7 +411,7 @@ class AsyncRuntime:
         self._door = -1
         self._stopped_meanwhile: set[str] = set()  # agents stopped while one was
         # Signals kept for agents while a restore was under way, by agent: (signal, seq).
-        self._arriving: dict[str, list[tuple[Signal, int]]] = {}
+        self._arriving: dict[str, list[tuple[Signal, int, float]]] = {}
         # Effects of agents that stopped, left to finish (see supervision.stop).
         self._lingering: set[asyncio.Task[None]] = set()
         self._starting: set[str] = set()  # ids whose registration is being written
@@ -1535,9 +1535,11 @@ class AsyncRuntime:
                     elif sig is srv.notice:
                         # A restart's notice, handled ahead of its place in the journal: it
                         # moves no journal position on (see durable.announce_restart).
+                        srv.at = srv.journalled.pop(seq, None)
                         self._handle(srv, sig, reply)
                         durable.notice_handled(self, srv, sig)
                     elif seq:
+                        srv.at = srv.journalled.pop(seq, None)
                         self._handle(srv, sig, reply)
                         durable.maybe_snapshot(self, srv, seq)
                     elif reply is not None and not reply.done():  # RESENT: answered, not handled

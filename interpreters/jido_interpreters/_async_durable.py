@@ -29,14 +29,13 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-import time
 from collections.abc import Mapping
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from jido import ORPHANED, Agent, AgentSpec, Cron, Directive, Schedule, Signal, ToAgent, ToSink
+from jido import Agent, AgentSpec, Cron, Directive, Schedule, Signal, ToAgent, ToSink
 
 from . import _async_supervision as supervision
 from ._async_directives import (
@@ -52,6 +51,7 @@ from ._async_errors import NotDurable, RuntimeClosed, unknown
 from ._async_server import RESENT, Hibernated, Queued, Server
 from ._cron import cron_over
 from ._durable import (
+    ChildStop,
     Outbox,
     Replayed,
     decode_agent,
@@ -118,11 +118,12 @@ def journal(
     if srv is not None:
         srv.mailbox.incoming += 1
     holder = srv or rt._hibernated.get(agent_id)
+    entry = _entry(rt, agent_id, sig)
     rt._commit().post(
         "append",
-        _entry(rt, agent_id, sig),
+        entry,
         _appended,
-        (rt, srv, agent_id, sig, reply, written, None if holder is None else holder.life),
+        (rt, srv, agent_id, sig, reply, written, None if holder is None else holder.life, entry[4]),
     )
 
 
@@ -147,16 +148,14 @@ def keep(rt: AsyncRuntime, agent_id: str, sig: Signal) -> None:
     restore of some agents only, or a thaw): its recovery replays it. A failed write is
     logged."""
     rt._add_pending()
-    rt._commit().post(
-        "append",
-        _entry(rt, agent_id, sig),
-        _kept,
-        (rt, agent_id, sig),
-    )
+    entry = _entry(rt, agent_id, sig)
+    rt._commit().post("append", entry, _kept, (rt, agent_id, sig, entry[4]))
 
 
-def _kept(ctx: tuple[AsyncRuntime, str, Signal], seq: object, exc: BaseException | None) -> None:
-    rt, agent_id, sig = ctx
+def _kept(
+    ctx: tuple[AsyncRuntime, str, Signal, float], seq: object, exc: BaseException | None
+) -> None:
+    rt, agent_id, sig, at = ctx
     rt._done_pending()
     if exc is not None:
         failed = NotDurable(agent_id, sig, exc)
@@ -171,9 +170,10 @@ def _kept(ctx: tuple[AsyncRuntime, str, Signal], seq: object, exc: BaseException
     if srv is not None and not srv.stopped:
         if seq > srv.last_seq:
             rt._add_pending()
+            srv.journalled[seq] = at
             srv.mailbox.put_internal((sig, None, seq))
     elif rt._restoring:
-        rt._arriving.setdefault(agent_id, []).append((sig, seq))
+        rt._arriving.setdefault(agent_id, []).append((sig, seq, at))
 
 
 def _appended(
@@ -185,14 +185,15 @@ def _appended(
         asyncio.Future[Agent[Any]] | None,
         asyncio.Future[None] | None,
         object,
+        float,
     ],
     seq: object,
     exc: BaseException | None,
 ) -> None:
     # One function for every signal, its context a tuple: see Committer.post.
-    rt, srv, agent_id, sig, reply, written, life = ctx
+    rt, srv, agent_id, sig, reply, written, life, at = ctx
     failed = None if exc is None else NotDurable(agent_id, sig, exc)
-    _committed(rt, agent_id, sig, reply, seq, failed, life)
+    _committed(rt, agent_id, sig, reply, seq, failed, life, at)
     if srv is not None:
         # Counted on the server it was journalled for (a thaw may have replaced it since).
         srv.mailbox.arrived()
@@ -226,6 +227,7 @@ def _committed(
     seq: object,
     exc: BaseException | None,
     life: object = None,
+    at: float | None = None,
 ) -> None:
     # Called in the order the batch was submitted: mailbox order is journal order.
     srv = rt._servers.get(agent_id)
@@ -287,6 +289,8 @@ def _committed(
                 reply.set_exception(UnknownAgent(agent_id))
         return
     if hib is not None:
+        if at is not None:
+            hib.journalled[seq] = at
         _park(rt, agent_id, hib, (sig, reply, seq))  # still pending: handled after thaw
         return
     if srv is None or srv.stopped:
@@ -295,6 +299,8 @@ def _committed(
         if reply is not None and not reply.done():
             reply.set_exception(UnknownAgent(agent_id))
         return
+    if at is not None:
+        srv.journalled[seq] = at
     srv.mailbox.put_internal((sig, reply, seq))
 
 
@@ -315,13 +321,14 @@ def announce_restart(rt: AsyncRuntime, srv: Server, notice: Signal) -> None:
     srv.mailbox.held = True
     srv.mailbox.incoming += 1
     rt._add_pending()
-    rt._commit().post("append", _entry(rt, agent_id, notice), _notice_appended, (rt, srv))
+    entry = _entry(rt, agent_id, notice)
+    rt._commit().post("append", entry, _notice_appended, (rt, srv, entry[4]))
 
 
 def _notice_appended(
-    ctx: tuple[AsyncRuntime, Server], seq: object, exc: BaseException | None
+    ctx: tuple[AsyncRuntime, Server, float], seq: object, exc: BaseException | None
 ) -> None:
-    rt, srv = ctx
+    rt, srv, at = ctx
     srv.mailbox.arrived()
     notice = srv.notice
     assert notice is not None
@@ -346,6 +353,7 @@ def _notice_appended(
         if srv.quiet:
             srv.notify_quiet()
         return
+    srv.journalled[seq] = at
     srv.mailbox.put_first((notice, None, seq))
 
 
@@ -384,13 +392,11 @@ def snapshot_at_shutdown(rt: AsyncRuntime, srv: Server) -> None:
 
 def _outbox(rt: AsyncRuntime, srv: Server) -> Outbox:
     """What a snapshot of ``srv`` records as outstanding, with its restarts within its
-    policy's window, from monotonic seconds to the wall-clock ones a recovery (of another
-    process, another clock) reads."""
+    policy's window (on the runtime's clock, as replay reads them)."""
     box = srv.outbox()
     if not srv.restarts:
         return box
-    offset = rt._clock().timestamp() - time.monotonic()
-    return attrs.evolve(box, restarts=tuple(t + offset for t in srv.restarts))
+    return attrs.evolve(box, restarts=tuple(srv.restarts))
 
 
 def _snapshot(rt: AsyncRuntime, srv: Server) -> None:
@@ -715,18 +721,18 @@ async def _restore(
         # The replayed tail counts toward the next snapshot: otherwise a runtime restarted
         # more often than every ``snapshot_every`` signals never snapshots again.
         srv.since_snapshot = tails[rec.agent_id]
-        if plan.outbox.restarts:
-            offset = time.monotonic() - rt._clock().timestamp()
-            srv.restarts.extend(t + offset for t in plan.outbox.restarts)
+        srv.restarts.extend(plan.outbox.restarts)
         # Journalled after a restarting crash whose notice was cut off: not handled yet
         # (see _durable.replay), so handled now, after the notice (sent below), in order.
-        for position, sig in plan.pending:
+        for position, sig, at in plan.pending:
             rt._add_pending()
+            srv.journalled[position] = at
             srv.mailbox.put_internal((sig, None, position))
         if hib is not None:
             del rt._hibernated[rec.agent_id]
             srv.life = hib.life
             srv.restarts = hib.restarts
+            srv.journalled.update(hib.journalled)
             # Its sensors kept running: they are its own again (and are not restarted below).
             srv.sensors, hib.sensors = hib.sensors, {}
             hib.cancel_wakeups()  # its own timers are armed again below
@@ -745,9 +751,10 @@ async def _restore(
             hib.parked.clear()
         rt._servers[rec.agent_id] = srv
         # Kept for it while this restore read storage, after what the restore read.
-        for sig, seq in sorted(rt._arriving.pop(rec.agent_id, ()), key=lambda item: item[1]):
+        for sig, seq, at in sorted(rt._arriving.pop(rec.agent_id, ()), key=lambda item: item[1]):
             if seq > plan.last_seq:
                 rt._add_pending()
+                srv.journalled[seq] = at
                 srv.mailbox.put_internal((sig, None, seq))
         if not plan.stopped:
             srv.task = loop.create_task(
@@ -777,6 +784,10 @@ async def _restore(
             rt._servers[child.parent[0]].children[child.parent[1]] = child_id
     for srv, parent_id, tag in bereft:
         _bereft(rt, srv, parent_id, tag)
+    # Children replaced (a StopChild, then a spawn or adoption under its tag): the old one
+    # stopped first, as live, so that its tag (and id) is free for the new one.
+    for rec, _, plan, _, _ in started:
+        _replaced(rt, rt._servers[rec.agent_id], plan)
     # Adoptions whose link the crash kept from storage (see _adopt): made again, and written.
     for rec, _, plan, _, _ in started:
         adopter = rt._servers[rec.agent_id]
@@ -875,9 +886,12 @@ async def _restore(
             # Submitted after the emits above were, so journalled after them: a snapshot
             # at ``last_seq`` never skips a re-delivery that was not yet durable. (Not for
             # an agent with a link unwritten: the next recovery upgrades it again.)
+            # With what the new spec declares (replay does not say): the next upgrade
+            # reconciles its own with these.
             srv.since_snapshot = 0
+            box = attrs.evolve(outbox, declared=srv.declared)
             rt._commit().post(
-                "snapshot", snapshot_record(srv.agent, spec, srv.last_seq, outbox, rt._codec)
+                "snapshot", snapshot_record(srv.agent, spec, srv.last_seq, box, rt._codec)
             )
     return tuple(rec.agent_id for rec, *_ in started if not rt._servers[rec.agent_id].stopped)
 
@@ -899,12 +913,25 @@ def _children(
     the id for another agent is the refusal of a registration the crash kept the parent
     from hearing of; nothing is said.) The notice is journalled as any lifecycle signal,
     so a later recovery finds it and does not announce the child twice.
+
+    A spawn replacing a child its parent stopped (see :func:`_replaced`), unannounced, whose
+    id storage holds for an agent stopped (the old child, or the new one stopped just now)
+    is spawned afresh: live, the old one was marked stopped before the new one was
+    registered.
     """
     parent_id = parent.agent.id
-    for d, announced in zip(plan.spawns, plan.announced, strict=True):
+    for d, announced, replacing in zip(plan.spawns, plan.announced, plan.replacing, strict=True):
         child_id = spawned_id(parent_id, d)
         rec = stored.get(child_id)
-        if rec is None:
+        old = rt._servers.get(child_id)
+        if (
+            replacing
+            and not announced
+            and isinstance(rec, AgentRecord)
+            and (rec.stopped or (old is not None and old.stopped))
+        ):
+            execute(rt, parent, None, (d,))
+        elif rec is None:
             if announced:
                 respawn(rt, parent, d)
             else:
@@ -920,12 +947,14 @@ def _children(
 
 def _bereft(rt: AsyncRuntime, srv: Server, parent_id: str, tag: str) -> None:
     """A child stored linked to a parent storage marks stopped: a stop that is in no
-    journal (``stop``, a crash policy) marks the parent first and each child after it, and a
-    crash came between. The child follows its ``on_parent_death`` now, as it would have:
-    it stops (``parent <id> stopped``), or is unlinked, in storage too, and, for
-    ``"orphan"``, told with ``jido.agent.orphaned``, whose ``reason`` is ``unknown`` (the
-    parent's was not stored). Neither its unlink nor its notice was written (they follow
-    the mark, in order), so it is told once."""
+    journal (``stop``, a crash in a directive handler) marks the parent first and then
+    deals with each child, and a crash came between. The child follows its
+    ``on_parent_death`` now, as it would have: it stops (``parent <id> stopped``), or is
+    unlinked, in storage too, and, for ``"orphan"``, told with ``jido.agent.orphaned``,
+    whose ``reason`` is ``unknown`` (the parent's was not stored). The notice is journalled
+    before the unlink, with the id the live stop gives it (``supervision.orphaned``): a
+    crash between the two, here or live, leaves the child linked, and the notice sent again
+    is dropped by its journal. So it is told once."""
     if srv.stopped:
         return
     policy = srv.options.on_parent_death
@@ -933,27 +962,61 @@ def _bereft(rt: AsyncRuntime, srv: Server, parent_id: str, tag: str) -> None:
         supervision.stop(rt, srv, f"parent {parent_id} stopped")
         return
     agent_id = srv.agent.id
-    rt._commit().post("parent", (agent_id, None, None))
     if policy == "orphan":
-        rt._system_to(
-            agent_id, ORPHANED, {"parent_id": parent_id, "tag": tag, "reason": "unknown"}, parent_id
-        )
+        data = {"parent_id": parent_id, "tag": tag, "reason": "unknown"}
+        rt._deliver(agent_id, supervision.orphaned(rt, parent_id, agent_id, tag, data))
+    rt._commit().post("parent", (agent_id, None, None))
 
 
 def _stop_children(rt: AsyncRuntime, parent: Server, plan: Replayed) -> None:
-    """Carry out again the ``StopChild`` directives of the replayed steps whose child is
-    still linked to ``parent``: live, the child is marked stopped in storage only after
-    its parent's ``child.exit`` (whose id derives from the stopping signal, so a repeat is
-    dropped), and a crash before that mark brings it back linked."""
-    for d, cause in plan.stop_children:
-        child_id = parent.children.get(d.tag)
-        if child_id is None:
+    """Carry out again the ``StopChild`` directives of the replayed steps that replaced no
+    child (see :func:`_replaced` for those) whose child is still linked to ``parent``:
+    live, the child is marked stopped in storage only after its parent's ``child.exit``
+    (whose id derives from the stopping signal, so a repeat is dropped), and a crash
+    before that mark brings it back linked."""
+    for stop in plan.stop_children:
+        if stop.then is None:
+            _stop_child(rt, parent, stop, parent.children.get(stop.directive.tag))
+
+
+def _replaced(rt: AsyncRuntime, parent: Server, plan: Replayed) -> None:
+    """Carry out again the ``StopChild`` directives of the replayed steps that a spawn or
+    adoption under their tag followed, before those are finished (see :func:`_children`):
+    live, the old child was stopped (its parent's ``child.exit``, then its mark) before
+    the new one was registered or linked, and its parent's ``child.started`` journalled.
+
+    With that notice journalled the stop was done. Otherwise the child stopped is the one
+    its ``child.exit`` names, if journalled, else the one linked under the tag: the old
+    child, still stored running, or (the id reused, ``parent/tag`` by default) maybe the
+    new one, registered before the crash, which has handled nothing yet; it is stopped
+    and spawned afresh, which comes to the same (its ``child.exit`` has the old stop's id,
+    and is dropped). An adoptee linked under the tag already is the new child, not
+    stopped. (So a ``StopChild`` that found no child, followed by a spawn of the id under
+    its tag cut off before its notice, tells the parent of an exit it was not told live.)
+    """
+    if parent.stopped:
+        return
+    for stop in plan.stop_children:
+        if stop.then is None or stop.then_told:
             continue
-        child = rt._servers.get(child_id)
-        if child is not None and not child.stopped:
-            supervision.stop(rt, child, d.reason, cause)
-        elif child_id in rt._hibernated:
-            supervision.stop_hibernated(rt, child_id, d.reason, cause)
+        target = stop.stopped or parent.children.get(stop.directive.tag)
+        if target is None or (stop.stopped is None and stop.adopts and target == stop.then):
+            continue
+        _stop_child(rt, parent, stop, target)
+
+
+def _stop_child(rt: AsyncRuntime, parent: Server, stop: ChildStop, child_id: str | None) -> None:
+    """Stop ``child_id``, as ``stop`` did, if it is still linked to ``parent`` under its
+    tag, running or hibernated."""
+    if child_id is None:
+        return
+    d, link = stop.directive, (parent.agent.id, stop.directive.tag)
+    child = rt._servers.get(child_id)
+    if child is not None and not child.stopped:
+        if child.parent == link:
+            supervision.stop(rt, child, d.reason, stop.cause)
+    elif (hib := rt._hibernated.get(child_id)) is not None and hib.parent == link:
+        supervision.stop_hibernated(rt, child_id, d.reason, stop.cause)
 
 
 def _replay(

@@ -41,8 +41,9 @@ class Server:
         effects: its running effects.
         quiet: futures of callers waiting for it to have nothing queued, running or being
             journalled (see :meth:`notify_quiet`).
-        restarts: monotonic times of its recent crashes under a ``Restart`` policy (those
-            within its window count toward ``max_restarts``).
+        restarts: times of its recent crashes under a ``Restart`` policy, in epoch seconds
+            on the runtime's clock, as replay times them (those within its window count
+            toward ``max_restarts``).
         stopped: it stopped for good, or was hibernated; its loop has ended or is ending.
         out_invokes, out_schedules, out_crons, out_sensors: what a snapshot must remember (its
             :meth:`outbox`), kept only when the runtime is durable.
@@ -51,15 +52,21 @@ class Server:
         notice: the ``jido.agent.restarted`` a durable restart is journalling or has
             queued, until it is handled: no snapshot is taken meanwhile (see
             ``_async_durable.announce_restart``).
+        journalled: when (epoch seconds on the runtime's clock) each queued journal entry
+            was journalled, by position: replay times a crash by it, so the live runtime
+            does too (see ``_async_supervision.crash``).
+        at: that time for the entry being handled, if known.
     """
 
     __slots__ = (
         "agent",
+        "at",
         "children",
         "cron_due",
         "crons",
         "declared",
         "effects",
+        "journalled",
         "last_seq",
         "life",
         "mailbox",
@@ -101,6 +108,8 @@ class Server:
         self.effects: set[asyncio.Task[None]] = set()
         self.quiet: list[asyncio.Future[None]] = []
         self.restarts: deque[float] = deque()
+        self.journalled: dict[int, float] = {}
+        self.at: float | None = None
         self.stopped = False
         # What a snapshot must remember (kept only when the runtime is durable).
         self.out_invokes: dict[str, tuple[Invoke, Signal | None]] = {}
@@ -199,11 +208,13 @@ class Hibernated:
         fired: the schedules the wake-ups delivered, by their signal's source and id (not
             re-armed on thaw).
         restarts: when its ``Restart`` policy restarted it (the window's budget goes on).
+        journalled: when each parked entry was journalled, by position (see ``Server``).
     """
 
     __slots__ = (
         "children",
         "fired",
+        "journalled",
         "life",
         "options",
         "parent",
@@ -231,6 +242,7 @@ class Hibernated:
         self.children = children
         self.life = life
         self.parked: list[Queued] = []
+        self.journalled: dict[int, float] = {}
         self.task: asyncio.Task[Exception | None] | None = None
         self.wakeups: list[asyncio.TimerHandle] = []
         self.fired: set[tuple[str, str]] = set()

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Collection, Mapping
 from typing import TYPE_CHECKING, assert_never
 
@@ -33,14 +32,13 @@ from . import _async_durable as durable
 from ._async_server import RESENT, Server
 from ._durable import restart_notice, restarted
 from ._kernel import UnknownAgent
-from ._options import Restart
 from ._outcomes import system_signal
 from ._policy import crash_message, judge
 
 if TYPE_CHECKING:
     from ._async import AsyncRuntime
 
-__all__ = ["crash", "stop", "stop_hibernated"]
+__all__ = ["crash", "orphaned", "stop", "stop_hibernated"]
 
 log = logging.getLogger("jido.runtime")
 
@@ -67,7 +65,10 @@ def crash(
         extra={"jido": {"agent": agent_id, "signal": sig.id, "policy": type(policy).__name__}},
     )
     cause = sig if in_step else None
-    outcome, reason = judge(policy, exc, srv.restarts, time.monotonic())
+    # When ``sig`` was journalled, as replay times it; else (no storage, or a crash outside
+    # the step, which replay does not meet) now, on the runtime's clock too.
+    at = srv.at if in_step and srv.at is not None else rt._clock().timestamp()
+    outcome, reason = judge(policy, exc, srv.restarts, at)
     match outcome:
         case "continued":
             pass
@@ -76,9 +77,9 @@ def crash(
             stop(rt, srv, reason, cause)
         case "escalated":
             assert reason is not None
-            # Past a Restart's limit the stop is not one a replay of ``sig`` repeats: the
-            # restarts it counts were timed on this process's clock.
-            _escalate(rt, srv, reason, None if isinstance(policy, Restart) else cause)
+            # Past a Restart's limit too: replay judges the crash against the restarts the
+            # snapshot kept and those it replays, and escalates again.
+            _escalate(rt, srv, reason, cause)
         case "restarted":
             rt._stats.restarts += 1
             srv.cancel_timers()
@@ -206,7 +207,10 @@ def _stopped(
     marks it stopped only *after* they are submitted: a crash in between leaves an agent
     that recovery stops again, not a parent that is never told. (A child stopped by its
     ``on_parent_death`` shares its parent's ``cause``, and is marked stopped before it.)
-    Other stops (``stop``, a crash policy) are in no journal, so storage marks them
+    A crash's policy stopping the agent in its step (``StopAgent``, ``Escalate``, a
+    ``Restart`` past its limit) is such a stop too: replay meets the crash and judges it
+    again. Other stops (``stop``, a crash in a directive handler) are in no journal, so
+    storage marks them
     stopped first: a crash then leaves a parent untold rather than an agent that comes
     back after its parent was told it exited; and its children, stored linked to a
     stopped parent, follow their ``on_parent_death`` when they are recovered (see
@@ -257,27 +261,41 @@ def _stopped(
                     stop_hibernated(rt, child_id, why, cause)
             case "orphan" | "continue":
                 # Parentless from now on, in storage too: a recovery must not hand it back
-                # to this parent, or to a new agent started under its id. A journalled stop
-                # (``cause``) unlinks it after its notice is journalled: a crash between the
-                # two leaves it linked to a parent that recovery stops again, telling it
-                # again (the same id: dropped if it was told). Any other stop unlinks it
-                # first, as the notice's id is new each time (see ``_bereft``).
-                if rt._storage is not None and cause is None:
-                    rt._commit().post("parent", (child_id, None, None))
+                # to this parent, or to a new agent started under its id. It is unlinked
+                # after its notice is journalled: a crash between the two leaves it linked,
+                # and the recovery tells it again with the same id, dropped if it was told.
+                # A journalled stop (``cause``) is done again by the recovery, ids derived
+                # from ``cause``; any other leaves it linked to a parent stored stopped,
+                # and ``_bereft`` tells it, with the id :func:`orphaned` gives here.
                 if policy == "orphan":
-                    _lifecycle(
-                        rt,
-                        agent_id,
-                        child_id,
-                        ORPHANED,
-                        {"parent_id": agent_id, "tag": tag, "reason": reason},
-                        cause,
-                    )
-                if rt._storage is not None and cause is not None:
+                    data = {"parent_id": agent_id, "tag": tag, "reason": reason}
+                    if cause is None and rt._storage is not None:
+                        rt._deliver(child_id, orphaned(rt, agent_id, child_id, tag, data))
+                    else:
+                        _lifecycle(rt, agent_id, child_id, ORPHANED, data, cause)
+                if rt._storage is not None:
                     rt._commit().post("parent", (child_id, None, None))
     if rt._storage is not None and cause is not None:
         rt._commit().post("stopped", agent_id)
     log.info("agent %s stopped (%s)", agent_id, reason, extra={"jido": {"agent": agent_id}})
+
+
+def orphaned(
+    rt: AsyncRuntime, parent_id: str, child_id: str, tag: str, data: dict[str, str]
+) -> Signal:
+    """The ``jido.agent.orphaned`` a durable child gets from a stop of its parent that is in
+    no journal, live or (``_async_durable._bereft``) on recovery: its id derives from the
+    parent and tag, so the child's journal holds one. (A child of the same id orphaned by
+    the same parent under the same tag again, in a later life, is not told: its journal
+    keeps the ids an earlier life saw.)"""
+    return system_signal(
+        ORPHANED,
+        data,
+        agent_id=child_id,
+        cause=f"orphaned:{len(parent_id)}:{parent_id}{tag}",
+        seq=0,
+        time=rt._clock(),
+    )
 
 
 def _lifecycle(

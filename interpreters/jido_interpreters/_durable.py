@@ -33,9 +33,13 @@ replayed steps left outstanding, so the runtime can finish it:
 * A crash under ``Restart`` is judged as live, against the restarts within the policy's
   window (the snapshot's, then the crashes replayed, timed when they were journalled): one
   past ``max_restarts`` escalates, stopping the agent as a replayed ``Stop`` does.
-* ``StopChild`` not followed by a spawn or adoption under its tag: the child, should
-  storage still hold it linked (the crash came before it was marked stopped), is stopped
-  now, as live (its parent told, with the ids the live stop gave: a repeat is dropped).
+* ``StopChild``: the child, should storage still hold it linked (the crash came before it
+  was marked stopped), is stopped now, as live (its parent told, with the ids the live
+  stop gave: a repeat is dropped). The ``child.exit`` that id gives, journalled, names the
+  child stopped and settles no spawn (see :class:`ChildStop`). One followed by a spawn or
+  adoption under its tag (a child replaced) is carried out before that spawn or adoption
+  is finished, as live; unless the new child's ``child.started`` is journalled (then the
+  stop was done).
 * ``Stop``: the agent is stopped as the live runtime stops it (its parent told, its children
   dealt with by their ``on_parent_death``); replay ends there, and, as live, the directives
   after the ``Stop`` in that step are not carried out.
@@ -93,6 +97,7 @@ from ._storage import (
 )
 
 __all__ = [
+    "ChildStop",
     "Outbox",
     "Replayed",
     "Upgrade",
@@ -247,8 +252,9 @@ class Outbox:
         schedules: ``(due, signal)``, due in wall-clock epoch seconds.
         crons: registered cron jobs, by job id.
         sensors: running sensors, by tag.
-        restarts: when (wall-clock epoch seconds) a ``Restart`` policy restarted the agent,
-            those within its window: its budget goes on after a recovery.
+        restarts: when (epoch seconds on the runtime's clock) a ``Restart`` policy
+            restarted the agent, those within its window: its budget goes on after a
+            recovery.
         declared: the schedules and cron jobs its spec declared (``AgentSpec.startup``)
             when the snapshot was taken, or ``None`` (a snapshot written before they were
             kept): what an upgrade reconciles with the new spec's (:func:`reconciled`).
@@ -344,6 +350,44 @@ class Outbox:
 
 @final
 @attrs.frozen(kw_only=True)
+class ChildStop:
+    """A ``StopChild`` of the replayed steps, as recovery carries it out again.
+
+    Attributes:
+        directive: the ``StopChild``.
+        cause: the signal whose step gave it (the ids of the stop's lifecycle signals
+            derive from it).
+        stopped: the child it stopped, if its parent's ``child.exit`` for this stop is
+            journalled (else the child under its tag, whichever recovery finds there).
+        then: the child id of the first spawn or adoption under its tag after it (a child
+            replaced), if any; ``adopts`` says which.
+        then_told: whether that spawn or adoption is answered in the journal (its
+            ``child.started``, or a ``child.exit``): the stop was done before it.
+    """
+
+    directive: StopChild
+    cause: Signal
+    stopped: str | None = None
+    then: str | None = None
+    adopts: bool = False
+    then_told: bool = False
+
+
+@attrs.define
+class _Pending:
+    """A ``StopChild`` being replayed (see :class:`ChildStop`); ``then`` is the entry of
+    ``spawns`` or ``adoptions`` that follows it under its tag, whose ``[1]`` says whether
+    it is announced (a spawn a ``child.exit`` took out counts as answered)."""
+
+    directive: StopChild
+    cause: Signal
+    stopped: str | None = None
+    then: list[Any] | None = None
+    then_id: str | None = None
+
+
+@final
+@attrs.frozen(kw_only=True)
 class Replayed:
     """The result of :func:`replay`.
 
@@ -353,14 +397,17 @@ class Replayed:
         outbox: what is outstanding.
         emits: every ``Emit`` of the replayed steps, with the id of the emitting agent.
         spawns: every ``SpawnAgent`` of the replayed steps but those a journalled
-            ``jido.agent.child.exit`` answers.
+            ``jido.agent.child.exit`` answers (not one of a ``StopChild``: see
+            :class:`ChildStop`).
         announced: for each of ``spawns``, whether a journalled
             ``jido.agent.child.started`` answers it (its parent was told the child started).
         adoptions: every ``AdoptChild`` of the replayed steps.
         adopted: for each of ``adoptions``, whether a journalled
             ``jido.agent.child.started`` answers it.
-        stop_children: each ``StopChild`` of the replayed steps that no later spawn or
-            adoption under its tag follows, with the signal whose step gave it.
+        replacing: for each of ``spawns``, whether a ``StopChild`` under its tag came
+            before it in the replayed steps (the spawn replaces the child it stopped).
+        stop_children: the ``StopChild`` directives of the replayed steps, in order (of
+            several under a tag with no spawn or adoption between, the last).
         stopped_by: the journalled signal whose step stopped the agent (a ``Stop``
             directive, or a crash under ``StopAgent`` / ``Escalate``), or ``None``.
         stop_reason: that stop's reason.
@@ -370,7 +417,8 @@ class Replayed:
         unannounced: a restarting crash whose ``jido.agent.restarted`` the journal lacks,
             where replay ended: the crashed signal, the restarts its notice counts and its
             reason; the notice is to be sent, first.
-        pending: the journal entries after that crash, not handled yet, in order.
+        pending: the journal entries after that crash, not handled yet, in order: each
+            position, signal and when it was journalled.
         covered: how many restart notices the journal holds after the snapshot whose
             crash it does not (at or before the snapshot's position): the snapshot
             covers them, one step each beyond the entries it follows (the live agent
@@ -385,13 +433,14 @@ class Replayed:
     announced: tuple[bool, ...]
     adoptions: tuple[AdoptChild, ...] = ()
     adopted: tuple[bool, ...] = ()
-    stop_children: tuple[tuple[StopChild, Signal], ...] = ()
+    replacing: tuple[bool, ...] = ()
+    stop_children: tuple[ChildStop, ...] = ()
     stopped_by: Signal | None = None
     stop_reason: str = ""
     refused: tuple[int, Problem | None] = (0, None)
     covered: int = 0
     unannounced: tuple[Signal, int, str] | None = None
-    pending: tuple[tuple[int, Signal], ...] = ()
+    pending: tuple[tuple[int, Signal, float], ...] = ()
 
     @property
     def stopped(self) -> bool:
@@ -527,13 +576,13 @@ def replay(
     sensors: dict[str, StartSensor] = {s.tag: s for s in outbox.sensors}
     restarts = deque(outbox.restarts)
     unannounced: tuple[Signal, int, str] | None = None
-    unhandled: list[tuple[int, Signal]] = []
+    unhandled: list[tuple[int, Signal, float]] = []
     emits: list[Emit] = []
-    # Each spawn with whether its child.started is journalled (see ``_answer``).
-    spawns: list[tuple[SpawnAgent, bool]] = []
-    adoptions: list[tuple[AdoptChild, bool]] = []  # each with whether it was announced
-    # By tag: a later spawn or adoption under the tag is another child, not to be stopped.
-    stop_children: dict[str, tuple[StopChild, Signal]] = {}
+    # Each spawn as [directive, whether its child.started is journalled, whether it
+    # replaces a child a StopChild stopped] (see ``_answer``).
+    spawns: list[list[Any]] = []
+    adoptions: list[list[Any]] = []  # each as [directive, whether it was announced]
+    stop_children: list[_Pending] = []
     stopped_by: Signal | None = None
     stop_reason = ""
     refused: tuple[int, Problem | None] = (0, None)
@@ -578,7 +627,11 @@ def replay(
             # The runtime reports the end of the sensor running under the tag (a replaced or
             # stopped one ends silently).
             sensors.pop(str(signal.data.get("tag")), None)
-        if signal.type in (CHILD_STARTED, CHILD_EXIT) and isinstance(signal.data, dict):
+        if (
+            signal.type in (CHILD_STARTED, CHILD_EXIT)
+            and isinstance(signal.data, dict)
+            and not _stopped_child(stop_children, spawns, agent.id, signal)
+        ):
             spawned = _answer(spawns, agent.id, signal.type, signal.data)
             if not spawned:
                 _answer_adoption(adoptions, signal.type, signal.data)
@@ -614,7 +667,7 @@ def replay(
                     unannounced = (signal, len(restarts), crash_message(exc))
                     # (Not the notices of crashes the snapshot covers: handled already.)
                     unhandled = [
-                        (e.seq, s)
+                        (e.seq, s, e.at)
                         for e, s, early in work
                         if not early and (s.source, s.id) not in notices
                     ]
@@ -641,14 +694,18 @@ def replay(
                 case Emit():
                     emits.append(d)
                 case SpawnAgent():
-                    spawns.append((d, False))
-                    stop_children.pop(d.tag, None)
+                    spawns.append([d, False, _followed(stop_children, d.tag)])
+                    _follow(stop_children, d.tag, spawns[-1], spawned_id(agent.id, d))
                 case AdoptChild():
-                    adoptions.append((d, False))
-                    stop_children.pop(d.tag, None)
+                    adoptions.append([d, False])
+                    _follow(stop_children, d.tag, adoptions[-1], d.child_id)
                 case StopChild(tag=tag):
-                    stop_children.pop(tag, None)  # kept in the order they were given
-                    stop_children[tag] = (d, signal)
+                    # An earlier one under the tag that nothing followed stopped nothing
+                    # this one would not: the last is kept, in the order they were given.
+                    stop_children[:] = [
+                        p for p in stop_children if p.directive.tag != tag or p.then is not None
+                    ]
+                    stop_children.append(_Pending(d, signal))
                 case Stop(reason=reason):
                     stopped_by, stop_reason = signal, reason
                 case _:
@@ -668,11 +725,22 @@ def replay(
             restarts=tuple(restarts),
         ),
         emits=tuple(emits),
-        spawns=tuple(d for d, _ in spawns),
-        announced=tuple(told for _, told in spawns),
-        adoptions=tuple(d for d, _ in adoptions),
-        adopted=tuple(told for _, told in adoptions),
-        stop_children=tuple(stop_children.values()),
+        spawns=tuple(s[0] for s in spawns),
+        announced=tuple(s[1] for s in spawns),
+        replacing=tuple(s[2] for s in spawns),
+        adoptions=tuple(a[0] for a in adoptions),
+        adopted=tuple(a[1] for a in adoptions),
+        stop_children=tuple(
+            ChildStop(
+                directive=p.directive,
+                cause=p.cause,
+                stopped=p.stopped,
+                then=p.then_id,
+                adopts=p.then is not None and isinstance(p.then[0], AdoptChild),
+                then_told=p.then is not None and (p.then[1] or not _held(p.then, spawns)),
+            )
+            for p in stop_children
+        ),
         stopped_by=stopped_by,
         stop_reason=stop_reason,
         refused=refused,
@@ -682,9 +750,54 @@ def replay(
     )
 
 
-def _answer(
-    spawns: list[tuple[SpawnAgent, bool]], parent_id: str, kind: str, data: dict[str, Any]
+def _followed(stops: list[_Pending], tag: str) -> bool:
+    """Whether a spawn under ``tag`` replaces a child: a ``StopChild`` under it came
+    before, and no spawn or adoption since."""
+    return any(p.directive.tag == tag and p.then is None for p in stops)
+
+
+def _follow(stops: list[_Pending], tag: str, entry: list[Any], child_id: str) -> None:
+    """Note the spawn or adoption ``entry`` (of ``child_id``) as what follows the
+    ``StopChild`` directives under ``tag`` that nothing followed yet."""
+    for p in stops:
+        if p.directive.tag == tag and p.then is None:
+            p.then, p.then_id = entry, child_id
+
+
+def _held(entry: list[Any], spawns: list[list[Any]]) -> bool:
+    """Whether a spawn or adoption entry is still held (a ``child.exit`` takes a spawn
+    out: it was answered). Adoptions are never taken out."""
+    return not isinstance(entry[0], SpawnAgent) or any(s is entry for s in spawns)
+
+
+def _stopped_child(
+    stops: list[_Pending], spawns: list[list[Any]], parent_id: str, signal: Signal
 ) -> bool:
+    """Whether ``signal`` is the ``child.exit`` of one of ``stops``: its id is the one the
+    stop gives it (derived from the child and the stopping signal). It names the child
+    stopped, and takes out the first spawn of that child (the one stopped), not the spawn
+    that follows the stop under its tag (the child it was replaced by, not yet
+    announced)."""
+    data = signal.data
+    if signal.type != CHILD_EXIT or signal.source != SYSTEM_SOURCE or not isinstance(data, dict):
+        return False
+    tag, child_id = data.get("tag"), data.get("child_id")
+    for p in stops:
+        if (
+            p.directive.tag == tag
+            and p.stopped is None
+            and signal.id == system_id(parent_id, f"{child_id}:{p.cause.id}", 0)
+        ):
+            p.stopped = str(child_id)
+            for i, s in enumerate(spawns):
+                if s is not p.then and s[0].tag == tag and spawned_id(parent_id, s[0]) == child_id:
+                    del spawns[i]
+                    break
+            return True
+    return False
+
+
+def _answer(spawns: list[list[Any]], parent_id: str, kind: str, data: dict[str, Any]) -> bool:
     """Settle the spawn that a journalled ``child.started`` or ``child.exit`` (``kind``)
     answers: one of ``spawns`` of its tag and child id. Returns whether one was.
 
@@ -698,14 +811,13 @@ def _answer(
     tag, child_id = data.get("tag"), data.get("child_id")
     ours = [
         i
-        for i, (spawn, _) in enumerate(spawns)
+        for i, (spawn, *_) in enumerate(spawns)
         if spawn.tag == tag and spawned_id(parent_id, spawn) == child_id
     ]
     unannounced = [i for i in ours if not spawns[i][1]]
     if kind == CHILD_STARTED:
         if unannounced:
-            first = unannounced[0]
-            spawns[first] = (spawns[first][0], True)
+            spawns[unannounced[0]][1] = True
             return True
     elif unannounced or ours:
         del spawns[(unannounced or ours)[0]]
@@ -713,17 +825,16 @@ def _answer(
     return False
 
 
-def _answer_adoption(
-    adoptions: list[tuple[AdoptChild, bool]], kind: str, data: dict[str, Any]
-) -> None:
+def _answer_adoption(adoptions: list[list[Any]], kind: str, data: dict[str, Any]) -> None:
     """Mark announced the first unannounced adoption of its tag and child that a journalled
     ``child.started`` (``kind``) answers, no spawn having taken it."""
     if kind != CHILD_STARTED:
         return
     tag, child_id = data.get("tag"), data.get("child_id")
-    for i, (d, told) in enumerate(adoptions):
+    for entry in adoptions:
+        d, told = entry
         if not told and d.tag == tag and d.child_id == child_id:
-            adoptions[i] = (d, True)
+            entry[1] = True
             return
 
 

@@ -90,10 +90,10 @@ def judge(
     reason the agent stops with if it stops (its parent's ``child.exit`` says it).
 
     ``restarts`` holds the times of the agent's earlier restarts, ``now`` the time of this
-    crash, both on the runtime's clock (virtual or monotonic seconds). Under ``Restart``
-    this crash's time is added and the times out of the policy's window are dropped, so
-    that afterwards ``len(restarts)`` counts the restarts within the window (this one too);
-    past ``max_restarts`` the agent escalates instead.
+    crash, both on the runtime's clock (virtual seconds, or AsyncRuntime's ``clock`` in
+    epoch seconds). Under ``Restart`` this crash's time is added and the times out of the
+    policy's window are dropped, so that afterwards ``len(restarts)`` counts the restarts
+    within the window (this one too); past ``max_restarts`` the agent escalates instead.
     """
     match policy:
         case Continue():
