@@ -7,7 +7,9 @@ import datetime
 import decimal
 import enum
 import uuid
-from typing import Any, Literal, NamedTuple
+from collections.abc import Mapping
+from collections.abc import Set as AbstractSet
+from typing import Any, Generic, Literal, NamedTuple, TypedDict, TypeVar
 
 import attrs
 import pytest
@@ -341,8 +343,8 @@ def test_map_key_types_json_cannot_give_back_are_refused_with_the_spec(
         (str | Color, "Color is written as its values, and str reads 'red' too"),
         (Color | str, "Color is written as its values, and str reads 'red' too"),
         (int | Level, "Level is written as its values, and int reads 1 too"),
-        (Prio | float | None, "Prio is written as its values, and float reads 1 too"),
-        (Color | Shade, "Color is written as its values, and Shade reads 'red' too"),
+        (float | Prio | None, "Prio is written as its values, and float reads 1 too"),
+        (Color | Shade, "Shade is written as its values, and Color reads 'red' too"),
         (Literal["red", "x"] | Color, "Color is written as its values, and Literal"),
     ],
 )
@@ -483,3 +485,229 @@ def test_a_named_tuple_annotated_as_strings_round_trips() -> None:
     assert type(back.state.at) is Point
     with pytest.raises(DecodeError, match=r"expected Point @ \$\.at"):
         agent_from_dict({**to_dict(agent), "state": {"at": [1]}}, PLOTTED)
+
+
+@pytest.mark.parametrize(
+    "annotation",
+    [
+        FrozenMap[Any, Any],
+        dict[Any, Any],
+        Mapping[Any, Any],
+        FrozenMap[Any, JsonValue],
+        FrozenMap[Any, int],
+        dict[object, object],
+    ],
+)
+def test_a_map_keyed_by_any_reads_its_keys_as_text(annotation: Any) -> None:
+    """A map keyed by ``Any`` or ``object`` builds, and gives its keys back as the text JSON
+    holds them, as an untyped map does."""
+    cls = attrs.make_class("Loosely", {"m": attrs.field(type=annotation)}, frozen=True)
+    spec: AgentSpec[Any] = AgentSpec(name="loosely", state=cls)
+    agent = spec.new("l", cls(FrozenMap({"k": 1})))
+    assert agent_from_json(to_json(agent), spec) == agent
+
+
+def test_a_refusal_names_json_value_as_written() -> None:
+    """An error names ``JsonValue`` so, not as the union it expands to."""
+    annotation: Any = FrozenMap[bytes, JsonValue]
+    cls = attrs.make_class("Bytes", {"m": attrs.field(type=annotation)}, frozen=True)
+    with pytest.raises(SpecError, match=r"field 'm' \(FrozenMap\[bytes, JsonValue\]\): its"):
+        AgentSpec(name="bytes", state=cls)
+
+
+class Perm(enum.IntFlag):
+    """Flags an int value combines."""
+
+    R = 1
+    W = 2
+
+
+class Bits(enum.Flag):
+    """Flags of a plain Flag."""
+
+    A = 1
+    B = 2
+
+
+@attrs.frozen
+class Flagged:
+    perms: FrozenMap[Perm, int] = attrs.field(factory=FrozenMap)
+    bits: FrozenMap[Bits, int] = attrs.field(factory=FrozenMap)
+
+
+def test_a_map_keyed_by_flags_round_trips_any_combination() -> None:
+    """A flag key is written as its int value and read back by it: a combination of
+    members, or none, as a single member."""
+    spec = AgentSpec(name="flagged", state=Flagged)
+    state = Flagged(
+        FrozenMap({Perm.R | Perm.W: 1, Perm(0): 2, Perm.W: 3}),
+        FrozenMap({Bits.A | Bits.B: 1, Bits(0): 2}),
+    )
+    agent = spec.new("f", state)
+    back = agent_from_json(to_json(agent), spec)
+    assert back == agent
+    assert [type(k) for k in back.state.perms] == [Perm] * 3
+    bad = to_json(agent).replace('"3":1', '"4":1')
+    with pytest.raises(DecodeError, match="expected a key of Bits"):
+        agent_from_json(bad, spec)
+
+
+class Dated(NamedTuple):
+    on: datetime.date
+
+
+class DatedDict(TypedDict):
+    on: datetime.date
+
+
+T = TypeVar("T")
+
+
+@attrs.frozen
+class Box(Generic[T]):
+    item: T
+
+
+class Pair(enum.Enum):
+    """An enum whose values are no JSON scalars."""
+
+    A = (1, 2)
+
+
+@pytest.mark.parametrize(
+    ("annotation", "reason"),
+    [
+        (Dated, r"field 'x\.on' \(date\): JSON has no date"),
+        (DatedDict, r"field 'x\.on' \(date\): JSON has no date"),
+        (Box[datetime.date], r"field 'x\.item' \(date\): JSON has no date"),
+        (tuple[Box[datetime.date], ...], r"field 'x\.item' \(date\): JSON has no date"),
+        (Pair, r"field 'x' \(Pair\): <Pair\.A: \(1, 2\)> is written as its value"),
+        (enum.Enum, r"field 'x' \(Enum\): an enum without members"),
+    ],
+)
+def test_what_a_named_tuple_typed_dict_generic_or_enum_cannot_give_back_is_refused(
+    annotation: Any, reason: str
+) -> None:
+    """The fields of a NamedTuple, a TypedDict and a generic attrs class (as its parameters
+    are bound) are checked as an attrs class's are; an enum must have members whose values
+    JSON gives back."""
+    cls = attrs.make_class("Held", {"x": attrs.field(type=annotation)}, frozen=True)
+    with pytest.raises(SpecError, match=reason):
+        AgentSpec(name="held", state=cls)
+
+
+class Painted(NamedTuple):
+    """Annotated as strings: its enum field is written by its resolved type."""
+
+    n: int
+    color: Color
+
+
+@attrs.frozen
+class Tree:
+    """A recursive class, annotated as strings, holding an enum-keyed map of itself."""
+
+    v: int = 0
+    kids: FrozenMap[Color, Tree] = attrs.field(factory=FrozenMap)
+
+
+@attrs.frozen
+class Held:
+    painted: Painted = attrs.field(factory=lambda: Painted(1, Color.RED))
+    tree: Tree = Tree(1, FrozenMap({Color.BLUE: Tree(2, FrozenMap({Color.RED: Tree()}))}))
+    nums: AbstractSet[int] = frozenset({1, 2})
+
+
+def test_named_tuples_recursive_maps_and_sets_round_trip() -> None:
+    """A NamedTuple's enum field is written as its value, an enum-keyed map a recursive
+    class holds (cattrs finds its hook by the value's class) writes its keys as values, and
+    a set named abstractly comes back a frozenset."""
+    spec = AgentSpec(name="held", state=Held)
+    agent = spec.new("h")
+    back = agent_from_json(to_json(agent), spec)
+    assert back == agent
+    assert type(back.state.nums) is frozenset
+
+
+@attrs.frozen
+class Spot:
+    x: int = 1
+    y: int = 2
+
+
+@attrs.frozen
+class Tag:
+    name: str = "t"
+
+
+@attrs.frozen
+class Label:
+    name: str = "l"
+
+
+@attrs.frozen
+class Named:
+    name: str
+
+
+@attrs.frozen
+class Sized:
+    size: int
+
+
+@pytest.mark.parametrize(
+    ("annotation", "reason"),
+    [
+        (str | datetime.datetime, "a datetime would come back as a str"),
+        (datetime.datetime | str, "a str would come back as a datetime, or a datetime as a str"),
+        (FrozenMap[str, int] | Spot, "a Spot would come back as a FrozenMap\\[str, int\\]"),
+        (JsonValue | Spot, "a Spot would come back as a FrozenMap\\[str, JsonValue\\]"),
+        (JsonValue | Color, "Color is written as its values, and str reads 'red' too"),
+        (Tag | Label, "a union of Tag and Label reads an object by a field only one"),
+        (tuple[int, ...] | frozenset[int], "a frozenset\\[int\\] would come back as a tuple"),
+    ],
+)
+def test_a_union_whose_members_json_forms_overlap_is_refused(annotation: Any, reason: str) -> None:
+    """A union whose members' JSON forms overlap (a member reads what a later one writes,
+    or cattrs cannot tell its classes apart) is a SpecError saying which member would come
+    back as which."""
+    cls = attrs.make_class("Mixed", {"x": attrs.field(type=annotation)}, frozen=True)
+    with pytest.raises(SpecError, match=rf"field 'x' .*{reason}"):
+        AgentSpec(name="mixed", state=cls)
+
+
+@attrs.frozen
+class Apart:
+    """Unions whose members' JSON forms do not overlap."""
+
+    maybe: int | None = None
+    spot: Spot | None = None
+    either: str | int = 0
+    shape: tuple[int, ...] | Spot = ()
+    thing: Named | Sized = Sized(1)
+    level: Level | float = 1.5
+
+
+def test_a_union_whose_members_json_forms_differ_round_trips() -> None:
+    """Unions whose members JSON tells apart (by kind, by a field only one class requires;
+    a float written ``1.0``, never an IntEnum's ``1``) give each value back as itself."""
+    spec = AgentSpec(name="apart", state=Apart)
+    for state in (
+        Apart(),
+        Apart(3, Spot(), "x", Spot(4, 5), Named("n"), Level.LOW),
+        Apart(level=1.0),
+    ):
+        back = agent_from_json(to_json(spec.new("a", state)), spec).state
+        assert back == state
+        assert [type(v) for v in attrs.astuple(back, recurse=False)] == [
+            type(v) for v in attrs.astuple(state, recurse=False)
+        ]
+
+
+@pytest.mark.parametrize(("field", "key"), [("weights", "-0"), ("mixed", "-0")])
+def test_a_negative_zero_key_is_no_int_key(field: str, key: str) -> None:
+    """``-0`` is no text JSON writes for an int (``0``) or a float (``-0.0``) key."""
+    good = to_json(KEYED.new("k"))
+    bad = good.replace(f'"{field}":{{}}', f'"{field}":{{"{key}":1}}')
+    with pytest.raises(DecodeError, match="expected a key of"):
+        agent_from_json(bad, KEYED)

@@ -25,6 +25,7 @@ from jido import (
     cmd,
     ok,
 )
+from jido._state import apply_ops
 from jido.serde import agent_from_json, to_json
 
 
@@ -427,3 +428,61 @@ def test_new_without_a_required_field_says_which(state: object, reason: str) -> 
     field refuses, is a TypeError naming the field."""
     with pytest.raises(TypeError, match=rf"initial state for 'account': {reason}"):
         ACCOUNT.new("a", state)  # type: ignore[arg-type]
+
+
+def _not_below_lo(inst: Any, _: attrs.Attribute[int], value: int) -> None:
+    if value < inst.lo:
+        raise ValueError(f"hi ({value}) must be >= lo ({inst.lo})")
+
+
+@attrs.frozen
+class Range:
+    """A state whose validator reads one field against another."""
+
+    lo: int
+    hi: int = attrs.field(default=0, validator=_not_below_lo)
+
+
+@attrs.frozen
+class Span:
+    """A state checked across its fields after it is built."""
+
+    lo: int
+    hi: int = 0
+
+    def __attrs_post_init__(self) -> None:
+        if self.hi < self.lo:
+            raise ValueError("hi < lo")
+
+
+@pytest.mark.parametrize("cls", [Range, Span])
+def test_new_builds_the_state_once_from_the_whole_mapping(cls: type[Any]) -> None:
+    """A check across fields (a validator reading another field, ``__attrs_post_init__``)
+    sees every value the mapping gives, not the defaults of those it gives later."""
+    spec = AgentSpec(name="range", state=cls)
+    assert spec.new("r", {"lo": 5, "hi": 10}).state == cls(lo=5, hi=10)
+    with pytest.raises(TypeError, match=rf"rejected by {cls.__name__}"):
+        spec.new("r", {"lo": 5, "hi": 1})
+
+
+@attrs.frozen
+class Counted:
+    """Maps keyed by what is no string."""
+
+    by_id: FrozenMap[int, int] = attrs.field(factory=lambda: FrozenMap({1: 1}))
+    by_level: FrozenMap[ProblemKind, int] = attrs.field(
+        factory=lambda: FrozenMap({ProblemKind.STATE: 1})
+    )
+
+
+def test_a_map_keyed_by_no_string_merges() -> None:
+    """``SetState`` (and ``new``) merge a mapping into a map keyed by ints or enum members:
+    the keys name a path in a problem only if one is made."""
+    spec = AgentSpec(name="counted", state=Counted)
+    state = Counted()
+    assert apply_ops(state, [SetState({"by_id": {1: 5, 2: 6}})]).by_id == FrozenMap({1: 5, 2: 6})
+    merged = apply_ops(state, [SetState({"by_level": {ProblemKind.STATE: 2}})])
+    assert merged.by_level == FrozenMap({ProblemKind.STATE: 2})
+    assert spec.new("c", {"by_id": {1: 7}}).state.by_id == FrozenMap({1: 7})
+    problem = state_problem(state, SetState({"by_id": {3: "x"}}))
+    assert "by_id.3 cannot hold 'x'" in problem.message

@@ -11,10 +11,10 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, MutableSet, Sequence
 from collections.abc import Set as AbstractSet
 from datetime import datetime, timezone
-from enum import Enum
+from enum import Enum, Flag
 from types import UnionType
 from typing import (
     Annotated,
@@ -26,15 +26,16 @@ from typing import (
     get_args,
     get_origin,
     get_type_hints,
+    is_typeddict,
 )
 
 import attrs
 import cattrs
+import cattrs.disambiguators
 import cattrs.v
 from cattrs.cols import (
     homogenous_tuple_structure_factory,
     is_any_set,
-    is_frozenset,
     is_mapping,
     is_namedtuple,
     is_sequence,
@@ -45,6 +46,7 @@ from cattrs.errors import (
     ForbiddenExtraKeysError,
 )
 
+from . import _directives
 from ._json import EMPTY, FrozenMap, JsonValue, freeze, thaw
 from ._signal import _fixed_offset
 
@@ -104,7 +106,9 @@ def _structure_enum(value: object, t: type[Enum]) -> Any:
 
 
 _SCALAR_TYPES: Final = frozenset({bool, int, float, str, type(None)})
-_INT_KEY: Final = re.compile(r"-?(0|[1-9][0-9]*)")
+#: Map keys JSON writes as they are.
+_AS_IS: Final = frozenset({str, int})
+_INT_KEY: Final = re.compile(r"0|-?[1-9][0-9]*")
 
 
 # RFC 3339 section 5.6 ``date-time`` (ASCII digits only: ``\d`` would take any script's).
@@ -176,6 +180,13 @@ def _is_json(t: Any) -> bool:
     return set(args) >= _SCALAR_TYPES and any(get_origin(a) is FrozenMap for a in args)
 
 
+def _only_json(t: Any) -> bool:
+    # JsonValue itself (or ``| None``), not a union of it and more (``JsonValue | Point``).
+    return _is_json(t) and all(
+        a in _SCALAR_TYPES or get_origin(a) in (tuple, FrozenMap) for a in get_args(t) or [t]
+    )
+
+
 def _unwrap(t: Any) -> Any:
     # ``Annotated[T, ...]`` and ``NewType("N", T)`` are read and written as ``T``.
     while True:
@@ -188,9 +199,19 @@ def _unwrap(t: Any) -> Any:
 
 
 def _type_name(t: Any) -> str:
-    # ``FrozenMap[Prio, int]``, ``str | Color``: as written, without module paths.
-    if get_origin(t) is None and isinstance(t, type):
+    # ``FrozenMap[Prio, int]``, ``str | Color``: as written, without module paths, and
+    # ``JsonValue`` as its name rather than the union it expands to.
+    if _only_json(t):
+        return "JsonValue"
+    origin, args = get_origin(t), get_args(t)
+    if origin is None and isinstance(t, type):
         return t.__name__
+    if origin in (Union, UnionType) and args:
+        return " | ".join("None" if a is type(None) else _type_name(a) for a in args)
+    if origin is not None and origin is not Literal and args:
+        head = _MODULE_PATH.sub("", repr(t)).split("[", 1)[0]
+        inner = ", ".join("..." if a is Ellipsis else _type_name(a) for a in args)
+        return f"{head}[{inner}]"
     return _MODULE_PATH.sub("", repr(t))
 
 
@@ -235,6 +256,30 @@ def _is_number_key(text: str) -> bool:
     except ValueError:
         return False
     return math.isfinite(number) and float.__repr__(number) == text
+
+
+def _read_text(conv: cattrs.Converter, text: str) -> str:
+    return text
+
+
+def _flag_key(t: type[Flag]) -> Callable[[str], bool]:
+    def takes(text: str) -> bool:
+        if _INT_KEY.fullmatch(text) is None:
+            return False
+        try:
+            t(int(text))
+        except ValueError:
+            return False
+        return True
+
+    return takes
+
+
+def _read_flag(t: type[Flag]) -> Callable[[cattrs.Converter, str], object]:
+    def read(conv: cattrs.Converter, text: str) -> object:
+        return t(int(text))
+
+    return read
 
 
 def _is_int_key(text: str) -> bool:
@@ -327,6 +372,12 @@ def _make_key_form(kt: Any) -> _KeyForm | str:
         return _KeyForm(name, {}, _is_number_key, _read_number)
     if t is datetime:
         return _KeyForm(name, {}, _is_time_key, _reader(datetime))
+    if t is Any or t is object:
+        # Keys of any type: what JSON gives back, their texts (as an untyped map reads them).
+        return _KeyForm(name, {}, _any_text, _read_text)
+    if isinstance(t, type) and issubclass(t, Flag):
+        # Any value the flag type takes (a combination, none), by its int value's text.
+        return _KeyForm(name, {}, _flag_key(t), _read_flag(t))
     if isinstance(t, type) and issubclass(t, Enum):
         return _finite_form(name, list(t))
     if isinstance(t, type) and issubclass(t, str):
@@ -400,7 +451,9 @@ def _make(*, detailed: bool = True, forbid_extra: bool = False) -> cattrs.Conver
         inner: Callable[[Any, Any], Any]
         if is_any_set(cl):
             item = args[0] if args else Any
-            make: type[Any] = frozenset if is_frozenset(cl) else set
+            # A set is read as a frozenset but where a mutable one is named.
+            mutable = (get_origin(cl) or cl) in (set, MutableSet)
+            make: type[Any] = set if mutable else frozenset
 
             def structure_set(value: Any, _: Any) -> Any:
                 return make(conv.structure(v, item) for v in value)
@@ -444,6 +497,18 @@ def _make(*, detailed: bool = True, forbid_extra: bool = False) -> cattrs.Conver
         return lambda value, _: cl(*inner(value, fixed))
 
     c.register_structure_hook_factory(is_namedtuple, structure_namedtuple)
+
+    # And written as that tuple: each field by its (resolved) type, an enum as its value.
+    def unstructure_namedtuple(cl: Any, conv: cattrs.Converter) -> Any:
+        try:
+            hints = get_type_hints(cl)
+        except (NameError, TypeError):  # a name only the defining scope knew: by class
+            hook = conv.unstructure
+            return lambda value: tuple(hook(v) for v in value)
+        hooks = [conv.get_unstructure_hook(hints[f]) for f in cl._fields]
+        return lambda value: tuple(h(v) for h, v in zip(hooks, value, strict=True))
+
+    c.register_unstructure_hook_factory(is_namedtuple, unstructure_namedtuple)
 
     # Unions of anything but attrs classes (``int | str``): cattrs has no hook for them. The
     # members are tried in order; the strict scalar hooks above make the first fit the only
@@ -501,16 +566,26 @@ def _make(*, detailed: bool = True, forbid_extra: bool = False) -> cattrs.Conver
 
             return structure_json
         kt, vt = get_args(cl)
-        form = _key_form(kt)
+        read_key = key_reader(conv, kt)
+        vh = conv.get_structure_hook(vt)
 
         def structure_typed(value: object, _: Any) -> FrozenMap[Any, Any]:
             if not isinstance(value, Mapping):
                 raise TypeError(f"expected an object, got {type(value).__name__}")
-            return FrozenMap(
-                {key(conv, k, kt, form): conv.structure(v, vt) for k, v in value.items()}
-            )
+            return FrozenMap({read_key(k): vh(v, vt) for k, v in value.items()})
 
         return structure_typed
+
+    def key_reader(conv: cattrs.Converter, kt: Any) -> Callable[[Any], Any]:
+        # A str key is itself, an int key's digits read directly: the commonest keys skip
+        # the form's dispatch.
+        form = _key_form(kt)
+        if kt is str:
+            return lambda k: k if k.__class__ is str else key(conv, k, kt, form)
+        if kt is int:
+            match = _INT_KEY.fullmatch
+            return lambda k: int(k) if k.__class__ is str and match(k) else key(conv, k, kt, form)
+        return lambda k: key(conv, k, kt, form)
 
     # JSON object keys are strings: each key comes back through its type's key form (see
     # ``_key_form``), which reads back exactly the text JSON wrote for it.
@@ -533,25 +608,38 @@ def _make(*, detailed: bool = True, forbid_extra: bool = False) -> cattrs.Conver
 
     def structure_keyed(cl: Any, conv: cattrs.Converter) -> Any:
         kt, vt = get_args(cl)
-        form = _key_form(kt)
+        read_key = key_reader(conv, kt)
+        vh = conv.get_structure_hook(vt)
 
         def hook(value: Any, _: Any) -> Any:
             if not isinstance(value, Mapping):
                 raise TypeError(f"expected an object, got {type(value).__name__} {value!r}")
-            return {key(conv, k, kt, form): conv.structure(v, vt) for k, v in value.items()}
+            return {read_key(k): vh(v, vt) for k, v in value.items()}
 
         return hook
 
     def unstructure_frozen_map(cl: Any, conv: cattrs.Converter) -> Any:
         if untyped(cl):
-            return lambda m: {k: conv.unstructure(v) for k, v in m.items()}
+            # Also a map cattrs finds by its class alone (a recursive class's, its field
+            # type not yet known): a key of a type JSON does not write as it is (an enum
+            # member, a datetime) by its own class, as a typed map writes it.
+            unstructure = conv.unstructure
+            return lambda m: {
+                k if k.__class__ in _AS_IS else unstructure(k): unstructure(v) for k, v in m.items()
+            }
         kt, vt = get_args(cl)
         vh = conv.get_unstructure_hook(vt)
-        if kt in (str, int, float, bool):
+        if kt is str or kt is int:
+            # JSON writes these keys as they are (a str, an int's digits).
+            return lambda m: {k: vh(v) for k, v in m.items()}
+        if kt in (float, bool) or (isinstance(kt, type) and issubclass(kt, Enum)):
             kh = conv.get_unstructure_hook(kt)
             return lambda m: {kh(k): vh(v) for k, v in m.items()}
         # By each key's own class: an enum member (in a union, a Literal) as its value.
-        return lambda m: {conv.unstructure(k): vh(v) for k, v in m.items()}
+        unstructure = conv.unstructure
+        return lambda m: {
+            k if k.__class__ in _AS_IS else unstructure(k): vh(v) for k, v in m.items()
+        }
 
     c.register_structure_hook_factory(is_frozen_map, structure_frozen_map)
     c.register_structure_hook_factory(is_keyed_dict, structure_keyed)
@@ -707,28 +795,49 @@ def state_type_problems(cls: type[Any]) -> list[str]:
 
 
 def _check_fields(cls: Any, prefix: str, problems: list[str], seen: set[Any]) -> None:
-    # An attrs class or a dataclass (cattrs reads both by their fields).
+    # An attrs class or a dataclass (cattrs reads both by their fields), a NamedTuple or a
+    # TypedDict; a generic one's fields typed by its parameters as ``cls`` binds them
+    # (``Box[date]``: its ``item: T`` holds a date).
     origin = get_origin(cls) or cls
-    if origin in seen:
+    if cls in seen:
         return
-    seen.add(origin)
+    seen.add(cls)
     try:
         hints = get_type_hints(origin)
-    except Exception:  # a class the codec reads on its own terms (a generic, say)
+    except Exception:  # annotations that do not resolve: the codec reads them on its own terms
         return
-    names = (
-        [f.name for f in attrs.fields(origin)]
-        if attrs.has(origin)
-        else [f.name for f in dataclasses.fields(origin)]
-    )
+    params = getattr(origin, "__parameters__", ())
+    args = get_args(cls)
+    bound = dict(zip(params, args, strict=True)) if len(params) == len(args) else {}
+    if attrs.has(origin):
+        names = [f.name for f in attrs.fields(origin)]
+    elif dataclasses.is_dataclass(origin):
+        names = [f.name for f in dataclasses.fields(origin)]
+    else:
+        names = list(hints)
     for name in names:
         if name in hints:
-            _check_type(hints[name], prefix + name, problems, seen)
+            _check_type(_bind(hints[name], bound), prefix + name, problems, seen)
+
+
+def _bind(t: Any, bound: Mapping[Any, Any]) -> Any:
+    # ``t`` with the type parameters ``bound`` names replaced by what they are bound to.
+    if not bound:
+        return t
+    if isinstance(t, TypeVar):
+        return bound.get(t, t)
+    params = getattr(t, "__parameters__", ())
+    if not params:
+        return t
+    try:
+        return t[tuple(bound.get(p, p) for p in params)]
+    except TypeError:
+        return t
 
 
 def _check_type(t: Any, where: str, problems: list[str], seen: set[Any]) -> None:
     t = _unwrap(t)
-    if t is Any or t is object or isinstance(t, TypeVar) or _is_json(t):
+    if t is Any or t is object or isinstance(t, TypeVar) or _only_json(t):
         return
     origin, args = get_origin(t), get_args(t)
     if origin is Literal:
@@ -755,8 +864,18 @@ def _check_type(t: Any, where: str, problems: list[str], seen: set[Any]) -> None
             if arg is not Ellipsis:
                 _check_type(arg, where, problems, seen)
         return
-    if attrs.has(origin or t) or dataclasses.is_dataclass(origin or t):
+    if (
+        attrs.has(origin or t)
+        or dataclasses.is_dataclass(origin or t)
+        or is_namedtuple(t)
+        or is_typeddict(t)
+    ):
         _check_fields(t, where + ".", problems, seen)
+        return
+    if isinstance(t, type) and issubclass(t, Enum):
+        reason = _enum_problem(t)
+        if reason is not None:
+            problems.append(f"field {where!r} ({t.__name__}): {reason}")
         return
     if not isinstance(t, type) or issubclass(t, _JSON_LEAVES):
         return
@@ -774,6 +893,24 @@ def _check_type(t: Any, where: str, problems: list[str], seen: set[Any]) -> None
             f" {t.__name__} it reads back; hold what JSON holds (a str, int, float, bool,"
             " datetime, enum, attrs class or dataclass, tuple, FrozenMap or JsonValue)"
         )
+
+
+def _enum_problem(t: type[Enum]) -> str | None:
+    # An enum is written as its members' values, and read back by them.
+    members = list(t)
+    if not members:
+        return (
+            "an enum without members has no value it reads back (name the enum whose"
+            " members the field holds)"
+        )
+    for m in members:
+        v = m.value
+        if not (type(v) in _SCALAR_TYPES and (type(v) is not float or math.isfinite(v))):
+            return (
+                f"{m!r} is written as its value {v!r}, which is no JSON scalar it is read"
+                " back from (give its members str, int, float or bool values)"
+            )
+    return None
 
 
 #: The classes a value of which is a JSON scalar, or read from one (subclasses too).
@@ -817,25 +954,126 @@ def _reads(t: Any, value: object) -> bool:
 
 
 def _union_problem(members: list[Any]) -> str | None:
-    """Why a union holding an enum cannot round-trip, if it cannot: its members are tried in
-    order when a value is read, and an enum member is written as its value, so another member
-    that reads the same value (``str`` for a str-valued enum, ``int`` for an int-valued one,
-    a second enum sharing a value) would give back one where the other was written."""
-    for i, e in enumerate(members):
+    """Why a union cannot round-trip, if it cannot. A union of attrs classes (and ``None``)
+    is read by cattrs, which tells its classes apart by a field only one of them requires,
+    and refuses one it cannot tell apart. Any other union's members are tried in order when
+    a value is read: a member that reads a value a later one writes gives that value back
+    as its own (``str`` reads a datetime's text, a map a class's object, ``int`` an
+    IntEnum member's value, ``Any`` anything). An enum member is written as its value, so
+    an enum and a member reading or writing one of its values would not be told apart
+    either way (a float member writes ``1.0``, never an int enum's ``1``)."""
+    others = [m for m in members if m is not type(None)]
+    if others and all(_tagged(m) for m in others):
+        return None  # directives and targets: the codec tells them apart by their tags
+    if len(others) > 1 and all(attrs.has(get_origin(m) or m) for m in others):
+        try:
+            cattrs.disambiguators.create_default_dis_func(converter, *others)
+        except Exception:
+            names = " and ".join(_type_name(m) for m in others)
+            return (
+                f"a union of {names} reads an object by a field only one of them requires,"
+                " and none tells them apart: a value of one could come back as another (give"
+                " each a field without a default the others lack)"
+            )
+        return None
+    for i, first in enumerate(others):
+        for later in others[i + 1 :]:
+            reason = _shadows(first, later)
+            if reason is not None:
+                return reason
+    return None
+
+
+def _tagged(t: Any) -> bool:
+    # A directive or target class: jido.serde writes each with its ``kind`` tag.
+    return isinstance(t, type) and (
+        t.__module__ == _directives.__name__ or issubclass(t, _directives.CustomDirective)
+    )
+
+
+def _shadows(first: Any, later: Any) -> str | None:
+    # Why a value of ``later`` (or of ``first``) would come back as the other, ``first``
+    # being tried first.
+    a, b = _type_name(first), _type_name(later)
+    for e, other, other_first in ((later, first, True), (first, later, False)):
         values = _json_values(e)
         if values is None:
             continue
-        for j, other in enumerate(members):
-            if j == i or other is type(None):
-                continue
+        if other_first:
             shared = [v for v in values if _reads(other, v)]
-            if shared:
-                return (
-                    f"{e.__name__} is written as its values, and {_type_name(other)} reads"
-                    f" {shared[0]!r} too: a value of one would come back as the other (hold"
-                    " the enum alone, or tell the two apart with attrs classes)"
-                )
-    return None
+        else:
+            # A float member writes floats (``1.0``), never an int value of the enum.
+            shared = [v for v in values if _reads(other, v) and not _float_holding_int(other, v)]
+        if shared:
+            return (
+                f"{e.__name__} is written as its values, and {_type_name(other)} reads"
+                f" {shared[0]!r} too: a value of one would come back as the other (hold"
+                " the enum alone, or tell the two apart with attrs classes)"
+            )
+    fk, lk = _json_kind(first), _json_kind(later)
+    clash = (
+        (fk == "any" and not _plain_scalar(later))
+        or (lk == "any" and not _plain_scalar(first))
+        or (fk == lk == "object")
+        or (fk == lk == "time")
+        or ({fk, lk} == {"str", "time"})
+        or (fk == lk == "array" and _container(first) is not _container(later))
+    )
+    if not clash:
+        return None
+    return (
+        f"{b} is written as JSON {a} reads too: a {b} would come back as a {a}, or a {a}"
+        f" as a {b} (hold one of them, or tell the two apart with attrs classes)"
+    )
+
+
+def _float_holding_int(t: Any, value: object) -> bool:
+    return type(value) is int and isinstance(t, type) and issubclass(t, float)
+
+
+def _plain_scalar(t: Any) -> bool:
+    # A member whose values any JSON reading gives back as they were.
+    return t in (str, int, float, bool) or get_origin(t) is Literal
+
+
+def _json_kind(t: Any) -> str:
+    # What JSON a union member writes and reads: ``any``, ``object``, ``array``, ``time``
+    # (a datetime's text), ``str``, or ``scalar`` (numbers, booleans, enums, Literals:
+    # told apart by ``_json_values``/``_reads``).
+    t = _unwrap(t)
+    origin = get_origin(t) or t
+    if t is Any or t is object or _is_json(t):
+        return "any"
+    if not isinstance(origin, type):
+        return "scalar"
+    if issubclass(origin, Enum):
+        return "scalar"
+    if issubclass(origin, datetime):
+        return "time"
+    if issubclass(origin, str):
+        return "str"
+    if (
+        attrs.has(origin)
+        or dataclasses.is_dataclass(origin)
+        or issubclass(origin, Mapping)
+        or is_typeddict(origin)
+    ):
+        return "object"
+    if issubclass(origin, (tuple, list, AbstractSet)) or is_sequence(t) or is_any_set(t):
+        return "array"
+    return "scalar"
+
+
+def _container(t: Any) -> Any:
+    # The class a JSON array is read back into (a NamedTuple's own, a set's kind).
+    origin = get_origin(t) or t
+    if is_namedtuple(origin):
+        return origin
+    if isinstance(origin, type) and issubclass(origin, AbstractSet):
+        return AbstractSet
+    if isinstance(origin, type) and issubclass(origin, tuple):
+        return tuple
+    return list
 
 
 def _no_fields(data: object, cls: type[Any]) -> Any:

@@ -172,23 +172,46 @@ def new_state(cls: type[Any], values: Mapping[str, Any]) -> Any:
             f" {'it' if len(missing) == 1 else 'them'}",
             (),
         )
+    fields = {str(f.name): f for f in attrs.fields(cls)}
+    for name in given:
+        if name not in fields:
+            raise StateOpError(f"{cls.__name__} has no field {name!r}", (name,))
     types = _field_types(cls)
-    first = {
-        str(f.alias): _written(
-            given[f.name],
-            types.get(f.name, Any),
-            (f.name,),
-            f"{cls.__name__}.{f.name}",
-            converts=f.converter is not None,
-        )
-        for f in required
-    }
+    # The instance is built once, from every value given (a check across fields, a validator
+    # reading another field or ``__attrs_post_init__``, sees them all), each merged over the
+    # field's default as ``SetState`` merges it.
+    kwargs: dict[str, Any] = {}
+    for name, value in given.items():
+        f = fields[name]
+        declared = types.get(name, Any)
+        default = _default_of(f)
+        if isinstance(value, Mapping) and (
+            attrs.has(type(default)) or isinstance(default, Mapping)
+        ):
+            value = _merge(default, value, (name,), declared)
+        else:
+            value = _written(
+                value,
+                declared,
+                (name,),
+                f"{cls.__name__}.{name}",
+                converts=f.converter is not None,
+            )
+        kwargs[str(f.alias)] = value
     try:
-        state = cls(**first)
+        return cls(**kwargs)
     except (TypeError, ValueError) as exc:
         raise StateOpError(f"rejected by {cls.__name__}: {exc}", ()) from None
-    rest = {k: v for k, v in given.items() if k not in {f.name for f in required}}
-    return apply_ops(state, [SetState(rest)]) if rest else state
+
+
+def _default_of(field: attrs.Attribute[Any]) -> Any:
+    # A field's default made without an instance (``_ABSENT`` for none, or one made from it).
+    default: Any = field.default
+    if default is attrs.NOTHING:
+        return _ABSENT
+    if isinstance(default, attrs.Factory):  # type: ignore[arg-type]
+        return _ABSENT if default.takes_self else default.factory()
+    return default
 
 
 def _fields(obj: Any) -> dict[str, attrs.Attribute[Any]]:
@@ -486,8 +509,9 @@ def _merge(current: Any, values: Mapping[str, Any], where: tuple[str, ...], decl
     raise StateOpError(f"cannot merge into a {type(current).__name__}", where)
 
 
-def _path_name(path: tuple[str, ...]) -> str:
-    return ".".join(path)
+def _path_name(path: tuple[Any, ...]) -> str:
+    # A map's keys need not be strings (``FrozenMap[int, int]``, an enum's members).
+    return ".".join(p if type(p) is str else str(p) for p in path)
 
 
 def _delete(current: Any, name: str, where: tuple[str, ...]) -> Any:
