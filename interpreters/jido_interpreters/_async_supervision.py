@@ -285,9 +285,10 @@ def orphaned(
 ) -> Signal:
     """The ``jido.agent.orphaned`` a durable child gets from a stop of its parent that is in
     no journal, live or (``_async_durable._bereft``) on recovery: its id derives from the
-    parent and tag, so the child's journal holds one. (A child of the same id orphaned by
-    the same parent under the same tag again, in a later life, is not told: its journal
-    keeps the ids an earlier life saw.)"""
+    parent and tag, so the child's journal holds one. (A child orphaned so a second time by
+    the same parent id under the same tag, in this life or a later one, is not told: its
+    journal keeps the id. Telling it would need an id storage gives each life of the
+    parent.)"""
     return system_signal(
         ORPHANED,
         data,
