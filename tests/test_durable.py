@@ -2406,7 +2406,29 @@ def test_nothing_hibernates_or_writes_once_shutdown_began(backend: Backend) -> N
     asyncio.run(main())
 
 
-class _KilledBefore:
+class ReadsThrough:
+    """The reads, claim and close of a store standing in front of ``inner`` (a test's store
+    that fails writes the way a killed process leaves them), passed through."""
+
+    inner: Storage
+
+    def agents(self) -> Sequence[AgentRecord | CorruptJournal]:
+        return self.inner.agents()
+
+    def load(self, agent_id: str) -> tuple[SnapshotRecord | None, list[JournalEntry]]:
+        return self.inner.load(agent_id)
+
+    def claim(self) -> None:
+        getattr(self.inner, "claim", lambda: None)()
+
+    def release(self) -> None:
+        getattr(self.inner, "release", lambda: None)()
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+class _KilledBefore(ReadsThrough):
     """A store that writes nothing more from the first journal batch holding a signal of
     type ``kind`` on: what a process killed right before that write leaves in storage."""
 
@@ -2444,21 +2466,6 @@ class _KilledBefore:
     def snapshot(self, record: SnapshotRecord) -> None:
         self._alive()
         self.inner.snapshot(record)
-
-    def agents(self) -> Sequence[AgentRecord | CorruptJournal]:
-        return self.inner.agents()
-
-    def load(self, agent_id: str) -> tuple[SnapshotRecord | None, list[JournalEntry]]:
-        return self.inner.load(agent_id)
-
-    def claim(self) -> None:
-        getattr(self.inner, "claim", lambda: None)()
-
-    def release(self) -> None:
-        getattr(self.inner, "release", lambda: None)()
-
-    def close(self) -> None:
-        self.inner.close()
 
 
 def test_a_child_whose_started_notice_a_crash_cut_off_is_announced_once(

@@ -17,7 +17,7 @@ from typing import Any
 import attrs
 import pytest
 from tests.redis_server import redis_url
-from tests.test_durable import Backend, backend
+from tests.test_durable import Backend, ReadsThrough, backend
 
 from jido import (
     CHILD_EXIT,
@@ -37,8 +37,6 @@ from jido_interpreters import (
     AgentOptions,
     AgentRecord,
     AsyncRuntime,
-    CorruptJournal,
-    JournalEntry,
     Restart,
     SnapshotRecord,
     Storage,
@@ -147,7 +145,7 @@ SPECS = (ROOT, KID, LEAF)
 Write = tuple[str, str]
 
 
-class _KilledAfter:
+class _KilledAfter(ReadsThrough):
     """A store that writes nothing more once a write ``last`` says is the last has been
     made: what a process killed right after that write leaves in storage."""
 
@@ -194,21 +192,6 @@ class _KilledAfter:
 
     def snapshot(self, record: SnapshotRecord) -> None:
         self._write(("snapshot", record.agent_id), lambda: self.inner.snapshot(record))
-
-    def agents(self) -> Sequence[AgentRecord | CorruptJournal]:
-        return self.inner.agents()
-
-    def load(self, agent_id: str) -> tuple[SnapshotRecord | None, list[JournalEntry]]:
-        return self.inner.load(agent_id)
-
-    def claim(self) -> None:
-        getattr(self.inner, "claim", lambda: None)()
-
-    def release(self) -> None:
-        getattr(self.inner, "release", lambda: None)()
-
-    def close(self) -> None:
-        self.inner.close()
 
 
 def _appended(agent_id: str, needle: str) -> Callable[[Write], bool]:

@@ -42,7 +42,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
     ) from exc
 
 from ._agent import Agent, AgentSpec
-from ._convert import _is_json
+from ._convert import _bind, _is_json
 from ._directives import (
     PARENT,
     SELF,
@@ -363,18 +363,6 @@ def _instances(cls: type[S]) -> st.SearchStrategy[S]:
         return st.builds(origin, **required)
 
     return st.deferred(build)
-
-
-def _bind(hint: Any, bound: Mapping[Any, Any]) -> Any:
-    """``hint`` with the type variables ``bound`` names replaced (``list[T]`` -> ``list[int]``)."""
-    if not bound:
-        return hint
-    if isinstance(hint, TypeVar):
-        return bound.get(hint, hint)
-    params = getattr(hint, "__parameters__", ())
-    if params:
-        return hint[tuple(bound.get(p, p) for p in params)]
-    return hint
 
 
 def _from_type(t: Any) -> st.SearchStrategy[Any]:
