@@ -723,3 +723,25 @@ def test_a_child_replaced_by_an_adoption_is_replaced_after_a_crash(
     )
     assert got["free"][1] == "root"
     assert "root/k" not in got
+
+
+def test_without_storage_a_clock_moved_on_does_not_reset_the_restart_window() -> None:
+    """Without storage there is no replay to agree with: crashes are timed on the monotonic
+    clock, so two crashes a moment apart are past ``Restart(max_restarts=1, within=60)``
+    and escalate, though the injected (wall) clock moved on two minutes between them."""
+    CLOCK[0] = datetime(2026, 1, 1, tzinfo=UTC)
+    once = {"kid": AgentOptions(error_policy=Restart(max_restarts=1, within=60.0))}
+
+    async def main() -> None:
+        rt = AsyncRuntime(SPECS, options=once, clock=lambda: CLOCK[0])
+        await rt.start(KID, "k")
+        await rt.cast("k", rt.signal("do.boom"))
+        await rt.wait_idle(timeout=5)
+        assert "k" in rt.agent_ids  # restarted once
+        CLOCK[0] += timedelta(minutes=2)
+        await rt.cast("k", rt.signal("do.boom"))
+        await rt.wait_idle(timeout=5)
+        assert "k" not in rt.agent_ids  # past the limit: escalated, and so stopped
+        await rt.shutdown()
+
+    asyncio.run(main())

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Collection, Mapping
 from typing import TYPE_CHECKING, assert_never
 
@@ -65,9 +66,14 @@ def crash(
         extra={"jido": {"agent": agent_id, "signal": sig.id, "policy": type(policy).__name__}},
     )
     cause = sig if in_step else None
-    # When ``sig`` was journalled, as replay times it; else (no storage, or a crash outside
-    # the step, which replay does not meet) now, on the runtime's clock too.
-    at = srv.at if in_step and srv.at is not None else rt._clock().timestamp()
+    # With storage: when ``sig`` was journalled, as replay times it, or (a crash outside the
+    # step, which replay does not meet) now, on the runtime's clock too. Without: now, on
+    # the monotonic clock (no replay to agree with; a wall clock stepped back or ahead
+    # would move the window).
+    if rt._storage is None:
+        at = time.monotonic()
+    else:
+        at = srv.at if in_step and srv.at is not None else rt._clock().timestamp()
     outcome, reason = judge(policy, exc, srv.restarts, at)
     match outcome:
         case "continued":
