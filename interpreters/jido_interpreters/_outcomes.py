@@ -129,13 +129,7 @@ def handler_signal(
     signal ``step`` stamps, its trace context (``causationid``, ``correlationid``,
     ``traceparent`` / ``tracestate``), below the draft's own extensions.
     """
-    ext: dict[str, str | int | bool] = {}
-    if cause is not None:
-        ext["causationid"] = cause.id
-        ext["correlationid"] = cause.correlation_id or cause.id
-        for k in ("traceparent", "tracestate"):
-            if k in cause.extensions:
-                ext[k] = cause.extensions[k]
+    ext = {} if cause is None else _trace_of(cause, cause.id)
     ext.update(draft.extensions)
     return Signal(
         type=draft.type,
@@ -248,6 +242,20 @@ def effect_source(effect: str) -> str:
     return f"jido://effect/{effect}"
 
 
+def _trace_of(cause: Signal, causation: str) -> dict[str, str | int | bool]:
+    """The trace context a signal made from ``cause``'s step carries, as ``step`` stamps
+    it: ``causationid``, ``cause``'s correlation id (or its id, a chain's first link), and
+    its ``traceparent`` / ``tracestate``."""
+    ext: dict[str, str | int | bool] = {
+        "causationid": causation,
+        "correlationid": cause.correlation_id or cause.id,
+    }
+    for k in ("traceparent", "tracestate"):
+        if k in cause.extensions:
+            ext[k] = cause.extensions[k]
+    return ext
+
+
 def outcome_signal(
     invoke: Invoke,
     outcome: tuple[Literal["ok"], JsonValue] | tuple[Literal["error"], str, str],
@@ -268,12 +276,7 @@ def outcome_signal(
         "key": invoke.key,
         "context": invoke.context,
     }
-    ext: dict[str, str | int | bool] = {"causationid": invoke.key}
-    if cause is not None:
-        ext["correlationid"] = cause.correlation_id or cause.id
-        for k in ("traceparent", "tracestate"):
-            if k in cause.extensions:
-                ext[k] = cause.extensions[k]
+    ext = {"causationid": invoke.key} if cause is None else _trace_of(cause, invoke.key)
     source = effect_source(invoke.effect)
     if outcome[0] == "ok":
         try:
