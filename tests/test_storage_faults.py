@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import gc
 import json
 import logging
@@ -651,6 +652,7 @@ def test_a_redis_outage_refuses_signals_and_loses_nothing(tmp_path: Path) -> Non
     assert asyncio.run(main())["c"].state.n == 111
 
 
+@functools.cache
 def _debug_flags() -> tuple[str, ...]:
     """What lets a test server run ``DEBUG SLEEP``: off by default since Redis 7, and an
     unknown option before it."""
